@@ -1,0 +1,351 @@
+//! Health rules: small pure functions from observed state to findings.
+//!
+//! Each rule looks at one instance (or one shard) and returns problems; the
+//! worst problem decides the colour. Nothing here does I/O or reads a clock:
+//! `now` is passed in, so every rule is unit-testable.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::addr::Addr;
+use super::model::{Instance, Role};
+use super::status::{InstanceStatus, IoState, ReplicationStatus};
+
+/// Nagios-style health. Ordered by how loudly it should be shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    #[default]
+    Ok,
+    /// No data yet: not polled, or the data is too old to judge.
+    Unknown,
+    Warning,
+    Critical,
+}
+
+impl Health {
+    /// Exit code for `snapshot` (Nagios plugin convention).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Health::Ok => 0,
+            Health::Warning => 1,
+            Health::Critical => 2,
+            Health::Unknown => 3,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Health::Ok => "OK",
+            Health::Unknown => "UNKNOWN",
+            Health::Warning => "WARN",
+            Health::Critical => "CRIT",
+        }
+    }
+}
+
+/// What a rule found. `rule` is a stable identifier (for JSON consumers and
+/// for telling a new problem from one that persists).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Problem {
+    pub severity: Health,
+    pub rule: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<Addr>,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(severity: Health, rule: &'static str, instance: &Addr, message: String) -> Self {
+        Problem { severity, rule, instance: Some(instance.clone()), message }
+    }
+}
+
+/// The thresholds the rules need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    pub lag_warn: Duration,
+    pub lag_crit: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { lag_warn: Duration::from_secs(10), lag_crit: Duration::from_secs(60) }
+    }
+}
+
+/// All findings for one instance.
+pub fn instance_problems(inst: &Instance, limits: &Limits) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if let Some(err) = &inst.error {
+        let what = if inst.role == Role::Master { "master unreachable" } else { "unreachable" };
+        out.push(Problem::new(Health::Critical, "unreachable", &inst.addr, format!("{what}: {err}")));
+        return out;
+    }
+    let Some(status) = &inst.status else {
+        out.push(Problem::new(Health::Unknown, "no_data", &inst.addr, "not polled yet".into()));
+        return out;
+    };
+    match inst.role {
+        Role::Master => master_rules(&inst.addr, status, &mut out),
+        Role::Replica => replica_rules(&inst.addr, status, &mut out),
+    }
+    for link in &status.replication {
+        link_rules(&inst.addr, status, link, limits, &mut out);
+    }
+    out
+}
+
+fn master_rules(addr: &Addr, s: &InstanceStatus, out: &mut Vec<Problem>) {
+    if s.read_only {
+        out.push(Problem::new(
+            Health::Critical,
+            "master_read_only",
+            addr,
+            "master is read-only: the shard cannot take writes".into(),
+        ));
+    }
+}
+
+fn replica_rules(addr: &Addr, s: &InstanceStatus, out: &mut Vec<Problem>) {
+    if s.writable() {
+        out.push(Problem::new(
+            Health::Warning,
+            "writable_replica",
+            addr,
+            "replica is writable (read_only=OFF): a stray write would diverge it".into(),
+        ));
+    }
+    if s.replication.is_empty() {
+        out.push(Problem::new(
+            Health::Critical,
+            "not_replicating",
+            addr,
+            "replica has no replication configured".into(),
+        ));
+    }
+}
+
+fn link_rules(addr: &Addr, s: &InstanceStatus, link: &ReplicationStatus, limits: &Limits, out: &mut Vec<Problem>) {
+    let channel = if link.channel.is_empty() { String::new() } else { format!(" [{}]", link.channel) };
+    if !link.sql_running {
+        let why = match (link.last_sql_errno, link.last_sql_error.as_str()) {
+            (0, "") => String::new(),
+            (no, text) => format!(": error {no}: {text}"),
+        };
+        out.push(Problem::new(Health::Critical, "sql_thread", addr, format!("SQL thread stopped{channel}{why}")));
+    }
+    match link.io_state {
+        IoState::Running => {}
+        state => {
+            let verb = if state == IoState::Connecting { "connecting" } else { "stopped" };
+            let why = match (link.last_io_errno, link.last_io_error.as_str()) {
+                (0, "") => String::new(),
+                (no, text) => format!(": error {no}: {text}"),
+            };
+            out.push(Problem::new(
+                Health::Critical,
+                "io_thread",
+                addr,
+                format!("IO thread {verb}{channel} (source {}){why}", link.source),
+            ));
+        }
+    }
+    if let Some(lag) = lag_seconds(s, link) {
+        let level = if lag >= limits.lag_crit.as_secs_f64() {
+            Some((Health::Critical, limits.lag_crit))
+        } else if lag >= limits.lag_warn.as_secs_f64() {
+            Some((Health::Warning, limits.lag_warn))
+        } else {
+            None
+        };
+        if let Some((severity, limit)) = level {
+            out.push(Problem::new(
+                severity,
+                "lag",
+                addr,
+                format!("lag {}{channel} over {}", fmt_secs(lag), fmt_secs(limit.as_secs_f64())),
+            ));
+        }
+    }
+}
+
+/// True lag: the heartbeat when we have it (it keeps growing while replication
+/// is stopped), else Seconds_Behind_Master (a hint: NULL when the SQL thread
+/// stops, 0 while the IO thread is behind).
+pub fn lag_seconds(s: &InstanceStatus, link: &ReplicationStatus) -> Option<f64> {
+    s.heartbeat_lag.or(link.seconds_behind.map(|v| v as f64))
+}
+
+/// Findings that need the whole shard.
+pub fn shard_problems(instances: &[Instance]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let writable: Vec<&Addr> = instances
+        .iter()
+        .filter(|i| i.error.is_none())
+        .filter_map(|i| i.status.as_ref().filter(|s| s.writable()).map(|_| &i.addr))
+        .collect();
+    if writable.len() > 1 {
+        let list: Vec<String> = writable.iter().map(|a| a.to_string()).collect();
+        out.push(Problem {
+            severity: Health::Critical,
+            rule: "multiple_writable",
+            instance: None,
+            message: format!("{} writable servers: {}", writable.len(), list.join(", ")),
+        });
+    }
+    out
+}
+
+/// Worst severity among problems; `Ok` when there are none.
+pub fn worst(problems: &[Problem]) -> Health {
+    problems.iter().map(|p| p.severity).max().unwrap_or(Health::Ok)
+}
+
+/// Compact seconds for humans: `850ms`, `12s`, `4m05s`, `2h13m`.
+pub fn fmt_secs(secs: f64) -> String {
+    if secs < 1.0 {
+        return format!("{}ms", (secs * 1000.0).round() as u64);
+    }
+    let s = secs.round() as u64;
+    match s {
+        0..=99 => format!("{s}s"),
+        100..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::status::{ProbeError, ProbeErrorKind};
+    use crate::fleet::test_support::{master_status, replica_status};
+
+    fn inst(role: Role, status: Option<InstanceStatus>) -> Instance {
+        let mut i = Instance::new(Addr::new("db1", 3306), role);
+        i.status = status;
+        i
+    }
+
+    fn rules(i: &Instance) -> Vec<(&'static str, Health)> {
+        instance_problems(i, &Limits::default()).iter().map(|p| (p.rule, p.severity)).collect()
+    }
+
+    #[test]
+    fn healthy_master_and_replica_have_no_problems() {
+        assert!(rules(&inst(Role::Master, Some(master_status()))).is_empty());
+        assert!(rules(&inst(Role::Replica, Some(replica_status(Some(0))))).is_empty());
+    }
+
+    #[test]
+    fn not_yet_polled_is_unknown() {
+        assert_eq!(rules(&inst(Role::Replica, None)), vec![("no_data", Health::Unknown)]);
+    }
+
+    #[test]
+    fn unreachable_is_critical_and_names_the_error() {
+        let mut i = inst(Role::Master, Some(master_status()));
+        i.error = Some(ProbeError { kind: ProbeErrorKind::Refused, message: "connection refused".into() });
+        let p = instance_problems(&i, &Limits::default());
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].severity, Health::Critical);
+        assert_eq!(p[0].message, "master unreachable: connection refused");
+    }
+
+    #[test]
+    fn stopped_sql_thread_is_critical_with_error_text() {
+        let mut s = replica_status(None);
+        s.replication[0].sql_running = false;
+        s.replication[0].last_sql_errno = 1062;
+        s.replication[0].last_sql_error = "Duplicate entry '7' for key 'PRIMARY'".into();
+        let p = instance_problems(&inst(Role::Replica, Some(s)), &Limits::default());
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].severity, Health::Critical);
+        assert_eq!(p[0].message, "SQL thread stopped: error 1062: Duplicate entry '7' for key 'PRIMARY'");
+    }
+
+    #[test]
+    fn io_thread_connecting_is_critical() {
+        let mut s = replica_status(Some(0));
+        s.replication[0].io_state = IoState::Connecting;
+        s.replication[0].last_io_errno = 2003;
+        s.replication[0].last_io_error = "Can't connect".into();
+        let p = instance_problems(&inst(Role::Replica, Some(s)), &Limits::default());
+        assert_eq!(p[0].rule, "io_thread");
+        assert_eq!(p[0].message, "IO thread connecting (source master:3306): error 2003: Can't connect");
+    }
+
+    #[test]
+    fn lag_crosses_warn_then_crit() {
+        let lim = Limits::default();
+        assert!(rules(&inst(Role::Replica, Some(replica_status(Some(9))))).is_empty());
+        assert_eq!(rules(&inst(Role::Replica, Some(replica_status(Some(10))))), vec![("lag", Health::Warning)]);
+        let p = instance_problems(&inst(Role::Replica, Some(replica_status(Some(75)))), &lim);
+        assert_eq!((p[0].severity, p[0].message.as_str()), (Health::Critical, "lag 75s over 60s"));
+    }
+
+    #[test]
+    fn heartbeat_lag_wins_over_seconds_behind_master() {
+        // SBM says 0 while the IO thread is behind; the heartbeat knows better.
+        let mut s = replica_status(Some(0));
+        s.heartbeat_lag = Some(30.0);
+        assert_eq!(rules(&inst(Role::Replica, Some(s))), vec![("lag", Health::Warning)]);
+    }
+
+    #[test]
+    fn null_seconds_behind_is_not_zero_lag() {
+        let s = replica_status(None);
+        assert_eq!(lag_seconds(&s, &s.replication[0]), None);
+    }
+
+    #[test]
+    fn read_only_master_is_critical() {
+        let mut s = master_status();
+        s.read_only = true;
+        assert_eq!(rules(&inst(Role::Master, Some(s))), vec![("master_read_only", Health::Critical)]);
+    }
+
+    #[test]
+    fn writable_replica_is_a_warning() {
+        let mut s = replica_status(Some(0));
+        s.read_only = false;
+        assert_eq!(rules(&inst(Role::Replica, Some(s))), vec![("writable_replica", Health::Warning)]);
+    }
+
+    #[test]
+    fn replica_without_replication_is_critical() {
+        let mut s = master_status();
+        s.read_only = true;
+        assert_eq!(rules(&inst(Role::Replica, Some(s))), vec![("not_replicating", Health::Critical)]);
+    }
+
+    #[test]
+    fn two_writable_servers_in_a_shard_is_critical() {
+        let m = inst(Role::Master, Some(master_status()));
+        let mut s = replica_status(Some(0));
+        s.read_only = false;
+        let mut r = inst(Role::Replica, Some(s));
+        r.addr = Addr::new("db2", 3306);
+        let p = shard_problems(&[m.clone(), r]);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].message, "2 writable servers: db1:3306, db2:3306");
+        assert!(shard_problems(&[m]).is_empty());
+    }
+
+    #[test]
+    fn worst_orders_by_severity() {
+        assert_eq!(worst(&[]), Health::Ok);
+        let p = |s| Problem { severity: s, rule: "x", instance: None, message: String::new() };
+        assert_eq!(worst(&[p(Health::Warning), p(Health::Unknown)]), Health::Warning);
+        assert_eq!(worst(&[p(Health::Warning), p(Health::Critical)]), Health::Critical);
+    }
+
+    #[test]
+    fn formats_seconds() {
+        assert_eq!(fmt_secs(0.25), "250ms");
+        assert_eq!(fmt_secs(12.0), "12s");
+        assert_eq!(fmt_secs(245.0), "4m05s");
+        assert_eq!(fmt_secs(7980.0), "2h13m");
+    }
+}

@@ -1,0 +1,12 @@
+//! The fleet model: shards, instances, topology and health. Pure: no I/O.
+
+pub mod addr;
+pub mod health;
+pub mod model;
+pub mod status;
+#[cfg(test)]
+pub mod test_support;
+
+pub use addr::Addr;
+pub use health::{Health, Limits, Problem};
+pub use model::{Event, Fleet, Instance, Role, Shard};

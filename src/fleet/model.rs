@@ -1,0 +1,422 @@
+//! Shards and instances as the dashboard knows them, updated one sample at a time.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::addr::Addr;
+use super::health::{self, Health, Limits, Problem};
+use super::status::{Counters, InstanceStatus, ProbeError, Sample};
+
+/// How many points each per-instance history keeps (bounded: memory does not
+/// grow with uptime).
+pub const HISTORY_LEN: usize = 120;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Replica,
+}
+
+/// A fixed-size ring of recent values.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    points: VecDeque<f64>,
+}
+
+impl History {
+    pub fn push(&mut self, v: f64) {
+        if self.points.len() == HISTORY_LEN {
+            self.points.pop_front();
+        }
+        self.points.push_back(v);
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = f64> + ExactSizeIterator + '_ {
+        self.points.iter().copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+}
+
+/// Queries per second from successive `Questions` counters.
+#[derive(Clone, Debug, Default)]
+pub struct RateTracker {
+    prev: Option<(DateTime<Utc>, Counters)>,
+}
+
+impl RateTracker {
+    /// The rate since the previous sample, over the real elapsed time (a missed
+    /// sweep widens the window, it does not inflate the rate). `None` on the
+    /// first sample and after a restart (Uptime went down, or a counter did).
+    pub fn update(&mut self, at: DateTime<Utc>, c: &Counters) -> Option<f64> {
+        let prev = self.prev.replace((at, c.clone()));
+        let (then, p) = prev?;
+        let dt = (at - then).num_microseconds()? as f64 / 1e6;
+        if dt <= 0.0 || c.uptime < p.uptime || c.questions < p.questions {
+            return None;
+        }
+        Some((c.questions - p.questions) as f64 / dt)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Instance {
+    pub addr: Addr,
+    pub role: Role,
+    /// Last successful observation (kept while the server is unreachable, greyed out).
+    pub status: Option<InstanceStatus>,
+    /// Set when the latest probe failed.
+    pub error: Option<ProbeError>,
+    pub last_ok: Option<DateTime<Utc>>,
+    pub last_probe: Option<DateTime<Utc>>,
+    pub probe_ms: Option<f64>,
+    pub qps: Option<f64>,
+    pub rates: RateTracker,
+    pub qps_history: History,
+    pub lag_history: History,
+    pub problems: Vec<Problem>,
+    pub health: Health,
+}
+
+impl Instance {
+    pub fn new(addr: Addr, role: Role) -> Self {
+        Instance {
+            addr,
+            role,
+            status: None,
+            error: None,
+            last_ok: None,
+            last_probe: None,
+            probe_ms: None,
+            qps: None,
+            rates: RateTracker::default(),
+            qps_history: History::default(),
+            lag_history: History::default(),
+            problems: Vec::new(),
+            health: Health::Unknown,
+        }
+    }
+
+    pub fn reachable(&self) -> bool {
+        self.error.is_none() && self.status.is_some()
+    }
+
+    /// Lag of the primary link: heartbeat first, else Seconds_Behind_Master.
+    pub fn lag(&self) -> Option<f64> {
+        let s = self.status.as_ref()?;
+        health::lag_seconds(s, s.primary_link()?)
+    }
+
+    /// Seconds since the data shown was fresh.
+    pub fn age(&self, now: DateTime<Utc>) -> Option<f64> {
+        self.last_ok.map(|t| ((now - t).num_milliseconds().max(0) as f64) / 1000.0)
+    }
+
+    fn apply(&mut self, sample: Sample) {
+        self.last_probe = Some(sample.at);
+        self.probe_ms = Some(sample.elapsed.as_secs_f64() * 1000.0);
+        match sample.result {
+            Ok(status) => {
+                self.qps = self.rates.update(sample.at, &status.counters);
+                if let Some(q) = self.qps {
+                    self.qps_history.push(q);
+                }
+                self.status = Some(status);
+                self.error = None;
+                self.last_ok = Some(sample.at);
+                if let Some(lag) = self.lag() {
+                    self.lag_history.push(lag);
+                }
+            }
+            Err(e) => {
+                self.error = Some(e);
+                self.qps = None;
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Shard {
+    pub name: String,
+    pub upstream: Option<Addr>,
+    /// The declared master first, then replicas.
+    pub instances: Vec<Instance>,
+    /// Shard-wide findings (e.g. two writable servers); per-instance ones live on the instances.
+    pub problems: Vec<Problem>,
+    pub health: Health,
+    pub qps_history: History,
+}
+
+impl Shard {
+    pub fn new(name: impl Into<String>, master: Addr, replicas: impl IntoIterator<Item = Addr>, upstream: Option<Addr>) -> Self {
+        let mut instances = vec![Instance::new(master, Role::Master)];
+        instances.extend(replicas.into_iter().map(|a| Instance::new(a, Role::Replica)));
+        Shard { name: name.into(), upstream, instances, problems: Vec::new(), health: Health::Unknown, qps_history: History::default() }
+    }
+
+    pub fn master(&self) -> &Instance {
+        &self.instances[0]
+    }
+
+    pub fn replicas(&self) -> &[Instance] {
+        &self.instances[1..]
+    }
+
+    /// Replicas that answer and whose both threads run.
+    pub fn replicas_up(&self) -> usize {
+        self.replicas()
+            .iter()
+            .filter(|i| i.error.is_none())
+            .filter_map(|i| i.status.as_ref()?.primary_link())
+            .filter(|l| l.sql_running && l.io_state == super::status::IoState::Running)
+            .count()
+    }
+
+    pub fn worst_lag(&self) -> Option<f64> {
+        self.replicas().iter().filter_map(Instance::lag).reduce(f64::max)
+    }
+
+    /// Sum of the instances' rates; `None` until at least one instance has a rate.
+    pub fn qps(&self) -> Option<f64> {
+        self.instances.iter().filter_map(|i| i.qps).reduce(|a, b| a + b)
+    }
+
+    /// Every finding: shard-wide first, then per instance.
+    pub fn all_problems(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().chain(self.instances.iter().flat_map(|i| i.problems.iter()))
+    }
+
+    fn evaluate(&mut self, limits: &Limits) {
+        for inst in &mut self.instances {
+            inst.problems = health::instance_problems(inst, limits);
+            inst.health = health::worst(&inst.problems);
+        }
+        self.problems = health::shard_problems(&self.instances);
+        self.health = self.all_problems().map(|p| p.severity).max().unwrap_or(Health::Ok);
+    }
+}
+
+/// A change worth telling the operator about.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub shard: String,
+    pub severity: Health,
+    pub message: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Fleet {
+    pub shards: Vec<Shard>,
+    pub limits: Limits,
+}
+
+impl Fleet {
+    pub fn new(shards: Vec<Shard>, limits: Limits) -> Self {
+        let mut fleet = Fleet { shards, limits };
+        for s in &mut fleet.shards {
+            s.evaluate(&fleet.limits);
+        }
+        fleet
+    }
+
+    /// Record one probe result and re-judge its shard. Returns what changed:
+    /// problems that appeared, and problems that cleared.
+    pub fn apply(&mut self, shard: usize, instance: usize, sample: Sample) -> Vec<Event> {
+        let Some(sh) = self.shards.get_mut(shard) else { return Vec::new() };
+        let Some(inst) = sh.instances.get_mut(instance) else { return Vec::new() };
+        let first_sample = inst.last_probe.is_none();
+        inst.apply(sample);
+        let before: Vec<Problem> = sh.all_problems().cloned().collect();
+        sh.evaluate(&self.limits);
+        if instance == 0 {
+            let total = sh.qps();
+            if let Some(q) = total {
+                sh.qps_history.push(q);
+            }
+        }
+        let after: Vec<&Problem> = sh.all_problems().collect();
+        diff_events(&sh.name, &before, &after, first_sample)
+    }
+
+    /// Worst health over the fleet.
+    pub fn health(&self) -> Health {
+        self.shards.iter().map(|s| s.health).max().unwrap_or(Health::Ok)
+    }
+
+    /// Shards per health, for the summary line: (ok, warning, critical, unknown).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let n = |h| self.shards.iter().filter(|s| s.health == h).count();
+        (n(Health::Ok), n(Health::Warning), n(Health::Critical), n(Health::Unknown))
+    }
+
+    pub fn instance_count(&self) -> usize {
+        self.shards.iter().map(|s| s.instances.len()).sum()
+    }
+}
+
+/// Problems are the same finding when rule, instance and severity match; the
+/// message may change (lag 12s → 13s) without being news.
+fn same(a: &Problem, b: &Problem) -> bool {
+    a.rule == b.rule && a.instance == b.instance && a.severity == b.severity
+}
+
+fn diff_events(shard: &str, before: &[Problem], after: &[&Problem], first_sample: bool) -> Vec<Event> {
+    let mut events = Vec::new();
+    for p in after.iter().filter(|p| !before.iter().any(|b| same(b, p))) {
+        // "not polled yet" is how every instance starts: not news.
+        if p.severity == Health::Unknown {
+            continue;
+        }
+        events.push(Event { shard: shard.into(), severity: p.severity, message: describe(p) });
+    }
+    if first_sample {
+        return events;
+    }
+    for p in before.iter().filter(|b| !after.iter().any(|a| same(a, b))) {
+        // An escalation or de-escalation of the same rule is reported by its new level.
+        let still = after.iter().any(|a| a.rule == p.rule && a.instance == p.instance);
+        if still || p.severity == Health::Unknown {
+            continue;
+        }
+        events.push(Event { shard: shard.into(), severity: Health::Ok, message: format!("recovered: {}", describe(p)) });
+    }
+    events
+}
+
+fn describe(p: &Problem) -> String {
+    match &p.instance {
+        Some(a) => format!("{a} {}", p.message),
+        None => p.message.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::fleet::status::ProbeErrorKind;
+    use crate::fleet::test_support::{master_status, replica_status};
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0).single().unwrap_or_default()
+    }
+
+    fn ok(at: i64, s: InstanceStatus) -> Sample {
+        Sample { at: t(at), elapsed: Duration::from_millis(3), result: Ok(s) }
+    }
+
+    fn counters(uptime: u64, questions: u64) -> Counters {
+        Counters { uptime, questions, ..Counters::default() }
+    }
+
+    #[test]
+    fn rate_uses_real_elapsed_time_and_resets_on_restart() {
+        let mut r = RateTracker::default();
+        assert_eq!(r.update(t(0), &counters(100, 1000)), None);
+        assert_eq!(r.update(t(2), &counters(102, 3000)), Some(1000.0));
+        // A missed sweep: 4 s elapsed, the rate stays per second.
+        assert_eq!(r.update(t(6), &counters(106, 7000)), Some(1000.0));
+        // Restart: uptime fell, no negative or huge rate.
+        assert_eq!(r.update(t(8), &counters(1, 50)), None);
+        assert_eq!(r.update(t(9), &counters(2, 150)), Some(100.0));
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let mut h = History::default();
+        for i in 0..HISTORY_LEN + 50 {
+            h.push(i as f64);
+        }
+        assert_eq!(h.len(), HISTORY_LEN);
+        assert_eq!(h.iter().next(), Some(50.0));
+    }
+
+    fn fleet() -> Fleet {
+        let shard = Shard::new("s1", Addr::new("master", 3306), [Addr::new("db1", 3306)], None);
+        Fleet::new(vec![shard], Limits::default())
+    }
+
+    #[test]
+    fn starts_unknown_then_healthy() {
+        let mut f = fleet();
+        assert_eq!(f.health(), Health::Unknown);
+        assert!(f.apply(0, 0, ok(0, master_status())).is_empty());
+        assert!(f.apply(0, 1, ok(0, replica_status(Some(0)))).is_empty());
+        assert_eq!(f.health(), Health::Ok);
+        assert_eq!(f.shards[0].replicas_up(), 1);
+    }
+
+    #[test]
+    fn reports_breakage_and_recovery_once() {
+        let mut f = fleet();
+        f.apply(0, 0, ok(0, master_status()));
+        f.apply(0, 1, ok(0, replica_status(Some(0))));
+        let mut broken = replica_status(None);
+        broken.replication[0].sql_running = false;
+        broken.replication[0].last_sql_errno = 1062;
+        broken.replication[0].last_sql_error = "Duplicate entry".into();
+        let ev = f.apply(0, 1, ok(1, broken.clone()));
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].severity, Health::Critical);
+        assert_eq!(ev[0].message, "db1:3306 SQL thread stopped: error 1062: Duplicate entry");
+        assert!(f.apply(0, 1, ok(2, broken)).is_empty(), "a persisting problem is not news");
+        let ev = f.apply(0, 1, ok(3, replica_status(Some(0))));
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].severity, Health::Ok);
+        assert!(ev[0].message.starts_with("recovered: db1:3306 SQL thread stopped"));
+    }
+
+    #[test]
+    fn lag_escalation_reports_the_new_level_only() {
+        let mut f = fleet();
+        f.apply(0, 0, ok(0, master_status()));
+        f.apply(0, 1, ok(0, replica_status(Some(0))));
+        let ev = f.apply(0, 1, ok(1, replica_status(Some(15))));
+        assert_eq!((ev.len(), ev[0].severity), (1, Health::Warning));
+        let ev = f.apply(0, 1, ok(2, replica_status(Some(90))));
+        assert_eq!(ev.len(), 1);
+        assert_eq!((ev[0].severity, ev[0].message.as_str()), (Health::Critical, "db1:3306 lag 90s over 60s"));
+        let ev = f.apply(0, 1, ok(3, replica_status(Some(1))));
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].message, "recovered: db1:3306 lag 90s over 60s");
+    }
+
+    #[test]
+    fn unreachable_keeps_last_status_and_drops_rate() {
+        let mut f = fleet();
+        let mut s = master_status();
+        s.counters = counters(10, 100);
+        f.apply(0, 0, ok(0, s.clone()));
+        s.counters = counters(11, 600);
+        f.apply(0, 0, ok(1, s));
+        assert_eq!(f.shards[0].instances[0].qps, Some(500.0));
+        let err = ProbeError { kind: ProbeErrorKind::Timeout, message: "no answer within 1s".into() };
+        let ev = f.apply(0, 0, Sample { at: t(2), elapsed: Duration::from_secs(1), result: Err(err) });
+        let m = &f.shards[0].instances[0];
+        assert!(m.status.is_some() && !m.reachable());
+        assert_eq!(m.qps, None);
+        assert_eq!(m.age(t(4)), Some(3.0));
+        assert_eq!(ev[0].message, "master:3306 master unreachable: no answer within 1s");
+        assert_eq!(f.shards[0].health, Health::Critical);
+    }
+
+    #[test]
+    fn out_of_range_indices_are_ignored() {
+        let mut f = fleet();
+        assert!(f.apply(5, 0, ok(0, master_status())).is_empty());
+        assert!(f.apply(0, 9, ok(0, master_status())).is_empty());
+    }
+}

@@ -1,0 +1,208 @@
+//! What one probe of one server observed. Produced by `probe` (real servers)
+//! and `sim` (the demo fleet); consumed by the fleet model and health rules.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::addr::Addr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    MariaDb,
+    MySql,
+}
+
+impl Flavor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::MariaDb => "MariaDB",
+            Flavor::MySql => "MySQL",
+        }
+    }
+}
+
+/// State of the replication IO thread (`Slave_IO_Running` / `Replica_IO_Running`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoState {
+    Running,
+    /// `Connecting`: the thread runs but has no link to the source.
+    Connecting,
+    Stopped,
+}
+
+/// How a replica positions itself on its source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GtidMode {
+    /// file:position coordinates.
+    No,
+    /// MariaDB `MASTER_USE_GTID=slave_pos`.
+    SlavePos,
+    /// MariaDB `MASTER_USE_GTID=current_pos`.
+    CurrentPos,
+    /// MySQL `SOURCE_AUTO_POSITION=1`.
+    AutoPosition,
+}
+
+/// One replication channel of a replica, whatever the server calls its columns.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplicationStatus {
+    /// MariaDB `Connection_name` / MySQL `Channel_Name`; empty for the default channel.
+    pub channel: String,
+    pub source: Addr,
+    pub source_server_id: Option<u32>,
+    pub io_state: IoState,
+    pub sql_running: bool,
+    /// `Seconds_Behind_Master`: `None` when the server reports NULL (SQL thread
+    /// stopped, or IO thread not connected). Never coerced to 0.
+    pub seconds_behind: Option<u64>,
+    pub last_io_errno: u32,
+    pub last_io_error: String,
+    pub last_sql_errno: u32,
+    pub last_sql_error: String,
+    /// Source binlog the IO thread reads and the position read up to.
+    pub source_log_file: String,
+    pub read_source_log_pos: u64,
+    /// Source binlog the SQL thread executes and the position executed up to.
+    pub relay_source_log_file: String,
+    pub exec_source_log_pos: u64,
+    pub gtid_mode: GtidMode,
+    /// MySQL `Retrieved_Gtid_Set` / `Executed_Gtid_Set`; MariaDB `Gtid_IO_Pos`
+    /// in `retrieved_gtid_set`. Empty when not reported.
+    pub retrieved_gtid_set: String,
+    pub executed_gtid_set: String,
+    pub sql_delay: u64,
+}
+
+impl ReplicationStatus {
+    /// The error that best explains a broken link: the SQL error if any, else the IO error.
+    pub fn last_error(&self) -> Option<(u32, &str)> {
+        if self.last_sql_errno != 0 || !self.last_sql_error.is_empty() {
+            Some((self.last_sql_errno, &self.last_sql_error))
+        } else if self.last_io_errno != 0 || !self.last_io_error.is_empty() {
+            Some((self.last_io_errno, &self.last_io_error))
+        } else {
+            None
+        }
+    }
+}
+
+/// GTID positions as the server reports them (raw, for display; parse with `probe::gtid`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct GtidState {
+    /// MariaDB `@@gtid_binlog_pos`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub binlog_pos: Option<String>,
+    /// MariaDB `@@gtid_current_pos`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_pos: Option<String>,
+    /// MariaDB `@@gtid_slave_pos`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slave_pos: Option<String>,
+    /// MySQL `@@gtid_executed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executed: Option<String>,
+}
+
+impl GtidState {
+    /// The one position an operator wants to see: what this server has applied.
+    pub fn display(&self) -> &str {
+        self.executed
+            .as_deref()
+            .or(self.current_pos.as_deref())
+            .or(self.binlog_pos.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// Selected global status counters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Counters {
+    pub uptime: u64,
+    pub questions: u64,
+    pub com_select: u64,
+    pub com_insert: u64,
+    pub com_update: u64,
+    pub com_delete: u64,
+    pub com_replace: u64,
+    pub threads_running: u64,
+    pub threads_connected: u64,
+}
+
+/// Everything one successful probe learned about one server.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InstanceStatus {
+    pub flavor: Flavor,
+    pub version: String,
+    pub server_id: u32,
+    pub server_uuid: Option<String>,
+    pub read_only: bool,
+    /// MySQL only; `None` on MariaDB, which has no such variable.
+    pub super_read_only: Option<bool>,
+    pub log_bin: bool,
+    pub log_slave_updates: bool,
+    pub binlog_format: String,
+    pub gtid: GtidState,
+    /// `SHOW MASTER STATUS` / `SHOW BINARY LOG STATUS`: current binlog file and position.
+    pub binlog_file: Option<String>,
+    pub binlog_pos: Option<u64>,
+    pub replication: Vec<ReplicationStatus>,
+    pub counters: Counters,
+    /// Lag measured from the heartbeat table, in seconds, when configured and readable.
+    pub heartbeat_lag: Option<f64>,
+    /// Why the heartbeat could not be read, when configured but unreadable.
+    pub heartbeat_error: Option<String>,
+}
+
+impl InstanceStatus {
+    /// The default (or only) replication channel.
+    pub fn primary_link(&self) -> Option<&ReplicationStatus> {
+        self.replication.iter().find(|r| r.channel.is_empty()).or_else(|| self.replication.first())
+    }
+
+    pub fn writable(&self) -> bool {
+        !self.read_only
+    }
+}
+
+/// Why a probe failed. The kind drives the display; the message is for humans
+/// and never contains a password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeErrorKind {
+    /// No answer within the per-server timeout (hung, overloaded, SIGSTOPped).
+    Timeout,
+    /// The connection was refused or reset: nothing listening.
+    Refused,
+    /// The server rejected our credentials.
+    Auth,
+    /// Connected, but a query failed (missing privilege, unexpected output).
+    Query,
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProbeError {
+    pub kind: ProbeErrorKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The outcome of probing one server once.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    /// When the probe finished (wall clock, for display and JSON).
+    pub at: DateTime<Utc>,
+    /// How long the probe took.
+    pub elapsed: Duration,
+    pub result: Result<InstanceStatus, ProbeError>,
+}

@@ -1,0 +1,4 @@
+//! shardtop: a terminal operations dashboard for sharded MySQL/MariaDB fleets.
+
+pub mod fleet;
+pub mod secret;

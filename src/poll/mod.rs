@@ -1,0 +1,187 @@
+//! Scheduling probes: every instance on its own task, bounded concurrency,
+//! results sent as messages. A hung server costs its own task one timeout and
+//! nobody else anything.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::fleet::status::Sample;
+
+/// Something that can be asked for one observation of one server: a real
+/// server (`probe::Prober`) or a simulated one (`sim::SimProbe`).
+pub trait Probe: Send + 'static {
+    /// One observation. Implementations bound their own time (the per-server timeout).
+    fn probe(&mut self) -> impl Future<Output = Sample> + Send;
+
+    /// How long to wait before trying again after failures (reconnect backoff).
+    fn next_attempt_delay(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+/// Where a probe's result belongs in the fleet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub shard: usize,
+    pub instance: usize,
+}
+
+#[derive(Debug)]
+pub struct Update {
+    pub slot: Slot,
+    pub sample: Sample,
+}
+
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub interval: Duration,
+    pub concurrency: usize,
+}
+
+/// Running poll tasks; dropping it stops them.
+pub struct Poller {
+    tasks: JoinSet<()>,
+}
+
+impl Poller {
+    /// Start polling. The first probe of every instance runs at once (bounded by
+    /// `concurrency`) so the screen fills quickly; later ones are spread over
+    /// the interval so a large fleet does not probe in bursts.
+    pub fn spawn<P: Probe>(probes: Vec<(Slot, P)>, schedule: Schedule, tx: mpsc::Sender<Update>) -> Poller {
+        let sem = Arc::new(Semaphore::new(schedule.concurrency.max(1)));
+        let n = probes.len().max(1) as f64;
+        let start = Instant::now();
+        let mut tasks = JoinSet::new();
+        for (k, (slot, mut probe)) in probes.into_iter().enumerate() {
+            let sem = sem.clone();
+            let tx = tx.clone();
+            let interval = schedule.interval;
+            let offset = interval.mul_f64(k as f64 / n);
+            tasks.spawn(async move {
+                let mut ticker = tokio::time::interval_at(start + interval + offset, interval);
+                ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                let mut not_before = start;
+                loop {
+                    if Instant::now() >= not_before {
+                        let sample = {
+                            let Ok(_permit) = sem.acquire().await else { return };
+                            probe.probe().await
+                        };
+                        not_before = Instant::now() + probe.next_attempt_delay();
+                        if tx.send(Update { slot, sample }).await.is_err() {
+                            return; // the UI is gone
+                        }
+                    }
+                    ticker.tick().await;
+                }
+            });
+        }
+        Poller { tasks }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+/// Probe every instance once, at most `concurrency` at a time. Results come
+/// back in completion order.
+pub async fn sweep_once<P: Probe>(probes: &mut [(Slot, P)], concurrency: usize) -> Vec<Update> {
+    futures::stream::iter(probes.iter_mut().map(|(slot, p)| async move { Update { slot: *slot, sample: p.probe().await } }))
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::status::{ProbeError, ProbeErrorKind};
+
+    /// A probe that answers after `delay`, or times out after `timeout` when
+    /// the delay is longer, as a real prober does.
+    struct Fake {
+        delay: Duration,
+        timeout: Duration,
+    }
+
+    impl Probe for Fake {
+        async fn probe(&mut self) -> Sample {
+            let started = Instant::now();
+            let slept = self.delay.min(self.timeout);
+            tokio::time::sleep(slept).await;
+            let result = if self.delay > self.timeout {
+                Err(ProbeError { kind: ProbeErrorKind::Timeout, message: "timeout".into() })
+            } else {
+                Err(ProbeError { kind: ProbeErrorKind::Other, message: "answered".into() })
+            };
+            Sample { at: chrono::Utc::now(), elapsed: started.elapsed(), result }
+        }
+    }
+
+    fn slot(i: usize) -> Slot {
+        Slot { shard: i, instance: 0 }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_server_does_not_delay_the_others() {
+        let timeout = Duration::from_secs(1);
+        let mut probes = vec![(slot(0), Fake { delay: Duration::from_secs(3600), timeout })];
+        probes.extend((1..10).map(|i| (slot(i), Fake { delay: Duration::from_millis(5), timeout })));
+        let (tx, mut rx) = mpsc::channel(64);
+        let _poller = Poller::spawn(probes, Schedule { interval: Duration::from_secs(2), concurrency: 4 }, tx);
+        let t0 = Instant::now();
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let u = rx.recv().await.expect("poller alive");
+            got.push((u.slot.shard, t0.elapsed(), u.sample.result.unwrap_err().kind));
+        }
+        // Nine fast answers arrive before the hung server's timeout.
+        let fast: Vec<_> = got.iter().filter(|g| g.0 != 0).collect();
+        assert_eq!(fast.len(), 9);
+        assert!(fast.iter().all(|g| g.1 < timeout), "{got:?}");
+        let hung = got.iter().find(|g| g.0 == 0).expect("hung server reported");
+        assert_eq!(hung.2, ProbeErrorKind::Timeout);
+        assert!(hung.1 >= timeout && hung.1 < timeout + Duration::from_millis(50), "{hung:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_every_interval() {
+        let fast = Fake { delay: Duration::from_millis(1), timeout: Duration::from_secs(1) };
+        let (tx, mut rx) = mpsc::channel(64);
+        let _poller = Poller::spawn(vec![(slot(0), fast)], Schedule { interval: Duration::from_secs(2), concurrency: 1 }, tx);
+        let t0 = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..4 {
+            rx.recv().await.expect("poller alive");
+            times.push(t0.elapsed().as_millis() / 100);
+        }
+        // Rounded to 100 ms: probes finish at ~0, 2, 4, 6 s.
+        assert_eq!(times, vec![0, 20, 40, 60]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sweep_once_returns_every_instance() {
+        let mut probes: Vec<_> = (0..20)
+            .map(|i| (slot(i), Fake { delay: Duration::from_millis(10), timeout: Duration::from_secs(1) }))
+            .collect();
+        let t0 = Instant::now();
+        let got = sweep_once(&mut probes, 5).await;
+        assert_eq!(got.len(), 20);
+        let mut shards: Vec<_> = got.iter().map(|u| u.slot.shard).collect();
+        shards.sort();
+        assert_eq!(shards, (0..20).collect::<Vec<_>>());
+        // 20 probes, 5 at a time, 10 ms each: 4 rounds.
+        assert_eq!(t0.elapsed().as_millis() / 10, 4);
+    }
+}

@@ -4,3 +4,4 @@ pub mod fleet;
 pub mod poll;
 pub mod secret;
 pub mod sim;
+pub mod ui;

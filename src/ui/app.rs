@@ -1,0 +1,428 @@
+//! The TUI's state and how messages change it (the Elm architecture's model
+//! and update). Views only read this; nothing here draws.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::keys::{Action, action_for};
+use super::theme::Theme;
+use crate::fleet::{Event, Fleet, Health, Shard};
+use crate::poll::Update;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    Health,
+    Name,
+    Lag,
+    Qps,
+}
+
+impl SortKey {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Health => "health",
+            SortKey::Name => "name",
+            SortKey::Lag => "lag",
+            SortKey::Qps => "qps",
+        }
+    }
+
+    fn next(self) -> SortKey {
+        match self {
+            SortKey::Health => SortKey::Name,
+            SortKey::Name => SortKey::Lag,
+            SortKey::Lag => SortKey::Qps,
+            SortKey::Qps => SortKey::Health,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    Overview,
+    /// Detail of the shard with this index in `fleet.shards`.
+    Detail(usize),
+}
+
+/// Everything that can happen.
+#[derive(Debug)]
+pub enum Message {
+    Key(KeyEvent),
+    Sample(Update),
+    /// A clock tick: ages and the clock move on.
+    Tick(DateTime<Utc>),
+    Resize,
+}
+
+pub struct App {
+    pub fleet: Fleet,
+    pub theme: Theme,
+    /// Where the data comes from, for the title ("demo", a config path).
+    pub source: String,
+    pub poll_interval: Duration,
+    pub now: DateTime<Utc>,
+    /// Offset for the clock in the header (local time; UTC in tests).
+    pub clock_offset: chrono::FixedOffset,
+    pub view: View,
+    pub sort: SortKey,
+    pub sort_reverse: bool,
+    pub filter: String,
+    pub editing_filter: bool,
+    /// Selected row in the overview (index into `visible_shards()`).
+    pub selected: usize,
+    /// Selected instance in the detail view.
+    pub detail_selected: usize,
+    pub show_help: bool,
+    pub show_events: bool,
+    /// Rows the last frame could show, for page up/down.
+    pub page_rows: usize,
+    pub quit: bool,
+    /// Something visible changed since the last draw.
+    pub dirty: bool,
+}
+
+impl App {
+    pub fn new(fleet: Fleet, theme: Theme, source: impl Into<String>, poll_interval: Duration) -> App {
+        App {
+            fleet,
+            theme,
+            source: source.into(),
+            poll_interval,
+            now: Utc::now(),
+            clock_offset: *chrono::Local::now().offset(),
+            view: View::Overview,
+            sort: SortKey::Health,
+            sort_reverse: false,
+            filter: String::new(),
+            editing_filter: false,
+            selected: 0,
+            detail_selected: 0,
+            show_help: false,
+            show_events: true,
+            page_rows: 10,
+            quit: false,
+            dirty: true,
+        }
+    }
+
+    /// Apply a message; returns the fleet events it caused (for the events pane).
+    pub fn update(&mut self, msg: Message) -> Vec<Event> {
+        match msg {
+            Message::Key(key) => {
+                if key.kind != KeyEventKind::Release {
+                    self.on_key(key);
+                    self.dirty = true;
+                }
+                Vec::new()
+            }
+            Message::Sample(u) => {
+                // Keep the cursor on the same shard when sorting moves rows.
+                let selected_shard = self.selected_shard_index();
+                let events = self.fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+                if let Some(idx) = selected_shard {
+                    if let Some(pos) = self.visible_shards().iter().position(|&i| i == idx) {
+                        self.selected = pos;
+                    }
+                }
+                self.dirty = true;
+                events
+            }
+            Message::Tick(now) => {
+                // Redraw when the clock's second changes: ages and the clock show seconds.
+                if now.timestamp() != self.now.timestamp() {
+                    self.dirty = true;
+                }
+                self.now = now;
+                Vec::new()
+            }
+            Message::Resize => {
+                self.dirty = true;
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) {
+        if self.editing_filter {
+            self.edit_filter(key);
+            return;
+        }
+        let Some(action) = action_for(key) else { return };
+        if self.show_help {
+            // Any navigation key closes help; quit still quits.
+            match action {
+                Action::Quit => self.quit = true,
+                _ => self.show_help = false,
+            }
+            return;
+        }
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Help => self.show_help = true,
+            Action::ToggleEvents => self.show_events = !self.show_events,
+            Action::Up => self.move_cursor(-1),
+            Action::Down => self.move_cursor(1),
+            Action::PageUp => self.move_cursor(-(self.page_rows.max(1) as isize)),
+            Action::PageDown => self.move_cursor(self.page_rows.max(1) as isize),
+            Action::Top => self.move_cursor(isize::MIN / 2),
+            Action::Bottom => self.move_cursor(isize::MAX / 2),
+            Action::Open => {
+                if let (View::Overview, Some(idx)) = (self.view, self.selected_shard_index()) {
+                    self.view = View::Detail(idx);
+                    self.detail_selected = 0;
+                }
+            }
+            Action::Back => match self.view {
+                View::Detail(_) => self.view = View::Overview,
+                View::Overview => {
+                    self.filter.clear();
+                    self.clamp_selection();
+                }
+            },
+            Action::Filter => {
+                self.view = View::Overview;
+                self.editing_filter = true;
+            }
+            Action::Sort => self.sort = self.sort.next(),
+            Action::SortReverse => self.sort_reverse = !self.sort_reverse,
+        }
+    }
+
+    fn edit_filter(&mut self, key: KeyEvent) {
+        match key.code {
+            KeyCode::Enter => self.editing_filter = false,
+            KeyCode::Esc => {
+                self.editing_filter = false;
+                self.filter.clear();
+            }
+            KeyCode::Backspace => {
+                self.filter.pop();
+            }
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => self.quit = true,
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => self.filter.clear(),
+            KeyCode::Char(c) if !c.is_control() => self.filter.push(c),
+            _ => {}
+        }
+        self.selected = 0;
+    }
+
+    fn move_cursor(&mut self, delta: isize) {
+        let (pos, len) = match self.view {
+            View::Overview => {
+                let len = self.visible_shards().len();
+                (&mut self.selected, len)
+            }
+            View::Detail(i) => (&mut self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len())),
+        };
+        *pos = (*pos as isize).saturating_add(delta).clamp(0, len.saturating_sub(1) as isize) as usize;
+    }
+
+    fn clamp_selection(&mut self) {
+        self.selected = self.selected.min(self.visible_shards().len().saturating_sub(1));
+    }
+
+    /// Indices into `fleet.shards` of the rows the overview shows, filtered and sorted.
+    pub fn visible_shards(&self) -> Vec<usize> {
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<usize> = (0..self.fleet.shards.len())
+            .filter(|&i| needle.is_empty() || matches_filter(&self.fleet.shards[i], &needle))
+            .collect();
+        let shards = &self.fleet.shards;
+        let by_name = |a: &usize, b: &usize| shards[*a].name.cmp(&shards[*b].name);
+        rows.sort_by(|a, b| {
+            let (x, y) = (&shards[*a], &shards[*b]);
+            let primary = match self.sort {
+                SortKey::Name => std::cmp::Ordering::Equal,
+                SortKey::Health => y.health.cmp(&x.health),
+                SortKey::Lag => cmp_desc(x.worst_lag(), y.worst_lag()),
+                SortKey::Qps => cmp_desc(x.qps(), y.qps()),
+            };
+            primary.then_with(|| by_name(a, b))
+        });
+        if self.sort_reverse {
+            rows.reverse();
+        }
+        rows
+    }
+
+    pub fn selected_shard_index(&self) -> Option<usize> {
+        self.visible_shards().get(self.selected).copied()
+    }
+
+    /// Data older than this is shown as stale.
+    pub fn stale_after(&self) -> f64 {
+        (self.poll_interval.as_secs_f64() * 3.0).max(3.0)
+    }
+}
+
+/// Bigger first; unknown (`None`) last.
+fn cmp_desc(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => y.total_cmp(&x),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+}
+
+fn matches_filter(shard: &Shard, needle: &str) -> bool {
+    let health = match shard.health {
+        Health::Ok => "ok",
+        Health::Warning => "warning",
+        Health::Critical => "critical",
+        Health::Unknown => "unknown",
+    };
+    shard.name.to_lowercase().contains(needle)
+        || health.starts_with(needle)
+        || shard.instances.iter().any(|i| i.addr.to_string().contains(needle))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::fleet::Limits;
+    use crate::poll::Slot;
+    use crate::sim::{SimFleet, script};
+
+    pub(crate) fn demo_app(t: f64) -> App {
+        let sim = SimFleet::default();
+        let mut app = App::new(Fleet::new(sim.layout(), Limits::default()), Theme::plain(), "demo", Duration::from_secs(2));
+        app.clock_offset = chrono::FixedOffset::east_opt(0).unwrap_or(app.clock_offset);
+        let epoch = chrono::TimeZone::timestamp_opt(&Utc, 1_764_000_000, 0).single().unwrap_or_default();
+        app.now = epoch + chrono::Duration::milliseconds((t * 1000.0) as i64);
+        for tt in [t - 2.0, t] {
+            for s in 0..sim.shards {
+                for i in 0..=sim.replicas {
+                    let at = epoch + chrono::Duration::milliseconds((tt * 1000.0) as i64);
+                    let sample = crate::fleet::status::Sample {
+                        at,
+                        elapsed: Duration::from_millis(2),
+                        result: sim.status_at(s, i, tt),
+                    };
+                    app.update(Message::Sample(Update { slot: Slot { shard: s, instance: i }, sample }));
+                }
+            }
+        }
+        app
+    }
+
+    fn key(app: &mut App, code: KeyCode) {
+        app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+
+    fn names(app: &App) -> Vec<String> {
+        app.visible_shards().iter().map(|&i| app.fleet.shards[i].name.clone()).collect()
+    }
+
+    #[test]
+    fn worst_shards_sort_first_by_default() {
+        let app = demo_app(60.0);
+        let first = &app.fleet.shards[app.visible_shards()[0]];
+        assert_eq!(first.health, Health::Critical);
+        let healths: Vec<_> = app.visible_shards().iter().map(|&i| app.fleet.shards[i].health).collect();
+        assert!(healths.windows(2).all(|w| w[0] >= w[1]), "{healths:?}");
+    }
+
+    #[test]
+    fn sort_cycles_and_reverses() {
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('s'));
+        assert_eq!(app.sort, SortKey::Name);
+        assert_eq!(names(&app)[0], "users-01");
+        key(&mut app, KeyCode::Char('S'));
+        assert_eq!(names(&app)[0], "users-08");
+    }
+
+    #[test]
+    fn filter_narrows_rows_and_esc_clears_it() {
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('/'));
+        for c in "users-0".chars().chain("3".chars()) {
+            key(&mut app, KeyCode::Char(c));
+        }
+        key(&mut app, KeyCode::Enter);
+        assert_eq!(names(&app), vec!["users-03"]);
+        // Typing `q` while editing is text, not quit.
+        key(&mut app, KeyCode::Char('/'));
+        key(&mut app, KeyCode::Char('q'));
+        assert!(!app.quit);
+        assert!(names(&app).is_empty());
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(names(&app).len(), 8);
+    }
+
+    #[test]
+    fn filter_by_health_word() {
+        let mut app = demo_app(60.0);
+        app.filter = "crit".into();
+        let rows = app.visible_shards();
+        assert!(!rows.is_empty());
+        assert!(rows.iter().all(|&i| app.fleet.shards[i].health == Health::Critical));
+    }
+
+    #[test]
+    fn open_detail_and_back() {
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('s')); // by name
+        key(&mut app, KeyCode::Down);
+        key(&mut app, KeyCode::Enter);
+        assert_eq!(app.view, View::Detail(1));
+        key(&mut app, KeyCode::Char('G'));
+        assert_eq!(app.detail_selected, 2);
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.view, View::Overview);
+    }
+
+    #[test]
+    fn cursor_stays_in_bounds() {
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Up);
+        assert_eq!(app.selected, 0);
+        key(&mut app, KeyCode::End);
+        assert_eq!(app.selected, 7);
+        key(&mut app, KeyCode::PageDown);
+        assert_eq!(app.selected, 7);
+    }
+
+    #[test]
+    fn selection_follows_its_shard_when_rows_reorder() {
+        let mut app = demo_app(10.0);
+        let broken = app.fleet.shards[script::BROKEN_SHARD].name.clone();
+        let pos = names(&app).iter().position(|n| *n == broken).expect("row");
+        app.selected = pos;
+        // The shard breaks and moves to the top; the cursor goes with it.
+        let sim = SimFleet::default();
+        let sample = crate::fleet::status::Sample {
+            at: Utc::now(),
+            elapsed: Duration::from_millis(2),
+            result: sim.status_at(script::BROKEN_SHARD, 2, 40.0),
+        };
+        app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
+        assert_eq!(names(&app)[app.selected], broken);
+    }
+
+    #[test]
+    fn help_opens_and_any_key_closes() {
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('?'));
+        assert!(app.show_help);
+        key(&mut app, KeyCode::Char('j'));
+        assert!(!app.show_help);
+        assert_eq!(app.selected, 0, "the closing key is not also a move");
+        key(&mut app, KeyCode::Char('q'));
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn tick_marks_dirty_only_when_the_second_changes() {
+        let mut app = demo_app(10.0);
+        app.dirty = false;
+        let now = app.now;
+        app.update(Message::Tick(now));
+        assert!(!app.dirty);
+        app.update(Message::Tick(now + chrono::Duration::seconds(1)));
+        assert!(app.dirty);
+    }
+}

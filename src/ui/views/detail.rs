@@ -1,0 +1,191 @@
+//! Shard detail: every instance, then everything about the selected one.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
+
+use super::{fmt_lag, fmt_rate, fresh_or_muted};
+use crate::fleet::status::IoState;
+use crate::fleet::{Instance, Role, Shard};
+use crate::ui::app::App;
+use crate::ui::theme::{Theme, health_symbol};
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard_idx: usize) -> usize {
+    let Some(shard) = app.fleet.shards.get(shard_idx) else { return 0 };
+    let t = &app.theme;
+    let table_h = (shard.instances.len() as u16 + 2).min(area.height / 2).max(3);
+    let [table_area, info_area] = Layout::vertical([Constraint::Length(table_h), Constraint::Min(0)]).areas(area);
+    let title = Line::from(vec![
+        Span::styled(format!(" {} ", shard.name), t.title),
+        Span::styled(format!("{} {} ", health_symbol(shard.health), shard.health.label()), t.health(shard.health)),
+        Span::styled(
+            shard.upstream.as_ref().map(|u| format!("upstream {u} ")).unwrap_or_default(),
+            t.muted,
+        ),
+    ]);
+    let block = Block::default().borders(Borders::TOP).border_style(t.border).title(title);
+    let wide = area.width >= 120;
+    let rows = shard.instances.iter().map(|i| instance_row(app, i, wide));
+    let mut header = vec!["", "ROLE", "ADDRESS", "RO", "IO", "SQL", "LAG", "HB", "QPS", "AGE"];
+    let mut widths = vec![
+        Constraint::Length(1),
+        Constraint::Length(7),
+        Constraint::Length(if wide { 24 } else { 20 }),
+        Constraint::Length(3),
+        Constraint::Length(4),
+        Constraint::Length(3),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(5),
+    ];
+    if wide {
+        header.extend(["VERSION", "GTID"]);
+        widths.extend([Constraint::Length(14), Constraint::Fill(1)]);
+    }
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(t.header))
+        .block(block)
+        .row_highlight_style(t.selection)
+        .column_spacing(1);
+    let mut state = TableState::default().with_selected(Some(app.detail_selected.min(shard.instances.len().saturating_sub(1))));
+    frame.render_stateful_widget(table, table_area, &mut state);
+    if let Some(inst) = shard.instances.get(app.detail_selected) {
+        draw_info(app, frame, info_area, shard, inst);
+    }
+    table_h.saturating_sub(2) as usize
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn instance_row<'a>(app: &App, i: &'a Instance, wide: bool) -> Row<'a> {
+    let t = &app.theme;
+    let age = i.age(app.now);
+    let data = fresh_or_muted(app, if i.error.is_some() { None } else { age }, t.text);
+    let status = i.status.as_ref();
+    let link = status.and_then(|s| s.primary_link());
+    let io = match link.map(|l| l.io_state) {
+        None => ("—", t.muted),
+        Some(IoState::Running) => ("Yes", t.ok),
+        Some(IoState::Connecting) => ("Conn", t.crit),
+        Some(IoState::Stopped) => ("No", t.crit),
+    };
+    let sql = match link.map(|l| l.sql_running) {
+        None => ("—", t.muted),
+        Some(true) => ("Yes", t.ok),
+        Some(false) => ("No", t.crit),
+    };
+    let ro = status.map_or(("?", t.muted), |s| {
+        let wrong = (i.role == Role::Master) == s.read_only;
+        (yes_no(s.read_only), if wrong { t.warn } else { data })
+    });
+    let role = match i.role {
+        Role::Master => "master",
+        Role::Replica => "replica",
+    };
+    let mut cells = vec![
+        Cell::from(health_symbol(i.health)).style(t.health(i.health)),
+        Cell::from(role),
+        Cell::from(i.addr.to_string()).style(data),
+        Cell::from(ro.0).style(ro.1),
+        Cell::from(io.0).style(io.1),
+        Cell::from(sql.0).style(sql.1),
+        Cell::from(fmt_lag(link.and_then(|l| l.seconds_behind).map(|v| v as f64))).style(data),
+        Cell::from(fmt_lag(status.and_then(|s| s.heartbeat_lag))).style(data),
+        Cell::from(fmt_rate(i.qps)).style(data),
+        Cell::from(age_label(app, i)).style(if i.error.is_some() { t.crit } else { data }),
+    ];
+    if wide {
+        cells.push(Cell::from(status.map(|s| short_version(&s.version)).unwrap_or_default()).style(data));
+        cells.push(Cell::from(status.map(|s| s.gtid.display().to_string()).unwrap_or_default()).style(data));
+    }
+    Row::new(cells)
+}
+
+/// "1s", or "down" when the last probe failed and nothing was ever seen.
+fn age_label(app: &App, i: &Instance) -> String {
+    match (i.age(app.now), &i.error) {
+        (None, Some(_)) => "down".into(),
+        (None, None) => "—".into(),
+        (Some(a), _) => super::fmt_lag(Some(a.floor())),
+    }
+}
+
+fn short_version(v: &str) -> String {
+    v.split('-').take(2).collect::<Vec<_>>().join("-")
+}
+
+fn kv<'a>(t: &Theme, k: &'a str, v: String, style: Style) -> [Span<'a>; 2] {
+    [Span::styled(format!("{k} "), t.muted), Span::styled(format!("{v}  "), style)]
+}
+
+fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Instance) {
+    let t = &app.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(e) = &inst.error {
+        lines.push(Line::styled(format!("✖ {e}"), t.crit));
+    }
+    if let Some(s) = &inst.status {
+        let mut l1 = Vec::new();
+        l1.extend(kv(t, "version", s.version.clone(), t.text));
+        l1.extend(kv(t, "server_id", s.server_id.to_string(), t.text));
+        l1.extend(kv(t, "read_only", yes_no(s.read_only).into(), t.text));
+        if let Some(sro) = s.super_read_only {
+            l1.extend(kv(t, "super_read_only", yes_no(sro).into(), t.text));
+        }
+        l1.extend(kv(t, "binlog", if s.log_bin { s.binlog_format.clone() } else { "off".into() }, t.text));
+        l1.extend(kv(t, "log_slave_updates", yes_no(s.log_slave_updates).into(), t.text));
+        lines.push(Line::from(l1));
+        let mut l2 = Vec::new();
+        if let (Some(f), Some(p)) = (&s.binlog_file, s.binlog_pos) {
+            l2.extend(kv(t, "binlog pos", format!("{f}:{p}"), t.text));
+        }
+        l2.extend(kv(t, "gtid", s.gtid.display().to_string(), t.text));
+        if let Some(ms) = inst.probe_ms {
+            l2.extend(kv(t, "probe", format!("{ms:.1}ms"), t.muted));
+        }
+        lines.push(Line::from(l2));
+        if let Some(e) = &s.heartbeat_error {
+            lines.push(Line::styled(format!("heartbeat: {e}"), t.warn));
+        }
+        for l in &s.replication {
+            let name = if l.channel.is_empty() { String::new() } else { format!(" '{}'", l.channel) };
+            let mut spans = vec![Span::styled(format!("replicates{name} from "), t.muted), Span::styled(format!("{}  ", l.source), t.accent)];
+            spans.extend(kv(t, "read", format!("{}:{}", l.source_log_file, l.read_source_log_pos), t.text));
+            spans.extend(kv(t, "exec", format!("{}:{}", l.relay_source_log_file, l.exec_source_log_pos), t.text));
+            spans.extend(kv(t, "gtid", gtid_mode_label(l.gtid_mode).into(), t.text));
+            lines.push(Line::from(spans));
+            if let Some((no, text)) = l.last_error() {
+                lines.push(Line::styled(format!("last error {no}: {text}"), t.crit));
+            }
+        }
+    }
+    let problems: Vec<_> = shard.all_problems().collect();
+    if !problems.is_empty() {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("Problems in this shard", t.header));
+        for p in problems {
+            let who = p.instance.as_ref().map(|a| format!("{a} ")).unwrap_or_default();
+            lines.push(Line::styled(format!("{} {who}{}", health_symbol(p.severity), p.message), t.health(p.severity)));
+        }
+    }
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.border)
+        .title(Span::styled(format!(" {} ", inst.addr), t.title));
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}
+
+fn gtid_mode_label(m: crate::fleet::status::GtidMode) -> &'static str {
+    use crate::fleet::status::GtidMode;
+    match m {
+        GtidMode::No => "no (file:pos)",
+        GtidMode::SlavePos => "slave_pos",
+        GtidMode::CurrentPos => "current_pos",
+        GtidMode::AutoPosition => "auto_position",
+    }
+}

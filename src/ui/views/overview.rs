@@ -1,0 +1,75 @@
+//! The fleet overview: one row per shard.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+
+use super::{fmt_lag, fmt_rate, fresh_or_muted, sparkline};
+use crate::ui::app::App;
+use crate::ui::theme::health_symbol;
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
+    let t = &app.theme;
+    let rows_idx = app.visible_shards();
+    let title = if app.filter.is_empty() {
+        format!(" Shards ({}) ", rows_idx.len())
+    } else {
+        format!(" Shards ({} of {}, filter \"{}\") ", rows_idx.len(), app.fleet.shards.len(), app.filter)
+    };
+    let block = Block::default().borders(Borders::TOP).border_style(t.border).title(Span::styled(title, t.title));
+    if rows_idx.is_empty() {
+        let msg = if app.fleet.shards.is_empty() { "no shards configured" } else { "no shard matches the filter (Esc clears it)" };
+        frame.render_widget(Paragraph::new(Line::styled(format!("  {msg}"), t.muted)).block(block), area);
+        return 0;
+    }
+    let wide = area.width >= 110;
+    let trend_w = if wide { 16 } else { 0 };
+    let rows = rows_idx.iter().map(|&i| {
+        let s = &app.fleet.shards[i];
+        let m = s.master();
+        let hs = t.health(s.health);
+        let age = m.age(app.now);
+        let problem = s.all_problems().max_by_key(|p| p.severity).map(|p| p.message.clone()).unwrap_or_default();
+        let mut cells = vec![
+            Cell::from(format!("{} {}", health_symbol(s.health), s.health.label())).style(hs),
+            Cell::from(s.name.clone()),
+            Cell::from(m.addr.to_string()).style(fresh_or_muted(app, age, t.text)),
+            Cell::from(format!("{}/{}", s.replicas_up(), s.replicas().len())),
+            Cell::from(fmt_lag(s.worst_lag())),
+            Cell::from(fmt_rate(s.qps())),
+        ];
+        if wide {
+            cells.push(Cell::from(sparkline(s.qps_history.iter(), trend_w)).style(t.accent));
+        }
+        cells.push(Cell::from(problem).style(hs));
+        Row::new(cells)
+    });
+    let mut header = vec!["HEALTH", "SHARD", "MASTER", "REPL", "LAG", "QPS"];
+    let mut widths = vec![
+        Constraint::Length(7),
+        Constraint::Length(name_width(app)),
+        Constraint::Length(if wide { 24 } else { 20 }),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(5),
+    ];
+    if wide {
+        header.push("TREND");
+        widths.push(Constraint::Length(trend_w as u16));
+    }
+    header.push("PROBLEM");
+    widths.push(Constraint::Fill(1));
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(t.header))
+        .block(block)
+        .row_highlight_style(t.selection)
+        .column_spacing(1);
+    let mut state = TableState::default().with_selected(Some(app.selected));
+    frame.render_stateful_widget(table, area, &mut state);
+    area.height.saturating_sub(2) as usize
+}
+
+fn name_width(app: &App) -> u16 {
+    app.fleet.shards.iter().map(|s| s.name.chars().count()).max().unwrap_or(5).clamp(5, 24) as u16
+}

@@ -1,7 +1,10 @@
 //! shardtop: a terminal operations dashboard for sharded MySQL/MariaDB fleets.
 
+pub mod cli;
+pub mod commands;
 pub mod fleet;
 pub mod poll;
 pub mod secret;
 pub mod sim;
+pub mod snapshot;
 pub mod ui;

@@ -1,1 +1,35 @@
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use shardtop::cli::{Cli, Command};
+use shardtop::commands;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shardtop: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            None => commands::tui(&cli).await,
+            Some(Command::Demo { shards, replicas }) => commands::demo(&cli, *shards, *replicas).await,
+            Some(Command::Snapshot { format, rate_window }) => commands::snapshot(&cli, *format, *rate_window).await,
+            Some(Command::CheckConfig { offline }) => commands::check_config(&cli, *offline).await,
+            Some(Command::Heartbeat { shard }) => commands::heartbeat(&cli, shard).await,
+        }
+    });
+    // Don't wait for probes stuck on hung servers: they hold nothing we need.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("shardtop: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

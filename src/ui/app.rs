@@ -72,6 +72,9 @@ pub struct App {
     pub editing_filter: bool,
     /// Selected row in the overview (index into `visible_shards()`).
     pub selected: usize,
+    /// Once the user picks a row, the cursor follows that shard when rows
+    /// reorder; until then it stays on the top (worst) row.
+    pub follow_selection: bool,
     /// Selected instance in the detail view.
     pub detail_selected: usize,
     pub show_help: bool,
@@ -98,6 +101,7 @@ impl App {
             filter: String::new(),
             editing_filter: false,
             selected: 0,
+            follow_selection: false,
             detail_selected: 0,
             show_help: false,
             show_events: true,
@@ -119,7 +123,7 @@ impl App {
             }
             Message::Sample(u) => {
                 // Keep the cursor on the same shard when sorting moves rows.
-                let selected_shard = self.selected_shard_index();
+                let selected_shard = if self.follow_selection { self.selected_shard_index() } else { None };
                 let events = self.fleet.apply(u.slot.shard, u.slot.instance, u.sample);
                 if let Some(idx) = selected_shard {
                     if let Some(pos) = self.visible_shards().iter().position(|&i| i == idx) {
@@ -209,6 +213,9 @@ impl App {
     }
 
     fn move_cursor(&mut self, delta: isize) {
+        if self.view == View::Overview {
+            self.follow_selection = true;
+        }
         let (pos, len) = match self.view {
             View::Overview => {
                 let len = self.visible_shards().len();
@@ -391,7 +398,11 @@ pub(crate) mod tests {
         let mut app = demo_app(10.0);
         let broken = app.fleet.shards[script::BROKEN_SHARD].name.clone();
         let pos = names(&app).iter().position(|n| *n == broken).expect("row");
-        app.selected = pos;
+        key(&mut app, KeyCode::Home);
+        for _ in 0..pos {
+            key(&mut app, KeyCode::Down);
+        }
+        assert_eq!(names(&app)[app.selected], broken);
         // The shard breaks and moves to the top; the cursor goes with it.
         let sim = SimFleet::default();
         let sample = crate::fleet::status::Sample {
@@ -401,6 +412,21 @@ pub(crate) mod tests {
         };
         app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
         assert_eq!(names(&app)[app.selected], broken);
+    }
+
+    #[test]
+    fn untouched_cursor_stays_on_the_worst_row() {
+        let mut app = demo_app(10.0);
+        assert_eq!(app.selected, 0);
+        let sim = SimFleet::default();
+        let sample = crate::fleet::status::Sample {
+            at: Utc::now(),
+            elapsed: Duration::from_millis(2),
+            result: sim.status_at(script::BROKEN_SHARD, 2, 40.0),
+        };
+        app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
+        assert_eq!(app.selected, 0);
+        assert_eq!(app.selected_shard_index(), Some(script::BROKEN_SHARD));
     }
 
     #[test]

@@ -1,0 +1,96 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "shardtop", version, about = "Terminal operations dashboard for sharded MySQL/MariaDB fleets")]
+#[command(propagate_version = true)]
+pub struct Cli {
+    /// Config file (default: ./shardtop.toml, then ~/.config/shardtop/config.toml).
+    #[arg(long, short = 'c', global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Colour: auto (NO_COLOR and the terminal decide), never, or a depth.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Most frames per second the TUI draws (it draws only when something changed).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub fps: Option<u32>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Never,
+    #[value(name = "16")]
+    Ansi16,
+    #[value(name = "256")]
+    Ansi256,
+    Truecolor,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The TUI on a simulated fleet with scripted incidents: no server needed.
+    Demo {
+        /// Number of simulated shards.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=10000))]
+        shards: u16,
+        /// Replicas per shard.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=20))]
+        replicas: u16,
+    },
+    /// Poll the whole fleet once and print it. Exit 0 ok, 1 warning, 2 critical, 3 unknown.
+    Snapshot {
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Time between the two sweeps that request rates are computed from; 0 skips rates.
+        #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+        rate_window: std::time::Duration,
+    },
+    /// Validate the config (every problem with its line), then connect to each server and
+    /// check the monitoring account's privileges.
+    CheckConfig {
+        /// Only validate the file; do not connect.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Write pt-heartbeat-compatible rows to every shard master until stopped.
+    Heartbeat {
+        /// Only these shards (comma-separated names).
+        #[arg(long, value_delimiter = ',')]
+        shard: Vec<String>,
+    },
+}
+
+/// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("bad duration {s:?}: use e.g. 500ms, 2s, 1m"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("bad duration unit in {s:?}: use ms, s or m")),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 {
+        return Err(format!("duration {s:?} out of range (0 to 24h)"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}

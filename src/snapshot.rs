@@ -1,0 +1,274 @@
+//! `shardtop snapshot`: the fleet at one moment, as JSON for scripts or a
+//! table for people, with a Nagios-style exit code.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::fleet::status::IoState;
+use crate::fleet::{Addr, Fleet, Health, Instance, Problem, Role};
+
+#[derive(Serialize, Debug)]
+pub struct Report {
+    pub taken_at: DateTime<Utc>,
+    pub health: Health,
+    pub shards: Vec<ShardReport>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ShardReport {
+    pub name: String,
+    pub health: Health,
+    pub master: Addr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Addr>,
+    pub qps: Option<f64>,
+    pub replicas_up: usize,
+    pub replicas_total: usize,
+    pub worst_lag_seconds: Option<f64>,
+    pub instances: Vec<InstanceReport>,
+    /// Every finding in the shard, shard-wide and per instance.
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct InstanceReport {
+    pub addr: Addr,
+    pub role: Role,
+    /// The server this one replicates from (primary channel), if any.
+    pub source: Option<Addr>,
+    pub reachable: bool,
+    pub version: Option<String>,
+    pub server_id: Option<u32>,
+    pub read_only: Option<bool>,
+    pub io_running: Option<IoState>,
+    pub sql_running: Option<bool>,
+    /// Seconds_Behind_Master as reported: null when the server says NULL.
+    pub lag_seconds: Option<u64>,
+    pub heartbeat_lag_seconds: Option<f64>,
+    pub qps: Option<f64>,
+    pub gtid: Option<String>,
+    pub binlog_file: Option<String>,
+    pub binlog_pos: Option<u64>,
+    pub last_error: Option<String>,
+    /// When the data was last fresh.
+    pub observed_at: Option<DateTime<Utc>>,
+    pub probe_ms: Option<f64>,
+    pub health: Health,
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    pub fn new(fleet: &Fleet, taken_at: DateTime<Utc>) -> Report {
+        Report {
+            taken_at,
+            health: fleet.health(),
+            shards: fleet
+                .shards
+                .iter()
+                .map(|s| ShardReport {
+                    name: s.name.clone(),
+                    health: s.health,
+                    master: s.master().addr.clone(),
+                    upstream: s.upstream.clone(),
+                    qps: s.qps().map(round1),
+                    replicas_up: s.replicas_up(),
+                    replicas_total: s.replicas().len(),
+                    worst_lag_seconds: s.worst_lag(),
+                    instances: s.instances.iter().map(instance_report).collect(),
+                    problems: s.all_problems().cloned().collect(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        self.health.exit_code()
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// A compact table: one line per instance, grouped by shard, problems below.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let (mut ok, mut warn, mut crit, mut unk) = (0, 0, 0, 0);
+        for s in &self.shards {
+            match s.health {
+                Health::Ok => ok += 1,
+                Health::Warning => warn += 1,
+                Health::Critical => crit += 1,
+                Health::Unknown => unk += 1,
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{} {} shards: {ok} ok, {warn} warning, {crit} critical, {unk} unknown  ({})",
+            self.health.label(),
+            self.shards.len(),
+            self.taken_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        let _ = writeln!(
+            out,
+            "{:<8} {:<16} {:<7} {:<24} {:<3} {:<4} {:<3} {:>6} {:>6} {:>7}  GTID",
+            "HEALTH", "SHARD", "ROLE", "ADDRESS", "RO", "IO", "SQL", "LAG", "HB", "QPS"
+        );
+        for s in &self.shards {
+            for i in &s.instances {
+                let io = match i.io_running {
+                    None => "-",
+                    Some(IoState::Running) => "Yes",
+                    Some(IoState::Connecting) => "Conn",
+                    Some(IoState::Stopped) => "No",
+                };
+                let opt = |v: Option<bool>| match v {
+                    None => "-",
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                };
+                let sql = match i.sql_running {
+                    None => "-",
+                    Some(true) => "Yes",
+                    Some(false) => "No",
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:<16} {:<7} {:<24} {:<3} {:<4} {:<3} {:>6} {:>6} {:>7}  {}",
+                    i.health.label(),
+                    s.name,
+                    if i.role == Role::Master { "master" } else { "replica" },
+                    i.addr.to_string(),
+                    opt(i.read_only),
+                    io,
+                    sql,
+                    i.lag_seconds.map_or("-".into(), |v| format!("{v}s")),
+                    i.heartbeat_lag_seconds.map_or("-".into(), |v| format!("{v:.1}s")),
+                    i.qps.map_or("-".into(), |v| format!("{v:.0}")),
+                    i.gtid.as_deref().unwrap_or("-"),
+                );
+            }
+        }
+        let problems: Vec<_> = self.shards.iter().flat_map(|s| s.problems.iter().map(move |p| (s, p))).collect();
+        if !problems.is_empty() {
+            let _ = writeln!(out, "\nProblems:");
+            for (s, p) in problems {
+                let who = p.instance.as_ref().map(|a| format!(" {a}")).unwrap_or_default();
+                let _ = writeln!(out, "  {:<8} {}{who}: {}", p.severity.label(), s.name, p.message);
+            }
+        }
+        out
+    }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+fn instance_report(i: &Instance) -> InstanceReport {
+    let s = i.status.as_ref();
+    let link = s.and_then(|s| s.primary_link());
+    let last_error = i
+        .error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .or_else(|| link.and_then(|l| l.last_error()).map(|(no, text)| format!("{no}: {text}")));
+    InstanceReport {
+        addr: i.addr.clone(),
+        role: i.role,
+        source: link.map(|l| l.source.clone()),
+        reachable: i.reachable(),
+        version: s.map(|s| s.version.clone()),
+        server_id: s.map(|s| s.server_id),
+        read_only: s.map(|s| s.read_only),
+        io_running: link.map(|l| l.io_state),
+        sql_running: link.map(|l| l.sql_running),
+        lag_seconds: link.and_then(|l| l.seconds_behind),
+        heartbeat_lag_seconds: s.and_then(|s| s.heartbeat_lag),
+        qps: i.qps.map(round1),
+        gtid: s.map(|s| s.gtid.display().to_string()).filter(|g| !g.is_empty()),
+        binlog_file: s.and_then(|s| s.binlog_file.clone()),
+        binlog_pos: s.and_then(|s| s.binlog_pos),
+        last_error,
+        observed_at: i.last_ok,
+        probe_ms: i.probe_ms.map(round1),
+        health: i.health,
+        problems: i.problems.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::fleet::Limits;
+    use crate::fleet::status::Sample;
+    use crate::sim::{SimFleet, script};
+
+    fn fleet_at(t: f64) -> Fleet {
+        let sim = SimFleet::default();
+        let mut fleet = Fleet::new(sim.layout(), Limits::default());
+        let epoch = chrono::TimeZone::timestamp_opt(&Utc, 1_764_000_000, 0).single().unwrap_or_default();
+        for tt in [t - 1.0, t] {
+            for s in 0..sim.shards {
+                for i in 0..=sim.replicas {
+                    let at = epoch + chrono::Duration::milliseconds((tt * 1000.0) as i64);
+                    fleet.apply(s, i, Sample { at, elapsed: Duration::from_millis(2), result: sim.status_at(s, i, tt) });
+                }
+            }
+        }
+        fleet
+    }
+
+    #[test]
+    fn healthy_fleet_exits_zero_with_full_json() {
+        let f = fleet_at(5.0);
+        let r = Report::new(&f, Utc::now());
+        assert_eq!(r.exit_code(), 0);
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).expect("valid json");
+        assert_eq!(v["shards"].as_array().map(Vec::len), Some(8));
+        let inst = &v["shards"][0]["instances"][1];
+        for key in [
+            "addr", "role", "source", "reachable", "read_only", "io_running", "sql_running", "lag_seconds",
+            "heartbeat_lag_seconds", "qps", "gtid", "last_error", "health", "problems",
+        ] {
+            assert!(inst.get(key).is_some(), "missing {key} in {inst}");
+        }
+        assert_eq!(inst["role"], "replica");
+        assert_eq!(inst["source"], "db-users-01a:3306");
+        assert_eq!(v["shards"][0]["master"], "db-users-01a:3306");
+        assert!(v["taken_at"].is_string());
+    }
+
+    #[test]
+    fn critical_fleet_exits_two_and_names_the_error() {
+        let f = fleet_at(40.0);
+        let r = Report::new(&f, Utc::now());
+        assert_eq!(r.exit_code(), 2);
+        let broken = &r.shards[script::BROKEN_SHARD].instances[2];
+        assert_eq!(broken.sql_running, Some(false));
+        assert_eq!(broken.lag_seconds, None, "NULL stays null");
+        assert!(broken.last_error.as_deref().unwrap_or("").contains("Duplicate entry"));
+        let table = r.to_table();
+        assert!(table.starts_with("CRIT 8 shards"), "{table}");
+        assert!(table.contains("SQL thread stopped: error 1062"), "{table}");
+    }
+
+    #[test]
+    fn warning_only_exits_one() {
+        // 4 s into the lag spike, before any other incident: lag over warn only.
+        let f = fleet_at(19.0);
+        let r = Report::new(&f, Utc::now());
+        assert_eq!(r.shards[script::LAG_SHARD].health, Health::Warning);
+        assert_eq!(r.exit_code(), 1);
+    }
+
+    #[test]
+    fn unpolled_fleet_is_unknown() {
+        let f = Fleet::new(SimFleet::default().layout(), Limits::default());
+        assert_eq!(Report::new(&f, Utc::now()).exit_code(), 3);
+    }
+}

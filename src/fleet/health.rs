@@ -181,18 +181,27 @@ pub fn lag_seconds(s: &InstanceStatus, link: &ReplicationStatus) -> Option<f64> 
 /// Findings that need the whole shard.
 pub fn shard_problems(instances: &[Instance]) -> Vec<Problem> {
     let mut out = Vec::new();
-    let writable: Vec<&Addr> = instances
+    // A writable server that replicates from a member of the shard is a
+    // writable replica (a warning of its own); one that does not is acting
+    // as a master. Two of those: writes split between them.
+    let members: Vec<&Addr> = instances.iter().map(|i| &i.addr).collect();
+    let acting_masters: Vec<&Addr> = instances
         .iter()
         .filter(|i| i.error.is_none())
-        .filter_map(|i| i.status.as_ref().filter(|s| s.writable()).map(|_| &i.addr))
+        .filter(|i| {
+            i.status.as_ref().is_some_and(|s| {
+                s.writable() && !s.replication.iter().any(|l| members.contains(&&l.source))
+            })
+        })
+        .map(|i| &i.addr)
         .collect();
-    if writable.len() > 1 {
-        let list: Vec<String> = writable.iter().map(|a| a.to_string()).collect();
+    if acting_masters.len() > 1 {
+        let list: Vec<String> = acting_masters.iter().map(|a| a.to_string()).collect();
         out.push(Problem {
             severity: Health::Critical,
             rule: "multiple_writable",
             instance: None,
-            message: format!("{} writable servers: {}", writable.len(), list.join(", ")),
+            message: format!("{} writable masters (not replicating from this shard): {}", acting_masters.len(), list.join(", ")),
         });
     }
     out
@@ -321,16 +330,23 @@ mod tests {
     }
 
     #[test]
-    fn two_writable_servers_in_a_shard_is_critical() {
+    fn two_writable_masters_in_a_shard_is_critical() {
         let m = inst(Role::Master, Some(master_status()));
+        // A writable replica still replicating from the master: a warning elsewhere, not a second master.
         let mut s = replica_status(Some(0));
         s.read_only = false;
-        let mut r = inst(Role::Replica, Some(s));
+        let mut r = inst(Role::Replica, Some(s.clone()));
         r.addr = Addr::new("db2", 3306);
-        let p = shard_problems(&[m.clone(), r]);
+        let mut master = m.clone();
+        master.addr = Addr::new("master", 3306);
+        assert!(shard_problems(&[master.clone(), r.clone()]).is_empty());
+        // The same replica detached from the master: two servers take writes.
+        s.replication.clear();
+        r.status = Some(s);
+        let p = shard_problems(&[master.clone(), r]);
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].message, "2 writable servers: db1:3306, db2:3306");
-        assert!(shard_problems(&[m]).is_empty());
+        assert_eq!(p[0].message, "2 writable masters (not replicating from this shard): master:3306, db2:3306");
+        assert!(shard_problems(&[master]).is_empty());
     }
 
     #[test]

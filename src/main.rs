@@ -6,7 +6,19 @@ use shardtop::cli::{Cli, Command};
 use shardtop::commands;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // `snapshot` is a monitoring check: a usage error is UNKNOWN (3), not CRITICAL (2).
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ if std::env::args().any(|a| a == "snapshot") => 3,
+                _ => 2,
+            };
+            return ExitCode::from(code);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod fleet;
 pub mod poll;
 pub mod secret;

@@ -1,0 +1,220 @@
+//! Configuration: the TOML schema, its defaults, and validation that reports
+//! every problem with file, line, column and a hint.
+//!
+//! Two stages: serde fills loosely typed raw structs that keep each value's
+//! span (`schema`), then `validate` turns them into [`Config`]. The raw stage
+//! stops at the first TOML or type error (serde cannot go on), but the
+//! validation stage collects every problem, so `check-config` shows them all
+//! in one run instead of one per edit.
+
+mod duration;
+mod env;
+mod mycnf;
+mod problem;
+mod schema;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::fleet::Addr;
+use crate::secret::Secret;
+
+pub use duration::{DurationError, format_duration, parse_duration};
+pub use env::{Env, SystemEnv};
+pub use problem::{ConfigError, Problem, Severity};
+
+/// The validated configuration. Every field has its default filled in.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    /// The file it was loaded from; `None` when parsed from a string or defaulted.
+    pub source: Option<PathBuf>,
+    pub poll: PollConfig,
+    pub defaults: ConnDefaults,
+    pub thresholds: Thresholds,
+    pub heartbeat: Option<HeartbeatConfig>,
+    pub shards: Vec<ShardConfig>,
+    pub ui: UiConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollConfig {
+    /// Time between the starts of two sweeps.
+    pub interval: Duration,
+    /// Per-server limit for one poll; never longer than `interval`.
+    pub timeout: Duration,
+    /// Servers polled at once.
+    pub concurrency: usize,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig { interval: Duration::from_secs(2), timeout: Duration::from_secs(1), concurrency: 64 }
+    }
+}
+
+/// How to log in to every server (the monitoring account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnDefaults {
+    pub user: String,
+    pub password: Option<Secret>,
+    /// Where the password came from, for messages: `env NAME`, `file PATH`,
+    /// `~/.my.cnf` or `none`. Never the password itself.
+    pub password_source: String,
+    pub tls: TlsMode,
+    /// CA bundle for `VerifyIdentity`; system roots when `None`.
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl Default for ConnDefaults {
+    fn default() -> Self {
+        ConnDefaults {
+            user: String::new(),
+            password: None,
+            password_source: "none".into(),
+            tls: TlsMode::Disabled,
+            tls_ca: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TlsMode {
+    #[default]
+    Disabled,
+    /// Encrypted, but the server certificate is not verified.
+    Required,
+    /// Encrypted and verified against `tls_ca` or the system roots, host name included.
+    VerifyIdentity,
+}
+
+impl TlsMode {
+    /// The spelling used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disabled => "disabled",
+            TlsMode::Required => "required",
+            TlsMode::VerifyIdentity => "verify_identity",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    pub lag_warn: Duration,
+    pub lag_crit: Duration,
+    pub feed_p99_warn: Duration,
+    pub feed_p99_crit: Duration,
+    /// Warn when a shard's QPS falls by at least this percentage (0 < x <= 100).
+    pub qps_drop_percent: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            lag_warn: Duration::from_secs(10),
+            lag_crit: Duration::from_secs(60),
+            feed_p99_warn: Duration::from_millis(50),
+            feed_p99_crit: Duration::from_millis(100),
+            qps_drop_percent: 50.0,
+        }
+    }
+}
+
+/// A pt-heartbeat-compatible table, for true lag (Seconds_Behind_Master lies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatConfig {
+    /// `db.table`, both parts checked to be plain identifiers, so safe to splice into SQL.
+    pub table: String,
+    /// Timestamps are written in UTC (pt-heartbeat `--utc`).
+    pub utc: bool,
+    /// Run shardtop's own writer on each master; off so a monitor never writes unless asked.
+    pub write: bool,
+    pub interval: Duration,
+}
+
+impl HeartbeatConfig {
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardConfig {
+    pub name: String,
+    pub master: Addr,
+    /// Empty means: discover them from the master.
+    pub replicas: Vec<Addr>,
+    /// The global master this shard's master replicates from, if any.
+    pub upstream: Option<Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UiConfig {
+    pub theme: String,
+    /// Time each view stays up in kiosk mode.
+    pub kiosk_rotate: Duration,
+    /// Upper bound on redraws per second (SSH-friendly).
+    pub fps: u32,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig { theme: "default".into(), kiosk_rotate: Duration::from_secs(15), fps: 10 }
+    }
+}
+
+/// A valid configuration plus the warnings found on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Problem>,
+}
+
+/// Reads, parses and validates `path`, and resolves the password.
+/// Relative paths inside the file (`password_file`, `tls_ca`) are taken
+/// relative to the file's directory, so the config works from any cwd.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    load_with(path, &SystemEnv)
+}
+
+/// [`load`] with the environment supplied, for tests.
+pub fn load_with(path: &Path, env: &dyn Env) -> Result<Loaded, ConfigError> {
+    let label = path.display().to_string();
+    let text = env.read_file(path).map_err(|e| {
+        let hint = (e.kind() == std::io::ErrorKind::NotFound)
+            .then(|| "copy config.example.toml there, or pass --config PATH".to_string());
+        ConfigError::from(Problem::new(
+            Severity::Error,
+            &label,
+            None,
+            format!("cannot read the config file: {e}"),
+            hint,
+        ))
+    })?;
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let mut loaded = validate::run(&text, &label, base, env)?;
+    loaded.config.source = Some(path.to_path_buf());
+    Ok(loaded)
+}
+
+/// The testable core: parses and validates `text`, naming `file_label` in
+/// problems. Relative paths in it are relative to the current directory.
+pub fn parse(text: &str, file_label: &str, env: &dyn Env) -> Result<Loaded, ConfigError> {
+    validate::run(text, file_label, None, env)
+}
+
+/// `./shardtop.toml` if it exists, else `~/.config/shardtop/config.toml` if it exists.
+pub fn default_path() -> Option<PathBuf> {
+    default_path_in(Path::new("."), dirs::home_dir().as_deref())
+}
+
+fn default_path_in(cwd: &Path, home: Option<&Path>) -> Option<PathBuf> {
+    if cwd.join("shardtop.toml").is_file() {
+        // Relative, so messages read `shardtop.toml:12:5`.
+        return Some(if cwd == Path::new(".") { PathBuf::from("shardtop.toml") } else { cwd.join("shardtop.toml") });
+    }
+    let user = home?.join(".config").join("shardtop").join("config.toml");
+    user.is_file().then_some(user)
+}

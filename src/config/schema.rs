@@ -1,0 +1,95 @@
+//! The file as serde sees it: every value optional and wrapped in `Spanned`,
+//! so validation can point at the exact line and column, and defaults are
+//! applied in one place (`validate`), not scattered over serde attributes.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::duration::DurationInput;
+
+type Opt<T> = Option<Spanned<T>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub poll: Option<RawPoll>,
+    pub defaults: Opt<RawDefaults>,
+    pub thresholds: Option<RawThresholds>,
+    pub heartbeat: Opt<RawHeartbeat>,
+    #[serde(default)]
+    pub shard: Vec<Spanned<RawShard>>,
+    pub ui: Option<RawUi>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPoll {
+    pub interval: Opt<DurationInput>,
+    pub timeout: Opt<DurationInput>,
+    // Signed, so that 0 and -1 reach validation and are reported with the rest.
+    pub concurrency: Opt<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDefaults {
+    pub user: Opt<String>,
+    pub password_env: Opt<String>,
+    pub password_file: Opt<String>,
+    pub tls: Opt<String>,
+    pub tls_ca: Opt<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawThresholds {
+    pub lag_warn: Opt<DurationInput>,
+    pub lag_crit: Opt<DurationInput>,
+    pub feed_p99_warn: Opt<DurationInput>,
+    pub feed_p99_crit: Opt<DurationInput>,
+    pub qps_drop_percent: Opt<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeartbeat {
+    pub table: Opt<String>,
+    pub utc: Option<bool>,
+    pub write: Option<bool>,
+    pub interval: Opt<DurationInput>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawShard {
+    pub name: Opt<String>,
+    pub master: Opt<String>,
+    pub replicas: Option<Vec<Spanned<String>>>,
+    pub upstream: Opt<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUi {
+    pub theme: Opt<String>,
+    pub kiosk_rotate: Opt<DurationInput>,
+    pub fps: Opt<i64>,
+}
+
+/// Known keys per section (`""` is the top level), for "did you mean" and for
+/// naming the section in serde's unknown-field errors. A test keeps this in
+/// step with the structs above.
+pub(super) const SECTIONS: &[(&str, &[&str])] = &[
+    ("", &["poll", "defaults", "thresholds", "heartbeat", "shard", "ui"]),
+    ("poll", &["interval", "timeout", "concurrency"]),
+    ("defaults", &["user", "password_env", "password_file", "tls", "tls_ca"]),
+    ("thresholds", &["lag_warn", "lag_crit", "feed_p99_warn", "feed_p99_crit", "qps_drop_percent"]),
+    ("heartbeat", &["table", "utc", "write", "interval"]),
+    ("shard", &["name", "master", "replicas", "upstream"]),
+    ("ui", &["theme", "kiosk_rotate", "fps"]),
+];
+
+/// How a section is written in the file: `[poll]`, but `[[shard]]`.
+pub(super) fn section_header(name: &str) -> String {
+    if name == "shard" { "[[shard]]".into() } else { format!("[{name}]") }
+}

@@ -4,9 +4,15 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::cli::{Cli, ColorChoice};
-use crate::fleet::{Fleet, Limits};
-use crate::poll::{Poller, Schedule};
+use std::sync::Arc;
+
+use crate::cli::{Cli, ColorChoice, Format};
+use crate::config::{self, Config, TlsMode};
+use crate::fleet::{Addr, Fleet, Limits, Shard};
+use crate::heartbeat;
+use crate::poll::{self, Poller, Schedule, Slot};
+use crate::probe::{HeartbeatSpec, ProbeOptions, Prober, Tls};
+use crate::snapshot::Report;
 use crate::sim::SimFleet;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
@@ -66,18 +72,189 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     Ok(0)
 }
 
-pub async fn tui(_cli: &Cli) -> CmdResult {
-    Err(CommandError::new(3, "the live TUI needs a config; not wired yet"))
+/// Load the config named by `--config`, or the default one. Errors carry `code`.
+fn load_config(cli: &Cli, code: u8) -> Result<config::Loaded, CommandError> {
+    let path = match &cli.config {
+        Some(p) => p.clone(),
+        None => config::default_path().ok_or_else(|| {
+            CommandError::new(
+                code,
+                "no config file: pass --config PATH, or create ./shardtop.toml or ~/.config/shardtop/config.toml \
+                 (see config.example.toml); `shardtop demo` runs without one",
+            )
+        })?,
+    };
+    config::load(&path).map_err(|e| CommandError::new(code, e.to_string().trim_end().to_string()))
 }
 
-pub async fn snapshot(_cli: &Cli, _format: crate::cli::Format, _window: Duration) -> CmdResult {
-    Err(CommandError::new(3, "not wired yet"))
+pub fn probe_options(cfg: &Config) -> Arc<ProbeOptions> {
+    Arc::new(ProbeOptions {
+        user: cfg.defaults.user.clone(),
+        password: cfg.defaults.password.clone(),
+        tls: match cfg.defaults.tls {
+            TlsMode::Disabled => Tls::Disabled,
+            TlsMode::Required => Tls::Required,
+            TlsMode::VerifyIdentity => Tls::VerifyIdentity { ca: cfg.defaults.tls_ca.clone() },
+        },
+        timeout: cfg.poll.timeout,
+        heartbeat: cfg.heartbeat.as_ref().map(|h| HeartbeatSpec { table: h.table.clone(), utc: h.utc }),
+    })
 }
 
-pub async fn check_config(_cli: &Cli, _offline: bool) -> CmdResult {
-    Err(CommandError::new(3, "not wired yet"))
+pub fn limits(cfg: &Config) -> Limits {
+    Limits { lag_warn: cfg.thresholds.lag_warn, lag_crit: cfg.thresholds.lag_crit }
 }
 
-pub async fn heartbeat(_cli: &Cli, _shards: &[String]) -> CmdResult {
-    Err(CommandError::new(3, "not wired yet"))
+pub fn layout(cfg: &Config) -> Vec<Shard> {
+    cfg.shards
+        .iter()
+        .map(|s| Shard::new(s.name.clone(), s.master.clone(), s.replicas.iter().cloned(), s.upstream.clone()))
+        .collect()
+}
+
+/// One prober per instance, in the layout's order.
+pub fn probers(shards: &[Shard], opts: &Arc<ProbeOptions>) -> Vec<(Slot, Prober)> {
+    let mut out = Vec::new();
+    for (shard, s) in shards.iter().enumerate() {
+        for (instance, i) in s.instances.iter().enumerate() {
+            out.push((Slot { shard, instance }, Prober::new(i.addr.clone(), opts.clone())));
+        }
+    }
+    out
+}
+
+pub async fn tui(cli: &Cli) -> CmdResult {
+    let loaded = load_config(cli, 1)?;
+    let cfg = loaded.config;
+    let opts = probe_options(&cfg);
+    let shards = layout(&cfg);
+    let probes = probers(&shards, &opts);
+    let fleet = Fleet::new(shards, limits(&cfg));
+    let source = cfg.source.as_ref().map_or_else(|| "config".into(), |p| p.display().to_string());
+    let app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), source, cfg.poll.interval);
+    init_event_log();
+    for w in &loaded.warnings {
+        log::warn!(target: "config", "{w}");
+    }
+    log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
+    let (tx, rx) = mpsc::channel(4096);
+    let _poller = Poller::spawn(probes, Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency }, tx);
+    crate::ui::run(app, rx, cli.fps.unwrap_or(cfg.ui.fps))
+        .await
+        .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
+    Ok(0)
+}
+
+pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdResult {
+    // Any failure before we have data is UNKNOWN for a monitoring check.
+    let loaded = load_config(cli, 3)?;
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    let cfg = loaded.config;
+    let opts = probe_options(&cfg);
+    let shards = layout(&cfg);
+    let mut probes = probers(&shards, &opts);
+    let mut fleet = Fleet::new(shards, limits(&cfg));
+    let started = tokio::time::Instant::now();
+    let first = poll::sweep_once(&mut probes, cfg.poll.concurrency).await;
+    for u in first {
+        fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+    }
+    if !rate_window.is_zero() {
+        // Rates need two readings of the counters; the second sweep reuses the connections.
+        tokio::time::sleep_until(started + rate_window).await;
+        for u in poll::sweep_once(&mut probes, cfg.poll.concurrency).await {
+            fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+        }
+    }
+    // Say goodbye to the servers that answer; don't wait on the ones that don't.
+    futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+    let report = Report::new(&fleet, chrono::Utc::now());
+    match format {
+        Format::Json => println!("{}", report.to_json()),
+        Format::Table => print!("{}", report.to_table()),
+    }
+    Ok(report.exit_code() as u8)
+}
+
+pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
+    let path_hint = cli.config.clone().or_else(config::default_path);
+    let loaded = match load_config(cli, 1) {
+        Ok(l) => l,
+        Err(e) => {
+            println!("{e}");
+            return Ok(1);
+        }
+    };
+    for w in &loaded.warnings {
+        println!("{w}");
+    }
+    let cfg = loaded.config;
+    let servers: usize = cfg.shards.iter().map(|s| 1 + s.replicas.len()).sum();
+    println!(
+        "{}: ok: {} shards, {} servers, user {} (password from {})",
+        path_hint.map_or_else(|| "config".into(), |p| p.display().to_string()),
+        cfg.shards.len(),
+        servers,
+        cfg.defaults.user,
+        cfg.defaults.password_source
+    );
+    if offline {
+        return Ok(0);
+    }
+    let opts = probe_options(&cfg);
+    let shards = layout(&cfg);
+    let mut probes = probers(&shards, &opts);
+    let mut results = poll::sweep_once(&mut probes, cfg.poll.concurrency).await;
+    futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+    results.sort_by_key(|u| (u.slot.shard, u.slot.instance));
+    let mut failures = 0;
+    for u in results {
+        let s = &shards[u.slot.shard];
+        let addr = &s.instances[u.slot.instance].addr;
+        match u.sample.result {
+            Ok(st) => {
+                let mut line = format!("  ok    {} {addr}: {} {}", s.name, st.flavor.name(), st.version);
+                if let Some(e) = &st.heartbeat_error {
+                    line.push_str(&format!("; heartbeat: {e}"));
+                    failures += 1;
+                }
+                println!("{line}");
+            }
+            Err(e) => {
+                failures += 1;
+                println!("  FAIL  {} {addr}: {e}", s.name);
+            }
+        }
+    }
+    Ok(if failures == 0 { 0 } else { 1 })
+}
+
+pub async fn heartbeat(cli: &Cli, only: &[String]) -> CmdResult {
+    let loaded = load_config(cli, 1)?;
+    let cfg = loaded.config;
+    let Some(hb) = cfg.heartbeat.clone() else {
+        return Err(CommandError::new(1, "no [heartbeat] section in the config: set `table` (e.g. \"percona.heartbeat\")"));
+    };
+    if let Some(bad) = only.iter().find(|n| !cfg.shards.iter().any(|s| &s.name == *n)) {
+        return Err(CommandError::new(1, format!("no shard named {bad:?} in the config")));
+    }
+    let opts = probe_options(&cfg);
+    let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
+    let masters: Vec<Addr> =
+        cfg.shards.iter().filter(|s| only.is_empty() || only.contains(&s.name)).map(|s| s.master.clone()).collect();
+    eprintln!("writing heartbeats to {} every {} on {} masters", hb.table, config::format_duration(hb.interval), masters.len());
+    let mut tasks = tokio::task::JoinSet::new();
+    for addr in masters {
+        let (opts, spec) = (opts.clone(), spec.clone());
+        tasks.spawn(heartbeat::write_loop(addr, opts, spec, hb.interval));
+    }
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| CommandError::new(1, e.to_string()))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(0)
 }

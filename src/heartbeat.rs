@@ -1,0 +1,51 @@
+//! A pt-heartbeat-compatible writer: one row per master, refreshed every
+//! interval, so replicas can measure true lag (Seconds_Behind_Master is only
+//! a hint). Off unless run (`shardtop heartbeat`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::MissedTickBehavior;
+
+use crate::fleet::Addr;
+use crate::probe::{self, HeartbeatSpec, ProbeOptions};
+
+/// Write heartbeats to `addr` forever, reconnecting after failures. Reports
+/// state changes (failing, writing again) on stderr, not every beat.
+pub async fn write_loop(addr: Addr, opts: Arc<ProbeOptions>, spec: HeartbeatSpec, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut conn = None;
+    let mut failing = false;
+    loop {
+        ticker.tick().await;
+        let result = tokio::time::timeout(opts.timeout, async {
+            if conn.is_none() {
+                conn = Some(probe::connect(&addr, &opts).await?);
+            }
+            match conn.as_mut() {
+                Some(c) => probe::write_heartbeat(c, &spec).await,
+                None => Ok(()),
+            }
+        })
+        .await;
+        let outcome = match result {
+            Ok(r) => r.map_err(|e| e.message),
+            Err(_) => Err(format!("no answer within {:?}", opts.timeout)),
+        };
+        match outcome {
+            Ok(()) if failing => {
+                failing = false;
+                eprintln!("{addr}: heartbeat writing again");
+            }
+            Ok(()) => {}
+            Err(e) => {
+                conn = None;
+                if !failing {
+                    failing = true;
+                    eprintln!("{addr}: heartbeat failed: {e}");
+                }
+            }
+        }
+    }
+}

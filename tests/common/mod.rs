@@ -1,0 +1,168 @@
+//! Access to the MariaDB sandbox that `scripts/test` starts (`scripts/sandbox up`).
+//!
+//! Tests find it through `SHARDTOP_SANDBOX_ENV` (the `sandbox.env` file the
+//! script writes). Without it they are skipped with a note — except under CI,
+//! where a missing sandbox is a failure.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+pub struct Sandbox {
+    vars: HashMap<String, String>,
+}
+
+/// Get the sandbox, or return from the test (skipped) when there is none.
+#[macro_export]
+macro_rules! sandbox_or_skip {
+    () => {
+        match common::Sandbox::get() {
+            Some(s) => s,
+            None => return,
+        }
+    };
+}
+
+impl Sandbox {
+    pub fn get() -> Option<Sandbox> {
+        let Some(path) = std::env::var_os("SHARDTOP_SANDBOX_ENV") else {
+            if std::env::var_os("CI").is_some() {
+                panic!("SHARDTOP_SANDBOX_ENV is not set under CI: run the tests through scripts/test");
+            }
+            eprintln!("skipped: no sandbox (run scripts/test, or scripts/sandbox up and set SHARDTOP_SANDBOX_ENV)");
+            return None;
+        };
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path:?}: {e}"));
+        let vars = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+            .collect();
+        Some(Sandbox { vars })
+    }
+
+    pub fn var(&self, key: &str) -> &str {
+        self.vars.get(key).unwrap_or_else(|| panic!("sandbox.env has no {key}"))
+    }
+
+    fn key(name: &str) -> String {
+        format!("SANDBOX_INSTANCE_{}", name.replace('-', "_"))
+    }
+
+    /// `s1-m` → `127.0.0.1:23306`.
+    pub fn addr(&self, name: &str) -> String {
+        self.var(&Self::key(name)).to_string()
+    }
+
+    pub fn port(&self, name: &str) -> u16 {
+        self.addr(name).rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+    }
+
+    pub fn pid(&self, name: &str) -> i32 {
+        let file = self.var(&format!("{}_PIDFILE", Self::key(name)));
+        std::fs::read_to_string(file).expect("pid file").trim().parse().expect("pid")
+    }
+
+    pub fn signal(&self, name: &str, sig: &str) {
+        let ok = std::process::Command::new("kill").args([&format!("-{sig}"), &self.pid(name).to_string()]).status();
+        assert!(ok.map(|s| s.success()).unwrap_or(false), "kill -{sig} {name}");
+    }
+
+    fn password(&self, key: &str) -> String {
+        std::fs::read_to_string(self.var(key)).expect("password file").trim_end().to_string()
+    }
+
+    /// The replica names of a shard: `s1-r1`, `s1-r2`, …
+    pub fn replicas(&self, shard: &str) -> Vec<String> {
+        let n: usize = self.var("SANDBOX_REPLICAS").parse().expect("replica count");
+        (1..=n).map(|i| format!("{shard}-r{i}")).collect()
+    }
+
+    /// A config file for just these shards, as the monitoring account (or the
+    /// admin account with `admin`), with a 1 s interval and timeout.
+    pub fn config(&self, shards: &[&str], admin: bool) -> tempfile::TempPath {
+        let (user, pwfile) = if admin {
+            (self.var("SANDBOX_ADMIN_USER"), self.var("SANDBOX_ADMIN_PASSWORD_FILE"))
+        } else {
+            (self.var("SANDBOX_MONITOR_USER"), self.var("SANDBOX_MONITOR_PASSWORD_FILE"))
+        };
+        let mut text = format!(
+            "[poll]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n[defaults]\nuser = \"{user}\"\npassword_file = \"{pwfile}\"\n\n\
+             [heartbeat]\ntable = \"percona.heartbeat\"\ninterval = \"200ms\"\n\n"
+        );
+        for s in shards {
+            let replicas: Vec<String> = self.replicas(s).iter().map(|r| format!("\"{}\"", self.addr(r))).collect();
+            text.push_str(&format!(
+                "[[shard]]\nname = \"{s}\"\nmaster = \"{}\"\nreplicas = [{}]\n\n",
+                self.addr(&format!("{s}-m")),
+                replicas.join(", ")
+            ));
+        }
+        let mut f = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp config");
+        f.write_all(text.as_bytes()).expect("write config");
+        f.into_temp_path()
+    }
+
+    pub async fn admin(&self, name: &str) -> mysql_async::Conn {
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.port(name))
+            .user(Some(self.var("SANDBOX_ADMIN_USER")))
+            .pass(Some(self.password("SANDBOX_ADMIN_PASSWORD_FILE")))
+            .prefer_socket(false);
+        mysql_async::Conn::new(opts).await.unwrap_or_else(|e| panic!("admin connection to {name}: {e}"))
+    }
+
+    /// Run statements as admin on one instance.
+    pub async fn exec(&self, name: &str, sql: &str) {
+        let mut c = self.admin(name).await;
+        c.query_drop(sql).await.unwrap_or_else(|e| panic!("{name}: {sql}: {e}"));
+        let _ = c.disconnect().await;
+    }
+
+    pub fn bin(&self) -> PathBuf {
+        PathBuf::from(env!("CARGO_BIN_EXE_shardtop"))
+    }
+
+    /// `shardtop snapshot --format json` on a config; returns (exit code, parsed JSON).
+    pub fn snapshot(&self, config: &std::path::Path, extra: &[&str]) -> (i32, serde_json::Value) {
+        let out = std::process::Command::new(self.bin())
+            .args(["snapshot", "--format", "json", "--config"])
+            .arg(config)
+            .args(extra)
+            .output()
+            .expect("run shardtop");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let json = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("snapshot output is not JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr))
+        });
+        (out.status.code().unwrap_or(-1), json)
+    }
+}
+
+/// The instance object for `addr` in a snapshot.
+pub fn instance<'a>(json: &'a serde_json::Value, addr: &str) -> &'a serde_json::Value {
+    json["shards"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["instances"].as_array().into_iter().flatten())
+        .find(|i| i["addr"] == addr)
+        .unwrap_or_else(|| panic!("no instance {addr} in {json:#}"))
+}
+
+/// Retry `check` until it returns Some or `limit` passes (then panic with the last note).
+pub fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(note) if start.elapsed() > limit => panic!("{what}: not within {limit:?}: {note}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(300)),
+        }
+    }
+}

@@ -75,22 +75,7 @@ pub enum Command {
     },
 }
 
-/// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: f64 = num.trim().parse().map_err(|_| format!("bad duration {s:?}: use e.g. 500ms, 2s, 1m"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("bad duration unit in {s:?}: use ms, s or m")),
-    };
-    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 {
-        return Err(format!("duration {s:?} out of range (0 to 24h)"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
+/// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds: the config's syntax.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::config::parse_duration(s).map_err(|e| e.to_string())
 }

@@ -139,6 +139,15 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(probes, Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency }, tx);
+    // The built-in heartbeat writer runs only when the config asks for it.
+    let mut writers = tokio::task::JoinSet::new();
+    if let Some(hb) = cfg.heartbeat.as_ref().filter(|h| h.write) {
+        let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
+        for s in &cfg.shards {
+            writers.spawn(heartbeat::write_loop(s.master.clone(), opts.clone(), spec.clone(), hb.interval, false));
+        }
+        log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
+    }
     crate::ui::run(app, rx, cli.fps.unwrap_or(cfg.ui.fps))
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
@@ -248,7 +257,7 @@ pub async fn heartbeat(cli: &Cli, only: &[String]) -> CmdResult {
     let mut tasks = tokio::task::JoinSet::new();
     for addr in masters {
         let (opts, spec) = (opts.clone(), spec.clone());
-        tasks.spawn(heartbeat::write_loop(addr, opts, spec, hb.interval));
+        tasks.spawn(heartbeat::write_loop(addr, opts, spec, hb.interval, true));
     }
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(|e| CommandError::new(1, e.to_string()))?;

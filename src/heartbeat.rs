@@ -11,8 +11,16 @@ use crate::fleet::Addr;
 use crate::probe::{self, HeartbeatSpec, ProbeOptions};
 
 /// Write heartbeats to `addr` forever, reconnecting after failures. Reports
-/// state changes (failing, writing again) on stderr, not every beat.
-pub async fn write_loop(addr: Addr, opts: Arc<ProbeOptions>, spec: HeartbeatSpec, every: Duration) {
+/// state changes (failing, writing again), not every beat: on stderr for the
+/// `heartbeat` command, to the events pane inside the TUI.
+pub async fn write_loop(addr: Addr, opts: Arc<ProbeOptions>, spec: HeartbeatSpec, every: Duration, stderr: bool) {
+    let report = |msg: String| {
+        if stderr {
+            eprintln!("{msg}");
+        } else {
+            log::warn!(target: "heartbeat", "{msg}");
+        }
+    };
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut conn = None;
@@ -36,14 +44,14 @@ pub async fn write_loop(addr: Addr, opts: Arc<ProbeOptions>, spec: HeartbeatSpec
         match outcome {
             Ok(()) if failing => {
                 failing = false;
-                eprintln!("{addr}: heartbeat writing again");
+                report(format!("{addr}: heartbeat writing again"));
             }
             Ok(()) => {}
             Err(e) => {
                 conn = None;
                 if !failing {
                     failing = true;
-                    eprintln!("{addr}: heartbeat failed: {e}");
+                    report(format!("{addr}: heartbeat failed: {e}"));
                 }
             }
         }

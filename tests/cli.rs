@@ -30,3 +30,65 @@ fn bad_arguments_are_usage_errors() {
     shardtop().args(["snapshot", "--format", "xml"]).assert().code(3).stderr(predicate::str::contains("possible values"));
     shardtop().arg("frobnicate").assert().code(2);
 }
+
+fn fixture(path: &str) -> String {
+    format!("{}/tests/fixtures/config/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_config_reports_each_problem_with_its_line() {
+    shardtop()
+        .args(["check-config", "--offline", "--config", &fixture("invalid/bad_durations.toml")])
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::contains("bad_durations.toml:6:12: error: poll.interval: bad duration")
+                .and(predicate::str::contains("bad_durations.toml:7:11: error: poll.timeout"))
+                .and(predicate::str::contains("hint:")),
+        );
+}
+
+#[test]
+fn check_config_accepts_a_valid_file_offline() {
+    // minimal.toml names no user: it comes from ~/.my.cnf, as the mysql client does it.
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::write(home.path().join(".my.cnf"), "[client]\nuser = monitor\npassword = \"s3cret-marker\"\n").expect("my.cnf");
+    shardtop()
+        .args(["check-config", "--offline", "--config", &fixture("valid/minimal.toml")])
+        .env("HOME", home.path())
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains(": ok: 1 shards, 1 servers, user monitor (password from ~/.my.cnf)")
+                .and(predicate::str::contains("s3cret-marker").not()),
+        );
+}
+
+#[test]
+fn a_bad_config_stops_every_command_with_a_clear_error() {
+    let bad = fixture("invalid/unknown_key.toml");
+    // snapshot is a monitoring check: no data is UNKNOWN.
+    shardtop()
+        .args(["snapshot", "--config", &bad])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("unknown_key.toml:").and(predicate::str::contains("unknown key")));
+    shardtop().args(["--config", &bad]).assert().code(1).stderr(predicate::str::contains("unknown key"));
+    shardtop()
+        .args(["snapshot", "--config", "/nonexistent/shardtop.toml"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("/nonexistent/shardtop.toml").and(predicate::str::contains("cannot read")));
+}
+
+#[test]
+fn no_config_anywhere_points_to_demo() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    shardtop()
+        .current_dir(empty.path())
+        .env("HOME", empty.path())
+        .arg("snapshot")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("no config file").and(predicate::str::contains("shardtop demo")));
+}

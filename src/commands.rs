@@ -130,7 +130,12 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let shards = layout(&cfg);
     let probes = probers(&shards, &opts);
     let fleet = Fleet::new(shards, limits(&cfg));
-    let source = cfg.source.as_ref().map_or_else(|| "config".into(), |p| p.display().to_string());
+    // The file name only: the header has 80 columns to share.
+    let source = cfg
+        .source
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
     let app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), source, cfg.poll.interval);
     init_event_log();
     for w in &loaded.warnings {

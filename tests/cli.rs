@@ -92,3 +92,13 @@ fn no_config_anywhere_points_to_demo() {
         .code(3)
         .stderr(predicate::str::contains("no config file").and(predicate::str::contains("shardtop demo")));
 }
+
+#[test]
+fn the_tui_without_a_terminal_says_so_instead_of_hanging() {
+    shardtop()
+        .arg("demo")
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("not a terminal").and(predicate::str::contains("shardtop snapshot")));
+}

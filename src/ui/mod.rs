@@ -31,7 +31,18 @@ pub fn log_event(e: &Event) {
 /// Run the TUI until the user quits or a signal arrives. The terminal is
 /// restored on every way out, panics included (ratatui's panic hook).
 pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, fps: u32) -> io::Result<()> {
-    let mut terminal = ratatui::try_init()?;
+    use std::io::IsTerminal;
+    if !io::stdout().is_terminal() {
+        return Err(io::Error::other("stdout is not a terminal: the TUI needs one (for scripts, use `shardtop snapshot`)"));
+    }
+    let mut terminal = match ratatui::try_init() {
+        Ok(t) => t,
+        Err(e) => {
+            // Half-initialised (raw mode on, no alternate screen): undo what was done.
+            let _ = ratatui::try_restore();
+            return Err(e);
+        }
+    };
     let result = event_loop(&mut terminal, &mut app, &mut updates, fps).await;
     ratatui::try_restore()?;
     result

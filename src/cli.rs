@@ -67,6 +67,15 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Measure sweeps (wall time, CPU) against the configured fleet, or the simulated one.
+    Bench {
+        /// Measured sweeps (after one warm-up sweep).
+        #[arg(long, default_value_t = 50)]
+        sweeps: usize,
+        /// Use a simulated fleet of this many shards instead of the config.
+        #[arg(long, value_name = "SHARDS")]
+        sim: Option<usize>,
+    },
     /// Write pt-heartbeat-compatible rows to every shard master until stopped.
     Heartbeat {
         /// Only these shards (comma-separated names).

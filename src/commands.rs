@@ -272,3 +272,23 @@ pub async fn heartbeat(cli: &Cli, only: &[String]) -> CmdResult {
     }
     Ok(0)
 }
+
+pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
+    let stats = match sim {
+        Some(shards) => {
+            let sim = SimFleet { shards, latency: Duration::ZERO, ..SimFleet::default() };
+            let mut probes = sim.probes();
+            crate::bench::run(&mut probes, 256, sweeps).await
+        }
+        None => {
+            let cfg = load_config(cli, 1)?.config;
+            let opts = probe_options(&cfg);
+            let mut probes = probers(&layout(&cfg), &opts);
+            let stats = crate::bench::run(&mut probes, cfg.poll.concurrency, sweeps).await;
+            futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+            stats
+        }
+    };
+    print!("{}", stats.render());
+    Ok(0)
+}

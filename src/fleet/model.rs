@@ -196,6 +196,15 @@ impl Shard {
         self.problems.iter().chain(self.instances.iter().flat_map(|i| i.problems.iter()))
     }
 
+    /// The one problem to show when there is room for one: the worst, and
+    /// among equals the first (shard-wide, then the master, then replicas).
+    pub fn headline(&self) -> Option<&Problem> {
+        self.all_problems().fold(None, |best: Option<&Problem>, p| match best {
+            Some(b) if b.severity >= p.severity => Some(b),
+            _ => Some(p),
+        })
+    }
+
     fn evaluate(&mut self, limits: &Limits) {
         for inst in &mut self.instances {
             inst.problems = health::instance_problems(inst, limits);
@@ -410,6 +419,11 @@ mod tests {
         assert_eq!(m.qps, None);
         assert_eq!(m.age(t(4)), Some(3.0));
         assert_eq!(ev[0].message, "master:3306 master unreachable: no answer within 1s");
+        // A replica's problem of the same severity does not hide the dead master.
+        let mut broken = replica_status(None);
+        broken.replication[0].sql_running = false;
+        f.apply(0, 1, ok(3, broken));
+        assert_eq!(f.shards[0].headline().map(|p| p.rule), Some("unreachable"));
         assert_eq!(f.shards[0].health, Health::Critical);
     }
 

@@ -30,7 +30,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
         let m = s.master();
         let hs = t.health(s.health);
         let age = m.age(app.now);
-        let problem = s.all_problems().max_by_key(|p| p.severity).map(|p| p.message.clone()).unwrap_or_default();
+        let problem = s.headline().map(|p| p.message.clone()).unwrap_or_default();
         let mut cells = vec![
             Cell::from(format!("{} {}", health_symbol(s.health), s.health.label())).style(hs),
             Cell::from(s.name.clone()),

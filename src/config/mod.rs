@@ -38,6 +38,7 @@ pub struct Config {
     pub heartbeat: Option<HeartbeatConfig>,
     pub shards: Vec<ShardConfig>,
     pub ui: UiConfig,
+    pub actions: ActionsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +54,45 @@ pub struct PollConfig {
 impl Default for PollConfig {
     fn default() -> Self {
         PollConfig { interval: Duration::from_secs(2), timeout: Duration::from_secs(1), concurrency: 64 }
+    }
+}
+
+/// Actions that write to servers (promotion, checksum): off unless enabled,
+/// and done with their own admin account, never the monitoring one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionsConfig {
+    pub enabled: bool,
+    /// JSON-lines audit trail of every step of every action.
+    pub audit_log: PathBuf,
+    /// The admin account (SUPER / READ_ONLY ADMIN, REPLICATION SLAVE ADMIN, …).
+    pub user: String,
+    pub password: Option<Secret>,
+    /// The account replicas use to connect to their new source after a promotion.
+    pub replication_user: String,
+    pub replication_password: Option<Secret>,
+    /// How long a promotion waits for the candidate to apply everything.
+    pub catchup_timeout: Duration,
+    /// Run after a successful promotion (routing / dbconfig update), via `sh -c`.
+    pub post_promote_hook: Option<String>,
+    pub hook_timeout: Duration,
+    /// Where per-shard lock files live, so two shardtops cannot act on one shard.
+    pub lock_dir: PathBuf,
+}
+
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        ActionsConfig {
+            enabled: false,
+            audit_log: PathBuf::from("shardtop-audit.jsonl"),
+            user: String::new(),
+            password: None,
+            replication_user: String::new(),
+            replication_password: None,
+            catchup_timeout: Duration::from_secs(10),
+            post_promote_hook: None,
+            hook_timeout: Duration::from_secs(30),
+            lock_dir: std::env::temp_dir(),
+        }
     }
 }
 

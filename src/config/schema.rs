@@ -19,6 +19,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub shard: Vec<Spanned<RawShard>>,
     pub ui: Option<RawUi>,
+    pub actions: Opt<RawActions>,
 }
 
 #[derive(Deserialize, Default)]
@@ -76,17 +77,51 @@ pub(super) struct RawUi {
     pub fps: Opt<i64>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawActions {
+    pub enabled: Option<bool>,
+    pub audit_log: Opt<String>,
+    pub user: Opt<String>,
+    pub password_env: Opt<String>,
+    pub password_file: Opt<String>,
+    pub replication_user: Opt<String>,
+    pub replication_password_env: Opt<String>,
+    pub replication_password_file: Opt<String>,
+    pub catchup_timeout: Opt<DurationInput>,
+    pub post_promote_hook: Opt<String>,
+    pub hook_timeout: Opt<DurationInput>,
+    pub lock_dir: Opt<String>,
+}
+
 /// Known keys per section (`""` is the top level), for "did you mean" and for
 /// naming the section in serde's unknown-field errors. A test keeps this in
 /// step with the structs above.
 pub(super) const SECTIONS: &[(&str, &[&str])] = &[
-    ("", &["poll", "defaults", "thresholds", "heartbeat", "shard", "ui"]),
+    ("", &["poll", "defaults", "thresholds", "heartbeat", "shard", "ui", "actions"]),
     ("poll", &["interval", "timeout", "concurrency"]),
     ("defaults", &["user", "password_env", "password_file", "tls", "tls_ca"]),
     ("thresholds", &["lag_warn", "lag_crit", "feed_p99_warn", "feed_p99_crit", "qps_drop_percent"]),
     ("heartbeat", &["table", "utc", "write", "interval"]),
     ("shard", &["name", "master", "replicas", "upstream"]),
     ("ui", &["theme", "kiosk_rotate", "fps"]),
+    (
+        "actions",
+        &[
+            "enabled",
+            "audit_log",
+            "user",
+            "password_env",
+            "password_file",
+            "replication_user",
+            "replication_password_env",
+            "replication_password_file",
+            "catchup_timeout",
+            "post_promote_hook",
+            "hook_timeout",
+            "lock_dir",
+        ],
+    ),
 ];
 
 /// How a section is written in the file: `[poll]`, but `[[shard]]`.

@@ -14,9 +14,9 @@ use toml::Spanned;
 use super::duration::{DurationInput, format_duration};
 use super::mycnf::{self, ClientLogin};
 use super::problem::{LineIndex, closest, from_toml_error};
-use super::schema::{RawConfig, RawDefaults, RawHeartbeat, RawPoll, RawShard, RawThresholds, RawUi};
+use super::schema::{RawActions, RawConfig, RawDefaults, RawHeartbeat, RawPoll, RawShard, RawThresholds, RawUi};
 use super::{
-    Config, ConfigError, ConnDefaults, Env, HeartbeatConfig, Loaded, PollConfig, Problem, Severity, ShardConfig,
+    ActionsConfig, Config, ConfigError, ConnDefaults, Env, HeartbeatConfig, Loaded, PollConfig, Problem, Severity, ShardConfig,
     Thresholds, TlsMode, UiConfig,
 };
 use crate::fleet::Addr;
@@ -101,6 +101,90 @@ impl Checker<'_> {
             heartbeat: raw.heartbeat.map(|h| self.heartbeat(h)),
             shards: self.shards(raw.shard),
             ui: self.ui(raw.ui.unwrap_or_default()),
+            actions: raw.actions.map(|a| self.actions(a)).unwrap_or_default(),
+        }
+    }
+
+    // ---- actions ----
+
+    fn actions(&mut self, raw: Spanned<RawActions>) -> ActionsConfig {
+        let section = raw.span();
+        let raw = raw.into_inner();
+        let d = ActionsConfig::default();
+        let enabled = raw.enabled.unwrap_or(false);
+        let audit_log = match &raw.audit_log {
+            Some(p) => self.path_value("actions.audit_log", p).unwrap_or(d.audit_log.clone()),
+            None => self.base.map_or(d.audit_log.clone(), |b| b.join(&d.audit_log)),
+        };
+        let lock_dir = match &raw.lock_dir {
+            Some(p) => self.path_value("actions.lock_dir", p).unwrap_or(d.lock_dir.clone()),
+            None => d.lock_dir.clone(),
+        };
+        // A disabled section's secrets are not needed, so not read.
+        let secret = |ck: &mut Self, key: &str, env: &Option<Spanned<String>>, file: &Option<Spanned<String>>| {
+            if !enabled {
+                return None;
+            }
+            match (env, file) {
+                (Some(_), Some(f)) => {
+                    ck.error(
+                        Some(&f.span()),
+                        format!("set actions.{key}_env or actions.{key}_file, not both"),
+                        "shardtop cannot tell which one you meant".to_string(),
+                    );
+                    None
+                }
+                (Some(v), None) => ck.password_from_env(&format!("actions.{key}_env"), v).0,
+                (None, Some(f)) => ck.password_from_file(&format!("actions.{key}_file"), f).0,
+                (None, None) => None,
+            }
+        };
+        let password = secret(self, "password", &raw.password_env, &raw.password_file);
+        let replication_password =
+            secret(self, "replication_password", &raw.replication_password_env, &raw.replication_password_file);
+        let name = |ck: &mut Self, key: &str, v: &Option<Spanned<String>>, what: &str| -> String {
+            match v {
+                Some(u) if u.get_ref().trim().is_empty() => {
+                    ck.error(Some(&u.span()), format!("actions.{key} is empty"), format!("name {what}"));
+                    String::new()
+                }
+                Some(u) => u.get_ref().clone(),
+                None => {
+                    if enabled {
+                        ck.error(
+                            Some(&section),
+                            format!("[actions] is enabled but has no `{key}`"),
+                            format!("name {what}"),
+                        );
+                    }
+                    String::new()
+                }
+            }
+        };
+        let user = name(self, "user", &raw.user, "the admin account actions use (never the monitoring one)");
+        let replication_user =
+            name(self, "replication_user", &raw.replication_user, "the account replicas replicate with, e.g. \"repl\"");
+        let catchup_timeout = self.duration("actions.catchup_timeout", raw.catchup_timeout, d.catchup_timeout);
+        let hook_timeout = self.duration("actions.hook_timeout", raw.hook_timeout, d.hook_timeout);
+        let post_promote_hook = match raw.post_promote_hook {
+            Some(h) if h.get_ref().trim().is_empty() => {
+                self.error(Some(&h.span()), "actions.post_promote_hook is empty".into(), "give a command, or leave the key out".to_string());
+                None
+            }
+            Some(h) => Some(h.into_inner()),
+            None => None,
+        };
+        ActionsConfig {
+            enabled,
+            audit_log,
+            user,
+            password,
+            replication_user,
+            replication_password,
+            catchup_timeout: catchup_timeout.map_or(d.catchup_timeout, |v| v.v),
+            post_promote_hook,
+            hook_timeout: hook_timeout.map_or(d.hook_timeout, |v| v.v),
+            lock_dir,
         }
     }
 
@@ -347,8 +431,8 @@ impl Checker<'_> {
                 );
                 (None, "none".to_string())
             }
-            (Some(var), None) => self.password_from_env(var),
-            (None, Some(file)) => self.password_from_file(file),
+            (Some(var), None) => self.password_from_env("defaults.password_env", var),
+            (None, Some(file)) => self.password_from_file("defaults.password_file", file),
             (None, None) => match &cnf {
                 Some((path, ClientLogin { password: Some(p), .. })) => {
                     if let Some(mode) = self.env.file_mode(path)
@@ -420,13 +504,14 @@ impl Checker<'_> {
         }
     }
 
-    fn password_from_env(&mut self, var: &Spanned<String>) -> (Option<Secret>, String) {
+    /// `key` names the setting in messages, e.g. `defaults.password_env`.
+    fn password_from_env(&mut self, key: &str, var: &Spanned<String>) -> (Option<Secret>, String) {
         let span = var.span();
         let name = var.get_ref().trim();
         if name.is_empty() || name.contains(['=', '\0']) {
             self.error(
                 Some(&span),
-                "defaults.password_env must name an environment variable".into(),
+                format!("{key} must name an environment variable"),
                 "e.g. password_env = \"SHARDTOP_PASSWORD\"".to_string(),
             );
             return (None, "none".into());
@@ -447,7 +532,7 @@ impl Checker<'_> {
             None if looks_like_var_name(name) => {
                 self.error(
                     Some(&span),
-                    format!("defaults.password_env names {name}, which is not set"),
+                    format!("{key} names {name}, which is not set"),
                     format!("export {name} before starting shardtop, or use password_file"),
                 );
                 (None, "none".into())
@@ -455,7 +540,7 @@ impl Checker<'_> {
             None => {
                 self.error(
                     Some(&span),
-                    "defaults.password_env names an environment variable that is not set".into(),
+                    format!("{key} names an environment variable that is not set"),
                     "password_env takes the variable's name, e.g. \"SHARDTOP_PASSWORD\", never the password itself"
                         .to_string(),
                 );
@@ -464,14 +549,15 @@ impl Checker<'_> {
         }
     }
 
-    fn password_from_file(&mut self, file: &Spanned<String>) -> (Option<Secret>, String) {
+    /// `key` names the setting in messages, e.g. `defaults.password_file`.
+    fn password_from_file(&mut self, key: &str, file: &Spanned<String>) -> (Option<Secret>, String) {
         let span = file.span();
-        let Some(path) = self.path_value("defaults.password_file", file) else { return (None, "none".into()) };
+        let Some(path) = self.path_value(key, file) else { return (None, "none".into()) };
         match self.env.read_file(&path) {
             Err(e) => {
                 self.error(
                     Some(&span),
-                    format!("cannot read defaults.password_file {}: {e}", path.display()),
+                    format!("cannot read {key} {}: {e}", path.display()),
                     path_hint(file.get_ref(), &e),
                 );
                 (None, "none".into())
@@ -482,7 +568,7 @@ impl Checker<'_> {
                     self.warn(
                         Some(&span),
                         format!(
-                            "defaults.password_file {} is empty: shardtop will log in without a password",
+                            "{key} {} is empty: shardtop will log in without a password",
                             path.display()
                         ),
                         None,
@@ -494,7 +580,7 @@ impl Checker<'_> {
                     self.warn(
                         Some(&span),
                         format!(
-                            "defaults.password_file {} is accessible by group or others (mode {mode:04o})",
+                            "{key} {} is accessible by group or others (mode {mode:04o})",
                             path.display()
                         ),
                         format!("chmod 600 {}", path.display()),

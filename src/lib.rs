@@ -1,5 +1,6 @@
 //! shardtop: a terminal operations dashboard for sharded MySQL/MariaDB fleets.
 
+pub mod actions;
 pub mod bench;
 pub mod cli;
 pub mod commands;

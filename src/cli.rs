@@ -20,6 +20,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: Option<u32>,
 
+    /// Never offer or run actions that write to servers.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -33,6 +37,14 @@ pub enum ColorChoice {
     #[value(name = "256")]
     Ansi256,
     Truecolor,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OldMasterChoice {
+    /// A read-only replica of the new master.
+    Replica,
+    /// Read-only and standalone.
+    Detach,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -75,6 +87,36 @@ pub enum Command {
         /// Use a simulated fleet of this many shards instead of the config.
         #[arg(long, value_name = "SHARDS")]
         sim: Option<usize>,
+    },
+    /// Planned switchover: make a replica the shard's master (plan first, then confirm).
+    Promote {
+        /// The shard, by name.
+        #[arg(long)]
+        shard: String,
+        /// The replica to promote, HOST:PORT as in the config.
+        #[arg(long, value_name = "HOST:PORT")]
+        to: crate::fleet::Addr,
+        /// Show the checks and the plan, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// How long to wait for the candidate to catch up (default: [actions] catchup_timeout).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Go on although this check fails (repeatable), e.g. --force-check lag.
+        #[arg(long = "force-check", value_name = "NAME")]
+        force_checks: Vec<String>,
+        /// What the old master becomes.
+        #[arg(long, value_enum, default_value_t = OldMasterChoice::Replica)]
+        old_master: OldMasterChoice,
+        /// Leave this replica out of the new topology (repeatable).
+        #[arg(long, value_name = "HOST:PORT")]
+        detach: Vec<crate::fleet::Addr>,
+        /// Refuse, instead of killing them, when sessions of accounts that read_only does not stop are connected.
+        #[arg(long)]
+        no_kill: bool,
     },
     /// Write pt-heartbeat-compatible rows to every shard master until stopped.
     Heartbeat {

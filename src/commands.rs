@@ -292,3 +292,148 @@ pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
     print!("{}", stats.render());
     Ok(0)
 }
+
+/// `shardtop promote`: exit 0 promoted, 1 refused (nothing changed), 2 failed
+/// and rolled back, 3 failed and the rollback failed too (look at the shard).
+pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
+    use crate::actions::promote::{self as pr, OldMaster};
+    let crate::cli::Command::Promote { shard, to, dry_run, yes, timeout, force_checks, old_master, detach, no_kill } = cmd
+    else {
+        return Err(CommandError::new(1, "internal: not a promote command"));
+    };
+    let cfg = load_config(cli, 1)?.config;
+    let act = &cfg.actions;
+    if !dry_run {
+        if cli.read_only {
+            return Err(CommandError::new(1, "--read-only: promotion writes to servers; only --dry-run is allowed"));
+        }
+        if !act.enabled {
+            return Err(CommandError::new(
+                1,
+                "actions are disabled: set [actions] enabled = true (with its admin and replication accounts) to promote; --dry-run works without",
+            ));
+        }
+    }
+    let Some(sc) = cfg.shards.iter().find(|s| &s.name == shard) else {
+        let names: Vec<&str> = cfg.shards.iter().map(|s| s.name.as_str()).collect();
+        return Err(CommandError::new(1, format!("no shard named {shard:?}; the config has {}", names.join(", "))));
+    };
+    // A dry run only reads: without an admin account it reads as the monitor.
+    let (admin_user, admin_password) = if act.user.is_empty() {
+        (cfg.defaults.user.clone(), cfg.defaults.password.clone())
+    } else {
+        (act.user.clone(), act.password.clone())
+    };
+    let accounts = pr::Accounts {
+        admin_user,
+        admin_password,
+        repl_user: act.replication_user.clone(),
+        repl_password: act.replication_password.clone(),
+        tls: probe_options(&cfg).tls.clone(),
+        timeout: cfg.poll.timeout.max(Duration::from_secs(2)),
+    };
+    let mut req = pr::Request {
+        shard: sc.name.clone(),
+        master: sc.master.clone(),
+        replicas: sc.replicas.clone(),
+        candidate: to.clone(),
+        dry_run: true,
+        catchup_timeout: timeout.unwrap_or(act.catchup_timeout),
+        max_lag: cfg.thresholds.lag_warn,
+        force_checks: force_checks.clone(),
+        old_master: match old_master {
+            crate::cli::OldMasterChoice::Replica => OldMaster::Replica,
+            crate::cli::OldMasterChoice::Detach => OldMaster::Detach,
+        },
+        detach: detach.clone(),
+        kill_unstoppable_writers: !no_kill,
+        hook: act.post_promote_hook.clone(),
+        hook_timeout: act.hook_timeout,
+    };
+    let mut print = |p: &crate::actions::Progress| print_progress(p);
+    // Always the plan first: a dry run of the same request.
+    let mut none = crate::actions::audit::AuditLog::open(None).map_err(|e| CommandError::new(1, e.to_string()))?;
+    if let Err(e) = pr::promote(&req, &accounts, &act.lock_dir, &mut none, &mut print).await {
+        println!("{e}");
+        return Ok(1);
+    }
+    if *dry_run {
+        println!("dry run: nothing was changed");
+        return Ok(0);
+    }
+    if !yes && !confirm(&sc.name)? {
+        println!("not confirmed: nothing was changed");
+        return Ok(1);
+    }
+    req.dry_run = false;
+    let mut audit = crate::actions::audit::AuditLog::open(Some(&act.audit_log))
+        .map_err(|e| CommandError::new(1, format!("cannot open the audit log {}: {e}", act.audit_log.display())))?;
+    match pr::promote(&req, &accounts, &act.lock_dir, &mut audit, &mut print).await {
+        Ok(o) => {
+            for w in &o.warnings {
+                println!("warning: {w}");
+            }
+            println!(
+                "promoted {} to master of {}: writes blocked {:.0} ms, total {:.0} ms (audit: {})",
+                req.candidate,
+                req.shard,
+                o.write_blocked.unwrap_or_default().as_secs_f64() * 1e3,
+                o.total.as_secs_f64() * 1e3,
+                act.audit_log.display()
+            );
+            Ok(0)
+        }
+        Err(e @ pr::PromoteError::Refused(_)) => {
+            println!("{e}");
+            Ok(1)
+        }
+        Err(e @ pr::PromoteError::Failed { rolled_back: true, .. }) => {
+            println!("{e}");
+            Ok(2)
+        }
+        Err(e) => {
+            println!("{e}");
+            Ok(3)
+        }
+    }
+}
+
+fn print_progress(p: &crate::actions::Progress) {
+    use crate::actions::Progress;
+    match p {
+        Progress::Checks(checks) => {
+            println!("checks:");
+            for c in checks {
+                let mark = if c.ok { "ok  " } else if c.forced { "FORCED" } else { "FAIL" };
+                println!("  {mark:<6} {:<20} {}", c.name, c.detail);
+            }
+        }
+        Progress::Plan(steps) => {
+            println!("plan:");
+            for (i, s) in steps.iter().enumerate() {
+                println!("  {}. {:<14} {}", i + 1, s.name, s.what);
+            }
+        }
+        Progress::Started { .. } => {}
+        Progress::Finished { step, took, detail } => {
+            println!("  ✓ {step:<14} {:>8.1} ms  {detail}", took.as_secs_f64() * 1e3)
+        }
+        Progress::Failed { step, took, error } => {
+            println!("  ✖ {step:<14} {:>8.1} ms  {error}", took.as_secs_f64() * 1e3)
+        }
+        Progress::RolledBack { detail } => println!("  ↺ rolled back: {detail}"),
+    }
+}
+
+/// Ask for the shard name on the terminal; no terminal means no.
+fn confirm(shard: &str) -> Result<bool, CommandError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return Err(CommandError::new(1, "no terminal to confirm on: pass --yes to promote without asking"));
+    }
+    print!("type the shard name ({shard}) to go ahead: ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| CommandError::new(1, e.to_string()))?;
+    Ok(line.trim() == shard)
+}

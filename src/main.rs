@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             Some(Command::CheckConfig { offline }) => commands::check_config(&cli, *offline).await,
             Some(Command::Heartbeat { shard }) => commands::heartbeat(&cli, shard).await,
             Some(Command::Bench { sweeps, sim }) => commands::bench(&cli, *sweeps, *sim).await,
+            Some(c @ Command::Promote { .. }) => commands::promote(&cli, c).await,
         }
     });
     // Don't wait for probes stuck on hung servers: they hold nothing we need.

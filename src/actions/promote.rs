@@ -340,6 +340,9 @@ fn plan(req: &Request, gtid: bool, upstream: Option<&Addr>, others: &[Addr]) -> 
             ),
         },
     ];
+    if let Some(h) = &req.hook {
+        p.push(PlannedStep { name: "hook", what: format!("run the post-promotion hook (routing): {h}") });
+    }
     let moved: Vec<String> = others.iter().filter(|a| !req.detach.contains(a)).map(|a| a.to_string()).collect();
     if !moved.is_empty() {
         p.push(PlannedStep { name: "repoint", what: format!("point {} at {}", moved.join(", "), req.candidate) });
@@ -356,9 +359,6 @@ fn plan(req: &Request, gtid: bool, upstream: Option<&Addr>, others: &[Addr]) -> 
         },
     });
     p.push(PlannedStep { name: "marker", what: "write a marker row on the new master and see it arrive on every replica".into() });
-    if let Some(h) = &req.hook {
-        p.push(PlannedStep { name: "hook", what: format!("run the post-promotion hook: {h}") });
-    }
     p
 }
 
@@ -402,17 +402,19 @@ pub async fn promote(
     let t = run.start("read", "read every member fresh".into())?;
     let opts = admin_opts(acc);
     let members: Vec<Addr> = std::iter::once(req.master.clone()).chain(req.replicas.iter().cloned()).collect();
-    let reads = futures::future::join_all(members.iter().map(|a| {
+    let read_one = |a: Addr| {
         let opts = opts.clone();
-        let a = a.clone();
         async move {
             let mut p = Prober::new(a.clone(), opts);
             let s = p.probe().await;
             p.close(Duration::from_millis(100)).await;
             (a, s.result)
         }
-    }))
-    .await;
+    };
+    // Replicas first, then the master: under load the master's position is then
+    // at or past everything a replica applied, so read skew never looks errant.
+    let mut reads = futures::future::join_all(req.replicas.iter().cloned().map(read_one)).await;
+    reads.insert(0, read_one(req.master.clone()).await);
     let master_status = match &reads[0].1 {
         Ok(s) => s.clone(),
         Err(e) => {
@@ -486,14 +488,20 @@ pub async fn promote(
     let t = run.start("freeze", format!("set {} read-only", req.master))?;
     let freeze_started = Instant::now();
     let was_replicating_upstream = upstream_link.is_some();
+    let mut locked_accounts: Vec<String> = Vec::new();
     let frozen: Result<String, String> = async {
         let writers = unstoppable_writers(&mut master, &dialect, &acc.admin_user, limit).await?;
-        if !writers.is_empty() && !req.kill_unstoppable_writers {
+        if !writers.sessions.is_empty() && !req.kill_unstoppable_writers {
             return Err(format!(
                 "sessions of accounts that read_only does not stop are connected: {}; stop them or allow killing them",
-                writers.iter().map(|w| w.1.clone()).collect::<Vec<_>>().join(", ")
+                writers.sessions.iter().map(|w| w.1.clone()).collect::<Vec<_>>().join(", ")
             ));
         }
+        // Killing alone is not enough: such a writer reconnects and writes to the
+        // frozen master, and those writes never reach the new one. Lock the
+        // accounts here until the switch is done.
+        set_accounts_locked(&mut master, &writers.accounts, true, limit).await?;
+        locked_accounts = writers.accounts.clone();
         exec(&mut master, "SET SESSION lock_wait_timeout = 5", limit).await?;
         exec(&mut master, st.set_read_only(true), limit.max(Duration::from_secs(6))).await?;
         if was_replicating_upstream {
@@ -501,12 +509,19 @@ pub async fn promote(
             exec(&mut master, st.stop_replica(), limit).await?;
         }
         let mut killed = Vec::new();
-        for (id, who) in unstoppable_writers(&mut master, &dialect, &acc.admin_user, limit).await? {
+        for (id, who) in unstoppable_writers(&mut master, &dialect, &acc.admin_user, limit).await?.sessions {
             if exec(&mut master, &format!("KILL CONNECTION {id}"), limit).await.is_ok() {
                 killed.push(who);
             }
         }
-        Ok(if killed.is_empty() { "read_only ON".to_string() } else { format!("read_only ON; killed {}", killed.join(", ")) })
+        let mut detail = "read_only ON".to_string();
+        if !locked_accounts.is_empty() {
+            detail.push_str(&format!("; locked {} until the switch is done", locked_accounts.join(", ")));
+        }
+        if !killed.is_empty() {
+            detail.push_str(&format!("; killed {}", killed.join(", ")));
+        }
+        Ok(detail)
     }
     .await;
     let mut rollback_needed = true;
@@ -518,8 +533,8 @@ pub async fn promote(
         let t = run.start("verify_frozen", "binlog position must stop moving".into()).map_err(|e| ("verify_frozen", e.to_string()))?;
         let mut last = read_coords(&mut master, dialect.flavor, status_sql, limit).await.map_err(|e| ("verify_frozen", e))?;
         let mut stable = false;
-        for _ in 0..20 {
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
             let now = read_coords(&mut master, dialect.flavor, status_sql, limit).await.map_err(|e| ("verify_frozen", e))?;
             if now == last {
                 stable = true;
@@ -557,7 +572,10 @@ pub async fn promote(
         Ok(c) => c,
         Err((step, message)) => {
             if rollback_needed {
-                let rb = rollback(&mut master, &st, was_replicating_upstream, limit).await;
+                let mut rb = rollback(&mut master, &st, was_replicating_upstream, limit).await;
+                if let Err(e) = set_accounts_locked(&mut master, &locked_accounts, false, limit).await {
+                    rb = rb.and(Err(format!("unlocking {}: {e}", locked_accounts.join(", "))));
+                }
                 let detail = match &rb {
                     Ok(()) => format!("{} writable again", req.master),
                     Err(e) => format!("ROLLBACK FAILED on {}: {e}", req.master),
@@ -599,7 +617,10 @@ pub async fn promote(
     if let Err(e) = promoted {
         run.fail("promote", t, &e);
         // Past the freeze and catch-up, the safest state is the old master back in charge.
-        let rb = rollback_after_promote(&mut master, &mut cand, &st, &req.master, acc, gtid, &final_coords, was_replicating_upstream, limit).await;
+        let mut rb = rollback_after_promote(&mut master, &mut cand, &st, &req.master, acc, gtid, &final_coords, was_replicating_upstream, limit).await;
+        if let Err(e) = set_accounts_locked(&mut master, &locked_accounts, false, limit).await {
+            rb = rb.and(Err(format!("unlocking {}: {e}", locked_accounts.join(", "))));
+        }
         let detail = match &rb {
             Ok(()) => format!("{} writable again; {} replicates from it again", req.master, req.candidate),
             Err(x) => format!("ROLLBACK FAILED: {x}"),
@@ -612,6 +633,17 @@ pub async fn promote(
     outcome.promoted = true;
     run.done("promote", t, format!("{} is the master", req.candidate))?;
 
+    // ---- hook: routing first, so writers find the new master as soon as it takes writes
+    if let Some(h) = &req.hook {
+        let t = run.start("hook", h.clone())?;
+        match run_hook(h, req, req.hook_timeout).await {
+            Ok(out) => run.done("hook", t, out)?,
+            Err(e) => {
+                run.fail("hook", t, &e);
+                outcome.warnings.push(format!("post-promotion hook failed (the promotion stands): {e}"));
+            }
+        }
+    }
     // ---- repoint the others (direct replicas of the old master)
     let new_pos = if gtid {
         if dialect.flavor == Flavor::MySql { Position::AutoPosition } else { Position::SlavePos }
@@ -658,6 +690,15 @@ pub async fn promote(
         (Position::SlavePos, Flavor::MariaDb) => Position::CurrentPos,
         (p, _) => p.clone(),
     };
+    // Anything the old master wrote after the freeze never reached the new one.
+    if let Ok(now) = read_coords(&mut master, dialect.flavor, status_sql, limit).await
+        && now.gtid != final_coords.gtid
+    {
+        outcome.warnings.push(format!(
+            "the old master {} took writes after the freeze (now at {}, frozen at {}): they are not on the new master",
+            req.master, now.gtid, final_coords.gtid
+        ));
+    }
     let old: Result<String, String> = async {
         exec(&mut master, st.stop_replica(), limit).await.ok();
         exec(&mut master, st.reset_replica_all(), limit).await?;
@@ -679,6 +720,15 @@ pub async fn promote(
         }
     }
 
+    // The fence comes off only now: routing points at the new master and the
+    // old one is a replica, so a reconnecting privileged writer goes where it should.
+    if !locked_accounts.is_empty() {
+        match set_accounts_locked(&mut master, &locked_accounts, false, limit).await {
+            Ok(()) => run.audit("unfence", "ok", None, &format!("unlocked {} on {}", locked_accounts.join(", "), req.master))?,
+            Err(e) => outcome.warnings.push(format!("could not unlock {} on {}: {e}", locked_accounts.join(", "), req.master)),
+        }
+    }
+
     // ---- marker
     let t = run.start("marker", "marker row must reach every replica".into())?;
     let mut followers: Vec<Addr> = to_move.clone();
@@ -693,17 +743,6 @@ pub async fn promote(
         }
     }
 
-    // ---- hook
-    if let Some(h) = &req.hook {
-        let t = run.start("hook", h.clone())?;
-        match run_hook(h, req, req.hook_timeout).await {
-            Ok(out) => run.done("hook", t, out)?,
-            Err(e) => {
-                run.fail("hook", t, &e);
-                outcome.warnings.push(format!("post-promotion hook failed (the promotion stands): {e}"));
-            }
-        }
-    }
     outcome.total = run.started.elapsed();
     let summary = format!(
         "{} is the master of {}; writes blocked {:.0} ms; total {:.0} ms; {} warnings",
@@ -731,10 +770,19 @@ async fn connect(a: &Addr, opts: &ProbeOptions) -> Result<Conn, String> {
 
 /// Sessions on `conn`'s server whose account can write through read_only:
 /// (connection id, "user@host (id N)").
-async fn unstoppable_writers(conn: &mut Conn, d: &Dialect, admin: &str, limit: Duration) -> Result<Vec<(u64, String)>, String> {
+/// Sessions and accounts that read_only does not stop.
+#[derive(Default)]
+struct Writers {
+    /// (connection id, "user@host (id N)")
+    sessions: Vec<(u64, String)>,
+    /// The accounts (`'user'@'host'`, as the server quotes them) those sessions log in with.
+    accounts: Vec<String>,
+}
+
+async fn unstoppable_writers(conn: &mut Conn, d: &Dialect, admin: &str, limit: Duration) -> Result<Writers, String> {
     let privs: &[&str] = match d.flavor {
         // MySQL: super_read_only stops SUPER holders too.
-        Flavor::MySql => return Ok(Vec::new()),
+        Flavor::MySql => return Ok(Writers::default()),
         Flavor::MariaDb if d.version >= crate::probe::columns::Version::new(10, 11, 0) => &["READ_ONLY ADMIN"],
         Flavor::MariaDb => &["SUPER"],
     };
@@ -748,8 +796,8 @@ async fn unstoppable_writers(conn: &mut Conn, d: &Dialect, admin: &str, limit: D
         Err(_) => return Err("reading privileges: no answer".into()),
     };
     // GRANTEE is 'user'@'host'; sessions are matched by user name (conservative).
-    let users: HashSet<String> =
-        grantees.iter().filter_map(|g| g.strip_prefix('\'').and_then(|r| r.split_once("'@")).map(|(u, _)| u.to_string())).collect();
+    let user_of = |g: &String| g.strip_prefix('\'').and_then(|r| r.split_once("'@")).map(|(u, _)| u.to_string());
+    let users: HashSet<String> = grantees.iter().filter_map(user_of).collect();
     let rows: Vec<(u64, String, String, String)> = match tokio::time::timeout(
         limit,
         conn.query("SELECT ID, USER, HOST, COMMAND FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID()"),
@@ -760,15 +808,38 @@ async fn unstoppable_writers(conn: &mut Conn, d: &Dialect, admin: &str, limit: D
         Ok(Err(e)) => return Err(format!("reading the processlist: {e}")),
         Err(_) => return Err("reading the processlist: no answer".into()),
     };
-    Ok(rows
+    let rows: Vec<_> = rows
         .into_iter()
         .filter(|(_, user, _, cmd)| {
             users.contains(user)
                 && user != admin
                 && !matches!(cmd.as_str(), "Binlog Dump" | "Binlog Dump GTID" | "Daemon" | "Slave_IO" | "Slave_SQL" | "Slave_worker")
         })
-        .map(|(id, user, host, _)| (id, format!("{user}@{} (id {id})", host.split(':').next().unwrap_or(&host))))
-        .collect())
+        .collect();
+    let active: HashSet<&String> = rows.iter().map(|r| &r.1).collect();
+    let accounts = grantees
+        .iter()
+        .filter(|g| user_of(g).is_some_and(|u| active.contains(&u)))
+        // Only the server's own quoting is ever put back into a statement.
+        .filter(|g| g.len() < 300 && g.matches('\'').count() == 4 && !g.contains(['\\', ';']))
+        .cloned()
+        .collect();
+    let sessions =
+        rows.into_iter().map(|(id, user, host, _)| (id, format!("{user}@{} (id {id})", host.split(':').next().unwrap_or(&host)))).collect();
+    Ok(Writers { sessions, accounts })
+}
+
+/// Lock or unlock accounts on this server only (not binlogged: the candidate must not inherit it).
+async fn set_accounts_locked(conn: &mut Conn, accounts: &[String], locked: bool, limit: Duration) -> Result<(), String> {
+    if accounts.is_empty() {
+        return Ok(());
+    }
+    exec(conn, "SET SESSION sql_log_bin = 0", limit).await?;
+    let verb = if locked { "LOCK" } else { "UNLOCK" };
+    for a in accounts {
+        exec(conn, &format!("ALTER USER {a} ACCOUNT {verb}"), limit).await?;
+    }
+    Ok(())
 }
 
 async fn rollback(master: &mut Conn, st: &Statements, restart_upstream: bool, limit: Duration) -> Result<(), String> {
@@ -849,7 +920,7 @@ async fn marker(new_master: &mut Conn, followers: &[Addr], opts: &ProbeOptions, 
         limit,
     )
     .await?;
-    let q = |s: &str| s.replace('\\', "").replace('\'', "");
+    let q = |s: &str| s.replace(['\\', '\''], "");
     exec(new_master, &format!("REPLACE INTO percona.shardtop_marker VALUES ('{}', '{}', NOW(6))", q(shard), q(run)), limit).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut missing: Vec<Addr> = followers.to_vec();

@@ -46,8 +46,10 @@ pub enum View {
     Detail(usize),
 }
 
-/// Everything that can happen.
+/// Everything that can happen. (A poll result is the big one; messages live
+/// for one trip through the channel, so its size does not matter.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Message {
     Key(KeyEvent),
     Sample(Update),
@@ -125,10 +127,10 @@ impl App {
                 // Keep the cursor on the same shard when sorting moves rows.
                 let selected_shard = if self.follow_selection { self.selected_shard_index() } else { None };
                 let events = self.fleet.apply(u.slot.shard, u.slot.instance, u.sample);
-                if let Some(idx) = selected_shard {
-                    if let Some(pos) = self.visible_shards().iter().position(|&i| i == idx) {
-                        self.selected = pos;
-                    }
+                if let Some(idx) = selected_shard
+                    && let Some(pos) = self.visible_shards().iter().position(|&i| i == idx)
+                {
+                    self.selected = pos;
                 }
                 self.dirty = true;
                 events

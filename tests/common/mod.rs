@@ -3,6 +3,10 @@
 //! Tests find it through `SHARDTOP_SANDBOX_ENV` (the `sandbox.env` file the
 //! script writes). Without it they are skipped with a note — except under CI,
 //! where a missing sandbox is a failure.
+//!
+//! Shards are handed out to tests so they can run in parallel: s1 is never
+//! disturbed; s2–s6 belong to tests/sandbox.rs (one breakage each); s7–s10 to
+//! tests/promote.rs.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -85,6 +89,26 @@ impl Sandbox {
     /// A config file for just these shards, as the monitoring account (or the
     /// admin account with `admin`), with a 1 s interval and timeout.
     pub fn config(&self, shards: &[&str], admin: bool) -> tempfile::TempPath {
+        self.config_with(shards, admin, "")
+    }
+
+    /// An `[actions]` section enabling actions with the sandbox's admin and
+    /// replication accounts, plus `extra` keys.
+    pub fn actions_section(&self, audit: &std::path::Path, extra: &str) -> String {
+        format!(
+            "[actions]\nenabled = true\naudit_log = \"{}\"\nuser = \"{}\"\npassword_file = \"{}\"\n\
+             replication_user = \"{}\"\nreplication_password_file = \"{}\"\nlock_dir = \"{}\"\n{extra}\n",
+            audit.display(),
+            self.var("SANDBOX_ADMIN_USER"),
+            self.var("SANDBOX_ADMIN_PASSWORD_FILE"),
+            self.var("SANDBOX_REPL_USER"),
+            self.var("SANDBOX_REPL_PASSWORD_FILE"),
+            audit.parent().map_or_else(|| std::env::temp_dir().display().to_string(), |p| p.display().to_string()),
+        )
+    }
+
+    /// Like `config`, with `extra` TOML appended (e.g. an `[actions]` section).
+    pub fn config_with(&self, shards: &[&str], admin: bool, extra: &str) -> tempfile::TempPath {
         let (user, pwfile) = if admin {
             (self.var("SANDBOX_ADMIN_USER"), self.var("SANDBOX_ADMIN_PASSWORD_FILE"))
         } else {
@@ -102,6 +126,7 @@ impl Sandbox {
                 replicas.join(", ")
             ));
         }
+        text.push_str(extra);
         let mut f = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp config");
         f.write_all(text.as_bytes()).expect("write config");
         f.into_temp_path()
@@ -115,6 +140,26 @@ impl Sandbox {
             .pass(Some(self.password("SANDBOX_ADMIN_PASSWORD_FILE")))
             .prefer_socket(false);
         mysql_async::Conn::new(opts).await.unwrap_or_else(|e| panic!("admin connection to {name}: {e}"))
+    }
+
+    /// A connection as any account.
+    pub async fn connect_as(&self, addr: &str, user: &str, password: &str) -> Result<mysql_async::Conn, mysql_async::Error> {
+        let (host, port) = addr.rsplit_once(':').expect("host:port");
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host.to_string())
+            .tcp_port(port.parse().expect("port"))
+            .user(Some(user))
+            .pass(Some(password))
+            .prefer_socket(false);
+        mysql_async::Conn::new(opts).await
+    }
+
+    /// The first column of the first row, as text (NULL → None).
+    pub async fn value(&self, name: &str, sql: &str) -> Option<String> {
+        let mut c = self.admin(name).await;
+        let v: Option<Option<String>> = c.query_first(sql).await.unwrap_or_else(|e| panic!("{name}: {sql}: {e}"));
+        let _ = c.disconnect().await;
+        v.flatten()
     }
 
     /// Run statements as admin on one instance.

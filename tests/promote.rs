@@ -1,0 +1,262 @@
+//! `shardtop promote` against real MariaDB shards (s7–s10 of the test sandbox).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use common::Sandbox;
+
+/// What each member looks like, to compare before and after.
+async fn shape(sb: &Sandbox, shard: &str) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
+    let mut out = Vec::new();
+    let mut names = vec![format!("{shard}-m")];
+    names.extend(sb.replicas(shard));
+    for n in names {
+        let gtid = sb.value(&n, "SELECT @@gtid_binlog_pos").await;
+        let ro = sb.value(&n, "SELECT @@read_only").await;
+        let mut c = sb.admin(&n).await;
+        let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("slave status");
+        let source = row.map(|r| {
+            format!(
+                "{}:{} io={} sql={}",
+                r.get::<String, _>("Master_Host").unwrap_or_default(),
+                r.get::<String, _>("Master_Port").unwrap_or_default(),
+                r.get::<String, _>("Slave_IO_Running").unwrap_or_default(),
+                r.get::<String, _>("Slave_SQL_Running").unwrap_or_default()
+            )
+        });
+        let _ = c.disconnect().await;
+        out.push((n, gtid, ro, source));
+    }
+    out
+}
+
+fn promote(sb: &Sandbox, cfg: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(sb.bin())
+        .arg("promote")
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .expect("run shardtop promote");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test]
+async fn dry_run_changes_nothing_then_a_failing_hook_keeps_the_promotion() {
+    let sb = sandbox_or_skip!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let hook = "echo routing update failed >&2; exit 3";
+    let cfg = sb.config_with(&["s7"], false, &sb.actions_section(&audit, &format!("post_promote_hook = \"{hook}\"")));
+    let cand = sb.addr("s7-r1");
+
+    let before = shape(&sb, "s7").await;
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s7", "--to", &cand, "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("plan:") && out.contains("dry run: nothing was changed"), "{out}");
+    assert_eq!(shape(&sb, "s7").await, before, "a dry run changed the shard");
+    assert!(!audit.exists(), "a dry run writes no audit trail");
+
+    // Without --yes and without a terminal, nothing happens either.
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s7", "--to", &cand]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("pass --yes"), "{out}");
+    assert_eq!(shape(&sb, "s7").await, before);
+
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s7", "--to", &cand, "--yes"]);
+    assert_eq!(code, 0, "the promotion stands although the hook failed: {out}");
+    assert!(out.contains("post-promotion hook failed (the promotion stands)") && out.contains("routing update failed"), "{out}");
+    assert_eq!(sb.value("s7-r1", "SELECT @@read_only").await.as_deref(), Some("0"));
+    assert_eq!(sb.value("s7-m", "SELECT @@read_only").await.as_deref(), Some("1"));
+    let trail = std::fs::read_to_string(&audit).expect("audit trail");
+    let steps: Vec<serde_json::Value> = trail.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert!(steps.iter().any(|s| s["step"] == "hook" && s["phase"] == "failed"));
+    assert!(steps.iter().any(|s| s["step"] == "outcome" && s["phase"] == "ok"));
+    let admin_pw = std::fs::read_to_string(sb.var("SANDBOX_ADMIN_PASSWORD_FILE")).expect("pw");
+    let repl_pw = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("pw");
+    assert!(!trail.contains(admin_pw.trim()) && !trail.contains(repl_pw.trim()), "a password reached the audit log");
+    assert!(!out.contains(admin_pw.trim()) && !out.contains(repl_pw.trim()), "a password reached the output");
+}
+
+/// A writer that follows the routing file, like an application behind a
+/// dbconfig: on any error it re-reads the file and retries the same row.
+async fn writer(
+    sb: Arc<Sandbox>,
+    routing: std::path::PathBuf,
+    user: &'static str,
+    password: &'static str,
+    first_id: u64,
+    stop: Arc<AtomicBool>,
+) -> Vec<(u64, Instant)> {
+    let mut acked = Vec::new();
+    let mut id = first_id;
+    let mut conn: Option<mysql_async::Conn> = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        if conn.is_none() {
+            let addr = std::fs::read_to_string(&routing).expect("routing file");
+            conn = tokio::time::timeout(Duration::from_secs(1), sb.connect_as(addr.trim(), user, password)).await.ok().and_then(Result::ok);
+            if conn.is_none() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let sql = format!("INSERT INTO social.photos (id, user_id, caption, created_at) VALUES ({id}, 8, 'load', NOW())");
+        match tokio::time::timeout(Duration::from_secs(2), c.query_drop(sql)).await {
+            Ok(Ok(())) => {
+                acked.push((id, Instant::now()));
+                id += 1;
+            }
+            // The row is there already: an earlier try committed but its answer was lost.
+            Ok(Err(mysql_async::Error::Server(e))) if e.code == 1062 => {
+                acked.push((id, Instant::now()));
+                id += 1;
+            }
+            _ => {
+                conn = None;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotes_under_write_load_without_losing_or_duplicating_a_write() {
+    let sb = Arc::new(sandbox_or_skip!());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let routing = dir.path().join("routing");
+    std::fs::write(&routing, sb.addr("s8-m")).expect("routing");
+    let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
+    let cfg = sb.config_with(&["s8"], false, &sb.actions_section(&dir.path().join("audit.jsonl"), &format!("post_promote_hook = \"{hook}\"")));
+    // An application account that read_only stops, and one that it does not
+    // (ALL PRIVILEGES includes READ_ONLY ADMIN on MariaDB 10.11).
+    sb.exec(
+        "s8-m",
+        "CREATE USER IF NOT EXISTS app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON social.* TO app@'127.0.0.1'; \
+         CREATE USER IF NOT EXISTS app_super@'127.0.0.1' IDENTIFIED BY 'super-pw'; GRANT ALL PRIVILEGES ON *.* TO app_super@'127.0.0.1'",
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let w1 = tokio::spawn(writer(sb.clone(), routing.clone(), "app", "app-pw", 20_000_000, stop.clone()));
+    let w2 = tokio::spawn(writer(sb.clone(), routing.clone(), "app_super", "super-pw", 30_000_000, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    let started = Instant::now();
+    let cand = sb.addr("s8-r1");
+    let (sb2, cfg_path) = (sb.clone(), cfg.to_path_buf());
+    let (code, out) = tokio::task::spawn_blocking(move || promote(&sb2, &cfg_path, &["--shard", "s8", "--to", &cand, "--yes"]))
+        .await
+        .expect("promote");
+    let switched = Instant::now();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, Ordering::Relaxed);
+    let a1 = w1.await.expect("writer 1");
+    let a2 = w2.await.expect("writer 2");
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("warning:"), "{out}");
+    assert!(out.contains("locked 'app_super'@'127.0.0.1'"), "the privileged account is fenced: {out}");
+    for (name, acks) in [("app", &a1), ("app_super", &a2)] {
+        assert!(acks.iter().any(|(_, t)| *t < started), "{name} wrote before the switch");
+        assert!(acks.iter().any(|(_, t)| *t > switched), "{name} wrote after the switch");
+    }
+    let gap = |acks: &[(u64, Instant)]| acks.windows(2).map(|w| w[1].1 - w[0].1).max().unwrap_or_default();
+    eprintln!(
+        "write-unavailable window: app {:?}, app_super {:?}; acknowledged {} + {} rows",
+        gap(&a1),
+        gap(&a2),
+        a1.len(),
+        a2.len()
+    );
+
+    // Every acknowledged row exactly once, everywhere; new topology in place.
+    let want: Vec<u64> = a1.iter().chain(a2.iter()).map(|(id, _)| *id).collect();
+    let new_master_gtid = sb.value("s8-r1", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for n in ["s8-r1", "s8-m", "s8-r2"] {
+        if n != "s8-r1" {
+            let w = sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{new_master_gtid}', 10)")).await;
+            assert_eq!(w.as_deref(), Some("0"), "{n} did not catch up with the new master");
+        }
+        let mut c = sb.admin(n).await;
+        let ids: Vec<u64> = c
+            .query("SELECT id FROM social.photos WHERE id >= 20000000 ORDER BY id")
+            .await
+            .unwrap_or_else(|e| panic!("{n}: {e}"));
+        let _ = c.disconnect().await;
+        let have: std::collections::BTreeSet<u64> = ids.iter().copied().collect();
+        let wanted: std::collections::BTreeSet<u64> = want.iter().copied().collect();
+        let missing: Vec<_> = wanted.difference(&have).take(20).collect();
+        let extra: Vec<_> = have.difference(&wanted).take(20).collect();
+        assert_eq!(have.len(), ids.len(), "{n}: duplicated rows");
+        assert!(missing.is_empty() && extra.is_empty(), "{n}: acknowledged but missing {missing:?}; present but never acknowledged {extra:?}");
+    }
+    for n in ["s8-m", "s8-r2"] {
+        let s = shape(&sb, "s8").await;
+        let (_, _, ro, src) = s.iter().find(|x| x.0 == n).cloned().expect("member");
+        assert_eq!(ro.as_deref(), Some("1"), "{n} is read-only");
+        assert_eq!(src, Some(format!("127.0.0.1:{} io=Yes sql=Yes", sb.port("s8-r1"))), "{n} replicates from the new master");
+    }
+    assert_eq!(sb.value("s8-r1", "SELECT @@read_only").await.as_deref(), Some("0"));
+    // The fence is lifted afterwards.
+    assert!(sb.connect_as(&sb.addr("s8-m"), "app_super", "super-pw").await.is_ok(), "app_super stays locked on the old master");
+}
+
+#[tokio::test]
+async fn lagging_or_errant_candidates_are_refused_and_nothing_changes() {
+    let sb = sandbox_or_skip!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = sb.config_with(
+        &["s9"],
+        false,
+        &format!("{}\n[thresholds]\nlag_warn = \"1s\"\nlag_crit = \"60s\"\n", sb.actions_section(&dir.path().join("a.jsonl"), "")),
+    );
+    // r1 lags: a delayed replica with writes behind it.
+    sb.exec("s9-r1", "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=3600; START SLAVE").await;
+    sb.exec("s9-m", "INSERT INTO social.photos (user_id, caption) VALUES (9, 'lag')").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // r2 has an errant transaction: a write made on the replica itself.
+    sb.exec("s9-r2", "INSERT INTO social.photos (user_id, caption) VALUES (9, 'errant')").await;
+    let before = shape(&sb, "s9").await;
+
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s9", "--to", &sb.addr("s9-r1"), "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("refused") && out.contains("FAIL   lag"), "{out}");
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s9", "--to", &sb.addr("s9-r2"), "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL   errant_gtids") && out.contains("transactions the master does not have: 9-902-"), "{out}");
+    assert_eq!(shape(&sb, "s9").await, before, "a refused promotion changed the shard");
+    sb.exec("s9-r1", "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE").await;
+}
+
+#[tokio::test]
+async fn catch_up_timeout_rolls_back_and_leaves_the_master_writable() {
+    let sb = sandbox_or_skip!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = sb.config_with(&["s10"], false, &sb.actions_section(&dir.path().join("a.jsonl"), ""));
+    // Hold a table lock on the candidate so its SQL thread cannot apply the next write.
+    let mut blocker = sb.admin("s10-r1").await;
+    blocker.query_drop("LOCK TABLES social.photos WRITE").await.expect("lock tables");
+    sb.exec("s10-m", "INSERT INTO social.photos (user_id, caption) VALUES (10, 'stuck')").await;
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s10", "--to", &sb.addr("s10-r1"), "--yes", "--timeout", "1s"]);
+    blocker.query_drop("UNLOCK TABLES").await.expect("unlock");
+    let _ = blocker.disconnect().await;
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("step catch_up failed") && out.contains("rolled back"), "{out}");
+    assert_eq!(sb.value("s10-m", "SELECT @@read_only").await.as_deref(), Some("0"), "the old master is writable again");
+    // Topology unchanged: both replicas still follow the master, and the master takes writes.
+    sb.exec("s10-m", "INSERT INTO social.photos (user_id, caption) VALUES (10, 'after')").await;
+    let gtid = sb.value("s10-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for r in sb.replicas("s10") {
+        assert_eq!(sb.value(&r, &format!("SELECT MASTER_GTID_WAIT('{gtid}', 10)")).await.as_deref(), Some("0"), "{r}");
+        let s = shape(&sb, "s10").await;
+        let src = s.iter().find(|x| x.0 == r).and_then(|x| x.3.clone());
+        assert_eq!(src, Some(format!("127.0.0.1:{} io=Yes sql=Yes", sb.port("s10-m"))), "{r}");
+    }
+}

@@ -260,3 +260,148 @@ async fn catch_up_timeout_rolls_back_and_leaves_the_master_writable() {
         assert_eq!(src, Some(format!("127.0.0.1:{} io=Yes sql=Yes", sb.port("s10-m"))), "{r}");
     }
 }
+
+/// The shape real shards have: the shard master replicates from a global
+/// upstream (another GTID domain). The promoted replica must take over that
+/// link, and both streams of writes must arrive everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotion_keeps_the_upstream_link_and_both_write_streams() {
+    let sb = Arc::new(sandbox_or_skip!());
+    let upstream = sb.addr("s11-m");
+    // Wire s12-m under s11-m from s11-m's current position (domain 11 only).
+    let up_pos = sb.value("s11-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    let repl_pw = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl pw");
+    sb.exec(
+        "s12-m",
+        &format!(
+            "SET GLOBAL gtid_slave_pos = '{up_pos}'; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, \
+             MASTER_USER='{}', MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos; START SLAVE",
+            sb.port("s11-m"),
+            sb.var("SANDBOX_REPL_USER"),
+            repl_pw.trim()
+        ),
+    )
+    .await;
+    sb.exec("s11-m", "CREATE DATABASE IF NOT EXISTS global; CREATE TABLE IF NOT EXISTS global.friends (id BIGINT PRIMARY KEY, name VARCHAR(32))").await;
+    let gpos = sb.value("s11-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for n in ["s12-m", "s12-r1", "s12-r2"] {
+        assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{gpos}', 10)")).await.as_deref(), Some("0"), "{n} gets upstream data");
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let routing = dir.path().join("routing");
+    std::fs::write(&routing, sb.addr("s12-m")).expect("routing");
+    let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
+    let extra = format!("upstream = \"{upstream}\"\n\n{}", sb.actions_section(&dir.path().join("a.jsonl"), &format!("post_promote_hook = \"{hook}\"")));
+    let cfg = sb.config_with(&["s12"], false, &extra);
+    sb.exec("s12-m", "CREATE USER IF NOT EXISTS app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON social.* TO app@'127.0.0.1'")
+        .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let shard_writer = tokio::spawn(writer(sb.clone(), routing.clone(), "app", "app-pw", 40_000_000, stop.clone()));
+    // The global writer keeps writing to the upstream throughout.
+    let (sb_g, stop_g) = (sb.clone(), stop.clone());
+    let global_writer = tokio::spawn(async move {
+        let mut c = sb_g.admin("s11-m").await;
+        let mut n = 0u64;
+        while !stop_g.load(Ordering::Relaxed) {
+            c.query_drop(format!("INSERT INTO global.friends VALUES ({n}, 'f{n}')")).await.expect("global write");
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        n
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cand = sb.addr("s12-r1");
+    let (sb2, cfg_path) = (sb.clone(), cfg.to_path_buf());
+    let (code, out) = tokio::task::spawn_blocking(move || promote(&sb2, &cfg_path, &["--shard", "s12", "--to", &cand, "--yes"]))
+        .await
+        .expect("promote");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acked = shard_writer.await.expect("writer");
+    let globals = global_writer.await.expect("global writer");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("point it at the upstream {upstream}")), "{out}");
+    assert!(!out.contains("warning:"), "{out}");
+
+    // The new master follows the upstream; the old master and r2 follow the new master.
+    let follows = |n: &'static str, source: String| {
+        let sb = sb.clone();
+        async move {
+            let mut c = sb.admin(n).await;
+            let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
+            let _ = c.disconnect().await;
+            let r = row.unwrap_or_else(|| panic!("{n} is not a replica"));
+            let got = format!(
+                "{}:{} {} {}",
+                r.get::<String, _>("Master_Host").unwrap_or_default(),
+                r.get::<String, _>("Master_Port").unwrap_or_default(),
+                r.get::<String, _>("Slave_IO_Running").unwrap_or_default(),
+                r.get::<String, _>("Slave_SQL_Running").unwrap_or_default()
+            );
+            assert_eq!(got, format!("{source} Yes Yes"), "{n}");
+        }
+    };
+    follows("s12-r1", upstream.clone()).await;
+    follows("s12-m", sb.addr("s12-r1")).await;
+    follows("s12-r2", sb.addr("s12-r1")).await;
+    let gpos = sb.value("s11-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    let npos = sb.value("s12-r1", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for n in ["s12-r1", "s12-m", "s12-r2"] {
+        assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{gpos}', 10)")).await.as_deref(), Some("0"), "{n}: upstream");
+        if n != "s12-r1" {
+            assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{npos}', 10)")).await.as_deref(), Some("0"), "{n}: shard");
+        }
+        let g = sb.value(n, "SELECT COUNT(*) FROM global.friends").await;
+        assert_eq!(g, Some(globals.to_string()), "{n}: every upstream write arrived once");
+        let s = sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id >= 40000000").await;
+        assert_eq!(s, Some(acked.len().to_string()), "{n}: every acknowledged shard write arrived once");
+    }
+}
+
+/// file:position replication (no GTID positioning): catch-up by MASTER_POS_WAIT,
+/// replicas repointed at the candidate's own binlog coordinates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_position_shards_promote_without_losing_a_write() {
+    let sb = Arc::new(sandbox_or_skip!());
+    for r in sb.replicas("s13") {
+        sb.exec(&r, "STOP SLAVE; CHANGE MASTER TO MASTER_USE_GTID=no; START SLAVE").await;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let routing = dir.path().join("routing");
+    std::fs::write(&routing, sb.addr("s13-m")).expect("routing");
+    let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
+    let cfg = sb.config_with(&["s13"], false, &sb.actions_section(&dir.path().join("a.jsonl"), &format!("post_promote_hook = \"{hook}\"")));
+    sb.exec("s13-m", "CREATE USER IF NOT EXISTS app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON social.* TO app@'127.0.0.1'")
+        .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = tokio::spawn(writer(sb.clone(), routing.clone(), "app", "app-pw", 50_000_000, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cand = sb.addr("s13-r1");
+    let (sb2, cfg_path) = (sb.clone(), cfg.to_path_buf());
+    let (code, out) = tokio::task::spawn_blocking(move || promote(&sb2, &cfg_path, &["--shard", "s13", "--to", &cand, "--yes"]))
+        .await
+        .expect("promote");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acked = w.await.expect("writer");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("MASTER_POS_WAIT") && out.contains("(mysql-bin."), "file:pos plan and repoint: {out}");
+    assert!(!out.contains("warning:"), "{out}");
+    // Wait for the others to reach the new master's position, then compare.
+    let (file, pos) = {
+        let mut c = sb.admin("s13-r1").await;
+        let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.expect("status").expect("binlog on");
+        let _ = c.disconnect().await;
+        (row.get::<String, _>("File").expect("file"), row.get::<u64, _>("Position").expect("pos"))
+    };
+    for n in ["s13-m", "s13-r2"] {
+        let w = sb.value(n, &format!("SELECT MASTER_POS_WAIT('{file}', {pos}, 10)")).await;
+        assert!(w.as_deref().is_some_and(|v| v != "-1"), "{n} did not reach {file}:{pos}: {w:?}");
+        assert_eq!(sb.value(n, "SELECT @@read_only").await.as_deref(), Some("1"));
+    }
+    for n in ["s13-r1", "s13-m", "s13-r2"] {
+        let s = sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id >= 50000000").await;
+        assert_eq!(s, Some(acked.len().to_string()), "{n}: every acknowledged write arrived once");
+    }
+}

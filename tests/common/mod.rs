@@ -5,8 +5,8 @@
 //! where a missing sandbox is a failure.
 //!
 //! Shards are handed out to tests so they can run in parallel: s1 is never
-//! disturbed; s2–s6 belong to tests/sandbox.rs (one breakage each); s7–s10 to
-//! tests/promote.rs.
+//! disturbed; s2–s6 belong to tests/sandbox.rs (one breakage each); s7–s12 to
+//! tests/promote.rs (s11 serves as s12's upstream "global" master; s13 runs file:pos).
 #![allow(dead_code)]
 
 use std::collections::HashMap;

@@ -374,6 +374,9 @@ async fn file_position_shards_promote_without_losing_a_write() {
     let cfg = sb.config_with(&["s13"], false, &sb.actions_section(&dir.path().join("a.jsonl"), &format!("post_promote_hook = \"{hook}\"")));
     sb.exec("s13-m", "CREATE USER IF NOT EXISTS app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON social.* TO app@'127.0.0.1'")
         .await;
+    // New binlog files on both sides: coordinates must be read fresh, not assumed.
+    sb.exec("s13-m", "FLUSH BINARY LOGS").await;
+    sb.exec("s13-r1", "FLUSH BINARY LOGS").await;
     let stop = Arc::new(AtomicBool::new(false));
     let w = tokio::spawn(writer(sb.clone(), routing.clone(), "app", "app-pw", 50_000_000, stop.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -404,4 +407,29 @@ async fn file_position_shards_promote_without_losing_a_write() {
         let s = sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id >= 50000000").await;
         assert_eq!(s, Some(acked.len().to_string()), "{n}: every acknowledged write arrived once");
     }
+}
+
+#[tokio::test]
+async fn candidate_killed_mid_run_rolls_back() {
+    let sb = sandbox_or_skip!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = sb.config_with(&["s14"], false, &sb.actions_section(&dir.path().join("a.jsonl"), ""));
+    // Hold the candidate in catch-up, then kill it there.
+    let mut blocker = sb.admin("s14-r1").await;
+    blocker.query_drop("LOCK TABLES social.photos WRITE").await.expect("lock tables");
+    sb.exec("s14-m", "INSERT INTO social.photos (user_id, caption) VALUES (14, 'stuck')").await;
+    let pid = sb.pid("s14-r1");
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s14", "--to", &sb.addr("s14-r1"), "--yes", "--timeout", "8s"]);
+    killer.join().expect("killer");
+    drop(blocker);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("step catch_up failed") && out.contains("rolled back"), "{out}");
+    assert_eq!(sb.value("s14-m", "SELECT @@read_only").await.as_deref(), Some("0"), "the old master is writable again");
+    sb.exec("s14-m", "INSERT INTO social.photos (user_id, caption) VALUES (14, 'after')").await;
+    let gtid = sb.value("s14-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    assert_eq!(sb.value("s14-r2", &format!("SELECT MASTER_GTID_WAIT('{gtid}', 10)")).await.as_deref(), Some("0"), "r2 still follows the master");
 }

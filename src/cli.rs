@@ -118,6 +118,26 @@ pub enum Command {
         #[arg(long)]
         no_kill: bool,
     },
+    /// Consistency check of a shard's replicas against its master (pt-table-checksum compatible).
+    /// Exit 0 consistent, 1 differences found, 2 failed, 3 interrupted (continue with --resume).
+    Checksum {
+        #[arg(long)]
+        shard: String,
+        /// Only these tables (db.table, comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        tables: Vec<String>,
+        /// Only tables in these databases (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        databases: Vec<String>,
+        /// Show the tables and how they would be chunked; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Continue an interrupted run from its last finished chunk.
+        #[arg(long)]
+        resume: bool,
+        #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Write pt-heartbeat-compatible rows to every shard master until stopped.
     Heartbeat {
         /// Only these shards (comma-separated names).

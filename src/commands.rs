@@ -437,3 +437,138 @@ fn confirm(shard: &str) -> Result<bool, CommandError> {
     std::io::stdin().lock().read_line(&mut line).map_err(|e| CommandError::new(1, e.to_string()))?;
     Ok(line.trim() == shard)
 }
+
+/// `shardtop checksum`: exit 0 consistent, 1 differences, 2 failed, 3 interrupted.
+pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
+    use crate::actions::checksum::{self as ck, Event};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let crate::cli::Command::Checksum { shard, tables, databases, dry_run, resume, format } = cmd else {
+        return Err(CommandError::new(2, "internal: not a checksum command"));
+    };
+    let cfg = load_config(cli, 2)?.config;
+    let act = &cfg.actions;
+    if !dry_run && (cli.read_only || !act.enabled) {
+        return Err(CommandError::new(
+            2,
+            if cli.read_only {
+                "--read-only: the checksum writes its results to the servers; only --dry-run is allowed"
+            } else {
+                "actions are disabled: set [actions] enabled = true (with its admin account) to checksum; --dry-run works without"
+            },
+        ));
+    }
+    let Some(sc) = cfg.shards.iter().find(|s| &s.name == shard) else {
+        return Err(CommandError::new(2, format!("no shard named {shard:?} in the config")));
+    };
+    let mut opts = (*probe_options(&cfg)).clone();
+    if !act.user.is_empty() {
+        opts.user = act.user.clone();
+        opts.password = act.password.clone();
+    }
+    opts.timeout = opts.timeout.max(Duration::from_secs(2));
+    let req = ck::Request {
+        shard: sc.name.clone(),
+        master: sc.master.clone(),
+        replicas: sc.replicas.clone(),
+        tables: tables.clone(),
+        databases: databases.clone(),
+        result_table: cfg.checksum.table.clone(),
+        chunk_time: cfg.checksum.chunk_time,
+        max_lag: cfg.checksum.max_lag,
+        max_threads_running: cfg.checksum.max_threads_running,
+        replica_timeout: Duration::from_secs(60),
+        resume: *resume,
+        dry_run: *dry_run,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopper = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stopper.store(true, Ordering::Relaxed);
+        }
+    });
+    let json = *format == Format::Json;
+    let mut last_line = std::time::Instant::now() - Duration::from_secs(10);
+    let started = std::time::Instant::now();
+    let mut on_event = |e: &Event| {
+        if json {
+            return;
+        }
+        match e {
+            Event::Plan(plans) => {
+                println!("tables ({}):", plans.len());
+                for p in plans {
+                    let how = match (&p.skip, &p.index) {
+                        (Some(why), _) => format!("SKIP: {why}"),
+                        (None, Some(i)) => format!("chunks over {i} ({})", p.key.join(", ")),
+                        (None, None) => "whole table as one chunk (no usable key)".into(),
+                    };
+                    println!("  {}.{:<24} ~{:>9} rows  {how}", p.db, p.tbl, p.rows_estimate);
+                }
+            }
+            Event::Chunk { db, tbl, done_rows, total_rows, .. } if last_line.elapsed() > Duration::from_secs(2) => {
+                last_line = std::time::Instant::now();
+                let secs = started.elapsed().as_secs_f64();
+                let rate = *done_rows as f64 / secs.max(1e-9);
+                let eta = if rate > 0.0 && total_rows > done_rows { (*total_rows - *done_rows) as f64 / rate } else { 0.0 };
+                println!("  {db}.{tbl}: {done_rows} of ~{total_rows} rows, {rate:.0} rows/s, ETA {eta:.0} s");
+            }
+            Event::Paused { reason } if last_line.elapsed() > Duration::from_secs(2) => {
+                last_line = std::time::Instant::now();
+                println!("  paused: {reason}");
+            }
+            Event::TableDone { db, tbl, chunks, rows, took } => {
+                println!("  ✓ {db}.{tbl}: {rows} rows in {chunks} chunks, {:.1} s", took.as_secs_f64())
+            }
+            _ => {}
+        }
+    };
+    let report = match ck::run(&req, Arc::new(opts), stop, &mut on_event).await {
+        Ok(r) => r,
+        Err(e) => {
+            println!("checksum failed: {e}");
+            return Ok(2);
+        }
+    };
+    if *dry_run {
+        if !json {
+            println!("dry run: nothing was written");
+        }
+        return Ok(0);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        for d in &report.diffs {
+            println!(
+                "DIFF {} {}.{} chunk {} [{} .. {}] rows {} vs master {} crc {} vs master {}",
+                d.replica,
+                d.db,
+                d.tbl,
+                d.chunk,
+                d.lower_boundary.as_deref().unwrap_or("-∞"),
+                d.upper_boundary.as_deref().unwrap_or("+∞"),
+                d.this_cnt,
+                d.master_cnt.map_or("NULL".into(), |v| v.to_string()),
+                d.this_crc,
+                d.master_crc.as_deref().unwrap_or("NULL")
+            );
+        }
+        println!(
+            "{}: {} rows in {:.1} s ({:.0} rows/s), {} differing chunks{}",
+            report.shard,
+            report.rows,
+            report.seconds,
+            report.rows_per_second,
+            report.diffs.len(),
+            if report.interrupted { "; interrupted: continue with --resume" } else { "" }
+        );
+    }
+    Ok(if report.interrupted {
+        3
+    } else if report.diffs.is_empty() {
+        0
+    } else {
+        1
+    })
+}

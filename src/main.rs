@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             Some(Command::Heartbeat { shard }) => commands::heartbeat(&cli, shard).await,
             Some(Command::Bench { sweeps, sim }) => commands::bench(&cli, *sweeps, *sim).await,
             Some(c @ Command::Promote { .. }) => commands::promote(&cli, c).await,
+            Some(c @ Command::Checksum { .. }) => commands::checksum(&cli, c).await,
         }
     });
     // Don't wait for probes stuck on hung servers: they hold nothing we need.

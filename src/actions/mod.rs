@@ -3,6 +3,7 @@
 //! the TUI dialog and the audit log.
 
 pub mod audit;
+pub mod checksum;
 pub mod lock;
 pub mod promote;
 pub mod sql;

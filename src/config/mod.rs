@@ -39,6 +39,7 @@ pub struct Config {
     pub shards: Vec<ShardConfig>,
     pub ui: UiConfig,
     pub actions: ActionsConfig,
+    pub checksum: ChecksumConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +93,30 @@ impl Default for ActionsConfig {
             post_promote_hook: None,
             hook_timeout: Duration::from_secs(30),
             lock_dir: std::env::temp_dir(),
+        }
+    }
+}
+
+/// The consistency check (pt-table-checksum compatible).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksumConfig {
+    /// Result table, `db.table`, in pt-table-checksum's layout.
+    pub table: String,
+    /// Chunk size adapts so one chunk takes about this long on the master.
+    pub chunk_time: Duration,
+    /// Pause while any replica lags more than this.
+    pub max_lag: Duration,
+    /// Pause while the master runs more than this many threads.
+    pub max_threads_running: u64,
+}
+
+impl Default for ChecksumConfig {
+    fn default() -> Self {
+        ChecksumConfig {
+            table: "percona.checksums".into(),
+            chunk_time: Duration::from_millis(500),
+            max_lag: Duration::from_secs(1),
+            max_threads_running: 25,
         }
     }
 }

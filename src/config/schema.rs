@@ -20,6 +20,7 @@ pub(super) struct RawConfig {
     pub shard: Vec<Spanned<RawShard>>,
     pub ui: Option<RawUi>,
     pub actions: Opt<RawActions>,
+    pub checksum: Option<RawChecksum>,
 }
 
 #[derive(Deserialize, Default)]
@@ -94,17 +95,27 @@ pub(super) struct RawActions {
     pub lock_dir: Opt<String>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawChecksum {
+    pub table: Opt<String>,
+    pub chunk_time: Opt<DurationInput>,
+    pub max_lag: Opt<DurationInput>,
+    pub max_threads_running: Opt<i64>,
+}
+
 /// Known keys per section (`""` is the top level), for "did you mean" and for
 /// naming the section in serde's unknown-field errors. A test keeps this in
 /// step with the structs above.
 pub(super) const SECTIONS: &[(&str, &[&str])] = &[
-    ("", &["poll", "defaults", "thresholds", "heartbeat", "shard", "ui", "actions"]),
+    ("", &["poll", "defaults", "thresholds", "heartbeat", "shard", "ui", "actions", "checksum"]),
     ("poll", &["interval", "timeout", "concurrency"]),
     ("defaults", &["user", "password_env", "password_file", "tls", "tls_ca"]),
     ("thresholds", &["lag_warn", "lag_crit", "feed_p99_warn", "feed_p99_crit", "qps_drop_percent"]),
     ("heartbeat", &["table", "utc", "write", "interval"]),
     ("shard", &["name", "master", "replicas", "upstream"]),
     ("ui", &["theme", "kiosk_rotate", "fps"]),
+    ("checksum", &["table", "chunk_time", "max_lag", "max_threads_running"]),
     (
         "actions",
         &[

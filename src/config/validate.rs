@@ -14,9 +14,9 @@ use toml::Spanned;
 use super::duration::{DurationInput, format_duration};
 use super::mycnf::{self, ClientLogin};
 use super::problem::{LineIndex, closest, from_toml_error};
-use super::schema::{RawActions, RawConfig, RawDefaults, RawHeartbeat, RawPoll, RawShard, RawThresholds, RawUi};
+use super::schema::{RawActions, RawChecksum, RawConfig, RawDefaults, RawHeartbeat, RawPoll, RawShard, RawThresholds, RawUi};
 use super::{
-    ActionsConfig, Config, ConfigError, ConnDefaults, Env, HeartbeatConfig, Loaded, PollConfig, Problem, Severity, ShardConfig,
+    ActionsConfig, ChecksumConfig, Config, ConfigError, ConnDefaults, Env, HeartbeatConfig, Loaded, PollConfig, Problem, Severity, ShardConfig,
     Thresholds, TlsMode, UiConfig,
 };
 use crate::fleet::Addr;
@@ -102,7 +102,35 @@ impl Checker<'_> {
             shards: self.shards(raw.shard),
             ui: self.ui(raw.ui.unwrap_or_default()),
             actions: raw.actions.map(|a| self.actions(a)).unwrap_or_default(),
+            checksum: self.checksum(raw.checksum.unwrap_or_default()),
         }
+    }
+
+    fn checksum(&mut self, raw: RawChecksum) -> ChecksumConfig {
+        let d = ChecksumConfig::default();
+        let table = match raw.table {
+            Some(t) if is_table_name(t.get_ref()) => t.into_inner(),
+            Some(t) => {
+                self.error(
+                    Some(&t.span()),
+                    format!("checksum.table {:?} is not `db.table` with names made of letters, digits, _ and $", t.get_ref()),
+                    "e.g. \"percona.checksums\" (pt-table-checksum's default)".to_string(),
+                );
+                d.table.clone()
+            }
+            None => d.table.clone(),
+        };
+        let chunk_time = self.duration("checksum.chunk_time", raw.chunk_time, d.chunk_time).map_or(d.chunk_time, |v| v.v);
+        let max_lag = self.duration("checksum.max_lag", raw.max_lag, d.max_lag).map_or(d.max_lag, |v| v.v);
+        let max_threads_running = match raw.max_threads_running {
+            Some(n) if *n.get_ref() >= 1 => *n.get_ref() as u64,
+            Some(n) => {
+                self.error(Some(&n.span()), "checksum.max_threads_running must be at least 1".into(), None);
+                d.max_threads_running
+            }
+            None => d.max_threads_running,
+        };
+        ChecksumConfig { table, chunk_time, max_lag, max_threads_running }
     }
 
     // ---- actions ----

@@ -6,7 +6,7 @@
 //!
 //! Shards are handed out to tests so they can run in parallel: s1 is never
 //! disturbed; s2–s6 belong to tests/sandbox.rs (one breakage each); s7–s12 to
-//! tests/promote.rs (s11 serves as s12's upstream "global" master; s13 runs file:pos; s14 loses its candidate mid-run).
+//! tests/promote.rs (s11 serves as s12's upstream "global" master; s13 runs file:pos; s14 loses its candidate mid-run); s15 to tests/checksum.rs.
 #![allow(dead_code)]
 
 use std::collections::HashMap;

@@ -1,0 +1,187 @@
+//! `shardtop checksum` against a real MariaDB shard (s15 of the test sandbox),
+//! on a table of a million rows with nullable columns.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Sandbox;
+
+const ROWS: u64 = 1_000_000;
+
+fn checksum(sb: &Sandbox, cfg: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(sb.bin())
+        .arg("checksum")
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .expect("run shardtop checksum");
+    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn json_report(sb: &Sandbox, cfg: &std::path::Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec!["--shard", "s15", "--format", "json"];
+    args.extend_from_slice(extra);
+    let (code, out) = checksum(sb, cfg, &args);
+    let start = out.find('{').unwrap_or_else(|| panic!("no JSON in:\n{out}"));
+    let json = serde_json::from_str(&out[start..]).unwrap_or_else(|e| panic!("bad JSON ({e}):\n{out}"));
+    (code, json)
+}
+
+/// The chunk of a diff covers `id` (single-column key; open ends for out-of-range chunks).
+fn covers(d: &serde_json::Value, id: i64) -> bool {
+    let bound = |k: &str| d[k].as_str().and_then(|s| s.parse::<i64>().ok());
+    let (lo, hi) = (bound("lower_boundary"), bound("upper_boundary"));
+    match (lo, hi) {
+        (Some(l), Some(h)) => l <= id && id <= h,
+        (None, Some(h)) => id < h,
+        (Some(l), None) => id > l,
+        (None, None) => true,
+    }
+}
+
+async fn wait_replicated(sb: &Sandbox) {
+    let pos = sb.value("s15-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for r in sb.replicas("s15") {
+        assert_eq!(sb.value(&r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 120)")).await.as_deref(), Some("0"), "{r} caught up");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interruptions() {
+    let sb = sandbox_or_skip!();
+    let t0 = Instant::now();
+    sb.exec(
+        "s15-m",
+        &format!(
+            "USE social; CREATE TABLE social.big (id BIGINT NOT NULL PRIMARY KEY, a INT NULL, b VARCHAR(40) NULL, c DATETIME NOT NULL); \
+             INSERT INTO social.big SELECT seq, IF(seq % 7 = 0, NULL, seq * 3), IF(seq % 11 = 0, NULL, CONCAT('row-', seq)), \
+             '2024-01-01' + INTERVAL (seq % 100000) SECOND FROM seq_1_to_{ROWS}; \
+             CREATE TABLE social.nopk (a INT NULL, b VARCHAR(20) NULL); INSERT INTO social.nopk VALUES (1, 'x'), (2, NULL), (NULL, 'z')"
+        ),
+    )
+    .await;
+    wait_replicated(&sb).await;
+    eprintln!("built and replicated {ROWS} rows in {:?}", t0.elapsed());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = sb.config_with(
+        &["s15"],
+        false,
+        &format!("{}\n[checksum]\nchunk_time = \"100ms\"\nmax_lag = \"5s\"\n", sb.actions_section(&dir.path().join("a.jsonl"), "")),
+    );
+    let tables = "social.big,social.nopk";
+
+    // 1. Consistent: no differences; the table without a key is checksummed whole.
+    let started = Instant::now();
+    let (code, json) = json_report(&sb, &cfg, &["--tables", tables]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["diffs"].as_array().map(Vec::len), Some(0), "{json:#}");
+    assert_eq!(json["rows"].as_u64(), Some(ROWS + 3));
+    eprintln!("checksum of {} rows: {:?} ({} rows/s reported)", ROWS + 3, started.elapsed(), json["rows_per_second"]);
+    let nopk = json["tables"].as_array().into_iter().flatten().find(|t| t["tbl"] == "nopk").cloned().expect("nopk");
+    assert_eq!(nopk["chunks"], 1);
+
+    // 2. A replica stopped mid-run: the run pauses with the reason, then finishes.
+    let pid = sb.pid("s15-r2");
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status();
+        std::thread::sleep(Duration::from_secs(3));
+        let _ = std::process::Command::new("kill").args(["-CONT", &pid.to_string()]).status();
+    });
+    let (code, out) = checksum(&sb, &cfg, &["--shard", "s15", "--tables", "social.big"]);
+    stopper.join().expect("stopper");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("paused: replica {} unreachable", sb.addr("s15-r2"))), "{out}");
+
+    // 3. Interrupted (SIGINT) between chunks, then resumed to the end.
+    let child = std::process::Command::new(sb.bin())
+        .args(["checksum", "--shard", "s15", "--tables", "social.big", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start checksum");
+    std::thread::sleep(Duration::from_millis(800));
+    let _ = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("interrupted: continue with --resume"), "{text}");
+    let chunks_before: u64 = sb.value("s15-m", "SELECT COUNT(*) FROM percona.checksums WHERE tbl = 'big'").await.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let (code, json) = json_report(&sb, &cfg, &["--tables", "social.big", "--resume"]);
+    assert_eq!(code, 0, "{json:#}");
+    let resumed_rows = json["rows"].as_u64().unwrap_or(0);
+    assert!(resumed_rows < ROWS && resumed_rows > 0, "resume checksummed only the rest: {resumed_rows}");
+    let done = sb.value("s15-m", "SELECT SUM(master_cnt) FROM percona.checksums WHERE tbl = 'big'").await;
+    assert_eq!(done, Some(ROWS.to_string()), "every row counted exactly once across both runs");
+    assert!(chunks_before > 0);
+
+    // 4. Changes made directly on one replica, behind replication's back.
+    let max_id = ROWS as i64 + 10;
+    sb.exec(
+        "s15-r1",
+        &format!(
+            "SET SESSION sql_log_bin = 0; UPDATE social.big SET b = 'tampered' WHERE id = 123456; \
+             DELETE FROM social.big WHERE id = 654321; INSERT INTO social.big VALUES ({max_id}, 1, 'extra', NOW()); \
+             UPDATE social.nopk SET b = 'y' WHERE a = 1"
+        ),
+    )
+    .await;
+    let (code, json) = json_report(&sb, &cfg, &["--tables", tables]);
+    assert_eq!(code, 1, "differences exit non-zero: {json:#}");
+    let diffs = json["diffs"].as_array().cloned().unwrap_or_default();
+    let r1 = sb.addr("s15-r1");
+    assert!(diffs.iter().all(|d| d["replica"] == r1.as_str()), "only s15-r1 differs: {diffs:#?}");
+    let big: Vec<&serde_json::Value> = diffs.iter().filter(|d| d["tbl"] == "big").collect();
+    for id in [123456, 654321, max_id] {
+        assert_eq!(big.iter().filter(|d| covers(d, id)).count(), 1, "exactly one differing chunk holds id {id}: {big:#?}");
+    }
+    assert_eq!(big.len(), 3, "no other chunk differs: {big:#?}");
+    assert_eq!(diffs.iter().filter(|d| d["tbl"] == "nopk").count(), 1);
+
+    // 5. pt-table-checksum, where installed, agrees on which rows differ.
+    if std::path::Path::new("/usr/bin/pt-table-checksum").exists() {
+        let pw = std::fs::read_to_string(sb.var("SANDBOX_ADMIN_PASSWORD_FILE")).expect("pw");
+        let dsns: Vec<String> = sb.replicas("s15").iter().map(|r| format!("('h=127.0.0.1,P={}')", sb.port(r))).collect();
+        sb.exec(
+            "s15-m",
+            &format!(
+                "CREATE TABLE IF NOT EXISTS percona.dsns (id INT AUTO_INCREMENT PRIMARY KEY, parent_id INT, dsn VARCHAR(255) NOT NULL); \
+                 DELETE FROM percona.dsns; INSERT INTO percona.dsns (dsn) VALUES {}",
+                dsns.join(",")
+            ),
+        )
+        .await;
+        let out = std::process::Command::new("pt-table-checksum")
+            .arg(format!("h=127.0.0.1,P={},u={},p={}", sb.port("s15-m"), sb.var("SANDBOX_ADMIN_USER"), pw.trim()))
+            .args(["--replicate=percona.checksums_pt", "--tables", "social.big", "--no-check-binlog-format", "--chunk-time=0.1"])
+            .arg(format!("--recursion-method=dsn=h=127.0.0.1,P={},D=percona,t=dsns", sb.port("s15-m")))
+            .output()
+            .expect("run pt-table-checksum");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("social.big"), "pt-table-checksum ran: {text}{}", String::from_utf8_lossy(&out.stderr));
+        let mut c = sb.admin("s15-r1").await;
+        use mysql_async::prelude::Queryable;
+        let pt: Vec<(Option<String>, Option<String>)> = c
+            .query("SELECT lower_boundary, upper_boundary FROM percona.checksums_pt WHERE tbl = 'big' AND (master_crc <> this_crc OR master_cnt <> this_cnt)")
+            .await
+            .expect("pt results");
+        let _ = c.disconnect().await;
+        let pt_covers = |id: i64| {
+            pt.iter().any(|(l, h)| {
+                let (l, h) = (l.as_deref().and_then(|s| s.parse::<i64>().ok()), h.as_deref().and_then(|s| s.parse::<i64>().ok()));
+                match (l, h) {
+                    (Some(l), Some(h)) => l <= id && id <= h,
+                    (None, Some(h)) => id < h,
+                    (Some(l), None) => id > l,
+                    (None, None) => true,
+                }
+            })
+        };
+        for id in [123456, 654321, max_id] {
+            assert!(pt_covers(id), "pt-table-checksum also flags id {id}: {pt:?}");
+        }
+        assert_eq!(pt.len(), 3, "pt-table-checksum flags the same three places: {pt:?}");
+    }
+}

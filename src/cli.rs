@@ -40,6 +40,12 @@ pub enum ColorChoice {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChecksumMethod {
+    Chunk,
+    Table,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OldMasterChoice {
     /// A read-only replica of the new master.
     Replica,
@@ -135,6 +141,10 @@ pub enum Command {
         /// Continue an interrupted run from its last finished chunk.
         #[arg(long)]
         resume: bool,
+        /// chunk: pt-table-checksum's online method; table: stop the replicas at one position and
+        /// compare CHECKSUM TABLE (quick, replication is held while it runs).
+        #[arg(long, value_enum, default_value_t = ChecksumMethod::Chunk)]
+        method: ChecksumMethod,
         #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
         format: Format,
     },

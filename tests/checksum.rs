@@ -140,6 +140,22 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     assert_eq!(big.len(), 3, "no other chunk differs: {big:#?}");
     assert_eq!(diffs.iter().filter(|d| d["tbl"] == "nopk").count(), 1);
 
+    // 4b. The quick method: replicas held at one position, CHECKSUM TABLE compared.
+    let (code, out) = checksum(&sb, &cfg, &["--shard", "s15", "--tables", tables, "--method", "table"]);
+    assert_eq!(code, 1, "{out}");
+    let r2 = sb.addr("s15-r2");
+    // Two replicas, two answers: no majority, so both are named.
+    assert!(out.contains(&format!("DIFF `social`.`big`: {r1}, {r2}")) || out.contains(&format!("DIFF social.big: {r1}, {r2}")), "{out}");
+    assert!(out.contains("replication held"), "{out}");
+    for r in sb.replicas("s15") {
+        let mut c = sb.admin(&r).await;
+        use mysql_async::prelude::Queryable;
+        let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
+        let _ = c.disconnect().await;
+        let row = row.expect("replica");
+        assert_eq!(row.get::<String, _>("Slave_SQL_Running").as_deref(), Some("Yes"), "{r}: replication restarted");
+    }
+
     // 5. pt-table-checksum, where installed, agrees on which rows differ.
     if std::path::Path::new("/usr/bin/pt-table-checksum").exists() {
         let pw = std::fs::read_to_string(sb.var("SANDBOX_ADMIN_PASSWORD_FILE")).expect("pw");

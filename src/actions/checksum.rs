@@ -664,3 +664,114 @@ mod tests {
         assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS `percona`.`checksums`"));
     }
 }
+
+/// `--method table`: the check DBAs run by hand. Replicas are stopped at one
+/// common position (START SLAVE UNTIL the master's GTID position), each runs
+/// `CHECKSUM TABLE`, and replication is restarted whatever happens.
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct TableMethodReport {
+    pub position: String,
+    /// (table, [(server, checksum)]) — NULL checksums (missing table) as None.
+    pub tables: Vec<(String, Vec<(Addr, Option<i64>)>)>,
+    /// Tables whose checksums disagree, with the servers in the minority.
+    pub differing: Vec<(String, Vec<Addr>)>,
+    /// How long replication was held, worst replica.
+    pub held_seconds: f64,
+}
+
+pub async fn run_table_method(req: &Request, opts: Arc<ProbeOptions>, events: &mut (dyn FnMut(&Event) + Send)) -> Res<TableMethodReport> {
+    let mut master = probe::connect(&req.master, &opts).await.map_err(|e| ChecksumError::Refused(format!("{}: {e}", req.master)))?;
+    let version: Option<String> = master.query_first("SELECT @@version").await.map_err(fail("version"))?;
+    let mariadb = version.unwrap_or_default().to_lowercase().contains("mariadb");
+    let plans = plan_tables(&mut master, req).await?;
+    events(&Event::Plan(plans.clone()));
+    if req.dry_run {
+        return Ok(TableMethodReport::default());
+    }
+    let pos: Option<String> = master
+        .query_first(if mariadb { "SELECT @@GLOBAL.gtid_binlog_pos" } else { "SELECT @@GLOBAL.gtid_executed" })
+        .await
+        .map_err(fail("master position"))?;
+    let pos = pos.unwrap_or_default();
+    let _ = master.disconnect().await;
+    let (stop_sql, start_sql, until) = if mariadb {
+        ("STOP SLAVE", "START SLAVE", format!("START SLAVE UNTIL master_gtid_pos = {}", quote(&pos)))
+    } else {
+        ("STOP REPLICA", "START REPLICA", format!("START REPLICA UNTIL SQL_AFTER_GTIDS = {}", quote(&pos)))
+    };
+    let names: Vec<String> = plans.iter().map(|p| format!("{}.{}", ident(&p.db), ident(&p.tbl))).collect();
+    let mut conns = Vec::new();
+    for a in &req.replicas {
+        let c = probe::connect(a, &opts).await.map_err(|e| ChecksumError::Refused(format!("{a}: {e}")))?;
+        conns.push((a.clone(), c));
+    }
+    let held = Instant::now();
+    // Hold every replica at the common position; restart them all whatever happens.
+    let outcome: Res<Vec<(Addr, Vec<(String, Option<i64>)>)>> = async {
+        for (a, c) in &mut conns {
+            c.query_drop(stop_sql).await.map_err(fail("stopping replication"))?;
+            c.query_drop(&until).await.map_err(|e| ChecksumError::Failed(format!("{a}: {e}")))?;
+        }
+        let deadline = Instant::now() + req.replica_timeout;
+        for (a, c) in &mut conns {
+            loop {
+                let row: Option<Row> = c.query_first(if mariadb { "SHOW SLAVE STATUS" } else { "SHOW REPLICA STATUS" }).await.map_err(fail("status"))?;
+                let sql_running = row
+                    .as_ref()
+                    .and_then(|r| r.get_opt::<String, _>(if mariadb { "Slave_SQL_Running" } else { "Replica_SQL_Running" }).and_then(Result::ok))
+                    .unwrap_or_default();
+                if sql_running == "No" {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(ChecksumError::Failed(format!("{a} did not reach {pos} within {:?}", req.replica_timeout)));
+                }
+                events(&Event::Paused { reason: format!("waiting for {a} to reach {pos}") });
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let mut out = Vec::new();
+        for (a, c) in &mut conns {
+            events(&Event::Comparing { replica: a.clone() });
+            let rows: Vec<(String, Option<i64>)> =
+                c.query(format!("CHECKSUM TABLE {}", names.join(", "))).await.map_err(fail("CHECKSUM TABLE"))?;
+            out.push((a.clone(), rows));
+        }
+        Ok(out)
+    }
+    .await;
+    let mut restart_errors = Vec::new();
+    for (a, c) in &mut conns {
+        if let Err(e) = c.query_drop(start_sql).await {
+            restart_errors.push(format!("{a}: {e}"));
+        }
+        let _ = c.query_drop("DO 1").await;
+    }
+    let held_seconds = held.elapsed().as_secs_f64();
+    if !restart_errors.is_empty() {
+        return Err(ChecksumError::Failed(format!("could not restart replication on {}", restart_errors.join("; "))));
+    }
+    let per_server = outcome?;
+    let mut report = TableMethodReport { position: pos, held_seconds, ..TableMethodReport::default() };
+    let tables: Vec<String> = per_server.first().map(|(_, r)| r.iter().map(|(t, _)| t.clone()).collect()).unwrap_or_default();
+    for t in tables {
+        let values: Vec<(Addr, Option<i64>)> =
+            per_server.iter().map(|(a, rows)| (a.clone(), rows.iter().find(|(n, _)| *n == t).and_then(|(_, v)| *v))).collect();
+        // The most common checksum is taken as right; the others differ.
+        let mut counts: Vec<(Option<i64>, usize)> = Vec::new();
+        for (_, v) in &values {
+            match counts.iter_mut().find(|(x, _)| x == v) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((*v, 1)),
+            }
+        }
+        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        if counts.len() > 1 {
+            // Without a majority nobody can be blamed: every server is listed.
+            let majority = if counts[0].1 > counts[1].1 { counts[0].0 } else { Some(i64::MIN) };
+            report.differing.push((t.clone(), values.iter().filter(|(_, v)| *v != majority).map(|(a, _)| a.clone()).collect()));
+        }
+        report.tables.push((t, values));
+    }
+    Ok(report)
+}

@@ -110,6 +110,16 @@ pub enum ChecksumError {
 
 type Res<T> = Result<T, ChecksumError>;
 
+/// A differing row of the result table, as read back from a replica.
+type DiffRow =
+    (String, String, i64, Option<String>, Option<String>, Option<String>, i64, Option<i64>, String, Option<String>);
+
+/// One server's `CHECKSUM TABLE` answers, per table.
+type TableAnswers = Vec<(String, Option<i64>)>;
+
+/// One table's `CHECKSUM TABLE` answers, per server (None: the table is missing there).
+pub type ServerChecksums = Vec<(Addr, Option<i64>)>;
+
 fn fail(what: &str) -> impl Fn(mysql_async::Error) -> ChecksumError + '_ {
     move |e| ChecksumError::Failed(format!("{what}: {e}"))
 }
@@ -590,18 +600,8 @@ pub async fn run(
             .await
             .map_err(fail("reading differences"))?;
         for r in rows {
-            let (db, tbl, chunk, chunk_index, lower, upper, this_cnt, master_cnt, this_crc, master_crc): (
-                String,
-                String,
-                i64,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                i64,
-                Option<i64>,
-                String,
-                Option<String>,
-            ) = mysql_async::from_row_opt(r).map_err(|e| ChecksumError::Failed(e.to_string()))?;
+            let (db, tbl, chunk, chunk_index, lower, upper, this_cnt, master_cnt, this_crc, master_crc): DiffRow =
+                mysql_async::from_row_opt(r).map_err(|e| ChecksumError::Failed(e.to_string()))?;
             if report.tables.iter().any(|t| t.db == db && t.tbl == tbl) {
                 report.diffs.push(Diff {
                     replica: a.clone(),
@@ -672,7 +672,7 @@ mod tests {
 pub struct TableMethodReport {
     pub position: String,
     /// (table, [(server, checksum)]) — NULL checksums (missing table) as None.
-    pub tables: Vec<(String, Vec<(Addr, Option<i64>)>)>,
+    pub tables: Vec<(String, ServerChecksums)>,
     /// Tables whose checksums disagree, with the servers in the minority.
     pub differing: Vec<(String, Vec<Addr>)>,
     /// How long replication was held, worst replica.
@@ -707,7 +707,7 @@ pub async fn run_table_method(req: &Request, opts: Arc<ProbeOptions>, events: &m
     }
     let held = Instant::now();
     // Hold every replica at the common position; restart them all whatever happens.
-    let outcome: Res<Vec<(Addr, Vec<(String, Option<i64>)>)>> = async {
+    let outcome: Res<Vec<(Addr, TableAnswers)>> = async {
         for (a, c) in &mut conns {
             c.query_drop(stop_sql).await.map_err(fail("stopping replication"))?;
             c.query_drop(&until).await.map_err(|e| ChecksumError::Failed(format!("{a}: {e}")))?;
@@ -765,7 +765,7 @@ pub async fn run_table_method(req: &Request, opts: Arc<ProbeOptions>, events: &m
                 None => counts.push((*v, 1)),
             }
         }
-        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.1));
         if counts.len() > 1 {
             // Without a majority nobody can be blamed: every server is listed.
             let majority = if counts[0].1 > counts[1].1 { counts[0].0 } else { Some(i64::MIN) };

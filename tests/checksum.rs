@@ -82,6 +82,23 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     let nopk = json["tables"].as_array().into_iter().flatten().find(|t| t["tbl"] == "nopk").cloned().expect("nopk");
     assert_eq!(nopk["chunks"], 1);
 
+    // 1b. A row lock held by the application: the chunk gives up (1 s) and is retried.
+    {
+        use mysql_async::prelude::Queryable;
+        let mut app = sb.admin("s15-m").await;
+        app.query_drop("BEGIN").await.expect("begin");
+        app.query_drop("SELECT * FROM social.big WHERE id = 5 FOR UPDATE").await.expect("lock a row");
+        let releaser = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            app.query_drop("COMMIT").await.expect("commit");
+            let _ = app.disconnect().await;
+        });
+        let (code, out) = tokio::task::block_in_place(|| checksum(&sb, &cfg, &["--shard", "s15", "--tables", "social.big"]));
+        releaser.await.expect("releaser");
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("Lock wait timeout") && out.contains("(retry 1)"), "{out}");
+    }
+
     // 2. A replica stopped mid-run: the run pauses with the reason, then finishes.
     let pid = sb.pid("s15-r2");
     let stopper = std::thread::spawn(move || {

@@ -356,9 +356,23 @@ impl Checker<'_> {
             opt(upper),
             crc_expr(&t.columns, &t.nullable),
         );
-        let started = Instant::now();
-        self.exec(&sql).await?;
-        let took = started.elapsed();
+        // A chunk that waits on a row lock gives up after innodb_lock_wait_timeout
+        // (1 s) and is retried, rather than holding locks the application needs.
+        let mut attempt = 0;
+        let (started, took) = loop {
+            let started = Instant::now();
+            match tokio::time::timeout(self.limit, self.conn.query_drop(&sql)).await {
+                Ok(Ok(())) => break (started, started.elapsed()),
+                Ok(Err(mysql_async::Error::Server(e))) if (e.code == 1205 || e.code == 1213) && attempt < 5 => {
+                    attempt += 1;
+                    (self.events)(&Event::Paused { reason: format!("chunk {n} of {}.{}: {} (retry {attempt})", t.db, t.tbl, e.message) });
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Ok(Err(e)) => return Err(ChecksumError::Failed(format!("{e} (in: {})", truncate(&sql)))),
+                Err(_) => return Err(ChecksumError::Failed(format!("no answer from the master within {:?}", self.limit))),
+            }
+        };
+        let _ = started;
         let row = self
             .first_row(&format!(
                 "SELECT this_crc, this_cnt FROM {res} WHERE db = {} AND tbl = {} AND chunk = {n}",

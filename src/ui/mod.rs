@@ -1,6 +1,7 @@
 //! The terminal UI: state (`app`), drawing (`views`), and the loop that ties
 //! them to the terminal, the poller and the clock.
 
+pub mod action;
 pub mod app;
 pub mod keys;
 pub mod theme;

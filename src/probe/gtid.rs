@@ -145,6 +145,28 @@ pub fn errant(replica: &MariaGtidList, source: &MariaGtidList) -> Vec<MariaGtid>
         .collect()
 }
 
+/// Errant transactions from two `@@gtid_binlog_state` readings (the last GTID
+/// per domain *and* server id, so a replica's local write stays visible after
+/// newer events from its source pass it). The readings are taken at different
+/// moments, so only what that cannot explain counts: a (domain, server_id)
+/// pair the source has never logged, or the replica's own writes beyond what
+/// the source has of them.
+pub fn errant_in_binlog_state(replica: &str, source: &str, replica_server_id: u32) -> Result<Vec<MariaGtid>, GtidError> {
+    let parse = |s: &str| -> Result<Vec<MariaGtid>, GtidError> {
+        s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::parse).collect()
+    };
+    let theirs = parse(source)?;
+    Ok(parse(replica)?
+        .into_iter()
+        .filter(|ours| {
+            match theirs.iter().find(|t| t.domain == ours.domain && t.server_id == ours.server_id) {
+                None => true,
+                Some(t) => ours.server_id == replica_server_id && ours.seq > t.seq,
+            }
+        })
+        .collect())
+}
+
 // ---------------------------------------------------------------- MySQL
 
 /// Transaction numbers are 1 ..= 2^63-1 (MySQL's `GNO_END`), so `end + 1` never overflows.
@@ -237,6 +259,17 @@ impl GtidSet {
                 out.sids.insert(sid.clone(), rest);
             }
         }
+        out
+    }
+
+    /// Errant transactions of a replica (`self`) against its source's set.
+    /// The readings are taken at different moments, so only what that cannot
+    /// explain counts: transactions of servers (UUIDs) the source has never
+    /// seen, and the replica's own (`own_uuid`) beyond what the source has.
+    pub fn errant_from(&self, source: &GtidSet, own_uuid: Option<&str>) -> GtidSet {
+        let own = own_uuid.and_then(parse_uuid);
+        let mut out = self.subtract(source);
+        out.sids.retain(|sid, _| Some(sid.uuid) == own || !source.sids.keys().any(|s| s.uuid == sid.uuid));
         out
     }
 

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::columns::{self as col, Col, Dialect};
 use crate::fleet::addr::Addr;
-use crate::fleet::status::{Counters, Flavor, GtidMode, GtidState, IoState, ReplicationStatus};
+use crate::fleet::status::{Counters, Flavor, GtidMode, GtidState, IoState, ReplicaHost, ReplicationStatus};
 
 /// One result row: column name → value, `None` for SQL NULL. Keeps the
 /// server's column order; lookups ignore case.
@@ -192,6 +192,59 @@ pub fn parse_replication(row: &RowMap) -> Result<ReplicationStatus, ParseError> 
         executed_gtid_set: text(row, col::EXECUTED_GTID_SET).trim().to_string(),
         sql_delay: number(row, col::SQL_DELAY, "seconds")?.unwrap_or(0),
     })
+}
+
+/// The replication filters set in one replica status row, as `Column=value`.
+pub fn parse_filters(row: &RowMap) -> Vec<String> {
+    col::REPLICATION_FILTERS
+        .iter()
+        .filter_map(|name| {
+            let v = row.get_name(name).flatten()?.trim();
+            (!v.is_empty()).then(|| format!("{name}={v}"))
+        })
+        .collect()
+}
+
+/// `SHOW REPLICA HOSTS` rows. A row without a host (no `report_host`) keeps its server id only.
+pub fn parse_replica_hosts(rows: &[RowMap]) -> Result<Vec<ReplicaHost>, ParseError> {
+    rows.iter()
+        .map(|row| {
+            let server_id = number::<u32>(row, col::HOST_SERVER_ID, "a server id")?
+                .ok_or_else(|| missing(col::HOST_SERVER_ID, "a server id"))?;
+            let host = row.get(col::HOST_NAME).flatten().map(str::trim).unwrap_or_default();
+            let port = number::<u16>(row, col::HOST_PORT, "a port number")?.filter(|&p| p != 0);
+            let addr = match (host, port) {
+                ("", _) | (_, None) => None,
+                (h, Some(p)) => Some(Addr::new(h, p)),
+            };
+            Ok(ReplicaHost { server_id, addr })
+        })
+        .collect()
+}
+
+/// Binlog Dump threads' `HOST` (`10.0.0.5:51234`, `[::1]:51234`, `localhost`)
+/// → the host alone: the port there is the replica's outgoing one, not its server port.
+pub fn parse_dump_hosts(rows: &[RowMap]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|row| row.iter().next().and_then(|(_, v)| v))
+        .map(|h| dump_host(h.trim()))
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+fn dump_host(h: &str) -> String {
+    if let Some(rest) = h.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default().to_ascii_lowercase();
+    }
+    match h.rsplit_once(':') {
+        // One colon: host:port. More: a bare IPv6 address whose last group may be the port;
+        // MySQL prints `::1:51234`, so drop a last group only when it is all digits and long.
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host.to_ascii_lowercase(),
+        Some((host, port)) if host.contains(':') && port.len() >= 4 && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host.to_ascii_lowercase()
+        }
+        _ => h.to_ascii_lowercase(),
+    }
 }
 
 /// `SHOW GLOBAL STATUS` rows (`Variable_name`, `Value`) → counters; a counter

@@ -123,6 +123,7 @@ impl SimFleet {
             },
             heartbeat_lag: None,
             heartbeat_error: None,
+            topo: TopologyFacts::default(),
         };
         if i == 0 {
             let pos = format!("{domain}-{server_id}-{master_seq}");

@@ -106,7 +106,10 @@ fn sources(ctx: &Ctx, out: &mut Vec<Problem>) {
                         Health::Critical,
                         "other_shard_source",
                         &inst.addr,
-                        format!("replicates from {}, {what} of shard {}: it receives another shard's writes", link.source, other.name),
+                        format!(
+                            "replicates from {}, {what} of shard {}: it receives another shard's writes",
+                            link.source, other.name
+                        ),
                     ));
                 }
                 Source::Upstream => out.push(at(
@@ -119,7 +122,10 @@ fn sources(ctx: &Ctx, out: &mut Vec<Problem>) {
                     Health::Warning,
                     "wrong_source",
                     &inst.addr,
-                    format!("replicates from {}, which is neither the shard's master nor one of its replicas", link.source),
+                    format!(
+                        "replicates from {}, which is neither the shard's master nor one of its replicas",
+                        link.source
+                    ),
                 )),
             }
         }
@@ -204,7 +210,12 @@ fn upstream(ctx: &Ctx, out: &mut Vec<Problem>) {
 /// Members that have replicas of their own (relays).
 fn has_replicas(ctx: &Ctx, i: usize) -> bool {
     let shard = ctx.shard();
-    shard.instances.iter().filter_map(|x| x.status.as_ref()).flat_map(|s| &s.replication).any(|l| ctx.source(l) == Source::Member(i))
+    shard
+        .instances
+        .iter()
+        .filter_map(|x| x.status.as_ref())
+        .flat_map(|s| &s.replication)
+        .any(|l| ctx.source(l) == Source::Member(i))
 }
 
 /// `no_binlog`: a replica that cannot be promoted (and, as a relay, passes nothing on).
@@ -268,7 +279,10 @@ fn server_uuid_collision(ctx: &Ctx, out: &mut Vec<Problem>) {
         out.push(shard_wide(
             Health::Critical,
             "server_uuid_collision",
-            format!("server_uuid {uuid} is shared by {} (a cloned datadir?): replication between them refuses to start", list(&addrs)),
+            format!(
+                "server_uuid {uuid} is shared by {} (a cloned datadir?): replication between them refuses to start",
+                list(&addrs)
+            ),
         ));
     }
 }
@@ -294,7 +308,12 @@ fn errant_gtid(ctx: &Ctx, out: &mut Vec<Problem>) {
     let Some(master) = ctx.shard().instances.first().and_then(|m| m.status.as_ref()) else { return };
     for (_, inst, s) in ctx.replicas() {
         if let Some(e) = errant(s, master) {
-            out.push(at(Health::Warning, "errant_gtid", &inst.addr, format!("errant transactions not from the master: {e}")));
+            out.push(at(
+                Health::Warning,
+                "errant_gtid",
+                &inst.addr,
+                format!("errant transactions not from the master: {e}"),
+            ));
         }
     }
 }
@@ -308,7 +327,10 @@ fn replication_filter(ctx: &Ctx, out: &mut Vec<Problem>) {
                 Health::Warning,
                 "replication_filter",
                 &inst.addr,
-                format!("replication filters set ({}): it may lack data and is no safe promotion target", s.topo.filters.join(", ")),
+                format!(
+                    "replication filters set ({}): it may lack data and is no safe promotion target",
+                    s.topo.filters.join(", ")
+                ),
             ));
         }
     }
@@ -324,15 +346,18 @@ fn version_skew(ctx: &Ctx, out: &mut Vec<Problem>) {
         if src.flavor != s.flavor {
             continue;
         }
-        if let (Some(mine), Some(theirs)) = (Version::parse(&s.version), Version::parse(&src.version)) {
-            if mine < theirs {
-                out.push(at(
-                    Health::Warning,
-                    "version_skew",
-                    &inst.addr,
-                    format!("runs {mine}, older than its source {} ({theirs}): replication from a newer version is unsupported", link.source),
-                ));
-            }
+        if let (Some(mine), Some(theirs)) = (Version::parse(&s.version), Version::parse(&src.version))
+            && mine < theirs
+        {
+            out.push(at(
+                Health::Warning,
+                "version_skew",
+                &inst.addr,
+                format!(
+                    "runs {mine}, older than its source {} ({theirs}): replication from a newer version is unsupported",
+                    link.source
+                ),
+            ));
         }
     }
 }
@@ -368,10 +393,10 @@ pub fn not_a_candidate(ctx: &Ctx, i: usize) -> Option<String> {
         if errant(s, m).is_some() {
             return Some("errant transactions".into());
         }
-        if let (Some(mine), Some(theirs)) = (Version::parse(&s.version), Version::parse(&m.version)) {
-            if mine < theirs {
-                return Some(format!("older version {mine}"));
-            }
+        if let (Some(mine), Some(theirs)) = (Version::parse(&s.version), Version::parse(&m.version))
+            && mine < theirs
+        {
+            return Some(format!("older version {mine}"));
         }
     }
     None
@@ -479,8 +504,10 @@ mod tests {
     #[test]
     fn dead_master_with_no_writable_replica() {
         let mut f = fleet(&["r1"]);
-        f.shards[0].instances[0].error =
-            Some(crate::fleet::status::ProbeError { kind: crate::fleet::status::ProbeErrorKind::Refused, message: "refused".into() });
+        f.shards[0].instances[0].error = Some(crate::fleet::status::ProbeError {
+            kind: crate::fleet::status::ProbeErrorKind::Refused,
+            message: "refused".into(),
+        });
         assert!(rules(&f).contains(&"no_writable_master"), "{:?}", rules(&f));
         // Someone promoted r1: writable again.
         status(&mut f, "r1").read_only = false;
@@ -523,7 +550,10 @@ mod tests {
         let ctx = Ctx { shards: &f.shards, me: 0, index: &f.index, limits: &f.limits };
         let p = check(&ctx);
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].message, "server_id 2 is used by r1:3306, r2:3306: replication between them skips or drops events");
+        assert_eq!(
+            p[0].message,
+            "server_id 2 is used by r1:3306, r2:3306: replication between them skips or drops events"
+        );
         status(&mut f, "r2").server_id = 3;
         f.shards[0].upstream = Some(a("global"));
         let mut up = far("global");
@@ -562,10 +592,9 @@ mod tests {
     fn errant_gtid_mysql_sets() {
         let mut f = fleet(&["r1", "r2"]);
         let (m_uuid, r_uuid) = ("3e11fa47-71ca-11e1-9e33-c80aa9429562", "4e11fa47-71ca-11e1-9e33-c80aa9429563");
-        for (h, uuid, executed) in [
-            ("m", m_uuid, format!("{m_uuid}:1-100")),
-            ("r1", r_uuid, format!("{m_uuid}:1-103,{r_uuid}:1-2")),
-        ] {
+        for (h, uuid, executed) in
+            [("m", m_uuid, format!("{m_uuid}:1-100")), ("r1", r_uuid, format!("{m_uuid}:1-103,{r_uuid}:1-2"))]
+        {
             let s = status(&mut f, h);
             s.flavor = Flavor::MySql;
             s.server_uuid = Some(uuid.into());

@@ -84,7 +84,8 @@ impl Fleet {
                 continue;
             }
             // Known under another name (a replica reporting its IP where the config has its host name)?
-            let known_id = shard.instances.iter().any(|x| x.status.as_ref().is_some_and(|st| st.server_id == h.server_id));
+            let known_id =
+                shard.instances.iter().any(|x| x.status.as_ref().is_some_and(|st| st.server_id == h.server_id));
             if !known_id {
                 out.push((addr.clone(), format!("replica list of {}", inst.addr)));
             }
@@ -98,7 +99,11 @@ impl Found {
     /// The line for the events pane.
     pub fn event(&self, fleet: &Fleet) -> Event {
         let shard = fleet.shards.get(self.shard).map(|s| s.name.clone()).unwrap_or_default();
-        Event { shard, severity: Health::Ok, message: format!("discovered {} ({}): watching it now", self.addr, self.via) }
+        Event {
+            shard,
+            severity: Health::Ok,
+            message: format!("discovered {} ({}): watching it now", self.addr, self.via),
+        }
     }
 }
 
@@ -120,7 +125,10 @@ mod tests {
         Sample { at: chrono::Utc::now(), elapsed: Duration::from_millis(1), result: Ok(status) }
     }
 
-    fn with_hosts(mut st: crate::fleet::status::InstanceStatus, hosts: &[(&str, u32)]) -> crate::fleet::status::InstanceStatus {
+    fn with_hosts(
+        mut st: crate::fleet::status::InstanceStatus,
+        hosts: &[(&str, u32)],
+    ) -> crate::fleet::status::InstanceStatus {
         st.topo.discovery = Some(Discovery {
             replica_hosts: Some(hosts.iter().map(|(h, id)| ReplicaHost { server_id: *id, addr: Some(a(h)) }).collect()),
             dump_hosts: hosts.iter().map(|(h, _)| h.to_string()).collect(),
@@ -134,7 +142,10 @@ mod tests {
         f.apply(0, 0, sample(with_hosts(master_status(), &[("relay", 2)])));
         let found = f.discover_from(0, 0);
         assert_eq!(found.len(), 1);
-        assert_eq!((found[0].instance, &found[0].addr, found[0].via.as_str()), (1, &a("relay"), "replica list of m:3306"));
+        assert_eq!(
+            (found[0].instance, &found[0].addr, found[0].via.as_str()),
+            (1, &a("relay"), "replica list of m:3306")
+        );
         assert_eq!(f.shards[0].instances[1].discovered_via.as_deref(), Some("replica list of m:3306"));
         // The relay, once probed, lists the leaf.
         let mut relay = with_hosts(replica_status(Some(0)), &[("leaf", 3)]);

@@ -129,10 +129,10 @@ impl Instance {
     }
 
     fn apply(&mut self, mut sample: Sample) {
-        if let Ok(status) = &mut sample.result {
-            if let Some(d) = status.topo.discovery.take() {
-                self.discovery = Some((sample.at, d));
-            }
+        if let Ok(status) = &mut sample.result
+            && let Some(d) = status.topo.discovery.take()
+        {
+            self.discovery = Some((sample.at, d));
         }
         self.last_probe = Some(sample.at);
         self.probe_ms = Some(sample.elapsed.as_secs_f64() * 1000.0);

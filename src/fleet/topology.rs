@@ -97,17 +97,12 @@ pub fn resolve(shard: &Shard, me: usize, index: &Index, link: &ReplicationStatus
     if shard.upstream.as_ref() == Some(&link.source) {
         return Source::Upstream;
     }
-    if let Some(&(s, i)) = index.get(&link.source) {
-        if s != me {
-            return Source::OtherShard { shard: s, instance: i };
-        }
+    if let Some(&(s, i)) = index.get(&link.source).filter(|(s, _)| *s != me) {
+        return Source::OtherShard { shard: s, instance: i };
     }
     if let Some(id) = link.source_server_id {
-        let mut matches = shard
-            .instances
-            .iter()
-            .enumerate()
-            .filter(|(_, i)| i.status.as_ref().is_some_and(|s| s.server_id == id));
+        let mut matches =
+            shard.instances.iter().enumerate().filter(|(_, i)| i.status.as_ref().is_some_and(|s| s.server_id == id));
         if let (Some((i, _)), None) = (matches.next(), matches.next()) {
             return Source::Member(i);
         }
@@ -281,7 +276,15 @@ pub fn tree(shards: &[Shard], me: usize, index: &Index, limits: &Limits, unknown
         unknown: &'a [Unidentified],
         shard: &'a Shard,
     }
-    fn walk(w: &mut Walk, i: usize, depth: usize, last: Vec<bool>, link: Option<LinkState>, kids: &dyn Fn(usize) -> Vec<usize>, states: &[Option<LinkState>]) {
+    fn walk(
+        w: &mut Walk,
+        i: usize,
+        depth: usize,
+        last: Vec<bool>,
+        link: Option<LinkState>,
+        kids: &dyn Fn(usize) -> Vec<usize>,
+        states: &[Option<LinkState>],
+    ) {
         if w.seen[i] {
             return;
         }
@@ -320,7 +323,12 @@ pub fn tree(shards: &[Shard], me: usize, index: &Index, limits: &Limits, unknown
     match master_up {
         Some((addr, declared)) => {
             let declared = declared && shard.upstream.as_ref() == Some(&addr);
-            w.rows.push(TreeRow { depth: 0, kind: NodeKind::Upstream { addr, declared }, link: None, last: vec![true] });
+            w.rows.push(TreeRow {
+                depth: 0,
+                kind: NodeKind::Upstream { addr, declared },
+                link: None,
+                last: vec![true],
+            });
             walk(&mut w, 0, 1, vec![true, true], link_state[0], &children, &link_state);
         }
         None => walk(&mut w, 0, 0, vec![true], None, &children, &link_state),
@@ -343,7 +351,12 @@ pub fn tree(shards: &[Shard], me: usize, index: &Index, limits: &Limits, unknown
         }
     }
     for (addr, shard_name, members) in foreign {
-        w.rows.push(TreeRow { depth: 0, kind: NodeKind::Foreign { addr, shard: shard_name }, link: None, last: vec![true] });
+        w.rows.push(TreeRow {
+            depth: 0,
+            kind: NodeKind::Foreign { addr, shard: shard_name },
+            link: None,
+            last: vec![true],
+        });
         let count = members.len();
         for (pos, i) in members.into_iter().enumerate() {
             walk(&mut w, i, 1, vec![true, pos + 1 == count], link_state[i], &children, &link_state);
@@ -381,7 +394,8 @@ mod tests {
                     r
                 }
             };
-            st.server_id = (inst.addr.host.len() * 7 + inst.addr.host.bytes().map(u32::from).sum::<u32>() as usize) as u32;
+            st.server_id =
+                (inst.addr.host.len() * 7 + inst.addr.host.bytes().map(u32::from).sum::<u32>() as usize) as u32;
             inst.status = Some(st);
         }
         s
@@ -452,7 +466,10 @@ mod tests {
             st.replication[0].source_server_id = mid;
         }
         let shards = vec![s];
-        assert_eq!(resolve(&shards[0], 0, &index(&shards), &shards[0].instances[1].status.as_ref().unwrap().replication[0]), Source::Member(0));
+        assert_eq!(
+            resolve(&shards[0], 0, &index(&shards), &shards[0].instances[1].status.as_ref().unwrap().replication[0]),
+            Source::Member(0)
+        );
     }
 
     #[test]

@@ -47,14 +47,25 @@ impl<'a> Ctx<'a> {
         resolve(self.shard(), self.me, self.index, link)
     }
 
+    /// Members still judged: all but discovered servers that went away.
+    fn members(&self) -> impl Iterator<Item = &'a Instance> {
+        self.shard().instances.iter().filter(|i| !i.gone)
+    }
+
     /// Replicas (every member but the declared master) with their last known status.
     fn replicas(&self) -> impl Iterator<Item = (usize, &'a Instance, &'a InstanceStatus)> {
-        self.shard().instances.iter().enumerate().skip(1).filter_map(|(i, inst)| Some((i, inst, inst.status.as_ref()?)))
+        self.shard()
+            .instances
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, inst)| !inst.gone)
+            .filter_map(|(i, inst)| Some((i, inst, inst.status.as_ref()?)))
     }
 
     /// Every member has been heard from (or failed) at least once: shard-wide rules wait for that.
     fn complete(&self) -> bool {
-        self.shard().instances.iter().all(|i| i.status.is_some() || i.error.is_some())
+        self.members().all(|i| i.status.is_some() || i.error.is_some())
     }
 }
 
@@ -140,7 +151,7 @@ fn no_writable_master(ctx: &Ctx, out: &mut Vec<Problem>) {
         // A reachable read-only master is `master_read_only` already.
         return;
     }
-    let writable = shard.instances.iter().any(|i| i.reachable() && i.status.as_ref().is_some_and(|s| s.writable()));
+    let writable = ctx.members().any(|i| i.reachable() && i.status.as_ref().is_some_and(|s| s.writable()));
     if !writable {
         // On the master, after its `unreachable`: the dead master stays the headline.
         out.push(at(
@@ -256,8 +267,7 @@ fn list(addrs: &[&Addr]) -> String {
 /// replicas with the same id. The upstream counts, through the id the master reports for it.
 fn server_id_collision(ctx: &Ctx, out: &mut Vec<Problem>) {
     let shard = ctx.shard();
-    let mut ids: Vec<(u32, &Addr)> =
-        shard.instances.iter().filter_map(|i| Some((i.status.as_ref()?.server_id, &i.addr))).collect();
+    let mut ids: Vec<(u32, &Addr)> = ctx.members().filter_map(|i| Some((i.status.as_ref()?.server_id, &i.addr))).collect();
     let upstream_id = shard.instances.first().and_then(|m| {
         let link = m.status.as_ref()?.primary_link()?;
         Some((link.source_server_id?, &link.source))
@@ -274,7 +284,7 @@ fn server_id_collision(ctx: &Ctx, out: &mut Vec<Problem>) {
 
 /// `server_uuid_collision`: a cloned datadir kept its `auto.cnf`; replication refuses to start.
 fn server_uuid_collision(ctx: &Ctx, out: &mut Vec<Problem>) {
-    let uuids = ctx.shard().instances.iter().filter_map(|i| Some((i.status.as_ref()?.server_uuid.clone()?, &i.addr)));
+    let uuids = ctx.members().filter_map(|i| Some((i.status.as_ref()?.server_uuid.clone()?, &i.addr)));
     for (uuid, addrs) in collisions(uuids) {
         out.push(shard_wide(
             Health::Critical,
@@ -320,7 +330,7 @@ fn errant_gtid(ctx: &Ctx, out: &mut Vec<Problem>) {
 
 /// `replication_filter`: a filtered replica lacks data, silently.
 fn replication_filter(ctx: &Ctx, out: &mut Vec<Problem>) {
-    for inst in &ctx.shard().instances {
+    for inst in ctx.members() {
         let Some(s) = &inst.status else { continue };
         if !s.topo.filters.is_empty() {
             out.push(at(
@@ -407,11 +417,11 @@ pub fn not_a_candidate(ctx: &Ctx, i: usize) -> Option<String> {
 /// problems already say why it cannot.
 fn no_promotion_candidate(ctx: &Ctx, out: &mut Vec<Problem>) {
     let n = ctx.shard().instances.len();
-    if n < 3 || !ctx.complete() {
+    if ctx.members().count() < 3 || !ctx.complete() {
         return;
     }
     let mut reasons = Vec::new();
-    for i in 1..n {
+    for i in (1..n).filter(|&i| !ctx.shard().instances[i].gone) {
         match not_a_candidate(ctx, i) {
             None => return,
             Some(why) => reasons.push(format!("{} {why}", ctx.shard().instances[i].addr)),

@@ -50,6 +50,49 @@ impl Fleet {
         found
     }
 
+    /// Discovered members of `shard` that went away — down, and no longer named
+    /// by any member (replica list, or a replica's source) — stop being judged
+    /// and drawn; one that answers again is back. Returns the events to log.
+    pub fn vanished(&mut self, shard: usize) -> Vec<Event> {
+        let Some(sh) = self.shards.get(shard) else { return Vec::new() };
+        let named = |addr: &Addr| {
+            sh.instances.iter().filter(|m| m.reachable()).any(|m| {
+                let listed = m.discovery.as_ref().and_then(|(_, d)| d.replica_hosts.as_ref()).is_some_and(|hosts| {
+                    hosts.iter().any(|h| h.addr.as_ref() == Some(addr))
+                });
+                listed || m.status.as_ref().is_some_and(|s| s.replication.iter().any(|l| &l.source == addr))
+            })
+        };
+        let mut changes = Vec::new();
+        for (i, inst) in sh.instances.iter().enumerate() {
+            if inst.discovered_via.is_none() {
+                continue;
+            }
+            let down = inst.error.is_some();
+            if !inst.gone && down && !named(&inst.addr) {
+                changes.push((i, true));
+            } else if inst.gone && !down && inst.status.is_some() {
+                changes.push((i, false));
+            }
+        }
+        let name = sh.name.clone();
+        let mut events = Vec::new();
+        for (i, gone) in changes {
+            let inst = &mut self.shards[shard].instances[i];
+            inst.gone = gone;
+            let message = if gone {
+                format!("{} vanished: it does not answer and no member names it any more", inst.addr)
+            } else {
+                format!("{} is back", inst.addr)
+            };
+            events.push(Event { shard: name.clone(), severity: Health::Ok, message });
+        }
+        if !events.is_empty() {
+            self.judge(shard);
+        }
+        events
+    }
+
     /// `discover_from` for every instance.
     pub fn discover_all(&mut self) -> Vec<Found> {
         let mut found = Vec::new();
@@ -187,6 +230,33 @@ mod tests {
         f.apply(0, 1, sample(r1));
         f.apply(0, 0, sample(with_hosts(master_status(), &[("10.0.0.7", 7)])));
         assert!(f.discover_from(0, 0).is_empty());
+    }
+
+    #[test]
+    fn a_discovered_server_that_leaves_vanishes_and_can_come_back() {
+        let mut f = Fleet::new(vec![Shard::new("s1", a("m"), [], None)], Limits::default());
+        f.apply(0, 0, sample(with_hosts(master_status(), &[("r", 2)])));
+        f.discover_from(0, 0);
+        f.apply(0, 1, sample(replica_status(Some(0))));
+        assert!(f.vanished(0).is_empty(), "up and listed");
+        // It is taken away: down, and the master's list no longer has it.
+        let down = crate::fleet::status::ProbeError {
+            kind: crate::fleet::status::ProbeErrorKind::Refused,
+            message: "refused".into(),
+        };
+        f.apply(0, 1, Sample { at: chrono::Utc::now(), elapsed: Duration::from_millis(1), result: Err(down.clone()) });
+        assert!(f.vanished(0).is_empty(), "still listed by the master: an outage, not a departure");
+        assert_eq!(f.shards[0].health, Health::Critical);
+        f.apply(0, 0, sample(with_hosts(master_status(), &[])));
+        let ev = f.vanished(0);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].message, "r:3306 vanished: it does not answer and no member names it any more");
+        assert!(f.shards[0].instances[1].gone);
+        assert_eq!(f.shards[0].health, Health::Ok, "a departed server is not an outage");
+        assert!(f.vanished(0).is_empty(), "said once");
+        f.apply(0, 1, sample(replica_status(Some(0))));
+        assert_eq!(f.vanished(0)[0].message, "r:3306 is back");
+        assert!(!f.shards[0].instances[1].gone);
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub struct Instance {
     pub discovery: Option<(DateTime<Utc>, Discovery)>,
     /// How shardtop learnt of this server when the config does not name it.
     pub discovered_via: Option<String>,
+    /// A discovered server that went away (down, and named by nobody any more):
+    /// still probed, in case it returns, but no longer judged or drawn.
+    pub gone: bool,
 }
 
 impl Instance {
@@ -110,6 +113,7 @@ impl Instance {
             health: Health::Unknown,
             discovery: None,
             discovered_via: None,
+            gone: false,
         }
     }
 
@@ -221,7 +225,7 @@ impl Shard {
     /// member they name, or stay shard-wide.
     fn evaluate(&mut self, limits: &Limits, anomalies: Vec<Problem>) {
         for inst in &mut self.instances {
-            inst.problems = health::instance_problems(inst, limits);
+            inst.problems = if inst.gone { Vec::new() } else { health::instance_problems(inst, limits) };
         }
         self.problems = health::shard_problems(&self.instances);
         for p in anomalies {

@@ -310,7 +310,8 @@ pub fn tree(shards: &[Shard], me: usize, index: &Index, limits: &Limits, unknown
             });
         }
     }
-    let mut w = Walk { rows: Vec::new(), seen: vec![false; n], unknown, shard };
+    // Servers that went away are not drawn.
+    let mut w = Walk { rows: Vec::new(), seen: shard.instances.iter().map(|i| i.gone).collect(), unknown, shard };
     if n == 0 {
         return w.rows;
     }

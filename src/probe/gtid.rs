@@ -607,4 +607,26 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn errant_from_binlog_state_ignores_reading_skew() {
+        // The replica read after the master advanced: ahead in the master's own pair, not errant.
+        assert_eq!(errant_in_binlog_state("1-100-57", "1-100-50", 101), Ok(vec![]));
+        // A local write (server 101) the master never logged; another domain the master never saw.
+        let e = errant_in_binlog_state("1-101-3,1-100-57,9-900-2", "1-100-57", 101).unwrap();
+        assert_eq!(e.iter().map(|g| g.to_string()).collect::<Vec<_>>(), vec!["1-101-3", "9-900-2"]);
+        // Its own writes the master has (it was master once) are errant only beyond that.
+        assert_eq!(errant_in_binlog_state("1-101-3", "1-101-3,1-100-60", 101), Ok(vec![]));
+        assert!(errant_in_binlog_state("1-x-3", "", 1).is_err());
+    }
+
+    #[test]
+    fn errant_from_gtid_sets_keeps_unknown_and_own_sources_only() {
+        let m = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let r = "4e11fa47-71ca-11e1-9e33-c80aa9429563";
+        let master = GtidSet::parse(&format!("{m}:1-100")).unwrap();
+        let replica = GtidSet::parse(&format!("{m}:1-105,{r}:1-2")).unwrap();
+        assert_eq!(replica.errant_from(&master, Some(r)).to_string(), format!("{r}:1-2"));
+        assert!(GtidSet::parse(&format!("{m}:1-105")).unwrap().errant_from(&master, Some(r)).is_empty());
+    }
 }

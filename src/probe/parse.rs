@@ -777,4 +777,41 @@ mod tests {
         assert_eq!(rows[1].get_name("A"), Some(Some("1")));
         assert!(parse_vertical("no rows here: at all").is_empty());
     }
+
+    #[test]
+    fn filters_are_read_from_replica_status_rows() {
+        let r = row(&[
+            ("Replicate_Do_DB", Some("")),
+            ("Replicate_Ignore_DB", Some("audit,tmp")),
+            ("Replicate_Wild_Ignore_Table", Some("scratch.%")),
+            ("Replicate_Do_Domain_Ids", None),
+        ]);
+        assert_eq!(parse_filters(&r), vec!["Replicate_Ignore_DB=audit,tmp", "Replicate_Wild_Ignore_Table=scratch.%"]);
+        for rr in fixture("mariadb-10.11-show-all-slaves-status.txt") {
+            assert!(parse_filters(&rr).is_empty(), "the fixture's replica has no filters");
+        }
+    }
+
+    #[test]
+    fn replica_hosts_keep_rows_without_a_reported_host() {
+        let rows = [
+            row(&[("Server_id", Some("3402")), ("Host", Some("10.0.0.12")), ("Port", Some("3306")), ("Master_id", Some("3400"))]),
+            // MySQL 8.0.22+ spells it Server_Id; a replica without report_host.
+            row(&[("Server_Id", Some("3403")), ("Host", Some("")), ("Port", Some("3306")), ("Source_Id", Some("3400"))]),
+        ];
+        let hosts = parse_replica_hosts(&rows).expect("parsed");
+        assert_eq!(hosts[0], ReplicaHost { server_id: 3402, addr: Some(Addr::new("10.0.0.12", 3306)) });
+        assert_eq!(hosts[1], ReplicaHost { server_id: 3403, addr: None });
+        let bad = [row(&[("Server_id", Some("x")), ("Host", Some("h")), ("Port", Some("1"))])];
+        assert_eq!(parse_replica_hosts(&bad).unwrap_err().to_string(), "column Server_id: expected a server id, got \"x\"");
+    }
+
+    #[test]
+    fn dump_thread_hosts_drop_the_clients_port() {
+        let rows: Vec<RowMap> = ["10.0.0.12:51234", "DB7.example.com:40000", "[::1]:5123", "fe80::1:51234", "localhost", ""]
+            .iter()
+            .map(|h| row(&[("HOST", Some(h))]))
+            .collect();
+        assert_eq!(parse_dump_hosts(&rows), vec!["10.0.0.12", "db7.example.com", "::1", "fe80::1", "localhost"]);
+    }
 }

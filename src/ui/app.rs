@@ -140,6 +140,7 @@ impl App {
                 // Keep the cursor on the same shard when sorting moves rows.
                 let selected_shard = if self.follow_selection { self.selected_shard_index() } else { None };
                 let mut events = self.fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+                events.extend(self.fleet.vanished(u.slot.shard));
                 for found in self.fleet.discover_from(u.slot.shard, u.slot.instance) {
                     events.push(found.event(&self.fleet));
                     if let Some(start) = self.on_discovered.as_mut() {

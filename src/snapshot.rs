@@ -191,6 +191,28 @@ impl Report {
                 );
             }
         }
+        // The links worth a second look: not straight from the shard's master.
+        let mut links = Vec::new();
+        for s in &self.shards {
+            for e in s.topology.edges.iter().filter(|e| e.source != s.master) {
+                let whose = match (e.source_kind, &e.source_shard) {
+                    (_, Some(other)) => format!("server of shard {other}"),
+                    ("upstream", _) => "upstream".to_string(),
+                    ("member", _) => "chained".to_string(),
+                    _ => "not watched".to_string(),
+                };
+                links.push(format!("  {:<16} {} -> {}  {} ({whose})", s.name, e.source, e.replica, e.state.label()));
+            }
+            for u in &s.topology.unidentified {
+                links.push(format!("  {:<16} {} -> {} binlog client(s) on {}, port unknown", s.name, u.source, u.count, u.host));
+            }
+        }
+        if !links.is_empty() {
+            let _ = writeln!(out, "\nLinks not from the shard's master:");
+            for l in links {
+                let _ = writeln!(out, "{l}");
+            }
+        }
         let problems: Vec<_> = self.shards.iter().flat_map(|s| s.problems.iter().map(move |p| (s, p))).collect();
         if !problems.is_empty() {
             let _ = writeln!(out, "\nProblems:");
@@ -309,6 +331,11 @@ mod tests {
         let table = r.to_table();
         assert!(table.starts_with("CRIT 8 shards"), "{table}");
         assert!(table.contains("SQL thread stopped: error 1062"), "{table}");
+        assert!(
+            table.contains("users-04         db-users-04b:3306 -> db-users-04c:3306  streaming (chained)"),
+            "{table}"
+        );
+        assert!(table.contains("db-global-01:3306 -> db-users-01a:3306  streaming (upstream)"), "{table}");
     }
 
     #[test]

@@ -145,7 +145,7 @@ impl Found {
         Event {
             shard,
             severity: Health::Ok,
-            message: format!("discovered {} ({}): watching it now", self.addr, self.via),
+            message: format!("discovered {} ({})", self.addr, self.via),
         }
     }
 }

@@ -569,7 +569,7 @@ pub(crate) mod tests {
         let got = started.lock().map(|v| v.clone()).unwrap_or_default();
         assert_eq!(got, vec![(Slot { shard: 0, instance: 1 }, sim.addr(0, 1))]);
         assert!(
-            events.iter().any(|e| e.message.starts_with("discovered db-users-01b:3306 (replica list of")),
+            events.iter().any(|e| e.message == "discovered db-users-01b:3306 (replica list of db-users-01a:3306)"),
             "{events:?}"
         );
         assert_eq!(app.fleet.shards[0].instances.len(), 2);

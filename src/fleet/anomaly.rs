@@ -538,6 +538,25 @@ mod tests {
     }
 
     #[test]
+    fn broken_or_lagging_upstream_link_is_reported_on_the_master() {
+        use crate::fleet::status::{IoState, Sample};
+        let mut f = fleet(&["r1", "r2"]);
+        f.shards[0].upstream = Some(a("global"));
+        let mut m = f.shards[0].instances[0].status.clone().expect("status");
+        let mut up = far("global");
+        up.io_state = IoState::Connecting;
+        m.replication.push(up);
+        let at = chrono::Utc::now();
+        let ev = f.apply(0, 0, Sample { at, elapsed: std::time::Duration::from_millis(1), result: Ok(m.clone()) });
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert!(ev[0].message.starts_with("m:3306 IO thread connecting (source global:3306)"), "{}", ev[0].message);
+        m.replication[0].io_state = IoState::Running;
+        m.replication[0].seconds_behind = Some(120);
+        let ev = f.apply(0, 0, Sample { at, elapsed: std::time::Duration::from_millis(1), result: Ok(m) });
+        assert!(ev.iter().any(|e| e.message == "m:3306 lag 2m00s over 60s"), "{ev:?}");
+    }
+
+    #[test]
     fn master_replicating_from_its_replica_is_circular() {
         let mut f = fleet(&["r1", "r2"]);
         status(&mut f, "m").replication.push(far("r1"));

@@ -284,6 +284,18 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
                     line.push_str(&format!("; heartbeat: {e}"));
                     failures += 1;
                 }
+                // A shard that leaves its replicas to discovery needs the replica list to name them.
+                let refused = st.topo.discovery.as_ref().is_some_and(|d| d.replica_hosts.is_none());
+                if s.instances.len() == 1 && refused {
+                    let grant = match st.flavor {
+                        crate::fleet::status::Flavor::MariaDb => "REPLICATION MASTER ADMIN",
+                        crate::fleet::status::Flavor::MySql => "REPLICATION SLAVE",
+                    };
+                    line.push_str(&format!(
+                        "; note: SHOW REPLICA HOSTS refused, so replicas are seen by host only: grant {grant} \
+                         to discover them, or list them under replicas"
+                    ));
+                }
                 println!("{line}");
             }
             Err(e) => {

@@ -12,8 +12,8 @@ use crate::fleet::{Addr, Fleet, Limits, Shard};
 use crate::heartbeat;
 use crate::poll::{self, Poller, Schedule, Slot};
 use crate::probe::{HeartbeatSpec, ProbeOptions, Prober, Tls};
-use crate::snapshot::Report;
 use crate::sim::SimFleet;
+use crate::snapshot::Report;
 use crate::ui::app::App;
 use crate::ui::theme::Theme;
 
@@ -136,14 +136,26 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         .as_ref()
         .and_then(|p| p.file_name())
         .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
-    let app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), source, cfg.poll.interval);
+    let mut app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), source, cfg.poll.interval);
+    // Servers found by discovery are handed to the poller through this channel.
+    let (found_tx, mut found_rx) = mpsc::unbounded_channel::<(Slot, Addr)>();
+    app.on_discovered = Some(Box::new(move |slot, addr| {
+        let _ = found_tx.send((slot, addr.clone()));
+    }));
     init_event_log();
     for w in &loaded.warnings {
         log::warn!(target: "config", "{w}");
     }
     log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
     let (tx, rx) = mpsc::channel(4096);
-    let _poller = Poller::spawn(probes, Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency }, tx);
+    let mut poller =
+        Poller::spawn(probes, Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency }, tx);
+    let found_opts = opts.clone();
+    let _discovered = tokio::spawn(async move {
+        while let Some((slot, addr)) = found_rx.recv().await {
+            poller.add(slot, Prober::new(addr, found_opts.clone()));
+        }
+    });
     // The built-in heartbeat writer runs only when the config asks for it.
     let mut writers = tokio::task::JoinSet::new();
     if let Some(hb) = cfg.heartbeat.as_ref().filter(|h| h.write) {
@@ -175,6 +187,7 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
     for u in first {
         fleet.apply(u.slot.shard, u.slot.instance, u.sample);
     }
+    let discovery = discover(&mut fleet, &mut probes, &opts, cfg.poll.concurrency, started).await;
     if !rate_window.is_zero() {
         // Rates need two readings of the counters; the second sweep reuses the connections.
         tokio::time::sleep_until(started + rate_window).await;
@@ -184,12 +197,49 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
     }
     // Say goodbye to the servers that answer; don't wait on the ones that don't.
     futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
-    let report = Report::new(&fleet, chrono::Utc::now());
+    let mut report = Report::new(&fleet, chrono::Utc::now());
+    report.discovery = Some(discovery);
     match format {
         Format::Json => println!("{}", report.to_json()),
         Format::Table => print!("{}", report.to_table()),
     }
     Ok(report.exit_code() as u8)
+}
+
+/// Bounds the probe → discover → probe the new ones loop (a chain this deep is a mistake anyway).
+const MAX_DISCOVERY_ROUNDS: usize = 8;
+
+/// Completes the fleet from what the servers say (replica lists, replicas'
+/// sources): probes what was found, and looks again, until nothing new turns up.
+async fn discover(
+    fleet: &mut Fleet,
+    probes: &mut Vec<(Slot, Prober)>,
+    opts: &Arc<ProbeOptions>,
+    concurrency: usize,
+    started: tokio::time::Instant,
+) -> crate::snapshot::DiscoveryReport {
+    let mut report = crate::snapshot::DiscoveryReport::default();
+    for _ in 0..MAX_DISCOVERY_ROUNDS {
+        let found = fleet.discover_all();
+        if found.is_empty() {
+            break;
+        }
+        report.rounds += 1;
+        let mut fresh: Vec<(Slot, Prober)> = found
+            .iter()
+            .map(|f| (Slot { shard: f.shard, instance: f.instance }, Prober::new(f.addr.clone(), opts.clone())))
+            .collect();
+        for u in poll::sweep_once(&mut fresh, concurrency).await {
+            fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+        }
+        probes.extend(fresh);
+        for f in found {
+            let shard = fleet.shards.get(f.shard).map(|s| s.name.clone()).unwrap_or_default();
+            report.found.push(crate::snapshot::FoundReport { shard, addr: f.addr, via: f.via });
+        }
+    }
+    report.elapsed_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    report
 }
 
 pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
@@ -233,6 +283,18 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
                 if let Some(e) = &st.heartbeat_error {
                     line.push_str(&format!("; heartbeat: {e}"));
                     failures += 1;
+                }
+                // A shard that leaves its replicas to discovery needs the replica list to name them.
+                let refused = st.topo.discovery.as_ref().is_some_and(|d| d.replica_hosts.is_none());
+                if s.instances.len() == 1 && refused {
+                    let grant = match st.flavor {
+                        crate::fleet::status::Flavor::MariaDb => "REPLICATION MASTER ADMIN",
+                        crate::fleet::status::Flavor::MySql => "REPLICATION SLAVE",
+                    };
+                    line.push_str(&format!(
+                        "; note: SHOW REPLICA HOSTS refused, so replicas are seen by host only: grant {grant} \
+                         to discover them, or list them under replicas"
+                    ));
                 }
                 println!("{line}");
             }

@@ -7,13 +7,42 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::fleet::status::IoState;
+use crate::fleet::topology::{self, Edge, Unidentified};
 use crate::fleet::{Addr, Fleet, Health, Instance, Problem, Role};
 
 #[derive(Serialize, Debug)]
 pub struct Report {
     pub taken_at: DateTime<Utc>,
     pub health: Health,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoveryReport>,
     pub shards: Vec<ShardReport>,
+}
+
+/// How the fleet was completed from what the servers said.
+#[derive(Serialize, Debug, Default)]
+pub struct DiscoveryReport {
+    /// Probe-then-discover rounds that found something.
+    pub rounds: usize,
+    /// Servers the config did not name.
+    pub found: Vec<FoundReport>,
+    /// From the first probe until nothing new was found.
+    pub elapsed_ms: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct FoundReport {
+    pub shard: String,
+    pub addr: Addr,
+    pub via: String,
+}
+
+/// The replication graph of a shard, as the servers report it.
+#[derive(Serialize, Debug)]
+pub struct TopologyReport {
+    pub edges: Vec<Edge>,
+    /// Binlog clients known by host only (no `report_host`/port readable).
+    pub unidentified: Vec<Unidentified>,
 }
 
 #[derive(Serialize, Debug)]
@@ -28,6 +57,7 @@ pub struct ShardReport {
     pub replicas_total: usize,
     pub worst_lag_seconds: Option<f64>,
     pub instances: Vec<InstanceReport>,
+    pub topology: TopologyReport,
     /// Every finding in the shard, shard-wide and per instance.
     pub problems: Vec<Problem>,
 }
@@ -57,17 +87,23 @@ pub struct InstanceReport {
     pub probe_ms: Option<f64>,
     pub health: Health,
     pub problems: Vec<Problem>,
+    /// How shardtop found this server when the config does not name it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovered_via: Option<String>,
 }
 
 impl Report {
     pub fn new(fleet: &Fleet, taken_at: DateTime<Utc>) -> Report {
+        let pointers = topology::pointers(&fleet.shards);
         Report {
             taken_at,
             health: fleet.health(),
+            discovery: None,
             shards: fleet
                 .shards
                 .iter()
-                .map(|s| ShardReport {
+                .enumerate()
+                .map(|(k, s)| ShardReport {
                     name: s.name.clone(),
                     health: s.health,
                     master: s.master().addr.clone(),
@@ -77,6 +113,10 @@ impl Report {
                     replicas_total: s.replicas().len(),
                     worst_lag_seconds: s.worst_lag(),
                     instances: s.instances.iter().map(instance_report).collect(),
+                    topology: TopologyReport {
+                        edges: topology::edges(&fleet.shards, k, &fleet.index, &fleet.limits),
+                        unidentified: topology::unidentified(s, &pointers),
+                    },
                     problems: s.all_problems().cloned().collect(),
                 })
                 .collect(),
@@ -151,6 +191,28 @@ impl Report {
                 );
             }
         }
+        // The links worth a second look: not straight from the shard's master.
+        let mut links = Vec::new();
+        for s in &self.shards {
+            for e in s.topology.edges.iter().filter(|e| e.source != s.master) {
+                let whose = match (e.source_kind, &e.source_shard) {
+                    (_, Some(other)) => format!("server of shard {other}"),
+                    ("upstream", _) => "upstream".to_string(),
+                    ("member", _) => "chained".to_string(),
+                    _ => "not watched".to_string(),
+                };
+                links.push(format!("  {:<16} {} -> {}  {} ({whose})", s.name, e.source, e.replica, e.state.label()));
+            }
+            for u in &s.topology.unidentified {
+                links.push(format!("  {:<16} {} -> {} binlog client(s) on {}, port unknown", s.name, u.source, u.count, u.host));
+            }
+        }
+        if !links.is_empty() {
+            let _ = writeln!(out, "\nLinks not from the shard's master:");
+            for l in links {
+                let _ = writeln!(out, "{l}");
+            }
+        }
         let problems: Vec<_> = self.shards.iter().flat_map(|s| s.problems.iter().map(move |p| (s, p))).collect();
         if !problems.is_empty() {
             let _ = writeln!(out, "\nProblems:");
@@ -196,6 +258,7 @@ fn instance_report(i: &Instance) -> InstanceReport {
         probe_ms: i.probe_ms.map(round1),
         health: i.health,
         problems: i.problems.clone(),
+        discovered_via: i.discovered_via.clone(),
     }
 }
 
@@ -240,6 +303,17 @@ mod tests {
         assert_eq!(inst["role"], "replica");
         assert_eq!(inst["source"], "db-users-01a:3306");
         assert_eq!(v["shards"][0]["master"], "db-users-01a:3306");
+        let edges = v["shards"][0]["topology"]["edges"].as_array().cloned().unwrap_or_default();
+        // The master's link to the global upstream, then one per replica.
+        assert_eq!(edges.len(), 3, "{edges:?}");
+        assert_eq!(
+            (edges[0]["source"].as_str(), edges[0]["source_kind"].as_str()),
+            (Some("db-global-01:3306"), Some("upstream"))
+        );
+        assert_eq!(edges[1]["source"], "db-users-01a:3306");
+        assert_eq!(edges[1]["replica"], "db-users-01b:3306");
+        assert_eq!(edges[1]["state"], "streaming");
+        assert_eq!(edges[1]["source_kind"], "member");
         assert!(v["taken_at"].is_string());
     }
 
@@ -249,12 +323,19 @@ mod tests {
         let r = Report::new(&f, Utc::now());
         assert_eq!(r.exit_code(), 2);
         let broken = &r.shards[script::BROKEN_SHARD].instances[2];
+        let edge = r.shards[script::BROKEN_SHARD].topology.edges.iter().find(|e| e.replica == broken.addr);
+        assert_eq!(edge.map(|e| e.state), Some(topology::LinkState::SqlStopped));
         assert_eq!(broken.sql_running, Some(false));
         assert_eq!(broken.lag_seconds, None, "NULL stays null");
         assert!(broken.last_error.as_deref().unwrap_or("").contains("Duplicate entry"));
         let table = r.to_table();
         assert!(table.starts_with("CRIT 8 shards"), "{table}");
         assert!(table.contains("SQL thread stopped: error 1062"), "{table}");
+        assert!(
+            table.contains("users-04         db-users-04b:3306 -> db-users-04c:3306  streaming (chained)"),
+            "{table}"
+        );
+        assert!(table.contains("db-global-01:3306 -> db-users-01a:3306  streaming (upstream)"), "{table}");
     }
 
     #[test]

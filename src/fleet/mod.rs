@@ -1,9 +1,12 @@
 //! The fleet model: shards, instances, topology and health. Pure: no I/O.
 
 pub mod addr;
+pub mod anomaly;
+pub mod discovery;
 pub mod health;
 pub mod model;
 pub mod status;
+pub mod topology;
 #[cfg(test)]
 pub mod test_support;
 

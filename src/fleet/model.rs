@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::addr::Addr;
 use super::health::{self, Health, Limits, Problem};
-use super::status::{Counters, InstanceStatus, ProbeError, Sample};
+use super::status::{Counters, Discovery, InstanceStatus, ProbeError, Sample};
+use super::topology::Index;
 
 /// How many points each per-instance history keeps (bounded: memory does not
 /// grow with uptime).
@@ -85,6 +86,13 @@ pub struct Instance {
     pub lag_history: History,
     pub problems: Vec<Problem>,
     pub health: Health,
+    /// The last discovery reading (who replicates from this server) and when it was taken.
+    pub discovery: Option<(DateTime<Utc>, Discovery)>,
+    /// How shardtop learnt of this server when the config does not name it.
+    pub discovered_via: Option<String>,
+    /// A discovered server that went away (down, and named by nobody any more):
+    /// still probed, in case it returns, but no longer judged or drawn.
+    pub gone: bool,
 }
 
 impl Instance {
@@ -103,6 +111,9 @@ impl Instance {
             lag_history: History::default(),
             problems: Vec::new(),
             health: Health::Unknown,
+            discovery: None,
+            discovered_via: None,
+            gone: false,
         }
     }
 
@@ -121,7 +132,12 @@ impl Instance {
         self.last_ok.map(|t| ((now - t).num_milliseconds().max(0) as f64) / 1000.0)
     }
 
-    fn apply(&mut self, sample: Sample) {
+    fn apply(&mut self, mut sample: Sample) {
+        if let Ok(status) = &mut sample.result
+            && let Some(d) = status.topo.discovery.take()
+        {
+            self.discovery = Some((sample.at, d));
+        }
         self.last_probe = Some(sample.at);
         self.probe_ms = Some(sample.elapsed.as_secs_f64() * 1000.0);
         match sample.result {
@@ -205,12 +221,22 @@ impl Shard {
         })
     }
 
-    fn evaluate(&mut self, limits: &Limits) {
+    /// Re-judges every member; `anomalies` (from `anomaly::check`) go to the
+    /// member they name, or stay shard-wide.
+    fn evaluate(&mut self, limits: &Limits, anomalies: Vec<Problem>) {
         for inst in &mut self.instances {
-            inst.problems = health::instance_problems(inst, limits);
-            inst.health = health::worst(&inst.problems);
+            inst.problems = if inst.gone { Vec::new() } else { health::instance_problems(inst, limits) };
         }
         self.problems = health::shard_problems(&self.instances);
+        for p in anomalies {
+            match p.instance.as_ref().and_then(|a| self.instances.iter().position(|i| &i.addr == a)) {
+                Some(i) => self.instances[i].problems.push(p),
+                None => self.problems.push(p),
+            }
+        }
+        for inst in &mut self.instances {
+            inst.health = health::worst(&inst.problems);
+        }
         self.health = self.all_problems().map(|p| p.severity).max().unwrap_or(Health::Ok);
     }
 }
@@ -227,15 +253,36 @@ pub struct Event {
 pub struct Fleet {
     pub shards: Vec<Shard>,
     pub limits: Limits,
+    /// Where each watched address is; kept up to date by `add_instance`.
+    pub index: Index,
 }
 
 impl Fleet {
     pub fn new(shards: Vec<Shard>, limits: Limits) -> Self {
-        let mut fleet = Fleet { shards, limits };
-        for s in &mut fleet.shards {
-            s.evaluate(&fleet.limits);
+        let mut index = Index::new();
+        for (s, shard) in shards.iter().enumerate() {
+            for (i, inst) in shard.instances.iter().enumerate() {
+                index.entry(inst.addr.clone()).or_insert((s, i));
+            }
+        }
+        let mut fleet = Fleet { shards, limits, index };
+        for s in 0..fleet.shards.len() {
+            fleet.judge(s);
         }
         fleet
+    }
+
+    /// Runs every rule on shard `s`: per-instance health, shard health, topology anomalies.
+    pub(super) fn judge(&mut self, s: usize) {
+        let found = super::anomaly::check(&super::anomaly::Ctx {
+            shards: &self.shards,
+            me: s,
+            index: &self.index,
+            limits: &self.limits,
+        });
+        if let Some(sh) = self.shards.get_mut(s) {
+            sh.evaluate(&self.limits, found);
+        }
     }
 
     /// Record one probe result and re-judge its shard. Returns what changed:
@@ -246,7 +293,8 @@ impl Fleet {
         let first_sample = inst.last_probe.is_none();
         inst.apply(sample);
         let before: Vec<Problem> = sh.all_problems().cloned().collect();
-        sh.evaluate(&self.limits);
+        self.judge(shard);
+        let Some(sh) = self.shards.get_mut(shard) else { return Vec::new() };
         if instance == 0 {
             let total = sh.qps();
             if let Some(q) = total {

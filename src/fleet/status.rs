@@ -156,6 +156,46 @@ pub struct InstanceStatus {
     pub heartbeat_lag: Option<f64>,
     /// Why the heartbeat could not be read, when configured but unreadable.
     pub heartbeat_error: Option<String>,
+    /// What the topology rules and discovery need beyond the status.
+    pub topo: TopologyFacts,
+}
+
+/// Facts about a server's place in the replication topology.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TopologyFacts {
+    /// MariaDB `@@gtid_binlog_state`: the last GTID per (domain, server_id)
+    /// pair in the binlog, which keeps a replica's local writes visible after
+    /// the source's newer events pass them. Errant transactions are read from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gtid_binlog_state: Option<String>,
+    /// Replication filters set on any channel, as `Column=value`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<String>,
+    /// Set only by the probes that also ran discovery (a slower cadence);
+    /// the fleet model keeps the last one.
+    #[serde(skip)]
+    pub discovery: Option<Discovery>,
+}
+
+/// Who replicates from this server, as the server itself sees it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Discovery {
+    /// `SHOW REPLICA HOSTS` rows; `None` when the account may not run it
+    /// (REPLICATION MASTER ADMIN on MariaDB, REPLICATION SLAVE on MySQL).
+    /// Only replicas with `report_host` set appear there.
+    pub replica_hosts: Option<Vec<ReplicaHost>>,
+    /// Client host of each Binlog Dump thread (one per connected replica):
+    /// a host without its server port, since the processlist shows the
+    /// replica's outgoing port.
+    pub dump_hosts: Vec<String>,
+}
+
+/// One row of `SHOW REPLICA HOSTS`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReplicaHost {
+    pub server_id: u32,
+    /// `report_host:report_port`; `None` when the replica reports no host.
+    pub addr: Option<Addr>,
 }
 
 impl InstanceStatus {

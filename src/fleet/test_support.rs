@@ -21,6 +21,7 @@ pub fn master_status() -> InstanceStatus {
         counters: Counters::default(),
         heartbeat_lag: None,
         heartbeat_error: None,
+        topo: TopologyFacts::default(),
     }
 }
 

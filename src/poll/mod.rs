@@ -47,6 +47,9 @@ pub struct Schedule {
 /// Running poll tasks; dropping it stops them.
 pub struct Poller {
     tasks: JoinSet<()>,
+    sem: Arc<Semaphore>,
+    tx: mpsc::Sender<Update>,
+    interval: Duration,
 }
 
 impl Poller {
@@ -57,32 +60,41 @@ impl Poller {
         let sem = Arc::new(Semaphore::new(schedule.concurrency.max(1)));
         let n = probes.len().max(1) as f64;
         let start = Instant::now();
-        let mut tasks = JoinSet::new();
-        for (k, (slot, mut probe)) in probes.into_iter().enumerate() {
-            let sem = sem.clone();
-            let tx = tx.clone();
-            let interval = schedule.interval;
-            let offset = interval.mul_f64(k as f64 / n);
-            tasks.spawn(async move {
-                let mut ticker = tokio::time::interval_at(start + interval + offset, interval);
-                ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-                let mut not_before = start;
-                loop {
-                    if Instant::now() >= not_before {
-                        let sample = {
-                            let Ok(_permit) = sem.acquire().await else { return };
-                            probe.probe().await
-                        };
-                        not_before = Instant::now() + probe.next_attempt_delay();
-                        if tx.send(Update { slot, sample }).await.is_err() {
-                            return; // the UI is gone
-                        }
-                    }
-                    ticker.tick().await;
-                }
-            });
+        let mut poller = Poller { tasks: JoinSet::new(), sem, tx, interval: schedule.interval };
+        for (k, (slot, probe)) in probes.into_iter().enumerate() {
+            let offset = schedule.interval.mul_f64(k as f64 / n);
+            poller.start(slot, probe, start, offset);
         }
-        Poller { tasks }
+        poller
+    }
+
+    /// Start polling one more instance (found by discovery), at once and then every interval.
+    pub fn add<P: Probe>(&mut self, slot: Slot, probe: P) {
+        self.start(slot, probe, Instant::now(), Duration::ZERO);
+    }
+
+    fn start<P: Probe>(&mut self, slot: Slot, mut probe: P, start: Instant, offset: Duration) {
+        let sem = self.sem.clone();
+        let tx = self.tx.clone();
+        let interval = self.interval;
+        self.tasks.spawn(async move {
+            let mut ticker = tokio::time::interval_at(start + interval + offset, interval);
+            ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            let mut not_before = start;
+            loop {
+                if Instant::now() >= not_before {
+                    let sample = {
+                        let Ok(_permit) = sem.acquire().await else { return };
+                        probe.probe().await
+                    };
+                    not_before = Instant::now() + probe.next_attempt_delay();
+                    if tx.send(Update { slot, sample }).await.is_err() {
+                        return; // the UI is gone
+                    }
+                }
+                ticker.tick().await;
+            }
+        });
     }
 
     pub fn len(&self) -> usize {
@@ -168,6 +180,27 @@ mod tests {
         }
         // Rounded to 100 ms: probes finish at ~0, 2, 4, 6 s.
         assert_eq!(times, vec![0, 20, 40, 60]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_added_probe_is_polled_at_once_then_every_interval() {
+        let fast = || Fake { delay: Duration::from_millis(1), timeout: Duration::from_secs(1) };
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut poller =
+            Poller::spawn(vec![(slot(0), fast())], Schedule { interval: Duration::from_secs(2), concurrency: 1 }, tx);
+        assert_eq!(rx.recv().await.map(|u| u.slot.shard), Some(0));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let t0 = Instant::now();
+        poller.add(slot(7), fast());
+        assert_eq!(poller.len(), 2);
+        let mut added = Vec::new();
+        while added.len() < 2 {
+            let u = rx.recv().await.expect("poller alive");
+            if u.slot.shard == 7 {
+                added.push(t0.elapsed().as_millis() / 100);
+            }
+        }
+        assert_eq!(added, vec![0, 20]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -51,6 +51,29 @@ pub const RETRIEVED_GTID_SET: Col = Col(&["Retrieved_Gtid_Set", "Gtid_IO_Pos"]);
 /// Server-wide on both: MySQL repeats `gtid_executed`, MariaDB `gtid_slave_pos`, on every row.
 pub const EXECUTED_GTID_SET: Col = Col(&["Executed_Gtid_Set", "Gtid_Slave_Pos"]);
 
+/// Replication filters: any non-empty one on a replica is reported (same names on both flavours).
+pub const REPLICATION_FILTERS: &[&str] = &[
+    "Replicate_Do_DB",
+    "Replicate_Ignore_DB",
+    "Replicate_Do_Table",
+    "Replicate_Ignore_Table",
+    "Replicate_Wild_Do_Table",
+    "Replicate_Wild_Ignore_Table",
+    "Replicate_Rewrite_DB",
+    "Replicate_Do_Domain_Ids",
+    "Replicate_Ignore_Domain_Ids",
+];
+
+// `SHOW REPLICA HOSTS` / `SHOW REPLICAS` / `SHOW SLAVE HOSTS`.
+pub const HOST_SERVER_ID: Col = Col(&["Server_id"]);
+pub const HOST_NAME: Col = Col(&["Host"]);
+pub const HOST_PORT: Col = Col(&["Port"]);
+
+/// The client host of every Binlog Dump thread (`Binlog Dump`, `Binlog Dump GTID`):
+/// one per connected replica, readable with PROCESS on every flavour.
+pub const DUMP_THREADS_SQL: &str =
+    "SELECT HOST FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'";
+
 // `SHOW BINARY LOG STATUS` / `SHOW BINLOG STATUS` / `SHOW MASTER STATUS`.
 pub const BINLOG_FILE: Col = Col(&["File"]);
 pub const BINLOG_POSITION: Col = Col(&["Position"]);
@@ -169,6 +192,7 @@ const VARIABLES: &[Var] = &[
     Var { alias: "gtid_binlog_pos", expr: "@@global.gtid_binlog_pos", applies: mariadb },
     Var { alias: "gtid_current_pos", expr: "@@global.gtid_current_pos", applies: mariadb },
     Var { alias: "gtid_slave_pos", expr: "@@global.gtid_slave_pos", applies: mariadb },
+    Var { alias: "gtid_binlog_state", expr: "@@global.gtid_binlog_state", applies: mariadb },
     Var { alias: "server_uuid", expr: "@@global.server_uuid", applies: mysql },
     Var { alias: "super_read_only", expr: "@@global.super_read_only", applies: mysql },
     Var { alias: "gtid_executed", expr: "@@global.gtid_executed", applies: mysql },
@@ -209,6 +233,16 @@ impl Dialect {
             // MySQL shows every channel without FOR CHANNEL.
             Flavor::MySql if self.version >= MYSQL_REPLICA_KEYWORD => "SHOW REPLICA STATUS",
             Flavor::MySql => "SHOW SLAVE STATUS",
+        }
+    }
+
+    /// The replicas registered with this server (needs REPLICATION MASTER
+    /// ADMIN on MariaDB 10.5.2+, REPLICATION SLAVE on MySQL).
+    pub fn replica_hosts_sql(&self) -> &'static str {
+        match self.flavor {
+            Flavor::MariaDb if self.version >= MARIADB_REPLICA_KEYWORD => "SHOW REPLICA HOSTS",
+            Flavor::MySql if self.version >= MYSQL_REPLICA_KEYWORD => "SHOW REPLICAS",
+            _ => "SHOW SLAVE HOSTS",
         }
     }
 

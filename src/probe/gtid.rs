@@ -145,6 +145,28 @@ pub fn errant(replica: &MariaGtidList, source: &MariaGtidList) -> Vec<MariaGtid>
         .collect()
 }
 
+/// Errant transactions from two `@@gtid_binlog_state` readings (the last GTID
+/// per domain *and* server id, so a replica's local write stays visible after
+/// newer events from its source pass it). The readings are taken at different
+/// moments, so only what that cannot explain counts: a (domain, server_id)
+/// pair the source has never logged, or the replica's own writes beyond what
+/// the source has of them.
+pub fn errant_in_binlog_state(replica: &str, source: &str, replica_server_id: u32) -> Result<Vec<MariaGtid>, GtidError> {
+    let parse = |s: &str| -> Result<Vec<MariaGtid>, GtidError> {
+        s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::parse).collect()
+    };
+    let theirs = parse(source)?;
+    Ok(parse(replica)?
+        .into_iter()
+        .filter(|ours| {
+            match theirs.iter().find(|t| t.domain == ours.domain && t.server_id == ours.server_id) {
+                None => true,
+                Some(t) => ours.server_id == replica_server_id && ours.seq > t.seq,
+            }
+        })
+        .collect())
+}
+
 // ---------------------------------------------------------------- MySQL
 
 /// Transaction numbers are 1 ..= 2^63-1 (MySQL's `GNO_END`), so `end + 1` never overflows.
@@ -237,6 +259,17 @@ impl GtidSet {
                 out.sids.insert(sid.clone(), rest);
             }
         }
+        out
+    }
+
+    /// Errant transactions of a replica (`self`) against its source's set.
+    /// The readings are taken at different moments, so only what that cannot
+    /// explain counts: transactions of servers (UUIDs) the source has never
+    /// seen, and the replica's own (`own_uuid`) beyond what the source has.
+    pub fn errant_from(&self, source: &GtidSet, own_uuid: Option<&str>) -> GtidSet {
+        let own = own_uuid.and_then(parse_uuid);
+        let mut out = self.subtract(source);
+        out.sids.retain(|sid, _| Some(sid.uuid) == own || !source.sids.keys().any(|s| s.uuid == sid.uuid));
         out
     }
 
@@ -573,5 +606,27 @@ mod tests {
                 prop_assert_eq!(MariaGtidList::parse(&list.to_string()), Ok(list));
             }
         }
+    }
+
+    #[test]
+    fn errant_from_binlog_state_ignores_reading_skew() {
+        // The replica read after the master advanced: ahead in the master's own pair, not errant.
+        assert_eq!(errant_in_binlog_state("1-100-57", "1-100-50", 101), Ok(vec![]));
+        // A local write (server 101) the master never logged; another domain the master never saw.
+        let e = errant_in_binlog_state("1-101-3,1-100-57,9-900-2", "1-100-57", 101).unwrap();
+        assert_eq!(e.iter().map(|g| g.to_string()).collect::<Vec<_>>(), vec!["1-101-3", "9-900-2"]);
+        // Its own writes the master has (it was master once) are errant only beyond that.
+        assert_eq!(errant_in_binlog_state("1-101-3", "1-101-3,1-100-60", 101), Ok(vec![]));
+        assert!(errant_in_binlog_state("1-x-3", "", 1).is_err());
+    }
+
+    #[test]
+    fn errant_from_gtid_sets_keeps_unknown_and_own_sources_only() {
+        let m = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let r = "4e11fa47-71ca-11e1-9e33-c80aa9429563";
+        let master = GtidSet::parse(&format!("{m}:1-100")).unwrap();
+        let replica = GtidSet::parse(&format!("{m}:1-105,{r}:1-2")).unwrap();
+        assert_eq!(replica.errant_from(&master, Some(r)).to_string(), format!("{r}:1-2"));
+        assert!(GtidSet::parse(&format!("{m}:1-105")).unwrap().errant_from(&master, Some(r)).is_empty());
     }
 }

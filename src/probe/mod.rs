@@ -26,7 +26,7 @@ use self::columns::{Dialect, Query};
 use self::errors::{connect_error, connection_lost, probe_error, query_error};
 use self::parse::{ParseError, RowMap};
 use crate::fleet::addr::Addr;
-use crate::fleet::status::{InstanceStatus, ProbeError, ProbeErrorKind, Sample};
+use crate::fleet::status::{Discovery, InstanceStatus, ProbeError, ProbeErrorKind, Sample, TopologyFacts};
 use crate::secret::Secret;
 
 pub use self::heartbeat::{HeartbeatSpec, write_heartbeat};
@@ -62,6 +62,9 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// @@wait_timeout` on connect (the server's settings are not changed).
 const MAX_ALLOWED_PACKET: usize = 64 << 20;
 const WAIT_TIMEOUT_SECS: usize = 28_800;
+/// Discovery (who replicates from this server) changes rarely: it rides
+/// along with a probe at most this often, keeping the usual probe cheap.
+pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Probes one server, keeping its connection between probes.
 pub struct Prober {
@@ -73,6 +76,11 @@ pub struct Prober {
     plan: Option<Plan>,
     /// Consecutive probes that ended without a usable connection.
     failures: u32,
+    discovery_interval: Duration,
+    /// When discovery last succeeded; `None`: due at the next probe.
+    last_discovery: Option<Instant>,
+    /// `SHOW REPLICA HOSTS` was refused on this connection: not asked again until reconnect.
+    replica_hosts_denied: bool,
 }
 
 /// Where a probe was when it ran out of time.
@@ -116,7 +124,22 @@ impl Failure {
 impl Prober {
     pub fn new(addr: Addr, opts: Arc<ProbeOptions>) -> Self {
         let conn_opts = connection_opts(&addr, &opts);
-        Prober { addr, opts, conn_opts, conn: None, plan: None, failures: 0 }
+        Prober {
+            addr,
+            opts,
+            conn_opts,
+            conn: None,
+            plan: None,
+            failures: 0,
+            discovery_interval: DEFAULT_DISCOVERY_INTERVAL,
+            last_discovery: None,
+            replica_hosts_denied: false,
+        }
+    }
+
+    /// How often a probe also runs the discovery queries (processlist, replica hosts).
+    pub fn set_discovery_interval(&mut self, every: Duration) {
+        self.discovery_interval = every;
     }
 
     pub fn addr(&self) -> &Addr {
@@ -215,8 +238,19 @@ impl Prober {
             return Err(Failure::fatal(probe_error(ProbeErrorKind::Other, "no dialect")));
         };
         *stage = Stage::Queries;
+        let due = self.last_discovery.is_none_or(|t| t.elapsed() >= self.discovery_interval);
+        if !due {
+            let batch = run_batch(conn, &plan.sql, plan.steps.len()).await;
+            return plan.build(batch);
+        }
+        let plan = Plan::with_discovery(plan.dialect, self.opts.heartbeat.as_ref(), !self.replica_hosts_denied);
         let batch = run_batch(conn, &plan.sql, plan.steps.len()).await;
-        plan.build(batch)
+        if plan.replica_hosts_refused(&batch) {
+            self.replica_hosts_denied = true;
+        }
+        let status = plan.build(batch)?;
+        self.last_discovery = Some(Instant::now());
+        Ok(status)
     }
 
     /// Forgets the connection without waiting for a possibly hung server.
@@ -228,6 +262,8 @@ impl Prober {
             let _ = conn.disconnect().now_or_never();
         }
         self.plan = None;
+        // Privileges may have changed while we were away.
+        self.replica_hosts_denied = false;
     }
 
     fn scrub(&self, mut error: ProbeError) -> ProbeError {
@@ -305,6 +341,10 @@ async fn detect(conn: &mut Conn) -> Result<Dialect, Failure> {
 enum Step {
     Query(Query),
     Heartbeat,
+    /// Binlog Dump threads in the processlist (discovery).
+    DumpThreads,
+    /// `SHOW REPLICA HOSTS` (discovery; may be refused, so always last).
+    ReplicaHosts,
 }
 
 /// The probe batch for one dialect, built once per connection.
@@ -330,6 +370,32 @@ impl Plan {
         Plan { dialect, heartbeat: heartbeat.cloned(), steps, sql: statements.join("; ") }
     }
 
+    /// The probe batch plus discovery: the dump threads before the heartbeat,
+    /// `SHOW REPLICA HOSTS` after it, since a server stops a batch at its first
+    /// error and that statement is refused to a least-privilege account.
+    fn with_discovery(dialect: Dialect, heartbeat: Option<&HeartbeatSpec>, replica_hosts: bool) -> Plan {
+        let mut steps: Vec<Step> = QUERIES.iter().map(|&q| Step::Query(q)).collect();
+        let mut statements: Vec<String> = QUERIES.iter().map(|&q| dialect.sql(q)).collect();
+        steps.push(Step::DumpThreads);
+        statements.push(columns::DUMP_THREADS_SQL.to_string());
+        if let Some(spec) = heartbeat {
+            steps.push(Step::Heartbeat);
+            statements.push(spec.read_sql());
+        }
+        if replica_hosts {
+            steps.push(Step::ReplicaHosts);
+            statements.push(dialect.replica_hosts_sql().to_string());
+        }
+        Plan { dialect, heartbeat: heartbeat.cloned(), steps, sql: statements.join("; ") }
+    }
+
+    /// Whether the batch failed at `SHOW REPLICA HOSTS` with the server still there (a missing privilege).
+    fn replica_hosts_refused(&self, batch: &Batch) -> bool {
+        batch.failed.as_ref().is_some_and(|(index, err)| {
+            self.steps.get(*index) == Some(&Step::ReplicaHosts) && !connection_lost(err)
+        })
+    }
+
     /// How a step is named in messages.
     fn label(&self, step: Step) -> String {
         match step {
@@ -337,6 +403,8 @@ impl Plan {
             Step::Query(Query::GlobalStatus) => "SHOW GLOBAL STATUS".to_string(),
             Step::Query(q) => self.dialect.sql(q),
             Step::Heartbeat => "heartbeat".to_string(),
+            Step::DumpThreads => "information_schema.PROCESSLIST".to_string(),
+            Step::ReplicaHosts => self.dialect.replica_hosts_sql().to_string(),
         }
     }
 
@@ -354,6 +422,10 @@ impl Plan {
                     return Err(Failure::from_query(err, &self.label(step), self.dialect.privilege_needed(q)));
                 }
                 (Step::Heartbeat, _) => return Err(Failure::from_query(err, "heartbeat", None)),
+                // Refused (least privilege): discovery falls back on the dump threads.
+                (Step::ReplicaHosts, _) if !connection_lost(err) => {}
+                (Step::ReplicaHosts, _) => return Err(Failure::from_query(err, &self.label(step), None)),
+                (Step::DumpThreads, _) => return Err(Failure::from_query(err, &self.label(step), Some("PROCESS"))),
             }
         }
         let set = |query: Query| -> &[RowMap] {
@@ -380,6 +452,26 @@ impl Plan {
             .collect::<Result<Vec<_>, _>>()?;
         let (binlog_file, binlog_pos) =
             parse::parse_binlog_status(set(Query::BinlogStatus)).map_err(|e| bad(Query::BinlogStatus, None, &e))?;
+        let step_rows = |step: Step| self.steps.iter().position(|&s| s == step).and_then(|i| batch.sets.get(i));
+        let discovery = match step_rows(Step::DumpThreads) {
+            None => None,
+            Some(dump) => {
+                let hosts = match step_rows(Step::ReplicaHosts) {
+                    Some(rows) => Some(parse::parse_replica_hosts(rows).map_err(|e| {
+                        Failure::keep(unexpected(self.dialect.replica_hosts_sql(), None, &e))
+                    })?),
+                    None => None,
+                };
+                Some(Discovery { replica_hosts: hosts, dump_hosts: parse::parse_dump_hosts(dump) })
+            }
+        };
+        let mut filters: Vec<String> = set(Query::ReplicaStatus).iter().flat_map(parse::parse_filters).collect();
+        filters.dedup();
+        let topo = TopologyFacts {
+            gtid_binlog_state: vars_row.get_name("gtid_binlog_state").flatten().map(|v| v.trim().to_string()),
+            filters,
+            discovery,
+        };
 
         let mut status = InstanceStatus {
             flavor: self.dialect.flavor,
@@ -398,6 +490,7 @@ impl Plan {
             counters,
             heartbeat_lag: None,
             heartbeat_error: None,
+            topo,
         };
         if let Some(spec) = heartbeat {
             let source_id = status.primary_link().and_then(|link| link.source_server_id);

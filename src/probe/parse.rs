@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::columns::{self as col, Col, Dialect};
 use crate::fleet::addr::Addr;
-use crate::fleet::status::{Counters, Flavor, GtidMode, GtidState, IoState, ReplicationStatus};
+use crate::fleet::status::{Counters, Flavor, GtidMode, GtidState, IoState, ReplicaHost, ReplicationStatus};
 
 /// One result row: column name → value, `None` for SQL NULL. Keeps the
 /// server's column order; lookups ignore case.
@@ -192,6 +192,59 @@ pub fn parse_replication(row: &RowMap) -> Result<ReplicationStatus, ParseError> 
         executed_gtid_set: text(row, col::EXECUTED_GTID_SET).trim().to_string(),
         sql_delay: number(row, col::SQL_DELAY, "seconds")?.unwrap_or(0),
     })
+}
+
+/// The replication filters set in one replica status row, as `Column=value`.
+pub fn parse_filters(row: &RowMap) -> Vec<String> {
+    col::REPLICATION_FILTERS
+        .iter()
+        .filter_map(|name| {
+            let v = row.get_name(name).flatten()?.trim();
+            (!v.is_empty()).then(|| format!("{name}={v}"))
+        })
+        .collect()
+}
+
+/// `SHOW REPLICA HOSTS` rows. A row without a host (no `report_host`) keeps its server id only.
+pub fn parse_replica_hosts(rows: &[RowMap]) -> Result<Vec<ReplicaHost>, ParseError> {
+    rows.iter()
+        .map(|row| {
+            let server_id = number::<u32>(row, col::HOST_SERVER_ID, "a server id")?
+                .ok_or_else(|| missing(col::HOST_SERVER_ID, "a server id"))?;
+            let host = row.get(col::HOST_NAME).flatten().map(str::trim).unwrap_or_default();
+            let port = number::<u16>(row, col::HOST_PORT, "a port number")?.filter(|&p| p != 0);
+            let addr = match (host, port) {
+                ("", _) | (_, None) => None,
+                (h, Some(p)) => Some(Addr::new(h, p)),
+            };
+            Ok(ReplicaHost { server_id, addr })
+        })
+        .collect()
+}
+
+/// Binlog Dump threads' `HOST` (`10.0.0.5:51234`, `[::1]:51234`, `localhost`)
+/// → the host alone: the port there is the replica's outgoing one, not its server port.
+pub fn parse_dump_hosts(rows: &[RowMap]) -> Vec<String> {
+    rows.iter()
+        .filter_map(|row| row.iter().next().and_then(|(_, v)| v))
+        .map(|h| dump_host(h.trim()))
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+fn dump_host(h: &str) -> String {
+    if let Some(rest) = h.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default().to_ascii_lowercase();
+    }
+    match h.rsplit_once(':') {
+        // One colon: host:port. More: a bare IPv6 address whose last group may be the port;
+        // MySQL prints `::1:51234`, so drop a last group only when it is all digits and long.
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host.to_ascii_lowercase(),
+        Some((host, port)) if host.contains(':') && port.len() >= 4 && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host.to_ascii_lowercase()
+        }
+        _ => h.to_ascii_lowercase(),
+    }
 }
 
 /// `SHOW GLOBAL STATUS` rows (`Variable_name`, `Value`) → counters; a counter
@@ -723,5 +776,42 @@ mod tests {
         assert_eq!(rows[0].get_name("List"), Some(Some("x:1,\ny:2")));
         assert_eq!(rows[1].get_name("A"), Some(Some("1")));
         assert!(parse_vertical("no rows here: at all").is_empty());
+    }
+
+    #[test]
+    fn filters_are_read_from_replica_status_rows() {
+        let r = row(&[
+            ("Replicate_Do_DB", Some("")),
+            ("Replicate_Ignore_DB", Some("audit,tmp")),
+            ("Replicate_Wild_Ignore_Table", Some("scratch.%")),
+            ("Replicate_Do_Domain_Ids", None),
+        ]);
+        assert_eq!(parse_filters(&r), vec!["Replicate_Ignore_DB=audit,tmp", "Replicate_Wild_Ignore_Table=scratch.%"]);
+        for rr in fixture("mariadb-10.11-show-all-slaves-status.txt") {
+            assert!(parse_filters(&rr).is_empty(), "the fixture's replica has no filters");
+        }
+    }
+
+    #[test]
+    fn replica_hosts_keep_rows_without_a_reported_host() {
+        let rows = [
+            row(&[("Server_id", Some("3402")), ("Host", Some("10.0.0.12")), ("Port", Some("3306")), ("Master_id", Some("3400"))]),
+            // MySQL 8.0.22+ spells it Server_Id; a replica without report_host.
+            row(&[("Server_Id", Some("3403")), ("Host", Some("")), ("Port", Some("3306")), ("Source_Id", Some("3400"))]),
+        ];
+        let hosts = parse_replica_hosts(&rows).expect("parsed");
+        assert_eq!(hosts[0], ReplicaHost { server_id: 3402, addr: Some(Addr::new("10.0.0.12", 3306)) });
+        assert_eq!(hosts[1], ReplicaHost { server_id: 3403, addr: None });
+        let bad = [row(&[("Server_id", Some("x")), ("Host", Some("h")), ("Port", Some("1"))])];
+        assert_eq!(parse_replica_hosts(&bad).unwrap_err().to_string(), "column Server_id: expected a server id, got \"x\"");
+    }
+
+    #[test]
+    fn dump_thread_hosts_drop_the_clients_port() {
+        let rows: Vec<RowMap> = ["10.0.0.12:51234", "DB7.example.com:40000", "[::1]:5123", "fe80::1:51234", "localhost", ""]
+            .iter()
+            .map(|h| row(&[("HOST", Some(h))]))
+            .collect();
+        assert_eq!(parse_dump_hosts(&rows), vec!["10.0.0.12", "db7.example.com", "::1", "fe80::1", "localhost"]);
     }
 }

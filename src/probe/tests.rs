@@ -100,6 +100,32 @@ fn plan_is_one_batch_per_dialect() {
 }
 
 #[test]
+fn discovery_rides_along_and_a_refused_replica_list_is_no_failure() {
+    let plan = Plan::with_discovery(mariadb(), Some(&heartbeat_spec()), true);
+    let statements: Vec<&str> = plan.sql.split("; ").collect();
+    assert_eq!(statements[4], columns::DUMP_THREADS_SQL);
+    assert!(statements[5].starts_with("SELECT server_id, ts"), "heartbeat before the statement that may be refused");
+    assert_eq!(statements[6], "SHOW REPLICA HOSTS");
+    let mut batch = mariadb_batch();
+    batch.sets.insert(4, vec![row(&[("HOST", "127.0.0.1:40001")]), row(&[("HOST", "127.0.0.1:40002")])]);
+    batch.failed = Some((
+        6,
+        server_error(1227, "Access denied; you need (at least one of) the REPLICATION MASTER ADMIN privilege(s)"),
+    ));
+    assert!(plan.replica_hosts_refused(&batch));
+    let status = plan.build(batch).unwrap_or_else(|f| panic!("{}", f.error));
+    let d = status.topo.discovery.expect("discovery ran");
+    assert_eq!((d.replica_hosts, d.dump_hosts), (None, vec!["127.0.0.1".to_string(), "127.0.0.1".to_string()]));
+    assert_eq!(status.heartbeat_lag, Some(1.25), "the heartbeat still counts");
+    // Without the replica list the plan never asks again on this connection.
+    let plan = Plan::with_discovery(mariadb(), None, false);
+    assert!(!plan.sql.contains("HOSTS"), "{}", plan.sql);
+    // The usual probe carries no discovery.
+    let plain = Plan::new(mariadb(), Some(&heartbeat_spec())).build(mariadb_batch()).unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(plain.topo.discovery, None);
+}
+
+#[test]
 fn builds_instance_status_from_a_batch() {
     let plan = Plan::new(mariadb(), Some(&heartbeat_spec()));
     let status = plan.build(mariadb_batch()).unwrap_or_else(|f| panic!("{}", f.error));

@@ -35,7 +35,15 @@ pub mod script {
     /// Shard index 1: replica 2 is left writable.
     pub const WRITABLE_SHARD: usize = 1;
     pub const WRITABLE_WINDOW: (f64, f64) = (20.0, 40.0);
+    /// Shard index 3 is chained: replica 2 replicates from replica 1 (a relay), always.
+    pub const CHAINED_SHARD: usize = 3;
+    /// Shard index 5: replica 2 is re-pointed to shard index 4's master by mistake.
+    pub const MISPOINTED_SHARD: usize = 5;
+    pub const MISPOINTED_WINDOW: (f64, f64) = (85.0, 110.0);
 }
+
+/// The global master every shard master replicates from (GTID domain 100).
+pub const UPSTREAM: &str = "db-global-01";
 
 #[derive(Clone, Debug)]
 pub struct SimFleet {
@@ -68,7 +76,10 @@ impl SimFleet {
     /// The fleet layout, for the model.
     pub fn layout(&self) -> Vec<Shard> {
         (0..self.shards)
-            .map(|s| Shard::new(self.shard_name(s), self.addr(s, 0), (1..=self.replicas).map(|i| self.addr(s, i)), None))
+            .map(|s| {
+                let replicas = (1..=self.replicas).map(|i| self.addr(s, i));
+                Shard::new(self.shard_name(s), self.addr(s, 0), replicas, Some(Addr::new(UPSTREAM, 3306)))
+            })
             .collect()
     }
 
@@ -123,10 +134,33 @@ impl SimFleet {
             },
             heartbeat_lag: None,
             heartbeat_error: None,
+            topo: TopologyFacts::default(),
         };
+        // Everyone carries the global master's domain 100 as well.
+        let global_seq = (t * 3.0) as u64;
         if i == 0 {
-            let pos = format!("{domain}-{server_id}-{master_seq}");
+            let pos = format!("{domain}-{server_id}-{master_seq},100-1-{global_seq}");
             status.gtid = GtidState { binlog_pos: Some(pos.clone()), current_pos: Some(pos), ..Default::default() };
+            status.replication.push(ReplicationStatus {
+                channel: String::new(),
+                source: Addr::new(UPSTREAM, 3306),
+                source_server_id: Some(1),
+                io_state: IoState::Running,
+                sql_running: true,
+                seconds_behind: Some(0),
+                last_io_errno: 0,
+                last_io_error: String::new(),
+                last_sql_errno: 0,
+                last_sql_error: String::new(),
+                source_log_file: "global-bin.000007".into(),
+                read_source_log_pos: 4 + global_seq * 280,
+                relay_source_log_file: "global-bin.000007".into(),
+                exec_source_log_pos: 4 + global_seq * 280,
+                gtid_mode: GtidMode::SlavePos,
+                retrieved_gtid_set: String::new(),
+                executed_gtid_set: String::new(),
+                sql_delay: 0,
+            });
             return Ok(status);
         }
         // Replicas: a little natural lag, plus the scripted incidents.
@@ -181,7 +215,16 @@ impl SimFleet {
         if s == script::WRITABLE_SHARD && i == 2 && within(c, script::WRITABLE_WINDOW) {
             status.read_only = false;
         }
-        let pos = format!("{domain}-{}-{applied}", domain * 100);
+        if s == script::CHAINED_SHARD && i == 2 {
+            link.source = self.addr(s, 1);
+            link.source_server_id = Some((domain * 100 + 1) as u32);
+        }
+        if s == script::MISPOINTED_SHARD && i == 2 && within(c, script::MISPOINTED_WINDOW) {
+            let other = script::MISPOINTED_SHARD - 1;
+            link.source = self.addr(other, 0);
+            link.source_server_id = Some(((other + 1) * 100) as u32);
+        }
+        let pos = format!("{domain}-{}-{applied},100-1-{global_seq}", domain * 100);
         status.gtid = GtidState {
             binlog_pos: Some(pos.clone()),
             current_pos: Some(pos.clone()),
@@ -291,6 +334,24 @@ mod tests {
         assert!(r.contains(&"unreachable") && r.contains(&"io_thread"), "{r:?}");
         assert_eq!(sh.replicas_up(), 0);
         assert_eq!(fleet_at(&[100.0]).shards[script::DEAD_SHARD].health, Health::Ok);
+    }
+
+    #[test]
+    fn chained_shard_draws_its_leaf_under_the_relay_and_stays_healthy() {
+        let f = fleet_at(&[5.0, 7.0]);
+        let s = script::CHAINED_SHARD;
+        assert_eq!(f.shards[s].health, Health::Ok, "{:?}", rules(&f, s));
+        let rows = crate::fleet::topology::tree(&f.shards, s, &f.index, &f.limits, &[]);
+        let depths: Vec<usize> = rows.iter().map(|r| r.depth).collect();
+        // upstream, master, relay, leaf
+        assert_eq!(depths, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn mispointed_replica_is_another_shards_problem_for_a_while() {
+        let r = rules(&fleet_at(&[90.0]), script::MISPOINTED_SHARD);
+        assert!(r.contains(&"other_shard_source"), "{r:?}");
+        assert!(rules(&fleet_at(&[115.0]), script::MISPOINTED_SHARD).is_empty());
     }
 
     #[test]

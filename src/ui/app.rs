@@ -8,8 +8,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::keys::{Action, action_for};
 use super::theme::Theme;
-use crate::fleet::{Event, Fleet, Health, Shard};
-use crate::poll::Update;
+use crate::fleet::topology::{self, NodeKind, TreeRow};
+use crate::fleet::{Addr, Event, Fleet, Health, Shard};
+use crate::poll::{Slot, Update};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {
@@ -44,7 +45,12 @@ pub enum View {
     Overview,
     /// Detail of the shard with this index in `fleet.shards`.
     Detail(usize),
+    /// The replication tree of one shard, or of every shard the overview shows.
+    Topology(Option<usize>),
 }
+
+/// Starts probing a server discovery added at `Slot`.
+pub type OnDiscovered = Box<dyn FnMut(Slot, &Addr)>;
 
 /// Everything that can happen. (A poll result is the big one; messages live
 /// for one trip through the channel, so its size does not matter.)
@@ -86,6 +92,12 @@ pub struct App {
     pub quit: bool,
     /// Something visible changed since the last draw.
     pub dirty: bool,
+    /// Selected server in the topology view (index into `topology_targets()`).
+    pub topo_selected: usize,
+    /// Draw trees with ASCII instead of box-drawing characters.
+    pub ascii: bool,
+    /// Called for each server discovery adds to the fleet, to start probing it.
+    pub on_discovered: Option<OnDiscovered>,
 }
 
 impl App {
@@ -110,6 +122,9 @@ impl App {
             page_rows: 10,
             quit: false,
             dirty: true,
+            topo_selected: 0,
+            ascii: false,
+            on_discovered: None,
         }
     }
 
@@ -126,7 +141,14 @@ impl App {
             Message::Sample(u) => {
                 // Keep the cursor on the same shard when sorting moves rows.
                 let selected_shard = if self.follow_selection { self.selected_shard_index() } else { None };
-                let events = self.fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+                let mut events = self.fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+                events.extend(self.fleet.vanished(u.slot.shard));
+                for found in self.fleet.discover_from(u.slot.shard, u.slot.instance) {
+                    events.push(found.event(&self.fleet));
+                    if let Some(start) = self.on_discovered.as_mut() {
+                        start(Slot { shard: found.shard, instance: found.instance }, &found.addr);
+                    }
+                }
                 if let Some(idx) = selected_shard
                     && let Some(pos) = self.visible_shards().iter().position(|&i| i == idx)
                 {
@@ -174,14 +196,37 @@ impl App {
             Action::PageDown => self.move_cursor(self.page_rows.max(1) as isize),
             Action::Top => self.move_cursor(isize::MIN / 2),
             Action::Bottom => self.move_cursor(isize::MAX / 2),
-            Action::Open => {
-                if let (View::Overview, Some(idx)) = (self.view, self.selected_shard_index()) {
-                    self.view = View::Detail(idx);
-                    self.detail_selected = 0;
+            Action::Open => match self.view {
+                View::Overview => {
+                    if let Some(idx) = self.selected_shard_index() {
+                        self.view = View::Detail(idx);
+                        self.detail_selected = 0;
+                    }
                 }
-            }
+                View::Topology(_) => {
+                    if let Some(&(s, i)) = self.topology_targets().get(self.topo_selected) {
+                        self.view = View::Detail(s);
+                        self.detail_selected = i;
+                    }
+                }
+                View::Detail(_) => {}
+            },
+            Action::Topology => match self.view {
+                View::Overview => {
+                    self.view = View::Topology(None);
+                    self.topo_selected = 0;
+                }
+                View::Detail(s) => {
+                    self.view = View::Topology(Some(s));
+                    let here = self.topology_targets().iter().position(|&t| t == (s, self.detail_selected));
+                    self.topo_selected = here.unwrap_or(0);
+                }
+                View::Topology(Some(s)) => self.view = View::Detail(s),
+                View::Topology(None) => self.view = View::Overview,
+            },
             Action::Back => match self.view {
-                View::Detail(_) => self.view = View::Overview,
+                View::Detail(_) | View::Topology(None) => self.view = View::Overview,
+                View::Topology(Some(s)) => self.view = View::Detail(s),
                 View::Overview => {
                     self.filter.clear();
                     self.clamp_selection();
@@ -224,6 +269,10 @@ impl App {
                 (&mut self.selected, len)
             }
             View::Detail(i) => (&mut self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len())),
+            View::Topology(_) => {
+                let len = self.topology_targets().len();
+                (&mut self.topo_selected, len)
+            }
         };
         *pos = (*pos as isize).saturating_add(delta).clamp(0, len.saturating_sub(1) as isize) as usize;
     }
@@ -254,6 +303,38 @@ impl App {
             rows.reverse();
         }
         rows
+    }
+
+    /// The shards the topology view shows: one, or every row of the overview in its order.
+    pub fn topology_shards(&self) -> Vec<usize> {
+        match self.view {
+            View::Topology(Some(s)) => vec![s],
+            _ => self.visible_shards(),
+        }
+    }
+
+    /// The topology view's lines: (shard, tree row), shard by shard.
+    pub fn topology_rows(&self) -> Vec<(usize, TreeRow)> {
+        let pointers = topology::pointers(&self.fleet.shards);
+        let mut out = Vec::new();
+        for s in self.topology_shards() {
+            let Some(shard) = self.fleet.shards.get(s) else { continue };
+            let unknown = topology::unidentified(shard, &pointers);
+            let rows = topology::tree(&self.fleet.shards, s, &self.fleet.index, &self.fleet.limits, &unknown);
+            out.extend(rows.into_iter().map(|r| (s, r)));
+        }
+        out
+    }
+
+    /// The servers the topology view's cursor moves over, in drawing order: (shard, instance).
+    pub fn topology_targets(&self) -> Vec<(usize, usize)> {
+        self.topology_rows()
+            .into_iter()
+            .filter_map(|(s, r)| match r.kind {
+                NodeKind::Instance(i) => Some((s, i)),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn selected_shard_index(&self) -> Option<usize> {
@@ -441,6 +522,59 @@ pub(crate) mod tests {
         assert_eq!(app.selected, 0, "the closing key is not also a move");
         key(&mut app, KeyCode::Char('q'));
         assert!(app.quit);
+    }
+
+    #[test]
+    fn topology_from_detail_and_back_and_enter_opens_the_instance() {
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('s')); // by name: row 0 is users-01
+        key(&mut app, KeyCode::Enter);
+        key(&mut app, KeyCode::Char('G'));
+        assert_eq!((app.view, app.detail_selected), (View::Detail(0), 2));
+        key(&mut app, KeyCode::Char('t'));
+        assert_eq!(app.view, View::Topology(Some(0)));
+        assert_eq!(app.topology_targets()[app.topo_selected], (0, 2), "the cursor stays on the same server");
+        key(&mut app, KeyCode::Char('g'));
+        key(&mut app, KeyCode::Enter);
+        assert_eq!((app.view, app.detail_selected), (View::Detail(0), 0));
+        key(&mut app, KeyCode::Char('t'));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.view, View::Detail(0));
+        key(&mut app, KeyCode::Esc);
+        key(&mut app, KeyCode::Char('t'));
+        assert_eq!(app.view, View::Topology(None));
+        assert_eq!(app.topology_targets().len(), app.fleet.instance_count());
+        key(&mut app, KeyCode::End);
+        assert_eq!(app.topo_selected, app.fleet.instance_count() - 1);
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.view, View::Overview);
+    }
+
+    #[test]
+    fn discovered_servers_are_handed_to_the_poller_and_logged() {
+        use std::sync::{Arc, Mutex};
+        let sim = SimFleet::default();
+        let shard = crate::fleet::Shard::new("s1", sim.addr(0, 0), [], None);
+        let mut app = App::new(Fleet::new(vec![shard], Limits::default()), Theme::plain(), "t", Duration::from_secs(1));
+        let started: Arc<Mutex<Vec<(Slot, Addr)>>> = Arc::default();
+        let sink = started.clone();
+        app.on_discovered =
+            Some(Box::new(move |slot, addr| sink.lock().map(|mut v| v.push((slot, addr.clone()))).unwrap_or(())));
+        let mut status = sim.status_at(0, 0, 1.0).expect("master up");
+        status.topo.discovery = Some(crate::fleet::status::Discovery {
+            replica_hosts: Some(vec![crate::fleet::status::ReplicaHost { server_id: 101, addr: Some(sim.addr(0, 1)) }]),
+            dump_hosts: vec![sim.addr(0, 1).host],
+        });
+        let sample =
+            crate::fleet::status::Sample { at: Utc::now(), elapsed: Duration::from_millis(1), result: Ok(status) };
+        let events = app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: 0 }, sample }));
+        let got = started.lock().map(|v| v.clone()).unwrap_or_default();
+        assert_eq!(got, vec![(Slot { shard: 0, instance: 1 }, sim.addr(0, 1))]);
+        assert!(
+            events.iter().any(|e| e.message == "discovered db-users-01b:3306 (replica list of db-users-01a:3306)"),
+            "{events:?}"
+        );
+        assert_eq!(app.fleet.shards[0].instances.len(), 2);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub enum Action {
     Sort,
     SortReverse,
     ToggleEvents,
+    Topology,
 }
 
 pub struct Binding {
@@ -40,6 +41,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding { keys: &["/"], action: Action::Filter, desc: "filter shards (name, address, health)" },
     Binding { keys: &["s"], action: Action::Sort, desc: "next sort column" },
     Binding { keys: &["S"], action: Action::SortReverse, desc: "reverse sort order" },
+    Binding { keys: &["t"], action: Action::Topology, desc: "topology (all shards / this shard)" },
     Binding { keys: &["e"], action: Action::ToggleEvents, desc: "show / hide the events pane" },
     Binding { keys: &["?"], action: Action::Help, desc: "this help" },
     Binding { keys: &["q", "Ctrl-c"], action: Action::Quit, desc: "quit" },
@@ -67,6 +69,7 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('s') => Action::Sort,
         KeyCode::Char('S') => Action::SortReverse,
         KeyCode::Char('e') => Action::ToggleEvents,
+        KeyCode::Char('t') => Action::Topology,
         _ => return None,
     })
 }

@@ -164,6 +164,58 @@ mod tests {
         insta::assert_snapshot!(render(&app, 200, 60));
     }
 
+    fn topology_app(t: f64, view: View) -> App {
+        let mut app = demo_app(t);
+        app.view = view;
+        app.show_events = false;
+        app
+    }
+
+    #[test]
+    fn topology_healthy_80x24() {
+        insta::assert_snapshot!(render(&topology_app(8.0, View::Topology(Some(0))), 80, 24));
+    }
+
+    #[test]
+    fn topology_healthy_200x60() {
+        insta::assert_snapshot!(render(&topology_app(8.0, View::Topology(Some(0))), 200, 60));
+    }
+
+    #[test]
+    fn topology_chained_80x24() {
+        insta::assert_snapshot!(render(&topology_app(8.0, View::Topology(Some(script::CHAINED_SHARD))), 80, 24));
+    }
+
+    #[test]
+    fn topology_chained_200x60() {
+        insta::assert_snapshot!(render(&topology_app(8.0, View::Topology(Some(script::CHAINED_SHARD))), 200, 60));
+    }
+
+    #[test]
+    fn topology_broken_80x24() {
+        // A replica re-pointed to another shard's master.
+        let screen = render(&topology_app(90.0, View::Topology(Some(script::MISPOINTED_SHARD))), 80, 24);
+        assert!(screen.contains("server of shard users-05"), "{screen}");
+        insta::assert_snapshot!(screen);
+    }
+
+    #[test]
+    fn topology_broken_200x60() {
+        // Every shard at once: the dead master, the mispointed replica, the chain.
+        let mut app = topology_app(90.0, View::Topology(None));
+        app.show_events = true;
+        insta::assert_snapshot!(render(&app, 200, 60));
+    }
+
+    #[test]
+    fn topology_ascii_fallback_has_no_box_drawing() {
+        let mut app = topology_app(8.0, View::Topology(Some(script::CHAINED_SHARD)));
+        app.ascii = true;
+        let screen = render(&app, 80, 24);
+        let body: String = screen.lines().skip(2).take(5).collect::<Vec<_>>().join("\n");
+        assert!(body.contains("`- ") && !body.contains('└') && !body.contains('├'), "{body}");
+    }
+
     #[test]
     fn help_overlay_lists_every_binding() {
         let mut app = demo_app(8.0);
@@ -193,6 +245,8 @@ mod tests {
             app.show_help = true;
             render(&app, w, h);
             app.view = View::Detail(0);
+            render(&app, w, h);
+            app.view = View::Topology(None);
             render(&app, w, h);
             app.show_help = false;
         }

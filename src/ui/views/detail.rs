@@ -129,6 +129,9 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
     if let Some(e) = &inst.error {
         lines.push(Line::styled(format!("✖ {e}"), t.crit));
     }
+    if let Some(via) = &inst.discovered_via {
+        lines.push(Line::styled(format!("discovered: {via}{}", if inst.gone { " (gone)" } else { "" }), t.muted));
+    }
     if let Some(s) = &inst.status {
         let mut l1 = Vec::new();
         l1.extend(kv(t, "version", s.version.clone(), t.text));

@@ -5,6 +5,7 @@ mod detail;
 mod events;
 mod help;
 mod overview;
+mod topology;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -31,6 +32,7 @@ pub fn draw(app: &App, frame: &mut Frame) -> usize {
     let rows = match app.view {
         View::Overview => overview::draw(app, frame, body),
         View::Detail(i) => detail::draw(app, frame, body, i),
+        View::Topology(_) => topology::draw(app, frame, body),
     };
     if events_h > 0 {
         events::draw(app, frame, events_area);
@@ -92,8 +94,16 @@ fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
                 hint("/", "filter", &mut spans);
                 hint("s", &format!("sort:{}", app.sort.label()), &mut spans);
                 hint("⏎", "detail", &mut spans);
+                hint("t", "topology", &mut spans);
             }
-            View::Detail(_) => hint("Esc", "back", &mut spans),
+            View::Detail(_) => {
+                hint("Esc", "back", &mut spans);
+                hint("t", "topology", &mut spans);
+            }
+            View::Topology(_) => {
+                hint("⏎", "detail", &mut spans);
+                hint("Esc", "back", &mut spans);
+            }
         }
         hint("e", "events", &mut spans);
         hint("q", "quit", &mut spans);

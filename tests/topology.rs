@@ -189,7 +189,7 @@ async fn discovery_follows_a_chain_and_anomalies_are_reported() {
         problem("other_shard_source")["message"]
             .as_str()
             .unwrap_or("")
-            .contains(&format!("{m7}, the master of shard s7"))
+            .contains(&format!("{m7}, the master of shard s16"))
     );
     assert!(
         problem("errant_gtid")["message"].as_str().unwrap_or("").contains("17-1702-"),

@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::keys::{Action, action_for};
+use super::color::ColorDepth;
+use super::keys::{Action, Keymap};
+use super::kiosk::{self, Kiosk};
 use super::theme::Theme;
 use crate::fleet::{Event, Fleet, Health, Shard};
 use crate::poll::Update;
@@ -84,6 +86,15 @@ pub struct App {
     pub quit: bool,
     /// Something visible changed since the last draw.
     pub dirty: bool,
+    /// What the terminal shows; applied to every frame.
+    pub color_depth: ColorDepth,
+    pub keymap: Keymap,
+    /// No action (promotion, checksum, …) may start: `--read-only`, and always in kiosk mode.
+    pub read_only: bool,
+    /// Kiosk mode: rotating views, big banner; implies read-only.
+    pub kiosk: Option<Kiosk>,
+    /// Plain ASCII for trends (no block characters), for terminals and fonts without them.
+    pub ascii: bool,
 }
 
 impl App {
@@ -108,7 +119,17 @@ impl App {
             page_rows: 10,
             quit: false,
             dirty: true,
+            color_depth: ColorDepth::TrueColor,
+            keymap: Keymap::defaults(),
+            read_only: false,
+            kiosk: None,
+            ascii: false,
         }
+    }
+
+    /// Every action key must check this first: never in `--read-only` or kiosk mode.
+    pub fn actions_allowed(&self) -> bool {
+        !self.read_only && self.kiosk.is_none()
     }
 
     /// Apply a message; returns the fleet events it caused (for the events pane).
@@ -139,6 +160,9 @@ impl App {
                     self.dirty = true;
                 }
                 self.now = now;
+                if kiosk::tick(self, now) {
+                    self.dirty = true;
+                }
                 Vec::new()
             }
             Message::Resize => {
@@ -153,7 +177,7 @@ impl App {
             self.edit_filter(key);
             return;
         }
-        let Some(action) = action_for(key) else { return };
+        let Some(action) = self.keymap.action_for(&key) else { return };
         if self.show_help {
             // Any navigation key closes help; quit still quits.
             match action {

@@ -2,7 +2,9 @@
 //! them to the terminal, the poller and the clock.
 
 pub mod app;
+pub mod color;
 pub mod keys;
+pub mod kiosk;
 pub mod theme;
 pub mod views;
 

@@ -4,6 +4,7 @@
 mod detail;
 mod events;
 mod help;
+mod kiosk;
 mod overview;
 
 use ratatui::Frame;
@@ -13,6 +14,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::app::{App, View};
+use super::keys::Action;
 use super::theme::health_symbol;
 use crate::fleet::Health;
 
@@ -20,14 +22,19 @@ use crate::fleet::Health;
 pub fn draw(app: &App, frame: &mut Frame) -> usize {
     let area = frame.area();
     let events_h = if app.show_events && area.height >= 16 { (area.height / 4).clamp(5, 12) } else { 0 };
+    let header_h = if app.kiosk.is_some() { kiosk::banner_height(area) } else { 1 };
     let [header, body, events_area, footer] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(header_h),
         Constraint::Min(3),
         Constraint::Length(events_h),
         Constraint::Length(1),
     ])
     .areas(area);
-    draw_header(app, frame, header);
+    if app.kiosk.is_some() {
+        kiosk::draw_banner(app, frame, header);
+    } else {
+        draw_header(app, frame, header);
+    }
     let rows = match app.view {
         View::Overview => overview::draw(app, frame, body),
         View::Detail(i) => detail::draw(app, frame, body, i),
@@ -39,6 +46,7 @@ pub fn draw(app: &App, frame: &mut Frame) -> usize {
     if app.show_help {
         help::draw(app, frame, area);
     }
+    app.color_depth.apply(frame.buffer_mut());
     rows
 }
 
@@ -82,21 +90,27 @@ fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
         ])
     } else {
         let mut spans = Vec::new();
-        let hint = |k: &str, what: &str, spans: &mut Vec<Span<'static>>| {
+        // Hints name the active keymap's first key for each action; unbound actions are left out.
+        let hint = |action: Action, what: &str, spans: &mut Vec<Span<'static>>| {
+            let Some(k) = app.keymap.first_key(action) else { return };
+            let k = if k == "Enter" { "⏎".to_string() } else { k };
             spans.push(Span::styled(format!(" {k}"), t.accent));
             spans.push(Span::styled(format!(" {what} "), t.muted));
         };
-        hint("?", "help", &mut spans);
+        if app.kiosk.is_some() {
+            spans.push(Span::styled(" KIOSK · read-only ", t.title));
+        }
+        hint(Action::Help, "help", &mut spans);
         match app.view {
             View::Overview => {
-                hint("/", "filter", &mut spans);
-                hint("s", &format!("sort:{}", app.sort.label()), &mut spans);
-                hint("⏎", "detail", &mut spans);
+                hint(Action::Filter, "filter", &mut spans);
+                hint(Action::Sort, &format!("sort:{}", app.sort.label()), &mut spans);
+                hint(Action::Open, "detail", &mut spans);
             }
-            View::Detail(_) => hint("Esc", "back", &mut spans),
+            View::Detail(_) => hint(Action::Back, "back", &mut spans),
         }
-        hint("e", "events", &mut spans);
-        hint("q", "quit", &mut spans);
+        hint(Action::ToggleEvents, "events", &mut spans);
+        hint(Action::Quit, "quit", &mut spans);
         if !app.filter.is_empty() {
             spans.push(Span::styled(format!(" filter: {} ", app.filter), t.warn));
         }

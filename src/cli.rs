@@ -20,6 +20,27 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: Option<u32>,
 
+    /// Theme: default, light, dark-truecolor, mono, lcd, one in ~/.config/shardtop/themes, or a file path.
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+
+    /// Wall-display mode: read-only, rotating views, a large health banner.
+    #[arg(long, global = true)]
+    pub kiosk: bool,
+
+    /// No actions (promotion, checksum) from this session.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+
+    /// Capture the mouse: click selects a row, the wheel scrolls (off by default, so the
+    /// terminal's own text selection works).
+    #[arg(long, global = true)]
+    pub mouse: bool,
+
+    /// Trends drawn in plain ASCII instead of block characters (fonts or terminals without them).
+    #[arg(long, global = true)]
+    pub ascii: bool,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -15,7 +15,7 @@ use crate::probe::{HeartbeatSpec, ProbeOptions, Prober, Tls};
 use crate::snapshot::Report;
 use crate::sim::SimFleet;
 use crate::ui::app::App;
-use crate::ui::theme::Theme;
+use crate::ui::theme::{Theme, ThemeLoader};
 
 /// A failed command: what to print and which exit code to return.
 #[derive(Debug)]
@@ -61,12 +61,14 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let sim = SimFleet { shards: shards.into(), replicas: replicas.into(), ..SimFleet::default() };
     let interval = Duration::from_secs(1);
     let fleet = Fleet::new(sim.layout(), Limits::default());
-    let app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), "demo", interval);
+    let mut app = App::new(fleet, Theme::plain(), "demo", interval);
+    let profile = crate::ui::profile::configure(&mut app, cli, &config::UiConfig::default(), &[], &ThemeLoader::system())
+        .map_err(|e| CommandError::new(1, e.to_string()))?;
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
-    crate::ui::run(app, rx, cli.fps.unwrap_or(10))
+    crate::ui::run(app, rx, profile)
         .await
         .map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)
@@ -136,7 +138,9 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         .as_ref()
         .and_then(|p| p.file_name())
         .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
-    let app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), source, cfg.poll.interval);
+    let mut app = App::new(fleet, Theme::plain(), source, cfg.poll.interval);
+    let profile = crate::ui::profile::configure(&mut app, cli, &cfg.ui, &cfg.keys, &ThemeLoader::system())
+        .map_err(|e| CommandError::new(1, e.to_string()))?;
     init_event_log();
     for w in &loaded.warnings {
         log::warn!(target: "config", "{w}");
@@ -153,7 +157,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         }
         log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
     }
-    crate::ui::run(app, rx, cli.fps.unwrap_or(cfg.ui.fps))
+    crate::ui::run(app, rx, profile)
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)

@@ -38,6 +38,8 @@ pub struct Config {
     pub heartbeat: Option<HeartbeatConfig>,
     pub shards: Vec<ShardConfig>,
     pub ui: UiConfig,
+    /// `[keys] bind`: overrides of the default key bindings, in file order.
+    pub keys: Vec<crate::ui::keys::UserBinding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,11 +159,13 @@ pub struct UiConfig {
     pub kiosk_rotate: Duration,
     /// Upper bound on redraws per second (SSH-friendly).
     pub fps: u32,
+    /// Capture the mouse (click selects, wheel scrolls); off keeps the terminal's own text selection.
+    pub mouse: bool,
 }
 
 impl Default for UiConfig {
     fn default() -> Self {
-        UiConfig { theme: "default".into(), kiosk_rotate: Duration::from_secs(15), fps: 10 }
+        UiConfig { theme: "default".into(), kiosk_rotate: Duration::from_secs(15), fps: 10, mouse: false }
     }
 }
 

@@ -148,7 +148,19 @@ fn full_fixture_has_every_value() {
         c.heartbeat,
         Some(HeartbeatConfig { table: "percona.heartbeat".into(), utc: false, write: true, interval: ms(500) })
     );
-    assert_eq!(c.ui, UiConfig { theme: "high-contrast".into(), kiosk_rotate: ms(60_000), fps: 30 });
+    assert_eq!(c.ui, UiConfig { theme: "high-contrast".into(), kiosk_rotate: ms(60_000), fps: 30, mouse: true });
+    {
+        use crate::ui::keys::{Action, KeySpec, UserBinding};
+        let k = |s: &str| KeySpec::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.keys,
+            vec![
+                UserBinding { on: vec![k("x")], run: Some(Action::Quit), desc: Some("leave".into()) },
+                UserBinding { on: vec![k("Ctrl-d"), k("Space")], run: Some(Action::PageDown), desc: None },
+                UserBinding { on: vec![k("e")], run: None, desc: None },
+            ]
+        );
+    }
     assert_eq!(c.shards.len(), 3);
     let users01 = &c.shards[1];
     assert_eq!(users01.name, "users-01");

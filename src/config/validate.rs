@@ -14,12 +14,13 @@ use toml::Spanned;
 use super::duration::{DurationInput, format_duration};
 use super::mycnf::{self, ClientLogin};
 use super::problem::{LineIndex, closest, from_toml_error};
-use super::schema::{RawConfig, RawDefaults, RawHeartbeat, RawPoll, RawShard, RawThresholds, RawUi};
+use super::schema::{OneOrMany, RawConfig, RawDefaults, RawHeartbeat, RawKeys, RawPoll, RawShard, RawThresholds, RawUi};
 use super::{
     Config, ConfigError, ConnDefaults, Env, HeartbeatConfig, Loaded, PollConfig, Problem, Severity, ShardConfig,
     Thresholds, TlsMode, UiConfig,
 };
 use crate::fleet::Addr;
+use crate::ui::keys::{Action, KeySpec, Keymap, UNBIND, UserBinding};
 use crate::secret::Secret;
 
 pub(super) fn run(text: &str, file: &str, base: Option<&Path>, env: &dyn Env) -> Result<Loaded, ConfigError> {
@@ -101,6 +102,7 @@ impl Checker<'_> {
             heartbeat: raw.heartbeat.map(|h| self.heartbeat(h)),
             shards: self.shards(raw.shard),
             ui: self.ui(raw.ui.unwrap_or_default()),
+            keys: self.keys(raw.keys.unwrap_or_default()),
         }
     }
 
@@ -266,7 +268,55 @@ impl Checker<'_> {
                 }
             },
         };
-        UiConfig { theme, kiosk_rotate: kiosk_rotate.map_or(d.kiosk_rotate, |v| v.v), fps }
+        UiConfig { theme, kiosk_rotate: kiosk_rotate.map_or(d.kiosk_rotate, |v| v.v), fps, mouse: raw.mouse.unwrap_or(d.mouse) }
+    }
+
+    /// `[keys] bind`: every key and action checked; conflicts between the
+    /// user's own bindings are warnings (the later one wins).
+    fn keys(&mut self, raw: RawKeys) -> Vec<UserBinding> {
+        let mut out = Vec::new();
+        for b in raw.bind.unwrap_or_default() {
+            let b = b.into_inner();
+            let on_span = b.on.span();
+            let names = match b.on.into_inner() {
+                OneOrMany::One(k) => vec![k],
+                OneOrMany::Many(ks) => ks,
+            };
+            if names.is_empty() {
+                self.error(Some(&on_span), "keys.bind: `on` lists no key".into(), "e.g. on = \"x\" or on = [\"x\", \"Ctrl-x\"]".to_string());
+                continue;
+            }
+            let mut on = Vec::new();
+            for n in &names {
+                match KeySpec::parse(n) {
+                    Ok(k) => on.push(k),
+                    Err(e) => self.error(Some(&on_span), format!("keys.bind: {e}"), None),
+                }
+            }
+            let run_span = b.run.span();
+            let run = b.run.into_inner();
+            let action = if run.trim() == UNBIND {
+                None
+            } else if let Some(a) = Action::from_name(&run) {
+                Some(a)
+            } else {
+                let names = Action::names();
+                let hint = match closest(&run, names.iter().copied()) {
+                    Some(s) => format!("did you mean \"{s}\"?"),
+                    None => format!("actions: {}, or \"{UNBIND}\" to unbind", names.join(", ")),
+                };
+                self.error(Some(&run_span), format!("keys.bind: unknown action {run:?}"), hint);
+                continue;
+            };
+            if on.len() == names.len() {
+                out.push(UserBinding { on, run: action, desc: b.desc });
+            }
+        }
+        let (_, conflicts) = Keymap::with_overrides(&out);
+        for c in conflicts {
+            self.warn(None, c, None);
+        }
+        out
     }
 
     // ---- connection defaults and credentials ----

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
 use super::color::ColorDepth;
 use super::keys::{Action, Keymap};
@@ -56,6 +56,8 @@ pub enum Message {
     /// A clock tick: ages and the clock move on.
     Tick(DateTime<Utc>),
     Resize,
+    /// Only arrives with `--mouse` / `[ui] mouse`.
+    Mouse(MouseEvent),
 }
 
 pub struct App {
@@ -169,6 +171,10 @@ impl App {
                 self.dirty = true;
                 Vec::new()
             }
+            Message::Mouse(m) => {
+                self.on_mouse(m);
+                Vec::new()
+            }
         }
     }
 
@@ -216,6 +222,31 @@ impl App {
             Action::Sort => self.sort = self.sort.next(),
             Action::SortReverse => self.sort_reverse = !self.sort_reverse,
         }
+    }
+
+    /// The wheel moves the cursor; a click on an overview row selects that shard.
+    fn on_mouse(&mut self, m: MouseEvent) {
+        if self.show_help || self.editing_filter {
+            return;
+        }
+        match m.kind {
+            MouseEventKind::ScrollDown => self.move_cursor(1),
+            MouseEventKind::ScrollUp => self.move_cursor(-1),
+            MouseEventKind::Down(crossterm::event::MouseButton::Left) if self.view == View::Overview => {
+                // Rows start below the header line, the block's top border and the column header;
+                // the table scrolls just enough to keep the selection in view.
+                let first_row_y = super::views::OVERVIEW_FIRST_ROW;
+                let Some(line) = (m.row as usize).checked_sub(first_row_y) else { return };
+                let offset = (self.selected + 1).saturating_sub(self.page_rows.max(1));
+                let pos = offset + line;
+                if line < self.page_rows && pos < self.visible_shards().len() {
+                    self.selected = pos;
+                    self.follow_selection = true;
+                }
+            }
+            _ => return,
+        }
+        self.dirty = true;
     }
 
     fn edit_filter(&mut self, key: KeyEvent) {

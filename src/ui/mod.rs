@@ -5,8 +5,13 @@ pub mod app;
 pub mod color;
 pub mod keys;
 pub mod kiosk;
+pub mod profile;
+pub mod render;
 pub mod theme;
 pub mod views;
+
+#[cfg(test)]
+mod terminal_tests;
 
 use std::io;
 use std::time::Duration;
@@ -32,7 +37,7 @@ pub fn log_event(e: &Event) {
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is
 /// restored on every way out, panics included (ratatui's panic hook).
-pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, fps: u32) -> io::Result<()> {
+pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, profile: profile::Profile) -> io::Result<()> {
     use std::io::IsTerminal;
     if !io::stdout().is_terminal() {
         return Err(io::Error::other("stdout is not a terminal: the TUI needs one (for scripts, use `shardtop snapshot`)"));
@@ -45,7 +50,15 @@ pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, fps: u32) ->
             return Err(e);
         }
     };
-    let result = event_loop(&mut terminal, &mut app, &mut updates, fps).await;
+    // An explicit --color depth beats NO_COLOR, which crossterm would otherwise apply on its own.
+    crossterm::style::force_color_output(app.color_depth != color::ColorDepth::None);
+    if profile.mouse {
+        crossterm::execute!(io::stdout(), crossterm::event::EnableMouseCapture)?;
+    }
+    let result = event_loop(&mut terminal, &mut app, &mut updates, profile.fps).await;
+    if profile.mouse {
+        let _ = crossterm::execute!(io::stdout(), crossterm::event::DisableMouseCapture);
+    }
     ratatui::try_restore()?;
     result
 }
@@ -66,13 +79,11 @@ async fn event_loop(
     // Frames are capped: a burst of poll results costs one redraw, not hundreds.
     let frame_gap = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 60)));
     let mut last_draw = Instant::now() - frame_gap;
+    let mut renderer = render::Renderer::default();
     loop {
         if app.dirty && last_draw.elapsed() >= frame_gap {
             tui_logger::move_events();
-            let mut rows = 0;
-            terminal.draw(|f| rows = views::draw(app, f))?;
-            app.page_rows = rows;
-            app.dirty = false;
+            renderer.draw(terminal, app)?;
             last_draw = Instant::now();
         }
         let next_frame = last_draw + frame_gap;
@@ -80,6 +91,7 @@ async fn event_loop(
             ev = term_events.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) => { app.update(Message::Key(k)); }
                 Some(Ok(TermEvent::Resize(..))) => { app.update(Message::Resize); }
+                Some(Ok(TermEvent::Mouse(m))) => { app.update(Message::Mouse(m)); }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),

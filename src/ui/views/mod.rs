@@ -18,6 +18,10 @@ use super::keys::Action;
 use super::theme::health_symbol;
 use crate::fleet::Health;
 
+/// The screen line of the overview's first shard row (header line, the
+/// table's top border, the column header), for mouse clicks.
+pub const OVERVIEW_FIRST_ROW: usize = 3;
+
 /// Draw the whole screen. Returns how many table rows fit, for paging.
 pub fn draw(app: &App, frame: &mut Frame) -> usize {
     let area = frame.area();
@@ -98,7 +102,11 @@ fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
             spans.push(Span::styled(format!(" {what} "), t.muted));
         };
         if app.kiosk.is_some() {
+            // A wall display: nothing to do but read it (and leave).
             spans.push(Span::styled(" KIOSK · read-only ", t.title));
+            hint(Action::Help, "help", &mut spans);
+            hint(Action::Quit, "quit", &mut spans);
+            return frame.render_widget(Paragraph::new(Line::from(spans)), area);
         }
         hint(Action::Help, "help", &mut spans);
         match app.view {

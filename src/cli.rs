@@ -96,6 +96,17 @@ pub enum Command {
         /// Use a simulated fleet of this many shards instead of the config.
         #[arg(long, value_name = "SHARDS")]
         sim: Option<usize>,
+        /// Measure the TUI instead: bytes written to the terminal per second (idle, a few
+        /// values moving, busy) and frame render time, on a simulated fleet (--sim, default 100)
+        /// at --fps (default: 10 and 2).
+        #[arg(long)]
+        terminal: bool,
+        /// Terminal size for --terminal.
+        #[arg(long, default_value = "200x60", value_name = "COLSxROWS", value_parser = parse_size)]
+        size: (u16, u16),
+        /// Simulated seconds per --terminal run.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
+        seconds: u32,
     },
     /// Write pt-heartbeat-compatible rows to every shard master until stopped.
     Heartbeat {
@@ -103,6 +114,16 @@ pub enum Command {
         #[arg(long, value_delimiter = ',')]
         shard: Vec<String>,
     },
+}
+
+/// `80x24`: columns by rows.
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("{s:?}: write COLSxROWS, e.g. 80x24"))?;
+    let n = |v: &str| v.trim().parse::<u16>().ok().filter(|n| (10..=1000).contains(n));
+    match (n(w), n(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(format!("{s:?}: columns and rows from 10 to 1000, e.g. 80x24")),
+    }
 }
 
 /// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds: the config's syntax.

@@ -209,6 +209,11 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
         println!("{w}");
     }
     let cfg = loaded.config;
+    // The theme is part of the setup: a broken one would stop the TUI.
+    if let Err(e) = ThemeLoader::system().load(&cfg.ui.theme) {
+        println!("{e}");
+        return Ok(1);
+    }
     let servers: usize = cfg.shards.iter().map(|s| 1 + s.replicas.len()).sum();
     println!(
         "{}: ok: {} shards, {} servers, user {} (password from {})",
@@ -294,5 +299,13 @@ pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
         }
     };
     print!("{}", stats.render());
+    Ok(0)
+}
+
+pub fn bench_terminal(cli: &Cli, shards: usize, size: (u16, u16), seconds: u32) -> CmdResult {
+    let fps: Vec<u32> = cli.fps.map_or_else(|| vec![10, 2], |f| vec![f]);
+    let report = crate::bench_terminal::report(shards.max(1), size, &fps, seconds)
+        .map_err(|e| CommandError::new(1, format!("bench: {e}")))?;
+    print!("{report}");
     Ok(0)
 }

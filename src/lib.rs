@@ -1,6 +1,7 @@
 //! shardtop: a terminal operations dashboard for sharded MySQL/MariaDB fleets.
 
 pub mod bench;
+pub mod bench_terminal;
 pub mod cli;
 pub mod commands;
 pub mod config;

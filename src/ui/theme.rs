@@ -88,12 +88,19 @@ struct StyleSpec {
 
 /// A theme that cannot be used: which file, where in it, what is wrong.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("theme {file}{}: {message}", position.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+#[error("theme{}{}: {message}", if file.is_empty() { "" } else { " " }, place(file, *position))]
 pub struct ThemeError {
-    /// A path, or `shipped theme NAME`.
+    /// A path, `shipped theme NAME`, or empty for the name given on the command line or in the config.
     pub file: String,
     pub position: Option<(usize, usize)>,
     pub message: String,
+}
+
+fn place(file: &str, position: Option<(usize, usize)>) -> String {
+    match position {
+        Some((l, c)) => format!("{file}:{l}:{c}"),
+        None => file.to_string(),
+    }
 }
 
 /// Where a theme's text came from: shipped, or a file on disk.
@@ -188,7 +195,7 @@ impl ThemeLoader {
             message.push_str(&format!(" (did you mean {best:?}?)"));
         }
         Err(match from {
-            None => ThemeError { file: "--theme / [ui] theme".into(), position: None, message },
+            None => ThemeError { file: String::new(), position: None, message },
             Some((origin, text, span)) => ThemeError {
                 file: origin.label(),
                 position: Some(line_col(text, span.start)),

@@ -258,3 +258,15 @@ fn an_unchanged_screen_writes_nothing() {
     let delta = counter.0.get() - first;
     assert!(delta > 0 && delta < 200, "a clock tick cost {delta} bytes");
 }
+
+#[test]
+fn header_says_how_old_the_data_is_when_nothing_arrives() {
+    let mut app = demo_app(60.0);
+    assert!(!text(&buffer(&app, 100, 24)).contains("no new data"));
+    app.now += chrono::Duration::seconds(125);
+    let screen = text(&buffer(&app, 100, 24));
+    assert!(screen.lines().next().is_some_and(|l| l.contains("no new data for 2m05s")), "{screen}");
+    // At 80 columns the header has no room; the footer says it.
+    let screen = text(&buffer(&app, 80, 24));
+    assert!(screen.lines().last().is_some_and(|l| l.contains("no new data for 2m05s")), "{screen}");
+}

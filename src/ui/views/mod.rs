@@ -69,13 +69,19 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!("{} {} {}  ", health_symbol(h), n, h.label().to_lowercase()), style));
     }
     let clock = app.now.with_timezone(&app.clock_offset).format("%H:%M:%S").to_string();
-    let summary = format!("{} shards · {} servers", app.fleet.shards.len(), app.fleet.instance_count());
+    let mut summary = format!("{} shards · {} servers", app.fleet.shards.len(), app.fleet.instance_count());
+    let mut summary_style = t.muted;
+    // Nothing new from any server: say how old the screen is rather than look fine.
+    if let Some(age) = super::kiosk::data_age(app).filter(|a| *a > app.stale_after()) {
+        summary = format!("no new data for {}", fmt_lag(Some(age.floor())));
+        summary_style = t.warn;
+    }
     let used: usize = spans.iter().map(|s| s.width()).sum();
     let right = format!("{summary}  {clock} ");
     let pad = (area.width as usize).saturating_sub(used + right.chars().count());
     if pad > 0 {
         spans.push(Span::raw(" ".repeat(pad)));
-        spans.push(Span::styled(right, t.muted));
+        spans.push(Span::styled(right, summary_style));
     } else if (area.width as usize) > used + clock.len() + 1 {
         spans.push(Span::raw(" ".repeat(area.width as usize - used - clock.len() - 1)));
         spans.push(Span::styled(clock, t.muted));
@@ -101,6 +107,10 @@ fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
             spans.push(Span::styled(format!(" {k}"), t.accent));
             spans.push(Span::styled(format!(" {what} "), t.muted));
         };
+        // First, so that it is never cut off: the screen is old.
+        if let Some(age) = super::kiosk::data_age(app).filter(|a| *a > app.stale_after()) {
+            spans.push(Span::styled(format!(" no new data for {} ", fmt_lag(Some(age.floor()))), t.warn));
+        }
         if app.kiosk.is_some() {
             // A wall display: nothing to do but read it (and leave).
             spans.push(Span::styled(" KIOSK · read-only ", t.title));
@@ -122,6 +132,7 @@ fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
         if !app.filter.is_empty() {
             spans.push(Span::styled(format!(" filter: {} ", app.filter), t.warn));
         }
+
         Line::from(spans)
     };
     frame.render_widget(Paragraph::new(line), area);
@@ -162,6 +173,17 @@ pub fn sparkline(values: impl DoubleEndedIterator<Item = f64> + ExactSizeIterato
         .collect()
 }
 
+/// The trend sparkline in the app's character set: eighth blocks, or ASCII
+/// with `--ascii` (no braille or half-blocks are used anywhere).
+pub fn trend(app: &App, values: impl DoubleEndedIterator<Item = f64> + ExactSizeIterator, width: usize) -> String {
+    let line = sparkline(values, width);
+    if !app.ascii {
+        return line;
+    }
+    const ASCII: [char; 8] = ['_', '.', '-', '~', '=', '+', '*', '#'];
+    line.chars().map(|c| ASCII[(c as u32).saturating_sub('▁' as u32).min(7) as usize]).collect()
+}
+
 /// Style for data that may be stale: greyed out when older than the app's limit.
 pub fn fresh_or_muted(app: &App, age: Option<f64>, style: Style) -> Style {
     match age {
@@ -191,6 +213,15 @@ mod tests {
         assert_eq!(fmt_lag(Some(0.35)), "0.3s");
         assert_eq!(fmt_lag(Some(7.0)), "7s");
         assert_eq!(fmt_lag(Some(125.0)), "2m05s");
+    }
+
+    #[test]
+    fn ascii_trend_has_eight_levels_in_order() {
+        let mut app = crate::ui::app::tests::demo_app(8.0);
+        let v = (0..8).map(f64::from);
+        assert_eq!(trend(&app, v.clone(), 8), "▁▂▃▄▅▆▇█");
+        app.ascii = true;
+        assert_eq!(trend(&app, v, 8), "_.-~=+*#");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
-use super::{fmt_lag, fmt_rate, fresh_or_muted, sparkline};
+use super::{fmt_lag, fmt_rate, fresh_or_muted, trend};
 use crate::ui::app::App;
 use crate::ui::theme::health_symbol;
 
@@ -40,7 +40,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
             Cell::from(fmt_rate(s.qps())),
         ];
         if wide {
-            cells.push(Cell::from(sparkline(s.qps_history.iter(), trend_w)).style(t.accent));
+            cells.push(Cell::from(trend(app, s.qps_history.iter(), trend_w)).style(t.accent));
         }
         cells.push(Cell::from(problem).style(hs));
         Row::new(cells)

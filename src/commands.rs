@@ -62,12 +62,17 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let interval = Duration::from_secs(1);
     let fleet = Fleet::new(sim.layout(), Limits::default());
     let mut app = App::new(fleet, Theme::plain(), "demo", interval);
-    let profile = crate::ui::profile::configure(&mut app, cli, &config::UiConfig::default(), &[], &ThemeLoader::system())
-        .map_err(|e| CommandError::new(1, e.to_string()))?;
+    let keymap = config::keymap_path();
+    let profile =
+        crate::ui::profile::configure(&mut app, cli, &config::UiConfig::default(), &[], &ThemeLoader::system(), keymap.as_deref())
+            .map_err(|e| CommandError::new(1, e.to_string()))?;
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
+    for w in &profile.warnings {
+        log::warn!(target: "config", "{w}");
+    }
     crate::ui::run(app, rx, profile)
         .await
         .map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
@@ -139,10 +144,12 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         .and_then(|p| p.file_name())
         .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
     let mut app = App::new(fleet, Theme::plain(), source, cfg.poll.interval);
-    let profile = crate::ui::profile::configure(&mut app, cli, &cfg.ui, &cfg.keys, &ThemeLoader::system())
-        .map_err(|e| CommandError::new(1, e.to_string()))?;
+    let keymap = config::keymap_path();
+    let profile =
+        crate::ui::profile::configure(&mut app, cli, &cfg.ui, &cfg.keys, &ThemeLoader::system(), keymap.as_deref())
+            .map_err(|e| CommandError::new(1, e.to_string()))?;
     init_event_log();
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().map(ToString::to_string).chain(profile.warnings.iter().cloned()) {
         log::warn!(target: "config", "{w}");
     }
     log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
@@ -209,10 +216,17 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
         println!("{w}");
     }
     let cfg = loaded.config;
-    // The theme is part of the setup: a broken one would stop the TUI.
+    // The theme and the keymap file are part of the setup: a broken one would stop the TUI.
     if let Err(e) = ThemeLoader::system().load(&cfg.ui.theme) {
         println!("{e}");
         return Ok(1);
+    }
+    match config::keymap_path().map(|p| config::load_keymap(&p)).transpose() {
+        Err(e) => {
+            println!("{e}");
+            return Ok(1);
+        }
+        Ok(found) => found.into_iter().flat_map(|(_, warnings)| warnings).for_each(|w| println!("{w}")),
     }
     let servers: usize = cfg.shards.iter().map(|s| 1 + s.replicas.len()).sum();
     println!(

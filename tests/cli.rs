@@ -175,3 +175,26 @@ fn check_config_checks_the_theme_it_names() {
         .code(1)
         .stdout(predicate::str::contains("no theme named \"mnoo\"").and(predicate::str::contains("did you mean \"mono\"")));
 }
+
+#[test]
+fn a_bad_keymap_file_is_a_clear_error() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let dir = home.path().join(".config/shardtop");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("keymap.toml"), "[keys]\nbind = [{ on = \"Ctrl-Hyper-x\", run = \"quit\" }]\n").expect("write");
+    shardtop()
+        .arg("demo")
+        .env("HOME", home.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("keymap.toml:2:").and(predicate::str::contains("unknown key \"Ctrl-Hyper-x\"")));
+    let cfg = home.path().join("shardtop.toml");
+    std::fs::write(&cfg, "[defaults]\nuser = \"monitor\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n").expect("write");
+    shardtop()
+        .args(["check-config", "--offline", "--config", cfg.to_str().expect("utf-8 path")])
+        .env("HOME", home.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("keymap.toml:2:"));
+}

@@ -209,6 +209,25 @@ pub fn parse(text: &str, file_label: &str, env: &dyn Env) -> Result<Loaded, Conf
     validate::run(text, file_label, None, env)
 }
 
+/// Key bindings from a keymap file (`[keys] bind = [...]`, as in the config),
+/// with the warnings found. A missing file is no bindings.
+pub fn load_keymap(path: &Path) -> Result<(Vec<crate::ui::keys::UserBinding>, Vec<Problem>), ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => {
+            let label = path.display().to_string();
+            return Err(Problem::new(Severity::Error, &label, None, format!("cannot read the keymap: {e}"), None).into());
+        }
+    };
+    validate::run_keymap(&text, &path.display().to_string(), &SystemEnv)
+}
+
+/// `~/.config/shardtop/keymap.toml`, read by the TUI before the config's own `[keys]`.
+pub fn keymap_path() -> Option<PathBuf> {
+    dirs::home_dir().map(|h| h.join(".config").join("shardtop").join("keymap.toml"))
+}
+
 /// `./shardtop.toml` if it exists, else `~/.config/shardtop/config.toml` if it exists.
 pub fn default_path() -> Option<PathBuf> {
     default_path_in(Path::new("."), dirs::home_dir().as_deref())

@@ -39,6 +39,23 @@ pub(super) fn run(text: &str, file: &str, base: Option<&Path>, env: &dyn Env) ->
     }
 }
 
+/// A keymap file (`~/.config/shardtop/keymap.toml`): only a `[keys]` section,
+/// checked as the config's is.
+pub(super) fn run_keymap(text: &str, file: &str, env: &dyn Env) -> Result<(Vec<UserBinding>, Vec<Problem>), ConfigError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct KeymapFile {
+        keys: Option<RawKeys>,
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let raw: KeymapFile = toml::from_str(text).map_err(|e| ConfigError::from(from_toml_error(&e, text, file)))?;
+    let mut ck = Checker { file, lines: LineIndex::new(text), base: None, env, problems: Vec::new() };
+    let keys = ck.keys(raw.keys.unwrap_or_default());
+    let mut problems = ck.problems;
+    problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
+    if problems.iter().any(Problem::is_error) { Err(ConfigError { problems }) } else { Ok((keys, problems)) }
+}
+
 /// A value and where it was written; `span` is `None` for a default.
 struct Val<T> {
     v: T,

@@ -12,22 +12,42 @@ use crate::cli::Cli;
 use crate::config::UiConfig;
 
 /// What the event loop needs beyond the `App`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
     pub fps: u32,
     pub mouse: bool,
+    /// To show in the events pane once it exists (key conflicts in the keymap file).
+    pub warnings: Vec<String>,
 }
 
-/// Set up `app` for this terminal. Fails only on a theme that cannot be used.
+/// A theme or keymap file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{0}")]
+    Theme(#[from] ThemeError),
+    #[error("{0}")]
+    Keymap(#[from] crate::config::ConfigError),
+}
+
+/// Set up `app` for this terminal. `keys` are the config's `[keys]`; the
+/// user's keymap file (if any) applies first, so the config wins.
 pub fn configure(
     app: &mut App,
     cli: &Cli,
     ui: &UiConfig,
     keys: &[UserBinding],
     themes: &ThemeLoader,
-) -> Result<Profile, ThemeError> {
+    keymap_file: Option<&std::path::Path>,
+) -> Result<Profile, ProfileError> {
     let name = cli.theme.as_deref().unwrap_or(&ui.theme);
     let theme = themes.load(name)?;
+    let (mut all_keys, problems) = match keymap_file {
+        Some(p) => crate::config::load_keymap(p)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let warnings = problems.iter().map(ToString::to_string).collect();
+    all_keys.extend(keys.iter().cloned());
+    let keys = &all_keys[..];
     app.color_depth = ColorDepth::detect(cli.color);
     app.theme = if app.color_depth == ColorDepth::None { theme.without_color() } else { theme };
     // Conflicts were reported with the config's other warnings.
@@ -37,5 +57,5 @@ pub fn configure(
     app.ascii = cli.ascii;
     // Nobody clicks a wall display; leave its mouse alone.
     let mouse = (cli.mouse || ui.mouse) && !cli.kiosk;
-    Ok(Profile { fps: cli.fps.unwrap_or(ui.fps), mouse })
+    Ok(Profile { fps: cli.fps.unwrap_or(ui.fps), mouse, warnings })
 }

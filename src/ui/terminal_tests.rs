@@ -270,3 +270,33 @@ fn header_says_how_old_the_data_is_when_nothing_arrives() {
     let screen = text(&buffer(&app, 80, 24));
     assert!(screen.lines().last().is_some_and(|l| l.contains("no new data for 2m05s")), "{screen}");
 }
+
+#[test]
+fn rows_without_fresh_data_grey_out_with_their_age() {
+    let mut app = themed("default", ColorDepth::Ansi16);
+    app.selected = 7;
+    let fresh = buffer(&app, 80, 24);
+    app.now += chrono::Duration::seconds(30);
+    let stale = buffer(&app, 80, 24);
+    let screen = text(&stale);
+    let y = screen.lines().position(|l| l.contains("users-05")).expect("row") as u16;
+    assert!(screen.lines().nth(y as usize).is_some_and(|l| l.contains("data 30s old")), "{screen}");
+    let muted = app.theme.muted.fg;
+    // HEALTH, REPL, LAG and QPS were in colour or plain; now they are muted.
+    for x in [0u16, 38, 44, 51] {
+        assert_eq!(stale[(x, y)].fg, muted.unwrap_or(Color::Reset), "column {x}");
+    }
+    assert_ne!(fresh[(0, y)].fg, stale[(0, y)].fg, "the health word greys out");
+}
+
+#[test]
+fn kiosk_on_tiny_terminals_does_not_panic() {
+    let mut app = themed("lcd", ColorDepth::Ansi16);
+    app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (60, 16), (80, 40)] {
+        buffer(&app, w, h);
+        app.now += chrono::Duration::seconds(60);
+        buffer(&app, w, h);
+        app.now -= chrono::Duration::seconds(60);
+    }
+}

@@ -110,12 +110,23 @@ impl Write for Counter {
 /// one-second interval, as the poller's tasks deliver them; the loop draws
 /// at most `fps` times a second and only when something is dirty, as the
 /// real event loop does.
-pub fn run(shards: usize, size: (u16, u16), fps: u32, seconds: u32, activity: Activity) -> std::io::Result<TerminalStats> {
+pub fn run(
+    shards: usize,
+    size: (u16, u16),
+    fps: u32,
+    seconds: u32,
+    activity: Activity,
+) -> std::io::Result<TerminalStats> {
     let sim = SimFleet { shards, replicas: 2, latency: Duration::ZERO };
     let counter = Counter::default();
     let options = TerminalOptions { viewport: Viewport::Fixed(Rect::new(0, 0, size.0, size.1)) };
     let mut terminal = Terminal::with_options(CrosstermBackend::new(counter.clone()), options)?;
-    let mut app = App::new(Fleet::new(sim.layout(), Limits::default()), Theme::shipped("default"), "bench", Duration::from_secs(1));
+    let mut app = App::new(
+        Fleet::new(sim.layout(), Limits::default()),
+        Theme::shipped("default"),
+        "bench",
+        Duration::from_secs(1),
+    );
     app.color_depth = ColorDepth::Ansi16;
     let epoch = Utc.timestamp_opt(1_764_000_000, 0).single().unwrap_or_default();
     // Steady state, away from the incident windows at the start of the cycle.
@@ -195,7 +206,10 @@ pub fn run(shards: usize, size: (u16, u16), fps: u32, seconds: u32, activity: Ac
 
 /// Every activity at the given fps values.
 pub fn report(shards: usize, size: (u16, u16), fps: &[u32], seconds: u32) -> std::io::Result<String> {
-    let mut out = format!("terminal {}x{}, {} simulated shards × 3 servers, {} s simulated per run\n", size.0, size.1, shards, seconds);
+    let mut out = format!(
+        "terminal {}x{}, {} simulated shards × 3 servers, {} s simulated per run\n",
+        size.0, size.1, shards, seconds
+    );
     for &f in fps {
         for a in [Activity::Idle, Activity::Few, Activity::Busy] {
             out.push_str(&run(shards, size, f, seconds, a)?.render());

@@ -86,7 +86,10 @@ fn assert_colourless_with_a_selection_bar(buf: &Buffer, what: &str) {
     let screen = text(buf);
     let y = screen.lines().position(|l| l.contains("users-07")).expect("selected row") as u16;
     for x in 0..buf.area.width {
-        assert!(buf[(x, y)].modifier.contains(Modifier::REVERSED), "{what}: column {x} of the selection is not reversed");
+        assert!(
+            buf[(x, y)].modifier.contains(Modifier::REVERSED),
+            "{what}: column {x} of the selection is not reversed"
+        );
     }
 }
 
@@ -139,7 +142,8 @@ fn kiosk_banner_greys_out_when_no_data_arrives() {
     assert!(screen.contains("NO NEW DATA FOR 45s"), "{screen}");
     // The big letters are drawn in the muted style, not the health colour.
     let muted_fg = app.theme.muted.fg.expect("lcd muted has a colour");
-    let big: Vec<_> = (0..5).flat_map(|y| (0..30).map(move |x| (x, y))).filter(|&(x, y)| buf[(x, y)].symbol() != " ").collect();
+    let big: Vec<_> =
+        (0..5).flat_map(|y| (0..30).map(move |x| (x, y))).filter(|&(x, y)| buf[(x, y)].symbol() != " ").collect();
     assert!(!big.is_empty());
     assert!(big.iter().all(|&(x, y)| buf[(x, y)].fg == muted_fg), "stale banner still in health colours");
     insta::assert_snapshot!("kiosk_stale_80x24", screen);
@@ -179,7 +183,11 @@ fn help_lists_the_active_keymap() {
     // The footer hints follow the keymap too.
     app.show_help = false;
     app.keymap = Keymap::with_overrides(&[UserBinding { on: vec![k("F1")], run: Some(Action::Help), desc: None }]).0;
-    app.keymap.entries.iter_mut().filter(|e| e.action == Action::Help).for_each(|e| e.keys.retain(|k| k.to_string() == "F1"));
+    app.keymap
+        .entries
+        .iter_mut()
+        .filter(|e| e.action == Action::Help)
+        .for_each(|e| e.keys.retain(|k| k.to_string() == "F1"));
     let screen = text(&buffer(&app, 80, 24));
     assert!(screen.lines().last().is_some_and(|l| l.starts_with(" F1 help")), "{screen}");
 }
@@ -188,7 +196,8 @@ fn help_lists_the_active_keymap() {
 fn user_keys_drive_the_app() {
     let mut app = demo_app(10.0);
     let k = |s: &str| KeySpec::parse(s).expect("key");
-    app.keymap = Keymap::with_overrides(&[UserBinding { on: vec![k("Ctrl-d")], run: Some(Action::Bottom), desc: None }]).0;
+    app.keymap =
+        Keymap::with_overrides(&[UserBinding { on: vec![k("Ctrl-d")], run: Some(Action::Bottom), desc: None }]).0;
     app.update(Message::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL)));
     assert_eq!(app.selected, 7);
 }
@@ -201,7 +210,12 @@ fn mouse_click_selects_the_row_under_it_and_wheel_scrolls() {
     app.page_rows = 20;
     let screen = text(&buf);
     let click = |row: u16| {
-        Message::Mouse(MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: 10, row, modifiers: KeyModifiers::NONE })
+        Message::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 10,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
     };
     for row in [3u16, 5, 9] {
         app.update(click(row));
@@ -242,7 +256,8 @@ fn an_unchanged_screen_writes_nothing() {
     let counter = Counter::default();
     let backend = CrosstermBackend::new(counter.clone());
     let mut term =
-        Terminal::with_options(backend, TerminalOptions { viewport: Viewport::Fixed(Rect::new(0, 0, 80, 24)) }).expect("term");
+        Terminal::with_options(backend, TerminalOptions { viewport: Viewport::Fixed(Rect::new(0, 0, 80, 24)) })
+            .expect("term");
     let mut app = demo_app(60.0);
     app.show_events = false;
     let mut r = Renderer::default();

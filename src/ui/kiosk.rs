@@ -56,7 +56,9 @@ pub fn next_view(app: &App, current: View) -> View {
 /// Returns whether the view changed.
 pub fn tick(app: &mut App, now: DateTime<Utc>) -> bool {
     let Some(k) = &app.kiosk else { return false };
-    if now - k.since < k.rotate {
+    // A shard that recovered leaves the rotation at once: the wall shows problems, not old news.
+    let dropped_out = !rotation(app).contains(&app.view);
+    if now - k.since < k.rotate && !dropped_out {
         return false;
     }
     let next = next_view(app, app.view);
@@ -115,10 +117,14 @@ mod tests {
     }
 
     #[test]
-    fn a_recovered_shard_drops_out_and_rotation_restarts() {
+    fn a_recovered_shard_drops_out_at_once_and_rotation_restarts() {
         let mut app = demo_app(60.0);
+        app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
         app.view = View::Detail(0); // shard 0 is healthy: not in the rotation
         assert_eq!(next_view(&app, app.view), View::Overview);
+        let soon = app.now + chrono::Duration::seconds(1);
+        assert!(tick(&mut app, soon), "long before the interval is up");
+        assert_eq!(app.view, View::Overview);
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub fn draw_banner(app: &App, frame: &mut Frame, area: Rect) {
     ];
     if let Some(k) = &app.kiosk {
         let views = kiosk::rotation(app);
-        let pos = views.iter().position(|v| *v == app.view).map_or(0, |p| p + 1);
+        let pos = views.iter().position(|v| *v == app.view).map_or_else(|| "-".to_string(), |p| (p + 1).to_string());
         lines.push(Line::styled(
             format!("{} · view {pos}/{} · next in {}s · read-only", view_name(app), views.len(), k.remaining(app.now)),
             t.muted,

@@ -42,13 +42,9 @@ impl std::fmt::Display for CommandError {
 
 pub type CmdResult = Result<u8, CommandError>;
 
-/// Colour is on unless `--color never` or `NO_COLOR` (any non-empty value) says otherwise.
+/// Colour is on unless `--color never`, `NO_COLOR` (any non-empty value) or `TERM=dumb` says otherwise.
 pub fn color_enabled(choice: ColorChoice) -> bool {
-    match choice {
-        ColorChoice::Never => false,
-        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        _ => true,
-    }
+    crate::ui::color::ColorDepth::detect(choice) != crate::ui::color::ColorDepth::None
 }
 
 fn init_event_log() {

@@ -311,11 +311,6 @@ impl Theme {
         ThemeLoader::default().load(name).unwrap_or_else(|_| Theme::plain())
     }
 
-    pub fn default_theme(color: bool) -> Theme {
-        let t = Theme::shipped("default");
-        if color { t } else { t.without_color() }
-    }
-
     /// The theme for a terminal without colour: colours dropped, modifiers
     /// kept; a selection that was only a background colour becomes reversed,
     /// so the cursor row stays visible.
@@ -584,7 +579,7 @@ mod tests {
         assert!(t.crit.add_modifier.contains(Modifier::BOLD));
         assert!(t.selection.add_modifier.contains(Modifier::REVERSED), "{:?}", t.selection);
         assert_eq!(t.selection.bg, None);
-        let d = Theme::default_theme(false);
+        let d = Theme::shipped("default").without_color();
         assert_eq!(d.ok, Style::default());
         assert_eq!(d.selection, Style::default().add_modifier(Modifier::REVERSED));
     }

@@ -37,7 +37,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub mouse: bool,
 
-    /// Trends drawn in plain ASCII instead of block characters (fonts or terminals without them).
+    /// No block characters: trends and the kiosk banner in plain ASCII (fonts or terminals without them).
     #[arg(long, global = true)]
     pub ascii: bool,
 

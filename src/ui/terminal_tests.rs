@@ -315,3 +315,21 @@ fn kiosk_on_tiny_terminals_does_not_panic() {
         app.now -= chrono::Duration::seconds(60);
     }
 }
+
+#[test]
+fn ascii_kiosk_uses_no_block_characters() {
+    let mut app = themed("mono", ColorDepth::None);
+    app.ascii = true;
+    app.show_events = false;
+    app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
+    for (w, h) in [(80, 24), (200, 60)] {
+        let screen = text(&buffer(&app, w, h));
+        assert!(
+            !screen.chars().any(|c| ('\u{2580}'..='\u{259f}').contains(&c)),
+            "block characters at {w}x{h}:\n{screen}"
+        );
+        assert!(screen.contains("CRIT"), "{screen}");
+    }
+    // Tall enough for full-size letters: drawn with `#`.
+    assert!(text(&buffer(&app, 200, 60)).lines().take(8).any(|l| l.contains("####")));
+}

@@ -45,14 +45,27 @@ pub fn draw_banner(app: &App, frame: &mut Frame, area: Rect) {
         (None, Health::Unknown) => "UNKN",
     };
     let style = if stale.is_some() { t.muted } else { t.health(fleet) };
-    // 8×8 glyphs: full size needs 8 rows, half height 4.
-    let big_w = if area.height >= 5 { 8 * word.len() as u16 + 2 } else { 0 };
+    // 8×8 glyphs: full size needs 8 rows, half height 4 (half blocks, so not with --ascii).
+    let size = match area.height {
+        h if h >= 9 => Some(PixelSize::Full),
+        h if h >= 5 && !app.ascii => Some(PixelSize::HalfHeight),
+        _ => None,
+    };
+    let big_w = if size.is_some() { 8 * word.len() as u16 + 2 } else { 0 };
     let [big, side] =
         Layout::horizontal([Constraint::Length(big_w.min(area.width / 2)), Constraint::Fill(1)]).areas(area);
-    if big_w > 0 {
-        let size = if area.height >= 9 { PixelSize::Full } else { PixelSize::HalfHeight };
+    if let Some(size) = size {
         let text = BigText::builder().pixel_size(size).style(style).lines(vec![Line::from(word)]).build();
-        frame.render_widget(text, big.inner(ratatui::layout::Margin { horizontal: 1, vertical: 0 }));
+        let inner = big.inner(ratatui::layout::Margin { horizontal: 1, vertical: 0 });
+        frame.render_widget(text, inner);
+        if app.ascii {
+            for pos in inner.positions() {
+                let cell = &mut frame.buffer_mut()[pos];
+                if cell.symbol() == "█" {
+                    cell.set_symbol("#");
+                }
+            }
+        }
     }
 
     let (ok, warn, crit, unknown) = app.fleet.counts();

@@ -224,7 +224,7 @@ impl App {
         }
     }
 
-    /// The wheel moves the cursor; a click on an overview row selects that shard.
+    /// The wheel moves the cursor; a click on a row selects it (a shard, or an instance in the detail view).
     fn on_mouse(&mut self, m: MouseEvent) {
         if self.show_help || self.editing_filter {
             return;
@@ -232,16 +232,24 @@ impl App {
         match m.kind {
             MouseEventKind::ScrollDown => self.move_cursor(1),
             MouseEventKind::ScrollUp => self.move_cursor(-1),
-            MouseEventKind::Down(crossterm::event::MouseButton::Left) if self.view == View::Overview => {
-                // Rows start below the header line, the block's top border and the column header;
-                // the table scrolls just enough to keep the selection in view.
-                let first_row_y = super::views::OVERVIEW_FIRST_ROW;
-                let Some(line) = (m.row as usize).checked_sub(first_row_y) else { return };
-                let offset = (self.selected + 1).saturating_sub(self.page_rows.max(1));
-                let pos = offset + line;
-                if line < self.page_rows && pos < self.visible_shards().len() {
-                    self.selected = pos;
-                    self.follow_selection = true;
+            MouseEventKind::Down(crossterm::event::MouseButton::Left) => {
+                // Both tables start below the header line, the block's top border and the column
+                // header; each scrolls just enough to keep its selection in view.
+                let Some(line) = (m.row as usize).checked_sub(super::views::TABLE_FIRST_ROW) else { return };
+                let (cursor, len) = match self.view {
+                    View::Overview => (self.selected, self.visible_shards().len()),
+                    View::Detail(i) => (self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len())),
+                };
+                let pos = (cursor + 1).saturating_sub(self.page_rows.max(1)) + line;
+                if line >= self.page_rows || pos >= len {
+                    return;
+                }
+                match self.view {
+                    View::Overview => {
+                        self.selected = pos;
+                        self.follow_selection = true;
+                    }
+                    View::Detail(_) => self.detail_selected = pos,
                 }
             }
             _ => return,

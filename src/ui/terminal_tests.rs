@@ -232,9 +232,18 @@ fn mouse_click_selects_the_row_under_it_and_wheel_scrolls() {
     assert_eq!(app.selected, before + 1);
     app.update(wheel(MouseEventKind::ScrollUp));
     assert_eq!(app.selected, before);
+    // In the detail view a click picks the instance on that line.
     app.view = View::Detail(0);
+    app.detail_selected = 0;
+    app.page_rows = 3;
+    let screen = text(&buffer(&app, 80, 24));
     app.update(click(5));
-    assert_eq!(app.view, View::Detail(0), "a click in the detail view does not navigate");
+    assert_eq!(app.view, View::Detail(0), "a click does not navigate");
+    assert_eq!(app.detail_selected, 2);
+    let addr = app.fleet.shards[0].instances[2].addr.to_string();
+    assert!(screen.lines().nth(5).is_some_and(|l| l.contains(&addr)), "{screen}");
+    app.update(click(6));
+    assert_eq!(app.detail_selected, 2, "below the table");
 }
 
 /// A writer that only counts.

@@ -18,9 +18,9 @@ use super::keys::Action;
 use super::theme::health_symbol;
 use crate::fleet::Health;
 
-/// The screen line of the overview's first shard row (header line, the
-/// table's top border, the column header), for mouse clicks.
-pub const OVERVIEW_FIRST_ROW: usize = 3;
+/// The screen line of the first row of the overview's and the detail view's
+/// tables (header line, the table's top border, the column header), for mouse clicks.
+pub const TABLE_FIRST_ROW: usize = 3;
 
 /// Draw the whole screen. Returns how many table rows fit, for paging.
 pub fn draw(app: &App, frame: &mut Frame) -> usize {

@@ -198,3 +198,19 @@ fn a_bad_keymap_file_is_a_clear_error() {
         .code(1)
         .stdout(predicate::str::contains("keymap.toml:2:"));
 }
+
+#[test]
+fn bench_terminal_reports_bytes_and_frame_time() {
+    shardtop()
+        .args(["bench", "--terminal", "--sim", "10", "--seconds", "2", "--size", "80x24", "--fps", "10"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("terminal 80x24, 10 simulated shards")
+                .and(predicate::str::is_match(r"idle\s+fps 10\s+\d+ B/s").expect("regex"))
+                .and(predicate::str::contains("busy"))
+                .and(predicate::str::contains("frame p50")),
+        );
+    shardtop().args(["bench", "--terminal", "--size", "80by24"]).assert().code(2).stderr(predicate::str::contains("COLSxROWS"));
+}

@@ -63,8 +63,15 @@ pub fn tick(app: &mut App, now: DateTime<Utc>) -> bool {
     }
     let next = next_view(app, app.view);
     app.view = next;
-    app.detail_selected = 0;
     app.selected = 0;
+    // On a shard's page, the instance with the worst problem, so its details are what shows.
+    app.detail_selected = match next {
+        View::Detail(i) => app.fleet.shards.get(i).map_or(0, |s| {
+            let worst = s.instances.iter().map(|x| x.health).max();
+            s.instances.iter().position(|x| Some(x.health) == worst).unwrap_or(0)
+        }),
+        View::Overview => 0,
+    };
     if let Some(k) = &mut app.kiosk {
         k.since = now;
     }
@@ -113,6 +120,14 @@ mod tests {
             t += chrono::Duration::seconds(10);
             assert!(tick(&mut app, t));
             assert_eq!(app.view, *expected);
+            if let View::Detail(i) = app.view {
+                let shard = &app.fleet.shards[i];
+                assert_eq!(
+                    shard.instances[app.detail_selected].health, shard.health,
+                    "{} shows its worst instance",
+                    shard.name
+                );
+            }
         }
     }
 

@@ -97,6 +97,8 @@ pub struct App {
     pub kiosk: Option<Kiosk>,
     /// Plain ASCII for trends (no block characters), for terminals and fonts without them.
     pub ascii: bool,
+    /// Repaint the whole screen on the next frame (Ctrl-l: the screen got garbled).
+    pub repaint: bool,
 }
 
 impl App {
@@ -126,6 +128,7 @@ impl App {
             read_only: false,
             kiosk: None,
             ascii: false,
+            repaint: false,
         }
     }
 
@@ -196,6 +199,7 @@ impl App {
             Action::Quit => self.quit = true,
             Action::Help => self.show_help = true,
             Action::ToggleEvents => self.show_events = !self.show_events,
+            Action::Redraw => self.repaint = true,
             Action::Up => self.move_cursor(-1),
             Action::Down => self.move_cursor(1),
             Action::PageUp => self.move_cursor(-(self.page_rows.max(1) as isize)),

@@ -22,6 +22,7 @@ pub enum Action {
     Sort,
     SortReverse,
     ToggleEvents,
+    Redraw,
 }
 
 impl Action {
@@ -42,6 +43,7 @@ impl Action {
             Action::Sort => "sort",
             Action::SortReverse => "sort_reverse",
             Action::ToggleEvents => "toggle_events",
+            Action::Redraw => "redraw",
         }
     }
 
@@ -81,6 +83,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding { keys: &["s"], action: Action::Sort, desc: "next sort column" },
     Binding { keys: &["S"], action: Action::SortReverse, desc: "reverse sort order" },
     Binding { keys: &["e"], action: Action::ToggleEvents, desc: "show / hide the events pane" },
+    Binding { keys: &["Ctrl-l"], action: Action::Redraw, desc: "redraw the screen (after line noise)" },
     Binding { keys: &["?"], action: Action::Help, desc: "this help" },
     Binding { keys: &["q", "Ctrl-c"], action: Action::Quit, desc: "quit" },
 ];

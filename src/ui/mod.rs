@@ -81,6 +81,11 @@ async fn event_loop(
     let mut last_draw = Instant::now() - frame_gap;
     let mut renderer = render::Renderer::default();
     loop {
+        if app.repaint {
+            terminal.clear()?;
+            renderer.invalidate();
+            app.repaint = false;
+        }
         if app.dirty && last_draw.elapsed() >= frame_gap {
             tui_logger::move_events();
             renderer.draw(terminal, app)?;

@@ -342,3 +342,12 @@ fn ascii_kiosk_uses_no_block_characters() {
     // Tall enough for full-size letters: drawn with `#`.
     assert!(text(&buffer(&app, 200, 60)).lines().take(8).any(|l| l.contains("####")));
 }
+
+#[test]
+fn ctrl_l_asks_for_a_full_repaint() {
+    let mut app = demo_app(10.0);
+    assert!(!app.repaint);
+    app.update(Message::Key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::CONTROL)));
+    assert!(app.repaint);
+    assert_eq!(app.view, View::Overview, "Ctrl-l is not `l` (open)");
+}

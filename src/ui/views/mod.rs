@@ -25,6 +25,8 @@ pub const TABLE_FIRST_ROW: usize = 3;
 /// Draw the whole screen. Returns how many table rows fit, for paging.
 pub fn draw(app: &App, frame: &mut Frame) -> usize {
     let area = frame.area();
+    // The theme's `text` role is the base every view draws on.
+    frame.buffer_mut().set_style(area, app.theme.text);
     let events_h = if app.show_events && area.height >= 16 { (area.height / 4).clamp(5, 12) } else { 0 };
     let header_h = if app.kiosk.is_some() { kiosk::banner_height(area) } else { 1 };
     let [header, body, events_area, footer] = Layout::vertical([

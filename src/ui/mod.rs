@@ -53,7 +53,14 @@ pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, profile: pro
     // An explicit --color depth beats NO_COLOR, which crossterm would otherwise apply on its own.
     crossterm::style::force_color_output(app.color_depth != color::ColorDepth::None);
     if profile.mouse {
-        crossterm::execute!(io::stdout(), crossterm::event::EnableMouseCapture)?;
+        // Best effort: a terminal that refuses just has no mouse. A panic must not leave it
+        // reporting mouse moves as garbage in the shell; ratatui's own hook restores the rest.
+        let _ = crossterm::execute!(io::stdout(), crossterm::event::EnableMouseCapture);
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::execute!(io::stdout(), crossterm::event::DisableMouseCapture);
+            previous(info);
+        }));
     }
     let result = event_loop(&mut terminal, &mut app, &mut updates, profile.fps).await;
     if profile.mouse {

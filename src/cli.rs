@@ -20,9 +20,26 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: Option<u32>,
 
-    /// Never offer or run actions that write to servers.
+    /// Theme: default, light, dark-truecolor, mono, lcd, one in ~/.config/shardtop/themes, or a file path.
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+
+    /// Wall-display mode: read-only, rotating views, a large health banner.
+    #[arg(long, global = true)]
+    pub kiosk: bool,
+
+    /// No actions (promotion, checksum) from this session.
     #[arg(long, global = true)]
     pub read_only: bool,
+
+    /// Capture the mouse: click selects a row, the wheel scrolls (off by default, so the
+    /// terminal's own text selection works).
+    #[arg(long, global = true)]
+    pub mouse: bool,
+
+    /// No block characters: trends and the kiosk banner in plain ASCII (fonts or terminals without them).
+    #[arg(long, global = true)]
+    pub ascii: bool,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -93,6 +110,17 @@ pub enum Command {
         /// Use a simulated fleet of this many shards instead of the config.
         #[arg(long, value_name = "SHARDS")]
         sim: Option<usize>,
+        /// Measure the TUI instead: bytes written to the terminal per second (idle, a few
+        /// values moving, busy) and frame render time, on a simulated fleet (--sim, default 100)
+        /// at --fps (default: 10 and 2).
+        #[arg(long)]
+        terminal: bool,
+        /// Terminal size for --terminal.
+        #[arg(long, default_value = "200x60", value_name = "COLSxROWS", value_parser = parse_size)]
+        size: (u16, u16),
+        /// Simulated seconds per --terminal run.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
+        seconds: u32,
     },
     /// Planned switchover: make a replica the shard's master (plan first, then confirm).
     Promote {
@@ -154,6 +182,16 @@ pub enum Command {
         #[arg(long, value_delimiter = ',')]
         shard: Vec<String>,
     },
+}
+
+/// `80x24`: columns by rows.
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("{s:?}: write COLSxROWS, e.g. 80x24"))?;
+    let n = |v: &str| v.trim().parse::<u16>().ok().filter(|n| (10..=1000).contains(n));
+    match (n(w), n(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(format!("{s:?}: columns and rows from 10 to 1000, e.g. 80x24")),
+    }
 }
 
 /// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds: the config's syntax.

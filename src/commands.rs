@@ -15,7 +15,7 @@ use crate::probe::{HeartbeatSpec, ProbeOptions, Prober, Tls};
 use crate::sim::SimFleet;
 use crate::snapshot::Report;
 use crate::ui::app::App;
-use crate::ui::theme::Theme;
+use crate::ui::theme::{Theme, ThemeLoader};
 
 /// A failed command: what to print and which exit code to return.
 #[derive(Debug)]
@@ -42,13 +42,9 @@ impl std::fmt::Display for CommandError {
 
 pub type CmdResult = Result<u8, CommandError>;
 
-/// Colour is on unless `--color never` or `NO_COLOR` (any non-empty value) says otherwise.
+/// Colour is on unless `--color never`, `NO_COLOR` (any non-empty value) or `TERM=dumb` says otherwise.
 pub fn color_enabled(choice: ColorChoice) -> bool {
-    match choice {
-        ColorChoice::Never => false,
-        ColorChoice::Auto => std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        _ => true,
-    }
+    crate::ui::color::ColorDepth::detect(choice) != crate::ui::color::ColorDepth::None
 }
 
 fn init_event_log() {
@@ -61,12 +57,19 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let sim = SimFleet { shards: shards.into(), replicas: replicas.into(), ..SimFleet::default() };
     let interval = Duration::from_secs(1);
     let fleet = Fleet::new(sim.layout(), Limits::default());
-    let app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), "demo", interval);
+    let mut app = App::new(fleet, Theme::plain(), "demo", interval);
+    let keymap = config::keymap_path();
+    let profile =
+        crate::ui::profile::configure(&mut app, cli, &config::UiConfig::default(), &[], &ThemeLoader::system(), keymap.as_deref())
+            .map_err(|e| CommandError::new(1, e.to_string()))?;
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
-    crate::ui::run(app, rx, cli.fps.unwrap_or(10))
+    for w in &profile.warnings {
+        log::warn!(target: "config", "{w}");
+    }
+    crate::ui::run(app, rx, profile)
         .await
         .map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)
@@ -136,14 +139,18 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         .as_ref()
         .and_then(|p| p.file_name())
         .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
-    let mut app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), source, cfg.poll.interval);
+    let mut app = App::new(fleet, Theme::plain(), source, cfg.poll.interval);
+    let keymap = config::keymap_path();
+    let profile =
+        crate::ui::profile::configure(&mut app, cli, &cfg.ui, &cfg.keys, &ThemeLoader::system(), keymap.as_deref())
+            .map_err(|e| CommandError::new(1, e.to_string()))?;
     // Servers found by discovery are handed to the poller through this channel.
     let (found_tx, mut found_rx) = mpsc::unbounded_channel::<(Slot, Addr)>();
     app.on_discovered = Some(Box::new(move |slot, addr| {
         let _ = found_tx.send((slot, addr.clone()));
     }));
     init_event_log();
-    for w in &loaded.warnings {
+    for w in loaded.warnings.iter().map(ToString::to_string).chain(profile.warnings.iter().cloned()) {
         log::warn!(target: "config", "{w}");
     }
     log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
@@ -165,7 +172,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         }
         log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
     }
-    crate::ui::run(app, rx, cli.fps.unwrap_or(cfg.ui.fps))
+    crate::ui::run(app, rx, profile)
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)
@@ -255,6 +262,18 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
         println!("{w}");
     }
     let cfg = loaded.config;
+    // The theme and the keymap file are part of the setup: a broken one would stop the TUI.
+    if let Err(e) = ThemeLoader::system().load(&cfg.ui.theme) {
+        println!("{e}");
+        return Ok(1);
+    }
+    match config::keymap_path().map(|p| config::load_keymap(&p)).transpose() {
+        Err(e) => {
+            println!("{e}");
+            return Ok(1);
+        }
+        Ok(found) => found.into_iter().flat_map(|(_, warnings)| warnings).for_each(|w| println!("{w}")),
+    }
     let servers: usize = cfg.shards.iter().map(|s| 1 + s.replicas.len()).sum();
     println!(
         "{}: ok: {} shards, {} servers, user {} (password from {})",
@@ -665,4 +684,12 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     } else {
         1
     })
+}
+
+pub fn bench_terminal(cli: &Cli, shards: usize, size: (u16, u16), seconds: u32) -> CmdResult {
+    let fps: Vec<u32> = cli.fps.map_or_else(|| vec![10, 2], |f| vec![f]);
+    let report = crate::bench_terminal::report(shards.max(1), size, &fps, seconds)
+        .map_err(|e| CommandError::new(1, format!("bench: {e}")))?;
+    print!("{report}");
+    Ok(0)
 }

@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod bench;
+pub mod bench_terminal;
 pub mod cli;
 pub mod commands;
 pub mod config;

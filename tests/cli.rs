@@ -102,3 +102,115 @@ fn the_tui_without_a_terminal_says_so_instead_of_hanging() {
         .code(3)
         .stderr(predicate::str::contains("not a terminal").and(predicate::str::contains("shardtop snapshot")));
 }
+
+#[test]
+fn a_bad_theme_is_a_clear_error_before_the_terminal_is_touched() {
+    // An unknown name lists what exists and where user themes live.
+    shardtop()
+        .args(["--theme", "drak-truecolor", "demo"])
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("no theme named \"drak-truecolor\"")
+                .and(predicate::str::contains("default, light, dark-truecolor, mono, lcd"))
+                .and(predicate::str::contains(".config/shardtop/themes/drak-truecolor.toml"))
+                .and(predicate::str::contains("did you mean \"dark-truecolor\"")),
+        );
+    // A broken user theme names its file, line and key.
+    let home = tempfile::tempdir().expect("tempdir");
+    let dir = home.path().join(".config/shardtop/themes");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("wall.toml"), "parent = \"lcd\"\n[styles]\ncrit = { fg = \"reddish\" }\n").expect("write");
+    shardtop()
+        .args(["--theme", "wall", "demo"])
+        .env("HOME", home.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("wall.toml:3:15: styles.crit.fg: unknown colour \"reddish\""));
+    // The same theme, fixed, gets as far as wanting a terminal.
+    std::fs::write(dir.join("wall.toml"), "parent = \"lcd\"\n[styles]\ncrit = { fg = \"#ff2020\" }\n").expect("write");
+    shardtop()
+        .args(["--theme", "wall", "--kiosk", "demo"])
+        .env("HOME", home.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("not a terminal"));
+    // By path, from the config's [ui] theme too.
+    let cfg = home.path().join("shardtop.toml");
+    std::fs::write(&cfg, "[defaults]\nuser = \"monitor\"\n[ui]\ntheme = \"/nonexistent/t.toml\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n").expect("write");
+    shardtop()
+        .args(["--config", cfg.to_str().expect("utf-8 path")])
+        .env("HOME", home.path())
+        .env("USER", "monitor")
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("theme /nonexistent/t.toml: cannot read the theme file"));
+}
+
+#[test]
+fn terminal_flags_are_documented() {
+    shardtop().arg("--help").assert().success().stdout(
+        predicate::str::contains("--theme")
+            .and(predicate::str::contains("--kiosk"))
+            .and(predicate::str::contains("--read-only"))
+            .and(predicate::str::contains("--mouse"))
+            .and(predicate::str::contains("--color")),
+    );
+}
+
+#[test]
+fn check_config_checks_the_theme_it_names() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let cfg = home.path().join("shardtop.toml");
+    std::fs::write(&cfg, "[defaults]\nuser = \"monitor\"\n[ui]\ntheme = \"mnoo\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n")
+        .expect("write");
+    shardtop()
+        .args(["check-config", "--offline", "--config", cfg.to_str().expect("utf-8 path")])
+        .env("HOME", home.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("no theme named \"mnoo\"").and(predicate::str::contains("did you mean \"mono\"")));
+}
+
+#[test]
+fn a_bad_keymap_file_is_a_clear_error() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let dir = home.path().join(".config/shardtop");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("keymap.toml"), "[keys]\nbind = [{ on = \"Ctrl-Hyper-x\", run = \"quit\" }]\n").expect("write");
+    shardtop()
+        .arg("demo")
+        .env("HOME", home.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("keymap.toml:2:").and(predicate::str::contains("unknown key \"Ctrl-Hyper-x\"")));
+    let cfg = home.path().join("shardtop.toml");
+    std::fs::write(&cfg, "[defaults]\nuser = \"monitor\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n").expect("write");
+    shardtop()
+        .args(["check-config", "--offline", "--config", cfg.to_str().expect("utf-8 path")])
+        .env("HOME", home.path())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("keymap.toml:2:"));
+}
+
+#[test]
+fn bench_terminal_reports_bytes_and_frame_time() {
+    shardtop()
+        .args(["bench", "--terminal", "--sim", "10", "--seconds", "2", "--size", "80x24", "--fps", "10"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("terminal 80x24, 10 simulated shards")
+                .and(predicate::str::is_match(r"idle\s+fps 10\s+\d+ B/s").expect("regex"))
+                .and(predicate::str::contains("busy"))
+                .and(predicate::str::contains("frame p50")),
+        );
+    shardtop().args(["bench", "--terminal", "--size", "80by24"]).assert().code(2).stderr(predicate::str::contains("COLSxROWS"));
+}

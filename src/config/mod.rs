@@ -40,6 +40,8 @@ pub struct Config {
     pub ui: UiConfig,
     pub actions: ActionsConfig,
     pub checksum: ChecksumConfig,
+    /// `[keys] bind`: overrides of the default key bindings, in file order.
+    pub keys: Vec<crate::ui::keys::UserBinding>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,11 +224,13 @@ pub struct UiConfig {
     pub kiosk_rotate: Duration,
     /// Upper bound on redraws per second (SSH-friendly).
     pub fps: u32,
+    /// Capture the mouse (click selects, wheel scrolls); off keeps the terminal's own text selection.
+    pub mouse: bool,
 }
 
 impl Default for UiConfig {
     fn default() -> Self {
-        UiConfig { theme: "default".into(), kiosk_rotate: Duration::from_secs(15), fps: 10 }
+        UiConfig { theme: "default".into(), kiosk_rotate: Duration::from_secs(15), fps: 10, mouse: false }
     }
 }
 
@@ -268,6 +272,25 @@ pub fn load_with(path: &Path, env: &dyn Env) -> Result<Loaded, ConfigError> {
 /// problems. Relative paths in it are relative to the current directory.
 pub fn parse(text: &str, file_label: &str, env: &dyn Env) -> Result<Loaded, ConfigError> {
     validate::run(text, file_label, None, env)
+}
+
+/// Key bindings from a keymap file (`[keys] bind = [...]`, as in the config),
+/// with the warnings found. A missing file is no bindings.
+pub fn load_keymap(path: &Path) -> Result<(Vec<crate::ui::keys::UserBinding>, Vec<Problem>), ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => {
+            let label = path.display().to_string();
+            return Err(Problem::new(Severity::Error, &label, None, format!("cannot read the keymap: {e}"), None).into());
+        }
+    };
+    validate::run_keymap(&text, &path.display().to_string(), &SystemEnv)
+}
+
+/// `~/.config/shardtop/keymap.toml`, read by the TUI before the config's own `[keys]`.
+pub fn keymap_path() -> Option<PathBuf> {
+    dirs::home_dir().map(|h| h.join(".config").join("shardtop").join("keymap.toml"))
 }
 
 /// `./shardtop.toml` if it exists, else `~/.config/shardtop/config.toml` if it exists.

@@ -21,6 +21,7 @@ pub(super) struct RawConfig {
     pub ui: Option<RawUi>,
     pub actions: Opt<RawActions>,
     pub checksum: Option<RawChecksum>,
+    pub keys: Option<RawKeys>,
 }
 
 #[derive(Deserialize, Default)]
@@ -76,6 +77,29 @@ pub(super) struct RawUi {
     pub theme: Opt<String>,
     pub kiosk_rotate: Opt<DurationInput>,
     pub fps: Opt<i64>,
+    pub mouse: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKeys {
+    pub bind: Option<Vec<Spanned<RawBinding>>>,
+}
+
+/// `{ on = "x" | ["x", "y"], run = "action", desc = "…" }`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBinding {
+    pub on: Spanned<OneOrMany>,
+    pub run: Spanned<String>,
+    pub desc: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize, Default)]
@@ -108,13 +132,14 @@ pub(super) struct RawChecksum {
 /// naming the section in serde's unknown-field errors. A test keeps this in
 /// step with the structs above.
 pub(super) const SECTIONS: &[(&str, &[&str])] = &[
-    ("", &["poll", "defaults", "thresholds", "heartbeat", "shard", "ui", "actions", "checksum"]),
+    ("", &["poll", "defaults", "thresholds", "heartbeat", "shard", "ui", "keys", "actions", "checksum"]),
     ("poll", &["interval", "timeout", "concurrency"]),
     ("defaults", &["user", "password_env", "password_file", "tls", "tls_ca"]),
     ("thresholds", &["lag_warn", "lag_crit", "feed_p99_warn", "feed_p99_crit", "qps_drop_percent"]),
     ("heartbeat", &["table", "utc", "write", "interval"]),
     ("shard", &["name", "master", "replicas", "upstream"]),
-    ("ui", &["theme", "kiosk_rotate", "fps"]),
+    ("ui", &["theme", "kiosk_rotate", "fps", "mouse"]),
+    ("keys", &["bind"]),
     ("checksum", &["table", "chunk_time", "max_lag", "max_threads_running"]),
     (
         "actions",

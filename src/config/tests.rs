@@ -148,7 +148,19 @@ fn full_fixture_has_every_value() {
         c.heartbeat,
         Some(HeartbeatConfig { table: "percona.heartbeat".into(), utc: false, write: true, interval: ms(500) })
     );
-    assert_eq!(c.ui, UiConfig { theme: "high-contrast".into(), kiosk_rotate: ms(60_000), fps: 30 });
+    assert_eq!(c.ui, UiConfig { theme: "high-contrast".into(), kiosk_rotate: ms(60_000), fps: 30, mouse: true });
+    {
+        use crate::ui::keys::{Action, KeySpec, UserBinding};
+        let k = |s: &str| KeySpec::parse(s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.keys,
+            vec![
+                UserBinding { on: vec![k("x")], run: Some(Action::Quit), desc: Some("leave".into()) },
+                UserBinding { on: vec![k("Ctrl-d"), k("Space")], run: Some(Action::PageDown), desc: None },
+                UserBinding { on: vec![k("e")], run: None, desc: None },
+            ]
+        );
+    }
     assert_eq!(c.shards.len(), 3);
     let users01 = &c.shards[1];
     assert_eq!(users01.name, "users-01");
@@ -625,4 +637,23 @@ proptest! {
         let text = format!("[[shard]]\nname = \"s\"\nmaster = {}\n", toml_string(&s));
         let _ = parse(&text, "p.toml", &fixture_env());
     }
+}
+
+// ---- keymap file ----
+
+#[test]
+fn keymap_file_reads_keys_and_reports_problems_with_lines() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("keymap.toml");
+    assert_eq!(load_keymap(&path).map(|(k, w)| (k.len(), w.len())).ok(), Some((0, 0)), "a missing file is no bindings");
+    std::fs::write(&path, "[keys]\nbind = [{ on = \"x\", run = \"quit\" }, { on = \"x\", run = \"help\" }]\n").unwrap();
+    let (keys, warnings) = load_keymap(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(keys.len(), 2);
+    assert!(warnings.iter().any(|w| w.message.contains("key x is bound twice")), "{warnings:?}");
+    std::fs::write(&path, "[keys]\nbind = [\n  { on = \"x\", run = \"qiut\" },\n]\n").unwrap();
+    let e = load_keymap(&path).unwrap_err().to_string();
+    assert!(e.contains("keymap.toml:3:") && e.contains("unknown action \"qiut\"") && e.contains("did you mean \"quit\""), "{e}");
+    std::fs::write(&path, "[ui]\ntheme = \"x\"\n").unwrap();
+    let e = load_keymap(&path).unwrap_err().to_string();
+    assert!(e.contains("keymap.toml:1:") && e.contains("ui"), "{e}");
 }

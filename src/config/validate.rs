@@ -14,12 +14,16 @@ use toml::Spanned;
 use super::duration::{DurationInput, format_duration};
 use super::mycnf::{self, ClientLogin};
 use super::problem::{LineIndex, closest, from_toml_error};
-use super::schema::{RawActions, RawChecksum, RawConfig, RawDefaults, RawHeartbeat, RawPoll, RawShard, RawThresholds, RawUi};
+use super::schema::{
+    OneOrMany, RawActions, RawChecksum, RawConfig, RawDefaults, RawHeartbeat, RawKeys, RawPoll, RawShard, RawThresholds,
+    RawUi,
+};
 use super::{
     ActionsConfig, ChecksumConfig, Config, ConfigError, ConnDefaults, Env, HeartbeatConfig, Loaded, PollConfig, Problem, Severity, ShardConfig,
     Thresholds, TlsMode, UiConfig,
 };
 use crate::fleet::Addr;
+use crate::ui::keys::{Action, KeySpec, Keymap, UNBIND, UserBinding};
 use crate::secret::Secret;
 
 pub(super) fn run(text: &str, file: &str, base: Option<&Path>, env: &dyn Env) -> Result<Loaded, ConfigError> {
@@ -36,6 +40,23 @@ pub(super) fn run(text: &str, file: &str, base: Option<&Path>, env: &dyn Env) ->
     } else {
         Ok(Loaded { config, warnings: problems })
     }
+}
+
+/// A keymap file (`~/.config/shardtop/keymap.toml`): only a `[keys]` section,
+/// checked as the config's is.
+pub(super) fn run_keymap(text: &str, file: &str, env: &dyn Env) -> Result<(Vec<UserBinding>, Vec<Problem>), ConfigError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct KeymapFile {
+        keys: Option<RawKeys>,
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let raw: KeymapFile = toml::from_str(text).map_err(|e| ConfigError::from(from_toml_error(&e, text, file)))?;
+    let mut ck = Checker { file, lines: LineIndex::new(text), base: None, env, problems: Vec::new() };
+    let keys = ck.keys(raw.keys.unwrap_or_default());
+    let mut problems = ck.problems;
+    problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
+    if problems.iter().any(Problem::is_error) { Err(ConfigError { problems }) } else { Ok((keys, problems)) }
 }
 
 /// A value and where it was written; `span` is `None` for a default.
@@ -103,6 +124,7 @@ impl Checker<'_> {
             ui: self.ui(raw.ui.unwrap_or_default()),
             actions: raw.actions.map(|a| self.actions(a)).unwrap_or_default(),
             checksum: self.checksum(raw.checksum.unwrap_or_default()),
+            keys: self.keys(raw.keys.unwrap_or_default()),
         }
     }
 
@@ -378,7 +400,55 @@ impl Checker<'_> {
                 }
             },
         };
-        UiConfig { theme, kiosk_rotate: kiosk_rotate.map_or(d.kiosk_rotate, |v| v.v), fps }
+        UiConfig { theme, kiosk_rotate: kiosk_rotate.map_or(d.kiosk_rotate, |v| v.v), fps, mouse: raw.mouse.unwrap_or(d.mouse) }
+    }
+
+    /// `[keys] bind`: every key and action checked; conflicts between the
+    /// user's own bindings are warnings (the later one wins).
+    fn keys(&mut self, raw: RawKeys) -> Vec<UserBinding> {
+        let mut out = Vec::new();
+        for b in raw.bind.unwrap_or_default() {
+            let b = b.into_inner();
+            let on_span = b.on.span();
+            let names = match b.on.into_inner() {
+                OneOrMany::One(k) => vec![k],
+                OneOrMany::Many(ks) => ks,
+            };
+            if names.is_empty() {
+                self.error(Some(&on_span), "keys.bind: `on` lists no key".into(), "e.g. on = \"x\" or on = [\"x\", \"Ctrl-x\"]".to_string());
+                continue;
+            }
+            let mut on = Vec::new();
+            for n in &names {
+                match KeySpec::parse(n) {
+                    Ok(k) => on.push(k),
+                    Err(e) => self.error(Some(&on_span), format!("keys.bind: {e}"), None),
+                }
+            }
+            let run_span = b.run.span();
+            let run = b.run.into_inner();
+            let action = if run.trim() == UNBIND {
+                None
+            } else if let Some(a) = Action::from_name(&run) {
+                Some(a)
+            } else {
+                let names = Action::names();
+                let hint = match closest(&run, names.iter().copied()) {
+                    Some(s) => format!("did you mean \"{s}\"?"),
+                    None => format!("actions: {}, or \"{UNBIND}\" to unbind", names.join(", ")),
+                };
+                self.error(Some(&run_span), format!("keys.bind: unknown action {run:?}"), hint);
+                continue;
+            };
+            if on.len() == names.len() {
+                out.push(UserBinding { on, run: action, desc: b.desc });
+            }
+        }
+        let (_, conflicts) = Keymap::with_overrides(&out);
+        for c in conflicts {
+            self.warn(None, c, None);
+        }
+        out
     }
 
     // ---- connection defaults and credentials ----

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
-use super::keys::{Action, action_for};
+use super::color::ColorDepth;
+use super::keys::{Action, Keymap};
+use super::kiosk::{self, Kiosk};
 use super::theme::Theme;
 use crate::fleet::topology::{self, NodeKind, TreeRow};
 use crate::fleet::{Addr, Event, Fleet, Health, Shard};
@@ -62,6 +64,8 @@ pub enum Message {
     /// A clock tick: ages and the clock move on.
     Tick(DateTime<Utc>),
     Resize,
+    /// Only arrives with `--mouse` / `[ui] mouse`.
+    Mouse(MouseEvent),
 }
 
 pub struct App {
@@ -94,10 +98,19 @@ pub struct App {
     pub dirty: bool,
     /// Selected server in the topology view (index into `topology_targets()`).
     pub topo_selected: usize,
-    /// Draw trees with ASCII instead of box-drawing characters.
-    pub ascii: bool,
     /// Called for each server discovery adds to the fleet, to start probing it.
     pub on_discovered: Option<OnDiscovered>,
+    /// What the terminal shows; applied to every frame.
+    pub color_depth: ColorDepth,
+    pub keymap: Keymap,
+    /// No action (promotion, checksum, …) may start: `--read-only`, and always in kiosk mode.
+    pub read_only: bool,
+    /// Kiosk mode: rotating views, big banner; implies read-only.
+    pub kiosk: Option<Kiosk>,
+    /// Plain ASCII for trends (no block characters), for terminals and fonts without them.
+    pub ascii: bool,
+    /// Repaint the whole screen on the next frame (Ctrl-l: the screen got garbled).
+    pub repaint: bool,
 }
 
 impl App {
@@ -123,9 +136,19 @@ impl App {
             quit: false,
             dirty: true,
             topo_selected: 0,
-            ascii: false,
             on_discovered: None,
+            color_depth: ColorDepth::TrueColor,
+            keymap: Keymap::defaults(),
+            read_only: false,
+            kiosk: None,
+            ascii: false,
+            repaint: false,
         }
+    }
+
+    /// Every action key must check this first: never in `--read-only` or kiosk mode.
+    pub fn actions_allowed(&self) -> bool {
+        !self.read_only && self.kiosk.is_none()
     }
 
     /// Apply a message; returns the fleet events it caused (for the events pane).
@@ -163,10 +186,17 @@ impl App {
                     self.dirty = true;
                 }
                 self.now = now;
+                if kiosk::tick(self, now) {
+                    self.dirty = true;
+                }
                 Vec::new()
             }
             Message::Resize => {
                 self.dirty = true;
+                Vec::new()
+            }
+            Message::Mouse(m) => {
+                self.on_mouse(m);
                 Vec::new()
             }
         }
@@ -177,7 +207,7 @@ impl App {
             self.edit_filter(key);
             return;
         }
-        let Some(action) = action_for(key) else { return };
+        let Some(action) = self.keymap.action_for(&key) else { return };
         if self.show_help {
             // Any navigation key closes help; quit still quits.
             match action {
@@ -190,6 +220,7 @@ impl App {
             Action::Quit => self.quit = true,
             Action::Help => self.show_help = true,
             Action::ToggleEvents => self.show_events = !self.show_events,
+            Action::Redraw => self.repaint = true,
             Action::Up => self.move_cursor(-1),
             Action::Down => self.move_cursor(1),
             Action::PageUp => self.move_cursor(-(self.page_rows.max(1) as isize)),
@@ -239,6 +270,42 @@ impl App {
             Action::Sort => self.sort = self.sort.next(),
             Action::SortReverse => self.sort_reverse = !self.sort_reverse,
         }
+    }
+
+    /// The wheel moves the cursor; a click on a row selects it (a shard, or an instance in the detail view).
+    fn on_mouse(&mut self, m: MouseEvent) {
+        if self.show_help || self.editing_filter {
+            return;
+        }
+        match m.kind {
+            MouseEventKind::ScrollDown => self.move_cursor(1),
+            MouseEventKind::ScrollUp => self.move_cursor(-1),
+            MouseEventKind::Down(crossterm::event::MouseButton::Left) => {
+                // Both tables start below the header line, the block's top border and the column
+                // header; each scrolls just enough to keep its selection in view.
+                let Some(line) = (m.row as usize).checked_sub(super::views::TABLE_FIRST_ROW) else { return };
+                let (cursor, len) = match self.view {
+                    View::Overview => (self.selected, self.visible_shards().len()),
+                    View::Detail(i) => (self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len())),
+                    // The tree's rows are not a table: clicks there do nothing yet.
+                    View::Topology(_) => return,
+                };
+                let pos = (cursor + 1).saturating_sub(self.page_rows.max(1)) + line;
+                if line >= self.page_rows || pos >= len {
+                    return;
+                }
+                match self.view {
+                    View::Overview => {
+                        self.selected = pos;
+                        self.follow_selection = true;
+                    }
+                    View::Detail(_) => self.detail_selected = pos,
+                    View::Topology(_) => {}
+                }
+            }
+            _ => return,
+        }
+        self.dirty = true;
     }
 
     fn edit_filter(&mut self, key: KeyEvent) {

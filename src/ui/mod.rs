@@ -3,9 +3,16 @@
 
 pub mod action;
 pub mod app;
+pub mod color;
 pub mod keys;
+pub mod kiosk;
+pub mod profile;
+pub mod render;
 pub mod theme;
 pub mod views;
+
+#[cfg(test)]
+mod terminal_tests;
 
 use std::io;
 use std::time::Duration;
@@ -31,7 +38,7 @@ pub fn log_event(e: &Event) {
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is
 /// restored on every way out, panics included (ratatui's panic hook).
-pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, fps: u32) -> io::Result<()> {
+pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, profile: profile::Profile) -> io::Result<()> {
     use std::io::IsTerminal;
     if !io::stdout().is_terminal() {
         return Err(io::Error::other("stdout is not a terminal: the TUI needs one (for scripts, use `shardtop snapshot`)"));
@@ -44,7 +51,22 @@ pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, fps: u32) ->
             return Err(e);
         }
     };
-    let result = event_loop(&mut terminal, &mut app, &mut updates, fps).await;
+    // An explicit --color depth beats NO_COLOR, which crossterm would otherwise apply on its own.
+    crossterm::style::force_color_output(app.color_depth != color::ColorDepth::None);
+    if profile.mouse {
+        // Best effort: a terminal that refuses just has no mouse. A panic must not leave it
+        // reporting mouse moves as garbage in the shell; ratatui's own hook restores the rest.
+        let _ = crossterm::execute!(io::stdout(), crossterm::event::EnableMouseCapture);
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::execute!(io::stdout(), crossterm::event::DisableMouseCapture);
+            previous(info);
+        }));
+    }
+    let result = event_loop(&mut terminal, &mut app, &mut updates, profile.fps).await;
+    if profile.mouse {
+        let _ = crossterm::execute!(io::stdout(), crossterm::event::DisableMouseCapture);
+    }
     ratatui::try_restore()?;
     result
 }
@@ -65,13 +87,16 @@ async fn event_loop(
     // Frames are capped: a burst of poll results costs one redraw, not hundreds.
     let frame_gap = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 60)));
     let mut last_draw = Instant::now() - frame_gap;
+    let mut renderer = render::Renderer::default();
     loop {
+        if app.repaint {
+            terminal.clear()?;
+            renderer.invalidate();
+            app.repaint = false;
+        }
         if app.dirty && last_draw.elapsed() >= frame_gap {
             tui_logger::move_events();
-            let mut rows = 0;
-            terminal.draw(|f| rows = views::draw(app, f))?;
-            app.page_rows = rows;
-            app.dirty = false;
+            renderer.draw(terminal, app)?;
             last_draw = Instant::now();
         }
         let next_frame = last_draw + frame_gap;
@@ -79,6 +104,7 @@ async fn event_loop(
             ev = term_events.next() => match ev {
                 Some(Ok(TermEvent::Key(k))) => { app.update(Message::Key(k)); }
                 Some(Ok(TermEvent::Resize(..))) => { app.update(Message::Resize); }
+                Some(Ok(TermEvent::Mouse(m))) => { app.update(Message::Mouse(m)); }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),

@@ -1,20 +1,25 @@
-//! The help overlay, generated from the key table.
+//! The help overlay, generated from the active keymap (defaults plus `[keys]`).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
-use crate::ui::app::App;
-use crate::ui::keys::BINDINGS;
-use crate::ui::theme::health_symbol;
 use crate::fleet::Health;
+use crate::ui::app::App;
+use crate::ui::theme::health_symbol;
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let mut lines: Vec<Line> = BINDINGS
+    let mut lines: Vec<Line> = app
+        .keymap
+        .entries
         .iter()
-        .map(|b| Line::from(vec![Span::styled(format!(" {:<18}", b.keys.join(" ")), t.accent), Span::raw(b.desc)]))
+        .filter(|e| !e.keys.is_empty())
+        .map(|e| {
+            let keys: Vec<String> = e.keys.iter().map(|k| k.to_string()).collect();
+            Line::from(vec![Span::styled(format!(" {:<19} ", keys.join(" ")), t.accent), Span::raw(e.desc.clone())])
+        })
         .collect();
     lines.push(Line::raw(""));
     let legend: Vec<Span> = [Health::Ok, Health::Warning, Health::Critical, Health::Unknown]

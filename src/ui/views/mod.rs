@@ -4,6 +4,7 @@
 mod detail;
 mod events;
 mod help;
+mod kiosk;
 mod overview;
 mod topology;
 
@@ -14,21 +15,33 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::app::{App, View};
+use super::keys::Action;
 use super::theme::health_symbol;
 use crate::fleet::Health;
+
+/// The screen line of the first row of the overview's and the detail view's
+/// tables (header line, the table's top border, the column header), for mouse clicks.
+pub const TABLE_FIRST_ROW: usize = 3;
 
 /// Draw the whole screen. Returns how many table rows fit, for paging.
 pub fn draw(app: &App, frame: &mut Frame) -> usize {
     let area = frame.area();
+    // The theme's `text` role is the base every view draws on.
+    frame.buffer_mut().set_style(area, app.theme.text);
     let events_h = if app.show_events && area.height >= 16 { (area.height / 4).clamp(5, 12) } else { 0 };
+    let header_h = if app.kiosk.is_some() { kiosk::banner_height(area) } else { 1 };
     let [header, body, events_area, footer] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(header_h),
         Constraint::Min(3),
         Constraint::Length(events_h),
         Constraint::Length(1),
     ])
     .areas(area);
-    draw_header(app, frame, header);
+    if app.kiosk.is_some() {
+        kiosk::draw_banner(app, frame, header);
+    } else {
+        draw_header(app, frame, header);
+    }
     let rows = match app.view {
         View::Overview => overview::draw(app, frame, body),
         View::Detail(i) => detail::draw(app, frame, body, i),
@@ -41,6 +54,7 @@ pub fn draw(app: &App, frame: &mut Frame) -> usize {
     if app.show_help {
         help::draw(app, frame, area);
     }
+    app.color_depth.apply(frame.buffer_mut());
     rows
 }
 
@@ -59,13 +73,19 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!("{} {} {}  ", health_symbol(h), n, h.label().to_lowercase()), style));
     }
     let clock = app.now.with_timezone(&app.clock_offset).format("%H:%M:%S").to_string();
-    let summary = format!("{} shards · {} servers", app.fleet.shards.len(), app.fleet.instance_count());
+    let mut summary = format!("{} shards · {} servers", app.fleet.shards.len(), app.fleet.instance_count());
+    let mut summary_style = t.muted;
+    // Nothing new from any server: say how old the screen is rather than look fine.
+    if let Some(age) = super::kiosk::data_age(app).filter(|a| *a > app.stale_after()) {
+        summary = format!("no new data for {}", fmt_lag(Some(age.floor())));
+        summary_style = t.warn;
+    }
     let used: usize = spans.iter().map(|s| s.width()).sum();
     let right = format!("{summary}  {clock} ");
     let pad = (area.width as usize).saturating_sub(used + right.chars().count());
     if pad > 0 {
         spans.push(Span::raw(" ".repeat(pad)));
-        spans.push(Span::styled(right, t.muted));
+        spans.push(Span::styled(right, summary_style));
     } else if (area.width as usize) > used + clock.len() + 1 {
         spans.push(Span::raw(" ".repeat(area.width as usize - used - clock.len() - 1)));
         spans.push(Span::styled(clock, t.muted));
@@ -84,32 +104,47 @@ fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
         ])
     } else {
         let mut spans = Vec::new();
-        let hint = |k: &str, what: &str, spans: &mut Vec<Span<'static>>| {
+        // Hints name the active keymap's first key for each action; unbound actions are left out.
+        let hint = |action: Action, what: &str, spans: &mut Vec<Span<'static>>| {
+            let Some(k) = app.keymap.first_key(action) else { return };
+            let k = if k == "Enter" { "⏎".to_string() } else { k };
             spans.push(Span::styled(format!(" {k}"), t.accent));
             spans.push(Span::styled(format!(" {what} "), t.muted));
         };
-        hint("?", "help", &mut spans);
+        // First, so that it is never cut off: the screen is old.
+        if let Some(age) = super::kiosk::data_age(app).filter(|a| *a > app.stale_after()) {
+            spans.push(Span::styled(format!(" no new data for {} ", fmt_lag(Some(age.floor()))), t.warn));
+        }
+        if app.kiosk.is_some() {
+            // A wall display: nothing to do but read it (and leave).
+            spans.push(Span::styled(" KIOSK · read-only ", t.title));
+            hint(Action::Help, "help", &mut spans);
+            hint(Action::Quit, "quit", &mut spans);
+            return frame.render_widget(Paragraph::new(Line::from(spans)), area);
+        }
+        hint(Action::Help, "help", &mut spans);
         match app.view {
             View::Overview => {
-                hint("/", "filter", &mut spans);
-                hint("s", &format!("sort:{}", app.sort.label()), &mut spans);
-                hint("⏎", "detail", &mut spans);
-                hint("t", "topology", &mut spans);
+                hint(Action::Filter, "filter", &mut spans);
+                hint(Action::Sort, &format!("sort:{}", app.sort.label()), &mut spans);
+                hint(Action::Open, "detail", &mut spans);
+                hint(Action::Topology, "topology", &mut spans);
             }
             View::Detail(_) => {
-                hint("Esc", "back", &mut spans);
-                hint("t", "topology", &mut spans);
+                hint(Action::Back, "back", &mut spans);
+                hint(Action::Topology, "topology", &mut spans);
             }
             View::Topology(_) => {
-                hint("⏎", "detail", &mut spans);
-                hint("Esc", "back", &mut spans);
+                hint(Action::Open, "detail", &mut spans);
+                hint(Action::Back, "back", &mut spans);
             }
         }
-        hint("e", "events", &mut spans);
-        hint("q", "quit", &mut spans);
+        hint(Action::ToggleEvents, "events", &mut spans);
+        hint(Action::Quit, "quit", &mut spans);
         if !app.filter.is_empty() {
             spans.push(Span::styled(format!(" filter: {} ", app.filter), t.warn));
         }
+
         Line::from(spans)
     };
     frame.render_widget(Paragraph::new(line), area);
@@ -150,6 +185,17 @@ pub fn sparkline(values: impl DoubleEndedIterator<Item = f64> + ExactSizeIterato
         .collect()
 }
 
+/// The trend sparkline in the app's character set: eighth blocks, or ASCII
+/// with `--ascii` (no braille or half-blocks are used anywhere).
+pub fn trend(app: &App, values: impl DoubleEndedIterator<Item = f64> + ExactSizeIterator, width: usize) -> String {
+    let line = sparkline(values, width);
+    if !app.ascii {
+        return line;
+    }
+    const ASCII: [char; 8] = ['_', '.', '-', '~', '=', '+', '*', '#'];
+    line.chars().map(|c| ASCII[(c as u32).saturating_sub('▁' as u32).min(7) as usize]).collect()
+}
+
 /// Style for data that may be stale: greyed out when older than the app's limit.
 pub fn fresh_or_muted(app: &App, age: Option<f64>, style: Style) -> Style {
     match age {
@@ -179,6 +225,15 @@ mod tests {
         assert_eq!(fmt_lag(Some(0.35)), "0.3s");
         assert_eq!(fmt_lag(Some(7.0)), "7s");
         assert_eq!(fmt_lag(Some(125.0)), "2m05s");
+    }
+
+    #[test]
+    fn ascii_trend_has_eight_levels_in_order() {
+        let mut app = crate::ui::app::tests::demo_app(8.0);
+        let v = (0..8).map(f64::from);
+        assert_eq!(trend(&app, v.clone(), 8), "▁▂▃▄▅▆▇█");
+        app.ascii = true;
+        assert_eq!(trend(&app, v, 8), "_.-~=+*#");
     }
 
     #[test]

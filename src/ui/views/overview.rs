@@ -2,10 +2,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
-use super::{fmt_lag, fmt_rate, fresh_or_muted, sparkline};
+use super::{fmt_lag, fmt_rate, fresh_or_muted, trend};
 use crate::ui::app::App;
 use crate::ui::theme::health_symbol;
 
@@ -28,19 +29,29 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
     let rows = rows_idx.iter().map(|&i| {
         let s = &app.fleet.shards[i];
         let m = s.master();
-        let hs = t.health(s.health);
         let age = m.age(app.now);
-        let problem = s.headline().map(|p| p.message.clone()).unwrap_or_default();
+        let mut problem = s.headline().map(|p| p.message.clone()).unwrap_or_default();
+        // No poll result at all lately (the poller or the network is gone): the row is
+        // last known state, so it greys out and says how old it is.
+        let polled = s.instances.iter().filter_map(|i| i.last_probe).max();
+        let polled_age = polled.map(|p| (app.now - p).num_milliseconds().max(0) as f64 / 1000.0);
+        let stale = polled_age.filter(|a| *a > app.stale_after());
+        let hs = if stale.is_some() { t.muted } else { t.health(s.health) };
+        let nums = if stale.is_some() { t.muted } else { Style::default() };
+        if let Some(a) = stale {
+            let old = format!("data {} old", fmt_lag(Some(a.floor())));
+            problem = if problem.is_empty() { old } else { format!("{old} · {problem}") };
+        }
         let mut cells = vec![
             Cell::from(format!("{} {}", health_symbol(s.health), s.health.label())).style(hs),
             Cell::from(s.name.clone()),
             Cell::from(m.addr.to_string()).style(fresh_or_muted(app, age, t.text)),
-            Cell::from(format!("{}/{}", s.replicas_up(), s.replicas().len())),
-            Cell::from(fmt_lag(s.worst_lag())),
-            Cell::from(fmt_rate(s.qps())),
+            Cell::from(format!("{}/{}", s.replicas_up(), s.replicas().len())).style(nums),
+            Cell::from(fmt_lag(s.worst_lag())).style(nums),
+            Cell::from(fmt_rate(s.qps())).style(nums),
         ];
         if wide {
-            cells.push(Cell::from(sparkline(s.qps_history.iter(), trend_w)).style(t.accent));
+            cells.push(Cell::from(trend(app, s.qps_history.iter(), trend_w)).style(t.accent));
         }
         cells.push(Cell::from(problem).style(hs));
         Row::new(cells)

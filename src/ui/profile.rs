@@ -1,0 +1,61 @@
+//! The terminal profile of one run: theme, colour depth, keymap, kiosk,
+//! read-only, mouse and frame rate, from the command line over the config.
+
+use chrono::Utc;
+
+use super::app::App;
+use super::color::ColorDepth;
+use super::keys::{Keymap, UserBinding};
+use super::kiosk::Kiosk;
+use super::theme::{ThemeError, ThemeLoader};
+use crate::cli::Cli;
+use crate::config::UiConfig;
+
+/// What the event loop needs beyond the `App`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub fps: u32,
+    pub mouse: bool,
+    /// To show in the events pane once it exists (key conflicts in the keymap file).
+    pub warnings: Vec<String>,
+}
+
+/// A theme or keymap file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{0}")]
+    Theme(#[from] ThemeError),
+    #[error("{0}")]
+    Keymap(#[from] crate::config::ConfigError),
+}
+
+/// Set up `app` for this terminal. `keys` are the config's `[keys]`; the
+/// user's keymap file (if any) applies first, so the config wins.
+pub fn configure(
+    app: &mut App,
+    cli: &Cli,
+    ui: &UiConfig,
+    keys: &[UserBinding],
+    themes: &ThemeLoader,
+    keymap_file: Option<&std::path::Path>,
+) -> Result<Profile, ProfileError> {
+    let name = cli.theme.as_deref().unwrap_or(&ui.theme);
+    let theme = themes.load(name)?;
+    let (mut all_keys, problems) = match keymap_file {
+        Some(p) => crate::config::load_keymap(p)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let warnings = problems.iter().map(ToString::to_string).collect();
+    all_keys.extend(keys.iter().cloned());
+    let keys = &all_keys[..];
+    app.color_depth = ColorDepth::detect(cli.color);
+    app.theme = if app.color_depth == ColorDepth::None { theme.without_color() } else { theme };
+    // Conflicts were reported with the config's other warnings.
+    app.keymap = Keymap::with_overrides(keys).0;
+    app.read_only = cli.read_only || cli.kiosk;
+    app.kiosk = cli.kiosk.then(|| Kiosk::new(ui.kiosk_rotate, Utc::now()));
+    app.ascii = cli.ascii;
+    // Nobody clicks a wall display; leave its mouse alone.
+    let mouse = (cli.mouse || ui.mouse) && !cli.kiosk;
+    Ok(Profile { fps: cli.fps.unwrap_or(ui.fps), mouse, warnings })
+}

@@ -1,0 +1,51 @@
+//! One frame to the terminal, and only when it differs from what is already
+//! there. ratatui diffs cells, but even an empty diff writes colour and
+//! attribute resets; skipping identical frames makes an unchanged screen cost
+//! zero bytes, which matters over SSH and is what `shardtop bench --terminal`
+//! measures.
+
+use std::io;
+
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use ratatui::buffer::Buffer;
+
+use super::app::App;
+use super::views;
+
+#[derive(Default)]
+pub struct Renderer {
+    /// What the terminal shows now.
+    last: Option<Buffer>,
+    cursor_hidden: bool,
+}
+
+impl Renderer {
+    /// Draw `app`; returns whether anything was written to the terminal.
+    pub fn draw<B: Backend>(&mut self, terminal: &mut Terminal<B>, app: &mut App) -> io::Result<bool>
+    where
+        B::Error: Into<io::Error>,
+    {
+        terminal.autoresize().map_err(Into::into)?;
+        let mut frame = terminal.get_frame();
+        app.page_rows = views::draw(app, &mut frame);
+        let changed = self.last.as_ref() != Some(&*terminal.current_buffer_mut());
+        if changed {
+            terminal.flush().map_err(Into::into)?;
+            if !self.cursor_hidden {
+                terminal.hide_cursor().map_err(Into::into)?;
+                self.cursor_hidden = true;
+            }
+            self.last = Some(terminal.current_buffer_mut().clone());
+            terminal.backend_mut().flush().map_err(Into::into)?;
+        }
+        terminal.swap_buffers();
+        app.dirty = false;
+        Ok(changed)
+    }
+
+    /// Forget what is on screen (after something else wrote to it).
+    pub fn invalidate(&mut self) {
+        self.last = None;
+    }
+}

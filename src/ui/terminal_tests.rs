@@ -1,0 +1,353 @@
+//! The terminal experience as the user sees it: themes and colour depth on
+//! the real views (snapshots with styles), kiosk, keymap in the help, mouse,
+//! and what the renderer writes to the terminal.
+
+use std::io::Write;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::Terminal;
+use ratatui::backend::{CrosstermBackend, TestBackend};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier};
+use ratatui::{TerminalOptions, Viewport};
+
+use super::app::tests::demo_app;
+use super::app::{App, Message, View};
+use super::color::ColorDepth;
+use super::keys::{Action, KeySpec, Keymap, UserBinding};
+use super::kiosk::Kiosk;
+use super::render::Renderer;
+use super::theme::{SHIPPED, Theme};
+use super::views;
+
+fn buffer(app: &App, w: u16, h: u16) -> Buffer {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    term.draw(|f| {
+        views::draw(app, f);
+    })
+    .expect("draw");
+    term.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The incident overview with a theme at a depth, the cursor on the second row.
+fn themed(theme: &str, depth: ColorDepth) -> App {
+    let mut app = demo_app(60.0);
+    app.theme = Theme::shipped(theme);
+    if depth == ColorDepth::None {
+        app.theme = app.theme.without_color();
+    }
+    app.color_depth = depth;
+    app.selected = 1;
+    app
+}
+
+#[test]
+fn overview_in_every_theme_80x24() {
+    for (name, _) in SHIPPED {
+        let buf = buffer(&themed(name, ColorDepth::TrueColor), 80, 24);
+        insta::assert_debug_snapshot!(format!("overview_theme_{name}"), buf);
+    }
+}
+
+#[test]
+fn dark_truecolor_downsampled_to_256_and_16() {
+    for depth in [ColorDepth::Ansi256, ColorDepth::Ansi16] {
+        let buf = buffer(&themed("dark-truecolor", depth), 80, 24);
+        for cell in &buf.content {
+            for c in [cell.fg, cell.bg] {
+                match depth {
+                    ColorDepth::Ansi256 => assert!(!matches!(c, Color::Rgb(..)), "{c:?} at 256 colours"),
+                    _ => assert!(!matches!(c, Color::Rgb(..) | Color::Indexed(_)), "{c:?} at 16 colours"),
+                }
+            }
+        }
+        insta::assert_debug_snapshot!(format!("overview_dark_truecolor_{}", depth.label()), buf);
+    }
+}
+
+/// Under NO_COLOR no cell may carry a colour at all: crossterm turns any
+/// colour change into a bare `ESC[m`, which would switch REVERSED off in the
+/// middle of the selection bar. The selected row must still be reversed.
+fn assert_colourless_with_a_selection_bar(buf: &Buffer, what: &str) {
+    for cell in &buf.content {
+        assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "{what}: a colour survived");
+    }
+    let screen = text(buf);
+    let y = screen.lines().position(|l| l.contains("users-07")).expect("selected row") as u16;
+    for x in 0..buf.area.width {
+        assert!(
+            buf[(x, y)].modifier.contains(Modifier::REVERSED),
+            "{what}: column {x} of the selection is not reversed"
+        );
+    }
+}
+
+#[test]
+fn mono_under_no_color() {
+    let app = themed("mono", ColorDepth::None);
+    let buf = buffer(&app, 80, 24);
+    assert_colourless_with_a_selection_bar(&buf, "mono");
+    // Health is told by symbol and word, not colour.
+    let screen = text(&buf);
+    for word in ["✖ CRIT", "● OK", "▲ 0 warn", "? 0 unknown"] {
+        assert!(screen.contains(word), "{word}\n{screen}");
+    }
+    insta::assert_debug_snapshot!("overview_mono_no_color", buf);
+}
+
+#[test]
+fn every_theme_keeps_its_selection_bar_under_no_color() {
+    for (name, _) in SHIPPED {
+        let mut app = themed(name, ColorDepth::None);
+        // Widgets that colour cells themselves (the events pane) are stripped too.
+        app.show_events = true;
+        assert_colourless_with_a_selection_bar(&buffer(&app, 80, 24), name);
+    }
+}
+
+#[test]
+fn kiosk_banner_crit_80x24() {
+    let mut app = themed("lcd", ColorDepth::Ansi16);
+    app.selected = 0;
+    app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
+    let buf = buffer(&app, 80, 24);
+    let screen = text(&buf);
+    assert!(screen.contains("KIOSK · read-only"), "{screen}");
+    assert!(screen.contains("data 0s old"), "{screen}");
+    assert!(screen.contains("16:01:00"), "the clock: {screen}");
+    assert!(screen.contains("next in 15s"), "{screen}");
+    // Kiosk hides the interactive hints.
+    assert!(!screen.contains("filter"), "{screen}");
+    insta::assert_debug_snapshot!("kiosk_banner_crit_80x24", buf);
+}
+
+#[test]
+fn kiosk_banner_greys_out_when_no_data_arrives() {
+    let mut app = themed("lcd", ColorDepth::Ansi16);
+    app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
+    app.now += chrono::Duration::seconds(45);
+    let buf = buffer(&app, 80, 24);
+    let screen = text(&buf);
+    assert!(screen.contains("NO NEW DATA FOR 45s"), "{screen}");
+    // The big letters are drawn in the muted style, not the health colour.
+    let muted_fg = app.theme.muted.fg.expect("lcd muted has a colour");
+    let big: Vec<_> =
+        (0..5).flat_map(|y| (0..30).map(move |x| (x, y))).filter(|&(x, y)| buf[(x, y)].symbol() != " ").collect();
+    assert!(!big.is_empty());
+    assert!(big.iter().all(|&(x, y)| buf[(x, y)].fg == muted_fg), "stale banner still in health colours");
+    insta::assert_snapshot!("kiosk_stale_80x24", screen);
+}
+
+#[test]
+fn kiosk_big_banner_200x60() {
+    let mut app = themed("default", ColorDepth::Ansi16);
+    app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
+    insta::assert_snapshot!("kiosk_200x60", text(&buffer(&app, 200, 60)));
+}
+
+#[test]
+fn kiosk_and_read_only_forbid_actions() {
+    let mut app = demo_app(10.0);
+    assert!(app.actions_allowed());
+    app.read_only = true;
+    assert!(!app.actions_allowed());
+    app.read_only = false;
+    app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
+    assert!(!app.actions_allowed());
+}
+
+#[test]
+fn help_lists_the_active_keymap() {
+    let mut app = demo_app(8.0);
+    let k = |s: &str| KeySpec::parse(s).expect("key");
+    app.keymap = Keymap::with_overrides(&[
+        UserBinding { on: vec![k("x")], run: Some(Action::Quit), desc: Some("leave now".into()) },
+        UserBinding { on: vec![k("e")], run: None, desc: None },
+    ])
+    .0;
+    app.show_help = true;
+    let screen = text(&buffer(&app, 80, 24));
+    assert!(screen.contains("q Ctrl-c x") && screen.contains("leave now"), "{screen}");
+    assert!(!screen.contains("show / hide the events pane"), "an unbound action is not listed\n{screen}");
+    // The footer hints follow the keymap too.
+    app.show_help = false;
+    app.keymap = Keymap::with_overrides(&[UserBinding { on: vec![k("F1")], run: Some(Action::Help), desc: None }]).0;
+    app.keymap
+        .entries
+        .iter_mut()
+        .filter(|e| e.action == Action::Help)
+        .for_each(|e| e.keys.retain(|k| k.to_string() == "F1"));
+    let screen = text(&buffer(&app, 80, 24));
+    assert!(screen.lines().last().is_some_and(|l| l.starts_with(" F1 help")), "{screen}");
+}
+
+#[test]
+fn user_keys_drive_the_app() {
+    let mut app = demo_app(10.0);
+    let k = |s: &str| KeySpec::parse(s).expect("key");
+    app.keymap =
+        Keymap::with_overrides(&[UserBinding { on: vec![k("Ctrl-d")], run: Some(Action::Bottom), desc: None }]).0;
+    app.update(Message::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL)));
+    assert_eq!(app.selected, 7);
+}
+
+#[test]
+fn mouse_click_selects_the_row_under_it_and_wheel_scrolls() {
+    let mut app = demo_app(60.0);
+    app.show_events = false;
+    let buf = buffer(&app, 80, 24);
+    app.page_rows = 20;
+    let screen = text(&buf);
+    let click = |row: u16| {
+        Message::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 10,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    for row in [3u16, 5, 9] {
+        app.update(click(row));
+        let clicked = screen.lines().nth(row as usize).expect("line");
+        let name = &app.fleet.shards[app.selected_shard_index().expect("selection")].name;
+        assert!(clicked.contains(name.as_str()), "clicked {clicked:?}, selected {name}");
+    }
+    // Below the last row: nothing changes.
+    let before = app.selected;
+    app.update(click(20));
+    assert_eq!(app.selected, before);
+    let wheel = |kind| Message::Mouse(MouseEvent { kind, column: 0, row: 0, modifiers: KeyModifiers::NONE });
+    app.update(wheel(MouseEventKind::ScrollDown));
+    assert_eq!(app.selected, before + 1);
+    app.update(wheel(MouseEventKind::ScrollUp));
+    assert_eq!(app.selected, before);
+    // In the detail view a click picks the instance on that line.
+    app.view = View::Detail(0);
+    app.detail_selected = 0;
+    app.page_rows = 3;
+    let screen = text(&buffer(&app, 80, 24));
+    app.update(click(5));
+    assert_eq!(app.view, View::Detail(0), "a click does not navigate");
+    assert_eq!(app.detail_selected, 2);
+    let addr = app.fleet.shards[0].instances[2].addr.to_string();
+    assert!(screen.lines().nth(5).is_some_and(|l| l.contains(&addr)), "{screen}");
+    app.update(click(6));
+    assert_eq!(app.detail_selected, 2, "below the table");
+}
+
+/// A writer that only counts.
+#[derive(Clone, Default)]
+pub struct Counter(pub std::rc::Rc<std::cell::Cell<usize>>);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.set(self.0.get() + buf.len());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_unchanged_screen_writes_nothing() {
+    let counter = Counter::default();
+    let backend = CrosstermBackend::new(counter.clone());
+    let mut term =
+        Terminal::with_options(backend, TerminalOptions { viewport: Viewport::Fixed(Rect::new(0, 0, 80, 24)) })
+            .expect("term");
+    let mut app = demo_app(60.0);
+    app.show_events = false;
+    let mut r = Renderer::default();
+    assert!(r.draw(&mut term, &mut app).expect("draw"));
+    let first = counter.0.get();
+    assert!(first > 1000, "the first frame paints the screen: {first} bytes");
+    // Same state (a sample that changes nothing visible marks it dirty): zero bytes.
+    assert!(!r.draw(&mut term, &mut app).expect("draw"));
+    assert_eq!(counter.0.get(), first);
+    // One value changes: a few bytes, not a repaint.
+    app.now += chrono::Duration::seconds(1);
+    assert!(r.draw(&mut term, &mut app).expect("draw"));
+    let delta = counter.0.get() - first;
+    assert!(delta > 0 && delta < 200, "a clock tick cost {delta} bytes");
+}
+
+#[test]
+fn header_says_how_old_the_data_is_when_nothing_arrives() {
+    let mut app = demo_app(60.0);
+    assert!(!text(&buffer(&app, 100, 24)).contains("no new data"));
+    app.now += chrono::Duration::seconds(125);
+    let screen = text(&buffer(&app, 100, 24));
+    assert!(screen.lines().next().is_some_and(|l| l.contains("no new data for 2m05s")), "{screen}");
+    // At 80 columns the header has no room; the footer says it.
+    let screen = text(&buffer(&app, 80, 24));
+    assert!(screen.lines().last().is_some_and(|l| l.contains("no new data for 2m05s")), "{screen}");
+}
+
+#[test]
+fn rows_without_fresh_data_grey_out_with_their_age() {
+    let mut app = themed("default", ColorDepth::Ansi16);
+    app.selected = 7;
+    let fresh = buffer(&app, 80, 24);
+    app.now += chrono::Duration::seconds(30);
+    let stale = buffer(&app, 80, 24);
+    let screen = text(&stale);
+    let y = screen.lines().position(|l| l.contains("users-05")).expect("row") as u16;
+    assert!(screen.lines().nth(y as usize).is_some_and(|l| l.contains("data 30s old")), "{screen}");
+    let muted = app.theme.muted.fg;
+    // HEALTH, REPL, LAG and QPS were in colour or plain; now they are muted.
+    for x in [0u16, 38, 44, 51] {
+        assert_eq!(stale[(x, y)].fg, muted.unwrap_or(Color::Reset), "column {x}");
+    }
+    assert_ne!(fresh[(0, y)].fg, stale[(0, y)].fg, "the health word greys out");
+}
+
+#[test]
+fn kiosk_on_tiny_terminals_does_not_panic() {
+    let mut app = themed("lcd", ColorDepth::Ansi16);
+    app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (60, 16), (80, 40)] {
+        buffer(&app, w, h);
+        app.now += chrono::Duration::seconds(60);
+        buffer(&app, w, h);
+        app.now -= chrono::Duration::seconds(60);
+    }
+}
+
+#[test]
+fn ascii_kiosk_uses_no_block_characters() {
+    let mut app = themed("mono", ColorDepth::None);
+    app.ascii = true;
+    app.show_events = false;
+    app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
+    for (w, h) in [(80, 24), (200, 60)] {
+        let screen = text(&buffer(&app, w, h));
+        assert!(
+            !screen.chars().any(|c| ('\u{2580}'..='\u{259f}').contains(&c)),
+            "block characters at {w}x{h}:\n{screen}"
+        );
+        assert!(screen.contains("CRIT"), "{screen}");
+    }
+    // Tall enough for full-size letters: drawn with `#`.
+    assert!(text(&buffer(&app, 200, 60)).lines().take(8).any(|l| l.contains("####")));
+}
+
+#[test]
+fn ctrl_l_asks_for_a_full_repaint() {
+    let mut app = demo_app(10.0);
+    assert!(!app.repaint);
+    app.update(Message::Key(KeyEvent::new(KeyCode::Char('l'), KeyModifiers::CONTROL)));
+    assert!(app.repaint);
+    assert_eq!(app.view, View::Overview, "Ctrl-l is not `l` (open)");
+}

@@ -69,7 +69,7 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     for w in &profile.warnings {
         log::warn!(target: "config", "{w}");
     }
-    crate::ui::run(app, rx, profile)
+    crate::ui::run(app, rx, profile, None)
         .await
         .map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)
@@ -140,6 +140,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         .and_then(|p| p.file_name())
         .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
     let mut app = App::new(fleet, Theme::plain(), source, cfg.poll.interval);
+    app.actions_configured = cfg.actions.enabled;
     let keymap = config::keymap_path();
     let profile =
         crate::ui::profile::configure(&mut app, cli, &cfg.ui, &cfg.keys, &ThemeLoader::system(), keymap.as_deref())
@@ -172,7 +173,8 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         }
         log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
     }
-    crate::ui::run(app, rx, profile)
+    let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: Arc::new(cfg.clone()) });
+    crate::ui::run(app, rx, profile, Some(runner))
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)
@@ -374,6 +376,190 @@ pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
     Ok(0)
 }
 
+/// Runs the TUI's actions with the config's accounts and settings.
+struct ConfigRunner {
+    cfg: Arc<Config>,
+}
+
+impl crate::ui::action::ActionRunner for ConfigRunner {
+    fn start(
+        &self,
+        kind: crate::ui::action::ActionKind,
+        shard: String,
+        dry_run: bool,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+        tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+    ) {
+        use crate::actions::audit::AuditLog;
+        use crate::ui::action::{ActionKind, ActionMsg};
+        let cfg = self.cfg.clone();
+        tokio::spawn(async move {
+            let send = |m: ActionMsg| {
+                let _ = tx.send(m);
+            };
+            match kind {
+                ActionKind::Promote { candidate, .. } => {
+                    let (mut req, accounts) = match promote_parts(&cfg, &shard, &candidate) {
+                        Ok(p) => p,
+                        Err(e) => return send(ActionMsg::Planned(Err(e.message))),
+                    };
+                    req.dry_run = dry_run;
+                    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
+                    let mut audit = match AuditLog::open(audit) {
+                        Ok(a) => a,
+                        Err(e) => return send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") }),
+                    };
+                    let mut progress = |p: &crate::actions::Progress| send(ActionMsg::Progress(p.clone()));
+                    let result = crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
+                    match (dry_run, result) {
+                        (true, Ok(_)) => send(ActionMsg::Planned(Ok(()))),
+                        (true, Err(e)) => send(ActionMsg::Planned(Err(e.to_string()))),
+                        (false, Ok(o)) => {
+                            let mut summary = format!(
+                                "{} is the master of {}: writes blocked {:.0} ms, total {:.0} ms",
+                                req.candidate,
+                                req.shard,
+                                o.write_blocked.unwrap_or_default().as_secs_f64() * 1e3,
+                                o.total.as_secs_f64() * 1e3
+                            );
+                            for w in &o.warnings {
+                                summary.push_str(&format!("\nwarning: {w}"));
+                            }
+                            log::warn!(target: "actions", "{}", summary.lines().next().unwrap_or_default());
+                            log::warn!(
+                                target: "actions",
+                                "{}: update the config ([[shard]] master = \"{}\") so roles are judged right after the switch",
+                                req.shard,
+                                req.candidate
+                            );
+                            send(ActionMsg::Finished { ok: o.warnings.is_empty(), summary })
+                        }
+                        (false, Err(e)) => {
+                            log::error!(target: "actions", "promotion of {} failed: {e}", req.candidate);
+                            send(ActionMsg::Finished { ok: false, summary: e.to_string() })
+                        }
+                    }
+                }
+                ActionKind::Checksum { .. } => {
+                    let (mut req, opts) = match checksum_parts(&cfg, &shard) {
+                        Ok(p) => p,
+                        Err(e) => return send(ActionMsg::Planned(Err(e.message))),
+                    };
+                    req.dry_run = dry_run;
+                    let mut events = |e: &crate::actions::checksum::Event| send(ActionMsg::Checksum(e.clone()));
+                    let result = crate::actions::checksum::run(&req, opts, stop, &mut events).await;
+                    match (dry_run, result) {
+                        (true, Ok(_)) => send(ActionMsg::Planned(Ok(()))),
+                        (true, Err(e)) => send(ActionMsg::Planned(Err(e.to_string()))),
+                        (false, Ok(r)) => {
+                            let mut summary = format!(
+                                "{} rows in {:.1} s ({:.0} rows/s), {} differing chunks{}",
+                                r.rows,
+                                r.seconds,
+                                r.rows_per_second,
+                                r.diffs.len(),
+                                if r.interrupted { "; stopped: continue with `shardtop checksum --resume`" } else { "" }
+                            );
+                            for d in r.diffs.iter().take(12) {
+                                summary.push_str(&format!(
+                                    "\n{} {}.{} chunk {} [{} .. {}] rows {} vs {}",
+                                    d.replica,
+                                    d.db,
+                                    d.tbl,
+                                    d.chunk,
+                                    d.lower_boundary.as_deref().unwrap_or("-∞"),
+                                    d.upper_boundary.as_deref().unwrap_or("+∞"),
+                                    d.this_cnt,
+                                    d.master_cnt.map_or("NULL".into(), |v| v.to_string())
+                                ));
+                            }
+                            log::info!(target: "actions", "checksum of {}: {}", req.shard, summary.lines().next().unwrap_or_default());
+                            send(ActionMsg::Finished { ok: r.diffs.is_empty() && !r.interrupted, summary })
+                        }
+                        (false, Err(e)) => send(ActionMsg::Finished { ok: false, summary: e.to_string() }),
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// A promotion request for `shard` with the config's defaults, and the accounts it uses.
+pub fn promote_parts(
+    cfg: &Config,
+    shard: &str,
+    candidate: &Addr,
+) -> Result<(crate::actions::promote::Request, crate::actions::promote::Accounts), CommandError> {
+    use crate::actions::promote as pr;
+    let act = &cfg.actions;
+    let Some(sc) = cfg.shards.iter().find(|s| s.name == shard) else {
+        let names: Vec<&str> = cfg.shards.iter().map(|s| s.name.as_str()).collect();
+        return Err(CommandError::new(1, format!("no shard named {shard:?}; the config has {}", names.join(", "))));
+    };
+    // A dry run only reads: without an admin account it reads as the monitor.
+    let (admin_user, admin_password) = if act.user.is_empty() {
+        (cfg.defaults.user.clone(), cfg.defaults.password.clone())
+    } else {
+        (act.user.clone(), act.password.clone())
+    };
+    let accounts = pr::Accounts {
+        admin_user,
+        admin_password,
+        repl_user: act.replication_user.clone(),
+        repl_password: act.replication_password.clone(),
+        tls: probe_options(cfg).tls.clone(),
+        timeout: cfg.poll.timeout.max(Duration::from_secs(2)),
+    };
+    let req = pr::Request {
+        shard: sc.name.clone(),
+        master: sc.master.clone(),
+        replicas: sc.replicas.clone(),
+        candidate: candidate.clone(),
+        dry_run: true,
+        catchup_timeout: act.catchup_timeout,
+        max_lag: cfg.thresholds.lag_warn,
+        force_checks: Vec::new(),
+        old_master: pr::OldMaster::Replica,
+        detach: Vec::new(),
+        kill_unstoppable_writers: true,
+        hook: act.post_promote_hook.clone(),
+        hook_timeout: act.hook_timeout,
+    };
+    Ok((req, accounts))
+}
+
+/// A checksum request for `shard` with the config's settings, and the admin connection options.
+pub fn checksum_parts(
+    cfg: &Config,
+    shard: &str,
+) -> Result<(crate::actions::checksum::Request, Arc<crate::probe::ProbeOptions>), CommandError> {
+    let act = &cfg.actions;
+    let Some(sc) = cfg.shards.iter().find(|s| s.name == shard) else {
+        return Err(CommandError::new(2, format!("no shard named {shard:?} in the config")));
+    };
+    let mut opts = (*probe_options(cfg)).clone();
+    if !act.user.is_empty() {
+        opts.user = act.user.clone();
+        opts.password = act.password.clone();
+    }
+    opts.timeout = opts.timeout.max(Duration::from_secs(2));
+    let req = crate::actions::checksum::Request {
+        shard: sc.name.clone(),
+        master: sc.master.clone(),
+        replicas: sc.replicas.clone(),
+        tables: Vec::new(),
+        databases: Vec::new(),
+        result_table: cfg.checksum.table.clone(),
+        chunk_time: cfg.checksum.chunk_time,
+        max_lag: cfg.checksum.max_lag,
+        max_threads_running: cfg.checksum.max_threads_running,
+        replica_timeout: Duration::from_secs(60),
+        resume: false,
+        dry_run: true,
+    };
+    Ok((req, Arc::new(opts)))
+}
+
 /// `shardtop promote`: exit 0 promoted, 1 refused (nothing changed), 2 failed
 /// and rolled back, 3 failed and the rollback failed too (look at the shard).
 pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
@@ -395,42 +581,16 @@ pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             ));
         }
     }
-    let Some(sc) = cfg.shards.iter().find(|s| &s.name == shard) else {
-        let names: Vec<&str> = cfg.shards.iter().map(|s| s.name.as_str()).collect();
-        return Err(CommandError::new(1, format!("no shard named {shard:?}; the config has {}", names.join(", "))));
+    let (mut req, accounts) = promote_parts(&cfg, shard, to)?;
+    req.catchup_timeout = timeout.unwrap_or(act.catchup_timeout);
+    req.force_checks = force_checks.clone();
+    req.old_master = match old_master {
+        crate::cli::OldMasterChoice::Replica => OldMaster::Replica,
+        crate::cli::OldMasterChoice::Detach => OldMaster::Detach,
     };
-    // A dry run only reads: without an admin account it reads as the monitor.
-    let (admin_user, admin_password) = if act.user.is_empty() {
-        (cfg.defaults.user.clone(), cfg.defaults.password.clone())
-    } else {
-        (act.user.clone(), act.password.clone())
-    };
-    let accounts = pr::Accounts {
-        admin_user,
-        admin_password,
-        repl_user: act.replication_user.clone(),
-        repl_password: act.replication_password.clone(),
-        tls: probe_options(&cfg).tls.clone(),
-        timeout: cfg.poll.timeout.max(Duration::from_secs(2)),
-    };
-    let mut req = pr::Request {
-        shard: sc.name.clone(),
-        master: sc.master.clone(),
-        replicas: sc.replicas.clone(),
-        candidate: to.clone(),
-        dry_run: true,
-        catchup_timeout: timeout.unwrap_or(act.catchup_timeout),
-        max_lag: cfg.thresholds.lag_warn,
-        force_checks: force_checks.clone(),
-        old_master: match old_master {
-            crate::cli::OldMasterChoice::Replica => OldMaster::Replica,
-            crate::cli::OldMasterChoice::Detach => OldMaster::Detach,
-        },
-        detach: detach.clone(),
-        kill_unstoppable_writers: !no_kill,
-        hook: act.post_promote_hook.clone(),
-        hook_timeout: act.hook_timeout,
-    };
+    req.detach = detach.clone();
+    req.kill_unstoppable_writers = !no_kill;
+    let sc_name = req.shard.clone();
     let mut print = |p: &crate::actions::Progress| print_progress(p);
     // Always the plan first: a dry run of the same request.
     let mut none = crate::actions::audit::AuditLog::open(None).map_err(|e| CommandError::new(1, e.to_string()))?;
@@ -442,7 +602,7 @@ pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         println!("dry run: nothing was changed");
         return Ok(0);
     }
-    if !yes && !confirm(&sc.name)? {
+    if !yes && !confirm(&sc_name)? {
         println!("not confirmed: nothing was changed");
         return Ok(1);
     }
@@ -538,29 +698,12 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             },
         ));
     }
-    let Some(sc) = cfg.shards.iter().find(|s| &s.name == shard) else {
-        return Err(CommandError::new(2, format!("no shard named {shard:?} in the config")));
-    };
-    let mut opts = (*probe_options(&cfg)).clone();
-    if !act.user.is_empty() {
-        opts.user = act.user.clone();
-        opts.password = act.password.clone();
-    }
-    opts.timeout = opts.timeout.max(Duration::from_secs(2));
-    let req = ck::Request {
-        shard: sc.name.clone(),
-        master: sc.master.clone(),
-        replicas: sc.replicas.clone(),
-        tables: tables.clone(),
-        databases: databases.clone(),
-        result_table: cfg.checksum.table.clone(),
-        chunk_time: cfg.checksum.chunk_time,
-        max_lag: cfg.checksum.max_lag,
-        max_threads_running: cfg.checksum.max_threads_running,
-        replica_timeout: Duration::from_secs(60),
-        resume: *resume,
-        dry_run: *dry_run,
-    };
+    let (mut req, opts) = checksum_parts(&cfg, shard)?;
+    req.tables = tables.clone();
+    req.databases = databases.clone();
+    req.resume = *resume;
+    req.dry_run = *dry_run;
+    let sc_name = req.shard.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let stopper = stop.clone();
     tokio::spawn(async move {
@@ -605,7 +748,7 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         }
     };
     if *method == crate::cli::ChecksumMethod::Table {
-        let r = match ck::run_table_method(&req, Arc::new(opts), &mut on_event).await {
+        let r = match ck::run_table_method(&req, opts.clone(), &mut on_event).await {
             Ok(r) => r,
             Err(e) => {
                 println!("checksum failed: {e}");
@@ -627,7 +770,7 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             }
             println!(
                 "{}: {} tables compared at {}; replication held {:.1} s; {} differ",
-                sc.name,
+                sc_name,
                 r.tables.len(),
                 r.position,
                 r.held_seconds,
@@ -636,7 +779,7 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         }
         return Ok(if r.differing.is_empty() { 0 } else { 1 });
     }
-    let report = match ck::run(&req, Arc::new(opts), stop, &mut on_event).await {
+    let report = match ck::run(&req, opts, stop, &mut on_event).await {
         Ok(r) => r,
         Err(e) => {
             println!("checksum failed: {e}");

@@ -51,6 +51,19 @@ pub enum ActionMsg {
     Finished { ok: bool, summary: String },
 }
 
+/// Starts actions for the TUI: reads and checks (`dry_run`), or runs them,
+/// sending progress as `ActionMsg`s. Implemented where the config is known.
+pub trait ActionRunner: Send + Sync {
+    fn start(
+        &self,
+        kind: ActionKind,
+        shard: String,
+        dry_run: bool,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        tx: tokio::sync::mpsc::UnboundedSender<ActionMsg>,
+    );
+}
+
 /// What the dialog asks the event loop to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -115,7 +128,10 @@ impl ActionDialog {
                 }
             }
             ActionMsg::Planned(Err(why)) => self.phase = Phase::Done { ok: false, summary: why },
-            ActionMsg::Finished { ok, summary } => self.phase = Phase::Done { ok, summary },
+            ActionMsg::Finished { ok, summary } => {
+                self.note = None;
+                self.phase = Phase::Done { ok, summary };
+            }
         }
     }
 

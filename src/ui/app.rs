@@ -51,6 +51,16 @@ pub enum View {
     Topology(Option<usize>),
 }
 
+/// Work the event loop does for the action dialog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionEffect {
+    /// Read and check, change nothing; answers with `ActionMsg::Planned`.
+    Plan(super::action::ActionKind),
+    Run(super::action::ActionKind),
+    /// Stop a running checksum between chunks.
+    Stop,
+}
+
 /// Starts probing a server discovery added at `Slot`.
 pub type OnDiscovered = Box<dyn FnMut(Slot, &Addr)>;
 
@@ -66,6 +76,8 @@ pub enum Message {
     Resize,
     /// Only arrives with `--mouse` / `[ui] mouse`.
     Mouse(MouseEvent),
+    /// Progress of a running action (promotion, checksum).
+    Action(super::action::ActionMsg),
 }
 
 pub struct App {
@@ -111,6 +123,12 @@ pub struct App {
     pub ascii: bool,
     /// Repaint the whole screen on the next frame (Ctrl-l: the screen got garbled).
     pub repaint: bool,
+    /// `[actions] enabled` in the config: promotion and checksum may be offered.
+    pub actions_configured: bool,
+    /// The open action dialog, if any.
+    pub dialog: Option<super::action::ActionDialog>,
+    /// What the event loop must start or stop for the dialog (drained by the loop).
+    pub effects: Vec<ActionEffect>,
 }
 
 impl App {
@@ -143,12 +161,46 @@ impl App {
             kiosk: None,
             ascii: false,
             repaint: false,
+            actions_configured: false,
+            dialog: None,
+            effects: Vec::new(),
         }
     }
 
     /// Every action key must check this first: never in `--read-only` or kiosk mode.
     pub fn actions_allowed(&self) -> bool {
         !self.read_only && self.kiosk.is_none()
+    }
+
+    /// An action is writing to servers: quitting now would leave it half done.
+    pub fn action_running(&self) -> bool {
+        self.dialog.as_ref().is_some_and(|d| d.phase == super::action::Phase::Running)
+    }
+
+    /// Open the dialog for `kind` if actions may run here; otherwise say why in the events pane.
+    fn open_action(&mut self, kind: super::action::ActionKind, shard: usize) {
+        let Some(name) = self.fleet.shards.get(shard).map(|s| s.name.clone()) else { return };
+        if !self.actions_allowed() {
+            log::warn!(target: "actions", "read-only session (--read-only or --kiosk): actions are not available");
+            return;
+        }
+        if !self.actions_configured {
+            log::warn!(target: "actions", "actions are disabled: set [actions] enabled = true in the config to promote or checksum");
+            return;
+        }
+        self.dialog = Some(super::action::ActionDialog::new(kind.clone(), name));
+        self.effects.push(ActionEffect::Plan(kind));
+    }
+
+    fn dialog_key(&mut self, key: KeyEvent) {
+        use super::action::Effect;
+        let Some(d) = self.dialog.as_mut() else { return };
+        match d.on_key(key) {
+            Effect::None => {}
+            Effect::Run => self.effects.push(ActionEffect::Run(d.kind.clone())),
+            Effect::Stop => self.effects.push(ActionEffect::Stop),
+            Effect::Close => self.dialog = None,
+        }
     }
 
     /// Apply a message; returns the fleet events it caused (for the events pane).
@@ -196,13 +248,27 @@ impl App {
                 Vec::new()
             }
             Message::Mouse(m) => {
-                self.on_mouse(m);
+                if self.dialog.is_none() {
+                    self.on_mouse(m);
+                }
+                Vec::new()
+            }
+            Message::Action(m) => {
+                if let Some(d) = self.dialog.as_mut() {
+                    d.on_msg(m);
+                    self.dirty = true;
+                }
                 Vec::new()
             }
         }
     }
 
     fn on_key(&mut self, key: KeyEvent) {
+        // An open dialog takes every key (typing the confirmation, Esc).
+        if self.dialog.is_some() {
+            self.dialog_key(key);
+            return;
+        }
         if self.editing_filter {
             self.edit_filter(key);
             return;
@@ -221,6 +287,30 @@ impl App {
             Action::Help => self.show_help = true,
             Action::ToggleEvents => self.show_events = !self.show_events,
             Action::Redraw => self.repaint = true,
+            Action::Promote => {
+                if let View::Detail(s) = self.view {
+                    let target = self.fleet.shards.get(s).and_then(|sh| sh.instances.get(self.detail_selected));
+                    match target {
+                        Some(i) if i.role == crate::fleet::Role::Replica => {
+                            let candidate = i.addr.clone();
+                            self.open_action(super::action::ActionKind::Promote { shard: s, candidate }, s);
+                        }
+                        _ => log::warn!(target: "actions", "select a replica in the shard detail to promote it"),
+                    }
+                } else {
+                    log::warn!(target: "actions", "promotion starts from a replica in the shard detail (Enter on a shard)");
+                }
+            }
+            Action::Checksum => {
+                let shard = match self.view {
+                    View::Detail(s) | View::Topology(Some(s)) => Some(s),
+                    View::Overview => self.selected_shard_index(),
+                    View::Topology(None) => None,
+                };
+                if let Some(s) = shard {
+                    self.open_action(super::action::ActionKind::Checksum { shard: s }, s);
+                }
+            }
             Action::Up => self.move_cursor(-1),
             Action::Down => self.move_cursor(1),
             Action::PageUp => self.move_cursor(-(self.page_rows.max(1) as isize)),
@@ -577,6 +667,53 @@ pub(crate) mod tests {
         app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
         assert_eq!(app.selected, 0);
         assert_eq!(app.selected_shard_index(), Some(script::BROKEN_SHARD));
+    }
+
+    #[test]
+    fn action_keys_open_a_dialog_only_when_allowed_and_enabled() {
+        use super::super::action::{ActionKind, Phase};
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('s')); // by name: users-01 first
+        key(&mut app, KeyCode::Enter);
+        key(&mut app, KeyCode::Down); // a replica
+        // Actions not enabled in the config: nothing opens.
+        key(&mut app, KeyCode::Char('P'));
+        assert!(app.dialog.is_none() && app.effects.is_empty());
+        // Enabled, but a read-only session: still nothing.
+        app.actions_configured = true;
+        app.read_only = true;
+        key(&mut app, KeyCode::Char('P'));
+        assert!(app.dialog.is_none());
+        app.read_only = false;
+        key(&mut app, KeyCode::Char('P'));
+        let want = ActionKind::Promote { shard: 0, candidate: app.fleet.shards[0].instances[1].addr.clone() };
+        assert_eq!(app.dialog.as_ref().map(|d| d.kind.clone()), Some(want.clone()));
+        assert_eq!(app.effects, vec![ActionEffect::Plan(want)]);
+        // The dialog takes the keys: `q` is text in it, not quit.
+        app.effects.clear();
+        app.update(Message::Action(super::super::action::ActionMsg::Planned(Ok(()))));
+        for c in "users-01".chars() {
+            key(&mut app, KeyCode::Char(c));
+        }
+        key(&mut app, KeyCode::Enter);
+        assert_eq!(app.dialog.as_ref().map(|d| d.phase.clone()), Some(Phase::Running));
+        assert!(app.action_running());
+        assert!(matches!(app.effects.as_slice(), [ActionEffect::Run(_)]));
+        // The master cannot be promoted onto itself.
+        let mut app = demo_app(10.0);
+        app.actions_configured = true;
+        key(&mut app, KeyCode::Char('s'));
+        key(&mut app, KeyCode::Enter);
+        key(&mut app, KeyCode::Char('P'));
+        assert!(app.dialog.is_none());
+        // Checksum from the overview, on the selected shard.
+        let mut app = demo_app(10.0);
+        app.actions_configured = true;
+        key(&mut app, KeyCode::Char('s'));
+        key(&mut app, KeyCode::Char('C'));
+        assert_eq!(app.dialog.as_ref().map(|d| d.kind.clone()), Some(ActionKind::Checksum { shard: 0 }));
+        key(&mut app, KeyCode::Esc);
+        assert!(app.dialog.is_none());
     }
 
     #[test]

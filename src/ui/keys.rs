@@ -24,6 +24,8 @@ pub enum Action {
     ToggleEvents,
     Topology,
     Redraw,
+    Promote,
+    Checksum,
 }
 
 impl Action {
@@ -46,6 +48,8 @@ impl Action {
             Action::ToggleEvents => "toggle_events",
             Action::Redraw => "redraw",
             Action::Topology => "topology",
+            Action::Promote => "promote",
+            Action::Checksum => "checksum",
         }
     }
 
@@ -85,6 +89,8 @@ pub const BINDINGS: &[Binding] = &[
     Binding { keys: &["s"], action: Action::Sort, desc: "next sort column" },
     Binding { keys: &["S"], action: Action::SortReverse, desc: "reverse sort order" },
     Binding { keys: &["t"], action: Action::Topology, desc: "topology (all shards / this shard)" },
+    Binding { keys: &["P"], action: Action::Promote, desc: "promote the selected replica (detail)" },
+    Binding { keys: &["C"], action: Action::Checksum, desc: "checksum the selected shard" },
     Binding { keys: &["e"], action: Action::ToggleEvents, desc: "show / hide the events pane" },
     Binding { keys: &["Ctrl-l"], action: Action::Redraw, desc: "redraw the screen (after line noise)" },
     Binding { keys: &["?"], action: Action::Help, desc: "this help" },

@@ -38,7 +38,12 @@ pub fn log_event(e: &Event) {
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is
 /// restored on every way out, panics included (ratatui's panic hook).
-pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, profile: profile::Profile) -> io::Result<()> {
+pub async fn run(
+    mut app: App,
+    mut updates: mpsc::Receiver<Update>,
+    profile: profile::Profile,
+    runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
+) -> io::Result<()> {
     use std::io::IsTerminal;
     if !io::stdout().is_terminal() {
         return Err(io::Error::other("stdout is not a terminal: the TUI needs one (for scripts, use `shardtop snapshot`)"));
@@ -63,7 +68,7 @@ pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, profile: pro
             previous(info);
         }));
     }
-    let result = event_loop(&mut terminal, &mut app, &mut updates, profile.fps).await;
+    let result = event_loop(&mut terminal, &mut app, &mut updates, profile.fps, runner).await;
     if profile.mouse {
         let _ = crossterm::execute!(io::stdout(), crossterm::event::DisableMouseCapture);
     }
@@ -76,7 +81,14 @@ async fn event_loop(
     app: &mut App,
     updates: &mut mpsc::Receiver<Update>,
     fps: u32,
+    runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
 ) -> io::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (action_tx, mut action_rx) = mpsc::unbounded_channel::<action::ActionMsg>();
+    let mut stop_flag = Arc::new(AtomicBool::new(false));
+    // A signal while an action writes to servers waits for it to finish.
+    let mut quit_when_idle = false;
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -117,13 +129,39 @@ async fn event_loop(
                     for e in app.update(Message::Sample(u)) { log_event(&e); }
                 }
             }
+            m = action_rx.recv() => {
+                if let Some(m) = m {
+                    app.update(Message::Action(m));
+                }
+            }
             _ = clock.tick() => { app.update(Message::Tick(chrono::Utc::now())); }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
-            _ = sigterm.recv() => return Ok(()),
-            _ = sighup.recv() => return Ok(()),
-            _ = sigint.recv() => return Ok(()),
+            _ = sigterm.recv() => quit_when_idle = true,
+            _ = sighup.recv() => quit_when_idle = true,
+            _ = sigint.recv() => quit_when_idle = true,
         }
-        if app.quit {
+        for effect in std::mem::take(&mut app.effects) {
+            let Some(r) = runner.as_ref() else { continue };
+            let shard = app.dialog.as_ref().map(|d| d.shard_name.clone()).unwrap_or_default();
+            match effect {
+                app::ActionEffect::Plan(kind) => r.start(kind, shard, true, Arc::new(AtomicBool::new(false)), action_tx.clone()),
+                app::ActionEffect::Run(kind) => {
+                    stop_flag = Arc::new(AtomicBool::new(false));
+                    r.start(kind, shard, false, stop_flag.clone(), action_tx.clone());
+                }
+                app::ActionEffect::Stop => stop_flag.store(true, Ordering::Relaxed),
+            }
+        }
+        if app.action_running() {
+            if app.quit || quit_when_idle {
+                warn!(target: "actions", "an action is writing to servers: shardtop quits when it is done");
+                app.quit = false;
+                quit_when_idle = true;
+                app.dirty = true;
+            }
+            continue;
+        }
+        if app.quit || quit_when_idle {
             return Ok(());
         }
     }
@@ -240,6 +278,32 @@ mod tests {
         let screen = render(&app, 80, 24);
         let body: String = screen.lines().skip(2).take(5).collect::<Vec<_>>().join("\n");
         assert!(body.contains("`- ") && !body.contains('└') && !body.contains('├'), "{body}");
+    }
+
+    #[test]
+    fn promotion_dialog_shows_failing_checks_plan_and_prompt_80x24() {
+        use crate::actions::{Check, PlannedStep, Progress};
+        use crate::ui::action::{ActionDialog, ActionKind, ActionMsg};
+        let mut app = demo_app(8.0);
+        let mut d = ActionDialog::new(
+            ActionKind::Promote { shard: 0, candidate: app.fleet.shards[0].instances[1].addr.clone() },
+            "users-01",
+        );
+        let check = |name, ok, detail: &str| Check { name, ok, detail: detail.into(), forced: false };
+        d.on_msg(ActionMsg::Progress(Progress::Checks(vec![
+            check("direct_replica", true, "replicates from the master"),
+            check("lag", false, "42.0 s (limit 10 s)"),
+        ])));
+        d.on_msg(ActionMsg::Progress(Progress::Plan(vec![
+            PlannedStep { name: "freeze", what: "set db-users-01a:3306 read-only".into() },
+            PlannedStep { name: "promote", what: "make db-users-01b:3306 writable".into() },
+        ])));
+        d.on_msg(ActionMsg::Planned(Ok(())));
+        d.typed = "users".into();
+        app.dialog = Some(d);
+        let screen = render(&app, 80, 24);
+        assert!(screen.contains("Type the shard name (users-01)"), "{screen}");
+        insta::assert_snapshot!(screen);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Drawing. Every function here reads the `App` and writes to a frame; none
 //! changes state or does I/O.
 
+mod action;
 mod detail;
 mod events;
 mod help;
@@ -53,6 +54,9 @@ pub fn draw(app: &App, frame: &mut Frame) -> usize {
     draw_footer(app, frame, footer);
     if app.show_help {
         help::draw(app, frame, area);
+    }
+    if let Some(d) = &app.dialog {
+        action::draw(app, d, frame, area);
     }
     app.color_depth.apply(frame.buffer_mut());
     rows

@@ -272,7 +272,9 @@ fn server_id_collision(ctx: &Ctx, out: &mut Vec<Problem>) {
         let link = m.status.as_ref()?.primary_link()?;
         Some((link.source_server_id?, &link.source))
     });
-    ids.extend(upstream_id);
+    // A source that is itself a member is already counted (as the master's own
+    // replica in a circular setup); counting it again would collide with itself.
+    ids.extend(upstream_id.filter(|(_, a)| !ids.iter().any(|(_, m)| m == a)));
     for (id, addrs) in collisions(ids.into_iter()) {
         out.push(shard_wide(
             Health::Critical,
@@ -570,6 +572,19 @@ mod tests {
         assert_eq!(found(&f), vec![("no_binlog", Health::Warning, Some("r1".into()))]);
         status(&mut f, "r2").replication[0] = link(a("r1"), Some(0));
         assert_eq!(found(&f)[0], ("no_binlog", Health::Critical, Some("r1".into())));
+    }
+
+    #[test]
+    fn a_member_named_as_the_masters_source_does_not_collide_with_itself() {
+        let mut f = fleet(&["r1", "r2"]);
+        // The master replicates from its own replica r1 (after a switch the config has not caught up with).
+        let r1 = f.shards[0].instances[1].addr.clone();
+        let r1_id = status(&mut f, "r1").server_id;
+        let m = f.shards[0].instances[0].status.as_mut().expect("master status");
+        m.replication = vec![crate::fleet::test_support::link(r1, Some(0))];
+        m.replication[0].source_server_id = Some(r1_id);
+        let ctx = Ctx { shards: &f.shards, me: 0, index: &f.index, limits: &f.limits };
+        assert!(check(&ctx).iter().all(|p| p.rule != "server_id_collision"), "{:?}", check(&ctx));
     }
 
     #[test]

@@ -215,6 +215,28 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
     Ok(report.exit_code() as u8)
 }
 
+/// Every replica of `shard` the topology knows: the configured ones, and what
+/// discovery finds below them (any port, chains included), with the source
+/// each replicates from. The monitoring account reads; the caller acts.
+pub async fn shard_replicas(cfg: Arc<Config>, shard: String) -> Vec<(Addr, Option<Addr>)> {
+    let Some(sc) = cfg.shards.iter().find(|s| s.name == shard) else { return Vec::new() };
+    let opts = probe_options(&cfg);
+    let shards = vec![Shard::new(sc.name.clone(), sc.master.clone(), sc.replicas.iter().cloned(), sc.upstream.clone())];
+    let mut probes = probers(&shards, &opts);
+    let mut fleet = Fleet::new(shards, limits(&cfg));
+    let started = tokio::time::Instant::now();
+    for u in poll::sweep_once(&mut probes, cfg.poll.concurrency).await {
+        fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+    }
+    discover(&mut fleet, &mut probes, &opts, cfg.poll.concurrency, started).await;
+    futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+    fleet.shards[0]
+        .replicas()
+        .iter()
+        .map(|i| (i.addr.clone(), i.status.as_ref().and_then(|s| s.primary_link()).map(|l| l.source.clone())))
+        .collect()
+}
+
 /// Bounds the probe → discover → probe the new ones loop (a chain this deep is a mistake anyway).
 const MAX_DISCOVERY_ROUNDS: usize = 8;
 
@@ -390,98 +412,137 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
         stop: Arc<std::sync::atomic::AtomicBool>,
         tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
     ) {
-        use crate::actions::audit::AuditLog;
-        use crate::ui::action::{ActionKind, ActionMsg};
+        use crate::ui::action::ActionKind;
         let cfg = self.cfg.clone();
-        tokio::spawn(async move {
-            let send = |m: ActionMsg| {
-                let _ = tx.send(m);
-            };
-            match kind {
-                ActionKind::Promote { candidate, .. } => {
-                    let (mut req, accounts) = match promote_parts(&cfg, &shard, &candidate) {
-                        Ok(p) => p,
-                        Err(e) => return send(ActionMsg::Planned(Err(e.message))),
-                    };
-                    req.dry_run = dry_run;
-                    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
-                    let mut audit = match AuditLog::open(audit) {
-                        Ok(a) => a,
-                        Err(e) => return send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") }),
-                    };
-                    let mut progress = |p: &crate::actions::Progress| send(ActionMsg::Progress(p.clone()));
-                    let result = crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
-                    match (dry_run, result) {
-                        (true, Ok(_)) => send(ActionMsg::Planned(Ok(()))),
-                        (true, Err(e)) => send(ActionMsg::Planned(Err(e.to_string()))),
-                        (false, Ok(o)) => {
-                            let mut summary = format!(
-                                "{} is the master of {}: writes blocked {:.0} ms, total {:.0} ms",
-                                req.candidate,
-                                req.shard,
-                                o.write_blocked.unwrap_or_default().as_secs_f64() * 1e3,
-                                o.total.as_secs_f64() * 1e3
-                            );
-                            for w in &o.warnings {
-                                summary.push_str(&format!("\nwarning: {w}"));
-                            }
-                            log::warn!(target: "actions", "{}", summary.lines().next().unwrap_or_default());
-                            log::warn!(
-                                target: "actions",
-                                "{}: update the config ([[shard]] master = \"{}\") so roles are judged right after the switch",
-                                req.shard,
-                                req.candidate
-                            );
-                            send(ActionMsg::Finished { ok: o.warnings.is_empty(), summary })
-                        }
-                        (false, Err(e)) => {
-                            log::error!(target: "actions", "promotion of {} failed: {e}", req.candidate);
-                            send(ActionMsg::Finished { ok: false, summary: e.to_string() })
-                        }
-                    }
-                }
-                ActionKind::Checksum { .. } => {
-                    let (mut req, opts) = match checksum_parts(&cfg, &shard) {
-                        Ok(p) => p,
-                        Err(e) => return send(ActionMsg::Planned(Err(e.message))),
-                    };
-                    req.dry_run = dry_run;
-                    let mut events = |e: &crate::actions::checksum::Event| send(ActionMsg::Checksum(e.clone()));
-                    let result = crate::actions::checksum::run(&req, opts, stop, &mut events).await;
-                    match (dry_run, result) {
-                        (true, Ok(_)) => send(ActionMsg::Planned(Ok(()))),
-                        (true, Err(e)) => send(ActionMsg::Planned(Err(e.to_string()))),
-                        (false, Ok(r)) => {
-                            let mut summary = format!(
-                                "{} rows in {:.1} s ({:.0} rows/s), {} differing chunks{}",
-                                r.rows,
-                                r.seconds,
-                                r.rows_per_second,
-                                r.diffs.len(),
-                                if r.interrupted { "; stopped: continue with `shardtop checksum --resume`" } else { "" }
-                            );
-                            for d in r.diffs.iter().take(12) {
-                                summary.push_str(&format!(
-                                    "\n{} {}.{} chunk {} [{} .. {}] rows {} vs {}",
-                                    d.replica,
-                                    d.db,
-                                    d.tbl,
-                                    d.chunk,
-                                    d.lower_boundary.as_deref().unwrap_or("-∞"),
-                                    d.upper_boundary.as_deref().unwrap_or("+∞"),
-                                    d.this_cnt,
-                                    d.master_cnt.map_or("NULL".into(), |v| v.to_string())
-                                ));
-                            }
-                            log::info!(target: "actions", "checksum of {}: {}", req.shard, summary.lines().next().unwrap_or_default());
-                            send(ActionMsg::Finished { ok: r.diffs.is_empty() && !r.interrupted, summary })
-                        }
-                        (false, Err(e)) => send(ActionMsg::Finished { ok: false, summary: e.to_string() }),
-                    }
-                }
+        match kind {
+            ActionKind::Promote { candidate, .. } => {
+                tokio::spawn(tui_promote(cfg, shard, candidate, dry_run, tx));
             }
-        });
+            ActionKind::Checksum { .. } => {
+                tokio::spawn(tui_checksum(cfg, shard, dry_run, stop, tx));
+            }
+        }
     }
+}
+
+async fn tui_promote(
+    cfg: Arc<Config>,
+    shard: String,
+    candidate: Addr,
+    dry_run: bool,
+    tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+) {
+    use crate::actions::audit::AuditLog;
+    use crate::ui::action::ActionMsg;
+    let (mut req, accounts) = match promote_parts(&cfg, &shard, &candidate) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Planned(Err(e.message)));
+            return;
+        }
+    };
+    req.dry_run = dry_run;
+    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
+    let mut audit = match AuditLog::open(audit) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") });
+            return;
+        }
+    };
+    let progress_tx = tx.clone();
+    let mut progress = move |p: &crate::actions::Progress| {
+        let _ = progress_tx.send(ActionMsg::Progress(p.clone()));
+    };
+    let result = crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
+    let msg = match (dry_run, result) {
+        (true, Ok(_)) => ActionMsg::Planned(Ok(())),
+        (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
+        (false, Ok(o)) => {
+            let mut summary = format!(
+                "{} is the master of {}: writes blocked {:.0} ms, total {:.0} ms",
+                req.candidate,
+                req.shard,
+                o.write_blocked.unwrap_or_default().as_secs_f64() * 1e3,
+                o.total.as_secs_f64() * 1e3
+            );
+            for w in &o.warnings {
+                summary.push_str(&format!("\nwarning: {w}"));
+            }
+            log::warn!(target: "actions", "{}", summary.lines().next().unwrap_or_default());
+            log::warn!(
+                target: "actions",
+                "{}: update the config ([[shard]] master = \"{}\") so roles are judged right after the switch",
+                req.shard,
+                req.candidate
+            );
+            ActionMsg::Finished { ok: o.warnings.is_empty(), summary }
+        }
+        (false, Err(e)) => {
+            log::error!(target: "actions", "promotion of {} failed: {e}", req.candidate);
+            ActionMsg::Finished { ok: false, summary: e.to_string() }
+        }
+    };
+    let _ = tx.send(msg);
+}
+
+async fn tui_checksum(
+    cfg: Arc<Config>,
+    shard: String,
+    dry_run: bool,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+) {
+    use crate::ui::action::ActionMsg;
+    let (mut req, opts) = match checksum_parts(&cfg, &shard) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Planned(Err(e.message)));
+            return;
+        }
+    };
+    req.dry_run = dry_run;
+    let (replicas, warnings) = with_discovered(cfg.clone(), req.shard.clone(), req.master.clone(), req.replicas.clone()).await;
+    req.replicas = replicas;
+    for w in warnings {
+        log::warn!(target: "actions", "{w}");
+    }
+    let events_tx = tx.clone();
+    let mut events = move |e: &crate::actions::checksum::Event| {
+        let _ = events_tx.send(ActionMsg::Checksum(e.clone()));
+    };
+    let result = crate::actions::checksum::run(&req, opts, stop, &mut events).await;
+    let msg = match (dry_run, result) {
+        (true, Ok(_)) => ActionMsg::Planned(Ok(())),
+        (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
+        (false, Ok(r)) => {
+            let mut summary = format!(
+                "{} rows in {:.1} s ({:.0} rows/s), {} differing chunks{}",
+                r.rows,
+                r.seconds,
+                r.rows_per_second,
+                r.diffs.len(),
+                if r.interrupted { "; stopped: continue with `shardtop checksum --resume`" } else { "" }
+            );
+            for d in r.diffs.iter().take(12) {
+                summary.push_str(&format!(
+                    "\n{} {}.{} chunk {} [{} .. {}] rows {} vs {}",
+                    d.replica,
+                    d.db,
+                    d.tbl,
+                    d.chunk,
+                    d.lower_boundary.as_deref().unwrap_or("-∞"),
+                    d.upper_boundary.as_deref().unwrap_or("+∞"),
+                    d.this_cnt,
+                    d.master_cnt.map_or("NULL".into(), |v| v.to_string())
+                ));
+            }
+            log::info!(target: "actions", "checksum of {}: {}", req.shard, summary.lines().next().unwrap_or_default());
+            ActionMsg::Finished { ok: r.diffs.is_empty() && !r.interrupted, summary }
+        }
+        (false, Err(e)) => ActionMsg::Finished { ok: false, summary: e.to_string() },
+    };
+    let _ = tx.send(msg);
 }
 
 /// A promotion request for `shard` with the config's defaults, and the accounts it uses.
@@ -526,6 +587,26 @@ pub fn promote_parts(
         hook_timeout: act.hook_timeout,
     };
     Ok((req, accounts))
+}
+
+/// The replicas a checksum compares: every one the topology knows. A chained
+/// replica below a relay that logs rows gets the relay's checksums, not its
+/// own (pt-table-checksum has the same limit): said, not hidden.
+async fn with_discovered(cfg: Arc<Config>, shard: String, master: Addr, configured: Vec<Addr>) -> (Vec<Addr>, Vec<String>) {
+    let found = shard_replicas(cfg, shard).await;
+    let mut out = configured;
+    let mut warnings = Vec::new();
+    for (a, source) in found {
+        if let Some(s) = source.filter(|s| *s != master) {
+            warnings.push(format!(
+                "{a} replicates from {s}, not the master: with row-based logging on {s}, its checksums are {s}'s"
+            ));
+        }
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    (out, warnings)
 }
 
 /// A checksum request for `shard` with the config's settings, and the admin connection options.
@@ -699,6 +780,12 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         ));
     }
     let (mut req, opts) = checksum_parts(&cfg, shard)?;
+    let (replicas, warnings) =
+        with_discovered(Arc::new(cfg.clone()), req.shard.clone(), req.master.clone(), req.replicas.clone()).await;
+    req.replicas = replicas;
+    for w in warnings {
+        println!("warning: {w}");
+    }
     req.tables = tables.clone();
     req.databases = databases.clone();
     req.resume = *resume;

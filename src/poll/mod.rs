@@ -109,10 +109,24 @@ impl Poller {
 /// Probe every instance once, at most `concurrency` at a time. Results come
 /// back in completion order.
 pub async fn sweep_once<P: Probe>(probes: &mut [(Slot, P)], concurrency: usize) -> Vec<Update> {
-    futures::stream::iter(probes.iter_mut().map(|(slot, p)| async move { Update { slot: *slot, sample: p.probe().await } }))
-        .buffer_unordered(concurrency.max(1))
-        .collect()
-        .await
+    // A named async fn rather than a closure over `iter_mut`: the future stays
+    // provably `Send`, so sweeps can run inside spawned tasks (TUI actions).
+    async fn one<P: Probe>(slot: Slot, p: &mut P) -> Update {
+        Update { slot, sample: p.probe().await }
+    }
+    let mut out = Vec::with_capacity(probes.len());
+    let mut pending = futures::stream::FuturesUnordered::new();
+    let mut rest = probes.iter_mut();
+    loop {
+        while pending.len() < concurrency.max(1) {
+            let Some((slot, p)) = rest.next() else { break };
+            pending.push(one(*slot, p));
+        }
+        match pending.next().await {
+            Some(u) => out.push(u),
+            None => return out,
+        }
+    }
 }
 
 #[cfg(test)]

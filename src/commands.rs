@@ -102,7 +102,13 @@ pub fn probe_options(cfg: &Config) -> Arc<ProbeOptions> {
 }
 
 pub fn limits(cfg: &Config) -> Limits {
-    Limits { lag_warn: cfg.thresholds.lag_warn, lag_crit: cfg.thresholds.lag_crit }
+    Limits {
+        lag_warn: cfg.thresholds.lag_warn,
+        lag_crit: cfg.thresholds.lag_crit,
+        feed_p99_warn: cfg.thresholds.feed_p99_warn,
+        feed_p99_crit: cfg.thresholds.feed_p99_crit,
+        qps_drop_percent: cfg.thresholds.qps_drop_percent,
+    }
 }
 
 pub fn layout(cfg: &Config) -> Vec<Shard> {

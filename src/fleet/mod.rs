@@ -1,7 +1,9 @@
 //! The fleet model: shards, instances, topology and health. Pure: no I/O.
 
 pub mod addr;
+pub mod feed;
 pub mod health;
+pub mod latency;
 pub mod model;
 pub mod status;
 #[cfg(test)]
@@ -9,4 +11,5 @@ pub mod test_support;
 
 pub use addr::Addr;
 pub use health::{Health, Limits, Problem};
-pub use model::{Event, Fleet, Instance, Role, Shard};
+pub use feed::{FeedResult, FeedRound, Source};
+pub use model::{CommandRates, Event, Fleet, Instance, Role, Shard};

@@ -16,6 +16,7 @@ pub(super) struct RawConfig {
     pub defaults: Opt<RawDefaults>,
     pub thresholds: Option<RawThresholds>,
     pub heartbeat: Opt<RawHeartbeat>,
+    pub feed: Opt<RawFeed>,
     #[serde(default)]
     pub shard: Vec<Spanned<RawShard>>,
     pub ui: Option<RawUi>,
@@ -61,6 +62,19 @@ pub(super) struct RawHeartbeat {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+pub(super) struct RawFeed {
+    pub query: Opt<String>,
+    // Signed, so that negative ids reach validation and are reported with the rest.
+    pub user_ids: Opt<Vec<Spanned<i64>>>,
+    pub user_id_range: Opt<Vec<Spanned<i64>>>,
+    pub interval: Opt<DurationInput>,
+    pub timeout: Opt<DurationInput>,
+    pub targets: Opt<String>,
+    pub window: Opt<DurationInput>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RawShard {
     pub name: Opt<String>,
     pub master: Opt<String>,
@@ -80,11 +94,12 @@ pub(super) struct RawUi {
 /// naming the section in serde's unknown-field errors. A test keeps this in
 /// step with the structs above.
 pub(super) const SECTIONS: &[(&str, &[&str])] = &[
-    ("", &["poll", "defaults", "thresholds", "heartbeat", "shard", "ui"]),
+    ("", &["poll", "defaults", "thresholds", "heartbeat", "feed", "shard", "ui"]),
     ("poll", &["interval", "timeout", "concurrency"]),
     ("defaults", &["user", "password_env", "password_file", "tls", "tls_ca"]),
     ("thresholds", &["lag_warn", "lag_crit", "feed_p99_warn", "feed_p99_crit", "qps_drop_percent"]),
     ("heartbeat", &["table", "utc", "write", "interval"]),
+    ("feed", &["query", "user_ids", "user_id_range", "interval", "timeout", "targets", "window"]),
     ("shard", &["name", "master", "replicas", "upstream"]),
     ("ui", &["theme", "kiosk_rotate", "fps"]),
 ];

@@ -626,3 +626,20 @@ proptest! {
         let _ = parse(&text, "p.toml", &fixture_env());
     }
 }
+
+#[test]
+fn feed_fixture_and_defaults() {
+    let c = ok(&read_fixture("valid/feed.toml"), &fixture_env()).config;
+    let f = c.feed.expect("[feed]");
+    assert_eq!(f.query, "SELECT p.id FROM photos p WHERE p.user_id = ? LIMIT 10");
+    assert_eq!(f.sample, UserSample::Ids(vec![1, 7, 13]));
+    assert_eq!((f.interval, f.timeout, f.window), (Duration::from_secs(2), Duration::from_millis(250), Duration::from_secs(120)));
+    assert_eq!(f.targets, FeedTargets::Replicas);
+    // An empty [feed] turns the probe on with the spec's feed read.
+    let c = ok(&format!("[feed]\n{SHARD}"), &fixture_env()).config;
+    let f = c.feed.expect("[feed]");
+    assert_eq!(f.query, FeedConfig::DEFAULT_QUERY);
+    assert_eq!(f.sample, UserSample::Range(1, 1000));
+    assert_eq!(f.targets, FeedTargets::Master);
+    assert!(ok(SHARD, &fixture_env()).config.feed.is_none(), "no section, no probe");
+}

@@ -22,6 +22,8 @@ use super::{
 use crate::fleet::Addr;
 use crate::secret::Secret;
 
+mod feed;
+
 pub(super) fn run(text: &str, file: &str, base: Option<&Path>, env: &dyn Env) -> Result<Loaded, ConfigError> {
     // Editors on Windows like to add a BOM; TOML does not allow one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -99,6 +101,7 @@ impl Checker<'_> {
             defaults: self.defaults(raw.defaults),
             thresholds: self.thresholds(raw.thresholds.unwrap_or_default()),
             heartbeat: raw.heartbeat.map(|h| self.heartbeat(h)),
+            feed: raw.feed.map(|f| self.feed(f)),
             shards: self.shards(raw.shard),
             ui: self.ui(raw.ui.unwrap_or_default()),
         }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::cli::{Cli, ColorChoice, Format};
 use crate::config::{self, Config, TlsMode};
+use crate::feed::FeedProber;
 use crate::fleet::{Addr, Fleet, Limits, Shard};
 use crate::heartbeat;
 use crate::poll::{self, Poller, Schedule, Slot};
@@ -64,11 +65,13 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), "demo", interval);
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
+    let (feed_tx, feed_rx) = mpsc::channel(64);
+    let feed_task = tokio::spawn(sim.clone().run_feed(Duration::from_millis(250), feed_tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
-    crate::ui::run(app, rx, cli.fps.unwrap_or(10))
-        .await
-        .map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
+    let result = crate::ui::run(app, rx, feed_rx, cli.fps.unwrap_or(10)).await;
+    feed_task.abort();
+    result.map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)
 }
 
@@ -111,6 +114,15 @@ pub fn limits(cfg: &Config) -> Limits {
     }
 }
 
+/// The fleet model for a config: its shards, thresholds and feed window.
+pub fn fleet_for(cfg: &Config, shards: Vec<Shard>) -> Fleet {
+    let fleet = Fleet::new(shards, limits(cfg));
+    match &cfg.feed {
+        Some(f) => fleet.with_feed_window(f.window),
+        None => fleet,
+    }
+}
+
 pub fn layout(cfg: &Config) -> Vec<Shard> {
     cfg.shards
         .iter()
@@ -135,7 +147,8 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let opts = probe_options(&cfg);
     let shards = layout(&cfg);
     let probes = probers(&shards, &opts);
-    let fleet = Fleet::new(shards, limits(&cfg));
+    let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
+    let fleet = fleet_for(&cfg, shards);
     // The file name only: the header has 80 columns to share.
     let source = cfg
         .source
@@ -159,7 +172,12 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         }
         log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
     }
-    crate::ui::run(app, rx, cli.fps.unwrap_or(cfg.ui.fps))
+    let (feed_tx, feed_rx) = mpsc::channel(64);
+    if let Some((prober, interval)) = feed_prober {
+        log::info!(target: "fleet", "feed probe every {} on {} shards", config::format_duration(interval), cfg.shards.len());
+        writers.spawn(crate::feed::run(prober, interval, feed_tx));
+    }
+    crate::ui::run(app, rx, feed_rx, cli.fps.unwrap_or(cfg.ui.fps))
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)
@@ -175,11 +193,24 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
     let opts = probe_options(&cfg);
     let shards = layout(&cfg);
     let mut probes = probers(&shards, &opts);
-    let mut fleet = Fleet::new(shards, limits(&cfg));
+    let mut feed = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
+    let mut fleet = fleet_for(&cfg, shards);
     let started = tokio::time::Instant::now();
     let first = poll::sweep_once(&mut probes, cfg.poll.concurrency).await;
     for u in first {
         fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+    }
+    // Feed rounds run while the rate window passes: one per feed interval, at least one.
+    if let Some((prober, interval)) = feed.as_mut() {
+        let deadline = started + rate_window;
+        loop {
+            let round_started = tokio::time::Instant::now();
+            fleet.apply_feed(&prober.round().await);
+            if round_started + *interval >= deadline {
+                break;
+            }
+            tokio::time::sleep_until(round_started + *interval).await;
+        }
     }
     if !rate_window.is_zero() {
         // Rates need two readings of the counters; the second sweep reuses the connections.
@@ -190,6 +221,9 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
     }
     // Say goodbye to the servers that answer; don't wait on the ones that don't.
     futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+    if let Some((prober, _)) = feed.as_mut() {
+        prober.close(Duration::from_millis(200)).await;
+    }
     let report = Report::new(&fleet, chrono::Utc::now());
     match format {
         Format::Json => println!("{}", report.to_json()),

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod feed;
 pub mod fleet;
 pub mod heartbeat;
 pub mod poll;

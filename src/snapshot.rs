@@ -6,14 +6,38 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::fleet::feed::FeedStats;
 use crate::fleet::status::IoState;
-use crate::fleet::{Addr, Fleet, Health, Instance, Problem, Role};
+use crate::fleet::{Addr, CommandRates, Fleet, Health, Instance, Problem, Role, Source};
 
 #[derive(Serialize, Debug)]
 pub struct Report {
     pub taken_at: DateTime<Utc>,
     pub health: Health,
+    /// The whole scatter-gather (each round's slowest shard); null without a feed probe.
+    pub feed_fanout_ms: Option<FeedLatency>,
     pub shards: Vec<ShardReport>,
+}
+
+/// Feed latency percentiles over the probe's window, in milliseconds.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct FeedLatency {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    /// Probe rounds in the window (0 when an external source gave only the p99).
+    pub samples: u64,
+    /// Why the last round failed on this shard, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Where each of a shard's figures came from.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq)]
+pub struct Sources {
+    pub qps: Source,
+    pub lag: Source,
+    pub feed_latency: Source,
 }
 
 #[derive(Serialize, Debug)]
@@ -24,6 +48,9 @@ pub struct ShardReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Addr>,
     pub qps: Option<f64>,
+    pub qps_by_command: Option<CommandRates>,
+    pub feed_latency_ms: Option<FeedLatency>,
+    pub sources: Sources,
     pub replicas_up: usize,
     pub replicas_total: usize,
     pub worst_lag_seconds: Option<f64>,
@@ -48,6 +75,7 @@ pub struct InstanceReport {
     pub lag_seconds: Option<u64>,
     pub heartbeat_lag_seconds: Option<f64>,
     pub qps: Option<f64>,
+    pub qps_by_command: Option<CommandRates>,
     pub gtid: Option<String>,
     pub binlog_file: Option<String>,
     pub binlog_pos: Option<u64>,
@@ -64,6 +92,7 @@ impl Report {
         Report {
             taken_at,
             health: fleet.health(),
+            feed_fanout_ms: feed_latency(&fleet.fanout),
             shards: fleet
                 .shards
                 .iter()
@@ -73,6 +102,9 @@ impl Report {
                     master: s.master().addr.clone(),
                     upstream: s.upstream.clone(),
                     qps: s.qps().map(round1),
+                    qps_by_command: s.qps_by_command().map(round_rates),
+                    feed_latency_ms: feed_latency(&s.feed),
+                    sources: Sources { qps: Source::Direct, lag: Source::Direct, feed_latency: s.feed.source },
                     replicas_up: s.replicas_up(),
                     replicas_total: s.replicas().len(),
                     worst_lag_seconds: s.worst_lag(),
@@ -167,6 +199,31 @@ fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
+fn round_rates(r: CommandRates) -> CommandRates {
+    CommandRates {
+        select: round1(r.select),
+        insert: round1(r.insert),
+        update: round1(r.update),
+        delete: round1(r.delete),
+        replace: round1(r.replace),
+    }
+}
+
+fn feed_latency(f: &FeedStats) -> Option<FeedLatency> {
+    let last_error = f.last_error.as_ref().map(|e| e.message.clone());
+    if f.summary.is_none() && last_error.is_none() {
+        return None;
+    }
+    let known = |v: f64| (!v.is_nan()).then_some(v);
+    Some(FeedLatency {
+        p50: f.summary.and_then(|s| known(s.p50)),
+        p95: f.summary.and_then(|s| known(s.p95)),
+        p99: f.summary.and_then(|s| known(s.p99)),
+        samples: f.summary.map_or(0, |s| s.samples),
+        last_error,
+    })
+}
+
 fn instance_report(i: &Instance) -> InstanceReport {
     let s = i.status.as_ref();
     let link = s.and_then(|s| s.primary_link());
@@ -188,6 +245,7 @@ fn instance_report(i: &Instance) -> InstanceReport {
         lag_seconds: link.and_then(|l| l.seconds_behind),
         heartbeat_lag_seconds: s.and_then(|s| s.heartbeat_lag),
         qps: i.qps.map(round1),
+        qps_by_command: i.qps_by_command.map(round_rates),
         gtid: s.map(|s| s.gtid.display().to_string()).filter(|g| !g.is_empty()),
         binlog_file: s.and_then(|s| s.binlog_file.clone()),
         binlog_pos: s.and_then(|s| s.binlog_pos),
@@ -241,6 +299,34 @@ mod tests {
         assert_eq!(inst["source"], "db-users-01a:3306");
         assert_eq!(v["shards"][0]["master"], "db-users-01a:3306");
         assert!(v["taken_at"].is_string());
+    }
+
+    #[test]
+    fn rates_feed_latency_and_sources_per_shard() {
+        let mut f = fleet_at(5.0);
+        let sim = SimFleet::default();
+        let epoch = chrono::TimeZone::timestamp_opt(&Utc, 1_764_000_000, 0).single().unwrap_or_default();
+        for n in 0..20 {
+            let mut r = sim.feed_round(5.0 + n as f64 * 0.5, n);
+            r.at = epoch + chrono::Duration::milliseconds(5000 + n as i64 * 500);
+            f.apply_feed(&r);
+        }
+        let v: serde_json::Value = serde_json::from_str(&Report::new(&f, Utc::now()).to_json()).expect("json");
+        let s0 = &v["shards"][0];
+        assert!(s0["qps"].as_f64().is_some_and(|q| q > 0.0), "{s0}");
+        for k in ["select", "insert", "update", "delete", "replace"] {
+            assert!(s0["qps_by_command"][k].is_number(), "qps_by_command.{k} in {s0}");
+        }
+        let feed = &s0["feed_latency_ms"];
+        assert_eq!(feed["samples"], 20);
+        let (p50, p95, p99) = (feed["p50"].as_f64(), feed["p95"].as_f64(), feed["p99"].as_f64());
+        assert!(matches!((p50, p95, p99), (Some(a), Some(b), Some(c)) if a > 0.0 && a <= b && b <= c), "{feed}");
+        assert_eq!(s0["sources"], serde_json::json!({"qps": "direct", "lag": "direct", "feed_latency": "direct"}));
+        assert_eq!(v["feed_fanout_ms"]["samples"], 20);
+        assert!(v["feed_fanout_ms"]["p99"].as_f64() >= p99, "the fan-out is at least the slowest shard");
+        // Without a probe, no numbers are made up.
+        let v: serde_json::Value = serde_json::from_str(&Report::new(&fleet_at(5.0), Utc::now()).to_json()).expect("json");
+        assert!(v["shards"][0]["feed_latency_ms"].is_null() && v["feed_fanout_ms"].is_null());
     }
 
     #[test]

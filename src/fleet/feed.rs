@@ -117,22 +117,21 @@ impl Fleet {
     pub fn apply_feed(&mut self, round: &FeedRound) -> Vec<Event> {
         let mut events = Vec::new();
         let mut slowest: Option<Duration> = None;
-        let mut complete = true;
         for (i, res) in round.results.iter().enumerate() {
             let Some(res) = res else { continue };
             let Some(shard) = self.shards.get_mut(i) else { continue };
             let lat = latency_of(res);
-            match lat {
-                Some(l) => slowest = Some(slowest.map_or(l, |s| s.max(l))),
-                None => complete = false,
+            if let Some(l) = lat {
+                slowest = Some(slowest.map_or(l, |s| s.max(l)));
             }
             shard.feed.last_error = res.outcome.as_ref().err().cloned();
             shard.feed.last_rows = res.outcome.as_ref().ok().copied();
             shard.feed.record(round.at, lat);
             events.extend(self.rejudge(i));
         }
-        // A round with a failed shard has no user-visible latency: the feed was incomplete.
-        self.fanout.record(round.at, slowest.filter(|_| complete));
+        // A shard that failed outright (refused, query error) serves no part of the feed: the
+        // others' slowest is what the user waited for (that shard's failure is its own finding).
+        self.fanout.record(round.at, slowest);
         events
     }
 }
@@ -177,15 +176,17 @@ mod tests {
     }
 
     #[test]
-    fn timeouts_count_as_slow_and_errors_leave_the_fan_out_out() {
+    fn timeouts_count_as_slow_and_failed_shards_are_left_out() {
         let mut f = fleet();
         f.apply_feed(&round(0, vec![ok(2), err(ProbeErrorKind::Timeout, 500), ok(3)]));
         assert_eq!(f.fanout.summary.map(|s| s.samples), Some(1));
         assert!(f.fanout.p99().unwrap_or(0.0) >= 495.0);
         assert!(f.shards[1].feed.last_error.is_some());
-        f.apply_feed(&round(1, vec![ok(2), err(ProbeErrorKind::Query, 1), ok(3)]));
-        assert_eq!(f.fanout.summary.map(|s| s.samples), Some(1), "an incomplete round is not a latency");
-        assert_eq!(f.shards[1].feed.summary.map(|s| s.samples), Some(1), "the query error is no sample");
+        f.apply_feed(&round(100, vec![ok(2), err(ProbeErrorKind::Query, 1), ok(3)]));
+        let fan = f.fanout.summary.expect("fan-out");
+        assert_eq!(fan.samples, 1, "the timeout round has left the window, the new one counts");
+        assert!((fan.p99 - 3.0).abs() < 0.05, "the slowest shard that answered: {fan:?}");
+        assert_eq!(f.shards[1].feed.summary, None, "a query error is no sample (and the timeout aged out)");
         assert_eq!(f.shards[0].feed.last_rows, Some(10));
     }
 

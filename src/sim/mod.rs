@@ -18,6 +18,8 @@ use crate::fleet::status::*;
 use crate::fleet::{Addr, Shard};
 use crate::poll::{Probe, Slot};
 
+mod feed;
+
 /// The incident script repeats with this period.
 pub const CYCLE_SECS: f64 = 120.0;
 
@@ -35,6 +37,9 @@ pub mod script {
     /// Shard index 1: replica 2 is left writable.
     pub const WRITABLE_SHARD: usize = 1;
     pub const WRITABLE_WINDOW: (f64, f64) = (20.0, 40.0);
+    /// Shard index 3: the feed read slows to 55–85 ms (over the 50 ms p99 target).
+    pub const SLOW_FEED_SHARD: usize = 3;
+    pub const SLOW_FEED_WINDOW: (f64, f64) = (75.0, 85.0);
 }
 
 #[derive(Clone, Debug)]

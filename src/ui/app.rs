@@ -51,6 +51,8 @@ pub enum View {
 pub enum Message {
     Key(KeyEvent),
     Sample(Update),
+    /// A round of the feed latency probe.
+    Feed(crate::fleet::FeedRound),
     /// A clock tick: ages and the clock move on.
     Tick(DateTime<Utc>),
     Resize,
@@ -132,6 +134,10 @@ impl App {
                 }
                 self.dirty = true;
                 events
+            }
+            Message::Feed(round) => {
+                self.dirty = true;
+                self.fleet.apply_feed(&round)
             }
             Message::Tick(now) => {
                 // Redraw when the clock's second changes: ages and the clock show seconds.

@@ -30,7 +30,14 @@ pub fn log_event(e: &Event) {
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is
 /// restored on every way out, panics included (ratatui's panic hook).
-pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, fps: u32) -> io::Result<()> {
+/// `feed` carries feed probe rounds; a receiver whose sender is gone (no
+/// probe configured) is simply never ready.
+pub async fn run(
+    mut app: App,
+    mut updates: mpsc::Receiver<Update>,
+    mut feed: mpsc::Receiver<crate::fleet::FeedRound>,
+    fps: u32,
+) -> io::Result<()> {
     use std::io::IsTerminal;
     if !io::stdout().is_terminal() {
         return Err(io::Error::other("stdout is not a terminal: the TUI needs one (for scripts, use `shardtop snapshot`)"));
@@ -43,7 +50,7 @@ pub async fn run(mut app: App, mut updates: mpsc::Receiver<Update>, fps: u32) ->
             return Err(e);
         }
     };
-    let result = event_loop(&mut terminal, &mut app, &mut updates, fps).await;
+    let result = event_loop(&mut terminal, &mut app, &mut updates, &mut feed, fps).await;
     ratatui::try_restore()?;
     result
 }
@@ -52,8 +59,10 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     updates: &mut mpsc::Receiver<Update>,
+    feed: &mut mpsc::Receiver<crate::fleet::FeedRound>,
     fps: u32,
 ) -> io::Result<()> {
+    let mut feed_open = true;
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -90,6 +99,10 @@ async fn event_loop(
                     for e in app.update(Message::Sample(u)) { log_event(&e); }
                 }
             }
+            r = feed.recv(), if feed_open => match r {
+                Some(r) => { for e in app.update(Message::Feed(r)) { log_event(&e); } }
+                None => feed_open = false,
+            },
             _ = clock.tick() => { app.update(Message::Tick(chrono::Utc::now())); }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
             _ = sigterm.recv() => return Ok(()),

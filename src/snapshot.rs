@@ -27,6 +27,9 @@ pub struct FeedLatency {
     pub p99: Option<f64>,
     /// Probe rounds in the window (0 when an external source gave only the p99).
     pub samples: u64,
+    /// Rows the last successful round returned (a feed read that finds nothing is suspect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rows: Option<usize>,
     /// Why the last round failed on this shard, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -220,6 +223,7 @@ fn feed_latency(f: &FeedStats) -> Option<FeedLatency> {
         p95: f.summary.and_then(|s| known(s.p95)),
         p99: f.summary.and_then(|s| known(s.p99)),
         samples: f.summary.map_or(0, |s| s.samples),
+        last_rows: f.last_rows,
         last_error,
     })
 }

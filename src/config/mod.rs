@@ -147,6 +147,8 @@ impl HeartbeatConfig {
 pub struct FeedConfig {
     /// A SELECT with at most one `?`, bound to the sampled user id.
     pub query: String,
+    /// The default database of the probe's connections, for unqualified table names.
+    pub database: Option<String>,
     pub sample: UserSample,
     /// Time between the starts of two rounds.
     pub interval: Duration,

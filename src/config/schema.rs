@@ -64,6 +64,7 @@ pub(super) struct RawHeartbeat {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFeed {
     pub query: Opt<String>,
+    pub database: Opt<String>,
     // Signed, so that negative ids reach validation and are reported with the rest.
     pub user_ids: Opt<Vec<Spanned<i64>>>,
     pub user_id_range: Opt<Vec<Spanned<i64>>>,
@@ -99,7 +100,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
     ("defaults", &["user", "password_env", "password_file", "tls", "tls_ca"]),
     ("thresholds", &["lag_warn", "lag_crit", "feed_p99_warn", "feed_p99_crit", "qps_drop_percent"]),
     ("heartbeat", &["table", "utc", "write", "interval"]),
-    ("feed", &["query", "user_ids", "user_id_range", "interval", "timeout", "targets", "window"]),
+    ("feed", &["query", "database", "user_ids", "user_id_range", "interval", "timeout", "targets", "window"]),
     ("shard", &["name", "master", "replicas", "upstream"]),
     ("ui", &["theme", "kiosk_rotate", "fps"]),
 ];

@@ -632,6 +632,7 @@ fn feed_fixture_and_defaults() {
     let c = ok(&read_fixture("valid/feed.toml"), &fixture_env()).config;
     let f = c.feed.expect("[feed]");
     assert_eq!(f.query, "SELECT p.id FROM photos p WHERE p.user_id = ? LIMIT 10");
+    assert_eq!(f.database.as_deref(), Some("social"));
     assert_eq!(f.sample, UserSample::Ids(vec![1, 7, 13]));
     assert_eq!((f.interval, f.timeout, f.window), (Duration::from_secs(2), Duration::from_millis(250), Duration::from_secs(120)));
     assert_eq!(f.targets, FeedTargets::Replicas);

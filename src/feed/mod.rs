@@ -36,6 +36,7 @@ struct Target {
 
 pub struct FeedProber {
     query: String,
+    database: Option<String>,
     sample: UserSample,
     timeout: Duration,
     opts: Arc<ProbeOptions>,
@@ -59,6 +60,7 @@ impl FeedProber {
             .collect();
         FeedProber {
             query: cfg.query.clone(),
+            database: cfg.database.clone(),
             sample: cfg.sample.clone(),
             timeout: cfg.timeout,
             opts,
@@ -71,11 +73,11 @@ impl FeedProber {
     pub async fn round(&mut self) -> FeedRound {
         let user_id = self.sample.pick(self.round);
         self.round += 1;
-        let (query, timeout, opts) = (&self.query, self.timeout, &self.opts);
+        let (query, timeout, opts, db) = (&self.query, self.timeout, &self.opts, self.database.as_deref());
         let results = futures::future::join_all(self.targets.iter_mut().map(|t| async move {
             let addr = t.addrs.get(t.next % t.addrs.len().max(1)).cloned()?;
             t.next = t.next.wrapping_add(1);
-            Some(ask(t, addr, query, user_id, timeout, opts).await)
+            Some(ask(t, addr, Ask { query, db, user_id, timeout }, opts).await)
         }))
         .await;
         FeedRound { at: Utc::now(), user_id, results }
@@ -102,19 +104,31 @@ pub async fn run(mut prober: FeedProber, interval: Duration, tx: mpsc::Sender<Fe
     }
 }
 
-fn feed_opts(addr: &Addr, opts: &ProbeOptions) -> Opts {
-    OptsBuilder::from_opts(connection_opts(addr, opts)).stmt_cache_size(Some(STMT_CACHE)).into()
+fn feed_opts(addr: &Addr, opts: &ProbeOptions, db: Option<&str>) -> Opts {
+    OptsBuilder::from_opts(connection_opts(addr, opts))
+        .stmt_cache_size(Some(STMT_CACHE))
+        .db_name(db.map(str::to_string))
+        .into()
+}
+
+/// What one server is asked in a round.
+struct Ask<'a> {
+    query: &'a str,
+    db: Option<&'a str>,
+    user_id: u64,
+    timeout: Duration,
 }
 
 /// One server's part of a round. The clock runs for the query only (a
 /// reconnect is not feed latency), but connect and query share one deadline.
-async fn ask(t: &mut Target, addr: Addr, query: &str, user_id: u64, timeout: Duration, opts: &ProbeOptions) -> FeedResult {
+async fn ask(t: &mut Target, addr: Addr, a: Ask<'_>, opts: &ProbeOptions) -> FeedResult {
+    let Ask { query, db, user_id, timeout } = a;
     let deadline = Instant::now() + timeout;
     let timed_out = |what: &str| {
         probe_error(ProbeErrorKind::Timeout, format!("feed query: no answer within {:.1} s ({what})", timeout.as_secs_f64()))
     };
     if !t.conns.contains_key(&addr) {
-        match tokio::time::timeout_at(deadline, Conn::new(feed_opts(&addr, opts))).await {
+        match tokio::time::timeout_at(deadline, Conn::new(feed_opts(&addr, opts, db))).await {
             Ok(Ok(conn)) => {
                 t.conns.insert(addr.clone(), conn);
             }

@@ -85,6 +85,11 @@ impl Sandbox {
     /// A config file for just these shards, as the monitoring account (or the
     /// admin account with `admin`), with a 1 s interval and timeout.
     pub fn config(&self, shards: &[&str], admin: bool) -> tempfile::TempPath {
+        self.config_with(shards, admin, "")
+    }
+
+    /// [`config`](Self::config) with `extra` TOML (sections such as `[feed]`) before the shards.
+    pub fn config_with(&self, shards: &[&str], admin: bool, extra: &str) -> tempfile::TempPath {
         let (user, pwfile) = if admin {
             (self.var("SANDBOX_ADMIN_USER"), self.var("SANDBOX_ADMIN_PASSWORD_FILE"))
         } else {
@@ -92,7 +97,7 @@ impl Sandbox {
         };
         let mut text = format!(
             "[poll]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n[defaults]\nuser = \"{user}\"\npassword_file = \"{pwfile}\"\n\n\
-             [heartbeat]\ntable = \"percona.heartbeat\"\ninterval = \"200ms\"\n\n"
+             [heartbeat]\ntable = \"percona.heartbeat\"\ninterval = \"200ms\"\n\n{extra}\n"
         );
         for s in shards {
             let replicas: Vec<String> = self.replicas(s).iter().map(|r| format!("\"{}\"", self.addr(r))).collect();
@@ -105,6 +110,16 @@ impl Sandbox {
         let mut f = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp config");
         f.write_all(text.as_bytes()).expect("write config");
         f.into_temp_path()
+    }
+
+    pub fn admin_opts(&self, name: &str) -> mysql_async::Opts {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.port(name))
+            .user(Some(self.var("SANDBOX_ADMIN_USER")))
+            .pass(Some(self.password("SANDBOX_ADMIN_PASSWORD_FILE")))
+            .prefer_socket(false)
+            .into()
     }
 
     pub async fn admin(&self, name: &str) -> mysql_async::Conn {

@@ -19,6 +19,20 @@ impl Checker<'_> {
                 q.into_inner()
             }
         };
+        let database = raw.database.take().and_then(|d| {
+            let name = d.get_ref();
+            let ok = (1..=64).contains(&name.len())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+            if !ok {
+                self.error(
+                    Some(&d.span()),
+                    format!("feed.database {name:?} is not a database name (letters, digits, _ and $)"),
+                    "e.g. database = \"social\"; leave it out when the query names db.table".to_string(),
+                );
+                return None;
+            }
+            Some(d.into_inner())
+        });
         let sample = self.user_sample(&raw);
         let interval = self.duration("feed.interval", raw.interval, FeedConfig::DEFAULT_INTERVAL);
         let timeout = self.duration("feed.timeout", raw.timeout, FeedConfig::DEFAULT_TIMEOUT);
@@ -63,6 +77,7 @@ impl Checker<'_> {
         let pick = |v: Option<super::Val<std::time::Duration>>, d| v.map_or(d, |v| v.v);
         FeedConfig {
             query,
+            database,
             sample,
             interval: pick(interval, FeedConfig::DEFAULT_INTERVAL),
             timeout: pick(timeout, FeedConfig::DEFAULT_TIMEOUT),

@@ -58,15 +58,19 @@ fn init_event_log() {
     tui_logger::set_default_level(log::LevelFilter::Info);
 }
 
+/// The demo's feed probe runs four rounds a second, so its percentiles move visibly.
+const DEMO_FEED_INTERVAL: Duration = Duration::from_millis(250);
+
 pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let sim = SimFleet { shards: shards.into(), replicas: replicas.into(), ..SimFleet::default() };
     let interval = Duration::from_secs(1);
     let fleet = Fleet::new(sim.layout(), Limits::default());
-    let app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), "demo", interval);
+    let mut app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), "demo", interval);
+    app.feed_interval = DEMO_FEED_INTERVAL;
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
     let (feed_tx, feed_rx) = mpsc::channel(64);
-    let feed_task = tokio::spawn(sim.clone().run_feed(Duration::from_millis(250), feed_tx));
+    let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, feed_tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
     let result = crate::ui::run(app, rx, feed_rx, cli.fps.unwrap_or(10)).await;
@@ -155,7 +159,10 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         .as_ref()
         .and_then(|p| p.file_name())
         .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
-    let app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), source, cfg.poll.interval);
+    let mut app = App::new(fleet, Theme::default_theme(color_enabled(cli.color)), source, cfg.poll.interval);
+    if let Some(f) = &cfg.feed {
+        app.feed_interval = f.interval;
+    }
     init_event_log();
     for w in &loaded.warnings {
         log::warn!(target: "config", "{w}");

@@ -25,7 +25,8 @@ fn feed_probe_reports_samples_and_percentiles() {
     let f = &s1["feed_latency_ms"];
     let samples = f["samples"].as_u64().unwrap_or(0);
     assert!((5..=11).contains(&samples), "about 2 s / 200 ms rounds: {f}");
-    let (p50, p95, p99) = (f["p50"].as_f64().unwrap_or(-1.0), f["p95"].as_f64().unwrap_or(-1.0), f["p99"].as_f64().unwrap_or(-1.0));
+    let (p50, p95, p99) =
+        (f["p50"].as_f64().unwrap_or(-1.0), f["p95"].as_f64().unwrap_or(-1.0), f["p99"].as_f64().unwrap_or(-1.0));
     assert!(p50 > 0.0 && p50 <= p95 && p95 <= p99 && p99 < 500.0, "{f}");
     assert_eq!(f["last_rows"], 10, "the seeded feed read returns a full page: {f}");
     assert!(f.get("last_error").is_none(), "{f}");
@@ -71,7 +72,10 @@ async fn generate(opts: mysql_async::Opts, tick: Duration, counts: Arc<Counts>, 
         n += 1;
         c.exec_drop("INSERT INTO social.load (conn, n) VALUES (?, ?)", (id, n)).await.expect("insert");
         counts.insert.fetch_add(1, Ordering::Relaxed);
-        let _: Option<u64> = c.exec_first("SELECT n FROM social.load WHERE conn = ? ORDER BY n DESC LIMIT 1", (id,)).await.expect("select");
+        let _: Option<u64> = c
+            .exec_first("SELECT n FROM social.load WHERE conn = ? ORDER BY n DESC LIMIT 1", (id,))
+            .await
+            .expect("select");
         counts.select.fetch_add(1, Ordering::Relaxed);
         c.exec_drop("UPDATE social.load SET hits = hits + 1 WHERE conn = ? AND n = ?", (id, n)).await.expect("update");
         counts.update.fetch_add(1, Ordering::Relaxed);
@@ -104,10 +108,14 @@ async fn qps_matches_the_generated_load() {
     let counts = Arc::new(Counts::default());
     let stop = Arc::new(AtomicBool::new(false));
     let gens: Vec<_> = (0..2)
-        .map(|id| tokio::spawn(generate(sb.admin_opts(master), Duration::from_millis(5), counts.clone(), stop.clone(), id)))
+        .map(|id| {
+            tokio::spawn(generate(sb.admin_opts(master), Duration::from_millis(5), counts.clone(), stop.clone(), id))
+        })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await; // connected and paced
-    let snap = |c: &Counts| [c.insert.load(Ordering::Relaxed), c.select.load(Ordering::Relaxed), c.update.load(Ordering::Relaxed)];
+    let snap = |c: &Counts| {
+        [c.insert.load(Ordering::Relaxed), c.select.load(Ordering::Relaxed), c.update.load(Ordering::Relaxed)]
+    };
     let (ta, ca) = sample().await;
     let ga = snap(&counts);
     rates.rates(ta, &ca);
@@ -131,7 +139,10 @@ async fn qps_matches_the_generated_load() {
         ("update", m.update, gen_rate[2]),
         ("total", measured.qps - idle.qps, gen_total),
     ];
-    eprintln!("QPS vs generator over {secs:.2}s (probe's own, idle: {:.1} q/s, {:.1} select/s):", idle.qps, idle.by_command.select);
+    eprintln!(
+        "QPS vs generator over {secs:.2}s (probe's own, idle: {:.1} q/s, {:.1} select/s):",
+        idle.qps, idle.by_command.select
+    );
     for (what, got, want) in pairs {
         eprintln!("  {what:<6} measured {got:8.1}/s  generator {want:8.1}/s  ({:+.2}%)", (got / want - 1.0) * 100.0);
     }

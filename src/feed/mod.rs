@@ -125,7 +125,10 @@ async fn ask(t: &mut Target, addr: Addr, a: Ask<'_>, opts: &ProbeOptions) -> Fee
     let Ask { query, db, user_id, timeout } = a;
     let deadline = Instant::now() + timeout;
     let timed_out = |what: &str| {
-        probe_error(ProbeErrorKind::Timeout, format!("feed query: no answer within {:.1} s ({what})", timeout.as_secs_f64()))
+        probe_error(
+            ProbeErrorKind::Timeout,
+            format!("feed query: no answer within {:.1} s ({what})", timeout.as_secs_f64()),
+        )
     };
     if !t.conns.contains_key(&addr) {
         match tokio::time::timeout_at(deadline, Conn::new(feed_opts(&addr, opts, db))).await {
@@ -143,7 +146,8 @@ async fn ask(t: &mut Target, addr: Addr, a: Ask<'_>, opts: &ProbeOptions) -> Fee
     let outcome = tokio::time::timeout_at(deadline, async {
         // Prepared once per connection (the statement cache), like an application's feed read.
         let stmt = conn.prep(query).await?;
-        let params = if stmt.num_params() == 1 { Params::Positional(vec![Value::UInt(user_id)]) } else { Params::Empty };
+        let params =
+            if stmt.num_params() == 1 { Params::Positional(vec![Value::UInt(user_id)]) } else { Params::Empty };
         started = Instant::now();
         conn.exec::<Row, _, _>(&stmt, params).await
     })

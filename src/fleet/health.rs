@@ -258,16 +258,13 @@ pub fn feed_problems(feed: &FeedStats, limits: &Limits) -> Vec<Problem> {
 /// (the median of the earlier points in `history`): traffic went elsewhere,
 /// or clients cannot reach it.
 pub fn qps_drop(history: &History, limits: &Limits) -> Vec<Problem> {
-    if history.len() < QPS_BASELINE_POINTS {
+    let (Some(baseline), Some(line)) = (qps_baseline(history), qps_drop_line(history, limits)) else {
         return Vec::new();
-    }
+    };
     let points: Vec<f64> = history.iter().collect();
-    let (before, recent) = points.split_at(points.len() - QPS_RECENT_POINTS);
-    let mut before = before.to_vec();
-    before.sort_by(f64::total_cmp);
-    let baseline = before[before.len() / 2];
+    let recent = &points[points.len() - QPS_RECENT_POINTS..];
     let now = recent.iter().sum::<f64>() / recent.len() as f64;
-    if baseline < QPS_DROP_FLOOR || now > baseline * (1.0 - limits.qps_drop_percent / 100.0) {
+    if now > line {
         return Vec::new();
     }
     let fell = (1.0 - now / baseline) * 100.0;
@@ -275,8 +272,25 @@ pub fn qps_drop(history: &History, limits: &Limits) -> Vec<Problem> {
         severity: Health::Warning,
         rule: "qps_drop",
         instance: None,
-        message: format!("QPS {:.0} is {fell:.0}% below its recent {baseline:.0}", now),
+        message: format!("QPS {now:.0} is {fell:.0}% below its recent {baseline:.0}"),
     }]
+}
+
+/// The median of the points before the recent ones; `None` while the history
+/// is short or the shard idles (below [`QPS_DROP_FLOOR`]).
+pub fn qps_baseline(history: &History) -> Option<f64> {
+    if history.len() < QPS_BASELINE_POINTS {
+        return None;
+    }
+    let mut before: Vec<f64> = history.iter().take(history.len() - QPS_RECENT_POINTS).collect();
+    before.sort_by(f64::total_cmp);
+    let baseline = before[before.len() / 2];
+    (baseline >= QPS_DROP_FLOOR).then_some(baseline)
+}
+
+/// The QPS at or under which the drop rule fires (for charts).
+pub fn qps_drop_line(history: &History, limits: &Limits) -> Option<f64> {
+    qps_baseline(history).map(|b| b * (1.0 - limits.qps_drop_percent / 100.0))
 }
 
 /// Milliseconds for humans: `4.2ms`, `85ms`, `1.2s`.

@@ -122,9 +122,14 @@ impl SimFleet {
             counters: Counters {
                 uptime: 864_000 + t as u64,
                 questions: self.questions(s, i, t),
+                // Masters take the writes; replicas serve reads (and apply row events, which are not statements).
+                com_select: self.questions(s, i, t) * if i == 0 { 70 } else { 95 } / 100,
+                com_insert: if i == 0 { self.questions(s, i, t) * 12 / 100 } else { 0 },
+                com_update: if i == 0 { self.questions(s, i, t) * 8 / 100 } else { 0 },
+                com_delete: if i == 0 { self.questions(s, i, t) * 2 / 100 } else { 0 },
+                com_replace: if i == 0 { self.questions(s, i, t) / 100 } else { 0 },
                 threads_running: 2 + (t as u64 + i as u64) % 5,
                 threads_connected: 40 + (s as u64 * 3) % 17,
-                ..Counters::default()
             },
             heartbeat_lag: None,
             heartbeat_error: None,

@@ -198,6 +198,34 @@ mod tests {
     }
 
     #[test]
+    fn detail_charts_show_lag_qps_and_feed_with_thresholds() {
+        let mut app = demo_app(90.0);
+        app.view = View::Detail(script::SLOW_FEED_SHARD);
+        app.show_events = false;
+        let screen = render(&app, 200, 60);
+        for want in [" lag db-users-04", " QPS ", " feed p99 (direct) ", "warn 10s", "warn 50ms", "now"] {
+            assert!(screen.contains(want), "no {want:?} in\n{screen}");
+        }
+        // The slow spell is over the warning line: drawn above it, and named in the problems.
+        assert!(screen.contains("feed p99 ") && screen.contains("over 50ms"), "{screen}");
+        // Narrow but tall: the charts stack.
+        let screen = render(&app, 100, 60);
+        let rows = |s: &str, what: &str| s.lines().position(|l| l.contains(what));
+        assert!(rows(&screen, " QPS ─") > rows(&screen, " lag db"), "{screen}");
+        assert!(rows(&screen, " feed p99 (direct) ─") > rows(&screen, " QPS ─"), "{screen}");
+    }
+
+    #[test]
+    fn overview_shows_feed_p99_and_the_fan_out() {
+        let app = demo_app(90.0);
+        let screen = render(&app, 80, 24);
+        assert!(screen.contains("P99"), "{screen}");
+        let row = screen.lines().find(|l| l.contains("users-04")).unwrap_or_default();
+        assert!(row.contains("ms") && row.contains("WARN"), "the slow feed's shard: {row}");
+        assert!(screen.lines().nth(1).is_some_and(|l| l.contains("feed p99 ")), "fan-out in the title:\n{screen}");
+    }
+
+    #[test]
     fn tiny_terminal_does_not_panic() {
         let mut app = demo_app(60.0);
         for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10)] {

@@ -1,6 +1,7 @@
 //! Drawing. Every function here reads the `App` and writes to a frame; none
 //! changes state or does I/O.
 
+mod charts;
 mod detail;
 mod events;
 mod help;

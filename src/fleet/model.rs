@@ -322,7 +322,9 @@ impl Fleet {
         inst.apply(sample);
         let before: Vec<Problem> = sh.all_problems().cloned().collect();
         sh.evaluate(&self.limits);
-        if instance == 0 {
+        // Once per sweep, and only when every answering instance has a rate (a partial sum
+        // right after start-up would chart as a dip, and feed the QPS-drop rule a false low).
+        if instance == 0 && sh.instances.iter().all(|i| i.qps.is_some() || i.error.is_some()) {
             let total = sh.qps();
             if let Some(q) = total {
                 sh.qps_history.push(q);

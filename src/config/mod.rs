@@ -38,6 +38,8 @@ pub struct Config {
     pub heartbeat: Option<HeartbeatConfig>,
     /// The feed latency probe; off without a `[feed]` section.
     pub feed: Option<FeedConfig>,
+    /// External sources (`[[metrics]]`), in file order.
+    pub metrics: Vec<MetricsConfig>,
     pub shards: Vec<ShardConfig>,
     pub ui: UiConfig,
 }
@@ -206,6 +208,53 @@ pub enum FeedTargets {
     Master,
     /// Each shard's replicas in turn (the master when it has none listed).
     Replicas,
+}
+
+/// A Prometheus or Graphite server to read shard figures from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// For messages and the UI; default "KIND HOST:PORT".
+    pub name: String,
+    pub kind: MetricsKind,
+    /// Base URL, e.g. `http://prometheus:9090` (no credentials in it).
+    pub url: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Prometheus: the label whose value is the shard's name.
+    pub shard_label: String,
+    /// Graphite: the dot-separated node of a target that is the shard's name
+    /// (0-based); `None`: any node equal to a shard name.
+    pub shard_node: Option<usize>,
+    /// Queries (PromQL, or Graphite targets) giving one value per shard; `None`: not read here.
+    pub qps: Option<String>,
+    pub lag: Option<String>,
+    pub feed_p99: Option<String>,
+}
+
+impl MetricsConfig {
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_SHARD_LABEL: &str = "shard";
+
+    /// mysqld_exporter's names, summed (QPS) or maxed (lag) per shard.
+    pub fn default_prometheus_qps(label: &str) -> String {
+        format!("sum by ({label}) (rate(mysql_global_status_questions[1m]))")
+    }
+
+    /// Heartbeat lag when the exporter collects it (`--collect.heartbeat`), else Seconds_Behind_Master/_Source.
+    pub fn default_prometheus_lag(label: &str) -> String {
+        format!(
+            "max by ({label}) (mysql_heartbeat_now_timestamp_seconds - mysql_heartbeat_stored_timestamp_seconds) \
+             or max by ({label}) (mysql_slave_status_seconds_behind_master) \
+             or max by ({label}) (mysql_slave_status_seconds_behind_source)"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsKind {
+    Prometheus,
+    Graphite,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

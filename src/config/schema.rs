@@ -18,6 +18,8 @@ pub(super) struct RawConfig {
     pub heartbeat: Opt<RawHeartbeat>,
     pub feed: Opt<RawFeed>,
     #[serde(default)]
+    pub metrics: Vec<Spanned<RawMetrics>>,
+    #[serde(default)]
     pub shard: Vec<Spanned<RawShard>>,
     pub ui: Option<RawUi>,
 }
@@ -76,6 +78,21 @@ pub(super) struct RawFeed {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub name: Opt<String>,
+    pub kind: Opt<String>,
+    pub url: Opt<String>,
+    pub interval: Opt<DurationInput>,
+    pub timeout: Opt<DurationInput>,
+    pub shard_label: Opt<String>,
+    pub shard_node: Opt<i64>,
+    pub qps: Opt<String>,
+    pub lag: Opt<String>,
+    pub feed_p99: Opt<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RawShard {
     pub name: Opt<String>,
     pub master: Opt<String>,
@@ -95,17 +112,21 @@ pub(super) struct RawUi {
 /// naming the section in serde's unknown-field errors. A test keeps this in
 /// step with the structs above.
 pub(super) const SECTIONS: &[(&str, &[&str])] = &[
-    ("", &["poll", "defaults", "thresholds", "heartbeat", "feed", "shard", "ui"]),
+    ("", &["poll", "defaults", "thresholds", "heartbeat", "feed", "metrics", "shard", "ui"]),
     ("poll", &["interval", "timeout", "concurrency"]),
     ("defaults", &["user", "password_env", "password_file", "tls", "tls_ca"]),
     ("thresholds", &["lag_warn", "lag_crit", "feed_p99_warn", "feed_p99_crit", "qps_drop_percent"]),
     ("heartbeat", &["table", "utc", "write", "interval"]),
     ("feed", &["query", "database", "user_ids", "user_id_range", "interval", "timeout", "targets", "window"]),
+    (
+        "metrics",
+        &["name", "kind", "url", "interval", "timeout", "shard_label", "shard_node", "qps", "lag", "feed_p99"],
+    ),
     ("shard", &["name", "master", "replicas", "upstream"]),
     ("ui", &["theme", "kiosk_rotate", "fps"]),
 ];
 
 /// How a section is written in the file: `[poll]`, but `[[shard]]`.
 pub(super) fn section_header(name: &str) -> String {
-    if name == "shard" { "[[shard]]".into() } else { format!("[{name}]") }
+    if name == "shard" || name == "metrics" { format!("[[{name}]]") } else { format!("[{name}]") }
 }

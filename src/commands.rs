@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::cli::{Cli, ColorChoice, Format};
 use crate::config::{self, Config, TlsMode};
 use crate::feed::FeedProber;
+use crate::metrics::MetricsClient;
 use crate::fleet::{Addr, Fleet, Limits, Shard};
 use crate::heartbeat;
 use crate::poll::{self, Poller, Schedule, Slot};
@@ -69,7 +70,7 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     app.feed_interval = DEMO_FEED_INTERVAL;
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
-    let (feed_tx, feed_rx) = mpsc::channel(64);
+    let (feed_tx, feed_rx) = mpsc::channel::<crate::ui::app::Message>(64);
     let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, feed_tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
@@ -118,13 +119,43 @@ pub fn limits(cfg: &Config) -> Limits {
     }
 }
 
-/// The fleet model for a config: its shards, thresholds and feed window.
+/// The fleet model for a config: its shards, thresholds, feed window and metrics sources.
 pub fn fleet_for(cfg: &Config, shards: Vec<Shard>) -> Fleet {
-    let fleet = Fleet::new(shards, limits(cfg));
-    match &cfg.feed {
-        Some(f) => fleet.with_feed_window(f.window),
-        None => fleet,
+    let mut fleet = Fleet::new(shards, limits(cfg));
+    if let Some(f) = &cfg.feed {
+        fleet = fleet.with_feed_window(f.window);
     }
+    fleet.sources = cfg
+        .metrics
+        .iter()
+        .map(|m| {
+            let kind = match m.kind {
+                config::MetricsKind::Prometheus => crate::fleet::Source::Prometheus,
+                config::MetricsKind::Graphite => crate::fleet::Source::Graphite,
+            };
+            crate::fleet::external::SourceState::new(m.name.clone(), kind)
+        })
+        .collect();
+    if is_metrics_only(cfg) { fleet.metrics_only() } else { fleet }
+}
+
+/// `[[metrics]]` and no database account: nothing connects to a database.
+pub fn is_metrics_only(cfg: &Config) -> bool {
+    cfg.defaults.user.is_empty() && !cfg.metrics.is_empty()
+}
+
+/// One client per `[[metrics]]` source, with its interval.
+pub fn metrics_clients(cfg: &Config) -> Result<Vec<(MetricsClient, Duration)>, CommandError> {
+    let names: Vec<String> = cfg.shards.iter().map(|s| s.name.clone()).collect();
+    cfg.metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            MetricsClient::new(i, m.clone(), names.clone())
+                .map(|c| (c, m.interval))
+                .map_err(|e| CommandError::new(3, e.to_string()))
+        })
+        .collect()
 }
 
 pub fn layout(cfg: &Config) -> Vec<Shard> {
@@ -150,8 +181,10 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let cfg = loaded.config;
     let opts = probe_options(&cfg);
     let shards = layout(&cfg);
-    let probes = probers(&shards, &opts);
+    let metrics_only = is_metrics_only(&cfg);
+    let probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
     let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
+    let clients = metrics_clients(&cfg)?;
     let fleet = fleet_for(&cfg, shards);
     // The file name only: the header has 80 columns to share.
     let source = cfg
@@ -167,7 +200,11 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     for w in &loaded.warnings {
         log::warn!(target: "config", "{w}");
     }
-    log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
+    if metrics_only {
+        log::info!(target: "fleet", "metrics-only: no database account, figures from {} metrics source(s)", clients.len());
+    } else {
+        log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
+    }
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(probes, Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency }, tx);
     // The built-in heartbeat writer runs only when the config asks for it.
@@ -179,12 +216,17 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         }
         log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
     }
-    let (feed_tx, feed_rx) = mpsc::channel(64);
+    let (side_tx, side_rx) = mpsc::channel::<crate::ui::app::Message>(64);
     if let Some((prober, interval)) = feed_prober {
         log::info!(target: "fleet", "feed probe every {} on {} shards", config::format_duration(interval), cfg.shards.len());
-        writers.spawn(crate::feed::run(prober, interval, feed_tx));
+        writers.spawn(crate::feed::run(prober, interval, side_tx.clone()));
     }
-    crate::ui::run(app, rx, feed_rx, cli.fps.unwrap_or(cfg.ui.fps))
+    for (client, interval) in clients {
+        log::info!(target: "fleet", "reading {} every {}", client.config().name, config::format_duration(interval));
+        writers.spawn(crate::metrics::run(client, interval, side_tx.clone()));
+    }
+    drop(side_tx);
+    crate::ui::run(app, rx, side_rx, cli.fps.unwrap_or(cfg.ui.fps))
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)
@@ -199,13 +241,22 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
     let cfg = loaded.config;
     let opts = probe_options(&cfg);
     let shards = layout(&cfg);
-    let mut probes = probers(&shards, &opts);
+    let metrics_only = is_metrics_only(&cfg);
+    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
     let mut feed = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
+    let clients = metrics_clients(&cfg)?;
     let mut fleet = fleet_for(&cfg, shards);
     let started = tokio::time::Instant::now();
-    let first = poll::sweep_once(&mut probes, cfg.poll.concurrency).await;
+    // The sources are asked while the servers are: each costs at most its timeout.
+    let (first, polled) = tokio::join!(
+        poll::sweep_once(&mut probes, cfg.poll.concurrency),
+        futures::future::join_all(clients.iter().map(|(c, _)| c.poll()))
+    );
     for u in first {
         fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+    }
+    for u in &polled {
+        fleet.apply_metrics(u);
     }
     // Feed rounds run while the rate window passes: one per feed interval, at least one.
     if let Some((prober, interval)) = feed.as_mut() {
@@ -219,7 +270,7 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
             tokio::time::sleep_until(round_started + *interval).await;
         }
     }
-    if !rate_window.is_zero() {
+    if !rate_window.is_zero() && !metrics_only {
         // Rates need two readings of the counters; the second sweep reuses the connections.
         tokio::time::sleep_until(started + rate_window).await;
         for u in poll::sweep_once(&mut probes, cfg.poll.concurrency).await {

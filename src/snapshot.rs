@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::fleet::external::SourceState;
 use crate::fleet::feed::FeedStats;
 use crate::fleet::status::IoState;
 use crate::fleet::{Addr, CommandRates, Fleet, Health, Instance, Problem, Role, Source};
@@ -16,6 +17,8 @@ pub struct Report {
     pub health: Health,
     /// The whole scatter-gather (each round's slowest shard); null without a feed probe.
     pub feed_fanout_ms: Option<FeedLatency>,
+    /// `[[metrics]]` sources: up, or down and why.
+    pub metrics_sources: Vec<SourceState>,
     pub shards: Vec<ShardReport>,
 }
 
@@ -96,6 +99,7 @@ impl Report {
             taken_at,
             health: fleet.health(),
             feed_fanout_ms: feed_latency(&fleet.fanout),
+            metrics_sources: fleet.sources.clone(),
             shards: fleet
                 .shards
                 .iter()
@@ -107,7 +111,11 @@ impl Report {
                     qps: s.qps().map(round1),
                     qps_by_command: s.qps_by_command().map(round_rates),
                     feed_latency_ms: feed_latency(&s.feed),
-                    sources: Sources { qps: Source::Direct, lag: Source::Direct, feed_latency: s.feed.source },
+                    sources: Sources {
+                        qps: s.qps_with_source().map_or(Source::Direct, |q| q.1),
+                        lag: s.worst_lag_with_source().map_or(Source::Direct, |l| l.1),
+                        feed_latency: s.feed.source,
+                    },
                     replicas_up: s.replicas_up(),
                     replicas_total: s.replicas().len(),
                     worst_lag_seconds: s.worst_lag(),
@@ -185,6 +193,9 @@ impl Report {
                     i.gtid.as_deref().unwrap_or("-"),
                 );
             }
+        }
+        for src in self.metrics_sources.iter().filter(|s| s.up == Some(false)) {
+            let _ = writeln!(out, "metrics source {} down: {}", src.name, src.error.as_deref().unwrap_or("?"));
         }
         let problems: Vec<_> = self.shards.iter().flat_map(|s| s.problems.iter().map(move |p| (s, p))).collect();
         if !problems.is_empty() {

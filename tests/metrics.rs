@@ -204,3 +204,73 @@ async fn graphite_http_error_is_down() {
     let e = poll(graphite(&server.uri())).await.error.expect("down");
     assert_eq!(e, "qps: HTTP 500: <h1>Server Error (500)</h1>");
 }
+
+/// `shardtop snapshot --format json` on a config text; (exit code, JSON).
+async fn snapshot(config: String) -> (i32, serde_json::Value) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("shardtop.toml");
+    std::fs::write(&path, config).expect("write config");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shardtop"))
+        .args(["snapshot", "--format", "json", "--config"])
+        .arg(&path)
+        // No ~/.my.cnf to find a user in: metrics-only.
+        .env("HOME", dir.path())
+        .output()
+        .await
+        .expect("run shardtop");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+fn metrics_only_config(url: &str) -> String {
+    format!(
+        "[[metrics]]\nname = \"prom\"\nkind = \"prometheus\"\nurl = \"{url}\"\ntimeout = \"500ms\"\n\
+         lag = \"max by (shard) (mysql_slave_status_seconds_behind_master)\"\n\n\
+         [[shard]]\nname = \"users-01\"\nmaster = \"192.0.2.1:3306\"\n\n\
+         [[shard]]\nname = \"users-02\"\nmaster = \"192.0.2.2:3306\"\n"
+    )
+}
+
+#[tokio::test]
+async fn metrics_only_snapshot_reads_prometheus_and_never_a_database() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/v1/query"))
+        .and(query_param("query", "sum by (shard) (rate(mysql_global_status_questions[1m]))"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(vector(&[("users-01", "950.25"), ("users-02", "40")])))
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v1/query"))
+        .and(query_param("query", "max by (shard) (mysql_slave_status_seconds_behind_master)"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(vector(&[("users-01", "0"), ("users-02", "15")])))
+        .mount(&server)
+        .await;
+    // 192.0.2.0/24 is TEST-NET: a connection attempt would hang until the timeout; none is made.
+    let started = Instant::now();
+    let (code, json) = snapshot(metrics_only_config(&server.uri())).await;
+    assert!(started.elapsed() < Duration::from_secs(3), "no database was waited for");
+    assert_eq!(code, 1, "users-02 lags 15s, over the 10s warning: {json:#}");
+    let s = &json["shards"];
+    assert_eq!(s[0]["qps"], 950.3);
+    assert_eq!(s[0]["sources"]["qps"], "prometheus");
+    assert_eq!(s[1]["worst_lag_seconds"], 15.0);
+    assert_eq!(s[1]["sources"]["lag"], "prometheus");
+    assert_eq!(s[1]["problems"][0]["message"], "lag 15s over 10s (prometheus)");
+    assert_eq!(json["metrics_sources"][0]["up"], true);
+    assert!(s[0]["instances"][0]["reachable"] == false && s[0]["instances"][0]["last_error"].is_null(), "{json:#}");
+}
+
+#[tokio::test]
+async fn metrics_only_snapshot_with_the_source_down_is_unknown() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/v1/query"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("Bad Gateway"))
+        .mount(&server)
+        .await;
+    let (code, json) = snapshot(metrics_only_config(&server.uri())).await;
+    assert_eq!(code, 3, "nothing is known: UNKNOWN, {json:#}");
+    assert_eq!(json["metrics_sources"][0]["up"], false);
+    assert_eq!(json["metrics_sources"][0]["error"], "qps: HTTP 502: Bad Gateway");
+    assert!(json["shards"][0]["qps"].is_null());
+}

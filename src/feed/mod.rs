@@ -91,14 +91,14 @@ impl FeedProber {
 }
 
 /// Runs rounds every `interval` until the receiver goes away.
-pub async fn run(mut prober: FeedProber, interval: Duration, tx: mpsc::Sender<FeedRound>) {
+pub async fn run<T: From<FeedRound>>(mut prober: FeedProber, interval: Duration, tx: mpsc::Sender<T>) {
     let mut ticker = tokio::time::interval(interval);
     // A slow round (timeouts) delays the next one instead of bunching them up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let round = prober.round().await;
-        if tx.send(round).await.is_err() {
+        if tx.send(round.into()).await.is_err() {
             return;
         }
     }

@@ -1,6 +1,7 @@
 //! The fleet model: shards, instances, topology and health. Pure: no I/O.
 
 pub mod addr;
+pub mod external;
 pub mod feed;
 pub mod health;
 pub mod latency;

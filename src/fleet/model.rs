@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::addr::Addr;
-use super::feed::FeedStats;
+use super::external::{External, SourceState, external_problems};
+use super::feed::{FeedStats, Source};
 use super::health::{self, Health, Limits, Problem};
 use super::status::{Counters, InstanceStatus, ProbeError, Sample};
 
@@ -210,6 +211,10 @@ pub struct Shard {
     pub qps_history: History,
     /// Feed probe latency against this shard.
     pub feed: FeedStats,
+    /// Figures from `[[metrics]]` sources.
+    pub external: External,
+    /// Nothing is polled directly (no database account): judged on `external` alone.
+    pub metrics_only: bool,
 }
 
 /// How far back feed percentiles look unless configured otherwise.
@@ -227,6 +232,8 @@ impl Shard {
             health: Health::Unknown,
             qps_history: History::default(),
             feed: FeedStats::new(DEFAULT_FEED_WINDOW),
+            external: External::default(),
+            metrics_only: false,
         }
     }
 
@@ -249,12 +256,24 @@ impl Shard {
     }
 
     pub fn worst_lag(&self) -> Option<f64> {
-        self.replicas().iter().filter_map(Instance::lag).reduce(f64::max)
+        self.worst_lag_with_source().map(|(v, _)| v)
+    }
+
+    /// Measured lag when any replica reports one, else an external source's.
+    pub fn worst_lag_with_source(&self) -> Option<(f64, Source)> {
+        let direct = self.replicas().iter().filter_map(Instance::lag).reduce(f64::max);
+        direct.map(|v| (v, Source::Direct)).or(self.external.lag.map(|e| (e.value, e.source)))
     }
 
     /// Sum of the instances' rates; `None` until at least one instance has a rate.
     pub fn qps(&self) -> Option<f64> {
-        self.instances.iter().filter_map(|i| i.qps).reduce(|a, b| a + b)
+        self.qps_with_source().map(|(v, _)| v)
+    }
+
+    /// The measured rate when there is one, else an external source's.
+    pub fn qps_with_source(&self) -> Option<(f64, Source)> {
+        let direct = self.instances.iter().filter_map(|i| i.qps).reduce(|a, b| a + b);
+        direct.map(|v| (v, Source::Direct)).or(self.external.qps.map(|e| (e.value, e.source)))
     }
 
     /// Sum of the instances' per-command rates; `None` until one has a rate.
@@ -277,6 +296,13 @@ impl Shard {
     }
 
     fn evaluate(&mut self, limits: &Limits) {
+        if self.metrics_only {
+            self.problems = external_problems(&self.external, limits.lag_warn.as_secs_f64(), limits.lag_crit.as_secs_f64());
+            self.problems.extend(health::feed_problems(&self.feed, limits));
+            self.problems.extend(health::qps_drop(&self.qps_history, limits));
+            self.health = self.problems.iter().map(|p| p.severity).max().unwrap_or(Health::Ok);
+            return;
+        }
         for inst in &mut self.instances {
             inst.problems = health::instance_problems(inst, limits);
             inst.health = health::worst(&inst.problems);
@@ -302,11 +328,13 @@ pub struct Fleet {
     pub limits: Limits,
     /// The whole scatter-gather: each round's slowest shard.
     pub fanout: FeedStats,
+    /// `[[metrics]]` sources, in config order.
+    pub sources: Vec<SourceState>,
 }
 
 impl Fleet {
     pub fn new(shards: Vec<Shard>, limits: Limits) -> Self {
-        let mut fleet = Fleet { shards, limits, fanout: FeedStats::new(DEFAULT_FEED_WINDOW) };
+        let mut fleet = Fleet { shards, limits, fanout: FeedStats::new(DEFAULT_FEED_WINDOW), sources: Vec::new() };
         for s in &mut fleet.shards {
             s.evaluate(&fleet.limits);
         }
@@ -341,6 +369,16 @@ impl Fleet {
         sh.evaluate(&self.limits);
         let after: Vec<&Problem> = sh.all_problems().collect();
         diff_events(&sh.name, &before, &after, false)
+    }
+
+    /// Nothing is polled directly: judge shards on external figures only.
+    pub fn metrics_only(mut self) -> Self {
+        for s in &mut self.shards {
+            s.metrics_only = true;
+            s.instances.iter_mut().for_each(|i| i.problems.clear());
+            s.evaluate(&self.limits);
+        }
+        self
     }
 
     /// Use `window` for the feed percentiles (the default is a minute).

@@ -12,32 +12,13 @@ pub mod prometheus;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use crate::config::{MetricsConfig, MetricsKind};
 use crate::fleet::Source;
-
-/// What a figure is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Figure {
-    Qps,
-    /// Seconds.
-    Lag,
-    /// Milliseconds.
-    FeedP99,
-}
-
-impl Figure {
-    pub fn key(self) -> &'static str {
-        match self {
-            Figure::Qps => "qps",
-            Figure::Lag => "lag",
-            Figure::FeedP99 => "feed_p99",
-        }
-    }
-}
+pub use crate::fleet::external::{Figure, MetricsUpdate};
 
 /// Why a request to a source failed, in words for the operator.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -51,21 +32,6 @@ pub struct Point {
     /// Prometheus: the label set; Graphite: `[("target", name)]`.
     pub labels: Vec<(String, String)>,
     pub value: f64,
-}
-
-/// One poll of one source.
-#[derive(Clone, Debug)]
-pub struct MetricsUpdate {
-    /// Index of the source in the config's `[[metrics]]` list.
-    pub source: usize,
-    pub kind: Source,
-    pub at: DateTime<Utc>,
-    /// (shard index, figure, value).
-    pub values: Vec<(usize, Figure, f64)>,
-    /// Set when a query failed: the source is down (its figures are stale).
-    pub error: Option<String>,
-    /// Queries that answered with nothing for some shards: not down, but worth saying.
-    pub notes: Vec<String>,
 }
 
 pub struct MetricsClient {
@@ -152,12 +118,12 @@ impl MetricsClient {
 }
 
 /// Polls a source every `interval` until the receiver goes away.
-pub async fn run(client: MetricsClient, interval: Duration, tx: mpsc::Sender<MetricsUpdate>) {
+pub async fn run<T: From<MetricsUpdate>>(client: MetricsClient, interval: Duration, tx: mpsc::Sender<T>) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if tx.send(client.poll().await).await.is_err() {
+        if tx.send(client.poll().await.into()).await.is_err() {
             return;
         }
     }

@@ -59,14 +59,14 @@ impl SimFleet {
     }
 
     /// Rounds every `interval` until the receiver goes away.
-    pub async fn run_feed(self, interval: Duration, tx: mpsc::Sender<FeedRound>) {
+    pub async fn run_feed<T: From<FeedRound>>(self, interval: Duration, tx: mpsc::Sender<T>) {
         let start = tokio::time::Instant::now();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         for n in 0.. {
             ticker.tick().await;
             let round = self.feed_round(start.elapsed().as_secs_f64(), n);
-            if tx.send(round).await.is_err() {
+            if tx.send(round.into()).await.is_err() {
                 return;
             }
         }

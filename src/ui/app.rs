@@ -53,9 +53,23 @@ pub enum Message {
     Sample(Update),
     /// A round of the feed latency probe.
     Feed(crate::fleet::FeedRound),
+    /// A poll of a `[[metrics]]` source.
+    Metrics(crate::fleet::external::MetricsUpdate),
     /// A clock tick: ages and the clock move on.
     Tick(DateTime<Utc>),
     Resize,
+}
+
+impl From<crate::fleet::FeedRound> for Message {
+    fn from(r: crate::fleet::FeedRound) -> Self {
+        Message::Feed(r)
+    }
+}
+
+impl From<crate::fleet::external::MetricsUpdate> for Message {
+    fn from(u: crate::fleet::external::MetricsUpdate) -> Self {
+        Message::Metrics(u)
+    }
 }
 
 pub struct App {
@@ -141,6 +155,10 @@ impl App {
             Message::Feed(round) => {
                 self.dirty = true;
                 self.fleet.apply_feed(&round)
+            }
+            Message::Metrics(u) => {
+                self.dirty = true;
+                self.fleet.apply_metrics(&u)
             }
             Message::Tick(now) => {
                 // Redraw when the clock's second changes: ages and the clock show seconds.

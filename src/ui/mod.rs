@@ -30,12 +30,12 @@ pub fn log_event(e: &Event) {
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is
 /// restored on every way out, panics included (ratatui's panic hook).
-/// `feed` carries feed probe rounds; a receiver whose sender is gone (no
-/// probe configured) is simply never ready.
+/// `side` carries everything besides probe samples (feed rounds, metrics
+/// polls); once all its senders are gone it is simply never ready again.
 pub async fn run(
     mut app: App,
     mut updates: mpsc::Receiver<Update>,
-    mut feed: mpsc::Receiver<crate::fleet::FeedRound>,
+    mut side: mpsc::Receiver<Message>,
     fps: u32,
 ) -> io::Result<()> {
     use std::io::IsTerminal;
@@ -50,7 +50,7 @@ pub async fn run(
             return Err(e);
         }
     };
-    let result = event_loop(&mut terminal, &mut app, &mut updates, &mut feed, fps).await;
+    let result = event_loop(&mut terminal, &mut app, &mut updates, &mut side, fps).await;
     ratatui::try_restore()?;
     result
 }
@@ -59,10 +59,10 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     updates: &mut mpsc::Receiver<Update>,
-    feed: &mut mpsc::Receiver<crate::fleet::FeedRound>,
+    side: &mut mpsc::Receiver<Message>,
     fps: u32,
 ) -> io::Result<()> {
-    let mut feed_open = true;
+    let mut side_open = true;
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -99,9 +99,9 @@ async fn event_loop(
                     for e in app.update(Message::Sample(u)) { log_event(&e); }
                 }
             }
-            r = feed.recv(), if feed_open => match r {
-                Some(r) => { for e in app.update(Message::Feed(r)) { log_event(&e); } }
-                None => feed_open = false,
+            m = side.recv(), if side_open => match m {
+                Some(m) => { for e in app.update(m) { log_event(&e); } }
+                None => side_open = false,
             },
             _ = clock.tick() => { app.update(Message::Tick(chrono::Utc::now())); }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}

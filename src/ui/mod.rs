@@ -226,6 +226,33 @@ mod tests {
     }
 
     #[test]
+    fn a_metrics_source_down_is_shown_and_external_figures_name_their_source() {
+        use crate::fleet::Source;
+        use crate::fleet::external::{Figure, MetricsUpdate, SourceState};
+        let mut app = demo_app(10.0);
+        app.fleet.sources = vec![SourceState::new("prom-eu", Source::Prometheus)];
+        let update = |values, error: Option<&str>| MetricsUpdate {
+            source: 0,
+            kind: Source::Prometheus,
+            at: app.now,
+            values,
+            error: error.map(Into::into),
+            notes: Vec::new(),
+        };
+        let ok = update(vec![(0, Figure::Qps, 4321.0), (0, Figure::FeedP99, 12.0)], None);
+        let down = update(vec![], Some("qps: no answer within the timeout"));
+        app.update(super::app::Message::Metrics(ok));
+        app.view = View::Detail(0);
+        let screen = render(&app, 120, 40);
+        assert!(screen.contains("prometheus qps 4.3k") && screen.contains("prometheus feed p99 12ms"), "{screen}");
+        app.view = View::Overview;
+        assert!(!render(&app, 80, 24).contains("down"));
+        app.update(super::app::Message::Metrics(down));
+        let screen = render(&app, 80, 24);
+        assert!(screen.lines().nth(1).is_some_and(|l| l.contains("▼ prom-eu down")), "{screen}");
+    }
+
+    #[test]
     fn tiny_terminal_does_not_panic() {
         let mut app = demo_app(60.0);
         for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10)] {

@@ -190,6 +190,26 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
         }
         lines.push(Line::from(l));
     }
+    // Where the shard-wide figures come from, and what external sources say.
+    let ext = &shard.external;
+    if !ext.is_empty() {
+        let mut l = Vec::new();
+        for (k, v, f) in [
+            ("qps", ext.qps, fmt_rate as fn(Option<f64>) -> String),
+            ("lag", ext.lag, fmt_lag as fn(Option<f64>) -> String),
+            ("feed p99", ext.feed_p99, |v: Option<f64>| v.map_or("—".into(), crate::fleet::health::fmt_ms)),
+        ] {
+            if let Some(e) = v {
+                l.push(Span::styled(format!("{} {k} ", e.source.label()), t.muted));
+                l.push(Span::styled(format!("{}  ", f(Some(e.value))), t.text));
+            }
+        }
+        if let (Some(q), Some(at)) = (shard.qps_with_source(), ext.qps.map(|e| e.at).or(ext.lag.map(|e| e.at))) {
+            let age = ((app.now - at).num_milliseconds().max(0) as f64 / 1000.0).floor();
+            l.extend(kv(t, "shown qps from", format!("{} ({} ago)", q.1.label(), fmt_lag(Some(age))), t.muted));
+        }
+        lines.push(Line::from(l));
+    }
     let problems: Vec<_> = shard.all_problems().collect();
     if !problems.is_empty() {
         lines.push(Line::raw(""));

@@ -25,6 +25,13 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
         title.push(Span::styled("feed p99 ", t.muted));
         title.push(Span::styled(format!("{} ", fmt_ms(p99)), t.health(feed_health(app, p99))));
     }
+    // A source that is down is stated, not hidden: its figures are gone from the rows.
+    for src in app.fleet.sources.iter().filter(|s| s.up == Some(false)) {
+        title.push(Span::styled(format!("▼ {} down ", src.name), t.warn));
+    }
+    if app.fleet.shards.first().is_some_and(|s| s.metrics_only) {
+        title.push(Span::styled("metrics-only ", t.muted));
+    }
     let block = Block::default().borders(Borders::TOP).border_style(t.border).title(Line::from(title));
     if rows_idx.is_empty() {
         let msg = if app.fleet.shards.is_empty() { "no shards configured" } else { "no shard matches the filter (Esc clears it)" };

@@ -7,10 +7,10 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use mysql_async::prelude::Queryable;
+use common::{Counts, generate};
 use shardtop::fleet::model::RateTracker;
 use shardtop::fleet::status::ProbeErrorKind;
 
@@ -50,37 +50,6 @@ async fn feed_query_errors_are_reported_not_fatal() {
     assert!(err.starts_with("feed query: ") && err.contains("nosuch"), "{f}");
     let password = std::fs::read_to_string(sb.var("SANDBOX_MONITOR_PASSWORD_FILE")).expect("password");
     assert!(!json.to_string().contains(password.trim()), "no secret in the snapshot");
-}
-
-/// Statements run by the generator, per command.
-#[derive(Default)]
-struct Counts {
-    insert: AtomicU64,
-    select: AtomicU64,
-    update: AtomicU64,
-}
-
-/// A paced load on one server: each connection runs an INSERT, a SELECT and an
-/// UPDATE every `tick` until `stop`.
-async fn generate(opts: mysql_async::Opts, tick: Duration, counts: Arc<Counts>, stop: Arc<AtomicBool>, id: u64) {
-    let mut c = mysql_async::Conn::new(opts).await.expect("generator connection");
-    let mut ticker = tokio::time::interval(tick);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut n = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        ticker.tick().await;
-        n += 1;
-        c.exec_drop("INSERT INTO social.load (conn, n) VALUES (?, ?)", (id, n)).await.expect("insert");
-        counts.insert.fetch_add(1, Ordering::Relaxed);
-        let _: Option<u64> = c
-            .exec_first("SELECT n FROM social.load WHERE conn = ? ORDER BY n DESC LIMIT 1", (id,))
-            .await
-            .expect("select");
-        counts.select.fetch_add(1, Ordering::Relaxed);
-        c.exec_drop("UPDATE social.load SET hits = hits + 1 WHERE conn = ? AND n = ?", (id, n)).await.expect("update");
-        counts.update.fetch_add(1, Ordering::Relaxed);
-    }
-    let _ = c.disconnect().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

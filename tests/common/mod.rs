@@ -10,6 +10,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use mysql_async::prelude::Queryable;
 
 pub struct Sandbox {
@@ -43,6 +46,10 @@ impl Sandbox {
             .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
             .collect();
         Some(Sandbox { vars })
+    }
+
+    pub fn try_var(&self, key: &str) -> Option<String> {
+        self.vars.get(key).cloned()
     }
 
     pub fn var(&self, key: &str) -> &str {
@@ -180,4 +187,35 @@ pub fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Res
             Err(_) => std::thread::sleep(Duration::from_millis(300)),
         }
     }
+}
+
+/// Statements run by the generator, per command.
+#[derive(Default)]
+pub struct Counts {
+    pub insert: AtomicU64,
+    pub select: AtomicU64,
+    pub update: AtomicU64,
+}
+
+/// A paced load on one server: each connection runs an INSERT, a SELECT and an
+/// UPDATE every `tick` until `stop`.
+pub async fn generate(opts: mysql_async::Opts, tick: Duration, counts: Arc<Counts>, stop: Arc<AtomicBool>, id: u64) {
+    let mut c = mysql_async::Conn::new(opts).await.expect("generator connection");
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        ticker.tick().await;
+        n += 1;
+        c.exec_drop("INSERT INTO social.load (conn, n) VALUES (?, ?)", (id, n)).await.expect("insert");
+        counts.insert.fetch_add(1, Ordering::Relaxed);
+        let _: Option<u64> = c
+            .exec_first("SELECT n FROM social.load WHERE conn = ? ORDER BY n DESC LIMIT 1", (id,))
+            .await
+            .expect("select");
+        counts.select.fetch_add(1, Ordering::Relaxed);
+        c.exec_drop("UPDATE social.load SET hits = hits + 1 WHERE conn = ? AND n = ?", (id, n)).await.expect("update");
+        counts.update.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = c.disconnect().await;
 }

@@ -381,12 +381,19 @@ pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
         None => {
             let cfg = load_config(cli, 1)?.config;
             let opts = probe_options(&cfg);
-            let mut probes = probers(&layout(&cfg), &opts);
+            let shards = layout(&cfg);
+            let mut probes = probers(&shards, &opts);
             let stats = crate::bench::run(&mut probes, cfg.poll.concurrency, sweeps).await;
             futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+            if let Some(f) = &cfg.feed {
+                let mut prober = FeedProber::new(f, &shards, opts.clone());
+                print!("{}", crate::bench::feed_rounds(&mut prober, sweeps).await);
+                prober.close(Duration::from_millis(200)).await;
+            }
             stats
         }
     };
     print!("{}", stats.render());
+    print!("{}", crate::bench::series_memory(sim.unwrap_or(8).min(64)));
     Ok(0)
 }

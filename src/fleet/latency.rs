@@ -18,7 +18,7 @@ const LOWEST_US: u64 = 1;
 const HIGHEST_US: u64 = 60_000_000;
 const SIGFIG: u8 = 2;
 /// Slices per window: the window slides in steps of window / SLICES.
-const SLICES: u32 = 6;
+pub const SLICES: u32 = 6;
 
 fn histogram() -> Histogram<u32> {
     // Constant bounds that the crate accepts (a unit test builds one).

@@ -47,6 +47,11 @@ impl History {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
+
+    /// Heap bytes held (the ring's allocation, not just the points in it).
+    pub fn heap_bytes(&self) -> usize {
+        self.points.capacity() * std::mem::size_of::<f64>()
+    }
 }
 
 /// Statements per second by command, from the `Com_*` counters.

@@ -304,6 +304,18 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
     }
     let cfg = loaded.config;
     let servers: usize = cfg.shards.iter().map(|s| 1 + s.replicas.len()).sum();
+    if is_metrics_only(&cfg) {
+        println!(
+            "{}: ok: {} shards, metrics-only (no database user: no server is contacted), {} metrics source(s)",
+            path_hint.map_or_else(|| "config".into(), |p| p.display().to_string()),
+            cfg.shards.len(),
+            cfg.metrics.len()
+        );
+        if offline {
+            return Ok(0);
+        }
+        return check_sources(&cfg).await;
+    }
     println!(
         "{}: ok: {} shards, {} servers, user {} (password from {})",
         path_hint.map_or_else(|| "config".into(), |p| p.display().to_string()),
@@ -337,6 +349,30 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
             Err(e) => {
                 failures += 1;
                 println!("  FAIL  {} {addr}: {e}", s.name);
+            }
+        }
+    }
+    Ok(if failures == 0 { 0 } else { 1 })
+}
+
+/// Asks each `[[metrics]]` source once and says what it answered.
+async fn check_sources(cfg: &Config) -> CmdResult {
+    let clients = metrics_clients(cfg)?;
+    let mut failures = 0;
+    for (c, _) in &clients {
+        let u = c.poll().await;
+        let name = &c.config().name;
+        match &u.error {
+            Some(e) => {
+                failures += 1;
+                println!("  FAIL  {name}: {e}");
+            }
+            None => {
+                let shards: std::collections::BTreeSet<usize> = u.values.iter().map(|v| v.0).collect();
+                println!("  ok    {name}: {} values for {} of {} shards", u.values.len(), shards.len(), cfg.shards.len());
+                for n in &u.notes {
+                    println!("        note: {n}");
+                }
             }
         }
     }

@@ -194,6 +194,19 @@ impl Report {
                 );
             }
         }
+        // Shard figures that came from elsewhere than the servers themselves.
+        for s in self.shards.iter().filter(|s| s.sources.qps != Source::Direct || s.sources.lag != Source::Direct) {
+            let _ = writeln!(
+                out,
+                "{:<8} {:<16} qps {} ({}), worst lag {} ({})",
+                s.health.label(),
+                s.name,
+                s.qps.map_or("-".into(), |v| format!("{v:.0}")),
+                s.sources.qps.label(),
+                s.worst_lag_seconds.map_or("-".into(), |v| format!("{v:.0}s")),
+                s.sources.lag.label(),
+            );
+        }
         for src in self.metrics_sources.iter().filter(|s| s.up == Some(false)) {
             let _ = writeln!(out, "metrics source {} down: {}", src.name, src.error.as_deref().unwrap_or("?"));
         }

@@ -274,3 +274,26 @@ async fn metrics_only_snapshot_with_the_source_down_is_unknown() {
     assert_eq!(json["metrics_sources"][0]["error"], "qps: HTTP 502: Bad Gateway");
     assert!(json["shards"][0]["qps"].is_null());
 }
+
+#[tokio::test]
+async fn check_config_in_metrics_only_mode_asks_the_sources_not_the_servers() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/v1/query"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(vector(&[("users-01", "5")])))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("shardtop.toml");
+    std::fs::write(&path, metrics_only_config(&server.uri())).expect("write");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shardtop"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env("HOME", dir.path())
+        .output()
+        .await
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("metrics-only (no database user: no server is contacted)"), "{text}");
+    assert!(text.contains("ok    prom: 2 values for 1 of 2 shards"), "{text}");
+}

@@ -187,3 +187,79 @@ fn scrub(mut e: ProbeError, opts: &ProbeOptions) -> ProbeError {
     }
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FeedConfig, FeedTargets, UserSample};
+
+    fn cfg(targets: FeedTargets) -> FeedConfig {
+        FeedConfig {
+            query: FeedConfig::DEFAULT_QUERY.into(),
+            database: None,
+            sample: UserSample::Ids(vec![4, 8]),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(100),
+            targets,
+            window: Duration::from_secs(60),
+        }
+    }
+
+    fn shards() -> Vec<Shard> {
+        vec![
+            Shard::new("a", Addr::new("a-m", 3306), [Addr::new("a-r1", 3306), Addr::new("a-r2", 3306)], None),
+            Shard::new("b", Addr::new("b-m", 3306), [], None),
+        ]
+    }
+
+    fn opts() -> Arc<ProbeOptions> {
+        Arc::new(ProbeOptions {
+            user: "m".into(),
+            password: None,
+            tls: crate::probe::Tls::Disabled,
+            timeout: Duration::from_millis(100),
+            heartbeat: None,
+        })
+    }
+
+    #[test]
+    fn targets_are_masters_or_replicas_in_turn() {
+        let p = FeedProber::new(&cfg(FeedTargets::Master), &shards(), opts());
+        let addrs: Vec<Vec<String>> =
+            p.targets.iter().map(|t| t.addrs.iter().map(|a| a.to_string()).collect()).collect();
+        assert_eq!(addrs, vec![vec!["a-m:3306"], vec!["b-m:3306"]]);
+        let p = FeedProber::new(&cfg(FeedTargets::Replicas), &shards(), opts());
+        let addrs: Vec<Vec<String>> =
+            p.targets.iter().map(|t| t.addrs.iter().map(|a| a.to_string()).collect()).collect();
+        // A shard without listed replicas is still asked, at its master.
+        assert_eq!(addrs, vec![vec!["a-r1:3306", "a-r2:3306"], vec!["b-m:3306"]]);
+    }
+
+    #[tokio::test]
+    async fn a_round_against_nothing_listening_reports_every_shard_and_rotates() {
+        // Ports from bound-then-closed listeners: refused at once.
+        let port =
+            || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(1);
+        let shards = vec![
+            Shard::new(
+                "a",
+                Addr::new("127.0.0.1", port()),
+                [Addr::new("127.0.0.1", port()), Addr::new("127.0.0.1", port())],
+                None,
+            ),
+            Shard::new("b", Addr::new("127.0.0.1", port()), [], None),
+        ];
+        let mut p = FeedProber::new(&cfg(FeedTargets::Replicas), &shards, opts());
+        let r1 = p.round().await;
+        let r2 = p.round().await;
+        assert_eq!((r1.user_id, r2.user_id), (4, 8), "user ids in turn");
+        assert_eq!(r1.results.len(), 2);
+        let first = |r: &FeedRound, i: usize| r.results[i].as_ref().map(|x| x.instance.clone());
+        assert_ne!(first(&r1, 0), first(&r2, 0), "replicas in turn");
+        assert_eq!(first(&r1, 1), first(&r2, 1));
+        for r in r1.results.iter().chain(&r2.results).flatten() {
+            let e = r.outcome.as_ref().expect_err("nothing listens");
+            assert_eq!(e.kind, ProbeErrorKind::Refused, "{e:?}");
+        }
+    }
+}

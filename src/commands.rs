@@ -223,7 +223,9 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     }
     for (client, interval) in clients {
         log::info!(target: "fleet", "reading {} every {}", client.config().name, config::format_duration(interval));
-        writers.spawn(crate::metrics::run(client, interval, side_tx.clone()));
+        // Charts start filled: QPS one point per poll interval, as the poller would have drawn it.
+        let span = cfg.poll.interval * crate::fleet::model::HISTORY_LEN as u32;
+        writers.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), side_tx.clone()));
     }
     drop(side_tx);
     crate::ui::run(app, rx, side_rx, cli.fps.unwrap_or(cfg.ui.fps))

@@ -297,3 +297,48 @@ async fn check_config_in_metrics_only_mode_asks_the_sources_not_the_servers() {
     assert!(text.contains("metrics-only (no database user: no server is contacted)"), "{text}");
     assert!(text.contains("ok    prom: 2 values for 1 of 2 shards"), "{text}");
 }
+
+#[tokio::test]
+async fn query_range_backfills_empty_charts() {
+    let server = MockServer::start().await;
+    let matrix = serde_json::json!({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"shard": "users-02"}, "values": [[1764000000, "100"], [1764000002, "NaN"], [1764000004, "140.5"]]},
+        {"metric": {"shard": "nosuch"}, "values": [[1764000000, "1"]]}
+    ]}});
+    Mock::given(path("/api/v1/query_range"))
+        .and(query_param("query", "sum by (shard) (rate(mysql_global_status_questions[1m]))"))
+        .and(query_param("step", "2.000"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(matrix))
+        .mount(&server)
+        .await;
+    let client = MetricsClient::new(0, prom(&server.uri()), shards()).expect("client");
+    let u = client.backfill(Duration::from_secs(240), Duration::from_secs(2)).await;
+    assert_eq!(u.error, None);
+    assert_eq!(u.backfill, vec![(1, Figure::Qps, vec![100.0, 140.5])]);
+
+    let layout = shards()
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            shardtop::fleet::Shard::new(n.clone(), shardtop::fleet::Addr::new(format!("m{i}"), 3306), [], None)
+        })
+        .collect();
+    let mut fleet = shardtop::fleet::Fleet::new(layout, shardtop::fleet::Limits::default());
+    fleet.sources = vec![shardtop::fleet::external::SourceState::new("prom", Source::Prometheus)];
+    fleet.apply_metrics(&u);
+    assert_eq!(fleet.shards[1].qps_history.iter().collect::<Vec<_>>(), vec![100.0, 140.5]);
+    assert_eq!(fleet.sources[0].up, None, "a backfill is not a poll");
+
+    // A range query that fails says why, like a poll.
+    let server = MockServer::start().await;
+    let body = serde_json::json!({"status": "error", "errorType": "bad_data", "error": "exceeded maximum resolution of 11,000 points per timeseries"});
+    Mock::given(path("/api/v1/query_range"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(body))
+        .mount(&server)
+        .await;
+    let u = MetricsClient::new(0, prom(&server.uri()), shards())
+        .expect("client")
+        .backfill(Duration::from_secs(60), Duration::from_secs(1))
+        .await;
+    assert!(u.error.as_deref().is_some_and(|e| e.starts_with("qps (range): Prometheus bad_data")), "{:?}", u.error);
+}

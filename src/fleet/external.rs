@@ -42,6 +42,8 @@ pub struct MetricsUpdate {
     pub error: Option<String>,
     /// Queries that answered with nothing for some shards: not down, but worth saying.
     pub notes: Vec<String>,
+    /// Recent history per (shard, figure), oldest first, to fill empty charts at start-up.
+    pub backfill: Vec<(usize, Figure, Vec<f64>)>,
 }
 
 /// A value and where it came from.
@@ -108,6 +110,21 @@ impl Fleet {
     /// Record one poll of an external source and re-judge every shard.
     pub fn apply_metrics(&mut self, u: &MetricsUpdate) -> Vec<Event> {
         let mut events = Vec::new();
+        // Only into empty histories: measured points are never mixed with older external ones.
+        for (shard, figure, values) in &u.backfill {
+            let Some(s) = self.shards.get_mut(*shard) else { continue };
+            let history = match figure {
+                Figure::Qps => &mut s.qps_history,
+                Figure::FeedP99 => &mut s.feed.p99_history,
+                Figure::Lag => continue,
+            };
+            if history.is_empty() {
+                values.iter().for_each(|&v| history.push(v));
+            }
+        }
+        if !u.backfill.is_empty() && u.values.is_empty() {
+            return events;
+        }
         if let Some(src) = self.sources.get_mut(u.source) {
             let was_up = src.up;
             src.up = Some(u.error.is_none());
@@ -211,6 +228,7 @@ mod tests {
             values,
             error: error.map(Into::into),
             notes: Vec::new(),
+            backfill: Vec::new(),
         }
     }
 

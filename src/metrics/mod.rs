@@ -70,6 +70,7 @@ impl MetricsClient {
             values: Vec::new(),
             error: None,
             notes: Vec::new(),
+            backfill: Vec::new(),
         };
         let queries =
             [(Figure::Qps, &self.cfg.qps), (Figure::Lag, &self.cfg.lag), (Figure::FeedP99, &self.cfg.feed_p99)];
@@ -101,6 +102,41 @@ impl MetricsClient {
         update
     }
 
+    /// Recent history for the charts (Prometheus only: QPS and feed p99 over
+    /// `span`, one point per `step`), so a fresh start does not show empty
+    /// trends. Failures are reported like a poll's.
+    pub async fn backfill(&self, span: Duration, step: Duration) -> MetricsUpdate {
+        let mut update = MetricsUpdate {
+            source: self.index,
+            kind: Source::Prometheus,
+            at: Utc::now(),
+            values: Vec::new(),
+            error: None,
+            notes: Vec::new(),
+            backfill: Vec::new(),
+        };
+        if self.cfg.kind != MetricsKind::Prometheus {
+            return update;
+        }
+        for (figure, query) in [(Figure::Qps, &self.cfg.qps), (Figure::FeedP99, &self.cfg.feed_p99)] {
+            let Some(query) = query else { continue };
+            match prometheus::query_range(&self.http, &self.cfg.url, query, span, step).await {
+                Ok(series) => {
+                    for (labels, values) in series {
+                        if let Some(shard) = self.shard_of(&Point { labels, value: 0.0 }) {
+                            update.backfill.push((shard, figure, values));
+                        }
+                    }
+                }
+                Err(e) => {
+                    update.error = Some(format!("{} (range): {e}", figure.key()));
+                    break;
+                }
+            }
+        }
+        update
+    }
+
     /// Which shard a series belongs to: Prometheus by the shard label,
     /// Graphite by a node of the target name.
     fn shard_of(&self, p: &Point) -> Option<usize> {
@@ -118,7 +154,19 @@ impl MetricsClient {
 }
 
 /// Polls a source every `interval` until the receiver goes away.
-pub async fn run<T: From<MetricsUpdate>>(client: MetricsClient, interval: Duration, tx: mpsc::Sender<T>) {
+/// With `backfill` = (span, step), chart history is asked for first.
+pub async fn run<T: From<MetricsUpdate>>(
+    client: MetricsClient,
+    interval: Duration,
+    backfill: Option<(Duration, Duration)>,
+    tx: mpsc::Sender<T>,
+) {
+    if let Some((span, step)) = backfill {
+        let u = client.backfill(span, step).await;
+        if u.error.is_none() && tx.send(u.into()).await.is_err() {
+            return;
+        }
+    }
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {

@@ -87,6 +87,65 @@ pub fn parse(http_status: u16, body: &str) -> Result<Vec<Point>, SourceError> {
     }
 }
 
+#[derive(Deserialize)]
+struct RangeSeries {
+    #[serde(default)]
+    metric: std::collections::BTreeMap<String, String>,
+    values: Vec<(f64, String)>,
+}
+
+/// A range query (`/api/v1/query_range`): each series' values, oldest first,
+/// non-finite ones dropped. For backfilling charts at start-up.
+pub async fn query_range(
+    http: &reqwest::Client,
+    base: &str,
+    promql: &str,
+    span: std::time::Duration,
+    step: std::time::Duration,
+) -> Result<Vec<(Vec<(String, String)>, Vec<f64>)>, SourceError> {
+    let url = format!("{}/api/v1/query_range", base.trim_end_matches('/'));
+    let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    let start = end - span.as_secs_f64();
+    let params = [
+        ("query", promql.to_string()),
+        ("start", format!("{start:.3}")),
+        ("end", format!("{end:.3}")),
+        ("step", format!("{:.3}", step.as_secs_f64().max(0.001))),
+    ];
+    let resp = http.get(&url).query(&params).send().await.map_err(|e| http_error(&e, "the timeout"))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| http_error(&e, "the timeout"))?;
+    parse_range(status.as_u16(), &body)
+}
+
+pub fn parse_range(http_status: u16, body: &str) -> Result<Vec<(Vec<(String, String)>, Vec<f64>)>, SourceError> {
+    let env: Envelope = match serde_json::from_str(body) {
+        Ok(env) => env,
+        Err(e) if (200..300).contains(&http_status) => {
+            return Err(SourceError(format!("malformed JSON from Prometheus: {e}")));
+        }
+        Err(_) => return Err(SourceError(format!("HTTP {http_status}: {}", excerpt(body)))),
+    };
+    if env.status != "success" {
+        let kind = env.error_type.as_deref().unwrap_or("error");
+        let why = env.error.as_deref().unwrap_or("no reason given");
+        return Err(SourceError(format!("Prometheus {kind} (HTTP {http_status}): {why}")));
+    }
+    let Some(data) = env.data else { return Err(SourceError("Prometheus answered success without data".into())) };
+    if data.result_type != "matrix" {
+        return Err(SourceError(format!("a range query gave a {}, not a matrix", data.result_type)));
+    }
+    let series: Vec<RangeSeries> = serde_json::from_value(data.result)
+        .map_err(|e| SourceError(format!("malformed matrix from Prometheus: {e}")))?;
+    Ok(series
+        .into_iter()
+        .map(|s| {
+            let values = s.values.iter().filter_map(|(_, v)| v.parse::<f64>().ok().filter(|v| v.is_finite())).collect();
+            (s.metric.into_iter().collect(), values)
+        })
+        .collect())
+}
+
 /// The start of a body, for messages: one line, at most 120 characters.
 fn excerpt(body: &str) -> String {
     let line = body.lines().next().unwrap_or("").trim();

@@ -238,6 +238,7 @@ mod tests {
             values,
             error: error.map(Into::into),
             notes: Vec::new(),
+            backfill: Vec::new(),
         };
         let ok = update(vec![(0, Figure::Qps, 4321.0), (0, Figure::FeedP99, 12.0)], None);
         let down = update(vec![], Some("qps: no answer within the timeout"));

@@ -87,6 +87,9 @@ pub fn parse(http_status: u16, body: &str) -> Result<Vec<Point>, SourceError> {
     }
 }
 
+/// A range series: its labels and its values, oldest first.
+pub type RangeValues = (Vec<(String, String)>, Vec<f64>);
+
 #[derive(Deserialize)]
 struct RangeSeries {
     #[serde(default)]
@@ -102,7 +105,7 @@ pub async fn query_range(
     promql: &str,
     span: std::time::Duration,
     step: std::time::Duration,
-) -> Result<Vec<(Vec<(String, String)>, Vec<f64>)>, SourceError> {
+) -> Result<Vec<RangeValues>, SourceError> {
     let url = format!("{}/api/v1/query_range", base.trim_end_matches('/'));
     let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
     let start = end - span.as_secs_f64();
@@ -118,7 +121,7 @@ pub async fn query_range(
     parse_range(status.as_u16(), &body)
 }
 
-pub fn parse_range(http_status: u16, body: &str) -> Result<Vec<(Vec<(String, String)>, Vec<f64>)>, SourceError> {
+pub fn parse_range(http_status: u16, body: &str) -> Result<Vec<RangeValues>, SourceError> {
     let env: Envelope = match serde_json::from_str(body) {
         Ok(env) => env,
         Err(e) if (200..300).contains(&http_status) => {

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use crate::cli::{Cli, ColorChoice, Format};
 use crate::config::{self, Config, TlsMode};
+use crate::feed::FeedProber;
+use crate::metrics::MetricsClient;
 use crate::fleet::{Addr, Fleet, Limits, Shard};
 use crate::heartbeat;
 use crate::poll::{self, Poller, Schedule, Slot};
@@ -53,6 +55,9 @@ fn init_event_log() {
     tui_logger::set_default_level(log::LevelFilter::Info);
 }
 
+/// The demo's feed probe runs four rounds a second, so its percentiles move visibly.
+const DEMO_FEED_INTERVAL: Duration = Duration::from_millis(250);
+
 pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let sim = SimFleet { shards: shards.into(), replicas: replicas.into(), ..SimFleet::default() };
     let interval = Duration::from_secs(1);
@@ -62,16 +67,19 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let profile =
         crate::ui::profile::configure(&mut app, cli, &config::UiConfig::default(), &[], &ThemeLoader::system(), keymap.as_deref())
             .map_err(|e| CommandError::new(1, e.to_string()))?;
+    app.feed_interval = DEMO_FEED_INTERVAL;
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
+    let (feed_tx, feed_rx) = mpsc::channel::<crate::ui::app::Message>(64);
+    let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, feed_tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
     for w in &profile.warnings {
         log::warn!(target: "config", "{w}");
     }
-    crate::ui::run(app, rx, profile, None)
-        .await
-        .map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
+    let result = crate::ui::run(app, rx, feed_rx, profile, None).await;
+    feed_task.abort();
+    result.map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)
 }
 
@@ -105,7 +113,52 @@ pub fn probe_options(cfg: &Config) -> Arc<ProbeOptions> {
 }
 
 pub fn limits(cfg: &Config) -> Limits {
-    Limits { lag_warn: cfg.thresholds.lag_warn, lag_crit: cfg.thresholds.lag_crit }
+    Limits {
+        lag_warn: cfg.thresholds.lag_warn,
+        lag_crit: cfg.thresholds.lag_crit,
+        feed_p99_warn: cfg.thresholds.feed_p99_warn,
+        feed_p99_crit: cfg.thresholds.feed_p99_crit,
+        qps_drop_percent: cfg.thresholds.qps_drop_percent,
+    }
+}
+
+/// The fleet model for a config: its shards, thresholds, feed window and metrics sources.
+pub fn fleet_for(cfg: &Config, shards: Vec<Shard>) -> Fleet {
+    let mut fleet = Fleet::new(shards, limits(cfg));
+    if let Some(f) = &cfg.feed {
+        fleet = fleet.with_feed_window(f.window);
+    }
+    fleet.sources = cfg
+        .metrics
+        .iter()
+        .map(|m| {
+            let kind = match m.kind {
+                config::MetricsKind::Prometheus => crate::fleet::Source::Prometheus,
+                config::MetricsKind::Graphite => crate::fleet::Source::Graphite,
+            };
+            crate::fleet::external::SourceState::new(m.name.clone(), kind)
+        })
+        .collect();
+    if is_metrics_only(cfg) { fleet.metrics_only() } else { fleet }
+}
+
+/// `[[metrics]]` and no database account: nothing connects to a database.
+pub fn is_metrics_only(cfg: &Config) -> bool {
+    cfg.defaults.user.is_empty() && !cfg.metrics.is_empty()
+}
+
+/// One client per `[[metrics]]` source, with its interval.
+pub fn metrics_clients(cfg: &Config) -> Result<Vec<(MetricsClient, Duration)>, CommandError> {
+    let names: Vec<String> = cfg.shards.iter().map(|s| s.name.clone()).collect();
+    cfg.metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            MetricsClient::new(i, m.clone(), names.clone())
+                .map(|c| (c, m.interval))
+                .map_err(|e| CommandError::new(3, e.to_string()))
+        })
+        .collect()
 }
 
 pub fn layout(cfg: &Config) -> Vec<Shard> {
@@ -131,8 +184,11 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let cfg = loaded.config;
     let opts = probe_options(&cfg);
     let shards = layout(&cfg);
-    let probes = probers(&shards, &opts);
-    let fleet = Fleet::new(shards, limits(&cfg));
+    let metrics_only = is_metrics_only(&cfg);
+    let probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
+    let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
+    let clients = metrics_clients(&cfg)?;
+    let fleet = fleet_for(&cfg, shards);
     // The file name only: the header has 80 columns to share.
     let source = cfg
         .source
@@ -150,11 +206,18 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     app.on_discovered = Some(Box::new(move |slot, addr| {
         let _ = found_tx.send((slot, addr.clone()));
     }));
+    if let Some(f) = &cfg.feed {
+        app.feed_interval = f.interval;
+    }
     init_event_log();
     for w in loaded.warnings.iter().map(ToString::to_string).chain(profile.warnings.iter().cloned()) {
         log::warn!(target: "config", "{w}");
     }
-    log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
+    if metrics_only {
+        log::info!(target: "fleet", "metrics-only: no database account, figures from {} metrics source(s)", clients.len());
+    } else {
+        log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
+    }
     let (tx, rx) = mpsc::channel(4096);
     let mut poller =
         Poller::spawn(probes, Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency }, tx);
@@ -173,8 +236,20 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         }
         log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
     }
+    let (side_tx, side_rx) = mpsc::channel::<crate::ui::app::Message>(64);
+    if let Some((prober, interval)) = feed_prober {
+        log::info!(target: "fleet", "feed probe every {} on {} shards", config::format_duration(interval), cfg.shards.len());
+        writers.spawn(crate::feed::run(prober, interval, side_tx.clone()));
+    }
+    for (client, interval) in clients {
+        log::info!(target: "fleet", "reading {} every {}", client.config().name, config::format_duration(interval));
+        // Charts start filled: QPS one point per poll interval, as the poller would have drawn it.
+        let span = cfg.poll.interval * crate::fleet::model::HISTORY_LEN as u32;
+        writers.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), side_tx.clone()));
+    }
+    drop(side_tx);
     let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: Arc::new(cfg.clone()) });
-    crate::ui::run(app, rx, profile, Some(runner))
+    crate::ui::run(app, rx, side_rx, profile, Some(runner))
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)
@@ -189,15 +264,37 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
     let cfg = loaded.config;
     let opts = probe_options(&cfg);
     let shards = layout(&cfg);
-    let mut probes = probers(&shards, &opts);
-    let mut fleet = Fleet::new(shards, limits(&cfg));
+    let metrics_only = is_metrics_only(&cfg);
+    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
+    let mut feed = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
+    let clients = metrics_clients(&cfg)?;
+    let mut fleet = fleet_for(&cfg, shards);
     let started = tokio::time::Instant::now();
-    let first = poll::sweep_once(&mut probes, cfg.poll.concurrency).await;
+    // The sources are asked while the servers are: each costs at most its timeout.
+    let (first, polled) = tokio::join!(
+        poll::sweep_once(&mut probes, cfg.poll.concurrency),
+        futures::future::join_all(clients.iter().map(|(c, _)| c.poll()))
+    );
     for u in first {
         fleet.apply(u.slot.shard, u.slot.instance, u.sample);
     }
     let discovery = discover(&mut fleet, &mut probes, &opts, cfg.poll.concurrency, started).await;
-    if !rate_window.is_zero() {
+    for u in &polled {
+        fleet.apply_metrics(u);
+    }
+    // Feed rounds run while the rate window passes: one per feed interval, at least one.
+    if let Some((prober, interval)) = feed.as_mut() {
+        let deadline = started + rate_window;
+        loop {
+            let round_started = tokio::time::Instant::now();
+            fleet.apply_feed(&prober.round().await);
+            if round_started + *interval >= deadline {
+                break;
+            }
+            tokio::time::sleep_until(round_started + *interval).await;
+        }
+    }
+    if !rate_window.is_zero() && !metrics_only {
         // Rates need two readings of the counters; the second sweep reuses the connections.
         tokio::time::sleep_until(started + rate_window).await;
         for u in poll::sweep_once(&mut probes, cfg.poll.concurrency).await {
@@ -206,6 +303,9 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
     }
     // Say goodbye to the servers that answer; don't wait on the ones that don't.
     futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+    if let Some((prober, _)) = feed.as_mut() {
+        prober.close(Duration::from_millis(200)).await;
+    }
     let mut report = Report::new(&fleet, chrono::Utc::now());
     report.discovery = Some(discovery);
     match format {
@@ -299,6 +399,18 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
         Ok(found) => found.into_iter().flat_map(|(_, warnings)| warnings).for_each(|w| println!("{w}")),
     }
     let servers: usize = cfg.shards.iter().map(|s| 1 + s.replicas.len()).sum();
+    if is_metrics_only(&cfg) {
+        println!(
+            "{}: ok: {} shards, metrics-only (no database user: no server is contacted), {} metrics source(s)",
+            path_hint.map_or_else(|| "config".into(), |p| p.display().to_string()),
+            cfg.shards.len(),
+            cfg.metrics.len()
+        );
+        if offline {
+            return Ok(0);
+        }
+        return check_sources(&cfg).await;
+    }
     println!(
         "{}: ok: {} shards, {} servers, user {} (password from {})",
         path_hint.map_or_else(|| "config".into(), |p| p.display().to_string()),
@@ -350,6 +462,30 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
     Ok(if failures == 0 { 0 } else { 1 })
 }
 
+/// Asks each `[[metrics]]` source once and says what it answered.
+async fn check_sources(cfg: &Config) -> CmdResult {
+    let clients = metrics_clients(cfg)?;
+    let mut failures = 0;
+    for (c, _) in &clients {
+        let u = c.poll().await;
+        let name = &c.config().name;
+        match &u.error {
+            Some(e) => {
+                failures += 1;
+                println!("  FAIL  {name}: {e}");
+            }
+            None => {
+                let shards: std::collections::BTreeSet<usize> = u.values.iter().map(|v| v.0).collect();
+                println!("  ok    {name}: {} values for {} of {} shards", u.values.len(), shards.len(), cfg.shards.len());
+                for n in &u.notes {
+                    println!("        note: {n}");
+                }
+            }
+        }
+    }
+    Ok(if failures == 0 { 0 } else { 1 })
+}
+
 pub async fn heartbeat(cli: &Cli, only: &[String]) -> CmdResult {
     let loaded = load_config(cli, 1)?;
     let cfg = loaded.config;
@@ -388,13 +524,20 @@ pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
         None => {
             let cfg = load_config(cli, 1)?.config;
             let opts = probe_options(&cfg);
-            let mut probes = probers(&layout(&cfg), &opts);
+            let shards = layout(&cfg);
+            let mut probes = probers(&shards, &opts);
             let stats = crate::bench::run(&mut probes, cfg.poll.concurrency, sweeps).await;
             futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+            if let Some(f) = &cfg.feed {
+                let mut prober = FeedProber::new(f, &shards, opts.clone());
+                print!("{}", crate::bench::feed_rounds(&mut prober, sweeps).await);
+                prober.close(Duration::from_millis(200)).await;
+            }
             stats
         }
     };
     print!("{}", stats.render());
+    print!("{}", crate::bench::series_memory(sim.unwrap_or(8).min(64)));
     Ok(0)
 }
 

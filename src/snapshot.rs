@@ -6,9 +6,12 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::fleet::external::SourceState;
+use crate::fleet::feed::FeedStats;
 use crate::fleet::status::IoState;
 use crate::fleet::topology::{self, Edge, Unidentified};
 use crate::fleet::{Addr, Fleet, Health, Instance, Problem, Role};
+use crate::fleet::{CommandRates, Source};
 
 #[derive(Serialize, Debug)]
 pub struct Report {
@@ -16,6 +19,10 @@ pub struct Report {
     pub health: Health,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discovery: Option<DiscoveryReport>,
+    /// The whole scatter-gather (each round's slowest shard); null without a feed probe.
+    pub feed_fanout_ms: Option<FeedLatency>,
+    /// `[[metrics]]` sources: up, or down and why.
+    pub metrics_sources: Vec<SourceState>,
     pub shards: Vec<ShardReport>,
 }
 
@@ -45,6 +52,30 @@ pub struct TopologyReport {
     pub unidentified: Vec<Unidentified>,
 }
 
+/// Feed latency percentiles over the probe's window, in milliseconds.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct FeedLatency {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    /// Probe rounds in the window (0 when an external source gave only the p99).
+    pub samples: u64,
+    /// Rows the last successful round returned (a feed read that finds nothing is suspect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rows: Option<usize>,
+    /// Why the last round failed on this shard, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Where each of a shard's figures came from.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq)]
+pub struct Sources {
+    pub qps: Source,
+    pub lag: Source,
+    pub feed_latency: Source,
+}
+
 #[derive(Serialize, Debug)]
 pub struct ShardReport {
     pub name: String,
@@ -53,6 +84,9 @@ pub struct ShardReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Addr>,
     pub qps: Option<f64>,
+    pub qps_by_command: Option<CommandRates>,
+    pub feed_latency_ms: Option<FeedLatency>,
+    pub sources: Sources,
     pub replicas_up: usize,
     pub replicas_total: usize,
     pub worst_lag_seconds: Option<f64>,
@@ -78,6 +112,7 @@ pub struct InstanceReport {
     pub lag_seconds: Option<u64>,
     pub heartbeat_lag_seconds: Option<f64>,
     pub qps: Option<f64>,
+    pub qps_by_command: Option<CommandRates>,
     pub gtid: Option<String>,
     pub binlog_file: Option<String>,
     pub binlog_pos: Option<u64>,
@@ -99,6 +134,8 @@ impl Report {
             taken_at,
             health: fleet.health(),
             discovery: None,
+            feed_fanout_ms: feed_latency(&fleet.fanout),
+            metrics_sources: fleet.sources.clone(),
             shards: fleet
                 .shards
                 .iter()
@@ -109,6 +146,13 @@ impl Report {
                     master: s.master().addr.clone(),
                     upstream: s.upstream.clone(),
                     qps: s.qps().map(round1),
+                    qps_by_command: s.qps_by_command().map(round_rates),
+                    feed_latency_ms: feed_latency(&s.feed),
+                    sources: Sources {
+                        qps: s.qps_with_source().map_or(Source::Direct, |q| q.1),
+                        lag: s.worst_lag_with_source().map_or(Source::Direct, |l| l.1),
+                        feed_latency: s.feed.source,
+                    },
                     replicas_up: s.replicas_up(),
                     replicas_total: s.replicas().len(),
                     worst_lag_seconds: s.worst_lag(),
@@ -213,6 +257,22 @@ impl Report {
                 let _ = writeln!(out, "{l}");
             }
         }
+        // Shard figures that came from elsewhere than the servers themselves.
+        for s in self.shards.iter().filter(|s| s.sources.qps != Source::Direct || s.sources.lag != Source::Direct) {
+            let _ = writeln!(
+                out,
+                "{:<8} {:<16} qps {} ({}), worst lag {} ({})",
+                s.health.label(),
+                s.name,
+                s.qps.map_or("-".into(), |v| format!("{v:.0}")),
+                s.sources.qps.label(),
+                s.worst_lag_seconds.map_or("-".into(), |v| format!("{v:.0}s")),
+                s.sources.lag.label(),
+            );
+        }
+        for src in self.metrics_sources.iter().filter(|s| s.up == Some(false)) {
+            let _ = writeln!(out, "metrics source {} down: {}", src.name, src.error.as_deref().unwrap_or("?"));
+        }
         let problems: Vec<_> = self.shards.iter().flat_map(|s| s.problems.iter().map(move |p| (s, p))).collect();
         if !problems.is_empty() {
             let _ = writeln!(out, "\nProblems:");
@@ -227,6 +287,32 @@ impl Report {
 
 fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
+}
+
+fn round_rates(r: CommandRates) -> CommandRates {
+    CommandRates {
+        select: round1(r.select),
+        insert: round1(r.insert),
+        update: round1(r.update),
+        delete: round1(r.delete),
+        replace: round1(r.replace),
+    }
+}
+
+fn feed_latency(f: &FeedStats) -> Option<FeedLatency> {
+    let last_error = f.last_error.as_ref().map(|e| e.message.clone());
+    if f.summary.is_none() && last_error.is_none() {
+        return None;
+    }
+    let known = |v: f64| (!v.is_nan()).then_some(v);
+    Some(FeedLatency {
+        p50: f.summary.and_then(|s| known(s.p50)),
+        p95: f.summary.and_then(|s| known(s.p95)),
+        p99: f.summary.and_then(|s| known(s.p99)),
+        samples: f.summary.map_or(0, |s| s.samples),
+        last_rows: f.last_rows,
+        last_error,
+    })
 }
 
 fn instance_report(i: &Instance) -> InstanceReport {
@@ -250,6 +336,7 @@ fn instance_report(i: &Instance) -> InstanceReport {
         lag_seconds: link.and_then(|l| l.seconds_behind),
         heartbeat_lag_seconds: s.and_then(|s| s.heartbeat_lag),
         qps: i.qps.map(round1),
+        qps_by_command: i.qps_by_command.map(round_rates),
         gtid: s.map(|s| s.gtid.display().to_string()).filter(|g| !g.is_empty()),
         binlog_file: s.and_then(|s| s.binlog_file.clone()),
         binlog_pos: s.and_then(|s| s.binlog_pos),
@@ -315,6 +402,34 @@ mod tests {
         assert_eq!(edges[1]["state"], "streaming");
         assert_eq!(edges[1]["source_kind"], "member");
         assert!(v["taken_at"].is_string());
+    }
+
+    #[test]
+    fn rates_feed_latency_and_sources_per_shard() {
+        let mut f = fleet_at(5.0);
+        let sim = SimFleet::default();
+        let epoch = chrono::TimeZone::timestamp_opt(&Utc, 1_764_000_000, 0).single().unwrap_or_default();
+        for n in 0..20 {
+            let mut r = sim.feed_round(5.0 + n as f64 * 0.5, n);
+            r.at = epoch + chrono::Duration::milliseconds(5000 + n as i64 * 500);
+            f.apply_feed(&r);
+        }
+        let v: serde_json::Value = serde_json::from_str(&Report::new(&f, Utc::now()).to_json()).expect("json");
+        let s0 = &v["shards"][0];
+        assert!(s0["qps"].as_f64().is_some_and(|q| q > 0.0), "{s0}");
+        for k in ["select", "insert", "update", "delete", "replace"] {
+            assert!(s0["qps_by_command"][k].is_number(), "qps_by_command.{k} in {s0}");
+        }
+        let feed = &s0["feed_latency_ms"];
+        assert_eq!(feed["samples"], 20);
+        let (p50, p95, p99) = (feed["p50"].as_f64(), feed["p95"].as_f64(), feed["p99"].as_f64());
+        assert!(matches!((p50, p95, p99), (Some(a), Some(b), Some(c)) if a > 0.0 && a <= b && b <= c), "{feed}");
+        assert_eq!(s0["sources"], serde_json::json!({"qps": "direct", "lag": "direct", "feed_latency": "direct"}));
+        assert_eq!(v["feed_fanout_ms"]["samples"], 20);
+        assert!(v["feed_fanout_ms"]["p99"].as_f64() >= p99, "the fan-out is at least the slowest shard");
+        // Without a probe, no numbers are made up.
+        let v: serde_json::Value = serde_json::from_str(&Report::new(&fleet_at(5.0), Utc::now()).to_json()).expect("json");
+        assert!(v["shards"][0]["feed_latency_ms"].is_null() && v["feed_fanout_ms"].is_null());
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct Config {
     pub defaults: ConnDefaults,
     pub thresholds: Thresholds,
     pub heartbeat: Option<HeartbeatConfig>,
+    /// The feed latency probe; off without a `[feed]` section.
+    pub feed: Option<FeedConfig>,
+    /// External sources (`[[metrics]]`), in file order.
+    pub metrics: Vec<MetricsConfig>,
     pub shards: Vec<ShardConfig>,
     pub ui: UiConfig,
     pub actions: ActionsConfig,
@@ -205,6 +209,119 @@ pub struct HeartbeatConfig {
 
 impl HeartbeatConfig {
     pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+}
+
+/// The fan-out feed probe: the same read on every shard, per round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedConfig {
+    /// A SELECT with at most one `?`, bound to the sampled user id.
+    pub query: String,
+    /// The default database of the probe's connections, for unqualified table names.
+    pub database: Option<String>,
+    pub sample: UserSample,
+    /// Time between the starts of two rounds.
+    pub interval: Duration,
+    /// Per server and round; never longer than `interval`.
+    pub timeout: Duration,
+    pub targets: FeedTargets,
+    /// How far back the percentiles look.
+    pub window: Duration,
+}
+
+impl FeedConfig {
+    /// The feed read of SPEC.md: a user's friends' latest photos.
+    pub const DEFAULT_QUERY: &str = "SELECT p.id FROM photos p JOIN followers f ON f.friend_id = p.user_id \
+                                     WHERE f.user_id = ? ORDER BY p.id DESC LIMIT 10";
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+    pub const DEFAULT_RANGE: (u64, u64) = (1, 1000);
+}
+
+/// Which user ids the probe asks for, in turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserSample {
+    Ids(Vec<u64>),
+    /// Inclusive.
+    Range(u64, u64),
+}
+
+impl UserSample {
+    /// The id for round `n`: ids in turn, or a walk over the range that
+    /// visits every id before repeating (a stride coprime with its length).
+    pub fn pick(&self, n: u64) -> u64 {
+        match self {
+            UserSample::Ids(ids) => ids.get((n % ids.len().max(1) as u64) as usize).copied().unwrap_or(0),
+            UserSample::Range(lo, hi) => {
+                let span = hi.saturating_sub(*lo).saturating_add(1);
+                let mut stride = (span / 2 + 1).max(1) | 1;
+                while gcd(stride, span) != 1 {
+                    stride += 2;
+                }
+                lo + ((n % span) as u128 * stride as u128 % span as u128) as u64
+            }
+        }
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FeedTargets {
+    /// Each shard's master.
+    #[default]
+    Master,
+    /// Each shard's replicas in turn (the master when it has none listed).
+    Replicas,
+}
+
+/// A Prometheus or Graphite server to read shard figures from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// For messages and the UI; default "KIND HOST:PORT".
+    pub name: String,
+    pub kind: MetricsKind,
+    /// Base URL, e.g. `http://prometheus:9090` (no credentials in it).
+    pub url: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Prometheus: the label whose value is the shard's name.
+    pub shard_label: String,
+    /// Graphite: the dot-separated node of a target that is the shard's name
+    /// (0-based); `None`: any node equal to a shard name.
+    pub shard_node: Option<usize>,
+    /// Queries (PromQL, or Graphite targets) giving one value per shard; `None`: not read here.
+    pub qps: Option<String>,
+    pub lag: Option<String>,
+    pub feed_p99: Option<String>,
+}
+
+impl MetricsConfig {
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_SHARD_LABEL: &str = "shard";
+
+    /// mysqld_exporter's names, summed (QPS) or maxed (lag) per shard.
+    pub fn default_prometheus_qps(label: &str) -> String {
+        format!("sum by ({label}) (rate(mysql_global_status_questions[1m]))")
+    }
+
+    /// Heartbeat lag when the exporter collects it (`--collect.heartbeat`), else Seconds_Behind_Master/_Source.
+    pub fn default_prometheus_lag(label: &str) -> String {
+        format!(
+            "max by ({label}) (mysql_heartbeat_now_timestamp_seconds - mysql_heartbeat_stored_timestamp_seconds) \
+             or max by ({label}) (mysql_slave_status_seconds_behind_master) \
+             or max by ({label}) (mysql_slave_status_seconds_behind_source)"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsKind {
+    Prometheus,
+    Graphite,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,6 +16,9 @@ pub(super) struct RawConfig {
     pub defaults: Opt<RawDefaults>,
     pub thresholds: Option<RawThresholds>,
     pub heartbeat: Opt<RawHeartbeat>,
+    pub feed: Opt<RawFeed>,
+    #[serde(default)]
+    pub metrics: Vec<Spanned<RawMetrics>>,
     #[serde(default)]
     pub shard: Vec<Spanned<RawShard>>,
     pub ui: Option<RawUi>,
@@ -60,6 +63,35 @@ pub(super) struct RawHeartbeat {
     pub utc: Option<bool>,
     pub write: Option<bool>,
     pub interval: Opt<DurationInput>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFeed {
+    pub query: Opt<String>,
+    pub database: Opt<String>,
+    // Signed, so that negative ids reach validation and are reported with the rest.
+    pub user_ids: Opt<Vec<Spanned<i64>>>,
+    pub user_id_range: Opt<Vec<Spanned<i64>>>,
+    pub interval: Opt<DurationInput>,
+    pub timeout: Opt<DurationInput>,
+    pub targets: Opt<String>,
+    pub window: Opt<DurationInput>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub name: Opt<String>,
+    pub kind: Opt<String>,
+    pub url: Opt<String>,
+    pub interval: Opt<DurationInput>,
+    pub timeout: Opt<DurationInput>,
+    pub shard_label: Opt<String>,
+    pub shard_node: Opt<i64>,
+    pub qps: Opt<String>,
+    pub lag: Opt<String>,
+    pub feed_p99: Opt<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -132,11 +164,16 @@ pub(super) struct RawChecksum {
 /// naming the section in serde's unknown-field errors. A test keeps this in
 /// step with the structs above.
 pub(super) const SECTIONS: &[(&str, &[&str])] = &[
-    ("", &["poll", "defaults", "thresholds", "heartbeat", "shard", "ui", "keys", "actions", "checksum"]),
+    ("", &["poll", "defaults", "thresholds", "heartbeat", "feed", "metrics", "shard", "ui", "keys", "actions", "checksum"]),
     ("poll", &["interval", "timeout", "concurrency"]),
     ("defaults", &["user", "password_env", "password_file", "tls", "tls_ca"]),
     ("thresholds", &["lag_warn", "lag_crit", "feed_p99_warn", "feed_p99_crit", "qps_drop_percent"]),
     ("heartbeat", &["table", "utc", "write", "interval"]),
+    ("feed", &["query", "database", "user_ids", "user_id_range", "interval", "timeout", "targets", "window"]),
+    (
+        "metrics",
+        &["name", "kind", "url", "interval", "timeout", "shard_label", "shard_node", "qps", "lag", "feed_p99"],
+    ),
     ("shard", &["name", "master", "replicas", "upstream"]),
     ("ui", &["theme", "kiosk_rotate", "fps", "mouse"]),
     ("keys", &["bind"]),
@@ -162,5 +199,5 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
 
 /// How a section is written in the file: `[poll]`, but `[[shard]]`.
 pub(super) fn section_header(name: &str) -> String {
-    if name == "shard" { "[[shard]]".into() } else { format!("[{name}]") }
+    if name == "shard" || name == "metrics" { format!("[[{name}]]") } else { format!("[{name}]") }
 }

@@ -240,7 +240,7 @@ fn known_keys_match_the_schema() {
     for (section, keys) in SECTIONS {
         let text = match *section {
             "" => "zzz_unknown = 1\n".to_string(),
-            "shard" => "[[shard]]\nzzz_unknown = 1\n".to_string(),
+            "shard" | "metrics" => format!("[[{section}]]\nzzz_unknown = 1\n"),
             s => format!("[{s}]\nzzz_unknown = 1\n"),
         };
         let Err(e) = toml::from_str::<RawConfig>(&text) else { panic!("{section}: accepted an unknown key") };
@@ -656,4 +656,40 @@ fn keymap_file_reads_keys_and_reports_problems_with_lines() {
     std::fs::write(&path, "[ui]\ntheme = \"x\"\n").unwrap();
     let e = load_keymap(&path).unwrap_err().to_string();
     assert!(e.contains("keymap.toml:1:") && e.contains("ui"), "{e}");
+}
+
+#[test]
+fn feed_fixture_and_defaults() {
+    let c = ok(&read_fixture("valid/feed.toml"), &fixture_env()).config;
+    let f = c.feed.expect("[feed]");
+    assert_eq!(f.query, "SELECT p.id FROM photos p WHERE p.user_id = ? LIMIT 10");
+    assert_eq!(f.database.as_deref(), Some("social"));
+    assert_eq!(f.sample, UserSample::Ids(vec![1, 7, 13]));
+    assert_eq!((f.interval, f.timeout, f.window), (Duration::from_secs(2), Duration::from_millis(250), Duration::from_secs(120)));
+    assert_eq!(f.targets, FeedTargets::Replicas);
+    // An empty [feed] turns the probe on with the spec's feed read.
+    let c = ok(&format!("[feed]\n{SHARD}"), &fixture_env()).config;
+    let f = c.feed.expect("[feed]");
+    assert_eq!(f.query, FeedConfig::DEFAULT_QUERY);
+    assert_eq!(f.sample, UserSample::Range(1, 1000));
+    assert_eq!(f.targets, FeedTargets::Master);
+    assert!(ok(SHARD, &fixture_env()).config.feed.is_none(), "no section, no probe");
+}
+
+#[test]
+fn metrics_only_needs_no_database_user() {
+    let prom = "[[metrics]]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:9090/\"\n";
+    let c = ok(&format!("{prom}{SHARD}"), &bare_env()).config;
+    assert_eq!(c.defaults.user, "", "no user: metrics-only");
+    let m = &c.metrics[0];
+    assert_eq!((m.kind, m.url.as_str(), m.name.as_str()), (MetricsKind::Prometheus, "http://127.0.0.1:9090", "prometheus 127.0.0.1:9090"));
+    assert_eq!(m.qps.as_deref(), Some("sum by (shard) (rate(mysql_global_status_questions[1m]))"));
+    assert!(m.lag.as_deref().is_some_and(|l| l.contains("mysql_slave_status_seconds_behind_master")));
+    assert_eq!(m.feed_p99, None);
+    // Without a source there is nothing to watch without a user.
+    let e = err(SHARD, &bare_env());
+    assert!(has(&e, None, "no user: set [defaults] user"), "{e}");
+    // The feed probe is a database read: it needs the account.
+    let e = err(&format!("{prom}[feed]\n{SHARD}"), &bare_env());
+    assert!(e.to_string().contains("[feed] needs a database account"), "{e}");
 }

@@ -26,11 +26,15 @@ use crate::fleet::Addr;
 use crate::ui::keys::{Action, KeySpec, Keymap, UNBIND, UserBinding};
 use crate::secret::Secret;
 
+mod feed;
+mod metrics;
+
 pub(super) fn run(text: &str, file: &str, base: Option<&Path>, env: &dyn Env) -> Result<Loaded, ConfigError> {
     // Editors on Windows like to add a BOM; TOML does not allow one.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::from(from_toml_error(&e, text, file)))?;
-    let mut ck = Checker { file, lines: LineIndex::new(text), base, env, problems: Vec::new() };
+    let allow_no_user = !raw.metrics.is_empty();
+    let mut ck = Checker { file, lines: LineIndex::new(text), base, env, problems: Vec::new(), allow_no_user };
     let config = ck.config(raw);
     let mut problems = ck.problems;
     // File order reads best; problems about the file as a whole go last.
@@ -52,7 +56,7 @@ pub(super) fn run_keymap(text: &str, file: &str, env: &dyn Env) -> Result<(Vec<U
     }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let raw: KeymapFile = toml::from_str(text).map_err(|e| ConfigError::from(from_toml_error(&e, text, file)))?;
-    let mut ck = Checker { file, lines: LineIndex::new(text), base: None, env, problems: Vec::new() };
+    let mut ck = Checker { file, lines: LineIndex::new(text), base: None, env, problems: Vec::new(), allow_no_user: false };
     let keys = ck.keys(raw.keys.unwrap_or_default());
     let mut problems = ck.problems;
     problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
@@ -88,6 +92,8 @@ struct Checker<'a> {
     base: Option<&'a Path>,
     env: &'a dyn Env,
     problems: Vec<Problem>,
+    /// `[[metrics]]` is configured: without a database user shardtop runs metrics-only.
+    allow_no_user: bool,
 }
 
 impl Checker<'_> {
@@ -114,18 +120,29 @@ impl Checker<'_> {
     }
 
     fn config(&mut self, raw: RawConfig) -> Config {
-        Config {
+        let feed_span = raw.feed.as_ref().map(Spanned::span);
+        let config = Config {
             source: None,
             poll: self.poll(raw.poll.unwrap_or_default()),
             defaults: self.defaults(raw.defaults),
             thresholds: self.thresholds(raw.thresholds.unwrap_or_default()),
             heartbeat: raw.heartbeat.map(|h| self.heartbeat(h)),
+            feed: raw.feed.map(|f| self.feed(f)),
+            metrics: self.metrics(raw.metrics),
             shards: self.shards(raw.shard),
             ui: self.ui(raw.ui.unwrap_or_default()),
             actions: raw.actions.map(|a| self.actions(a)).unwrap_or_default(),
             checksum: self.checksum(raw.checksum.unwrap_or_default()),
             keys: self.keys(raw.keys.unwrap_or_default()),
+        };
+        if config.feed.is_some() && config.defaults.user.is_empty() && self.allow_no_user {
+            self.error(
+                feed_span.as_ref(),
+                "[feed] needs a database account, and there is no user (metrics-only mode)".into(),
+                "set [defaults] user, or remove [feed] and read feed latency from [[metrics]] feed_p99".to_string(),
+            );
         }
+        config
     }
 
     fn checksum(&mut self, raw: RawChecksum) -> ChecksumConfig {
@@ -571,6 +588,8 @@ impl Checker<'_> {
             }
             None => match cnf_user {
                 Some(u) => u,
+                // Metrics-only: no database is asked anything.
+                None if self.allow_no_user => String::new(),
                 None => {
                     self.error(
                         section,

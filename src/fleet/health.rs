@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::addr::Addr;
-use super::model::{Instance, Role};
+use super::feed::FeedStats;
+use super::model::{History, Instance, Role};
 use super::status::{InstanceStatus, IoState, ReplicationStatus};
 
 /// Nagios-style health. Ordered by how loudly it should be shown.
@@ -67,13 +68,32 @@ impl Problem {
 pub struct Limits {
     pub lag_warn: Duration,
     pub lag_crit: Duration,
+    pub feed_p99_warn: Duration,
+    pub feed_p99_crit: Duration,
+    /// Warn when a shard's QPS falls this many percent below its recent baseline.
+    pub qps_drop_percent: f64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { lag_warn: Duration::from_secs(10), lag_crit: Duration::from_secs(60) }
+        Limits {
+            lag_warn: Duration::from_secs(10),
+            lag_crit: Duration::from_secs(60),
+            feed_p99_warn: Duration::from_millis(50),
+            feed_p99_crit: Duration::from_millis(100),
+            qps_drop_percent: 50.0,
+        }
     }
 }
+
+/// Fewer feed samples than this say nothing about a 99th percentile.
+pub const MIN_FEED_SAMPLES: u64 = 5;
+/// QPS points needed before a drop is judged: a baseline and a recent stretch.
+pub const QPS_BASELINE_POINTS: usize = 12;
+/// How many of the latest points are "now" (smooths one slow sweep away).
+pub const QPS_RECENT_POINTS: usize = 3;
+/// Below this baseline a shard is idle, and a "drop" is noise.
+pub const QPS_DROP_FLOOR: f64 = 50.0;
 
 /// All findings for one instance.
 pub fn instance_problems(inst: &Instance, limits: &Limits) -> Vec<Problem> {
@@ -205,6 +225,83 @@ pub fn shard_problems(instances: &[Instance]) -> Vec<Problem> {
         });
     }
     out
+}
+
+/// Feed latency over the thresholds, or a feed query that fails (shard-wide findings).
+pub fn feed_problems(feed: &FeedStats, limits: &Limits) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let shard_problem = |severity, rule, message| Problem { severity, rule, instance: None, message };
+    if let Some(e) = feed.last_error.as_ref().filter(|e| e.kind != super::status::ProbeErrorKind::Timeout) {
+        out.push(shard_problem(Health::Warning, "feed_error", format!("feed query fails: {e}")));
+    }
+    let Some(s) = feed.summary.filter(|s| s.samples >= MIN_FEED_SAMPLES || s.samples == 0) else { return out };
+    let (warn, crit) = (limits.feed_p99_warn.as_secs_f64() * 1e3, limits.feed_p99_crit.as_secs_f64() * 1e3);
+    let level = if s.p99 >= crit {
+        Some((Health::Critical, crit))
+    } else if s.p99 >= warn {
+        Some((Health::Warning, warn))
+    } else {
+        None
+    };
+    if let Some((severity, limit)) = level {
+        let n = if s.samples > 0 { format!(" ({} samples)", s.samples) } else { String::new() };
+        out.push(shard_problem(
+            severity,
+            "feed_latency",
+            format!("feed p99 {} over {}{n}", fmt_ms(s.p99), fmt_ms(limit)),
+        ));
+    }
+    out
+}
+
+/// A shard's QPS fell `qps_drop_percent` or more below its recent baseline
+/// (the median of the earlier points in `history`): traffic went elsewhere,
+/// or clients cannot reach it.
+pub fn qps_drop(history: &History, limits: &Limits) -> Vec<Problem> {
+    let (Some(baseline), Some(line)) = (qps_baseline(history), qps_drop_line(history, limits)) else {
+        return Vec::new();
+    };
+    let points: Vec<f64> = history.iter().collect();
+    let recent = &points[points.len() - QPS_RECENT_POINTS..];
+    let now = recent.iter().sum::<f64>() / recent.len() as f64;
+    if now > line {
+        return Vec::new();
+    }
+    let fell = (1.0 - now / baseline) * 100.0;
+    vec![Problem {
+        severity: Health::Warning,
+        rule: "qps_drop",
+        instance: None,
+        message: format!("QPS {now:.0} is {fell:.0}% below its recent {baseline:.0}"),
+    }]
+}
+
+/// The median of the points before the recent ones; `None` while the history
+/// is short or the shard idles (below [`QPS_DROP_FLOOR`]).
+pub fn qps_baseline(history: &History) -> Option<f64> {
+    if history.len() < QPS_BASELINE_POINTS {
+        return None;
+    }
+    let mut before: Vec<f64> = history.iter().take(history.len() - QPS_RECENT_POINTS).collect();
+    before.sort_by(f64::total_cmp);
+    let baseline = before[before.len() / 2];
+    (baseline >= QPS_DROP_FLOOR).then_some(baseline)
+}
+
+/// The QPS at or under which the drop rule fires (for charts).
+pub fn qps_drop_line(history: &History, limits: &Limits) -> Option<f64> {
+    qps_baseline(history).map(|b| b * (1.0 - limits.qps_drop_percent / 100.0))
+}
+
+/// Milliseconds for humans: `4.2ms`, `85ms`, `1.2s`.
+pub fn fmt_ms(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.1}s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{ms:.1}ms")
+    }
 }
 
 /// Worst severity among problems; `Ok` when there are none.
@@ -355,6 +452,90 @@ mod tests {
         let p = |s| Problem { severity: s, rule: "x", instance: None, message: String::new() };
         assert_eq!(worst(&[p(Health::Warning), p(Health::Unknown)]), Health::Warning);
         assert_eq!(worst(&[p(Health::Warning), p(Health::Critical)]), Health::Critical);
+    }
+
+    fn feed_with(latencies_ms: &[u64]) -> FeedStats {
+        use chrono::TimeZone;
+        let mut f = FeedStats::new(Duration::from_secs(60));
+        let at = chrono::Utc.timestamp_opt(1_700_000_000, 0).single().unwrap_or_default();
+        for &ms in latencies_ms {
+            f.window.record(at, Duration::from_millis(ms));
+        }
+        f.summary = f.window.summary(at);
+        f
+    }
+
+    fn rule_levels(p: Vec<Problem>) -> Vec<(&'static str, Health)> {
+        p.iter().map(|p| (p.rule, p.severity)).collect()
+    }
+
+    #[test]
+    fn feed_p99_warn_then_crit() {
+        let lim = Limits::default();
+        assert!(feed_problems(&feed_with(&[3; 50]), &lim).is_empty());
+        let mut slow = vec![3; 95];
+        slow.extend([60; 5]);
+        assert_eq!(rule_levels(feed_problems(&feed_with(&slow), &lim)), vec![("feed_latency", Health::Warning)]);
+        let p = feed_problems(&feed_with(&[150; 10]), &lim);
+        assert_eq!((p[0].severity, p[0].message.as_str()), (Health::Critical, "feed p99 150ms over 100ms (10 samples)"));
+    }
+
+    #[test]
+    fn feed_rules_need_enough_samples_and_report_query_errors() {
+        let lim = Limits::default();
+        assert!(feed_problems(&feed_with(&[500; 4]), &lim).is_empty(), "4 samples are no p99");
+        let mut f = feed_with(&[2; 10]);
+        f.last_error = Some(ProbeError { kind: ProbeErrorKind::Query, message: "Table 'social.photos' doesn't exist".into() });
+        let p = feed_problems(&f, &lim);
+        assert_eq!(rule_levels(p.clone()), vec![("feed_error", Health::Warning)]);
+        assert!(p[0].message.contains("social.photos"));
+        // A timeout is a slow answer, judged by the latency rule, not a query error.
+        f.last_error = Some(ProbeError { kind: ProbeErrorKind::Timeout, message: "no answer".into() });
+        assert!(feed_problems(&f, &lim).is_empty());
+    }
+
+    fn history(points: &[f64]) -> History {
+        let mut h = History::default();
+        points.iter().for_each(|&p| h.push(p));
+        h
+    }
+
+    #[test]
+    fn qps_drop_against_the_recent_median() {
+        let lim = Limits::default();
+        let mut steady = vec![1000.0, 1100.0, 900.0, 1050.0, 950.0, 1000.0, 1020.0, 980.0, 1000.0];
+        steady.extend([990.0, 1010.0, 1000.0]);
+        assert!(qps_drop(&history(&steady), &lim).is_empty());
+        let mut dropped = steady[..9].to_vec();
+        dropped.extend([400.0, 420.0, 380.0]);
+        let p = qps_drop(&history(&dropped), &lim);
+        assert_eq!(rule_levels(p.clone()), vec![("qps_drop", Health::Warning)]);
+        assert_eq!(p[0].message, "QPS 400 is 60% below its recent 1000");
+        // One slow sweep among the recent points is smoothed away.
+        let mut blip = steady[..9].to_vec();
+        blip.extend([300.0, 1000.0, 1000.0]);
+        assert!(qps_drop(&history(&blip), &lim).is_empty());
+        // 40% down is under the default 50%; a stricter limit catches it.
+        let mut down40 = steady[..9].to_vec();
+        down40.extend([600.0; 3]);
+        assert!(qps_drop(&history(&down40), &lim).is_empty());
+        assert_eq!(qps_drop(&history(&down40), &Limits { qps_drop_percent: 30.0, ..lim.clone() }).len(), 1);
+    }
+
+    #[test]
+    fn qps_drop_ignores_idle_shards_and_short_history() {
+        let lim = Limits::default();
+        let mut idle = vec![20.0; 9];
+        idle.extend([1.0; 3]);
+        assert!(qps_drop(&history(&idle), &lim).is_empty());
+        assert!(qps_drop(&history(&[1000.0, 1000.0, 10.0, 10.0, 10.0]), &lim).is_empty());
+    }
+
+    #[test]
+    fn formats_milliseconds() {
+        assert_eq!(fmt_ms(4.25), "4.2ms");
+        assert_eq!(fmt_ms(85.4), "85ms");
+        assert_eq!(fmt_ms(1234.0), "1.2s");
     }
 
     #[test]

@@ -3,7 +3,10 @@
 pub mod addr;
 pub mod anomaly;
 pub mod discovery;
+pub mod external;
+pub mod feed;
 pub mod health;
+pub mod latency;
 pub mod model;
 pub mod status;
 pub mod topology;
@@ -12,4 +15,5 @@ pub mod test_support;
 
 pub use addr::Addr;
 pub use health::{Health, Limits, Problem};
-pub use model::{Event, Fleet, Instance, Role, Shard};
+pub use feed::{FeedResult, FeedRound, Source};
+pub use model::{CommandRates, Event, Fleet, Instance, Role, Shard};

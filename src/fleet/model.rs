@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::addr::Addr;
+use super::external::{External, SourceState, external_problems};
+use super::feed::{FeedStats, Source};
 use super::health::{self, Health, Limits, Problem};
 use super::status::{Counters, Discovery, InstanceStatus, ProbeError, Sample};
 use super::topology::Index;
@@ -46,6 +48,41 @@ impl History {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
+
+    /// Heap bytes held (the ring's allocation, not just the points in it).
+    pub fn heap_bytes(&self) -> usize {
+        self.points.capacity() * std::mem::size_of::<f64>()
+    }
+}
+
+/// Statements per second by command, from the `Com_*` counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct CommandRates {
+    pub select: f64,
+    pub insert: f64,
+    pub update: f64,
+    pub delete: f64,
+    pub replace: f64,
+}
+
+impl CommandRates {
+    fn add(&self, o: &CommandRates) -> CommandRates {
+        CommandRates {
+            select: self.select + o.select,
+            insert: self.insert + o.insert,
+            update: self.update + o.update,
+            delete: self.delete + o.delete,
+            replace: self.replace + o.replace,
+        }
+    }
+}
+
+/// Rates computed from two successive counter readings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rates {
+    /// `Questions` per second (statements sent by clients, probes included).
+    pub qps: f64,
+    pub by_command: CommandRates,
 }
 
 /// Queries per second from successive `Questions` counters.
@@ -59,13 +96,30 @@ impl RateTracker {
     /// sweep widens the window, it does not inflate the rate). `None` on the
     /// first sample and after a restart (Uptime went down, or a counter did).
     pub fn update(&mut self, at: DateTime<Utc>, c: &Counters) -> Option<f64> {
+        self.rates(at, c).map(|r| r.qps)
+    }
+
+    /// [`update`](Self::update) with the per-command split. A reset of any
+    /// counter (restart, `FLUSH STATUS`) yields `None` rather than a negative
+    /// or absurd rate.
+    pub fn rates(&mut self, at: DateTime<Utc>, c: &Counters) -> Option<Rates> {
         let prev = self.prev.replace((at, c.clone()));
         let (then, p) = prev?;
         let dt = (at - then).num_microseconds()? as f64 / 1e6;
-        if dt <= 0.0 || c.uptime < p.uptime || c.questions < p.questions {
+        if dt <= 0.0 || c.uptime < p.uptime {
             return None;
         }
-        Some((c.questions - p.questions) as f64 / dt)
+        let rate = |now: u64, before: u64| now.checked_sub(before).map(|d| d as f64 / dt);
+        Some(Rates {
+            qps: rate(c.questions, p.questions)?,
+            by_command: CommandRates {
+                select: rate(c.com_select, p.com_select)?,
+                insert: rate(c.com_insert, p.com_insert)?,
+                update: rate(c.com_update, p.com_update)?,
+                delete: rate(c.com_delete, p.com_delete)?,
+                replace: rate(c.com_replace, p.com_replace)?,
+            },
+        })
     }
 }
 
@@ -81,6 +135,7 @@ pub struct Instance {
     pub last_probe: Option<DateTime<Utc>>,
     pub probe_ms: Option<f64>,
     pub qps: Option<f64>,
+    pub qps_by_command: Option<CommandRates>,
     pub rates: RateTracker,
     pub qps_history: History,
     pub lag_history: History,
@@ -106,6 +161,7 @@ impl Instance {
             last_probe: None,
             probe_ms: None,
             qps: None,
+            qps_by_command: None,
             rates: RateTracker::default(),
             qps_history: History::default(),
             lag_history: History::default(),
@@ -142,7 +198,9 @@ impl Instance {
         self.probe_ms = Some(sample.elapsed.as_secs_f64() * 1000.0);
         match sample.result {
             Ok(status) => {
-                self.qps = self.rates.update(sample.at, &status.counters);
+                let rates = self.rates.rates(sample.at, &status.counters);
+                self.qps = rates.map(|r| r.qps);
+                self.qps_by_command = rates.map(|r| r.by_command);
                 if let Some(q) = self.qps {
                     self.qps_history.push(q);
                 }
@@ -156,6 +214,7 @@ impl Instance {
             Err(e) => {
                 self.error = Some(e);
                 self.qps = None;
+                self.qps_by_command = None;
             }
         }
     }
@@ -171,13 +230,32 @@ pub struct Shard {
     pub problems: Vec<Problem>,
     pub health: Health,
     pub qps_history: History,
+    /// Feed probe latency against this shard.
+    pub feed: FeedStats,
+    /// Figures from `[[metrics]]` sources.
+    pub external: External,
+    /// Nothing is polled directly (no database account): judged on `external` alone.
+    pub metrics_only: bool,
 }
+
+/// How far back feed percentiles look unless configured otherwise.
+pub const DEFAULT_FEED_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Shard {
     pub fn new(name: impl Into<String>, master: Addr, replicas: impl IntoIterator<Item = Addr>, upstream: Option<Addr>) -> Self {
         let mut instances = vec![Instance::new(master, Role::Master)];
         instances.extend(replicas.into_iter().map(|a| Instance::new(a, Role::Replica)));
-        Shard { name: name.into(), upstream, instances, problems: Vec::new(), health: Health::Unknown, qps_history: History::default() }
+        Shard {
+            name: name.into(),
+            upstream,
+            instances,
+            problems: Vec::new(),
+            health: Health::Unknown,
+            qps_history: History::default(),
+            feed: FeedStats::new(DEFAULT_FEED_WINDOW),
+            external: External::default(),
+            metrics_only: false,
+        }
     }
 
     pub fn master(&self) -> &Instance {
@@ -199,12 +277,29 @@ impl Shard {
     }
 
     pub fn worst_lag(&self) -> Option<f64> {
-        self.replicas().iter().filter_map(Instance::lag).reduce(f64::max)
+        self.worst_lag_with_source().map(|(v, _)| v)
+    }
+
+    /// Measured lag when any replica reports one, else an external source's.
+    pub fn worst_lag_with_source(&self) -> Option<(f64, Source)> {
+        let direct = self.replicas().iter().filter_map(Instance::lag).reduce(f64::max);
+        direct.map(|v| (v, Source::Direct)).or(self.external.lag.map(|e| (e.value, e.source)))
     }
 
     /// Sum of the instances' rates; `None` until at least one instance has a rate.
     pub fn qps(&self) -> Option<f64> {
-        self.instances.iter().filter_map(|i| i.qps).reduce(|a, b| a + b)
+        self.qps_with_source().map(|(v, _)| v)
+    }
+
+    /// The measured rate when there is one, else an external source's.
+    pub fn qps_with_source(&self) -> Option<(f64, Source)> {
+        let direct = self.instances.iter().filter_map(|i| i.qps).reduce(|a, b| a + b);
+        direct.map(|v| (v, Source::Direct)).or(self.external.qps.map(|e| (e.value, e.source)))
+    }
+
+    /// Sum of the instances' per-command rates; `None` until one has a rate.
+    pub fn qps_by_command(&self) -> Option<CommandRates> {
+        self.instances.iter().filter_map(|i| i.qps_by_command).reduce(|a, b| a.add(&b))
     }
 
     /// Every finding: shard-wide first, then per instance.
@@ -224,6 +319,13 @@ impl Shard {
     /// Re-judges every member; `anomalies` (from `anomaly::check`) go to the
     /// member they name, or stay shard-wide.
     fn evaluate(&mut self, limits: &Limits, anomalies: Vec<Problem>) {
+        if self.metrics_only {
+            self.problems = external_problems(&self.external, limits.lag_warn.as_secs_f64(), limits.lag_crit.as_secs_f64());
+            self.problems.extend(health::feed_problems(&self.feed, limits));
+            self.problems.extend(health::qps_drop(&self.qps_history, limits));
+            self.health = self.problems.iter().map(|p| p.severity).max().unwrap_or(Health::Ok);
+            return;
+        }
         for inst in &mut self.instances {
             inst.problems = if inst.gone { Vec::new() } else { health::instance_problems(inst, limits) };
         }
@@ -237,6 +339,8 @@ impl Shard {
         for inst in &mut self.instances {
             inst.health = health::worst(&inst.problems);
         }
+        self.problems.extend(health::feed_problems(&self.feed, limits));
+        self.problems.extend(health::qps_drop(&self.qps_history, limits));
         self.health = self.all_problems().map(|p| p.severity).max().unwrap_or(Health::Ok);
     }
 }
@@ -255,6 +359,10 @@ pub struct Fleet {
     pub limits: Limits,
     /// Where each watched address is; kept up to date by `add_instance`.
     pub index: Index,
+    /// The whole scatter-gather: each round's slowest shard.
+    pub fanout: FeedStats,
+    /// `[[metrics]]` sources, in config order.
+    pub sources: Vec<SourceState>,
 }
 
 impl Fleet {
@@ -265,7 +373,8 @@ impl Fleet {
                 index.entry(inst.addr.clone()).or_insert((s, i));
             }
         }
-        let mut fleet = Fleet { shards, limits, index };
+        let mut fleet =
+            Fleet { shards, limits, index, fanout: FeedStats::new(DEFAULT_FEED_WINDOW), sources: Vec::new() };
         for s in 0..fleet.shards.len() {
             fleet.judge(s);
         }
@@ -295,7 +404,9 @@ impl Fleet {
         let before: Vec<Problem> = sh.all_problems().cloned().collect();
         self.judge(shard);
         let Some(sh) = self.shards.get_mut(shard) else { return Vec::new() };
-        if instance == 0 {
+        // Once per sweep, and only when every answering instance has a rate (a partial sum
+        // right after start-up would chart as a dip, and feed the QPS-drop rule a false low).
+        if instance == 0 && sh.instances.iter().all(|i| i.qps.is_some() || i.error.is_some()) {
             let total = sh.qps();
             if let Some(q) = total {
                 sh.qps_history.push(q);
@@ -303,6 +414,35 @@ impl Fleet {
         }
         let after: Vec<&Problem> = sh.all_problems().collect();
         diff_events(&sh.name, &before, &after, first_sample)
+    }
+
+    /// Re-judge one shard after something other than a probe changed it (a feed round).
+    pub(super) fn rejudge(&mut self, shard: usize) -> Vec<Event> {
+        let Some(sh) = self.shards.get(shard) else { return Vec::new() };
+        let before: Vec<Problem> = sh.all_problems().cloned().collect();
+        self.judge(shard);
+        let Some(sh) = self.shards.get(shard) else { return Vec::new() };
+        let after: Vec<&Problem> = sh.all_problems().collect();
+        diff_events(&sh.name, &before, &after, false)
+    }
+
+    /// Nothing is polled directly: judge shards on external figures only.
+    pub fn metrics_only(mut self) -> Self {
+        for s in &mut self.shards {
+            s.metrics_only = true;
+            s.instances.iter_mut().for_each(|i| i.problems.clear());
+            s.evaluate(&self.limits, Vec::new());
+        }
+        self
+    }
+
+    /// Use `window` for the feed percentiles (the default is a minute).
+    pub fn with_feed_window(mut self, window: std::time::Duration) -> Self {
+        for s in &mut self.shards {
+            s.feed = FeedStats::new(window);
+        }
+        self.fanout = FeedStats::new(window);
+        self
     }
 
     /// Worst health over the fleet.
@@ -389,6 +529,28 @@ mod tests {
         // Restart: uptime fell, no negative or huge rate.
         assert_eq!(r.update(t(8), &counters(1, 50)), None);
         assert_eq!(r.update(t(9), &counters(2, 150)), Some(100.0));
+    }
+
+    #[test]
+    fn command_split_over_real_elapsed_time() {
+        let mut r = RateTracker::default();
+        let c = |uptime, q, sel, ins, upd, del, rep| Counters {
+            uptime,
+            questions: q,
+            com_select: sel,
+            com_insert: ins,
+            com_update: upd,
+            com_delete: del,
+            com_replace: rep,
+            ..Counters::default()
+        };
+        assert_eq!(r.rates(t(0), &c(100, 1000, 500, 100, 50, 10, 0)), None);
+        let got = r.rates(t(4), &c(104, 5000, 2500, 900, 250, 50, 8)).expect("rates");
+        assert_eq!(got.qps, 1000.0);
+        assert_eq!(got.by_command, CommandRates { select: 500.0, insert: 200.0, update: 50.0, delete: 10.0, replace: 2.0 });
+        // FLUSH STATUS resets Com_* without a restart: no rate rather than a wrapped one.
+        assert_eq!(r.rates(t(5), &c(105, 6000, 0, 0, 0, 0, 0)), None);
+        assert_eq!(r.rates(t(6), &c(106, 6100, 40, 0, 0, 0, 0)).map(|x| x.by_command.select), Some(40.0));
     }
 
     #[test]

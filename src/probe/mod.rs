@@ -7,7 +7,7 @@
 //! dropped without waiting for it, and the next probe reconnects.
 
 pub mod columns;
-mod errors;
+pub(crate) mod errors;
 pub mod gtid;
 pub mod heartbeat;
 pub mod parse;

@@ -18,6 +18,8 @@ use crate::fleet::status::*;
 use crate::fleet::{Addr, Shard};
 use crate::poll::{Probe, Slot};
 
+mod feed;
+
 /// The incident script repeats with this period.
 pub const CYCLE_SECS: f64 = 120.0;
 
@@ -40,6 +42,9 @@ pub mod script {
     /// Shard index 5: replica 2 is re-pointed to shard index 4's master by mistake.
     pub const MISPOINTED_SHARD: usize = 5;
     pub const MISPOINTED_WINDOW: (f64, f64) = (85.0, 110.0);
+    /// Shard index 3: the feed read slows to 55–85 ms (over the 50 ms p99 target).
+    pub const SLOW_FEED_SHARD: usize = 3;
+    pub const SLOW_FEED_WINDOW: (f64, f64) = (75.0, 85.0);
 }
 
 /// The global master every shard master replicates from (GTID domain 100).
@@ -128,9 +133,14 @@ impl SimFleet {
             counters: Counters {
                 uptime: 864_000 + t as u64,
                 questions: self.questions(s, i, t),
+                // Masters take the writes; replicas serve reads (and apply row events, which are not statements).
+                com_select: self.questions(s, i, t) * if i == 0 { 70 } else { 95 } / 100,
+                com_insert: if i == 0 { self.questions(s, i, t) * 12 / 100 } else { 0 },
+                com_update: if i == 0 { self.questions(s, i, t) * 8 / 100 } else { 0 },
+                com_delete: if i == 0 { self.questions(s, i, t) * 2 / 100 } else { 0 },
+                com_replace: if i == 0 { self.questions(s, i, t) / 100 } else { 0 },
                 threads_running: 2 + (t as u64 + i as u64) % 5,
                 threads_connected: 40 + (s as u64 * 3) % 17,
-                ..Counters::default()
             },
             heartbeat_lag: None,
             heartbeat_error: None,

@@ -71,6 +71,10 @@ pub type OnDiscovered = Box<dyn FnMut(Slot, &Addr)>;
 pub enum Message {
     Key(KeyEvent),
     Sample(Update),
+    /// A round of the feed latency probe.
+    Feed(crate::fleet::FeedRound),
+    /// A poll of a `[[metrics]]` source.
+    Metrics(crate::fleet::external::MetricsUpdate),
     /// A clock tick: ages and the clock move on.
     Tick(DateTime<Utc>),
     Resize,
@@ -80,12 +84,26 @@ pub enum Message {
     Action(super::action::ActionMsg),
 }
 
+impl From<crate::fleet::FeedRound> for Message {
+    fn from(r: crate::fleet::FeedRound) -> Self {
+        Message::Feed(r)
+    }
+}
+
+impl From<crate::fleet::external::MetricsUpdate> for Message {
+    fn from(u: crate::fleet::external::MetricsUpdate) -> Self {
+        Message::Metrics(u)
+    }
+}
+
 pub struct App {
     pub fleet: Fleet,
     pub theme: Theme,
     /// Where the data comes from, for the title ("demo", a config path).
     pub source: String,
     pub poll_interval: Duration,
+    /// Time between feed probe rounds (spaces the feed chart's points).
+    pub feed_interval: Duration,
     pub now: DateTime<Utc>,
     /// Offset for the clock in the header (local time; UTC in tests).
     pub clock_offset: chrono::FixedOffset,
@@ -138,6 +156,7 @@ impl App {
             theme,
             source: source.into(),
             poll_interval,
+            feed_interval: Duration::from_secs(1),
             now: Utc::now(),
             clock_offset: *chrono::Local::now().offset(),
             view: View::Overview,
@@ -231,6 +250,14 @@ impl App {
                 }
                 self.dirty = true;
                 events
+            }
+            Message::Feed(round) => {
+                self.dirty = true;
+                self.fleet.apply_feed(&round)
+            }
+            Message::Metrics(u) => {
+                self.dirty = true;
+                self.fleet.apply_metrics(&u)
             }
             Message::Tick(now) => {
                 // Redraw when the clock's second changes: ages and the clock show seconds.
@@ -539,7 +566,19 @@ pub(crate) mod tests {
         app.clock_offset = chrono::FixedOffset::east_opt(0).unwrap_or(app.clock_offset);
         let epoch = chrono::TimeZone::timestamp_opt(&Utc, 1_764_000_000, 0).single().unwrap_or_default();
         app.now = epoch + chrono::Duration::milliseconds((t * 1000.0) as i64);
-        for tt in [t - 2.0, t] {
+        // Half a minute of sweeps (2 s apart) and feed rounds (0.5 s apart) up to `t`, for trends and charts.
+        let sweeps: Vec<f64> = (0..=15).map(|k| t - 30.0 + 2.0 * k as f64).filter(|&x| x >= 0.0).collect();
+        for n in 0..=60u64 {
+            let tt = t - 30.0 + 0.5 * n as f64;
+            if tt < 0.0 {
+                continue;
+            }
+            let mut round = sim.feed_round(tt, n);
+            round.at = epoch + chrono::Duration::milliseconds((tt * 1000.0) as i64);
+            app.update(Message::Feed(round));
+        }
+        app.feed_interval = Duration::from_millis(500);
+        for tt in sweeps {
             for s in 0..sim.shards {
                 for i in 0..=sim.replicas {
                     let at = epoch + chrono::Duration::milliseconds((tt * 1000.0) as i64);

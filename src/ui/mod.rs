@@ -38,9 +38,13 @@ pub fn log_event(e: &Event) {
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is
 /// restored on every way out, panics included (ratatui's panic hook).
+/// `side` carries everything besides probe samples (feed rounds, metrics
+/// polls); once all its senders are gone it is simply never ready again.
+/// `runner` starts the actions the dialog asks for (none in the demo).
 pub async fn run(
     mut app: App,
     mut updates: mpsc::Receiver<Update>,
+    mut side: mpsc::Receiver<Message>,
     profile: profile::Profile,
     runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
 ) -> io::Result<()> {
@@ -68,7 +72,7 @@ pub async fn run(
             previous(info);
         }));
     }
-    let result = event_loop(&mut terminal, &mut app, &mut updates, profile.fps, runner).await;
+    let result = event_loop(&mut terminal, &mut app, &mut updates, &mut side, profile.fps, runner).await;
     if profile.mouse {
         let _ = crossterm::execute!(io::stdout(), crossterm::event::DisableMouseCapture);
     }
@@ -80,6 +84,7 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     updates: &mut mpsc::Receiver<Update>,
+    side: &mut mpsc::Receiver<Message>,
     fps: u32,
     runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
 ) -> io::Result<()> {
@@ -89,6 +94,7 @@ async fn event_loop(
     let mut stop_flag = Arc::new(AtomicBool::new(false));
     // A signal while an action writes to servers waits for it to finish.
     let mut quit_when_idle = false;
+    let mut side_open = true;
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -134,6 +140,10 @@ async fn event_loop(
                     app.update(Message::Action(m));
                 }
             }
+            m = side.recv(), if side_open => match m {
+                Some(m) => { for e in app.update(m) { log_event(&e); } }
+                None => side_open = false,
+            },
             _ = clock.tick() => { app.update(Message::Tick(chrono::Utc::now())); }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
             _ = sigterm.recv() => quit_when_idle = true,
@@ -325,6 +335,62 @@ mod tests {
         let screen = render(&app, 80, 24);
         assert!(screen.contains("no shard matches the filter"), "{screen}");
         assert!(screen.contains("filter: nosuch"), "{screen}");
+    }
+
+    #[test]
+    fn detail_charts_show_lag_qps_and_feed_with_thresholds() {
+        let mut app = demo_app(90.0);
+        app.view = View::Detail(script::SLOW_FEED_SHARD);
+        app.show_events = false;
+        let screen = render(&app, 200, 60);
+        for want in [" lag db-users-04", " QPS ", " feed p99 (direct) ", "warn 10s", "warn 50ms", "now"] {
+            assert!(screen.contains(want), "no {want:?} in\n{screen}");
+        }
+        // The slow spell is over the warning line: drawn above it, and named in the problems.
+        assert!(screen.contains("feed p99 ") && screen.contains("over 50ms"), "{screen}");
+        // Narrow but tall: the charts stack.
+        let screen = render(&app, 100, 60);
+        let rows = |s: &str, what: &str| s.lines().position(|l| l.contains(what));
+        assert!(rows(&screen, " QPS ─") > rows(&screen, " lag db"), "{screen}");
+        assert!(rows(&screen, " feed p99 (direct) ─") > rows(&screen, " QPS ─"), "{screen}");
+    }
+
+    #[test]
+    fn overview_shows_feed_p99_and_the_fan_out() {
+        let app = demo_app(90.0);
+        let screen = render(&app, 80, 24);
+        assert!(screen.contains("P99"), "{screen}");
+        let row = screen.lines().find(|l| l.contains("users-04")).unwrap_or_default();
+        assert!(row.contains("ms") && row.contains("WARN"), "the slow feed's shard: {row}");
+        assert!(screen.lines().nth(1).is_some_and(|l| l.contains("feed p99 ")), "fan-out in the title:\n{screen}");
+    }
+
+    #[test]
+    fn a_metrics_source_down_is_shown_and_external_figures_name_their_source() {
+        use crate::fleet::Source;
+        use crate::fleet::external::{Figure, MetricsUpdate, SourceState};
+        let mut app = demo_app(10.0);
+        app.fleet.sources = vec![SourceState::new("prom-eu", Source::Prometheus)];
+        let update = |values, error: Option<&str>| MetricsUpdate {
+            source: 0,
+            kind: Source::Prometheus,
+            at: app.now,
+            values,
+            error: error.map(Into::into),
+            notes: Vec::new(),
+            backfill: Vec::new(),
+        };
+        let ok = update(vec![(0, Figure::Qps, 4321.0), (0, Figure::FeedP99, 12.0)], None);
+        let down = update(vec![], Some("qps: no answer within the timeout"));
+        app.update(super::app::Message::Metrics(ok));
+        app.view = View::Detail(0);
+        let screen = render(&app, 120, 40);
+        assert!(screen.contains("prometheus qps 4.3k") && screen.contains("prometheus feed p99 12ms"), "{screen}");
+        app.view = View::Overview;
+        assert!(!render(&app, 80, 24).contains("down"));
+        app.update(super::app::Message::Metrics(down));
+        let screen = render(&app, 80, 24);
+        assert!(screen.lines().nth(1).is_some_and(|l| l.contains("▼ prom-eu down")), "{screen}");
     }
 
     #[test]

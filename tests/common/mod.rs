@@ -6,13 +6,16 @@
 //!
 //! Shards are handed out to tests so they can run in parallel: s1 is never
 //! disturbed; s2–s6 belong to tests/sandbox.rs (one breakage each); s7–s14 to
-//! tests/promote.rs (s11 serves as s12's upstream "global" master; s13 runs file:pos; s14 loses its candidate mid-run); s15 to tests/checksum.rs; s16–s17 to tests/topology.rs.
+//! tests/promote.rs (s11 serves as s12's upstream "global" master; s13 runs file:pos; s14 loses its candidate mid-run); s15 to tests/checksum.rs; s16–s17 to tests/topology.rs; s18–s19 to tests/rates_feed.rs; s20 (with Prometheus) to tests/prometheus.rs.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use mysql_async::prelude::Queryable;
 
@@ -47,6 +50,10 @@ impl Sandbox {
             .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
             .collect();
         Some(Sandbox { vars })
+    }
+
+    pub fn try_var(&self, key: &str) -> Option<String> {
+        self.vars.get(key).cloned()
     }
 
     pub fn var(&self, key: &str) -> &str {
@@ -107,7 +114,8 @@ impl Sandbox {
         )
     }
 
-    /// Like `config`, with `extra` TOML appended (e.g. an `[actions]` section).
+    /// Like `config`, with `extra` TOML appended after the shards: keys of the
+    /// last shard (`upstream = …`) or sections (`[actions]`, `[feed]`).
     pub fn config_with(&self, shards: &[&str], admin: bool, extra: &str) -> tempfile::TempPath {
         let (user, pwfile) = if admin {
             (self.var("SANDBOX_ADMIN_USER"), self.var("SANDBOX_ADMIN_PASSWORD_FILE"))
@@ -130,6 +138,16 @@ impl Sandbox {
         let mut f = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp config");
         f.write_all(text.as_bytes()).expect("write config");
         f.into_temp_path()
+    }
+
+    pub fn admin_opts(&self, name: &str) -> mysql_async::Opts {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.port(name))
+            .user(Some(self.var("SANDBOX_ADMIN_USER")))
+            .pass(Some(self.password("SANDBOX_ADMIN_PASSWORD_FILE")))
+            .prefer_socket(false)
+            .into()
     }
 
     pub async fn admin(&self, name: &str) -> mysql_async::Conn {
@@ -210,4 +228,35 @@ pub fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Res
             Err(_) => std::thread::sleep(Duration::from_millis(300)),
         }
     }
+}
+
+/// Statements run by the generator, per command.
+#[derive(Default)]
+pub struct Counts {
+    pub insert: AtomicU64,
+    pub select: AtomicU64,
+    pub update: AtomicU64,
+}
+
+/// A paced load on one server: each connection runs an INSERT, a SELECT and an
+/// UPDATE every `tick` until `stop`.
+pub async fn generate(opts: mysql_async::Opts, tick: Duration, counts: Arc<Counts>, stop: Arc<AtomicBool>, id: u64) {
+    let mut c = mysql_async::Conn::new(opts).await.expect("generator connection");
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        ticker.tick().await;
+        n += 1;
+        c.exec_drop("INSERT INTO social.load (conn, n) VALUES (?, ?)", (id, n)).await.expect("insert");
+        counts.insert.fetch_add(1, Ordering::Relaxed);
+        let _: Option<u64> = c
+            .exec_first("SELECT n FROM social.load WHERE conn = ? ORDER BY n DESC LIMIT 1", (id,))
+            .await
+            .expect("select");
+        counts.select.fetch_add(1, Ordering::Relaxed);
+        c.exec_drop("UPDATE social.load SET hits = hits + 1 WHERE conn = ? AND n = ?", (id, n)).await.expect("update");
+        counts.update.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = c.disconnect().await;
 }

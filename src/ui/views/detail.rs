@@ -124,6 +124,12 @@ fn kv<'a>(t: &Theme, k: &'a str, v: String, style: Style) -> [Span<'a>; 2] {
 }
 
 fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Instance) {
+    // Charts take the lower part when there is room for them and the facts above.
+    let charts_h = if area.height >= 2 * super::charts::MIN_HEIGHT + 4 { area.height / 2 } else { 0 };
+    let [area, charts_area] = Layout::vertical([Constraint::Min(0), Constraint::Length(charts_h)]).areas(area);
+    if charts_h > 0 {
+        super::charts::draw(app, frame, charts_area, shard, inst);
+    }
     let t = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
     if let Some(e) = &inst.error {
@@ -152,6 +158,13 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
             l2.extend(kv(t, "probe", format!("{ms:.1}ms"), t.muted));
         }
         lines.push(Line::from(l2));
+        if let Some(c) = inst.qps_by_command {
+            let mut l3 = Vec::new();
+            for (k, v) in [("select", c.select), ("insert", c.insert), ("update", c.update), ("delete", c.delete), ("replace", c.replace)] {
+                l3.extend(kv(t, k, format!("{}/s", fmt_rate(Some(v))), t.text));
+            }
+            lines.push(Line::from(l3));
+        }
         if let Some(e) = &s.heartbeat_error {
             lines.push(Line::styled(format!("heartbeat: {e}"), t.warn));
         }
@@ -167,6 +180,39 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
             }
         }
     }
+    if let Some(f) = shard.feed.summary {
+        let fmt = crate::fleet::health::fmt_ms;
+        let mut l = vec![Span::styled(format!("feed ({}) ", shard.feed.source.label()), t.muted)];
+        if f.samples > 0 {
+            l.extend(kv(t, "p50", fmt(f.p50), t.text));
+            l.extend(kv(t, "p95", fmt(f.p95), t.text));
+        }
+        l.extend(kv(t, "p99", fmt(f.p99), t.health(feed_health(app, f.p99))));
+        if f.samples > 0 {
+            l.extend(kv(t, "samples", f.samples.to_string(), t.muted));
+        }
+        lines.push(Line::from(l));
+    }
+    // Where the shard-wide figures come from, and what external sources say.
+    let ext = &shard.external;
+    if !ext.is_empty() {
+        let mut l = Vec::new();
+        for (k, v, f) in [
+            ("qps", ext.qps, fmt_rate as fn(Option<f64>) -> String),
+            ("lag", ext.lag, fmt_lag as fn(Option<f64>) -> String),
+            ("feed p99", ext.feed_p99, |v: Option<f64>| v.map_or("—".into(), crate::fleet::health::fmt_ms)),
+        ] {
+            if let Some(e) = v {
+                l.push(Span::styled(format!("{} {k} ", e.source.label()), t.muted));
+                l.push(Span::styled(format!("{}  ", f(Some(e.value))), t.text));
+            }
+        }
+        if let (Some(q), Some(at)) = (shard.qps_with_source(), ext.qps.map(|e| e.at).or(ext.lag.map(|e| e.at))) {
+            let age = ((app.now - at).num_milliseconds().max(0) as f64 / 1000.0).floor();
+            l.extend(kv(t, "shown qps from", format!("{} ({} ago)", q.1.label(), fmt_lag(Some(age))), t.muted));
+        }
+        lines.push(Line::from(l));
+    }
     let problems: Vec<_> = shard.all_problems().collect();
     if !problems.is_empty() {
         lines.push(Line::raw(""));
@@ -181,6 +227,18 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
         .border_style(t.border)
         .title(Span::styled(format!(" {} ", inst.addr), t.title));
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+}
+
+/// The colour a feed p99 deserves against the thresholds.
+pub fn feed_health(app: &App, p99_ms: f64) -> crate::fleet::Health {
+    let lim = &app.fleet.limits;
+    if p99_ms >= lim.feed_p99_crit.as_secs_f64() * 1e3 {
+        crate::fleet::Health::Critical
+    } else if p99_ms >= lim.feed_p99_warn.as_secs_f64() * 1e3 {
+        crate::fleet::Health::Warning
+    } else {
+        crate::fleet::Health::Ok
+    }
 }
 
 fn gtid_mode_label(m: crate::fleet::status::GtidMode) -> &'static str {

@@ -2,6 +2,7 @@
 //! changes state or does I/O.
 
 mod action;
+mod charts;
 mod detail;
 mod events;
 mod help;

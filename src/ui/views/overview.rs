@@ -6,7 +6,9 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
+use super::detail::feed_health;
 use super::{fmt_lag, fmt_rate, fresh_or_muted, trend};
+use crate::fleet::health::fmt_ms;
 use crate::ui::app::App;
 use crate::ui::theme::health_symbol;
 
@@ -18,7 +20,20 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
     } else {
         format!(" Shards ({} of {}, filter \"{}\") ", rows_idx.len(), app.fleet.shards.len(), app.filter)
     };
-    let block = Block::default().borders(Borders::TOP).border_style(t.border).title(Span::styled(title, t.title));
+    let mut title = vec![Span::styled(title, t.title)];
+    // The promise the dashboard watches: the whole fan-out's p99 (each round's slowest shard).
+    if let Some(p99) = app.fleet.fanout.p99() {
+        title.push(Span::styled("feed p99 ", t.muted));
+        title.push(Span::styled(format!("{} ", fmt_ms(p99)), t.health(feed_health(app, p99))));
+    }
+    // A source that is down is stated, not hidden: its figures are gone from the rows.
+    for src in app.fleet.sources.iter().filter(|s| s.up == Some(false)) {
+        title.push(Span::styled(format!("▼ {} down ", src.name), t.warn));
+    }
+    if app.fleet.shards.first().is_some_and(|s| s.metrics_only) {
+        title.push(Span::styled("metrics-only ", t.muted));
+    }
+    let block = Block::default().borders(Borders::TOP).border_style(t.border).title(Line::from(title));
     if rows_idx.is_empty() {
         let msg = if app.fleet.shards.is_empty() { "no shards configured" } else { "no shard matches the filter (Esc clears it)" };
         frame.render_widget(Paragraph::new(Line::styled(format!("  {msg}"), t.muted)).block(block), area);
@@ -26,6 +41,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
     }
     let wide = area.width >= 110;
     let trend_w = if wide { 16 } else { 0 };
+    let feed_w = if wide { 12 } else { 0 };
     let rows = rows_idx.iter().map(|&i| {
         let s = &app.fleet.shards[i];
         let m = s.master();
@@ -53,6 +69,12 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
         if wide {
             cells.push(Cell::from(trend(app, s.qps_history.iter(), trend_w)).style(t.accent));
         }
+        let p99 = s.feed.p99();
+        let p99_style = p99.map_or(t.muted, |p| t.health(feed_health(app, p)));
+        cells.push(Cell::from(p99.map_or("—".into(), fmt_ms)).style(p99_style));
+        if wide {
+            cells.push(Cell::from(trend(app, s.feed.p99_history.iter(), feed_w)).style(t.accent));
+        }
         cells.push(Cell::from(problem).style(hs));
         Row::new(cells)
     });
@@ -68,6 +90,12 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
     if wide {
         header.push("TREND");
         widths.push(Constraint::Length(trend_w as u16));
+    }
+    header.push("P99");
+    widths.push(Constraint::Length(6));
+    if wide {
+        header.push("FEED");
+        widths.push(Constraint::Length(feed_w as u16));
     }
     header.push("PROBLEM");
     widths.push(Constraint::Fill(1));

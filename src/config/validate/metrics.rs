@@ -1,0 +1,154 @@
+//! `[[metrics]]`: Prometheus and Graphite sources.
+
+use toml::Spanned;
+
+use super::super::problem::closest;
+use super::super::schema::RawMetrics;
+use super::super::{MetricsConfig, MetricsKind};
+use super::Checker;
+
+impl Checker<'_> {
+    pub(super) fn metrics(&mut self, raw: Vec<Spanned<RawMetrics>>) -> Vec<MetricsConfig> {
+        raw.into_iter().enumerate().filter_map(|(i, m)| self.one_source(i + 1, m)).collect()
+    }
+
+    fn one_source(&mut self, number: usize, raw: Spanned<RawMetrics>) -> Option<MetricsConfig> {
+        let header = raw.span();
+        let raw = raw.into_inner();
+        let label = format!("[[metrics]] #{number}");
+        let kind = match &raw.kind {
+            None => {
+                self.error(
+                    Some(&header),
+                    format!("{label} has no kind"),
+                    "kind = \"prometheus\" or kind = \"graphite\"".to_string(),
+                );
+                None
+            }
+            Some(k) => match k.get_ref().trim().to_ascii_lowercase().as_str() {
+                "prometheus" => Some(MetricsKind::Prometheus),
+                "graphite" => Some(MetricsKind::Graphite),
+                other => {
+                    let hint = match closest(other, ["prometheus", "graphite"]) {
+                        Some(m) => format!("did you mean \"{m}\"?"),
+                        None => "accepted: \"prometheus\", \"graphite\"".into(),
+                    };
+                    self.error(Some(&k.span()), format!("metrics.kind: unknown kind {:?}", k.get_ref()), hint);
+                    None
+                }
+            },
+        };
+        let url = match &raw.url {
+            None => {
+                self.error(
+                    Some(&header),
+                    format!("{label} has no url"),
+                    "e.g. url = \"http://prometheus.example.com:9090\"".to_string(),
+                );
+                None
+            }
+            Some(u) => self.source_url(u),
+        };
+        let interval = self.duration("metrics.interval", raw.interval, MetricsConfig::DEFAULT_INTERVAL);
+        let timeout = self.duration("metrics.timeout", raw.timeout, MetricsConfig::DEFAULT_TIMEOUT);
+        if let (Some(i), Some(t)) = (&interval, &timeout)
+            && t.v > i.v
+        {
+            self.error(
+                t.span.as_ref().or(i.span.as_ref()),
+                format!("metrics.timeout ({}) is longer than metrics.interval ({})", t.describe(), i.describe()),
+                "lower metrics.timeout or raise metrics.interval".to_string(),
+            );
+        }
+        let shard_label = match &raw.shard_label {
+            None => MetricsConfig::DEFAULT_SHARD_LABEL.to_string(),
+            Some(l) => {
+                let ok = l.get_ref().chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && l.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !ok {
+                    self.error(
+                        Some(&l.span()),
+                        format!("metrics.shard_label {:?} is not a Prometheus label name", l.get_ref()),
+                        "letters, digits and _, not starting with a digit; e.g. \"shard\"".to_string(),
+                    );
+                }
+                l.get_ref().clone()
+            }
+        };
+        let shard_node = raw.shard_node.as_ref().and_then(|n| match usize::try_from(*n.get_ref()) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.error(Some(&n.span()), format!("metrics.shard_node must be 0 or more, got {}", n.get_ref()), None);
+                None
+            }
+        });
+        // An empty query string turns that figure off for this source.
+        let query = |q: &Option<Spanned<String>>| q.as_ref().map(|q| q.get_ref().trim().to_string());
+        let (mut qps, mut lag, feed_p99) = (query(&raw.qps), query(&raw.lag), query(&raw.feed_p99));
+        if kind == Some(MetricsKind::Prometheus) {
+            qps.get_or_insert_with(|| MetricsConfig::default_prometheus_qps(&shard_label));
+            lag.get_or_insert_with(|| MetricsConfig::default_prometheus_lag(&shard_label));
+        }
+        let [qps, lag, feed_p99] = [qps, lag, feed_p99].map(|q| q.filter(|q| !q.is_empty()));
+        if kind == Some(MetricsKind::Graphite) && qps.is_none() && lag.is_none() && feed_p99.is_none() {
+            self.error(
+                Some(&header),
+                format!("{label}: a graphite source needs at least one of qps, lag, feed_p99"),
+                "each is a target, e.g. qps = \"aliasByNode(stats.mysql.*.qps, 2)\"".to_string(),
+            );
+        }
+        let (kind, url) = (kind?, url?);
+        let name = match &raw.name {
+            Some(n) if !n.get_ref().trim().is_empty() => n.get_ref().clone(),
+            _ => {
+                let host = reqwest::Url::parse(&url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0))));
+                let k = if kind == MetricsKind::Prometheus { "prometheus" } else { "graphite" };
+                format!("{k} {}", host.unwrap_or_default())
+            }
+        };
+        let pick = |v: Option<super::Val<std::time::Duration>>, d| v.map_or(d, |v| v.v);
+        Some(MetricsConfig {
+            name,
+            kind,
+            url,
+            interval: pick(interval, MetricsConfig::DEFAULT_INTERVAL),
+            timeout: pick(timeout, MetricsConfig::DEFAULT_TIMEOUT),
+            shard_label,
+            shard_node,
+            qps,
+            lag,
+            feed_p99,
+        })
+    }
+
+    fn source_url(&mut self, u: &Spanned<String>) -> Option<String> {
+        let text = u.get_ref().trim();
+        let parsed = match reqwest::Url::parse(text) {
+            Ok(p) if p.scheme() == "http" || p.scheme() == "https" => p,
+            Ok(p) => {
+                self.error(Some(&u.span()), format!("metrics.url: scheme {:?} is not http or https", p.scheme()), None);
+                return None;
+            }
+            Err(e) => {
+                self.error(
+                    Some(&u.span()),
+                    format!("metrics.url {text:?} is not a URL: {e}"),
+                    "e.g. \"http://prometheus.example.com:9090\"".to_string(),
+                );
+                return None;
+            }
+        };
+        // Never echo what may be a password.
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            self.error(
+                Some(&u.span()),
+                "metrics.url carries credentials (user:password@): shardtop does not take secrets in the config".into(),
+                "put the source behind a local proxy that adds them, or open it to this host".to_string(),
+            );
+            return None;
+        }
+        Some(text.trim_end_matches('/').to_string())
+    }
+}

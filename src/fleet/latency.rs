@@ -1,0 +1,173 @@
+//! Latency percentiles over a sliding time window, in HDR histograms.
+//!
+//! The window is cut into a few slices, one histogram each; recording goes to
+//! the slice of its timestamp and slices older than the window are dropped, so
+//! memory is fixed (slices × one histogram) whatever the uptime or the rate.
+//! Pure: timestamps are passed in.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Microseconds, 1 µs .. 60 s, two significant digits (1 % resolution is
+/// plenty for a millisecond display, and keeps a histogram near 10 KiB).
+const LOWEST_US: u64 = 1;
+const HIGHEST_US: u64 = 60_000_000;
+const SIGFIG: u8 = 2;
+/// Slices per window: the window slides in steps of window / SLICES.
+pub const SLICES: u32 = 6;
+
+fn histogram() -> Histogram<u32> {
+    // Constant bounds that the crate accepts (a unit test builds one).
+    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGFIG).expect("valid constant histogram bounds")
+}
+
+/// p50/p95/p99 and the sample count over the window, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LatencySummary {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub samples: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct LatencyWindow {
+    slice_ms: i64,
+    /// (slice number = timestamp_ms / slice_ms, histogram), oldest first.
+    slices: VecDeque<(i64, Histogram<u32>)>,
+}
+
+impl LatencyWindow {
+    pub fn new(window: Duration) -> Self {
+        let slice_ms = (window.as_millis() as i64 / i64::from(SLICES)).max(1);
+        LatencyWindow { slice_ms, slices: VecDeque::new() }
+    }
+
+    /// The whole window's length.
+    pub fn window(&self) -> Duration {
+        Duration::from_millis((self.slice_ms * i64::from(SLICES)) as u64)
+    }
+
+    pub fn record(&mut self, at: DateTime<Utc>, latency: Duration) {
+        let n = at.timestamp_millis().div_euclid(self.slice_ms);
+        self.expire(n);
+        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(LOWEST_US, HIGHEST_US);
+        match self.slices.iter_mut().find(|(k, _)| *k == n) {
+            Some((_, h)) => h.saturating_record(us),
+            None => {
+                let mut h = histogram();
+                h.saturating_record(us);
+                // Out-of-order samples are rare (clock steps); keep the deque sorted anyway.
+                let pos = self.slices.iter().position(|(k, _)| *k > n).unwrap_or(self.slices.len());
+                self.slices.insert(pos, (n, h));
+            }
+        }
+    }
+
+    /// Drops slices that have left the window ending in slice `now`.
+    fn expire(&mut self, now: i64) {
+        let oldest = now - i64::from(SLICES) + 1;
+        self.slices.retain(|(k, _)| *k >= oldest && *k <= now + 1);
+    }
+
+    /// Percentiles over the window ending at `now`; `None` without samples.
+    pub fn summary(&mut self, now: DateTime<Utc>) -> Option<LatencySummary> {
+        self.expire(now.timestamp_millis().div_euclid(self.slice_ms));
+        let mut all = histogram();
+        for (_, h) in &self.slices {
+            // Same bounds everywhere: adding cannot fail.
+            let _ = all.add(h);
+        }
+        if all.is_empty() {
+            return None;
+        }
+        // The middle of the value's bucket: within half the 1 % resolution either way.
+        let ms = |us: u64| (all.median_equivalent(us) as f64 / 1000.0 * 100.0).round() / 100.0;
+        Some(LatencySummary {
+            p50: ms(all.value_at_quantile(0.50)),
+            p95: ms(all.value_at_quantile(0.95)),
+            p99: ms(all.value_at_quantile(0.99)),
+            max: ms(all.max()),
+            samples: all.len(),
+        })
+    }
+
+    /// Heap bytes held (for the memory figure in reports and benches).
+    pub fn heap_bytes(&self) -> usize {
+        self.slices.len() * (histogram_bytes() + std::mem::size_of::<(i64, Histogram<u32>)>())
+    }
+}
+
+/// Bytes of counts in one histogram of this module's shape.
+pub fn histogram_bytes() -> usize {
+    histogram().distinct_values() * std::mem::size_of::<u32>()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(1_700_000_000_000 + ms).single().unwrap_or_default()
+    }
+
+    #[test]
+    fn percentiles_of_a_known_distribution() {
+        let mut w = LatencyWindow::new(Duration::from_secs(60));
+        // 1..=100 ms, one each: p50 = 50, p95 = 95, p99 = 99 (within 1 %).
+        for i in 1..=100u64 {
+            w.record(t(i as i64 * 10), Duration::from_millis(i));
+        }
+        let s = w.summary(t(1000)).expect("samples");
+        assert_eq!(s.samples, 100);
+        for (got, want) in [(s.p50, 50.0), (s.p95, 95.0), (s.p99, 99.0), (s.max, 100.0)] {
+            assert!((got - want).abs() <= want * 0.01, "got {got}, want {want}: {s:?}");
+        }
+    }
+
+    #[test]
+    fn old_samples_slide_out_of_the_window() {
+        let mut w = LatencyWindow::new(Duration::from_secs(60));
+        for i in 0..30 {
+            w.record(t(i * 1000), Duration::from_millis(500));
+        }
+        for i in 30..60 {
+            w.record(t(i * 1000), Duration::from_millis(5));
+        }
+        assert_eq!(w.summary(t(59_000)).map(|s| s.samples), Some(60));
+        // 100 s on, only the fast half is left (the slow half is over 60 s old).
+        let s = w.summary(t(95_000)).expect("fast samples remain");
+        assert!(s.samples >= 20 && s.samples <= 30, "{s:?}");
+        assert!(s.p99 < 6.0, "{s:?}");
+        assert_eq!(w.summary(t(200_000)), None);
+    }
+
+    #[test]
+    fn memory_is_bounded_whatever_the_sample_count() {
+        let mut w = LatencyWindow::new(Duration::from_secs(60));
+        for i in 0..36_000 {
+            // an hour at 10 samples a second
+            w.record(t(i * 100), Duration::from_micros(200 + (i as u64 * 7919) % 90_000));
+        }
+        assert!(w.slices.len() <= SLICES as usize + 1);
+        assert!(w.heap_bytes() <= (SLICES as usize + 1) * (histogram_bytes() + 64));
+        assert!(histogram_bytes() < 16 * 1024, "{}", histogram_bytes());
+    }
+
+    #[test]
+    fn extreme_values_are_clamped_not_lost() {
+        let mut w = LatencyWindow::new(Duration::from_secs(10));
+        w.record(t(0), Duration::ZERO);
+        w.record(t(1), Duration::from_secs(3600));
+        let s = w.summary(t(2)).expect("two samples");
+        assert_eq!(s.samples, 2);
+        assert!(s.max >= 59_000.0, "{s:?}");
+    }
+}

@@ -1,0 +1,162 @@
+//! Prometheus HTTP API: `/api/v1/query` (an instant vector per query).
+
+use serde::Deserialize;
+
+use super::{Point, SourceError, http_error};
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(rename = "errorType", default)]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Sample {
+    #[serde(default)]
+    metric: std::collections::BTreeMap<String, String>,
+    /// `[unix_time, "value"]`.
+    value: (f64, String),
+}
+
+/// Runs an instant query. Series whose value is not a finite number (NaN,
+/// ±Inf: e.g. a rate over a counter that just appeared) are left out.
+pub async fn query(http: &reqwest::Client, base: &str, promql: &str) -> Result<Vec<Point>, SourceError> {
+    let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
+    let resp = http.get(&url).query(&[("query", promql)]).send().await.map_err(|e| http_error(&e, "the timeout"))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| http_error(&e, "the timeout"))?;
+    parse(status.as_u16(), &body)
+}
+
+/// The API's answer, whatever its HTTP status: Prometheus sends its JSON
+/// error envelope with 400, 422 and 503 too.
+pub fn parse(http_status: u16, body: &str) -> Result<Vec<Point>, SourceError> {
+    let env: Envelope = match serde_json::from_str(body) {
+        Ok(env) => env,
+        Err(e) if (200..300).contains(&http_status) => {
+            return Err(SourceError(format!("malformed JSON from Prometheus: {e}")));
+        }
+        Err(_) => return Err(SourceError(format!("HTTP {http_status}: {}", excerpt(body)))),
+    };
+    if env.status != "success" {
+        let kind = env.error_type.as_deref().unwrap_or("error");
+        let why = env.error.as_deref().unwrap_or("no reason given");
+        return Err(SourceError(format!("Prometheus {kind} (HTTP {http_status}): {why}")));
+    }
+    if !(200..300).contains(&http_status) {
+        return Err(SourceError(format!("HTTP {http_status} with status success")));
+    }
+    let Some(data) = env.data else { return Err(SourceError("Prometheus answered success without data".into())) };
+    match data.result_type.as_str() {
+        "vector" => {
+            let samples: Vec<Sample> = serde_json::from_value(data.result)
+                .map_err(|e| SourceError(format!("malformed vector from Prometheus: {e}")))?;
+            Ok(samples
+                .into_iter()
+                .filter_map(|s| {
+                    let value: f64 = s.value.1.parse().ok().filter(|v: &f64| v.is_finite())?;
+                    Some(Point { labels: s.metric.into_iter().collect(), value })
+                })
+                .collect())
+        }
+        "scalar" => {
+            let (_, v): (f64, String) = serde_json::from_value(data.result)
+                .map_err(|e| SourceError(format!("malformed scalar from Prometheus: {e}")))?;
+            Ok(v.parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .map(|value| Point { labels: Vec::new(), value })
+                .into_iter()
+                .collect())
+        }
+        other => {
+            Err(SourceError(format!("the query gives a {other}; it must give an instant vector (one value per shard)")))
+        }
+    }
+}
+
+/// A range series: its labels and its values, oldest first.
+pub type RangeValues = (Vec<(String, String)>, Vec<f64>);
+
+#[derive(Deserialize)]
+struct RangeSeries {
+    #[serde(default)]
+    metric: std::collections::BTreeMap<String, String>,
+    values: Vec<(f64, String)>,
+}
+
+/// A range query (`/api/v1/query_range`): each series' values, oldest first,
+/// non-finite ones dropped. For backfilling charts at start-up.
+pub async fn query_range(
+    http: &reqwest::Client,
+    base: &str,
+    promql: &str,
+    span: std::time::Duration,
+    step: std::time::Duration,
+) -> Result<Vec<RangeValues>, SourceError> {
+    let url = format!("{}/api/v1/query_range", base.trim_end_matches('/'));
+    let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+    let start = end - span.as_secs_f64();
+    let params = [
+        ("query", promql.to_string()),
+        ("start", format!("{start:.3}")),
+        ("end", format!("{end:.3}")),
+        ("step", format!("{:.3}", step.as_secs_f64().max(0.001))),
+    ];
+    let resp = http.get(&url).query(&params).send().await.map_err(|e| http_error(&e, "the timeout"))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| http_error(&e, "the timeout"))?;
+    parse_range(status.as_u16(), &body)
+}
+
+pub fn parse_range(http_status: u16, body: &str) -> Result<Vec<RangeValues>, SourceError> {
+    let env: Envelope = match serde_json::from_str(body) {
+        Ok(env) => env,
+        Err(e) if (200..300).contains(&http_status) => {
+            return Err(SourceError(format!("malformed JSON from Prometheus: {e}")));
+        }
+        Err(_) => return Err(SourceError(format!("HTTP {http_status}: {}", excerpt(body)))),
+    };
+    if env.status != "success" {
+        let kind = env.error_type.as_deref().unwrap_or("error");
+        let why = env.error.as_deref().unwrap_or("no reason given");
+        return Err(SourceError(format!("Prometheus {kind} (HTTP {http_status}): {why}")));
+    }
+    let Some(data) = env.data else { return Err(SourceError("Prometheus answered success without data".into())) };
+    if data.result_type != "matrix" {
+        return Err(SourceError(format!("a range query gave a {}, not a matrix", data.result_type)));
+    }
+    let series: Vec<RangeSeries> = serde_json::from_value(data.result)
+        .map_err(|e| SourceError(format!("malformed matrix from Prometheus: {e}")))?;
+    Ok(series
+        .into_iter()
+        .map(|s| {
+            let values = s.values.iter().filter_map(|(_, v)| v.parse::<f64>().ok().filter(|v| v.is_finite())).collect();
+            (s.metric.into_iter().collect(), values)
+        })
+        .collect())
+}
+
+/// The start of a body, for messages: one line, at most 120 characters.
+fn excerpt(body: &str) -> String {
+    let line = body.lines().next().unwrap_or("").trim();
+    let mut s: String = line.chars().take(120).collect();
+    if s.is_empty() {
+        s = "(empty body)".into();
+    } else if line.chars().count() > 120 {
+        s.push('…');
+    }
+    s
+}

@@ -1,0 +1,148 @@
+//! Line charts of a shard's recent history (lag, QPS, feed p99), each with its
+//! threshold drawn, for the shard detail.
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::Span;
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition};
+
+use super::fmt_rate;
+use crate::fleet::health::{fmt_ms, qps_drop_line};
+use crate::fleet::model::History;
+use crate::fleet::{Instance, Shard};
+use crate::ui::app::App;
+
+/// The one place that picks how charts are drawn. Block cells and dots render
+/// on any terminal font over SSH; braille (denser) often does not.
+pub const DATA_MARKER: Marker = Marker::Block;
+/// Thresholds are dotted, so they stay apart from the data without colour.
+pub const LIMIT_MARKER: Marker = Marker::Dot;
+
+/// Rows the charts want; below this the detail shows none.
+pub const MIN_HEIGHT: u16 = 8;
+
+/// One chart's data: points oldest first, spaced `step` apart, ending now.
+struct Series<'a> {
+    title: String,
+    points: Vec<(f64, f64)>,
+    /// (label, value, style) threshold lines.
+    limits: Vec<(String, f64, Style)>,
+    fmt: &'a dyn Fn(f64) -> String,
+}
+
+fn points(h: &History, step: Duration) -> Vec<(f64, f64)> {
+    let n = h.len();
+    let s = step.as_secs_f64();
+    h.iter().enumerate().map(|(i, v)| (-((n - 1 - i) as f64) * s, v)).collect()
+}
+
+/// Lag of the selected instance (or the shard's worst replica when the master
+/// is selected), the shard's QPS, and its feed p99, side by side or stacked.
+pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Instance) {
+    let t = &app.theme;
+    let lag_inst = if inst.lag_history.is_empty() {
+        shard.replicas().iter().max_by(|a, b| a.lag().unwrap_or(0.0).total_cmp(&b.lag().unwrap_or(0.0)))
+    } else {
+        Some(inst)
+    };
+    let lim = &app.fleet.limits;
+    let secs = |v: f64| super::fmt_lag(Some(v));
+    let rate = |v: f64| fmt_rate(Some(v));
+    let ms = |v: f64| fmt_ms(v);
+    let empty = History::default();
+    let lag_hist = lag_inst.map_or(&empty, |i| &i.lag_history);
+    let series = [
+        Series {
+            title: format!(" lag {} ", lag_inst.map(|i| i.addr.to_string()).unwrap_or_default()),
+            points: points(lag_hist, app.poll_interval),
+            limits: vec![
+                (format!("warn {}", secs(lim.lag_warn.as_secs_f64())), lim.lag_warn.as_secs_f64(), t.warn),
+                (format!("crit {}", secs(lim.lag_crit.as_secs_f64())), lim.lag_crit.as_secs_f64(), t.crit),
+            ],
+            fmt: &secs,
+        },
+        Series {
+            title: " QPS ".into(),
+            points: points(&shard.qps_history, app.poll_interval),
+            limits: qps_drop_line(&shard.qps_history, lim)
+                .map(|v| vec![(format!("drop {}", rate(v)), v, t.warn)])
+                .unwrap_or_default(),
+            fmt: &rate,
+        },
+        Series {
+            title: format!(" feed p99 ({}) ", shard.feed.source.label()),
+            points: points(&shard.feed.p99_history, app.feed_interval),
+            limits: vec![
+                (
+                    format!("warn {}", ms(lim.feed_p99_warn.as_secs_f64() * 1e3)),
+                    lim.feed_p99_warn.as_secs_f64() * 1e3,
+                    t.warn,
+                ),
+                (
+                    format!("crit {}", ms(lim.feed_p99_crit.as_secs_f64() * 1e3)),
+                    lim.feed_p99_crit.as_secs_f64() * 1e3,
+                    t.crit,
+                ),
+            ],
+            fmt: &ms,
+        },
+    ];
+    let areas: [Rect; 3] = if area.width >= 150 {
+        Layout::horizontal([Constraint::Ratio(1, 3); 3]).spacing(2).areas(area)
+    } else if area.height >= MIN_HEIGHT * 3 {
+        Layout::vertical([Constraint::Ratio(1, 3); 3]).areas(area)
+    } else {
+        // Short and narrow: the two that matter most on call, side by side; lag fits in the table.
+        let [a, b] = Layout::horizontal([Constraint::Ratio(1, 2); 2]).spacing(2).areas(area);
+        [Rect::default(), a, b]
+    };
+    for (s, a) in series.iter().zip(areas) {
+        if a.width >= 20 && a.height >= 4 {
+            draw_one(app, frame, a, s);
+        }
+    }
+}
+
+fn draw_one(app: &App, frame: &mut Frame, area: Rect, s: &Series) {
+    let t = &app.theme;
+    let block =
+        Block::default().borders(Borders::TOP).border_style(t.border).title(Span::styled(s.title.clone(), t.title));
+    let x_min = s.points.first().map_or(-60.0, |p| p.0.min(-1.0));
+    let data_max = s.points.iter().map(|p| p.1).fold(0.0, f64::max);
+    // The lowest threshold always shows; higher ones when the data comes near them.
+    let first_limit = s.limits.iter().map(|l| l.1).fold(f64::INFINITY, f64::min);
+    let y_max = (data_max.max(if first_limit.is_finite() { first_limit } else { 0.0 }) * 1.15).max(1.0);
+    let lines: Vec<Vec<(f64, f64)>> =
+        s.limits.iter().filter(|l| l.1 <= y_max).map(|l| vec![(x_min, l.1), (0.0, l.1)]).collect();
+    let mut datasets =
+        vec![Dataset::default().marker(DATA_MARKER).graph_type(GraphType::Line).style(t.accent).data(&s.points)];
+    for (l, pts) in s.limits.iter().filter(|l| l.1 <= y_max).zip(&lines) {
+        datasets.push(
+            Dataset::default().name(l.0.clone()).marker(LIMIT_MARKER).graph_type(GraphType::Line).style(l.2).data(pts),
+        );
+    }
+    let x_label = super::fmt_lag(Some(-x_min));
+    let chart = Chart::new(datasets)
+        .block(block)
+        .x_axis(
+            Axis::default()
+                .style(t.muted)
+                .bounds([x_min, 0.0])
+                .labels([Span::raw(format!("-{x_label}")), Span::raw("now")]),
+        )
+        .y_axis(Axis::default().style(t.muted).bounds([0.0, y_max]).labels([Span::raw("0"), Span::raw((s.fmt)(y_max))]))
+        .legend_position(Some(LegendPosition::TopLeft))
+        .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)));
+    if s.points.is_empty() {
+        let msg = ratatui::widgets::Paragraph::new(Span::styled("  no data yet", t.muted)).block(
+            Block::default().borders(Borders::TOP).border_style(t.border).title(Span::styled(s.title.clone(), t.title)),
+        );
+        frame.render_widget(msg, area);
+        return;
+    }
+    frame.render_widget(chart, area);
+}

@@ -144,6 +144,10 @@ async fn promotes_under_write_load_without_losing_or_duplicating_a_write() {
          CREATE USER IF NOT EXISTS app_super@'127.0.0.1' IDENTIFIED BY 'super-pw'; GRANT ALL PRIVILEGES ON *.* TO app_super@'127.0.0.1'",
     )
     .await;
+    // Parallel appliers on the replicas: the catch-up wait must hold for them too.
+    for r in sb.replicas("s8") {
+        sb.exec(&r, "STOP SLAVE; SET GLOBAL slave_parallel_threads = 4; SET GLOBAL slave_parallel_mode = 'optimistic'; START SLAVE").await;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let w1 = tokio::spawn(writer(sb.clone(), routing.clone(), "app", "app-pw", 20_000_000, stop.clone()));
     let w2 = tokio::spawn(writer(sb.clone(), routing.clone(), "app_super", "super-pw", 30_000_000, stop.clone()));
@@ -233,6 +237,29 @@ async fn lagging_or_errant_candidates_are_refused_and_nothing_changes() {
     assert!(out.contains("FAIL   errant_gtids") && out.contains("transactions the master does not have: 9-902-"), "{out}");
     assert_eq!(shape(&sb, "s9").await, before, "a refused promotion changed the shard");
     sb.exec("s9-r1", "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE").await;
+}
+
+/// A run that died after freezing the old master: the next run sees it, says
+/// what happened, and finishes the switch only when told to.
+#[tokio::test]
+async fn an_interrupted_freeze_is_detected_and_can_be_finished() {
+    let sb = sandbox_or_skip!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = sb.config_with(&["s21"], false, &sb.actions_section(&dir.path().join("a.jsonl"), ""));
+    // As a crashed run would have left it: frozen, nothing switched.
+    sb.exec("s21-m", "SET GLOBAL read_only = 1").await;
+    let cand = sb.addr("s21-r1");
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s21", "--to", &cand, "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL   master_writable") && out.contains("previous promotion may have been interrupted"), "{out}");
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s21", "--to", &cand, "--yes", "--force-check", "master_writable"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(sb.value("s21-r1", "SELECT @@read_only").await.as_deref(), Some("0"));
+    let mut c = sb.admin("s21-m").await;
+    let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
+    let _ = c.disconnect().await;
+    let row = row.expect("the old master is a replica now");
+    assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port("s21-r1").to_string()));
 }
 
 #[tokio::test]

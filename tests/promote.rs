@@ -460,3 +460,37 @@ async fn candidate_killed_mid_run_rolls_back() {
     let gtid = sb.value("s14-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
     assert_eq!(sb.value("s14-r2", &format!("SELECT MASTER_GTID_WAIT('{gtid}', 10)")).await.as_deref(), Some("0"), "r2 still follows the master");
 }
+
+/// A transaction that wrote but had not committed when the freeze came: it
+/// must not commit on the old master afterwards (MariaDB refuses the COMMIT
+/// under read_only), so nothing half-done is left behind on either side.
+#[tokio::test]
+async fn an_open_write_transaction_cannot_commit_after_the_freeze() {
+    let sb = sandbox_or_skip!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = sb.config_with(&["s22"], false, &sb.actions_section(&dir.path().join("a.jsonl"), ""));
+    sb.exec("s22-m", "CREATE USER IF NOT EXISTS app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON social.* TO app@'127.0.0.1'")
+        .await;
+    let mut app = sb.connect_as(&sb.addr("s22-m"), "app", "app-pw").await.expect("app connects");
+    app.query_drop("BEGIN").await.expect("begin");
+    app.query_drop("INSERT INTO social.photos (id, user_id, caption) VALUES (60000000, 22, 'open')").await.expect("insert");
+    let cand = sb.addr("s22-r1");
+    let cfg_path = cfg.to_path_buf();
+    let (code, out) = tokio::task::spawn_blocking({
+        let sb = common::Sandbox::get().expect("sandbox");
+        move || promote(&sb, &cfg_path, &["--shard", "s22", "--to", &cand, "--yes"])
+    })
+    .await
+    .expect("promote");
+    assert_eq!(code, 0, "{out}");
+    let commit = app.query_drop("COMMIT").await;
+    assert!(commit.is_err(), "the open transaction committed on the frozen old master");
+    let _ = app.disconnect().await;
+    let pos = sb.value("s22-r1", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for n in ["s22-r1", "s22-m", "s22-r2"] {
+        if n != "s22-r1" {
+            assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"), "{n}");
+        }
+        assert_eq!(sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id = 60000000").await.as_deref(), Some("0"), "{n}");
+    }
+}

@@ -502,8 +502,26 @@ pub async fn promote(
         // accounts here until the switch is done.
         set_accounts_locked(&mut master, &writers.accounts, true, limit).await?;
         locked_accounts = writers.accounts.clone();
-        exec(&mut master, "SET SESSION lock_wait_timeout = 5", limit).await?;
-        exec(&mut master, st.set_read_only(true), limit.max(Duration::from_secs(6))).await?;
+        // read_only waits for transactions that have written to commit; bound that wait,
+        // then end the ones still open (or refuse, naming them).
+        exec(&mut master, "SET SESSION lock_wait_timeout = 2", limit).await?;
+        let mut killed_trx = Vec::new();
+        if let Err(first) = exec(&mut master, st.set_read_only(true), limit.max(Duration::from_secs(3))).await {
+            let open = open_write_transactions(&mut master, limit).await?;
+            if open.is_empty() {
+                return Err(first);
+            }
+            let who: Vec<String> = open.iter().map(|o| o.1.clone()).collect();
+            if !req.kill_unstoppable_writers {
+                return Err(format!("open write transactions hold the freeze: {}; end them or allow killing them", who.join(", ")));
+            }
+            for (id, w) in open {
+                if exec(&mut master, &format!("KILL CONNECTION {id}"), limit).await.is_ok() {
+                    killed_trx.push(w);
+                }
+            }
+            exec(&mut master, st.set_read_only(true), limit.max(Duration::from_secs(3))).await?;
+        }
         if was_replicating_upstream {
             // The upstream link would keep writing to the frozen master.
             exec(&mut master, st.stop_replica(), limit).await?;
@@ -520,6 +538,9 @@ pub async fn promote(
         }
         if !killed.is_empty() {
             detail.push_str(&format!("; killed {}", killed.join(", ")));
+        }
+        if !killed_trx.is_empty() {
+            detail.push_str(&format!("; killed open transactions of {}", killed_trx.join(", ")));
         }
         Ok(detail)
     }
@@ -827,6 +848,26 @@ async fn unstoppable_writers(conn: &mut Conn, d: &Dialect, admin: &str, limit: D
     let sessions =
         rows.into_iter().map(|(id, user, host, _)| (id, format!("{user}@{} (id {id})", host.split(':').next().unwrap_or(&host)))).collect();
     Ok(Writers { sessions, accounts })
+}
+
+/// Transactions other than ours that have written and not committed:
+/// (connection id, "user@host (id N, M rows, S s open)").
+async fn open_write_transactions(conn: &mut Conn, limit: Duration) -> Result<Vec<(u64, String)>, String> {
+    let sql = "SELECT t.trx_mysql_thread_id, COALESCE(p.USER, ''), COALESCE(p.HOST, ''), t.trx_rows_modified, \
+               COALESCE(TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), 0) \
+               FROM information_schema.INNODB_TRX t LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+               WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND t.trx_rows_modified > 0";
+    let rows: Vec<(u64, String, String, u64, i64)> = match tokio::time::timeout(limit, conn.query(sql)).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Err(format!("reading open transactions: {e}")),
+        Err(_) => return Err("reading open transactions: no answer".into()),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(id, user, host, n, secs)| {
+            (id, format!("{user}@{} (id {id}, {n} rows, {secs} s open)", host.split(':').next().unwrap_or(&host)))
+        })
+        .collect())
 }
 
 /// Lock or unlock accounts on this server only (not binlogged: the candidate must not inherit it).

@@ -494,3 +494,42 @@ async fn an_open_write_transaction_cannot_commit_after_the_freeze() {
         assert_eq!(sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id = 60000000").await.as_deref(), Some("0"), "{n}");
     }
 }
+
+/// A run that crashed after the candidate took writes: the next run finishes
+/// the switch (routing, replicas, old master) instead of refusing; a writable
+/// standalone server that lacks the master's data is never taken for one.
+#[tokio::test]
+async fn a_switch_interrupted_after_the_point_of_no_return_is_finished() {
+    let sb = sandbox_or_skip!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // s23: the "candidate" was detached before the master's last write: not a finished switch.
+    let cfg23 = sb.config_with(&["s23"], false, &sb.actions_section(&dir.path().join("a.jsonl"), ""));
+    sb.exec("s23-r1", "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0").await;
+    sb.exec("s23-m", "INSERT INTO social.photos (user_id, caption) VALUES (23, 'after the detach'); SET GLOBAL read_only = 1").await;
+    let (code, out) = promote(&sb, &cfg23, &["--shard", "s23", "--to", &sb.addr("s23-r1"), "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("lacks transactions the old master"), "{out}");
+
+    // s24: as a crash right after `promote` leaves it.
+    let cfg = sb.config_with(&["s24"], false, &sb.actions_section(&dir.path().join("b.jsonl"), ""));
+    let pos = sb.value("s24-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    sb.exec("s24-m", "SET GLOBAL read_only = 1").await;
+    assert_eq!(sb.value("s24-r1", &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"));
+    sb.exec("s24-r1", "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0").await;
+    sb.exec("s24-r1", "INSERT INTO social.photos (id, user_id, caption) VALUES (70000000, 24, 'taken by the new master')").await;
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s24", "--to", &sb.addr("s24-r1"), "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("finishing it"), "{out}");
+    let npos = sb.value("s24-r1", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for n in ["s24-m", "s24-r2"] {
+        assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{npos}', 10)")).await.as_deref(), Some("0"), "{n}");
+        assert_eq!(sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id = 70000000").await.as_deref(), Some("1"), "{n}");
+        let mut c = sb.admin(n).await;
+        let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
+        let _ = c.disconnect().await;
+        let row = row.unwrap_or_else(|| panic!("{n} replicates"));
+        assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port("s24-r1").to_string()), "{n}");
+        assert_eq!(row.get::<String, _>("Slave_SQL_Running").as_deref(), Some("Yes"), "{n}");
+    }
+    assert_eq!(sb.value("s24-m", "SELECT @@read_only").await.as_deref(), Some("1"));
+}

@@ -436,6 +436,11 @@ pub async fn promote(
         reads[1..].iter().filter(|(a, _)| *a != req.candidate).map(|(a, r)| (a.clone(), r.as_ref().ok().cloned())).collect();
     run.done("read", t, format!("{} members", members.len()))?;
 
+    // ---- a switch that an earlier run began and did not finish
+    if master_status.read_only && !cand_status.read_only && cand_status.primary_link().is_none_or(|l| l.source != req.master) {
+        return finish_interrupted(&mut run, outcome, &master_status, &others, &opts).await;
+    }
+
     // ---- checks and plan
     let checks = check_candidate(req, &master_status, &cand_status, &others);
     (run.progress)(&Progress::Checks(checks.clone()));
@@ -775,6 +780,158 @@ pub async fn promote(
     );
     run.audit("outcome", "ok", Some(outcome.total), &summary)?;
     Ok(outcome)
+}
+
+/// The old master is frozen and the candidate already takes writes: an earlier
+/// run crashed after the point of no return. Going back would lose what the new
+/// master took since; finish instead: routing, the other replicas, the old
+/// master, the marker. GTID shards only (file:pos coordinates of the crash
+/// moment are gone).
+async fn finish_interrupted(
+    run: &mut Run<'_>,
+    mut outcome: Outcome,
+    master: &InstanceStatus,
+    others: &[(Addr, Option<InstanceStatus>)],
+    opts: &Arc<ProbeOptions>,
+) -> Result<Outcome, PromoteError> {
+    let req = run.req;
+    let acc = run.acc;
+    let file_pos = others
+        .iter()
+        .filter_map(|(a, s)| s.as_ref()?.primary_link().filter(|l| l.gtid_mode == GtidMode::No).map(|_| a.to_string()))
+        .collect::<Vec<_>>();
+    let what = format!(
+        "{} is read-only and {} takes writes: an earlier promotion stopped after the switch; finishing it",
+        req.master, req.candidate
+    );
+    // Only a candidate that has everything the old master wrote may be the one an earlier run promoted.
+    let cand = candidate_lacks(run.req, run.acc, master).await;
+    if let Some(missing) = cand {
+        return Err(PromoteError::Refused(missing));
+    }
+    if req.dry_run {
+        outcome.plan = vec![PlannedStep { name: "finish", what: what.clone() }];
+        (run.progress)(&Progress::Plan(outcome.plan.clone()));
+        return Ok(outcome);
+    }
+    if !file_pos.is_empty() {
+        return Err(PromoteError::Refused(format!(
+            "{what}, but {} replicate by file:position and the coordinates of the switch are gone: repoint them by hand",
+            file_pos.join(", ")
+        )));
+    }
+    let t = run.start("finish", what)?;
+    run.done("finish", t, "resuming after the point of no return".into())?;
+    let dialect = Dialect::detect(&master.version, "")
+        .ok_or_else(|| PromoteError::Refused(format!("unknown server version {:?}", master.version)))?;
+    let st = Statements::new(dialect);
+    let mysql = dialect.flavor == Flavor::MySql;
+    if let Some(h) = &req.hook {
+        let t = run.start("hook", h.clone())?;
+        match run_hook(h, req, req.hook_timeout).await {
+            Ok(out) => run.done("hook", t, out)?,
+            Err(e) => {
+                run.fail("hook", t, &e);
+                outcome.warnings.push(format!("post-promotion hook failed (the promotion stands): {e}"));
+            }
+        }
+    }
+    let pos = if mysql { Position::AutoPosition } else { Position::SlavePos };
+    let stranded: Vec<Addr> = others
+        .iter()
+        .filter(|(a, s)| !req.detach.contains(a) && s.as_ref().and_then(|s| s.primary_link()).is_some_and(|l| l.source == req.master))
+        .map(|(a, _)| a.clone())
+        .collect();
+    let mut followers: Vec<Addr> = others.iter().map(|(a, _)| a.clone()).filter(|a| !req.detach.contains(a)).collect();
+    if !stranded.is_empty() {
+        let t = run.start("repoint", format!("point {} replicas at {}", stranded.len(), req.candidate))?;
+        let mut moved = Vec::new();
+        for a in &stranded {
+            match repoint(a, opts, &st, &req.candidate, acc, &pos).await {
+                Ok(()) => moved.push(a.to_string()),
+                Err(e) => outcome.warnings.push(format!("repoint {a}: {}", run.scrub(&e))),
+            }
+        }
+        run.done("repoint", t, moved.join(", "))?;
+    }
+    if req.old_master == OldMaster::Replica && master.primary_link().is_none_or(|l| l.source != req.candidate) {
+        let t = run.start("old_master", format!("make {} a read-only replica of {}", req.master, req.candidate))?;
+        let old_pos = if mysql { Position::AutoPosition } else { Position::CurrentPos };
+        match repoint_old_master(&req.master, opts, &st, &req.candidate, acc, &old_pos).await {
+            Ok(()) => run.done("old_master", t, st.describe_change_source(&req.candidate, &acc.repl_user, &old_pos))?,
+            Err(e) => {
+                run.fail("old_master", t, &e);
+                outcome.warnings.push(format!("old master: {}", run.scrub(&e)));
+            }
+        }
+    }
+    if req.old_master == OldMaster::Replica {
+        followers.push(req.master.clone());
+    }
+    outcome.warnings.push(format!(
+        "accounts the interrupted run fenced (its freeze step in the audit log) may still be locked on {}: \
+         ALTER USER … ACCOUNT UNLOCK them there once routing points at {}",
+        req.master, req.candidate
+    ));
+    let t = run.start("marker", "marker row must reach every replica".into())?;
+    match connect(&req.candidate, opts).await {
+        Ok(mut c) => match marker(&mut c, &followers, opts, &req.shard, &run.id.clone(), acc.timeout).await {
+            Ok(()) => run.done("marker", t, format!("seen on {} replicas", followers.len()))?,
+            Err(e) => {
+                run.fail("marker", t, &e);
+                outcome.warnings.push(format!("marker: {e}"));
+            }
+        },
+        Err(e) => {
+            run.fail("marker", t, &e);
+            outcome.warnings.push(format!("marker: {e}"));
+        }
+    }
+    outcome.promoted = true;
+    outcome.total = run.started.elapsed();
+    run.audit("outcome", "ok", Some(outcome.total), &format!("finished the switch to {}", req.candidate))?;
+    Ok(outcome)
+}
+
+/// `Some(reason)` when the candidate lacks transactions the old master has.
+async fn candidate_lacks(req: &Request, acc: &Accounts, master: &InstanceStatus) -> Option<String> {
+    let mut p = Prober::new(req.candidate.clone(), admin_opts(acc));
+    let s = p.probe().await;
+    p.close(Duration::from_millis(100)).await;
+    let cand = match s.result {
+        Ok(c) => c,
+        Err(e) => return Some(format!("cannot read {}: {e}", req.candidate)),
+    };
+    let has_all = match master.flavor {
+        Flavor::MariaDb => {
+            let m = MariaGtidList::parse(master.gtid.binlog_pos.as_deref().unwrap_or("")).ok()?;
+            let c = MariaGtidList::parse(cand.gtid.current_pos.as_deref().unwrap_or("")).ok()?;
+            c.contains(&m)
+        }
+        Flavor::MySql => {
+            let m = GtidSet::parse(master.gtid.executed.as_deref().unwrap_or("")).ok()?;
+            let c = GtidSet::parse(cand.gtid.executed.as_deref().unwrap_or("")).ok()?;
+            m.is_subset(&c)
+        }
+    };
+    (!has_all).then(|| {
+        format!(
+            "refused: {} is writable and not replicating, but lacks transactions the old master {} has; \
+             it is not the result of an interrupted promotion",
+            req.candidate, req.master
+        )
+    })
+}
+
+async fn repoint_old_master(a: &Addr, opts: &ProbeOptions, st: &Statements, to: &Addr, acc: &Accounts, pos: &Position) -> Result<(), String> {
+    let mut c = connect(a, opts).await?;
+    let limit = opts.timeout;
+    exec(&mut c, st.stop_replica(), limit).await.ok();
+    exec(&mut c, st.reset_replica_all(), limit).await?;
+    exec(&mut c, &st.change_source(to, &acc.repl_user, acc.repl_password.as_ref(), pos), limit).await?;
+    exec(&mut c, st.start_replica(), limit).await?;
+    let _ = c.disconnect().await;
+    Ok(())
 }
 
 fn describe_coords(c: &Coords) -> String {

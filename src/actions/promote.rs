@@ -660,16 +660,7 @@ pub async fn promote(
     run.done("promote", t, format!("{} is the master", req.candidate))?;
 
     // ---- hook: routing first, so writers find the new master as soon as it takes writes
-    if let Some(h) = &req.hook {
-        let t = run.start("hook", h.clone())?;
-        match run_hook(h, req, req.hook_timeout).await {
-            Ok(out) => run.done("hook", t, out)?,
-            Err(e) => {
-                run.fail("hook", t, &e);
-                outcome.warnings.push(format!("post-promotion hook failed (the promotion stands): {e}"));
-            }
-        }
-    }
+    hook_step(&mut run, &mut outcome).await?;
     // ---- repoint the others (direct replicas of the old master)
     let new_pos = if gtid {
         if dialect.flavor == Flavor::MySql { Position::AutoPosition } else { Position::SlavePos }
@@ -826,16 +817,7 @@ async fn finish_interrupted(
         .ok_or_else(|| PromoteError::Refused(format!("unknown server version {:?}", master.version)))?;
     let st = Statements::new(dialect);
     let mysql = dialect.flavor == Flavor::MySql;
-    if let Some(h) = &req.hook {
-        let t = run.start("hook", h.clone())?;
-        match run_hook(h, req, req.hook_timeout).await {
-            Ok(out) => run.done("hook", t, out)?,
-            Err(e) => {
-                run.fail("hook", t, &e);
-                outcome.warnings.push(format!("post-promotion hook failed (the promotion stands): {e}"));
-            }
-        }
-    }
+    hook_step(run, &mut outcome).await?;
     let pos = if mysql { Position::AutoPosition } else { Position::SlavePos };
     let stranded: Vec<Addr> = others
         .iter()
@@ -1148,6 +1130,21 @@ async fn marker(new_master: &mut Conn, followers: &[Addr], opts: &ProbeOptions, 
     } else {
         Err(format!("not seen within 10 s on {}", missing.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")))
     }
+}
+
+/// The post-promotion hook as a step: a failure is reported, the promotion stands.
+async fn hook_step(run: &mut Run<'_>, outcome: &mut Outcome) -> Result<(), PromoteError> {
+    let req = run.req;
+    let Some(h) = &req.hook else { return Ok(()) };
+    let t = run.start("hook", h.clone())?;
+    match run_hook(h, req, req.hook_timeout).await {
+        Ok(out) => run.done("hook", t, out)?,
+        Err(e) => {
+            run.fail("hook", t, &e);
+            outcome.warnings.push(format!("post-promotion hook failed (the promotion stands): {e}"));
+        }
+    }
+    Ok(())
 }
 
 async fn run_hook(cmd: &str, req: &Request, timeout: Duration) -> Result<String, String> {

@@ -19,6 +19,8 @@ use crate::fleet::{Addr, Shard};
 use crate::poll::{Probe, Slot};
 
 mod feed;
+pub mod state;
+pub mod wire;
 
 /// The incident script repeats with this period.
 pub const CYCLE_SECS: f64 = 120.0;

@@ -122,6 +122,9 @@ pub enum Command {
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
         seconds: u32,
     },
+    /// Serve a simulated fleet over the MySQL protocol on loopback (one port per instance),
+    /// for benchmarks and trying shardtop without servers. Runs until Ctrl-C.
+    Sim(crate::sim::cmd::SimArgs),
     /// Planned switchover: make a replica the shard's master (plan first, then confirm).
     Promote {
         /// The shard, by name.

@@ -37,6 +37,7 @@ fn main() -> ExitCode {
                 commands::bench_terminal(&cli, sim.unwrap_or(100), *size, *seconds)
             }
             Some(Command::Bench { sweeps, sim, .. }) => commands::bench(&cli, *sweeps, *sim).await,
+            Some(Command::Sim(args)) => shardtop::sim::cmd::run(args).await,
             Some(c @ Command::Promote { .. }) => commands::promote(&cli, c).await,
             Some(c @ Command::Checksum { .. }) => commands::checksum(&cli, c).await,
         }

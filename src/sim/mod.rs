@@ -18,6 +18,7 @@ use crate::fleet::status::*;
 use crate::fleet::{Addr, Shard};
 use crate::poll::{Probe, Slot};
 
+pub mod cmd;
 mod feed;
 pub mod state;
 pub mod wire;

@@ -110,6 +110,14 @@ pub enum Command {
         /// Use a simulated fleet of this many shards instead of the config.
         #[arg(long, value_name = "SHARDS")]
         sim: Option<usize>,
+        /// Measure the real poller against the MySQL-wire simulator (in child processes) at
+        /// these fleet sizes, e.g. 100,1000,10000, each without and with 1 % hung instances;
+        /// --sweeps is then the number of measured poll intervals.
+        #[arg(long, value_name = "N,N,…", value_delimiter = ',')]
+        wire: Option<Vec<usize>>,
+        /// With --wire: also write the table (markdown) to this file.
+        #[arg(long, value_name = "PATH", requires = "wire")]
+        out: Option<std::path::PathBuf>,
         /// Measure the TUI instead: bytes written to the terminal per second (idle, a few
         /// values moving, busy) and frame render time, on a simulated fleet (--sim, default 100)
         /// at --fps (default: 10 and 2).

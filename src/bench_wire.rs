@@ -21,8 +21,9 @@ use crate::sim::cmd::READY;
 use crate::sim::state::WireFleet;
 use crate::sim::wire;
 
-/// Instance k of a bench fleet listens on BASE_PORT + k: below the ephemeral range for 10,000.
-const BASE_PORT: u16 = 21000;
+/// Instance k of a bench fleet listens on BASE_PORT + k: below the ephemeral range (32768+) for
+/// 10,000, and clear of the sandboxes (23306…).
+const BASE_PORT: u16 = 11000;
 /// Endpoints per simulator process (a listener and a connection each, under a 20,000 fd limit).
 const PER_CHILD: usize = 4000;
 const HANG_PERCENT: f64 = 1.0;
@@ -119,7 +120,7 @@ async fn start_sims(instances: usize, hang_percent: f64) -> Result<Vec<Child>, S
 
 /// One scenario: `instances` polled every interval for `rounds` measured rounds after one warm-up round.
 pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<Run, String> {
-    let _children = start_sims(instances, hang_percent).await?;
+    let mut children = start_sims(instances, hang_percent).await?;
     let fleet_instances = WireFleet::shards_for(instances) * crate::sim::state::PER_SHARD;
     let hung = wire::hung_instances(fleet_instances, hang_percent);
     let interval = interval_for(instances);
@@ -187,6 +188,10 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
     let rss = rss_mib();
     let socks = sockets();
     drop(poller);
+    // Wait for the simulators to be gone, so the next run can listen on the same ports.
+    for child in &mut children {
+        let _ = child.kill().await;
+    }
     let cpu = cpu1.saturating_sub(cpu_start);
     let mut sweep_walls: Vec<Duration> = (1..=rounds)
         .filter_map(|r| latest[r].map(|l| l.saturating_duration_since(t0 + interval * r as u32)))

@@ -193,9 +193,8 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
         let _ = child.kill().await;
     }
     let cpu = cpu1.saturating_sub(cpu_start);
-    let mut sweep_walls: Vec<Duration> = (1..=rounds)
-        .filter_map(|r| latest[r].map(|l| l.saturating_duration_since(t0 + interval * r as u32)))
-        .collect();
+    let mut sweep_walls: Vec<Duration> =
+        (1..=rounds).filter_map(|r| latest[r].map(|l| l.saturating_duration_since(t0 + interval * r as u32))).collect();
     let mut overruns: Vec<Duration> = overrun[1..].to_vec();
     probe_walls.sort();
     sweep_walls.sort();

@@ -80,10 +80,8 @@ pub async fn run(args: &SimArgs) -> CmdResult {
     }
     let fleet = Arc::new(WireFleet::new(args.shards(), args.flavor, addrs.clone()));
     let hung = wire::hung_instances(fleet.instances(), args.hang_percent);
-    let sockets: Vec<SocketAddr> = addrs[from..from + count]
-        .iter()
-        .map(|a| SocketAddr::from(([127, 0, 0, 1], a.port)))
-        .collect();
+    let sockets: Vec<SocketAddr> =
+        addrs[from..from + count].iter().map(|a| SocketAddr::from(([127, 0, 0, 1], a.port))).collect();
     let listeners = wire::bind_all(sockets).await.map_err(|e| fail(e.to_string()))?;
     if let Some(path) = &args.config_out {
         std::fs::write(path, config_toml(&fleet, &args.flavor))

@@ -243,14 +243,14 @@ impl WireFleet {
             }
             return Reply::Rows(set);
         }
-        if upper.starts_with("STOP") || upper.starts_with("START") || upper.starts_with("CHANGE") || upper.starts_with("SET") {
+        if upper.starts_with("STOP")
+            || upper.starts_with("START")
+            || upper.starts_with("CHANGE")
+            || upper.starts_with("SET")
+        {
             return Reply::Error { code: 1227, state: "42000", message: "the wire simulator is read-only".into() };
         }
-        Reply::Error {
-            code: 1064,
-            state: "42000",
-            message: format!("the wire simulator does not understand {sql:?}"),
-        }
+        Reply::Error { code: 1064, state: "42000", message: format!("the wire simulator does not understand {sql:?}") }
     }
 
     /// The instances that replicate from instance `k` right now (server id, served address).

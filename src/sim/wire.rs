@@ -382,7 +382,13 @@ mod probe_tests {
         let n = shards * PER_SHARD + 1;
         let any: SocketAddr = ([127, 0, 0, 1], 0).into();
         let listeners = bind_all(std::iter::repeat_n(any, n)).await.expect("bind loopback");
-        let addrs = listeners.iter().map(|l| { let a = l.local_addr().expect("bound"); Addr::new(a.ip().to_string(), a.port()) }).collect();
+        let addrs = listeners
+            .iter()
+            .map(|l| {
+                let a = l.local_addr().expect("bound");
+                Addr::new(a.ip().to_string(), a.port())
+            })
+            .collect();
         let fleet = Arc::new(WireFleet::new(shards, flavor, addrs));
         let mut opts = WireOptions::new(Duration::ZERO, (0..n).map(|k| hung.contains(&k)).collect());
         opts.frozen_at = Some(T);
@@ -391,7 +397,8 @@ mod probe_tests {
     }
 
     fn prober(addr: &Addr, timeout: Duration) -> Prober {
-        let opts = ProbeOptions { user: "monitor".into(), password: None, tls: Tls::Disabled, timeout, heartbeat: None };
+        let opts =
+            ProbeOptions { user: "monitor".into(), password: None, tls: Tls::Disabled, timeout, heartbeat: None };
         Prober::new(addr.clone(), Arc::new(opts))
     }
 

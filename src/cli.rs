@@ -110,6 +110,14 @@ pub enum Command {
         /// Use a simulated fleet of this many shards instead of the config.
         #[arg(long, value_name = "SHARDS")]
         sim: Option<usize>,
+        /// Measure the real poller against the MySQL-wire simulator (in child processes) at
+        /// these fleet sizes, e.g. 100,1000,10000, each without and with 1 % hung instances;
+        /// --sweeps is then the number of measured poll intervals.
+        #[arg(long, value_name = "N,N,…", value_delimiter = ',')]
+        wire: Option<Vec<usize>>,
+        /// With --wire: also write the table (markdown) to this file.
+        #[arg(long, value_name = "PATH", requires = "wire")]
+        out: Option<std::path::PathBuf>,
         /// Measure the TUI instead: bytes written to the terminal per second (idle, a few
         /// values moving, busy) and frame render time, on a simulated fleet (--sim, default 100)
         /// at --fps (default: 10 and 2).
@@ -122,6 +130,9 @@ pub enum Command {
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
         seconds: u32,
     },
+    /// Serve a simulated fleet over the MySQL protocol on loopback (one port per instance),
+    /// for benchmarks and trying shardtop without servers. Runs until Ctrl-C.
+    Sim(crate::sim::cmd::SimArgs),
     /// Planned switchover: make a replica the shard's master (plan first, then confirm).
     Promote {
         /// The shard, by name.

@@ -1059,6 +1059,17 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     })
 }
 
+pub async fn bench_wire(sizes: &[usize], intervals: usize, out: Option<&std::path::Path>) -> CmdResult {
+    let table = crate::bench_wire::report(sizes, intervals.max(1))
+        .await
+        .map_err(|e| CommandError::new(1, format!("bench --wire: {e}")))?;
+    print!("{table}");
+    if let Some(path) = out {
+        std::fs::write(path, &table).map_err(|e| CommandError::new(1, format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(0)
+}
+
 pub fn bench_terminal(cli: &Cli, shards: usize, size: (u16, u16), seconds: u32) -> CmdResult {
     let fps: Vec<u32> = cli.fps.map_or_else(|| vec![10, 2], |f| vec![f]);
     let report = crate::bench_terminal::report(shards.max(1), size, &fps, seconds)

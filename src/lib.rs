@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod bench;
 pub mod bench_terminal;
+pub mod bench_wire;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -33,10 +33,14 @@ fn main() -> ExitCode {
             Some(Command::Snapshot { format, rate_window }) => commands::snapshot(&cli, *format, *rate_window).await,
             Some(Command::CheckConfig { offline }) => commands::check_config(&cli, *offline).await,
             Some(Command::Heartbeat { shard }) => commands::heartbeat(&cli, shard).await,
+            Some(Command::Bench { wire: Some(sizes), sweeps, out, .. }) => {
+                commands::bench_wire(sizes, *sweeps, out.as_deref()).await
+            }
             Some(Command::Bench { terminal: true, sim, size, seconds, .. }) => {
                 commands::bench_terminal(&cli, sim.unwrap_or(100), *size, *seconds)
             }
             Some(Command::Bench { sweeps, sim, .. }) => commands::bench(&cli, *sweeps, *sim).await,
+            Some(Command::Sim(args)) => shardtop::sim::cmd::run(args).await,
             Some(c @ Command::Promote { .. }) => commands::promote(&cli, c).await,
             Some(c @ Command::Checksum { .. }) => commands::checksum(&cli, c).await,
         }

@@ -18,7 +18,10 @@ use crate::fleet::status::*;
 use crate::fleet::{Addr, Shard};
 use crate::poll::{Probe, Slot};
 
+pub mod cmd;
 mod feed;
+pub mod state;
+pub mod wire;
 
 /// The incident script repeats with this period.
 pub const CYCLE_SECS: f64 = 120.0;

@@ -205,7 +205,7 @@ mod tests {
             seen.extend(f.apply_feed(&round(s, vec![ok(2), ok(2), ok(3)])));
         }
         assert!(!f.shards[2].all_problems().any(|p| p.rule == "feed_latency"));
-        assert!(seen.iter().any(|e| e.message.starts_with("recovered: feed p99")), "{seen:?}");
+        assert!(seen.iter().any(|e| e.message.starts_with("recovered (was: feed p99")), "{seen:?}");
     }
 
     #[test]

@@ -485,7 +485,12 @@ fn diff_events(shard: &str, before: &[Problem], after: &[&Problem], first_sample
         if still || p.severity == Health::Unknown {
             continue;
         }
-        events.push(Event { shard: shard.into(), severity: Health::Ok, message: format!("recovered: {}", describe(p)) });
+        // The message is the problem's last reading: say it is over, not that it holds.
+        let message = match &p.instance {
+            Some(a) => format!("{a} recovered (was: {})", p.message),
+            None => format!("recovered (was: {})", p.message),
+        };
+        events.push(Event { shard: shard.into(), severity: Health::Ok, message });
     }
     events
 }
@@ -595,7 +600,7 @@ mod tests {
         let ev = f.apply(0, 1, ok(3, replica_status(Some(0))));
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].severity, Health::Ok);
-        assert!(ev[0].message.starts_with("recovered: db1:3306 SQL thread stopped"));
+        assert!(ev[0].message.starts_with("db1:3306 recovered (was: SQL thread stopped"), "{}", ev[0].message);
     }
 
     #[test]
@@ -610,7 +615,7 @@ mod tests {
         assert_eq!((ev[0].severity, ev[0].message.as_str()), (Health::Critical, "db1:3306 lag 90s over 60s"));
         let ev = f.apply(0, 1, ok(3, replica_status(Some(1))));
         assert_eq!(ev.len(), 1);
-        assert_eq!(ev[0].message, "recovered: db1:3306 lag 90s over 60s");
+        assert_eq!(ev[0].message, "db1:3306 recovered (was: lag 90s over 60s)");
     }
 
     #[test]

@@ -93,8 +93,9 @@ impl TerminalStats {
     }
 }
 
+/// A writer that only counts the bytes it is given (what a terminal would receive).
 #[derive(Clone, Default)]
-struct Counter(Rc<Cell<usize>>);
+pub(crate) struct Counter(pub(crate) Rc<Cell<usize>>);
 
 impl Write for Counter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -301,8 +301,7 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
             fleet.apply(u.slot.shard, u.slot.instance, u.sample);
         }
     }
-    // Say goodbye to the servers that answer; don't wait on the ones that don't.
-    futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+    close_all(&mut probes).await;
     if let Some((prober, _)) = feed.as_mut() {
         prober.close(Duration::from_millis(200)).await;
     }
@@ -329,12 +328,17 @@ pub async fn shard_replicas(cfg: Arc<Config>, shard: String) -> Vec<(Addr, Optio
         fleet.apply(u.slot.shard, u.slot.instance, u.sample);
     }
     discover(&mut fleet, &mut probes, &opts, cfg.poll.concurrency, started).await;
-    futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+    close_all(&mut probes).await;
     fleet.shards[0]
         .replicas()
         .iter()
         .map(|i| (i.addr.clone(), i.status.as_ref().and_then(|s| s.primary_link()).map(|l| l.source.clone())))
         .collect()
+}
+
+/// Say goodbye to the servers that answer; don't wait long on the ones that don't.
+async fn close_all(probes: &mut [(Slot, Prober)]) {
+    futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
 }
 
 /// Bounds the probe → discover → probe the new ones loop (a chain this deep is a mistake anyway).
@@ -426,7 +430,7 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
     let shards = layout(&cfg);
     let mut probes = probers(&shards, &opts);
     let mut results = poll::sweep_once(&mut probes, cfg.poll.concurrency).await;
-    futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+    close_all(&mut probes).await;
     results.sort_by_key(|u| (u.slot.shard, u.slot.instance));
     let mut failures = 0;
     for u in results {
@@ -527,7 +531,7 @@ pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
             let shards = layout(&cfg);
             let mut probes = probers(&shards, &opts);
             let stats = crate::bench::run(&mut probes, cfg.poll.concurrency, sweeps).await;
-            futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
+            close_all(&mut probes).await;
             if let Some(f) = &cfg.feed {
                 let mut prober = FeedProber::new(f, &shards, opts.clone());
                 print!("{}", crate::bench::feed_rounds(&mut prober, sweeps).await);
@@ -602,13 +606,7 @@ async fn tui_promote(
         (true, Ok(_)) => ActionMsg::Planned(Ok(())),
         (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
         (false, Ok(o)) => {
-            let mut summary = format!(
-                "{} is the master of {}: writes blocked {:.0} ms, total {:.0} ms",
-                req.candidate,
-                req.shard,
-                o.write_blocked.unwrap_or_default().as_secs_f64() * 1e3,
-                o.total.as_secs_f64() * 1e3
-            );
+            let mut summary = format!("{} is the master of {}: {}", req.candidate, req.shard, o.timing());
             for w in &o.warnings {
                 summary.push_str(&format!("\nwarning: {w}"));
             }
@@ -669,13 +667,8 @@ async fn tui_checksum(
             );
             for d in r.diffs.iter().take(12) {
                 summary.push_str(&format!(
-                    "\n{} {}.{} chunk {} [{} .. {}] rows {} vs {}",
-                    d.replica,
-                    d.db,
-                    d.tbl,
-                    d.chunk,
-                    d.lower_boundary.as_deref().unwrap_or("-∞"),
-                    d.upper_boundary.as_deref().unwrap_or("+∞"),
+                    "\n{} rows {} vs {}",
+                    d.place(),
                     d.this_cnt,
                     d.master_cnt.map_or("NULL".into(), |v| v.to_string())
                 ));
@@ -839,11 +832,10 @@ pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
                 println!("warning: {w}");
             }
             println!(
-                "promoted {} to master of {}: writes blocked {:.0} ms, total {:.0} ms (audit: {})",
+                "promoted {} to master of {}: {} (audit: {})",
                 req.candidate,
                 req.shard,
-                o.write_blocked.unwrap_or_default().as_secs_f64() * 1e3,
-                o.total.as_secs_f64() * 1e3,
+                o.timing(),
                 act.audit_log.display()
             );
             Ok(0)
@@ -1027,13 +1019,8 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     } else {
         for d in &report.diffs {
             println!(
-                "DIFF {} {}.{} chunk {} [{} .. {}] rows {} vs master {} crc {} vs master {}",
-                d.replica,
-                d.db,
-                d.tbl,
-                d.chunk,
-                d.lower_boundary.as_deref().unwrap_or("-∞"),
-                d.upper_boundary.as_deref().unwrap_or("+∞"),
+                "DIFF {} rows {} vs master {} crc {} vs master {}",
+                d.place(),
                 d.this_cnt,
                 d.master_cnt.map_or("NULL".into(), |v| v.to_string()),
                 d.this_crc,

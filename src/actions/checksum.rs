@@ -67,6 +67,21 @@ pub struct Diff {
     pub master_crc: Option<String>,
 }
 
+impl Diff {
+    /// Where the difference is, for people: `replica db.tbl chunk N [lower .. upper]`.
+    pub fn place(&self) -> String {
+        format!(
+            "{} {}.{} chunk {} [{} .. {}]",
+            self.replica,
+            self.db,
+            self.tbl,
+            self.chunk,
+            self.lower_boundary.as_deref().unwrap_or("-∞"),
+            self.upper_boundary.as_deref().unwrap_or("+∞")
+        )
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct TableResult {
     pub db: String,

@@ -86,6 +86,17 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
+impl Outcome {
+    /// `writes blocked N ms, total M ms`, for every place that reports a promotion.
+    pub fn timing(&self) -> String {
+        format!(
+            "writes blocked {:.0} ms, total {:.0} ms",
+            self.write_blocked.unwrap_or_default().as_secs_f64() * 1e3,
+            self.total.as_secs_f64() * 1e3
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PromoteError {
     #[error("{0}")]
@@ -762,11 +773,10 @@ pub async fn promote(
 
     outcome.total = run.started.elapsed();
     let summary = format!(
-        "{} is the master of {}; writes blocked {:.0} ms; total {:.0} ms; {} warnings",
+        "{} is the master of {}; {}; {} warnings",
         req.candidate,
         req.shard,
-        outcome.write_blocked.unwrap_or_default().as_secs_f64() * 1e3,
-        outcome.total.as_secs_f64() * 1e3,
+        outcome.timing().replace(", ", "; "),
         outcome.warnings.len()
     );
     run.audit("outcome", "ok", Some(outcome.total), &summary)?;

@@ -34,31 +34,18 @@ struct Sample {
 /// ±Inf: e.g. a rate over a counter that just appeared) are left out.
 pub async fn query(http: &reqwest::Client, base: &str, promql: &str) -> Result<Vec<Point>, SourceError> {
     let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
-    let resp = http.get(&url).query(&[("query", promql)]).send().await.map_err(|e| http_error(&e, "the timeout"))?;
-    let status = resp.status();
-    let body = resp.text().await.map_err(|e| http_error(&e, "the timeout"))?;
-    parse(status.as_u16(), &body)
+    let (status, body) = get(http, &url, &[("query", promql)]).await?;
+    parse(status, &body)
 }
 
 /// The API's answer, whatever its HTTP status: Prometheus sends its JSON
 /// error envelope with 400, 422 and 503 too.
 pub fn parse(http_status: u16, body: &str) -> Result<Vec<Point>, SourceError> {
-    let env: Envelope = match serde_json::from_str(body) {
-        Ok(env) => env,
-        Err(e) if (200..300).contains(&http_status) => {
-            return Err(SourceError(format!("malformed JSON from Prometheus: {e}")));
-        }
-        Err(_) => return Err(SourceError(format!("HTTP {http_status}: {}", excerpt(body)))),
-    };
-    if env.status != "success" {
-        let kind = env.error_type.as_deref().unwrap_or("error");
-        let why = env.error.as_deref().unwrap_or("no reason given");
-        return Err(SourceError(format!("Prometheus {kind} (HTTP {http_status}): {why}")));
-    }
+    let data = envelope(http_status, body)?;
     if !(200..300).contains(&http_status) {
         return Err(SourceError(format!("HTTP {http_status} with status success")));
     }
-    let Some(data) = env.data else { return Err(SourceError("Prometheus answered success without data".into())) };
+    let Some(data) = data else { return Err(no_data()) };
     match data.result_type.as_str() {
         "vector" => {
             let samples: Vec<Sample> = serde_json::from_value(data.result)
@@ -115,26 +102,12 @@ pub async fn query_range(
         ("end", format!("{end:.3}")),
         ("step", format!("{:.3}", step.as_secs_f64().max(0.001))),
     ];
-    let resp = http.get(&url).query(&params).send().await.map_err(|e| http_error(&e, "the timeout"))?;
-    let status = resp.status();
-    let body = resp.text().await.map_err(|e| http_error(&e, "the timeout"))?;
-    parse_range(status.as_u16(), &body)
+    let (status, body) = get(http, &url, &params).await?;
+    parse_range(status, &body)
 }
 
 pub fn parse_range(http_status: u16, body: &str) -> Result<Vec<RangeValues>, SourceError> {
-    let env: Envelope = match serde_json::from_str(body) {
-        Ok(env) => env,
-        Err(e) if (200..300).contains(&http_status) => {
-            return Err(SourceError(format!("malformed JSON from Prometheus: {e}")));
-        }
-        Err(_) => return Err(SourceError(format!("HTTP {http_status}: {}", excerpt(body)))),
-    };
-    if env.status != "success" {
-        let kind = env.error_type.as_deref().unwrap_or("error");
-        let why = env.error.as_deref().unwrap_or("no reason given");
-        return Err(SourceError(format!("Prometheus {kind} (HTTP {http_status}): {why}")));
-    }
-    let Some(data) = env.data else { return Err(SourceError("Prometheus answered success without data".into())) };
+    let Some(data) = envelope(http_status, body)? else { return Err(no_data()) };
     if data.result_type != "matrix" {
         return Err(SourceError(format!("a range query gave a {}, not a matrix", data.result_type)));
     }
@@ -147,6 +120,36 @@ pub fn parse_range(http_status: u16, body: &str) -> Result<Vec<RangeValues>, Sou
             (s.metric.into_iter().collect(), values)
         })
         .collect())
+}
+
+/// GET with query parameters: the HTTP status and the body, whatever the status.
+async fn get<P: serde::Serialize + ?Sized>(http: &reqwest::Client, url: &str, params: &P) -> Result<(u16, String), SourceError> {
+    let resp = http.get(url).query(params).send().await.map_err(|e| http_error(&e, "the timeout"))?;
+    let status = resp.status().as_u16();
+    let body = resp.text().await.map_err(|e| http_error(&e, "the timeout"))?;
+    Ok((status, body))
+}
+
+/// The JSON envelope both endpoints answer with: its data when `status` is
+/// `success`, the error it carries otherwise.
+fn envelope(http_status: u16, body: &str) -> Result<Option<Data>, SourceError> {
+    let env: Envelope = match serde_json::from_str(body) {
+        Ok(env) => env,
+        Err(e) if (200..300).contains(&http_status) => {
+            return Err(SourceError(format!("malformed JSON from Prometheus: {e}")));
+        }
+        Err(_) => return Err(SourceError(format!("HTTP {http_status}: {}", excerpt(body)))),
+    };
+    if env.status != "success" {
+        let kind = env.error_type.as_deref().unwrap_or("error");
+        let why = env.error.as_deref().unwrap_or("no reason given");
+        return Err(SourceError(format!("Prometheus {kind} (HTTP {http_status}): {why}")));
+    }
+    Ok(env.data)
+}
+
+fn no_data() -> SourceError {
+    SourceError("Prometheus answered success without data".into())
 }
 
 /// The start of a body, for messages: one line, at most 120 characters.

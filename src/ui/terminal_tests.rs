@@ -2,7 +2,6 @@
 //! the real views (snapshots with styles), kiosk, keymap in the help, mouse,
 //! and what the renderer writes to the terminal.
 
-use std::io::Write;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Terminal;
@@ -13,6 +12,7 @@ use ratatui::style::{Color, Modifier};
 use ratatui::{TerminalOptions, Viewport};
 
 use super::app::tests::demo_app;
+use crate::bench_terminal::Counter;
 use super::app::{App, Message, View};
 use super::color::ColorDepth;
 use super::keys::{Action, KeySpec, Keymap, UserBinding};
@@ -246,19 +246,6 @@ fn mouse_click_selects_the_row_under_it_and_wheel_scrolls() {
     assert_eq!(app.detail_selected, 2, "below the table");
 }
 
-/// A writer that only counts.
-#[derive(Clone, Default)]
-pub struct Counter(pub std::rc::Rc<std::cell::Cell<usize>>);
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.set(self.0.get() + buf.len());
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn an_unchanged_screen_writes_nothing() {

@@ -1057,10 +1057,18 @@ pub async fn bench_wire(sizes: &[usize], intervals: usize, out: Option<&std::pat
     Ok(0)
 }
 
-pub fn bench_terminal(cli: &Cli, shards: usize, size: (u16, u16), seconds: u32) -> CmdResult {
+pub fn bench_terminal(
+    cli: &Cli,
+    shards: &[usize],
+    sizes: &[(u16, u16)],
+    screens: &[crate::bench_terminal::Screen],
+    activities: &[crate::bench_terminal::Activity],
+    seconds: u32,
+) -> CmdResult {
     let fps: Vec<u32> = cli.fps.map_or_else(|| vec![10, 2], |f| vec![f]);
-    let report = crate::bench_terminal::report(shards.max(1), size, &fps, seconds)
-        .map_err(|e| CommandError::new(1, format!("bench: {e}")))?;
+    let shards: Vec<usize> = shards.iter().map(|&n| n.max(1)).collect();
+    let plan = crate::bench_terminal::Plan { shards: &shards, sizes, screens, activities, fps: &fps, seconds };
+    let report = crate::bench_terminal::report(&plan).map_err(|e| CommandError::new(1, format!("bench: {e}")))?;
     print!("{report}");
     Ok(0)
 }

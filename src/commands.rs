@@ -69,11 +69,22 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
             .map_err(|e| CommandError::new(1, e.to_string()))?;
     app.feed_interval = DEMO_FEED_INTERVAL;
     let (tx, rx) = mpsc::channel(4096);
-    let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
+    // Beyond the scripted eight shards, incidents hit a share of the fleet at once (sim::scale).
+    let _poller = Poller::spawn(crate::sim::scale::probes(&sim), Schedule { interval, concurrency: 256 }, tx);
     let (feed_tx, feed_rx) = mpsc::channel::<crate::ui::app::Message>(64);
     let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, feed_tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
+    if usize::from(shards) > crate::sim::scale::SCRIPTED {
+        use crate::ui::keys::Action;
+        let key = |a| app.keymap.first_key(a).unwrap_or_else(|| "?".into());
+        let (only, next) = (key(Action::ProblemsOnly), key(Action::NextProblem));
+        log::info!(
+            target: "fleet",
+            "demo: beyond the first {} shards outages hit many at once ({only}: only shards with a problem, {next}: the next one)",
+            crate::sim::scale::SCRIPTED
+        );
+    }
     for w in &profile.warnings {
         log::warn!(target: "config", "{w}");
     }

@@ -7,11 +7,13 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState};
 
-use super::fmt_lag;
+use super::{Drawn, fmt_lag};
 use crate::fleet::health::Health;
 use crate::fleet::topology::{LinkState, NodeKind, Source, TreeRow, resolve};
 use crate::fleet::{Instance, Role, Shard};
 use crate::ui::app::{App, View};
+use crate::ui::keys::Action;
+use crate::ui::rows::TopoLine;
 use crate::ui::theme::health_symbol;
 
 /// Tree connectors: box drawing, or ASCII for terminals and fonts without it.
@@ -25,8 +27,9 @@ struct Glyphs {
 const BOX: Glyphs = Glyphs { branch: "├─", last: "└─", pipe: "│  ", blank: "   " };
 const ASCII: Glyphs = Glyphs { branch: "|-", last: "`-", pipe: "|  ", blank: "   " };
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> Drawn {
     let t = &app.theme;
+    let layout = app.topology_layout();
     let title = match app.view {
         View::Topology(Some(s)) => {
             let shard = app.fleet.shards.get(s);
@@ -37,44 +40,70 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
                 Span::styled(format!("{} {} ", health_symbol(health), health.label()), t.health(health)),
             ])
         }
-        _ => Line::from(Span::styled(format!(" Topology ({} shards) ", app.topology_shards().len()), t.title)),
+        _ => {
+            let mut narrowed = Vec::new();
+            if app.problems_only {
+                narrowed.push("problems only".to_string());
+            }
+            if !app.filter.is_empty() {
+                narrowed.push(format!("filter \"{}\"", app.filter));
+            }
+            let what = if narrowed.is_empty() {
+                format!("{} shards", layout.shards)
+            } else {
+                format!("{} of {} shards, {}", layout.shards, app.fleet.shards.len(), narrowed.join(", "))
+            };
+            Line::from(Span::styled(format!(" Topology ({what}) "), t.title))
+        }
     };
-    let block = Block::default().borders(Borders::TOP).border_style(t.border).title(title);
+    let mut block = Block::default().borders(Borders::TOP).border_style(t.border).title(title);
     let glyphs = if app.ascii { &ASCII } else { &BOX };
     let single = matches!(app.view, View::Topology(Some(_)));
+    let height = area.height.saturating_sub(1) as usize;
+    // Only the lines on screen are built: a thousand shards' trees are some 6,000 lines.
+    let first = app.topology_offset(&layout, height);
+    let window = layout.lines.iter().skip(first).take(height);
     let mut items: Vec<ListItem> = Vec::new();
-    let mut selected_line = None;
-    let mut target = 0;
-    let mut last_shard = None;
-    for (s, row) in app.topology_rows() {
-        let Some(shard) = app.fleet.shards.get(s) else { continue };
-        if !single && last_shard != Some(s) {
-            last_shard = Some(s);
-            items.push(ListItem::new(Line::from(vec![
-                Span::styled(format!("{} ", health_symbol(shard.health)), t.health(shard.health)),
-                Span::styled(shard.name.clone(), t.header),
-                Span::styled(
-                    shard.headline().map(|p| format!("  {}", p.message)).unwrap_or_default(),
-                    t.health(shard.health),
-                ),
-            ])));
-        }
-        if let NodeKind::Instance(_) = row.kind {
-            if target == app.topo_selected {
-                selected_line = Some(items.len());
+    for line in window {
+        match line {
+            TopoLine::Shard(s) => {
+                let Some(shard) = app.fleet.shards.get(*s) else { continue };
+                items.push(ListItem::new(Line::from(vec![
+                    Span::styled(format!("{} ", health_symbol(shard.health)), t.health(shard.health)),
+                    Span::styled(shard.name.clone(), t.header),
+                    Span::styled(
+                        crate::ui::summary::headline(shard).map(|p| format!("  {}", p.message)).unwrap_or_default(),
+                        t.health(shard.health),
+                    ),
+                ])));
             }
-            target += 1;
+            TopoLine::Node(s, row) => {
+                let Some(shard) = app.fleet.shards.get(*s) else { continue };
+                let indent = if single { "" } else { "  " };
+                items.push(ListItem::new(row_line(app, shard, *s, row, glyphs, indent)));
+            }
         }
-        let indent = if single { "" } else { "  " };
-        items.push(ListItem::new(row_line(app, shard, s, &row, glyphs, indent)));
+    }
+    let built = items.len();
+    if items.len() < layout.lines.len() {
+        let at = format!(" {}–{} of {} lines ", first + 1, first + items.len(), layout.lines.len());
+        block = block.title(Line::styled(at, t.muted).right_aligned());
     }
     if items.is_empty() {
-        items.push(ListItem::new(Line::styled("  no shard to show", t.muted)));
+        let msg = if app.problems_only && app.filter.is_empty() && !app.fleet.shards.is_empty() {
+            let key =
+                app.keymap.first_key(Action::ProblemsOnly).map(|k| format!(" ({k} shows all)")).unwrap_or_default();
+            format!("  no shard has a problem{key}")
+        } else {
+            "  no shard to show".to_string()
+        };
+        items.push(ListItem::new(Line::styled(msg, t.muted)));
     }
+    let selected = layout.targets.get(app.topo_selected).and_then(|&(_, _, line)| line.checked_sub(first));
     let list = List::new(items).block(block).highlight_style(t.selection);
-    let mut state = ListState::default().with_selected(selected_line);
+    let mut state = ListState::default().with_selected(selected.filter(|&l| l < height));
     frame.render_stateful_widget(list, area, &mut state);
-    area.height.saturating_sub(1) as usize
+    Drawn { page: height, table_top: area.y as usize + 1, built }
 }
 
 fn prefix(row: &TreeRow, g: &Glyphs) -> String {

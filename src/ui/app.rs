@@ -10,6 +10,7 @@ use super::color::ColorDepth;
 use super::keys::{Action, Keymap};
 use super::kiosk::{self, Kiosk};
 use super::theme::Theme;
+use super::topo::Topo;
 use crate::fleet::{Addr, Event, Fleet, Health};
 use crate::poll::{Slot, Update};
 
@@ -122,8 +123,8 @@ pub struct App {
     pub problems_only: bool,
     /// First overview row on screen: the table scrolls only as far as keeps the cursor in view.
     pub overview_scroll: usize,
-    /// First topology line on screen.
-    pub topo_scroll: usize,
+    /// First topology line on screen: (shard, line of its block).
+    pub topo_scroll: Option<(usize, usize)>,
     /// Screen line of the current table's first row (after the last frame), for mouse clicks.
     pub table_top: usize,
     /// Selected instance in the detail view.
@@ -135,8 +136,12 @@ pub struct App {
     pub quit: bool,
     /// Something visible changed since the last draw.
     pub dirty: bool,
-    /// Selected server in the topology view (index into `topology_targets()`).
+    /// Selected server in the topology view (its number in drawing order) while
+    /// the cursor follows no server.
     pub topo_selected: usize,
+    /// The server the topology cursor is on, (shard, instance), once placed there:
+    /// it stays on it when shards reorder.
+    pub topo_follow: Option<(usize, usize)>,
     /// Called for each server discovery adds to the fleet, to start probing it.
     pub on_discovered: Option<OnDiscovered>,
     /// What the terminal shows; applied to every frame.
@@ -177,7 +182,7 @@ impl App {
             follow: None,
             problems_only: false,
             overview_scroll: 0,
-            topo_scroll: 0,
+            topo_scroll: None,
             table_top: super::views::TABLE_FIRST_ROW,
             detail_selected: 0,
             show_help: false,
@@ -186,6 +191,7 @@ impl App {
             quit: false,
             dirty: true,
             topo_selected: 0,
+            topo_follow: None,
             on_discovered: None,
             color_depth: ColorDepth::TrueColor,
             keymap: Keymap::defaults(),
@@ -363,7 +369,7 @@ impl App {
                     }
                 }
                 View::Topology(_) => {
-                    if let Some(&(s, i)) = self.topology_targets().get(self.topo_selected) {
+                    if let Some((s, i)) = self.topology_cursor_target() {
                         self.view = View::Detail(s);
                         self.detail_selected = i;
                     }
@@ -373,12 +379,12 @@ impl App {
             Action::Topology => match self.view {
                 View::Overview => {
                     self.view = View::Topology(None);
-                    self.topo_selected = 0;
+                    (self.topo_selected, self.topo_follow, self.topo_scroll) = (0, None, None);
                 }
                 View::Detail(s) => {
                     self.view = View::Topology(Some(s));
-                    let here = self.topology_targets().iter().position(|&t| t == (s, self.detail_selected));
-                    self.topo_selected = here.unwrap_or(0);
+                    (self.topo_selected, self.topo_scroll) = (0, None);
+                    self.topo_follow = Some((s, self.detail_selected));
                 }
                 View::Topology(Some(s)) => self.view = View::Detail(s),
                 View::Topology(None) => self.view = View::Overview,
@@ -410,8 +416,9 @@ impl App {
                 self.overview_scroll = self.overview_offset(rows.len(), self.selected_row(&rows), page);
             }
             View::Topology(_) => {
-                let layout = self.topology_layout();
-                self.topo_scroll = self.topology_offset(&layout, page);
+                let topo = Topo::new(self);
+                let (b, line) = self.topo_window(&topo, page);
+                self.topo_scroll = topo.shards.get(b).map(|&s| (s, line));
             }
             View::Detail(_) => {}
         }
@@ -431,16 +438,17 @@ impl App {
                 }
             }
             View::Topology(_) => {
-                let layout = self.topology_layout();
-                let t = &layout.targets;
-                let first = |k: usize| k == 0 || t[k - 1].0 != t[k].0;
-                let hit = |k: usize| self.target_has_problem(t[k].0, t[k].1, first(k));
-                if let Some(k) = super::rows::next_match(t.len(), self.topo_selected, forward, hit) {
+                let found = {
+                    let topo = Topo::new(self);
+                    let next = self.topo_cursor(&topo).and_then(|k| topo.next_problem(k, forward));
+                    next.map(|k| (k, topo.server(k), topo.pos_of(k).1))
+                };
+                if let Some((k, server, line)) = found {
                     self.topo_selected = k;
+                    self.topo_follow = server;
                     // Show the shard it is in from its name line down, when it fits.
-                    let start = layout.block_start(t[k].2);
-                    if t[k].2 - start < self.page_rows.max(1) {
-                        self.topo_scroll = start;
+                    if line < self.page_rows.max(1) {
+                        self.topo_scroll = server.map(|(s, _)| (s, 0));
                     }
                 }
             }
@@ -465,8 +473,7 @@ impl App {
             self.follow = None;
             self.selected = 0;
         }
-        self.topo_selected = 0;
-        self.topo_scroll = 0;
+        (self.topo_selected, self.topo_scroll) = (0, None);
     }
 
     /// The wheel moves the cursor; a click on a row selects it (a shard, or an instance in the detail view).
@@ -546,8 +553,22 @@ impl App {
                     step(self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len()));
             }
             View::Topology(_) => {
-                let layout = self.topology_layout();
-                self.topo_selected = topology_step(&layout, self.topo_selected, delta);
+                let moved = {
+                    let topo = Topo::new(self);
+                    let Some(k) = self.topo_cursor(&topo) else { return };
+                    let last = topo.servers() - 1;
+                    let page = self.page_rows.max(1);
+                    // Pages go by lines (names and upstreams take lines too), the rest by servers.
+                    let to = match delta {
+                        d if d.abs() <= 1 => (k as isize + d).clamp(0, last as isize) as usize,
+                        d if d <= isize::MIN / 4 => 0,
+                        d if d >= isize::MAX / 4 => last,
+                        d if d > 0 => topo.page_down(k, page),
+                        _ => topo.page_up(k, page),
+                    };
+                    (to, topo.server(to))
+                };
+                (self.topo_selected, self.topo_follow) = moved;
             }
         }
     }
@@ -559,27 +580,6 @@ impl App {
     /// Data older than this is shown as stale.
     pub fn stale_after(&self) -> f64 {
         (self.poll_interval.as_secs_f64() * 3.0).max(3.0)
-    }
-}
-
-/// The topology's cursor `delta` servers on, or by as many lines when it pages (the
-/// lines include shard names and upstreams, so a page of lines holds fewer servers).
-fn topology_step(layout: &super::rows::TopoLayout, from: usize, delta: isize) -> usize {
-    let t = &layout.targets;
-    let Some(last) = t.len().checked_sub(1) else { return 0 };
-    let from = from.min(last);
-    if delta.abs() <= 1 {
-        return (from as isize + delta).clamp(0, last as isize) as usize;
-    }
-    let want = (t[from].2 as isize).saturating_add(delta);
-    if delta > 0 {
-        // The last server on or above the line a page down; at least one on.
-        let k = t.partition_point(|x| (x.2 as isize) <= want).saturating_sub(1);
-        k.max((from + 1).min(last))
-    } else {
-        // The first server on or below the line a page up; at least one back.
-        let k = t.partition_point(|x| (x.2 as isize) < want).min(last);
-        k.min(from.saturating_sub(1))
     }
 }
 
@@ -772,6 +772,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn topology_cursor_follows_its_server_when_shards_reorder() {
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('t'));
+        for _ in 0..30 {
+            if app.topology_cursor_target() == Some((script::BROKEN_SHARD, 2)) {
+                break;
+            }
+            key(&mut app, KeyCode::Down);
+        }
+        assert_eq!(app.topology_cursor_target(), Some((script::BROKEN_SHARD, 2)));
+        // Its SQL thread breaks: the shard sorts first, and the cursor goes with it.
+        let sim = SimFleet::default();
+        let sample = crate::fleet::status::Sample {
+            at: Utc::now(),
+            elapsed: Duration::from_millis(2),
+            result: sim.status_at(script::BROKEN_SHARD, 2, 40.0),
+        };
+        app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
+        assert_eq!(app.visible_shards()[0], script::BROKEN_SHARD);
+        assert_eq!(app.topology_cursor_target(), Some((script::BROKEN_SHARD, 2)));
+    }
+
+    #[test]
     fn untouched_cursor_stays_on_the_worst_row() {
         let mut app = demo_app(10.0);
         assert_eq!(app.selected, 0);
@@ -854,7 +877,7 @@ pub(crate) mod tests {
         assert_eq!((app.view, app.detail_selected), (View::Detail(0), 2));
         key(&mut app, KeyCode::Char('t'));
         assert_eq!(app.view, View::Topology(Some(0)));
-        assert_eq!(app.topology_targets()[app.topo_selected], (0, 2), "the cursor stays on the same server");
+        assert_eq!(app.topology_cursor_target(), Some((0, 2)), "the cursor stays on the same server");
         key(&mut app, KeyCode::Char('g'));
         key(&mut app, KeyCode::Enter);
         assert_eq!((app.view, app.detail_selected), (View::Detail(0), 0));

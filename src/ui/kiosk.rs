@@ -71,8 +71,7 @@ pub fn tick(app: &mut App, now: DateTime<Utc>) -> bool {
     app.selected = 0;
     app.follow = None;
     app.overview_scroll = 0;
-    app.topo_selected = 0;
-    app.topo_scroll = 0;
+    (app.topo_selected, app.topo_follow, app.topo_scroll) = (0, None, None);
     // On a shard's page, the instance with the worst problem, so its details are what shows.
     app.detail_selected = match next {
         View::Detail(i) => app.fleet.shards.get(i).map_or(0, |s| {

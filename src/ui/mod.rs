@@ -11,6 +11,7 @@ pub mod render;
 pub mod rows;
 pub mod summary;
 pub mod theme;
+pub mod topo;
 pub mod views;
 
 #[cfg(test)]

@@ -1,49 +1,14 @@
-//! What the overview lists and the topology draws, in which order, and which
-//! slice of it a screen shows. At a thousand shards a frame must not build a
-//! row per shard: the views ask here for the window around the cursor and
-//! build only that.
+//! What the overview lists (and the topology draws), in which order, and
+//! which slice of it a screen shows. At a thousand shards a frame must not
+//! build a row per shard: the overview asks here for the window around the
+//! cursor and builds only that (the topology: `topo`).
 
 use std::cmp::Ordering;
 use std::fmt::Write;
 
-use super::app::{App, SortKey, View};
+use super::app::{App, SortKey};
 use super::summary::problem_kind;
-use crate::fleet::topology::{self, NodeKind, TreeRow};
 use crate::fleet::{Health, Shard};
-
-/// One line of the topology view.
-#[derive(Clone, Debug)]
-pub enum TopoLine {
-    /// A shard's name and headline (the all-shards view only).
-    Shard(usize),
-    /// A node of shard `.0`'s replication tree.
-    Node(usize, TreeRow),
-}
-
-/// The topology view's lines, and where its cursor can go.
-#[derive(Clone, Debug, Default)]
-pub struct TopoLayout {
-    pub lines: Vec<TopoLine>,
-    /// The servers the cursor moves over, in drawing order: (shard, instance, line).
-    pub targets: Vec<(usize, usize, usize)>,
-    /// Shards drawn.
-    pub shards: usize,
-}
-
-impl TopoLayout {
-    /// The first line of the block the line `line` belongs to (its shard's name line).
-    pub fn block_start(&self, line: usize) -> usize {
-        let shard = |l: &TopoLine| match l {
-            TopoLine::Shard(s) | TopoLine::Node(s, _) => *s,
-        };
-        let Some(me) = self.lines.get(line).map(shard) else { return line };
-        let mut start = line;
-        while start > 0 && shard(&self.lines[start - 1]) == me {
-            start -= 1;
-        }
-        start
-    }
-}
 
 impl App {
     /// Indices into `fleet.shards` of the rows the overview shows: filtered,
@@ -127,60 +92,6 @@ impl App {
     /// First overview row on a screen of `height` rows.
     pub fn overview_offset(&self, rows: usize, cursor: usize, height: usize) -> usize {
         scroll_offset(self.overview_scroll, cursor, cursor, height, rows)
-    }
-
-    /// First topology line on a screen of `height` lines: the cursor in view, and the name of
-    /// the cursor's shard too when they fit together.
-    pub fn topology_offset(&self, layout: &TopoLayout, height: usize) -> usize {
-        let Some(&(_, _, line)) = layout.targets.get(self.topo_selected) else { return 0 };
-        scroll_offset(self.topo_scroll, layout.block_start(line), line, height, layout.lines.len())
-    }
-
-    /// The shards the topology view shows: one, or every row of the overview in its order.
-    pub fn topology_shards(&self) -> Vec<usize> {
-        match self.view {
-            View::Topology(Some(s)) => vec![s],
-            _ => self.visible_shards(),
-        }
-    }
-
-    /// Every line of the topology view. Cheap next to drawing them: no text is built.
-    pub fn topology_layout(&self) -> TopoLayout {
-        let single = matches!(self.view, View::Topology(Some(_)));
-        let shards = self.topology_shards();
-        let mut out = TopoLayout { shards: shards.len(), ..TopoLayout::default() };
-        // Replicas that list no report_host show up only as binlog clients; the map says which are known.
-        let pointers = topology::pointers(&self.fleet.shards);
-        for s in shards {
-            let Some(shard) = self.fleet.shards.get(s) else { continue };
-            let unknown = topology::unidentified(shard, &pointers);
-            let rows = topology::tree(&self.fleet.shards, s, &self.fleet.index, &self.fleet.limits, &unknown);
-            if !single {
-                out.lines.push(TopoLine::Shard(s));
-            }
-            for row in rows {
-                if let NodeKind::Instance(i) = row.kind {
-                    out.targets.push((s, i, out.lines.len()));
-                }
-                out.lines.push(TopoLine::Node(s, row));
-            }
-        }
-        out
-    }
-
-    /// The servers the topology view's cursor moves over, in drawing order: (shard, instance).
-    pub fn topology_targets(&self) -> Vec<(usize, usize)> {
-        self.topology_layout().targets.into_iter().map(|(s, i, _)| (s, i)).collect()
-    }
-
-    /// A server the jump keys stop at in the topology: one with a problem, or
-    /// the first server of a shard whose trouble is shard-wide (feed, two
-    /// writable masters) or whose data is stale.
-    pub fn target_has_problem(&self, s: usize, i: usize, first_of_shard: bool) -> bool {
-        let Some(shard) = self.fleet.shards.get(s) else { return false };
-        let own = shard.instances.get(i).is_some_and(|x| x.health != Health::Ok);
-        let shard_wide = shard.problems.iter().any(|p| p.severity != Health::Ok) || self.shard_stale(shard).is_some();
-        own || (first_of_shard && shard_wide)
     }
 }
 

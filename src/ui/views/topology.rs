@@ -13,8 +13,8 @@ use crate::fleet::topology::{LinkState, NodeKind, Source, TreeRow, resolve};
 use crate::fleet::{Instance, Role, Shard};
 use crate::ui::app::{App, View};
 use crate::ui::keys::Action;
-use crate::ui::rows::TopoLine;
 use crate::ui::theme::health_symbol;
+use crate::ui::topo::{Topo, TopoLine};
 
 /// Tree connectors: box drawing, or ASCII for terminals and fonts without it.
 struct Glyphs {
@@ -29,7 +29,8 @@ const ASCII: Glyphs = Glyphs { branch: "|-", last: "`-", pipe: "|  ", blank: "  
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> Drawn {
     let t = &app.theme;
-    let layout = app.topology_layout();
+    let topo = Topo::new(app);
+    let single = matches!(app.view, View::Topology(Some(_)));
     let title = match app.view {
         View::Topology(Some(s)) => {
             let shard = app.fleet.shards.get(s);
@@ -48,45 +49,46 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> Drawn {
             if !app.filter.is_empty() {
                 narrowed.push(format!("filter \"{}\"", app.filter));
             }
+            let n = topo.shards.len();
             let what = if narrowed.is_empty() {
-                format!("{} shards", layout.shards)
+                format!("{n} shards")
             } else {
-                format!("{} of {} shards, {}", layout.shards, app.fleet.shards.len(), narrowed.join(", "))
+                format!("{n} of {} shards, {}", app.fleet.shards.len(), narrowed.join(", "))
             };
             Line::from(Span::styled(format!(" Topology ({what}) "), t.title))
         }
     };
     let mut block = Block::default().borders(Borders::TOP).border_style(t.border).title(title);
     let glyphs = if app.ascii { &ASCII } else { &BOX };
-    let single = matches!(app.view, View::Topology(Some(_)));
     let height = area.height.saturating_sub(1) as usize;
-    // Only the lines on screen are built: a thousand shards' trees are some 6,000 lines.
-    let first = app.topology_offset(&layout, height);
-    let window = layout.lines.iter().skip(first).take(height);
-    let mut items: Vec<ListItem> = Vec::new();
-    for line in window {
-        match line {
-            TopoLine::Shard(s) => {
-                let Some(shard) = app.fleet.shards.get(*s) else { continue };
-                items.push(ListItem::new(Line::from(vec![
-                    Span::styled(format!("{} ", health_symbol(shard.health)), t.health(shard.health)),
-                    Span::styled(shard.name.clone(), t.header),
-                    Span::styled(
-                        crate::ui::summary::headline(shard).map(|p| format!("  {}", p.message)).unwrap_or_default(),
-                        t.health(shard.health),
-                    ),
-                ])));
-            }
-            TopoLine::Node(s, row) => {
-                let Some(shard) = app.fleet.shards.get(*s) else { continue };
-                let indent = if single { "" } else { "  " };
-                items.push(ListItem::new(row_line(app, shard, *s, row, glyphs, indent)));
-            }
-        }
+    // Only the lines on screen are built, and only their shards' trees: a thousand
+    // shards' trees are some 6,000 lines.
+    let first = app.topo_window(&topo, height);
+    let lines = topo.lines(first, height);
+    let mut items: Vec<ListItem> = Vec::with_capacity(lines.len());
+    for ((_, l), blk) in &lines {
+        let Some(shard) = app.fleet.shards.get(blk.shard) else { continue };
+        items.push(ListItem::new(match &blk.lines[*l] {
+            TopoLine::Shard(_) => Line::from(vec![
+                Span::styled(format!("{} ", health_symbol(shard.health)), t.health(shard.health)),
+                Span::styled(shard.name.clone(), t.header),
+                Span::styled(
+                    crate::ui::summary::headline(shard).map(|p| format!("  {}", p.message)).unwrap_or_default(),
+                    t.health(shard.health),
+                ),
+            ]),
+            TopoLine::Node(s, row) => row_line(app, shard, *s, row, glyphs, if single { "" } else { "  " }),
+        }));
     }
     let built = items.len();
-    if items.len() < layout.lines.len() {
-        let at = format!(" {}–{} of {} lines ", first + 1, first + items.len(), layout.lines.len());
+    let last = lines.last().map(|(p, _)| *p);
+    let whole = first == (0, 0) && last.is_none_or(|p| topo.forward(p, 1).is_none());
+    if !whole && let Some((b, l)) = last {
+        let at = if single {
+            format!(" {}–{} of {} lines ", first.1 + 1, l + 1, topo.block(0).lines.len())
+        } else {
+            format!(" shards {}–{} of {} ", first.0 + 1, b + 1, topo.shards.len())
+        };
         block = block.title(Line::styled(at, t.muted).right_aligned());
     }
     if items.is_empty() {
@@ -99,9 +101,10 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> Drawn {
         };
         items.push(ListItem::new(Line::styled(msg, t.muted)));
     }
-    let selected = layout.targets.get(app.topo_selected).and_then(|&(_, _, line)| line.checked_sub(first));
+    let cursor = app.topo_cursor(&topo).map(|k| topo.pos_of(k));
+    let selected = cursor.and_then(|c| lines.iter().position(|(p, _)| *p == c));
     let list = List::new(items).block(block).highlight_style(t.selection);
-    let mut state = ListState::default().with_selected(selected.filter(|&l| l < height));
+    let mut state = ListState::default().with_selected(selected);
     frame.render_stateful_widget(list, area, &mut state);
     Drawn { page: height, table_top: area.y as usize + 1, built }
 }

@@ -79,11 +79,7 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
         use crate::ui::keys::Action;
         let key = |a| app.keymap.first_key(a).unwrap_or_else(|| "?".into());
         let (only, next) = (key(Action::ProblemsOnly), key(Action::NextProblem));
-        log::info!(
-            target: "fleet",
-            "demo: beyond the first {} shards outages hit many at once ({only}: only shards with a problem, {next}: the next one)",
-            crate::sim::scale::SCRIPTED
-        );
+        log::info!(target: "fleet", "demo: outages hit many shards at once ({only}: problems only, {next}: next)");
     }
     for w in &profile.warnings {
         log::warn!(target: "config", "{w}");

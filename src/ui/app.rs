@@ -378,8 +378,10 @@ impl App {
             },
             Action::Topology => match self.view {
                 View::Overview => {
+                    // The cursor's shard, if the user has put the cursor somewhere; else the top.
+                    let at = self.follow.and_then(|_| self.selected_shard_index());
                     self.view = View::Topology(None);
-                    (self.topo_selected, self.topo_follow, self.topo_scroll) = (0, None, None);
+                    (self.topo_selected, self.topo_follow, self.topo_scroll) = (0, at.map(|s| (s, 0)), None);
                 }
                 View::Detail(s) => {
                     self.view = View::Topology(Some(s));
@@ -387,10 +389,11 @@ impl App {
                     self.topo_follow = Some((s, self.detail_selected));
                 }
                 View::Topology(Some(s)) => self.view = View::Detail(s),
-                View::Topology(None) => self.view = View::Overview,
+                View::Topology(None) => self.topology_to_overview(),
             },
             Action::Back => match self.view {
-                View::Detail(_) | View::Topology(None) => self.view = View::Overview,
+                View::Detail(_) => self.view = View::Overview,
+                View::Topology(None) => self.topology_to_overview(),
                 View::Topology(Some(s)) => self.view = View::Detail(s),
                 View::Overview => {
                     self.filter.clear();
@@ -405,6 +408,17 @@ impl App {
             Action::SortReverse => self.sort_reverse = !self.sort_reverse,
         }
         self.keep_cursor_in_view();
+    }
+
+    /// Back to the overview from the all-shards topology, its cursor on the shard
+    /// the topology's was on (once that was placed).
+    fn topology_to_overview(&mut self) {
+        if self.topo_follow.is_some()
+            && let Some((s, _)) = self.topology_cursor_target()
+        {
+            self.follow = Some(s);
+        }
+        self.view = View::Overview;
     }
 
     /// Remember where each list is scrolled to, as the views will draw it.
@@ -792,6 +806,29 @@ pub(crate) mod tests {
         app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
         assert_eq!(app.visible_shards()[0], script::BROKEN_SHARD);
         assert_eq!(app.topology_cursor_target(), Some((script::BROKEN_SHARD, 2)));
+    }
+
+    #[test]
+    fn overview_and_topology_keep_each_others_place() {
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('s')); // by name
+        for _ in 0..5 {
+            key(&mut app, KeyCode::Down);
+        }
+        assert_eq!(app.selected_shard_index(), Some(5));
+        key(&mut app, KeyCode::Char('t'));
+        assert_eq!(app.topology_cursor_target(), Some((5, 0)), "the selected shard's master");
+        for _ in 0..4 {
+            key(&mut app, KeyCode::Down);
+        }
+        assert_eq!(app.topology_cursor_target(), Some((6, 1)));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.selected_shard_index(), Some(6), "back on the shard the topology cursor was in");
+        // An untouched cursor stays an untouched cursor.
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('t'));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.follow, None);
     }
 
     #[test]

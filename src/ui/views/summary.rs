@@ -40,9 +40,13 @@ pub fn draw(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) {
         };
         fleet.push(Span::styled(" · worst lag ", t.muted));
         fleet.push(Span::styled(fmt_lag(Some(w.secs)), style));
-        let shard = app.fleet.shards.get(w.shard).map_or("", |s| s.name.as_str());
-        let server = w.server.as_ref().map(|a| format!(" ({a})")).unwrap_or_default();
-        fleet.push(Span::raw(format!(" {shard}{server}")));
+        // Where, once it matters: which replica is 2 s behind changes every second (and costs
+        // bytes over SSH) and says nothing.
+        if w.secs >= app.fleet.limits.lag_warn.as_secs_f64() {
+            let shard = app.fleet.shards.get(w.shard).map_or("", |s| s.name.as_str());
+            let server = w.server.as_ref().map(|a| format!(" ({a})")).unwrap_or_default();
+            fleet.push(Span::raw(format!(" {shard}{server}")));
+        }
     }
     let mut lines = vec![Line::from(fleet)];
     let room = area.height as usize - 1;

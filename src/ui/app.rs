@@ -809,6 +809,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn in_the_detail_view_n_goes_to_the_server_with_a_problem() {
+        let mut app = demo_app(40.0);
+        app.view = View::Detail(script::BROKEN_SHARD);
+        key(&mut app, KeyCode::Char('n'));
+        assert_eq!(app.detail_selected, 2, "the replica whose SQL thread stopped");
+        key(&mut app, KeyCode::Char('n'));
+        assert_eq!(app.detail_selected, 2, "the only one: the cursor stays");
+        key(&mut app, KeyCode::Home);
+        key(&mut app, KeyCode::Char('N'));
+        assert_eq!(app.detail_selected, 2, "backwards, going round");
+        // A healthy shard: nowhere to go.
+        app.view = View::Detail(0);
+        app.detail_selected = 1;
+        key(&mut app, KeyCode::Char('n'));
+        assert_eq!(app.detail_selected, 1);
+    }
+
+    #[test]
     fn overview_and_topology_keep_each_others_place() {
         let mut app = demo_app(10.0);
         key(&mut app, KeyCode::Char('s')); // by name

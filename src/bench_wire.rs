@@ -173,7 +173,7 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
         }
         probe_walls.push(update.sample.elapsed);
         latest[round] = Some(latest[round].map_or(now, |l: Instant| l.max(now)));
-        let scheduled = t0 + interval * round as u32 + interval.mul_f64(k as f64 / n as f64);
+        let scheduled = t0 + interval * round as u32 + crate::poll::spread_offset(interval, k, n);
         overrun[round] = overrun[round].max(now.saturating_duration_since(scheduled));
         if round == rounds {
             remaining -= 1;

@@ -55,15 +55,15 @@ pub struct Poller {
 impl Poller {
     /// Start polling. The first probe of every instance runs at once (bounded by
     /// `concurrency`) so the screen fills quickly; later ones are spread over
-    /// the interval so a large fleet does not probe in bursts.
+    /// the interval in `SPREAD_SLOTS` groups, so a large fleet neither probes in
+    /// one burst nor wakes the process once per instance.
     pub fn spawn<P: Probe>(probes: Vec<(Slot, P)>, schedule: Schedule, tx: mpsc::Sender<Update>) -> Poller {
         let sem = Arc::new(Semaphore::new(schedule.concurrency.max(1)));
-        let n = probes.len().max(1) as f64;
+        let n = probes.len().max(1);
         let start = Instant::now();
         let mut poller = Poller { tasks: JoinSet::new(), sem, tx, interval: schedule.interval };
         for (k, (slot, probe)) in probes.into_iter().enumerate() {
-            let offset = schedule.interval.mul_f64(k as f64 / n);
-            poller.start(slot, probe, start, offset);
+            poller.start(slot, probe, start, spread_offset(schedule.interval, k, n));
         }
         poller
     }
@@ -104,6 +104,19 @@ impl Poller {
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
     }
+}
+
+/// Probes are started in this many groups per interval: with 1,000 instances
+/// every second, 20 start together every 20 ms, so one wake-up of the process
+/// sends 20 queries and one `epoll_wait` tends to return their answers
+/// together, instead of a thousand wake-ups a second.
+pub const SPREAD_SLOTS: usize = 50;
+
+/// When, within the interval, instance `k` of `n` is probed.
+pub fn spread_offset(interval: Duration, k: usize, n: usize) -> Duration {
+    let slots = SPREAD_SLOTS.min(n.max(1));
+    let slot = k * slots / n.max(1);
+    interval.mul_f64(slot as f64 / slots as f64)
 }
 
 /// Probe every instance once, at most `concurrency` at a time. Results come
@@ -185,7 +198,8 @@ mod tests {
     async fn polls_every_interval() {
         let fast = Fake { delay: Duration::from_millis(1), timeout: Duration::from_secs(1) };
         let (tx, mut rx) = mpsc::channel(64);
-        let _poller = Poller::spawn(vec![(slot(0), fast)], Schedule { interval: Duration::from_secs(2), concurrency: 1 }, tx);
+        let _poller =
+            Poller::spawn(vec![(slot(0), fast)], Schedule { interval: Duration::from_secs(2), concurrency: 1 }, tx);
         let t0 = Instant::now();
         let mut times = Vec::new();
         for _ in 0..4 {
@@ -215,6 +229,25 @@ mod tests {
             }
         }
         assert_eq!(added, vec![0, 20]);
+    }
+
+    #[test]
+    fn probes_are_spread_over_the_interval_in_groups() {
+        let interval = Duration::from_secs(1);
+        let n = 1000;
+        let offsets: Vec<Duration> = (0..n).map(|k| spread_offset(interval, k, n)).collect();
+        assert!(offsets.windows(2).all(|w| w[0] <= w[1]), "offsets never go back");
+        assert!(offsets.iter().all(|&o| o < interval));
+        let mut groups = offsets.clone();
+        groups.dedup();
+        assert_eq!(groups.len(), SPREAD_SLOTS);
+        // Even groups, 20 ms apart, 20 instances each.
+        assert_eq!(groups[1] - groups[0], Duration::from_millis(20));
+        assert!(groups.iter().all(|g| offsets.iter().filter(|&o| o == g).count() == n / SPREAD_SLOTS));
+        // A small fleet gets one slot per instance; a single instance starts at once.
+        let small: Vec<Duration> = (0..4).map(|k| spread_offset(interval, k, 4)).collect();
+        assert_eq!(small, [0, 250, 500, 750].map(Duration::from_millis));
+        assert_eq!(spread_offset(interval, 0, 1), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

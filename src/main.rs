@@ -5,6 +5,11 @@ use clap::Parser;
 use shardtop::cli::{Cli, Command};
 use shardtop::commands;
 
+/// Thousands of connections each allocate and free small buffers every probe: mimalloc keeps
+/// that cheaper and less fragmented than the system allocator (see docs/bench-scale.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -140,7 +140,8 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
     let n = probes.len();
     let (tx, mut rx) = mpsc::channel(n.max(16));
     let t0 = Instant::now();
-    let poller = Poller::spawn(probes, Schedule { interval, concurrency: CONCURRENCY }, tx);
+    let poller = Poller::spawn_threaded(probes, Schedule { interval, concurrency: CONCURRENCY }, tx)
+        .map_err(|e| format!("cannot start the polling thread: {e}"))?;
 
     // Round 0 connects everyone; measure from round 1.
     let measure_from = t0 + interval;

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use crate::cli::{Cli, ColorChoice, Format};
 use crate::config::{self, Config, TlsMode};
 use crate::feed::FeedProber;
-use crate::metrics::MetricsClient;
 use crate::fleet::{Addr, Fleet, Limits, Shard};
 use crate::heartbeat;
+use crate::metrics::MetricsClient;
 use crate::poll::{self, Poller, Schedule, Slot};
 use crate::probe::{HeartbeatSpec, ProbeOptions, Prober, Tls};
 use crate::sim::SimFleet;
@@ -64,9 +64,15 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let fleet = Fleet::new(sim.layout(), Limits::default());
     let mut app = App::new(fleet, Theme::plain(), "demo", interval);
     let keymap = config::keymap_path();
-    let profile =
-        crate::ui::profile::configure(&mut app, cli, &config::UiConfig::default(), &[], &ThemeLoader::system(), keymap.as_deref())
-            .map_err(|e| CommandError::new(1, e.to_string()))?;
+    let profile = crate::ui::profile::configure(
+        &mut app,
+        cli,
+        &config::UiConfig::default(),
+        &[],
+        &ThemeLoader::system(),
+        keymap.as_deref(),
+    )
+    .map_err(|e| CommandError::new(1, e.to_string()))?;
     app.feed_interval = DEMO_FEED_INTERVAL;
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
@@ -219,8 +225,9 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
     }
     let (tx, rx) = mpsc::channel(4096);
-    let mut poller =
-        Poller::spawn(probes, Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency }, tx);
+    let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
+    let mut poller = Poller::spawn_threaded(probes, schedule, tx)
+        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
     let found_opts = opts.clone();
     let _discovered = tokio::spawn(async move {
         while let Some((slot, addr)) = found_rx.recv().await {
@@ -480,7 +487,12 @@ async fn check_sources(cfg: &Config) -> CmdResult {
             }
             None => {
                 let shards: std::collections::BTreeSet<usize> = u.values.iter().map(|v| v.0).collect();
-                println!("  ok    {name}: {} values for {} of {} shards", u.values.len(), shards.len(), cfg.shards.len());
+                println!(
+                    "  ok    {name}: {} values for {} of {} shards",
+                    u.values.len(),
+                    shards.len(),
+                    cfg.shards.len()
+                );
                 for n in &u.notes {
                     println!("        note: {n}");
                 }
@@ -494,7 +506,10 @@ pub async fn heartbeat(cli: &Cli, only: &[String]) -> CmdResult {
     let loaded = load_config(cli, 1)?;
     let cfg = loaded.config;
     let Some(hb) = cfg.heartbeat.clone() else {
-        return Err(CommandError::new(1, "no [heartbeat] section in the config: set `table` (e.g. \"percona.heartbeat\")"));
+        return Err(CommandError::new(
+            1,
+            "no [heartbeat] section in the config: set `table` (e.g. \"percona.heartbeat\")",
+        ));
     };
     if let Some(bad) = only.iter().find(|n| !cfg.shards.iter().any(|s| &s.name == *n)) {
         return Err(CommandError::new(1, format!("no shard named {bad:?} in the config")));
@@ -503,7 +518,12 @@ pub async fn heartbeat(cli: &Cli, only: &[String]) -> CmdResult {
     let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
     let masters: Vec<Addr> =
         cfg.shards.iter().filter(|s| only.is_empty() || only.contains(&s.name)).map(|s| s.master.clone()).collect();
-    eprintln!("writing heartbeats to {} every {} on {} masters", hb.table, config::format_duration(hb.interval), masters.len());
+    eprintln!(
+        "writing heartbeats to {} every {} on {} masters",
+        hb.table,
+        config::format_duration(hb.interval),
+        masters.len()
+    );
     let mut tasks = tokio::task::JoinSet::new();
     for addr in masters {
         let (opts, spec) = (opts.clone(), spec.clone());
@@ -601,7 +621,8 @@ async fn tui_promote(
     let mut progress = move |p: &crate::actions::Progress| {
         let _ = progress_tx.send(ActionMsg::Progress(p.clone()));
     };
-    let result = crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
+    let result =
+        crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
     let msg = match (dry_run, result) {
         (true, Ok(_)) => ActionMsg::Planned(Ok(())),
         (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
@@ -643,7 +664,8 @@ async fn tui_checksum(
         }
     };
     req.dry_run = dry_run;
-    let (replicas, warnings) = with_discovered(cfg.clone(), req.shard.clone(), req.master.clone(), req.replicas.clone()).await;
+    let (replicas, warnings) =
+        with_discovered(cfg.clone(), req.shard.clone(), req.master.clone(), req.replicas.clone()).await;
     req.replicas = replicas;
     for w in warnings {
         log::warn!(target: "actions", "{w}");
@@ -728,7 +750,12 @@ pub fn promote_parts(
 /// The replicas a checksum compares: every one the topology knows. A chained
 /// replica below a relay that logs rows gets the relay's checksums, not its
 /// own (pt-table-checksum has the same limit): said, not hidden.
-async fn with_discovered(cfg: Arc<Config>, shard: String, master: Addr, configured: Vec<Addr>) -> (Vec<Addr>, Vec<String>) {
+async fn with_discovered(
+    cfg: Arc<Config>,
+    shard: String,
+    master: Addr,
+    configured: Vec<Addr>,
+) -> (Vec<Addr>, Vec<String>) {
     let found = shard_replicas(cfg, shard).await;
     let mut out = configured;
     let mut warnings = Vec::new();
@@ -781,7 +808,8 @@ pub fn checksum_parts(
 /// and rolled back, 3 failed and the rollback failed too (look at the shard).
 pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     use crate::actions::promote::{self as pr, OldMaster};
-    let crate::cli::Command::Promote { shard, to, dry_run, yes, timeout, force_checks, old_master, detach, no_kill } = cmd
+    let crate::cli::Command::Promote { shard, to, dry_run, yes, timeout, force_checks, old_master, detach, no_kill } =
+        cmd
     else {
         return Err(CommandError::new(1, "internal: not a promote command"));
     };
@@ -861,7 +889,13 @@ fn print_progress(p: &crate::actions::Progress) {
         Progress::Checks(checks) => {
             println!("checks:");
             for c in checks {
-                let mark = if c.ok { "ok  " } else if c.forced { "FORCED" } else { "FAIL" };
+                let mark = if c.ok {
+                    "ok  "
+                } else if c.forced {
+                    "FORCED"
+                } else {
+                    "FAIL"
+                };
                 println!("  {mark:<6} {:<20} {}", c.name, c.detail);
             }
         }
@@ -956,7 +990,8 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
                 last_line = std::time::Instant::now();
                 let secs = started.elapsed().as_secs_f64();
                 let rate = *done_rows as f64 / secs.max(1e-9);
-                let eta = if rate > 0.0 && total_rows > done_rows { (*total_rows - *done_rows) as f64 / rate } else { 0.0 };
+                let eta =
+                    if rate > 0.0 && total_rows > done_rows { (*total_rows - *done_rows) as f64 / rate } else { 0.0 };
                 println!("  {db}.{tbl}: {done_rows} of ~{total_rows} rows, {rate:.0} rows/s, ETA {eta:.0} s");
             }
             Event::Paused { reason } if last_line.elapsed() > Duration::from_secs(2) => {
@@ -984,7 +1019,8 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
         } else {
             for (t, vals) in &r.tables {
-                let v: Vec<String> = vals.iter().map(|(a, c)| format!("{a}={}", c.map_or("NULL".into(), |c| c.to_string()))).collect();
+                let v: Vec<String> =
+                    vals.iter().map(|(a, c)| format!("{a}={}", c.map_or("NULL".into(), |c| c.to_string()))).collect();
                 println!("  {t}: {}", v.join("  "));
             }
             for (t, who) in &r.differing {
@@ -1052,7 +1088,8 @@ pub async fn bench_wire(sizes: &[usize], intervals: usize, out: Option<&std::pat
         .map_err(|e| CommandError::new(1, format!("bench --wire: {e}")))?;
     print!("{table}");
     if let Some(path) = out {
-        std::fs::write(path, &table).map_err(|e| CommandError::new(1, format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, &table)
+            .map_err(|e| CommandError::new(1, format!("cannot write {}: {e}", path.display())))?;
     }
     Ok(0)
 }

@@ -87,7 +87,16 @@ mod tests {
     #[test]
     fn a_dry_run_writes_nothing() {
         let mut log = AuditLog::open(None).expect("open");
-        let e = Entry { ts: Utc::now(), run: "r".into(), action: "promote", shard: "s".into(), step: "x".into(), phase: "ok", duration_ms: None, detail: String::new() };
+        let e = Entry {
+            ts: Utc::now(),
+            run: "r".into(),
+            action: "promote",
+            shard: "s".into(),
+            step: "x".into(),
+            phase: "ok",
+            duration_ms: None,
+            detail: String::new(),
+        };
         assert!(log.write(&e).is_ok());
     }
 }

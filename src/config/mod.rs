@@ -399,7 +399,9 @@ pub fn load_keymap(path: &Path) -> Result<(Vec<crate::ui::keys::UserBinding>, Ve
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => {
             let label = path.display().to_string();
-            return Err(Problem::new(Severity::Error, &label, None, format!("cannot read the keymap: {e}"), None).into());
+            return Err(
+                Problem::new(Severity::Error, &label, None, format!("cannot read the keymap: {e}"), None).into()
+            );
         }
     };
     validate::run_keymap(&text, &path.display().to_string(), &SystemEnv)

@@ -38,7 +38,10 @@ pub enum Phase {
     /// The plan is shown; the operator types the shard name to go ahead.
     Confirm,
     Running,
-    Done { ok: bool, summary: String },
+    Done {
+        ok: bool,
+        summary: String,
+    },
 }
 
 /// What the action tells the dialog while it plans and runs.
@@ -48,7 +51,10 @@ pub enum ActionMsg {
     Checksum(ChecksumEvent),
     /// The dry run ended: `Err` means refused (the checks say why).
     Planned(Result<(), String>),
-    Finished { ok: bool, summary: String },
+    Finished {
+        ok: bool,
+        summary: String,
+    },
 }
 
 /// Starts actions for the TUI: reads and checks (`dry_run`), or runs them,
@@ -170,8 +176,12 @@ impl ActionDialog {
                         name: "table",
                         what: match (&t.skip, &t.index) {
                             (Some(why), _) => format!("{}.{}: skipped — {why}", t.db, t.tbl),
-                            (None, Some(i)) => format!("{}.{}: ~{} rows in chunks over {i}", t.db, t.tbl, t.rows_estimate),
-                            (None, None) => format!("{}.{}: ~{} rows as one chunk (no usable key)", t.db, t.tbl, t.rows_estimate),
+                            (None, Some(i)) => {
+                                format!("{}.{}: ~{} rows in chunks over {i}", t.db, t.tbl, t.rows_estimate)
+                            }
+                            (None, None) => {
+                                format!("{}.{}: ~{} rows as one chunk (no usable key)", t.db, t.tbl, t.rows_estimate)
+                            }
                         },
                     })
                     .collect()
@@ -220,7 +230,9 @@ impl ActionDialog {
                 Effect::None
             }
             // A promotion cannot be abandoned halfway; a checksum stops between chunks.
-            (Phase::Running, KeyCode::Esc) if matches!(self.kind, ActionKind::Checksum { .. }) && !self.stop_requested => {
+            (Phase::Running, KeyCode::Esc)
+                if matches!(self.kind, ActionKind::Checksum { .. }) && !self.stop_requested =>
+            {
                 self.stop_requested = true;
                 self.note = Some("stopping after this chunk…".into());
                 Effect::Stop
@@ -282,9 +294,17 @@ mod tests {
         d.phase = Phase::Running;
         d.on_msg(ActionMsg::Progress(Progress::Started { step: "freeze", what: "set read-only".into() }));
         assert_eq!(d.steps[0].state, StepState::Running);
-        d.on_msg(ActionMsg::Progress(Progress::Finished { step: "freeze", took: Duration::from_millis(5), detail: "read_only ON".into() }));
+        d.on_msg(ActionMsg::Progress(Progress::Finished {
+            step: "freeze",
+            took: Duration::from_millis(5),
+            detail: "read_only ON".into(),
+        }));
         d.on_msg(ActionMsg::Progress(Progress::Started { step: "catch_up", what: "wait".into() }));
-        d.on_msg(ActionMsg::Progress(Progress::Failed { step: "catch_up", took: Duration::from_secs(1), error: "timeout".into() }));
+        d.on_msg(ActionMsg::Progress(Progress::Failed {
+            step: "catch_up",
+            took: Duration::from_secs(1),
+            error: "timeout".into(),
+        }));
         d.on_msg(ActionMsg::Progress(Progress::RolledBack { detail: "master writable".into() }));
         let states: Vec<_> = d.steps.iter().map(|s| (s.name.as_str(), s.state)).collect();
         assert_eq!(states, vec![("freeze", StepState::Done), ("catch_up", StepState::Failed)]);

@@ -403,7 +403,9 @@ impl App {
                 let Some(line) = (m.row as usize).checked_sub(super::views::TABLE_FIRST_ROW) else { return };
                 let (cursor, len) = match self.view {
                     View::Overview => (self.selected, self.visible_shards().len()),
-                    View::Detail(i) => (self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len())),
+                    View::Detail(i) => {
+                        (self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len()))
+                    }
                     // The tree's rows are not a table: clicks there do nothing yet.
                     View::Topology(_) => return,
                 };
@@ -562,7 +564,8 @@ pub(crate) mod tests {
 
     pub(crate) fn demo_app(t: f64) -> App {
         let sim = SimFleet::default();
-        let mut app = App::new(Fleet::new(sim.layout(), Limits::default()), Theme::plain(), "demo", Duration::from_secs(2));
+        let mut app =
+            App::new(Fleet::new(sim.layout(), Limits::default()), Theme::plain(), "demo", Duration::from_secs(2));
         app.clock_offset = chrono::FixedOffset::east_opt(0).unwrap_or(app.clock_offset);
         let epoch = chrono::TimeZone::timestamp_opt(&Utc, 1_764_000_000, 0).single().unwrap_or_default();
         app.now = epoch + chrono::Duration::milliseconds((t * 1000.0) as i64);

@@ -50,7 +50,9 @@ pub async fn run(
 ) -> io::Result<()> {
     use std::io::IsTerminal;
     if !io::stdout().is_terminal() {
-        return Err(io::Error::other("stdout is not a terminal: the TUI needs one (for scripts, use `shardtop snapshot`)"));
+        return Err(io::Error::other(
+            "stdout is not a terminal: the TUI needs one (for scripts, use `shardtop snapshot`)",
+        ));
     }
     let mut terminal = match ratatui::try_init() {
         Ok(t) => t,
@@ -154,7 +156,9 @@ async fn event_loop(
             let Some(r) = runner.as_ref() else { continue };
             let shard = app.dialog.as_ref().map(|d| d.shard_name.clone()).unwrap_or_default();
             match effect {
-                app::ActionEffect::Plan(kind) => r.start(kind, shard, true, Arc::new(AtomicBool::new(false)), action_tx.clone()),
+                app::ActionEffect::Plan(kind) => {
+                    r.start(kind, shard, true, Arc::new(AtomicBool::new(false)), action_tx.clone())
+                }
                 app::ActionEffect::Run(kind) => {
                     stop_flag = Arc::new(AtomicBool::new(false));
                     r.start(kind, shard, false, stop_flag.clone(), action_tx.clone());

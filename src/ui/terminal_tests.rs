@@ -2,7 +2,6 @@
 //! the real views (snapshots with styles), kiosk, keymap in the help, mouse,
 //! and what the renderer writes to the terminal.
 
-
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::Terminal;
 use ratatui::backend::{CrosstermBackend, TestBackend};
@@ -12,7 +11,6 @@ use ratatui::style::{Color, Modifier};
 use ratatui::{TerminalOptions, Viewport};
 
 use super::app::tests::demo_app;
-use crate::bench_terminal::Counter;
 use super::app::{App, Message, View};
 use super::color::ColorDepth;
 use super::keys::{Action, KeySpec, Keymap, UserBinding};
@@ -20,6 +18,7 @@ use super::kiosk::Kiosk;
 use super::render::Renderer;
 use super::theme::{SHIPPED, Theme};
 use super::views;
+use crate::bench_terminal::Counter;
 
 fn buffer(app: &App, w: u16, h: u16) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
@@ -245,7 +244,6 @@ fn mouse_click_selects_the_row_under_it_and_wheel_scrolls() {
     app.update(click(6));
     assert_eq!(app.detail_selected, 2, "below the table");
 }
-
 
 #[test]
 fn an_unchanged_screen_writes_nothing() {

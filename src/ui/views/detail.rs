@@ -20,10 +20,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard_idx: usize) -> usize
     let title = Line::from(vec![
         Span::styled(format!(" {} ", shard.name), t.title),
         Span::styled(format!("{} {} ", health_symbol(shard.health), shard.health.label()), t.health(shard.health)),
-        Span::styled(
-            shard.upstream.as_ref().map(|u| format!("upstream {u} ")).unwrap_or_default(),
-            t.muted,
-        ),
+        Span::styled(shard.upstream.as_ref().map(|u| format!("upstream {u} ")).unwrap_or_default(), t.muted),
     ]);
     let block = Block::default().borders(Borders::TOP).border_style(t.border).title(title);
     let wide = area.width >= 120;
@@ -50,7 +47,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard_idx: usize) -> usize
         .block(block)
         .row_highlight_style(t.selection)
         .column_spacing(1);
-    let mut state = TableState::default().with_selected(Some(app.detail_selected.min(shard.instances.len().saturating_sub(1))));
+    let mut state =
+        TableState::default().with_selected(Some(app.detail_selected.min(shard.instances.len().saturating_sub(1))));
     frame.render_stateful_widget(table, table_area, &mut state);
     if let Some(inst) = shard.instances.get(app.detail_selected) {
         draw_info(app, frame, info_area, shard, inst);
@@ -160,7 +158,13 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
         lines.push(Line::from(l2));
         if let Some(c) = inst.qps_by_command {
             let mut l3 = Vec::new();
-            for (k, v) in [("select", c.select), ("insert", c.insert), ("update", c.update), ("delete", c.delete), ("replace", c.replace)] {
+            for (k, v) in [
+                ("select", c.select),
+                ("insert", c.insert),
+                ("update", c.update),
+                ("delete", c.delete),
+                ("replace", c.replace),
+            ] {
                 l3.extend(kv(t, k, format!("{}/s", fmt_rate(Some(v))), t.text));
             }
             lines.push(Line::from(l3));
@@ -170,7 +174,10 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
         }
         for l in &s.replication {
             let name = if l.channel.is_empty() { String::new() } else { format!(" '{}'", l.channel) };
-            let mut spans = vec![Span::styled(format!("replicates{name} from "), t.muted), Span::styled(format!("{}  ", l.source), t.accent)];
+            let mut spans = vec![
+                Span::styled(format!("replicates{name} from "), t.muted),
+                Span::styled(format!("{}  ", l.source), t.accent),
+            ];
             spans.extend(kv(t, "read", format!("{}:{}", l.source_log_file, l.read_source_log_pos), t.text));
             spans.extend(kv(t, "exec", format!("{}:{}", l.relay_source_log_file, l.exec_source_log_pos), t.text));
             spans.extend(kv(t, "gtid", gtid_mode_label(l.gtid_mode).into(), t.text));

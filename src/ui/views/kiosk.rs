@@ -106,6 +106,8 @@ fn view_name(app: &App) -> String {
         View::Overview => "overview".into(),
         View::Detail(i) => app.fleet.shards.get(i).map_or_else(|| "shard".into(), |s| format!("shard {}", s.name)),
         View::Topology(None) => "topology".into(),
-        View::Topology(Some(i)) => app.fleet.shards.get(i).map_or_else(|| "topology".into(), |s| format!("topology {}", s.name)),
+        View::Topology(Some(i)) => {
+            app.fleet.shards.get(i).map_or_else(|| "topology".into(), |s| format!("topology {}", s.name))
+        }
     }
 }

@@ -35,7 +35,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
     }
     let block = Block::default().borders(Borders::TOP).border_style(t.border).title(Line::from(title));
     if rows_idx.is_empty() {
-        let msg = if app.fleet.shards.is_empty() { "no shards configured" } else { "no shard matches the filter (Esc clears it)" };
+        let msg = if app.fleet.shards.is_empty() {
+            "no shards configured"
+        } else {
+            "no shard matches the filter (Esc clears it)"
+        };
         frame.render_widget(Paragraph::new(Line::styled(format!("  {msg}"), t.muted)).block(block), area);
         return 0;
     }

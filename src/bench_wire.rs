@@ -44,6 +44,9 @@ pub struct Run {
     pub sweep_walls: Vec<Duration>,
     /// Per round: how late the latest healthy answer was against its slot in the spread schedule, sorted.
     pub overruns: Vec<Duration>,
+    /// Per burst sweep (every instance at once, as `snapshot` does, `CONCURRENCY` at a time):
+    /// the time to the last healthy answer, sorted.
+    pub bursts: Vec<Duration>,
     pub cpu_share: f64,
     pub cpu_per_probe: Duration,
     pub rss_mib: f64,
@@ -189,6 +192,7 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
     let rss = rss_mib();
     let socks = sockets();
     drop(poller);
+    let bursts = burst_sweeps(fleet_instances, &hung, &opts, rounds).await;
     // Wait for the simulators to be gone, so the next run can listen on the same ports.
     for child in &mut children {
         let _ = child.kill().await;
@@ -211,6 +215,7 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
         probe_walls,
         sweep_walls,
         overruns,
+        bursts,
         cpu_share: cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
         cpu_per_probe: cpu / probes as u32,
         rss_mib: rss,
@@ -218,15 +223,40 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
     })
 }
 
+/// `rounds` sweeps of every instance at once (after one that connects), as `snapshot` runs them:
+/// for each, the time from its start to the last healthy instance's answer. Hung instances are
+/// in the sweep, holding a concurrency permit each until their timeout.
+async fn burst_sweeps(instances: usize, hung: &[bool], opts: &Arc<ProbeOptions>, rounds: usize) -> Vec<Duration> {
+    let mut probes: Vec<(Slot, Prober)> = (0..instances)
+        .map(|k| {
+            let addr = Addr::new("127.0.0.1", BASE_PORT + k as u16);
+            (Slot { shard: k, instance: 0 }, Prober::new(addr, opts.clone()))
+        })
+        .collect();
+    crate::poll::sweep_once(&mut probes, CONCURRENCY).await;
+    let mut walls = Vec::new();
+    for _ in 0..rounds {
+        let started = chrono::Utc::now();
+        let updates = crate::poll::sweep_once(&mut probes, CONCURRENCY).await;
+        let last = updates.iter().filter(|u| !hung[u.slot.shard]).map(|u| u.sample.at).max();
+        if let Some(last) = last {
+            walls.push((last - started).to_std().unwrap_or_default());
+        }
+    }
+    crate::commands::close_all(&mut probes).await;
+    walls.sort();
+    walls
+}
+
 pub fn table(runs: &[Run]) -> String {
     let mut out = String::from(
-        "| instances | interval | hung | rounds | probes ok / failed | probe p50 / p99 (healthy) | sweep p50 / p99 | late p99 | poller CPU | CPU per probe | RSS | sockets |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| instances | interval | hung | rounds | probes ok / failed | probe p50 / p99 (healthy) | sweep p50 / p99 | late p99 | burst sweep p50 / p99 | poller CPU | CPU per probe | RSS | sockets |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in runs {
         let _ = writeln!(
             out,
-            "| {} | {} s | {} | {} | {} / {} | {:.2} / {:.2} ms | {:.0} / {:.0} ms | {:.1} ms | {:.1} % | {:.0} µs | {:.0} MiB | {} |",
+            "| {} | {} s | {} | {} | {} / {} | {:.2} / {:.2} ms | {:.0} / {:.0} ms | {:.1} ms | {:.0} / {:.0} ms | {:.1} % | {:.0} µs | {:.0} MiB | {} |",
             r.instances,
             r.interval.as_secs(),
             r.hung,
@@ -238,6 +268,8 @@ pub fn table(runs: &[Run]) -> String {
             ms(pct(&r.sweep_walls, 0.5)),
             ms(pct(&r.sweep_walls, 0.99)),
             ms(pct(&r.overruns, 0.99)),
+            ms(pct(&r.bursts, 0.5)),
+            ms(pct(&r.bursts, 0.99)),
             100.0 * r.cpu_share,
             r.cpu_per_probe.as_secs_f64() * 1e6,
             r.rss_mib,

@@ -344,7 +344,7 @@ pub async fn shard_replicas(cfg: Arc<Config>, shard: String) -> Vec<(Addr, Optio
 }
 
 /// Say goodbye to the servers that answer; don't wait long on the ones that don't.
-async fn close_all(probes: &mut [(Slot, Prober)]) {
+pub(crate) async fn close_all(probes: &mut [(Slot, Prober)]) {
     futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
 }
 

@@ -191,7 +191,11 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let opts = probe_options(&cfg);
     let shards = layout(&cfg);
     let metrics_only = is_metrics_only(&cfg);
-    let probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
+    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
+    let discovery_interval = cfg.poll.discovery_interval;
+    for (_, p) in &mut probes {
+        p.set_discovery_interval(discovery_interval);
+    }
     let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
     let clients = metrics_clients(&cfg)?;
     let fleet = fleet_for(&cfg, shards);
@@ -231,7 +235,9 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let found_opts = opts.clone();
     let _discovered = tokio::spawn(async move {
         while let Some((slot, addr)) = found_rx.recv().await {
-            poller.add(slot, Prober::new(addr, found_opts.clone()));
+            let mut p = Prober::new(addr, found_opts.clone());
+            p.set_discovery_interval(discovery_interval);
+            poller.add(slot, p);
         }
     });
     // The built-in heartbeat writer runs only when the config asks for it.

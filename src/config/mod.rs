@@ -56,11 +56,18 @@ pub struct PollConfig {
     pub timeout: Duration,
     /// Servers polled at once.
     pub concurrency: usize,
+    /// How often a probe also asks who replicates from the server (processlist, replica hosts).
+    pub discovery_interval: Duration,
 }
 
 impl Default for PollConfig {
     fn default() -> Self {
-        PollConfig { interval: Duration::from_secs(2), timeout: Duration::from_secs(1), concurrency: 64 }
+        PollConfig {
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            concurrency: 64,
+            discovery_interval: crate::probe::DEFAULT_DISCOVERY_INTERVAL,
+        }
     }
 }
 

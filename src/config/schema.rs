@@ -34,6 +34,7 @@ pub(super) struct RawPoll {
     pub timeout: Opt<DurationInput>,
     // Signed, so that 0 and -1 reach validation and are reported with the rest.
     pub concurrency: Opt<i64>,
+    pub discovery_interval: Opt<DurationInput>,
 }
 
 #[derive(Deserialize, Default)]
@@ -180,7 +181,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "checksum",
         ],
     ),
-    ("poll", &["interval", "timeout", "concurrency"]),
+    ("poll", &["interval", "timeout", "concurrency", "discovery_interval"]),
     ("defaults", &["user", "password_env", "password_file", "tls", "tls_ca"]),
     ("thresholds", &["lag_warn", "lag_crit", "feed_p99_warn", "feed_p99_crit", "qps_drop_percent"]),
     ("heartbeat", &["table", "utc", "write", "interval"]),

@@ -128,7 +128,10 @@ fn full_fixture_has_every_value() {
     let text = read_fixture("valid/full.toml");
     let c = ok(&text, &fixture_env()).config;
     let ms = Duration::from_millis;
-    assert_eq!(c.poll, PollConfig { interval: ms(3000), timeout: ms(1500), concurrency: 32 });
+    assert_eq!(
+        c.poll,
+        PollConfig { interval: ms(3000), timeout: ms(1500), concurrency: 32, discovery_interval: ms(30_000) }
+    );
     assert_eq!(c.defaults.user, "monitor");
     assert_eq!(c.defaults.password_source, "env SHARDTOP_PASSWORD");
     assert_eq!(c.defaults.password.as_ref().map(Secret::expose), Some("fixture-env-secret"));

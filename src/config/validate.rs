@@ -330,10 +330,12 @@ impl Checker<'_> {
                 }
             },
         };
+        let discovery = self.duration("poll.discovery_interval", raw.discovery_interval, d.discovery_interval);
         PollConfig {
             interval: interval.map_or(d.interval, |v| v.v),
             timeout: timeout.map_or(d.timeout, |v| v.v),
             concurrency,
+            discovery_interval: discovery.map_or(d.discovery_interval, |v| v.v),
         }
     }
 

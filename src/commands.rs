@@ -64,15 +64,9 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let fleet = Fleet::new(sim.layout(), Limits::default());
     let mut app = App::new(fleet, Theme::plain(), "demo", interval);
     let keymap = config::keymap_path();
-    let profile = crate::ui::profile::configure(
-        &mut app,
-        cli,
-        &config::UiConfig::default(),
-        &[],
-        &ThemeLoader::system(),
-        keymap.as_deref(),
-    )
-    .map_err(|e| CommandError::new(1, e.to_string()))?;
+    let (ui, keys, config_note) = demo_ui_config(cli)?;
+    let profile = crate::ui::profile::configure(&mut app, cli, &ui, &keys, &ThemeLoader::system(), keymap.as_deref())
+        .map_err(|e| CommandError::new(1, e.to_string()))?;
     app.feed_interval = DEMO_FEED_INTERVAL;
     let (tx, rx) = mpsc::channel(4096);
     let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
@@ -80,13 +74,35 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, feed_tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
-    for w in &profile.warnings {
+    for w in config_note.iter().chain(&profile.warnings) {
         log::warn!(target: "config", "{w}");
     }
     let result = crate::ui::run(app, rx, feed_rx, profile, None).await;
     feed_task.abort();
     result.map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)
+}
+
+/// The demo looks like the user's own dashboard: the `[ui]` and `[keys]` of the config named by
+/// `--config` (an error there is an error), or of the default config when it loads (when it does
+/// not, the demo runs with defaults and says why in the event log: it needs no servers or
+/// passwords, so it must not fail for want of them).
+fn demo_ui_config(
+    cli: &Cli,
+) -> Result<(config::UiConfig, Vec<crate::ui::keys::UserBinding>, Option<String>), CommandError> {
+    if cli.config.is_some() {
+        let cfg = load_config(cli, 1)?.config;
+        return Ok((cfg.ui, cfg.keys, None));
+    }
+    let Some(path) = config::default_path() else { return Ok(Default::default()) };
+    match config::load(&path) {
+        Ok(loaded) => Ok((loaded.config.ui, loaded.config.keys, None)),
+        Err(e) => {
+            let first = e.to_string().lines().next().unwrap_or_default().to_string();
+            let note = format!("{}: not used by the demo (ui defaults instead): {first}", path.display());
+            Ok((config::UiConfig::default(), Vec::new(), Some(note)))
+        }
+    }
 }
 
 /// Load the config named by `--config`, or the default one. Errors carry `code`.

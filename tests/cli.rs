@@ -232,3 +232,37 @@ fn bench_terminal_reports_bytes_and_frame_time() {
         .code(2)
         .stderr(predicate::str::contains("COLSxROWS"));
 }
+
+#[test]
+fn the_demo_uses_the_configs_ui_section() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let cfg = home.path().join("shardtop.toml");
+    let text =
+        "[defaults]\nuser = \"monitor\"\n[ui]\ntheme = \"lcdd\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n";
+    std::fs::write(&cfg, text).expect("write");
+    // Named with --config: its [ui] theme is used, so a wrong one is an error.
+    shardtop()
+        .args(["--config", cfg.to_str().expect("utf-8 path"), "demo"])
+        .env("HOME", home.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("no theme named \"lcdd\"").and(predicate::str::contains("did you mean \"lcd\"")),
+        );
+    // A default config that does not load (here: a password variable that is not set) does not stop the
+    // demo, which needs no servers: it gets as far as wanting a terminal.
+    let dir = home.path().join(".config/shardtop");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let broken = "[defaults]\nuser = \"monitor\"\npassword_env = \"SHARDTOP_TEST_UNSET_PW\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n";
+    std::fs::write(dir.join("config.toml"), broken).expect("write");
+    shardtop()
+        .arg("demo")
+        .env("HOME", home.path())
+        .env_remove("SHARDTOP_TEST_UNSET_PW")
+        .current_dir(home.path().join(".config"))
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("not a terminal"));
+}

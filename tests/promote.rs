@@ -179,6 +179,17 @@ async fn promotes_under_write_load_without_losing_or_duplicating_a_write() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("warning:"), "{out}");
     assert!(out.contains("locked 'app_super'@'127.0.0.1'"), "the privileged account is fenced: {out}");
+    // The trail names the fenced account when it is locked and when it is unlocked, so a run
+    // finishing a crashed one would know what to unlock.
+    let trail = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit");
+    for step in ["fence", "unfence"] {
+        let entry = trail
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["step"] == step && e["phase"] == "ok")
+            .unwrap_or_else(|| panic!("no {step} entry: {trail}"));
+        assert_eq!(entry["accounts"], serde_json::json!(["'app_super'@'127.0.0.1'"]), "{step}");
+    }
     for (name, acks) in [("app", &a1), ("app_super", &a2)] {
         assert!(acks.iter().any(|(_, t)| *t < started), "{name} wrote before the switch");
         assert!(acks.iter().any(|(_, t)| *t > switched), "{name} wrote after the switch");
@@ -581,9 +592,29 @@ async fn a_switch_interrupted_after_the_point_of_no_return_is_finished() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("lacks transactions the old master"), "{out}");
 
-    // s24: as a crash right after `promote` leaves it.
-    let cfg = sb.config_with(&["s24"], false, &sb.actions_section(&dir.path().join("b.jsonl"), ""));
+    // s24: as a crash right after `promote` leaves it, with a privileged account it had fenced
+    // (locked on the old master only, and recorded in the audit log before the crash).
+    let audit = dir.path().join("b.jsonl");
+    let cfg = sb.config_with(&["s24"], false, &sb.actions_section(&audit, ""));
+    sb.exec(
+        "s24-m",
+        "CREATE USER IF NOT EXISTS fenced_app@'127.0.0.1' IDENTIFIED BY 'f-pw'; \
+         GRANT ALL PRIVILEGES ON *.* TO fenced_app@'127.0.0.1'",
+    )
+    .await;
     let pos = sb.value("s24-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    sb.exec("s24-m", "SET SESSION sql_log_bin = 0; ALTER USER fenced_app@'127.0.0.1' ACCOUNT LOCK").await;
+    let crashed = serde_json::json!({
+        "ts": "2026-11-26T10:00:00Z", "run": "crashed-run", "action": "promote", "shard": "s24",
+        "step": "fence", "phase": "ok", "detail": "locked 'fenced_app'@'127.0.0.1' on the master",
+        "accounts": ["'fenced_app'@'127.0.0.1'"],
+    });
+    std::fs::write(&audit, format!("{crashed}\n")).expect("audit");
+    let locked = |n: &'static str| {
+        let sb = &sb;
+        async move { sb.value(n, "SHOW CREATE USER fenced_app@'127.0.0.1'").await.unwrap_or_default() }
+    };
+    assert!(locked("s24-m").await.contains("ACCOUNT LOCK"), "set up locked");
     sb.exec("s24-m", "SET GLOBAL read_only = 1").await;
     assert_eq!(sb.value("s24-r1", &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"));
     sb.exec("s24-r1", "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0").await;
@@ -595,6 +626,12 @@ async fn a_switch_interrupted_after_the_point_of_no_return_is_finished() {
     let (code, out) = promote(&sb, &cfg, &["--shard", "s24", "--to", &sb.addr("s24-r1"), "--yes"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("finishing it"), "{out}");
+    // The account the crashed run fenced is unlocked, and the audit log says so.
+    assert!(!locked("s24-m").await.contains("ACCOUNT LOCK"), "{out}");
+    assert!(out.contains("unlocked 'fenced_app'@'127.0.0.1'"), "{out}");
+    assert!(!out.contains("may still be locked"), "{out}");
+    let trail = std::fs::read_to_string(&audit).expect("audit");
+    assert!(trail.lines().any(|l| l.contains("\"step\":\"unfence\"") && l.contains("fenced_app")), "{trail}");
     let npos = sb.value("s24-r1", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
     for n in ["s24-m", "s24-r2"] {
         assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{npos}', 10)")).await.as_deref(), Some("0"), "{n}");

@@ -134,6 +134,25 @@ impl Run<'_> {
             phase,
             duration_ms: took.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
             detail: self.scrub(detail),
+            accounts: Vec::new(),
+        };
+        self.audit.write(&entry).map_err(PromoteError::Audit)
+    }
+
+    /// Records accounts locked (`fence`) or unlocked (`unfence`) on `server`, by name, so a run
+    /// that finishes a crashed one knows what is still locked.
+    fn accounts(&mut self, step: &'static str, accounts: &[String], server: &Addr) -> Result<(), PromoteError> {
+        let verb = if step == "fence" { "locked" } else { "unlocked" };
+        let entry = Entry {
+            ts: Utc::now(),
+            run: self.id.clone(),
+            action: "promote",
+            shard: self.req.shard.clone(),
+            step: step.to_string(),
+            phase: "ok",
+            duration_ms: None,
+            detail: format!("{verb} {} on {server}", accounts.join(", ")),
+            accounts: accounts.to_vec(),
         };
         self.audit.write(&entry).map_err(PromoteError::Audit)
     }
@@ -583,6 +602,11 @@ pub async fn promote(
         // accounts here until the switch is done.
         set_accounts_locked(&mut master, &writers.accounts, true, limit).await?;
         locked_accounts = writers.accounts.clone();
+        if !locked_accounts.is_empty() {
+            // On disk before anything else can fail: a crash from here on leaves them locked,
+            // and the run that finishes this one reads this entry to unlock them.
+            run.accounts("fence", &locked_accounts, &req.master).map_err(|e| e.to_string())?;
+        }
         // read_only waits for transactions that have written to commit; bound that wait,
         // then end the ones still open (or refuse, naming them).
         exec(&mut master, "SET SESSION lock_wait_timeout = 2", limit).await?;
@@ -850,9 +874,7 @@ pub async fn promote(
     // old one is a replica, so a reconnecting privileged writer goes where it should.
     if !locked_accounts.is_empty() {
         match set_accounts_locked(&mut master, &locked_accounts, false, limit).await {
-            Ok(()) => {
-                run.audit("unfence", "ok", None, &format!("unlocked {} on {}", locked_accounts.join(", "), req.master))?
-            }
+            Ok(()) => run.accounts("unfence", &locked_accounts, &req.master)?,
             Err(e) => {
                 outcome.warnings.push(format!("could not unlock {} on {}: {e}", locked_accounts.join(", "), req.master))
             }
@@ -964,11 +986,7 @@ async fn finish_interrupted(
     if req.old_master == OldMaster::Replica {
         followers.push(req.master.clone());
     }
-    outcome.warnings.push(format!(
-        "accounts the interrupted run fenced (its freeze step in the audit log) may still be locked on {}: \
-         ALTER USER … ACCOUNT UNLOCK them there once routing points at {}",
-        req.master, req.candidate
-    ));
+    unfence_after_crash(run, &mut outcome, opts).await?;
     let t = run.start("marker", "marker row must reach every replica".into())?;
     match connect(&req.candidate, opts).await {
         Ok(mut c) => match marker(&mut c, &followers, opts, &req.shard, &run.id.clone(), acc.timeout).await {
@@ -987,6 +1005,59 @@ async fn finish_interrupted(
     outcome.total = run.started.elapsed();
     run.audit("outcome", "ok", Some(outcome.total), &format!("finished the switch to {}", req.candidate))?;
     Ok(outcome)
+}
+
+/// The accounts an interrupted run locked on the old master (its `fence` entry in the audit
+/// log, with no `unfence` or rollback after it) are unlocked now that routing points at the
+/// new master, as the run itself would have done.
+async fn unfence_after_crash(
+    run: &mut Run<'_>,
+    outcome: &mut Outcome,
+    opts: &Arc<ProbeOptions>,
+) -> Result<(), PromoteError> {
+    let req = run.req;
+    let accounts = match super::audit::fenced_accounts(run.audit.path(), &req.shard) {
+        Ok(a) if a.is_empty() => return Ok(()),
+        Ok(a) => a,
+        Err(e) => {
+            outcome.warnings.push(format!(
+                "cannot read the audit log {} ({e}): accounts an interrupted run fenced may still be locked on {}; \
+                 ALTER USER … ACCOUNT UNLOCK them there",
+                run.audit.path().display(),
+                req.master
+            ));
+            return Ok(());
+        }
+    };
+    let t = run
+        .start("unfence", format!("unlock {} on {}, fenced by the interrupted run", accounts.join(", "), req.master))?;
+    let unlocked = async {
+        let mut c = connect(&req.master, opts).await?;
+        let r = set_accounts_locked(&mut c, &accounts, false, run.acc.timeout).await;
+        let _ = c.disconnect().await;
+        r
+    }
+    .await;
+    match unlocked {
+        Ok(()) => {
+            (run.progress)(&Progress::Finished {
+                step: "unfence",
+                took: t.elapsed(),
+                detail: format!("unlocked {}", accounts.join(", ")),
+            });
+            run.accounts("unfence", &accounts, &req.master)
+        }
+        Err(e) => {
+            run.fail("unfence", t, &e);
+            outcome.warnings.push(format!(
+                "could not unlock {} on {}: {}",
+                accounts.join(", "),
+                req.master,
+                run.scrub(&e)
+            ));
+            Ok(())
+        }
+    }
 }
 
 /// `Some(reason)` when the candidate lacks transactions the old master has.

@@ -21,9 +21,9 @@ use crate::sim::cmd::READY;
 use crate::sim::state::WireFleet;
 use crate::sim::wire;
 
-/// Instance k of a bench fleet listens on BASE_PORT + k: below the ephemeral range (32768+) for
-/// 10,000, and clear of the sandboxes (23306…).
-const BASE_PORT: u16 = 11000;
+/// By default instance k of a bench fleet listens on BASE_PORT + k: below the ephemeral range
+/// (32768+) for 10,000, and clear of the sandboxes (23306…).
+pub const BASE_PORT: u16 = 11000;
 /// Endpoints per simulator process (a listener and a connection each, under a 20,000 fd limit).
 const PER_CHILD: usize = 4000;
 const HANG_PERCENT: f64 = 1.0;
@@ -88,13 +88,13 @@ fn sockets() -> usize {
 }
 
 /// Starts the simulator in child processes and waits until each is listening.
-async fn start_sims(instances: usize, hang_percent: f64) -> Result<Vec<Child>, String> {
+async fn start_sims(instances: usize, hang_percent: f64, base_port: u16) -> Result<Vec<Child>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let total = WireFleet::shards_for(instances) * crate::sim::state::PER_SHARD + 1;
     let mut children = Vec::new();
     for from in (0..total).step_by(PER_CHILD) {
         let mut child = Command::new(&exe)
-            .args(["sim", "--instances", &instances.to_string(), "--base-port", &BASE_PORT.to_string()])
+            .args(["sim", "--instances", &instances.to_string(), "--base-port", &base_port.to_string()])
             .args(["--hang-percent", &hang_percent.to_string()])
             .args(["--serve-from", &from.to_string(), "--serve-count", &PER_CHILD.to_string()])
             .stdout(Stdio::piped())
@@ -122,8 +122,8 @@ async fn start_sims(instances: usize, hang_percent: f64) -> Result<Vec<Child>, S
 }
 
 /// One scenario: `instances` polled every interval for `rounds` measured rounds after one warm-up round.
-pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<Run, String> {
-    let mut children = start_sims(instances, hang_percent).await?;
+pub async fn run(instances: usize, rounds: usize, hang_percent: f64, base_port: u16) -> Result<Run, String> {
+    let mut children = start_sims(instances, hang_percent, base_port).await?;
     let fleet_instances = WireFleet::shards_for(instances) * crate::sim::state::PER_SHARD;
     let hung = wire::hung_instances(fleet_instances, hang_percent);
     let interval = interval_for(instances);
@@ -136,7 +136,7 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
     });
     let probes: Vec<(Slot, Prober)> = (0..fleet_instances)
         .map(|k| {
-            let addr = Addr::new("127.0.0.1", BASE_PORT + k as u16);
+            let addr = Addr::new("127.0.0.1", base_port + k as u16);
             (Slot { shard: k, instance: 0 }, Prober::new(addr, opts.clone()))
         })
         .collect();
@@ -192,7 +192,7 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
     let rss = rss_mib();
     let socks = sockets();
     drop(poller);
-    let bursts = burst_sweeps(fleet_instances, &hung, &opts, rounds).await;
+    let bursts = burst_sweeps(fleet_instances, &hung, &opts, rounds, base_port).await;
     // Wait for the simulators to be gone, so the next run can listen on the same ports.
     for child in &mut children {
         let _ = child.kill().await;
@@ -226,10 +226,16 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
 /// `rounds` sweeps of every instance at once (after one that connects), as `snapshot` runs them:
 /// for each, the time from its start to the last healthy instance's answer. Hung instances are
 /// in the sweep, holding a concurrency permit each until their timeout.
-async fn burst_sweeps(instances: usize, hung: &[bool], opts: &Arc<ProbeOptions>, rounds: usize) -> Vec<Duration> {
+async fn burst_sweeps(
+    instances: usize,
+    hung: &[bool],
+    opts: &Arc<ProbeOptions>,
+    rounds: usize,
+    base_port: u16,
+) -> Vec<Duration> {
     let mut probes: Vec<(Slot, Prober)> = (0..instances)
         .map(|k| {
-            let addr = Addr::new("127.0.0.1", BASE_PORT + k as u16);
+            let addr = Addr::new("127.0.0.1", base_port + k as u16);
             (Slot { shard: k, instance: 0 }, Prober::new(addr, opts.clone()))
         })
         .collect();
@@ -280,7 +286,7 @@ pub fn table(runs: &[Run]) -> String {
 }
 
 /// Every size, without and with 1 % hung instances.
-pub async fn report(sizes: &[usize], rounds: usize) -> Result<String, String> {
+pub async fn report(sizes: &[usize], rounds: usize, base_port: u16) -> Result<String, String> {
     let (soft, hard) = wire::raise_nofile_limit();
     let mut runs = Vec::new();
     for &size in sizes {
@@ -289,7 +295,12 @@ pub async fn report(sizes: &[usize], rounds: usize) -> Result<String, String> {
         }
         for hang in [0.0, HANG_PERCENT] {
             eprintln!("bench: {size} instances, {hang} % hung …");
-            runs.push(run(size, rounds, hang).await?);
+            if usize::from(base_port) + size + 4 > 32768 {
+                return Err(format!(
+                    "{size} instances from port {base_port} reach the ephemeral ports (32768+): lower --wire-base-port"
+                ));
+            }
+            runs.push(run(size, rounds, hang, base_port).await?);
         }
     }
     Ok(table(&runs))

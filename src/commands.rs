@@ -1104,8 +1104,8 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     })
 }
 
-pub async fn bench_wire(sizes: &[usize], intervals: usize, out: Option<&std::path::Path>) -> CmdResult {
-    let table = crate::bench_wire::report(sizes, intervals.max(1))
+pub async fn bench_wire(sizes: &[usize], intervals: usize, out: Option<&std::path::Path>, base_port: u16) -> CmdResult {
+    let table = crate::bench_wire::report(sizes, intervals.max(1), base_port)
         .await
         .map_err(|e| CommandError::new(1, format!("bench --wire: {e}")))?;
     print!("{table}");

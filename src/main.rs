@@ -38,8 +38,8 @@ fn main() -> ExitCode {
             Some(Command::Snapshot { format, rate_window }) => commands::snapshot(&cli, *format, *rate_window).await,
             Some(Command::CheckConfig { offline }) => commands::check_config(&cli, *offline).await,
             Some(Command::Heartbeat { shard }) => commands::heartbeat(&cli, shard).await,
-            Some(Command::Bench { wire: Some(sizes), sweeps, out, .. }) => {
-                commands::bench_wire(sizes, *sweeps, out.as_deref()).await
+            Some(Command::Bench { wire: Some(sizes), sweeps, out, wire_base_port, .. }) => {
+                commands::bench_wire(sizes, *sweeps, out.as_deref(), *wire_base_port).await
             }
             Some(Command::Bench { terminal: true, sim, size, seconds, .. }) => {
                 commands::bench_terminal(&cli, sim.unwrap_or(100), *size, *seconds)

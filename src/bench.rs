@@ -105,8 +105,11 @@ pub fn series_memory(shards: usize) -> String {
         let t = sec as f64;
         for s in 0..sim.shards {
             for i in 0..=sim.replicas {
-                let sample =
-                    crate::fleet::status::Sample { at: at(t), elapsed: Duration::from_millis(2), result: sim.status_at(s, i, t) };
+                let sample = crate::fleet::status::Sample {
+                    at: at(t),
+                    elapsed: Duration::from_millis(2),
+                    result: sim.status_at(s, i, t),
+                };
                 fleet.apply(s, i, sample);
             }
         }
@@ -154,5 +157,13 @@ pub async fn run<P: Probe>(probes: &mut [(Slot, P)], concurrency: usize, sweeps:
     let elapsed = start.elapsed();
     let (cpu1, rss) = usage();
     walls.sort();
-    SweepStats { instances: probes.len(), sweeps, failures, walls, cpu: cpu1.saturating_sub(cpu0), elapsed, max_rss_kib: rss }
+    SweepStats {
+        instances: probes.len(),
+        sweeps,
+        failures,
+        walls,
+        cpu: cpu1.saturating_sub(cpu0),
+        elapsed,
+        max_rss_kib: rss,
+    }
 }

@@ -21,9 +21,9 @@ use crate::sim::cmd::READY;
 use crate::sim::state::WireFleet;
 use crate::sim::wire;
 
-/// Instance k of a bench fleet listens on BASE_PORT + k: below the ephemeral range (32768+) for
-/// 10,000, and clear of the sandboxes (23306…).
-const BASE_PORT: u16 = 11000;
+/// By default instance k of a bench fleet listens on BASE_PORT + k: below the ephemeral range
+/// (32768+) for 10,000, and clear of the sandboxes (23306…).
+pub const BASE_PORT: u16 = 11000;
 /// Endpoints per simulator process (a listener and a connection each, under a 20,000 fd limit).
 const PER_CHILD: usize = 4000;
 const HANG_PERCENT: f64 = 1.0;
@@ -44,6 +44,9 @@ pub struct Run {
     pub sweep_walls: Vec<Duration>,
     /// Per round: how late the latest healthy answer was against its slot in the spread schedule, sorted.
     pub overruns: Vec<Duration>,
+    /// Per burst sweep (every instance at once, as `snapshot` does, `CONCURRENCY` at a time):
+    /// the time to the last healthy answer, sorted.
+    pub bursts: Vec<Duration>,
     pub cpu_share: f64,
     pub cpu_per_probe: Duration,
     pub rss_mib: f64,
@@ -85,13 +88,13 @@ fn sockets() -> usize {
 }
 
 /// Starts the simulator in child processes and waits until each is listening.
-async fn start_sims(instances: usize, hang_percent: f64) -> Result<Vec<Child>, String> {
+async fn start_sims(instances: usize, hang_percent: f64, base_port: u16) -> Result<Vec<Child>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
     let total = WireFleet::shards_for(instances) * crate::sim::state::PER_SHARD + 1;
     let mut children = Vec::new();
     for from in (0..total).step_by(PER_CHILD) {
         let mut child = Command::new(&exe)
-            .args(["sim", "--instances", &instances.to_string(), "--base-port", &BASE_PORT.to_string()])
+            .args(["sim", "--instances", &instances.to_string(), "--base-port", &base_port.to_string()])
             .args(["--hang-percent", &hang_percent.to_string()])
             .args(["--serve-from", &from.to_string(), "--serve-count", &PER_CHILD.to_string()])
             .stdout(Stdio::piped())
@@ -119,8 +122,8 @@ async fn start_sims(instances: usize, hang_percent: f64) -> Result<Vec<Child>, S
 }
 
 /// One scenario: `instances` polled every interval for `rounds` measured rounds after one warm-up round.
-pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<Run, String> {
-    let mut children = start_sims(instances, hang_percent).await?;
+pub async fn run(instances: usize, rounds: usize, hang_percent: f64, base_port: u16) -> Result<Run, String> {
+    let mut children = start_sims(instances, hang_percent, base_port).await?;
     let fleet_instances = WireFleet::shards_for(instances) * crate::sim::state::PER_SHARD;
     let hung = wire::hung_instances(fleet_instances, hang_percent);
     let interval = interval_for(instances);
@@ -133,14 +136,15 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
     });
     let probes: Vec<(Slot, Prober)> = (0..fleet_instances)
         .map(|k| {
-            let addr = Addr::new("127.0.0.1", BASE_PORT + k as u16);
+            let addr = Addr::new("127.0.0.1", base_port + k as u16);
             (Slot { shard: k, instance: 0 }, Prober::new(addr, opts.clone()))
         })
         .collect();
     let n = probes.len();
     let (tx, mut rx) = mpsc::channel(n.max(16));
     let t0 = Instant::now();
-    let poller = Poller::spawn(probes, Schedule { interval, concurrency: CONCURRENCY }, tx);
+    let poller = Poller::spawn_threaded(probes, Schedule { interval, concurrency: CONCURRENCY }, tx)
+        .map_err(|e| format!("cannot start the polling thread: {e}"))?;
 
     // Round 0 connects everyone; measure from round 1.
     let measure_from = t0 + interval;
@@ -173,7 +177,7 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
         }
         probe_walls.push(update.sample.elapsed);
         latest[round] = Some(latest[round].map_or(now, |l: Instant| l.max(now)));
-        let scheduled = t0 + interval * round as u32 + interval.mul_f64(k as f64 / n as f64);
+        let scheduled = t0 + interval * round as u32 + crate::poll::spread_offset(interval, k, n);
         overrun[round] = overrun[round].max(now.saturating_duration_since(scheduled));
         if round == rounds {
             remaining -= 1;
@@ -188,6 +192,7 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
     let rss = rss_mib();
     let socks = sockets();
     drop(poller);
+    let bursts = burst_sweeps(fleet_instances, &hung, &opts, rounds, base_port).await;
     // Wait for the simulators to be gone, so the next run can listen on the same ports.
     for child in &mut children {
         let _ = child.kill().await;
@@ -210,6 +215,7 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
         probe_walls,
         sweep_walls,
         overruns,
+        bursts,
         cpu_share: cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
         cpu_per_probe: cpu / probes as u32,
         rss_mib: rss,
@@ -217,15 +223,46 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64) -> Result<R
     })
 }
 
+/// `rounds` sweeps of every instance at once (after one that connects), as `snapshot` runs them:
+/// for each, the time from its start to the last healthy instance's answer. Hung instances are
+/// in the sweep, holding a concurrency permit each until their timeout.
+async fn burst_sweeps(
+    instances: usize,
+    hung: &[bool],
+    opts: &Arc<ProbeOptions>,
+    rounds: usize,
+    base_port: u16,
+) -> Vec<Duration> {
+    let mut probes: Vec<(Slot, Prober)> = (0..instances)
+        .map(|k| {
+            let addr = Addr::new("127.0.0.1", base_port + k as u16);
+            (Slot { shard: k, instance: 0 }, Prober::new(addr, opts.clone()))
+        })
+        .collect();
+    crate::poll::sweep_once(&mut probes, CONCURRENCY).await;
+    let mut walls = Vec::new();
+    for _ in 0..rounds {
+        let started = chrono::Utc::now();
+        let updates = crate::poll::sweep_once(&mut probes, CONCURRENCY).await;
+        let last = updates.iter().filter(|u| !hung[u.slot.shard]).map(|u| u.sample.at).max();
+        if let Some(last) = last {
+            walls.push((last - started).to_std().unwrap_or_default());
+        }
+    }
+    crate::commands::close_all(&mut probes).await;
+    walls.sort();
+    walls
+}
+
 pub fn table(runs: &[Run]) -> String {
     let mut out = String::from(
-        "| instances | interval | hung | rounds | probes ok / failed | probe p50 / p99 (healthy) | sweep p50 / p99 | late p99 | poller CPU | CPU per probe | RSS | sockets |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| instances | interval | hung | rounds | probes ok / failed | probe p50 / p99 (healthy) | sweep p50 / p99 | late p99 | burst sweep p50 / p99 | poller CPU | CPU per probe | RSS | sockets |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in runs {
         let _ = writeln!(
             out,
-            "| {} | {} s | {} | {} | {} / {} | {:.2} / {:.2} ms | {:.0} / {:.0} ms | {:.1} ms | {:.1} % | {:.0} µs | {:.0} MiB | {} |",
+            "| {} | {} s | {} | {} | {} / {} | {:.2} / {:.2} ms | {:.0} / {:.0} ms | {:.1} ms | {:.0} / {:.0} ms | {:.1} % | {:.0} µs | {:.0} MiB | {} |",
             r.instances,
             r.interval.as_secs(),
             r.hung,
@@ -237,6 +274,8 @@ pub fn table(runs: &[Run]) -> String {
             ms(pct(&r.sweep_walls, 0.5)),
             ms(pct(&r.sweep_walls, 0.99)),
             ms(pct(&r.overruns, 0.99)),
+            ms(pct(&r.bursts, 0.5)),
+            ms(pct(&r.bursts, 0.99)),
             100.0 * r.cpu_share,
             r.cpu_per_probe.as_secs_f64() * 1e6,
             r.rss_mib,
@@ -247,7 +286,7 @@ pub fn table(runs: &[Run]) -> String {
 }
 
 /// Every size, without and with 1 % hung instances.
-pub async fn report(sizes: &[usize], rounds: usize) -> Result<String, String> {
+pub async fn report(sizes: &[usize], rounds: usize, base_port: u16) -> Result<String, String> {
     let (soft, hard) = wire::raise_nofile_limit();
     let mut runs = Vec::new();
     for &size in sizes {
@@ -256,7 +295,12 @@ pub async fn report(sizes: &[usize], rounds: usize) -> Result<String, String> {
         }
         for hang in [0.0, HANG_PERCENT] {
             eprintln!("bench: {size} instances, {hang} % hung …");
-            runs.push(run(size, rounds, hang).await?);
+            if usize::from(base_port) + size + 4 > 32768 {
+                return Err(format!(
+                    "{size} instances from port {base_port} reach the ephemeral ports (32768+): lower --wire-base-port"
+                ));
+            }
+            runs.push(run(size, rounds, hang, base_port).await?);
         }
     }
     Ok(table(&runs))

@@ -118,6 +118,10 @@ pub enum Command {
         /// With --wire: also write the table (markdown) to this file.
         #[arg(long, value_name = "PATH", requires = "wire")]
         out: Option<std::path::PathBuf>,
+        /// With --wire: simulated instance k listens on 127.0.0.1:(PORT + k). Keep the range below
+        /// the ephemeral ports (often 32768+).
+        #[arg(long, value_name = "PORT", default_value_t = crate::bench_wire::BASE_PORT, requires = "wire")]
+        wire_base_port: u16,
         /// Measure the TUI instead: bytes written to the terminal per second (idle, a few
         /// values moving, busy) and frame render time, on a simulated fleet (--shards, or
         /// --sim, default 100) at --fps (default: 10 and 2).

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use crate::cli::{Cli, ColorChoice, Format};
 use crate::config::{self, Config, TlsMode};
 use crate::feed::FeedProber;
-use crate::metrics::MetricsClient;
 use crate::fleet::{Addr, Fleet, Limits, Shard};
 use crate::heartbeat;
+use crate::metrics::MetricsClient;
 use crate::poll::{self, Poller, Schedule, Slot};
 use crate::probe::{HeartbeatSpec, ProbeOptions, Prober, Tls};
 use crate::sim::SimFleet;
@@ -64,9 +64,9 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let fleet = Fleet::new(sim.layout(), Limits::default());
     let mut app = App::new(fleet, Theme::plain(), "demo", interval);
     let keymap = config::keymap_path();
-    let profile =
-        crate::ui::profile::configure(&mut app, cli, &config::UiConfig::default(), &[], &ThemeLoader::system(), keymap.as_deref())
-            .map_err(|e| CommandError::new(1, e.to_string()))?;
+    let (ui, keys, config_note) = demo_ui_config(cli)?;
+    let profile = crate::ui::profile::configure(&mut app, cli, &ui, &keys, &ThemeLoader::system(), keymap.as_deref())
+        .map_err(|e| CommandError::new(1, e.to_string()))?;
     app.feed_interval = DEMO_FEED_INTERVAL;
     let (tx, rx) = mpsc::channel(4096);
     // Beyond the scripted eight shards, incidents hit a share of the fleet at once (sim::scale).
@@ -81,13 +81,35 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
         let (only, next) = (key(Action::ProblemsOnly), key(Action::NextProblem));
         log::info!(target: "fleet", "demo: outages hit many shards at once ({only}: problems only, {next}: next)");
     }
-    for w in &profile.warnings {
+    for w in config_note.iter().chain(&profile.warnings) {
         log::warn!(target: "config", "{w}");
     }
     let result = crate::ui::run(app, rx, feed_rx, profile, None).await;
     feed_task.abort();
     result.map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)
+}
+
+/// The demo looks like the user's own dashboard: the `[ui]` and `[keys]` of the config named by
+/// `--config` (an error there is an error), or of the default config when it loads (when it does
+/// not, the demo runs with defaults and says why in the event log: it needs no servers or
+/// passwords, so it must not fail for want of them).
+fn demo_ui_config(
+    cli: &Cli,
+) -> Result<(config::UiConfig, Vec<crate::ui::keys::UserBinding>, Option<String>), CommandError> {
+    if cli.config.is_some() {
+        let cfg = load_config(cli, 1)?.config;
+        return Ok((cfg.ui, cfg.keys, None));
+    }
+    let Some(path) = config::default_path() else { return Ok(Default::default()) };
+    match config::load(&path) {
+        Ok(loaded) => Ok((loaded.config.ui, loaded.config.keys, None)),
+        Err(e) => {
+            let first = e.to_string().lines().next().unwrap_or_default().to_string();
+            let note = format!("{}: not used by the demo (ui defaults instead): {first}", path.display());
+            Ok((config::UiConfig::default(), Vec::new(), Some(note)))
+        }
+    }
 }
 
 /// Load the config named by `--config`, or the default one. Errors carry `code`.
@@ -192,7 +214,11 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let opts = probe_options(&cfg);
     let shards = layout(&cfg);
     let metrics_only = is_metrics_only(&cfg);
-    let probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
+    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
+    let discovery_interval = cfg.poll.discovery_interval;
+    for (_, p) in &mut probes {
+        p.set_discovery_interval(discovery_interval);
+    }
     let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
     let clients = metrics_clients(&cfg)?;
     let fleet = fleet_for(&cfg, shards);
@@ -226,12 +252,15 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
     }
     let (tx, rx) = mpsc::channel(4096);
-    let mut poller =
-        Poller::spawn(probes, Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency }, tx);
+    let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
+    let mut poller = Poller::spawn_threaded(probes, schedule, tx)
+        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
     let found_opts = opts.clone();
     let _discovered = tokio::spawn(async move {
         while let Some((slot, addr)) = found_rx.recv().await {
-            poller.add(slot, Prober::new(addr, found_opts.clone()));
+            let mut p = Prober::new(addr, found_opts.clone());
+            p.set_discovery_interval(discovery_interval);
+            poller.add(slot, p);
         }
     });
     // The built-in heartbeat writer runs only when the config asks for it.
@@ -344,7 +373,7 @@ pub async fn shard_replicas(cfg: Arc<Config>, shard: String) -> Vec<(Addr, Optio
 }
 
 /// Say goodbye to the servers that answer; don't wait long on the ones that don't.
-async fn close_all(probes: &mut [(Slot, Prober)]) {
+pub(crate) async fn close_all(probes: &mut [(Slot, Prober)]) {
     futures::future::join_all(probes.iter_mut().map(|(_, p)| p.close(Duration::from_millis(200)))).await;
 }
 
@@ -487,7 +516,12 @@ async fn check_sources(cfg: &Config) -> CmdResult {
             }
             None => {
                 let shards: std::collections::BTreeSet<usize> = u.values.iter().map(|v| v.0).collect();
-                println!("  ok    {name}: {} values for {} of {} shards", u.values.len(), shards.len(), cfg.shards.len());
+                println!(
+                    "  ok    {name}: {} values for {} of {} shards",
+                    u.values.len(),
+                    shards.len(),
+                    cfg.shards.len()
+                );
                 for n in &u.notes {
                     println!("        note: {n}");
                 }
@@ -501,7 +535,10 @@ pub async fn heartbeat(cli: &Cli, only: &[String]) -> CmdResult {
     let loaded = load_config(cli, 1)?;
     let cfg = loaded.config;
     let Some(hb) = cfg.heartbeat.clone() else {
-        return Err(CommandError::new(1, "no [heartbeat] section in the config: set `table` (e.g. \"percona.heartbeat\")"));
+        return Err(CommandError::new(
+            1,
+            "no [heartbeat] section in the config: set `table` (e.g. \"percona.heartbeat\")",
+        ));
     };
     if let Some(bad) = only.iter().find(|n| !cfg.shards.iter().any(|s| &s.name == *n)) {
         return Err(CommandError::new(1, format!("no shard named {bad:?} in the config")));
@@ -510,7 +547,12 @@ pub async fn heartbeat(cli: &Cli, only: &[String]) -> CmdResult {
     let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
     let masters: Vec<Addr> =
         cfg.shards.iter().filter(|s| only.is_empty() || only.contains(&s.name)).map(|s| s.master.clone()).collect();
-    eprintln!("writing heartbeats to {} every {} on {} masters", hb.table, config::format_duration(hb.interval), masters.len());
+    eprintln!(
+        "writing heartbeats to {} every {} on {} masters",
+        hb.table,
+        config::format_duration(hb.interval),
+        masters.len()
+    );
     let mut tasks = tokio::task::JoinSet::new();
     for addr in masters {
         let (opts, spec) = (opts.clone(), spec.clone());
@@ -608,7 +650,8 @@ async fn tui_promote(
     let mut progress = move |p: &crate::actions::Progress| {
         let _ = progress_tx.send(ActionMsg::Progress(p.clone()));
     };
-    let result = crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
+    let result =
+        crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
     let msg = match (dry_run, result) {
         (true, Ok(_)) => ActionMsg::Planned(Ok(())),
         (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
@@ -650,7 +693,8 @@ async fn tui_checksum(
         }
     };
     req.dry_run = dry_run;
-    let (replicas, warnings) = with_discovered(cfg.clone(), req.shard.clone(), req.master.clone(), req.replicas.clone()).await;
+    let (replicas, warnings) =
+        with_discovered(cfg.clone(), req.shard.clone(), req.master.clone(), req.replicas.clone()).await;
     req.replicas = replicas;
     for w in warnings {
         log::warn!(target: "actions", "{w}");
@@ -735,7 +779,12 @@ pub fn promote_parts(
 /// The replicas a checksum compares: every one the topology knows. A chained
 /// replica below a relay that logs rows gets the relay's checksums, not its
 /// own (pt-table-checksum has the same limit): said, not hidden.
-async fn with_discovered(cfg: Arc<Config>, shard: String, master: Addr, configured: Vec<Addr>) -> (Vec<Addr>, Vec<String>) {
+async fn with_discovered(
+    cfg: Arc<Config>,
+    shard: String,
+    master: Addr,
+    configured: Vec<Addr>,
+) -> (Vec<Addr>, Vec<String>) {
     let found = shard_replicas(cfg, shard).await;
     let mut out = configured;
     let mut warnings = Vec::new();
@@ -788,7 +837,8 @@ pub fn checksum_parts(
 /// and rolled back, 3 failed and the rollback failed too (look at the shard).
 pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     use crate::actions::promote::{self as pr, OldMaster};
-    let crate::cli::Command::Promote { shard, to, dry_run, yes, timeout, force_checks, old_master, detach, no_kill } = cmd
+    let crate::cli::Command::Promote { shard, to, dry_run, yes, timeout, force_checks, old_master, detach, no_kill } =
+        cmd
     else {
         return Err(CommandError::new(1, "internal: not a promote command"));
     };
@@ -868,7 +918,13 @@ fn print_progress(p: &crate::actions::Progress) {
         Progress::Checks(checks) => {
             println!("checks:");
             for c in checks {
-                let mark = if c.ok { "ok  " } else if c.forced { "FORCED" } else { "FAIL" };
+                let mark = if c.ok {
+                    "ok  "
+                } else if c.forced {
+                    "FORCED"
+                } else {
+                    "FAIL"
+                };
                 println!("  {mark:<6} {:<20} {}", c.name, c.detail);
             }
         }
@@ -963,7 +1019,8 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
                 last_line = std::time::Instant::now();
                 let secs = started.elapsed().as_secs_f64();
                 let rate = *done_rows as f64 / secs.max(1e-9);
-                let eta = if rate > 0.0 && total_rows > done_rows { (*total_rows - *done_rows) as f64 / rate } else { 0.0 };
+                let eta =
+                    if rate > 0.0 && total_rows > done_rows { (*total_rows - *done_rows) as f64 / rate } else { 0.0 };
                 println!("  {db}.{tbl}: {done_rows} of ~{total_rows} rows, {rate:.0} rows/s, ETA {eta:.0} s");
             }
             Event::Paused { reason } if last_line.elapsed() > Duration::from_secs(2) => {
@@ -991,7 +1048,8 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
         } else {
             for (t, vals) in &r.tables {
-                let v: Vec<String> = vals.iter().map(|(a, c)| format!("{a}={}", c.map_or("NULL".into(), |c| c.to_string()))).collect();
+                let v: Vec<String> =
+                    vals.iter().map(|(a, c)| format!("{a}={}", c.map_or("NULL".into(), |c| c.to_string()))).collect();
                 println!("  {t}: {}", v.join("  "));
             }
             for (t, who) in &r.differing {
@@ -1053,13 +1111,14 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     })
 }
 
-pub async fn bench_wire(sizes: &[usize], intervals: usize, out: Option<&std::path::Path>) -> CmdResult {
-    let table = crate::bench_wire::report(sizes, intervals.max(1))
+pub async fn bench_wire(sizes: &[usize], intervals: usize, out: Option<&std::path::Path>, base_port: u16) -> CmdResult {
+    let table = crate::bench_wire::report(sizes, intervals.max(1), base_port)
         .await
         .map_err(|e| CommandError::new(1, format!("bench --wire: {e}")))?;
     print!("{table}");
     if let Some(path) = out {
-        std::fs::write(path, &table).map_err(|e| CommandError::new(1, format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, &table)
+            .map_err(|e| CommandError::new(1, format!("cannot write {}: {e}", path.display())))?;
     }
     Ok(0)
 }

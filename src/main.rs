@@ -5,6 +5,11 @@ use clap::Parser;
 use shardtop::cli::{Cli, Command};
 use shardtop::commands;
 
+/// Thousands of connections each allocate and free small buffers every probe: mimalloc keeps
+/// that cheaper and less fragmented than the system allocator (see docs/bench-scale.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -33,8 +38,8 @@ fn main() -> ExitCode {
             Some(Command::Snapshot { format, rate_window }) => commands::snapshot(&cli, *format, *rate_window).await,
             Some(Command::CheckConfig { offline }) => commands::check_config(&cli, *offline).await,
             Some(Command::Heartbeat { shard }) => commands::heartbeat(&cli, shard).await,
-            Some(Command::Bench { wire: Some(sizes), sweeps, out, .. }) => {
-                commands::bench_wire(sizes, *sweeps, out.as_deref()).await
+            Some(Command::Bench { wire: Some(sizes), sweeps, out, wire_base_port, .. }) => {
+                commands::bench_wire(sizes, *sweeps, out.as_deref(), *wire_base_port).await
             }
             Some(Command::Bench { terminal: true, sim, shards, size, screen, activity, seconds, .. }) => {
                 let shards = if shards.is_empty() { vec![sim.unwrap_or(100)] } else { shards.clone() };

@@ -248,7 +248,10 @@ impl Report {
                 links.push(format!("  {:<16} {} -> {}  {} ({whose})", s.name, e.source, e.replica, e.state.label()));
             }
             for u in &s.topology.unidentified {
-                links.push(format!("  {:<16} {} -> {} binlog client(s) on {}, port unknown", s.name, u.source, u.count, u.host));
+                links.push(format!(
+                    "  {:<16} {} -> {} binlog client(s) on {}, port unknown",
+                    s.name, u.source, u.count, u.host
+                ));
             }
         }
         if !links.is_empty() {
@@ -366,7 +369,11 @@ mod tests {
             for s in 0..sim.shards {
                 for i in 0..=sim.replicas {
                     let at = epoch + chrono::Duration::milliseconds((tt * 1000.0) as i64);
-                    fleet.apply(s, i, Sample { at, elapsed: Duration::from_millis(2), result: sim.status_at(s, i, tt) });
+                    fleet.apply(
+                        s,
+                        i,
+                        Sample { at, elapsed: Duration::from_millis(2), result: sim.status_at(s, i, tt) },
+                    );
                 }
             }
         }
@@ -382,8 +389,20 @@ mod tests {
         assert_eq!(v["shards"].as_array().map(Vec::len), Some(8));
         let inst = &v["shards"][0]["instances"][1];
         for key in [
-            "addr", "role", "source", "reachable", "read_only", "io_running", "sql_running", "lag_seconds",
-            "heartbeat_lag_seconds", "qps", "gtid", "last_error", "health", "problems",
+            "addr",
+            "role",
+            "source",
+            "reachable",
+            "read_only",
+            "io_running",
+            "sql_running",
+            "lag_seconds",
+            "heartbeat_lag_seconds",
+            "qps",
+            "gtid",
+            "last_error",
+            "health",
+            "problems",
         ] {
             assert!(inst.get(key).is_some(), "missing {key} in {inst}");
         }
@@ -428,7 +447,8 @@ mod tests {
         assert_eq!(v["feed_fanout_ms"]["samples"], 20);
         assert!(v["feed_fanout_ms"]["p99"].as_f64() >= p99, "the fan-out is at least the slowest shard");
         // Without a probe, no numbers are made up.
-        let v: serde_json::Value = serde_json::from_str(&Report::new(&fleet_at(5.0), Utc::now()).to_json()).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_str(&Report::new(&fleet_at(5.0), Utc::now()).to_json()).expect("json");
         assert!(v["shards"][0]["feed_latency_ms"].is_null() && v["feed_fanout_ms"].is_null());
     }
 

@@ -17,7 +17,10 @@ fn checksum(sb: &Sandbox, cfg: &std::path::Path, args: &[&str]) -> (i32, String)
         .args(args)
         .output()
         .expect("run shardtop checksum");
-    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
 }
 
 fn json_report(sb: &Sandbox, cfg: &std::path::Path, extra: &[&str]) -> (i32, serde_json::Value) {
@@ -44,7 +47,11 @@ fn covers(d: &serde_json::Value, id: i64) -> bool {
 async fn wait_replicated(sb: &Sandbox) {
     let pos = sb.value("s15-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
     for r in sb.replicas("s15") {
-        assert_eq!(sb.value(&r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 120)")).await.as_deref(), Some("0"), "{r} caught up");
+        assert_eq!(
+            sb.value(&r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 120)")).await.as_deref(),
+            Some("0"),
+            "{r} caught up"
+        );
     }
 }
 
@@ -68,7 +75,10 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     let cfg = sb.config_with(
         &["s15"],
         false,
-        &format!("{}\n[checksum]\nchunk_time = \"100ms\"\nmax_lag = \"5s\"\n", sb.actions_section(&dir.path().join("a.jsonl"), "")),
+        &format!(
+            "{}\n[checksum]\nchunk_time = \"100ms\"\nmax_lag = \"5s\"\n",
+            sb.actions_section(&dir.path().join("a.jsonl"), "")
+        ),
     );
     let tables = "social.big,social.nopk";
 
@@ -93,7 +103,8 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
             app.query_drop("COMMIT").await.expect("commit");
             let _ = app.disconnect().await;
         });
-        let (code, out) = tokio::task::block_in_place(|| checksum(&sb, &cfg, &["--shard", "s15", "--tables", "social.big"]));
+        let (code, out) =
+            tokio::task::block_in_place(|| checksum(&sb, &cfg, &["--shard", "s15", "--tables", "social.big"]));
         releaser.await.expect("releaser");
         assert_eq!(code, 0, "{out}");
         assert!(out.contains("Lock wait timeout") && out.contains("(retry 1)"), "{out}");
@@ -125,7 +136,11 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
     assert!(text.contains("interrupted: continue with --resume"), "{text}");
-    let chunks_before: u64 = sb.value("s15-m", "SELECT COUNT(*) FROM percona.checksums WHERE tbl = 'big'").await.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let chunks_before: u64 = sb
+        .value("s15-m", "SELECT COUNT(*) FROM percona.checksums WHERE tbl = 'big'")
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let (code, json) = json_report(&sb, &cfg, &["--tables", "social.big", "--resume"]);
     assert_eq!(code, 0, "{json:#}");
     let resumed_rows = json["rows"].as_u64().unwrap_or(0);
@@ -152,7 +167,11 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     assert!(diffs.iter().all(|d| d["replica"] == r1.as_str()), "only s15-r1 differs: {diffs:#?}");
     let big: Vec<&serde_json::Value> = diffs.iter().filter(|d| d["tbl"] == "big").collect();
     for id in [123456, 654321, max_id] {
-        assert_eq!(big.iter().filter(|d| covers(d, id)).count(), 1, "exactly one differing chunk holds id {id}: {big:#?}");
+        assert_eq!(
+            big.iter().filter(|d| covers(d, id)).count(),
+            1,
+            "exactly one differing chunk holds id {id}: {big:#?}"
+        );
     }
     assert_eq!(big.len(), 3, "no other chunk differs: {big:#?}");
     assert_eq!(diffs.iter().filter(|d| d["tbl"] == "nopk").count(), 1);
@@ -162,7 +181,11 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     assert_eq!(code, 1, "{out}");
     let r2 = sb.addr("s15-r2");
     // Two replicas, two answers: no majority, so both are named.
-    assert!(out.contains(&format!("DIFF `social`.`big`: {r1}, {r2}")) || out.contains(&format!("DIFF social.big: {r1}, {r2}")), "{out}");
+    assert!(
+        out.contains(&format!("DIFF `social`.`big`: {r1}, {r2}"))
+            || out.contains(&format!("DIFF social.big: {r1}, {r2}")),
+        "{out}"
+    );
     assert!(out.contains("replication held"), "{out}");
     for r in sb.replicas("s15") {
         let mut c = sb.admin(&r).await;
@@ -176,7 +199,8 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     // 5. pt-table-checksum, where installed, agrees on which rows differ.
     if std::path::Path::new("/usr/bin/pt-table-checksum").exists() {
         let pw = std::fs::read_to_string(sb.var("SANDBOX_ADMIN_PASSWORD_FILE")).expect("pw");
-        let dsns: Vec<String> = sb.replicas("s15").iter().map(|r| format!("('h=127.0.0.1,P={}')", sb.port(r))).collect();
+        let dsns: Vec<String> =
+            sb.replicas("s15").iter().map(|r| format!("('h=127.0.0.1,P={}')", sb.port(r))).collect();
         sb.exec(
             "s15-m",
             &format!(
@@ -188,7 +212,13 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
         .await;
         let out = std::process::Command::new("pt-table-checksum")
             .arg(format!("h=127.0.0.1,P={},u={},p={}", sb.port("s15-m"), sb.var("SANDBOX_ADMIN_USER"), pw.trim()))
-            .args(["--replicate=percona.checksums_pt", "--tables", "social.big", "--no-check-binlog-format", "--chunk-time=0.1"])
+            .args([
+                "--replicate=percona.checksums_pt",
+                "--tables",
+                "social.big",
+                "--no-check-binlog-format",
+                "--chunk-time=0.1",
+            ])
             .arg(format!("--recursion-method=dsn=h=127.0.0.1,P={},D=percona,t=dsns", sb.port("s15-m")))
             .output()
             .expect("run pt-table-checksum");
@@ -203,7 +233,10 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
         let _ = c.disconnect().await;
         let pt_covers = |id: i64| {
             pt.iter().any(|(l, h)| {
-                let (l, h) = (l.as_deref().and_then(|s| s.parse::<i64>().ok()), h.as_deref().and_then(|s| s.parse::<i64>().ok()));
+                let (l, h) = (
+                    l.as_deref().and_then(|s| s.parse::<i64>().ok()),
+                    h.as_deref().and_then(|s| s.parse::<i64>().ok()),
+                );
                 match (l, h) {
                     (Some(l), Some(h)) => l <= id && id <= h,
                     (None, Some(h)) => id < h,

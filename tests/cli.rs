@@ -12,11 +12,11 @@ fn shardtop() -> Command {
 #[test]
 fn version_and_help() {
     shardtop().arg("--version").assert().success().stdout(predicate::str::starts_with("shardtop "));
-    shardtop()
-        .arg("--help")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("demo").and(predicate::str::contains("snapshot")).and(predicate::str::contains("check-config")));
+    shardtop().arg("--help").assert().success().stdout(
+        predicate::str::contains("demo")
+            .and(predicate::str::contains("snapshot"))
+            .and(predicate::str::contains("check-config")),
+    );
     for sub in ["demo", "snapshot", "check-config", "heartbeat"] {
         shardtop().args([sub, "--help"]).assert().success().stdout(predicate::str::contains("Usage: shardtop"));
     }
@@ -27,7 +27,11 @@ fn bad_arguments_are_usage_errors() {
     shardtop().args(["demo", "--shards", "0"]).assert().code(2).stderr(predicate::str::contains("--shards"));
     shardtop().args(["--fps", "500", "demo"]).assert().code(2).stderr(predicate::str::contains("--fps"));
     // A monitoring check must not report a typo as CRITICAL.
-    shardtop().args(["snapshot", "--format", "xml"]).assert().code(3).stderr(predicate::str::contains("possible values"));
+    shardtop()
+        .args(["snapshot", "--format", "xml"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("possible values"));
     shardtop().arg("frobnicate").assert().code(2);
 }
 
@@ -42,8 +46,8 @@ fn check_config_reports_each_problem_with_its_line() {
         .assert()
         .code(1)
         .stdout(
-            predicate::str::contains("bad_durations.toml:6:12: error: poll.interval: bad duration")
-                .and(predicate::str::contains("bad_durations.toml:7:11: error: poll.timeout"))
+            predicate::str::contains("bad_durations.toml:7:12: error: poll.interval: bad duration")
+                .and(predicate::str::contains("bad_durations.toml:8:11: error: poll.timeout"))
                 .and(predicate::str::contains("hint:")),
         );
 }
@@ -52,7 +56,8 @@ fn check_config_reports_each_problem_with_its_line() {
 fn check_config_accepts_a_valid_file_offline() {
     // minimal.toml names no user: it comes from ~/.my.cnf, as the mysql client does it.
     let home = tempfile::tempdir().expect("tempdir");
-    std::fs::write(home.path().join(".my.cnf"), "[client]\nuser = monitor\npassword = \"s3cret-marker\"\n").expect("my.cnf");
+    std::fs::write(home.path().join(".my.cnf"), "[client]\nuser = monitor\npassword = \"s3cret-marker\"\n")
+        .expect("my.cnf");
     shardtop()
         .args(["check-config", "--offline", "--config", &fixture("valid/minimal.toml")])
         .env("HOME", home.path())
@@ -166,14 +171,19 @@ fn terminal_flags_are_documented() {
 fn check_config_checks_the_theme_it_names() {
     let home = tempfile::tempdir().expect("tempdir");
     let cfg = home.path().join("shardtop.toml");
-    std::fs::write(&cfg, "[defaults]\nuser = \"monitor\"\n[ui]\ntheme = \"mnoo\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n")
-        .expect("write");
+    std::fs::write(
+        &cfg,
+        "[defaults]\nuser = \"monitor\"\n[ui]\ntheme = \"mnoo\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n",
+    )
+    .expect("write");
     shardtop()
         .args(["check-config", "--offline", "--config", cfg.to_str().expect("utf-8 path")])
         .env("HOME", home.path())
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("no theme named \"mnoo\"").and(predicate::str::contains("did you mean \"mono\"")));
+        .stdout(
+            predicate::str::contains("no theme named \"mnoo\"").and(predicate::str::contains("did you mean \"mono\"")),
+        );
 }
 
 #[test]
@@ -181,16 +191,20 @@ fn a_bad_keymap_file_is_a_clear_error() {
     let home = tempfile::tempdir().expect("tempdir");
     let dir = home.path().join(".config/shardtop");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::write(dir.join("keymap.toml"), "[keys]\nbind = [{ on = \"Ctrl-Hyper-x\", run = \"quit\" }]\n").expect("write");
+    std::fs::write(dir.join("keymap.toml"), "[keys]\nbind = [{ on = \"Ctrl-Hyper-x\", run = \"quit\" }]\n")
+        .expect("write");
     shardtop()
         .arg("demo")
         .env("HOME", home.path())
         .timeout(std::time::Duration::from_secs(20))
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("keymap.toml:2:").and(predicate::str::contains("unknown key \"Ctrl-Hyper-x\"")));
+        .stderr(
+            predicate::str::contains("keymap.toml:2:").and(predicate::str::contains("unknown key \"Ctrl-Hyper-x\"")),
+        );
     let cfg = home.path().join("shardtop.toml");
-    std::fs::write(&cfg, "[defaults]\nuser = \"monitor\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n").expect("write");
+    std::fs::write(&cfg, "[defaults]\nuser = \"monitor\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n")
+        .expect("write");
     shardtop()
         .args(["check-config", "--offline", "--config", cfg.to_str().expect("utf-8 path")])
         .env("HOME", home.path())
@@ -212,7 +226,45 @@ fn bench_terminal_reports_bytes_and_frame_time() {
                 .and(predicate::str::contains("busy"))
                 .and(predicate::str::contains("frame p50")),
         );
-    shardtop().args(["bench", "--terminal", "--size", "80by24"]).assert().code(2).stderr(predicate::str::contains("COLSxROWS"));
+    shardtop()
+        .args(["bench", "--terminal", "--size", "80by24"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("COLSxROWS"));
+}
+
+#[test]
+fn the_demo_uses_the_configs_ui_section() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let cfg = home.path().join("shardtop.toml");
+    let text =
+        "[defaults]\nuser = \"monitor\"\n[ui]\ntheme = \"lcdd\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n";
+    std::fs::write(&cfg, text).expect("write");
+    // Named with --config: its [ui] theme is used, so a wrong one is an error.
+    shardtop()
+        .args(["--config", cfg.to_str().expect("utf-8 path"), "demo"])
+        .env("HOME", home.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("no theme named \"lcdd\"").and(predicate::str::contains("did you mean \"lcd\"")),
+        );
+    // A default config that does not load (here: a password variable that is not set) does not stop the
+    // demo, which needs no servers: it gets as far as wanting a terminal.
+    let dir = home.path().join(".config/shardtop");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let broken = "[defaults]\nuser = \"monitor\"\npassword_env = \"SHARDTOP_TEST_UNSET_PW\"\n[[shard]]\nname = \"s1\"\nmaster = \"127.0.0.1:1\"\n";
+    std::fs::write(dir.join("config.toml"), broken).expect("write");
+    shardtop()
+        .arg("demo")
+        .env("HOME", home.path())
+        .env_remove("SHARDTOP_TEST_UNSET_PW")
+        .current_dir(home.path().join(".config"))
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("not a terminal"));
 }
 
 #[test]

@@ -71,7 +71,10 @@ async fn dry_run_changes_nothing_then_a_failing_hook_keeps_the_promotion() {
 
     let (code, out) = promote(&sb, &cfg, &["--shard", "s7", "--to", &cand, "--yes"]);
     assert_eq!(code, 0, "the promotion stands although the hook failed: {out}");
-    assert!(out.contains("post-promotion hook failed (the promotion stands)") && out.contains("routing update failed"), "{out}");
+    assert!(
+        out.contains("post-promotion hook failed (the promotion stands)") && out.contains("routing update failed"),
+        "{out}"
+    );
     assert_eq!(sb.value("s7-r1", "SELECT @@read_only").await.as_deref(), Some("0"));
     assert_eq!(sb.value("s7-m", "SELECT @@read_only").await.as_deref(), Some("1"));
     let trail = std::fs::read_to_string(&audit).expect("audit trail");
@@ -101,14 +104,18 @@ async fn writer(
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
         if conn.is_none() {
             let addr = std::fs::read_to_string(&routing).expect("routing file");
-            conn = tokio::time::timeout(Duration::from_secs(1), sb.connect_as(addr.trim(), user, password)).await.ok().and_then(Result::ok);
+            conn = tokio::time::timeout(Duration::from_secs(1), sb.connect_as(addr.trim(), user, password))
+                .await
+                .ok()
+                .and_then(Result::ok);
             if conn.is_none() {
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 continue;
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        let sql = format!("INSERT INTO social.photos (id, user_id, caption, created_at) VALUES ({id}, 8, 'load', NOW())");
+        let sql =
+            format!("INSERT INTO social.photos (id, user_id, caption, created_at) VALUES ({id}, 8, 'load', NOW())");
         match tokio::time::timeout(Duration::from_secs(2), c.query_drop(sql)).await {
             Ok(Ok(())) => {
                 acked.push((id, Instant::now()));
@@ -135,7 +142,11 @@ async fn promotes_under_write_load_without_losing_or_duplicating_a_write() {
     let routing = dir.path().join("routing");
     std::fs::write(&routing, sb.addr("s8-m")).expect("routing");
     let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
-    let cfg = sb.config_with(&["s8"], false, &sb.actions_section(&dir.path().join("audit.jsonl"), &format!("post_promote_hook = \"{hook}\"")));
+    let cfg = sb.config_with(
+        &["s8"],
+        false,
+        &sb.actions_section(&dir.path().join("audit.jsonl"), &format!("post_promote_hook = \"{hook}\"")),
+    );
     // An application account that read_only stops, and one that it does not
     // (ALL PRIVILEGES includes READ_ONLY ADMIN on MariaDB 10.11).
     sb.exec(
@@ -156,9 +167,10 @@ async fn promotes_under_write_load_without_losing_or_duplicating_a_write() {
     let started = Instant::now();
     let cand = sb.addr("s8-r1");
     let (sb2, cfg_path) = (sb.clone(), cfg.to_path_buf());
-    let (code, out) = tokio::task::spawn_blocking(move || promote(&sb2, &cfg_path, &["--shard", "s8", "--to", &cand, "--yes"]))
-        .await
-        .expect("promote");
+    let (code, out) =
+        tokio::task::spawn_blocking(move || promote(&sb2, &cfg_path, &["--shard", "s8", "--to", &cand, "--yes"]))
+            .await
+            .expect("promote");
     let switched = Instant::now();
     tokio::time::sleep(Duration::from_millis(700)).await;
     stop.store(true, Ordering::Relaxed);
@@ -167,6 +179,17 @@ async fn promotes_under_write_load_without_losing_or_duplicating_a_write() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("warning:"), "{out}");
     assert!(out.contains("locked 'app_super'@'127.0.0.1'"), "the privileged account is fenced: {out}");
+    // The trail names the fenced account when it is locked and when it is unlocked, so a run
+    // finishing a crashed one would know what to unlock.
+    let trail = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("audit");
+    for step in ["fence", "unfence"] {
+        let entry = trail
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["step"] == step && e["phase"] == "ok")
+            .unwrap_or_else(|| panic!("no {step} entry: {trail}"));
+        assert_eq!(entry["accounts"], serde_json::json!(["'app_super'@'127.0.0.1'"]), "{step}");
+    }
     for (name, acks) in [("app", &a1), ("app_super", &a2)] {
         assert!(acks.iter().any(|(_, t)| *t < started), "{name} wrote before the switch");
         assert!(acks.iter().any(|(_, t)| *t > switched), "{name} wrote after the switch");
@@ -199,17 +222,27 @@ async fn promotes_under_write_load_without_losing_or_duplicating_a_write() {
         let missing: Vec<_> = wanted.difference(&have).take(20).collect();
         let extra: Vec<_> = have.difference(&wanted).take(20).collect();
         assert_eq!(have.len(), ids.len(), "{n}: duplicated rows");
-        assert!(missing.is_empty() && extra.is_empty(), "{n}: acknowledged but missing {missing:?}; present but never acknowledged {extra:?}");
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{n}: acknowledged but missing {missing:?}; present but never acknowledged {extra:?}"
+        );
     }
     for n in ["s8-m", "s8-r2"] {
         let s = shape(&sb, "s8").await;
         let (_, _, ro, src) = s.iter().find(|x| x.0 == n).cloned().expect("member");
         assert_eq!(ro.as_deref(), Some("1"), "{n} is read-only");
-        assert_eq!(src, Some(format!("127.0.0.1:{} io=Yes sql=Yes", sb.port("s8-r1"))), "{n} replicates from the new master");
+        assert_eq!(
+            src,
+            Some(format!("127.0.0.1:{} io=Yes sql=Yes", sb.port("s8-r1"))),
+            "{n} replicates from the new master"
+        );
     }
     assert_eq!(sb.value("s8-r1", "SELECT @@read_only").await.as_deref(), Some("0"));
     // The fence is lifted afterwards.
-    assert!(sb.connect_as(&sb.addr("s8-m"), "app_super", "super-pw").await.is_ok(), "app_super stays locked on the old master");
+    assert!(
+        sb.connect_as(&sb.addr("s8-m"), "app_super", "super-pw").await.is_ok(),
+        "app_super stays locked on the old master"
+    );
 }
 
 #[tokio::test]
@@ -219,7 +252,10 @@ async fn lagging_or_errant_candidates_are_refused_and_nothing_changes() {
     let cfg = sb.config_with(
         &["s9"],
         false,
-        &format!("{}\n[thresholds]\nlag_warn = \"1s\"\nlag_crit = \"60s\"\n", sb.actions_section(&dir.path().join("a.jsonl"), "")),
+        &format!(
+            "{}\n[thresholds]\nlag_warn = \"1s\"\nlag_crit = \"60s\"\n",
+            sb.actions_section(&dir.path().join("a.jsonl"), "")
+        ),
     );
     // r1 lags: a delayed replica with writes behind it.
     sb.exec("s9-r1", "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=3600; START SLAVE").await;
@@ -234,7 +270,10 @@ async fn lagging_or_errant_candidates_are_refused_and_nothing_changes() {
     assert!(out.contains("refused") && out.contains("FAIL   lag"), "{out}");
     let (code, out) = promote(&sb, &cfg, &["--shard", "s9", "--to", &sb.addr("s9-r2"), "--yes"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL   errant_gtids") && out.contains("transactions the master does not have: 9-902-"), "{out}");
+    assert!(
+        out.contains("FAIL   errant_gtids") && out.contains("transactions the master does not have: 9-902-"),
+        "{out}"
+    );
     assert_eq!(shape(&sb, "s9").await, before, "a refused promotion changed the shard");
     sb.exec("s9-r1", "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE").await;
 }
@@ -251,8 +290,12 @@ async fn an_interrupted_freeze_is_detected_and_can_be_finished() {
     let cand = sb.addr("s21-r1");
     let (code, out) = promote(&sb, &cfg, &["--shard", "s21", "--to", &cand, "--yes"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL   master_writable") && out.contains("previous promotion may have been interrupted"), "{out}");
-    let (code, out) = promote(&sb, &cfg, &["--shard", "s21", "--to", &cand, "--yes", "--force-check", "master_writable"]);
+    assert!(
+        out.contains("FAIL   master_writable") && out.contains("previous promotion may have been interrupted"),
+        "{out}"
+    );
+    let (code, out) =
+        promote(&sb, &cfg, &["--shard", "s21", "--to", &cand, "--yes", "--force-check", "master_writable"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(sb.value("s21-r1", "SELECT @@read_only").await.as_deref(), Some("0"));
     let mut c = sb.admin("s21-m").await;
@@ -312,14 +355,21 @@ async fn promotion_keeps_the_upstream_link_and_both_write_streams() {
     sb.exec("s11-m", "CREATE DATABASE IF NOT EXISTS global; CREATE TABLE IF NOT EXISTS global.friends (id BIGINT PRIMARY KEY, name VARCHAR(32))").await;
     let gpos = sb.value("s11-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
     for n in ["s12-m", "s12-r1", "s12-r2"] {
-        assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{gpos}', 10)")).await.as_deref(), Some("0"), "{n} gets upstream data");
+        assert_eq!(
+            sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{gpos}', 10)")).await.as_deref(),
+            Some("0"),
+            "{n} gets upstream data"
+        );
     }
 
     let dir = tempfile::tempdir().expect("tempdir");
     let routing = dir.path().join("routing");
     std::fs::write(&routing, sb.addr("s12-m")).expect("routing");
     let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
-    let extra = format!("upstream = \"{upstream}\"\n\n{}", sb.actions_section(&dir.path().join("a.jsonl"), &format!("post_promote_hook = \"{hook}\"")));
+    let extra = format!(
+        "upstream = \"{upstream}\"\n\n{}",
+        sb.actions_section(&dir.path().join("a.jsonl"), &format!("post_promote_hook = \"{hook}\""))
+    );
     let cfg = sb.config_with(&["s12"], false, &extra);
     sb.exec("s12-m", "CREATE USER IF NOT EXISTS app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON social.* TO app@'127.0.0.1'")
         .await;
@@ -340,9 +390,10 @@ async fn promotion_keeps_the_upstream_link_and_both_write_streams() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cand = sb.addr("s12-r1");
     let (sb2, cfg_path) = (sb.clone(), cfg.to_path_buf());
-    let (code, out) = tokio::task::spawn_blocking(move || promote(&sb2, &cfg_path, &["--shard", "s12", "--to", &cand, "--yes"]))
-        .await
-        .expect("promote");
+    let (code, out) =
+        tokio::task::spawn_blocking(move || promote(&sb2, &cfg_path, &["--shard", "s12", "--to", &cand, "--yes"]))
+            .await
+            .expect("promote");
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let acked = shard_writer.await.expect("writer");
@@ -375,9 +426,17 @@ async fn promotion_keeps_the_upstream_link_and_both_write_streams() {
     let gpos = sb.value("s11-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
     let npos = sb.value("s12-r1", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
     for n in ["s12-r1", "s12-m", "s12-r2"] {
-        assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{gpos}', 10)")).await.as_deref(), Some("0"), "{n}: upstream");
+        assert_eq!(
+            sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{gpos}', 10)")).await.as_deref(),
+            Some("0"),
+            "{n}: upstream"
+        );
         if n != "s12-r1" {
-            assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{npos}', 10)")).await.as_deref(), Some("0"), "{n}: shard");
+            assert_eq!(
+                sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{npos}', 10)")).await.as_deref(),
+                Some("0"),
+                "{n}: shard"
+            );
         }
         let g = sb.value(n, "SELECT COUNT(*) FROM global.friends").await;
         assert_eq!(g, Some(globals.to_string()), "{n}: every upstream write arrived once");
@@ -398,7 +457,11 @@ async fn file_position_shards_promote_without_losing_a_write() {
     let routing = dir.path().join("routing");
     std::fs::write(&routing, sb.addr("s13-m")).expect("routing");
     let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
-    let cfg = sb.config_with(&["s13"], false, &sb.actions_section(&dir.path().join("a.jsonl"), &format!("post_promote_hook = \"{hook}\"")));
+    let cfg = sb.config_with(
+        &["s13"],
+        false,
+        &sb.actions_section(&dir.path().join("a.jsonl"), &format!("post_promote_hook = \"{hook}\"")),
+    );
     sb.exec("s13-m", "CREATE USER IF NOT EXISTS app@'127.0.0.1' IDENTIFIED BY 'app-pw'; GRANT SELECT, INSERT ON social.* TO app@'127.0.0.1'")
         .await;
     // New binlog files on both sides: coordinates must be read fresh, not assumed.
@@ -409,9 +472,10 @@ async fn file_position_shards_promote_without_losing_a_write() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cand = sb.addr("s13-r1");
     let (sb2, cfg_path) = (sb.clone(), cfg.to_path_buf());
-    let (code, out) = tokio::task::spawn_blocking(move || promote(&sb2, &cfg_path, &["--shard", "s13", "--to", &cand, "--yes"]))
-        .await
-        .expect("promote");
+    let (code, out) =
+        tokio::task::spawn_blocking(move || promote(&sb2, &cfg_path, &["--shard", "s13", "--to", &cand, "--yes"]))
+            .await
+            .expect("promote");
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let acked = w.await.expect("writer");
@@ -458,7 +522,11 @@ async fn candidate_killed_mid_run_rolls_back() {
     assert_eq!(sb.value("s14-m", "SELECT @@read_only").await.as_deref(), Some("0"), "the old master is writable again");
     sb.exec("s14-m", "INSERT INTO social.photos (user_id, caption) VALUES (14, 'after')").await;
     let gtid = sb.value("s14-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
-    assert_eq!(sb.value("s14-r2", &format!("SELECT MASTER_GTID_WAIT('{gtid}', 10)")).await.as_deref(), Some("0"), "r2 still follows the master");
+    assert_eq!(
+        sb.value("s14-r2", &format!("SELECT MASTER_GTID_WAIT('{gtid}', 10)")).await.as_deref(),
+        Some("0"),
+        "r2 still follows the master"
+    );
 }
 
 /// A transaction that wrote but had not committed when the freeze came: it
@@ -473,7 +541,9 @@ async fn an_open_write_transaction_cannot_commit_after_the_freeze() {
         .await;
     let mut app = sb.connect_as(&sb.addr("s22-m"), "app", "app-pw").await.expect("app connects");
     app.query_drop("BEGIN").await.expect("begin");
-    app.query_drop("INSERT INTO social.photos (id, user_id, caption) VALUES (60000000, 22, 'open')").await.expect("insert");
+    app.query_drop("INSERT INTO social.photos (id, user_id, caption) VALUES (60000000, 22, 'open')")
+        .await
+        .expect("insert");
     let cand = sb.addr("s22-r1");
     let cfg_path = cfg.to_path_buf();
     let (code, out) = tokio::task::spawn_blocking({
@@ -489,9 +559,17 @@ async fn an_open_write_transaction_cannot_commit_after_the_freeze() {
     let pos = sb.value("s22-r1", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
     for n in ["s22-r1", "s22-m", "s22-r2"] {
         if n != "s22-r1" {
-            assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"), "{n}");
+            assert_eq!(
+                sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(),
+                Some("0"),
+                "{n}"
+            );
         }
-        assert_eq!(sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id = 60000000").await.as_deref(), Some("0"), "{n}");
+        assert_eq!(
+            sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id = 60000000").await.as_deref(),
+            Some("0"),
+            "{n}"
+        );
     }
 }
 
@@ -505,25 +583,63 @@ async fn a_switch_interrupted_after_the_point_of_no_return_is_finished() {
     // s23: the "candidate" was detached before the master's last write: not a finished switch.
     let cfg23 = sb.config_with(&["s23"], false, &sb.actions_section(&dir.path().join("a.jsonl"), ""));
     sb.exec("s23-r1", "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0").await;
-    sb.exec("s23-m", "INSERT INTO social.photos (user_id, caption) VALUES (23, 'after the detach'); SET GLOBAL read_only = 1").await;
+    sb.exec(
+        "s23-m",
+        "INSERT INTO social.photos (user_id, caption) VALUES (23, 'after the detach'); SET GLOBAL read_only = 1",
+    )
+    .await;
     let (code, out) = promote(&sb, &cfg23, &["--shard", "s23", "--to", &sb.addr("s23-r1"), "--yes"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("lacks transactions the old master"), "{out}");
 
-    // s24: as a crash right after `promote` leaves it.
-    let cfg = sb.config_with(&["s24"], false, &sb.actions_section(&dir.path().join("b.jsonl"), ""));
+    // s24: as a crash right after `promote` leaves it, with a privileged account it had fenced
+    // (locked on the old master only, and recorded in the audit log before the crash).
+    let audit = dir.path().join("b.jsonl");
+    let cfg = sb.config_with(&["s24"], false, &sb.actions_section(&audit, ""));
+    sb.exec(
+        "s24-m",
+        "CREATE USER IF NOT EXISTS fenced_app@'127.0.0.1' IDENTIFIED BY 'f-pw'; \
+         GRANT ALL PRIVILEGES ON *.* TO fenced_app@'127.0.0.1'",
+    )
+    .await;
     let pos = sb.value("s24-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    sb.exec("s24-m", "SET SESSION sql_log_bin = 0; ALTER USER fenced_app@'127.0.0.1' ACCOUNT LOCK").await;
+    let crashed = serde_json::json!({
+        "ts": "2026-11-26T10:00:00Z", "run": "crashed-run", "action": "promote", "shard": "s24",
+        "step": "fence", "phase": "ok", "detail": "locked 'fenced_app'@'127.0.0.1' on the master",
+        "accounts": ["'fenced_app'@'127.0.0.1'"],
+    });
+    std::fs::write(&audit, format!("{crashed}\n")).expect("audit");
+    let locked = |n: &'static str| {
+        let sb = &sb;
+        async move { sb.value(n, "SHOW CREATE USER fenced_app@'127.0.0.1'").await.unwrap_or_default() }
+    };
+    assert!(locked("s24-m").await.contains("ACCOUNT LOCK"), "set up locked");
     sb.exec("s24-m", "SET GLOBAL read_only = 1").await;
     assert_eq!(sb.value("s24-r1", &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"));
     sb.exec("s24-r1", "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0").await;
-    sb.exec("s24-r1", "INSERT INTO social.photos (id, user_id, caption) VALUES (70000000, 24, 'taken by the new master')").await;
+    sb.exec(
+        "s24-r1",
+        "INSERT INTO social.photos (id, user_id, caption) VALUES (70000000, 24, 'taken by the new master')",
+    )
+    .await;
     let (code, out) = promote(&sb, &cfg, &["--shard", "s24", "--to", &sb.addr("s24-r1"), "--yes"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("finishing it"), "{out}");
+    // The account the crashed run fenced is unlocked, and the audit log says so.
+    assert!(!locked("s24-m").await.contains("ACCOUNT LOCK"), "{out}");
+    assert!(out.contains("unlocked 'fenced_app'@'127.0.0.1'"), "{out}");
+    assert!(!out.contains("may still be locked"), "{out}");
+    let trail = std::fs::read_to_string(&audit).expect("audit");
+    assert!(trail.lines().any(|l| l.contains("\"step\":\"unfence\"") && l.contains("fenced_app")), "{trail}");
     let npos = sb.value("s24-r1", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
     for n in ["s24-m", "s24-r2"] {
         assert_eq!(sb.value(n, &format!("SELECT MASTER_GTID_WAIT('{npos}', 10)")).await.as_deref(), Some("0"), "{n}");
-        assert_eq!(sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id = 70000000").await.as_deref(), Some("1"), "{n}");
+        assert_eq!(
+            sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id = 70000000").await.as_deref(),
+            Some("1"),
+            "{n}"
+        );
         let mut c = sb.admin(n).await;
         let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
         let _ = c.disconnect().await;

@@ -170,7 +170,10 @@ async fn a_stopped_server_costs_one_timeout_and_the_others_stay_fresh() {
         }
     }
     sb.signal("s4-r1", "CONT");
-    assert!(!stopped_kinds.is_empty() && stopped_kinds.iter().all(|k| *k == ProbeErrorKind::Timeout), "{stopped_kinds:?}");
+    assert!(
+        !stopped_kinds.is_empty() && stopped_kinds.iter().all(|k| *k == ProbeErrorKind::Timeout),
+        "{stopped_kinds:?}"
+    );
     assert!(!ok.contains_key(&stopped));
     for name in ["s1-m", "s1-r1", "s1-r2", "s4-m", "s4-r2"] {
         let n = ok.get(&sb.addr(name)).copied().unwrap_or(0);
@@ -234,12 +237,17 @@ fn killed_master_is_critical_and_replicas_lose_their_link() {
     sb.signal("s6-m", "KILL");
     let json = eventually(Duration::from_secs(20), "replicas notice the dead master", || {
         let (code, json) = sb.snapshot(&cfg, &["--rate-window", "0"]);
-        let io: Vec<Value> = sb.replicas("s6").iter().map(|r| instance(&json, &sb.addr(r))["io_running"].clone()).collect();
+        let io: Vec<Value> =
+            sb.replicas("s6").iter().map(|r| instance(&json, &sb.addr(r))["io_running"].clone()).collect();
         if code == 2 && io.iter().all(|s| s != "running") { Ok(json) } else { Err(format!("{code} {io:?}")) }
     });
     let m = instance(&json, &sb.addr("s6-m"));
     assert_eq!(m["reachable"], false);
-    assert!(problems(&json, "s6").iter().any(|p| p.starts_with("unreachable master unreachable")), "{:?}", problems(&json, "s6"));
+    assert!(
+        problems(&json, "s6").iter().any(|p| p.starts_with("unreachable master unreachable")),
+        "{:?}",
+        problems(&json, "s6")
+    );
     assert!(problems(&json, "s6").iter().any(|p| p.starts_with("io_thread ")));
     assert_eq!(json["shards"][0]["replicas_up"], 0);
 }

@@ -56,3 +56,36 @@ fn snapshot_polls_the_wire_sim_in_both_flavours() {
             .stdout(predicate::str::contains("users-01").and(predicate::str::contains(gtid)));
     }
 }
+
+/// `bench --wire` as its user runs it, at a small size: the harness starts the simulator in a
+/// child process, polls it with the real poller, and writes a table with both scenarios. Checks
+/// counts, never timings.
+#[test]
+fn bench_wire_writes_a_table_for_each_scenario() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("bench.md");
+    // 100 instances round up to 34 shards: 102 endpoints; 1 % of them is 1 hung instance.
+    Command::cargo_bin("shardtop")
+        .expect("binary built")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .args(["bench", "--wire", "100", "--sweeps", "2", "--wire-base-port", &(base_port() + 100).to_string()])
+        .arg("--out")
+        .arg(&out)
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("burst sweep p50 / p99"));
+    let table = std::fs::read_to_string(&out).expect("the table was written");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| l.starts_with("| 102 |"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    // instances, interval, hung, rounds, probes ok / failed, …
+    assert_eq!(&rows[0][..5], ["102", "1 s", "0", "2", "204 / 0"], "{table}");
+    assert_eq!(&rows[1][..4], ["102", "1 s", "1", "2"], "{table}");
+    // The hung instance fails every round it is probed; the other 101 answer every round.
+    assert!(rows[1][4].starts_with("202 / "), "{table}");
+    assert_ne!(rows[1][4], "202 / 0", "the hung instance is reported: {table}");
+}

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -22,6 +22,69 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<f64>,
     pub detail: String,
+    /// Accounts a step locked (`fence`) or unlocked (`unfence`), as `'user'@'host'`: how a later
+    /// run finishing a crashed one knows what to unlock.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+}
+
+/// The fields of a recorded entry that `fenced_accounts` reads back.
+#[derive(Deserialize)]
+struct Recorded {
+    #[serde(default)]
+    run: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    shard: String,
+    #[serde(default)]
+    step: String,
+    #[serde(default)]
+    phase: String,
+    #[serde(default)]
+    accounts: Vec<String>,
+}
+
+/// The accounts promotions of `shard` locked (`fence`) and nothing unlocked since: no later
+/// `unfence` of that account (by any run: an unlock is an unlock) and no successful `rollback` of
+/// the run that locked it. A crashed run leaves them locked on the old master. Unreadable lines are
+/// skipped (the log is append-only and may end mid-line after a crash); a missing file means
+/// nothing was fenced.
+pub fn fenced_accounts(path: &Path, shard: &str) -> std::io::Result<Vec<String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut open: Vec<(String, Vec<String>)> = Vec::new();
+    for r in text.lines().filter_map(|l| serde_json::from_str::<Recorded>(l).ok()) {
+        if r.action != "promote" || r.shard != shard || r.phase != "ok" {
+            continue;
+        }
+        match r.step.as_str() {
+            "fence" => match open.iter_mut().find(|(run, _)| *run == r.run) {
+                Some((_, accounts)) => accounts.extend(r.accounts),
+                None => open.push((r.run, r.accounts)),
+            },
+            "unfence" => {
+                for (_, accounts) in &mut open {
+                    accounts.retain(|a| !r.accounts.contains(a));
+                }
+            }
+            "rollback" => {
+                let unlocked: Vec<String> =
+                    open.iter().filter(|(run, _)| *run == r.run).flat_map(|(_, a)| a.clone()).collect();
+                for (_, accounts) in &mut open {
+                    accounts.retain(|a| !unlocked.contains(a));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut all: Vec<String> = open.into_iter().flat_map(|(_, a)| a).collect();
+    all.sort();
+    all.dedup();
+    Ok(all)
 }
 
 pub struct AuditLog {
@@ -74,6 +137,7 @@ mod tests {
                 phase: "ok",
                 duration_ms: Some(1.5),
                 detail: String::new(),
+                accounts: Vec::new(),
             };
             log.write(&e).expect("write");
         }
@@ -87,7 +151,62 @@ mod tests {
     #[test]
     fn a_dry_run_writes_nothing() {
         let mut log = AuditLog::open(None).expect("open");
-        let e = Entry { ts: Utc::now(), run: "r".into(), action: "promote", shard: "s".into(), step: "x".into(), phase: "ok", duration_ms: None, detail: String::new() };
+        let e = Entry {
+            ts: Utc::now(),
+            run: "r".into(),
+            action: "promote",
+            shard: "s".into(),
+            step: "x".into(),
+            phase: "ok",
+            duration_ms: None,
+            detail: String::new(),
+            accounts: Vec::new(),
+        };
         assert!(log.write(&e).is_ok());
+    }
+
+    fn line(run: &str, shard: &str, step: &str, phase: &str, accounts: &[&str]) -> String {
+        let e = Entry {
+            ts: Utc::now(),
+            run: run.into(),
+            action: "promote",
+            shard: shard.into(),
+            step: step.into(),
+            phase: if phase == "ok" { "ok" } else { "failed" },
+            duration_ms: None,
+            detail: "d".into(),
+            accounts: accounts.iter().map(|a| a.to_string()).collect(),
+        };
+        serde_json::to_string(&e).expect("json")
+    }
+
+    #[test]
+    fn fenced_accounts_are_those_no_later_step_unlocked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        assert_eq!(fenced_accounts(&path, "s1").expect("no file is no fence"), Vec::<String>::new());
+        let lines = [
+            // r1 finished: fenced, then unfenced.
+            line("r1", "s1", "fence", "ok", &["'app'@'%'"]),
+            line("r1", "s1", "unfence", "ok", &["'app'@'%'"]),
+            // r2 rolled back (which unlocks).
+            line("r2", "s1", "fence", "ok", &["'etl'@'10.%'"]),
+            line("r2", "s1", "rollback", "ok", &[]),
+            // r3 crashed after fencing two accounts; a failed unfence unlocked nothing.
+            line("r3", "s1", "fence", "ok", &["'app'@'%'", "'batch'@'%'"]),
+            line("r3", "s1", "unfence", "failed", &["'app'@'%'"]),
+            // Another shard's crash is not this shard's business.
+            line("r4", "s2", "fence", "ok", &["'other'@'%'"]),
+            // r5 fenced 'etl' again and crashed; r6 (a later run that fenced it too) unlocked it.
+            line("r5", "s1", "fence", "ok", &["'etl'@'10.%'"]),
+            line("r6", "s1", "fence", "ok", &["'etl'@'10.%'"]),
+            line("r6", "s1", "unfence", "ok", &["'etl'@'10.%'"]),
+            // A torn last line from a crash mid-write.
+            "{\"ts\":\"2026-11-26T".to_string(),
+        ];
+        std::fs::write(&path, lines.join("\n")).expect("write");
+        assert_eq!(fenced_accounts(&path, "s1").expect("read"), vec!["'app'@'%'", "'batch'@'%'"]);
+        assert_eq!(fenced_accounts(&path, "s2").expect("read"), vec!["'other'@'%'"]);
+        assert!(fenced_accounts(&path, "s3").expect("read").is_empty());
     }
 }

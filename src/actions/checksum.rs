@@ -107,12 +107,34 @@ pub struct Report {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     Plan(Vec<TablePlan>),
-    Table { db: String, tbl: String },
-    Chunk { db: String, tbl: String, chunk: i64, rows: u64, chunk_size: u64, took: Duration, done_rows: u64, total_rows: u64 },
-    Paused { reason: String },
+    Table {
+        db: String,
+        tbl: String,
+    },
+    Chunk {
+        db: String,
+        tbl: String,
+        chunk: i64,
+        rows: u64,
+        chunk_size: u64,
+        took: Duration,
+        done_rows: u64,
+        total_rows: u64,
+    },
+    Paused {
+        reason: String,
+    },
     Resumed,
-    TableDone { db: String, tbl: String, chunks: u64, rows: u64, took: Duration },
-    Comparing { replica: Addr },
+    TableDone {
+        db: String,
+        tbl: String,
+        chunks: u64,
+        rows: u64,
+        took: Duration,
+    },
+    Comparing {
+        replica: Addr,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,10 +194,7 @@ pub fn crc_expr(columns: &[String], nullable: &[String]) -> String {
         let isnull: Vec<String> = nullable.iter().map(|c| format!("ISNULL({})", ident(c))).collect();
         parts.push(format!("CONCAT({})", isnull.join(", ")));
     }
-    format!(
-        "COALESCE(LOWER(CONV(BIT_XOR(CAST(CRC32(CONCAT_WS('#', {})) AS UNSIGNED)), 10, 16)), 0)",
-        parts.join(", ")
-    )
+    format!("COALESCE(LOWER(CONV(BIT_XOR(CAST(CRC32(CONCAT_WS('#', {})) AS UNSIGNED)), 10, 16)), 0)", parts.join(", "))
 }
 
 /// `(a, b) >= (1, 2)`-style comparison of the key with a boundary.
@@ -271,7 +290,13 @@ async fn plan_tables(conn: &mut Conn, req: &Request) -> Res<Vec<TablePlan>> {
             Some((i, k)) => (Some(i), k, None),
             // Small tables without a usable key are checksummed whole, as one chunk.
             None if rows <= 100_000 => (None, Vec::new(), None),
-            None => (None, Vec::new(), Some(format!("no primary key or NOT NULL unique index, and ~{rows} rows is too many to checksum in one chunk"))),
+            None => (
+                None,
+                Vec::new(),
+                Some(format!(
+                    "no primary key or NOT NULL unique index, and ~{rows} rows is too many to checksum in one chunk"
+                )),
+            ),
         };
         out.push(TablePlan { db, tbl, index, key, columns, nullable, rows_estimate: rows, skip });
     }
@@ -310,7 +335,10 @@ impl Checker<'_> {
                         }
                         Some(l) => {
                             if let Some(lag) = lag_seconds(&st, l).filter(|l| *l > self.req.max_lag.as_secs_f64()) {
-                                reason = Some(format!("replica {addr} lags {lag:.0} s (limit {:.0} s)", self.req.max_lag.as_secs_f64()));
+                                reason = Some(format!(
+                                    "replica {addr} lags {lag:.0} s (limit {:.0} s)",
+                                    self.req.max_lag.as_secs_f64()
+                                ));
                             }
                         }
                     },
@@ -356,7 +384,14 @@ impl Checker<'_> {
     }
 
     /// Checksum one chunk on the master and record the master's result.
-    async fn chunk(&mut self, t: &TablePlan, n: i64, where_: &str, lower: Option<&str>, upper: Option<&str>) -> Res<(u64, Duration)> {
+    async fn chunk(
+        &mut self,
+        t: &TablePlan,
+        n: i64,
+        where_: &str,
+        lower: Option<&str>,
+        upper: Option<&str>,
+    ) -> Res<(u64, Duration)> {
         let tbl = format!("{}.{}", ident(&t.db), ident(&t.tbl));
         let res = qualified(&self.req.result_table);
         let force = t.index.as_ref().map(|i| format!(" FORCE INDEX({})", ident(i))).unwrap_or_default();
@@ -380,11 +415,15 @@ impl Checker<'_> {
                 Ok(Ok(())) => break (started, started.elapsed()),
                 Ok(Err(mysql_async::Error::Server(e))) if (e.code == 1205 || e.code == 1213) && attempt < 5 => {
                     attempt += 1;
-                    (self.events)(&Event::Paused { reason: format!("chunk {n} of {}.{}: {} (retry {attempt})", t.db, t.tbl, e.message) });
+                    (self.events)(&Event::Paused {
+                        reason: format!("chunk {n} of {}.{}: {} (retry {attempt})", t.db, t.tbl, e.message),
+                    });
                     tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
                 }
                 Ok(Err(e)) => return Err(ChecksumError::Failed(format!("{e} (in: {})", truncate(&sql)))),
-                Err(_) => return Err(ChecksumError::Failed(format!("no answer from the master within {:?}", self.limit))),
+                Err(_) => {
+                    return Err(ChecksumError::Failed(format!("no answer from the master within {:?}", self.limit)));
+                }
             }
         };
         let _ = started;
@@ -396,7 +435,8 @@ impl Checker<'_> {
             ))
             .await?
             .ok_or_else(|| ChecksumError::Failed(format!("chunk {n} of {}.{} vanished from {res}", t.db, t.tbl)))?;
-        let (crc, cnt): (String, u64) = mysql_async::from_row_opt(row).map_err(|e| ChecksumError::Failed(e.to_string()))?;
+        let (crc, cnt): (String, u64) =
+            mysql_async::from_row_opt(row).map_err(|e| ChecksumError::Failed(e.to_string()))?;
         self.exec(&format!(
             "UPDATE {res} SET chunk_time = {:.6}, master_crc = {}, master_cnt = {cnt} WHERE db = {} AND tbl = {} AND chunk = {n}",
             took.as_secs_f64(),
@@ -495,7 +535,8 @@ impl Checker<'_> {
                 None => self.key_at_last(t).await?.unwrap_or_else(|| lower.clone()),
             };
             let cond = format!("{} AND {}", key_cmp(&t.key, ">=", &lower), key_cmp(&t.key, "<=", &upper));
-            let (rows, took) = self.chunk(t, chunk_no, &cond, Some(&boundary_text(&lower)), Some(&boundary_text(&upper))).await?;
+            let (rows, took) =
+                self.chunk(t, chunk_no, &cond, Some(&boundary_text(&lower)), Some(&boundary_text(&upper))).await?;
             done += rows;
             result.rows += rows;
             result.chunks += 1;
@@ -541,13 +582,23 @@ impl Checker<'_> {
     async fn key_at_last(&mut self, t: &TablePlan) -> Res<Option<Vec<Value>>> {
         let key: Vec<String> = t.key.iter().map(|c| format!("{} DESC", ident(c))).collect();
         let cols: Vec<String> = t.key.iter().map(|c| ident(c)).collect();
-        let sql = format!("SELECT {} FROM {}.{} ORDER BY {} LIMIT 1", cols.join(", "), ident(&t.db), ident(&t.tbl), key.join(", "));
+        let sql = format!(
+            "SELECT {} FROM {}.{} ORDER BY {} LIMIT 1",
+            cols.join(", "),
+            ident(&t.db),
+            ident(&t.tbl),
+            key.join(", ")
+        );
         Ok(self.first_row(&sql).await?.map(row_values))
     }
 }
 
 fn truncate(s: &str) -> String {
-    if s.len() > 200 { format!("{}…", &s[..s.char_indices().take(200).last().map_or(0, |(i, _)| i)]) } else { s.to_string() }
+    if s.len() > 200 {
+        format!("{}…", &s[..s.char_indices().take(200).last().map_or(0, |(i, _)| i)])
+    } else {
+        s.to_string()
+    }
 }
 
 /// Run the check. `stop` ends it between chunks (Ctrl-C); `--resume` continues.
@@ -558,9 +609,11 @@ pub async fn run(
     events: &mut (dyn FnMut(&Event) + Send),
 ) -> Result<Report, ChecksumError> {
     let started = Instant::now();
-    let mut conn = probe::connect(&req.master, &opts).await.map_err(|e| ChecksumError::Refused(format!("{}: {e}", req.master)))?;
+    let mut conn =
+        probe::connect(&req.master, &opts).await.map_err(|e| ChecksumError::Refused(format!("{}: {e}", req.master)))?;
     let version: Option<String> = conn.query_first("SELECT @@version").await.map_err(fail("version"))?;
-    let flavor = if version.unwrap_or_default().to_lowercase().contains("mariadb") { Flavor::MariaDb } else { Flavor::MySql };
+    let flavor =
+        if version.unwrap_or_default().to_lowercase().contains("mariadb") { Flavor::MariaDb } else { Flavor::MySql };
     let plans = plan_tables(&mut conn, req).await?;
     events(&Event::Plan(plans.clone()));
     let mut report = Report { shard: req.shard.clone(), ..Report::default() };
@@ -569,15 +622,21 @@ pub async fn run(
         return Ok(report);
     }
     let db = req.result_table.split('.').next().unwrap_or("percona");
-    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", ident(db))).await.map_err(fail("creating the result database"))?;
+    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", ident(db)))
+        .await
+        .map_err(fail("creating the result database"))?;
     conn.query_drop(create_table_sql(&req.result_table)).await.map_err(fail("creating the result table"))?;
     // Statement-based, so each replica runs the checksum over its own rows.
     conn.query_drop("SET SESSION binlog_format = 'STATEMENT'").await.map_err(|e| {
-        ChecksumError::Refused(format!("cannot switch the session to statement-based binlog (needs SUPER or BINLOG ADMIN): {e}"))
+        ChecksumError::Refused(format!(
+            "cannot switch the session to statement-based binlog (needs SUPER or BINLOG ADMIN): {e}"
+        ))
     })?;
-    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET SESSION innodb_lock_wait_timeout = 1")
-        .await
-        .map_err(fail("session settings"))?;
+    conn.query_drop(
+        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; SET SESSION innodb_lock_wait_timeout = 1",
+    )
+    .await
+    .map_err(fail("session settings"))?;
     let replicas = req.replicas.iter().map(|a| Prober::new(a.clone(), opts.clone())).collect();
     let limit = req.chunk_time * 20 + Duration::from_secs(30);
     let mut ck = Checker { req, conn, replicas, events, stop: stop.clone(), flavor, limit };
@@ -585,7 +644,12 @@ pub async fn run(
     let mut done = 0u64;
     for t in &plans {
         if let Some(why) = &t.skip {
-            report.tables.push(TableResult { db: t.db.clone(), tbl: t.tbl.clone(), skipped: Some(why.clone()), ..TableResult::default() });
+            report.tables.push(TableResult {
+                db: t.db.clone(),
+                tbl: t.tbl.clone(),
+                skipped: Some(why.clone()),
+                ..TableResult::default()
+            });
             continue;
         }
         let r = ck.table(t, done, total).await?;
@@ -609,7 +673,9 @@ pub async fn run(
         let mut rc = probe::connect(a, &opts).await.map_err(|e| ChecksumError::Failed(format!("{a}: {e}")))?;
         let wait = match ck.flavor {
             Flavor::MariaDb => format!("SELECT MASTER_GTID_WAIT({}, {})", quote(&pos), req.replica_timeout.as_secs()),
-            Flavor::MySql => format!("SELECT WAIT_FOR_EXECUTED_GTID_SET({}, {})", quote(&pos), req.replica_timeout.as_secs()),
+            Flavor::MySql => {
+                format!("SELECT WAIT_FOR_EXECUTED_GTID_SET({}, {})", quote(&pos), req.replica_timeout.as_secs())
+            }
         };
         let w: Option<i64> = rc.query_first(wait).await.map_err(fail("waiting for a replica"))?;
         let caught_up = match ck.flavor {
@@ -617,7 +683,10 @@ pub async fn run(
             Flavor::MySql => w == Some(0),
         };
         if !caught_up {
-            return Err(ChecksumError::Failed(format!("{a} did not catch up with the master within {:?}", req.replica_timeout)));
+            return Err(ChecksumError::Failed(format!(
+                "{a} did not catch up with the master within {:?}",
+                req.replica_timeout
+            )));
         }
         let rows: Vec<Row> = rc
             .query(format!(
@@ -684,10 +753,21 @@ mod tests {
     #[test]
     fn result_table_has_pt_table_checksum_columns() {
         let sql = create_table_sql("percona.checksums");
-        for col in ["db CHAR(64)", "tbl CHAR(64)", "chunk INT", "chunk_time FLOAT", "chunk_index VARCHAR(200)", "lower_boundary TEXT",
-            "upper_boundary TEXT", "this_crc CHAR(40)", "this_cnt INT", "master_crc CHAR(40)", "master_cnt INT", "ts TIMESTAMP",
-            "PRIMARY KEY (db, tbl, chunk)"]
-        {
+        for col in [
+            "db CHAR(64)",
+            "tbl CHAR(64)",
+            "chunk INT",
+            "chunk_time FLOAT",
+            "chunk_index VARCHAR(200)",
+            "lower_boundary TEXT",
+            "upper_boundary TEXT",
+            "this_crc CHAR(40)",
+            "this_cnt INT",
+            "master_crc CHAR(40)",
+            "master_cnt INT",
+            "ts TIMESTAMP",
+            "PRIMARY KEY (db, tbl, chunk)",
+        ] {
             assert!(sql.contains(col), "{col} missing from {sql}");
         }
         assert!(sql.starts_with("CREATE TABLE IF NOT EXISTS `percona`.`checksums`"));
@@ -708,8 +788,13 @@ pub struct TableMethodReport {
     pub held_seconds: f64,
 }
 
-pub async fn run_table_method(req: &Request, opts: Arc<ProbeOptions>, events: &mut (dyn FnMut(&Event) + Send)) -> Res<TableMethodReport> {
-    let mut master = probe::connect(&req.master, &opts).await.map_err(|e| ChecksumError::Refused(format!("{}: {e}", req.master)))?;
+pub async fn run_table_method(
+    req: &Request,
+    opts: Arc<ProbeOptions>,
+    events: &mut (dyn FnMut(&Event) + Send),
+) -> Res<TableMethodReport> {
+    let mut master =
+        probe::connect(&req.master, &opts).await.map_err(|e| ChecksumError::Refused(format!("{}: {e}", req.master)))?;
     let version: Option<String> = master.query_first("SELECT @@version").await.map_err(fail("version"))?;
     let mariadb = version.unwrap_or_default().to_lowercase().contains("mariadb");
     let plans = plan_tables(&mut master, req).await?;
@@ -744,16 +829,25 @@ pub async fn run_table_method(req: &Request, opts: Arc<ProbeOptions>, events: &m
         let deadline = Instant::now() + req.replica_timeout;
         for (a, c) in &mut conns {
             loop {
-                let row: Option<Row> = c.query_first(if mariadb { "SHOW SLAVE STATUS" } else { "SHOW REPLICA STATUS" }).await.map_err(fail("status"))?;
+                let row: Option<Row> = c
+                    .query_first(if mariadb { "SHOW SLAVE STATUS" } else { "SHOW REPLICA STATUS" })
+                    .await
+                    .map_err(fail("status"))?;
                 let sql_running = row
                     .as_ref()
-                    .and_then(|r| r.get_opt::<String, _>(if mariadb { "Slave_SQL_Running" } else { "Replica_SQL_Running" }).and_then(Result::ok))
+                    .and_then(|r| {
+                        r.get_opt::<String, _>(if mariadb { "Slave_SQL_Running" } else { "Replica_SQL_Running" })
+                            .and_then(Result::ok)
+                    })
                     .unwrap_or_default();
                 if sql_running == "No" {
                     break;
                 }
                 if Instant::now() > deadline {
-                    return Err(ChecksumError::Failed(format!("{a} did not reach {pos} within {:?}", req.replica_timeout)));
+                    return Err(ChecksumError::Failed(format!(
+                        "{a} did not reach {pos} within {:?}",
+                        req.replica_timeout
+                    )));
                 }
                 events(&Event::Paused { reason: format!("waiting for {a} to reach {pos}") });
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -782,10 +876,13 @@ pub async fn run_table_method(req: &Request, opts: Arc<ProbeOptions>, events: &m
     }
     let per_server = outcome?;
     let mut report = TableMethodReport { position: pos, held_seconds, ..TableMethodReport::default() };
-    let tables: Vec<String> = per_server.first().map(|(_, r)| r.iter().map(|(t, _)| t.clone()).collect()).unwrap_or_default();
+    let tables: Vec<String> =
+        per_server.first().map(|(_, r)| r.iter().map(|(t, _)| t.clone()).collect()).unwrap_or_default();
     for t in tables {
-        let values: Vec<(Addr, Option<i64>)> =
-            per_server.iter().map(|(a, rows)| (a.clone(), rows.iter().find(|(n, _)| *n == t).and_then(|(_, v)| *v))).collect();
+        let values: Vec<(Addr, Option<i64>)> = per_server
+            .iter()
+            .map(|(a, rows)| (a.clone(), rows.iter().find(|(n, _)| *n == t).and_then(|(_, v)| *v)))
+            .collect();
         // The most common checksum is taken as right; the others differ.
         let mut counts: Vec<(Option<i64>, usize)> = Vec::new();
         for (_, v) in &values {
@@ -798,7 +895,9 @@ pub async fn run_table_method(req: &Request, opts: Arc<ProbeOptions>, events: &m
         if counts.len() > 1 {
             // Without a majority nobody can be blamed: every server is listed.
             let majority = if counts[0].1 > counts[1].1 { counts[0].0 } else { Some(i64::MIN) };
-            report.differing.push((t.clone(), values.iter().filter(|(_, v)| *v != majority).map(|(a, _)| a.clone()).collect()));
+            report
+                .differing
+                .push((t.clone(), values.iter().filter(|(_, v)| *v != majority).map(|(a, _)| a.clone()).collect()));
         }
         report.tables.push((t, values));
     }

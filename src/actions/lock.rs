@@ -16,7 +16,8 @@ pub struct ShardLock {
 impl ShardLock {
     /// Take the lock for `action` on `shard`, or say who holds it.
     pub fn acquire(dir: &Path, action: &str, shard: &str) -> Result<ShardLock, String> {
-        let safe: String = shard.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let safe: String =
+            shard.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
         let path = dir.join(format!("shardtop-{action}-{safe}.lock"));
         let mut file = OpenOptions::new()
             .create(true)
@@ -54,7 +55,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = ShardLock::acquire(dir.path(), "promote", "s1").expect("first");
         let err = ShardLock::acquire(dir.path(), "promote", "s1").err().expect("refused");
-        assert!(err.contains("locked by another shardtop") && err.contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.contains("locked by another shardtop") && err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         // Another shard is independent.
         assert!(ShardLock::acquire(dir.path(), "promote", "s2").is_ok());
         drop(first);

@@ -118,7 +118,13 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn audit(&mut self, step: &str, phase: &'static str, took: Option<Duration>, detail: &str) -> Result<(), PromoteError> {
+    fn audit(
+        &mut self,
+        step: &str,
+        phase: &'static str,
+        took: Option<Duration>,
+        detail: &str,
+    ) -> Result<(), PromoteError> {
         let entry = Entry {
             ts: Utc::now(),
             run: self.id.clone(),
@@ -128,6 +134,25 @@ impl Run<'_> {
             phase,
             duration_ms: took.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
             detail: self.scrub(detail),
+            accounts: Vec::new(),
+        };
+        self.audit.write(&entry).map_err(PromoteError::Audit)
+    }
+
+    /// Records accounts locked (`fence`) or unlocked (`unfence`) on `server`, by name, so a run
+    /// that finishes a crashed one knows what is still locked.
+    fn accounts(&mut self, step: &'static str, accounts: &[String], server: &Addr) -> Result<(), PromoteError> {
+        let verb = if step == "fence" { "locked" } else { "unlocked" };
+        let entry = Entry {
+            ts: Utc::now(),
+            run: self.id.clone(),
+            action: "promote",
+            shard: self.req.shard.clone(),
+            step: step.to_string(),
+            phase: "ok",
+            duration_ms: None,
+            detail: format!("{verb} {} on {server}", accounts.join(", ")),
+            accounts: accounts.to_vec(),
         };
         self.audit.write(&entry).map_err(PromoteError::Audit)
     }
@@ -178,7 +203,11 @@ async fn exec(conn: &mut Conn, sql: &str, limit: Duration) -> Result<(), String>
     }
 }
 
-async fn first_value<T: mysql_async::prelude::FromValue + Send + 'static>(conn: &mut Conn, sql: &str, limit: Duration) -> Result<Option<T>, String> {
+async fn first_value<T: mysql_async::prelude::FromValue + Send + 'static>(
+    conn: &mut Conn,
+    sql: &str,
+    limit: Duration,
+) -> Result<Option<T>, String> {
     match tokio::time::timeout(limit, conn.query_first::<T, _>(sql)).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(e.to_string()),
@@ -194,7 +223,12 @@ struct Coords {
     pos: Option<u64>,
 }
 
-async fn read_coords(conn: &mut Conn, flavor: Flavor, binlog_status_sql: &str, limit: Duration) -> Result<Coords, String> {
+async fn read_coords(
+    conn: &mut Conn,
+    flavor: Flavor,
+    binlog_status_sql: &str,
+    limit: Duration,
+) -> Result<Coords, String> {
     let gtid_sql = match flavor {
         Flavor::MariaDb => "SELECT @@GLOBAL.gtid_binlog_pos",
         Flavor::MySql => "SELECT @@GLOBAL.gtid_executed",
@@ -218,7 +252,12 @@ fn binlog_status_sql(d: &Dialect) -> &'static str {
 }
 
 /// Evaluate the candidate against the old master and the other members.
-pub fn check_candidate(req: &Request, master: &InstanceStatus, cand: &InstanceStatus, others: &[(Addr, Option<InstanceStatus>)]) -> Vec<Check> {
+pub fn check_candidate(
+    req: &Request,
+    master: &InstanceStatus,
+    cand: &InstanceStatus,
+    others: &[(Addr, Option<InstanceStatus>)],
+) -> Vec<Check> {
     let mut out = Vec::new();
     let mut check = |name: &'static str, ok: bool, detail: String| {
         let forced = !ok && req.force_checks.iter().any(|f| f == name);
@@ -243,7 +282,11 @@ pub fn check_candidate(req: &Request, master: &InstanceStatus, cand: &InstanceSt
             None => "no replication".into(),
         },
     );
-    check("log_bin", cand.log_bin, format!("log_bin {}", if cand.log_bin { "ON" } else { "OFF: replicas could not follow it" }));
+    check(
+        "log_bin",
+        cand.log_bin,
+        format!("log_bin {}", if cand.log_bin { "ON" } else { "OFF: replicas could not follow it" }),
+    );
     check(
         "log_slave_updates",
         cand.log_slave_updates,
@@ -260,8 +303,15 @@ pub fn check_candidate(req: &Request, master: &InstanceStatus, cand: &InstanceSt
     let ver = |s: &InstanceStatus| Dialect::detect(&s.version, "").map(|d| d.version);
     check(
         "version",
-        cand.flavor == master.flavor && ver(cand).zip(ver(master)).is_some_and(|(c, m)| (c.major, c.minor) >= (m.major, m.minor)),
-        format!("candidate {} {}, master {} {}", cand.flavor.name(), cand.version, master.flavor.name(), master.version),
+        cand.flavor == master.flavor
+            && ver(cand).zip(ver(master)).is_some_and(|(c, m)| (c.major, c.minor) >= (m.major, m.minor)),
+        format!(
+            "candidate {} {}, master {} {}",
+            cand.flavor.name(),
+            cand.version,
+            master.flavor.name(),
+            master.version
+        ),
     );
     let clash: Vec<String> = std::iter::once((&req.master, Some(master)))
         .chain(others.iter().map(|(a, s)| (a, s.as_ref())))
@@ -271,7 +321,11 @@ pub fn check_candidate(req: &Request, master: &InstanceStatus, cand: &InstanceSt
     check(
         "server_id_unique",
         clash.is_empty(),
-        if clash.is_empty() { format!("server_id {}", cand.server_id) } else { format!("server_id {} also on {}", cand.server_id, clash.join(", ")) },
+        if clash.is_empty() {
+            format!("server_id {}", cand.server_id)
+        } else {
+            format!("server_id {} also on {}", cand.server_id, clash.join(", "))
+        },
     );
     let errant_list = errant_gtids(master, cand);
     check(
@@ -303,11 +357,16 @@ pub fn check_candidate(req: &Request, master: &InstanceStatus, cand: &InstanceSt
             "writable".into()
         },
     );
-    let unreachable: Vec<String> = others.iter().filter(|(a, s)| s.is_none() && !req.detach.contains(a)).map(|(a, _)| a.to_string()).collect();
+    let unreachable: Vec<String> =
+        others.iter().filter(|(a, s)| s.is_none() && !req.detach.contains(a)).map(|(a, _)| a.to_string()).collect();
     check(
         "replicas_reachable",
         unreachable.is_empty(),
-        if unreachable.is_empty() { "all".into() } else { format!("cannot reach {} (--detach them to go on)", unreachable.join(", ")) },
+        if unreachable.is_empty() {
+            "all".into()
+        } else {
+            format!("cannot reach {} (--detach them to go on)", unreachable.join(", "))
+        },
     );
     out
 }
@@ -331,8 +390,14 @@ fn errant_gtids(master: &InstanceStatus, cand: &InstanceStatus) -> Result<Vec<St
 /// The steps, in words, for the plan shown before anything is written.
 fn plan(req: &Request, gtid: bool, upstream: Option<&Addr>, others: &[Addr]) -> Vec<PlannedStep> {
     let mut p = vec![
-        PlannedStep { name: "freeze", what: format!("set {} read-only; stop sessions of accounts read_only does not stop", req.master) },
-        PlannedStep { name: "verify_frozen", what: format!("check that {}'s binlog position no longer moves", req.master) },
+        PlannedStep {
+            name: "freeze",
+            what: format!("set {} read-only; stop sessions of accounts read_only does not stop", req.master),
+        },
+        PlannedStep {
+            name: "verify_frozen",
+            what: format!("check that {}'s binlog position no longer moves", req.master),
+        },
         PlannedStep {
             name: "catch_up",
             what: format!(
@@ -369,7 +434,10 @@ fn plan(req: &Request, gtid: bool, upstream: Option<&Addr>, others: &[Addr]) -> 
             OldMaster::Detach => format!("leave {} read-only and standalone", req.master),
         },
     });
-    p.push(PlannedStep { name: "marker", what: "write a marker row on the new master and see it arrive on every replica".into() });
+    p.push(PlannedStep {
+        name: "marker",
+        what: "write a marker row on the new master and see it arrive on every replica".into(),
+    });
     p
 }
 
@@ -389,7 +457,10 @@ pub async fn promote(
         return Err(PromoteError::Refused(format!("{} is already the master of {}", req.candidate, req.shard)));
     }
     if !req.replicas.contains(&req.candidate) {
-        return Err(PromoteError::Refused(format!("{} is not a replica of shard {} in the config", req.candidate, req.shard)));
+        return Err(PromoteError::Refused(format!(
+            "{} is not a replica of shard {} in the config",
+            req.candidate, req.shard
+        )));
     }
 
     // ---- lock
@@ -443,12 +514,18 @@ pub async fn promote(
         }
         None => return Err(PromoteError::Refused("candidate missing from the read".into())),
     };
-    let others: Vec<(Addr, Option<InstanceStatus>)> =
-        reads[1..].iter().filter(|(a, _)| *a != req.candidate).map(|(a, r)| (a.clone(), r.as_ref().ok().cloned())).collect();
+    let others: Vec<(Addr, Option<InstanceStatus>)> = reads[1..]
+        .iter()
+        .filter(|(a, _)| *a != req.candidate)
+        .map(|(a, r)| (a.clone(), r.as_ref().ok().cloned()))
+        .collect();
     run.done("read", t, format!("{} members", members.len()))?;
 
     // ---- a switch that an earlier run began and did not finish
-    if master_status.read_only && !cand_status.read_only && cand_status.primary_link().is_none_or(|l| l.source != req.master) {
+    if master_status.read_only
+        && !cand_status.read_only
+        && cand_status.primary_link().is_none_or(|l| l.source != req.master)
+    {
         return finish_interrupted(&mut run, outcome, &master_status, &others, &opts).await;
     }
 
@@ -472,7 +549,8 @@ pub async fn promote(
         .collect();
     outcome.plan = plan(req, gtid, upstream_link.as_ref().map(|l| &l.source), &direct);
     (run.progress)(&Progress::Plan(outcome.plan.clone()));
-    let blocking: Vec<String> = checks.iter().filter(|c| c.blocks()).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+    let blocking: Vec<String> =
+        checks.iter().filter(|c| c.blocks()).map(|c| format!("{}: {}", c.name, c.detail)).collect();
     if !blocking.is_empty() {
         let msg = format!("refused, candidate checks failed: {}", blocking.join("; "));
         if !req.dry_run {
@@ -488,14 +566,20 @@ pub async fn promote(
     let _ = other_addrs;
 
     // ---- connections for the writes
-    let mut master = connect(&req.master, &opts).await.map_err(|e| PromoteError::Refused(format!("{}: {e}", req.master)))?;
-    let mut cand = connect(&req.candidate, &opts).await.map_err(|e| PromoteError::Refused(format!("{}: {e}", req.candidate)))?;
+    let mut master =
+        connect(&req.master, &opts).await.map_err(|e| PromoteError::Refused(format!("{}: {e}", req.master)))?;
+    let mut cand =
+        connect(&req.candidate, &opts).await.map_err(|e| PromoteError::Refused(format!("{}: {e}", req.candidate)))?;
     let lock_name = format!("shardtop.promote.{}", req.shard);
-    let got: Option<i64> = first_value(&mut master, &format!("SELECT GET_LOCK('{}', 0)", lock_name.replace('\'', "")), acc.timeout)
-        .await
-        .map_err(|e| PromoteError::Refused(format!("GET_LOCK on {}: {e}", req.master)))?;
+    let got: Option<i64> =
+        first_value(&mut master, &format!("SELECT GET_LOCK('{}', 0)", lock_name.replace('\'', "")), acc.timeout)
+            .await
+            .map_err(|e| PromoteError::Refused(format!("GET_LOCK on {}: {e}", req.master)))?;
     if got != Some(1) {
-        return Err(PromoteError::Refused(format!("shard {} is being promoted by another shardtop (GET_LOCK busy on {})", req.shard, req.master)));
+        return Err(PromoteError::Refused(format!(
+            "shard {} is being promoted by another shardtop (GET_LOCK busy on {})",
+            req.shard, req.master
+        )));
     }
     let status_sql = binlog_status_sql(&dialect);
     let limit = acc.timeout;
@@ -518,6 +602,11 @@ pub async fn promote(
         // accounts here until the switch is done.
         set_accounts_locked(&mut master, &writers.accounts, true, limit).await?;
         locked_accounts = writers.accounts.clone();
+        if !locked_accounts.is_empty() {
+            // On disk before anything else can fail: a crash from here on leaves them locked,
+            // and the run that finishes this one reads this entry to unlock them.
+            run.accounts("fence", &locked_accounts, &req.master).map_err(|e| e.to_string())?;
+        }
         // read_only waits for transactions that have written to commit; bound that wait,
         // then end the ones still open (or refuse, naming them).
         exec(&mut master, "SET SESSION lock_wait_timeout = 2", limit).await?;
@@ -529,7 +618,10 @@ pub async fn promote(
             }
             let who: Vec<String> = open.iter().map(|o| o.1.clone()).collect();
             if !req.kill_unstoppable_writers {
-                return Err(format!("open write transactions hold the freeze: {}; end them or allow killing them", who.join(", ")));
+                return Err(format!(
+                    "open write transactions hold the freeze: {}; end them or allow killing them",
+                    who.join(", ")
+                ));
             }
             for (id, w) in open {
                 if exec(&mut master, &format!("KILL CONNECTION {id}"), limit).await.is_ok() {
@@ -567,12 +659,16 @@ pub async fn promote(
         run.done("freeze", t, detail).map_err(|e| ("freeze", e.to_string()))?;
 
         // ---- verify the freeze holds: the position stops moving
-        let t = run.start("verify_frozen", "binlog position must stop moving".into()).map_err(|e| ("verify_frozen", e.to_string()))?;
-        let mut last = read_coords(&mut master, dialect.flavor, status_sql, limit).await.map_err(|e| ("verify_frozen", e))?;
+        let t = run
+            .start("verify_frozen", "binlog position must stop moving".into())
+            .map_err(|e| ("verify_frozen", e.to_string()))?;
+        let mut last =
+            read_coords(&mut master, dialect.flavor, status_sql, limit).await.map_err(|e| ("verify_frozen", e))?;
         let mut stable = false;
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            let now = read_coords(&mut master, dialect.flavor, status_sql, limit).await.map_err(|e| ("verify_frozen", e))?;
+            let now =
+                read_coords(&mut master, dialect.flavor, status_sql, limit).await.map_err(|e| ("verify_frozen", e))?;
             if now == last {
                 stable = true;
                 break;
@@ -583,10 +679,12 @@ pub async fn promote(
             run.fail("verify_frozen", t, "writes keep arriving");
             return Err(("verify_frozen", "writes keep arriving on the frozen master".into()));
         }
-        run.done("verify_frozen", t, format!("at {}", describe_coords(&last))).map_err(|e| ("verify_frozen", e.to_string()))?;
+        run.done("verify_frozen", t, format!("at {}", describe_coords(&last)))
+            .map_err(|e| ("verify_frozen", e.to_string()))?;
 
         // ---- catch up
-        let t = run.start("catch_up", format!("wait for {} to apply {}", req.candidate, describe_coords(&last)))
+        let t = run
+            .start("catch_up", format!("wait for {} to apply {}", req.candidate, describe_coords(&last)))
             .map_err(|e| ("catch_up", e.to_string()))?;
         let secs = req.catchup_timeout.as_secs_f64();
         let (sql, gtid_wait) = match (&last.file, last.pos) {
@@ -594,7 +692,8 @@ pub async fn promote(
             (Some(f), Some(p)) => (st.wait_for_pos(f, p, secs), false),
             _ => return Err(("catch_up", "the master reports no binlog coordinates".into())),
         };
-        let waited: Option<i64> = first_value(&mut cand, &sql, req.catchup_timeout + limit).await.map_err(|e| ("catch_up", e))?;
+        let waited: Option<i64> =
+            first_value(&mut cand, &sql, req.catchup_timeout + limit).await.map_err(|e| ("catch_up", e))?;
         if !st.wait_succeeded(gtid_wait, waited) {
             let msg = format!("{} did not apply everything within {:.1} s", req.candidate, secs);
             run.fail("catch_up", t, &msg);
@@ -632,7 +731,9 @@ pub async fn promote(
     let t = run.start("promote", format!("make {} the master", req.candidate))?;
     let cand_coords = read_coords(&mut cand, dialect.flavor, status_sql, limit).await;
     let upstream_pos = match &upstream_link {
-        Some(l) if l.gtid_mode != GtidMode::No => Some(if dialect.flavor == Flavor::MySql { Position::AutoPosition } else { Position::SlavePos }),
+        Some(l) if l.gtid_mode != GtidMode::No => {
+            Some(if dialect.flavor == Flavor::MySql { Position::AutoPosition } else { Position::SlavePos })
+        }
         Some(l) => {
             // file:pos: where the frozen master's SQL thread stopped in the upstream's binlog.
             let now = probe_link(&req.master, &opts).await.unwrap_or_else(|| l.clone());
@@ -644,7 +745,8 @@ pub async fn promote(
         exec(&mut cand, st.stop_replica(), limit).await?;
         exec(&mut cand, st.reset_replica_all(), limit).await?;
         if let (Some(link), Some(pos)) = (&upstream_link, &upstream_pos) {
-            exec(&mut cand, &st.change_source(&link.source, &acc.repl_user, acc.repl_password.as_ref(), pos), limit).await?;
+            exec(&mut cand, &st.change_source(&link.source, &acc.repl_user, acc.repl_password.as_ref(), pos), limit)
+                .await?;
             exec(&mut cand, st.start_replica(), limit).await?;
         }
         exec(&mut cand, st.set_read_only(false), limit).await?;
@@ -654,7 +756,18 @@ pub async fn promote(
     if let Err(e) = promoted {
         run.fail("promote", t, &e);
         // Past the freeze and catch-up, the safest state is the old master back in charge.
-        let mut rb = rollback_after_promote(&mut master, &mut cand, &st, &req.master, acc, gtid, &final_coords, was_replicating_upstream, limit).await;
+        let mut rb = rollback_after_promote(
+            &mut master,
+            &mut cand,
+            &st,
+            &req.master,
+            acc,
+            gtid,
+            &final_coords,
+            was_replicating_upstream,
+            limit,
+        )
+        .await;
         if let Err(e) = set_accounts_locked(&mut master, &locked_accounts, false, limit).await {
             rb = rb.and(Err(format!("unlocking {}: {e}", locked_accounts.join(", "))));
         }
@@ -699,7 +812,11 @@ pub async fn promote(
                 Err(e) => outcome.warnings.push(format!("repoint {a}: {}", run.scrub(&e))),
             }
         }
-        run.done("repoint", t, format!("{} ({})", moved.join(", "), st.describe_change_source(&req.candidate, &acc.repl_user, &new_pos)))?;
+        run.done(
+            "repoint",
+            t,
+            format!("{} ({})", moved.join(", "), st.describe_change_source(&req.candidate, &acc.repl_user, &new_pos)),
+        )?;
     }
     for a in &req.detach {
         let t = run.start("detach", format!("detach {a}"))?;
@@ -731,7 +848,12 @@ pub async fn promote(
         exec(&mut master, st.stop_replica(), limit).await.ok();
         exec(&mut master, st.reset_replica_all(), limit).await?;
         if req.old_master == OldMaster::Replica {
-            exec(&mut master, &st.change_source(&req.candidate, &acc.repl_user, acc.repl_password.as_ref(), &old_pos), limit).await?;
+            exec(
+                &mut master,
+                &st.change_source(&req.candidate, &acc.repl_user, acc.repl_password.as_ref(), &old_pos),
+                limit,
+            )
+            .await?;
             exec(&mut master, st.start_replica(), limit).await?;
             Ok(format!("read-only replica ({})", st.describe_change_source(&req.candidate, &acc.repl_user, &old_pos)))
         } else {
@@ -752,8 +874,10 @@ pub async fn promote(
     // old one is a replica, so a reconnecting privileged writer goes where it should.
     if !locked_accounts.is_empty() {
         match set_accounts_locked(&mut master, &locked_accounts, false, limit).await {
-            Ok(()) => run.audit("unfence", "ok", None, &format!("unlocked {} on {}", locked_accounts.join(", "), req.master))?,
-            Err(e) => outcome.warnings.push(format!("could not unlock {} on {}: {e}", locked_accounts.join(", "), req.master)),
+            Ok(()) => run.accounts("unfence", &locked_accounts, &req.master)?,
+            Err(e) => {
+                outcome.warnings.push(format!("could not unlock {} on {}: {e}", locked_accounts.join(", "), req.master))
+            }
         }
     }
 
@@ -831,7 +955,9 @@ async fn finish_interrupted(
     let pos = if mysql { Position::AutoPosition } else { Position::SlavePos };
     let stranded: Vec<Addr> = others
         .iter()
-        .filter(|(a, s)| !req.detach.contains(a) && s.as_ref().and_then(|s| s.primary_link()).is_some_and(|l| l.source == req.master))
+        .filter(|(a, s)| {
+            !req.detach.contains(a) && s.as_ref().and_then(|s| s.primary_link()).is_some_and(|l| l.source == req.master)
+        })
         .map(|(a, _)| a.clone())
         .collect();
     let mut followers: Vec<Addr> = others.iter().map(|(a, _)| a.clone()).filter(|a| !req.detach.contains(a)).collect();
@@ -860,11 +986,7 @@ async fn finish_interrupted(
     if req.old_master == OldMaster::Replica {
         followers.push(req.master.clone());
     }
-    outcome.warnings.push(format!(
-        "accounts the interrupted run fenced (its freeze step in the audit log) may still be locked on {}: \
-         ALTER USER … ACCOUNT UNLOCK them there once routing points at {}",
-        req.master, req.candidate
-    ));
+    unfence_after_crash(run, &mut outcome, opts).await?;
     let t = run.start("marker", "marker row must reach every replica".into())?;
     match connect(&req.candidate, opts).await {
         Ok(mut c) => match marker(&mut c, &followers, opts, &req.shard, &run.id.clone(), acc.timeout).await {
@@ -883,6 +1005,59 @@ async fn finish_interrupted(
     outcome.total = run.started.elapsed();
     run.audit("outcome", "ok", Some(outcome.total), &format!("finished the switch to {}", req.candidate))?;
     Ok(outcome)
+}
+
+/// The accounts an interrupted run locked on the old master (its `fence` entry in the audit
+/// log, with no `unfence` or rollback after it) are unlocked now that routing points at the
+/// new master, as the run itself would have done.
+async fn unfence_after_crash(
+    run: &mut Run<'_>,
+    outcome: &mut Outcome,
+    opts: &Arc<ProbeOptions>,
+) -> Result<(), PromoteError> {
+    let req = run.req;
+    let accounts = match super::audit::fenced_accounts(run.audit.path(), &req.shard) {
+        Ok(a) if a.is_empty() => return Ok(()),
+        Ok(a) => a,
+        Err(e) => {
+            outcome.warnings.push(format!(
+                "cannot read the audit log {} ({e}): accounts an interrupted run fenced may still be locked on {}; \
+                 ALTER USER … ACCOUNT UNLOCK them there",
+                run.audit.path().display(),
+                req.master
+            ));
+            return Ok(());
+        }
+    };
+    let t = run
+        .start("unfence", format!("unlock {} on {}, fenced by the interrupted run", accounts.join(", "), req.master))?;
+    let unlocked = async {
+        let mut c = connect(&req.master, opts).await?;
+        let r = set_accounts_locked(&mut c, &accounts, false, run.acc.timeout).await;
+        let _ = c.disconnect().await;
+        r
+    }
+    .await;
+    match unlocked {
+        Ok(()) => {
+            (run.progress)(&Progress::Finished {
+                step: "unfence",
+                took: t.elapsed(),
+                detail: format!("unlocked {}", accounts.join(", ")),
+            });
+            run.accounts("unfence", &accounts, &req.master)
+        }
+        Err(e) => {
+            run.fail("unfence", t, &e);
+            outcome.warnings.push(format!(
+                "could not unlock {} on {}: {}",
+                accounts.join(", "),
+                req.master,
+                run.scrub(&e)
+            ));
+            Ok(())
+        }
+    }
 }
 
 /// `Some(reason)` when the candidate lacks transactions the old master has.
@@ -915,7 +1090,14 @@ async fn candidate_lacks(req: &Request, acc: &Accounts, master: &InstanceStatus)
     })
 }
 
-async fn repoint_old_master(a: &Addr, opts: &ProbeOptions, st: &Statements, to: &Addr, acc: &Accounts, pos: &Position) -> Result<(), String> {
+async fn repoint_old_master(
+    a: &Addr,
+    opts: &ProbeOptions,
+    st: &Statements,
+    to: &Addr,
+    acc: &Accounts,
+    pos: &Position,
+) -> Result<(), String> {
     let mut c = connect(a, opts).await?;
     let limit = opts.timeout;
     exec(&mut c, st.stop_replica(), limit).await.ok();
@@ -957,9 +1139,8 @@ async fn unstoppable_writers(conn: &mut Conn, d: &Dialect, admin: &str, limit: D
         Flavor::MariaDb => &["SUPER"],
     };
     let list = privs.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(",");
-    let sql = format!(
-        "SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN ({list})"
-    );
+    let sql =
+        format!("SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN ({list})");
     let grantees: Vec<String> = match tokio::time::timeout(limit, conn.query::<String, _>(sql)).await {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => return Err(format!("reading privileges: {e}")),
@@ -983,7 +1164,10 @@ async fn unstoppable_writers(conn: &mut Conn, d: &Dialect, admin: &str, limit: D
         .filter(|(_, user, _, cmd)| {
             users.contains(user)
                 && user != admin
-                && !matches!(cmd.as_str(), "Binlog Dump" | "Binlog Dump GTID" | "Daemon" | "Slave_IO" | "Slave_SQL" | "Slave_worker")
+                && !matches!(
+                    cmd.as_str(),
+                    "Binlog Dump" | "Binlog Dump GTID" | "Daemon" | "Slave_IO" | "Slave_SQL" | "Slave_worker"
+                )
         })
         .collect();
     let active: HashSet<&String> = rows.iter().map(|r| &r.1).collect();
@@ -994,8 +1178,10 @@ async fn unstoppable_writers(conn: &mut Conn, d: &Dialect, admin: &str, limit: D
         .filter(|g| g.len() < 300 && g.matches('\'').count() == 4 && !g.contains(['\\', ';']))
         .cloned()
         .collect();
-    let sessions =
-        rows.into_iter().map(|(id, user, host, _)| (id, format!("{user}@{} (id {id})", host.split(':').next().unwrap_or(&host)))).collect();
+    let sessions = rows
+        .into_iter()
+        .map(|(id, user, host, _)| (id, format!("{user}@{} (id {id})", host.split(':').next().unwrap_or(&host))))
+        .collect();
     Ok(Writers { sessions, accounts })
 }
 
@@ -1020,7 +1206,12 @@ async fn open_write_transactions(conn: &mut Conn, limit: Duration) -> Result<Vec
 }
 
 /// Lock or unlock accounts on this server only (not binlogged: the candidate must not inherit it).
-async fn set_accounts_locked(conn: &mut Conn, accounts: &[String], locked: bool, limit: Duration) -> Result<(), String> {
+async fn set_accounts_locked(
+    conn: &mut Conn,
+    accounts: &[String],
+    locked: bool,
+    limit: Duration,
+) -> Result<(), String> {
     if accounts.is_empty() {
         return Ok(());
     }
@@ -1078,12 +1269,20 @@ async fn probe_link(a: &Addr, opts: &Arc<ProbeOptions>) -> Option<crate::fleet::
 async fn wait_on(a: &Addr, opts: &ProbeOptions, st: &Statements, c: &Coords, timeout: Duration) -> Result<(), String> {
     let mut conn = connect(a, opts).await?;
     let (Some(f), Some(p)) = (&c.file, c.pos) else { return Err("no coordinates".into()) };
-    let v: Option<i64> = first_value(&mut conn, &st.wait_for_pos(f, p, timeout.as_secs_f64()), timeout + opts.timeout).await?;
+    let v: Option<i64> =
+        first_value(&mut conn, &st.wait_for_pos(f, p, timeout.as_secs_f64()), timeout + opts.timeout).await?;
     let _ = conn.disconnect().await;
     if st.wait_succeeded(false, v) { Ok(()) } else { Err(format!("did not reach {f}:{p} in time")) }
 }
 
-async fn repoint(a: &Addr, opts: &ProbeOptions, st: &Statements, to: &Addr, acc: &Accounts, pos: &Position) -> Result<(), String> {
+async fn repoint(
+    a: &Addr,
+    opts: &ProbeOptions,
+    st: &Statements,
+    to: &Addr,
+    acc: &Accounts,
+    pos: &Position,
+) -> Result<(), String> {
     let mut c = connect(a, opts).await?;
     let limit = opts.timeout;
     exec(&mut c, st.stop_replica(), limit).await?;
@@ -1102,7 +1301,14 @@ async fn detach(a: &Addr, opts: &ProbeOptions, st: &Statements) -> Result<(), St
 }
 
 /// Write a marker on the new master and wait until every follower has it.
-async fn marker(new_master: &mut Conn, followers: &[Addr], opts: &ProbeOptions, shard: &str, run: &str, limit: Duration) -> Result<(), String> {
+async fn marker(
+    new_master: &mut Conn,
+    followers: &[Addr],
+    opts: &ProbeOptions,
+    shard: &str,
+    run: &str,
+    limit: Duration,
+) -> Result<(), String> {
     exec(new_master, "CREATE DATABASE IF NOT EXISTS percona", limit).await?;
     exec(
         new_master,
@@ -1111,7 +1317,12 @@ async fn marker(new_master: &mut Conn, followers: &[Addr], opts: &ProbeOptions, 
     )
     .await?;
     let q = |s: &str| s.replace(['\\', '\''], "");
-    exec(new_master, &format!("REPLACE INTO percona.shardtop_marker VALUES ('{}', '{}', NOW(6))", q(shard), q(run)), limit).await?;
+    exec(
+        new_master,
+        &format!("REPLACE INTO percona.shardtop_marker VALUES ('{}', '{}', NOW(6))", q(shard), q(run)),
+        limit,
+    )
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut missing: Vec<Addr> = followers.to_vec();
     let sql = format!("SELECT run FROM percona.shardtop_marker WHERE shard = '{}'", q(shard));
@@ -1234,7 +1445,10 @@ mod tests {
         cand.server_id = 3;
         cand.gtid.current_pos = Some("1-2-101".into());
         let c = check_candidate(&req(), &m, &cand, &other());
-        assert_eq!(failing(&c), vec!["threads_running", "log_slave_updates", "server_id_unique", "errant_gtids", "lag"]);
+        assert_eq!(
+            failing(&c),
+            vec!["threads_running", "log_slave_updates", "server_id_unique", "errant_gtids", "lag"]
+        );
         let errant = c.iter().find(|c| c.name == "errant_gtids").map(|c| c.detail.clone()).unwrap_or_default();
         assert_eq!(errant, "transactions the master does not have: 1-2-101");
         let clash = c.iter().find(|c| c.name == "server_id_unique").map(|c| c.detail.clone()).unwrap_or_default();

@@ -166,7 +166,12 @@ mod tests {
             "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3307, MASTER_USER='repl', MASTER_PASSWORD='pw', MASTER_USE_GTID=slave_pos"
         );
         assert_eq!(
-            s.change_source(&Addr::new("db2", 3307), "repl", None, &Position::File { file: "mysql-bin.000007".into(), pos: 1234 }),
+            s.change_source(
+                &Addr::new("db2", 3307),
+                "repl",
+                None,
+                &Position::File { file: "mysql-bin.000007".into(), pos: 1234 }
+            ),
             "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3307, MASTER_USER='repl', MASTER_PASSWORD='', MASTER_LOG_FILE='mysql-bin.000007', MASTER_LOG_POS=1234, MASTER_USE_GTID=no"
         );
         assert_eq!(s.wait_for_gtid("1-100-5,2-200-9", 2.5), "SELECT MASTER_GTID_WAIT('1-100-5,2-200-9', 2.500)");
@@ -198,7 +203,9 @@ mod tests {
     fn old_mysql_8_0_keeps_master_keywords() {
         let s = st(Flavor::MySql, (8, 0, 20));
         assert_eq!(s.stop_replica(), "STOP SLAVE");
-        assert!(s.change_source(&Addr::new("h", 1), "u", None, &Position::AutoPosition).ends_with("MASTER_AUTO_POSITION=1"));
+        assert!(
+            s.change_source(&Addr::new("h", 1), "u", None, &Position::AutoPosition).ends_with("MASTER_AUTO_POSITION=1")
+        );
         assert_eq!(s.wait_for_pos("f", 1, 1.0), "SELECT MASTER_POS_WAIT('f', 1, 1.000)");
     }
 

@@ -56,11 +56,18 @@ pub struct PollConfig {
     pub timeout: Duration,
     /// Servers polled at once.
     pub concurrency: usize,
+    /// How often a probe also asks who replicates from the server (processlist, replica hosts).
+    pub discovery_interval: Duration,
 }
 
 impl Default for PollConfig {
     fn default() -> Self {
-        PollConfig { interval: Duration::from_secs(2), timeout: Duration::from_secs(1), concurrency: 64 }
+        PollConfig {
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            concurrency: 64,
+            discovery_interval: crate::probe::DEFAULT_DISCOVERY_INTERVAL,
+        }
     }
 }
 
@@ -399,7 +406,9 @@ pub fn load_keymap(path: &Path) -> Result<(Vec<crate::ui::keys::UserBinding>, Ve
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => {
             let label = path.display().to_string();
-            return Err(Problem::new(Severity::Error, &label, None, format!("cannot read the keymap: {e}"), None).into());
+            return Err(
+                Problem::new(Severity::Error, &label, None, format!("cannot read the keymap: {e}"), None).into()
+            );
         }
     };
     validate::run_keymap(&text, &path.display().to_string(), &SystemEnv)

@@ -34,6 +34,7 @@ pub(super) struct RawPoll {
     pub timeout: Opt<DurationInput>,
     // Signed, so that 0 and -1 reach validation and are reported with the rest.
     pub concurrency: Opt<i64>,
+    pub discovery_interval: Opt<DurationInput>,
 }
 
 #[derive(Deserialize, Default)]
@@ -164,16 +165,28 @@ pub(super) struct RawChecksum {
 /// naming the section in serde's unknown-field errors. A test keeps this in
 /// step with the structs above.
 pub(super) const SECTIONS: &[(&str, &[&str])] = &[
-    ("", &["poll", "defaults", "thresholds", "heartbeat", "feed", "metrics", "shard", "ui", "keys", "actions", "checksum"]),
-    ("poll", &["interval", "timeout", "concurrency"]),
+    (
+        "",
+        &[
+            "poll",
+            "defaults",
+            "thresholds",
+            "heartbeat",
+            "feed",
+            "metrics",
+            "shard",
+            "ui",
+            "keys",
+            "actions",
+            "checksum",
+        ],
+    ),
+    ("poll", &["interval", "timeout", "concurrency", "discovery_interval"]),
     ("defaults", &["user", "password_env", "password_file", "tls", "tls_ca"]),
     ("thresholds", &["lag_warn", "lag_crit", "feed_p99_warn", "feed_p99_crit", "qps_drop_percent"]),
     ("heartbeat", &["table", "utc", "write", "interval"]),
     ("feed", &["query", "database", "user_ids", "user_id_range", "interval", "timeout", "targets", "window"]),
-    (
-        "metrics",
-        &["name", "kind", "url", "interval", "timeout", "shard_label", "shard_node", "qps", "lag", "feed_p99"],
-    ),
+    ("metrics", &["name", "kind", "url", "interval", "timeout", "shard_label", "shard_node", "qps", "lag", "feed_p99"]),
     ("shard", &["name", "master", "replicas", "upstream"]),
     ("ui", &["theme", "kiosk_rotate", "fps", "mouse"]),
     ("keys", &["bind"]),

@@ -128,7 +128,10 @@ fn full_fixture_has_every_value() {
     let text = read_fixture("valid/full.toml");
     let c = ok(&text, &fixture_env()).config;
     let ms = Duration::from_millis;
-    assert_eq!(c.poll, PollConfig { interval: ms(3000), timeout: ms(1500), concurrency: 32 });
+    assert_eq!(
+        c.poll,
+        PollConfig { interval: ms(3000), timeout: ms(1500), concurrency: 32, discovery_interval: ms(30_000) }
+    );
     assert_eq!(c.defaults.user, "monitor");
     assert_eq!(c.defaults.password_source, "env SHARDTOP_PASSWORD");
     assert_eq!(c.defaults.password.as_ref().map(Secret::expose), Some("fixture-env-secret"));
@@ -652,7 +655,10 @@ fn keymap_file_reads_keys_and_reports_problems_with_lines() {
     assert!(warnings.iter().any(|w| w.message.contains("key x is bound twice")), "{warnings:?}");
     std::fs::write(&path, "[keys]\nbind = [\n  { on = \"x\", run = \"qiut\" },\n]\n").unwrap();
     let e = load_keymap(&path).unwrap_err().to_string();
-    assert!(e.contains("keymap.toml:3:") && e.contains("unknown action \"qiut\"") && e.contains("did you mean \"quit\""), "{e}");
+    assert!(
+        e.contains("keymap.toml:3:") && e.contains("unknown action \"qiut\"") && e.contains("did you mean \"quit\""),
+        "{e}"
+    );
     std::fs::write(&path, "[ui]\ntheme = \"x\"\n").unwrap();
     let e = load_keymap(&path).unwrap_err().to_string();
     assert!(e.contains("keymap.toml:1:") && e.contains("ui"), "{e}");
@@ -665,7 +671,10 @@ fn feed_fixture_and_defaults() {
     assert_eq!(f.query, "SELECT p.id FROM photos p WHERE p.user_id = ? LIMIT 10");
     assert_eq!(f.database.as_deref(), Some("social"));
     assert_eq!(f.sample, UserSample::Ids(vec![1, 7, 13]));
-    assert_eq!((f.interval, f.timeout, f.window), (Duration::from_secs(2), Duration::from_millis(250), Duration::from_secs(120)));
+    assert_eq!(
+        (f.interval, f.timeout, f.window),
+        (Duration::from_secs(2), Duration::from_millis(250), Duration::from_secs(120))
+    );
     assert_eq!(f.targets, FeedTargets::Replicas);
     // An empty [feed] turns the probe on with the spec's feed read.
     let c = ok(&format!("[feed]\n{SHARD}"), &fixture_env()).config;
@@ -682,7 +691,10 @@ fn metrics_only_needs_no_database_user() {
     let c = ok(&format!("{prom}{SHARD}"), &bare_env()).config;
     assert_eq!(c.defaults.user, "", "no user: metrics-only");
     let m = &c.metrics[0];
-    assert_eq!((m.kind, m.url.as_str(), m.name.as_str()), (MetricsKind::Prometheus, "http://127.0.0.1:9090", "prometheus 127.0.0.1:9090"));
+    assert_eq!(
+        (m.kind, m.url.as_str(), m.name.as_str()),
+        (MetricsKind::Prometheus, "http://127.0.0.1:9090", "prometheus 127.0.0.1:9090")
+    );
     assert_eq!(m.qps.as_deref(), Some("sum by (shard) (rate(mysql_global_status_questions[1m]))"));
     assert!(m.lag.as_deref().is_some_and(|l| l.contains("mysql_slave_status_seconds_behind_master")));
     assert_eq!(m.feed_p99, None);

@@ -15,16 +15,16 @@ use super::duration::{DurationInput, format_duration};
 use super::mycnf::{self, ClientLogin};
 use super::problem::{LineIndex, closest, from_toml_error};
 use super::schema::{
-    OneOrMany, RawActions, RawChecksum, RawConfig, RawDefaults, RawHeartbeat, RawKeys, RawPoll, RawShard, RawThresholds,
-    RawUi,
+    OneOrMany, RawActions, RawChecksum, RawConfig, RawDefaults, RawHeartbeat, RawKeys, RawPoll, RawShard,
+    RawThresholds, RawUi,
 };
 use super::{
-    ActionsConfig, ChecksumConfig, Config, ConfigError, ConnDefaults, Env, HeartbeatConfig, Loaded, PollConfig, Problem, Severity, ShardConfig,
-    Thresholds, TlsMode, UiConfig,
+    ActionsConfig, ChecksumConfig, Config, ConfigError, ConnDefaults, Env, HeartbeatConfig, Loaded, PollConfig,
+    Problem, Severity, ShardConfig, Thresholds, TlsMode, UiConfig,
 };
 use crate::fleet::Addr;
-use crate::ui::keys::{Action, KeySpec, Keymap, UNBIND, UserBinding};
 use crate::secret::Secret;
+use crate::ui::keys::{Action, KeySpec, Keymap, UNBIND, UserBinding};
 
 mod feed;
 mod metrics;
@@ -48,7 +48,11 @@ pub(super) fn run(text: &str, file: &str, base: Option<&Path>, env: &dyn Env) ->
 
 /// A keymap file (`~/.config/shardtop/keymap.toml`): only a `[keys]` section,
 /// checked as the config's is.
-pub(super) fn run_keymap(text: &str, file: &str, env: &dyn Env) -> Result<(Vec<UserBinding>, Vec<Problem>), ConfigError> {
+pub(super) fn run_keymap(
+    text: &str,
+    file: &str,
+    env: &dyn Env,
+) -> Result<(Vec<UserBinding>, Vec<Problem>), ConfigError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct KeymapFile {
@@ -56,7 +60,8 @@ pub(super) fn run_keymap(text: &str, file: &str, env: &dyn Env) -> Result<(Vec<U
     }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let raw: KeymapFile = toml::from_str(text).map_err(|e| ConfigError::from(from_toml_error(&e, text, file)))?;
-    let mut ck = Checker { file, lines: LineIndex::new(text), base: None, env, problems: Vec::new(), allow_no_user: false };
+    let mut ck =
+        Checker { file, lines: LineIndex::new(text), base: None, env, problems: Vec::new(), allow_no_user: false };
     let keys = ck.keys(raw.keys.unwrap_or_default());
     let mut problems = ck.problems;
     problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
@@ -152,14 +157,18 @@ impl Checker<'_> {
             Some(t) => {
                 self.error(
                     Some(&t.span()),
-                    format!("checksum.table {:?} is not `db.table` with names made of letters, digits, _ and $", t.get_ref()),
+                    format!(
+                        "checksum.table {:?} is not `db.table` with names made of letters, digits, _ and $",
+                        t.get_ref()
+                    ),
                     "e.g. \"percona.checksums\" (pt-table-checksum's default)".to_string(),
                 );
                 d.table.clone()
             }
             None => d.table.clone(),
         };
-        let chunk_time = self.duration("checksum.chunk_time", raw.chunk_time, d.chunk_time).map_or(d.chunk_time, |v| v.v);
+        let chunk_time =
+            self.duration("checksum.chunk_time", raw.chunk_time, d.chunk_time).map_or(d.chunk_time, |v| v.v);
         let max_lag = self.duration("checksum.max_lag", raw.max_lag, d.max_lag).map_or(d.max_lag, |v| v.v);
         let max_threads_running = match raw.max_threads_running {
             Some(n) if *n.get_ref() >= 1 => *n.get_ref() as u64,
@@ -235,7 +244,11 @@ impl Checker<'_> {
         let hook_timeout = self.duration("actions.hook_timeout", raw.hook_timeout, d.hook_timeout);
         let post_promote_hook = match raw.post_promote_hook {
             Some(h) if h.get_ref().trim().is_empty() => {
-                self.error(Some(&h.span()), "actions.post_promote_hook is empty".into(), "give a command, or leave the key out".to_string());
+                self.error(
+                    Some(&h.span()),
+                    "actions.post_promote_hook is empty".into(),
+                    "give a command, or leave the key out".to_string(),
+                );
                 None
             }
             Some(h) => Some(h.into_inner()),
@@ -317,10 +330,12 @@ impl Checker<'_> {
                 }
             },
         };
+        let discovery = self.duration("poll.discovery_interval", raw.discovery_interval, d.discovery_interval);
         PollConfig {
             interval: interval.map_or(d.interval, |v| v.v),
             timeout: timeout.map_or(d.timeout, |v| v.v),
             concurrency,
+            discovery_interval: discovery.map_or(d.discovery_interval, |v| v.v),
         }
     }
 
@@ -417,7 +432,12 @@ impl Checker<'_> {
                 }
             },
         };
-        UiConfig { theme, kiosk_rotate: kiosk_rotate.map_or(d.kiosk_rotate, |v| v.v), fps, mouse: raw.mouse.unwrap_or(d.mouse) }
+        UiConfig {
+            theme,
+            kiosk_rotate: kiosk_rotate.map_or(d.kiosk_rotate, |v| v.v),
+            fps,
+            mouse: raw.mouse.unwrap_or(d.mouse),
+        }
     }
 
     /// `[keys] bind`: every key and action checked; conflicts between the
@@ -432,7 +452,11 @@ impl Checker<'_> {
                 OneOrMany::Many(ks) => ks,
             };
             if names.is_empty() {
-                self.error(Some(&on_span), "keys.bind: `on` lists no key".into(), "e.g. on = \"x\" or on = [\"x\", \"Ctrl-x\"]".to_string());
+                self.error(
+                    Some(&on_span),
+                    "keys.bind: `on` lists no key".into(),
+                    "e.g. on = \"x\" or on = [\"x\", \"Ctrl-x\"]".to_string(),
+                );
                 continue;
             }
             let mut on = Vec::new();
@@ -684,10 +708,7 @@ impl Checker<'_> {
                 if password.is_empty() {
                     self.warn(
                         Some(&span),
-                        format!(
-                            "{key} {} is empty: shardtop will log in without a password",
-                            path.display()
-                        ),
+                        format!("{key} {} is empty: shardtop will log in without a password", path.display()),
                         None,
                     );
                 }
@@ -696,10 +717,7 @@ impl Checker<'_> {
                 {
                     self.warn(
                         Some(&span),
-                        format!(
-                            "{key} {} is accessible by group or others (mode {mode:04o})",
-                            path.display()
-                        ),
+                        format!("{key} {} is accessible by group or others (mode {mode:04o})", path.display()),
                         format!("chmod 600 {}", path.display()),
                     );
                 }

@@ -267,7 +267,8 @@ fn list(addrs: &[&Addr]) -> String {
 /// replicas with the same id. The upstream counts, through the id the master reports for it.
 fn server_id_collision(ctx: &Ctx, out: &mut Vec<Problem>) {
     let shard = ctx.shard();
-    let mut ids: Vec<(u32, &Addr)> = ctx.members().filter_map(|i| Some((i.status.as_ref()?.server_id, &i.addr))).collect();
+    let mut ids: Vec<(u32, &Addr)> =
+        ctx.members().filter_map(|i| Some((i.status.as_ref()?.server_id, &i.addr))).collect();
     let upstream_id = shard.instances.first().and_then(|m| {
         let link = m.status.as_ref()?.primary_link()?;
         Some((link.source_server_id?, &link.source))

@@ -57,9 +57,11 @@ impl Fleet {
         let Some(sh) = self.shards.get(shard) else { return Vec::new() };
         let named = |addr: &Addr| {
             sh.instances.iter().filter(|m| m.reachable()).any(|m| {
-                let listed = m.discovery.as_ref().and_then(|(_, d)| d.replica_hosts.as_ref()).is_some_and(|hosts| {
-                    hosts.iter().any(|h| h.addr.as_ref() == Some(addr))
-                });
+                let listed = m
+                    .discovery
+                    .as_ref()
+                    .and_then(|(_, d)| d.replica_hosts.as_ref())
+                    .is_some_and(|hosts| hosts.iter().any(|h| h.addr.as_ref() == Some(addr)));
                 listed || m.status.as_ref().is_some_and(|s| s.replication.iter().any(|l| &l.source == addr))
             })
         };
@@ -142,11 +144,7 @@ impl Found {
     /// The line for the events pane.
     pub fn event(&self, fleet: &Fleet) -> Event {
         let shard = fleet.shards.get(self.shard).map(|s| s.name.clone()).unwrap_or_default();
-        Event {
-            shard,
-            severity: Health::Ok,
-            message: format!("discovered {} ({})", self.addr, self.via),
-        }
+        Event { shard, severity: Health::Ok, message: format!("discovered {} ({})", self.addr, self.via) }
     }
 }
 

@@ -209,9 +209,9 @@ pub fn shard_problems(instances: &[Instance]) -> Vec<Problem> {
         .iter()
         .filter(|i| i.error.is_none())
         .filter(|i| {
-            i.status.as_ref().is_some_and(|s| {
-                s.writable() && !s.replication.iter().any(|l| members.contains(&&l.source))
-            })
+            i.status
+                .as_ref()
+                .is_some_and(|s| s.writable() && !s.replication.iter().any(|l| members.contains(&&l.source)))
         })
         .map(|i| &i.addr)
         .collect();
@@ -221,7 +221,11 @@ pub fn shard_problems(instances: &[Instance]) -> Vec<Problem> {
             severity: Health::Critical,
             rule: "multiple_writable",
             instance: None,
-            message: format!("{} writable masters (not replicating from this shard): {}", acting_masters.len(), list.join(", ")),
+            message: format!(
+                "{} writable masters (not replicating from this shard): {}",
+                acting_masters.len(),
+                list.join(", ")
+            ),
         });
     }
     out
@@ -477,7 +481,10 @@ mod tests {
         slow.extend([60; 5]);
         assert_eq!(rule_levels(feed_problems(&feed_with(&slow), &lim)), vec![("feed_latency", Health::Warning)]);
         let p = feed_problems(&feed_with(&[150; 10]), &lim);
-        assert_eq!((p[0].severity, p[0].message.as_str()), (Health::Critical, "feed p99 150ms over 100ms (10 samples)"));
+        assert_eq!(
+            (p[0].severity, p[0].message.as_str()),
+            (Health::Critical, "feed p99 150ms over 100ms (10 samples)")
+        );
     }
 
     #[test]
@@ -485,7 +492,8 @@ mod tests {
         let lim = Limits::default();
         assert!(feed_problems(&feed_with(&[500; 4]), &lim).is_empty(), "4 samples are no p99");
         let mut f = feed_with(&[2; 10]);
-        f.last_error = Some(ProbeError { kind: ProbeErrorKind::Query, message: "Table 'social.photos' doesn't exist".into() });
+        f.last_error =
+            Some(ProbeError { kind: ProbeErrorKind::Query, message: "Table 'social.photos' doesn't exist".into() });
         let p = feed_problems(&f, &lim);
         assert_eq!(rule_levels(p.clone()), vec![("feed_error", Health::Warning)]);
         assert!(p[0].message.contains("social.photos"));

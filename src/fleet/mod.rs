@@ -9,11 +9,11 @@ pub mod health;
 pub mod latency;
 pub mod model;
 pub mod status;
-pub mod topology;
 #[cfg(test)]
 pub mod test_support;
+pub mod topology;
 
 pub use addr::Addr;
-pub use health::{Health, Limits, Problem};
 pub use feed::{FeedResult, FeedRound, Source};
+pub use health::{Health, Limits, Problem};
 pub use model::{CommandRates, Event, Fleet, Instance, Role, Shard};

@@ -242,7 +242,12 @@ pub struct Shard {
 pub const DEFAULT_FEED_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Shard {
-    pub fn new(name: impl Into<String>, master: Addr, replicas: impl IntoIterator<Item = Addr>, upstream: Option<Addr>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        master: Addr,
+        replicas: impl IntoIterator<Item = Addr>,
+        upstream: Option<Addr>,
+    ) -> Self {
         let mut instances = vec![Instance::new(master, Role::Master)];
         instances.extend(replicas.into_iter().map(|a| Instance::new(a, Role::Replica)));
         Shard {
@@ -320,7 +325,8 @@ impl Shard {
     /// member they name, or stay shard-wide.
     fn evaluate(&mut self, limits: &Limits, anomalies: Vec<Problem>) {
         if self.metrics_only {
-            self.problems = external_problems(&self.external, limits.lag_warn.as_secs_f64(), limits.lag_crit.as_secs_f64());
+            self.problems =
+                external_problems(&self.external, limits.lag_warn.as_secs_f64(), limits.lag_crit.as_secs_f64());
             self.problems.extend(health::feed_problems(&self.feed, limits));
             self.problems.extend(health::qps_drop(&self.qps_history, limits));
             self.health = self.problems.iter().map(|p| p.severity).max().unwrap_or(Health::Ok);
@@ -552,7 +558,10 @@ mod tests {
         assert_eq!(r.rates(t(0), &c(100, 1000, 500, 100, 50, 10, 0)), None);
         let got = r.rates(t(4), &c(104, 5000, 2500, 900, 250, 50, 8)).expect("rates");
         assert_eq!(got.qps, 1000.0);
-        assert_eq!(got.by_command, CommandRates { select: 500.0, insert: 200.0, update: 50.0, delete: 10.0, replace: 2.0 });
+        assert_eq!(
+            got.by_command,
+            CommandRates { select: 500.0, insert: 200.0, update: 50.0, delete: 10.0, replace: 2.0 }
+        );
         // FLUSH STATUS resets Com_* without a restart: no rate rather than a wrapped one.
         assert_eq!(r.rates(t(5), &c(105, 6000, 0, 0, 0, 0, 0)), None);
         assert_eq!(r.rates(t(6), &c(106, 6100, 40, 0, 0, 0, 0)).map(|x| x.by_command.select), Some(40.0));

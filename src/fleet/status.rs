@@ -111,11 +111,7 @@ pub struct GtidState {
 impl GtidState {
     /// The one position an operator wants to see: what this server has applied.
     pub fn display(&self) -> &str {
-        self.executed
-            .as_deref()
-            .or(self.current_pos.as_deref())
-            .or(self.binlog_pos.as_deref())
-            .unwrap_or("")
+        self.executed.as_deref().or(self.current_pos.as_deref()).or(self.binlog_pos.as_deref()).unwrap_or("")
     }
 }
 

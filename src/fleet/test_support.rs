@@ -14,7 +14,11 @@ pub fn master_status() -> InstanceStatus {
         log_bin: true,
         log_slave_updates: true,
         binlog_format: "ROW".into(),
-        gtid: GtidState { binlog_pos: Some("1-1-100".into()), current_pos: Some("1-1-100".into()), ..Default::default() },
+        gtid: GtidState {
+            binlog_pos: Some("1-1-100".into()),
+            current_pos: Some("1-1-100".into()),
+            ..Default::default()
+        },
         binlog_file: Some("mysql-bin.000001".into()),
         binlog_pos: Some(1234),
         replication: Vec::new(),

@@ -123,7 +123,11 @@ pub fn parse_range(http_status: u16, body: &str) -> Result<Vec<RangeValues>, Sou
 }
 
 /// GET with query parameters: the HTTP status and the body, whatever the status.
-async fn get<P: serde::Serialize + ?Sized>(http: &reqwest::Client, url: &str, params: &P) -> Result<(u16, String), SourceError> {
+async fn get<P: serde::Serialize + ?Sized>(
+    http: &reqwest::Client,
+    url: &str,
+    params: &P,
+) -> Result<(u16, String), SourceError> {
     let resp = http.get(url).query(params).send().await.map_err(|e| http_error(&e, "the timeout"))?;
     let status = resp.status().as_u16();
     let body = resp.text().await.map_err(|e| http_error(&e, "the timeout"))?;

@@ -4,10 +4,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::runtime::Handle;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -46,24 +48,90 @@ pub struct Schedule {
 
 /// Running poll tasks; dropping it stops them.
 pub struct Poller {
+    // Dropped first: aborts the tasks, then the thread (if any) stops its runtime.
     tasks: JoinSet<()>,
+    runtime: Handle,
+    _thread: Option<PollThread>,
     sem: Arc<Semaphore>,
     tx: mpsc::Sender<Update>,
     interval: Duration,
 }
 
+/// A thread of its own running a single-threaded runtime for the probes.
+///
+/// On the shared multi-threaded runtime, thousands of connections' wake-ups
+/// bounce between worker threads (futex wake-ups, and the driver's global
+/// buffer pool's atomics contended by both), and a burst of answers competes
+/// with the UI for the same workers. On one thread of its own, the poller's
+/// work stays on one core's caches and the UI's runtime stays free.
+struct PollThread {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How long stopping waits for probes' tasks to wind down (a hung server's
+/// connection is dropped, never waited for).
+const THREAD_SHUTDOWN: Duration = Duration::from_millis(100);
+
+impl PollThread {
+    fn start() -> std::io::Result<(PollThread, Handle)> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new().name("shardtop-poll".into()).spawn(move || {
+            // Returns when `stop` is sent or dropped.
+            let _ = runtime.block_on(stopped);
+            runtime.shutdown_timeout(THREAD_SHUTDOWN);
+        })?;
+        Ok((PollThread { stop: Some(stop), thread: Some(thread) }, handle))
+    }
+}
+
+impl Drop for PollThread {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 impl Poller {
     /// Start polling. The first probe of every instance runs at once (bounded by
     /// `concurrency`) so the screen fills quickly; later ones are spread over
-    /// the interval so a large fleet does not probe in bursts.
+    /// the interval in `SPREAD_SLOTS` groups, so a large fleet neither probes in
+    /// one burst nor wakes the process once per instance.
+    ///
+    /// The tasks run on the caller's runtime (tests with paused time, the demo).
     pub fn spawn<P: Probe>(probes: Vec<(Slot, P)>, schedule: Schedule, tx: mpsc::Sender<Update>) -> Poller {
+        Poller::spawn_with(probes, schedule, tx, Handle::current(), None)
+    }
+
+    /// Like `spawn`, with the probes on a thread and runtime of their own (see
+    /// `PollThread`): what the TUI and the benchmark use against real servers.
+    pub fn spawn_threaded<P: Probe>(
+        probes: Vec<(Slot, P)>,
+        schedule: Schedule,
+        tx: mpsc::Sender<Update>,
+    ) -> std::io::Result<Poller> {
+        let (thread, handle) = PollThread::start()?;
+        Ok(Poller::spawn_with(probes, schedule, tx, handle, Some(thread)))
+    }
+
+    fn spawn_with<P: Probe>(
+        probes: Vec<(Slot, P)>,
+        schedule: Schedule,
+        tx: mpsc::Sender<Update>,
+        runtime: Handle,
+        thread: Option<PollThread>,
+    ) -> Poller {
         let sem = Arc::new(Semaphore::new(schedule.concurrency.max(1)));
-        let n = probes.len().max(1) as f64;
+        let n = probes.len().max(1);
         let start = Instant::now();
-        let mut poller = Poller { tasks: JoinSet::new(), sem, tx, interval: schedule.interval };
+        let mut poller =
+            Poller { tasks: JoinSet::new(), runtime, _thread: thread, sem, tx, interval: schedule.interval };
         for (k, (slot, probe)) in probes.into_iter().enumerate() {
-            let offset = schedule.interval.mul_f64(k as f64 / n);
-            poller.start(slot, probe, start, offset);
+            poller.start(slot, probe, start, spread_offset(schedule.interval, k, n));
         }
         poller
     }
@@ -77,24 +145,27 @@ impl Poller {
         let sem = self.sem.clone();
         let tx = self.tx.clone();
         let interval = self.interval;
-        self.tasks.spawn(async move {
-            let mut ticker = tokio::time::interval_at(start + interval + offset, interval);
-            ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            let mut not_before = start;
-            loop {
-                if Instant::now() >= not_before {
-                    let sample = {
-                        let Ok(_permit) = sem.acquire().await else { return };
-                        probe.probe().await
-                    };
-                    not_before = Instant::now() + probe.next_attempt_delay();
-                    if tx.send(Update { slot, sample }).await.is_err() {
-                        return; // the UI is gone
+        self.tasks.spawn_on(
+            async move {
+                let mut ticker = tokio::time::interval_at(start + interval + offset, interval);
+                ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                let mut not_before = start;
+                loop {
+                    if Instant::now() >= not_before {
+                        let sample = {
+                            let Ok(_permit) = sem.acquire().await else { return };
+                            probe.probe().await
+                        };
+                        not_before = Instant::now() + probe.next_attempt_delay();
+                        if tx.send(Update { slot, sample }).await.is_err() {
+                            return; // the UI is gone
+                        }
                     }
+                    ticker.tick().await;
                 }
-                ticker.tick().await;
-            }
-        });
+            },
+            &self.runtime,
+        );
     }
 
     pub fn len(&self) -> usize {
@@ -104,6 +175,19 @@ impl Poller {
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
     }
+}
+
+/// Probes are started in this many groups per interval: with 1,000 instances
+/// every second, 20 start together every 20 ms, so one wake-up of the process
+/// sends 20 queries and one `epoll_wait` tends to return their answers
+/// together, instead of a thousand wake-ups a second.
+pub const SPREAD_SLOTS: usize = 50;
+
+/// When, within the interval, instance `k` of `n` is probed.
+pub fn spread_offset(interval: Duration, k: usize, n: usize) -> Duration {
+    let slots = SPREAD_SLOTS.min(n.max(1));
+    let slot = k * slots / n.max(1);
+    interval.mul_f64(slot as f64 / slots as f64)
 }
 
 /// Probe every instance once, at most `concurrency` at a time. Results come
@@ -185,7 +269,8 @@ mod tests {
     async fn polls_every_interval() {
         let fast = Fake { delay: Duration::from_millis(1), timeout: Duration::from_secs(1) };
         let (tx, mut rx) = mpsc::channel(64);
-        let _poller = Poller::spawn(vec![(slot(0), fast)], Schedule { interval: Duration::from_secs(2), concurrency: 1 }, tx);
+        let _poller =
+            Poller::spawn(vec![(slot(0), fast)], Schedule { interval: Duration::from_secs(2), concurrency: 1 }, tx);
         let t0 = Instant::now();
         let mut times = Vec::new();
         for _ in 0..4 {
@@ -215,6 +300,53 @@ mod tests {
             }
         }
         assert_eq!(added, vec![0, 20]);
+    }
+
+    /// Answers with the name of the thread it ran on.
+    struct WhereAmI;
+
+    impl Probe for WhereAmI {
+        async fn probe(&mut self) -> Sample {
+            let name = std::thread::current().name().unwrap_or("?").to_string();
+            let result = Err(ProbeError { kind: ProbeErrorKind::Other, message: name });
+            Sample { at: chrono::Utc::now(), elapsed: Duration::ZERO, result }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_threaded_poller_probes_on_its_own_thread_and_stops_when_dropped() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let schedule = Schedule { interval: Duration::from_millis(20), concurrency: 2 };
+        let probes = vec![(slot(0), WhereAmI), (slot(1), WhereAmI)];
+        let poller = Poller::spawn_threaded(probes, schedule, tx).expect("thread starts");
+        let mut seen = [0; 2];
+        while seen.iter().any(|&n| n < 3) {
+            let u = rx.recv().await.expect("poller alive");
+            assert_eq!(u.sample.result.unwrap_err().message, "shardtop-poll");
+            seen[u.slot.shard] += 1;
+        }
+        drop(poller);
+        // Every task (and its sender) is gone with the thread: the channel closes.
+        while rx.recv().await.is_some() {}
+    }
+
+    #[test]
+    fn probes_are_spread_over_the_interval_in_groups() {
+        let interval = Duration::from_secs(1);
+        let n = 1000;
+        let offsets: Vec<Duration> = (0..n).map(|k| spread_offset(interval, k, n)).collect();
+        assert!(offsets.windows(2).all(|w| w[0] <= w[1]), "offsets never go back");
+        assert!(offsets.iter().all(|&o| o < interval));
+        let mut groups = offsets.clone();
+        groups.dedup();
+        assert_eq!(groups.len(), SPREAD_SLOTS);
+        // Even groups, 20 ms apart, 20 instances each.
+        assert_eq!(groups[1] - groups[0], Duration::from_millis(20));
+        assert!(groups.iter().all(|g| offsets.iter().filter(|&o| o == g).count() == n / SPREAD_SLOTS));
+        // A small fleet gets one slot per instance; a single instance starts at once.
+        let small: Vec<Duration> = (0..4).map(|k| spread_offset(interval, k, 4)).collect();
+        assert_eq!(small, [0, 250, 500, 750].map(Duration::from_millis));
+        assert_eq!(spread_offset(interval, 0, 1), Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

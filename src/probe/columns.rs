@@ -71,8 +71,7 @@ pub const HOST_PORT: Col = Col(&["Port"]);
 
 /// The client host of every Binlog Dump thread (`Binlog Dump`, `Binlog Dump GTID`):
 /// one per connected replica, readable with PROCESS on every flavour.
-pub const DUMP_THREADS_SQL: &str =
-    "SELECT HOST FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'";
+pub const DUMP_THREADS_SQL: &str = "SELECT HOST FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'";
 
 // `SHOW BINARY LOG STATUS` / `SHOW BINLOG STATUS` / `SHOW MASTER STATUS`.
 pub const BINLOG_FILE: Col = Col(&["File"]);

@@ -151,18 +151,20 @@ pub fn errant(replica: &MariaGtidList, source: &MariaGtidList) -> Vec<MariaGtid>
 /// moments, so only what that cannot explain counts: a (domain, server_id)
 /// pair the source has never logged, or the replica's own writes beyond what
 /// the source has of them.
-pub fn errant_in_binlog_state(replica: &str, source: &str, replica_server_id: u32) -> Result<Vec<MariaGtid>, GtidError> {
+pub fn errant_in_binlog_state(
+    replica: &str,
+    source: &str,
+    replica_server_id: u32,
+) -> Result<Vec<MariaGtid>, GtidError> {
     let parse = |s: &str| -> Result<Vec<MariaGtid>, GtidError> {
         s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::parse).collect()
     };
     let theirs = parse(source)?;
     Ok(parse(replica)?
         .into_iter()
-        .filter(|ours| {
-            match theirs.iter().find(|t| t.domain == ours.domain && t.server_id == ours.server_id) {
-                None => true,
-                Some(t) => ours.server_id == replica_server_id && ours.seq > t.seq,
-            }
+        .filter(|ours| match theirs.iter().find(|t| t.domain == ours.domain && t.server_id == ours.server_id) {
+            None => true,
+            Some(t) => ours.server_id == replica_server_id && ours.seq > t.seq,
         })
         .collect())
 }

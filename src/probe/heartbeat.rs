@@ -93,7 +93,7 @@ mod tests {
         HeartbeatSpec { table: "percona.heartbeat".into(), utc }
     }
 
-    fn row(server_id: &str, ts: &str, lag_us: Option<&str>) -> RowMap {
+    fn row(server_id: &str, ts: &str, lag_us: Option<&str>) -> RowMap<'static> {
         [
             ("server_id", Some(server_id.to_string())),
             ("ts", Some(ts.to_string())),

@@ -12,6 +12,7 @@ pub mod gtid;
 pub mod heartbeat;
 pub mod parse;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -240,11 +241,12 @@ impl Prober {
         *stage = Stage::Queries;
         let due = self.last_discovery.is_none_or(|t| t.elapsed() >= self.discovery_interval);
         if !due {
-            let batch = run_batch(conn, &plan.sql, plan.steps.len()).await;
-            return plan.build(batch);
+            let mut raw = run_batch(conn, &plan.sql, plan.steps.len()).await;
+            return plan.build(raw.rows());
         }
         let plan = Plan::with_discovery(plan.dialect, self.opts.heartbeat.as_ref(), !self.replica_hosts_denied);
-        let batch = run_batch(conn, &plan.sql, plan.steps.len()).await;
+        let mut raw = run_batch(conn, &plan.sql, plan.steps.len()).await;
+        let batch = raw.rows();
         if plan.replica_hosts_refused(&batch) {
             self.replica_hosts_denied = true;
         }
@@ -390,10 +392,11 @@ impl Plan {
     }
 
     /// Whether the batch failed at `SHOW REPLICA HOSTS` with the server still there (a missing privilege).
-    fn replica_hosts_refused(&self, batch: &Batch) -> bool {
-        batch.failed.as_ref().is_some_and(|(index, err)| {
-            self.steps.get(*index) == Some(&Step::ReplicaHosts) && !connection_lost(err)
-        })
+    fn replica_hosts_refused(&self, batch: &Batch<'_>) -> bool {
+        batch
+            .failed
+            .as_ref()
+            .is_some_and(|(index, err)| self.steps.get(*index) == Some(&Step::ReplicaHosts) && !connection_lost(err))
     }
 
     /// How a step is named in messages.
@@ -408,7 +411,8 @@ impl Plan {
         }
     }
 
-    fn build(&self, batch: Batch) -> Result<InstanceStatus, Failure> {
+    fn build(&self, batch: Batch<'_>) -> Result<InstanceStatus, Failure> {
+        let sets = batch.sets;
         let heartbeat = self.heartbeat.as_ref();
         let mut heartbeat_failure = None;
         if let Some((index, err)) = &batch.failed {
@@ -430,15 +434,16 @@ impl Plan {
         }
         let set = |query: Query| -> &[RowMap] {
             let index = self.steps.iter().position(|&s| s == Step::Query(query));
-            index.and_then(|i| batch.sets.get(i)).map(Vec::as_slice).unwrap_or_default()
+            index.and_then(|i| sets.get(i)).map(Vec::as_slice).unwrap_or_default()
         };
         let bad = |query: Query, channel: Option<&str>, e: &ParseError| {
             Failure::keep(unexpected(&self.label(Step::Query(query)), channel, e))
         };
 
-        let vars_row = set(Query::Variables).first().cloned().unwrap_or_default();
+        let no_row = RowMap::new();
+        let vars_row = set(Query::Variables).first().unwrap_or(&no_row);
         let vars =
-            parse::parse_variables(&vars_row, self.dialect.flavor).map_err(|e| bad(Query::Variables, None, &e))?;
+            parse::parse_variables(vars_row, self.dialect.flavor).map_err(|e| bad(Query::Variables, None, &e))?;
         let counters =
             parse::parse_counters(set(Query::GlobalStatus)).map_err(|e| bad(Query::GlobalStatus, None, &e))?;
         let replication = set(Query::ReplicaStatus)
@@ -452,14 +457,15 @@ impl Plan {
             .collect::<Result<Vec<_>, _>>()?;
         let (binlog_file, binlog_pos) =
             parse::parse_binlog_status(set(Query::BinlogStatus)).map_err(|e| bad(Query::BinlogStatus, None, &e))?;
-        let step_rows = |step: Step| self.steps.iter().position(|&s| s == step).and_then(|i| batch.sets.get(i));
+        let step_rows = |step: Step| self.steps.iter().position(|&s| s == step).and_then(|i| sets.get(i));
         let discovery = match step_rows(Step::DumpThreads) {
             None => None,
             Some(dump) => {
                 let hosts = match step_rows(Step::ReplicaHosts) {
-                    Some(rows) => Some(parse::parse_replica_hosts(rows).map_err(|e| {
-                        Failure::keep(unexpected(self.dialect.replica_hosts_sql(), None, &e))
-                    })?),
+                    Some(rows) => Some(
+                        parse::parse_replica_hosts(rows)
+                            .map_err(|e| Failure::keep(unexpected(self.dialect.replica_hosts_sql(), None, &e)))?,
+                    ),
                     None => None,
                 };
                 Some(Discovery { replica_hosts: hosts, dump_hosts: parse::parse_dump_hosts(dump) })
@@ -494,7 +500,7 @@ impl Plan {
         };
         if let Some(spec) = heartbeat {
             let source_id = status.primary_link().and_then(|link| link.source_server_id);
-            let rows = self.steps.iter().position(|&s| s == Step::Heartbeat).and_then(|i| batch.sets.get(i));
+            let rows = self.steps.iter().position(|&s| s == Step::Heartbeat).and_then(|i| sets.get(i));
             match (heartbeat_failure, rows) {
                 (Some(message), _) => status.heartbeat_error = Some(message),
                 (None, Some(rows)) => match heartbeat::heartbeat_lag(rows, source_id, &spec.table) {
@@ -516,13 +522,27 @@ fn unexpected(statement: &str, channel: Option<&str>, e: &ParseError) -> ProbeEr
 /// What came back from a batch: the result sets read, and the first failure
 /// with the index of its statement (the server runs nothing after it).
 #[derive(Default)]
-struct Batch {
-    sets: Vec<Vec<RowMap>>,
+struct Batch<'a> {
+    sets: Vec<Vec<RowMap<'a>>>,
     failed: Option<(usize, mysql_async::Error)>,
 }
 
-async fn run_batch(conn: &mut Conn, sql: &str, statements: usize) -> Batch {
-    let mut batch = Batch::default();
+/// A batch as the driver returned it; `rows` reads it without copying.
+#[derive(Default)]
+struct RawBatch {
+    sets: Vec<Vec<Row>>,
+    failed: Option<(usize, mysql_async::Error)>,
+}
+
+impl RawBatch {
+    fn rows(&mut self) -> Batch<'_> {
+        let failed = self.failed.take();
+        Batch { sets: self.sets.iter().map(|rows| rows.iter().map(row_map).collect()).collect(), failed }
+    }
+}
+
+async fn run_batch(conn: &mut Conn, sql: &str, statements: usize) -> RawBatch {
+    let mut batch = RawBatch::default();
     let mut result = match conn.query_iter(sql).await {
         Ok(result) => result,
         Err(e) => {
@@ -533,7 +553,7 @@ async fn run_batch(conn: &mut Conn, sql: &str, statements: usize) -> Batch {
     for index in 0..statements {
         // The driver defers a later statement's error to the read of its own result set.
         match result.collect::<Row>().await {
-            Ok(rows) => batch.sets.push(rows.iter().map(row_map).collect()),
+            Ok(rows) => batch.sets.push(rows),
             Err(e) => {
                 batch.failed = Some((index, e));
                 break;
@@ -543,25 +563,24 @@ async fn run_batch(conn: &mut Conn, sql: &str, statements: usize) -> Batch {
     batch
 }
 
-/// A driver row as names and text. The text protocol only sends bytes and
-/// NULL; other variants are formatted for completeness.
-fn row_map(row: &Row) -> RowMap {
-    row.columns_ref()
-        .iter()
-        .enumerate()
-        .map(|(i, column)| {
-            let value = match row.as_ref(i) {
-                None | Some(Value::NULL) => None,
-                Some(Value::Bytes(bytes)) => Some(String::from_utf8_lossy(bytes).into_owned()),
-                Some(Value::Int(n)) => Some(n.to_string()),
-                Some(Value::UInt(n)) => Some(n.to_string()),
-                Some(Value::Float(x)) => Some(x.to_string()),
-                Some(Value::Double(x)) => Some(x.to_string()),
-                Some(other) => Some(other.as_sql(true).trim_matches('\'').to_string()),
-            };
-            (column.name_str().into_owned(), value)
-        })
-        .collect()
+/// A driver row as names and text, borrowed from the row. The text protocol
+/// only sends bytes and NULL; other variants are formatted for completeness.
+fn row_map(row: &Row) -> RowMap<'_> {
+    let columns = row.columns_ref();
+    let mut map = RowMap::with_capacity(columns.len());
+    for (i, column) in columns.iter().enumerate() {
+        let value = match row.as_ref(i) {
+            None | Some(Value::NULL) => None,
+            Some(Value::Bytes(bytes)) => Some(String::from_utf8_lossy(bytes)),
+            Some(Value::Int(n)) => Some(Cow::Owned(n.to_string())),
+            Some(Value::UInt(n)) => Some(Cow::Owned(n.to_string())),
+            Some(Value::Float(x)) => Some(Cow::Owned(x.to_string())),
+            Some(Value::Double(x)) => Some(Cow::Owned(x.to_string())),
+            Some(other) => Some(Cow::Owned(other.as_sql(true).trim_matches('\'').to_string())),
+        };
+        map.push(column.name_str(), value);
+    }
+    map
 }
 
 #[cfg(test)]

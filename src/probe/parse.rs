@@ -1,6 +1,7 @@
 //! Turning result sets into `InstanceStatus` parts, whatever the server calls
 //! its columns. Pure: rows in, values out; no I/O.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -9,18 +10,24 @@ use crate::fleet::addr::Addr;
 use crate::fleet::status::{Counters, Flavor, GtidMode, GtidState, IoState, ReplicaHost, ReplicationStatus};
 
 /// One result row: column name → value, `None` for SQL NULL. Keeps the
-/// server's column order; lookups ignore case.
+/// server's column order; lookups ignore case. Names and values borrow from
+/// the driver's row where they can (valid UTF-8), so reading a probe's result
+/// sets allocates one vector per row rather than two strings per column.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RowMap {
-    cols: Vec<(String, Option<String>)>,
+pub struct RowMap<'a> {
+    cols: Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>,
 }
 
-impl RowMap {
+impl<'a> RowMap<'a> {
     pub fn new() -> Self {
         RowMap::default()
     }
 
-    pub fn push(&mut self, name: impl Into<String>, value: Option<String>) {
+    pub fn with_capacity(columns: usize) -> Self {
+        RowMap { cols: Vec::with_capacity(columns) }
+    }
+
+    pub fn push(&mut self, name: impl Into<Cow<'a, str>>, value: Option<Cow<'a, str>>) {
         self.cols.push((name.into(), value));
     }
 
@@ -36,7 +43,7 @@ impl RowMap {
             self.cols
                 .iter()
                 .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
-                .map(|(n, v)| (n.as_str(), v.as_deref()))
+                .map(|(n, v)| (n.as_ref(), v.as_deref()))
         })
     }
 
@@ -53,13 +60,14 @@ impl RowMap {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
-        self.cols.iter().map(|(n, v)| (n.as_str(), v.as_deref()))
+        self.cols.iter().map(|(n, v)| (n.as_ref(), v.as_deref()))
     }
 }
 
-impl<N: Into<String>> FromIterator<(N, Option<String>)> for RowMap {
+/// Owned rows (recorded fixtures, the simulator's tests).
+impl<N: Into<String>> FromIterator<(N, Option<String>)> for RowMap<'_> {
     fn from_iter<I: IntoIterator<Item = (N, Option<String>)>>(iter: I) -> Self {
-        RowMap { cols: iter.into_iter().map(|(n, v)| (n.into(), v)).collect() }
+        RowMap { cols: iter.into_iter().map(|(n, v)| (Cow::Owned(n.into()), v.map(Cow::Owned))).collect() }
     }
 }
 
@@ -239,7 +247,9 @@ fn dump_host(h: &str) -> String {
     match h.rsplit_once(':') {
         // One colon: host:port. More: a bare IPv6 address whose last group may be the port;
         // MySQL prints `::1:51234`, so drop a last group only when it is all digits and long.
-        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host.to_ascii_lowercase(),
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host.to_ascii_lowercase()
+        }
         Some((host, port)) if host.contains(':') && port.len() >= 4 && port.bytes().all(|b| b.is_ascii_digit()) => {
             host.to_ascii_lowercase()
         }
@@ -359,7 +369,7 @@ pub fn parse_dialect(row: &RowMap) -> Result<Dialect, ParseError> {
 /// `NULL` is SQL NULL, nothing after the colon is the empty string. A line
 /// without a name at that colon continues the previous value (MySQL prints
 /// long GTID sets over several lines). Used for recorded fixtures.
-pub fn parse_vertical(text: &str) -> Vec<RowMap> {
+pub fn parse_vertical(text: &str) -> Vec<RowMap<'static>> {
     let mut rows: Vec<Vec<(String, String)>> = Vec::new();
     let mut colon: Option<usize> = None;
     for line in text.lines() {
@@ -402,11 +412,11 @@ pub fn parse_vertical(text: &str) -> Vec<RowMap> {
 mod tests {
     use super::*;
 
-    fn row(pairs: &[(&str, Option<&str>)]) -> RowMap {
+    fn row(pairs: &[(&str, Option<&str>)]) -> RowMap<'static> {
         pairs.iter().map(|(n, v)| (*n, v.map(str::to_string))).collect()
     }
 
-    fn fixture(name: &str) -> Vec<RowMap> {
+    fn fixture(name: &str) -> Vec<RowMap<'static>> {
         let path = format!("{}/tests/fixtures/probe/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         parse_vertical(&text)
@@ -795,23 +805,37 @@ mod tests {
     #[test]
     fn replica_hosts_keep_rows_without_a_reported_host() {
         let rows = [
-            row(&[("Server_id", Some("3402")), ("Host", Some("10.0.0.12")), ("Port", Some("3306")), ("Master_id", Some("3400"))]),
+            row(&[
+                ("Server_id", Some("3402")),
+                ("Host", Some("10.0.0.12")),
+                ("Port", Some("3306")),
+                ("Master_id", Some("3400")),
+            ]),
             // MySQL 8.0.22+ spells it Server_Id; a replica without report_host.
-            row(&[("Server_Id", Some("3403")), ("Host", Some("")), ("Port", Some("3306")), ("Source_Id", Some("3400"))]),
+            row(&[
+                ("Server_Id", Some("3403")),
+                ("Host", Some("")),
+                ("Port", Some("3306")),
+                ("Source_Id", Some("3400")),
+            ]),
         ];
         let hosts = parse_replica_hosts(&rows).expect("parsed");
         assert_eq!(hosts[0], ReplicaHost { server_id: 3402, addr: Some(Addr::new("10.0.0.12", 3306)) });
         assert_eq!(hosts[1], ReplicaHost { server_id: 3403, addr: None });
         let bad = [row(&[("Server_id", Some("x")), ("Host", Some("h")), ("Port", Some("1"))])];
-        assert_eq!(parse_replica_hosts(&bad).unwrap_err().to_string(), "column Server_id: expected a server id, got \"x\"");
+        assert_eq!(
+            parse_replica_hosts(&bad).unwrap_err().to_string(),
+            "column Server_id: expected a server id, got \"x\""
+        );
     }
 
     #[test]
     fn dump_thread_hosts_drop_the_clients_port() {
-        let rows: Vec<RowMap> = ["10.0.0.12:51234", "DB7.example.com:40000", "[::1]:5123", "fe80::1:51234", "localhost", ""]
-            .iter()
-            .map(|h| row(&[("HOST", Some(h))]))
-            .collect();
+        let rows: Vec<RowMap> =
+            ["10.0.0.12:51234", "DB7.example.com:40000", "[::1]:5123", "fe80::1:51234", "localhost", ""]
+                .iter()
+                .map(|h| row(&[("HOST", Some(h))]))
+                .collect();
         assert_eq!(parse_dump_hosts(&rows), vec!["10.0.0.12", "db7.example.com", "::1", "fe80::1", "localhost"]);
     }
 }

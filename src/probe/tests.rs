@@ -35,11 +35,11 @@ use super::parse::{RowMap, parse_vertical};
 use super::*;
 use crate::fleet::status::{Flavor, GtidMode, IoState};
 
-fn row(pairs: &[(&str, &str)]) -> RowMap {
+fn row(pairs: &[(&str, &str)]) -> RowMap<'static> {
     pairs.iter().map(|(n, v)| (*n, if *v == "NULL" { None } else { Some(v.to_string()) })).collect()
 }
 
-fn fixture(name: &str) -> Vec<RowMap> {
+fn fixture(name: &str) -> Vec<RowMap<'static>> {
     let path = format!("{}/tests/fixtures/probe/{name}", env!("CARGO_MANIFEST_DIR"));
     parse_vertical(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
 }
@@ -53,7 +53,7 @@ fn heartbeat_spec() -> HeartbeatSpec {
 }
 
 /// What the MariaDB replica of the fixture answers to a whole probe batch.
-fn mariadb_batch() -> Batch {
+fn mariadb_batch() -> Batch<'static> {
     let vars = row(&[
         ("version", "10.11.19-MariaDB-0+deb12u1-log"),
         ("version_comment", "Debian 12"),
@@ -121,7 +121,8 @@ fn discovery_rides_along_and_a_refused_replica_list_is_no_failure() {
     let plan = Plan::with_discovery(mariadb(), None, false);
     assert!(!plan.sql.contains("HOSTS"), "{}", plan.sql);
     // The usual probe carries no discovery.
-    let plain = Plan::new(mariadb(), Some(&heartbeat_spec())).build(mariadb_batch()).unwrap_or_else(|f| panic!("{}", f.error));
+    let plain =
+        Plan::new(mariadb(), Some(&heartbeat_spec())).build(mariadb_batch()).unwrap_or_else(|f| panic!("{}", f.error));
     assert_eq!(plain.topo.discovery, None);
 }
 
@@ -198,7 +199,7 @@ fn unexpected_output_names_statement_channel_column_and_value() {
     let mut broken = RowMap::new();
     for (name, value) in global.iter() {
         let value = if name == "Slave_IO_Running" { Some("Perhaps") } else { value };
-        broken.push(name, value.map(str::to_string));
+        broken.push(name.to_string(), value.map(|v| v.to_string().into()));
     }
     *global = broken;
     let failure = plan.build(batch).err().unwrap();
@@ -479,4 +480,15 @@ async fn live_killed_connection_reconnects_within_the_probe() {
     assert!(sample.result.is_ok());
     assert_eq!(p.next_attempt_delay(), Duration::ZERO);
     let _ = killer.disconnect().await;
+}
+
+/// The driver frames every connection with tokio-util's `Framed`; shardtop patches its initial
+/// buffer size (vendor/README.md) because one connection per server × 10,000 servers made those
+/// buffers most of the poller's memory. Fails if the patch is dropped by accident.
+#[test]
+fn framed_buffers_start_small() {
+    let (io, _peer) = tokio::io::duplex(64);
+    let framed = tokio_util::codec::Framed::new(io, tokio_util::codec::BytesCodec::new());
+    assert_eq!(framed.read_buffer().capacity(), 1024);
+    assert_eq!(framed.write_buffer().capacity(), 1024);
 }

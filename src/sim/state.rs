@@ -390,6 +390,11 @@ enum F {
     SqlRunning,
     Empty,
     Zero,
+    /// A column shardtop does not read, with a plausible constant value.
+    Fixed(&'static str),
+    Null,
+    /// The SQL thread's state text.
+    SqlState,
     ExecPos,
     SecondsBehind,
     IoErrno,
@@ -405,9 +410,11 @@ enum F {
     SqlDelay,
 }
 
-/// `SHOW ALL REPLICAS STATUS` on MariaDB 10.11 (a subset, in the server's order).
+/// `SHOW ALL REPLICAS STATUS` on MariaDB 10.11: every column, in the server's order (as recorded in
+/// `tests/fixtures/probe`), so the wire carries what a real server sends.
 const MARIADB_REPLICA_COLUMNS: &[(&str, F)] = &[
     ("Connection_name", F::Channel),
+    ("Slave_SQL_State", F::SqlState),
     ("Slave_IO_State", F::IoState),
     ("Master_Host", F::Host),
     ("Master_User", F::User),
@@ -430,22 +437,47 @@ const MARIADB_REPLICA_COLUMNS: &[(&str, F)] = &[
     ("Last_Error", F::SqlError),
     ("Skip_Counter", F::Zero),
     ("Exec_Master_Log_Pos", F::ExecPos),
+    ("Relay_Log_Space", F::Fixed("4061")),
+    ("Until_Condition", F::Fixed("None")),
+    ("Until_Log_File", F::Fixed("")),
+    ("Until_Log_Pos", F::Fixed("0")),
+    ("Master_SSL_Allowed", F::Fixed("No")),
+    ("Master_SSL_CA_File", F::Fixed("")),
+    ("Master_SSL_CA_Path", F::Fixed("")),
+    ("Master_SSL_Cert", F::Fixed("")),
+    ("Master_SSL_Cipher", F::Fixed("")),
+    ("Master_SSL_Key", F::Fixed("")),
     ("Seconds_Behind_Master", F::SecondsBehind),
+    ("Master_SSL_Verify_Server_Cert", F::Fixed("No")),
     ("Last_IO_Errno", F::IoErrno),
     ("Last_IO_Error", F::IoError),
     ("Last_SQL_Errno", F::SqlErrno),
     ("Last_SQL_Error", F::SqlError),
     ("Replicate_Ignore_Server_Ids", F::Empty),
     ("Master_Server_Id", F::SourceServerId),
+    ("Master_SSL_Crl", F::Fixed("")),
+    ("Master_SSL_Crlpath", F::Fixed("")),
     ("Using_Gtid", F::UsingGtid),
     ("Gtid_IO_Pos", F::Retrieved),
     ("Replicate_Do_Domain_Ids", F::Empty),
     ("Replicate_Ignore_Domain_Ids", F::Empty),
+    ("Parallel_Mode", F::Fixed("optimistic")),
     ("SQL_Delay", F::SqlDelay),
+    ("SQL_Remaining_Delay", F::Null),
+    ("Slave_SQL_Running_State", F::SqlState),
+    ("Slave_DDL_Groups", F::Fixed("11")),
+    ("Slave_Non_Transactional_Groups", F::Fixed("0")),
+    ("Slave_Transactional_Groups", F::Fixed("4")),
+    ("Replicate_Rewrite_DB", F::Empty),
+    ("Retried_transactions", F::Fixed("0")),
+    ("Max_relay_log_size", F::Fixed("1073741824")),
+    ("Executed_log_entries", F::Fixed("56")),
+    ("Slave_received_heartbeats", F::Fixed("3")),
+    ("Slave_heartbeat_period", F::Fixed("30.000")),
     ("Gtid_Slave_Pos", F::Executed),
 ];
 
-/// `SHOW REPLICA STATUS` on MySQL 8.4 (a subset, in the server's order).
+/// `SHOW REPLICA STATUS` on MySQL 8.4: every column, in the server's order (as recorded).
 const MYSQL_REPLICA_COLUMNS: &[(&str, F)] = &[
     ("Replica_IO_State", F::IoState),
     ("Source_Host", F::Host),
@@ -469,19 +501,44 @@ const MYSQL_REPLICA_COLUMNS: &[(&str, F)] = &[
     ("Last_Error", F::SqlError),
     ("Skip_Counter", F::Zero),
     ("Exec_Source_Log_Pos", F::ExecPos),
+    ("Relay_Log_Space", F::Fixed("88262052")),
+    ("Until_Condition", F::Fixed("None")),
+    ("Until_Log_File", F::Fixed("")),
+    ("Until_Log_Pos", F::Fixed("0")),
+    ("Source_SSL_Allowed", F::Fixed("No")),
+    ("Source_SSL_CA_File", F::Fixed("")),
+    ("Source_SSL_CA_Path", F::Fixed("")),
+    ("Source_SSL_Cert", F::Fixed("")),
+    ("Source_SSL_Cipher", F::Fixed("")),
+    ("Source_SSL_Key", F::Fixed("")),
     ("Seconds_Behind_Source", F::SecondsBehind),
+    ("Source_SSL_Verify_Server_Cert", F::Fixed("No")),
     ("Last_IO_Errno", F::IoErrno),
     ("Last_IO_Error", F::IoError),
     ("Last_SQL_Errno", F::SqlErrno),
     ("Last_SQL_Error", F::SqlError),
+    ("Replicate_Ignore_Server_Ids", F::Empty),
     ("Source_Server_Id", F::SourceServerId),
     ("Source_UUID", F::SourceUuid),
+    ("Source_Info_File", F::Fixed("mysql.slave_master_info")),
     ("SQL_Delay", F::SqlDelay),
+    ("SQL_Remaining_Delay", F::Null),
+    ("Replica_SQL_Running_State", F::SqlState),
+    ("Source_Retry_Count", F::Fixed("10")),
+    ("Source_Bind", F::Fixed("")),
+    ("Last_IO_Error_Timestamp", F::Fixed("")),
+    ("Last_SQL_Error_Timestamp", F::Fixed("")),
+    ("Source_SSL_Crl", F::Fixed("")),
+    ("Source_SSL_Crlpath", F::Fixed("")),
     ("Retrieved_Gtid_Set", F::Retrieved),
     ("Executed_Gtid_Set", F::Executed),
     ("Auto_Position", F::AutoPosition),
     ("Replicate_Rewrite_DB", F::Empty),
     ("Channel_Name", F::Channel),
+    ("Source_TLS_Version", F::Fixed("")),
+    ("Source_public_key_path", F::Fixed("")),
+    ("Get_Source_public_key", F::Fixed("0")),
+    ("Network_Namespace", F::Fixed("")),
 ];
 
 fn replica_value(f: F, l: &ReplicationStatus) -> Option<String> {
@@ -509,6 +566,9 @@ fn replica_value(f: F, l: &ReplicationStatus) -> Option<String> {
         }),
         F::SqlRunning => s(if l.sql_running { "Yes" } else { "No" }),
         F::Empty => s(""),
+        F::Fixed(v) => s(v),
+        F::Null => None,
+        F::SqlState => s(if l.sql_running { "Slave has read all relay log; waiting for more updates" } else { "" }),
         F::Zero => s("0"),
         F::ExecPos => Some(l.exec_source_log_pos.to_string()),
         F::SecondsBehind => l.seconds_behind.map(|v| v.to_string()),
@@ -571,7 +631,7 @@ mod tests {
         WireFleet::new(shards, flavor, (0..n).map(|k| Addr::new("127.0.0.1", 26306 + k as u16)).collect())
     }
 
-    fn maps(set: &ResultSet) -> Vec<RowMap> {
+    fn maps(set: &ResultSet) -> Vec<RowMap<'static>> {
         set.rows.iter().map(|row| set.columns.iter().cloned().zip(row.iter().cloned()).collect()).collect()
     }
 
@@ -631,6 +691,24 @@ mod tests {
                     assert_eq!(got, expected, "{flavor:?} instance {k} at {t}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn replica_status_carries_every_column_a_real_server_sends() {
+        for (flavor, fixture) in [
+            (WireFlavor::Mariadb, "mariadb-10.11-show-all-slaves-status.txt"),
+            (WireFlavor::Mysql84, "mysql-8.4-show-replica-status.txt"),
+        ] {
+            let path = format!("{}/tests/fixtures/probe/{fixture}", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).expect("fixture");
+            let recorded = parse::parse_vertical(&text);
+            let names: Vec<&str> = recorded[0].iter().map(|(name, _)| name).collect();
+            let f = fleet(flavor, 2);
+            let replica = f.status(1, 10.0).expect("up");
+            let set = replica_status(flavor, &replica);
+            assert_eq!(set.columns, names, "{fixture}");
+            assert_eq!(set.rows.len(), 1);
         }
     }
 

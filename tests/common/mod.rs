@@ -161,7 +161,12 @@ impl Sandbox {
     }
 
     /// A connection as any account.
-    pub async fn connect_as(&self, addr: &str, user: &str, password: &str) -> Result<mysql_async::Conn, mysql_async::Error> {
+    pub async fn connect_as(
+        &self,
+        addr: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<mysql_async::Conn, mysql_async::Error> {
         let (host, port) = addr.rsplit_once(':').expect("host:port");
         let opts = mysql_async::OptsBuilder::default()
             .ip_or_hostname(host.to_string())

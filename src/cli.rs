@@ -123,13 +123,22 @@ pub enum Command {
         #[arg(long, value_name = "PORT", default_value_t = crate::bench_wire::BASE_PORT, requires = "wire")]
         wire_base_port: u16,
         /// Measure the TUI instead: bytes written to the terminal per second (idle, a few
-        /// values moving, busy) and frame render time, on a simulated fleet (--sim, default 100)
-        /// at --fps (default: 10 and 2).
+        /// values moving, busy) and frame render time, on a simulated fleet (--shards, or
+        /// --sim, default 100) at --fps (default: 10 and 2).
         #[arg(long)]
         terminal: bool,
-        /// Terminal size for --terminal.
-        #[arg(long, default_value = "200x60", value_name = "COLSxROWS", value_parser = parse_size)]
-        size: (u16, u16),
+        /// Fleet sizes for --terminal, e.g. 100,1000.
+        #[arg(long, value_name = "N,N,…", value_delimiter = ',', requires = "terminal", conflicts_with = "sim")]
+        shards: Vec<usize>,
+        /// Terminal sizes for --terminal, e.g. 80x24,200x60.
+        #[arg(long, default_value = "200x60", value_name = "COLSxROWS,…", value_delimiter = ',', value_parser = parse_size)]
+        size: Vec<(u16, u16)>,
+        /// Screens for --terminal.
+        #[arg(long, value_enum, value_name = "SCREEN,…", value_delimiter = ',', default_value = "overview")]
+        screen: Vec<crate::bench_terminal::Screen>,
+        /// Fleet activity for --terminal.
+        #[arg(long, value_enum, value_name = "ACTIVITY,…", value_delimiter = ',', default_value = "idle,few,busy")]
+        activity: Vec<crate::bench_terminal::Activity>,
         /// Simulated seconds per --terminal run.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
         seconds: u32,

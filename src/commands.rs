@@ -69,11 +69,18 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
         .map_err(|e| CommandError::new(1, e.to_string()))?;
     app.feed_interval = DEMO_FEED_INTERVAL;
     let (tx, rx) = mpsc::channel(4096);
-    let _poller = Poller::spawn(sim.probes(), Schedule { interval, concurrency: 256 }, tx);
+    // Beyond the scripted eight shards, incidents hit a share of the fleet at once (sim::scale).
+    let _poller = Poller::spawn(crate::sim::scale::probes(&sim), Schedule { interval, concurrency: 256 }, tx);
     let (feed_tx, feed_rx) = mpsc::channel::<crate::ui::app::Message>(64);
     let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, feed_tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
+    if usize::from(shards) > crate::sim::scale::SCRIPTED {
+        use crate::ui::keys::Action;
+        let key = |a| app.keymap.first_key(a).unwrap_or_else(|| "?".into());
+        let (only, next) = (key(Action::ProblemsOnly), key(Action::NextProblem));
+        log::info!(target: "fleet", "demo: outages hit many shards at once ({only}: problems only, {next}: next)");
+    }
     for w in config_note.iter().chain(&profile.warnings) {
         log::warn!(target: "config", "{w}");
     }
@@ -1116,10 +1123,18 @@ pub async fn bench_wire(sizes: &[usize], intervals: usize, out: Option<&std::pat
     Ok(0)
 }
 
-pub fn bench_terminal(cli: &Cli, shards: usize, size: (u16, u16), seconds: u32) -> CmdResult {
+pub fn bench_terminal(
+    cli: &Cli,
+    shards: &[usize],
+    sizes: &[(u16, u16)],
+    screens: &[crate::bench_terminal::Screen],
+    activities: &[crate::bench_terminal::Activity],
+    seconds: u32,
+) -> CmdResult {
     let fps: Vec<u32> = cli.fps.map_or_else(|| vec![10, 2], |f| vec![f]);
-    let report = crate::bench_terminal::report(shards.max(1), size, &fps, seconds)
-        .map_err(|e| CommandError::new(1, format!("bench: {e}")))?;
+    let shards: Vec<usize> = shards.iter().map(|&n| n.max(1)).collect();
+    let plan = crate::bench_terminal::Plan { shards: &shards, sizes, screens, activities, fps: &fps, seconds };
+    let report = crate::bench_terminal::report(&plan).map_err(|e| CommandError::new(1, format!("bench: {e}")))?;
     print!("{report}");
     Ok(0)
 }

@@ -41,8 +41,9 @@ fn main() -> ExitCode {
             Some(Command::Bench { wire: Some(sizes), sweeps, out, wire_base_port, .. }) => {
                 commands::bench_wire(sizes, *sweeps, out.as_deref(), *wire_base_port).await
             }
-            Some(Command::Bench { terminal: true, sim, size, seconds, .. }) => {
-                commands::bench_terminal(&cli, sim.unwrap_or(100), *size, *seconds)
+            Some(Command::Bench { terminal: true, sim, shards, size, screen, activity, seconds, .. }) => {
+                let shards = if shards.is_empty() { vec![sim.unwrap_or(100)] } else { shards.clone() };
+                commands::bench_terminal(&cli, &shards, size, screen, activity, *seconds)
             }
             Some(Command::Bench { sweeps, sim, .. }) => commands::bench(&cli, *sweeps, *sim).await,
             Some(Command::Sim(args)) => shardtop::sim::cmd::run(args).await,

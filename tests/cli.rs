@@ -266,3 +266,22 @@ fn the_demo_uses_the_configs_ui_section() {
         .code(3)
         .stderr(predicate::str::contains("not a terminal"));
 }
+
+#[test]
+fn bench_terminal_measures_each_fleet_size_terminal_and_screen() {
+    shardtop()
+        .args(["bench", "--terminal", "--shards", "5,7", "--size", "80x24,100x30", "--screen", "overview,topology"])
+        .args(["--activity", "busy", "--fps", "10", "--seconds", "1"])
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("terminal 80x24, 5 simulated shards")
+                .and(predicate::str::contains("terminal 100x30, 7 simulated shards"))
+                .and(
+                    predicate::str::is_match(r"topology\s+busy\s+fps 10 .* frame p50 [0-9.]+ ms  p99 [0-9.]+ ms")
+                        .expect("regex"),
+                )
+                .and(predicate::str::contains("idle").not()),
+        );
+}

@@ -20,6 +20,7 @@ use crate::poll::{Probe, Slot};
 
 pub mod cmd;
 mod feed;
+pub mod scale;
 pub mod state;
 pub mod wire;
 

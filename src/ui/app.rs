@@ -10,8 +10,8 @@ use super::color::ColorDepth;
 use super::keys::{Action, Keymap};
 use super::kiosk::{self, Kiosk};
 use super::theme::Theme;
-use crate::fleet::topology::{self, NodeKind, TreeRow};
-use crate::fleet::{Addr, Event, Fleet, Health, Shard};
+use super::topo::Topo;
+use crate::fleet::{Addr, Event, Fleet, Health};
 use crate::poll::{Slot, Update};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,11 +112,21 @@ pub struct App {
     pub sort_reverse: bool,
     pub filter: String,
     pub editing_filter: bool,
-    /// Selected row in the overview (index into `visible_shards()`).
+    /// Selected row in the overview (index into `visible_shards()`) while
+    /// the cursor follows no shard; see `selected_row`.
     pub selected: usize,
-    /// Once the user picks a row, the cursor follows that shard when rows
-    /// reorder; until then it stays on the top (worst) row.
-    pub follow_selection: bool,
+    /// Once the user picks a row, the cursor follows that shard (index into
+    /// `fleet.shards`) when rows reorder; until then it stays on row
+    /// `selected`, the top (worst) one.
+    pub follow: Option<usize>,
+    /// Only shards that need a look (not OK, or stale), in the overview and the topology.
+    pub problems_only: bool,
+    /// First overview row on screen: the table scrolls only as far as keeps the cursor in view.
+    pub overview_scroll: usize,
+    /// First topology line on screen: (shard, line of its block).
+    pub topo_scroll: Option<(usize, usize)>,
+    /// Screen line of the current table's first row (after the last frame), for mouse clicks.
+    pub table_top: usize,
     /// Selected instance in the detail view.
     pub detail_selected: usize,
     pub show_help: bool,
@@ -126,8 +136,12 @@ pub struct App {
     pub quit: bool,
     /// Something visible changed since the last draw.
     pub dirty: bool,
-    /// Selected server in the topology view (index into `topology_targets()`).
+    /// Selected server in the topology view (its number in drawing order) while
+    /// the cursor follows no server.
     pub topo_selected: usize,
+    /// The server the topology cursor is on, (shard, instance), once placed there:
+    /// it stays on it when shards reorder.
+    pub topo_follow: Option<(usize, usize)>,
     /// Called for each server discovery adds to the fleet, to start probing it.
     pub on_discovered: Option<OnDiscovered>,
     /// What the terminal shows; applied to every frame.
@@ -165,7 +179,11 @@ impl App {
             filter: String::new(),
             editing_filter: false,
             selected: 0,
-            follow_selection: false,
+            follow: None,
+            problems_only: false,
+            overview_scroll: 0,
+            topo_scroll: None,
+            table_top: super::views::TABLE_FIRST_ROW,
             detail_selected: 0,
             show_help: false,
             show_events: true,
@@ -173,6 +191,7 @@ impl App {
             quit: false,
             dirty: true,
             topo_selected: 0,
+            topo_follow: None,
             on_discovered: None,
             color_depth: ColorDepth::TrueColor,
             keymap: Keymap::defaults(),
@@ -233,8 +252,8 @@ impl App {
                 Vec::new()
             }
             Message::Sample(u) => {
-                // Keep the cursor on the same shard when sorting moves rows.
-                let selected_shard = if self.follow_selection { self.selected_shard_index() } else { None };
+                // The cursor follows its shard by identity (`follow`), so rows that reorder cost
+                // nothing here: at a thousand shards this runs 3,000 times a second.
                 let mut events = self.fleet.apply(u.slot.shard, u.slot.instance, u.sample);
                 events.extend(self.fleet.vanished(u.slot.shard));
                 for found in self.fleet.discover_from(u.slot.shard, u.slot.instance) {
@@ -242,11 +261,6 @@ impl App {
                     if let Some(start) = self.on_discovered.as_mut() {
                         start(Slot { shard: found.shard, instance: found.instance }, &found.addr);
                     }
-                }
-                if let Some(idx) = selected_shard
-                    && let Some(pos) = self.visible_shards().iter().position(|&i| i == idx)
-                {
-                    self.selected = pos;
                 }
                 self.dirty = true;
                 events
@@ -344,6 +358,9 @@ impl App {
             Action::PageDown => self.move_cursor(self.page_rows.max(1) as isize),
             Action::Top => self.move_cursor(isize::MIN / 2),
             Action::Bottom => self.move_cursor(isize::MAX / 2),
+            Action::NextProblem => self.jump_to_problem(true),
+            Action::PrevProblem => self.jump_to_problem(false),
+            Action::ProblemsOnly => self.toggle_problems_only(),
             Action::Open => match self.view {
                 View::Overview => {
                     if let Some(idx) = self.selected_shard_index() {
@@ -352,7 +369,7 @@ impl App {
                     }
                 }
                 View::Topology(_) => {
-                    if let Some(&(s, i)) = self.topology_targets().get(self.topo_selected) {
+                    if let Some((s, i)) = self.topology_cursor_target() {
                         self.view = View::Detail(s);
                         self.detail_selected = i;
                     }
@@ -361,19 +378,22 @@ impl App {
             },
             Action::Topology => match self.view {
                 View::Overview => {
+                    // The cursor's shard, if the user has put the cursor somewhere; else the top.
+                    let at = self.follow.and_then(|_| self.selected_shard_index());
                     self.view = View::Topology(None);
-                    self.topo_selected = 0;
+                    (self.topo_selected, self.topo_follow, self.topo_scroll) = (0, at.map(|s| (s, 0)), None);
                 }
                 View::Detail(s) => {
                     self.view = View::Topology(Some(s));
-                    let here = self.topology_targets().iter().position(|&t| t == (s, self.detail_selected));
-                    self.topo_selected = here.unwrap_or(0);
+                    (self.topo_selected, self.topo_scroll) = (0, None);
+                    self.topo_follow = Some((s, self.detail_selected));
                 }
                 View::Topology(Some(s)) => self.view = View::Detail(s),
-                View::Topology(None) => self.view = View::Overview,
+                View::Topology(None) => self.topology_to_overview(),
             },
             Action::Back => match self.view {
-                View::Detail(_) | View::Topology(None) => self.view = View::Overview,
+                View::Detail(_) => self.view = View::Overview,
+                View::Topology(None) => self.topology_to_overview(),
                 View::Topology(Some(s)) => self.view = View::Detail(s),
                 View::Overview => {
                     self.filter.clear();
@@ -387,6 +407,87 @@ impl App {
             Action::Sort => self.sort = self.sort.next(),
             Action::SortReverse => self.sort_reverse = !self.sort_reverse,
         }
+        self.keep_cursor_in_view();
+    }
+
+    /// Back to the overview from the all-shards topology, its cursor on the shard
+    /// the topology's was on (once that was placed).
+    fn topology_to_overview(&mut self) {
+        if self.topo_follow.is_some()
+            && let Some((s, _)) = self.topology_cursor_target()
+        {
+            self.follow = Some(s);
+        }
+        self.view = View::Overview;
+    }
+
+    /// Remember where each list is scrolled to, as the views will draw it.
+    fn keep_cursor_in_view(&mut self) {
+        let page = self.page_rows.max(1);
+        match self.view {
+            View::Overview => {
+                let rows = self.visible_shards();
+                self.overview_scroll = self.overview_offset(rows.len(), self.selected_row(&rows), page);
+            }
+            View::Topology(_) => {
+                let topo = Topo::new(self);
+                let (b, line) = self.topo_window(&topo, page);
+                self.topo_scroll = topo.shards.get(b).map(|&s| (s, line));
+            }
+            View::Detail(_) => {}
+        }
+    }
+
+    /// `n` / `N`: the cursor to the next (previous) shard with a problem in the overview,
+    /// server with a problem in the topology, or instance in the detail view, going round.
+    fn jump_to_problem(&mut self, forward: bool) {
+        match self.view {
+            View::Overview => {
+                let rows = self.visible_shards();
+                let here = self.selected_row(&rows);
+                let hit = |p: usize| self.is_problem(&self.fleet.shards[rows[p]]);
+                if let Some(p) = super::rows::next_match(rows.len(), here, forward, hit) {
+                    self.selected = p;
+                    self.follow = Some(rows[p]);
+                }
+            }
+            View::Topology(_) => {
+                let found = {
+                    let topo = Topo::new(self);
+                    let next = self.topo_cursor(&topo).and_then(|k| topo.next_problem(k, forward));
+                    next.map(|k| (k, topo.server(k), topo.pos_of(k).1))
+                };
+                if let Some((k, server, line)) = found {
+                    self.topo_selected = k;
+                    self.topo_follow = server;
+                    // Show the shard it is in from its name line down, when it fits.
+                    if line < self.page_rows.max(1) {
+                        self.topo_scroll = server.map(|(s, _)| (s, 0));
+                    }
+                }
+            }
+            View::Detail(s) => {
+                let Some(shard) = self.fleet.shards.get(s) else { return };
+                let hit = |i: usize| shard.instances[i].health != Health::Ok;
+                if let Some(i) = super::rows::next_match(shard.instances.len(), self.detail_selected, forward, hit) {
+                    self.detail_selected = i;
+                }
+            }
+        }
+    }
+
+    /// `p`: problems only, or every shard again. The cursor stays on its shard if it is still listed.
+    fn toggle_problems_only(&mut self) {
+        self.problems_only = !self.problems_only;
+        if !matches!(self.view, View::Overview | View::Topology(None)) {
+            self.view = View::Overview;
+        }
+        let rows = self.visible_shards();
+        if !self.follow.is_some_and(|id| rows.contains(&id)) {
+            self.follow = None;
+            self.selected = 0;
+        }
+        (self.topo_selected, self.topo_scroll) = (0, None);
     }
 
     /// The wheel moves the cursor; a click on a row selects it (a shard, or an instance in the detail view).
@@ -400,23 +501,27 @@ impl App {
             MouseEventKind::Down(crossterm::event::MouseButton::Left) => {
                 // Both tables start below the header line, the block's top border and the column
                 // header; each scrolls just enough to keep its selection in view.
-                let Some(line) = (m.row as usize).checked_sub(super::views::TABLE_FIRST_ROW) else { return };
-                let (cursor, len) = match self.view {
-                    View::Overview => (self.selected, self.visible_shards().len()),
+                let Some(line) = (m.row as usize).checked_sub(self.table_top) else { return };
+                let rows = self.visible_shards();
+                let (first, len) = match self.view {
+                    View::Overview => {
+                        (self.overview_offset(rows.len(), self.selected_row(&rows), self.page_rows), rows.len())
+                    }
                     View::Detail(i) => {
-                        (self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len()))
+                        let len = self.fleet.shards.get(i).map_or(0, |s| s.instances.len());
+                        ((self.detail_selected + 1).saturating_sub(self.page_rows.max(1)), len)
                     }
                     // The tree's rows are not a table: clicks there do nothing yet.
                     View::Topology(_) => return,
                 };
-                let pos = (cursor + 1).saturating_sub(self.page_rows.max(1)) + line;
+                let pos = first + line;
                 if line >= self.page_rows || pos >= len {
                     return;
                 }
                 match self.view {
                     View::Overview => {
                         self.selected = pos;
-                        self.follow_selection = true;
+                        self.follow = Some(rows[pos]);
                     }
                     View::Detail(_) => self.detail_selected = pos,
                     View::Topology(_) => {}
@@ -443,116 +548,53 @@ impl App {
             _ => {}
         }
         self.selected = 0;
+        self.follow = None;
+        self.overview_scroll = 0;
     }
 
     fn move_cursor(&mut self, delta: isize) {
-        if self.view == View::Overview {
-            self.follow_selection = true;
-        }
-        let (pos, len) = match self.view {
-            View::Overview => {
-                let len = self.visible_shards().len();
-                (&mut self.selected, len)
-            }
-            View::Detail(i) => (&mut self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len())),
-            View::Topology(_) => {
-                let len = self.topology_targets().len();
-                (&mut self.topo_selected, len)
-            }
+        let step = |pos: usize, len: usize| {
+            (pos as isize).saturating_add(delta).clamp(0, len.saturating_sub(1) as isize) as usize
         };
-        *pos = (*pos as isize).saturating_add(delta).clamp(0, len.saturating_sub(1) as isize) as usize;
+        match self.view {
+            View::Overview => {
+                let rows = self.visible_shards();
+                self.selected = step(self.selected_row(&rows), rows.len());
+                self.follow = rows.get(self.selected).copied();
+            }
+            View::Detail(i) => {
+                self.detail_selected =
+                    step(self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len()));
+            }
+            View::Topology(_) => {
+                let moved = {
+                    let topo = Topo::new(self);
+                    let Some(k) = self.topo_cursor(&topo) else { return };
+                    let last = topo.servers() - 1;
+                    let page = self.page_rows.max(1);
+                    // Pages go by lines (names and upstreams take lines too), the rest by servers.
+                    let to = match delta {
+                        d if d.abs() <= 1 => (k as isize + d).clamp(0, last as isize) as usize,
+                        d if d <= isize::MIN / 4 => 0,
+                        d if d >= isize::MAX / 4 => last,
+                        d if d > 0 => topo.page_down(k, page),
+                        _ => topo.page_up(k, page),
+                    };
+                    (to, topo.server(to))
+                };
+                (self.topo_selected, self.topo_follow) = moved;
+            }
+        }
     }
 
     fn clamp_selection(&mut self) {
         self.selected = self.selected.min(self.visible_shards().len().saturating_sub(1));
     }
 
-    /// Indices into `fleet.shards` of the rows the overview shows, filtered and sorted.
-    pub fn visible_shards(&self) -> Vec<usize> {
-        let needle = self.filter.to_lowercase();
-        let mut rows: Vec<usize> = (0..self.fleet.shards.len())
-            .filter(|&i| needle.is_empty() || matches_filter(&self.fleet.shards[i], &needle))
-            .collect();
-        let shards = &self.fleet.shards;
-        let by_name = |a: &usize, b: &usize| shards[*a].name.cmp(&shards[*b].name);
-        rows.sort_by(|a, b| {
-            let (x, y) = (&shards[*a], &shards[*b]);
-            let primary = match self.sort {
-                SortKey::Name => std::cmp::Ordering::Equal,
-                SortKey::Health => y.health.cmp(&x.health),
-                SortKey::Lag => cmp_desc(x.worst_lag(), y.worst_lag()),
-                SortKey::Qps => cmp_desc(x.qps(), y.qps()),
-            };
-            primary.then_with(|| by_name(a, b))
-        });
-        if self.sort_reverse {
-            rows.reverse();
-        }
-        rows
-    }
-
-    /// The shards the topology view shows: one, or every row of the overview in its order.
-    pub fn topology_shards(&self) -> Vec<usize> {
-        match self.view {
-            View::Topology(Some(s)) => vec![s],
-            _ => self.visible_shards(),
-        }
-    }
-
-    /// The topology view's lines: (shard, tree row), shard by shard.
-    pub fn topology_rows(&self) -> Vec<(usize, TreeRow)> {
-        let pointers = topology::pointers(&self.fleet.shards);
-        let mut out = Vec::new();
-        for s in self.topology_shards() {
-            let Some(shard) = self.fleet.shards.get(s) else { continue };
-            let unknown = topology::unidentified(shard, &pointers);
-            let rows = topology::tree(&self.fleet.shards, s, &self.fleet.index, &self.fleet.limits, &unknown);
-            out.extend(rows.into_iter().map(|r| (s, r)));
-        }
-        out
-    }
-
-    /// The servers the topology view's cursor moves over, in drawing order: (shard, instance).
-    pub fn topology_targets(&self) -> Vec<(usize, usize)> {
-        self.topology_rows()
-            .into_iter()
-            .filter_map(|(s, r)| match r.kind {
-                NodeKind::Instance(i) => Some((s, i)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    pub fn selected_shard_index(&self) -> Option<usize> {
-        self.visible_shards().get(self.selected).copied()
-    }
-
     /// Data older than this is shown as stale.
     pub fn stale_after(&self) -> f64 {
         (self.poll_interval.as_secs_f64() * 3.0).max(3.0)
     }
-}
-
-/// Bigger first; unknown (`None`) last.
-fn cmp_desc(a: Option<f64>, b: Option<f64>) -> std::cmp::Ordering {
-    match (a, b) {
-        (Some(x), Some(y)) => y.total_cmp(&x),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
-    }
-}
-
-fn matches_filter(shard: &Shard, needle: &str) -> bool {
-    let health = match shard.health {
-        Health::Ok => "ok",
-        Health::Warning => "warning",
-        Health::Critical => "critical",
-        Health::Unknown => "unknown",
-    };
-    shard.name.to_lowercase().contains(needle)
-        || health.starts_with(needle)
-        || shard.instances.iter().any(|i| i.addr.to_string().contains(needle))
 }
 
 #[cfg(test)]
@@ -593,6 +635,53 @@ pub(crate) mod tests {
                     app.update(Message::Sample(Update { slot: Slot { shard: s, instance: i }, sample }));
                 }
             }
+        }
+        app
+    }
+
+    /// The shard `scale_app` leaves without fresh data.
+    pub(crate) const STALE_SHARD: usize = 500;
+
+    /// A thousand shards `t` seconds into the demo, with the fleet-wide incidents of
+    /// `sim::scale`, and shard [`STALE_SHARD`] silent for the last ten seconds.
+    /// Deterministic, for snapshots; the fleet is built once and cloned.
+    pub(crate) fn scale_app(t: f64) -> App {
+        use std::sync::Mutex;
+        static BUILT: Mutex<Vec<(u64, Fleet)>> = Mutex::new(Vec::new());
+        let sim = SimFleet { shards: 1000, ..SimFleet::default() };
+        let epoch = chrono::TimeZone::timestamp_opt(&Utc, 1_764_000_000, 0).single().unwrap_or_default();
+        let at = |tt: f64| epoch + chrono::Duration::milliseconds((tt * 1000.0) as i64);
+        let mut app =
+            App::new(Fleet::new(Vec::new(), Limits::default()), Theme::plain(), "demo", Duration::from_secs(2));
+        app.clock_offset = chrono::FixedOffset::east_opt(0).unwrap_or(app.clock_offset);
+        app.now = at(t);
+        app.feed_interval = Duration::from_millis(500);
+        let cached = BUILT.lock().ok().and_then(|b| b.iter().find(|(k, _)| *k == t.to_bits()).map(|(_, f)| f.clone()));
+        if let Some(fleet) = cached {
+            app.fleet = fleet;
+            return app;
+        }
+        app.fleet = Fleet::new(sim.layout(), Limits::default());
+        for n in 0..6u64 {
+            let tt = t - 2.5 + 0.5 * n as f64;
+            let mut round = sim.feed_round(tt, n);
+            round.at = at(tt);
+            app.update(Message::Feed(round));
+        }
+        for tt in [t - 12.0, t - 10.0, t - 2.0, t] {
+            for s in 0..sim.shards {
+                if s == STALE_SHARD && tt > t - 10.0 {
+                    continue;
+                }
+                for i in 0..=sim.replicas {
+                    let result = crate::sim::scale::status_at(&sim, s, i, tt);
+                    let sample = crate::fleet::status::Sample { at: at(tt), elapsed: Duration::from_millis(2), result };
+                    app.update(Message::Sample(Update { slot: Slot { shard: s, instance: i }, sample }));
+                }
+            }
+        }
+        if let Ok(mut b) = BUILT.lock() {
+            b.push((t.to_bits(), app.fleet.clone()));
         }
         app
     }
@@ -684,7 +773,7 @@ pub(crate) mod tests {
         for _ in 0..pos {
             key(&mut app, KeyCode::Down);
         }
-        assert_eq!(names(&app)[app.selected], broken);
+        assert_eq!(names(&app)[app.selected_row(&app.visible_shards())], broken);
         // The shard breaks and moves to the top; the cursor goes with it.
         let sim = SimFleet::default();
         let sample = crate::fleet::status::Sample {
@@ -693,7 +782,71 @@ pub(crate) mod tests {
             result: sim.status_at(script::BROKEN_SHARD, 2, 40.0),
         };
         app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
-        assert_eq!(names(&app)[app.selected], broken);
+        assert_eq!(names(&app)[app.selected_row(&app.visible_shards())], broken);
+    }
+
+    #[test]
+    fn topology_cursor_follows_its_server_when_shards_reorder() {
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('t'));
+        for _ in 0..30 {
+            if app.topology_cursor_target() == Some((script::BROKEN_SHARD, 2)) {
+                break;
+            }
+            key(&mut app, KeyCode::Down);
+        }
+        assert_eq!(app.topology_cursor_target(), Some((script::BROKEN_SHARD, 2)));
+        // Its SQL thread breaks: the shard sorts first, and the cursor goes with it.
+        let sim = SimFleet::default();
+        let sample = crate::fleet::status::Sample {
+            at: Utc::now(),
+            elapsed: Duration::from_millis(2),
+            result: sim.status_at(script::BROKEN_SHARD, 2, 40.0),
+        };
+        app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
+        assert_eq!(app.visible_shards()[0], script::BROKEN_SHARD);
+        assert_eq!(app.topology_cursor_target(), Some((script::BROKEN_SHARD, 2)));
+    }
+
+    #[test]
+    fn in_the_detail_view_n_goes_to_the_server_with_a_problem() {
+        let mut app = demo_app(40.0);
+        app.view = View::Detail(script::BROKEN_SHARD);
+        key(&mut app, KeyCode::Char('n'));
+        assert_eq!(app.detail_selected, 2, "the replica whose SQL thread stopped");
+        key(&mut app, KeyCode::Char('n'));
+        assert_eq!(app.detail_selected, 2, "the only one: the cursor stays");
+        key(&mut app, KeyCode::Home);
+        key(&mut app, KeyCode::Char('N'));
+        assert_eq!(app.detail_selected, 2, "backwards, going round");
+        // A healthy shard: nowhere to go.
+        app.view = View::Detail(0);
+        app.detail_selected = 1;
+        key(&mut app, KeyCode::Char('n'));
+        assert_eq!(app.detail_selected, 1);
+    }
+
+    #[test]
+    fn overview_and_topology_keep_each_others_place() {
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('s')); // by name
+        for _ in 0..5 {
+            key(&mut app, KeyCode::Down);
+        }
+        assert_eq!(app.selected_shard_index(), Some(5));
+        key(&mut app, KeyCode::Char('t'));
+        assert_eq!(app.topology_cursor_target(), Some((5, 0)), "the selected shard's master");
+        for _ in 0..4 {
+            key(&mut app, KeyCode::Down);
+        }
+        assert_eq!(app.topology_cursor_target(), Some((6, 1)));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.selected_shard_index(), Some(6), "back on the shard the topology cursor was in");
+        // An untouched cursor stays an untouched cursor.
+        let mut app = demo_app(10.0);
+        key(&mut app, KeyCode::Char('t'));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.follow, None);
     }
 
     #[test]
@@ -779,7 +932,7 @@ pub(crate) mod tests {
         assert_eq!((app.view, app.detail_selected), (View::Detail(0), 2));
         key(&mut app, KeyCode::Char('t'));
         assert_eq!(app.view, View::Topology(Some(0)));
-        assert_eq!(app.topology_targets()[app.topo_selected], (0, 2), "the cursor stays on the same server");
+        assert_eq!(app.topology_cursor_target(), Some((0, 2)), "the cursor stays on the same server");
         key(&mut app, KeyCode::Char('g'));
         key(&mut app, KeyCode::Enter);
         assert_eq!((app.view, app.detail_selected), (View::Detail(0), 0));

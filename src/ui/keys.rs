@@ -16,6 +16,9 @@ pub enum Action {
     PageDown,
     Top,
     Bottom,
+    NextProblem,
+    PrevProblem,
+    ProblemsOnly,
     Open,
     Back,
     Filter,
@@ -40,6 +43,9 @@ impl Action {
             Action::PageDown => "page_down",
             Action::Top => "top",
             Action::Bottom => "bottom",
+            Action::NextProblem => "next_problem",
+            Action::PrevProblem => "prev_problem",
+            Action::ProblemsOnly => "problems_only",
             Action::Open => "open",
             Action::Back => "back",
             Action::Filter => "filter",
@@ -83,9 +89,12 @@ pub const BINDINGS: &[Binding] = &[
     Binding { keys: &["PgDn", "Ctrl-f"], action: Action::PageDown, desc: "page down" },
     Binding { keys: &["Home", "g"], action: Action::Top, desc: "first row" },
     Binding { keys: &["End", "G"], action: Action::Bottom, desc: "last row" },
+    Binding { keys: &["n"], action: Action::NextProblem, desc: "next shard or server with a problem" },
+    Binding { keys: &["N"], action: Action::PrevProblem, desc: "previous shard or server with a problem" },
     Binding { keys: &["Enter", "l", "→"], action: Action::Open, desc: "open shard detail" },
     Binding { keys: &["Esc", "h", "←", "Backspace"], action: Action::Back, desc: "back / close / clear filter" },
-    Binding { keys: &["/"], action: Action::Filter, desc: "filter shards (name, address, health)" },
+    Binding { keys: &["/"], action: Action::Filter, desc: "filter by name, address, health, problem" },
+    Binding { keys: &["p"], action: Action::ProblemsOnly, desc: "only shards with a problem / all shards" },
     Binding { keys: &["s"], action: Action::Sort, desc: "next sort column" },
     Binding { keys: &["S"], action: Action::SortReverse, desc: "reverse sort order" },
     Binding { keys: &["t"], action: Action::Topology, desc: "topology (all shards / this shard)" },
@@ -356,6 +365,19 @@ mod tests {
         assert_eq!(m.action_for(&ctrl('x')), None);
         // Ctrl-b is not b.
         assert_eq!(m.action_for(&ctrl('k')), None);
+        assert_eq!(m.action_for(&key(KeyCode::Char('p'))), Some(Action::ProblemsOnly));
+        assert_eq!(m.action_for(&KeyEvent::new(KeyCode::Char('N'), KeyModifiers::SHIFT)), Some(Action::PrevProblem));
+    }
+
+    #[test]
+    fn no_key_has_two_default_actions() {
+        let mut seen: Vec<KeySpec> = Vec::new();
+        for e in Keymap::defaults().entries {
+            for k in e.keys {
+                assert!(!seen.contains(&k), "{k} is bound twice by default");
+                seen.push(k);
+            }
+        }
     }
 
     #[test]

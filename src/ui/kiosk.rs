@@ -27,18 +27,23 @@ impl Kiosk {
     }
 }
 
+/// At most this many shard pages in a rotation: with forty shards down the
+/// overview (and its summary of them all) must still come round every few
+/// minutes, not every ten.
+pub const MAX_SHARD_PAGES: usize = 8;
+
 /// The views kiosk mode rotates through, in order: the overview, then each
-/// unhealthy shard's detail, worst first. New fleet-wide views (topology,
-/// charts) go right after the overview.
+/// unhealthy shard's detail, worst first, up to [`MAX_SHARD_PAGES`]. New
+/// fleet-wide views (topology, charts) go right after the overview.
 pub fn rotation(app: &App) -> Vec<View> {
     let mut views = vec![View::Overview, View::Topology(None)];
     let mut bad: Vec<usize> =
         (0..app.fleet.shards.len()).filter(|&i| app.fleet.shards[i].health > Health::Ok).collect();
     bad.sort_by(|&a, &b| {
         let (x, y) = (&app.fleet.shards[a], &app.fleet.shards[b]);
-        y.health.cmp(&x.health).then_with(|| x.name.cmp(&y.name))
+        y.health.cmp(&x.health).then_with(|| super::rows::natural_cmp(&x.name, &y.name))
     });
-    views.extend(bad.into_iter().map(View::Detail));
+    views.extend(bad.into_iter().take(MAX_SHARD_PAGES).map(View::Detail));
     views
 }
 
@@ -64,6 +69,9 @@ pub fn tick(app: &mut App, now: DateTime<Utc>) -> bool {
     let next = next_view(app, app.view);
     app.view = next;
     app.selected = 0;
+    app.follow = None;
+    app.overview_scroll = 0;
+    (app.topo_selected, app.topo_follow, app.topo_scroll) = (0, None, None);
     // On a shard's page, the instance with the worst problem, so its details are what shows.
     app.detail_selected = match next {
         View::Detail(i) => app.fleet.shards.get(i).map_or(0, |s| {
@@ -140,6 +148,17 @@ mod tests {
         let soon = app.now + chrono::Duration::seconds(1);
         assert!(tick(&mut app, soon), "long before the interval is up");
         assert_eq!(app.view, View::Overview);
+    }
+
+    #[test]
+    fn a_large_outage_shows_the_worst_shards_and_comes_back_to_the_overview_soon() {
+        let app = crate::ui::app::tests::scale_app(60.0);
+        let views = rotation(&app);
+        assert_eq!(views.len(), 2 + MAX_SHARD_PAGES, "{views:?}");
+        for v in &views[2..] {
+            let View::Detail(i) = *v else { panic!("{v:?}") };
+            assert_eq!(app.fleet.shards[i].health, Health::Critical, "{}", app.fleet.shards[i].name);
+        }
     }
 
     #[test]

@@ -8,9 +8,14 @@ pub mod keys;
 pub mod kiosk;
 pub mod profile;
 pub mod render;
+pub mod rows;
+pub mod summary;
 pub mod theme;
+pub mod topo;
 pub mod views;
 
+#[cfg(test)]
+mod scale_tests;
 #[cfg(test)]
 mod terminal_tests;
 
@@ -364,9 +369,10 @@ mod tests {
         let app = demo_app(90.0);
         let screen = render(&app, 80, 24);
         assert!(screen.contains("P99"), "{screen}");
-        let row = screen.lines().find(|l| l.contains("users-04")).unwrap_or_default();
+        let row = screen.lines().find(|l| !l.starts_with(' ') && l.contains("users-04")).unwrap_or_default();
         assert!(row.contains("ms") && row.contains("WARN"), "the slow feed's shard: {row}");
-        assert!(screen.lines().nth(1).is_some_and(|l| l.contains("feed p99 ")), "fan-out in the title:\n{screen}");
+        let title = screen.lines().find(|l| l.starts_with(" Shards (")).unwrap_or_default();
+        assert!(title.contains("feed p99 "), "fan-out in the title:\n{screen}");
     }
 
     #[test]
@@ -394,7 +400,8 @@ mod tests {
         assert!(!render(&app, 80, 24).contains("down"));
         app.update(super::app::Message::Metrics(down));
         let screen = render(&app, 80, 24);
-        assert!(screen.lines().nth(1).is_some_and(|l| l.contains("▼ prom-eu down")), "{screen}");
+        let title = screen.lines().find(|l| l.starts_with(" Shards (")).unwrap_or_default();
+        assert!(title.contains("▼ prom-eu down"), "{screen}");
     }
 
     #[test]

@@ -28,7 +28,9 @@ impl Renderer {
     {
         terminal.autoresize().map_err(Into::into)?;
         let mut frame = terminal.get_frame();
-        app.page_rows = views::draw(app, &mut frame);
+        let drawn = views::draw(app, &mut frame);
+        app.page_rows = drawn.page;
+        app.table_top = drawn.table_top;
         let changed = self.last.as_ref() != Some(&*terminal.current_buffer_mut());
         if changed {
             terminal.flush().map_err(Into::into)?;

@@ -29,6 +29,13 @@ fn buffer(app: &App, w: u16, h: u16) -> Buffer {
     term.backend().buffer().clone()
 }
 
+fn drawn(app: &App, w: u16, h: u16) -> views::Drawn {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    let mut drawn = views::Drawn::default();
+    term.draw(|f| drawn = views::draw(app, f)).expect("draw");
+    drawn
+}
+
 fn text(buf: &Buffer) -> String {
     let mut out = String::new();
     for y in 0..buf.area.height {
@@ -83,7 +90,8 @@ fn assert_colourless_with_a_selection_bar(buf: &Buffer, what: &str) {
         assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "{what}: a colour survived");
     }
     let screen = text(buf);
-    let y = screen.lines().position(|l| l.contains("users-07")).expect("selected row") as u16;
+    // The table's row (rows start with the health symbol; the summary's lines with a space).
+    let y = screen.lines().position(|l| !l.starts_with(' ') && l.contains("users-07")).expect("selected row") as u16;
     for x in 0..buf.area.width {
         assert!(
             buf[(x, y)].modifier.contains(Modifier::REVERSED),
@@ -206,7 +214,10 @@ fn mouse_click_selects_the_row_under_it_and_wheel_scrolls() {
     let mut app = demo_app(60.0);
     app.show_events = false;
     let buf = buffer(&app, 80, 24);
-    app.page_rows = 20;
+    let first = drawn(&app, 80, 24);
+    (app.page_rows, app.table_top) = (first.page, first.table_top);
+    let top = first.table_top as u16;
+    assert!(top > 3, "the summary sits above the table: {first:?}");
     let screen = text(&buf);
     let click = |row: u16| {
         Message::Mouse(MouseEvent {
@@ -216,7 +227,7 @@ fn mouse_click_selects_the_row_under_it_and_wheel_scrolls() {
             modifiers: KeyModifiers::NONE,
         })
     };
-    for row in [3u16, 5, 9] {
+    for row in [top, top + 2, top + 6] {
         app.update(click(row));
         let clicked = screen.lines().nth(row as usize).expect("line");
         let name = &app.fleet.shards[app.selected_shard_index().expect("selection")].name;
@@ -234,7 +245,9 @@ fn mouse_click_selects_the_row_under_it_and_wheel_scrolls() {
     // In the detail view a click picks the instance on that line.
     app.view = View::Detail(0);
     app.detail_selected = 0;
-    app.page_rows = 3;
+    let detail = drawn(&app, 80, 24);
+    (app.page_rows, app.table_top) = (detail.page, detail.table_top);
+    assert_eq!((detail.page, detail.table_top), (3, 3));
     let screen = text(&buffer(&app, 80, 24));
     app.update(click(5));
     assert_eq!(app.view, View::Detail(0), "a click does not navigate");
@@ -288,7 +301,7 @@ fn rows_without_fresh_data_grey_out_with_their_age() {
     app.now += chrono::Duration::seconds(30);
     let stale = buffer(&app, 80, 24);
     let screen = text(&stale);
-    let y = screen.lines().position(|l| l.contains("users-05")).expect("row") as u16;
+    let y = screen.lines().position(|l| !l.starts_with(' ') && l.contains("users-05")).expect("row") as u16;
     assert!(screen.lines().nth(y as usize).is_some_and(|l| l.contains("data 30s old")), "{screen}");
     let muted = app.theme.muted.fg;
     // HEALTH, REPL, LAG and QPS were in colour or plain; now they are muted.

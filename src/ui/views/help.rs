@@ -9,31 +9,49 @@ use crate::fleet::Health;
 use crate::ui::app::App;
 use crate::ui::theme::health_symbol;
 
+/// Width of the keys column.
+const KEYS_W: usize = 19;
+
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let mut lines: Vec<Line> = app
+    let entries: Vec<(String, String)> = app
         .keymap
         .entries
         .iter()
         .filter(|e| !e.keys.is_empty())
-        .map(|e| {
-            let keys: Vec<String> = e.keys.iter().map(|k| k.to_string()).collect();
-            Line::from(vec![Span::styled(format!(" {:<19} ", keys.join(" ")), t.accent), Span::raw(e.desc.clone())])
+        .map(|e| (e.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" "), e.desc.clone()))
+        .collect();
+    // One column when it fits the height; else two side by side (short terminals, long keymaps).
+    let columns = if entries.len() + 2 > area.height as usize && area.width >= 100 { 2 } else { 1 };
+    let per_column = entries.len().div_ceil(columns);
+    let col_w = 62usize.min((area.width as usize).saturating_sub(2) / columns);
+    let lines: Vec<Line> = (0..per_column)
+        .map(|row| {
+            let mut spans = Vec::new();
+            for c in 0..columns {
+                let Some((keys, desc)) = entries.get(c * per_column + row) else { continue };
+                let desc_w = col_w.saturating_sub(KEYS_W + 2);
+                let desc: String = desc.chars().take(desc_w).collect();
+                spans.push(Span::styled(format!(" {keys:<KEYS_W$} "), t.accent));
+                spans.push(Span::raw(if c + 1 < columns { format!("{desc:<desc_w$}") } else { desc }));
+            }
+            Line::from(spans)
         })
         .collect();
-    lines.push(Line::raw(""));
-    let legend: Vec<Span> = [Health::Ok, Health::Warning, Health::Critical, Health::Unknown]
+    // The legend sits in the bottom border, so every key line fits 80×24.
+    let mut legend: Vec<Span> = [Health::Ok, Health::Warning, Health::Critical, Health::Unknown]
         .into_iter()
         .map(|h| Span::styled(format!(" {} {}", health_symbol(h), h.label()), t.health(h)))
         .collect();
-    lines.push(Line::from(legend));
-    let w = 60.min(area.width);
+    legend.push(Span::styled(format!(" {} stale ", super::STALE_SYMBOL), t.warn));
+    let w = ((col_w * columns) as u16 + 2).min(area.width);
     let h = (lines.len() as u16 + 2).min(area.height);
     let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     frame.render_widget(Clear, popup);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.border)
-        .title(Span::styled(" Keys (any key closes) ", t.title));
+        .title(Span::styled(" Keys (any key closes) ", t.title))
+        .title_bottom(Line::from(legend));
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }

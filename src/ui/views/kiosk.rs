@@ -14,6 +14,7 @@ use super::fmt_lag;
 use crate::fleet::Health;
 use crate::ui::app::{App, View};
 use crate::ui::kiosk;
+use crate::ui::summary::Summary;
 use crate::ui::theme::health_symbol;
 
 /// Rows the banner takes for a screen this tall.
@@ -33,7 +34,7 @@ fn stale_age(app: &App) -> Option<f64> {
     }
 }
 
-pub fn draw_banner(app: &App, frame: &mut Frame, area: Rect) {
+pub fn draw_banner(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let fleet = app.fleet.health();
     let stale = stale_age(app);
@@ -68,12 +69,15 @@ pub fn draw_banner(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
 
-    let (ok, warn, crit, unknown) = app.fleet.counts();
+    let (ok, warn, crit, unknown) = (summary.ok, summary.warn, summary.crit, summary.unknown);
     let mut counts =
         vec![Span::styled(format!("{} {} ", health_symbol(fleet), fleet.label()), style.add_modifier(Modifier::BOLD))];
     for (n, h) in [(crit, Health::Critical), (warn, Health::Warning), (unknown, Health::Unknown), (ok, Health::Ok)] {
         let s = if n == 0 || stale.is_some() { t.muted } else { t.health(h) };
         counts.push(Span::styled(format!(" {} {} {}", health_symbol(h), n, h.label().to_lowercase()), s));
+    }
+    if summary.stale > 0 && stale.is_none() {
+        counts.push(Span::styled(format!(" {} {} stale", super::STALE_SYMBOL, summary.stale), t.warn));
     }
     let clock = app.now.with_timezone(&app.clock_offset).format("%H:%M:%S").to_string();
     let age = match (kiosk::data_age(app), stale) {

@@ -7,8 +7,9 @@ mod detail;
 mod events;
 mod help;
 mod kiosk;
-mod overview;
-mod topology;
+pub(crate) mod overview;
+mod summary;
+pub(crate) mod topology;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -18,15 +19,31 @@ use ratatui::widgets::Paragraph;
 
 use super::app::{App, View};
 use super::keys::Action;
+use super::summary::Summary;
 use super::theme::health_symbol;
 use crate::fleet::Health;
 
-/// The screen line of the first row of the overview's and the detail view's
-/// tables (header line, the table's top border, the column header), for mouse clicks.
+/// The screen line of the first row of the detail view's table (header line,
+/// the table's top border, the column header), for mouse clicks; the
+/// overview's starts below its summary.
 pub const TABLE_FIRST_ROW: usize = 3;
 
-/// Draw the whole screen. Returns how many table rows fit, for paging.
-pub fn draw(app: &App, frame: &mut Frame) -> usize {
+/// The symbol for shards with no fresh data.
+pub const STALE_SYMBOL: &str = "○";
+
+/// What a frame drew, for the keys and clicks that follow it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drawn {
+    /// Rows (lines in the topology) one screen of the current list holds, for paging.
+    pub page: usize,
+    /// Screen line of the list's first row, for mouse clicks.
+    pub table_top: usize,
+    /// Rows or lines built for the list: what is on screen, however long the list.
+    pub built: usize,
+}
+
+/// Draw the whole screen.
+pub fn draw(app: &App, frame: &mut Frame) -> Drawn {
     let area = frame.area();
     // The theme's `text` role is the base every view draws on.
     frame.buffer_mut().set_style(area, app.theme.text);
@@ -39,14 +56,18 @@ pub fn draw(app: &App, frame: &mut Frame) -> usize {
         Constraint::Length(1),
     ])
     .areas(area);
+    let summary = Summary::of(app);
     if app.kiosk.is_some() {
-        kiosk::draw_banner(app, frame, header);
+        kiosk::draw_banner(app, &summary, frame, header);
     } else {
-        draw_header(app, frame, header);
+        draw_header(app, &summary, frame, header);
     }
-    let rows = match app.view {
-        View::Overview => overview::draw(app, frame, body),
-        View::Detail(i) => detail::draw(app, frame, body, i),
+    let drawn = match app.view {
+        View::Overview => overview::draw(app, &summary, frame, body),
+        View::Detail(i) => {
+            let page = detail::draw(app, frame, body, i);
+            Drawn { page, table_top: body.y as usize + 2, built: page }
+        }
         View::Topology(_) => topology::draw(app, frame, body),
     };
     if events_h > 0 {
@@ -60,12 +81,12 @@ pub fn draw(app: &App, frame: &mut Frame) -> usize {
         action::draw(app, d, frame, area);
     }
     app.color_depth.apply(frame.buffer_mut());
-    rows
+    drawn
 }
 
-fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_header(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let (ok, warn, crit, unknown) = app.fleet.counts();
+    let (ok, warn, crit, unknown) = (summary.ok, summary.warn, summary.crit, summary.unknown);
     let fleet = app.fleet.health();
     let mut spans = vec![
         Span::styled(" shardtop ", t.title),
@@ -73,24 +94,41 @@ fn draw_header(app: &App, frame: &mut Frame, area: Rect) {
         Span::styled(format!("{} {} ", health_symbol(fleet), fleet.label()), t.health(fleet)),
         Span::raw("│ "),
     ];
-    for (n, h) in [(ok, Health::Ok), (warn, Health::Warning), (crit, Health::Critical), (unknown, Health::Unknown)] {
-        let style = if n == 0 { t.muted } else { t.health(h) };
-        spans.push(Span::styled(format!("{} {} {}  ", health_symbol(h), n, h.label().to_lowercase()), style));
+    let mut counts: Vec<(usize, Span)> =
+        [(ok, Health::Ok), (warn, Health::Warning), (crit, Health::Critical), (unknown, Health::Unknown)]
+            .into_iter()
+            .map(|(n, h)| {
+                let style = if n == 0 { t.muted } else { t.health(h) };
+                (n, Span::styled(format!("{} {} {}  ", health_symbol(h), n, h.label().to_lowercase()), style))
+            })
+            .collect();
+    // When nothing arrives from anywhere the right-hand side says so; a count of every shard adds nothing.
+    let all_old = super::kiosk::data_age(app).is_some_and(|a| a > app.stale_after());
+    if summary.stale > 0 && !all_old {
+        counts.push((summary.stale, Span::styled(format!("{STALE_SYMBOL} {} stale  ", summary.stale), t.warn)));
     }
+    // Short of room (80 columns, a large fleet's numbers), the zeros go before the clock does.
+    let width = |spans: &[Span], counts: &[(usize, Span)]| -> usize {
+        spans.iter().map(|s| s.width()).sum::<usize>() + counts.iter().map(|(_, s)| s.width()).sum::<usize>()
+    };
+    if width(&spans, &counts) + 10 > area.width as usize {
+        counts.retain(|(n, _)| *n > 0);
+    }
+    spans.extend(counts.into_iter().map(|(_, s)| s));
     let clock = app.now.with_timezone(&app.clock_offset).format("%H:%M:%S").to_string();
-    let mut summary = format!("{} shards · {} servers", app.fleet.shards.len(), app.fleet.instance_count());
-    let mut summary_style = t.muted;
+    let mut size = format!("{} shards · {} servers", summary.shards, summary.servers);
+    let mut size_style = t.muted;
     // Nothing new from any server: say how old the screen is rather than look fine.
     if let Some(age) = super::kiosk::data_age(app).filter(|a| *a > app.stale_after()) {
-        summary = format!("no new data for {}", fmt_lag(Some(age.floor())));
-        summary_style = t.warn;
+        size = format!("no new data for {}", fmt_lag(Some(age.floor())));
+        size_style = t.warn;
     }
     let used: usize = spans.iter().map(|s| s.width()).sum();
-    let right = format!("{summary}  {clock} ");
+    let right = format!("{size}  {clock} ");
     let pad = (area.width as usize).saturating_sub(used + right.chars().count());
     if pad > 0 {
         spans.push(Span::raw(" ".repeat(pad)));
-        spans.push(Span::styled(right, summary_style));
+        spans.push(Span::styled(right, size_style));
     } else if (area.width as usize) > used + clock.len() + 1 {
         spans.push(Span::raw(" ".repeat(area.width as usize - used - clock.len() - 1)));
         spans.push(Span::styled(clock, t.muted));
@@ -109,13 +147,6 @@ fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
         ])
     } else {
         let mut spans = Vec::new();
-        // Hints name the active keymap's first key for each action; unbound actions are left out.
-        let hint = |action: Action, what: &str, spans: &mut Vec<Span<'static>>| {
-            let Some(k) = app.keymap.first_key(action) else { return };
-            let k = if k == "Enter" { "⏎".to_string() } else { k };
-            spans.push(Span::styled(format!(" {k}"), t.accent));
-            spans.push(Span::styled(format!(" {what} "), t.muted));
-        };
         // First, so that it is never cut off: the screen is old.
         if let Some(age) = super::kiosk::data_age(app).filter(|a| *a > app.stale_after()) {
             spans.push(Span::styled(format!(" no new data for {} ", fmt_lag(Some(age.floor()))), t.warn));
@@ -123,36 +154,76 @@ fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
         if app.kiosk.is_some() {
             // A wall display: nothing to do but read it (and leave).
             spans.push(Span::styled(" KIOSK · read-only ", t.title));
-            hint(Action::Help, "help", &mut spans);
-            hint(Action::Quit, "quit", &mut spans);
+            for (k, what) in
+                hints(app, &[(Action::Help, "help".into(), 0), (Action::Quit, "quit".into(), 1)], usize::MAX)
+            {
+                spans.push(Span::styled(format!(" {k}"), t.accent));
+                spans.push(Span::styled(format!(" {what} "), t.muted));
+            }
             return frame.render_widget(Paragraph::new(Line::from(spans)), area);
         }
-        hint(Action::Help, "help", &mut spans);
-        match app.view {
-            View::Overview => {
-                hint(Action::Filter, "filter", &mut spans);
-                hint(Action::Sort, &format!("sort:{}", app.sort.label()), &mut spans);
-                hint(Action::Open, "detail", &mut spans);
-                hint(Action::Topology, "topology", &mut spans);
-            }
-            View::Detail(_) => {
-                hint(Action::Back, "back", &mut spans);
-                hint(Action::Topology, "topology", &mut spans);
-            }
-            View::Topology(_) => {
-                hint(Action::Open, "detail", &mut spans);
-                hint(Action::Back, "back", &mut spans);
-            }
+        // (action, label, priority): when the line is too narrow, the least important go first.
+        let problems = if app.problems_only { "all shards" } else { "problems" };
+        let wanted: Vec<(Action, String, u8)> = match app.view {
+            View::Overview => vec![
+                (Action::Help, "help".into(), 0),
+                (Action::Filter, "filter".into(), 3),
+                (Action::ProblemsOnly, problems.into(), 1),
+                (Action::NextProblem, "next problem".into(), 2),
+                (Action::Sort, format!("sort:{}", app.sort.label()), 5),
+                (Action::Open, "detail".into(), 6),
+                (Action::Topology, "topology".into(), 7),
+                (Action::ToggleEvents, "events".into(), 8),
+                (Action::Quit, "quit".into(), 4),
+            ],
+            View::Detail(_) => vec![
+                (Action::Help, "help".into(), 0),
+                (Action::Back, "back".into(), 1),
+                (Action::Topology, "topology".into(), 2),
+                (Action::NextProblem, "next problem".into(), 4),
+                (Action::ToggleEvents, "events".into(), 5),
+                (Action::Quit, "quit".into(), 3),
+            ],
+            View::Topology(_) => vec![
+                (Action::Help, "help".into(), 0),
+                (Action::NextProblem, "next problem".into(), 2),
+                (Action::ProblemsOnly, problems.into(), 3),
+                (Action::Open, "detail".into(), 4),
+                (Action::Back, "back".into(), 1),
+                (Action::ToggleEvents, "events".into(), 6),
+                (Action::Quit, "quit".into(), 5),
+            ],
+        };
+        let filter = (!app.filter.is_empty()).then(|| Span::styled(format!(" filter: {} ", app.filter), t.warn));
+        let used: usize = spans.iter().chain(&filter).map(|s| s.width()).sum();
+        for (k, what) in hints(app, &wanted, (area.width as usize).saturating_sub(used)) {
+            spans.push(Span::styled(format!(" {k}"), t.accent));
+            spans.push(Span::styled(format!(" {what} "), t.muted));
         }
-        hint(Action::ToggleEvents, "events", &mut spans);
-        hint(Action::Quit, "quit", &mut spans);
-        if !app.filter.is_empty() {
-            spans.push(Span::styled(format!(" filter: {} ", app.filter), t.warn));
-        }
+        spans.extend(filter);
 
         Line::from(spans)
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The footer's hints that fit in `width` columns, in the order given: each
+/// names the active keymap's first key for its action; unbound actions are left out,
+/// and when the line is too narrow the hints with the highest priority number go.
+fn hints(app: &App, wanted: &[(Action, String, u8)], width: usize) -> Vec<(String, String)> {
+    let mut keep: Vec<(String, String, u8)> = wanted
+        .iter()
+        .filter_map(|(action, what, prio)| {
+            let k = app.keymap.first_key(*action)?;
+            Some((if k == "Enter" { "⏎".to_string() } else { k }, what.clone(), *prio))
+        })
+        .collect();
+    let cost = |h: &(String, String, u8)| h.0.chars().count() + h.1.chars().count() + 3;
+    while keep.iter().map(cost).sum::<usize>() > width && !keep.is_empty() {
+        let worst = keep.iter().enumerate().max_by_key(|(_, h)| h.2).map_or(0, |(i, _)| i);
+        keep.remove(worst);
+    }
+    keep.into_iter().map(|(k, what, _)| (k, what)).collect()
 }
 
 /// `12.3k`, `950`, `1.2M`: rates in at most five characters.

@@ -1,24 +1,37 @@
-//! The fleet overview: one row per shard.
+//! The fleet overview: the summary band, then one row per shard. Only the
+//! rows on screen are built, so a thousand shards cost what a screenful does.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
 use super::detail::feed_health;
-use super::{fmt_lag, fmt_rate, fresh_or_muted, trend};
+use super::{Drawn, fmt_lag, fmt_rate, fresh_or_muted, summary, trend};
 use crate::fleet::health::fmt_ms;
 use crate::ui::app::App;
+use crate::ui::keys::Action;
+use crate::ui::summary::Summary;
 use crate::ui::theme::health_symbol;
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
+pub fn draw(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) -> Drawn {
     let t = &app.theme;
+    let [band, area] =
+        Layout::vertical([Constraint::Length(summary::height(summary, area)), Constraint::Fill(1)]).areas(area);
+    summary::draw(app, summary, frame, band);
     let rows_idx = app.visible_shards();
-    let title = if app.filter.is_empty() {
+    let mut narrowed = Vec::new();
+    if app.problems_only {
+        narrowed.push("problems only".to_string());
+    }
+    if !app.filter.is_empty() {
+        narrowed.push(format!("filter \"{}\"", app.filter));
+    }
+    let title = if narrowed.is_empty() {
         format!(" Shards ({}) ", rows_idx.len())
     } else {
-        format!(" Shards ({} of {}, filter \"{}\") ", rows_idx.len(), app.fleet.shards.len(), app.filter)
+        format!(" Shards ({} of {}, {}) ", rows_idx.len(), app.fleet.shards.len(), narrowed.join(", "))
     };
     let mut title = vec![Span::styled(title, t.title)];
     // The promise the dashboard watches: the whole fan-out's p99 (each round's slowest shard).
@@ -33,55 +46,35 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
     if app.fleet.shards.first().is_some_and(|s| s.metrics_only) {
         title.push(Span::styled("metrics-only ", t.muted));
     }
-    let block = Block::default().borders(Borders::TOP).border_style(t.border).title(Line::from(title));
+    let mut block = Block::default().borders(Borders::TOP).border_style(t.border).title(Line::from(title));
+    let table_top = area.y as usize + 2;
     if rows_idx.is_empty() {
         let msg = if app.fleet.shards.is_empty() {
-            "no shards configured"
+            "no shards configured".to_string()
+        } else if app.filter.is_empty() {
+            let key =
+                app.keymap.first_key(Action::ProblemsOnly).map(|k| format!(" ({k} shows all)")).unwrap_or_default();
+            format!("no shard has a problem: all {} are OK{key}", app.fleet.shards.len())
         } else {
-            "no shard matches the filter (Esc clears it)"
+            "no shard matches the filter (Esc clears it)".to_string()
         };
         frame.render_widget(Paragraph::new(Line::styled(format!("  {msg}"), t.muted)).block(block), area);
-        return 0;
+        return Drawn { page: 0, table_top, built: 0 };
+    }
+    // Top border and column header; the rest is rows.
+    let height = area.height.saturating_sub(2) as usize;
+    let cursor = app.selected_row(&rows_idx);
+    let first = app.overview_offset(rows_idx.len(), cursor, height);
+    let window = &rows_idx[first.min(rows_idx.len())..(first + height).min(rows_idx.len())];
+    if window.len() < rows_idx.len() {
+        let at = format!(" {}–{} of {} ", first + 1, first + window.len(), rows_idx.len());
+        block = block.title(Line::styled(at, t.muted).right_aligned());
     }
     let wide = area.width >= 110;
     let trend_w = if wide { 16 } else { 0 };
     let feed_w = if wide { 12 } else { 0 };
-    let rows = rows_idx.iter().map(|&i| {
-        let s = &app.fleet.shards[i];
-        let m = s.master();
-        let age = m.age(app.now);
-        let mut problem = s.headline().map(|p| p.message.clone()).unwrap_or_default();
-        // No poll result at all lately (the poller or the network is gone): the row is
-        // last known state, so it greys out and says how old it is.
-        let polled = s.instances.iter().filter_map(|i| i.last_probe).max();
-        let polled_age = polled.map(|p| (app.now - p).num_milliseconds().max(0) as f64 / 1000.0);
-        let stale = polled_age.filter(|a| *a > app.stale_after());
-        let hs = if stale.is_some() { t.muted } else { t.health(s.health) };
-        let nums = if stale.is_some() { t.muted } else { Style::default() };
-        if let Some(a) = stale {
-            let old = format!("data {} old", fmt_lag(Some(a.floor())));
-            problem = if problem.is_empty() { old } else { format!("{old} · {problem}") };
-        }
-        let mut cells = vec![
-            Cell::from(format!("{} {}", health_symbol(s.health), s.health.label())).style(hs),
-            Cell::from(s.name.clone()),
-            Cell::from(m.addr.to_string()).style(fresh_or_muted(app, age, t.text)),
-            Cell::from(format!("{}/{}", s.replicas_up(), s.replicas().len())).style(nums),
-            Cell::from(fmt_lag(s.worst_lag())).style(nums),
-            Cell::from(fmt_rate(s.qps())).style(nums),
-        ];
-        if wide {
-            cells.push(Cell::from(trend(app, s.qps_history.iter(), trend_w)).style(t.accent));
-        }
-        let p99 = s.feed.p99();
-        let p99_style = p99.map_or(t.muted, |p| t.health(feed_health(app, p)));
-        cells.push(Cell::from(p99.map_or("—".into(), fmt_ms)).style(p99_style));
-        if wide {
-            cells.push(Cell::from(trend(app, s.feed.p99_history.iter(), feed_w)).style(t.accent));
-        }
-        cells.push(Cell::from(problem).style(hs));
-        Row::new(cells)
-    });
+    let rows: Vec<Row> = window.iter().map(|&i| shard_row(app, i, trend_w, feed_w)).collect();
+    let built = rows.len();
     let mut header = vec!["HEALTH", "SHARD", "MASTER", "REPL", "LAG", "QPS"];
     let mut widths = vec![
         Constraint::Length(7),
@@ -108,9 +101,47 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
         .block(block)
         .row_highlight_style(t.selection)
         .column_spacing(1);
-    let mut state = TableState::default().with_selected(Some(app.selected));
+    let mut state = TableState::default().with_selected(cursor.checked_sub(first));
     frame.render_stateful_widget(table, area, &mut state);
-    area.height.saturating_sub(2) as usize
+    Drawn { page: height, table_top, built }
+}
+
+/// One shard's row; `trend_w` and `feed_w` are 0 on narrow screens (no trend columns).
+fn shard_row(app: &App, i: usize, trend_w: usize, feed_w: usize) -> Row<'static> {
+    let t = &app.theme;
+    let s = &app.fleet.shards[i];
+    let m = s.master();
+    let age = m.age(app.now);
+    // The same problem the summary counts the shard under.
+    let mut problem = crate::ui::summary::headline(s).map(|p| p.message.clone()).unwrap_or_default();
+    // No poll result at all lately (the poller or the network is gone): the row is
+    // last known state, so it greys out and says how old it is.
+    let stale = app.shard_stale(s);
+    let hs = if stale.is_some() { t.muted } else { t.health(s.health) };
+    let nums = if stale.is_some() { t.muted } else { Style::default() };
+    if let Some(a) = stale {
+        let old = format!("data {} old", fmt_lag(Some(a.floor())));
+        problem = if problem.is_empty() { old } else { format!("{old} · {problem}") };
+    }
+    let mut cells = vec![
+        Cell::from(format!("{} {}", health_symbol(s.health), s.health.label())).style(hs),
+        Cell::from(s.name.clone()),
+        Cell::from(m.addr.to_string()).style(fresh_or_muted(app, age, t.text)),
+        Cell::from(format!("{}/{}", s.replicas_up(), s.replicas().len())).style(nums),
+        Cell::from(fmt_lag(s.worst_lag())).style(nums),
+        Cell::from(fmt_rate(s.qps())).style(nums),
+    ];
+    if trend_w > 0 {
+        cells.push(Cell::from(trend(app, s.qps_history.iter(), trend_w)).style(t.accent));
+    }
+    let p99 = s.feed.p99();
+    let p99_style = p99.map_or(t.muted, |p| t.health(feed_health(app, p)));
+    cells.push(Cell::from(p99.map_or("—".into(), fmt_ms)).style(p99_style));
+    if feed_w > 0 {
+        cells.push(Cell::from(trend(app, s.feed.p99_history.iter(), feed_w)).style(t.accent));
+    }
+    cells.push(Cell::from(problem).style(hs));
+    Row::new(cells)
 }
 
 fn name_width(app: &App) -> u16 {

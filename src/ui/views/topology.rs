@@ -7,12 +7,14 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState};
 
-use super::fmt_lag;
+use super::{Drawn, fmt_lag};
 use crate::fleet::health::Health;
 use crate::fleet::topology::{LinkState, NodeKind, Source, TreeRow, resolve};
 use crate::fleet::{Instance, Role, Shard};
 use crate::ui::app::{App, View};
+use crate::ui::keys::Action;
 use crate::ui::theme::health_symbol;
+use crate::ui::topo::{Topo, TopoLine};
 
 /// Tree connectors: box drawing, or ASCII for terminals and fonts without it.
 struct Glyphs {
@@ -25,8 +27,10 @@ struct Glyphs {
 const BOX: Glyphs = Glyphs { branch: "├─", last: "└─", pipe: "│  ", blank: "   " };
 const ASCII: Glyphs = Glyphs { branch: "|-", last: "`-", pipe: "|  ", blank: "   " };
 
-pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> Drawn {
     let t = &app.theme;
+    let topo = Topo::new(app);
+    let single = matches!(app.view, View::Topology(Some(_)));
     let title = match app.view {
         View::Topology(Some(s)) => {
             let shard = app.fleet.shards.get(s);
@@ -37,44 +41,72 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> usize {
                 Span::styled(format!("{} {} ", health_symbol(health), health.label()), t.health(health)),
             ])
         }
-        _ => Line::from(Span::styled(format!(" Topology ({} shards) ", app.topology_shards().len()), t.title)),
+        _ => {
+            let mut narrowed = Vec::new();
+            if app.problems_only {
+                narrowed.push("problems only".to_string());
+            }
+            if !app.filter.is_empty() {
+                narrowed.push(format!("filter \"{}\"", app.filter));
+            }
+            let n = topo.shards.len();
+            let what = if narrowed.is_empty() {
+                format!("{n} shards")
+            } else {
+                format!("{n} of {} shards, {}", app.fleet.shards.len(), narrowed.join(", "))
+            };
+            Line::from(Span::styled(format!(" Topology ({what}) "), t.title))
+        }
     };
-    let block = Block::default().borders(Borders::TOP).border_style(t.border).title(title);
+    let mut block = Block::default().borders(Borders::TOP).border_style(t.border).title(title);
     let glyphs = if app.ascii { &ASCII } else { &BOX };
-    let single = matches!(app.view, View::Topology(Some(_)));
-    let mut items: Vec<ListItem> = Vec::new();
-    let mut selected_line = None;
-    let mut target = 0;
-    let mut last_shard = None;
-    for (s, row) in app.topology_rows() {
-        let Some(shard) = app.fleet.shards.get(s) else { continue };
-        if !single && last_shard != Some(s) {
-            last_shard = Some(s);
-            items.push(ListItem::new(Line::from(vec![
+    let height = area.height.saturating_sub(1) as usize;
+    // Only the lines on screen are built, and only their shards' trees: a thousand
+    // shards' trees are some 6,000 lines.
+    let first = app.topo_window(&topo, height);
+    let lines = topo.lines(first, height);
+    let mut items: Vec<ListItem> = Vec::with_capacity(lines.len());
+    for ((_, l), blk) in &lines {
+        let Some(shard) = app.fleet.shards.get(blk.shard) else { continue };
+        items.push(ListItem::new(match &blk.lines[*l] {
+            TopoLine::Shard(_) => Line::from(vec![
                 Span::styled(format!("{} ", health_symbol(shard.health)), t.health(shard.health)),
                 Span::styled(shard.name.clone(), t.header),
                 Span::styled(
-                    shard.headline().map(|p| format!("  {}", p.message)).unwrap_or_default(),
+                    crate::ui::summary::headline(shard).map(|p| format!("  {}", p.message)).unwrap_or_default(),
                     t.health(shard.health),
                 ),
-            ])));
-        }
-        if let NodeKind::Instance(_) = row.kind {
-            if target == app.topo_selected {
-                selected_line = Some(items.len());
-            }
-            target += 1;
-        }
-        let indent = if single { "" } else { "  " };
-        items.push(ListItem::new(row_line(app, shard, s, &row, glyphs, indent)));
+            ]),
+            TopoLine::Node(s, row) => row_line(app, shard, *s, row, glyphs, if single { "" } else { "  " }),
+        }));
+    }
+    let built = items.len();
+    let last = lines.last().map(|(p, _)| *p);
+    let whole = first == (0, 0) && last.is_none_or(|p| topo.forward(p, 1).is_none());
+    if !whole && let Some((b, l)) = last {
+        let at = if single {
+            format!(" {}–{} of {} lines ", first.1 + 1, l + 1, topo.block(0).lines.len())
+        } else {
+            format!(" shards {}–{} of {} ", first.0 + 1, b + 1, topo.shards.len())
+        };
+        block = block.title(Line::styled(at, t.muted).right_aligned());
     }
     if items.is_empty() {
-        items.push(ListItem::new(Line::styled("  no shard to show", t.muted)));
+        let msg = if app.problems_only && app.filter.is_empty() && !app.fleet.shards.is_empty() {
+            let key =
+                app.keymap.first_key(Action::ProblemsOnly).map(|k| format!(" ({k} shows all)")).unwrap_or_default();
+            format!("  no shard has a problem{key}")
+        } else {
+            "  no shard to show".to_string()
+        };
+        items.push(ListItem::new(Line::styled(msg, t.muted)));
     }
+    let cursor = app.topo_cursor(&topo).map(|k| topo.pos_of(k));
+    let selected = cursor.and_then(|c| lines.iter().position(|(p, _)| *p == c));
     let list = List::new(items).block(block).highlight_style(t.selection);
-    let mut state = ListState::default().with_selected(selected_line);
+    let mut state = ListState::default().with_selected(selected);
     frame.render_stateful_widget(list, area, &mut state);
-    area.height.saturating_sub(1) as usize
+    Drawn { page: height, table_top: area.y as usize + 1, built }
 }
 
 fn prefix(row: &TreeRow, g: &Glyphs) -> String {

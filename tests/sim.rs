@@ -7,9 +7,12 @@ use std::process::{Child, Stdio};
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-/// Ports below the ephemeral range, clear of the sandbox (23306…); `SHARDTOP_TEST_BASE_PORT` moves them.
+/// Ports below the ephemeral range, clear of the sandbox: 26306… by default (the sandbox takes the
+/// first free block from 23306), or 2,000 above a `SHARDTOP_TEST_BASE_PORT` that `scripts/test`
+/// gives the sandbox (72 servers and its Prometheus fit well below that).
 fn base_port() -> u16 {
-    std::env::var("SHARDTOP_TEST_BASE_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(26306)
+    let sandbox: Option<u16> = std::env::var("SHARDTOP_TEST_BASE_PORT").ok().and_then(|p| p.parse().ok());
+    sandbox.map_or(26306, |p| p + 2000)
 }
 
 struct Sim(Child);

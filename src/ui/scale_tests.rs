@@ -37,8 +37,16 @@ fn text(buf: &Buffer) -> String {
 }
 
 /// The overview's table rows (they start with the health symbol; the summary's lines with a space).
+/// The overview's shard rows: a health symbol and word, then a shard name.
 fn table_rows(screen: &str) -> Vec<&str> {
-    screen.lines().filter(|l| !l.starts_with(' ') && l.contains("db-users-")).collect()
+    screen
+        .lines()
+        .filter(|l| {
+            let mut words = l.split_whitespace().skip(1);
+            matches!(words.next(), Some("OK" | "WARN" | "CRIT" | "UNKNOWN"))
+                && words.next().is_some_and(|name| name.starts_with("users-"))
+        })
+        .collect()
 }
 
 fn screen(app: &mut App, w: u16, h: u16) -> String {

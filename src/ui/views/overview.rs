@@ -71,19 +71,25 @@ pub fn draw(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) -> Draw
         block = block.title(Line::styled(at, t.muted).right_aligned());
     }
     let wide = area.width >= 110;
+    // Below 100 columns the master's address (in the detail and topology views) gives way to
+    // the problem, which is what the row is read for.
+    let master_w: u16 = if wide {
+        24
+    } else if area.width >= 100 {
+        20
+    } else {
+        0
+    };
     let trend_w = if wide { 16 } else { 0 };
     let feed_w = if wide { 12 } else { 0 };
-    let rows: Vec<Row> = window.iter().map(|&i| shard_row(app, i, trend_w, feed_w)).collect();
-    let built = rows.len();
-    let mut header = vec!["HEALTH", "SHARD", "MASTER", "REPL", "LAG", "QPS"];
-    let mut widths = vec![
-        Constraint::Length(7),
-        Constraint::Length(name_width(app)),
-        Constraint::Length(if wide { 24 } else { 20 }),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Length(5),
-    ];
+    let mut header = vec!["HEALTH", "SHARD"];
+    let mut widths = vec![Constraint::Length(7), Constraint::Length(name_width(app))];
+    if master_w > 0 {
+        header.push("MASTER");
+        widths.push(Constraint::Length(master_w));
+    }
+    header.extend(["REPL", "LAG", "QPS"]);
+    widths.extend([Constraint::Length(5), Constraint::Length(6), Constraint::Length(5)]);
     if wide {
         header.push("TREND");
         widths.push(Constraint::Length(trend_w as u16));
@@ -95,7 +101,13 @@ pub fn draw(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) -> Draw
         widths.push(Constraint::Length(feed_w as u16));
     }
     header.push("PROBLEM");
+    // What is left for the problem (every other column is fixed, one space between columns).
+    let fixed: u16 = widths.iter().map(|c| if let Constraint::Length(n) = c { *n } else { 0 }).sum();
+    let problem_w = area.width.saturating_sub(fixed + widths.len() as u16) as usize;
     widths.push(Constraint::Fill(1));
+    let cols = Cols { master: master_w > 0, trend_w, feed_w, problem_w };
+    let rows: Vec<Row> = window.iter().map(|&i| shard_row(app, i, &cols)).collect();
+    let built = rows.len();
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(t.header))
         .block(block)
@@ -106,8 +118,30 @@ pub fn draw(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) -> Draw
     Drawn { page: height, table_top, built }
 }
 
-/// One shard's row; `trend_w` and `feed_w` are 0 on narrow screens (no trend columns).
-fn shard_row(app: &App, i: usize, trend_w: usize, feed_w: usize) -> Row<'static> {
+/// Which optional columns a row has, and how wide the problem may be.
+struct Cols {
+    master: bool,
+    /// 0 on narrow screens (no trend columns).
+    trend_w: usize,
+    feed_w: usize,
+    problem_w: usize,
+}
+
+/// `text` cut to `width` characters, with an ellipsis when something was cut, so a clipped
+/// "lag 84s over 60s" never reads as "lag 84s over 6".
+fn fit(text: String, width: usize, ascii: bool) -> String {
+    if text.chars().count() <= width {
+        return text;
+    }
+    let mark = if ascii { "~" } else { "…" };
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push_str(mark);
+    cut
+}
+
+/// One shard's row.
+fn shard_row(app: &App, i: usize, cols: &Cols) -> Row<'static> {
+    let (trend_w, feed_w) = (cols.trend_w, cols.feed_w);
     let t = &app.theme;
     let s = &app.fleet.shards[i];
     let m = s.master();
@@ -126,11 +160,15 @@ fn shard_row(app: &App, i: usize, trend_w: usize, feed_w: usize) -> Row<'static>
     let mut cells = vec![
         Cell::from(format!("{} {}", health_symbol(s.health), s.health.label())).style(hs),
         Cell::from(s.name.clone()),
-        Cell::from(m.addr.to_string()).style(fresh_or_muted(app, age, t.text)),
+    ];
+    if cols.master {
+        cells.push(Cell::from(m.addr.to_string()).style(fresh_or_muted(app, age, t.text)));
+    }
+    cells.extend([
         Cell::from(format!("{}/{}", s.replicas_up(), s.replicas().len())).style(nums),
         Cell::from(fmt_lag(s.worst_lag())).style(nums),
         Cell::from(fmt_rate(s.qps())).style(nums),
-    ];
+    ]);
     if trend_w > 0 {
         cells.push(Cell::from(trend(app, s.qps_history.iter(), trend_w)).style(t.accent));
     }
@@ -140,10 +178,25 @@ fn shard_row(app: &App, i: usize, trend_w: usize, feed_w: usize) -> Row<'static>
     if feed_w > 0 {
         cells.push(Cell::from(trend(app, s.feed.p99_history.iter(), feed_w)).style(t.accent));
     }
-    cells.push(Cell::from(problem).style(hs));
+    cells.push(Cell::from(fit(problem, cols.problem_w, app.ascii)).style(hs));
     Row::new(cells)
 }
 
 fn name_width(app: &App) -> u16 {
     app.fleet.shards.iter().map(|s| s.name.chars().count()).max().unwrap_or(5).clamp(5, 24) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn a_cut_problem_says_it_was_cut() {
+        assert_eq!(fit("lag 84s over 60s".into(), 20, false), "lag 84s over 60s");
+        assert_eq!(fit("lag 84s over 60s".into(), 16, false), "lag 84s over 60s");
+        assert_eq!(fit("lag 84s over 60s".into(), 14, false), "lag 84s over …");
+        assert_eq!(fit("lag 84s over 60s".into(), 14, true), "lag 84s over ~");
+        assert_eq!(fit("SQL thread stopped".into(), 1, false), "…");
+        assert_eq!(fit("x".into(), 0, false), "…");
+    }
 }

@@ -289,20 +289,28 @@ mod tests {
     use super::*;
     use crate::fleet::{Fleet, Health, Limits};
 
-    /// Feed the model every instance's state at times `ts` and return it.
-    fn fleet_at(ts: &[f64]) -> Fleet {
-        let sim = SimFleet::default();
+    /// Feed the model every instance's state, as `status` gives it, at times `ts` and return it.
+    pub(crate) fn feed_fleet(
+        sim: &SimFleet,
+        ts: &[f64],
+        status: impl Fn(usize, usize, f64) -> Result<InstanceStatus, ProbeError>,
+    ) -> Fleet {
         let mut fleet = Fleet::new(sim.layout(), Limits::default());
         let epoch = Utc::now();
         for &t in ts {
             for s in 0..sim.shards {
                 for i in 0..=sim.replicas {
                     let at = epoch + chrono::Duration::milliseconds((t * 1000.0) as i64);
-                    fleet.apply(s, i, Sample { at, elapsed: Duration::from_millis(2), result: sim.status_at(s, i, t) });
+                    fleet.apply(s, i, Sample { at, elapsed: Duration::from_millis(2), result: status(s, i, t) });
                 }
             }
         }
         fleet
+    }
+
+    fn fleet_at(ts: &[f64]) -> Fleet {
+        let sim = SimFleet::default();
+        feed_fleet(&sim, ts, |s, i, t| sim.status_at(s, i, t))
     }
 
     fn rules(f: &Fleet, s: usize) -> Vec<&'static str> {

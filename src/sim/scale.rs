@@ -117,22 +117,11 @@ impl Probe for ScaleProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fleet::{Fleet, Health, Limits};
+    use crate::fleet::{Fleet, Health};
 
     fn fleet_at(shards: usize, ts: &[f64]) -> Fleet {
         let sim = SimFleet { shards, ..SimFleet::default() };
-        let mut fleet = Fleet::new(sim.layout(), Limits::default());
-        let epoch = Utc::now();
-        for &t in ts {
-            for s in 0..sim.shards {
-                for i in 0..=sim.replicas {
-                    let at = epoch + chrono::Duration::milliseconds((t * 1000.0) as i64);
-                    let elapsed = Duration::from_millis(2);
-                    fleet.apply(s, i, Sample { at, elapsed, result: status_at(&sim, s, i, t) });
-                }
-            }
-        }
-        fleet
+        crate::sim::tests::feed_fleet(&sim, ts, |s, i, t| status_at(&sim, s, i, t))
     }
 
     #[test]

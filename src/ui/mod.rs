@@ -202,14 +202,7 @@ mod tests {
             views::draw(app, f);
         })
         .expect("draw");
-        let buf = term.backend().buffer();
-        let mut out = String::new();
-        for y in 0..buf.area.height {
-            let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
+        super::terminal_tests::text(term.backend().buffer())
     }
 
     #[test]

@@ -26,15 +26,7 @@ fn draw(app: &mut App, w: u16, h: u16) -> (Buffer, Drawn) {
     (term.backend().buffer().clone(), drawn)
 }
 
-fn text(buf: &Buffer) -> String {
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
+use super::terminal_tests::text;
 
 /// The overview's table rows (they start with the health symbol; the summary's lines with a space).
 /// The overview's shard rows: a health symbol and word, then a shard name.

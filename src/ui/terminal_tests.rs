@@ -36,7 +36,8 @@ fn drawn(app: &App, w: u16, h: u16) -> views::Drawn {
     drawn
 }
 
-fn text(buf: &Buffer) -> String {
+/// A buffer's text, line by line, trailing blanks trimmed (shared by the UI's tests).
+pub(crate) fn text(buf: &Buffer) -> String {
     let mut out = String::new();
     for y in 0..buf.area.height {
         let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();

@@ -37,7 +37,8 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub mouse: bool,
 
-    /// No block characters: trends and the kiosk banner in plain ASCII (fonts or terminals without them).
+    /// Plain ASCII drawing: borders, trees, trends, charts and the kiosk banner (fonts or terminals without
+    /// line-drawing and block characters).
     #[arg(long, global = true)]
     pub ascii: bool,
 

@@ -350,3 +350,28 @@ fn ctrl_l_asks_for_a_full_repaint() {
     assert!(app.repaint);
     assert_eq!(app.view, View::Overview, "Ctrl-l is not `l` (open)");
 }
+
+#[test]
+fn ascii_draws_no_line_drawing_or_block_characters_on_any_screen() {
+    let mut app = themed("mono", ColorDepth::None);
+    app.ascii = true;
+    let press = |app: &mut App, code: KeyCode| app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    let not_ascii_art = |c: char| ('\u{2500}'..='\u{259f}').contains(&c);
+    let mut screens = vec![("overview", text(&buffer(&app, 120, 40)))];
+    press(&mut app, KeyCode::Enter);
+    screens.push(("detail", text(&buffer(&app, 120, 40))));
+    press(&mut app, KeyCode::Char('?'));
+    screens.push(("help", text(&buffer(&app, 120, 40))));
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Char('t'));
+    screens.push(("topology", text(&buffer(&app, 120, 40))));
+    for (name, screen) in &screens {
+        assert!(!screen.chars().any(not_ascii_art), "{name}:\n{screen}");
+    }
+    // The panes still have their rules, in ASCII.
+    assert!(screens[0].1.lines().any(|l| l.contains("Shards") && l.contains("-----")), "{}", screens[0].1);
+    assert!(screens[2].1.contains("+ Keys (any key closes) ---"), "{}", screens[2].1);
+    // Charts degrade to a trend line and their figures.
+    assert!(screens[1].1.contains("now ") && screens[1].1.contains("max "), "{}", screens[1].1);
+}

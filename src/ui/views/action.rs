@@ -102,6 +102,7 @@ pub fn draw(app: &App, d: &ActionDialog, frame: &mut Frame, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.border)
+        .border_set(super::borders(app))
         .title(Span::styled(format!(" {} ", d.title()), t.title));
     let inner = block.inner(popup);
     frame.render_widget(block, popup);

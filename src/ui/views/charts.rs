@@ -7,7 +7,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition};
 
 use super::fmt_rate;
@@ -107,10 +107,37 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Inst
     }
 }
 
+/// Under `--ascii` a chart is a trend line and its figures: ratatui's chart draws its axes and
+/// legend with line-drawing characters and its points with blocks.
+fn draw_ascii(app: &App, frame: &mut Frame, area: Rect, s: &Series) {
+    let t = &app.theme;
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.border)
+        .border_set(super::borders(app))
+        .title(Span::styled(s.title.clone(), t.title));
+    let width = area.width.saturating_sub(1) as usize;
+    let trend = super::trend(app, s.points.iter().map(|p| p.1), width);
+    let now = s.points.last().map_or_else(|| "—".to_string(), |p| (s.fmt)(p.1));
+    let max = (s.fmt)(s.points.iter().map(|p| p.1).fold(0.0, f64::max));
+    let mut figures = format!("now {now}  max {max}");
+    for l in &s.limits {
+        figures.push_str(&format!("  {}", l.0));
+    }
+    let lines = vec![Line::styled(trend, t.accent), Line::styled(figures, t.muted)];
+    frame.render_widget(ratatui::widgets::Paragraph::new(lines).block(block), area);
+}
+
 fn draw_one(app: &App, frame: &mut Frame, area: Rect, s: &Series) {
     let t = &app.theme;
-    let block =
-        Block::default().borders(Borders::TOP).border_style(t.border).title(Span::styled(s.title.clone(), t.title));
+    if app.ascii && !s.points.is_empty() {
+        return draw_ascii(app, frame, area, s);
+    }
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.border)
+        .border_set(super::borders(app))
+        .title(Span::styled(s.title.clone(), t.title));
     let x_min = s.points.first().map_or(-60.0, |p| p.0.min(-1.0));
     let data_max = s.points.iter().map(|p| p.1).fold(0.0, f64::max);
     // The lowest threshold always shows; higher ones when the data comes near them.
@@ -139,7 +166,11 @@ fn draw_one(app: &App, frame: &mut Frame, area: Rect, s: &Series) {
         .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(60)));
     if s.points.is_empty() {
         let msg = ratatui::widgets::Paragraph::new(Span::styled("  no data yet", t.muted)).block(
-            Block::default().borders(Borders::TOP).border_style(t.border).title(Span::styled(s.title.clone(), t.title)),
+            Block::default()
+                .borders(Borders::TOP)
+                .border_style(t.border)
+                .border_set(super::borders(app))
+                .title(Span::styled(s.title.clone(), t.title)),
         );
         frame.render_widget(msg, area);
         return;

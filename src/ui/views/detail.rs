@@ -22,7 +22,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard_idx: usize) -> usize
         Span::styled(format!("{} {} ", health_symbol(shard.health), shard.health.label()), t.health(shard.health)),
         Span::styled(shard.upstream.as_ref().map(|u| format!("upstream {u} ")).unwrap_or_default(), t.muted),
     ]);
-    let block = Block::default().borders(Borders::TOP).border_style(t.border).title(title);
+    let block =
+        Block::default().borders(Borders::TOP).border_style(t.border).border_set(super::borders(app)).title(title);
     let wide = area.width >= 120;
     let rows = shard.instances.iter().map(|i| instance_row(app, i, wide));
     let mut header = vec!["", "ROLE", "ADDRESS", "RO", "IO", "SQL", "LAG", "HB", "QPS", "AGE"];
@@ -232,6 +233,7 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
     let block = Block::default()
         .borders(Borders::TOP)
         .border_style(t.border)
+        .border_set(super::borders(app))
         .title(Span::styled(format!(" {} ", inst.addr), t.title));
     frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
 }

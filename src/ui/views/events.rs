@@ -10,7 +10,11 @@ use crate::ui::app::App;
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let block = Block::default().borders(Borders::TOP).border_style(t.border).title(Span::styled(" Events ", t.title));
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.border)
+        .border_set(super::borders(app))
+        .title(Span::styled(" Events ", t.title));
     let widget = TuiLoggerWidget::default()
         .block(block)
         .output_timestamp(Some("%H:%M:%S".into()))

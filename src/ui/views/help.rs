@@ -51,6 +51,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.border)
+        .border_set(super::borders(app))
         .title(Span::styled(" Keys (any key closes) ", t.title))
         .title_bottom(Line::from(legend));
     frame.render_widget(Paragraph::new(lines).block(block), popup);

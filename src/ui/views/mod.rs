@@ -84,6 +84,22 @@ pub fn draw(app: &App, frame: &mut Frame) -> Drawn {
     drawn
 }
 
+/// Pane and popup borders: box drawing, or plain ASCII under `--ascii` (fonts and terminals
+/// without line-drawing characters show them as garbage or nothing).
+pub(crate) fn borders(app: &App) -> ratatui::symbols::border::Set<'static> {
+    const ASCII: ratatui::symbols::border::Set<'static> = ratatui::symbols::border::Set {
+        top_left: "+",
+        top_right: "+",
+        bottom_left: "+",
+        bottom_right: "+",
+        vertical_left: "|",
+        vertical_right: "|",
+        horizontal_top: "-",
+        horizontal_bottom: "-",
+    };
+    if app.ascii { ASCII } else { ratatui::symbols::border::PLAIN }
+}
+
 fn draw_header(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let (ok, warn, crit, unknown) = (summary.ok, summary.warn, summary.crit, summary.unknown);
@@ -92,7 +108,7 @@ fn draw_header(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) {
         Span::styled(" shardtop ", t.title),
         Span::styled(format!("{} ", app.source), t.muted),
         Span::styled(format!("{} {} ", health_symbol(fleet), fleet.label()), t.health(fleet)),
-        Span::raw("│ "),
+        Span::raw(if app.ascii { "| " } else { "│ " }),
     ];
     let mut counts: Vec<(usize, Span)> =
         [(ok, Health::Ok), (warn, Health::Warning), (crit, Health::Critical), (unknown, Health::Unknown)]

@@ -46,7 +46,11 @@ pub fn draw(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) -> Draw
     if app.fleet.shards.first().is_some_and(|s| s.metrics_only) {
         title.push(Span::styled("metrics-only ", t.muted));
     }
-    let mut block = Block::default().borders(Borders::TOP).border_style(t.border).title(Line::from(title));
+    let mut block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.border)
+        .border_set(super::borders(app))
+        .title(Line::from(title));
     let table_top = area.y as usize + 2;
     if rows_idx.is_empty() {
         let msg = if app.fleet.shards.is_empty() {

@@ -58,7 +58,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) -> Drawn {
             Line::from(Span::styled(format!(" Topology ({what}) "), t.title))
         }
     };
-    let mut block = Block::default().borders(Borders::TOP).border_style(t.border).title(title);
+    let mut block =
+        Block::default().borders(Borders::TOP).border_style(t.border).border_set(super::borders(app)).title(title);
     let glyphs = if app.ascii { &ASCII } else { &BOX };
     let height = area.height.saturating_sub(1) as usize;
     // Only the lines on screen are built, and only their shards' trees: a thousand

@@ -284,7 +284,8 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         writers.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), side_tx.clone()));
     }
     drop(side_tx);
-    let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: Arc::new(cfg.clone()) });
+    let runner: Arc<dyn crate::ui::action::ActionRunner> =
+        Arc::new(ConfigRunner { cfg: Arc::new(std::sync::RwLock::new(Arc::new(cfg.clone()))) });
     crate::ui::run(app, rx, side_rx, profile, Some(runner))
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
@@ -594,9 +595,30 @@ pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
     Ok(0)
 }
 
+/// The config as this session knows it: a promotion made from the TUI moves its shard's master
+/// here, so the next action on that shard starts from the servers' real roles.
+type SessionConfig = Arc<std::sync::RwLock<Arc<Config>>>;
+
 /// Runs the TUI's actions with the config's accounts and settings.
 struct ConfigRunner {
-    cfg: Arc<Config>,
+    cfg: SessionConfig,
+}
+
+/// `cfg` with `new_master` as the master of `shard`: the old master joins the replicas (a
+/// promotion makes it one) and the new one leaves them. A shard whose replicas are discovered
+/// (none listed) keeps discovering them, now from the new master.
+pub fn with_new_master(cfg: &Config, shard: &str, new_master: &Addr) -> Config {
+    let mut cfg = cfg.clone();
+    if let Some(sc) = cfg.shards.iter_mut().find(|s| s.name == shard)
+        && sc.master != *new_master
+    {
+        let old = std::mem::replace(&mut sc.master, new_master.clone());
+        if !sc.replicas.is_empty() {
+            sc.replicas.retain(|r| r != new_master);
+            sc.replicas.insert(0, old);
+        }
+    }
+    cfg
 }
 
 impl crate::ui::action::ActionRunner for ConfigRunner {
@@ -609,10 +631,13 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
         tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
     ) {
         use crate::ui::action::ActionKind;
-        let cfg = self.cfg.clone();
+        let cfg = match self.cfg.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
         match kind {
             ActionKind::Promote { candidate, .. } => {
-                tokio::spawn(tui_promote(cfg, shard, candidate, dry_run, tx));
+                tokio::spawn(tui_promote(cfg, self.cfg.clone(), shard, candidate, dry_run, tx));
             }
             ActionKind::Checksum { .. } => {
                 tokio::spawn(tui_checksum(cfg, shard, dry_run, stop, tx));
@@ -623,6 +648,7 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
 
 async fn tui_promote(
     cfg: Arc<Config>,
+    session: SessionConfig,
     shard: String,
     candidate: Addr,
     dry_run: bool,
@@ -661,12 +687,23 @@ async fn tui_promote(
                 summary.push_str(&format!("\nwarning: {w}"));
             }
             log::warn!(target: "actions", "{}", summary.lines().next().unwrap_or_default());
-            log::warn!(
-                target: "actions",
-                "{}: update the config ([[shard]] master = \"{}\") so roles are judged right after the switch",
-                req.shard,
-                req.candidate
-            );
+            if o.promoted {
+                // This session follows the new roles; the file is the operator's (or the hook's).
+                let patched = with_new_master(&cfg, &req.shard, &req.candidate);
+                match session.write() {
+                    Ok(mut c) => *c = Arc::new(patched),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::new(patched),
+                }
+                let _ = tx.send(ActionMsg::Promoted { shard: req.shard.clone(), new_master: req.candidate.clone() });
+                log::warn!(
+                    target: "actions",
+                    "{}: this session now treats {} as the master; update the config ([[shard]] master = \"{}\") \
+                     before the next start",
+                    req.shard,
+                    req.candidate,
+                    req.candidate
+                );
+            }
             ActionMsg::Finished { ok: o.warnings.is_empty(), summary }
         }
         (false, Err(e)) => {
@@ -1137,4 +1174,44 @@ pub fn bench_terminal(
     let report = crate::bench_terminal::report(&plan).map_err(|e| CommandError::new(1, format!("bench: {e}")))?;
     print!("{report}");
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(replicas: &[&str]) -> Config {
+        let mut c = Config::default();
+        c.shards.push(config::ShardConfig {
+            name: "s1".into(),
+            master: Addr::new("db1", 3306),
+            replicas: replicas.iter().map(|r| Addr::new(*r, 3306)).collect(),
+            upstream: None,
+        });
+        c
+    }
+
+    #[test]
+    fn after_a_promotion_the_session_config_names_the_new_master() {
+        let c = with_new_master(&cfg(&["db2", "db3"]), "s1", &Addr::new("db3", 3306));
+        assert_eq!(c.shards[0].master, Addr::new("db3", 3306));
+        assert_eq!(c.shards[0].replicas, vec![Addr::new("db1", 3306), Addr::new("db2", 3306)]);
+        // Discovered replicas stay discovered, now from the new master.
+        let c = with_new_master(&cfg(&[]), "s1", &Addr::new("db9", 3306));
+        assert_eq!((c.shards[0].master.clone(), c.shards[0].replicas.len()), (Addr::new("db9", 3306), 0));
+        // Another shard's name, or the master itself, changes nothing.
+        assert_eq!(with_new_master(&cfg(&["db2"]), "s2", &Addr::new("db2", 3306)), cfg(&["db2"]));
+        assert_eq!(with_new_master(&cfg(&["db2"]), "s1", &Addr::new("db1", 3306)), cfg(&["db2"]));
+        // The next action's request starts from the new roles.
+        let (req, _) = promote_parts(
+            &with_new_master(&cfg(&["db2", "db3"]), "s1", &Addr::new("db2", 3306)),
+            "s1",
+            &Addr::new("db1", 3306),
+        )
+        .expect("parts");
+        assert_eq!(
+            (req.master, req.replicas),
+            (Addr::new("db2", 3306), vec![Addr::new("db1", 3306), Addr::new("db3", 3306)])
+        );
+    }
 }

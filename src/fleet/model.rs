@@ -387,6 +387,26 @@ impl Fleet {
         fleet
     }
 
+    /// A promotion made `new_master` the master of shard `s`: it takes the master's place (index 0,
+    /// `Role::Master`) and the old master becomes a replica in its place, so roles are judged as
+    /// the servers now are without editing the config. Returns the index the old master moved to
+    /// (where the new master was), or `None` when `new_master` is not in the shard or already its
+    /// master. Callers that address instances by index (the poller's slots) must swap the two.
+    pub fn promoted(&mut self, s: usize, new_master: &Addr) -> Option<usize> {
+        let sh = self.shards.get_mut(s)?;
+        let c = sh.instances.iter().position(|i| i.addr == *new_master).filter(|&c| c > 0)?;
+        sh.instances.swap(0, c);
+        sh.instances[0].role = Role::Master;
+        sh.instances[0].discovered_via = None;
+        sh.instances[0].gone = false;
+        sh.instances[c].role = Role::Replica;
+        for (i, inst) in sh.instances.iter().enumerate().filter(|(i, _)| *i == 0 || *i == c) {
+            self.index.insert(inst.addr.clone(), (s, i));
+        }
+        self.judge(s);
+        Some(c)
+    }
+
     /// Runs every rule on shard `s`: per-instance health, shard health, topology anomalies.
     pub(super) fn judge(&mut self, s: usize) {
         let found = super::anomaly::check(&super::anomaly::Ctx {

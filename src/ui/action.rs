@@ -55,6 +55,11 @@ pub enum ActionMsg {
         ok: bool,
         summary: String,
     },
+    /// A promotion switched the shard's master: the model follows (sent before `Finished`).
+    Promoted {
+        shard: String,
+        new_master: crate::fleet::Addr,
+    },
 }
 
 /// Starts actions for the TUI: reads and checks (`dry_run`), or runs them,
@@ -138,6 +143,8 @@ impl ActionDialog {
                 self.note = None;
                 self.phase = Phase::Done { ok, summary };
             }
+            // The app's model handles it (`App::update`).
+            ActionMsg::Promoted { .. } => {}
         }
     }
 

@@ -144,6 +144,9 @@ pub struct App {
     pub topo_follow: Option<(usize, usize)>,
     /// Called for each server discovery adds to the fleet, to start probing it.
     pub on_discovered: Option<OnDiscovered>,
+    /// Per shard whose roles a promotion swapped: the model's index of each poller slot's
+    /// instance (the poller keeps its slots; the model puts the new master first).
+    slot_map: std::collections::HashMap<usize, Vec<usize>>,
     /// What the terminal shows; applied to every frame.
     pub color_depth: ColorDepth,
     pub keymap: Keymap,
@@ -193,6 +196,7 @@ impl App {
             topo_selected: 0,
             topo_follow: None,
             on_discovered: None,
+            slot_map: std::collections::HashMap::new(),
             color_depth: ColorDepth::TrueColor,
             keymap: Keymap::defaults(),
             read_only: false,
@@ -254,9 +258,10 @@ impl App {
             Message::Sample(u) => {
                 // The cursor follows its shard by identity (`follow`), so rows that reorder cost
                 // nothing here: at a thousand shards this runs 3,000 times a second.
-                let mut events = self.fleet.apply(u.slot.shard, u.slot.instance, u.sample);
+                let instance = self.model_instance(u.slot);
+                let mut events = self.fleet.apply(u.slot.shard, instance, u.sample);
                 events.extend(self.fleet.vanished(u.slot.shard));
-                for found in self.fleet.discover_from(u.slot.shard, u.slot.instance) {
+                for found in self.fleet.discover_from(u.slot.shard, instance) {
                     events.push(found.event(&self.fleet));
                     if let Some(start) = self.on_discovered.as_mut() {
                         start(Slot { shard: found.shard, instance: found.instance }, &found.addr);
@@ -294,12 +299,42 @@ impl App {
                 }
                 Vec::new()
             }
+            Message::Action(crate::ui::action::ActionMsg::Promoted { shard, new_master }) => {
+                self.follow_promotion(&shard, &new_master);
+                self.dirty = true;
+                Vec::new()
+            }
             Message::Action(m) => {
                 if let Some(d) = self.dialog.as_mut() {
                     d.on_msg(m);
                     self.dirty = true;
                 }
                 Vec::new()
+            }
+        }
+    }
+
+    /// The model's index of the instance a poller slot probes.
+    fn model_instance(&self, slot: Slot) -> usize {
+        self.slot_map.get(&slot.shard).and_then(|m| m.get(slot.instance)).copied().unwrap_or(slot.instance)
+    }
+
+    /// A promotion from this session made `new_master` the master of `shard`: the model puts it
+    /// first (roles, rules and views follow at once, without a restart or a config edit), and the
+    /// poller's slots for the two servers are mapped to their new places.
+    fn follow_promotion(&mut self, shard: &str, new_master: &Addr) {
+        let Some(s) = self.fleet.shards.iter().position(|sh| sh.name == shard) else { return };
+        let Some(c) = self.fleet.promoted(s, new_master) else { return };
+        let n = self.fleet.shards[s].instances.len();
+        let map = self.slot_map.entry(s).or_insert_with(|| (0..n).collect());
+        if map.len() < n {
+            map.extend(map.len()..n);
+        }
+        for m in map.iter_mut() {
+            if *m == 0 {
+                *m = c;
+            } else if *m == c {
+                *m = 0;
             }
         }
     }
@@ -947,6 +982,43 @@ pub(crate) mod tests {
         assert_eq!(app.topo_selected, app.fleet.instance_count() - 1);
         key(&mut app, KeyCode::Esc);
         assert_eq!(app.view, View::Overview);
+    }
+
+    #[test]
+    fn a_promotion_from_this_session_moves_the_roles_and_the_pollers_slots_follow() {
+        use crate::fleet::Role;
+        use crate::fleet::status::Sample;
+        use crate::ui::action::ActionMsg;
+        let mut app = demo_app(10.0);
+        let shard = app.fleet.shards[0].name.clone();
+        let old = app.fleet.shards[0].instances[0].addr.clone();
+        let new = app.fleet.shards[0].instances[1].addr.clone();
+        app.update(Message::Action(ActionMsg::Promoted { shard: shard.clone(), new_master: new.clone() }));
+        let sh = &app.fleet.shards[0];
+        assert_eq!((sh.master().addr.clone(), sh.master().role), (new.clone(), Role::Master));
+        assert_eq!((sh.instances[1].addr.clone(), sh.instances[1].role), (old.clone(), Role::Replica));
+        assert_eq!(app.fleet.index.get(&new), Some(&(0, 0)));
+        assert_eq!(app.fleet.index.get(&old), Some(&(0, 1)));
+        // The poller keeps probing the new master in its old slot (0, 1): the answer lands on the master.
+        let sample =
+            |at| Sample { at, elapsed: Duration::from_millis(1), result: SimFleet::default().status_at(0, 1, 15.0) };
+        let at = app.now + chrono::Duration::seconds(5);
+        app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: 1 }, sample: sample(at) }));
+        assert_eq!(app.fleet.shards[0].instances[0].last_probe, Some(at));
+        assert_ne!(app.fleet.shards[0].instances[1].last_probe, Some(at));
+        // Promoting back puts every slot where it was.
+        app.update(Message::Action(ActionMsg::Promoted { shard, new_master: old.clone() }));
+        assert_eq!(app.fleet.shards[0].master().addr, old);
+        let at = at + chrono::Duration::seconds(1);
+        app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: 1 }, sample: sample(at) }));
+        assert_eq!(app.fleet.shards[0].instances[1].last_probe, Some(at));
+        // An unknown shard or server changes nothing.
+        app.update(Message::Action(ActionMsg::Promoted { shard: "nope".into(), new_master: new.clone() }));
+        app.update(Message::Action(ActionMsg::Promoted {
+            shard: app.fleet.shards[0].name.clone(),
+            new_master: Addr::new("elsewhere", 3306),
+        }));
+        assert_eq!(app.fleet.shards[0].master().addr, old);
     }
 
     #[test]

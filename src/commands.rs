@@ -263,19 +263,26 @@ pub async fn tui(cli: &Cli) -> CmdResult {
             poller.add(slot, p);
         }
     });
+    let session: SessionConfig = Arc::new(tokio::sync::watch::channel(Arc::new(cfg.clone())).0);
     // The built-in heartbeat writer runs only when the config asks for it.
     let mut writers = tokio::task::JoinSet::new();
     if let Some(hb) = cfg.heartbeat.as_ref().filter(|h| h.write) {
         let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
         for s in &cfg.shards {
-            writers.spawn(heartbeat::write_loop(s.master.clone(), opts.clone(), spec.clone(), hb.interval, false));
+            let roles = session.subscribe();
+            let (name, configured) = (s.name.clone(), s.master.clone());
+            let master = move || {
+                let cfg = roles.borrow();
+                cfg.shards.iter().find(|x| x.name == name).map_or_else(|| configured.clone(), |x| x.master.clone())
+            };
+            writers.spawn(heartbeat::write_loop(master, opts.clone(), spec.clone(), hb.interval, false));
         }
         log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
     }
     let (side_tx, side_rx) = mpsc::channel::<crate::ui::app::Message>(64);
     if let Some((prober, interval)) = feed_prober {
         log::info!(target: "fleet", "feed probe every {} on {} shards", config::format_duration(interval), cfg.shards.len());
-        writers.spawn(crate::feed::run(prober, interval, side_tx.clone()));
+        writers.spawn(crate::feed::run(prober, interval, side_tx.clone(), Some(session.subscribe())));
     }
     for (client, interval) in clients {
         log::info!(target: "fleet", "reading {} every {}", client.config().name, config::format_duration(interval));
@@ -284,8 +291,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         writers.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), side_tx.clone()));
     }
     drop(side_tx);
-    let runner: Arc<dyn crate::ui::action::ActionRunner> =
-        Arc::new(ConfigRunner { cfg: Arc::new(std::sync::RwLock::new(Arc::new(cfg.clone()))) });
+    let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: session });
     crate::ui::run(app, rx, side_rx, profile, Some(runner))
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
@@ -557,7 +563,7 @@ pub async fn heartbeat(cli: &Cli, only: &[String]) -> CmdResult {
     let mut tasks = tokio::task::JoinSet::new();
     for addr in masters {
         let (opts, spec) = (opts.clone(), spec.clone());
-        tasks.spawn(heartbeat::write_loop(addr, opts, spec, hb.interval, true));
+        tasks.spawn(heartbeat::write_loop(move || addr.clone(), opts, spec, hb.interval, true));
     }
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(|e| CommandError::new(1, e.to_string()))?;
@@ -596,8 +602,9 @@ pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
 }
 
 /// The config as this session knows it: a promotion made from the TUI moves its shard's master
-/// here, so the next action on that shard starts from the servers' real roles.
-type SessionConfig = Arc<std::sync::RwLock<Arc<Config>>>;
+/// here, so the next action on that shard, the heartbeat writer and the feed probe follow the
+/// servers' real roles.
+type SessionConfig = Arc<tokio::sync::watch::Sender<Arc<Config>>>;
 
 /// Runs the TUI's actions with the config's accounts and settings.
 struct ConfigRunner {
@@ -631,10 +638,7 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
         tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
     ) {
         use crate::ui::action::ActionKind;
-        let cfg = match self.cfg.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
+        let cfg = self.cfg.borrow().clone();
         match kind {
             ActionKind::Promote { candidate, .. } => {
                 tokio::spawn(tui_promote(cfg, self.cfg.clone(), shard, candidate, dry_run, tx));
@@ -689,11 +693,8 @@ async fn tui_promote(
             log::warn!(target: "actions", "{}", summary.lines().next().unwrap_or_default());
             if o.promoted {
                 // This session follows the new roles; the file is the operator's (or the hook's).
-                let patched = with_new_master(&cfg, &req.shard, &req.candidate);
-                match session.write() {
-                    Ok(mut c) => *c = Arc::new(patched),
-                    Err(poisoned) => *poisoned.into_inner() = Arc::new(patched),
-                }
+                let current = session.borrow().clone();
+                session.send_replace(Arc::new(with_new_master(&current, &req.shard, &req.candidate)));
                 let _ = tx.send(ActionMsg::Promoted { shard: req.shard.clone(), new_master: req.candidate.clone() });
                 log::warn!(
                     target: "actions",

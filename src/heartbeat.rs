@@ -13,7 +13,15 @@ use crate::probe::{self, HeartbeatSpec, ProbeOptions};
 /// Write heartbeats to `addr` forever, reconnecting after failures. Reports
 /// state changes (failing, writing again), not every beat: on stderr for the
 /// `heartbeat` command, to the events pane inside the TUI.
-pub async fn write_loop(addr: Addr, opts: Arc<ProbeOptions>, spec: HeartbeatSpec, every: Duration, stderr: bool) {
+/// `master` says where to write now: a promotion from the TUI moves it, and the writer follows
+/// (the old master is read-only, and replicas' heartbeat lag would climb with nothing written).
+pub async fn write_loop(
+    master: impl Fn() -> Addr + Send,
+    opts: Arc<ProbeOptions>,
+    spec: HeartbeatSpec,
+    every: Duration,
+    stderr: bool,
+) {
     let report = |msg: String| {
         if stderr {
             eprintln!("{msg}");
@@ -25,8 +33,16 @@ pub async fn write_loop(addr: Addr, opts: Arc<ProbeOptions>, spec: HeartbeatSpec
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut conn = None;
     let mut failing = false;
+    let mut addr = master();
     loop {
         ticker.tick().await;
+        let now = master();
+        if now != addr {
+            report(format!("{now}: heartbeat now written here (was {addr}: promoted)"));
+            addr = now;
+            conn = None;
+            failing = false;
+        }
         let result = tokio::time::timeout(opts.timeout, async {
             if conn.is_none() {
                 conn = Some(probe::connect(&addr, &opts).await?);

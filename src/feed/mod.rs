@@ -35,6 +35,7 @@ struct Target {
 }
 
 pub struct FeedProber {
+    kind: FeedTargets,
     query: String,
     database: Option<String>,
     sample: UserSample,
@@ -51,14 +52,11 @@ impl FeedProber {
             .iter()
             .map(|s| {
                 let replicas: Vec<Addr> = s.replicas().iter().map(|i| i.addr.clone()).collect();
-                let addrs = match cfg.targets {
-                    FeedTargets::Replicas if !replicas.is_empty() => replicas,
-                    _ => vec![s.master().addr.clone()],
-                };
-                Target { addrs, next: 0, conns: HashMap::new() }
+                Target { addrs: target_addrs(cfg.targets, &s.master().addr, replicas), next: 0, conns: HashMap::new() }
             })
             .collect();
         FeedProber {
+            kind: cfg.targets,
             query: cfg.query.clone(),
             database: cfg.database.clone(),
             sample: cfg.sample.clone(),
@@ -66,6 +64,19 @@ impl FeedProber {
             opts,
             targets,
             round: 0,
+        }
+    }
+
+    /// The shards' masters or replicas changed (a promotion from this session): ask the new ones,
+    /// in the same shard order, keeping the connections to servers still asked.
+    pub fn retarget(&mut self, shards: &[crate::config::ShardConfig]) {
+        for (t, s) in self.targets.iter_mut().zip(shards) {
+            let addrs = target_addrs(self.kind, &s.master, s.replicas.clone());
+            if addrs != t.addrs {
+                t.conns.retain(|a, _| addrs.contains(a));
+                t.addrs = addrs;
+                t.next = 0;
+            }
         }
     }
 
@@ -91,12 +102,33 @@ impl FeedProber {
 }
 
 /// Runs rounds every `interval` until the receiver goes away.
-pub async fn run<T: From<FeedRound>>(mut prober: FeedProber, interval: Duration, tx: mpsc::Sender<T>) {
+/// Who a shard's feed asks: its replicas in turn, or its master.
+fn target_addrs(kind: FeedTargets, master: &Addr, replicas: Vec<Addr>) -> Vec<Addr> {
+    match kind {
+        FeedTargets::Replicas if !replicas.is_empty() => replicas,
+        _ => vec![master.clone()],
+    }
+}
+
+/// Rounds every `interval` until the receiver is gone. `roles`, when given, carries the
+/// session's config after a promotion: the prober follows the new master.
+pub async fn run<T: From<FeedRound>>(
+    mut prober: FeedProber,
+    interval: Duration,
+    tx: mpsc::Sender<T>,
+    mut roles: Option<tokio::sync::watch::Receiver<Arc<crate::config::Config>>>,
+) {
     let mut ticker = tokio::time::interval(interval);
     // A slow round (timeouts) delays the next one instead of bunching them up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        if let Some(rx) = roles.as_mut()
+            && rx.has_changed().unwrap_or(false)
+        {
+            let cfg = rx.borrow_and_update().clone();
+            prober.retarget(&cfg.shards);
+        }
         let round = prober.round().await;
         if tx.send(round.into()).await.is_err() {
             return;
@@ -210,6 +242,29 @@ mod tests {
             Shard::new("a", Addr::new("a-m", 3306), [Addr::new("a-r1", 3306), Addr::new("a-r2", 3306)], None),
             Shard::new("b", Addr::new("b-m", 3306), [], None),
         ]
+    }
+
+    #[test]
+    fn after_a_promotion_the_feed_asks_the_new_master_or_the_new_replicas() {
+        use crate::config::ShardConfig;
+        let addrs = |p: &FeedProber| -> Vec<Vec<String>> {
+            p.targets.iter().map(|t| t.addrs.iter().map(|a| a.to_string()).collect()).collect()
+        };
+        let promoted = vec![
+            ShardConfig {
+                name: "a".into(),
+                master: Addr::new("a-r1", 3306),
+                replicas: vec![Addr::new("a-m", 3306), Addr::new("a-r2", 3306)],
+                upstream: None,
+            },
+            ShardConfig { name: "b".into(), master: Addr::new("b-m", 3306), replicas: vec![], upstream: None },
+        ];
+        let mut p = FeedProber::new(&cfg(FeedTargets::Master), &shards(), opts());
+        p.retarget(&promoted);
+        assert_eq!(addrs(&p), vec![vec!["a-r1:3306"], vec!["b-m:3306"]]);
+        let mut p = FeedProber::new(&cfg(FeedTargets::Replicas), &shards(), opts());
+        p.retarget(&promoted);
+        assert_eq!(addrs(&p), vec![vec!["a-m:3306", "a-r2:3306"], vec!["b-m:3306"]]);
     }
 
     fn opts() -> Arc<ProbeOptions> {

@@ -87,7 +87,7 @@ impl Fleet {
             } else {
                 format!("{} is back", inst.addr)
             };
-            events.push(Event { shard: name.clone(), severity: Health::Ok, message });
+            events.push(Event { shard: name.clone(), severity: Health::Ok, message, rule: "" });
         }
         if !events.is_empty() {
             self.judge(shard);
@@ -144,7 +144,7 @@ impl Found {
     /// The line for the events pane.
     pub fn event(&self, fleet: &Fleet) -> Event {
         let shard = fleet.shards.get(self.shard).map(|s| s.name.clone()).unwrap_or_default();
-        Event { shard, severity: Health::Ok, message: format!("discovered {} ({})", self.addr, self.via) }
+        Event { shard, severity: Health::Ok, message: format!("discovered {} ({})", self.addr, self.via), rule: "" }
     }
 }
 

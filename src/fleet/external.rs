@@ -135,11 +135,13 @@ impl Fleet {
                     shard: src.name.clone(),
                     severity: Health::Warning,
                     message: format!("metrics source down: {e}"),
+                    rule: "",
                 }),
                 (None, Some(false)) => events.push(Event {
                     shard: src.name.clone(),
                     severity: Health::Ok,
                     message: "recovered: metrics source answers again".into(),
+                    rule: "",
                 }),
                 _ => {}
             }

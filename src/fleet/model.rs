@@ -357,6 +357,9 @@ pub struct Event {
     pub shard: String,
     pub severity: Health,
     pub message: String,
+    /// The health rule that fired (or cleared, at `Health::Ok`); empty for other news
+    /// (discovery, metrics sources). Events of one rule on many shards are grouped by it.
+    pub rule: &'static str,
 }
 
 #[derive(Clone, Debug)]
@@ -500,7 +503,7 @@ fn diff_events(shard: &str, before: &[Problem], after: &[&Problem], first_sample
         if p.severity == Health::Unknown {
             continue;
         }
-        events.push(Event { shard: shard.into(), severity: p.severity, message: describe(p) });
+        events.push(Event { shard: shard.into(), severity: p.severity, message: describe(p), rule: p.rule });
     }
     if first_sample {
         return events;
@@ -516,7 +519,7 @@ fn diff_events(shard: &str, before: &[Problem], after: &[&Problem], first_sample
             Some(a) => format!("{a} recovered (was: {})", p.message),
             None => format!("recovered (was: {})", p.message),
         };
-        events.push(Event { shard: shard.into(), severity: Health::Ok, message });
+        events.push(Event { shard: shard.into(), severity: Health::Ok, message, rule: p.rule });
     }
     events
 }

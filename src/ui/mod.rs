@@ -9,6 +9,7 @@ pub mod kiosk;
 pub mod profile;
 pub mod render;
 pub mod rows;
+pub mod storm;
 pub mod summary;
 pub mod theme;
 pub mod topo;
@@ -107,6 +108,8 @@ async fn event_loop(
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut term_events = EventStream::new();
+    // Events wait up to a second, so one rule firing on many shards is one line (`storm`).
+    let mut storm = storm::Storm::default();
     let mut clock = tokio::time::interval(Duration::from_millis(250));
     clock.set_missed_tick_behavior(MissedTickBehavior::Skip);
     // Frames are capped: a burst of poll results costs one redraw, not hundreds.
@@ -136,10 +139,10 @@ async fn event_loop(
             },
             u = updates.recv() => {
                 let Some(u) = u else { return Ok(()) };
-                for e in app.update(Message::Sample(u)) { log_event(&e); }
+                storm.push(app.update(Message::Sample(u)), Instant::now());
                 // Take whatever else already arrived: one redraw for the lot.
                 while let Ok(u) = updates.try_recv() {
-                    for e in app.update(Message::Sample(u)) { log_event(&e); }
+                    storm.push(app.update(Message::Sample(u)), Instant::now());
                 }
             }
             m = action_rx.recv() => {
@@ -148,9 +151,13 @@ async fn event_loop(
                 }
             }
             m = side.recv(), if side_open => match m {
-                Some(m) => { for e in app.update(m) { log_event(&e); } }
+                Some(m) => storm.push(app.update(m), Instant::now()),
                 None => side_open = false,
             },
+            _ = tokio::time::sleep_until(storm.due().unwrap_or_else(Instant::now)), if storm.due().is_some() => {
+                for e in storm.drain() { log_event(&e); }
+                app.dirty = true;
+            }
             _ = clock.tick() => { app.update(Message::Tick(chrono::Utc::now())); }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
             _ = sigterm.recv() => quit_when_idle = true,

@@ -147,13 +147,22 @@ const KINDS: &[(&str, &str)] = &[
     ("no_data", "no data yet"),
 ];
 
+/// A rule's name in a few words (`io_thread` → "IO thread not running"); the rule itself when
+/// it has none.
+pub fn rule_words(rule: &'static str) -> &'static str {
+    KINDS.iter().find(|(r, _)| *r == rule).map_or(rule, |(_, words)| words)
+}
+
 /// What kind of problem this is, in a few words, for grouping.
 pub fn problem_kind(p: &Problem, shard: &Shard) -> &'static str {
     let rule = match p.rule {
         "unreachable" if p.instance.as_ref() == Some(&shard.master().addr) => "master_unreachable",
         rule => rule,
     };
-    KINDS.iter().find(|(r, _)| *r == rule).map_or(p.rule, |(_, words)| words)
+    match KINDS.iter().find(|(r, _)| *r == rule) {
+        Some((_, words)) => words,
+        None => rule_words(p.rule),
+    }
 }
 
 /// The problem to show for a shard when there is room for one: of its worst

@@ -810,13 +810,7 @@ pub(crate) mod tests {
         }
         assert_eq!(names(&app)[app.selected_row(&app.visible_shards())], broken);
         // The shard breaks and moves to the top; the cursor goes with it.
-        let sim = SimFleet::default();
-        let sample = crate::fleet::status::Sample {
-            at: Utc::now(),
-            elapsed: Duration::from_millis(2),
-            result: sim.status_at(script::BROKEN_SHARD, 2, 40.0),
-        };
-        app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
+        break_sql_thread(&mut app);
         assert_eq!(names(&app)[app.selected_row(&app.visible_shards())], broken);
     }
 
@@ -832,13 +826,7 @@ pub(crate) mod tests {
         }
         assert_eq!(app.topology_cursor_target(), Some((script::BROKEN_SHARD, 2)));
         // Its SQL thread breaks: the shard sorts first, and the cursor goes with it.
-        let sim = SimFleet::default();
-        let sample = crate::fleet::status::Sample {
-            at: Utc::now(),
-            elapsed: Duration::from_millis(2),
-            result: sim.status_at(script::BROKEN_SHARD, 2, 40.0),
-        };
-        app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
+        break_sql_thread(&mut app);
         assert_eq!(app.visible_shards()[0], script::BROKEN_SHARD);
         assert_eq!(app.topology_cursor_target(), Some((script::BROKEN_SHARD, 2)));
     }
@@ -884,10 +872,8 @@ pub(crate) mod tests {
         assert_eq!(app.follow, None);
     }
 
-    #[test]
-    fn untouched_cursor_stays_on_the_worst_row() {
-        let mut app = demo_app(10.0);
-        assert_eq!(app.selected, 0);
+    /// The scripted shard's replica reports its SQL thread broken (the sim at t = 40 s).
+    fn break_sql_thread(app: &mut App) {
         let sim = SimFleet::default();
         let sample = crate::fleet::status::Sample {
             at: Utc::now(),
@@ -895,6 +881,13 @@ pub(crate) mod tests {
             result: sim.status_at(script::BROKEN_SHARD, 2, 40.0),
         };
         app.update(Message::Sample(Update { slot: Slot { shard: script::BROKEN_SHARD, instance: 2 }, sample }));
+    }
+
+    #[test]
+    fn untouched_cursor_stays_on_the_worst_row() {
+        let mut app = demo_app(10.0);
+        assert_eq!(app.selected, 0);
+        break_sql_thread(&mut app);
         assert_eq!(app.selected, 0);
         assert_eq!(app.selected_shard_index(), Some(script::BROKEN_SHARD));
     }

@@ -159,10 +159,7 @@ pub fn problem_kind(p: &Problem, shard: &Shard) -> &'static str {
         "unreachable" if p.instance.as_ref() == Some(&shard.master().addr) => "master_unreachable",
         rule => rule,
     };
-    match KINDS.iter().find(|(r, _)| *r == rule) {
-        Some((_, words)) => words,
-        None => rule_words(p.rule),
-    }
+    rule_words(rule)
 }
 
 /// The problem to show for a shard when there is room for one: of its worst

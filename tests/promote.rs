@@ -649,3 +649,78 @@ async fn a_switch_interrupted_after_the_point_of_no_return_is_finished() {
     }
     assert_eq!(sb.value("s24-m", "SELECT @@read_only").await.as_deref(), Some("1"));
 }
+
+/// The file:position flavour of a crash after the switch: the run that finishes it repoints the
+/// file:pos replica and the old master from the coordinates the crashed run recorded in the audit
+/// log before the switch; without them it refuses, naming the replicas.
+#[tokio::test]
+async fn a_file_position_switch_interrupted_after_the_point_of_no_return_is_finished() {
+    let sb = sandbox_or_skip!();
+    for r in sb.replicas("s25") {
+        sb.exec(&r, "STOP SLAVE; CHANGE MASTER TO MASTER_USE_GTID=no; START SLAVE").await;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("c.jsonl");
+    let cfg = sb.config_with(&["s25"], false, &sb.actions_section(&audit, ""));
+    let coords = |n: &'static str| {
+        let sb = &sb;
+        async move {
+            let mut c = sb.admin(n).await;
+            let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.expect("status").expect("binlog on");
+            let _ = c.disconnect().await;
+            (row.get::<String, _>("File").expect("file"), row.get::<u64, _>("Position").expect("pos"))
+        }
+    };
+    let reached = |n: &'static str, f: String, p: u64| {
+        let sb = &sb;
+        async move {
+            let v = sb.value(n, &format!("SELECT MASTER_POS_WAIT('{f}', {p}, 10)")).await;
+            v.and_then(|v| v.parse::<i64>().ok()).is_some_and(|v| v >= 0)
+        }
+    };
+    sb.exec("s25-m", "INSERT INTO social.photos (user_id, caption) VALUES (25, 'before the switch')").await;
+    // As a crash right after `promote` leaves it: the master frozen, the replicas caught up, the
+    // candidate detached and taking writes.
+    sb.exec("s25-m", "SET GLOBAL read_only = 1").await;
+    let (mf, mp) = coords("s25-m").await;
+    for r in ["s25-r1", "s25-r2"] {
+        assert!(reached(r, mf.clone(), mp).await, "{r} caught up with the frozen master");
+    }
+    let (cf, cp) = coords("s25-r1").await;
+    sb.exec("s25-r1", "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0").await;
+    sb.exec(
+        "s25-r1",
+        "INSERT INTO social.photos (id, user_id, caption) VALUES (70000025, 25, 'taken by the new master')",
+    )
+    .await;
+    let args = ["--shard", "s25", "--to", &sb.addr("s25-r1"), "--yes"];
+    let (code, out) = promote(&sb, &cfg, &args);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no coordinates of the switch") && out.contains(&sb.addr("s25-r2")), "{out}");
+
+    let crashed = serde_json::json!({
+        "ts": "2026-11-26T10:00:00Z", "run": "crashed-run", "action": "promote", "shard": "s25",
+        "step": "switch", "phase": "ok", "detail": sb.addr("s25-r1"), "coords": format!("{cf}:{cp}"),
+    });
+    std::fs::write(&audit, format!("{crashed}\n")).expect("audit");
+    let (code, out) = promote(&sb, &cfg, &args);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("finishing it"), "{out}");
+    let (nf, np) = coords("s25-r1").await;
+    for n in ["s25-r2", "s25-m"] {
+        assert!(reached(n, nf.clone(), np).await, "{n} follows the new master: {out}");
+        assert_eq!(
+            sb.value(n, "SELECT COUNT(*) FROM social.photos WHERE id = 70000025").await.as_deref(),
+            Some("1"),
+            "{n}"
+        );
+        let mut c = sb.admin(n).await;
+        let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
+        let _ = c.disconnect().await;
+        let row = row.unwrap_or_else(|| panic!("{n} replicates"));
+        assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port("s25-r1").to_string()), "{n}");
+        assert_eq!(row.get::<String, _>("Using_Gtid").as_deref(), Some("No"), "{n} by file:pos");
+        assert_eq!(row.get::<String, _>("Slave_SQL_Running").as_deref(), Some("Yes"), "{n}");
+    }
+    assert_eq!(sb.value("s25-m", "SELECT @@read_only").await.as_deref(), Some("1"));
+}

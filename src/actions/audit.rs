@@ -26,6 +26,10 @@ pub struct Entry {
     /// run finishing a crashed one knows what to unlock.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
+    /// `switch` entries: the new master's own binlog coordinates (`file:pos`) when it took over,
+    /// where file:position replicas (and the old master) must start from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coords: Option<String>,
 }
 
 /// The fields of a recorded entry that `fenced_accounts` reads back.
@@ -43,6 +47,25 @@ struct Recorded {
     phase: String,
     #[serde(default)]
     accounts: Vec<String>,
+    #[serde(default)]
+    detail: String,
+    #[serde(default)]
+    coords: Option<String>,
+}
+
+/// The binlog coordinates the last promotion of `shard` to `candidate` recorded when the
+/// candidate took over (its `switch` entry): where a run finishing it repoints file:position
+/// replicas. `None` when there is no such entry (or no readable log).
+pub fn switch_coords(path: &Path, shard: &str, candidate: &str) -> Option<(String, u64)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let entry = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Recorded>(l).ok())
+        .filter(|r| r.action == "promote" && r.shard == shard && r.step == "switch" && r.phase == "ok")
+        .rfind(|r| r.detail == candidate)?;
+    let coords = entry.coords?;
+    let (file, pos) = coords.rsplit_once(':')?;
+    Some((file.to_string(), pos.parse().ok()?))
 }
 
 /// The accounts promotions of `shard` locked (`fence`) and nothing unlocked since: no later
@@ -138,6 +161,7 @@ mod tests {
                 duration_ms: Some(1.5),
                 detail: String::new(),
                 accounts: Vec::new(),
+                coords: None,
             };
             log.write(&e).expect("write");
         }
@@ -161,6 +185,7 @@ mod tests {
             duration_ms: None,
             detail: String::new(),
             accounts: Vec::new(),
+            coords: None,
         };
         assert!(log.write(&e).is_ok());
     }
@@ -176,6 +201,7 @@ mod tests {
             duration_ms: None,
             detail: "d".into(),
             accounts: accounts.iter().map(|a| a.to_string()).collect(),
+            coords: None,
         };
         serde_json::to_string(&e).expect("json")
     }
@@ -208,5 +234,37 @@ mod tests {
         assert_eq!(fenced_accounts(&path, "s1").expect("read"), vec!["'app'@'%'", "'batch'@'%'"]);
         assert_eq!(fenced_accounts(&path, "s2").expect("read"), vec!["'other'@'%'"]);
         assert!(fenced_accounts(&path, "s3").expect("read").is_empty());
+    }
+
+    #[test]
+    fn switch_coords_are_the_last_recorded_for_that_candidate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        assert_eq!(switch_coords(&path, "s1", "db2:3306"), None);
+        let switch = |run: &str, shard: &str, cand: &str, coords: &str| {
+            let e = Entry {
+                ts: Utc::now(),
+                run: run.into(),
+                action: "promote",
+                shard: shard.into(),
+                step: "switch".into(),
+                phase: "ok",
+                duration_ms: None,
+                detail: cand.into(),
+                accounts: Vec::new(),
+                coords: Some(coords.into()),
+            };
+            serde_json::to_string(&e).expect("json")
+        };
+        let lines = [
+            switch("r1", "s1", "db2:3306", "bin.000007:1200"),
+            switch("r2", "s1", "db3:3306", "bin.000001:400"),
+            switch("r3", "s1", "db2:3306", "mysql-bin.000042:98765"),
+            switch("r4", "s2", "db2:3306", "bin.000001:4"),
+        ];
+        std::fs::write(&path, lines.join("\n")).expect("write");
+        assert_eq!(switch_coords(&path, "s1", "db2:3306"), Some(("mysql-bin.000042".into(), 98765)));
+        assert_eq!(switch_coords(&path, "s1", "db3:3306"), Some(("bin.000001".into(), 400)));
+        assert_eq!(switch_coords(&path, "s1", "db9:3306"), None);
     }
 }

@@ -135,12 +135,31 @@ impl Run<'_> {
             duration_ms: took.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
             detail: self.scrub(detail),
             accounts: Vec::new(),
+            coords: None,
         };
         self.audit.write(&entry).map_err(PromoteError::Audit)
     }
 
     /// Records accounts locked (`fence`) or unlocked (`unfence`) on `server`, by name, so a run
     /// that finishes a crashed one knows what is still locked.
+    /// Records where the candidate's own binlog stood when it took over, so a run finishing a
+    /// crashed one can repoint file:position replicas there.
+    fn switch_coords(&mut self, file: &str, pos: u64) -> Result<(), PromoteError> {
+        let entry = Entry {
+            ts: Utc::now(),
+            run: self.id.clone(),
+            action: "promote",
+            shard: self.req.shard.clone(),
+            step: "switch".to_string(),
+            phase: "ok",
+            duration_ms: None,
+            detail: self.req.candidate.to_string(),
+            accounts: Vec::new(),
+            coords: Some(format!("{file}:{pos}")),
+        };
+        self.audit.write(&entry).map_err(PromoteError::Audit)
+    }
+
     fn accounts(&mut self, step: &'static str, accounts: &[String], server: &Addr) -> Result<(), PromoteError> {
         let verb = if step == "fence" { "locked" } else { "unlocked" };
         let entry = Entry {
@@ -153,6 +172,7 @@ impl Run<'_> {
             duration_ms: None,
             detail: format!("{verb} {} on {server}", accounts.join(", ")),
             accounts: accounts.to_vec(),
+            coords: None,
         };
         self.audit.write(&entry).map_err(PromoteError::Audit)
     }
@@ -730,6 +750,10 @@ pub async fn promote(
     // ---- point of no return: promote the candidate
     let t = run.start("promote", format!("make {} the master", req.candidate))?;
     let cand_coords = read_coords(&mut cand, dialect.flavor, status_sql, limit).await;
+    if let Ok(Coords { file: Some(f), pos: Some(p), .. }) = &cand_coords {
+        // On disk before the switch: a run finishing a crash needs it for file:pos replicas.
+        run.switch_coords(f, *p)?;
+    }
     let upstream_pos = match &upstream_link {
         Some(l) if l.gtid_mode != GtidMode::No => {
             Some(if dialect.flavor == Flavor::MySql { Position::AutoPosition } else { Position::SlavePos })
@@ -939,12 +963,22 @@ async fn finish_interrupted(
         (run.progress)(&Progress::Plan(outcome.plan.clone()));
         return Ok(outcome);
     }
-    if !file_pos.is_empty() {
-        return Err(PromoteError::Refused(format!(
-            "{what}, but {} replicate by file:position and the coordinates of the switch are gone: repoint them by hand",
-            file_pos.join(", ")
-        )));
-    }
+    // file:pos replicas start from the new master's own coordinates at the switch, which the
+    // crashed run recorded before making it writable.
+    let switch_at = super::audit::switch_coords(run.audit.path(), &req.shard, &req.candidate.to_string());
+    let file_start = match (&switch_at, file_pos.is_empty()) {
+        (_, true) => None,
+        (Some((f, p)), false) => Some(Position::File { file: f.clone(), pos: *p }),
+        (None, false) => {
+            return Err(PromoteError::Refused(format!(
+                "{what}, but {} replicate by file:position and the audit log {} has no coordinates of the switch \
+                 to {}: repoint them by hand",
+                file_pos.join(", "),
+                run.audit.path().display(),
+                req.candidate
+            )));
+        }
+    };
     let t = run.start("finish", what)?;
     run.done("finish", t, "resuming after the point of no return".into())?;
     let dialect = Dialect::detect(&master.version, "")
@@ -963,9 +997,22 @@ async fn finish_interrupted(
     let mut followers: Vec<Addr> = others.iter().map(|(a, _)| a.clone()).filter(|a| !req.detach.contains(a)).collect();
     if !stranded.is_empty() {
         let t = run.start("repoint", format!("point {} replicas at {}", stranded.len(), req.candidate))?;
+        // The frozen old master's binlog end: a file:pos replica must have applied up to it, so
+        // that it stands where the new master stood at the switch.
+        let frozen = Coords { gtid: String::new(), file: master.binlog_file.clone(), pos: master.binlog_pos };
         let mut moved = Vec::new();
         for a in &stranded {
-            match repoint(a, opts, &st, &req.candidate, acc, &pos).await {
+            let here = match &file_start {
+                Some(start) if file_pos.contains(&a.to_string()) => {
+                    if let Err(e) = wait_on(a, opts, &st, &frozen, req.catchup_timeout).await {
+                        outcome.warnings.push(format!("{a}: {e}; not repointed"));
+                        continue;
+                    }
+                    start
+                }
+                _ => &pos,
+            };
+            match repoint(a, opts, &st, &req.candidate, acc, here).await {
                 Ok(()) => moved.push(a.to_string()),
                 Err(e) => outcome.warnings.push(format!("repoint {a}: {}", run.scrub(&e))),
             }
@@ -974,7 +1021,13 @@ async fn finish_interrupted(
     }
     if req.old_master == OldMaster::Replica && master.primary_link().is_none_or(|l| l.source != req.candidate) {
         let t = run.start("old_master", format!("make {} a read-only replica of {}", req.master, req.candidate))?;
-        let old_pos = if mysql { Position::AutoPosition } else { Position::CurrentPos };
+        // A file:pos shard's old master follows by file:pos too, from the switch's coordinates
+        // (its own writes ended at the freeze, and the new master had applied them all).
+        let old_pos = match &file_start {
+            Some(start) => start.clone(),
+            None if mysql => Position::AutoPosition,
+            None => Position::CurrentPos,
+        };
         match repoint_old_master(&req.master, opts, &st, &req.candidate, acc, &old_pos).await {
             Ok(()) => run.done("old_master", t, st.describe_change_source(&req.candidate, &acc.repl_user, &old_pos))?,
             Err(e) => {

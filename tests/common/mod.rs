@@ -6,7 +6,7 @@
 //!
 //! Shards are handed out to tests so they can run in parallel: s1 is never
 //! disturbed; s2–s6 belong to tests/sandbox.rs (one breakage each); s7–s14 to
-//! tests/promote.rs (s11 serves as s12's upstream "global" master; s13 runs file:pos; s14 loses its candidate mid-run); s15 to tests/checksum.rs; s16–s17 to tests/topology.rs; s18–s19 to tests/rates_feed.rs; s20 (with Prometheus) to tests/prometheus.rs; s21–s24 to the interrupted-promotion and open-transaction tests.
+//! tests/promote.rs (s11 serves as s12's upstream "global" master; s13 runs file:pos; s14 loses its candidate mid-run); s15 to tests/checksum.rs; s16–s17 to tests/topology.rs; s18–s19 to tests/rates_feed.rs; s20 (with Prometheus) to tests/prometheus.rs; s21–s24 to the interrupted-promotion and open-transaction tests; s25 to the interrupted file:pos promotion.
 #![allow(dead_code)]
 
 use std::collections::HashMap;

@@ -831,7 +831,7 @@ pub async fn promote(
         }
         let mut moved = Vec::new();
         for a in &to_move {
-            match repoint(a, &opts, &st, &req.candidate, acc, &new_pos).await {
+            match repoint(a, &opts, &st, &req.candidate, acc, &new_pos, false).await {
                 Ok(()) => moved.push(a.to_string()),
                 Err(e) => outcome.warnings.push(format!("repoint {a}: {}", run.scrub(&e))),
             }
@@ -869,18 +869,12 @@ pub async fn promote(
         ));
     }
     let old: Result<String, String> = async {
-        exec(&mut master, st.stop_replica(), limit).await.ok();
-        exec(&mut master, st.reset_replica_all(), limit).await?;
         if req.old_master == OldMaster::Replica {
-            exec(
-                &mut master,
-                &st.change_source(&req.candidate, &acc.repl_user, acc.repl_password.as_ref(), &old_pos),
-                limit,
-            )
-            .await?;
-            exec(&mut master, st.start_replica(), limit).await?;
+            follow(&mut master, &st, &req.candidate, acc, &old_pos, limit, true).await?;
             Ok(format!("read-only replica ({})", st.describe_change_source(&req.candidate, &acc.repl_user, &old_pos)))
         } else {
+            exec(&mut master, st.stop_replica(), limit).await.ok();
+            exec(&mut master, st.reset_replica_all(), limit).await?;
             Ok("read-only, standalone".into())
         }
     }
@@ -1012,7 +1006,7 @@ async fn finish_interrupted(
                 }
                 _ => &pos,
             };
-            match repoint(a, opts, &st, &req.candidate, acc, here).await {
+            match repoint(a, opts, &st, &req.candidate, acc, here, false).await {
                 Ok(()) => moved.push(a.to_string()),
                 Err(e) => outcome.warnings.push(format!("repoint {a}: {}", run.scrub(&e))),
             }
@@ -1028,7 +1022,7 @@ async fn finish_interrupted(
             None if mysql => Position::AutoPosition,
             None => Position::CurrentPos,
         };
-        match repoint_old_master(&req.master, opts, &st, &req.candidate, acc, &old_pos).await {
+        match repoint(&req.master, opts, &st, &req.candidate, acc, &old_pos, true).await {
             Ok(()) => run.done("old_master", t, st.describe_change_source(&req.candidate, &acc.repl_user, &old_pos))?,
             Err(e) => {
                 run.fail("old_master", t, &e);
@@ -1141,24 +1135,6 @@ async fn candidate_lacks(req: &Request, acc: &Accounts, master: &InstanceStatus)
             req.candidate, req.master
         )
     })
-}
-
-async fn repoint_old_master(
-    a: &Addr,
-    opts: &ProbeOptions,
-    st: &Statements,
-    to: &Addr,
-    acc: &Accounts,
-    pos: &Position,
-) -> Result<(), String> {
-    let mut c = connect(a, opts).await?;
-    let limit = opts.timeout;
-    exec(&mut c, st.stop_replica(), limit).await.ok();
-    exec(&mut c, st.reset_replica_all(), limit).await?;
-    exec(&mut c, &st.change_source(to, &acc.repl_user, acc.repl_password.as_ref(), pos), limit).await?;
-    exec(&mut c, st.start_replica(), limit).await?;
-    let _ = c.disconnect().await;
-    Ok(())
 }
 
 fn describe_coords(c: &Coords) -> String {
@@ -1328,6 +1304,30 @@ async fn wait_on(a: &Addr, opts: &ProbeOptions, st: &Statements, c: &Coords, tim
     if st.wait_succeeded(false, v) { Ok(()) } else { Err(format!("did not reach {f}:{p} in time")) }
 }
 
+/// Make the server on `c` replicate from `to`, starting at `pos`. `former_master`: its old
+/// source (the upstream link it had) is reset first, and stopping a replica it may not be is no
+/// error.
+async fn follow(
+    c: &mut Conn,
+    st: &Statements,
+    to: &Addr,
+    acc: &Accounts,
+    pos: &Position,
+    limit: Duration,
+    former_master: bool,
+) -> Result<(), String> {
+    if former_master {
+        exec(c, st.stop_replica(), limit).await.ok();
+        exec(c, st.reset_replica_all(), limit).await?;
+    } else {
+        exec(c, st.stop_replica(), limit).await?;
+    }
+    exec(c, &st.change_source(to, &acc.repl_user, acc.repl_password.as_ref(), pos), limit).await?;
+    exec(c, st.start_replica(), limit).await?;
+    Ok(())
+}
+
+/// `follow` over a connection of its own.
 async fn repoint(
     a: &Addr,
     opts: &ProbeOptions,
@@ -1335,14 +1335,12 @@ async fn repoint(
     to: &Addr,
     acc: &Accounts,
     pos: &Position,
+    former_master: bool,
 ) -> Result<(), String> {
     let mut c = connect(a, opts).await?;
-    let limit = opts.timeout;
-    exec(&mut c, st.stop_replica(), limit).await?;
-    exec(&mut c, &st.change_source(to, &acc.repl_user, acc.repl_password.as_ref(), pos), limit).await?;
-    exec(&mut c, st.start_replica(), limit).await?;
+    let done = follow(&mut c, st, to, acc, pos, opts.timeout, former_master).await;
     let _ = c.disconnect().await;
-    Ok(())
+    done
 }
 
 async fn detach(a: &Addr, opts: &ProbeOptions, st: &Statements) -> Result<(), String> {

@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::ui::action::{ActionDialog, Phase, StepState};
 use crate::ui::app::App;
@@ -97,13 +97,7 @@ pub fn draw(app: &App, d: &ActionDialog, frame: &mut Frame, area: Rect) {
     let rows = |ls: &[Line]| ls.iter().map(|l| l.width().max(1).div_ceil(inner_w) as u16).sum::<u16>();
     let foot_h = rows(&foot);
     let h = (rows(&lines) + foot_h + 2).min(area.height);
-    let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
-    frame.render_widget(Clear, popup);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border)
-        .border_set(super::borders(app))
-        .title(Span::styled(format!(" {} ", d.title()), t.title));
+    let (popup, block) = super::popup(app, frame, area, (w, h), Span::styled(format!(" {} ", d.title()), t.title));
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
     let foot_h = foot_h.min(inner.height);

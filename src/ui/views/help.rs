@@ -3,7 +3,7 @@
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use crate::fleet::Health;
 use crate::ui::app::App;
@@ -46,13 +46,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     legend.push(Span::styled(format!(" {} stale ", super::STALE_SYMBOL), t.warn));
     let w = ((col_w * columns) as u16 + 2).min(area.width);
     let h = (lines.len() as u16 + 2).min(area.height);
-    let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
-    frame.render_widget(Clear, popup);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(t.border)
-        .border_set(super::borders(app))
-        .title(Span::styled(" Keys (any key closes) ", t.title))
-        .title_bottom(Line::from(legend));
+    let (popup, block) = super::popup(app, frame, area, (w, h), Span::styled(" Keys (any key closes) ", t.title));
+    let block = block.title_bottom(Line::from(legend));
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }

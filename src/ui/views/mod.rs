@@ -100,6 +100,24 @@ pub(crate) fn borders(app: &App) -> ratatui::symbols::border::Set<'static> {
     if app.ascii { ASCII } else { ratatui::symbols::border::PLAIN }
 }
 
+/// A `w`×`h` box centred in `area`, cleared, and its bordered, titled block (help, action dialogs).
+pub(crate) fn popup<'a>(
+    app: &App,
+    frame: &mut Frame,
+    area: Rect,
+    (w, h): (u16, u16),
+    title: Span<'a>,
+) -> (Rect, ratatui::widgets::Block<'a>) {
+    let rect = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
+    frame.render_widget(ratatui::widgets::Clear, rect);
+    let block = ratatui::widgets::Block::default()
+        .borders(ratatui::widgets::Borders::ALL)
+        .border_style(app.theme.border)
+        .border_set(borders(app))
+        .title(title);
+    (rect, block)
+}
+
 fn draw_header(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let (ok, warn, crit, unknown) = (summary.ok, summary.warn, summary.crit, summary.unknown);

@@ -188,11 +188,7 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     );
     assert!(out.contains("replication held"), "{out}");
     for r in sb.replicas("s15") {
-        let mut c = sb.admin(&r).await;
-        use mysql_async::prelude::Queryable;
-        let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
-        let _ = c.disconnect().await;
-        let row = row.expect("replica");
+        let row = sb.replica_status(&r).await.expect("replica");
         assert_eq!(row.get::<String, _>("Slave_SQL_Running").as_deref(), Some("Yes"), "{r}: replication restarted");
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Counts, generate};
+use common::{Counts, spawn_load};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_only_agrees_with_direct_polling_on_lag_and_qps() {
@@ -26,11 +26,7 @@ async fn metrics_only_agrees_with_direct_polling_on_lag_and_qps() {
     sb.exec(master, "CREATE TABLE IF NOT EXISTS social.load (conn INT, n BIGINT, hits INT NOT NULL DEFAULT 0, PRIMARY KEY (conn, n))").await;
     let counts = Arc::new(Counts::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let gens: Vec<_> = (0..2)
-        .map(|id| {
-            tokio::spawn(generate(sb.admin_opts(master), Duration::from_millis(5), counts.clone(), stop.clone(), id))
-        })
-        .collect();
+    let gens = spawn_load(sb.admin_opts(master), 2, &counts, &stop);
     // Several 1 s scrapes under a steady load, so a 5 s rate sees only the load.
     tokio::time::sleep(Duration::from_secs(7)).await;
 

@@ -18,9 +18,7 @@ async fn shape(sb: &Sandbox, shard: &str) -> Vec<(String, Option<String>, Option
     for n in names {
         let gtid = sb.value(&n, "SELECT @@gtid_binlog_pos").await;
         let ro = sb.value(&n, "SELECT @@read_only").await;
-        let mut c = sb.admin(&n).await;
-        let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("slave status");
-        let source = row.map(|r| {
+        let source = sb.replica_status(&n).await.map(|r| {
             format!(
                 "{}:{} io={} sql={}",
                 r.get::<String, _>("Master_Host").unwrap_or_default(),
@@ -29,7 +27,6 @@ async fn shape(sb: &Sandbox, shard: &str) -> Vec<(String, Option<String>, Option
                 r.get::<String, _>("Slave_SQL_Running").unwrap_or_default()
             )
         });
-        let _ = c.disconnect().await;
         out.push((n, gtid, ro, source));
     }
     out
@@ -298,10 +295,7 @@ async fn an_interrupted_freeze_is_detected_and_can_be_finished() {
         promote(&sb, &cfg, &["--shard", "s21", "--to", &cand, "--yes", "--force-check", "master_writable"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(sb.value("s21-r1", "SELECT @@read_only").await.as_deref(), Some("0"));
-    let mut c = sb.admin("s21-m").await;
-    let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
-    let _ = c.disconnect().await;
-    let row = row.expect("the old master is a replica now");
+    let row = sb.replica_status("s21-m").await.expect("the old master is a replica now");
     assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port("s21-r1").to_string()));
 }
 
@@ -406,10 +400,7 @@ async fn promotion_keeps_the_upstream_link_and_both_write_streams() {
     let follows = |n: &'static str, source: String| {
         let sb = sb.clone();
         async move {
-            let mut c = sb.admin(n).await;
-            let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
-            let _ = c.disconnect().await;
-            let r = row.unwrap_or_else(|| panic!("{n} is not a replica"));
+            let r = sb.replica_status(n).await.unwrap_or_else(|| panic!("{n} is not a replica"));
             let got = format!(
                 "{}:{} {} {}",
                 r.get::<String, _>("Master_Host").unwrap_or_default(),
@@ -483,12 +474,7 @@ async fn file_position_shards_promote_without_losing_a_write() {
     assert!(out.contains("MASTER_POS_WAIT") && out.contains("(mysql-bin."), "file:pos plan and repoint: {out}");
     assert!(!out.contains("warning:"), "{out}");
     // Wait for the others to reach the new master's position, then compare.
-    let (file, pos) = {
-        let mut c = sb.admin("s13-r1").await;
-        let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.expect("status").expect("binlog on");
-        let _ = c.disconnect().await;
-        (row.get::<String, _>("File").expect("file"), row.get::<u64, _>("Position").expect("pos"))
-    };
+    let (file, pos) = sb.binlog_coords("s13-r1").await;
     for n in ["s13-m", "s13-r2"] {
         let w = sb.value(n, &format!("SELECT MASTER_POS_WAIT('{file}', {pos}, 10)")).await;
         assert!(w.as_deref().is_some_and(|v| v != "-1"), "{n} did not reach {file}:{pos}: {w:?}");
@@ -640,10 +626,7 @@ async fn a_switch_interrupted_after_the_point_of_no_return_is_finished() {
             Some("1"),
             "{n}"
         );
-        let mut c = sb.admin(n).await;
-        let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
-        let _ = c.disconnect().await;
-        let row = row.unwrap_or_else(|| panic!("{n} replicates"));
+        let row = sb.replica_status(n).await.unwrap_or_else(|| panic!("{n} replicates"));
         assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port("s24-r1").to_string()), "{n}");
         assert_eq!(row.get::<String, _>("Slave_SQL_Running").as_deref(), Some("Yes"), "{n}");
     }
@@ -662,15 +645,6 @@ async fn a_file_position_switch_interrupted_after_the_point_of_no_return_is_fini
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("c.jsonl");
     let cfg = sb.config_with(&["s25"], false, &sb.actions_section(&audit, ""));
-    let coords = |n: &'static str| {
-        let sb = &sb;
-        async move {
-            let mut c = sb.admin(n).await;
-            let row: mysql_async::Row = c.query_first("SHOW MASTER STATUS").await.expect("status").expect("binlog on");
-            let _ = c.disconnect().await;
-            (row.get::<String, _>("File").expect("file"), row.get::<u64, _>("Position").expect("pos"))
-        }
-    };
     let reached = |n: &'static str, f: String, p: u64| {
         let sb = &sb;
         async move {
@@ -682,11 +656,11 @@ async fn a_file_position_switch_interrupted_after_the_point_of_no_return_is_fini
     // As a crash right after `promote` leaves it: the master frozen, the replicas caught up, the
     // candidate detached and taking writes.
     sb.exec("s25-m", "SET GLOBAL read_only = 1").await;
-    let (mf, mp) = coords("s25-m").await;
+    let (mf, mp) = sb.binlog_coords("s25-m").await;
     for r in ["s25-r1", "s25-r2"] {
         assert!(reached(r, mf.clone(), mp).await, "{r} caught up with the frozen master");
     }
-    let (cf, cp) = coords("s25-r1").await;
+    let (cf, cp) = sb.binlog_coords("s25-r1").await;
     sb.exec("s25-r1", "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0").await;
     sb.exec(
         "s25-r1",
@@ -706,7 +680,7 @@ async fn a_file_position_switch_interrupted_after_the_point_of_no_return_is_fini
     let (code, out) = promote(&sb, &cfg, &args);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("finishing it"), "{out}");
-    let (nf, np) = coords("s25-r1").await;
+    let (nf, np) = sb.binlog_coords("s25-r1").await;
     for n in ["s25-r2", "s25-m"] {
         assert!(reached(n, nf.clone(), np).await, "{n} follows the new master: {out}");
         assert_eq!(
@@ -714,10 +688,7 @@ async fn a_file_position_switch_interrupted_after_the_point_of_no_return_is_fini
             Some("1"),
             "{n}"
         );
-        let mut c = sb.admin(n).await;
-        let row: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
-        let _ = c.disconnect().await;
-        let row = row.unwrap_or_else(|| panic!("{n} replicates"));
+        let row = sb.replica_status(n).await.unwrap_or_else(|| panic!("{n} replicates"));
         assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port("s25-r1").to_string()), "{n}");
         assert_eq!(row.get::<String, _>("Using_Gtid").as_deref(), Some("No"), "{n} by file:pos");
         assert_eq!(row.get::<String, _>("Slave_SQL_Running").as_deref(), Some("Yes"), "{n}");

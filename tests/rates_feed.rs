@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Counts, generate};
+use common::{Counts, spawn_load};
 use shardtop::fleet::model::RateTracker;
 use shardtop::fleet::status::ProbeErrorKind;
 
@@ -76,11 +76,7 @@ async fn qps_matches_the_generated_load() {
 
     let counts = Arc::new(Counts::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let gens: Vec<_> = (0..2)
-        .map(|id| {
-            tokio::spawn(generate(sb.admin_opts(master), Duration::from_millis(5), counts.clone(), stop.clone(), id))
-        })
-        .collect();
+    let gens = spawn_load(sb.admin_opts(master), 2, &counts, &stop);
     tokio::time::sleep(Duration::from_millis(500)).await; // connected and paced
     let snap = |c: &Counts| {
         [c.insert.load(Ordering::Relaxed), c.select.load(Ordering::Relaxed), c.update.load(Ordering::Relaxed)]

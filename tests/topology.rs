@@ -11,7 +11,6 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use common::{Sandbox, eventually, instance};
-use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
 /// A config naming each shard's master, plus its replicas when `true`.
@@ -136,14 +135,7 @@ async fn discovery_follows_a_chain_and_anomalies_are_reported() {
     eprintln!("discovery of s7 (master → relay → leaf) from its master alone: {} ms", d["elapsed_ms"]);
 
     // 3. s17 misconfigured: s17-r1 re-pointed to s16's master; s17-r2 left writable with a write of its own.
-    let (file, pos): (String, u64) = {
-        let mut c = sb.admin("s16-m").await;
-        let row: Option<(String, u64, String, String)> =
-            c.query_first("SHOW MASTER STATUS").await.expect("master status");
-        let _ = c.disconnect().await;
-        let row = row.expect("s16-m logs binlogs");
-        (row.0, row.1)
-    };
+    let (file, pos) = sb.binlog_coords("s16-m").await;
     sb.exec(
         "s17-r1",
         &format!(

@@ -185,6 +185,26 @@ impl Sandbox {
         v.flatten()
     }
 
+    /// `SHOW SLAVE STATUS` of one instance: `None` when it replicates from nobody.
+    pub async fn replica_status(&self, name: &str) -> Option<mysql_async::Row> {
+        let mut c = self.admin(name).await;
+        let row = c.query_first("SHOW SLAVE STATUS").await.unwrap_or_else(|e| panic!("{name}: SHOW SLAVE STATUS: {e}"));
+        let _ = c.disconnect().await;
+        row
+    }
+
+    /// The binlog file and position of one instance (`SHOW MASTER STATUS`; binary logging is on everywhere).
+    pub async fn binlog_coords(&self, name: &str) -> (String, u64) {
+        let mut c = self.admin(name).await;
+        let row: mysql_async::Row = c
+            .query_first("SHOW MASTER STATUS")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: SHOW MASTER STATUS: {e}"))
+            .unwrap_or_else(|| panic!("{name} logs no binlog"));
+        let _ = c.disconnect().await;
+        (row.get::<String, _>("File").expect("file"), row.get::<u64, _>("Position").expect("pos"))
+    }
+
     /// Run statements as admin on one instance.
     pub async fn exec(&self, name: &str, sql: &str) {
         let mut c = self.admin(name).await;
@@ -241,6 +261,19 @@ pub struct Counts {
     pub insert: AtomicU64,
     pub select: AtomicU64,
     pub update: AtomicU64,
+}
+
+/// `connections` paced load connections (`generate`, one every 5 ms each) on one server, counting
+/// into `counts` until `stop`.
+pub fn spawn_load(
+    opts: mysql_async::Opts,
+    connections: u64,
+    counts: &Arc<Counts>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..connections)
+        .map(|id| tokio::spawn(generate(opts.clone(), Duration::from_millis(5), counts.clone(), stop.clone(), id)))
+        .collect()
 }
 
 /// A paced load on one server: each connection runs an INSERT, a SELECT and an

@@ -268,12 +268,14 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let mut writers = tokio::task::JoinSet::new();
     if let Some(hb) = cfg.heartbeat.as_ref().filter(|h| h.write) {
         let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
-        for s in &cfg.shards {
+        for (i, s) in cfg.shards.iter().enumerate() {
             let roles = session.subscribe();
             let (name, configured) = (s.name.clone(), s.master.clone());
+            // By index: a promotion changes a shard's master, never the shards' order. Every writer
+            // asks every second, so no search through a thousand shards each time.
             let master = move || {
                 let cfg = roles.borrow();
-                cfg.shards.iter().find(|x| x.name == name).map_or_else(|| configured.clone(), |x| x.master.clone())
+                cfg.shards.get(i).filter(|x| x.name == name).map_or_else(|| configured.clone(), |x| x.master.clone())
             };
             writers.spawn(heartbeat::write_loop(master, opts.clone(), spec.clone(), hb.interval, false));
         }

@@ -11,6 +11,7 @@ pub mod feed;
 pub mod fleet;
 pub mod heartbeat;
 pub mod metrics;
+pub mod mysql;
 pub mod poll;
 pub mod probe;
 pub mod secret;

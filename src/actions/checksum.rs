@@ -15,7 +15,11 @@ use serde::Serialize;
 
 use crate::fleet::Addr;
 use crate::fleet::health::lag_seconds;
-use crate::fleet::status::{Flavor, IoState};
+use crate::fleet::status::IoState;
+use crate::mysql::Dialect;
+use crate::mysql::dialect::DETECT_SQL;
+use crate::mysql::replication::quote;
+use crate::probe::columns;
 use crate::probe::{self, ProbeOptions, Prober};
 
 #[derive(Clone, Debug)]
@@ -165,10 +169,6 @@ fn ident(s: &str) -> String {
     format!("`{}`", s.replace('`', "``"))
 }
 
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
 /// `db.table` quoted, from the validated config value.
 fn qualified(name: &str) -> String {
     name.split('.').map(ident).collect::<Vec<_>>().join(".")
@@ -226,7 +226,6 @@ struct Checker<'a> {
     replicas: Vec<Prober>,
     events: &'a mut (dyn FnMut(&Event) + Send),
     stop: Arc<AtomicBool>,
-    flavor: Flavor,
     limit: Duration,
 }
 
@@ -601,6 +600,14 @@ fn truncate(s: &str) -> String {
     }
 }
 
+/// The server's dialect, which decides every replication statement of the run.
+async fn dialect_of(conn: &mut Conn, addr: &Addr) -> Res<Dialect> {
+    let row: Option<(String, Option<String>)> = conn.query_first(DETECT_SQL).await.map_err(fail("version"))?;
+    let (version, comment) = row.unwrap_or_default();
+    Dialect::detect(&version, comment.as_deref().unwrap_or(""))
+        .ok_or_else(|| ChecksumError::Refused(format!("{addr}: unknown server version {version:?}")))
+}
+
 /// Run the check. `stop` ends it between chunks (Ctrl-C); `--resume` continues.
 pub async fn run(
     req: &Request,
@@ -611,9 +618,7 @@ pub async fn run(
     let started = Instant::now();
     let mut conn =
         probe::connect(&req.master, &opts).await.map_err(|e| ChecksumError::Refused(format!("{}: {e}", req.master)))?;
-    let version: Option<String> = conn.query_first("SELECT @@version").await.map_err(fail("version"))?;
-    let flavor =
-        if version.unwrap_or_default().to_lowercase().contains("mariadb") { Flavor::MariaDb } else { Flavor::MySql };
+    let dialect = dialect_of(&mut conn, &req.master).await?;
     let plans = plan_tables(&mut conn, req).await?;
     events(&Event::Plan(plans.clone()));
     let mut report = Report { shard: req.shard.clone(), ..Report::default() };
@@ -639,7 +644,7 @@ pub async fn run(
     .map_err(fail("session settings"))?;
     let replicas = req.replicas.iter().map(|a| Prober::new(a.clone(), opts.clone())).collect();
     let limit = req.chunk_time * 20 + Duration::from_secs(30);
-    let mut ck = Checker { req, conn, replicas, events, stop: stop.clone(), flavor, limit };
+    let mut ck = Checker { req, conn, replicas, events, stop: stop.clone(), limit };
     let total: u64 = plans.iter().filter(|p| p.skip.is_none()).map(|p| p.rows_estimate).sum();
     let mut done = 0u64;
     for t in &plans {
@@ -662,26 +667,15 @@ pub async fn run(
         }
     }
     // Compare once every replica has applied everything the master wrote.
-    let gtid_sql = match ck.flavor {
-        Flavor::MariaDb => "SELECT @@GLOBAL.gtid_binlog_pos",
-        Flavor::MySql => "SELECT @@GLOBAL.gtid_executed",
-    };
-    let pos: Option<String> = ck.conn.query_first(gtid_sql).await.map_err(fail("reading the master's position"))?;
+    let pos: Option<String> =
+        ck.conn.query_first(dialect.gtid_position_sql()).await.map_err(fail("reading the master's position"))?;
     let pos = pos.unwrap_or_default();
     for a in &req.replicas {
         (ck.events)(&Event::Comparing { replica: a.clone() });
         let mut rc = probe::connect(a, &opts).await.map_err(|e| ChecksumError::Failed(format!("{a}: {e}")))?;
-        let wait = match ck.flavor {
-            Flavor::MariaDb => format!("SELECT MASTER_GTID_WAIT({}, {})", quote(&pos), req.replica_timeout.as_secs()),
-            Flavor::MySql => {
-                format!("SELECT WAIT_FOR_EXECUTED_GTID_SET({}, {})", quote(&pos), req.replica_timeout.as_secs())
-            }
-        };
+        let wait = dialect.wait_for_gtid(&pos, req.replica_timeout.as_secs_f64());
         let w: Option<i64> = rc.query_first(wait).await.map_err(fail("waiting for a replica"))?;
-        let caught_up = match ck.flavor {
-            Flavor::MariaDb => w.is_some_and(|v| v >= 0),
-            Flavor::MySql => w == Some(0),
-        };
+        let caught_up = dialect.wait_succeeded(true, w);
         if !caught_up {
             return Err(ChecksumError::Failed(format!(
                 "{a} did not catch up with the master within {:?}",
@@ -795,24 +789,17 @@ pub async fn run_table_method(
 ) -> Res<TableMethodReport> {
     let mut master =
         probe::connect(&req.master, &opts).await.map_err(|e| ChecksumError::Refused(format!("{}: {e}", req.master)))?;
-    let version: Option<String> = master.query_first("SELECT @@version").await.map_err(fail("version"))?;
-    let mariadb = version.unwrap_or_default().to_lowercase().contains("mariadb");
+    let dialect = dialect_of(&mut master, &req.master).await?;
     let plans = plan_tables(&mut master, req).await?;
     events(&Event::Plan(plans.clone()));
     if req.dry_run {
         return Ok(TableMethodReport::default());
     }
-    let pos: Option<String> = master
-        .query_first(if mariadb { "SELECT @@GLOBAL.gtid_binlog_pos" } else { "SELECT @@GLOBAL.gtid_executed" })
-        .await
-        .map_err(fail("master position"))?;
+    let pos: Option<String> = master.query_first(dialect.gtid_position_sql()).await.map_err(fail("master position"))?;
     let pos = pos.unwrap_or_default();
     let _ = master.disconnect().await;
-    let (stop_sql, start_sql, until) = if mariadb {
-        ("STOP SLAVE", "START SLAVE", format!("START SLAVE UNTIL master_gtid_pos = {}", quote(&pos)))
-    } else {
-        ("STOP REPLICA", "START REPLICA", format!("START REPLICA UNTIL SQL_AFTER_GTIDS = {}", quote(&pos)))
-    };
+    let (stop_sql, start_sql, until) =
+        (dialect.stop_replica(), dialect.start_replica(), dialect.start_replica_until_gtid(&pos));
     let names: Vec<String> = plans.iter().map(|p| format!("{}.{}", ident(&p.db), ident(&p.tbl))).collect();
     let mut conns = Vec::new();
     for a in &req.replicas {
@@ -829,15 +816,15 @@ pub async fn run_table_method(
         let deadline = Instant::now() + req.replica_timeout;
         for (a, c) in &mut conns {
             loop {
-                let row: Option<Row> = c
-                    .query_first(if mariadb { "SHOW SLAVE STATUS" } else { "SHOW REPLICA STATUS" })
-                    .await
-                    .map_err(fail("status"))?;
+                let row: Option<Row> =
+                    c.query_first(dialect.single_replica_status_sql()).await.map_err(fail("status"))?;
                 let sql_running = row
                     .as_ref()
                     .and_then(|r| {
-                        r.get_opt::<String, _>(if mariadb { "Slave_SQL_Running" } else { "Replica_SQL_Running" })
-                            .and_then(Result::ok)
+                        columns::SQL_RUNNING
+                            .names()
+                            .iter()
+                            .find_map(|n| r.get_opt::<String, _>(*n).and_then(Result::ok))
                     })
                     .unwrap_or_default();
                 if sql_running == "No" {

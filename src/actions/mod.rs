@@ -6,7 +6,6 @@ pub mod audit;
 pub mod checksum;
 pub mod lock;
 pub mod promote;
-pub mod sql;
 
 use std::time::Duration;
 

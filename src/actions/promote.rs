@@ -20,13 +20,13 @@ use mysql_async::prelude::Queryable;
 
 use super::audit::{AuditLog, Entry};
 use super::lock::ShardLock;
-use super::sql::{Position, Statements};
 use super::{Check, PlannedStep, Progress};
 use crate::fleet::Addr;
 use crate::fleet::health::lag_seconds;
 use crate::fleet::status::{Flavor, GtidMode, InstanceStatus, IoState};
-use crate::probe::columns::Dialect;
-use crate::probe::gtid::{GtidSet, MariaGtidList, errant};
+use crate::mysql::Dialect;
+use crate::mysql::gtid::{GtidSet, MariaGtidList, errant};
+use crate::mysql::replication::Position;
 use crate::probe::{self, ProbeOptions, Prober, Tls};
 use crate::secret::Secret;
 
@@ -243,18 +243,10 @@ struct Coords {
     pos: Option<u64>,
 }
 
-async fn read_coords(
-    conn: &mut Conn,
-    flavor: Flavor,
-    binlog_status_sql: &str,
-    limit: Duration,
-) -> Result<Coords, String> {
-    let gtid_sql = match flavor {
-        Flavor::MariaDb => "SELECT @@GLOBAL.gtid_binlog_pos",
-        Flavor::MySql => "SELECT @@GLOBAL.gtid_executed",
-    };
-    let gtid: Option<String> = first_value(conn, gtid_sql, limit).await?;
-    let row: Option<mysql_async::Row> = match tokio::time::timeout(limit, conn.query_first(binlog_status_sql)).await {
+async fn read_coords(conn: &mut Conn, d: &Dialect, limit: Duration) -> Result<Coords, String> {
+    let gtid: Option<String> = first_value(conn, d.gtid_position_sql(), limit).await?;
+    let row: Option<mysql_async::Row> = match tokio::time::timeout(limit, conn.query_first(d.binlog_status_sql())).await
+    {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return Err(e.to_string()),
         Err(_) => return Err("no answer".into()),
@@ -262,13 +254,6 @@ async fn read_coords(
     let file = row.as_ref().and_then(|r| r.get_opt::<String, _>("File").and_then(Result::ok));
     let pos = row.as_ref().and_then(|r| r.get_opt::<u64, _>("Position").and_then(Result::ok));
     Ok(Coords { gtid: gtid.unwrap_or_default(), file, pos })
-}
-
-fn binlog_status_sql(d: &Dialect) -> &'static str {
-    match d.flavor {
-        Flavor::MySql if d.version >= crate::probe::columns::Version::new(8, 2, 0) => "SHOW BINARY LOG STATUS",
-        _ => "SHOW MASTER STATUS",
-    }
 }
 
 /// Evaluate the candidate against the old master and the other members.
@@ -555,7 +540,7 @@ pub async fn promote(
     outcome.checks = checks.clone();
     let dialect = Dialect::detect(&master_status.version, "")
         .ok_or_else(|| PromoteError::Refused(format!("unknown server version {:?}", master_status.version)))?;
-    let st = Statements::new(dialect);
+    let st = dialect;
     let cand_link = cand_status.primary_link().cloned();
     let gtid = cand_link.as_ref().is_some_and(|l| l.gtid_mode != GtidMode::No);
     // The master's own upstream link (a shard master replicating from a global master).
@@ -601,7 +586,6 @@ pub async fn promote(
             req.shard, req.master
         )));
     }
-    let status_sql = binlog_status_sql(&dialect);
     let limit = acc.timeout;
 
     // ---- freeze
@@ -682,13 +666,11 @@ pub async fn promote(
         let t = run
             .start("verify_frozen", "binlog position must stop moving".into())
             .map_err(|e| ("verify_frozen", e.to_string()))?;
-        let mut last =
-            read_coords(&mut master, dialect.flavor, status_sql, limit).await.map_err(|e| ("verify_frozen", e))?;
+        let mut last = read_coords(&mut master, &dialect, limit).await.map_err(|e| ("verify_frozen", e))?;
         let mut stable = false;
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            let now =
-                read_coords(&mut master, dialect.flavor, status_sql, limit).await.map_err(|e| ("verify_frozen", e))?;
+            let now = read_coords(&mut master, &dialect, limit).await.map_err(|e| ("verify_frozen", e))?;
             if now == last {
                 stable = true;
                 break;
@@ -749,15 +731,13 @@ pub async fn promote(
 
     // ---- point of no return: promote the candidate
     let t = run.start("promote", format!("make {} the master", req.candidate))?;
-    let cand_coords = read_coords(&mut cand, dialect.flavor, status_sql, limit).await;
+    let cand_coords = read_coords(&mut cand, &dialect, limit).await;
     if let Ok(Coords { file: Some(f), pos: Some(p), .. }) = &cand_coords {
         // On disk before the switch: a run finishing a crash needs it for file:pos replicas.
         run.switch_coords(f, *p)?;
     }
     let upstream_pos = match &upstream_link {
-        Some(l) if l.gtid_mode != GtidMode::No => {
-            Some(if dialect.flavor == Flavor::MySql { Position::AutoPosition } else { Position::SlavePos })
-        }
+        Some(l) if l.gtid_mode != GtidMode::No => Some(dialect.gtid_positioning()),
         Some(l) => {
             // file:pos: where the frozen master's SQL thread stopped in the upstream's binlog.
             let now = probe_link(&req.master, &opts).await.unwrap_or_else(|| l.clone());
@@ -811,7 +791,7 @@ pub async fn promote(
     hook_step(&mut run, &mut outcome).await?;
     // ---- repoint the others (direct replicas of the old master)
     let new_pos = if gtid {
-        if dialect.flavor == Flavor::MySql { Position::AutoPosition } else { Position::SlavePos }
+        dialect.gtid_positioning()
     } else {
         match &cand_coords {
             Ok(Coords { file: Some(f), pos: Some(p), .. }) => Position::File { file: f.clone(), pos: *p },
@@ -855,12 +835,9 @@ pub async fn promote(
 
     // ---- the old master
     let t = run.start("old_master", format!("{} after the switch", req.master))?;
-    let old_pos = match (&new_pos, dialect.flavor) {
-        (Position::SlavePos, Flavor::MariaDb) => Position::CurrentPos,
-        (p, _) => p.clone(),
-    };
+    let old_pos = if gtid { dialect.former_master_gtid_positioning() } else { new_pos.clone() };
     // Anything the old master wrote after the freeze never reached the new one.
-    if let Ok(now) = read_coords(&mut master, dialect.flavor, status_sql, limit).await
+    if let Ok(now) = read_coords(&mut master, &dialect, limit).await
         && now.gtid != final_coords.gtid
     {
         outcome.warnings.push(format!(
@@ -977,10 +954,9 @@ async fn finish_interrupted(
     run.done("finish", t, "resuming after the point of no return".into())?;
     let dialect = Dialect::detect(&master.version, "")
         .ok_or_else(|| PromoteError::Refused(format!("unknown server version {:?}", master.version)))?;
-    let st = Statements::new(dialect);
-    let mysql = dialect.flavor == Flavor::MySql;
+    let st = dialect;
     hook_step(run, &mut outcome).await?;
-    let pos = if mysql { Position::AutoPosition } else { Position::SlavePos };
+    let pos = dialect.gtid_positioning();
     let stranded: Vec<Addr> = others
         .iter()
         .filter(|(a, s)| {
@@ -1019,8 +995,7 @@ async fn finish_interrupted(
         // (its own writes ended at the freeze, and the new master had applied them all).
         let old_pos = match &file_start {
             Some(start) => start.clone(),
-            None if mysql => Position::AutoPosition,
-            None => Position::CurrentPos,
+            None => dialect.former_master_gtid_positioning(),
         };
         match repoint(&req.master, opts, &st, &req.candidate, acc, &old_pos, true).await {
             Ok(()) => run.done("old_master", t, st.describe_change_source(&req.candidate, &acc.repl_user, &old_pos))?,
@@ -1161,12 +1136,10 @@ struct Writers {
 }
 
 async fn unstoppable_writers(conn: &mut Conn, d: &Dialect, admin: &str, limit: Duration) -> Result<Writers, String> {
-    let privs: &[&str] = match d.flavor {
-        // MySQL: super_read_only stops SUPER holders too.
-        Flavor::MySql => return Ok(Writers::default()),
-        Flavor::MariaDb if d.version >= crate::probe::columns::Version::new(10, 11, 0) => &["READ_ONLY ADMIN"],
-        Flavor::MariaDb => &["SUPER"],
-    };
+    let privs = d.read_only_bypass_privileges();
+    if privs.is_empty() {
+        return Ok(Writers::default());
+    }
     let list = privs.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(",");
     let sql =
         format!("SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN ({list})");
@@ -1252,7 +1225,7 @@ async fn set_accounts_locked(
     Ok(())
 }
 
-async fn rollback(master: &mut Conn, st: &Statements, restart_upstream: bool, limit: Duration) -> Result<(), String> {
+async fn rollback(master: &mut Conn, st: &Dialect, restart_upstream: bool, limit: Duration) -> Result<(), String> {
     exec(master, st.set_read_only(false), limit).await?;
     if restart_upstream {
         exec(master, st.start_replica(), limit).await?;
@@ -1264,7 +1237,7 @@ async fn rollback(master: &mut Conn, st: &Statements, restart_upstream: bool, li
 async fn rollback_after_promote(
     master: &mut Conn,
     cand: &mut Conn,
-    st: &Statements,
+    st: &Dialect,
     master_addr: &Addr,
     acc: &Accounts,
     gtid: bool,
@@ -1276,7 +1249,7 @@ async fn rollback_after_promote(
     let _ = exec(cand, st.stop_replica(), limit).await;
     let _ = exec(cand, st.reset_replica_all(), limit).await;
     let pos = if gtid {
-        if st.dialect.flavor == Flavor::MySql { Position::AutoPosition } else { Position::SlavePos }
+        st.gtid_positioning()
     } else {
         match (&coords.file, coords.pos) {
             (Some(f), Some(p)) => Position::File { file: f.clone(), pos: p },
@@ -1295,7 +1268,7 @@ async fn probe_link(a: &Addr, opts: &Arc<ProbeOptions>) -> Option<crate::fleet::
     s.result.ok()?.primary_link().cloned()
 }
 
-async fn wait_on(a: &Addr, opts: &ProbeOptions, st: &Statements, c: &Coords, timeout: Duration) -> Result<(), String> {
+async fn wait_on(a: &Addr, opts: &ProbeOptions, st: &Dialect, c: &Coords, timeout: Duration) -> Result<(), String> {
     let mut conn = connect(a, opts).await?;
     let (Some(f), Some(p)) = (&c.file, c.pos) else { return Err("no coordinates".into()) };
     let v: Option<i64> =
@@ -1309,7 +1282,7 @@ async fn wait_on(a: &Addr, opts: &ProbeOptions, st: &Statements, c: &Coords, tim
 /// error.
 async fn follow(
     c: &mut Conn,
-    st: &Statements,
+    st: &Dialect,
     to: &Addr,
     acc: &Accounts,
     pos: &Position,
@@ -1331,7 +1304,7 @@ async fn follow(
 async fn repoint(
     a: &Addr,
     opts: &ProbeOptions,
-    st: &Statements,
+    st: &Dialect,
     to: &Addr,
     acc: &Accounts,
     pos: &Position,
@@ -1343,7 +1316,7 @@ async fn repoint(
     done
 }
 
-async fn detach(a: &Addr, opts: &ProbeOptions, st: &Statements) -> Result<(), String> {
+async fn detach(a: &Addr, opts: &ProbeOptions, st: &Dialect) -> Result<(), String> {
     let mut c = connect(a, opts).await?;
     exec(&mut c, st.stop_replica(), opts.timeout).await?;
     exec(&mut c, st.reset_replica_all(), opts.timeout).await?;

@@ -22,13 +22,13 @@
 //!
 //! Two writable masters in a shard (`multiple_writable`) is judged in `health`.
 
-use super::addr::Addr;
 use super::health::{Health, Limits, Problem, fmt_secs, lag_seconds};
 use super::model::{Instance, Shard};
 use super::status::{InstanceStatus, IoState};
 use super::topology::{Index, Source, resolve};
-use crate::probe::columns::Version;
-use crate::probe::gtid::{GtidSet, errant_in_binlog_state};
+use crate::mysql::Addr;
+use crate::mysql::Version;
+use crate::mysql::gtid::{GtidSet, errant_in_binlog_state};
 
 /// What the rules look at: one shard, with the rest of the fleet for reference.
 pub struct Ctx<'a> {

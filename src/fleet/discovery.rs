@@ -7,10 +7,10 @@
 //! Binlog Dump threads in the processlist name a replica's host but not its
 //! port, so they identify nobody; `topology::unidentified` shows them as such.
 
-use super::addr::Addr;
 use super::health::Health;
 use super::model::{Event, Fleet, Instance, Role};
 use super::topology::{Source, resolve};
+use crate::mysql::Addr;
 
 /// A server found and added to the fleet.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,10 +8,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::addr::Addr;
 use super::latency::{LatencySummary, LatencyWindow};
 use super::model::{Event, Fleet, History};
 use super::status::{ProbeError, ProbeErrorKind};
+use crate::mysql::Addr;
 
 /// Where a figure came from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::addr::Addr;
 use super::feed::FeedStats;
 use super::model::{History, Instance, Role};
 use super::status::{InstanceStatus, IoState, ReplicationStatus};
+use crate::mysql::Addr;
 
 /// Nagios-style health. Ordered by how loudly it should be shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]

@@ -1,6 +1,5 @@
 //! The fleet model: shards, instances, topology and health. Pure: no I/O.
 
-pub mod addr;
 pub mod anomaly;
 pub mod discovery;
 pub mod external;
@@ -13,7 +12,7 @@ pub mod status;
 pub mod test_support;
 pub mod topology;
 
-pub use addr::Addr;
+pub use crate::mysql::Addr;
 pub use feed::{FeedResult, FeedRound, Source};
 pub use health::{Health, Limits, Problem};
 pub use model::{CommandRates, Event, Fleet, Instance, Role, Shard};

@@ -5,12 +5,12 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::addr::Addr;
 use super::external::{External, SourceState, external_problems};
 use super::feed::{FeedStats, Source};
 use super::health::{self, Health, Limits, Problem};
 use super::status::{Counters, Discovery, InstanceStatus, ProbeError, Sample};
 use super::topology::Index;
+use crate::mysql::Addr;
 
 /// How many points each per-instance history keeps (bounded: memory does not
 /// grow with uptime).

@@ -6,23 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::addr::Addr;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Flavor {
-    MariaDb,
-    MySql,
-}
-
-impl Flavor {
-    pub fn name(self) -> &'static str {
-        match self {
-            Flavor::MariaDb => "MariaDB",
-            Flavor::MySql => "MySQL",
-        }
-    }
-}
+use crate::mysql::Addr;
+pub use crate::mysql::Flavor;
 
 /// State of the replication IO thread (`Slave_IO_Running` / `Replica_IO_Running`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -1,7 +1,7 @@
 //! Ready-made statuses for unit tests.
 
-use super::addr::Addr;
 use super::status::*;
+use crate::mysql::Addr;
 
 pub fn master_status() -> InstanceStatus {
     InstanceStatus {

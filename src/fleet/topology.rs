@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::addr::Addr;
 use super::health::{Health, Limits, lag_seconds};
 use super::model::{Instance, Shard};
 use super::status::{IoState, ReplicationStatus};
+use crate::mysql::Addr;
 
 /// Where every watched server is: address → (shard index, instance index).
 pub type Index = HashMap<Addr, (usize, usize)>;

@@ -1,6 +1,6 @@
 //! Talking to one server: a persistent connection, one round trip per probe,
-//! an `InstanceStatus` out. Flavour differences live in `columns`, output
-//! parsing in `parse`, GTID arithmetic in `gtid`.
+//! an `InstanceStatus` out. Statements and flavour differences live in
+//! `crate::mysql`, column names in `columns`, output parsing in `parse`.
 //!
 //! A probe never takes longer than `ProbeOptions::timeout` (a few ms over at
 //! most) and never panics: a hung server costs one timeout, its connection is
@@ -8,7 +8,6 @@
 
 pub mod columns;
 pub(crate) mod errors;
-pub mod gtid;
 pub mod heartbeat;
 pub mod parse;
 
@@ -23,11 +22,12 @@ use futures::FutureExt;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row, SslOpts, Value};
 
-use self::columns::{Dialect, Query};
 use self::errors::{connect_error, connection_lost, probe_error, query_error};
 use self::parse::{ParseError, RowMap};
-use crate::fleet::addr::Addr;
 use crate::fleet::status::{Discovery, InstanceStatus, ProbeError, ProbeErrorKind, Sample, TopologyFacts};
+use crate::mysql::Addr;
+use crate::mysql::dialect;
+use crate::mysql::{Dialect, Query};
 use crate::secret::Secret;
 
 pub use self::heartbeat::{HeartbeatSpec, write_heartbeat};
@@ -331,11 +331,11 @@ fn seconds(d: Duration) -> String {
 /// Learns the dialect: the one extra round trip of a new connection.
 async fn detect(conn: &mut Conn) -> Result<Dialect, Failure> {
     let rows: Vec<Row> = conn
-        .query(columns::DETECT_SQL)
+        .query(dialect::DETECT_SQL)
         .await
-        .map_err(|e| Failure { drop_connection: true, ..Failure::from_query(&e, columns::DETECT_SQL, None) })?;
+        .map_err(|e| Failure { drop_connection: true, ..Failure::from_query(&e, dialect::DETECT_SQL, None) })?;
     let row = rows.first().map(row_map).unwrap_or_default();
-    parse::parse_dialect(&row).map_err(|e| Failure::fatal(unexpected(columns::DETECT_SQL, None, &e)))
+    parse::parse_dialect(&row).map_err(|e| Failure::fatal(unexpected(dialect::DETECT_SQL, None, &e)))
 }
 
 /// One statement of a probe's batch.
@@ -379,7 +379,7 @@ impl Plan {
         let mut steps: Vec<Step> = QUERIES.iter().map(|&q| Step::Query(q)).collect();
         let mut statements: Vec<String> = QUERIES.iter().map(|&q| dialect.sql(q)).collect();
         steps.push(Step::DumpThreads);
-        statements.push(columns::DUMP_THREADS_SQL.to_string());
+        statements.push(dialect::DUMP_THREADS_SQL.to_string());
         if let Some(spec) = heartbeat {
             steps.push(Step::Heartbeat);
             statements.push(spec.read_sql());

@@ -5,9 +5,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use super::columns::{self as col, Col, Dialect};
-use crate::fleet::addr::Addr;
+use super::columns::{self as col, Col};
 use crate::fleet::status::{Counters, Flavor, GtidMode, GtidState, IoState, ReplicaHost, ReplicationStatus};
+use crate::mysql::Addr;
+use crate::mysql::Dialect;
 
 /// One result row: column name → value, `None` for SQL NULL. Keeps the
 /// server's column order; lookups ignore case. Names and values borrow from
@@ -522,8 +523,8 @@ mod tests {
             }
         );
         // Retrieved and executed sets parse, tags included.
-        let executed = crate::probe::gtid::GtidSet::parse(&got[1].executed_gtid_set).unwrap();
-        let retrieved = crate::probe::gtid::GtidSet::parse(&got[1].retrieved_gtid_set).unwrap();
+        let executed = crate::mysql::gtid::GtidSet::parse(&got[1].executed_gtid_set).unwrap();
+        let retrieved = crate::mysql::gtid::GtidSet::parse(&got[1].retrieved_gtid_set).unwrap();
         assert!(retrieved.is_subset(&executed));
     }
 

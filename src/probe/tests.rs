@@ -103,7 +103,7 @@ fn plan_is_one_batch_per_dialect() {
 fn discovery_rides_along_and_a_refused_replica_list_is_no_failure() {
     let plan = Plan::with_discovery(mariadb(), Some(&heartbeat_spec()), true);
     let statements: Vec<&str> = plan.sql.split("; ").collect();
-    assert_eq!(statements[4], columns::DUMP_THREADS_SQL);
+    assert_eq!(statements[4], crate::mysql::dialect::DUMP_THREADS_SQL);
     assert!(statements[5].starts_with("SELECT server_id, ts"), "heartbeat before the statement that may be refused");
     assert_eq!(statements[6], "SHOW REPLICA HOSTS");
     let mut batch = mariadb_batch();

@@ -4,7 +4,8 @@
 
 use crate::fleet::Addr;
 use crate::fleet::status::{Flavor, GtidMode, InstanceStatus, IoState, ProbeError, ReplicationStatus};
-use crate::probe::columns::{self, Dialect, Version};
+use crate::mysql::Version;
+use crate::mysql::dialect::{self, Dialect};
 use crate::sim::{SimFleet, UPSTREAM};
 
 /// The server a simulated instance pretends to be.
@@ -207,7 +208,7 @@ impl WireFleet {
     fn statement(&self, k: usize, t: f64, status: &InstanceStatus, sql: &str) -> Reply {
         let upper = sql.to_ascii_uppercase();
         let dialect = self.flavor.dialect();
-        if sql == columns::DETECT_SQL {
+        if sql == dialect::DETECT_SQL {
             let mut set = ResultSet::new(&["@@version", "@@version_comment"]);
             set.rows.push(vec![Some(self.flavor.version().into()), Some(self.flavor.version_comment().into())]);
             return Reply::Rows(set);
@@ -224,7 +225,7 @@ impl WireFleet {
         if sql == dialect.binlog_status_sql() {
             return Reply::Rows(binlog_status(self.flavor, status));
         }
-        if sql == columns::DUMP_THREADS_SQL {
+        if sql == dialect::DUMP_THREADS_SQL {
             let mut set = ResultSet::new(&["HOST"]);
             for (n, _) in self.replicas_of(k, t).iter().enumerate() {
                 set.rows.push(vec![Some(format!("127.0.0.1:{}", 40000 + n))]);
@@ -640,9 +641,9 @@ mod tests {
         let expected = f.status(k, t).expect("instance is up");
         let d = f.flavor.dialect();
         let sql = [
-            columns::DETECT_SQL.to_string(),
+            dialect::DETECT_SQL.to_string(),
             d.variables_sql(),
-            d.sql(columns::Query::GlobalStatus),
+            d.sql(crate::mysql::Query::GlobalStatus),
             d.replica_status_sql().to_string(),
             d.binlog_status_sql().to_string(),
         ]
@@ -749,7 +750,7 @@ mod tests {
         let lagging = f.status(script::LAG_SHARD * PER_SHARD + 1, 45.0).unwrap();
         assert!(lagging.primary_link().unwrap().seconds_behind.unwrap() > 60);
         // A dead master closes its connections instead of answering.
-        assert!(f.answer(script::DEAD_SHARD * PER_SHARD, 60.0, columns::DETECT_SQL).is_none());
+        assert!(f.answer(script::DEAD_SHARD * PER_SHARD, 60.0, dialect::DETECT_SQL).is_none());
     }
 
     #[test]

@@ -54,9 +54,9 @@ async fn dry_run_changes_nothing_then_a_failing_hook_keeps_the_promotion() {
     let cand = sb.addr("s7-r1");
 
     let before = shape(&sb, "s7").await;
-    let (code, out) = promote(&sb, &cfg, &["--shard", "s7", "--to", &cand, "--dry-run"]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("plan:") && out.contains("dry run: nothing was changed"), "{out}");
+    let (code, dry_out) = promote(&sb, &cfg, &["--shard", "s7", "--to", &cand, "--dry-run"]);
+    assert_eq!(code, 0, "{dry_out}");
+    assert!(dry_out.contains("plan:") && dry_out.contains("dry run: nothing was changed"), "{dry_out}");
     assert_eq!(shape(&sb, "s7").await, before, "a dry run changed the shard");
     assert!(!audit.exists(), "a dry run writes no audit trail");
 
@@ -78,6 +78,26 @@ async fn dry_run_changes_nothing_then_a_failing_hook_keeps_the_promotion() {
     let steps: Vec<serde_json::Value> = trail.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
     assert!(steps.iter().any(|s| s["step"] == "hook" && s["phase"] == "failed"));
     assert!(steps.iter().any(|s| s["step"] == "outcome" && s["phase"] == "ok"));
+    // The plan the dry run printed is what ran, step for step (lock and read come before the plan).
+    let planned: Vec<String> = dry_out
+        .lines()
+        .skip_while(|l| l.trim() != "plan:")
+        .skip(1)
+        .map_while(|l| {
+            l.trim().split_once(". ").map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").to_string())
+        })
+        .collect();
+    let ran: Vec<String> = steps
+        .iter()
+        .filter(|s| s["phase"] == "start" && s["step"] != "lock" && s["step"] != "read")
+        .map(|s| s["step"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(
+        planned,
+        ["freeze", "verify_frozen", "catch_up", "promote", "hook", "repoint", "old_master", "marker"],
+        "{dry_out}"
+    );
+    assert_eq!(ran, planned, "the executed steps differ from the dry run's plan: {trail}");
     let admin_pw = std::fs::read_to_string(sb.var("SANDBOX_ADMIN_PASSWORD_FILE")).expect("pw");
     let repl_pw = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("pw");
     assert!(!trail.contains(admin_pw.trim()) && !trail.contains(repl_pw.trim()), "a password reached the audit log");

@@ -6,6 +6,8 @@ pub mod audit;
 pub mod checksum;
 pub mod lock;
 pub mod promote;
+pub mod runner;
+pub mod server;
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! The fleet model: shards, instances, topology and health. Pure: no I/O.
 
 pub mod anomaly;
+pub mod death;
 pub mod discovery;
 pub mod external;
 pub mod feed;

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod checksum;
+pub mod failover;
 pub mod lock;
 pub mod promote;
 pub mod runner;

@@ -408,6 +408,92 @@ impl fmt::Display for GtidSet {
     }
 }
 
+// ---------------------------------------------------------------- either flavour
+
+/// A server's GTID history in its flavour's form: what failover and rejoin compare, per
+/// domain (MariaDB) or per source (MySQL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum History {
+    Maria(MariaGtidList),
+    MySql(GtidSet),
+}
+
+impl History {
+    pub fn parse(flavor: super::Flavor, s: &str) -> Result<History, GtidError> {
+        Ok(match flavor {
+            super::Flavor::MariaDb => History::Maria(MariaGtidList::parse(s)?),
+            super::Flavor::MySql => History::MySql(GtidSet::parse(s)?),
+        })
+    }
+
+    /// Everything in either (MariaDB: the later position of each domain).
+    pub fn union(&self, other: &History) -> History {
+        match (self, other) {
+            (History::Maria(a), History::Maria(b)) => History::Maria(a.iter().chain(b.iter()).collect()),
+            (History::MySql(a), History::MySql(b)) => History::MySql(a.union(b)),
+            // Different flavours never meet in one shard; keep what we have.
+            _ => self.clone(),
+        }
+    }
+
+    /// Whether this history has every transaction of `other`.
+    pub fn contains(&self, other: &History) -> bool {
+        match (self, other) {
+            (History::Maria(a), History::Maria(b)) => a.contains(b),
+            (History::MySql(a), History::MySql(b)) => b.is_subset(a),
+            _ => false,
+        }
+    }
+
+    /// What this history has that `other` lacks, one entry per domain (MariaDB: `domain 1:
+    /// 1-3400-12..1-3400-15 (4 transactions)`) or per source (MySQL: the subtracted set), with
+    /// the number of transactions.
+    pub fn missing_from(&self, other: &History) -> Vec<Missing> {
+        match (self, other) {
+            (History::Maria(a), History::Maria(b)) => a
+                .iter()
+                .filter_map(|ours| {
+                    let theirs = b.get(ours.domain).map_or(0, |g| g.seq);
+                    (ours.seq > theirs).then(|| Missing {
+                        what: format!("domain {}: after seq {theirs} up to {ours}", ours.domain),
+                        count: ours.seq - theirs,
+                    })
+                })
+                .collect(),
+            (History::MySql(a), History::MySql(b)) => {
+                let diff = a.subtract(b);
+                if diff.is_empty() { Vec::new() } else { vec![Missing { count: diff.count(), what: diff.to_string() }] }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// How far along this history is, to rank replicas that have no transactions the others
+    /// lack: the sum of sequence numbers (MariaDB) or the number of transactions (MySQL).
+    pub fn weight(&self) -> u64 {
+        match self {
+            History::Maria(a) => a.iter().fold(0u64, |n, g| n.saturating_add(g.seq)),
+            History::MySql(a) => a.count(),
+        }
+    }
+}
+
+impl fmt::Display for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            History::Maria(a) => a.fmt(f),
+            History::MySql(a) => a.fmt(f),
+        }
+    }
+}
+
+/// Transactions one history has and another lacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Missing {
+    pub what: String,
+    pub count: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -630,5 +716,30 @@ mod tests {
         let replica = GtidSet::parse(&format!("{m}:1-105,{r}:1-2")).unwrap();
         assert_eq!(replica.errant_from(&master, Some(r)).to_string(), format!("{r}:1-2"));
         assert!(GtidSet::parse(&format!("{m}:1-105")).unwrap().errant_from(&master, Some(r)).is_empty());
+    }
+
+    #[test]
+    fn histories_compare_per_domain_and_per_source() {
+        use super::super::Flavor;
+        let h = |f, s: &str| History::parse(f, s).expect("parses");
+        let ahead = h(Flavor::MariaDb, "1-3400-15,100-3390-7");
+        let behind = h(Flavor::MariaDb, "1-3400-11,100-3390-7");
+        assert!(ahead.contains(&behind) && !behind.contains(&ahead));
+        let missing = ahead.missing_from(&behind);
+        assert_eq!(missing, vec![Missing { what: "domain 1: after seq 11 up to 1-3400-15".into(), count: 4 }]);
+        assert!(behind.missing_from(&ahead).is_empty());
+        assert!(ahead.weight() > behind.weight());
+        // A domain only one side has counts in full.
+        let other_domain = h(Flavor::MariaDb, "2-7-3");
+        assert_eq!(other_domain.missing_from(&behind)[0].count, 3);
+        assert_eq!(ahead.union(&other_domain).to_string(), "1-3400-15,2-7-3,100-3390-7");
+
+        let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let mine = h(Flavor::MySql, &format!("{u}:1-10"));
+        let theirs = h(Flavor::MySql, &format!("{u}:1-7"));
+        assert!(mine.contains(&theirs));
+        assert_eq!(mine.missing_from(&theirs), vec![Missing { what: format!("{u}:8-10"), count: 3 }]);
+        assert_eq!(mine.weight(), 10);
+        assert!(!mine.contains(&h(Flavor::MariaDb, "1-1-1")), "flavours never contain each other");
     }
 }

@@ -46,6 +46,16 @@ impl Dialect {
         if self.mysql_at_least(MYSQL_REPLICA_KEYWORD) { "START REPLICA" } else { "START SLAVE" }
     }
 
+    /// Stop receiving from the source, keep applying what was received (failover: a dead
+    /// master that comes back must not feed replicas mid-switch).
+    pub fn stop_io_thread(&self) -> &'static str {
+        if self.mysql_at_least(MYSQL_REPLICA_KEYWORD) { "STOP REPLICA IO_THREAD" } else { "STOP SLAVE IO_THREAD" }
+    }
+
+    pub fn start_io_thread(&self) -> &'static str {
+        if self.mysql_at_least(MYSQL_REPLICA_KEYWORD) { "START REPLICA IO_THREAD" } else { "START SLAVE IO_THREAD" }
+    }
+
     pub fn reset_replica_all(&self) -> &'static str {
         if self.mysql_at_least(MYSQL_REPLICA_KEYWORD) { "RESET REPLICA ALL" } else { "RESET SLAVE ALL" }
     }
@@ -346,6 +356,8 @@ mod tests {
             assert_eq!(d.stop_replica(), c.stop, "{}", c.version);
             assert_eq!(d.start_replica(), c.stop.replace("STOP", "START"), "{}", c.version);
             assert_eq!(d.reset_replica_all(), c.reset, "{}", c.version);
+            assert_eq!(d.stop_io_thread(), format!("{} IO_THREAD", c.stop), "{}", c.version);
+            assert_eq!(d.start_io_thread(), format!("{} IO_THREAD", c.stop.replace("STOP", "START")), "{}", c.version);
             let change = d.change_source(&Addr::new("h", 1), "u", None, &d.gtid_positioning());
             assert!(change.starts_with(c.change), "{}: {change}", c.version);
             assert!(d.wait_for_pos("f", 4, 1.0).starts_with(&format!("SELECT {}(", c.pos_wait)), "{}", c.version);

@@ -1,0 +1,320 @@
+//! What each step of a failover does to the servers, and how it is undone.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::Conn;
+
+use super::Request;
+use super::plan::FailoverStep;
+use crate::actions::runner::{Executor, Journal};
+use crate::actions::server::{Accounts, Coords, connect, exec, first_value, follow, marker, read_coords, run_hook};
+use crate::fleet::status::{GtidMode, InstanceStatus, ReplicationStatus};
+use crate::mysql::replication::Position;
+use crate::mysql::{Addr, Dialect};
+use crate::probe::{ProbeOptions, Prober};
+
+pub(super) struct FailoverExec<'a> {
+    pub req: &'a Request,
+    pub acc: &'a Accounts,
+    pub opts: Arc<ProbeOptions>,
+    pub d: Dialect,
+    pub candidate: Addr,
+    /// The candidate replicates by GTID (file:position otherwise).
+    pub gtid: bool,
+    /// Replicas whose IO thread ran (or was reconnecting) before `stop_io`.
+    pub io_was_running: Vec<Addr>,
+    pub followers: Vec<Addr>,
+    pub run: String,
+    pub started: Instant,
+    // Learned while running.
+    pub cand: Option<Conn>,
+    /// The candidate's link to the dead master once its IO thread stopped.
+    pub final_link: Option<ReplicationStatus>,
+    pub promote_attempted: bool,
+    pub promoted: bool,
+    pub writable_after: Option<Duration>,
+    /// The new master's own binlog coordinates when it took over (file:position repoints).
+    pub new_master_at: Option<Coords>,
+}
+
+/// A fresh read of one server.
+pub(super) async fn read(a: &Addr, opts: &Arc<ProbeOptions>) -> Result<InstanceStatus, String> {
+    let mut p = Prober::new(a.clone(), opts.clone());
+    let s = p.probe().await;
+    p.close(Duration::from_millis(100)).await;
+    s.result.map_err(|e| e.to_string())
+}
+
+impl FailoverExec<'_> {
+    fn limit(&self) -> Duration {
+        self.acc.timeout
+    }
+
+    async fn cand(&mut self) -> Result<&mut Conn, String> {
+        if self.cand.is_none() {
+            self.cand = Some(connect(&self.candidate, &self.opts).await?);
+        }
+        self.cand.as_mut().ok_or_else(|| "no connection to the candidate".to_string())
+    }
+
+    async fn stop_io(&mut self, replicas: &[Addr], journal: &mut Journal<'_>) -> Result<String, String> {
+        let mut stopped = Vec::new();
+        for a in replicas {
+            let done = async {
+                let mut c = connect(a, &self.opts).await?;
+                let r = exec(&mut c, self.d.stop_io_thread(), self.limit()).await;
+                let _ = c.disconnect().await;
+                r
+            }
+            .await;
+            match done {
+                Ok(()) => stopped.push(a.to_string()),
+                // The candidate must not receive anything more; another replica that cannot be
+                // reached receives nothing either, and follows the new master later.
+                Err(e) if *a == self.candidate => return Err(format!("{a}: {e}")),
+                Err(e) => journal.warn(format!("stop_io {a}: {e}")),
+            }
+        }
+        Ok(format!("stopped on {}", stopped.join(", ")))
+    }
+
+    async fn restart_io(&mut self) -> Result<Option<String>, String> {
+        let mut failed = Vec::new();
+        for a in &self.io_was_running {
+            let done = async {
+                let mut c = connect(a, &self.opts).await?;
+                let r = exec(&mut c, self.d.start_io_thread(), self.limit()).await;
+                let _ = c.disconnect().await;
+                r
+            }
+            .await;
+            if let Err(e) = done {
+                failed.push(format!("{a}: {e}"));
+            }
+        }
+        if failed.is_empty() {
+            Ok(Some("IO threads running again".into()))
+        } else {
+            Err(format!("could not restart the IO thread of {}", failed.join("; ")))
+        }
+    }
+
+    /// Wait until `a` has applied everything its relay log holds from the dead master.
+    async fn apply_relay_of(&self, a: &Addr, timeout: Duration) -> Result<ReplicationStatus, String> {
+        let s = read(a, &self.opts).await?;
+        let link = s
+            .replication
+            .iter()
+            .find(|l| l.source == self.req.master)
+            .cloned()
+            .ok_or_else(|| format!("{a} no longer replicates from {}", self.req.master))?;
+        let secs = timeout.as_secs_f64();
+        let (sql, gtid_wait) = match link.gtid_mode {
+            GtidMode::No => (self.d.wait_for_pos(&link.source_log_file, link.read_source_log_pos, secs), false),
+            _ => {
+                let applied = match s.flavor {
+                    crate::fleet::status::Flavor::MariaDb => s.gtid.slave_pos.clone().unwrap_or_default(),
+                    crate::fleet::status::Flavor::MySql => s.gtid.executed.clone().unwrap_or_default(),
+                };
+                let received =
+                    if link.retrieved_gtid_set.is_empty() { applied } else { link.retrieved_gtid_set.clone() };
+                if received.is_empty() {
+                    return Ok(link);
+                }
+                (self.d.wait_for_gtid(&received, secs), true)
+            }
+        };
+        let mut c = connect(a, &self.opts).await?;
+        let waited: Result<Option<i64>, String> = first_value(&mut c, &sql, timeout + self.limit()).await;
+        let _ = c.disconnect().await;
+        if self.d.wait_succeeded(gtid_wait, waited?) {
+            Ok(link)
+        } else {
+            Err(format!("{a} did not apply its relay log within {secs:.1} s"))
+        }
+    }
+
+    async fn catch_up(&mut self, from: &Addr, timeout: Duration) -> Result<String, String> {
+        if !self.gtid {
+            return Err(format!(
+                "file:position replicas cannot catch up from one another: fail over to {from} (--to), or repoint by hand"
+            ));
+        }
+        // The source first applies all it received, then the candidate takes all the source has.
+        self.apply_relay_of(from, timeout).await?;
+        let (d, limit, acc) = (self.d, self.limit(), self.acc);
+        let pos: Option<String> = {
+            let mut c = connect(from, &self.opts).await?;
+            let v = first_value(&mut c, d.gtid_position_sql(), limit).await;
+            let _ = c.disconnect().await;
+            v?
+        };
+        let pos = pos.unwrap_or_default();
+        let secs = timeout.as_secs_f64();
+        let cand = self.cand().await?;
+        follow(cand, &d, from, acc, &d.gtid_positioning(), limit, false).await?;
+        let waited: Option<i64> = first_value(cand, &d.wait_for_gtid(&pos, secs), timeout + limit).await?;
+        let _ = exec(cand, d.stop_replica(), limit).await;
+        if !d.wait_succeeded(true, waited) {
+            return Err(format!("did not reach {from}'s position {pos} within {secs:.1} s"));
+        }
+        Ok(format!("has everything {from} has ({pos})"))
+    }
+
+    /// The candidate back under the dead master, as it was.
+    async fn reattach(&mut self) -> Result<Option<String>, String> {
+        let (d, limit, acc) = (self.d, self.limit(), self.acc);
+        let master = self.req.master.clone();
+        let pos = match (&self.final_link, self.gtid) {
+            (Some(l), false) => Position::File { file: l.relay_source_log_file.clone(), pos: l.exec_source_log_pos },
+            _ => d.gtid_positioning(),
+        };
+        let cand = self.cand().await?;
+        let _ = exec(cand, d.set_read_only(true), limit).await;
+        let _ = exec(cand, d.stop_replica(), limit).await;
+        let _ = exec(cand, d.reset_replica_all(), limit).await;
+        exec(cand, &d.change_source(&master, &acc.repl_user, acc.repl_password.as_ref(), &pos), limit).await?;
+        exec(cand, d.start_replica(), limit).await?;
+        self.promoted = false;
+        Ok(Some(format!("{} read-only and a replica of {master} again", self.candidate)))
+    }
+
+    fn hook_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("SHARDTOP_SHARD", self.req.shard.clone()),
+            ("SHARDTOP_NEW_MASTER", self.candidate.to_string()),
+            ("SHARDTOP_OLD_MASTER", self.req.master.to_string()),
+            ("SHARDTOP_REASON", "failover".to_string()),
+        ]
+    }
+
+    async fn promote(&mut self, upstream: Option<&Addr>, journal: &mut Journal<'_>) -> Result<String, String> {
+        let (d, limit, acc, gtid) = (self.d, self.limit(), self.acc, self.gtid);
+        self.promote_attempted = true;
+        let candidate = self.candidate.clone();
+        self.cand().await?;
+        let Some(mut cand) = self.cand.take() else { return Err("no connection to the candidate".into()) };
+        let result = async {
+            exec(&mut cand, d.stop_replica(), limit).await?;
+            exec(&mut cand, d.reset_replica_all(), limit).await?;
+            let mut detail = String::new();
+            match upstream {
+                // Its gtid_slave_pos / gtid_executed hold the upstream's transactions it got
+                // through the dead master (log_slave_updates): GTID positioning resumes the link.
+                Some(u) if gtid => {
+                    let pos = d.gtid_positioning();
+                    exec(&mut cand, &d.change_source(u, &acc.repl_user, acc.repl_password.as_ref(), &pos), limit)
+                        .await?;
+                    exec(&mut cand, d.start_replica(), limit).await?;
+                    detail = format!(
+                        "; took over the upstream link ({})",
+                        d.describe_change_source(u, &acc.repl_user, &pos)
+                    );
+                }
+                Some(u) => journal.warn(format!(
+                    "the upstream link to {u} was not taken over: the dead master's position in {u}'s binlog is \
+                     unknown (file:position); point {candidate} at {u} by hand"
+                )),
+                None => {}
+            }
+            exec(&mut cand, d.set_read_only(false), limit).await?;
+            Ok::<String, String>(detail)
+        }
+        .await;
+        if let Ok(detail) = &result {
+            self.writable_after = Some(self.started.elapsed());
+            self.promoted = true;
+            self.new_master_at = read_coords(&mut cand, &d, limit).await.ok();
+            self.cand = Some(cand);
+            return Ok(format!("{candidate} is the master{detail}"));
+        }
+        self.cand = Some(cand);
+        result
+    }
+
+    async fn repoint(&mut self, replicas: &[Addr], to: &Addr, journal: &mut Journal<'_>) -> Result<String, String> {
+        let (d, limit, acc) = (self.d, self.limit(), self.acc);
+        let mut moved = Vec::new();
+        for a in replicas {
+            let pos = if self.gtid {
+                d.gtid_positioning()
+            } else {
+                // file:pos: only a replica that applied exactly what the new master applied may
+                // start at the new master's own coordinates.
+                match (self.apply_relay_of(a, self.req.relay_timeout).await, &self.final_link, &self.new_master_at) {
+                    (Ok(l), Some(c), Some(Coords { file: Some(f), pos: Some(p), .. }))
+                        if l.relay_source_log_file == c.relay_source_log_file
+                            && l.exec_source_log_pos == c.exec_source_log_pos =>
+                    {
+                        Position::File { file: f.clone(), pos: *p }
+                    }
+                    (r, _, _) => {
+                        journal.warn(format!(
+                            "{a} not repointed: it did not stop where {to} stopped in the dead master's binlog{}; \
+                             repoint it by hand",
+                            r.err().map(|e| format!(" ({e})")).unwrap_or_default()
+                        ));
+                        continue;
+                    }
+                }
+            };
+            let done = async {
+                let mut c = connect(a, &self.opts).await?;
+                let r = follow(&mut c, &d, to, acc, &pos, limit, false).await;
+                let _ = c.disconnect().await;
+                r
+            }
+            .await;
+            match done {
+                Ok(()) => moved.push(format!("{a} ({})", d.describe_change_source(to, &acc.repl_user, &pos))),
+                Err(e) => journal.warn(format!("repoint {a}: {e}")),
+            }
+        }
+        if moved.is_empty() { Err("no replica was repointed".into()) } else { Ok(moved.join(", ")) }
+    }
+}
+
+impl Executor<FailoverStep> for FailoverExec<'_> {
+    async fn act(&mut self, step: &FailoverStep, journal: &mut Journal<'_>) -> Result<String, String> {
+        match step {
+            FailoverStep::StopIo { replicas } => self.stop_io(replicas, journal).await,
+            FailoverStep::ApplyRelay { candidate, timeout } => {
+                let link = self.apply_relay_of(candidate, *timeout).await?;
+                let at = if link.gtid_mode == GtidMode::No {
+                    format!("{}:{}", link.relay_source_log_file, link.exec_source_log_pos)
+                } else {
+                    link.retrieved_gtid_set.clone()
+                };
+                self.final_link = Some(link);
+                Ok(format!("applied everything it received ({at})"))
+            }
+            FailoverStep::CatchUp { from, timeout, .. } => self.catch_up(from, *timeout).await,
+            FailoverStep::PreHook { command } => run_hook(command, &self.hook_env(), self.req.hook_timeout).await,
+            FailoverStep::Promote { upstream, .. } => self.promote(upstream.as_ref(), journal).await,
+            FailoverStep::Hook { command } => run_hook(command, &self.hook_env(), self.req.hook_timeout).await,
+            FailoverStep::Repoint { replicas, to } => self.repoint(replicas, to, journal).await,
+            FailoverStep::Marker { .. } => {
+                let (opts, shard, run, limit) =
+                    (self.opts.clone(), self.req.shard.clone(), self.run.clone(), self.limit());
+                let followers = self.followers.clone();
+                let cand = self.cand().await?;
+                marker(cand, &followers, &opts, &shard, &run, limit).await?;
+                Ok(format!("seen on {} replicas", followers.len()))
+            }
+        }
+    }
+
+    async fn rollback(&mut self, step: &FailoverStep, _: &mut Journal<'_>) -> Result<Option<String>, String> {
+        match step {
+            FailoverStep::StopIo { .. } => self.restart_io().await,
+            FailoverStep::CatchUp { .. } | FailoverStep::Promote { .. } => {
+                if matches!(step, FailoverStep::Promote { .. }) && !self.promote_attempted {
+                    return Ok(None);
+                }
+                self.reattach().await
+            }
+            _ => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! Incident failover: a replica takes over from a **dead** master.
+//!
+//! Preparation (nothing written): lock the shard; read the master twice, a
+//! moment apart, and every replica; the holistic verdict (`fleet::death`) must
+//! say dead — unreachable from here and from every replica — or the run refuses
+//! (a hung or partitioned master may still take writes); judge the replicas and
+//! choose the candidate (`candidate`). Then the plan (`plan::failover`), run by
+//! the one action runner: stop every IO thread → the candidate applies its
+//! relay log → (catch up from a replica that holds more) → pre-failover hook
+//! (fencing: a non-zero exit aborts) → promote [the point of no return] →
+//! post-failover hook → repoint the others → marker. It ends with what may be
+//! lost: the last position shardtop saw on the dead master against the new
+//! master's.
+
+pub mod candidate;
+mod exec;
+pub mod plan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use self::candidate::{Choice, Judged, Promotion};
+use self::exec::{FailoverExec, read};
+use self::plan::{FailoverStep, Shape};
+use super::audit::AuditLog;
+use super::lock::ShardLock;
+use super::runner::{self, Journal, RunError};
+use super::server::Accounts;
+use super::{Check, PlannedStep, Progress};
+use crate::fleet::death::{self, MasterState};
+use crate::fleet::status::{GtidMode, InstanceStatus, IoState};
+use crate::mysql::gtid::{History, Missing};
+use crate::mysql::{Addr, Dialect};
+
+/// How long the CLI waits between its two reads of the master: enough to tell a restart
+/// from a death, short enough not to slow an incident.
+pub const SECOND_READ_AFTER: Duration = Duration::from_millis(150);
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub shard: String,
+    pub master: Addr,
+    pub replicas: Vec<Addr>,
+    /// The operator's choice (`--to`); `None`: shardtop chooses.
+    pub candidate: Option<Addr>,
+    pub dry_run: bool,
+    /// How long the candidate may take to apply its relay log.
+    pub relay_timeout: Duration,
+    /// How long a candidate behind another replica may take to catch up from it.
+    pub catchup_timeout: Duration,
+    /// Checks the operator overrides by name (`master_dead`).
+    pub force_checks: Vec<String>,
+    pub pre_hook: Option<String>,
+    pub hook: Option<String>,
+    pub hook_timeout: Duration,
+    /// The global master the shard master replicated from (config), taken over by the new one.
+    pub upstream: Option<Addr>,
+    /// Per-instance promotion rules from the config.
+    pub promotion: Vec<(Addr, Promotion)>,
+    /// What the caller already knows (the TUI's model): the master's consecutive failed
+    /// probes and the last GTID position it saw there. `None`: read here (the CLI).
+    pub seen: Option<Seen>,
+}
+
+/// The TUI's memory of the master, which the CLI lacks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    pub failures: u32,
+    pub last_gtid: Option<String>,
+    /// The master ran semi-sync (status ON, AFTER_SYNC) at its last successful probe.
+    pub semi_sync: bool,
+}
+
+/// What may have been lost, in words and figures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Loss {
+    /// The last position shardtop saw on the dead master, when it saw one.
+    pub last_seen: Option<String>,
+    /// The new master's position when it took over.
+    pub new_master: String,
+    /// Transactions the dead master had at its last sighting that the new master lacks.
+    pub missing: Vec<Missing>,
+    pub summary: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub run: String,
+    pub candidate: Option<Addr>,
+    pub promoted: bool,
+    pub verdict: Option<MasterState>,
+    pub judged: Vec<Judged>,
+    pub checks: Vec<Check>,
+    pub plan: Vec<PlannedStep>,
+    pub executed: Vec<&'static str>,
+    /// From the start of the run to the new master taking writes.
+    pub writable_after: Option<Duration>,
+    pub total: Duration,
+    pub loss: Loss,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FailoverError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("step {step} failed: {message}{}", if *.rolled_back { " — rolled back: nothing is writable, the replicas are as they were" } else { "" })]
+    Failed { step: &'static str, message: String, rolled_back: bool },
+    #[error("audit log: {0}")]
+    Audit(std::io::Error),
+}
+
+impl From<std::io::Error> for FailoverError {
+    fn from(e: std::io::Error) -> Self {
+        FailoverError::Audit(e)
+    }
+}
+
+impl From<RunError> for FailoverError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Failed { step, message, rolled_back } => FailoverError::Failed { step, message, rolled_back },
+            RunError::Audit(e) => FailoverError::Audit(e),
+        }
+    }
+}
+
+fn forced(req: &Request, name: &str) -> bool {
+    req.force_checks.iter().any(|f| f == name)
+}
+
+/// The verdict on the master: from the caller's memory, or from two reads a moment apart.
+async fn verdict(
+    req: &Request,
+    acc: &Accounts,
+    replicas: &[(Addr, Option<InstanceStatus>)],
+) -> (MasterState, Option<InstanceStatus>) {
+    let opts = acc.admin_opts();
+    let (failures, master) = match &req.seen {
+        Some(seen) => {
+            // The model's count, but a master that answers now is up whatever it says.
+            match read(&req.master, &opts).await {
+                Ok(s) => (0, Some(s)),
+                Err(_) => (seen.failures.max(1), None),
+            }
+        }
+        None => match read(&req.master, &opts).await {
+            Ok(s) => (0, Some(s)),
+            Err(_) => {
+                tokio::time::sleep(SECOND_READ_AFTER).await;
+                match read(&req.master, &opts).await {
+                    Ok(s) => (0, Some(s)),
+                    Err(_) => (2, None),
+                }
+            }
+        },
+    };
+    let views: Vec<(Addr, Option<&InstanceStatus>)> = replicas.iter().map(|(a, s)| (a.clone(), s.as_ref())).collect();
+    (death::master_state(&req.master, failures, &views), master)
+}
+
+/// Run a failover (or, with `dry_run`, only its checks and plan).
+pub async fn failover(
+    req: &Request,
+    acc: &Accounts,
+    lock_dir: &std::path::Path,
+    audit: &mut AuditLog,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<Outcome, FailoverError> {
+    let mut journal = Journal::new("failover", &req.shard, audit, progress, acc.secrets());
+    let mut outcome = Outcome { run: journal.run.clone(), ..Outcome::default() };
+    // One lock for every action that changes a shard's topology.
+    let _lock = if req.dry_run {
+        None
+    } else {
+        let t = journal.start("lock", format!("lock shard {} (lock file in {})", req.shard, lock_dir.display()))?;
+        match ShardLock::acquire(lock_dir, "promote", &req.shard) {
+            Ok(l) => {
+                journal.done("lock", t, l.path().display().to_string())?;
+                Some(l)
+            }
+            Err(e) => {
+                journal.fail("lock", t, &e);
+                return Err(FailoverError::Refused(e));
+            }
+        }
+    };
+
+    let t = journal.start("read", "read every member fresh; the master twice".into())?;
+    let opts = acc.admin_opts();
+    let replicas: Vec<(Addr, Option<InstanceStatus>)> = futures::future::join_all(req.replicas.iter().map(|a| {
+        let opts = opts.clone();
+        async move { (a.clone(), read(a, &opts).await.ok()) }
+    }))
+    .await;
+    let (state, master_status) = verdict(req, acc, &replicas).await;
+    let up = replicas.iter().filter(|(_, s)| s.is_some()).count();
+    journal.done("read", t, format!("{}; {up} of {} replicas read", state.describe(), replicas.len()))?;
+    outcome.verdict = Some(state.clone());
+
+    let mut checks = Vec::new();
+    let dead_forced = !state.is_dead() && forced(req, "master_dead");
+    checks.push(Check { name: "master_dead", ok: state.is_dead(), detail: state.describe(), forced: dead_forced });
+    if master_status.as_ref().is_some_and(|s| !s.read_only) && !dead_forced {
+        let msg = format!(
+            "refused: the master {} answers and is writable: this is no incident for failover; use `shardtop promote` \
+             for a planned switchover",
+            req.master
+        );
+        return Err(FailoverError::Refused(msg));
+    }
+    if dead_forced && req.pre_hook.is_none() {
+        return Err(FailoverError::Refused(format!(
+            "refused: {}; --force-check master_dead needs a pre-failover hook ([actions] pre_failover_hook) that \
+             fences {} (STONITH, router): it may still take writes",
+            state.describe(),
+            req.master
+        )));
+    }
+
+    // Judge and choose.
+    let rule = |a: &Addr| req.promotion.iter().find(|(x, _)| x == a).map(|(_, p)| *p).unwrap_or_default();
+    let rows: Vec<(Addr, Option<&InstanceStatus>, Promotion, bool)> =
+        replicas.iter().map(|(a, s)| (a.clone(), s.as_ref(), rule(a), false)).collect();
+    let judged = candidate::judge(&req.master, &rows);
+    outcome.judged = judged.clone();
+    let choice = candidate::choose(judged, req.candidate.as_ref());
+    checks.push(Check {
+        name: "candidate",
+        ok: choice.is_ok(),
+        detail: match &choice {
+            Ok(c) => describe_choice(c),
+            Err(e) => e.clone(),
+        },
+        forced: false,
+    });
+    journal.progress(&Progress::Checks(checks.clone()));
+    outcome.checks = checks.clone();
+    let blocking: Vec<String> =
+        checks.iter().filter(|c| c.blocks()).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+    let choice = match choice {
+        Ok(c) if blocking.is_empty() => c,
+        _ => {
+            let msg = format!("refused: {}", blocking.join("; "));
+            if !req.dry_run {
+                journal.entry("check", "failed", None, &msg)?;
+            }
+            return Err(FailoverError::Refused(msg));
+        }
+    };
+    outcome.candidate = Some(choice.candidate.clone());
+    let cand_status = replicas
+        .iter()
+        .find(|(a, _)| *a == choice.candidate)
+        .and_then(|(_, s)| s.clone())
+        .ok_or_else(|| FailoverError::Refused(format!("{} could not be read", choice.candidate)))?;
+    let dialect = Dialect::detect(&cand_status.version, "")
+        .ok_or_else(|| FailoverError::Refused(format!("unknown server version {:?}", cand_status.version)))?;
+    let gtid =
+        cand_status.replication.iter().find(|l| l.source == req.master).is_some_and(|l| l.gtid_mode != GtidMode::No);
+    let reachable: Vec<Addr> = replicas.iter().filter(|(_, s)| s.is_some()).map(|(a, _)| a.clone()).collect();
+    let plan = plan::failover(&Shape {
+        candidate: &choice.candidate,
+        replicas: &reachable,
+        catch_up_from: choice.catch_up_from.as_ref(),
+        upstream: req.upstream.as_ref(),
+        pre_hook: req.pre_hook.as_deref(),
+        hook: req.hook.as_deref(),
+        relay_timeout: req.relay_timeout,
+        catchup_timeout: req.catchup_timeout,
+    });
+    outcome.plan = runner::describe(&plan);
+    journal.progress(&Progress::Plan(outcome.plan.clone()));
+    if req.dry_run {
+        outcome.loss = loss(req, &choice, &cand_status, None);
+        outcome.total = journal.elapsed();
+        return Ok(outcome);
+    }
+    journal.entry("check", "ok", None, &format!("{}; candidate {}", state.describe(), choice.candidate))?;
+
+    let io_was_running = replicas
+        .iter()
+        .filter(|(_, s)| {
+            s.as_ref()
+                .and_then(|s| s.replication.iter().find(|l| l.source == req.master))
+                .is_some_and(|l| l.io_state != IoState::Stopped)
+        })
+        .map(|(a, _)| a.clone())
+        .collect();
+    let followers: Vec<Addr> = reachable.iter().filter(|a| **a != choice.candidate).cloned().collect();
+    let mut ex = FailoverExec {
+        req,
+        acc,
+        opts: Arc::clone(&opts),
+        d: dialect,
+        candidate: choice.candidate.clone(),
+        gtid,
+        io_was_running,
+        followers,
+        run: journal.run.clone(),
+        started: std::time::Instant::now(),
+        cand: None,
+        final_link: None,
+        promote_attempted: false,
+        promoted: false,
+        writable_after: None,
+        new_master_at: None,
+    };
+    let result = runner::execute::<FailoverStep, _>(&plan, &mut ex, &mut journal, None).await;
+    outcome.promoted = ex.promoted;
+    outcome.writable_after = ex.writable_after;
+    let ran = result?;
+    outcome.executed = ran.steps;
+    let new_status = read(&choice.candidate, &opts).await.ok();
+    outcome.loss = loss(req, &choice, &cand_status, new_status.as_ref());
+    journal.entry("loss", "ok", None, &outcome.loss.summary)?;
+    outcome.warnings = journal.take_warnings();
+    outcome.total = journal.elapsed();
+    let summary = format!(
+        "{} is the master of {} after the failover; writable after {:.0} ms, total {:.0} ms; {} warnings",
+        choice.candidate,
+        req.shard,
+        outcome.writable_after.unwrap_or_default().as_secs_f64() * 1e3,
+        outcome.total.as_secs_f64() * 1e3,
+        outcome.warnings.len()
+    );
+    journal.entry("outcome", "ok", Some(outcome.total), &summary)?;
+    Ok(outcome)
+}
+
+fn describe_choice(c: &Choice) -> String {
+    let held = |a: &Addr| {
+        c.judged
+            .iter()
+            .find(|j| &j.addr == a)
+            .and_then(|j| j.holds.as_ref())
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    };
+    let mut s = format!("{} (holds {})", c.candidate, held(&c.candidate));
+    if let Some(from) = &c.catch_up_from {
+        s.push_str(&format!("; catches up first from {from} (holds {})", held(from)));
+    }
+    let excluded: Vec<String> =
+        c.judged.iter().filter_map(|j| j.excluded.as_ref().map(|why| format!("{}: {why}", j.addr))).collect();
+    if !excluded.is_empty() {
+        s.push_str(&format!("; set aside: {}", excluded.join("; ")));
+    }
+    s
+}
+
+/// What may be lost: the dead master's last known position against what the new master holds.
+fn loss(req: &Request, choice: &Choice, cand: &InstanceStatus, new_master: Option<&InstanceStatus>) -> Loss {
+    let holds = choice.judged.iter().find(|j| j.addr == choice.candidate).and_then(|j| j.holds.clone());
+    let new_text = match new_master {
+        Some(s) => match s.flavor {
+            crate::fleet::status::Flavor::MariaDb => s.gtid.binlog_pos.clone().unwrap_or_default(),
+            crate::fleet::status::Flavor::MySql => s.gtid.executed.clone().unwrap_or_default(),
+        },
+        None => holds.as_ref().map(ToString::to_string).unwrap_or_default(),
+    };
+    let last_seen = req.seen.as_ref().and_then(|s| s.last_gtid.clone());
+    let parse = |t: &str| History::parse(cand.flavor, t).ok();
+    let missing = match (last_seen.as_deref().and_then(parse), parse(&new_text)) {
+        (Some(old), Some(new)) => old.missing_from(&new),
+        _ => Vec::new(),
+    };
+    let semi_sync = req.seen.as_ref().is_some_and(|s| s.semi_sync)
+        && choice.judged.iter().any(|j| j.addr == choice.candidate && j.semi_sync);
+    let summary = if semi_sync {
+        format!("semi-sync (AFTER_SYNC) with {} as a semi-sync replica: acknowledged writes are safe", choice.candidate)
+    } else {
+        match &last_seen {
+            None => format!(
+                "the dead master's last position is unknown to this run (no earlier probe): transactions it \
+                 committed beyond {new_text} never reached a replica and are lost; without semi-sync, some may \
+                 have been acknowledged"
+            ),
+            Some(seen) if missing.is_empty() => {
+                format!("nothing known lost: the new master holds the last position seen on the dead master ({seen})")
+            }
+            Some(seen) => format!(
+                "may be lost (seen on the dead master at {seen}, not on the new master): {}",
+                missing.iter().map(|m| format!("{} ({} transactions)", m.what, m.count)).collect::<Vec<_>>().join("; ")
+            ),
+        }
+    };
+    Loss { last_seen, new_master: new_text, missing, summary }
+}

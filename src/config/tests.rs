@@ -511,6 +511,26 @@ fn every_warning_fixture_loads_with_its_warnings() {
     }
 }
 
+/// Every message and position the fixtures produce, verbatim: a change to any
+/// wording or line number shows up as a snapshot diff to accept on purpose.
+#[test]
+fn every_fixture_output_is_pinned() {
+    let mut out = String::new();
+    for kind in ["valid", "invalid", "warn"] {
+        for (name, text) in fixtures(kind) {
+            out.push_str(&format!("== {kind}/{name}\n"));
+            let problems = match parse(&text, &name, &fixture_env()) {
+                Ok(l) => l.warnings,
+                Err(e) => e.problems,
+            };
+            for p in problems {
+                out.push_str(&format!("{p}\n"));
+            }
+        }
+    }
+    insta::assert_snapshot!("config_fixture_problems", out);
+}
+
 #[test]
 fn the_example_config_parses() {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml"))

@@ -15,6 +15,8 @@ mod schema;
 mod validate;
 
 #[cfg(test)]
+mod testing;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};

@@ -10,6 +10,8 @@ use super::problem::backticked;
 use super::schema::{RawConfig, SECTIONS};
 use super::testing::*;
 use super::*;
+use crate::fleet::Addr;
+use crate::secret::Secret;
 
 // ---- defaults and values ----
 

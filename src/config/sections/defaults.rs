@@ -226,3 +226,112 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+
+    #[test]
+    fn tls_modes_accept_mysql_spelling() {
+        let env = bare_env();
+        for (written, mode) in [
+            ("disabled", TlsMode::Disabled),
+            ("required", TlsMode::Required),
+            ("VERIFY_IDENTITY", TlsMode::VerifyIdentity),
+            ("verify-identity", TlsMode::VerifyIdentity),
+        ] {
+            let text = format!("[defaults]\nuser = \"u\"\ntls = \"{written}\"\n{SHARD}");
+            assert_eq!(ok(&text, &env).config.defaults.tls, mode, "{written}");
+        }
+        let e = err(&format!("[defaults]\nuser = \"u\"\ntls = \"verify_ca\"\n{SHARD}"), &env);
+        assert!(has(&e, Some(3), "use \"verify_identity\""), "{e}");
+    }
+
+    #[test]
+    fn password_from_env() {
+        let env = bare_env().with_var("PW", "from-env");
+        let d = ok(&format!("[defaults]\nuser = \"u\"\npassword_env = \"PW\"\n{SHARD}"), &env).config.defaults;
+        assert_eq!(d.password.as_ref().map(Secret::expose), Some("from-env"));
+        assert_eq!(d.password_source, "env PW");
+    }
+
+    #[test]
+    fn password_from_file_drops_trailing_newlines_only() {
+        let env = bare_env().with_file("/pw", " spaced pw \r\n\n", 0o600);
+        let d = ok(&format!("[defaults]\nuser = \"u\"\npassword_file = \"/pw\"\n{SHARD}"), &env).config.defaults;
+        assert_eq!(d.password.as_ref().map(Secret::expose), Some(" spaced pw "));
+        assert_eq!(d.password_source, "file /pw");
+    }
+
+    #[test]
+    fn password_file_paths_expand_home() {
+        let env = bare_env().with_file("/home/nobody/.pw", "x", 0o600);
+        let d = ok(&format!("[defaults]\nuser = \"u\"\npassword_file = \"~/.pw\"\n{SHARD}"), &env).config.defaults;
+        assert_eq!(d.password_source, "file /home/nobody/.pw");
+    }
+
+    #[test]
+    fn user_and_password_from_my_cnf() {
+        let env = bare_env().with_file(
+            "/home/nobody/.my.cnf",
+            "[mysqld]\nuser=mysql\n[client]\nuser = 'cnfuser'\npassword = \"cnf pw\" # comment\n",
+            0o600,
+        );
+        let loaded = ok(SHARD, &env);
+        let d = loaded.config.defaults;
+        assert_eq!(d.user, "cnfuser");
+        assert_eq!(d.password.as_ref().map(Secret::expose), Some("cnf pw"));
+        assert_eq!(d.password_source, "~/.my.cnf");
+        assert!(loaded.warnings.is_empty());
+    }
+
+    #[test]
+    fn config_user_wins_over_my_cnf_and_explicit_password_skips_it() {
+        let env = bare_env().with_var("PW", "env pw").with_file(
+            "/home/nobody/.my.cnf",
+            "[client]\nuser=cnfuser\npassword=cnf\n",
+            0o644,
+        );
+        let loaded = ok(&format!("[defaults]\nuser = \"u\"\npassword_env = \"PW\"\n{SHARD}"), &env);
+        assert_eq!(loaded.config.defaults.user, "u");
+        assert_eq!(loaded.config.defaults.password_source, "env PW");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn open_my_cnf_with_a_password_is_a_warning() {
+        let env = bare_env().with_file("/home/nobody/.my.cnf", "[client]\nuser=u\npassword=p\n", 0o644);
+        let loaded = ok(SHARD, &env);
+        assert_eq!(loaded.warnings.len(), 1);
+        assert_eq!(
+            loaded.warnings[0].to_string(),
+            "/home/nobody/.my.cnf: warning: it holds a password and is accessible by group or others (mode 0644) \
+             (hint: chmod 600 /home/nobody/.my.cnf)"
+        );
+    }
+
+    #[test]
+    fn unreadable_my_cnf_is_a_warning() {
+        let env = bare_env().with_denied("/home/nobody/.my.cnf");
+        let loaded = ok(&format!("[defaults]\nuser = \"u\"\n{SHARD}"), &env);
+        assert!(loaded.warnings[0].message.contains("Permission denied"), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn no_user_anywhere_is_an_error_at_the_defaults_section() {
+        let e = err(&format!("[defaults]\ntls = \"required\"\n{SHARD}"), &bare_env());
+        assert!(has(&e, Some(1), "no user: set [defaults] user"), "{e}");
+        let e = err(&format!("[defaults]\nuser = \"  \"\n{SHARD}"), &bare_env());
+        assert!(has(&e, Some(2), "defaults.user is empty"), "{e}");
+    }
+
+    #[test]
+    fn empty_password_sources_are_warnings() {
+        let env = bare_env().with_var("PW", "").with_file("/pw", "\n", 0o600);
+        let w = ok(&format!("[defaults]\nuser = \"u\"\npassword_env = \"PW\"\n{SHARD}"), &env).warnings;
+        assert!(w[0].message.contains("PW is set but empty"));
+        let w = ok(&format!("[defaults]\nuser = \"u\"\npassword_file = \"/pw\"\n{SHARD}"), &env).warnings;
+        assert!(w[0].message.contains("is empty"));
+    }
+}

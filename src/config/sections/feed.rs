@@ -279,6 +279,7 @@ fn scan(q: &str) -> (usize, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing::*;
 
     #[test]
     fn queries_that_are_accepted_and_refused() {
@@ -303,5 +304,26 @@ mod tests {
         assert_eq!(UserSample::Range(7, 7).pick(123), 7);
         // The widest range walks without overflowing.
         assert!(UserSample::Range(0, u64::MAX).pick(3) > 0);
+    }
+
+    #[test]
+    fn feed_fixture_and_defaults() {
+        let c = ok(&read_fixture("valid/feed.toml"), &fixture_env()).config;
+        let f = c.feed.expect("[feed]");
+        assert_eq!(f.query, "SELECT p.id FROM photos p WHERE p.user_id = ? LIMIT 10");
+        assert_eq!(f.database.as_deref(), Some("social"));
+        assert_eq!(f.sample, UserSample::Ids(vec![1, 7, 13]));
+        assert_eq!(
+            (f.interval, f.timeout, f.window),
+            (Duration::from_secs(2), Duration::from_millis(250), Duration::from_secs(120))
+        );
+        assert_eq!(f.targets, FeedTargets::Replicas);
+        // An empty [feed] turns the probe on with the spec's feed read.
+        let c = ok(&format!("[feed]\n{SHARD}"), &fixture_env()).config;
+        let f = c.feed.expect("[feed]");
+        assert_eq!(f.query, FeedConfig::DEFAULT_QUERY);
+        assert_eq!(f.sample, UserSample::Range(1, 1000));
+        assert_eq!(f.targets, FeedTargets::Master);
+        assert!(ok(SHARD, &fixture_env()).config.feed.is_none(), "no section, no probe");
     }
 }

@@ -86,3 +86,35 @@ impl Checker<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::load_keymap;
+
+    #[test]
+    fn keymap_file_reads_keys_and_reports_problems_with_lines() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("keymap.toml");
+        assert_eq!(
+            load_keymap(&path).map(|(k, w)| (k.len(), w.len())).ok(),
+            Some((0, 0)),
+            "a missing file is no bindings"
+        );
+        std::fs::write(&path, "[keys]\nbind = [{ on = \"x\", run = \"quit\" }, { on = \"x\", run = \"help\" }]\n")
+            .unwrap();
+        let (keys, warnings) = load_keymap(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(keys.len(), 2);
+        assert!(warnings.iter().any(|w| w.message.contains("key x is bound twice")), "{warnings:?}");
+        std::fs::write(&path, "[keys]\nbind = [\n  { on = \"x\", run = \"qiut\" },\n]\n").unwrap();
+        let e = load_keymap(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("keymap.toml:3:")
+                && e.contains("unknown action \"qiut\"")
+                && e.contains("did you mean \"quit\""),
+            "{e}"
+        );
+        std::fs::write(&path, "[ui]\ntheme = \"x\"\n").unwrap();
+        let e = load_keymap(&path).unwrap_err().to_string();
+        assert!(e.contains("keymap.toml:1:") && e.contains("ui"), "{e}");
+    }
+}

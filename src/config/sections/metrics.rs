@@ -222,3 +222,30 @@ impl Checker<'_> {
         Some(text.trim_end_matches('/').to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+
+    #[test]
+    fn metrics_only_needs_no_database_user() {
+        let prom = "[[metrics]]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:9090/\"\n";
+        let c = ok(&format!("{prom}{SHARD}"), &bare_env()).config;
+        assert_eq!(c.defaults.user, "", "no user: metrics-only");
+        let m = &c.metrics[0];
+        assert_eq!(
+            (m.kind, m.url.as_str(), m.name.as_str()),
+            (MetricsKind::Prometheus, "http://127.0.0.1:9090", "prometheus 127.0.0.1:9090")
+        );
+        assert_eq!(m.qps.as_deref(), Some("sum by (shard) (rate(mysql_global_status_questions[1m]))"));
+        assert!(m.lag.as_deref().is_some_and(|l| l.contains("mysql_slave_status_seconds_behind_master")));
+        assert_eq!(m.feed_p99, None);
+        // Without a source there is nothing to watch without a user.
+        let e = err(SHARD, &bare_env());
+        assert!(has(&e, None, "no user: set [defaults] user"), "{e}");
+        // The feed probe is a database read: it needs the account.
+        let e = err(&format!("{prom}[feed]\n{SHARD}"), &bare_env());
+        assert!(e.to_string().contains("[feed] needs a database account"), "{e}");
+    }
+}

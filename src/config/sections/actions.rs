@@ -170,3 +170,34 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+
+    #[test]
+    fn a_disabled_section_reads_no_secret() {
+        // The variable is not set: harmless while actions are off, an error once they are on.
+        let section = "[actions]\nuser = \"admin\"\npassword_env = \"NOT_SET_ANYWHERE\"\nreplication_user = \"repl\"\n";
+        let a = ok(&format!("{section}{SHARD}"), &fixture_env()).config.actions;
+        assert_eq!((a.enabled, a.password), (false, None));
+        let e = err(&format!("{section}enabled = true\n{SHARD}"), &fixture_env());
+        assert!(has(&e, Some(3), "actions.password_env names NOT_SET_ANYWHERE, which is not set"), "{e}");
+    }
+
+    #[test]
+    fn enabled_actions_name_both_accounts() {
+        let e = err(&format!("[actions]\nenabled = true\n{SHARD}"), &fixture_env());
+        assert!(has(&e, Some(1), "[actions] is enabled but has no `user`"), "{e}");
+        assert!(has(&e, Some(1), "[actions] is enabled but has no `replication_user`"), "{e}");
+        let a = ok(
+            &format!("[actions]\nenabled = true\nuser = \"admin\"\nreplication_user = \"repl\"\n{SHARD}"),
+            &fixture_env(),
+        )
+        .config
+        .actions;
+        assert_eq!((a.user.as_str(), a.replication_user.as_str()), ("admin", "repl"));
+        assert_eq!(a.audit_log, ActionsConfig::default().audit_log);
+    }
+}

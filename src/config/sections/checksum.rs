@@ -77,3 +77,20 @@ impl Checker<'_> {
         ChecksumConfig { table, chunk_time, max_lag, max_threads_running }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+
+    #[test]
+    fn checksum_defaults_and_limits() {
+        assert_eq!(ok(SHARD, &fixture_env()).config.checksum, ChecksumConfig::default());
+        assert_eq!(ChecksumConfig::default().table, "percona.checksums", "pt-table-checksum's own table");
+        let text = format!("[checksum]\ntable = \"checksums\"\nchunk_time = 0\nmax_threads_running = 0\n{SHARD}");
+        let e = err(&text, &fixture_env());
+        assert!(has(&e, Some(2), "checksum.table \"checksums\" is not `db.table`"), "{e}");
+        assert!(has(&e, Some(3), "checksum.chunk_time must be greater than 0"), "{e}");
+        assert!(has(&e, Some(4), "checksum.max_threads_running must be at least 1"), "{e}");
+    }
+}

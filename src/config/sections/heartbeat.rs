@@ -74,3 +74,28 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+
+    #[test]
+    fn a_heartbeat_needs_a_plain_table_name() {
+        let h = ok(&format!("[heartbeat]\ntable = \"percona.heartbeat\"\n{SHARD}"), &fixture_env()).config.heartbeat;
+        assert_eq!(
+            h,
+            Some(HeartbeatConfig {
+                table: "percona.heartbeat".into(),
+                utc: true,
+                write: false,
+                interval: Duration::from_secs(1)
+            }),
+            "UTC, read-only and 1 s unless told otherwise"
+        );
+        let e = err(&format!("[heartbeat]\nwrite = true\n{SHARD}"), &fixture_env());
+        assert!(has(&e, Some(1), "[heartbeat] has no `table`"), "{e}");
+        let e = err(&format!("[heartbeat]\ntable = \"percona.heartbeat; DROP TABLE x\"\n{SHARD}"), &fixture_env());
+        assert!(has(&e, Some(2), "is not `db.table`"), "{e}");
+    }
+}

@@ -86,3 +86,21 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+
+    #[test]
+    fn a_sweep_may_not_outlast_the_interval() {
+        let e = err(&format!("[poll]\ninterval = \"1s\"\ntimeout = \"2s\"\nconcurrency = -1\n{SHARD}"), &fixture_env());
+        assert!(has(&e, Some(3), "poll.timeout (2s) is longer than poll.interval (1s): a sweep would overlap"), "{e}");
+        assert!(has(&e, Some(4), "poll.concurrency must be at least 1, got -1"), "{e}");
+        // Against a default, the message says which value is the default.
+        let e = err(&format!("[poll]\ntimeout = \"3s\"\n{SHARD}"), &fixture_env());
+        assert!(has(&e, Some(2), "poll.timeout (3s) is longer than poll.interval (2s, the default)"), "{e}");
+        let p = ok(&format!("[poll]\ninterval = 5\ntimeout = 5\nconcurrency = 1\n{SHARD}"), &fixture_env()).config.poll;
+        assert_eq!((p.interval, p.timeout, p.concurrency), (Duration::from_secs(5), Duration::from_secs(5), 1));
+    }
+}

@@ -217,3 +217,28 @@ impl Checker<'_> {
         self.error(Some(span), message, "each server belongs to one shard, listed once".to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::*;
+
+    #[test]
+    fn a_server_belongs_to_one_shard() {
+        let text = "[[shard]]\nname = \"a\"\nmaster = \"db1:3306\"\n[[shard]]\nname = \"b\"\nmaster = \"db2:3306\"\nreplicas = [\"db1:3306\"]\n";
+        let e = err(text, &fixture_env());
+        assert!(
+            has(&e, Some(7), "db1:3306 is in two shards: shard `a` (master, line 3) and shard `b` (replica)"),
+            "{e}"
+        );
+        let e = err("[[shard]]\nname = \"a\"\nmaster = \"db1:3306\"\nupstream = \"db1:3306\"\n", &fixture_env());
+        assert!(has(&e, Some(4), "shard `a`: upstream db1:3306 is the shard's own master"), "{e}");
+    }
+
+    #[test]
+    fn localhost_is_explained_once() {
+        let text = "[[shard]]\nname = \"a\"\nmaster = \"localhost:3306\"\nreplicas = [\"localhost:3307\"]\n";
+        let w = ok(text, &fixture_env()).warnings;
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].to_string().contains("`localhost` means TCP to 127.0.0.1:3306"), "{}", w[0]);
+    }
+}

@@ -78,3 +78,28 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+
+    #[test]
+    fn warnings_come_before_critical_alerts() {
+        let e = err(&format!("[thresholds]\nlag_warn = \"2m\"\n{SHARD}"), &fixture_env());
+        assert!(
+            has(&e, Some(2), "thresholds.lag_warn (2m) must be below thresholds.lag_crit (1m, the default)"),
+            "{e}"
+        );
+        let e = err(&format!("[thresholds]\nqps_drop_percent = 0.0\n{SHARD}"), &fixture_env());
+        assert!(has(&e, Some(2), "more than 0 and at most 100, got 0"), "{e}");
+        let t =
+            ok(&format!("[thresholds]\nlag_warn = 5\nlag_crit = 6\nqps_drop_percent = 100.0\n{SHARD}"), &fixture_env())
+                .config
+                .thresholds;
+        assert_eq!(
+            (t.lag_warn, t.lag_crit, t.qps_drop_percent),
+            (Duration::from_secs(5), Duration::from_secs(6), 100.0)
+        );
+    }
+}

@@ -73,3 +73,22 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::*;
+
+    #[test]
+    fn frame_rate_stays_between_1_and_60() {
+        for (fps, good) in [(0, false), (1, true), (60, true), (61, false), (-3, false)] {
+            let text = format!("[ui]\nfps = {fps}\n{SHARD}");
+            if good {
+                assert_eq!(i64::from(ok(&text, &fixture_env()).config.ui.fps), fps);
+            } else {
+                assert!(has(&err(&text, &fixture_env()), Some(2), "ui.fps must be from 1 to 60"), "{fps}");
+            }
+        }
+        let e = err(&format!("[ui]\ntheme = \" \"\n{SHARD}"), &fixture_env());
+        assert!(has(&e, Some(2), "ui.theme is empty"), "{e}");
+    }
+}

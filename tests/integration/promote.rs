@@ -1,14 +1,12 @@
 //! `shardtop promote` against real MariaDB shards (s7–s10 of the test sandbox).
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 
-use common::Sandbox;
+use crate::common::Sandbox;
 
 /// What each member looks like, to compare before and after.
 async fn shape(sb: &Sandbox, shard: &str) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
@@ -533,7 +531,7 @@ async fn an_open_write_transaction_cannot_commit_after_the_freeze() {
     let cand = sb.addr("s22-r1");
     let cfg_path = cfg.to_path_buf();
     let (code, out) = tokio::task::spawn_blocking({
-        let sb = common::Sandbox::get().expect("sandbox");
+        let sb = crate::common::Sandbox::get().expect("sandbox");
         move || promote(&sb, &cfg_path, &["--shard", "s22", "--to", &cand, "--yes"])
     })
     .await

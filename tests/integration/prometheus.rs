@@ -3,13 +3,11 @@
 //! shardtop's own polling of the same shard. Metrics-only shardtop (no
 //! database account) must see the same lag and QPS as direct polling.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Counts, spawn_load};
+use crate::common::{Counts, spawn_load};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_only_agrees_with_direct_polling_on_lag_and_qps() {

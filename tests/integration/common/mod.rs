@@ -24,10 +24,9 @@ pub struct Sandbox {
 }
 
 /// Get the sandbox, or return from the test (skipped) when there is none.
-#[macro_export]
 macro_rules! sandbox_or_skip {
     () => {
-        match common::Sandbox::get() {
+        match $crate::common::Sandbox::get() {
             Some(s) => s,
             None => return,
         }

@@ -1,4 +1,4 @@
-//! `shardtop promote` against real MariaDB shards (s7–s10 of the test sandbox).
+//! `shardtop promote` against real MariaDB shards (the sandbox shards `common/shards.rs` gives this module).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -531,7 +531,7 @@ async fn an_open_write_transaction_cannot_commit_after_the_freeze() {
     let cand = sb.addr("s22-r1");
     let cfg_path = cfg.to_path_buf();
     let (code, out) = tokio::task::spawn_blocking({
-        let sb = crate::common::Sandbox::get().expect("sandbox");
+        let sb = sb.clone();
         move || promote(&sb, &cfg_path, &["--shard", "s22", "--to", &cand, "--yes"])
     })
     .await

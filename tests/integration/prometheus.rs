@@ -14,7 +14,7 @@ async fn metrics_only_agrees_with_direct_polling_on_lag_and_qps() {
     let sb = sandbox_or_skip!();
     let Ok(url) = std::env::var("SHARDTOP_PROMETHEUS_URL").or_else(|_| sb.try_var("SANDBOX_PROMETHEUS_URL").ok_or(()))
     else {
-        eprintln!("skipped: no prometheus in the sandbox (scripts/sandbox metrics up --only s20)");
+        crate::common::note("skipped: no prometheus in the sandbox (scripts/sandbox metrics up --only s20)");
         return;
     };
     let master = "s20-m";

@@ -1,8 +1,9 @@
 //! Access to the MariaDB sandbox that `scripts/test` starts (`scripts/sandbox up`).
 //!
 //! Tests find it through `SHARDTOP_SANDBOX_ENV` (the `sandbox.env` file the
-//! script writes). Without it they are skipped with a note — except under CI,
-//! where a missing sandbox is a failure.
+//! script writes). Without it they fail, saying so: a test that passes without
+//! checking anything looks like a green run. `SHARDTOP_SKIP_SANDBOX=1` skips
+//! them instead, with a note on the terminal.
 //!
 //! Shards are handed out to test modules so they can run in parallel: which
 //! module owns which is a table (`shards.rs`), and every accessor below that
@@ -32,7 +33,8 @@ pub struct Sandbox {
     module: &'static str,
 }
 
-/// Get the sandbox for the calling module, or return from the test (skipped) when there is none.
+/// Get the sandbox for the calling module; without one, fail, or return from the test (skipped)
+/// when `SHARDTOP_SKIP_SANDBOX=1` asks for that.
 macro_rules! sandbox_or_skip {
     () => {
         match $crate::common::Sandbox::get(module_path!()) {
@@ -50,10 +52,13 @@ impl Sandbox {
             panic!("tests/integration/common/shards.rs: {e}");
         }
         let Some(path) = std::env::var_os("SHARDTOP_SANDBOX_ENV") else {
-            if std::env::var_os("CI").is_some() {
-                panic!("SHARDTOP_SANDBOX_ENV is not set under CI: run the tests through scripts/test");
+            if let Err(e) = without_sandbox(std::env::var("SHARDTOP_SKIP_SANDBOX").ok().as_deref()) {
+                panic!("{e}");
             }
-            eprintln!("skipped: no sandbox (run scripts/test, or scripts/sandbox up and set SHARDTOP_SANDBOX_ENV)");
+            static NOTED: std::sync::Once = std::sync::Once::new();
+            NOTED.call_once(|| {
+                note("SHARDTOP_SKIP_SANDBOX=1: the tests against the sandbox are skipped (each passes without checking anything)");
+            });
             return None;
         };
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path:?}: {e}"));
@@ -271,6 +276,22 @@ impl Sandbox {
     }
 }
 
+/// Without a sandbox: `Ok` to skip the test (only when `SHARDTOP_SKIP_SANDBOX` is `1`), else why it fails.
+fn without_sandbox(skip: Option<&str>) -> Result<(), String> {
+    match skip {
+        Some("1") => Ok(()),
+        _ => Err("no sandbox: run scripts/test, or set SHARDTOP_SKIP_SANDBOX=1 to skip the sandbox tests \
+                  (or start one with scripts/sandbox up and set SHARDTOP_SANDBOX_ENV to its sandbox.env)"
+            .into()),
+    }
+}
+
+/// A line on the terminal even while the test harness captures output: it captures `eprintln!`,
+/// not writes to the stderr handle, and a skipped test must be seen, not just counted as passed.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "note: {text}");
+}
+
 /// The instance object for `addr` in a snapshot.
 pub fn instance<'a>(json: &'a serde_json::Value, addr: &str) -> &'a serde_json::Value {
     json["shards"]
@@ -352,6 +373,18 @@ mod tests {
     fn a_module_reaches_its_own_shards_and_the_shared_one() {
         assert_eq!(sandbox_for("integration::checksum").addr("s15-m"), "127.0.0.1:2");
         assert_eq!(sandbox_for("integration::promote").addr("s1-m"), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn no_sandbox_fails_unless_skipping_is_asked_for() {
+        let e = without_sandbox(None).unwrap_err();
+        assert!(
+            e.starts_with("no sandbox: run scripts/test, or set SHARDTOP_SKIP_SANDBOX=1 to skip the sandbox tests"),
+            "{e}"
+        );
+        assert!(without_sandbox(Some("0")).is_err());
+        assert!(without_sandbox(Some("")).is_err());
+        assert_eq!(without_sandbox(Some("1")), Ok(()));
     }
 
     #[test]

@@ -9,7 +9,6 @@
 //! module owns which is a table (`shards.rs`), and every accessor below that
 //! takes an instance or shard name checks it against the table, so a test that
 //! reaches into another module's shard fails at once, naming the owner.
-#![allow(dead_code)]
 
 pub mod shards;
 

@@ -72,12 +72,15 @@ impl Val<Duration> {
     }
 }
 
+/// Collects every problem while the sections are turned into values; each section's checks
+/// are methods of it in `sections/<section>.rs`, reporting through `error` and `warn`.
 pub(super) struct Checker<'a> {
-    pub(super) file: &'a str,
-    pub(super) lines: LineIndex<'a>,
+    file: &'a str,
+    lines: LineIndex<'a>,
+    /// The config file's directory, for relative paths in it.
     pub(super) base: Option<&'a Path>,
     pub(super) env: &'a dyn Env,
-    pub(super) problems: Vec<Problem>,
+    problems: Vec<Problem>,
     /// `[[metrics]]` is configured: without a database user shardtop runs metrics-only.
     pub(super) allow_no_user: bool,
 }

@@ -1,8 +1,6 @@
 //! Config tests: the public API end to end, the fixture files, the example
 //! config, and secrets never leaking.
 
-use std::collections::{HashMap, HashSet};
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,89 +8,10 @@ use proptest::prelude::*;
 
 use super::problem::backticked;
 use super::schema::{RawConfig, SECTIONS};
+use super::testing::*;
 use super::*;
-
-/// An environment made of maps, so tests never touch the real one.
-#[derive(Default, Clone)]
-struct FakeEnv {
-    vars: HashMap<String, String>,
-    files: HashMap<PathBuf, (String, u32)>,
-    denied: HashSet<PathBuf>,
-    home: Option<PathBuf>,
-}
-
-impl FakeEnv {
-    fn with_var(mut self, name: &str, value: &str) -> Self {
-        self.vars.insert(name.into(), value.into());
-        self
-    }
-    fn with_file(mut self, path: &str, content: &str, mode: u32) -> Self {
-        self.files.insert(path.into(), (content.into(), mode));
-        self
-    }
-    fn with_denied(mut self, path: &str) -> Self {
-        self.denied.insert(path.into());
-        self
-    }
-    fn with_home(mut self, path: &str) -> Self {
-        self.home = Some(path.into());
-        self
-    }
-}
-
-impl Env for FakeEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        self.vars.get(name).cloned()
-    }
-    fn read_file(&self, path: &Path) -> io::Result<String> {
-        if self.denied.contains(path) {
-            return Err(io::Error::from_raw_os_error(13));
-        }
-        self.files.get(path).map(|f| f.0.clone()).ok_or_else(|| io::Error::from_raw_os_error(2))
-    }
-    fn home(&self) -> Option<PathBuf> {
-        self.home.clone()
-    }
-    fn file_mode(&self, path: &Path) -> Option<u32> {
-        self.files.get(path).map(|f| f.1)
-    }
-}
-
-/// The environment the fixture files are written against.
-fn fixture_env() -> FakeEnv {
-    FakeEnv::default()
-        .with_var("SHARDTOP_PASSWORD", "fixture-env-secret")
-        .with_file("/etc/shardtop/password", "fixture-file-secret\n", 0o600)
-        .with_file("/etc/shardtop/open-password", "fixture-open-secret\n", 0o644)
-        .with_file("/etc/shardtop/ca.pem", "-----BEGIN CERTIFICATE-----\n", 0o644)
-        .with_denied("/etc/shardtop/denied-password")
-        .with_home("/home/op")
-        .with_file("/home/op/.my.cnf", "[client]\nuser = monitor\npassword = fixture-cnf-secret\n", 0o600)
-}
-
-const SHARD: &str = "[[shard]]\nname = \"s1\"\nmaster = \"db1:3306\"\n";
-
-fn ok(text: &str, env: &FakeEnv) -> Loaded {
-    match parse(text, "t.toml", env) {
-        Ok(l) => l,
-        Err(e) => panic!("expected a valid config, got:\n{e}"),
-    }
-}
-
-fn err(text: &str, env: &FakeEnv) -> ConfigError {
-    match parse(text, "t.toml", env) {
-        Ok(l) => panic!("expected an error, got {l:?}"),
-        Err(e) => e,
-    }
-}
-
-fn has(e: &ConfigError, line: Option<usize>, needle: &str) -> bool {
-    e.problems.iter().any(|p| p.line == line && p.to_string().contains(needle))
-}
-
-fn bare_env() -> FakeEnv {
-    FakeEnv::default().with_home("/home/nobody")
-}
+use crate::fleet::Addr;
+use crate::secret::Secret;
 
 // ---- defaults and values ----
 
@@ -188,22 +107,6 @@ fn durations_fixture_reads_every_form() {
 }
 
 #[test]
-fn tls_modes_accept_mysql_spelling() {
-    let env = bare_env();
-    for (written, mode) in [
-        ("disabled", TlsMode::Disabled),
-        ("required", TlsMode::Required),
-        ("VERIFY_IDENTITY", TlsMode::VerifyIdentity),
-        ("verify-identity", TlsMode::VerifyIdentity),
-    ] {
-        let text = format!("[defaults]\nuser = \"u\"\ntls = \"{written}\"\n{SHARD}");
-        assert_eq!(ok(&text, &env).config.defaults.tls, mode, "{written}");
-    }
-    let e = err(&format!("[defaults]\nuser = \"u\"\ntls = \"verify_ca\"\n{SHARD}"), &env);
-    assert!(has(&e, Some(3), "use \"verify_identity\""), "{e}");
-}
-
-#[test]
 fn a_bom_is_tolerated() {
     let text = format!("\u{feff}[defaults]\nuser = \"u\"\n{SHARD}");
     assert_eq!(ok(&text, &bare_env()).config.shards.len(), 1);
@@ -258,95 +161,6 @@ fn known_keys_match_the_schema() {
         let place = if section.is_empty() { "top-level".to_string() } else { schema::section_header(section) };
         assert!(problem.message.contains(&place), "{problem}");
     }
-}
-
-// ---- credentials ----
-
-#[test]
-fn password_from_env() {
-    let env = bare_env().with_var("PW", "from-env");
-    let d = ok(&format!("[defaults]\nuser = \"u\"\npassword_env = \"PW\"\n{SHARD}"), &env).config.defaults;
-    assert_eq!(d.password.as_ref().map(Secret::expose), Some("from-env"));
-    assert_eq!(d.password_source, "env PW");
-}
-
-#[test]
-fn password_from_file_drops_trailing_newlines_only() {
-    let env = bare_env().with_file("/pw", " spaced pw \r\n\n", 0o600);
-    let d = ok(&format!("[defaults]\nuser = \"u\"\npassword_file = \"/pw\"\n{SHARD}"), &env).config.defaults;
-    assert_eq!(d.password.as_ref().map(Secret::expose), Some(" spaced pw "));
-    assert_eq!(d.password_source, "file /pw");
-}
-
-#[test]
-fn password_file_paths_expand_home() {
-    let env = bare_env().with_file("/home/nobody/.pw", "x", 0o600);
-    let d = ok(&format!("[defaults]\nuser = \"u\"\npassword_file = \"~/.pw\"\n{SHARD}"), &env).config.defaults;
-    assert_eq!(d.password_source, "file /home/nobody/.pw");
-}
-
-#[test]
-fn user_and_password_from_my_cnf() {
-    let env = bare_env().with_file(
-        "/home/nobody/.my.cnf",
-        "[mysqld]\nuser=mysql\n[client]\nuser = 'cnfuser'\npassword = \"cnf pw\" # comment\n",
-        0o600,
-    );
-    let loaded = ok(SHARD, &env);
-    let d = loaded.config.defaults;
-    assert_eq!(d.user, "cnfuser");
-    assert_eq!(d.password.as_ref().map(Secret::expose), Some("cnf pw"));
-    assert_eq!(d.password_source, "~/.my.cnf");
-    assert!(loaded.warnings.is_empty());
-}
-
-#[test]
-fn config_user_wins_over_my_cnf_and_explicit_password_skips_it() {
-    let env = bare_env().with_var("PW", "env pw").with_file(
-        "/home/nobody/.my.cnf",
-        "[client]\nuser=cnfuser\npassword=cnf\n",
-        0o644,
-    );
-    let loaded = ok(&format!("[defaults]\nuser = \"u\"\npassword_env = \"PW\"\n{SHARD}"), &env);
-    assert_eq!(loaded.config.defaults.user, "u");
-    assert_eq!(loaded.config.defaults.password_source, "env PW");
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
-}
-
-#[test]
-fn open_my_cnf_with_a_password_is_a_warning() {
-    let env = bare_env().with_file("/home/nobody/.my.cnf", "[client]\nuser=u\npassword=p\n", 0o644);
-    let loaded = ok(SHARD, &env);
-    assert_eq!(loaded.warnings.len(), 1);
-    assert_eq!(
-        loaded.warnings[0].to_string(),
-        "/home/nobody/.my.cnf: warning: it holds a password and is accessible by group or others (mode 0644) \
-         (hint: chmod 600 /home/nobody/.my.cnf)"
-    );
-}
-
-#[test]
-fn unreadable_my_cnf_is_a_warning() {
-    let env = bare_env().with_denied("/home/nobody/.my.cnf");
-    let loaded = ok(&format!("[defaults]\nuser = \"u\"\n{SHARD}"), &env);
-    assert!(loaded.warnings[0].message.contains("Permission denied"), "{:?}", loaded.warnings);
-}
-
-#[test]
-fn no_user_anywhere_is_an_error_at_the_defaults_section() {
-    let e = err(&format!("[defaults]\ntls = \"required\"\n{SHARD}"), &bare_env());
-    assert!(has(&e, Some(1), "no user: set [defaults] user"), "{e}");
-    let e = err(&format!("[defaults]\nuser = \"  \"\n{SHARD}"), &bare_env());
-    assert!(has(&e, Some(2), "defaults.user is empty"), "{e}");
-}
-
-#[test]
-fn empty_password_sources_are_warnings() {
-    let env = bare_env().with_var("PW", "").with_file("/pw", "\n", 0o600);
-    let w = ok(&format!("[defaults]\nuser = \"u\"\npassword_env = \"PW\"\n{SHARD}"), &env).warnings;
-    assert!(w[0].message.contains("PW is set but empty"));
-    let w = ok(&format!("[defaults]\nuser = \"u\"\npassword_file = \"/pw\"\n{SHARD}"), &env).warnings;
-    assert!(w[0].message.contains("is empty"));
 }
 
 const MARKER: &str = "Zq7-marker-do-not-print";
@@ -414,15 +228,6 @@ fn the_password_never_leaks() {
 }
 
 // ---- fixtures ----
-
-fn fixture_dir(kind: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config").join(kind)
-}
-
-fn read_fixture(rel: &str) -> String {
-    let path = fixture_dir("").join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn fixtures(kind: &str) -> Vec<(String, String)> {
     let dir = fixture_dir(kind);
@@ -509,6 +314,26 @@ fn every_warning_fixture_loads_with_its_warnings() {
             Err(e) => panic!("{name} should load with warnings:\n{e}"),
         }
     }
+}
+
+/// Every message and position the fixtures produce, verbatim: a change to any
+/// wording or line number shows up as a snapshot diff to accept on purpose.
+#[test]
+fn every_fixture_output_is_pinned() {
+    let mut out = String::new();
+    for kind in ["valid", "invalid", "warn"] {
+        for (name, text) in fixtures(kind) {
+            out.push_str(&format!("== {kind}/{name}\n"));
+            let problems = match parse(&text, &name, &fixture_env()) {
+                Ok(l) => l.warnings,
+                Err(e) => e.problems,
+            };
+            for p in problems {
+                out.push_str(&format!("{p}\n"));
+            }
+        }
+    }
+    insta::assert_snapshot!("config_fixture_problems", out);
 }
 
 #[test]
@@ -640,68 +465,4 @@ proptest! {
         let text = format!("[[shard]]\nname = \"s\"\nmaster = {}\n", toml_string(&s));
         let _ = parse(&text, "p.toml", &fixture_env());
     }
-}
-
-// ---- keymap file ----
-
-#[test]
-fn keymap_file_reads_keys_and_reports_problems_with_lines() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let path = dir.path().join("keymap.toml");
-    assert_eq!(load_keymap(&path).map(|(k, w)| (k.len(), w.len())).ok(), Some((0, 0)), "a missing file is no bindings");
-    std::fs::write(&path, "[keys]\nbind = [{ on = \"x\", run = \"quit\" }, { on = \"x\", run = \"help\" }]\n").unwrap();
-    let (keys, warnings) = load_keymap(&path).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(keys.len(), 2);
-    assert!(warnings.iter().any(|w| w.message.contains("key x is bound twice")), "{warnings:?}");
-    std::fs::write(&path, "[keys]\nbind = [\n  { on = \"x\", run = \"qiut\" },\n]\n").unwrap();
-    let e = load_keymap(&path).unwrap_err().to_string();
-    assert!(
-        e.contains("keymap.toml:3:") && e.contains("unknown action \"qiut\"") && e.contains("did you mean \"quit\""),
-        "{e}"
-    );
-    std::fs::write(&path, "[ui]\ntheme = \"x\"\n").unwrap();
-    let e = load_keymap(&path).unwrap_err().to_string();
-    assert!(e.contains("keymap.toml:1:") && e.contains("ui"), "{e}");
-}
-
-#[test]
-fn feed_fixture_and_defaults() {
-    let c = ok(&read_fixture("valid/feed.toml"), &fixture_env()).config;
-    let f = c.feed.expect("[feed]");
-    assert_eq!(f.query, "SELECT p.id FROM photos p WHERE p.user_id = ? LIMIT 10");
-    assert_eq!(f.database.as_deref(), Some("social"));
-    assert_eq!(f.sample, UserSample::Ids(vec![1, 7, 13]));
-    assert_eq!(
-        (f.interval, f.timeout, f.window),
-        (Duration::from_secs(2), Duration::from_millis(250), Duration::from_secs(120))
-    );
-    assert_eq!(f.targets, FeedTargets::Replicas);
-    // An empty [feed] turns the probe on with the spec's feed read.
-    let c = ok(&format!("[feed]\n{SHARD}"), &fixture_env()).config;
-    let f = c.feed.expect("[feed]");
-    assert_eq!(f.query, FeedConfig::DEFAULT_QUERY);
-    assert_eq!(f.sample, UserSample::Range(1, 1000));
-    assert_eq!(f.targets, FeedTargets::Master);
-    assert!(ok(SHARD, &fixture_env()).config.feed.is_none(), "no section, no probe");
-}
-
-#[test]
-fn metrics_only_needs_no_database_user() {
-    let prom = "[[metrics]]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:9090/\"\n";
-    let c = ok(&format!("{prom}{SHARD}"), &bare_env()).config;
-    assert_eq!(c.defaults.user, "", "no user: metrics-only");
-    let m = &c.metrics[0];
-    assert_eq!(
-        (m.kind, m.url.as_str(), m.name.as_str()),
-        (MetricsKind::Prometheus, "http://127.0.0.1:9090", "prometheus 127.0.0.1:9090")
-    );
-    assert_eq!(m.qps.as_deref(), Some("sum by (shard) (rate(mysql_global_status_questions[1m]))"));
-    assert!(m.lag.as_deref().is_some_and(|l| l.contains("mysql_slave_status_seconds_behind_master")));
-    assert_eq!(m.feed_p99, None);
-    // Without a source there is nothing to watch without a user.
-    let e = err(SHARD, &bare_env());
-    assert!(has(&e, None, "no user: set [defaults] user"), "{e}");
-    // The feed probe is a database read: it needs the account.
-    let e = err(&format!("{prom}[feed]\n{SHARD}"), &bare_env());
-    assert!(e.to_string().contains("[feed] needs a database account"), "{e}");
 }

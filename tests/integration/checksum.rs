@@ -1,11 +1,9 @@
 //! `shardtop checksum` against a real MariaDB shard (s15 of the test sandbox),
 //! on a table of a million rows with nullable columns.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::Sandbox;
+use crate::common::Sandbox;
 
 const ROWS: u64 = 1_000_000;
 

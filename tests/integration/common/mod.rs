@@ -1,13 +1,16 @@
 //! Access to the MariaDB sandbox that `scripts/test` starts (`scripts/sandbox up`).
 //!
 //! Tests find it through `SHARDTOP_SANDBOX_ENV` (the `sandbox.env` file the
-//! script writes). Without it they are skipped with a note — except under CI,
-//! where a missing sandbox is a failure.
+//! script writes). Without it they fail, saying so: a test that passes without
+//! checking anything looks like a green run. `SHARDTOP_SKIP_SANDBOX=1` skips
+//! them instead, with a note on the terminal.
 //!
-//! Shards are handed out to tests so they can run in parallel: s1 is never
-//! disturbed; s2–s6 belong to tests/sandbox.rs (one breakage each); s7–s14 to
-//! tests/promote.rs (s11 serves as s12's upstream "global" master; s13 runs file:pos; s14 loses its candidate mid-run); s15 to tests/checksum.rs; s16–s17 to tests/topology.rs; s18–s19 to tests/rates_feed.rs; s20 (with Prometheus) to tests/prometheus.rs; s21–s24 to the interrupted-promotion and open-transaction tests; s25 to the interrupted file:pos promotion.
-#![allow(dead_code)]
+//! Shards are handed out to test modules so they can run in parallel: which
+//! module owns which is a table (`shards.rs`), and every accessor below that
+//! takes an instance or shard name checks it against the table, so a test that
+//! reaches into another module's shard fails at once, naming the owner.
+
+pub mod shards;
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -19,15 +22,21 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use mysql_async::prelude::Queryable;
 
+use shards::Use;
+
+/// The sandbox as one test module sees it: only its own shards, and the shared ones to read.
+#[derive(Clone)]
 pub struct Sandbox {
     vars: HashMap<String, String>,
+    /// The test module (`shards::module_name`), whose shards these accessors hand out.
+    module: &'static str,
 }
 
-/// Get the sandbox, or return from the test (skipped) when there is none.
-#[macro_export]
+/// Get the sandbox for the calling module; without one, fail, or return from the test (skipped)
+/// when `SHARDTOP_SKIP_SANDBOX=1` asks for that.
 macro_rules! sandbox_or_skip {
     () => {
-        match common::Sandbox::get() {
+        match $crate::common::Sandbox::get(module_path!()) {
             Some(s) => s,
             None => return,
         }
@@ -35,12 +44,20 @@ macro_rules! sandbox_or_skip {
 }
 
 impl Sandbox {
-    pub fn get() -> Option<Sandbox> {
+    /// The sandbox for the tests of `module_path` (their `module_path!()`), which get the shards
+    /// `shards::OWNERS` gives their module.
+    pub fn get(module_path: &'static str) -> Option<Sandbox> {
+        if let Err(e) = shards::check_table(shards::SHARED, shards::OWNERS, shards::SANDBOX_SHARDS) {
+            panic!("tests/integration/common/shards.rs: {e}");
+        }
         let Some(path) = std::env::var_os("SHARDTOP_SANDBOX_ENV") else {
-            if std::env::var_os("CI").is_some() {
-                panic!("SHARDTOP_SANDBOX_ENV is not set under CI: run the tests through scripts/test");
+            if let Err(e) = without_sandbox(std::env::var("SHARDTOP_SKIP_SANDBOX").ok().as_deref()) {
+                panic!("{e}");
             }
-            eprintln!("skipped: no sandbox (run scripts/test, or scripts/sandbox up and set SHARDTOP_SANDBOX_ENV)");
+            static NOTED: std::sync::Once = std::sync::Once::new();
+            NOTED.call_once(|| {
+                note("SHARDTOP_SKIP_SANDBOX=1: the tests against the sandbox are skipped (each passes without checking anything)");
+            });
             return None;
         };
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path:?}: {e}"));
@@ -49,7 +66,14 @@ impl Sandbox {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
             .collect();
-        Some(Sandbox { vars })
+        Some(Sandbox { vars, module: shards::module_name(module_path) })
+    }
+
+    /// Panics unless this module may use `instance` (or a whole shard) as `how`.
+    fn check(&self, instance: &str, how: Use) {
+        if let Err(e) = shards::check_use(shards::SHARED, shards::OWNERS, self.module, instance, how) {
+            panic!("{e}");
+        }
     }
 
     pub fn try_var(&self, key: &str) -> Option<String> {
@@ -66,6 +90,7 @@ impl Sandbox {
 
     /// `s1-m` → `127.0.0.1:23306`.
     pub fn addr(&self, name: &str) -> String {
+        self.check(name, Use::Read);
         self.var(&Self::key(name)).to_string()
     }
 
@@ -73,7 +98,9 @@ impl Sandbox {
         self.addr(name).rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
     }
 
+    /// The server's process id, to signal it.
     pub fn pid(&self, name: &str) -> i32 {
+        self.check(name, Use::Disturb);
         let file = self.var(&format!("{}_PIDFILE", Self::key(name)));
         std::fs::read_to_string(file).expect("pid file").trim().parse().expect("pid")
     }
@@ -89,6 +116,7 @@ impl Sandbox {
 
     /// The replica names of a shard: `s1-r1`, `s1-r2`, …
     pub fn replicas(&self, shard: &str) -> Vec<String> {
+        self.check(shard, Use::Read);
         let n: usize = self.var("SANDBOX_REPLICAS").parse().expect("replica count");
         (1..=n).map(|i| format!("{shard}-r{i}")).collect()
     }
@@ -117,6 +145,10 @@ impl Sandbox {
     /// Like `config`, with `extra` TOML appended after the shards: keys of the
     /// last shard (`upstream = …`) or sections (`[actions]`, `[feed]`).
     pub fn config_with(&self, shards: &[&str], admin: bool, extra: &str) -> tempfile::TempPath {
+        // The admin account can change the servers; the monitoring one only reads them.
+        for s in shards {
+            self.check(s, if admin { Use::Disturb } else { Use::Read });
+        }
         let (user, pwfile) = if admin {
             (self.var("SANDBOX_ADMIN_USER"), self.var("SANDBOX_ADMIN_PASSWORD_FILE"))
         } else {
@@ -141,6 +173,7 @@ impl Sandbox {
     }
 
     pub fn admin_opts(&self, name: &str) -> mysql_async::Opts {
+        self.check(name, Use::Disturb);
         mysql_async::OptsBuilder::default()
             .ip_or_hostname("127.0.0.1")
             .tcp_port(self.port(name))
@@ -151,6 +184,12 @@ impl Sandbox {
     }
 
     pub async fn admin(&self, name: &str) -> mysql_async::Conn {
+        self.check(name, Use::Disturb);
+        self.admin_unchecked(name).await
+    }
+
+    /// An admin connection for the accessors that check the use themselves.
+    async fn admin_unchecked(&self, name: &str) -> mysql_async::Conn {
         let opts = mysql_async::OptsBuilder::default()
             .ip_or_hostname("127.0.0.1")
             .tcp_port(self.port(name))
@@ -160,7 +199,8 @@ impl Sandbox {
         mysql_async::Conn::new(opts).await.unwrap_or_else(|e| panic!("admin connection to {name}: {e}"))
     }
 
-    /// A connection as any account.
+    /// A connection as any account. By address (e.g. one a routing file names), so not checked
+    /// against the shard table: the test got the address from `addr`, which is.
     pub async fn connect_as(
         &self,
         addr: &str,
@@ -179,7 +219,8 @@ impl Sandbox {
 
     /// The first column of the first row, as text (NULL → None).
     pub async fn value(&self, name: &str, sql: &str) -> Option<String> {
-        let mut c = self.admin(name).await;
+        self.check(name, Use::Read);
+        let mut c = self.admin_unchecked(name).await;
         let v: Option<Option<String>> = c.query_first(sql).await.unwrap_or_else(|e| panic!("{name}: {sql}: {e}"));
         let _ = c.disconnect().await;
         v.flatten()
@@ -187,7 +228,8 @@ impl Sandbox {
 
     /// `SHOW SLAVE STATUS` of one instance: `None` when it replicates from nobody.
     pub async fn replica_status(&self, name: &str) -> Option<mysql_async::Row> {
-        let mut c = self.admin(name).await;
+        self.check(name, Use::Read);
+        let mut c = self.admin_unchecked(name).await;
         let row = c.query_first("SHOW SLAVE STATUS").await.unwrap_or_else(|e| panic!("{name}: SHOW SLAVE STATUS: {e}"));
         let _ = c.disconnect().await;
         row
@@ -195,7 +237,8 @@ impl Sandbox {
 
     /// The binlog file and position of one instance (`SHOW MASTER STATUS`; binary logging is on everywhere).
     pub async fn binlog_coords(&self, name: &str) -> (String, u64) {
-        let mut c = self.admin(name).await;
+        self.check(name, Use::Read);
+        let mut c = self.admin_unchecked(name).await;
         let row: mysql_async::Row = c
             .query_first("SHOW MASTER STATUS")
             .await
@@ -230,6 +273,22 @@ impl Sandbox {
         });
         (out.status.code().unwrap_or(-1), json)
     }
+}
+
+/// Without a sandbox: `Ok` to skip the test (only when `SHARDTOP_SKIP_SANDBOX` is `1`), else why it fails.
+fn without_sandbox(skip: Option<&str>) -> Result<(), String> {
+    match skip {
+        Some("1") => Ok(()),
+        _ => Err("no sandbox: run scripts/test, or set SHARDTOP_SKIP_SANDBOX=1 to skip the sandbox tests \
+                  (or start one with scripts/sandbox up and set SHARDTOP_SANDBOX_ENV to its sandbox.env)"
+            .into()),
+    }
+}
+
+/// A line on the terminal even while the test harness captures output: it captures `eprintln!`,
+/// not writes to the stderr handle, and a skipped test must be seen, not just counted as passed.
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "note: {text}");
 }
 
 /// The instance object for `addr` in a snapshot.
@@ -297,4 +356,45 @@ pub async fn generate(opts: mysql_async::Opts, tick: Duration, counts: Arc<Count
         counts.update.fetch_add(1, Ordering::Relaxed);
     }
     let _ = c.disconnect().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox_for(module_path: &'static str) -> Sandbox {
+        let vars = [("SANDBOX_INSTANCE_s1_m", "127.0.0.1:1"), ("SANDBOX_INSTANCE_s15_m", "127.0.0.1:2")];
+        let vars = vars.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Sandbox { vars, module: shards::module_name(module_path) }
+    }
+
+    #[test]
+    fn a_module_reaches_its_own_shards_and_the_shared_one() {
+        assert_eq!(sandbox_for("integration::checksum").addr("s15-m"), "127.0.0.1:2");
+        assert_eq!(sandbox_for("integration::promote").addr("s1-m"), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn no_sandbox_fails_unless_skipping_is_asked_for() {
+        let e = without_sandbox(None).unwrap_err();
+        assert!(
+            e.starts_with("no sandbox: run scripts/test, or set SHARDTOP_SKIP_SANDBOX=1 to skip the sandbox tests"),
+            "{e}"
+        );
+        assert!(without_sandbox(Some("0")).is_err());
+        assert!(without_sandbox(Some("")).is_err());
+        assert_eq!(without_sandbox(Some("1")), Ok(()));
+    }
+
+    #[test]
+    #[should_panic(expected = "`promote` used s15-m, but s15 belongs to `checksum`")]
+    fn another_modules_shard_is_refused() {
+        sandbox_for("integration::promote").addr("s15-m");
+    }
+
+    #[test]
+    #[should_panic(expected = "`sandbox` would disturb s1-m, but s1 is shared")]
+    fn the_shared_shard_is_not_disturbed() {
+        sandbox_for("integration::sandbox").pid("s1-m");
+    }
 }

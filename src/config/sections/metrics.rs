@@ -1,14 +1,84 @@
 //! `[[metrics]]`: Prometheus and Graphite sources.
 
+use std::time::Duration;
+
+use serde::Deserialize;
 use toml::Spanned;
 
-use super::super::problem::closest;
-use super::super::schema::RawMetrics;
-use super::super::{MetricsConfig, MetricsKind};
-use super::Checker;
+use crate::config::duration::DurationInput;
+use crate::config::problem::closest;
+use crate::config::schema::Opt;
+use crate::config::validate::{Checker, Val};
+
+/// A Prometheus or Graphite server to read shard figures from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// For messages and the UI; default "KIND HOST:PORT".
+    pub name: String,
+    pub kind: MetricsKind,
+    /// Base URL, e.g. `http://prometheus:9090` (no credentials in it).
+    pub url: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Prometheus: the label whose value is the shard's name.
+    pub shard_label: String,
+    /// Graphite: the dot-separated node of a target that is the shard's name
+    /// (0-based); `None`: any node equal to a shard name.
+    pub shard_node: Option<usize>,
+    /// Queries (PromQL, or Graphite targets) giving one value per shard; `None`: not read here.
+    pub qps: Option<String>,
+    pub lag: Option<String>,
+    pub feed_p99: Option<String>,
+}
+
+impl MetricsConfig {
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_SHARD_LABEL: &str = "shard";
+
+    /// mysqld_exporter's names, summed (QPS) or maxed (lag) per shard.
+    pub fn default_prometheus_qps(label: &str) -> String {
+        format!("sum by ({label}) (rate(mysql_global_status_questions[1m]))")
+    }
+
+    /// Heartbeat lag when the exporter collects it (`--collect.heartbeat`), else Seconds_Behind_Master/_Source.
+    pub fn default_prometheus_lag(label: &str) -> String {
+        format!(
+            "max by ({label}) (mysql_heartbeat_now_timestamp_seconds - mysql_heartbeat_stored_timestamp_seconds) \
+             or max by ({label}) (mysql_slave_status_seconds_behind_master) \
+             or max by ({label}) (mysql_slave_status_seconds_behind_source)"
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsKind {
+    Prometheus,
+    Graphite,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(in crate::config) struct RawMetrics {
+    pub name: Opt<String>,
+    pub kind: Opt<String>,
+    pub url: Opt<String>,
+    pub interval: Opt<DurationInput>,
+    pub timeout: Opt<DurationInput>,
+    pub shard_label: Opt<String>,
+    pub shard_node: Opt<i64>,
+    pub qps: Opt<String>,
+    pub lag: Opt<String>,
+    pub feed_p99: Opt<String>,
+}
+
+/// The keys of `[[metrics]]`, for "did you mean"; `known_keys_match_the_schema` keeps them in
+/// step with `RawMetrics`.
+pub(in crate::config) const KEYS: &[&str] =
+    &["name", "kind", "url", "interval", "timeout", "shard_label", "shard_node", "qps", "lag", "feed_p99"];
 
 impl Checker<'_> {
-    pub(super) fn metrics(&mut self, raw: Vec<Spanned<RawMetrics>>) -> Vec<MetricsConfig> {
+    pub(in crate::config) fn metrics(&mut self, raw: Vec<Spanned<RawMetrics>>) -> Vec<MetricsConfig> {
         raw.into_iter().enumerate().filter_map(|(i, m)| self.one_source(i + 1, m)).collect()
     }
 
@@ -108,7 +178,7 @@ impl Checker<'_> {
                 format!("{k} {}", host.unwrap_or_default())
             }
         };
-        let pick = |v: Option<super::Val<std::time::Duration>>, d| v.map_or(d, |v| v.v);
+        let pick = |v: Option<Val<Duration>>, d| v.map_or(d, |v| v.v);
         Some(MetricsConfig {
             name,
             kind,
@@ -150,5 +220,32 @@ impl Checker<'_> {
             return None;
         }
         Some(text.trim_end_matches('/').to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::testing::*;
+
+    #[test]
+    fn metrics_only_needs_no_database_user() {
+        let prom = "[[metrics]]\nkind = \"prometheus\"\nurl = \"http://127.0.0.1:9090/\"\n";
+        let c = ok(&format!("{prom}{SHARD}"), &bare_env()).config;
+        assert_eq!(c.defaults.user, "", "no user: metrics-only");
+        let m = &c.metrics[0];
+        assert_eq!(
+            (m.kind, m.url.as_str(), m.name.as_str()),
+            (MetricsKind::Prometheus, "http://127.0.0.1:9090", "prometheus 127.0.0.1:9090")
+        );
+        assert_eq!(m.qps.as_deref(), Some("sum by (shard) (rate(mysql_global_status_questions[1m]))"));
+        assert!(m.lag.as_deref().is_some_and(|l| l.contains("mysql_slave_status_seconds_behind_master")));
+        assert_eq!(m.feed_p99, None);
+        // Without a source there is nothing to watch without a user.
+        let e = err(SHARD, &bare_env());
+        assert!(has(&e, None, "no user: set [defaults] user"), "{e}");
+        // The feed probe is a database read: it needs the account.
+        let e = err(&format!("{prom}[feed]\n{SHARD}"), &bare_env());
+        assert!(e.to_string().contains("[feed] needs a database account"), "{e}");
     }
 }

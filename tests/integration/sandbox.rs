@@ -4,11 +4,9 @@
 //! purpose by one test each), so they run in parallel without stepping on
 //! each other.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{eventually, instance};
+use crate::common::{eventually, instance};
 use serde_json::Value;
 
 fn problems(json: &Value, shard: &str) -> Vec<String> {

@@ -1,14 +1,102 @@
 //! `[feed]`: the feed latency probe.
 
+use std::time::Duration;
+
+use serde::Deserialize;
 use toml::Spanned;
 
-use super::super::problem::closest;
-use super::super::schema::RawFeed;
-use super::super::{FeedConfig, FeedTargets, UserSample};
-use super::Checker;
+use crate::config::duration::DurationInput;
+use crate::config::problem::closest;
+use crate::config::schema::Opt;
+use crate::config::validate::{Checker, Val};
+
+/// The fan-out feed probe: the same read on every shard, per round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedConfig {
+    /// A SELECT with at most one `?`, bound to the sampled user id.
+    pub query: String,
+    /// The default database of the probe's connections, for unqualified table names.
+    pub database: Option<String>,
+    pub sample: UserSample,
+    /// Time between the starts of two rounds.
+    pub interval: Duration,
+    /// Per server and round; never longer than `interval`.
+    pub timeout: Duration,
+    pub targets: FeedTargets,
+    /// How far back the percentiles look.
+    pub window: Duration,
+}
+
+impl FeedConfig {
+    /// The feed read of SPEC.md: a user's friends' latest photos.
+    pub const DEFAULT_QUERY: &str = "SELECT p.id FROM photos p JOIN followers f ON f.friend_id = p.user_id \
+                                     WHERE f.user_id = ? ORDER BY p.id DESC LIMIT 10";
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
+    pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
+    pub const DEFAULT_RANGE: (u64, u64) = (1, 1000);
+}
+
+/// Which user ids the probe asks for, in turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserSample {
+    Ids(Vec<u64>),
+    /// Inclusive.
+    Range(u64, u64),
+}
+
+impl UserSample {
+    /// The id for round `n`: ids in turn, or a walk over the range that
+    /// visits every id before repeating (a stride coprime with its length).
+    pub fn pick(&self, n: u64) -> u64 {
+        match self {
+            UserSample::Ids(ids) => ids.get((n % ids.len().max(1) as u64) as usize).copied().unwrap_or(0),
+            UserSample::Range(lo, hi) => {
+                let span = hi.saturating_sub(*lo).saturating_add(1);
+                let mut stride = (span / 2 + 1).max(1) | 1;
+                while gcd(stride, span) != 1 {
+                    stride += 2;
+                }
+                lo + ((n % span) as u128 * stride as u128 % span as u128) as u64
+            }
+        }
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FeedTargets {
+    /// Each shard's master.
+    #[default]
+    Master,
+    /// Each shard's replicas in turn (the master when it has none listed).
+    Replicas,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(in crate::config) struct RawFeed {
+    pub query: Opt<String>,
+    pub database: Opt<String>,
+    // Signed, so that negative ids reach validation and are reported with the rest.
+    pub user_ids: Opt<Vec<Spanned<i64>>>,
+    pub user_id_range: Opt<Vec<Spanned<i64>>>,
+    pub interval: Opt<DurationInput>,
+    pub timeout: Opt<DurationInput>,
+    pub targets: Opt<String>,
+    pub window: Opt<DurationInput>,
+}
+
+/// The keys of `[feed]`, for "did you mean"; `known_keys_match_the_schema` keeps them in
+/// step with `RawFeed`.
+pub(in crate::config) const KEYS: &[&str] =
+    &["query", "database", "user_ids", "user_id_range", "interval", "timeout", "targets", "window"];
 
 impl Checker<'_> {
-    pub(super) fn feed(&mut self, raw: Spanned<RawFeed>) -> FeedConfig {
+    pub(in crate::config) fn feed(&mut self, raw: Spanned<RawFeed>) -> FeedConfig {
         let mut raw = raw.into_inner();
         let query = match raw.query.take() {
             None => FeedConfig::DEFAULT_QUERY.to_string(),
@@ -74,7 +162,7 @@ impl Checker<'_> {
                 }
             },
         };
-        let pick = |v: Option<super::Val<std::time::Duration>>, d| v.map_or(d, |v| v.v);
+        let pick = |v: Option<Val<Duration>>, d| v.map_or(d, |v| v.v);
         FeedConfig {
             query,
             database,
@@ -191,6 +279,7 @@ fn scan(q: &str) -> (usize, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::testing::*;
 
     #[test]
     fn queries_that_are_accepted_and_refused() {
@@ -215,5 +304,26 @@ mod tests {
         assert_eq!(UserSample::Range(7, 7).pick(123), 7);
         // The widest range walks without overflowing.
         assert!(UserSample::Range(0, u64::MAX).pick(3) > 0);
+    }
+
+    #[test]
+    fn feed_fixture_and_defaults() {
+        let c = ok(&read_fixture("valid/feed.toml"), &fixture_env()).config;
+        let f = c.feed.expect("[feed]");
+        assert_eq!(f.query, "SELECT p.id FROM photos p WHERE p.user_id = ? LIMIT 10");
+        assert_eq!(f.database.as_deref(), Some("social"));
+        assert_eq!(f.sample, UserSample::Ids(vec![1, 7, 13]));
+        assert_eq!(
+            (f.interval, f.timeout, f.window),
+            (Duration::from_secs(2), Duration::from_millis(250), Duration::from_secs(120))
+        );
+        assert_eq!(f.targets, FeedTargets::Replicas);
+        // An empty [feed] turns the probe on with the spec's feed read.
+        let c = ok(&format!("[feed]\n{SHARD}"), &fixture_env()).config;
+        let f = c.feed.expect("[feed]");
+        assert_eq!(f.query, FeedConfig::DEFAULT_QUERY);
+        assert_eq!(f.sample, UserSample::Range(1, 1000));
+        assert_eq!(f.targets, FeedTargets::Master);
+        assert!(ok(SHARD, &fixture_env()).config.feed.is_none(), "no section, no probe");
     }
 }

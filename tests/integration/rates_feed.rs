@@ -4,13 +4,11 @@
 //!
 //! Shards: s1 is only read; s18 takes the generated load; s19 is SIGSTOPped.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Counts, spawn_load};
+use crate::common::{Counts, spawn_load};
 use shardtop::fleet::model::RateTracker;
 use shardtop::fleet::status::ProbeErrorKind;
 

@@ -5,12 +5,10 @@
 //! sandbox `scripts/test` starts, in one test since s17's stray replica hangs
 //! off s16's master.
 
-mod common;
-
 use std::io::Write as _;
 use std::time::Duration;
 
-use common::{Sandbox, eventually, instance};
+use crate::common::{Sandbox, eventually, instance};
 use serde_json::Value;
 
 /// A config naming each shard's master, plus its replicas when `true`.

@@ -3,20 +3,18 @@
 //! shardtop's own polling of the same shard. Metrics-only shardtop (no
 //! database account) must see the same lag and QPS as direct polling.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Counts, spawn_load};
+use crate::common::{Counts, spawn_load};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_only_agrees_with_direct_polling_on_lag_and_qps() {
     let sb = sandbox_or_skip!();
     let Ok(url) = std::env::var("SHARDTOP_PROMETHEUS_URL").or_else(|_| sb.try_var("SANDBOX_PROMETHEUS_URL").ok_or(()))
     else {
-        eprintln!("skipped: no prometheus in the sandbox (scripts/sandbox metrics up --only s20)");
+        crate::common::note("skipped: no prometheus in the sandbox (scripts/sandbox metrics up --only s20)");
         return;
     };
     let master = "s20-m";

@@ -1,6 +1,4 @@
-//! `shardtop promote` against real MariaDB shards (s7–s10 of the test sandbox).
-
-mod common;
+//! `shardtop promote` against real MariaDB shards (the sandbox shards `common/shards.rs` gives this module).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 
-use common::Sandbox;
+use crate::common::Sandbox;
 
 /// What each member looks like, to compare before and after.
 async fn shape(sb: &Sandbox, shard: &str) -> Vec<(String, Option<String>, Option<String>, Option<String>)> {
@@ -553,7 +551,7 @@ async fn an_open_write_transaction_cannot_commit_after_the_freeze() {
     let cand = sb.addr("s22-r1");
     let cfg_path = cfg.to_path_buf();
     let (code, out) = tokio::task::spawn_blocking({
-        let sb = common::Sandbox::get().expect("sandbox");
+        let sb = sb.clone();
         move || promote(&sb, &cfg_path, &["--shard", "s22", "--to", &cand, "--yes"])
     })
     .await

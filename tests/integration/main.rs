@@ -1,0 +1,17 @@
+//! The integration tests, as one binary: each module below was a binary of its own, and each
+//! linked the whole crate (nine links of ~100–200 MB on every change). The modules against the
+//! sandbox share it through `common`, each on its own shards.
+
+// First, so that `sandbox_or_skip!` is in scope in every module below.
+#[macro_use]
+mod common;
+
+mod checksum;
+mod cli;
+mod metrics;
+mod prometheus;
+mod promote;
+mod rates_feed;
+mod sandbox;
+mod sim;
+mod topology;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::death::MasterState;
 use super::feed::FeedStats;
 use super::model::{History, Instance, Role};
 use super::status::{InstanceStatus, IoState, ReplicationStatus};
@@ -115,6 +116,20 @@ pub fn instance_problems(inst: &Instance, limits: &Limits) -> Vec<Problem> {
         link_rules(&inst.addr, status, link, limits, &mut out);
     }
     out
+}
+
+/// The master's finding while it does not answer, once its verdict is known: the stable rule
+/// `master_unreachable` (suspect, or unreachable but not confirmed dead) or `master_dead`,
+/// critical either way, the verdict in words then the last probe's error. `None` when the master
+/// answered (a refused login or a failed query stays `instance_problems`' `unreachable`).
+pub fn master_down(inst: &Instance, state: &MasterState) -> Option<Problem> {
+    let err = inst.error.as_ref()?;
+    let rule = match state {
+        MasterState::Up => return None,
+        MasterState::Dead { .. } => "master_dead",
+        MasterState::Suspect { .. } | MasterState::Unreachable { .. } => "master_unreachable",
+    };
+    Some(Problem::new(Health::Critical, rule, &inst.addr, format!("{}; last probe: {err}", state.describe())))
 }
 
 fn master_rules(addr: &Addr, s: &InstanceStatus, out: &mut Vec<Problem>) {

@@ -5,11 +5,12 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::death::{self, MasterState};
 use super::external::{External, SourceState, external_problems};
 use super::feed::{FeedStats, Source};
 use super::health::{self, Health, Limits, Problem};
 use super::status::{Counters, Discovery, InstanceStatus, ProbeError, Sample};
-use super::topology::Index;
+use super::topology::{self, Index};
 use crate::mysql::Addr;
 
 /// How many points each per-instance history keeps (bounded: memory does not
@@ -131,6 +132,10 @@ pub struct Instance {
     pub status: Option<InstanceStatus>,
     /// Set when the latest probe failed.
     pub error: Option<ProbeError>,
+    /// Consecutive probes that found the server unreachable (no connection, or no answer in
+    /// time); 0 after any answer, a refused login or a failed query included. What
+    /// `death::master_state` counts.
+    pub failures: u32,
     pub last_ok: Option<DateTime<Utc>>,
     pub last_probe: Option<DateTime<Utc>>,
     pub probe_ms: Option<f64>,
@@ -157,6 +162,7 @@ impl Instance {
             role,
             status: None,
             error: None,
+            failures: 0,
             last_ok: None,
             last_probe: None,
             probe_ms: None,
@@ -206,12 +212,14 @@ impl Instance {
                 }
                 self.status = Some(status);
                 self.error = None;
+                self.failures = 0;
                 self.last_ok = Some(sample.at);
                 if let Some(lag) = self.lag() {
                     self.lag_history.push(lag);
                 }
             }
             Err(e) => {
+                self.failures = if e.unreachable() { self.failures.saturating_add(1) } else { 0 };
                 self.error = Some(e);
                 self.qps = None;
                 self.qps_by_command = None;
@@ -236,6 +244,13 @@ pub struct Shard {
     pub external: External,
     /// Nothing is polled directly (no database account): judged on `external` alone.
     pub metrics_only: bool,
+    /// Up, suspect, unreachable or dead: the holistic verdict on the master (`death`), from its
+    /// consecutive failed probes and what its replicas last said. `None` until the master has
+    /// been probed, and for metrics-only shards.
+    pub master_state: Option<MasterState>,
+    /// When this session made another server the master (a promotion or failover through
+    /// [`Fleet::promoted`]); a writable former master is then a zombie "since failover at …".
+    pub master_changed_at: Option<DateTime<Utc>>,
 }
 
 /// How far back feed percentiles look unless configured otherwise.
@@ -260,6 +275,8 @@ impl Shard {
             feed: FeedStats::new(DEFAULT_FEED_WINDOW),
             external: External::default(),
             metrics_only: false,
+            master_state: None,
+            master_changed_at: None,
         }
     }
 
@@ -332,8 +349,14 @@ impl Shard {
             self.health = self.problems.iter().map(|p| p.severity).max().unwrap_or(Health::Ok);
             return;
         }
-        for inst in &mut self.instances {
-            inst.problems = if inst.gone { Vec::new() } else { health::instance_problems(inst, limits) };
+        for (k, inst) in self.instances.iter_mut().enumerate() {
+            // The master's own failure is judged with its replicas' word: suspect, unreachable or dead.
+            let down = (k == 0).then(|| self.master_state.as_ref().and_then(|st| health::master_down(inst, st)));
+            inst.problems = match down.flatten() {
+                _ if inst.gone => Vec::new(),
+                Some(p) => vec![p],
+                None => health::instance_problems(inst, limits),
+            };
         }
         self.problems = health::shard_problems(&self.instances);
         for p in anomalies {
@@ -395,7 +418,8 @@ impl Fleet {
     /// the servers now are without editing the config. Returns the index the old master moved to
     /// (where the new master was), or `None` when `new_master` is not in the shard or already its
     /// master. Callers that address instances by index (the poller's slots) must swap the two.
-    pub fn promoted(&mut self, s: usize, new_master: &Addr) -> Option<usize> {
+    /// `at` is remembered as the shard's `master_changed_at`.
+    pub fn promoted_at(&mut self, s: usize, new_master: &Addr, at: DateTime<Utc>) -> Option<usize> {
         let sh = self.shards.get_mut(s)?;
         let c = sh.instances.iter().position(|i| i.addr == *new_master).filter(|&c| c > 0)?;
         sh.instances.swap(0, c);
@@ -403,6 +427,7 @@ impl Fleet {
         sh.instances[0].discovered_via = None;
         sh.instances[0].gone = false;
         sh.instances[c].role = Role::Replica;
+        sh.master_changed_at = Some(at);
         for (i, inst) in sh.instances.iter().enumerate().filter(|(i, _)| *i == 0 || *i == c) {
             self.index.insert(inst.addr.clone(), (s, i));
         }
@@ -410,8 +435,17 @@ impl Fleet {
         Some(c)
     }
 
+    /// Like [`promoted_at`](Self::promoted_at), at the current time.
+    pub fn promoted(&mut self, s: usize, new_master: &Addr) -> Option<usize> {
+        self.promoted_at(s, new_master, Utc::now())
+    }
+
     /// Runs every rule on shard `s`: per-instance health, shard health, topology anomalies.
     pub(super) fn judge(&mut self, s: usize) {
+        let verdict = master_verdict(&self.shards, s, &self.index);
+        if let Some(sh) = self.shards.get_mut(s) {
+            sh.master_state = verdict;
+        }
         let found = super::anomaly::check(&super::anomaly::Ctx {
             shards: &self.shards,
             me: s,
@@ -431,6 +465,7 @@ impl Fleet {
         let first_sample = inst.last_probe.is_none();
         inst.apply(sample);
         let before: Vec<Problem> = sh.all_problems().cloned().collect();
+        let was = sh.master_state.clone();
         self.judge(shard);
         let Some(sh) = self.shards.get_mut(shard) else { return Vec::new() };
         // Once per sweep, and only when every answering instance has a rate (a partial sum
@@ -442,17 +477,23 @@ impl Fleet {
             }
         }
         let after: Vec<&Problem> = sh.all_problems().collect();
-        diff_events(&sh.name, &before, &after, first_sample)
+        // The master's verdict first: it is the cause of what its replicas report.
+        let mut events: Vec<Event> = master_event(sh, was.as_ref(), &before).into_iter().collect();
+        events.extend(diff_events(&sh.name, &before, &after, first_sample));
+        events
     }
 
     /// Re-judge one shard after something other than a probe changed it (a feed round).
     pub(super) fn rejudge(&mut self, shard: usize) -> Vec<Event> {
         let Some(sh) = self.shards.get(shard) else { return Vec::new() };
         let before: Vec<Problem> = sh.all_problems().cloned().collect();
+        let was = sh.master_state.clone();
         self.judge(shard);
         let Some(sh) = self.shards.get(shard) else { return Vec::new() };
         let after: Vec<&Problem> = sh.all_problems().collect();
-        diff_events(&sh.name, &before, &after, false)
+        let mut events: Vec<Event> = master_event(sh, was.as_ref(), &before).into_iter().collect();
+        events.extend(diff_events(&sh.name, &before, &after, false));
+        events
     }
 
     /// Nothing is polled directly: judge shards on external figures only.
@@ -496,8 +537,90 @@ fn same(a: &Problem, b: &Problem) -> bool {
     a.rule == b.rule && a.instance == b.instance && a.severity == b.severity
 }
 
+/// The verdict on shard `s`'s master: `death::master_state` over its consecutive failures and
+/// what its reachable replicas last said about their link to it.
+fn master_verdict(shards: &[Shard], s: usize, index: &Index) -> Option<MasterState> {
+    let sh = shards.get(s)?;
+    let master = sh.instances.first()?;
+    if sh.metrics_only || master.last_probe.is_none() {
+        return None;
+    }
+    if master.failures == 0 {
+        return Some(MasterState::Up);
+    }
+    // A replica names its source as it was told (10.0.0.5 where the config says db5): a link
+    // that resolves to the master is asked as if it named the master's address.
+    let mut renamed: Vec<(usize, InstanceStatus)> = Vec::new();
+    for (k, inst) in sh.instances.iter().enumerate().skip(1) {
+        let Some(st) = inst.status.as_ref().filter(|_| inst.error.is_none() && !inst.gone) else { continue };
+        let misnamed = |l: &super::status::ReplicationStatus| {
+            l.source != master.addr && topology::resolve(sh, s, index, l) == topology::Source::Member(0)
+        };
+        if st.replication.iter().any(misnamed) {
+            let mut st = st.clone();
+            st.replication.iter_mut().filter(|l| misnamed(l)).for_each(|l| l.source = master.addr.clone());
+            renamed.push((k, st));
+        }
+    }
+    let replicas: Vec<(Addr, Option<&InstanceStatus>)> = sh
+        .instances
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, inst)| !inst.gone)
+        .map(|(k, inst)| {
+            // A replica that does not answer cannot be asked; its last word may be stale.
+            let status = match renamed.iter().find(|(r, _)| *r == k) {
+                Some((_, st)) => Some(st),
+                None => inst.status.as_ref().filter(|_| inst.error.is_none()),
+            };
+            (inst.addr.clone(), status)
+        })
+        .collect();
+    Some(death::master_state(&master.addr, master.failures, &replicas))
+}
+
+/// The rules that carry the master's verdict: their events follow the verdict (`master_event`),
+/// not the diff of problems, so a suspicion that is confirmed is one new event, not a new one
+/// plus a "recovered".
+const MASTER_STATE_RULES: &[&str] = &["master_unreachable", "master_dead"];
+
+/// Which verdicts are worth an event when one turns into another: the failure count and
+/// the exact list of connected replicas change without being news.
+fn verdict_kind(state: Option<&MasterState>) -> u8 {
+    match state {
+        None | Some(MasterState::Up) => 0,
+        Some(MasterState::Suspect { .. }) => 1,
+        Some(MasterState::Unreachable { connected, .. }) if !connected.is_empty() => 2,
+        Some(MasterState::Unreachable { .. }) => 3,
+        Some(MasterState::Dead { .. }) => 4,
+    }
+}
+
+/// One event when the master's verdict changed: its new finding, or that it recovered.
+fn master_event(sh: &Shard, was: Option<&MasterState>, before: &[Problem]) -> Option<Event> {
+    if verdict_kind(was) == verdict_kind(sh.master_state.as_ref()) {
+        return None;
+    }
+    let master = &sh.master().addr;
+    let finding = |p: &&Problem| MASTER_STATE_RULES.contains(&p.rule) && p.instance.as_ref() == Some(master);
+    if let Some(p) = sh.all_problems().find(finding) {
+        return Some(Event { shard: sh.name.clone(), severity: p.severity, message: describe(p), rule: p.rule });
+    }
+    let p = before.iter().find(finding)?;
+    Some(Event {
+        shard: sh.name.clone(),
+        severity: Health::Ok,
+        message: format!("{master} recovered (was: {})", p.message),
+        rule: p.rule,
+    })
+}
+
 fn diff_events(shard: &str, before: &[Problem], after: &[&Problem], first_sample: bool) -> Vec<Event> {
     let mut events = Vec::new();
+    // The master's verdict has events of its own (`master_event`).
+    let before: Vec<&Problem> = before.iter().filter(|p| !MASTER_STATE_RULES.contains(&p.rule)).collect();
+    let after: Vec<&Problem> = after.iter().copied().filter(|p| !MASTER_STATE_RULES.contains(&p.rule)).collect();
     for p in after.iter().filter(|p| !before.iter().any(|b| same(b, p))) {
         // "not polled yet" is how every instance starts: not news.
         if p.severity == Health::Unknown {
@@ -665,13 +788,157 @@ mod tests {
         assert!(m.status.is_some() && !m.reachable());
         assert_eq!(m.qps, None);
         assert_eq!(m.age(t(4)), Some(3.0));
-        assert_eq!(ev[0].message, "master:3306 master unreachable: no answer within 1s");
+        assert_eq!(
+            ev[0].message,
+            "master:3306 master unreachable (1 failed probe), not yet confirmed; last probe: no answer within 1s"
+        );
         // A replica's problem of the same severity does not hide the dead master.
         let mut broken = replica_status(None);
         broken.replication[0].sql_running = false;
         f.apply(0, 1, ok(3, broken));
-        assert_eq!(f.shards[0].headline().map(|p| p.rule), Some("unreachable"));
+        assert_eq!(f.shards[0].headline().map(|p| p.rule), Some("master_unreachable"));
         assert_eq!(f.shards[0].health, Health::Critical);
+    }
+
+    fn down(at: i64, kind: ProbeErrorKind) -> Sample {
+        let err = ProbeError { kind, message: "connect to master:3306: connection refused".into() };
+        Sample { at: t(at), elapsed: Duration::from_millis(1), result: Err(err) }
+    }
+
+    /// A replica of `master:3306` whose IO thread lost the master (reconnecting, error 2003).
+    fn cut_off(id: u32) -> InstanceStatus {
+        let mut s = streaming(id);
+        s.replication[0].seconds_behind = None;
+        s.replication[0].io_state = crate::fleet::status::IoState::Connecting;
+        s.replication[0].last_io_errno = 2003;
+        s.replication[0].last_io_error = "error reconnecting to master".into();
+        s
+    }
+
+    /// A healthy replica of `master:3306` with server_id `id`.
+    fn streaming(id: u32) -> InstanceStatus {
+        InstanceStatus { server_id: id, ..replica_status(Some(0)) }
+    }
+
+    /// Shard s1: `master:3306` with replicas db1 and db2, all healthy.
+    fn two_replicas() -> Fleet {
+        let shard = Shard::new("s1", Addr::new("master", 3306), [Addr::new("db1", 3306), Addr::new("db2", 3306)], None);
+        let mut f = Fleet::new(vec![shard], Limits::default());
+        f.apply(0, 0, ok(0, master_status()));
+        f.apply(0, 1, ok(0, streaming(2)));
+        f.apply(0, 2, ok(0, streaming(3)));
+        f
+    }
+
+    fn verdict(f: &Fleet) -> Option<MasterState> {
+        f.shards[0].master_state.clone()
+    }
+
+    fn summary(ev: &[Event]) -> Vec<(&'static str, Health)> {
+        ev.iter().map(|e| (e.rule, e.severity)).collect()
+    }
+
+    #[test]
+    fn master_goes_suspect_then_dead_with_one_event_each() {
+        let mut f = two_replicas();
+        assert_eq!(verdict(&f), Some(MasterState::Up));
+        let ev = f.apply(0, 0, down(1, ProbeErrorKind::Refused));
+        assert_eq!(verdict(&f), Some(MasterState::Suspect { failures: 1 }));
+        assert_eq!(summary(&ev), [("master_unreachable", Health::Critical), ("no_writable_master", Health::Critical)]);
+        assert!(
+            ev[0].message.starts_with(
+                "master:3306 master unreachable (1 failed probe), not yet confirmed; last probe: connect to"
+            ),
+            "{}",
+            ev[0].message
+        );
+        // The replicas lose their link: their own findings, but the master stays the headline.
+        let ev = f.apply(0, 1, ok(1, cut_off(2)));
+        assert_eq!(summary(&ev), [("io_thread", Health::Critical)]);
+        f.apply(0, 2, ok(1, cut_off(3)));
+        assert_eq!(f.shards[0].headline().map(|p| p.rule), Some("master_unreachable"));
+        assert_eq!(f.shards[0].instances[0].failures, 1);
+        // Second failed probe, every replica cut off: dead. One event, and no "recovered" for the suspicion.
+        let ev = f.apply(0, 0, down(2, ProbeErrorKind::Refused));
+        assert_eq!(verdict(&f), Some(MasterState::Dead { failures: 2, asked: 2 }));
+        assert_eq!(summary(&ev), [("master_dead", Health::Critical)], "{ev:?}");
+        assert_eq!(
+            ev[0].message,
+            "master:3306 master dead: unreachable, and 2 replicas lost their links; last probe: connect to master:3306: connection refused"
+        );
+        let p = f.shards[0].headline().expect("headline");
+        assert_eq!(
+            (p.rule, p.severity, p.instance.as_ref()),
+            ("master_dead", Health::Critical, Some(&Addr::new("master", 3306)))
+        );
+        assert_eq!(f.shards[0].health, Health::Critical);
+        // Still dead: no news, however many probes fail, whichever member is probed.
+        assert!(f.apply(0, 0, down(3, ProbeErrorKind::Timeout)).is_empty());
+        assert!(f.apply(0, 1, ok(3, cut_off(2))).is_empty());
+        assert_eq!(f.shards[0].instances[0].failures, 3);
+    }
+
+    #[test]
+    fn a_replica_still_streaming_keeps_the_master_unconfirmed() {
+        let mut f = two_replicas();
+        f.apply(0, 0, down(1, ProbeErrorKind::Timeout));
+        // Hung (SIGSTOP) or partitioned from shardtop: both replicas still stream from it.
+        let ev = f.apply(0, 0, down(2, ProbeErrorKind::Timeout));
+        let connected = vec![Addr::new("db1", 3306), Addr::new("db2", 3306)];
+        assert_eq!(verdict(&f), Some(MasterState::Unreachable { failures: 2, connected, asked: 2 }));
+        assert_eq!(summary(&ev), [("master_unreachable", Health::Critical)]);
+        assert!(
+            ev[0].message.starts_with(
+                "master:3306 master unreachable, 2 replicas still connected: hung or partitioned, not confirmed dead"
+            ),
+            "{}",
+            ev[0].message
+        );
+        // One replica loses its link: still unconfirmed, and not news for the master.
+        let ev = f.apply(0, 1, ok(2, cut_off(2)));
+        assert_eq!(summary(&ev), [("io_thread", Health::Critical)]);
+        assert!(matches!(verdict(&f), Some(MasterState::Unreachable { ref connected, .. }) if connected.len() == 1));
+        // A replica that stops answering is not asked (its last word is stale).
+        f.apply(0, 2, down(3, ProbeErrorKind::Timeout));
+        assert_eq!(verdict(&f), Some(MasterState::Dead { failures: 2, asked: 1 }));
+    }
+
+    #[test]
+    fn master_recovers_with_one_event_and_a_refused_login_is_no_failure() {
+        let mut f = two_replicas();
+        f.apply(0, 0, down(1, ProbeErrorKind::Refused));
+        f.apply(0, 1, ok(1, cut_off(2)));
+        f.apply(0, 2, ok(1, cut_off(3)));
+        f.apply(0, 0, down(2, ProbeErrorKind::Refused));
+        assert!(verdict(&f).is_some_and(|v| v.is_dead()));
+        let ev = f.apply(0, 0, ok(3, master_status()));
+        assert_eq!(verdict(&f), Some(MasterState::Up));
+        assert_eq!(f.shards[0].instances[0].failures, 0);
+        assert_eq!(summary(&ev), [("master_dead", Health::Ok), ("no_writable_master", Health::Ok)]);
+        assert!(ev[0].message.starts_with("master:3306 recovered (was: master dead: "), "{}", ev[0].message);
+        // The server answers but refuses the login: up, and the old `unreachable` finding says why.
+        let ev = f.apply(0, 0, down(4, ProbeErrorKind::Auth));
+        assert_eq!((verdict(&f), f.shards[0].instances[0].failures), (Some(MasterState::Up), 0));
+        assert_eq!(summary(&ev)[0], ("unreachable", Health::Critical), "{ev:?}");
+    }
+
+    #[test]
+    fn a_replica_naming_the_master_by_another_address_is_asked() {
+        let mut f = two_replicas();
+        let mut r = cut_off(2);
+        // The replica was told 10.0.0.1 where the config says `master`: matched by server_id.
+        r.replication[0].source = Addr::new("10.0.0.1", 3306);
+        f.apply(0, 1, ok(1, r.clone()));
+        f.apply(0, 2, ok(1, InstanceStatus { server_id: 3, ..r }));
+        f.apply(0, 0, down(1, ProbeErrorKind::Refused));
+        f.apply(0, 0, down(2, ProbeErrorKind::Refused));
+        assert_eq!(verdict(&f), Some(MasterState::Dead { failures: 2, asked: 2 }));
+    }
+
+    #[test]
+    fn never_probed_master_has_no_verdict() {
+        let f = fleet();
+        assert_eq!(verdict(&f), None);
     }
 
     #[test]

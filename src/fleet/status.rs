@@ -212,6 +212,14 @@ pub struct ProbeError {
     pub message: String,
 }
 
+impl ProbeError {
+    /// The server did not answer at all (no connection, or no reply in time): what counts toward
+    /// calling it dead. A refused login or a failed query means the server is up and talking.
+    pub fn unreachable(&self) -> bool {
+        matches!(self.kind, ProbeErrorKind::Timeout | ProbeErrorKind::Refused | ProbeErrorKind::Other)
+    }
+}
+
 impl std::fmt::Display for ProbeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)

@@ -350,10 +350,14 @@ mod tests {
 
     #[test]
     fn dead_master_breaks_the_shard_and_comes_back() {
-        let f = fleet_at(&[60.0]);
+        // One failed probe is a suspicion; the second, with both replicas cut off, a dead master.
+        let r = rules(&fleet_at(&[60.0]), script::DEAD_SHARD);
+        assert!(r.contains(&"master_unreachable") && r.contains(&"io_thread"), "{r:?}");
+        let f = fleet_at(&[58.0, 60.0]);
         let sh = &f.shards[script::DEAD_SHARD];
         let r = rules(&f, script::DEAD_SHARD);
-        assert!(r.contains(&"unreachable") && r.contains(&"io_thread"), "{r:?}");
+        assert!(r.contains(&"master_dead") && r.contains(&"io_thread"), "{r:?}");
+        assert!(sh.master_state.as_ref().is_some_and(|m| m.is_dead()), "{:?}", sh.master_state);
         assert_eq!(sh.replicas_up(), 0);
         assert_eq!(fleet_at(&[100.0]).shards[script::DEAD_SHARD].health, Health::Ok);
     }

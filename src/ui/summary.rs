@@ -118,6 +118,7 @@ fn shard_worst_lag(s: usize, shard: &Shard) -> Option<WorstLag> {
 /// them, causes before their effects: among groups of the same severity and
 /// size, the summary lists them in this order.
 const KINDS: &[(&str, &str)] = &[
+    ("master_dead", "master dead"),
     ("master_unreachable", "master unreachable"),
     ("no_writable_master", "no writable master"),
     ("multiple_writable", "two writable masters"),
@@ -192,7 +193,15 @@ mod tests {
         // The anomaly checks' rule ids, from the table in their module's docs, and the health rules'.
         let doc = include_str!("../fleet/anomaly.rs");
         let anomalies = doc.lines().filter_map(|l| l.strip_prefix("//! | `")?.split('`').next());
-        let health = ["unreachable", "no_data", "master_read_only", "writable_replica", "not_replicating"];
+        let health = [
+            "unreachable",
+            "master_unreachable",
+            "master_dead",
+            "no_data",
+            "master_read_only",
+            "writable_replica",
+            "not_replicating",
+        ];
         let more = ["sql_thread", "io_thread", "lag", "multiple_writable", "feed_error", "feed_latency", "qps_drop"];
         let rules: Vec<&str> = anomalies.chain(health).chain(more).collect();
         assert!(rules.len() > 20, "{rules:?}");
@@ -213,7 +222,7 @@ mod tests {
         // Each shard once, under the cause: the dead master, not its replicas' IO threads.
         assert_eq!(
             kinds,
-            [("master unreachable", vec![script::DEAD_SHARD]), ("SQL thread stopped", vec![script::BROKEN_SHARD])],
+            [("master dead", vec![script::DEAD_SHARD]), ("SQL thread stopped", vec![script::BROKEN_SHARD])],
         );
         assert!(s.qps.is_some_and(|q| q > 50_000.0), "{:?}", s.qps);
         let healthy = Summary::of(&demo_app(8.0));
@@ -236,7 +245,7 @@ mod tests {
         assert_eq!(s.groups[0].kind, "IO thread not running", "the largest critical group first: {:?}", s.groups);
         let names: Vec<&str> = io.shards.iter().take(3).map(|&i| app.fleet.shards[i].name.as_str()).collect();
         assert_eq!(names, ["users-10", "users-35", "users-60"], "by name, numbers in order");
-        let dead = s.groups.iter().find(|g| g.kind == "master unreachable").expect("dead masters");
+        let dead = s.groups.iter().find(|g| g.kind == "master dead").expect("dead masters");
         assert_eq!(dead.shards.len(), 8, "their replicas' IO threads are not counted again");
         // Each shard in trouble once.
         let in_groups: usize = s.groups.iter().map(|g| g.shards.len()).sum();

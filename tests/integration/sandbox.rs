@@ -242,7 +242,7 @@ fn killed_master_is_critical_and_replicas_lose_their_link() {
     let m = instance(&json, &sb.addr("s6-m"));
     assert_eq!(m["reachable"], false);
     assert!(
-        problems(&json, "s6").iter().any(|p| p.starts_with("unreachable master unreachable")),
+        problems(&json, "s6").iter().any(|p| p.starts_with("master_unreachable master unreachable")),
         "{:?}",
         problems(&json, "s6")
     );

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::fleet::death::MasterState;
 use crate::fleet::external::SourceState;
 use crate::fleet::feed::FeedStats;
 use crate::fleet::status::IoState;
@@ -81,6 +82,8 @@ pub struct ShardReport {
     pub name: String,
     pub health: Health,
     pub master: Addr,
+    /// The verdict on the master (`state`: up, suspect, unreachable, dead), null before its first probe.
+    pub master_state: Option<MasterStateReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Addr>,
     pub qps: Option<f64>,
@@ -94,6 +97,21 @@ pub struct ShardReport {
     pub topology: TopologyReport,
     /// Every finding in the shard, shard-wide and per instance.
     pub problems: Vec<Problem>,
+}
+
+/// `MasterState` as JSON — `{"state": "dead", "failures": 2, "asked": 2, "description": "…"}`;
+/// `unreachable` also lists the replicas still `connected` to it (hung or partitioned).
+#[derive(Serialize, Debug)]
+pub struct MasterStateReport {
+    #[serde(flatten)]
+    pub state: MasterState,
+    pub description: String,
+}
+
+impl From<&MasterState> for MasterStateReport {
+    fn from(state: &MasterState) -> Self {
+        MasterStateReport { state: state.clone(), description: state.describe() }
+    }
 }
 
 #[derive(Serialize, Debug)]
@@ -144,6 +162,7 @@ impl Report {
                     name: s.name.clone(),
                     health: s.health,
                     master: s.master().addr.clone(),
+                    master_state: s.master_state.as_ref().map(MasterStateReport::from),
                     upstream: s.upstream.clone(),
                     qps: s.qps().map(round1),
                     qps_by_command: s.qps_by_command().map(round_rates),
@@ -471,6 +490,47 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("db-global-01:3306 -> db-users-01a:3306  streaming (upstream)"), "{table}");
+    }
+
+    #[test]
+    fn master_state_says_dead_or_unconfirmed() {
+        // Dead since 50 s into the script: two failed probes, both replicas cut off.
+        let v: serde_json::Value =
+            serde_json::from_str(&Report::new(&fleet_at(60.0), Utc::now()).to_json()).expect("json");
+        let dead = &v["shards"][script::DEAD_SHARD]["master_state"];
+        assert_eq!(
+            *dead,
+            serde_json::json!({
+                "state": "dead",
+                "failures": 2,
+                "asked": 2,
+                "description": "master dead: unreachable, and 2 replicas lost their links"
+            })
+        );
+        assert_eq!(v["shards"][0]["master_state"], serde_json::json!({"state": "up", "description": "master up"}));
+        let rules: Vec<&str> = v["shards"][script::DEAD_SHARD]["problems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["rule"].as_str())
+            .collect();
+        assert!(rules.contains(&"master_dead"), "{rules:?}");
+        // A hung master whose replicas still stream from it: unreachable, naming them.
+        let mut f = fleet_at(5.0);
+        let at = chrono::Utc::now();
+        for _ in 0..2 {
+            let err = crate::fleet::status::ProbeError {
+                kind: crate::fleet::status::ProbeErrorKind::Timeout,
+                message: "no answer within 1.0 s".into(),
+            };
+            f.apply(1, 0, Sample { at, elapsed: Duration::from_secs(1), result: Err(err) });
+        }
+        let v: serde_json::Value = serde_json::from_str(&Report::new(&f, Utc::now()).to_json()).expect("json");
+        let hung = &v["shards"][1]["master_state"];
+        assert_eq!(hung["state"], "unreachable");
+        assert_eq!(hung["connected"], serde_json::json!(["db-users-02b:3306", "db-users-02c:3306"]));
+        let unpolled = Fleet::new(SimFleet::default().layout(), Limits::default());
+        assert!(Report::new(&unpolled, Utc::now()).shards[0].master_state.is_none(), "no verdict before a probe");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{fmt_lag, fmt_rate, fresh_or_muted};
+use crate::fleet::death::MasterState;
 use crate::fleet::status::IoState;
 use crate::fleet::{Instance, Role, Shard};
 use crate::ui::app::App;
@@ -114,6 +115,30 @@ fn age_label(app: &App, i: &Instance) -> String {
     }
 }
 
+/// What shardtop makes of a master that does not answer: suspect, unreachable (and who still
+/// streams from it), or dead; nothing while it answers.
+fn verdict_line<'a>(t: &Theme, shard: &Shard) -> Option<Line<'a>> {
+    let state = shard.master_state.as_ref()?;
+    let failures = match state {
+        MasterState::Up => return None,
+        MasterState::Suspect { failures }
+        | MasterState::Unreachable { failures, .. }
+        | MasterState::Dead { failures, .. } => *failures,
+    };
+    let mut spans = vec![
+        Span::styled("verdict ", t.muted),
+        Span::styled(format!("{}  ", state.describe()), t.crit),
+        Span::styled(format!("{failures} failed probe{} in a row", if failures == 1 { "" } else { "s" }), t.muted),
+    ];
+    if let MasterState::Unreachable { connected, .. } = state
+        && !connected.is_empty()
+    {
+        let list: Vec<String> = connected.iter().map(ToString::to_string).collect();
+        spans.push(Span::styled(format!("  still connected: {}", list.join(", ")), t.warn));
+    }
+    Some(Line::from(spans))
+}
+
 fn short_version(v: &str) -> String {
     v.split('-').take(2).collect::<Vec<_>>().join("-")
 }
@@ -133,6 +158,9 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
     let mut lines: Vec<Line> = Vec::new();
     if let Some(e) = &inst.error {
         lines.push(Line::styled(format!("✖ {e}"), t.crit));
+    }
+    if inst.addr == shard.master().addr {
+        lines.extend(verdict_line(t, shard));
     }
     if let Some(via) = &inst.discovered_via {
         lines.push(Line::styled(format!("discovered: {via}{}", if inst.gone { " (gone)" } else { "" }), t.muted));
@@ -257,5 +285,60 @@ fn gtid_mode_label(m: crate::fleet::status::GtidMode) -> &'static str {
         GtidMode::SlavePos => "slave_pos",
         GtidMode::CurrentPos => "current_pos",
         GtidMode::AutoPosition => "auto_position",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use crate::fleet::status::{ProbeError, ProbeErrorKind, Sample};
+    use crate::poll::{Slot, Update};
+    use crate::ui::app::tests::demo_app;
+    use crate::ui::app::{App, Message, View};
+
+    fn render(app: &App, w: u16, h: u16) -> String {
+        let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+        term.draw(|f| {
+            crate::ui::views::draw(app, f);
+        })
+        .expect("draw");
+        crate::ui::terminal_tests::text(term.backend().buffer())
+    }
+
+    /// The demo at `t` with shard 0's master timing out `n` times in a row (SIGSTOPped, or cut
+    /// off from shardtop) while its replicas keep streaming from it.
+    fn hung_master(t: f64, n: usize) -> App {
+        let mut app = demo_app(t);
+        for _ in 0..n {
+            let err = ProbeError { kind: ProbeErrorKind::Timeout, message: "no answer within 1.0 s".into() };
+            let sample = Sample { at: app.now, elapsed: Duration::from_secs(1), result: Err(err) };
+            app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: 0 }, sample }));
+        }
+        app.view = View::Detail(0);
+        app.show_events = false;
+        app
+    }
+
+    #[test]
+    fn a_hung_master_is_unreachable_naming_the_replicas_still_connected_80x24() {
+        let wide = render(&hung_master(8.0, 2), 200, 30);
+        assert!(
+            wide.contains("2 failed probes in a row  still connected: db-users-01b:3306, db-users-01c:3306"),
+            "{wide}"
+        );
+        insta::assert_snapshot!(render(&hung_master(8.0, 2), 80, 24));
+    }
+
+    #[test]
+    fn one_failed_probe_is_a_suspicion() {
+        let screen = render(&hung_master(8.0, 1), 200, 30);
+        assert!(
+            screen.contains("verdict master unreachable (1 failed probe), not yet confirmed  1 failed probe in a row"),
+            "{screen}"
+        );
     }
 }

@@ -25,6 +25,13 @@ pub trait Probe: Send + 'static {
     fn next_attempt_delay(&self) -> Duration {
         Duration::ZERO
     }
+
+    /// After a first failure, probe again this soon instead of an interval later: a master is
+    /// only called dead after two failed probes in a row (`fleet::death`), and waiting a whole
+    /// interval for the second would double the time to confirm it. `None`: no hurry.
+    fn confirm_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Where a probe's result belongs in the fleet.
@@ -150,16 +157,25 @@ impl Poller {
                 let mut ticker = tokio::time::interval_at(start + interval + offset, interval);
                 ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
                 let mut not_before = start;
+                let mut confirming = false;
                 loop {
-                    if Instant::now() >= not_before {
+                    if confirming || Instant::now() >= not_before {
                         let sample = {
                             let Ok(_permit) = sem.acquire().await else { return };
                             probe.probe().await
                         };
                         not_before = Instant::now() + probe.next_attempt_delay();
+                        // One quick confirmation per failure streak; then the interval (and backoff) rule.
+                        let confirm = probe.confirm_after().filter(|_| !confirming);
                         if tx.send(Update { slot, sample }).await.is_err() {
                             return; // the UI is gone
                         }
+                        if let Some(soon) = confirm {
+                            confirming = true;
+                            tokio::time::sleep(soon).await;
+                            continue;
+                        }
+                        confirming = false;
                     }
                     ticker.tick().await;
                 }
@@ -300,6 +316,43 @@ mod tests {
             }
         }
         assert_eq!(added, vec![0, 20]);
+    }
+
+    /// Fails its first two probes (asking for a confirmation after the first), then answers.
+    struct Flaky {
+        probes: u32,
+    }
+
+    impl Probe for Flaky {
+        async fn probe(&mut self) -> Sample {
+            self.probes += 1;
+            let result = if self.probes <= 2 {
+                Err(ProbeError { kind: ProbeErrorKind::Refused, message: "refused".into() })
+            } else {
+                Err(ProbeError { kind: ProbeErrorKind::Other, message: "answered".into() })
+            };
+            Sample { at: chrono::Utc::now(), elapsed: Duration::ZERO, result }
+        }
+
+        fn confirm_after(&self) -> Option<Duration> {
+            // Asks after every failure: the poller confirms once per streak all the same.
+            (self.probes <= 2).then_some(Duration::from_millis(150))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_failure_is_confirmed_at_once_then_the_interval_rules() {
+        let (tx, mut rx) = mpsc::channel(64);
+        let schedule = Schedule { interval: Duration::from_secs(2), concurrency: 1 };
+        let _poller = Poller::spawn(vec![(slot(0), Flaky { probes: 0 })], schedule, tx);
+        let t0 = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..4 {
+            rx.recv().await.expect("poller alive");
+            times.push(t0.elapsed().as_millis() / 50);
+        }
+        // Rounded to 50 ms: the failure at 0, its confirmation 150 ms later, then every 2 s.
+        assert_eq!(times, vec![0, 3, 40, 80]);
     }
 
     /// Answers with the name of the thread it ran on.

@@ -57,6 +57,9 @@ pub enum Tls {
 /// Reconnect backoff after consecutive connection failures: 0.5 s, 1 s, 2 s, … 30 s.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A server that just stopped answering is probed again this soon (not an interval later), so
+/// a dead master is confirmed within an interval and a probe timeout of its death.
+pub const CONFIRM_AFTER: Duration = Duration::from_millis(150);
 /// Detects a silently vanished peer on an idle connection.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// Client-side limits, given so the driver skips its `SELECT @@max_allowed_packet,
@@ -593,5 +596,10 @@ impl crate::poll::Probe for Prober {
 
     fn next_attempt_delay(&self) -> Duration {
         Prober::next_attempt_delay(self)
+    }
+
+    fn confirm_after(&self) -> Option<Duration> {
+        // The first connection failure after answers: look again at once, as `failover` does.
+        (self.failures > 0 && self.failures < crate::fleet::death::CONFIRM_PROBES).then_some(CONFIRM_AFTER)
     }
 }

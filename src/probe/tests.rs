@@ -256,6 +256,19 @@ async fn refused_port_fails_fast() {
     assert_eq!(p.next_attempt_delay(), Duration::from_secs(1));
 }
 
+#[test]
+fn a_first_connection_failure_asks_for_a_quick_confirmation() {
+    use crate::poll::Probe as _;
+    let mut p = Prober::new(Addr::new("127.0.0.1", 1), options(Duration::from_secs(1)));
+    let asks: Vec<Option<Duration>> = (0..3)
+        .map(|failures| {
+            p.failures = failures;
+            p.confirm_after()
+        })
+        .collect();
+    assert_eq!(asks, [None, Some(CONFIRM_AFTER), None]);
+}
+
 #[tokio::test]
 async fn silent_server_times_out_on_time() {
     // Accepts connections (the kernel does) but never sends a handshake, like a frozen mysqld.

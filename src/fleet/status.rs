@@ -139,6 +139,81 @@ pub struct InstanceStatus {
     pub heartbeat_error: Option<String>,
     /// What the topology rules and discovery need beyond the status.
     pub topo: TopologyFacts,
+    /// Semi-synchronous replication; `None` when the server reports none of it (no plugin loaded).
+    pub semi_sync: Option<SemiSync>,
+}
+
+/// Semi-synchronous replication as one server reports it. Each side is `None` when the server
+/// has no plugin for it (MySQL loads the source and replica plugins separately; MariaDB has both
+/// built in).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SemiSync {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master: Option<SemiSyncMaster>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<SemiSyncReplica>,
+}
+
+/// The master (source) side of semi-sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SemiSyncMaster {
+    /// `rpl_semi_sync_master_enabled` / `rpl_semi_sync_source_enabled`: configured to wait.
+    pub enabled: bool,
+    /// `Rpl_semi_sync_master_status` / `_source_status`: waiting for acknowledgements right now.
+    /// Enabled but not active: it fell back to asynchronous replication.
+    pub active: bool,
+    /// `Rpl_semi_sync_master_clients`: semi-synchronous replicas connected.
+    pub clients: u32,
+    /// `Rpl_semi_sync_master_no_tx`: commits no replica acknowledged (since start or FLUSH STATUS).
+    pub no_tx: u64,
+    /// `rpl_semi_sync_master_wait_point`; `None` when not reported or not a known point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_point: Option<WaitPoint>,
+    /// `rpl_semi_sync_master_timeout`: how long a commit waits before falling back, in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl SemiSyncMaster {
+    /// Enabled, yet not waiting for acknowledgements: an acknowledgement timed out (or no replica
+    /// acknowledges), and commits return before any replica has them.
+    pub fn fell_back(&self) -> bool {
+        self.enabled && !self.active
+    }
+
+    /// Every acknowledged commit is on a replica too: active, waiting before the commit is
+    /// visible (`AFTER_SYNC`), and a replica there to acknowledge.
+    pub fn protects_acknowledged_writes(&self) -> bool {
+        self.enabled && self.active && self.wait_point == Some(WaitPoint::AfterSync) && self.clients > 0
+    }
+}
+
+/// The replica side of semi-sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SemiSyncReplica {
+    /// `rpl_semi_sync_slave_enabled` / `rpl_semi_sync_replica_enabled`.
+    pub enabled: bool,
+    /// `Rpl_semi_sync_slave_status` / `_replica_status`: acknowledging right now (IO thread running).
+    pub active: bool,
+}
+
+/// When a semi-sync master waits for the acknowledgement (`rpl_semi_sync_master_wait_point`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WaitPoint {
+    /// Before committing to the storage engine: no client sees a write a replica lacks (lossless).
+    AfterSync,
+    /// After committing: other clients may see a write that is then lost with the master.
+    AfterCommit,
+}
+
+impl WaitPoint {
+    pub fn label(self) -> &'static str {
+        match self {
+            WaitPoint::AfterSync => "AFTER_SYNC",
+            WaitPoint::AfterCommit => "AFTER_COMMIT",
+        }
+    }
 }
 
 /// Facts about a server's place in the replication topology.

@@ -26,6 +26,7 @@ pub fn master_status() -> InstanceStatus {
         heartbeat_lag: None,
         heartbeat_error: None,
         topo: TopologyFacts::default(),
+        semi_sync: None,
     }
 }
 

@@ -28,6 +28,34 @@ pub const STATUS_COUNTERS: &[&str] = &[
     "Threads_connected",
 ];
 
+/// Semi-synchronous replication, as data: each figure under every name a server gives it, the
+/// old name first. MariaDB (where it is built in) and MySQL's `rpl_semi_sync_master`/`_slave`
+/// plugins say master/slave; MySQL 8.0.26+'s `rpl_semi_sync_source`/`_replica` plugins say
+/// source/replica, and either pair may be the one loaded. Without the plugin a server has none of
+/// them, and `SHOW … WHERE Variable_name IN (…)` simply returns fewer rows.
+pub mod semi_sync {
+    /// `SHOW GLOBAL STATUS`: ON while the master waits for acknowledgements; OFF when not enabled
+    /// or after it fell back to asynchronous replication (an acknowledgement timed out).
+    pub const MASTER_STATUS: &[&str] = &["Rpl_semi_sync_master_status", "Rpl_semi_sync_source_status"];
+    /// Semi-synchronous replicas connected.
+    pub const MASTER_CLIENTS: &[&str] = &["Rpl_semi_sync_master_clients", "Rpl_semi_sync_source_clients"];
+    /// Commits no replica acknowledged in time.
+    pub const MASTER_NO_TX: &[&str] = &["Rpl_semi_sync_master_no_tx", "Rpl_semi_sync_source_no_tx"];
+    /// ON while the replica's IO thread runs with semi-sync enabled.
+    pub const SLAVE_STATUS: &[&str] = &["Rpl_semi_sync_slave_status", "Rpl_semi_sync_replica_status"];
+    /// `SHOW GLOBAL VARIABLES`: whether the master side is switched on.
+    pub const MASTER_ENABLED: &[&str] = &["rpl_semi_sync_master_enabled", "rpl_semi_sync_source_enabled"];
+    /// `AFTER_SYNC` (lossless: acknowledged before the commit is visible) or `AFTER_COMMIT`.
+    pub const MASTER_WAIT_POINT: &[&str] = &["rpl_semi_sync_master_wait_point", "rpl_semi_sync_source_wait_point"];
+    /// Milliseconds a commit waits for an acknowledgement before falling back to async.
+    pub const MASTER_TIMEOUT: &[&str] = &["rpl_semi_sync_master_timeout", "rpl_semi_sync_source_timeout"];
+    /// Whether the replica side is switched on.
+    pub const SLAVE_ENABLED: &[&str] = &["rpl_semi_sync_slave_enabled", "rpl_semi_sync_replica_enabled"];
+
+    pub const STATUS: &[&[&str]] = &[MASTER_STATUS, MASTER_CLIENTS, MASTER_NO_TX, SLAVE_STATUS];
+    pub const VARIABLES: &[&[&str]] = &[MASTER_ENABLED, MASTER_WAIT_POINT, MASTER_TIMEOUT, SLAVE_ENABLED];
+}
+
 /// The statements of one probe, in the order they are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Query {
@@ -35,6 +63,9 @@ pub enum Query {
     GlobalStatus,
     ReplicaStatus,
     BinlogStatus,
+    /// The semi-sync settings (`SHOW GLOBAL VARIABLES`: plugin variables may be absent, which a
+    /// `SELECT @@…` would turn into an error that ends the batch).
+    SemiSyncVariables,
 }
 
 /// What a server speaks: flavour and version decide statement names and columns.
@@ -50,6 +81,7 @@ const MARIADB_BINLOG_STATUS: Version = Version::new(10, 5, 2); // SHOW BINLOG ST
 const MARIADB_SLAVE_MONITOR: Version = Version::new(10, 5, 9); // SLAVE MONITOR privilege
 const MYSQL_REPLICA_KEYWORD: Version = Version::new(8, 0, 22); // SHOW REPLICA STATUS, Source_* columns
 const MYSQL_LOG_REPLICA_UPDATES: Version = Version::new(8, 0, 26); // log_replica_updates
+const MYSQL_SEMI_SYNC_SOURCE: Version = Version::new(8, 0, 26); // rpl_semi_sync_source plugin
 const MYSQL_BINARY_LOG_STATUS: Version = Version::new(8, 2, 0); // SHOW BINARY LOG STATUS
 
 /// One `@@variable` read by the probe: the alias it is read back under, the
@@ -116,10 +148,29 @@ impl Dialect {
     pub fn sql(&self, query: Query) -> String {
         match query {
             Query::Variables => self.variables_sql(),
-            Query::GlobalStatus => global_status_sql(),
+            Query::GlobalStatus => self.global_status_sql(),
             Query::ReplicaStatus => self.replica_status_sql().to_string(),
             Query::BinlogStatus => self.binlog_status_sql().to_string(),
+            Query::SemiSyncVariables => self.semi_sync_variables_sql(),
         }
+    }
+
+    /// The names this server may give the semi-sync figures: the old ones, and on MySQL 8.0.26+
+    /// the new ones too (which plugin pair is loaded is the DBA's choice).
+    pub fn semi_sync_names(&self, figures: &[&[&'static str]]) -> Vec<&'static str> {
+        let both = self.flavor == Flavor::MySql && self.version >= MYSQL_SEMI_SYNC_SOURCE;
+        figures.iter().flat_map(|names| names.iter().take(if both { 2 } else { 1 })).copied().collect()
+    }
+
+    /// The counters (`STATUS_COUNTERS`) and the semi-sync status, in one statement.
+    pub fn global_status_sql(&self) -> String {
+        let names = STATUS_COUNTERS.iter().copied().chain(self.semi_sync_names(semi_sync::STATUS));
+        format!("SHOW GLOBAL STATUS WHERE Variable_name IN ({})", quoted(names))
+    }
+
+    /// The semi-sync settings; no rows where the plugin is not loaded.
+    pub fn semi_sync_variables_sql(&self) -> String {
+        format!("SHOW GLOBAL VARIABLES WHERE Variable_name IN ({})", quoted(self.semi_sync_names(semi_sync::VARIABLES)))
     }
 
     /// All replication channels, one row each.
@@ -173,7 +224,7 @@ impl Dialect {
                 Some("BINLOG MONITOR (granted by REPLICATION CLIENT)")
             }
             (Query::ReplicaStatus | Query::BinlogStatus, _) => Some("REPLICATION CLIENT"),
-            (Query::Variables | Query::GlobalStatus, _) => None,
+            (Query::Variables | Query::GlobalStatus | Query::SemiSyncVariables, _) => None,
         }
     }
 }
@@ -184,9 +235,9 @@ impl fmt::Display for Dialect {
     }
 }
 
-fn global_status_sql() -> String {
-    let names: Vec<String> = STATUS_COUNTERS.iter().map(|n| format!("'{n}'")).collect();
-    format!("SHOW GLOBAL STATUS WHERE Variable_name IN ({})", names.join(", "))
+/// `'a', 'b', …` (the names are constants of this module: nothing to escape).
+fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names.into_iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -265,6 +316,35 @@ mod tests {
     fn global_status_lists_every_counter() {
         let sql = dialect("8.0.36", "").sql(Query::GlobalStatus);
         assert!(sql.starts_with("SHOW GLOBAL STATUS WHERE Variable_name IN ('Uptime', 'Questions'"), "{sql}");
-        assert!(sql.ends_with("'Threads_connected')"), "{sql}");
+        // The counters end, then the semi-sync status follows.
+        assert!(sql.contains("'Threads_connected', 'Rpl_semi_sync_master_status', "), "{sql}");
+    }
+
+    #[test]
+    fn semi_sync_names_follow_the_plugins_of_each_version() {
+        let maria = dialect("10.11.6-MariaDB", "");
+        assert_eq!(
+            maria.sql(Query::GlobalStatus),
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('Uptime', 'Questions', 'Com_select', 'Com_insert', \
+             'Com_update', 'Com_delete', 'Com_replace', 'Threads_running', 'Threads_connected', \
+             'Rpl_semi_sync_master_status', 'Rpl_semi_sync_master_clients', 'Rpl_semi_sync_master_no_tx', \
+             'Rpl_semi_sync_slave_status')"
+        );
+        assert_eq!(
+            maria.sql(Query::SemiSyncVariables),
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('rpl_semi_sync_master_enabled', \
+             'rpl_semi_sync_master_wait_point', 'rpl_semi_sync_master_timeout', 'rpl_semi_sync_slave_enabled')"
+        );
+        // Before 8.0.26 only the master/slave plugins exist; from then on either pair may be loaded.
+        assert_eq!(dialect("8.0.25", "").sql(Query::SemiSyncVariables), maria.sql(Query::SemiSyncVariables));
+        let new = dialect("8.4.3", "").sql(Query::SemiSyncVariables);
+        for name in
+            ["'rpl_semi_sync_master_enabled'", "'rpl_semi_sync_source_enabled'", "'rpl_semi_sync_replica_enabled'"]
+        {
+            assert!(new.contains(name), "{new}");
+        }
+        let status = dialect("8.4.3", "").sql(Query::GlobalStatus);
+        assert!(status.ends_with("'Rpl_semi_sync_slave_status', 'Rpl_semi_sync_replica_status')"), "{status}");
+        assert_eq!(dialect("8.4.3", "").privilege_needed(Query::SemiSyncVariables), None);
     }
 }

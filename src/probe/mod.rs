@@ -361,7 +361,8 @@ struct Plan {
     sql: String,
 }
 
-const QUERIES: [Query; 4] = [Query::Variables, Query::GlobalStatus, Query::ReplicaStatus, Query::BinlogStatus];
+const QUERIES: [Query; 5] =
+    [Query::Variables, Query::GlobalStatus, Query::ReplicaStatus, Query::BinlogStatus, Query::SemiSyncVariables];
 
 impl Plan {
     fn new(dialect: Dialect, heartbeat: Option<&HeartbeatSpec>) -> Plan {
@@ -407,6 +408,7 @@ impl Plan {
         match step {
             Step::Query(Query::Variables) => "SELECT @@global variables".to_string(),
             Step::Query(Query::GlobalStatus) => "SHOW GLOBAL STATUS".to_string(),
+            Step::Query(Query::SemiSyncVariables) => "SHOW GLOBAL VARIABLES".to_string(),
             Step::Query(q) => self.dialect.sql(q),
             Step::Heartbeat => "heartbeat".to_string(),
             Step::DumpThreads => "information_schema.PROCESSLIST".to_string(),
@@ -460,6 +462,8 @@ impl Plan {
             .collect::<Result<Vec<_>, _>>()?;
         let (binlog_file, binlog_pos) =
             parse::parse_binlog_status(set(Query::BinlogStatus)).map_err(|e| bad(Query::BinlogStatus, None, &e))?;
+        let semi_sync = parse::parse_semi_sync(set(Query::GlobalStatus), set(Query::SemiSyncVariables))
+            .map_err(|e| bad(Query::SemiSyncVariables, None, &e))?;
         let step_rows = |step: Step| self.steps.iter().position(|&s| s == step).and_then(|i| sets.get(i));
         let discovery = match step_rows(Step::DumpThreads) {
             None => None,
@@ -500,6 +504,7 @@ impl Plan {
             heartbeat_lag: None,
             heartbeat_error: None,
             topo,
+            semi_sync,
         };
         if let Some(spec) = heartbeat {
             let source_id = status.primary_link().and_then(|link| link.source_server_id);

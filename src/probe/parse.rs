@@ -6,9 +6,13 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::columns::{self as col, Col};
-use crate::fleet::status::{Counters, Flavor, GtidMode, GtidState, IoState, ReplicaHost, ReplicationStatus};
+use crate::fleet::status::{
+    Counters, Flavor, GtidMode, GtidState, IoState, ReplicaHost, ReplicationStatus, SemiSync, SemiSyncMaster,
+    SemiSyncReplica, WaitPoint,
+};
 use crate::mysql::Addr;
 use crate::mysql::Dialect;
+use crate::mysql::dialect::semi_sync as names;
 
 /// One result row: column name → value, `None` for SQL NULL. Keeps the
 /// server's column order; lookups ignore case. Names and values borrow from
@@ -284,6 +288,63 @@ pub fn parse_counters(rows: &[RowMap]) -> Result<Counters, ParseError> {
         })?;
     }
     Ok(c)
+}
+
+/// The first of `names` among `SHOW GLOBAL STATUS` / `SHOW GLOBAL VARIABLES` rows, as
+/// (the name the server used, its value).
+fn named<'r>(rows: &'r [RowMap], names: &[&str]) -> Option<(&'r str, &'r str)> {
+    names.iter().find_map(|wanted| {
+        rows.iter().find_map(|row| {
+            let name = row.get(col::STATUS_NAME).flatten()?;
+            name.eq_ignore_ascii_case(wanted).then(|| (name, row.get(col::STATUS_VALUE).flatten().unwrap_or_default()))
+        })
+    })
+}
+
+/// The semi-sync figures from the `SHOW GLOBAL STATUS` and `SHOW GLOBAL VARIABLES` rows
+/// (`Variable_name`, `Value`), under either spelling (`dialect::semi_sync`). A side none of
+/// whose names the server reports is `None` (its plugin is not loaded); `None` when neither is.
+pub fn parse_semi_sync(status: &[RowMap], variables: &[RowMap]) -> Result<Option<SemiSync>, ParseError> {
+    let bad = |name: &str, value: &str, expected| ParseError {
+        column: format!("Value of {name}"),
+        value: Some(value.to_string()),
+        expected,
+    };
+    let on = |rows, which| -> Result<Option<bool>, ParseError> {
+        named(rows, which).map(|(n, v)| flag(v).ok_or_else(|| bad(n, v, "ON or OFF"))).transpose()
+    };
+    let count = |rows, which| -> Result<Option<u64>, ParseError> {
+        named(rows, which).map(|(n, v)| v.trim().parse().map_err(|_| bad(n, v, "a number"))).transpose()
+    };
+    let enabled = on(variables, names::MASTER_ENABLED)?;
+    let active = on(status, names::MASTER_STATUS)?;
+    let clients = count(status, names::MASTER_CLIENTS)?;
+    let no_tx = count(status, names::MASTER_NO_TX)?;
+    let timeout_ms = count(variables, names::MASTER_TIMEOUT)?;
+    let wait_point = named(variables, names::MASTER_WAIT_POINT);
+    let reported = enabled.is_some()
+        || active.is_some()
+        || clients.is_some()
+        || no_tx.is_some()
+        || timeout_ms.is_some()
+        || wait_point.is_some();
+    let master = reported.then(|| SemiSyncMaster {
+        enabled: enabled.unwrap_or(false),
+        active: active.unwrap_or(false),
+        clients: clients.map_or(0, |c| u32::try_from(c).unwrap_or(u32::MAX)),
+        no_tx: no_tx.unwrap_or(0),
+        // A point this version of shardtop does not know is shown as unknown, not a failed probe.
+        wait_point: wait_point.and_then(|(_, v)| match v.trim().to_ascii_uppercase().as_str() {
+            "AFTER_SYNC" => Some(WaitPoint::AfterSync),
+            "AFTER_COMMIT" => Some(WaitPoint::AfterCommit),
+            _ => None,
+        }),
+        timeout_ms,
+    });
+    let (r_enabled, r_active) = (on(variables, names::SLAVE_ENABLED)?, on(status, names::SLAVE_STATUS)?);
+    let replica = (r_enabled.is_some() || r_active.is_some())
+        .then(|| SemiSyncReplica { enabled: r_enabled.unwrap_or(false), active: r_active.unwrap_or(false) });
+    Ok((master.is_some() || replica.is_some()).then_some(SemiSync { master, replica }))
 }
 
 /// The server variables a probe reads (see `Dialect::variables_sql`).
@@ -755,6 +816,78 @@ mod tests {
             parse_variables(&broken, Flavor::MySql).unwrap_err().to_string(),
             "column @@super_read_only: missing or NULL (expected 0 or 1)"
         );
+    }
+
+    #[test]
+    fn semi_sync_mariadb_as_recorded() {
+        let vars = fixture("mariadb-10.11-semi-sync-variables.txt");
+        let on = parse_semi_sync(&fixture("mariadb-10.11-semi-sync-status.txt"), &vars).unwrap();
+        let master = SemiSyncMaster {
+            enabled: true,
+            active: true,
+            clients: 2,
+            no_tx: 9,
+            wait_point: Some(WaitPoint::AfterSync),
+            timeout_ms: Some(1000),
+        };
+        // A master's replica side: built in, not enabled.
+        let replica = SemiSyncReplica { enabled: false, active: false };
+        assert_eq!(on, Some(SemiSync { master: Some(master.clone()), replica: Some(replica.clone()) }));
+        assert!(master.protects_acknowledged_writes() && !master.fell_back());
+        let fell = parse_semi_sync(&fixture("mariadb-10.11-semi-sync-status-fell-back.txt"), &vars).unwrap();
+        let fell = fell.and_then(|s| s.master).expect("master side");
+        assert_eq!((fell.enabled, fell.active, fell.clients, fell.no_tx), (true, false, 0, 10));
+        assert!(fell.fell_back() && !fell.protects_acknowledged_writes());
+    }
+
+    #[test]
+    fn semi_sync_mysql_8_4_source_and_replica_plugins() {
+        let ss =
+            parse_semi_sync(&fixture("mysql-8.4-semi-sync-status.txt"), &fixture("mysql-8.4-semi-sync-variables.txt"))
+                .unwrap()
+                .expect("semi-sync");
+        assert_eq!(
+            ss.master,
+            Some(SemiSyncMaster {
+                enabled: true,
+                active: false,
+                clients: 0,
+                no_tx: 3,
+                wait_point: Some(WaitPoint::AfterSync),
+                timeout_ms: Some(10_000),
+            })
+        );
+        assert_eq!(ss.replica, Some(SemiSyncReplica { enabled: false, active: false }));
+        assert!(ss.master.is_some_and(|m| m.fell_back()));
+    }
+
+    #[test]
+    fn semi_sync_absent_one_sided_and_garbage() {
+        let kv = |pairs: &[(&str, &str)]| -> Vec<RowMap<'static>> {
+            pairs.iter().map(|(n, v)| row(&[("Variable_name", Some(n)), ("Value", Some(v))])).collect()
+        };
+        // No plugin loaded: nothing reported, nothing made up.
+        assert_eq!(parse_semi_sync(&kv(&[("Uptime", "5")]), &[]).unwrap(), None);
+        // MySQL with only the replica plugin (old names): no master side.
+        let only = parse_semi_sync(
+            &kv(&[("Rpl_semi_sync_slave_status", "ON")]),
+            &kv(&[("rpl_semi_sync_slave_enabled", "ON")]),
+        )
+        .unwrap();
+        assert_eq!(
+            only,
+            Some(SemiSync { master: None, replica: Some(SemiSyncReplica { enabled: true, active: true }) })
+        );
+        // A wait point this shardtop does not know is unknown, not a failed probe.
+        let odd = parse_semi_sync(&[], &kv(&[("rpl_semi_sync_master_wait_point", "AFTER_LUNCH")])).unwrap();
+        assert_eq!(odd.and_then(|s| s.master).map(|m| (m.enabled, m.wait_point)), Some((false, None)));
+        let garbage = parse_semi_sync(&kv(&[("Rpl_semi_sync_master_clients", "several")]), &[]);
+        assert_eq!(
+            garbage.unwrap_err().to_string(),
+            "column Value of Rpl_semi_sync_master_clients: expected a number, got \"several\""
+        );
+        let garbage = parse_semi_sync(&kv(&[("Rpl_semi_sync_source_status", "MAYBE")]), &[]);
+        assert!(garbage.unwrap_err().to_string().contains("expected ON or OFF"));
     }
 
     #[test]

@@ -66,17 +66,27 @@ fn mariadb_batch() -> Batch<'static> {
         ("gtid_current_pos", "1-3400-14"),
         ("gtid_slave_pos", "1-3400-14"),
     ]);
-    let status = [("Questions", "1200"), ("Uptime", "600"), ("Threads_running", "2")]
+    let mut status: Vec<RowMap<'static>> = [("Questions", "1200"), ("Uptime", "600"), ("Threads_running", "2")]
         .iter()
         .map(|(n, v)| row(&[("Variable_name", n), ("Value", v)]))
         .collect();
+    // The semi-sync status rides along in the same statement (a master's, as recorded).
+    status.extend(fixture("mariadb-10.11-semi-sync-status.txt"));
+    let semi_sync_vars = fixture("mariadb-10.11-semi-sync-variables.txt");
     let binlog = row(&[("File", "bin.000001"), ("Position", "3977"), ("Binlog_Do_DB", ""), ("Binlog_Ignore_DB", "")]);
     let heartbeat = vec![
         row(&[("server_id", "3390"), ("ts", "2026-11-26T15:32:09.000001"), ("lag_us", "250000")]),
         row(&[("server_id", "3400"), ("ts", "2026-11-26T15:32:08.000001"), ("lag_us", "1250000")]),
     ];
     Batch {
-        sets: vec![vec![vars], status, fixture("mariadb-10.11-show-all-slaves-status.txt"), vec![binlog], heartbeat],
+        sets: vec![
+            vec![vars],
+            status,
+            fixture("mariadb-10.11-show-all-slaves-status.txt"),
+            vec![binlog],
+            semi_sync_vars,
+            heartbeat,
+        ],
         failed: None,
     }
 }
@@ -93,23 +103,32 @@ fn plan_is_one_batch_per_dialect() {
     assert!(statements[0].starts_with("SELECT @@global.version AS version, "), "{}", statements[0]);
     assert!(statements[1].starts_with("SHOW GLOBAL STATUS WHERE Variable_name IN ("), "{}", statements[1]);
     assert_eq!(&statements[2..4], ["SHOW ALL REPLICAS STATUS", "SHOW BINLOG STATUS"]);
-    assert!(statements[4].starts_with("SELECT server_id, ts, TIMESTAMPDIFF("), "{}", statements[4]);
+    assert!(
+        statements[4].starts_with("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('rpl_semi_sync"),
+        "{}",
+        statements[4]
+    );
+    assert!(statements[5].starts_with("SELECT server_id, ts, TIMESTAMPDIFF("), "{}", statements[5]);
     let mysql = Plan::new(Dialect::detect("8.4.3", "").unwrap(), None);
-    assert!(mysql.sql.contains("; SHOW REPLICA STATUS; SHOW BINARY LOG STATUS"), "{}", mysql.sql);
-    assert_eq!(mysql.steps.len(), 4);
+    assert!(
+        mysql.sql.contains("; SHOW REPLICA STATUS; SHOW BINARY LOG STATUS; SHOW GLOBAL VARIABLES"),
+        "{}",
+        mysql.sql
+    );
+    assert_eq!(mysql.steps.len(), 5);
 }
 
 #[test]
 fn discovery_rides_along_and_a_refused_replica_list_is_no_failure() {
     let plan = Plan::with_discovery(mariadb(), Some(&heartbeat_spec()), true);
     let statements: Vec<&str> = plan.sql.split("; ").collect();
-    assert_eq!(statements[4], crate::mysql::dialect::DUMP_THREADS_SQL);
-    assert!(statements[5].starts_with("SELECT server_id, ts"), "heartbeat before the statement that may be refused");
-    assert_eq!(statements[6], "SHOW REPLICA HOSTS");
+    assert_eq!(statements[5], crate::mysql::dialect::DUMP_THREADS_SQL);
+    assert!(statements[6].starts_with("SELECT server_id, ts"), "heartbeat before the statement that may be refused");
+    assert_eq!(statements[7], "SHOW REPLICA HOSTS");
     let mut batch = mariadb_batch();
-    batch.sets.insert(4, vec![row(&[("HOST", "127.0.0.1:40001")]), row(&[("HOST", "127.0.0.1:40002")])]);
+    batch.sets.insert(5, vec![row(&[("HOST", "127.0.0.1:40001")]), row(&[("HOST", "127.0.0.1:40002")])]);
     batch.failed = Some((
-        6,
+        7,
         server_error(1227, "Access denied; you need (at least one of) the REPLICATION MASTER ADMIN privilege(s)"),
     ));
     assert!(plan.replica_hosts_refused(&batch));
@@ -146,6 +165,19 @@ fn builds_instance_status_from_a_batch() {
     assert_eq!(status.replication[1].last_error().map(|(n, _)| n), Some(1396));
     // The default channel's source is server 3400: its heartbeat row, not the newer one of the upstream.
     assert_eq!((status.heartbeat_lag, status.heartbeat_error), (Some(1.25), None));
+    let semi_sync = status.semi_sync.expect("semi-sync read in the same round trip");
+    let master = semi_sync.master.expect("master side");
+    assert_eq!((master.enabled, master.active, master.clients, master.timeout_ms), (true, true, 2, Some(1000)));
+}
+
+#[test]
+fn a_server_without_semi_sync_reports_none() {
+    let mut batch = mariadb_batch();
+    batch.sets[1].retain(|r| !r.get_name("Variable_name").flatten().unwrap_or_default().starts_with("Rpl_"));
+    batch.sets[4].clear();
+    let status = Plan::new(mariadb(), Some(&heartbeat_spec())).build(batch).unwrap_or_else(|f| panic!("{}", f.error));
+    assert_eq!(status.semi_sync, None);
+    assert_eq!(status.counters.questions, 1200, "the counters are read as before");
 }
 
 #[test]
@@ -176,8 +208,8 @@ fn denied_statement_fails_the_probe_naming_the_privilege() {
 fn missing_heartbeat_table_is_not_a_probe_failure() {
     let plan = Plan::new(mariadb(), Some(&heartbeat_spec()));
     let mut batch = mariadb_batch();
-    batch.sets.truncate(4);
-    batch.failed = Some((4, server_error(1146, "Table 'percona.heartbeat' doesn't exist")));
+    batch.sets.truncate(5);
+    batch.failed = Some((5, server_error(1146, "Table 'percona.heartbeat' doesn't exist")));
     let status = plan.build(batch).unwrap_or_else(|f| panic!("{}", f.error));
     assert_eq!(status.heartbeat_lag, None);
     assert_eq!(
@@ -185,7 +217,7 @@ fn missing_heartbeat_table_is_not_a_probe_failure() {
         Some("percona.heartbeat: ERROR 1146 (42000): Table 'percona.heartbeat' doesn't exist")
     );
     let mut batch = mariadb_batch();
-    batch.sets[4].clear();
+    batch.sets[5].clear();
     let status = plan.build(batch).unwrap_or_else(|f| panic!("{}", f.error));
     assert!(status.heartbeat_error.unwrap().contains("has no rows"));
 }

@@ -107,6 +107,47 @@ impl SimFleet {
         (base * (t + wave)).max(0.0) as u64
     }
 
+    /// The replicas streaming from shard `s`'s master at `t` (each a semi-sync client): its direct
+    /// replicas but the chained leaf and the mispointed one, plus the one mispointed to it.
+    fn direct_replicas(&self, s: usize, t: f64) -> u32 {
+        let c = t.rem_euclid(CYCLE_SECS);
+        let leaves_it = |r: usize| {
+            (s == script::CHAINED_SHARD && r == 2)
+                || (s == script::MISPOINTED_SHARD && r == 2 && within(c, script::MISPOINTED_WINDOW))
+        };
+        let own = (1..=self.replicas).filter(|&r| !leaves_it(r)).count() as u32;
+        let borrowed = s + 1 == script::MISPOINTED_SHARD && self.replicas >= 2 && within(c, script::MISPOINTED_WINDOW);
+        own + u32::from(borrowed)
+    }
+
+    /// Semi-sync as the demo fleet runs it (MariaDB, built in): the master side on masters
+    /// (lossless AFTER_SYNC, 1 s timeout), the replica side on replicas; unset sides keep
+    /// MariaDB's defaults.
+    fn semi_sync(&self, s: usize, i: usize, t: f64) -> SemiSync {
+        let defaults = SemiSyncMaster {
+            enabled: false,
+            active: false,
+            clients: 0,
+            no_tx: 0,
+            wait_point: Some(WaitPoint::AfterCommit),
+            timeout_ms: Some(10_000),
+        };
+        if i == 0 {
+            let clients = self.direct_replicas(s, t);
+            let master = SemiSyncMaster {
+                enabled: true,
+                active: true,
+                clients,
+                wait_point: Some(WaitPoint::AfterSync),
+                timeout_ms: Some(1_000),
+                ..defaults
+            };
+            return SemiSync { master: Some(master), replica: Some(SemiSyncReplica::default()) };
+        }
+        // Acknowledging while its IO thread streams (set where the script breaks the link).
+        SemiSync { master: Some(defaults), replica: Some(SemiSyncReplica { enabled: true, active: true }) }
+    }
+
     /// What instance `i` of shard `s` reports `t` seconds into the demo.
     pub fn status_at(&self, s: usize, i: usize, t: f64) -> Result<InstanceStatus, ProbeError> {
         let c = t.rem_euclid(CYCLE_SECS);
@@ -149,6 +190,7 @@ impl SimFleet {
             heartbeat_lag: None,
             heartbeat_error: None,
             topo: TopologyFacts::default(),
+            semi_sync: Some(self.semi_sync(s, i, t)),
         };
         // Everyone carries the global master's domain 100 as well.
         let global_seq = (t * 3.0) as u64;
@@ -216,6 +258,9 @@ impl SimFleet {
             applied = self.questions(s, 0, script::BROKEN_WINDOW.0 + t - c) / 20;
         }
         if master_dead {
+            if let Some(r) = status.semi_sync.as_mut().and_then(|ss| ss.replica.as_mut()) {
+                r.active = false;
+            }
             link.io_state = IoState::Connecting;
             link.seconds_behind = None;
             link.last_io_errno = 2003;

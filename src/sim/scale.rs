@@ -57,8 +57,17 @@ pub fn status_at(sim: &SimFleet, s: usize, i: usize, t: f64) -> Result<InstanceS
         });
     }
     let mut status = sim.status_at(s, i, t)?;
+    let cut_off = (i == 1 && IO_OUTAGE.hits(s, t)) || MASTER_DOWN.hits(s, t);
+    // A replica that lost its link acknowledges nothing, and its master counts one client less.
+    let semi_sync = status.semi_sync.as_mut();
+    if let Some(m) = semi_sync.and_then(|ss| ss.master.as_mut()).filter(|_| i == 0 && IO_OUTAGE.hits(s, t)) {
+        m.clients = m.clients.saturating_sub(1);
+    }
+    if let Some(r) = status.semi_sync.as_mut().and_then(|ss| ss.replica.as_mut()).filter(|_| cut_off) {
+        r.active = false;
+    }
     let Some(link) = status.replication.first_mut().filter(|_| i > 0) else { return Ok(status) };
-    if (i == 1 && IO_OUTAGE.hits(s, t)) || MASTER_DOWN.hits(s, t) {
+    if cut_off {
         link.io_state = IoState::Connecting;
         link.seconds_behind = None;
         link.last_io_errno = 2003;

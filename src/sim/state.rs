@@ -217,7 +217,10 @@ impl WireFleet {
             return self.variables(status, sql);
         }
         if upper.starts_with("SHOW GLOBAL STATUS") {
-            return Reply::Rows(global_status(status, sql));
+            return Reply::Rows(global_status(self.flavor, status, sql));
+        }
+        if upper.starts_with("SHOW GLOBAL VARIABLES") {
+            return Reply::Rows(global_variables(self.flavor, status, sql));
         }
         if sql == dialect.replica_status_sql() {
             return Reply::Rows(replica_status(self.flavor, status));
@@ -350,12 +353,73 @@ fn variable(flavor: WireFlavor, s: &InstanceStatus, name: &str) -> Option<Option
     })
 }
 
-/// `SHOW GLOBAL STATUS WHERE Variable_name IN ('a', 'b', …)`: the asked counters this sim keeps.
-fn global_status(s: &InstanceStatus, sql: &str) -> ResultSet {
+/// `ON`/`OFF`, as `SHOW STATUS` and `SHOW VARIABLES` print a switch.
+fn on_off(b: bool) -> String {
+    if b { "ON" } else { "OFF" }.to_string()
+}
+
+/// The semi-sync figures of `s` as (name, value) rows of `SHOW GLOBAL STATUS` (`status`) or
+/// `SHOW GLOBAL VARIABLES`, under this flavour's names: MariaDB's built-in master/slave ones;
+/// the MySQL 8.4 sim loads the source/replica plugins, so only the new names exist there.
+fn semi_sync_rows(flavor: WireFlavor, s: &InstanceStatus, status: bool) -> Vec<(&'static str, String)> {
+    use crate::mysql::dialect::semi_sync as n;
+    let spelling = usize::from(flavor == WireFlavor::Mysql84);
+    let name = |names: &[&'static str]| names.get(spelling).copied().unwrap_or_default();
+    let mut rows = Vec::new();
+    let Some(ss) = &s.semi_sync else { return rows };
+    if let Some(m) = &ss.master {
+        if status {
+            rows.push((name(n::MASTER_STATUS), on_off(m.active)));
+            rows.push((name(n::MASTER_CLIENTS), m.clients.to_string()));
+            rows.push((name(n::MASTER_NO_TX), m.no_tx.to_string()));
+        } else {
+            rows.push((name(n::MASTER_ENABLED), on_off(m.enabled)));
+            if let Some(w) = m.wait_point {
+                rows.push((name(n::MASTER_WAIT_POINT), w.label().to_string()));
+            }
+            if let Some(ms) = m.timeout_ms {
+                rows.push((name(n::MASTER_TIMEOUT), ms.to_string()));
+            }
+        }
+    }
+    if let Some(r) = &ss.replica {
+        rows.push(if status {
+            (name(n::SLAVE_STATUS), on_off(r.active))
+        } else {
+            (name(n::SLAVE_ENABLED), on_off(r.enabled))
+        });
+    }
+    rows
+}
+
+/// The names in `… WHERE Variable_name IN ('a', 'b', …)`.
+fn asked(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split('\'').skip(1).step_by(2)
+}
+
+/// `SHOW GLOBAL VARIABLES WHERE Variable_name IN (…)`: the semi-sync settings asked for.
+fn global_variables(flavor: WireFlavor, s: &InstanceStatus, sql: &str) -> ResultSet {
+    let mut set = ResultSet::new(&["Variable_name", "Value"]);
+    let rows = semi_sync_rows(flavor, s, false);
+    for name in asked(sql) {
+        if let Some((n, v)) = rows.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            set.rows.push(vec![Some(n.to_string()), Some(v.clone())]);
+        }
+    }
+    set
+}
+
+/// `SHOW GLOBAL STATUS WHERE Variable_name IN ('a', 'b', …)`: the asked counters this sim keeps,
+/// and the semi-sync status.
+fn global_status(flavor: WireFlavor, s: &InstanceStatus, sql: &str) -> ResultSet {
     let c = &s.counters;
     let mut set = ResultSet::new(&["Variable_name", "Value"]);
-    let asked = sql.split('\'').skip(1).step_by(2);
-    for name in asked {
+    let semi_sync = semi_sync_rows(flavor, s, true);
+    for name in asked(sql) {
+        if let Some((n, v)) = semi_sync.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            set.rows.push(vec![Some(n.to_string()), Some(v.clone())]);
+            continue;
+        }
         let value = match name.to_ascii_lowercase().as_str() {
             "uptime" => c.uptime,
             "questions" => c.questions,
@@ -646,6 +710,7 @@ mod tests {
             d.sql(crate::mysql::Query::GlobalStatus),
             d.replica_status_sql().to_string(),
             d.binlog_status_sql().to_string(),
+            d.sql(crate::mysql::Query::SemiSyncVariables),
         ]
         .join("; ");
         let replies = f.answer(k, t, &sql).expect("up");
@@ -656,12 +721,13 @@ mod tests {
                 Reply::Error { message, .. } => panic!("{message}"),
             })
             .collect();
-        assert_eq!(sets.len(), 5);
+        assert_eq!(sets.len(), 6);
         assert_eq!(parse::parse_dialect(&sets[0][0]).unwrap(), d);
         let vars = parse::parse_variables(&sets[1][0], d.flavor).unwrap();
         let counters = parse::parse_counters(&sets[2]).unwrap();
         let replication: Vec<_> = sets[3].iter().map(|r| parse::parse_replication(r).unwrap()).collect();
         let (binlog_file, binlog_pos) = parse::parse_binlog_status(&sets[4]).unwrap();
+        let semi_sync = parse::parse_semi_sync(&sets[2], &sets[5]).unwrap();
         let mut got = expected.clone();
         got.flavor = d.flavor;
         got.version = vars.version;
@@ -677,6 +743,7 @@ mod tests {
         got.binlog_pos = binlog_pos;
         got.replication = replication;
         got.counters = counters;
+        got.semi_sync = semi_sync;
         got.topo.gtid_binlog_state = sets[1][0].get_name("gtid_binlog_state").flatten().map(str::to_string);
         (got, expected)
     }
@@ -710,6 +777,44 @@ mod tests {
             let set = replica_status(flavor, &replica);
             assert_eq!(set.columns, names, "{fixture}");
             assert_eq!(set.rows.len(), 1);
+        }
+    }
+
+    #[test]
+    fn semi_sync_names_are_the_ones_real_servers_use() {
+        for (flavor, prefix) in [(WireFlavor::Mariadb, "mariadb-10.11"), (WireFlavor::Mysql84, "mysql-8.4")] {
+            let recorded = |what: &str| -> Vec<String> {
+                let path = format!("{}/tests/fixtures/probe/{prefix}-semi-sync-{what}.txt", env!("CARGO_MANIFEST_DIR"));
+                let text = std::fs::read_to_string(&path).expect("fixture");
+                parse::parse_vertical(&text)
+                    .iter()
+                    .filter_map(|r| r.get_name("Variable_name").flatten().map(str::to_string))
+                    .collect()
+            };
+            let f = fleet(flavor, 2);
+            let d = flavor.dialect();
+            for k in [0, 1] {
+                for (sql, what, want) in [
+                    (d.sql(crate::mysql::Query::GlobalStatus), "status", 4),
+                    (d.sql(crate::mysql::Query::SemiSyncVariables), "variables", 4),
+                ] {
+                    let replies = f.answer(k, 10.0, &sql).expect("up");
+                    let Reply::Rows(set) = &replies[0] else { panic!("{replies:?}") };
+                    let names: Vec<String> = maps(set)
+                        .iter()
+                        .filter_map(|r| r.get_name("Variable_name").flatten().map(str::to_string))
+                        .filter(|n| n.to_ascii_lowercase().starts_with("rpl_semi_sync"))
+                        .collect();
+                    assert_eq!(names.len(), want, "{flavor:?} {what} of instance {k}: {names:?}");
+                    let known = recorded(what);
+                    assert!(
+                        names.iter().all(|n| known.contains(n)),
+                        "{flavor:?} {what}: {names:?} not all in {known:?}"
+                    );
+                }
+            }
+            let master = f.status(0, 10.0).expect("up").semi_sync.and_then(|s| s.master).expect("master side");
+            assert!(master.protects_acknowledged_writes(), "{flavor:?}: {master:?}");
         }
     }
 

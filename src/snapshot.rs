@@ -129,6 +129,9 @@ pub struct InstanceReport {
     /// Seconds_Behind_Master as reported: null when the server says NULL.
     pub lag_seconds: Option<u64>,
     pub heartbeat_lag_seconds: Option<f64>,
+    /// Semi-sync as the server reports it (`master`: enabled, active, clients, no_tx, wait_point,
+    /// timeout_ms; `replica`: enabled, active); null when it reports none (no plugin) or is unread.
+    pub semi_sync: Option<crate::fleet::status::SemiSync>,
     pub qps: Option<f64>,
     pub qps_by_command: Option<CommandRates>,
     pub gtid: Option<String>,
@@ -357,6 +360,7 @@ fn instance_report(i: &Instance) -> InstanceReport {
         sql_running: link.map(|l| l.sql_running),
         lag_seconds: link.and_then(|l| l.seconds_behind),
         heartbeat_lag_seconds: s.and_then(|s| s.heartbeat_lag),
+        semi_sync: s.and_then(|s| s.semi_sync.clone()),
         qps: i.qps.map(round1),
         qps_by_command: i.qps_by_command.map(round_rates),
         gtid: s.map(|s| s.gtid.display().to_string()).filter(|g| !g.is_empty()),
@@ -529,6 +533,17 @@ mod tests {
         let hung = &v["shards"][1]["master_state"];
         assert_eq!(hung["state"], "unreachable");
         assert_eq!(hung["connected"], serde_json::json!(["db-users-02b:3306", "db-users-02c:3306"]));
+        // Semi-sync per instance: the demo masters wait for their replicas, losslessly.
+        let v: serde_json::Value =
+            serde_json::from_str(&Report::new(&fleet_at(5.0), Utc::now()).to_json()).expect("json");
+        assert_eq!(
+            v["shards"][0]["instances"][0]["semi_sync"]["master"],
+            serde_json::json!({"enabled": true, "active": true, "clients": 2, "no_tx": 0, "wait_point": "AFTER_SYNC", "timeout_ms": 1000})
+        );
+        assert_eq!(
+            v["shards"][0]["instances"][1]["semi_sync"]["replica"],
+            serde_json::json!({"enabled": true, "active": true})
+        );
         let unpolled = Fleet::new(SimFleet::default().layout(), Limits::default());
         assert!(Report::new(&unpolled, Utc::now()).shards[0].master_state.is_none(), "no verdict before a probe");
     }

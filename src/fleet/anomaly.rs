@@ -19,6 +19,7 @@
 //! | `replication_filter`       | warning  | replication filters set                                        |
 //! | `version_skew`             | warning  | replica older than its source                                  |
 //! | `no_promotion_candidate`   | warning  | no replica could take over from the master now                 |
+//! | `semi_sync_fallback`       | warning  | the master's semi-sync is enabled but fell back to async       |
 //!
 //! Two writable masters in a shard (`multiple_writable`) is judged in `health`.
 
@@ -102,6 +103,7 @@ const RULES: &[Rule] = &[
     replication_filter,
     version_skew,
     no_promotion_candidate,
+    semi_sync_fallback,
 ];
 
 /// `wrong_source`, `other_shard_source`: replicas attached somewhere they should not be.
@@ -437,6 +439,30 @@ fn no_promotion_candidate(ctx: &Ctx, out: &mut Vec<Problem>) {
     ));
 }
 
+/// `semi_sync_fallback`: the master is set up for semi-sync but stopped waiting for
+/// acknowledgements (one timed out, or no semi-sync replica is connected): a commit now returns
+/// before any replica has it, and a failover may lose it. Silent on the server's side.
+fn semi_sync_fallback(ctx: &Ctx, out: &mut Vec<Problem>) {
+    let Some(master) = ctx.shard().instances.first().filter(|m| m.error.is_none()) else { return };
+    let Some(ss) = master.status.as_ref().and_then(|s| s.semi_sync.as_ref()?.master.as_ref()) else { return };
+    if ss.fell_back() {
+        let clients = if ss.clients == 1 {
+            "1 semi-sync replica".to_string()
+        } else {
+            format!("{} semi-sync replicas", ss.clients)
+        };
+        out.push(at(
+            Health::Warning,
+            "semi_sync_fallback",
+            &master.addr,
+            format!(
+                "semi-sync fell back to async: acknowledged writes are not safe on a replica ({clients}, {} commits unacknowledged)",
+                ss.no_tx
+            ),
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,6 +705,37 @@ mod tests {
             p[0].message,
             "no healthy promotion candidate: r1:3306 replication threads not running; r2:3306 lag 45s"
         );
+    }
+
+    #[test]
+    fn semi_sync_falling_back_to_async_is_a_warning() {
+        use crate::fleet::status::{SemiSync, SemiSyncMaster, WaitPoint};
+        let mut f = fleet(&["r1", "r2"]);
+        let on = SemiSyncMaster {
+            enabled: true,
+            active: true,
+            clients: 2,
+            no_tx: 0,
+            wait_point: Some(WaitPoint::AfterSync),
+            timeout_ms: Some(1000),
+        };
+        status(&mut f, "m").semi_sync = Some(SemiSync { master: Some(on.clone()), replica: None });
+        assert!(found(&f).is_empty());
+        let fell = SemiSyncMaster { active: false, clients: 0, no_tx: 3, ..on.clone() };
+        status(&mut f, "m").semi_sync = Some(SemiSync { master: Some(fell.clone()), replica: None });
+        assert_eq!(found(&f), vec![("semi_sync_fallback", Health::Warning, Some("m".into()))]);
+        let ctx = Ctx { shards: &f.shards, me: 0, index: &f.index, limits: &f.limits };
+        assert_eq!(
+            check(&ctx)[0].message,
+            "semi-sync fell back to async: acknowledged writes are not safe on a replica (0 semi-sync replicas, 3 commits unacknowledged)"
+        );
+        // Not enabled at all (async by choice), or on a replica: no finding.
+        let off = SemiSyncMaster { enabled: false, ..fell.clone() };
+        status(&mut f, "m").semi_sync = Some(SemiSync { master: Some(off), replica: None });
+        assert!(found(&f).is_empty());
+        status(&mut f, "m").semi_sync = None;
+        status(&mut f, "r1").semi_sync = Some(SemiSync { master: Some(fell), replica: None });
+        assert!(found(&f).is_empty(), "{:?}", found(&f));
     }
 
     #[test]

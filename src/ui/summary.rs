@@ -135,6 +135,7 @@ const KINDS: &[(&str, &str)] = &[
     ("lag", "replication lag"),
     ("wrong_source", "replica of a non-member"),
     ("writable_replica", "writable replica"),
+    ("semi_sync_fallback", "semi-sync fell back to async"),
     ("errant_gtid", "errant GTIDs"),
     ("feed_latency", "feed p99 over target"),
     ("feed_error", "feed query fails"),

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState, 
 
 use super::{fmt_lag, fmt_rate, fresh_or_muted};
 use crate::fleet::death::MasterState;
-use crate::fleet::status::IoState;
+use crate::fleet::status::{IoState, SemiSync, WaitPoint};
 use crate::fleet::{Instance, Role, Shard};
 use crate::ui::app::App;
 use crate::ui::theme::{Theme, health_symbol};
@@ -139,6 +139,36 @@ fn verdict_line<'a>(t: &Theme, shard: &Shard) -> Option<Line<'a>> {
     Some(Line::from(spans))
 }
 
+/// Semi-sync in one line: the sides switched on (a master's wait point, clients, timeout and
+/// unacknowledged commits), a fallback to async in the warning colour; "off" when neither side is on.
+fn semi_sync_line<'a>(t: &Theme, ss: &SemiSync) -> Line<'a> {
+    let mut spans = vec![Span::styled("semi-sync ", t.muted)];
+    if let Some(m) = ss.master.as_ref().filter(|m| m.enabled) {
+        let (state, style) = if m.fell_back() { ("master fell back to async", t.warn) } else { ("master on", t.ok) };
+        spans.push(Span::styled(format!("{state}  "), style));
+        let lossless = m.wait_point == Some(WaitPoint::AfterSync);
+        spans.extend(kv(
+            t,
+            "wait",
+            m.wait_point.map_or("?", WaitPoint::label).into(),
+            if lossless { t.text } else { t.warn },
+        ));
+        spans.extend(kv(t, "clients", m.clients.to_string(), if m.clients > 0 { t.text } else { t.warn }));
+        if let Some(ms) = m.timeout_ms {
+            spans.extend(kv(t, "timeout", crate::fleet::health::fmt_ms(ms as f64), t.text));
+        }
+        spans.extend(kv(t, "unacknowledged", m.no_tx.to_string(), t.text));
+    }
+    if let Some(r) = ss.replica.as_ref().filter(|r| r.enabled) {
+        let (state, style) = if r.active { ("replica on", t.ok) } else { ("replica on, not acknowledging", t.warn) };
+        spans.push(Span::styled(state, style));
+    }
+    if spans.len() == 1 {
+        spans.push(Span::styled("off", t.text));
+    }
+    Line::from(spans)
+}
+
 fn short_version(v: &str) -> String {
     v.split('-').take(2).collect::<Vec<_>>().join("-")
 }
@@ -200,6 +230,9 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
         }
         if let Some(e) = &s.heartbeat_error {
             lines.push(Line::styled(format!("heartbeat: {e}"), t.warn));
+        }
+        if let Some(ss) = &s.semi_sync {
+            lines.push(semi_sync_line(t, ss));
         }
         for l in &s.replication {
             let name = if l.channel.is_empty() { String::new() } else { format!(" '{}'", l.channel) };
@@ -331,6 +364,32 @@ mod tests {
             "{wide}"
         );
         insta::assert_snapshot!(render(&hung_master(8.0, 2), 80, 24));
+    }
+
+    #[test]
+    fn a_master_that_fell_back_to_async_says_so_and_warns() {
+        let mut app = demo_app(8.0);
+        let mut status = app.fleet.shards[0].instances[0].status.clone().expect("polled");
+        if let Some(m) = status.semi_sync.as_mut().and_then(|s| s.master.as_mut()) {
+            (m.active, m.clients, m.no_tx) = (false, 0, 3);
+        }
+        let sample = Sample { at: app.now, elapsed: Duration::from_millis(2), result: Ok(status) };
+        app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: 0 }, sample }));
+        app.view = View::Detail(0);
+        app.show_events = false;
+        let screen = render(&app, 200, 30);
+        assert!(
+            screen.contains(
+                "semi-sync master fell back to async  wait AFTER_SYNC  clients 0  timeout 1.0s  unacknowledged 3"
+            ),
+            "{screen}"
+        );
+        assert!(
+            screen.contains(
+                "▲ db-users-01a:3306 semi-sync fell back to async: acknowledged writes are not safe on a replica"
+            ),
+            "{screen}"
+        );
     }
 
     #[test]

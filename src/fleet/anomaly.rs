@@ -8,6 +8,7 @@
 //! | `wrong_source`             | warning  | replica of a server that is neither the master nor a replica   |
 //! | `other_shard_source`       | critical | replica of another shard's server                              |
 //! | `no_writable_master`       | critical | master down and no member writable                              |
+//! | `zombie_master`            | critical | a member other than the master is writable and replicates from no member (an old master back) |
 //! | `circular_replication`     | critical | the master replicates from one of its own replicas             |
 //! | `upstream_undeclared`      | warning  | the master replicates from a server not declared as upstream   |
 //! | `upstream_mismatch`        | critical | the master replicates from something other than its upstream   |
@@ -95,6 +96,7 @@ type Rule = fn(&Ctx, &mut Vec<Problem>);
 const RULES: &[Rule] = &[
     sources,
     no_writable_master,
+    zombie_master,
     upstream,
     no_binlog,
     server_id_collision,
@@ -161,6 +163,37 @@ fn no_writable_master(ctx: &Ctx, out: &mut Vec<Problem>) {
             "no_writable_master",
             &master.addr,
             "no writable server in the shard: the master is down and no replica was promoted".into(),
+        ));
+    }
+}
+
+/// Writable and replicating from no member of the shard: taking writes of its own.
+fn acting_as_master(ctx: &Ctx, inst: &Instance) -> bool {
+    let Some(s) = inst.status.as_ref().filter(|_| inst.error.is_none()) else { return false };
+    s.writable() && !s.replication.iter().any(|l| matches!(ctx.source(l), Source::Member(_)))
+}
+
+/// `zombie_master`: a member that is not the shard's master, yet writable and replicating from
+/// no member — an old master restarted after a failover, most often, taking writes the shard's
+/// master never sees. Critical at once. Judged only while the master answers as a writable master:
+/// otherwise who the master is is unknown (a replica promoted by hand looks the same). Its
+/// `writable_replica`, `not_replicating` and `multiple_writable` findings give way to it
+/// (`Shard::evaluate`).
+fn zombie_master(ctx: &Ctx, out: &mut Vec<Problem>) {
+    let shard = ctx.shard();
+    let Some(master) = shard.instances.first().filter(|m| acting_as_master(ctx, m)) else { return };
+    let since = shard.master_changed_at.map(|at| format!(" since failover at {}", at.format("%H:%M:%S UTC")));
+    for (_, inst, _) in ctx.replicas().filter(|(_, inst, _)| acting_as_master(ctx, inst)) {
+        out.push(at(
+            Health::Critical,
+            "zombie_master",
+            &inst.addr,
+            format!(
+                "is writable and not the master of {}{} (the master is {}): writes it takes never reach the shard; fence it",
+                shard.name,
+                since.as_deref().unwrap_or_default(),
+                master.addr
+            ),
         ));
     }
 }
@@ -705,6 +738,86 @@ mod tests {
             p[0].message,
             "no healthy promotion candidate: r1:3306 replication threads not running; r2:3306 lag 45s"
         );
+    }
+
+    #[test]
+    fn a_writable_member_replicating_from_nobody_is_a_zombie_master() {
+        let mut f = fleet(&["r1", "r2"]);
+        // The old master came back: writable, replicating from nobody.
+        let r2 = status(&mut f, "r2");
+        r2.read_only = false;
+        r2.replication.clear();
+        let ctx = Ctx { shards: &f.shards, me: 0, index: &f.index, limits: &f.limits };
+        let p: Vec<Problem> = check(&ctx).into_iter().filter(|p| p.rule == "zombie_master").collect();
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!((p[0].severity, p[0].instance.as_ref()), (Health::Critical, Some(&a("r2"))));
+        assert_eq!(
+            p[0].message,
+            "is writable and not the master of s1 (the master is m:3306): writes it takes never reach the shard; fence it"
+        );
+        // After a failover this session made, it says since when.
+        let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 26, 14, 3, 7).single();
+        f.shards[0].master_changed_at = at;
+        let ctx = Ctx { shards: &f.shards, me: 0, index: &f.index, limits: &f.limits };
+        let p = check(&ctx).into_iter().find(|p| p.rule == "zombie_master").expect("zombie");
+        assert!(
+            p.message.starts_with("is writable and not the master of s1 since failover at 14:03:07 UTC"),
+            "{}",
+            p.message
+        );
+        // Replicating from the upstream only is still no member: a zombie all the same.
+        f.shards[0].upstream = Some(a("global"));
+        status(&mut f, "r2").replication.push(far("global"));
+        assert!(rules(&f).contains(&"zombie_master"), "{:?}", rules(&f));
+    }
+
+    #[test]
+    fn no_zombie_while_the_master_is_unknown_or_the_member_replicates() {
+        let mut f = fleet(&["r1", "r2"]);
+        // A writable replica still replicating from the master: `writable_replica`, not a zombie.
+        status(&mut f, "r1").read_only = false;
+        assert!(!rules(&f).contains(&"zombie_master"));
+        // Detached too, but the master is down: maybe the one promoted by hand. Who is master is unknown.
+        status(&mut f, "r1").replication.clear();
+        f.shards[0].instances[0].error = Some(crate::fleet::status::ProbeError {
+            kind: crate::fleet::status::ProbeErrorKind::Refused,
+            message: "refused".into(),
+        });
+        assert!(!rules(&f).contains(&"zombie_master"), "{:?}", rules(&f));
+        // Never polled: unknown as well.
+        f.shards[0].instances[0].error = None;
+        f.shards[0].instances[0].status = None;
+        assert!(!rules(&f).contains(&"zombie_master"), "{:?}", rules(&f));
+        // A read-only master (mid-switchover) is not acting as one either.
+        let mut m = master_status();
+        m.read_only = true;
+        f.shards[0].instances[0].status = Some(m);
+        assert!(!rules(&f).contains(&"zombie_master"), "{:?}", rules(&f));
+    }
+
+    #[test]
+    fn a_zombie_is_one_critical_finding_and_one_event() {
+        use crate::fleet::status::Sample;
+        let mut f = fleet(&["r1", "r2"]);
+        let at = chrono::Utc::now();
+        let one = |s: InstanceStatus| Sample { at, elapsed: std::time::Duration::from_millis(1), result: Ok(s) };
+        for k in 0..3 {
+            let s = f.shards[0].instances[k].status.clone().expect("status");
+            f.apply(0, k, one(s));
+        }
+        let mut back = f.shards[0].instances[2].status.clone().expect("status");
+        back.read_only = false;
+        back.replication.clear();
+        let ev = f.apply(0, 2, one(back));
+        let ev: Vec<(&str, Health)> = ev.iter().map(|e| (e.rule, e.severity)).collect();
+        assert_eq!(
+            ev,
+            [("zombie_master", Health::Critical)],
+            "no writable_replica, not_replicating or multiple_writable too"
+        );
+        let all: Vec<&str> = f.shards[0].all_problems().map(|p| p.rule).collect();
+        assert_eq!(all, ["zombie_master"]);
+        assert_eq!(f.shards[0].headline().map(|p| p.rule), Some("zombie_master"));
     }
 
     #[test]

@@ -359,6 +359,16 @@ impl Shard {
             };
         }
         self.problems = health::shard_problems(&self.instances);
+        // A zombie master says it best: the same server's writable-replica and not-replicating
+        // findings, and the shard's two writable masters, would repeat it less well.
+        let zombies: Vec<Addr> =
+            anomalies.iter().filter(|p| p.rule == "zombie_master").filter_map(|p| p.instance.clone()).collect();
+        if !zombies.is_empty() {
+            self.problems.retain(|p| p.rule != "multiple_writable");
+            for inst in self.instances.iter_mut().filter(|i| zombies.contains(&i.addr)) {
+                inst.problems.retain(|p| !matches!(p.rule, "writable_replica" | "not_replicating"));
+            }
+        }
         for p in anomalies {
             match p.instance.as_ref().and_then(|a| self.instances.iter().position(|i| &i.addr == a)) {
                 Some(i) => self.instances[i].problems.push(p),
@@ -933,6 +943,39 @@ mod tests {
         f.apply(0, 0, down(1, ProbeErrorKind::Refused));
         f.apply(0, 0, down(2, ProbeErrorKind::Refused));
         assert_eq!(verdict(&f), Some(MasterState::Dead { failures: 2, asked: 2 }));
+    }
+
+    #[test]
+    fn the_old_master_back_writable_after_a_failover_is_a_zombie_at_once() {
+        let mut f = two_replicas();
+        f.apply(0, 0, down(1, ProbeErrorKind::Refused));
+        f.apply(0, 1, ok(1, cut_off(2)));
+        f.apply(0, 2, ok(1, cut_off(3)));
+        f.apply(0, 0, down(2, ProbeErrorKind::Refused));
+        // Failover to db1: it takes the master's place; db2 follows it.
+        assert_eq!(f.promoted_at(0, &Addr::new("db1", 3306), t(3)), Some(1));
+        assert_eq!(f.shards[0].master_changed_at, Some(t(3)));
+        let mut new_master = master_status();
+        new_master.server_id = 2;
+        f.apply(0, 0, ok(4, new_master));
+        let mut follows = streaming(3);
+        follows.replication[0].source = Addr::new("db1", 3306);
+        follows.replication[0].source_server_id = Some(2);
+        f.apply(0, 2, ok(4, follows));
+        // The old master restarts writable, replicating from nobody: one critical event, at once.
+        let ev = f.apply(0, 1, ok(5, master_status()));
+        // (And it answers again: its `unreachable` as a replica is over.)
+        assert_eq!(summary(&ev), [("zombie_master", Health::Critical), ("unreachable", Health::Ok)], "{ev:?}");
+        assert!(
+            ev[0].message.starts_with(&format!(
+                "master:3306 is writable and not the master of s1 since failover at {} (the master is db1:3306)",
+                t(3).format("%H:%M:%S UTC")
+            )),
+            "{}",
+            ev[0].message
+        );
+        assert_eq!(f.shards[0].headline().map(|p| p.rule), Some("zombie_master"));
+        assert_eq!(verdict(&f), Some(MasterState::Up), "the verdict is on the new master");
     }
 
     #[test]

@@ -119,6 +119,7 @@ fn shard_worst_lag(s: usize, shard: &Shard) -> Option<WorstLag> {
 /// size, the summary lists them in this order.
 const KINDS: &[(&str, &str)] = &[
     ("master_dead", "master dead"),
+    ("zombie_master", "zombie master"),
     ("master_unreachable", "master unreachable"),
     ("no_writable_master", "no writable master"),
     ("multiple_writable", "two writable masters"),

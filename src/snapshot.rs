@@ -529,6 +529,13 @@ mod tests {
             };
             f.apply(1, 0, Sample { at, elapsed: Duration::from_secs(1), result: Err(err) });
         }
+        // Not confirmed either way until the replicas are read again, after the master went quiet.
+        let v: serde_json::Value = serde_json::from_str(&Report::new(&f, Utc::now()).to_json()).expect("json");
+        assert_eq!(v["shards"][1]["master_state"]["state"], "suspect");
+        let sim = SimFleet::default();
+        for i in 1..=2 {
+            f.apply(1, i, Sample { at, elapsed: Duration::from_millis(2), result: sim.status_at(1, i, 5.0) });
+        }
         let v: serde_json::Value = serde_json::from_str(&Report::new(&f, Utc::now()).to_json()).expect("json");
         let hung = &v["shards"][1]["master_state"];
         assert_eq!(hung["state"], "unreachable");

@@ -136,6 +136,8 @@ pub struct Instance {
     /// time); 0 after any answer, a refused login or a failed query included. What
     /// `death::master_state` counts.
     pub failures: u32,
+    /// When the first of those `failures` was seen (the sample's time); `None` while it answers.
+    pub down_since: Option<DateTime<Utc>>,
     pub last_ok: Option<DateTime<Utc>>,
     pub last_probe: Option<DateTime<Utc>>,
     pub probe_ms: Option<f64>,
@@ -163,6 +165,7 @@ impl Instance {
             status: None,
             error: None,
             failures: 0,
+            down_since: None,
             last_ok: None,
             last_probe: None,
             probe_ms: None,
@@ -213,6 +216,7 @@ impl Instance {
                 self.status = Some(status);
                 self.error = None;
                 self.failures = 0;
+                self.down_since = None;
                 self.last_ok = Some(sample.at);
                 if let Some(lag) = self.lag() {
                     self.lag_history.push(lag);
@@ -220,6 +224,7 @@ impl Instance {
             }
             Err(e) => {
                 self.failures = if e.unreachable() { self.failures.saturating_add(1) } else { 0 };
+                self.down_since = if self.failures == 0 { None } else { self.down_since.or(Some(sample.at)) };
                 self.error = Some(e);
                 self.qps = None;
                 self.qps_by_command = None;
@@ -548,7 +553,11 @@ fn same(a: &Problem, b: &Problem) -> bool {
 }
 
 /// The verdict on shard `s`'s master: `death::master_state` over its consecutive failures and
-/// what its reachable replicas last said about their link to it.
+/// what its reachable replicas last said about their link to it — if they said it late enough.
+/// "Still connected" counts only when read after the master's first failed probe (right after a
+/// SIGKILL a replica's previous reading still streams); "lost the link" counts when read after
+/// the master's last answer. Until every replica of it has a reading that counts, the master
+/// stays suspect, rather than passing through "hung or partitioned" on stale word.
 fn master_verdict(shards: &[Shard], s: usize, index: &Index) -> Option<MasterState> {
     let sh = shards.get(s)?;
     let master = sh.instances.first()?;
@@ -572,6 +581,12 @@ fn master_verdict(shards: &[Shard], s: usize, index: &Index) -> Option<MasterSta
             renamed.push((k, st));
         }
     }
+    let read_after = |inst: &Instance, t: Option<DateTime<Utc>>| match (inst.last_ok, t) {
+        (Some(read), Some(t)) => read >= t,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    let mut pending = false;
     let replicas: Vec<(Addr, Option<&InstanceStatus>)> = sh
         .instances
         .iter()
@@ -584,10 +599,27 @@ fn master_verdict(shards: &[Shard], s: usize, index: &Index) -> Option<MasterSta
                 Some((_, st)) => Some(st),
                 None => inst.status.as_ref().filter(|_| inst.error.is_none()),
             };
+            let status = status.filter(|st| {
+                let counts = match death::connected_to(st, &master.addr) {
+                    None => true, // not its replica: not asked anyway
+                    Some(true) => read_after(inst, master.down_since),
+                    Some(false) => read_after(inst, master.last_ok),
+                };
+                pending |= !counts;
+                counts
+            });
             (inst.addr.clone(), status)
         })
         .collect();
-    Some(death::master_state(&master.addr, master.failures, &replicas))
+    let verdict = death::master_state(&master.addr, master.failures, &replicas);
+    match verdict {
+        // A fresh reading of a replica still streaming from it is enough to say so.
+        MasterState::Unreachable { ref connected, .. } if !connected.is_empty() => Some(verdict),
+        MasterState::Unreachable { failures, .. } | MasterState::Dead { failures, .. } if pending => {
+            Some(MasterState::Suspect { failures })
+        }
+        _ => Some(verdict),
+    }
 }
 
 /// The rules that carry the master's verdict: their events follow the verdict (`master_event`),
@@ -892,18 +924,28 @@ mod tests {
     fn a_replica_still_streaming_keeps_the_master_unconfirmed() {
         let mut f = two_replicas();
         f.apply(0, 0, down(1, ProbeErrorKind::Timeout));
-        // Hung (SIGSTOP) or partitioned from shardtop: both replicas still stream from it.
-        let ev = f.apply(0, 0, down(2, ProbeErrorKind::Timeout));
-        let connected = vec![Addr::new("db1", 3306), Addr::new("db2", 3306)];
-        assert_eq!(verdict(&f), Some(MasterState::Unreachable { failures: 2, connected, asked: 2 }));
+        // Two failed probes, but the replicas were last read before the first: not yet confirmed
+        // either way (their word is stale), and no news.
+        assert!(f.apply(0, 0, down(2, ProbeErrorKind::Timeout)).iter().all(|e| e.rule != "master_unreachable"));
+        assert_eq!(verdict(&f), Some(MasterState::Suspect { failures: 2 }));
+        // Hung (SIGSTOP) or partitioned from shardtop: read again, a replica still streams from it.
+        let ev = f.apply(0, 1, ok(2, streaming(2)));
+        assert_eq!(
+            verdict(&f),
+            Some(MasterState::Unreachable { failures: 2, connected: vec![Addr::new("db1", 3306)], asked: 1 })
+        );
         assert_eq!(summary(&ev), [("master_unreachable", Health::Critical)]);
         assert!(
             ev[0].message.starts_with(
-                "master:3306 master unreachable, 2 replicas still connected: hung or partitioned, not confirmed dead"
+                "master:3306 master unreachable, 1 replica still connected: hung or partitioned, not confirmed dead"
             ),
             "{}",
             ev[0].message
         );
+        // The other one read again: both listed, and no news.
+        assert!(f.apply(0, 2, ok(2, streaming(3))).is_empty());
+        let connected = vec![Addr::new("db1", 3306), Addr::new("db2", 3306)];
+        assert_eq!(verdict(&f), Some(MasterState::Unreachable { failures: 2, connected, asked: 2 }));
         // One replica loses its link: still unconfirmed, and not news for the master.
         let ev = f.apply(0, 1, ok(2, cut_off(2)));
         assert_eq!(summary(&ev), [("io_thread", Health::Critical)]);
@@ -911,6 +953,22 @@ mod tests {
         // A replica that stops answering is not asked (its last word is stale).
         f.apply(0, 2, down(3, ProbeErrorKind::Timeout));
         assert_eq!(verdict(&f), Some(MasterState::Dead { failures: 2, asked: 1 }));
+    }
+
+    #[test]
+    fn a_reading_from_before_the_failure_is_no_word_of_a_hang() {
+        let mut f = two_replicas();
+        let mut news = Vec::new();
+        // db1 loses its link after the master's last answer: that counts toward death.
+        news.extend(f.apply(0, 1, ok(1, cut_off(2))));
+        news.extend(f.apply(0, 0, down(2, ProbeErrorKind::Refused)));
+        news.extend(f.apply(0, 0, down(3, ProbeErrorKind::Refused)));
+        // db2 was last read streaming before the master failed: stale, so still only suspect.
+        assert_eq!(verdict(&f), Some(MasterState::Suspect { failures: 2 }));
+        news.extend(f.apply(0, 2, ok(3, cut_off(3))));
+        assert_eq!(verdict(&f), Some(MasterState::Dead { failures: 2, asked: 2 }));
+        let verdicts: Vec<_> = news.iter().filter(|e| e.rule.starts_with("master_")).map(|e| e.rule).collect();
+        assert_eq!(verdicts, ["master_unreachable", "master_dead"], "no 'hung or partitioned' in between");
     }
 
     #[test]

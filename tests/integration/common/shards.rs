@@ -4,8 +4,8 @@
 //! two modules) and every use of a shard against it (`Sandbox` hands out a shard's servers only to
 //! the module that owns it).
 
-/// The sandbox `scripts/test` starts: s1…s25 (`scripts/sandbox up --shards 25`).
-pub const SANDBOX_SHARDS: usize = 25;
+/// The sandbox `scripts/test` starts: s1…s27 (`scripts/sandbox up --shards 27`).
+pub const SANDBOX_SHARDS: usize = 27;
 
 /// Read by every module and disturbed by none: a healthy shard to compare against.
 pub const SHARED: &[&str] = &["s1"];
@@ -24,6 +24,8 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     ("rates_feed", &["s18", "s19"]),
     // The shard scripts/test gives mysqld_exporter and Prometheus (`metrics up --only s20`).
     ("prometheus", &["s20"]),
+    // A SIGKILLed master (s26) and a SIGSTOPped one (s27), judged by the model.
+    ("failover_model", &["s26", "s27"]),
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

@@ -489,8 +489,9 @@ fn semi_sync_fallback(ctx: &Ctx, out: &mut Vec<Problem>) {
             "semi_sync_fallback",
             &master.addr,
             format!(
-                "semi-sync fell back to async: acknowledged writes are not safe on a replica ({clients}, {} commits unacknowledged)",
-                ss.no_tx
+                "semi-sync fell back to async: acknowledged writes are not safe on a replica ({clients}, {} commit{} unacknowledged)",
+                ss.no_tx,
+                if ss.no_tx == 1 { "" } else { "s" }
             ),
         ));
     }

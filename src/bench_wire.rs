@@ -249,7 +249,7 @@ async fn burst_sweeps(
             walls.push((last - started).to_std().unwrap_or_default());
         }
     }
-    crate::commands::close_all(&mut probes).await;
+    crate::setup::close_all(&mut probes).await;
     walls.sort();
     walls
 }

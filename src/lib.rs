@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod poll;
 pub mod probe;
 pub mod secret;
+pub mod setup;
 pub mod sim;
 pub mod snapshot;
 pub mod ui;

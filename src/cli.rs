@@ -121,7 +121,7 @@ pub enum Command {
         out: Option<std::path::PathBuf>,
         /// With --wire: simulated instance k listens on 127.0.0.1:(PORT + k). Keep the range below
         /// the ephemeral ports (often 32768+).
-        #[arg(long, value_name = "PORT", default_value_t = crate::bench_wire::BASE_PORT, requires = "wire")]
+        #[arg(long, value_name = "PORT", default_value_t = crate::commands::bench::wire::BASE_PORT, requires = "wire")]
         wire_base_port: u16,
         /// Measure the TUI instead: bytes written to the terminal per second (idle, a few
         /// values moving, busy) and frame render time, on a simulated fleet (--shards, or
@@ -136,10 +136,10 @@ pub enum Command {
         size: Vec<(u16, u16)>,
         /// Screens for --terminal.
         #[arg(long, value_enum, value_name = "SCREEN,…", value_delimiter = ',', default_value = "overview")]
-        screen: Vec<crate::bench_terminal::Screen>,
+        screen: Vec<crate::commands::bench::terminal::Screen>,
         /// Fleet activity for --terminal.
         #[arg(long, value_enum, value_name = "ACTIVITY,…", value_delimiter = ',', default_value = "idle,few,busy")]
-        activity: Vec<crate::bench_terminal::Activity>,
+        activity: Vec<crate::commands::bench::terminal::Activity>,
         /// Simulated seconds per --terminal run.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
         seconds: u32,

@@ -1,9 +1,6 @@
 //! shardtop: a terminal operations dashboard for sharded MySQL/MariaDB fleets.
 
 pub mod actions;
-pub mod bench;
-pub mod bench_terminal;
-pub mod bench_wire;
 pub mod cli;
 pub mod commands;
 pub mod config;

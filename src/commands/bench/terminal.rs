@@ -5,9 +5,6 @@
 //! time per frame (render, diff, encode); "updates" is the wall time per second
 //! the UI spends taking in poll results, which at 1,000 shards is 3,000 a second.
 
-use std::cell::Cell;
-use std::io::Write;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
@@ -22,7 +19,7 @@ use crate::poll::{Slot, Update};
 use crate::sim::SimFleet;
 use crate::ui::app::{App, Message, View};
 use crate::ui::color::ColorDepth;
-use crate::ui::render::Renderer;
+use crate::ui::render::{ByteCounter, Renderer};
 use crate::ui::theme::Theme;
 
 /// How much the fleet moves.
@@ -125,20 +122,6 @@ impl TerminalStats {
     }
 }
 
-/// A writer that only counts the bytes it is given (what a terminal would receive).
-#[derive(Clone, Default)]
-pub(crate) struct Counter(pub(crate) Rc<Cell<usize>>);
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.set(self.0.get() + buf.len());
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Run `seconds` of simulated time. Poll results arrive spread over each
 /// one-second interval, as the poller's tasks deliver them; the loop draws
 /// at most `fps` times a second and only when something is dirty, as the
@@ -152,7 +135,7 @@ pub fn run(
     activity: Activity,
 ) -> std::io::Result<TerminalStats> {
     let sim = SimFleet { shards, replicas: 2, latency: Duration::ZERO };
-    let counter = Counter::default();
+    let counter = ByteCounter::default();
     let options = TerminalOptions { viewport: Viewport::Fixed(Rect::new(0, 0, size.0, size.1)) };
     let mut terminal = Terminal::with_options(CrosstermBackend::new(counter.clone()), options)?;
     let mut app = App::new(

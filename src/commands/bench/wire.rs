@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::bench::usage;
+use super::sweep::usage;
 use crate::fleet::Addr;
 use crate::poll::{Poller, Schedule, Slot};
 use crate::probe::{ProbeOptions, Prober, Tls};

@@ -9,35 +9,39 @@ use crate::feed::FeedProber;
 use crate::setup::{close_all, layout, probe_options, probers};
 use crate::sim::SimFleet;
 
+mod sweep;
+pub mod terminal;
+pub mod wire;
+
 pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
     let stats = match sim {
         Some(shards) => {
             let sim = SimFleet { shards, latency: Duration::ZERO, ..SimFleet::default() };
             let mut probes = sim.probes();
-            crate::bench::run(&mut probes, 256, sweeps).await
+            sweep::run(&mut probes, 256, sweeps).await
         }
         None => {
             let cfg = load_config(cli, 1)?.config;
             let opts = probe_options(&cfg);
             let shards = layout(&cfg);
             let mut probes = probers(&shards, &opts);
-            let stats = crate::bench::run(&mut probes, cfg.poll.concurrency, sweeps).await;
+            let stats = sweep::run(&mut probes, cfg.poll.concurrency, sweeps).await;
             close_all(&mut probes).await;
             if let Some(f) = &cfg.feed {
                 let mut prober = FeedProber::new(f, &shards, opts.clone());
-                print!("{}", crate::bench::feed_rounds(&mut prober, sweeps).await);
+                print!("{}", sweep::feed_rounds(&mut prober, sweeps).await);
                 prober.close(Duration::from_millis(200)).await;
             }
             stats
         }
     };
     print!("{}", stats.render());
-    print!("{}", crate::bench::series_memory(sim.unwrap_or(8).min(64)));
+    print!("{}", sweep::series_memory(sim.unwrap_or(8).min(64)));
     Ok(0)
 }
 
 pub async fn bench_wire(sizes: &[usize], intervals: usize, out: Option<&std::path::Path>, base_port: u16) -> CmdResult {
-    let table = crate::bench_wire::report(sizes, intervals.max(1), base_port)
+    let table = wire::report(sizes, intervals.max(1), base_port)
         .await
         .map_err(|e| CommandError::new(1, format!("bench --wire: {e}")))?;
     print!("{table}");
@@ -52,14 +56,14 @@ pub fn bench_terminal(
     cli: &Cli,
     shards: &[usize],
     sizes: &[(u16, u16)],
-    screens: &[crate::bench_terminal::Screen],
-    activities: &[crate::bench_terminal::Activity],
+    screens: &[terminal::Screen],
+    activities: &[terminal::Activity],
     seconds: u32,
 ) -> CmdResult {
     let fps: Vec<u32> = cli.fps.map_or_else(|| vec![10, 2], |f| vec![f]);
     let shards: Vec<usize> = shards.iter().map(|&n| n.max(1)).collect();
-    let plan = crate::bench_terminal::Plan { shards: &shards, sizes, screens, activities, fps: &fps, seconds };
-    let report = crate::bench_terminal::report(&plan).map_err(|e| CommandError::new(1, format!("bench: {e}")))?;
+    let plan = terminal::Plan { shards: &shards, sizes, screens, activities, fps: &fps, seconds };
+    let report = terminal::report(&plan).map_err(|e| CommandError::new(1, format!("bench: {e}")))?;
     print!("{report}");
     Ok(0)
 }

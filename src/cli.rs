@@ -1,8 +1,9 @@
-//! Command-line interface.
+//! The command line: clap types only. The value enums are this module's own; the commands turn
+//! them into the library's types, so nothing below `commands` depends on the command line.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(name = "shardtop", version, about = "Terminal operations dashboard for sharded MySQL/MariaDB fleets")]
@@ -77,6 +78,67 @@ pub enum Format {
     Json,
 }
 
+/// How much the fleet moves in `bench --terminal`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Activity {
+    /// Samples keep arriving, but every value shown stays the same.
+    Idle,
+    /// A few shards' request rates move each second; the rest are steady.
+    Few,
+    /// The demo as it runs: every shard's rate moves each second, incidents come and go.
+    Busy,
+}
+
+/// The screen `bench --terminal` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Screen {
+    /// The fleet overview: one row per shard.
+    Overview,
+    /// The topology of every shard.
+    Topology,
+}
+
+/// The server a simulated instance pretends to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SimFlavor {
+    /// MariaDB 10.11: `Master_*` columns, `domain-server-seq` GTIDs.
+    Mariadb,
+    /// MySQL 8.4: `Source_*` columns, `uuid:1-n` GTID sets, no `SHOW MASTER STATUS`.
+    Mysql84,
+}
+
+/// By default instance k of a `bench --wire` fleet listens on this port + k: below the ephemeral
+/// range (32768+) for 10,000, and clear of the sandboxes (23306…).
+pub const WIRE_BASE_PORT: u16 = 11000;
+
+#[derive(Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Simulated instances, rounded up to whole shards of a master and two replicas;
+    /// one more port serves the global upstream the shard masters replicate from.
+    #[arg(long, default_value_t = 30)]
+    pub instances: usize,
+    /// Instance k listens on 127.0.0.1:(base-port + k). Keep the range below the
+    /// ephemeral ports (often 32768+).
+    #[arg(long, default_value_t = 20000)]
+    pub base_port: u16,
+    #[arg(long, value_enum, default_value = "mariadb")]
+    pub flavor: SimFlavor,
+    /// Share of instances (evenly spread) that accept connections and never answer.
+    #[arg(long, default_value_t = 0.0)]
+    pub hang_percent: f64,
+    /// Delay before each answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Write a shardtop config for this fleet here.
+    #[arg(long, value_name = "PATH")]
+    pub config_out: Option<PathBuf>,
+    /// Serve only instances FROM..FROM+COUNT of the fleet (splitting a large fleet across processes).
+    #[arg(long, hide = true, value_name = "FROM")]
+    pub serve_from: Option<usize>,
+    #[arg(long, hide = true, value_name = "COUNT")]
+    pub serve_count: Option<usize>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The TUI on a simulated fleet with scripted incidents: no server needed.
@@ -121,7 +183,7 @@ pub enum Command {
         out: Option<std::path::PathBuf>,
         /// With --wire: simulated instance k listens on 127.0.0.1:(PORT + k). Keep the range below
         /// the ephemeral ports (often 32768+).
-        #[arg(long, value_name = "PORT", default_value_t = crate::commands::bench::wire::BASE_PORT, requires = "wire")]
+        #[arg(long, value_name = "PORT", default_value_t = WIRE_BASE_PORT, requires = "wire")]
         wire_base_port: u16,
         /// Measure the TUI instead: bytes written to the terminal per second (idle, a few
         /// values moving, busy) and frame render time, on a simulated fleet (--shards, or
@@ -136,17 +198,17 @@ pub enum Command {
         size: Vec<(u16, u16)>,
         /// Screens for --terminal.
         #[arg(long, value_enum, value_name = "SCREEN,…", value_delimiter = ',', default_value = "overview")]
-        screen: Vec<crate::commands::bench::terminal::Screen>,
+        screen: Vec<Screen>,
         /// Fleet activity for --terminal.
         #[arg(long, value_enum, value_name = "ACTIVITY,…", value_delimiter = ',', default_value = "idle,few,busy")]
-        activity: Vec<crate::commands::bench::terminal::Activity>,
+        activity: Vec<Activity>,
         /// Simulated seconds per --terminal run.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
         seconds: u32,
     },
     /// Serve a simulated fleet over the MySQL protocol on loopback (one port per instance),
     /// for benchmarks and trying shardtop without servers. Runs until Ctrl-C.
-    Sim(crate::sim::cmd::SimArgs),
+    Sim(SimArgs),
     /// Planned switchover: make a replica the shard's master (plan first, then confirm).
     Promote {
         /// The shard, by name.

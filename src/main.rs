@@ -46,7 +46,7 @@ fn main() -> ExitCode {
                 commands::bench_terminal(&cli, &shards, size, screen, activity, *seconds)
             }
             Some(Command::Bench { sweeps, sim, .. }) => commands::bench(&cli, *sweeps, *sim).await,
-            Some(Command::Sim(args)) => shardtop::sim::cmd::run(args).await,
+            Some(Command::Sim(args)) => commands::sim(args).await,
             Some(c @ Command::Promote { .. }) => commands::promote(&cli, c).await,
             Some(c @ Command::Checksum { .. }) => commands::checksum(&cli, c).await,
         }

@@ -9,6 +9,7 @@ mod demo;
 mod discovery;
 mod heartbeat;
 mod promote;
+mod sim;
 mod snapshot;
 mod tui;
 
@@ -20,6 +21,7 @@ pub use demo::demo;
 pub use discovery::shard_replicas;
 pub use heartbeat::heartbeat;
 pub use promote::promote;
+pub use sim::sim;
 pub use snapshot::snapshot;
 pub use tui::tui;
 

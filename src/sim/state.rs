@@ -8,7 +8,7 @@ use crate::probe::columns::{self, Dialect, Version};
 use crate::sim::{SimFleet, UPSTREAM};
 
 /// The server a simulated instance pretends to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireFlavor {
     /// MariaDB 10.11: `Master_*` columns, `domain-server-seq` GTIDs.
     Mariadb,

@@ -56,8 +56,8 @@ pub fn bench_terminal(
     cli: &Cli,
     shards: &[usize],
     sizes: &[(u16, u16)],
-    screens: &[terminal::Screen],
-    activities: &[terminal::Activity],
+    screens: &[crate::cli::Screen],
+    activities: &[crate::cli::Activity],
     seconds: u32,
 ) -> CmdResult {
     let fps: Vec<u32> = cli.fps.map_or_else(|| vec![10, 2], |f| vec![f]);

@@ -13,6 +13,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
+use crate::cli::{Activity, Screen};
 use crate::fleet::status::Sample;
 use crate::fleet::{Fleet, Limits};
 use crate::poll::{Slot, Update};
@@ -22,49 +23,25 @@ use crate::ui::color::ColorDepth;
 use crate::ui::render::{ByteCounter, Renderer};
 use crate::ui::theme::Theme;
 
-/// How much the fleet moves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Activity {
-    /// Samples keep arriving, but every value shown stays the same.
-    Idle,
-    /// A few shards' request rates move each second; the rest are steady.
-    Few,
-    /// The demo as it runs: every shard's rate moves each second, incidents come and go.
-    Busy,
-}
-
-impl Activity {
-    fn label(self) -> &'static str {
-        match self {
-            Activity::Idle => "idle",
-            Activity::Few => "few",
-            Activity::Busy => "busy",
-        }
+fn activity_label(activity: Activity) -> &'static str {
+    match activity {
+        Activity::Idle => "idle",
+        Activity::Few => "few",
+        Activity::Busy => "busy",
     }
 }
 
-/// The screen measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Screen {
-    /// The fleet overview: one row per shard.
-    Overview,
-    /// The topology of every shard.
-    Topology,
+fn screen_label(screen: Screen) -> &'static str {
+    match screen {
+        Screen::Overview => "overview",
+        Screen::Topology => "topology",
+    }
 }
 
-impl Screen {
-    fn label(self) -> &'static str {
-        match self {
-            Screen::Overview => "overview",
-            Screen::Topology => "topology",
-        }
-    }
-
-    fn view(self) -> View {
-        match self {
-            Screen::Overview => View::Overview,
-            Screen::Topology => View::Topology(None),
-        }
+fn screen_view(screen: Screen) -> View {
+    match screen {
+        Screen::Overview => View::Overview,
+        Screen::Topology => View::Topology(None),
     }
 }
 
@@ -107,8 +84,8 @@ impl TerminalStats {
         format!(
             "{:<8} {:<5} fps {:>2}  {:>8.0} B/s  ({} B in {} s; first paint {} B; {} frames written)  \
              frame p50 {:.2} ms  p99 {:.2} ms  updates {:.1} ms/s\n",
-            self.screen.label(),
-            self.activity.label(),
+            screen_label(self.screen),
+            activity_label(self.activity),
             self.fps,
             self.bytes_per_sec(),
             self.bytes,
@@ -149,7 +126,7 @@ pub fn run(
     for code in [KeyCode::Down, KeyCode::Up] {
         app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     }
-    app.view = screen.view();
+    app.view = screen_view(screen);
     let epoch = Utc.timestamp_opt(1_764_000_000, 0).single().unwrap_or_default();
     // Steady state, away from the incident windows at the start of the cycle.
     let t0 = 5.0;

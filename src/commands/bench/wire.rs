@@ -14,16 +14,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::sweep::usage;
+use crate::commands::sim::READY;
 use crate::fleet::Addr;
 use crate::poll::{Poller, Schedule, Slot};
 use crate::probe::{ProbeOptions, Prober, Tls};
-use crate::sim::cmd::READY;
 use crate::sim::state::WireFleet;
 use crate::sim::wire;
 
-/// By default instance k of a bench fleet listens on BASE_PORT + k: below the ephemeral range
-/// (32768+) for 10,000, and clear of the sandboxes (23306…).
-pub const BASE_PORT: u16 = 11000;
 /// Endpoints per simulator process (a listener and a connection each, under a 20,000 fd limit).
 const PER_CHILD: usize = 4000;
 const HANG_PERCENT: f64 = 1.0;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{CmdResult, CommandError, init_event_log, load_config};
+use super::{CmdResult, CommandError, init_event_log, load_config, terminal_options};
 use crate::cli::Cli;
 use crate::config;
 use crate::fleet::{Fleet, Limits};
@@ -23,8 +23,15 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     let mut app = App::new(fleet, Theme::plain(), "demo", interval);
     let keymap = config::keymap_path();
     let (ui, keys, config_note) = demo_ui_config(cli)?;
-    let profile = crate::ui::profile::configure(&mut app, cli, &ui, &keys, &ThemeLoader::system(), keymap.as_deref())
-        .map_err(|e| CommandError::new(1, e.to_string()))?;
+    let profile = crate::ui::profile::configure(
+        &mut app,
+        &terminal_options(cli),
+        &ui,
+        &keys,
+        &ThemeLoader::system(),
+        keymap.as_deref(),
+    )
+    .map_err(|e| CommandError::new(1, e.to_string()))?;
     app.feed_interval = DEMO_FEED_INTERVAL;
     let (tx, rx) = mpsc::channel(4096);
     // Beyond the scripted eight shards, incidents hit a share of the fleet at once (sim::scale).

@@ -74,6 +74,27 @@ fn load_config(cli: &Cli, code: u8) -> Result<config::Loaded, CommandError> {
     config::load(&path).map_err(|e| CommandError::new(code, e.to_string().trim_end().to_string()))
 }
 
+/// The command line's say over the TUI's terminal (theme, colour, kiosk…), for `ui::profile`.
+fn terminal_options(cli: &Cli) -> crate::ui::profile::TerminalOptions {
+    use crate::cli::ColorChoice;
+    use crate::ui::color::ColorDepth;
+    crate::ui::profile::TerminalOptions {
+        theme: cli.theme.clone(),
+        color: match cli.color {
+            ColorChoice::Auto => None,
+            ColorChoice::Never => Some(ColorDepth::None),
+            ColorChoice::Ansi16 => Some(ColorDepth::Ansi16),
+            ColorChoice::Ansi256 => Some(ColorDepth::Ansi256),
+            ColorChoice::Truecolor => Some(ColorDepth::TrueColor),
+        },
+        fps: cli.fps,
+        kiosk: cli.kiosk,
+        read_only: cli.read_only,
+        mouse: cli.mouse,
+        ascii: cli.ascii,
+    }
+}
+
 /// `[[metrics]]` clients, or the command's UNKNOWN (3): a source that cannot even be set up.
 fn metrics_clients(
     cfg: &config::Config,

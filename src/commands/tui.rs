@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::action_runner::{ConfigRunner, SessionConfig};
-use super::{CmdResult, CommandError, init_event_log, load_config, metrics_clients};
+use super::{CmdResult, CommandError, init_event_log, load_config, metrics_clients, terminal_options};
 use crate::cli::Cli;
 use crate::config;
 use crate::feed::FeedProber;
@@ -41,9 +41,15 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let mut app = App::new(fleet, Theme::plain(), source, cfg.poll.interval);
     app.actions_configured = cfg.actions.enabled;
     let keymap = config::keymap_path();
-    let profile =
-        crate::ui::profile::configure(&mut app, cli, &cfg.ui, &cfg.keys, &ThemeLoader::system(), keymap.as_deref())
-            .map_err(|e| CommandError::new(1, e.to_string()))?;
+    let profile = crate::ui::profile::configure(
+        &mut app,
+        &terminal_options(cli),
+        &cfg.ui,
+        &cfg.keys,
+        &ThemeLoader::system(),
+        keymap.as_deref(),
+    )
+    .map_err(|e| CommandError::new(1, e.to_string()))?;
     // Servers found by discovery are handed to the poller through this channel.
     let (found_tx, mut found_rx) = mpsc::unbounded_channel::<(Slot, Addr)>();
     app.on_discovered = Some(Box::new(move |slot, addr| {

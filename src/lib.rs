@@ -7,6 +7,7 @@ pub mod config;
 pub mod feed;
 pub mod fleet;
 pub mod heartbeat;
+pub mod keymap;
 pub mod metrics;
 pub mod poll;
 pub mod probe;

@@ -41,7 +41,7 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
     if usize::from(shards) > crate::sim::scale::SCRIPTED {
-        use crate::ui::keys::Action;
+        use crate::keymap::Action;
         let key = |a| app.keymap.first_key(a).unwrap_or_else(|| "?".into());
         let (only, next) = (key(Action::ProblemsOnly), key(Action::NextProblem));
         log::info!(target: "fleet", "demo: outages hit many shards at once ({only}: problems only, {next}: next)");
@@ -61,7 +61,7 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
 /// passwords, so it must not fail for want of them).
 fn demo_ui_config(
     cli: &Cli,
-) -> Result<(config::UiConfig, Vec<crate::ui::keys::UserBinding>, Option<String>), CommandError> {
+) -> Result<(config::UiConfig, Vec<crate::keymap::UserBinding>, Option<String>), CommandError> {
     if cli.config.is_some() {
         let cfg = load_config(cli, 1)?.config;
         return Ok((cfg.ui, cfg.keys, None));

@@ -23,8 +23,8 @@ use super::{
     Problem, Severity, ShardConfig, Thresholds, TlsMode, UiConfig,
 };
 use crate::fleet::Addr;
+use crate::keymap::{Action, KeySpec, Keymap, UNBIND, UserBinding};
 use crate::secret::Secret;
-use crate::ui::keys::{Action, KeySpec, Keymap, UNBIND, UserBinding};
 
 mod feed;
 mod metrics;

@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
 use super::color::ColorDepth;
-use super::keys::{Action, Keymap};
 use super::kiosk::{self, Kiosk};
 use super::theme::Theme;
 use super::topo::Topo;
 use crate::fleet::{Addr, Event, Fleet, Health};
+use crate::keymap::{Action, Keymap};
 use crate::poll::{Slot, Update};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

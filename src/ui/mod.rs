@@ -4,7 +4,6 @@
 pub mod action;
 pub mod app;
 pub mod color;
-pub mod keys;
 pub mod kiosk;
 pub mod profile;
 pub mod render;
@@ -330,7 +329,7 @@ mod tests {
         let mut app = demo_app(8.0);
         app.show_help = true;
         let screen = render(&app, 80, 24);
-        for b in super::keys::BINDINGS {
+        for b in crate::keymap::BINDINGS {
             assert!(screen.contains(b.desc), "help lacks {:?}\n{screen}", b.desc);
         }
         insta::assert_snapshot!(screen);

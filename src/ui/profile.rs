@@ -5,10 +5,10 @@ use chrono::Utc;
 
 use super::app::App;
 use super::color::ColorDepth;
-use super::keys::{Keymap, UserBinding};
 use super::kiosk::Kiosk;
 use super::theme::{ThemeError, ThemeLoader};
 use crate::config::UiConfig;
+use crate::keymap::{Keymap, UserBinding};
 
 /// What the command line asks of this run's terminal: each one set here beats the config's `[ui]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -13,12 +13,12 @@ use ratatui::{TerminalOptions, Viewport};
 use super::app::tests::demo_app;
 use super::app::{App, Message, View};
 use super::color::ColorDepth;
-use super::keys::{Action, KeySpec, Keymap, UserBinding};
 use super::kiosk::Kiosk;
 use super::render::ByteCounter;
 use super::render::Renderer;
 use super::theme::{SHIPPED, Theme};
 use super::views;
+use crate::keymap::{Action, KeySpec, Keymap, UserBinding};
 
 fn buffer(app: &App, w: u16, h: u16) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");

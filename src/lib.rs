@@ -6,7 +6,6 @@ pub mod commands;
 pub mod config;
 pub mod feed;
 pub mod fleet;
-pub mod heartbeat;
 pub mod keymap;
 pub mod metrics;
 pub mod poll;

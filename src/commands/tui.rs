@@ -6,12 +6,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::action_runner::{ConfigRunner, SessionConfig};
+use super::heartbeat::write_loop;
 use super::{CmdResult, CommandError, init_event_log, load_config, metrics_clients, terminal_options};
 use crate::cli::Cli;
 use crate::config;
 use crate::feed::FeedProber;
 use crate::fleet::Addr;
-use crate::heartbeat;
 use crate::poll::{Poller, Schedule, Slot};
 use crate::probe::{HeartbeatSpec, Prober};
 use crate::setup::{fleet_for, is_metrics_only, layout, probe_options, probers};
@@ -93,7 +93,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
                 let cfg = roles.borrow();
                 cfg.shards.get(i).filter(|x| x.name == name).map_or_else(|| configured.clone(), |x| x.master.clone())
             };
-            writers.spawn(heartbeat::write_loop(master, opts.clone(), spec.clone(), hb.interval, false));
+            writers.spawn(write_loop(master, opts.clone(), spec.clone(), hb.interval, false));
         }
         log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
     }

@@ -4,7 +4,6 @@ pub mod actions;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod feed;
 pub mod fleet;
 pub mod keymap;
 pub mod metrics;

@@ -125,7 +125,7 @@ async fn a_stopped_shard_times_out_the_feed_without_stalling_the_round() {
     let feed_cfg = cfg.feed.clone().expect("[feed]");
     let shards = shardtop::setup::layout(&cfg);
     let opts = shardtop::setup::probe_options(&cfg);
-    let mut prober = shardtop::feed::FeedProber::new(&feed_cfg, &shards, opts);
+    let mut prober = shardtop::probe::feed::FeedProber::new(&feed_cfg, &shards, opts);
     let round = prober.round().await;
     for (i, r) in round.results.iter().enumerate() {
         let r = r.as_ref().expect("every shard asked");

@@ -5,8 +5,8 @@ use std::time::Duration;
 use super::discovery::discover;
 use super::{CmdResult, load_config, metrics_clients};
 use crate::cli::{Cli, Format};
-use crate::feed::FeedProber;
 use crate::poll;
+use crate::probe::feed::FeedProber;
 use crate::setup::{close_all, fleet_for, is_metrics_only, layout, probe_options, probers};
 use crate::snapshot::Report;
 

@@ -10,9 +10,9 @@ use super::heartbeat::write_loop;
 use super::{CmdResult, CommandError, init_event_log, load_config, metrics_clients, terminal_options};
 use crate::cli::Cli;
 use crate::config;
-use crate::feed::FeedProber;
 use crate::fleet::Addr;
 use crate::poll::{Poller, Schedule, Slot};
+use crate::probe::feed::FeedProber;
 use crate::probe::{HeartbeatSpec, Prober};
 use crate::setup::{fleet_for, is_metrics_only, layout, probe_options, probers};
 use crate::ui::app::App;
@@ -100,7 +100,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let (side_tx, side_rx) = mpsc::channel::<crate::ui::app::Message>(64);
     if let Some((prober, interval)) = feed_prober {
         log::info!(target: "fleet", "feed probe every {} on {} shards", config::format_duration(interval), cfg.shards.len());
-        writers.spawn(crate::feed::run(prober, interval, side_tx.clone(), Some(session.subscribe())));
+        writers.spawn(crate::probe::feed::run(prober, interval, side_tx.clone(), Some(session.subscribe())));
     }
     for (client, interval) in clients {
         log::info!(target: "fleet", "reading {} every {}", client.config().name, config::format_duration(interval));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{CmdResult, CommandError, load_config};
 use crate::cli::Cli;
-use crate::feed::FeedProber;
+use crate::probe::feed::FeedProber;
 use crate::setup::{close_all, layout, probe_options, probers};
 use crate::sim::SimFleet;
 

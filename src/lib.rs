@@ -14,3 +14,6 @@ pub mod setup;
 pub mod sim;
 pub mod snapshot;
 pub mod ui;
+
+#[cfg(test)]
+mod layout_tests;

@@ -1,3 +1,4 @@
+// long-file: the model and its whole update, one match over every message and key (issue 13 item 4 moves the effects out).
 //! The TUI's state and how messages change it (the Elm architecture's model
 //! and update). Views only read this; nothing here draws.
 

@@ -9,7 +9,7 @@ use crate::setup::{close_all, is_metrics_only, layout, probe_options, probers};
 use crate::ui::theme::ThemeLoader;
 
 pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
-    let path_hint = cli.config.clone().or_else(config::default_path);
+    let path_hint = cli.config.path.clone().or_else(config::default_path);
     let loaded = match load_config(cli, 1) {
         Ok(l) => l,
         Err(e) => {

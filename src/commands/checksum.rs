@@ -12,15 +12,15 @@ use crate::cli::{Cli, Format};
 pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     use crate::actions::checksum::{self as ck, Event};
     use std::sync::atomic::{AtomicBool, Ordering};
-    let crate::cli::Command::Checksum { shard, tables, databases, dry_run, resume, format, method } = cmd else {
+    let crate::cli::Command::Checksum { shard, tables, databases, dry_run, resume, format, method, .. } = cmd else {
         return Err(CommandError::new(2, "internal: not a checksum command"));
     };
     let cfg = load_config(cli, 2)?.config;
     let act = &cfg.actions;
-    if !dry_run && (cli.read_only || !act.enabled) {
+    if !dry_run && (cli.read_only.on || !act.enabled) {
         return Err(CommandError::new(
             2,
-            if cli.read_only {
+            if cli.read_only.on {
                 "--read-only: the checksum writes its results to the servers; only --dry-run is allowed"
             } else {
                 "actions are disabled: set [actions] enabled = true (with its admin account) to checksum; --dry-run works without"

@@ -62,7 +62,7 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
 fn demo_ui_config(
     cli: &Cli,
 ) -> Result<(config::UiConfig, Vec<crate::keymap::UserBinding>, Option<String>), CommandError> {
-    if cli.config.is_some() {
+    if cli.config.path.is_some() {
         let cfg = load_config(cli, 1)?.config;
         return Ok((cfg.ui, cfg.keys, None));
     }

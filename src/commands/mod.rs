@@ -5,9 +5,11 @@ mod action_runner;
 pub mod bench;
 mod check_config;
 mod checksum;
+mod completions;
 mod demo;
 mod discovery;
 mod heartbeat;
+mod man;
 mod promote;
 mod sim;
 mod snapshot;
@@ -17,9 +19,11 @@ pub use action_runner::{checksum_parts, promote_parts, with_new_master};
 pub use bench::{bench, bench_terminal, bench_wire};
 pub use check_config::check_config;
 pub use checksum::checksum;
+pub use completions::completions;
 pub use demo::demo;
 pub use discovery::shard_replicas;
 pub use heartbeat::heartbeat;
+pub use man::man;
 pub use promote::promote;
 pub use sim::sim;
 pub use snapshot::snapshot;
@@ -61,7 +65,7 @@ fn init_event_log() {
 
 /// Load the config named by `--config`, or the default one. Errors carry `code`.
 fn load_config(cli: &Cli, code: u8) -> Result<config::Loaded, CommandError> {
-    let path = match &cli.config {
+    let path = match &cli.config.path {
         Some(p) => p.clone(),
         None => config::default_path().ok_or_else(|| {
             CommandError::new(
@@ -79,19 +83,19 @@ fn terminal_options(cli: &Cli) -> crate::ui::profile::TerminalOptions {
     use crate::cli::ColorChoice;
     use crate::ui::color::ColorDepth;
     crate::ui::profile::TerminalOptions {
-        theme: cli.theme.clone(),
-        color: match cli.color {
+        theme: cli.terminal.theme.clone(),
+        color: match cli.terminal.color {
             ColorChoice::Auto => None,
             ColorChoice::Never => Some(ColorDepth::None),
             ColorChoice::Ansi16 => Some(ColorDepth::Ansi16),
             ColorChoice::Ansi256 => Some(ColorDepth::Ansi256),
             ColorChoice::Truecolor => Some(ColorDepth::TrueColor),
         },
-        fps: cli.fps,
-        kiosk: cli.kiosk,
-        read_only: cli.read_only,
-        mouse: cli.mouse,
-        ascii: cli.ascii,
+        fps: cli.terminal.fps,
+        kiosk: cli.terminal.kiosk,
+        read_only: cli.read_only.on,
+        mouse: cli.terminal.mouse,
+        ascii: cli.terminal.ascii,
     }
 }
 

@@ -8,15 +8,25 @@ use crate::cli::Cli;
 /// and rolled back, 3 failed and the rollback failed too (look at the shard).
 pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     use crate::actions::promote::{self as pr, OldMaster};
-    let crate::cli::Command::Promote { shard, to, dry_run, yes, timeout, force_checks, old_master, detach, no_kill } =
-        cmd
+    let crate::cli::Command::Promote {
+        shard,
+        to,
+        dry_run,
+        yes,
+        timeout,
+        force_checks,
+        old_master,
+        detach,
+        no_kill,
+        ..
+    } = cmd
     else {
         return Err(CommandError::new(1, "internal: not a promote command"));
     };
     let cfg = load_config(cli, 1)?.config;
     let act = &cfg.actions;
     if !dry_run {
-        if cli.read_only {
+        if cli.read_only.on {
             return Err(CommandError::new(1, "--read-only: promotion writes to servers; only --dry-run is allowed"));
         }
         if !act.enabled {

@@ -52,15 +52,16 @@ pub async fn bench_wire(sizes: &[usize], intervals: usize, out: Option<&std::pat
     Ok(0)
 }
 
+/// `bench --terminal`, at `fps` or at 10 and 2.
 pub fn bench_terminal(
-    cli: &Cli,
+    fps: Option<u32>,
     shards: &[usize],
     sizes: &[(u16, u16)],
     screens: &[crate::cli::Screen],
     activities: &[crate::cli::Activity],
     seconds: u32,
 ) -> CmdResult {
-    let fps: Vec<u32> = cli.fps.map_or_else(|| vec![10, 2], |f| vec![f]);
+    let fps: Vec<u32> = fps.map_or_else(|| vec![10, 2], |f| vec![f]);
     let shards: Vec<usize> = shards.iter().map(|&n| n.max(1)).collect();
     let plan = terminal::Plan { shards: &shards, sizes, screens, activities, fps: &fps, seconds };
     let report = terminal::report(&plan).map_err(|e| CommandError::new(1, format!("bench: {e}")))?;

@@ -10,7 +10,7 @@ use crate::config;
 use crate::fleet::{Fleet, Limits};
 use crate::poll::{Poller, Schedule};
 use crate::sim::SimFleet;
-use crate::ui::app::App;
+use crate::ui::app::{App, Message};
 use crate::ui::theme::{Theme, ThemeLoader};
 
 /// The demo's feed probe runs four rounds a second, so its percentiles move visibly.
@@ -33,11 +33,11 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     )
     .map_err(|e| CommandError::new(1, e.to_string()))?;
     app.feed_interval = DEMO_FEED_INTERVAL;
-    let (tx, rx) = mpsc::channel(4096);
+    let (tx, rx) = mpsc::channel::<Message>(4096);
     // Beyond the scripted eight shards, incidents hit a share of the fleet at once (sim::scale).
-    let _poller = Poller::spawn(crate::sim::scale::probes(&sim), Schedule { interval, concurrency: 256 }, tx);
-    let (feed_tx, feed_rx) = mpsc::channel::<crate::ui::app::Message>(64);
-    let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, feed_tx));
+    let probes = crate::sim::scale::probes(&sim);
+    let _poller = Poller::spawn(probes, Schedule { interval, concurrency: 256 }, tx.clone());
+    let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
     if usize::from(shards) > crate::sim::scale::SCRIPTED {
@@ -49,7 +49,8 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     for w in config_note.iter().chain(&profile.warnings) {
         log::warn!(target: "config", "{w}");
     }
-    let result = crate::ui::run(app, rx, feed_rx, profile, None).await;
+    // The simulated fleet is whole from the start: nothing for discovery to add.
+    let result = crate::ui::run(app, rx, profile, None, None).await;
     feed_task.abort();
     result.map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)

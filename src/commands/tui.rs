@@ -2,6 +2,7 @@
 //! discovery hand-off, the heartbeat writer, the feed probe, the metrics sources and the actions.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -11,11 +12,11 @@ use super::{CmdResult, CommandError, init_event_log, load_config, metrics_client
 use crate::cli::Cli;
 use crate::config;
 use crate::fleet::Addr;
-use crate::poll::{Poller, Schedule, Slot};
+use crate::poll::{AddInstance, Poller, Schedule, Slot};
 use crate::probe::feed::FeedProber;
-use crate::probe::{HeartbeatSpec, Prober};
+use crate::probe::{HeartbeatSpec, ProbeOptions, Prober};
 use crate::setup::{fleet_for, is_metrics_only, layout, probe_options, probers};
-use crate::ui::app::App;
+use crate::ui::app::{App, Message};
 use crate::ui::theme::{Theme, ThemeLoader};
 
 pub async fn tui(cli: &Cli) -> CmdResult {
@@ -50,11 +51,6 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         keymap.as_deref(),
     )
     .map_err(|e| CommandError::new(1, e.to_string()))?;
-    // Servers found by discovery are handed to the poller through this channel.
-    let (found_tx, mut found_rx) = mpsc::unbounded_channel::<(Slot, Addr)>();
-    app.on_discovered = Some(Box::new(move |slot, addr| {
-        let _ = found_tx.send((slot, addr.clone()));
-    }));
     if let Some(f) = &cfg.feed {
         app.feed_interval = f.interval;
     }
@@ -67,18 +63,12 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     } else {
         log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
     }
-    let (tx, rx) = mpsc::channel(4096);
+    // Everything for the UI (poll results, feed rounds, metrics polls) arrives as one message type.
+    let (tx, rx) = mpsc::channel::<Message>(4096);
     let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
-    let mut poller = Poller::spawn_threaded(probes, schedule, tx)
+    let poller = Poller::spawn_threaded(probes, schedule, tx.clone())
         .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
-    let found_opts = opts.clone();
-    let _discovered = tokio::spawn(async move {
-        while let Some((slot, addr)) = found_rx.recv().await {
-            let mut p = Prober::new(addr, found_opts.clone());
-            p.set_discovery_interval(discovery_interval);
-            poller.add(slot, p);
-        }
-    });
+    let poller = Box::new(Discovered { poller, opts: opts.clone(), discovery_interval });
     let session: SessionConfig = Arc::new(tokio::sync::watch::channel(Arc::new(cfg.clone())).0);
     // The built-in heartbeat writer runs only when the config asks for it.
     let mut writers = tokio::task::JoinSet::new();
@@ -97,21 +87,36 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         }
         log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
     }
-    let (side_tx, side_rx) = mpsc::channel::<crate::ui::app::Message>(64);
     if let Some((prober, interval)) = feed_prober {
         log::info!(target: "fleet", "feed probe every {} on {} shards", config::format_duration(interval), cfg.shards.len());
-        writers.spawn(crate::probe::feed::run(prober, interval, side_tx.clone(), Some(session.subscribe())));
+        writers.spawn(crate::probe::feed::run(prober, interval, tx.clone(), Some(session.subscribe())));
     }
     for (client, interval) in clients {
         log::info!(target: "fleet", "reading {} every {}", client.config().name, config::format_duration(interval));
         // Charts start filled: QPS one point per poll interval, as the poller would have drawn it.
         let span = cfg.poll.interval * crate::fleet::model::HISTORY_LEN as u32;
-        writers.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), side_tx.clone()));
+        writers.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), tx.clone()));
     }
-    drop(side_tx);
+    drop(tx);
     let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: session });
-    crate::ui::run(app, rx, side_rx, profile, Some(runner))
+    crate::ui::run(app, rx, profile, Some(runner), Some(poller))
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)
+}
+
+/// The poller as the TUI's loop drives it: a server discovery adds is probed, with the
+/// monitoring account, from its slot on.
+struct Discovered {
+    poller: Poller<Message>,
+    opts: Arc<ProbeOptions>,
+    discovery_interval: Duration,
+}
+
+impl AddInstance for Discovered {
+    fn add_instance(&mut self, slot: Slot, addr: &Addr) {
+        let mut p = Prober::new(addr.clone(), self.opts.clone());
+        p.set_discovery_interval(self.discovery_interval);
+        self.poller.add(slot, p);
+    }
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::sweep::usage;
 use crate::commands::sim::READY;
 use crate::fleet::Addr;
-use crate::poll::{Poller, Schedule, Slot};
+use crate::poll::{Poller, Schedule, Slot, Update};
 use crate::probe::{ProbeOptions, Prober, Tls};
 use crate::sim::state::WireFleet;
 use crate::sim::wire;
@@ -138,7 +138,7 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64, base_port: 
         })
         .collect();
     let n = probes.len();
-    let (tx, mut rx) = mpsc::channel(n.max(16));
+    let (tx, mut rx) = mpsc::channel::<Update>(n.max(16));
     let t0 = Instant::now();
     let poller = Poller::spawn_threaded(probes, Schedule { interval, concurrency: CONCURRENCY }, tx)
         .map_err(|e| format!("cannot start the polling thread: {e}"))?;

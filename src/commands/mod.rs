@@ -2,7 +2,7 @@
 //! with what they share (the error type, loading the config, the event log) here.
 
 mod action_runner;
-pub mod bench;
+mod bench;
 mod check_config;
 mod checksum;
 mod completions;

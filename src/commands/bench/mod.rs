@@ -10,8 +10,8 @@ use crate::setup::{close_all, layout, probe_options, probers};
 use crate::sim::SimFleet;
 
 mod sweep;
-pub mod terminal;
-pub mod wire;
+mod terminal;
+mod wire;
 
 pub async fn bench(cli: &Cli, sweeps: usize, sim: Option<usize>) -> CmdResult {
     let stats = match sim {

@@ -1,49 +1,151 @@
-//! Command-line interface.
+//! The command line: clap types only. The value enums are this module's own; the commands turn
+//! them into the library's types, so nothing below `commands` depends on the command line.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(name = "shardtop", version, about = "Terminal operations dashboard for sharded MySQL/MariaDB fleets")]
 #[command(propagate_version = true)]
 pub struct Cli {
-    /// Config file (default: ./shardtop.toml, then ~/.config/shardtop/config.toml).
-    #[arg(long, short = 'c', global = true, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigFlag,
 
+    #[command(flatten)]
+    pub read_only: ReadOnlyFlag,
+
+    #[command(flatten)]
+    pub terminal: TerminalFlags,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `--config`: on the commands that read the config.
+#[derive(Args, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigFlag {
+    /// Config file (default: ./shardtop.toml, then ~/.config/shardtop/config.toml).
+    #[arg(id = "config", long = "config", short = 'c', value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+/// `--read-only`: on the TUI, the demo and the actions' commands.
+#[derive(Args, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadOnlyFlag {
+    /// No actions (promotion, checksum) from this session.
+    #[arg(id = "read_only", long = "read-only")]
+    pub on: bool,
+}
+
+/// What only a TUI uses: on `shardtop` itself and on `shardtop demo`.
+#[derive(Args, Clone, Debug, PartialEq, Eq)]
+#[command(next_help_heading = "Terminal")]
+pub struct TerminalFlags {
     /// Colour: auto (NO_COLOR and the terminal decide), never, or a depth.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 
     /// Most frames per second the TUI draws (it draws only when something changed).
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=60))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: Option<u32>,
 
     /// Theme: default, light, dark-truecolor, mono, lcd, one in ~/.config/shardtop/themes, or a file path.
-    #[arg(long, global = true, value_name = "NAME|PATH")]
+    #[arg(long, value_name = "NAME|PATH")]
     pub theme: Option<String>,
 
     /// Wall-display mode: read-only, rotating views, a large health banner.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub kiosk: bool,
-
-    /// No actions (promotion, checksum) from this session.
-    #[arg(long, global = true)]
-    pub read_only: bool,
 
     /// Capture the mouse: click selects a row, the wheel scrolls (off by default, so the
     /// terminal's own text selection works).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub mouse: bool,
 
     /// Plain ASCII drawing: borders, trees, trends, charts and the kiosk banner (fonts or terminals without
     /// line-drawing and block characters).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub ascii: bool,
+}
 
-    #[command(subcommand)]
-    pub command: Option<Command>,
+impl TerminalFlags {
+    /// The first flag given, to name in an error where none applies.
+    fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.color != ColorChoice::Auto, "--color"),
+            (self.fps.is_some(), "--fps"),
+            (self.theme.is_some(), "--theme"),
+            (self.kiosk, "--kiosk"),
+            (self.mouse, "--mouse"),
+            (self.ascii, "--ascii"),
+        ]
+        .into_iter()
+        .find_map(|(given, name)| given.then_some(name))
+    }
+
+    /// These flags, with `outer`'s (written before the subcommand) where these leave one unset.
+    fn or(self, outer: TerminalFlags) -> TerminalFlags {
+        TerminalFlags {
+            color: if self.color == ColorChoice::Auto { outer.color } else { self.color },
+            fps: self.fps.or(outer.fps),
+            theme: self.theme.or(outer.theme),
+            kiosk: self.kiosk || outer.kiosk,
+            mouse: self.mouse || outer.mouse,
+            ascii: self.ascii || outer.ascii,
+        }
+    }
+}
+
+impl Default for TerminalFlags {
+    fn default() -> Self {
+        TerminalFlags { color: ColorChoice::Auto, fps: None, theme: None, kiosk: false, mouse: false, ascii: false }
+    }
+}
+
+impl Cli {
+    /// Flags written before a subcommand apply to it when it takes them (`shardtop --theme lcd
+    /// demo`, `shardtop --config prod.toml snapshot`) and are a usage error when it does not
+    /// (`shardtop --kiosk promote`): a flag that would do nothing is not silently dropped.
+    /// Afterwards the top-level fields hold what is in effect, wherever it was written; the
+    /// commands read only those.
+    pub fn resolve(mut self) -> Result<Cli, clap::Error> {
+        let Some(command) = self.command.as_mut() else { return Ok(self) };
+        let name = command.name();
+        let (config, read_only, terminal) = command.session_flags();
+        match config {
+            Some(c) => self.config.path = c.path.take().or(self.config.path.take()),
+            None if self.config.path.is_some() => return Err(not_taken("--config", name)),
+            None => {}
+        }
+        match read_only {
+            Some(r) => self.read_only.on |= r.on,
+            None if self.read_only.on => return Err(not_taken("--read-only", name)),
+            None => {}
+        }
+        match terminal {
+            Some(t) => self.terminal = std::mem::take(t).or(std::mem::take(&mut self.terminal)),
+            None => {
+                if let Some(flag) = self.terminal.first_given() {
+                    return Err(not_taken(flag, name));
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
+fn not_taken(flag: &str, command: &str) -> clap::Error {
+    use clap::CommandFactory;
+    let what = if flag == "--config" || flag == "--read-only" {
+        "it does nothing there"
+    } else {
+        "it is a TUI flag, for `shardtop` and `shardtop demo`"
+    };
+    Cli::command().error(
+        clap::error::ErrorKind::ArgumentConflict,
+        format!("{flag} does not apply to `shardtop {command}`: {what}"),
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -77,6 +179,75 @@ pub enum Format {
     Json,
 }
 
+/// How much the fleet moves in `bench --terminal`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Activity {
+    /// Samples keep arriving, but every value shown stays the same.
+    Idle,
+    /// A few shards' request rates move each second; the rest are steady.
+    Few,
+    /// The demo as it runs: every shard's rate moves each second, incidents come and go.
+    Busy,
+}
+
+/// The screen `bench --terminal` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Screen {
+    /// The fleet overview: one row per shard.
+    Overview,
+    /// The topology of every shard.
+    Topology,
+}
+
+/// The server a simulated instance pretends to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SimFlavor {
+    /// MariaDB 10.11: `Master_*` columns, `domain-server-seq` GTIDs.
+    Mariadb,
+    /// MySQL 8.4: `Source_*` columns, `uuid:1-n` GTID sets, no `SHOW MASTER STATUS`.
+    Mysql84,
+}
+
+/// The shells `shardtop completions` writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// By default instance k of a `bench --wire` fleet listens on this port + k: below the ephemeral
+/// range (32768+) for 10,000, and clear of the sandboxes (23306…).
+pub const WIRE_BASE_PORT: u16 = 11000;
+
+#[derive(Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Simulated instances, rounded up to whole shards of a master and two replicas;
+    /// one more port serves the global upstream the shard masters replicate from.
+    #[arg(long, default_value_t = 30)]
+    pub instances: usize,
+    /// Instance k listens on 127.0.0.1:(base-port + k). Keep the range below the
+    /// ephemeral ports (often 32768+).
+    #[arg(long, default_value_t = 20000)]
+    pub base_port: u16,
+    #[arg(long, value_enum, default_value = "mariadb")]
+    pub flavor: SimFlavor,
+    /// Share of instances (evenly spread) that accept connections and never answer.
+    #[arg(long, default_value_t = 0.0)]
+    pub hang_percent: f64,
+    /// Delay before each answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Write a shardtop config for this fleet here.
+    #[arg(long, value_name = "PATH")]
+    pub config_out: Option<PathBuf>,
+    /// Serve only instances FROM..FROM+COUNT of the fleet (splitting a large fleet across processes).
+    #[arg(long, hide = true, value_name = "FROM")]
+    pub serve_from: Option<usize>,
+    #[arg(long, hide = true, value_name = "COUNT")]
+    pub serve_count: Option<usize>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The TUI on a simulated fleet with scripted incidents: no server needed.
@@ -87,6 +258,12 @@ pub enum Command {
         /// Replicas per shard.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=20))]
         replicas: u16,
+        #[command(flatten)]
+        config: ConfigFlag,
+        #[command(flatten)]
+        read_only: ReadOnlyFlag,
+        #[command(flatten)]
+        terminal: TerminalFlags,
     },
     /// Poll the whole fleet once and print it. Exit 0 ok, 1 warning, 2 critical, 3 unknown.
     Snapshot {
@@ -95,6 +272,8 @@ pub enum Command {
         /// Time between the two sweeps that request rates are computed from; 0 skips rates.
         #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
         rate_window: std::time::Duration,
+        #[command(flatten)]
+        config: ConfigFlag,
     },
     /// Validate the config (every problem with its line), then connect to each server and
     /// check the monitoring account's privileges.
@@ -102,6 +281,8 @@ pub enum Command {
         /// Only validate the file; do not connect.
         #[arg(long)]
         offline: bool,
+        #[command(flatten)]
+        config: ConfigFlag,
     },
     /// Measure sweeps (wall time, CPU) against the configured fleet, or the simulated one.
     Bench {
@@ -121,7 +302,7 @@ pub enum Command {
         out: Option<std::path::PathBuf>,
         /// With --wire: simulated instance k listens on 127.0.0.1:(PORT + k). Keep the range below
         /// the ephemeral ports (often 32768+).
-        #[arg(long, value_name = "PORT", default_value_t = crate::bench_wire::BASE_PORT, requires = "wire")]
+        #[arg(long, value_name = "PORT", default_value_t = WIRE_BASE_PORT, requires = "wire")]
         wire_base_port: u16,
         /// Measure the TUI instead: bytes written to the terminal per second (idle, a few
         /// values moving, busy) and frame render time, on a simulated fleet (--shards, or
@@ -136,17 +317,22 @@ pub enum Command {
         size: Vec<(u16, u16)>,
         /// Screens for --terminal.
         #[arg(long, value_enum, value_name = "SCREEN,…", value_delimiter = ',', default_value = "overview")]
-        screen: Vec<crate::bench_terminal::Screen>,
+        screen: Vec<Screen>,
         /// Fleet activity for --terminal.
         #[arg(long, value_enum, value_name = "ACTIVITY,…", value_delimiter = ',', default_value = "idle,few,busy")]
-        activity: Vec<crate::bench_terminal::Activity>,
+        activity: Vec<Activity>,
         /// Simulated seconds per --terminal run.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
         seconds: u32,
+        /// With --terminal: the frame rate measured (default: 10 and 2).
+        #[arg(long, value_name = "N", requires = "terminal", value_parser = clap::value_parser!(u32).range(1..=60))]
+        fps: Option<u32>,
+        #[command(flatten)]
+        config: ConfigFlag,
     },
     /// Serve a simulated fleet over the MySQL protocol on loopback (one port per instance),
     /// for benchmarks and trying shardtop without servers. Runs until Ctrl-C.
-    Sim(crate::sim::cmd::SimArgs),
+    Sim(SimArgs),
     /// Planned switchover: make a replica the shard's master (plan first, then confirm).
     Promote {
         /// The shard, by name.
@@ -176,6 +362,10 @@ pub enum Command {
         /// Refuse, instead of killing them, when sessions of accounts that read_only does not stop are connected.
         #[arg(long)]
         no_kill: bool,
+        #[command(flatten)]
+        config: ConfigFlag,
+        #[command(flatten)]
+        read_only: ReadOnlyFlag,
     },
     /// Consistency check of a shard's replicas against its master (pt-table-checksum compatible).
     /// Exit 0 consistent, 1 differences found, 2 failed, 3 interrupted (continue with --resume).
@@ -200,13 +390,63 @@ pub enum Command {
         method: ChecksumMethod,
         #[arg(long, short = 'f', value_enum, default_value_t = Format::Table)]
         format: Format,
+        #[command(flatten)]
+        config: ConfigFlag,
+        #[command(flatten)]
+        read_only: ReadOnlyFlag,
     },
     /// Write pt-heartbeat-compatible rows to every shard master until stopped.
     Heartbeat {
         /// Only these shards (comma-separated names).
         #[arg(long, value_delimiter = ',')]
         shard: Vec<String>,
+        #[command(flatten)]
+        config: ConfigFlag,
     },
+    /// Print a shell completion script: `shardtop completions bash > /etc/bash_completion.d/shardtop`.
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the man page (roff): `shardtop man > shardtop.1`, or one subcommand's page.
+    Man {
+        /// A subcommand, e.g. promote (default: shardtop itself).
+        #[arg(value_name = "SUBCOMMAND")]
+        command: Option<String>,
+    },
+}
+
+impl Command {
+    /// As typed on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Demo { .. } => "demo",
+            Command::Snapshot { .. } => "snapshot",
+            Command::CheckConfig { .. } => "check-config",
+            Command::Bench { .. } => "bench",
+            Command::Sim(_) => "sim",
+            Command::Promote { .. } => "promote",
+            Command::Checksum { .. } => "checksum",
+            Command::Heartbeat { .. } => "heartbeat",
+            Command::Completions { .. } => "completions",
+            Command::Man { .. } => "man",
+        }
+    }
+
+    /// The session flags this subcommand takes, where it takes them.
+    fn session_flags(&mut self) -> (Option<&mut ConfigFlag>, Option<&mut ReadOnlyFlag>, Option<&mut TerminalFlags>) {
+        match self {
+            Command::Demo { config, read_only, terminal, .. } => (Some(config), Some(read_only), Some(terminal)),
+            Command::Promote { config, read_only, .. } | Command::Checksum { config, read_only, .. } => {
+                (Some(config), Some(read_only), None)
+            }
+            Command::Snapshot { config, .. }
+            | Command::CheckConfig { config, .. }
+            | Command::Bench { config, .. }
+            | Command::Heartbeat { config, .. } => (Some(config), None, None),
+            Command::Sim(_) | Command::Completions { .. } | Command::Man { .. } => (None, None, None),
+        }
+    }
 }
 
 /// `80x24`: columns by rows.

@@ -1,20 +1,20 @@
 //! shardtop: a terminal operations dashboard for sharded MySQL/MariaDB fleets.
 
 pub mod actions;
-pub mod bench;
-pub mod bench_terminal;
-pub mod bench_wire;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod feed;
 pub mod fleet;
-pub mod heartbeat;
+pub mod keymap;
 pub mod metrics;
 pub mod mysql;
 pub mod poll;
 pub mod probe;
 pub mod secret;
+pub mod setup;
 pub mod sim;
 pub mod snapshot;
 pub mod ui;
+
+#[cfg(test)]
+mod layout_tests;

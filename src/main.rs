@@ -11,7 +11,7 @@ use shardtop::commands;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse().and_then(Cli::resolve) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -34,21 +34,25 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             None => commands::tui(&cli).await,
-            Some(Command::Demo { shards, replicas }) => commands::demo(&cli, *shards, *replicas).await,
-            Some(Command::Snapshot { format, rate_window }) => commands::snapshot(&cli, *format, *rate_window).await,
-            Some(Command::CheckConfig { offline }) => commands::check_config(&cli, *offline).await,
-            Some(Command::Heartbeat { shard }) => commands::heartbeat(&cli, shard).await,
+            Some(Command::Demo { shards, replicas, .. }) => commands::demo(&cli, *shards, *replicas).await,
+            Some(Command::Snapshot { format, rate_window, .. }) => {
+                commands::snapshot(&cli, *format, *rate_window).await
+            }
+            Some(Command::CheckConfig { offline, .. }) => commands::check_config(&cli, *offline).await,
+            Some(Command::Heartbeat { shard, .. }) => commands::heartbeat(&cli, shard).await,
             Some(Command::Bench { wire: Some(sizes), sweeps, out, wire_base_port, .. }) => {
                 commands::bench_wire(sizes, *sweeps, out.as_deref(), *wire_base_port).await
             }
-            Some(Command::Bench { terminal: true, sim, shards, size, screen, activity, seconds, .. }) => {
+            Some(Command::Bench { terminal: true, sim, shards, size, screen, activity, seconds, fps, .. }) => {
                 let shards = if shards.is_empty() { vec![sim.unwrap_or(100)] } else { shards.clone() };
-                commands::bench_terminal(&cli, &shards, size, screen, activity, *seconds)
+                commands::bench_terminal(*fps, &shards, size, screen, activity, *seconds)
             }
             Some(Command::Bench { sweeps, sim, .. }) => commands::bench(&cli, *sweeps, *sim).await,
-            Some(Command::Sim(args)) => shardtop::sim::cmd::run(args).await,
+            Some(Command::Sim(args)) => commands::sim(args).await,
             Some(c @ Command::Promote { .. }) => commands::promote(&cli, c).await,
             Some(c @ Command::Checksum { .. }) => commands::checksum(&cli, c).await,
+            Some(Command::Completions { shell }) => commands::completions(*shell),
+            Some(Command::Man { command }) => commands::man(command.as_deref()),
         }
     });
     // Don't wait for probes stuck on hung servers: they hold nothing we need.

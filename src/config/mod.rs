@@ -33,7 +33,7 @@ pub use sections::defaults::{ConnDefaults, TlsMode};
 pub use sections::feed::{FeedConfig, FeedTargets, UserSample};
 pub use sections::heartbeat::HeartbeatConfig;
 pub use sections::metrics::{MetricsConfig, MetricsKind};
-pub use sections::poll::PollConfig;
+pub use sections::poll::{DEFAULT_DISCOVERY_INTERVAL, PollConfig};
 pub use sections::shard::ShardConfig;
 pub use sections::thresholds::Thresholds;
 pub use sections::ui::UiConfig;
@@ -56,7 +56,7 @@ pub struct Config {
     pub actions: ActionsConfig,
     pub checksum: ChecksumConfig,
     /// `[keys] bind`: overrides of the default key bindings, in file order.
-    pub keys: Vec<crate::ui::keys::UserBinding>,
+    pub keys: Vec<crate::keymap::UserBinding>,
 }
 
 /// A valid configuration plus the warnings found on the way.
@@ -101,7 +101,7 @@ pub fn parse(text: &str, file_label: &str, env: &dyn Env) -> Result<Loaded, Conf
 
 /// Key bindings from a keymap file (`[keys] bind = [...]`, as in the config),
 /// with the warnings found. A missing file is no bindings.
-pub fn load_keymap(path: &Path) -> Result<(Vec<crate::ui::keys::UserBinding>, Vec<Problem>), ConfigError> {
+pub fn load_keymap(path: &Path) -> Result<(Vec<crate::keymap::UserBinding>, Vec<Problem>), ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),

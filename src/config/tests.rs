@@ -72,7 +72,7 @@ fn full_fixture_has_every_value() {
     );
     assert_eq!(c.ui, UiConfig { theme: "high-contrast".into(), kiosk_rotate: ms(60_000), fps: 30, mouse: true });
     {
-        use crate::ui::keys::{Action, KeySpec, UserBinding};
+        use crate::keymap::{Action, KeySpec, UserBinding};
         let k = |s: &str| KeySpec::parse(s).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             c.keys,

@@ -16,7 +16,7 @@ use super::problem::{LineIndex, from_toml_error};
 use super::schema::RawConfig;
 use super::sections::keys::RawKeys;
 use super::{Config, ConfigError, Env, Loaded, Problem, Severity};
-use crate::ui::keys::UserBinding;
+use crate::keymap::UserBinding;
 
 pub(super) fn run(text: &str, file: &str, base: Option<&Path>, env: &dyn Env) -> Result<Loaded, ConfigError> {
     // Editors on Windows like to add a BOM; TOML does not allow one.

@@ -1,7 +1,10 @@
 //! Scheduling probes: every instance on its own task, bounded concurrency,
 //! results sent as messages. A hung server costs its own task one timeout and
-//! nobody else anything.
+//! nobody else anything. Also what the UI loop hands the poller: servers that
+//! discovery adds (`AddInstance`), and where each slot's results belong once a
+//! promotion has reordered a shard (`SlotMap`).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -13,6 +16,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::fleet::Addr;
 use crate::fleet::status::Sample;
 
 /// Something that can be asked for one observation of one server: a real
@@ -53,14 +57,15 @@ pub struct Schedule {
     pub concurrency: usize,
 }
 
-/// Running poll tasks; dropping it stops them.
-pub struct Poller {
+/// Running poll tasks; dropping it stops them. Results go out as `M`: the `Update` itself, or
+/// the message type of whoever reads them (the UI's one inbound `Message`).
+pub struct Poller<M = Update> {
     // Dropped first: aborts the tasks, then the thread (if any) stops its runtime.
     tasks: JoinSet<()>,
     runtime: Handle,
     _thread: Option<PollThread>,
     sem: Arc<Semaphore>,
-    tx: mpsc::Sender<Update>,
+    tx: mpsc::Sender<M>,
     interval: Duration,
 }
 
@@ -103,14 +108,14 @@ impl Drop for PollThread {
     }
 }
 
-impl Poller {
+impl<M: From<Update> + Send + 'static> Poller<M> {
     /// Start polling. The first probe of every instance runs at once (bounded by
     /// `concurrency`) so the screen fills quickly; later ones are spread over
     /// the interval in `SPREAD_SLOTS` groups, so a large fleet neither probes in
     /// one burst nor wakes the process once per instance.
     ///
     /// The tasks run on the caller's runtime (tests with paused time, the demo).
-    pub fn spawn<P: Probe>(probes: Vec<(Slot, P)>, schedule: Schedule, tx: mpsc::Sender<Update>) -> Poller {
+    pub fn spawn<P: Probe>(probes: Vec<(Slot, P)>, schedule: Schedule, tx: mpsc::Sender<M>) -> Poller<M> {
         Poller::spawn_with(probes, schedule, tx, Handle::current(), None)
     }
 
@@ -119,8 +124,8 @@ impl Poller {
     pub fn spawn_threaded<P: Probe>(
         probes: Vec<(Slot, P)>,
         schedule: Schedule,
-        tx: mpsc::Sender<Update>,
-    ) -> std::io::Result<Poller> {
+        tx: mpsc::Sender<M>,
+    ) -> std::io::Result<Poller<M>> {
         let (thread, handle) = PollThread::start()?;
         Ok(Poller::spawn_with(probes, schedule, tx, handle, Some(thread)))
     }
@@ -128,10 +133,10 @@ impl Poller {
     fn spawn_with<P: Probe>(
         probes: Vec<(Slot, P)>,
         schedule: Schedule,
-        tx: mpsc::Sender<Update>,
+        tx: mpsc::Sender<M>,
         runtime: Handle,
         thread: Option<PollThread>,
-    ) -> Poller {
+    ) -> Poller<M> {
         let sem = Arc::new(Semaphore::new(schedule.concurrency.max(1)));
         let n = probes.len().max(1);
         let start = Instant::now();
@@ -167,7 +172,7 @@ impl Poller {
                         not_before = Instant::now() + probe.next_attempt_delay();
                         // One quick confirmation per failure streak; then the interval (and backoff) rule.
                         let confirm = probe.confirm_after().filter(|_| !confirming);
-                        if tx.send(Update { slot, sample }).await.is_err() {
+                        if tx.send(M::from(Update { slot, sample })).await.is_err() {
                             return; // the UI is gone
                         }
                         if let Some(soon) = confirm {
@@ -190,6 +195,47 @@ impl Poller {
 
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
+    }
+}
+
+/// The poller as the UI loop drives it: start probing a server that discovery added to the
+/// model at `slot` (the model's index: new servers go after the ones it has).
+pub trait AddInstance {
+    fn add_instance(&mut self, slot: Slot, addr: &Addr);
+}
+
+/// Where each poller slot's results belong in the model once promotions from this session have
+/// reordered shards: the poller keeps its slots (each task holds its server's connection), the
+/// model puts a shard's new master first. Applied where results are received, in order with the
+/// model's own swap, so a result already in flight never lands on the other server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotMap {
+    /// Per shard whose instances were swapped: the model's index of each slot's instance.
+    shards: HashMap<usize, Vec<usize>>,
+}
+
+impl SlotMap {
+    /// The model's slot for results the poller sends for `slot`.
+    pub fn route(&self, slot: Slot) -> Slot {
+        let instance = self.shards.get(&slot.shard).and_then(|m| m.get(slot.instance)).copied();
+        Slot { shard: slot.shard, instance: instance.unwrap_or(slot.instance) }
+    }
+
+    /// The model swapped instances `a` and `b` of `shard` (a promotion: the new master first).
+    pub fn swap(&mut self, shard: usize, a: usize, b: usize) {
+        let map = self.shards.entry(shard).or_default();
+        let needed = a.max(b) + 1;
+        if map.len() < needed {
+            let from = map.len();
+            map.extend(from..needed);
+        }
+        for m in map.iter_mut() {
+            if *m == a {
+                *m = b;
+            } else if *m == b {
+                *m = a;
+            }
+        }
     }
 }
 
@@ -264,7 +310,7 @@ mod tests {
         let timeout = Duration::from_secs(1);
         let mut probes = vec![(slot(0), Fake { delay: Duration::from_secs(3600), timeout })];
         probes.extend((1..10).map(|i| (slot(i), Fake { delay: Duration::from_millis(5), timeout })));
-        let (tx, mut rx) = mpsc::channel(64);
+        let (tx, mut rx) = mpsc::channel::<Update>(64);
         let _poller = Poller::spawn(probes, Schedule { interval: Duration::from_secs(2), concurrency: 4 }, tx);
         let t0 = Instant::now();
         let mut got = Vec::new();
@@ -284,7 +330,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn polls_every_interval() {
         let fast = Fake { delay: Duration::from_millis(1), timeout: Duration::from_secs(1) };
-        let (tx, mut rx) = mpsc::channel(64);
+        let (tx, mut rx) = mpsc::channel::<Update>(64);
         let _poller =
             Poller::spawn(vec![(slot(0), fast)], Schedule { interval: Duration::from_secs(2), concurrency: 1 }, tx);
         let t0 = Instant::now();
@@ -300,7 +346,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_added_probe_is_polled_at_once_then_every_interval() {
         let fast = || Fake { delay: Duration::from_millis(1), timeout: Duration::from_secs(1) };
-        let (tx, mut rx) = mpsc::channel(64);
+        let (tx, mut rx) = mpsc::channel::<Update>(64);
         let mut poller =
             Poller::spawn(vec![(slot(0), fast())], Schedule { interval: Duration::from_secs(2), concurrency: 1 }, tx);
         assert_eq!(rx.recv().await.map(|u| u.slot.shard), Some(0));
@@ -342,7 +388,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_first_failure_is_confirmed_at_once_then_the_interval_rules() {
-        let (tx, mut rx) = mpsc::channel(64);
+        let (tx, mut rx) = mpsc::channel::<Update>(64);
         let schedule = Schedule { interval: Duration::from_secs(2), concurrency: 1 };
         let _poller = Poller::spawn(vec![(slot(0), Flaky { probes: 0 })], schedule, tx);
         let t0 = Instant::now();
@@ -368,7 +414,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_threaded_poller_probes_on_its_own_thread_and_stops_when_dropped() {
-        let (tx, mut rx) = mpsc::channel(64);
+        let (tx, mut rx) = mpsc::channel::<Update>(64);
         let schedule = Schedule { interval: Duration::from_millis(20), concurrency: 2 };
         let probes = vec![(slot(0), WhereAmI), (slot(1), WhereAmI)];
         let poller = Poller::spawn_threaded(probes, schedule, tx).expect("thread starts");
@@ -381,6 +427,24 @@ mod tests {
         drop(poller);
         // Every task (and its sender) is gone with the thread: the channel closes.
         while rx.recv().await.is_some() {}
+    }
+
+    #[test]
+    fn slots_follow_swaps_and_swapping_back_restores_them() {
+        let at = |instance| Slot { shard: 0, instance };
+        let mut map = SlotMap::default();
+        assert_eq!(map.route(at(1)), at(1));
+        map.swap(0, 0, 2);
+        assert_eq!((map.route(at(0)), map.route(at(2)), map.route(at(1))), (at(2), at(0), at(1)));
+        // Another shard, and servers added later, keep their slots.
+        assert_eq!(map.route(Slot { shard: 1, instance: 0 }), Slot { shard: 1, instance: 0 });
+        assert_eq!(map.route(at(5)), at(5));
+        // A second promotion of the shard swaps the model's places again, wherever the slots are now.
+        map.swap(0, 0, 1);
+        assert_eq!((map.route(at(0)), map.route(at(1)), map.route(at(2))), (at(2), at(0), at(1)));
+        map.swap(0, 0, 1);
+        map.swap(0, 0, 2);
+        assert_eq!((map.route(at(0)), map.route(at(1)), map.route(at(2))), (at(0), at(1), at(2)));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod columns;
 pub(crate) mod errors;
+pub mod feed;
 pub mod heartbeat;
 pub mod parse;
 
@@ -66,9 +67,7 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// @@wait_timeout` on connect (the server's settings are not changed).
 const MAX_ALLOWED_PACKET: usize = 64 << 20;
 const WAIT_TIMEOUT_SECS: usize = 28_800;
-/// Discovery (who replicates from this server) changes rarely: it rides
-/// along with a probe at most this often, keeping the usual probe cheap.
-pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(10);
+pub use crate::config::DEFAULT_DISCOVERY_INTERVAL;
 
 /// Probes one server, keeping its connection between probes.
 pub struct Prober {

@@ -18,7 +18,6 @@ use crate::fleet::status::*;
 use crate::fleet::{Addr, Shard};
 use crate::poll::{Probe, Slot};
 
-pub mod cmd;
 mod feed;
 pub mod scale;
 pub mod state;

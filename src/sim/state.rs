@@ -1,3 +1,4 @@
+// long-file: every statement the probe sends, answered per flavour from one InstanceStatus; most of it is column tables.
 //! What the wire simulator answers: the in-process sim's state (`SimFleet::status_at`)
 //! in one server flavour's words, as text result sets for exactly the statements the
 //! probe sends. Both sims agree because this is a rendering of the same `InstanceStatus`.
@@ -9,7 +10,7 @@ use crate::mysql::dialect::{self, Dialect};
 use crate::sim::{SimFleet, UPSTREAM};
 
 /// The server a simulated instance pretends to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireFlavor {
     /// MariaDB 10.11: `Master_*` columns, `domain-server-seq` GTIDs.
     Mariadb,

@@ -1,3 +1,4 @@
+// long-file: the model and its whole update, one match over every message and key; its effects are data the loop carries out.
 //! The TUI's state and how messages change it (the Elm architecture's model
 //! and update). Views only read this; nothing here draws.
 
@@ -7,11 +8,11 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 
 use super::color::ColorDepth;
-use super::keys::{Action, Keymap};
 use super::kiosk::{self, Kiosk};
 use super::theme::Theme;
 use super::topo::Topo;
 use crate::fleet::{Addr, Event, Fleet, Health};
+use crate::keymap::{Action, Keymap};
 use crate::poll::{Slot, Update};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,8 +62,20 @@ pub enum ActionEffect {
     Stop,
 }
 
-/// Starts probing a server discovery added at `Slot`.
-pub type OnDiscovered = Box<dyn FnMut(Slot, &Addr)>;
+/// What an update asks of the world; the event loop carries these out, so `update` itself
+/// does no I/O and is tested by what it returns.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Fleet events for the events pane.
+    Events(Vec<Event>),
+    /// Servers discovery added to the model: the poller starts probing each at its slot.
+    AddInstances(Vec<(Slot, Addr)>),
+    /// A promotion from this session put `instance` of `shard` first (the new master) and the old
+    /// master in its place: the poller's results for the two must follow (`poll::SlotMap`).
+    SwapMaster { shard: usize, instance: usize },
+    /// Start or stop an action for the dialog.
+    Action(ActionEffect),
+}
 
 /// Everything that can happen. (A poll result is the big one; messages live
 /// for one trip through the channel, so its size does not matter.)
@@ -82,6 +95,12 @@ pub enum Message {
     Mouse(MouseEvent),
     /// Progress of a running action (promotion, checksum).
     Action(super::action::ActionMsg),
+}
+
+impl From<Update> for Message {
+    fn from(u: Update) -> Self {
+        Message::Sample(u)
+    }
 }
 
 impl From<crate::fleet::FeedRound> for Message {
@@ -142,11 +161,6 @@ pub struct App {
     /// The server the topology cursor is on, (shard, instance), once placed there:
     /// it stays on it when shards reorder.
     pub topo_follow: Option<(usize, usize)>,
-    /// Called for each server discovery adds to the fleet, to start probing it.
-    pub on_discovered: Option<OnDiscovered>,
-    /// Per shard whose roles a promotion swapped: the model's index of each poller slot's
-    /// instance (the poller keeps its slots; the model puts the new master first).
-    slot_map: std::collections::HashMap<usize, Vec<usize>>,
     /// What the terminal shows; applied to every frame.
     pub color_depth: ColorDepth,
     pub keymap: Keymap,
@@ -162,8 +176,8 @@ pub struct App {
     pub actions_configured: bool,
     /// The open action dialog, if any.
     pub dialog: Option<super::action::ActionDialog>,
-    /// What the event loop must start or stop for the dialog (drained by the loop).
-    pub effects: Vec<ActionEffect>,
+    /// Effects of the update under way, returned by `update`.
+    effects: Vec<Effect>,
 }
 
 impl App {
@@ -195,8 +209,6 @@ impl App {
             dirty: true,
             topo_selected: 0,
             topo_follow: None,
-            on_discovered: None,
-            slot_map: std::collections::HashMap::new(),
             color_depth: ColorDepth::TrueColor,
             keymap: Keymap::defaults(),
             read_only: false,
@@ -231,22 +243,32 @@ impl App {
             return;
         }
         self.dialog = Some(super::action::ActionDialog::new(kind.clone(), name));
-        self.effects.push(ActionEffect::Plan(kind));
+        self.effects.push(Effect::Action(ActionEffect::Plan(kind)));
     }
 
     fn dialog_key(&mut self, key: KeyEvent) {
-        use super::action::Effect;
+        use super::action::Effect as Dialog;
         let Some(d) = self.dialog.as_mut() else { return };
         match d.on_key(key) {
-            Effect::None => {}
-            Effect::Run => self.effects.push(ActionEffect::Run(d.kind.clone())),
-            Effect::Stop => self.effects.push(ActionEffect::Stop),
-            Effect::Close => self.dialog = None,
+            Dialog::None => {}
+            Dialog::Run => self.effects.push(Effect::Action(ActionEffect::Run(d.kind.clone()))),
+            Dialog::Stop => self.effects.push(Effect::Action(ActionEffect::Stop)),
+            Dialog::Close => self.dialog = None,
         }
     }
 
-    /// Apply a message; returns the fleet events it caused (for the events pane).
-    pub fn update(&mut self, msg: Message) -> Vec<Event> {
+    /// Apply a message; returns what the world must do about it (events to show, servers to
+    /// probe, slots to swap, actions to start). Nothing else leaves the model.
+    pub fn update(&mut self, msg: Message) -> Vec<Effect> {
+        let events = self.apply(msg);
+        if !events.is_empty() {
+            self.effects.push(Effect::Events(events));
+        }
+        std::mem::take(&mut self.effects)
+    }
+
+    /// The model's part of `update`: returns the fleet events; other effects go to `self.effects`.
+    fn apply(&mut self, msg: Message) -> Vec<Event> {
         match msg {
             Message::Key(key) => {
                 if key.kind != KeyEventKind::Release {
@@ -258,14 +280,17 @@ impl App {
             Message::Sample(u) => {
                 // The cursor follows its shard by identity (`follow`), so rows that reorder cost
                 // nothing here: at a thousand shards this runs 3,000 times a second.
-                let instance = self.model_instance(u.slot);
-                let mut events = self.fleet.apply(u.slot.shard, instance, u.sample);
-                events.extend(self.fleet.vanished(u.slot.shard));
-                for found in self.fleet.discover_from(u.slot.shard, instance) {
-                    events.push(found.event(&self.fleet));
-                    if let Some(start) = self.on_discovered.as_mut() {
-                        start(Slot { shard: found.shard, instance: found.instance }, &found.addr);
+                let Slot { shard, instance } = u.slot;
+                let mut events = self.fleet.apply(shard, instance, u.sample);
+                events.extend(self.fleet.vanished(shard));
+                let found = self.fleet.discover_from(shard, instance);
+                if !found.is_empty() {
+                    let mut add = Vec::with_capacity(found.len());
+                    for f in found {
+                        events.push(f.event(&self.fleet));
+                        add.push((Slot { shard: f.shard, instance: f.instance }, f.addr));
                     }
+                    self.effects.push(Effect::AddInstances(add));
                 }
                 self.dirty = true;
                 events
@@ -314,29 +339,13 @@ impl App {
         }
     }
 
-    /// The model's index of the instance a poller slot probes.
-    fn model_instance(&self, slot: Slot) -> usize {
-        self.slot_map.get(&slot.shard).and_then(|m| m.get(slot.instance)).copied().unwrap_or(slot.instance)
-    }
-
     /// A promotion from this session made `new_master` the master of `shard`: the model puts it
-    /// first (roles, rules and views follow at once, without a restart or a config edit), and the
-    /// poller's slots for the two servers are mapped to their new places.
+    /// first (roles, rules and views follow at once, without a restart or a config edit), and asks
+    /// for the poller's slots of the two servers to be swapped the same way.
     fn follow_promotion(&mut self, shard: &str, new_master: &Addr) {
         let Some(s) = self.fleet.shards.iter().position(|sh| sh.name == shard) else { return };
         let Some(c) = self.fleet.promoted(s, new_master) else { return };
-        let n = self.fleet.shards[s].instances.len();
-        let map = self.slot_map.entry(s).or_insert_with(|| (0..n).collect());
-        if map.len() < n {
-            map.extend(map.len()..n);
-        }
-        for m in map.iter_mut() {
-            if *m == 0 {
-                *m = c;
-            } else if *m == c {
-                *m = 0;
-            }
-        }
+        self.effects.push(Effect::SwapMaster { shard: s, instance: c });
     }
 
     fn on_key(&mut self, key: KeyEvent) {
@@ -721,8 +730,8 @@ pub(crate) mod tests {
         app
     }
 
-    fn key(app: &mut App, code: KeyCode) {
-        app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    fn key(app: &mut App, code: KeyCode) -> Vec<Effect> {
+        app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)))
     }
 
     fn names(app: &App) -> Vec<String> {
@@ -896,32 +905,33 @@ pub(crate) mod tests {
     fn action_keys_open_a_dialog_only_when_allowed_and_enabled() {
         use super::super::action::{ActionKind, Phase};
         let mut app = demo_app(10.0);
-        key(&mut app, KeyCode::Char('s')); // by name: users-01 first
-        key(&mut app, KeyCode::Enter);
-        key(&mut app, KeyCode::Down); // a replica
+        let mut effects = Vec::new();
+        effects.extend(key(&mut app, KeyCode::Char('s'))); // by name: users-01 first
+        effects.extend(key(&mut app, KeyCode::Enter));
+        effects.extend(key(&mut app, KeyCode::Down)); // a replica
         // Actions not enabled in the config: nothing opens.
-        key(&mut app, KeyCode::Char('P'));
-        assert!(app.dialog.is_none() && app.effects.is_empty());
+        effects.extend(key(&mut app, KeyCode::Char('P')));
+        assert!(app.dialog.is_none() && effects.is_empty());
         // Enabled, but a read-only session: still nothing.
         app.actions_configured = true;
         app.read_only = true;
-        key(&mut app, KeyCode::Char('P'));
+        effects.extend(key(&mut app, KeyCode::Char('P')));
         assert!(app.dialog.is_none());
         app.read_only = false;
-        key(&mut app, KeyCode::Char('P'));
+        effects.extend(key(&mut app, KeyCode::Char('P')));
         let want = ActionKind::Promote { shard: 0, candidate: app.fleet.shards[0].instances[1].addr.clone() };
         assert_eq!(app.dialog.as_ref().map(|d| d.kind.clone()), Some(want.clone()));
-        assert_eq!(app.effects, vec![ActionEffect::Plan(want)]);
+        assert_eq!(effects, vec![Effect::Action(ActionEffect::Plan(want))]);
         // The dialog takes the keys: `q` is text in it, not quit.
-        app.effects.clear();
-        app.update(Message::Action(super::super::action::ActionMsg::Planned(Ok(()))));
+        effects.clear();
+        effects.extend(app.update(Message::Action(super::super::action::ActionMsg::Planned(Ok(())))));
         for c in "users-01".chars() {
-            key(&mut app, KeyCode::Char(c));
+            effects.extend(key(&mut app, KeyCode::Char(c)));
         }
-        key(&mut app, KeyCode::Enter);
+        effects.extend(key(&mut app, KeyCode::Enter));
         assert_eq!(app.dialog.as_ref().map(|d| d.phase.clone()), Some(Phase::Running));
         assert!(app.action_running());
-        assert!(matches!(app.effects.as_slice(), [ActionEffect::Run(_)]));
+        assert!(matches!(effects.as_slice(), [Effect::Action(ActionEffect::Run(_))]));
         // The master cannot be promoted onto itself.
         let mut app = demo_app(10.0);
         app.actions_configured = true;
@@ -982,11 +992,18 @@ pub(crate) mod tests {
         use crate::fleet::Role;
         use crate::fleet::status::Sample;
         use crate::ui::action::ActionMsg;
+        // As the event loop delivers messages: poll results through the poller's slot map.
+        let deliver = super::super::deliver;
+        let mut slots = crate::poll::SlotMap::default();
         let mut app = demo_app(10.0);
         let shard = app.fleet.shards[0].name.clone();
         let old = app.fleet.shards[0].instances[0].addr.clone();
         let new = app.fleet.shards[0].instances[1].addr.clone();
-        app.update(Message::Action(ActionMsg::Promoted { shard: shard.clone(), new_master: new.clone() }));
+        let promoted = ActionMsg::Promoted { shard: shard.clone(), new_master: new.clone() };
+        // What the model asks of the poller: the two servers' results swap places.
+        let swap = demo_app(10.0).update(Message::Action(promoted.clone()));
+        assert_eq!(swap, vec![Effect::SwapMaster { shard: 0, instance: 1 }]);
+        deliver(&mut app, &mut slots, Message::Action(promoted));
         let sh = &app.fleet.shards[0];
         assert_eq!((sh.master().addr.clone(), sh.master().role), (new.clone(), Role::Master));
         assert_eq!((sh.instances[1].addr.clone(), sh.instances[1].role), (old.clone(), Role::Replica));
@@ -996,34 +1013,40 @@ pub(crate) mod tests {
         let sample =
             |at| Sample { at, elapsed: Duration::from_millis(1), result: SimFleet::default().status_at(0, 1, 15.0) };
         let at = app.now + chrono::Duration::seconds(5);
-        app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: 1 }, sample: sample(at) }));
+        deliver(
+            &mut app,
+            &mut slots,
+            Message::Sample(Update { slot: Slot { shard: 0, instance: 1 }, sample: sample(at) }),
+        );
         assert_eq!(app.fleet.shards[0].instances[0].last_probe, Some(at));
         assert_ne!(app.fleet.shards[0].instances[1].last_probe, Some(at));
         // Promoting back puts every slot where it was.
-        app.update(Message::Action(ActionMsg::Promoted { shard, new_master: old.clone() }));
+        deliver(&mut app, &mut slots, Message::Action(ActionMsg::Promoted { shard, new_master: old.clone() }));
         assert_eq!(app.fleet.shards[0].master().addr, old);
         let at = at + chrono::Duration::seconds(1);
-        app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: 1 }, sample: sample(at) }));
+        deliver(
+            &mut app,
+            &mut slots,
+            Message::Sample(Update { slot: Slot { shard: 0, instance: 1 }, sample: sample(at) }),
+        );
         assert_eq!(app.fleet.shards[0].instances[1].last_probe, Some(at));
         // An unknown shard or server changes nothing.
-        app.update(Message::Action(ActionMsg::Promoted { shard: "nope".into(), new_master: new.clone() }));
-        app.update(Message::Action(ActionMsg::Promoted {
-            shard: app.fleet.shards[0].name.clone(),
-            new_master: Addr::new("elsewhere", 3306),
-        }));
+        deliver(
+            &mut app,
+            &mut slots,
+            Message::Action(ActionMsg::Promoted { shard: "nope".into(), new_master: new.clone() }),
+        );
+        let shard = app.fleet.shards[0].name.clone();
+        let elsewhere = ActionMsg::Promoted { shard, new_master: Addr::new("elsewhere", 3306) };
+        deliver(&mut app, &mut slots, Message::Action(elsewhere));
         assert_eq!(app.fleet.shards[0].master().addr, old);
     }
 
     #[test]
     fn discovered_servers_are_handed_to_the_poller_and_logged() {
-        use std::sync::{Arc, Mutex};
         let sim = SimFleet::default();
         let shard = crate::fleet::Shard::new("s1", sim.addr(0, 0), [], None);
         let mut app = App::new(Fleet::new(vec![shard], Limits::default()), Theme::plain(), "t", Duration::from_secs(1));
-        let started: Arc<Mutex<Vec<(Slot, Addr)>>> = Arc::default();
-        let sink = started.clone();
-        app.on_discovered =
-            Some(Box::new(move |slot, addr| sink.lock().map(|mut v| v.push((slot, addr.clone()))).unwrap_or(())));
         let mut status = sim.status_at(0, 0, 1.0).expect("master up");
         status.topo.discovery = Some(crate::fleet::status::Discovery {
             replica_hosts: Some(vec![crate::fleet::status::ReplicaHost { server_id: 101, addr: Some(sim.addr(0, 1)) }]),
@@ -1031,8 +1054,16 @@ pub(crate) mod tests {
         });
         let sample =
             crate::fleet::status::Sample { at: Utc::now(), elapsed: Duration::from_millis(1), result: Ok(status) };
-        let events = app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: 0 }, sample }));
-        let got = started.lock().map(|v| v.clone()).unwrap_or_default();
+        let effects = app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: 0 }, sample }));
+        let mut got = Vec::new();
+        let mut events = Vec::new();
+        for e in effects {
+            match e {
+                Effect::AddInstances(found) => got.extend(found),
+                Effect::Events(e) => events.extend(e),
+                _ => {}
+            }
+        }
         assert_eq!(got, vec![(Slot { shard: 0, instance: 1 }, sim.addr(0, 1))]);
         assert!(
             events.iter().any(|e| e.message == "discovered db-users-01b:3306 (replica list of db-users-01a:3306)"),

@@ -1,13 +1,11 @@
 //! Colour depth: what the terminal can show, detected from the environment or
-//! forced by `--color`, and the downsampling of RGB theme colours to it.
+//! forced (`--color`), and the downsampling of RGB theme colours to it.
 //!
 //! Applied to the finished frame buffer rather than to the theme, so colours
 //! that widgets pick themselves (tui-logger's) obey the same depth.
 
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
-
-use crate::cli::ColorChoice;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ColorDepth {
@@ -28,40 +26,35 @@ impl ColorDepth {
         }
     }
 
-    /// `--color` wins; `auto` reads `NO_COLOR`, `COLORTERM` and `TERM`.
-    /// An explicit depth overrides `NO_COLOR`: the user asked for colour.
-    pub fn resolve(choice: ColorChoice, env: impl Fn(&str) -> Option<String>) -> ColorDepth {
-        match choice {
-            ColorChoice::Never => ColorDepth::None,
-            ColorChoice::Ansi16 => ColorDepth::Ansi16,
-            ColorChoice::Ansi256 => ColorDepth::Ansi256,
-            ColorChoice::Truecolor => ColorDepth::TrueColor,
-            ColorChoice::Auto => {
-                if env("NO_COLOR").is_some_and(|v| !v.is_empty()) {
-                    return ColorDepth::None;
-                }
-                let colorterm = env("COLORTERM").unwrap_or_default().to_ascii_lowercase();
-                if colorterm == "truecolor" || colorterm == "24bit" {
-                    return ColorDepth::TrueColor;
-                }
-                let term = env("TERM").unwrap_or_default().to_ascii_lowercase();
-                if term == "dumb" {
-                    ColorDepth::None
-                } else if term.contains("truecolor") || term.contains("direct") {
-                    ColorDepth::TrueColor
-                } else if term.contains("256") {
-                    ColorDepth::Ansi256
-                } else {
-                    // xterm, screen, tmux, linux, vt100 and unset: the 16 that every terminal has.
-                    ColorDepth::Ansi16
-                }
-            }
+    /// A forced depth (`--color 256`, `--color never`) wins; without one, `NO_COLOR`,
+    /// `COLORTERM` and `TERM` decide. A forced depth overrides `NO_COLOR`: the user asked for colour.
+    pub fn resolve(forced: Option<ColorDepth>, env: impl Fn(&str) -> Option<String>) -> ColorDepth {
+        if let Some(depth) = forced {
+            return depth;
+        }
+        if env("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+            return ColorDepth::None;
+        }
+        let colorterm = env("COLORTERM").unwrap_or_default().to_ascii_lowercase();
+        if colorterm == "truecolor" || colorterm == "24bit" {
+            return ColorDepth::TrueColor;
+        }
+        let term = env("TERM").unwrap_or_default().to_ascii_lowercase();
+        if term == "dumb" {
+            ColorDepth::None
+        } else if term.contains("truecolor") || term.contains("direct") {
+            ColorDepth::TrueColor
+        } else if term.contains("256") {
+            ColorDepth::Ansi256
+        } else {
+            // xterm, screen, tmux, linux, vt100 and unset: the 16 that every terminal has.
+            ColorDepth::Ansi16
         }
     }
 
-    /// From the process environment.
-    pub fn detect(choice: ColorChoice) -> ColorDepth {
-        ColorDepth::resolve(choice, |k| std::env::var(k).ok())
+    /// From the process environment, unless forced.
+    pub fn detect(forced: Option<ColorDepth>) -> ColorDepth {
+        ColorDepth::resolve(forced, |k| std::env::var(k).ok())
     }
 
     /// The colour as this depth can show it.
@@ -203,7 +196,7 @@ mod tests {
 
     #[test]
     fn auto_depth_from_environment() {
-        let auto = |vars: &[(&str, &str)]| ColorDepth::resolve(ColorChoice::Auto, env(vars));
+        let auto = |vars: &[(&str, &str)]| ColorDepth::resolve(None, env(vars));
         assert_eq!(auto(&[("TERM", "xterm-256color"), ("COLORTERM", "truecolor")]), ColorDepth::TrueColor);
         assert_eq!(auto(&[("TERM", "xterm-256color"), ("COLORTERM", "24bit")]), ColorDepth::TrueColor);
         assert_eq!(auto(&[("TERM", "tmux-256color")]), ColorDepth::Ansi256);
@@ -222,10 +215,10 @@ mod tests {
     #[test]
     fn explicit_depth_beats_the_environment() {
         let e = env(&[("NO_COLOR", "1"), ("TERM", "xterm")]);
-        assert_eq!(ColorDepth::resolve(ColorChoice::Ansi256, &e), ColorDepth::Ansi256);
-        assert_eq!(ColorDepth::resolve(ColorChoice::Truecolor, &e), ColorDepth::TrueColor);
+        assert_eq!(ColorDepth::resolve(Some(ColorDepth::Ansi256), &e), ColorDepth::Ansi256);
+        assert_eq!(ColorDepth::resolve(Some(ColorDepth::TrueColor), &e), ColorDepth::TrueColor);
         let e = env(&[("COLORTERM", "truecolor")]);
-        assert_eq!(ColorDepth::resolve(ColorChoice::Never, &e), ColorDepth::None);
+        assert_eq!(ColorDepth::resolve(Some(ColorDepth::None), &e), ColorDepth::None);
     }
 
     #[test]

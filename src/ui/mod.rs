@@ -4,7 +4,6 @@
 pub mod action;
 pub mod app;
 pub mod color;
-pub mod keys;
 pub mod kiosk;
 pub mod profile;
 pub mod render;
@@ -30,8 +29,8 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::fleet::{Event, Health};
-use crate::poll::Update;
-use app::{App, Message};
+use crate::poll::{AddInstance, SlotMap};
+use app::{ActionEffect, App, Effect, Message};
 
 /// Log a fleet event to the events pane.
 pub fn log_event(e: &Event) {
@@ -44,15 +43,15 @@ pub fn log_event(e: &Event) {
 
 /// Run the TUI until the user quits or a signal arrives. The terminal is
 /// restored on every way out, panics included (ratatui's panic hook).
-/// `side` carries everything besides probe samples (feed rounds, metrics
-/// polls); once all its senders are gone it is simply never ready again.
-/// `runner` starts the actions the dialog asks for (none in the demo).
+/// `inbound` carries everything that happens outside the terminal, as `Message`s: poll results,
+/// feed rounds, metrics polls. `runner` starts the actions the dialog asks for, and `poller`
+/// probes the servers discovery adds (neither in the demo).
 pub async fn run(
     mut app: App,
-    mut updates: mpsc::Receiver<Update>,
-    mut side: mpsc::Receiver<Message>,
+    mut inbound: mpsc::Receiver<Message>,
     profile: profile::Profile,
     runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
+    mut poller: Option<Box<dyn AddInstance>>,
 ) -> io::Result<()> {
     use std::io::IsTerminal;
     if !io::stdout().is_terminal() {
@@ -80,7 +79,8 @@ pub async fn run(
             previous(info);
         }));
     }
-    let result = event_loop(&mut terminal, &mut app, &mut updates, &mut side, profile.fps, runner).await;
+    // The poller is dropped (its probes stopped) only after the terminal is restored.
+    let result = event_loop(&mut terminal, &mut app, &mut inbound, profile.fps, runner, &mut poller).await;
     if profile.mouse {
         let _ = crossterm::execute!(io::stdout(), crossterm::event::DisableMouseCapture);
     }
@@ -88,13 +88,35 @@ pub async fn run(
     result
 }
 
+/// One message into the model, as the loop delivers it: a poll result goes to the instance its
+/// slot means now (`SlotMap`), and a swap the model makes (a promotion) is applied to the map at
+/// once, before the next result. Returns the other effects for the loop to carry out.
+fn deliver(app: &mut App, slots: &mut SlotMap, msg: Message) -> Vec<Effect> {
+    let msg = match msg {
+        Message::Sample(mut u) => {
+            u.slot = slots.route(u.slot);
+            Message::Sample(u)
+        }
+        m => m,
+    };
+    let mut effects = app.update(msg);
+    effects.retain(|e| match e {
+        Effect::SwapMaster { shard, instance } => {
+            slots.swap(*shard, 0, *instance);
+            false
+        }
+        _ => true,
+    });
+    effects
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
-    updates: &mut mpsc::Receiver<Update>,
-    side: &mut mpsc::Receiver<Message>,
+    inbound: &mut mpsc::Receiver<Message>,
     fps: u32,
     runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
+    poller: &mut Option<Box<dyn AddInstance>>,
 ) -> io::Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,7 +124,6 @@ async fn event_loop(
     let mut stop_flag = Arc::new(AtomicBool::new(false));
     // A signal while an action writes to servers waits for it to finish.
     let mut quit_when_idle = false;
-    let mut side_open = true;
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -116,6 +137,8 @@ async fn event_loop(
     let frame_gap = Duration::from_secs_f64(1.0 / f64::from(fps.clamp(1, 60)));
     let mut last_draw = Instant::now() - frame_gap;
     let mut renderer = render::Renderer::default();
+    let mut slots = SlotMap::default();
+    let mut effects = Vec::new();
     loop {
         if app.repaint {
             terminal.clear()?;
@@ -130,52 +153,62 @@ async fn event_loop(
         let next_frame = last_draw + frame_gap;
         tokio::select! {
             ev = term_events.next() => match ev {
-                Some(Ok(TermEvent::Key(k))) => { app.update(Message::Key(k)); }
-                Some(Ok(TermEvent::Resize(..))) => { app.update(Message::Resize); }
-                Some(Ok(TermEvent::Mouse(m))) => { app.update(Message::Mouse(m)); }
+                Some(Ok(TermEvent::Key(k))) => effects.extend(deliver(app, &mut slots, Message::Key(k))),
+                Some(Ok(TermEvent::Resize(..))) => effects.extend(deliver(app, &mut slots, Message::Resize)),
+                Some(Ok(TermEvent::Mouse(m))) => effects.extend(deliver(app, &mut slots, Message::Mouse(m))),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
             },
-            u = updates.recv() => {
-                let Some(u) = u else { return Ok(()) };
-                storm.push(app.update(Message::Sample(u)), Instant::now());
+            m = inbound.recv() => {
+                let Some(m) = m else { return Ok(()) };
+                effects.extend(deliver(app, &mut slots, m));
                 // Take whatever else already arrived: one redraw for the lot.
-                while let Ok(u) = updates.try_recv() {
-                    storm.push(app.update(Message::Sample(u)), Instant::now());
+                while let Ok(m) = inbound.try_recv() {
+                    effects.extend(deliver(app, &mut slots, m));
                 }
             }
             m = action_rx.recv() => {
                 if let Some(m) = m {
-                    app.update(Message::Action(m));
+                    effects.extend(deliver(app, &mut slots, Message::Action(m)));
                 }
             }
-            m = side.recv(), if side_open => match m {
-                Some(m) => storm.push(app.update(m), Instant::now()),
-                None => side_open = false,
-            },
             _ = tokio::time::sleep_until(storm.due().unwrap_or_else(Instant::now)), if storm.due().is_some() => {
                 for e in storm.drain() { log_event(&e); }
                 app.dirty = true;
             }
-            _ = clock.tick() => { app.update(Message::Tick(chrono::Utc::now())); }
+            _ = clock.tick() => effects.extend(deliver(app, &mut slots, Message::Tick(chrono::Utc::now()))),
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
             _ = sigterm.recv() => quit_when_idle = true,
             _ = sighup.recv() => quit_when_idle = true,
             _ = sigint.recv() => quit_when_idle = true,
         }
-        for effect in std::mem::take(&mut app.effects) {
-            let Some(r) = runner.as_ref() else { continue };
-            let shard = app.dialog.as_ref().map(|d| d.shard_name.clone()).unwrap_or_default();
+        for effect in effects.drain(..) {
             match effect {
-                app::ActionEffect::Plan(kind) => {
-                    r.start(kind, shard, true, Arc::new(AtomicBool::new(false)), action_tx.clone())
+                Effect::Events(events) => storm.push(events, Instant::now()),
+                Effect::AddInstances(found) => {
+                    for (slot, addr) in &found {
+                        if let Some(p) = poller.as_mut() {
+                            p.add_instance(*slot, addr);
+                        }
+                    }
                 }
-                app::ActionEffect::Run(kind) => {
-                    stop_flag = Arc::new(AtomicBool::new(false));
-                    r.start(kind, shard, false, stop_flag.clone(), action_tx.clone());
+                // Applied by `deliver`; never reaches here.
+                Effect::SwapMaster { .. } => {}
+                Effect::Action(action) => {
+                    let Some(r) = runner.as_ref() else { continue };
+                    let shard = app.dialog.as_ref().map(|d| d.shard_name.clone()).unwrap_or_default();
+                    match action {
+                        ActionEffect::Plan(kind) => {
+                            r.start(kind, shard, true, Arc::new(AtomicBool::new(false)), action_tx.clone())
+                        }
+                        ActionEffect::Run(kind) => {
+                            stop_flag = Arc::new(AtomicBool::new(false));
+                            r.start(kind, shard, false, stop_flag.clone(), action_tx.clone());
+                        }
+                        ActionEffect::Stop => stop_flag.store(true, Ordering::Relaxed),
+                    }
                 }
-                app::ActionEffect::Stop => stop_flag.store(true, Ordering::Relaxed),
             }
         }
         if app.action_running() {
@@ -330,7 +363,7 @@ mod tests {
         let mut app = demo_app(8.0);
         app.show_help = true;
         let screen = render(&app, 80, 24);
-        for b in super::keys::BINDINGS {
+        for b in crate::keymap::BINDINGS {
             assert!(screen.contains(b.desc), "help lacks {:?}\n{screen}", b.desc);
         }
         insta::assert_snapshot!(screen);

@@ -5,11 +5,24 @@ use chrono::Utc;
 
 use super::app::App;
 use super::color::ColorDepth;
-use super::keys::{Keymap, UserBinding};
 use super::kiosk::Kiosk;
 use super::theme::{ThemeError, ThemeLoader};
-use crate::cli::Cli;
 use crate::config::UiConfig;
+use crate::keymap::{Keymap, UserBinding};
+
+/// What the command line asks of this run's terminal: each one set here beats the config's `[ui]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TerminalOptions {
+    /// A theme name or file.
+    pub theme: Option<String>,
+    /// A colour depth; `None` detects it from the environment.
+    pub color: Option<ColorDepth>,
+    pub fps: Option<u32>,
+    pub kiosk: bool,
+    pub read_only: bool,
+    pub mouse: bool,
+    pub ascii: bool,
+}
 
 /// What the event loop needs beyond the `App`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,13 +46,13 @@ pub enum ProfileError {
 /// user's keymap file (if any) applies first, so the config wins.
 pub fn configure(
     app: &mut App,
-    cli: &Cli,
+    term: &TerminalOptions,
     ui: &UiConfig,
     keys: &[UserBinding],
     themes: &ThemeLoader,
     keymap_file: Option<&std::path::Path>,
 ) -> Result<Profile, ProfileError> {
-    let name = cli.theme.as_deref().unwrap_or(&ui.theme);
+    let name = term.theme.as_deref().unwrap_or(&ui.theme);
     let theme = themes.load(name)?;
     let (mut all_keys, problems) = match keymap_file {
         Some(p) => crate::config::load_keymap(p)?,
@@ -48,14 +61,14 @@ pub fn configure(
     let warnings = problems.iter().map(ToString::to_string).collect();
     all_keys.extend(keys.iter().cloned());
     let keys = &all_keys[..];
-    app.color_depth = ColorDepth::detect(cli.color);
+    app.color_depth = ColorDepth::detect(term.color);
     app.theme = if app.color_depth == ColorDepth::None { theme.without_color() } else { theme };
     // Conflicts were reported with the config's other warnings.
     app.keymap = Keymap::with_overrides(keys).0;
-    app.read_only = cli.read_only || cli.kiosk;
-    app.kiosk = cli.kiosk.then(|| Kiosk::new(ui.kiosk_rotate, Utc::now()));
-    app.ascii = cli.ascii;
+    app.read_only = term.read_only || term.kiosk;
+    app.kiosk = term.kiosk.then(|| Kiosk::new(ui.kiosk_rotate, Utc::now()));
+    app.ascii = term.ascii;
     // Nobody clicks a wall display; leave its mouse alone.
-    let mouse = (cli.mouse || ui.mouse) && !cli.kiosk;
-    Ok(Profile { fps: cli.fps.unwrap_or(ui.fps), mouse, warnings })
+    let mouse = (term.mouse || ui.mouse) && !term.kiosk;
+    Ok(Profile { fps: term.fps.unwrap_or(ui.fps), mouse, warnings })
 }

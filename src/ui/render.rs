@@ -4,7 +4,9 @@
 //! zero bytes, which matters over SSH and is what `shardtop bench --terminal`
 //! measures.
 
+use std::cell::Cell;
 use std::io;
+use std::rc::Rc;
 
 use ratatui::Terminal;
 use ratatui::backend::Backend;
@@ -49,5 +51,20 @@ impl Renderer {
     /// Forget what is on screen (after something else wrote to it).
     pub fn invalidate(&mut self) {
         self.last = None;
+    }
+}
+
+/// A terminal that only counts the bytes it is given: what an SSH session would carry, for
+/// `shardtop bench --terminal` and the tests that hold the UI to it.
+#[derive(Clone, Default)]
+pub struct ByteCounter(pub Rc<Cell<usize>>);
+
+impl io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.set(self.0.get() + buf.len());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

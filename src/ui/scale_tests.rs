@@ -301,7 +301,7 @@ fn help_fits_80x24_with_every_binding() {
     let mut app = scale_app(60.0);
     app.show_help = true;
     let s = screen(&mut app, 80, 24);
-    for b in super::keys::BINDINGS {
+    for b in crate::keymap::BINDINGS {
         assert!(s.contains(b.desc), "help lacks {:?}\n{s}", b.desc);
     }
     assert!(s.contains("○ stale"), "the legend: {s}");

@@ -13,12 +13,12 @@ use ratatui::{TerminalOptions, Viewport};
 use super::app::tests::demo_app;
 use super::app::{App, Message, View};
 use super::color::ColorDepth;
-use super::keys::{Action, KeySpec, Keymap, UserBinding};
 use super::kiosk::Kiosk;
+use super::render::ByteCounter;
 use super::render::Renderer;
 use super::theme::{SHIPPED, Theme};
 use super::views;
-use crate::bench_terminal::Counter;
+use crate::keymap::{Action, KeySpec, Keymap, UserBinding};
 
 fn buffer(app: &App, w: u16, h: u16) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
@@ -261,7 +261,7 @@ fn mouse_click_selects_the_row_under_it_and_wheel_scrolls() {
 
 #[test]
 fn an_unchanged_screen_writes_nothing() {
-    let counter = Counter::default();
+    let counter = ByteCounter::default();
     let backend = CrosstermBackend::new(counter.clone());
     let mut term =
         Terminal::with_options(backend, TerminalOptions { viewport: Viewport::Fixed(Rect::new(0, 0, 80, 24)) })

@@ -285,3 +285,107 @@ fn bench_terminal_measures_each_fleet_size_terminal_and_screen() {
                 .and(predicate::str::contains("idle").not()),
         );
 }
+
+/// Every subcommand a user can type (clap's own `help` aside).
+const SUBCOMMANDS: [&str; 10] =
+    ["demo", "snapshot", "check-config", "bench", "sim", "promote", "checksum", "heartbeat", "completions", "man"];
+
+#[test]
+fn tui_flags_are_offered_only_where_a_tui_runs() {
+    let tui_only = ["--fps", "--theme", "--kiosk", "--mouse", "--ascii", "--color"];
+    for sub in ["promote", "checksum", "snapshot", "check-config", "heartbeat", "bench", "sim"] {
+        let help = shardtop().args([sub, "--help"]).assert().success().get_output().stdout.clone();
+        let help = String::from_utf8_lossy(&help);
+        for flag in tui_only {
+            // bench has its own --fps, for --terminal.
+            if sub == "bench" && flag == "--fps" {
+                continue;
+            }
+            assert!(!help.contains(flag), "`{sub} --help` offers {flag}:\n{help}");
+        }
+    }
+    for sub in ["promote", "checksum"] {
+        shardtop()
+            .args([sub, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("--config").and(predicate::str::contains("--read-only")));
+    }
+    shardtop().args(["demo", "--help"]).assert().success().stdout(
+        predicate::str::contains("--fps")
+            .and(predicate::str::contains("--theme"))
+            .and(predicate::str::contains("--kiosk"))
+            .and(predicate::str::contains("--ascii"))
+            .and(predicate::str::contains("--color")),
+    );
+    // Written before a subcommand that has no use for it, a flag is a usage error, not ignored.
+    shardtop()
+        .args(["--kiosk", "promote", "--shard", "s1", "--to", "db2:3306"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--kiosk does not apply to `shardtop promote`"));
+    shardtop().args(["promote", "--kiosk", "--shard", "s1", "--to", "db2:3306"]).assert().code(2);
+    // … and for snapshot, a monitoring check, UNKNOWN.
+    shardtop()
+        .args(["--read-only", "snapshot"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("--read-only does not apply to `shardtop snapshot`"));
+    // Before a subcommand that takes it, it still applies: the theme here is looked up (and missing).
+    shardtop()
+        .args(["--theme", "drak-truecolor", "demo"])
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no theme named \"drak-truecolor\""));
+    shardtop()
+        .args(["demo", "--theme", "drak-truecolor"])
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no theme named \"drak-truecolor\""));
+}
+
+#[test]
+fn completion_scripts_name_every_subcommand() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = shardtop().args(["completions", shell]).assert().success().get_output().stdout.clone();
+        let script = String::from_utf8_lossy(&out);
+        for sub in SUBCOMMANDS {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}:\n{script}");
+        }
+        // Flags and their values, not just the command names.
+        for word in ["dry-run", "rate-window", "truecolor"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    // Each in its shell's own form.
+    shardtop().args(["completions", "bash"]).assert().stdout(predicate::str::contains("complete -F _shardtop"));
+    shardtop().args(["completions", "zsh"]).assert().stdout(predicate::str::starts_with("#compdef shardtop"));
+    shardtop().args(["completions", "fish"]).assert().stdout(predicate::str::contains("complete -c shardtop"));
+    shardtop().args(["completions", "tcsh"]).assert().code(2).stderr(predicate::str::contains("possible values"));
+}
+
+#[test]
+fn man_pages_have_name_synopsis_and_the_subcommands() {
+    let out = shardtop().arg("man").assert().success().get_output().stdout.clone();
+    let page = String::from_utf8_lossy(&out);
+    assert!(page.contains(".TH shardtop 1"), "{page}");
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH OPTIONS", ".SH SUBCOMMANDS", ".SH VERSION"] {
+        assert!(page.contains(section), "no {section}:\n{page}");
+    }
+    assert!(page.contains("shardtop \\- Terminal operations dashboard"), "{page}");
+    for sub in SUBCOMMANDS {
+        // roff escapes the hyphen: check\-config.
+        let sub = sub.replace('-', "\\-");
+        assert!(page.contains(&format!("shardtop\\-{sub}(1)")), "no {sub} in SUBCOMMANDS:\n{page}");
+    }
+    // A subcommand's own page, with its flags; an unknown one is a usage error.
+    shardtop().args(["man", "promote"]).assert().success().stdout(
+        predicate::str::contains(".TH shardtop-promote 1")
+            .and(predicate::str::contains("\\fBshardtop promote\\fR"))
+            .and(predicate::str::contains("\\-\\-dry\\-run"))
+            .and(predicate::str::contains("\\-\\-kiosk").not()),
+    );
+    shardtop().args(["man", "frobnicate"]).assert().code(2).stderr(predicate::str::contains("promote"));
+}

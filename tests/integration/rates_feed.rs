@@ -56,7 +56,7 @@ async fn qps_matches_the_generated_load() {
     let master = "s18-m";
     sb.exec(master, "CREATE TABLE IF NOT EXISTS social.load (conn INT, n BIGINT, hits INT NOT NULL DEFAULT 0, PRIMARY KEY (conn, n))").await;
     let cfg = shardtop::config::load(&sb.config(&["s18"], false)).expect("config").config;
-    let opts = shardtop::commands::probe_options(&cfg);
+    let opts = shardtop::setup::probe_options(&cfg);
     let mut prober = shardtop::probe::Prober::new(cfg.shards[0].master.clone(), opts);
     let mut rates = RateTracker::default();
     let mut sample = async || {
@@ -121,9 +121,9 @@ async fn a_stopped_shard_times_out_the_feed_without_stalling_the_round() {
     let feed = "[feed]\ndatabase = \"social\"\nuser_id_range = [1, 50]\ninterval = \"1s\"\ntimeout = \"300ms\"\n";
     let cfg = shardtop::config::load(&sb.config_with(&["s1", "s19"], false, feed)).expect("config").config;
     let feed_cfg = cfg.feed.clone().expect("[feed]");
-    let shards = shardtop::commands::layout(&cfg);
-    let opts = shardtop::commands::probe_options(&cfg);
-    let mut prober = shardtop::feed::FeedProber::new(&feed_cfg, &shards, opts);
+    let shards = shardtop::setup::layout(&cfg);
+    let opts = shardtop::setup::probe_options(&cfg);
+    let mut prober = shardtop::probe::feed::FeedProber::new(&feed_cfg, &shards, opts);
     let round = prober.round().await;
     for (i, r) in round.results.iter().enumerate() {
         let r = r.as_ref().expect("every shard asked");

@@ -151,10 +151,10 @@ async fn a_stopped_server_costs_one_timeout_and_the_others_stay_fresh() {
     }
 
     // The continuous poller: everyone else keeps being sampled every interval.
-    let shards = shardtop::commands::layout(&cfg);
-    let opts = shardtop::commands::probe_options(&cfg);
-    let probes = shardtop::commands::probers(&shards, &opts);
-    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let shards = shardtop::setup::layout(&cfg);
+    let opts = shardtop::setup::probe_options(&cfg);
+    let probes = shardtop::setup::probers(&shards, &opts);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<shardtop::poll::Update>(1024);
     let poller = Poller::spawn(probes, Schedule { interval: cfg.poll.interval, concurrency: 8 }, tx);
     let mut ok = std::collections::HashMap::<String, usize>::new();
     let mut stopped_kinds = Vec::new();

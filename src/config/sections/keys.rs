@@ -5,7 +5,7 @@ use toml::Spanned;
 
 use crate::config::problem::closest;
 use crate::config::validate::Checker;
-use crate::ui::keys::{Action, KeySpec, Keymap, UNBIND, UserBinding};
+use crate::keymap::{Action, KeySpec, Keymap, UNBIND, UserBinding};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -20,13 +20,17 @@ pub struct PollConfig {
     pub discovery_interval: Duration,
 }
 
+/// Discovery (who replicates from this server) changes rarely: it rides
+/// along with a probe at most this often, keeping the usual probe cheap.
+pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(10);
+
 impl Default for PollConfig {
     fn default() -> Self {
         PollConfig {
             interval: Duration::from_secs(2),
             timeout: Duration::from_secs(1),
             concurrency: 64,
-            discovery_interval: crate::probe::DEFAULT_DISCOVERY_INTERVAL,
+            discovery_interval: DEFAULT_DISCOVERY_INTERVAL,
         }
     }
 }

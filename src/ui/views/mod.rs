@@ -18,10 +18,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::app::{App, View};
-use super::keys::Action;
 use super::summary::Summary;
 use super::theme::health_symbol;
 use crate::fleet::Health;
+use crate::keymap::Action;
 
 /// The screen line of the first row of the detail view's table (header line,
 /// the table's top border, the column header), for mouse clicks; the

@@ -10,8 +10,8 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 use super::detail::feed_health;
 use super::{Drawn, fmt_lag, fmt_rate, fresh_or_muted, summary, trend};
 use crate::fleet::health::fmt_ms;
+use crate::keymap::Action;
 use crate::ui::app::App;
-use crate::ui::keys::Action;
 use crate::ui::summary::Summary;
 use crate::ui::theme::health_symbol;
 

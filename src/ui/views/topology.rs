@@ -11,8 +11,8 @@ use super::{Drawn, fmt_lag};
 use crate::fleet::health::Health;
 use crate::fleet::topology::{LinkState, NodeKind, Source, TreeRow, resolve};
 use crate::fleet::{Instance, Role, Shard};
+use crate::keymap::Action;
 use crate::ui::app::{App, View};
-use crate::ui::keys::Action;
 use crate::ui::theme::health_symbol;
 use crate::ui::topo::{Topo, TopoLine};
 

@@ -5,9 +5,6 @@
 //! time per frame (render, diff, encode); "updates" is the wall time per second
 //! the UI spends taking in poll results, which at 1,000 shards is 3,000 a second.
 
-use std::cell::Cell;
-use std::io::Write;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
@@ -16,58 +13,35 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
+use crate::cli::{Activity, Screen};
 use crate::fleet::status::Sample;
 use crate::fleet::{Fleet, Limits};
 use crate::poll::{Slot, Update};
 use crate::sim::SimFleet;
 use crate::ui::app::{App, Message, View};
 use crate::ui::color::ColorDepth;
-use crate::ui::render::Renderer;
+use crate::ui::render::{ByteCounter, Renderer};
 use crate::ui::theme::Theme;
 
-/// How much the fleet moves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Activity {
-    /// Samples keep arriving, but every value shown stays the same.
-    Idle,
-    /// A few shards' request rates move each second; the rest are steady.
-    Few,
-    /// The demo as it runs: every shard's rate moves each second, incidents come and go.
-    Busy,
-}
-
-impl Activity {
-    fn label(self) -> &'static str {
-        match self {
-            Activity::Idle => "idle",
-            Activity::Few => "few",
-            Activity::Busy => "busy",
-        }
+fn activity_label(activity: Activity) -> &'static str {
+    match activity {
+        Activity::Idle => "idle",
+        Activity::Few => "few",
+        Activity::Busy => "busy",
     }
 }
 
-/// The screen measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Screen {
-    /// The fleet overview: one row per shard.
-    Overview,
-    /// The topology of every shard.
-    Topology,
+fn screen_label(screen: Screen) -> &'static str {
+    match screen {
+        Screen::Overview => "overview",
+        Screen::Topology => "topology",
+    }
 }
 
-impl Screen {
-    fn label(self) -> &'static str {
-        match self {
-            Screen::Overview => "overview",
-            Screen::Topology => "topology",
-        }
-    }
-
-    fn view(self) -> View {
-        match self {
-            Screen::Overview => View::Overview,
-            Screen::Topology => View::Topology(None),
-        }
+fn screen_view(screen: Screen) -> View {
+    match screen {
+        Screen::Overview => View::Overview,
+        Screen::Topology => View::Topology(None),
     }
 }
 
@@ -110,8 +84,8 @@ impl TerminalStats {
         format!(
             "{:<8} {:<5} fps {:>2}  {:>8.0} B/s  ({} B in {} s; first paint {} B; {} frames written)  \
              frame p50 {:.2} ms  p99 {:.2} ms  updates {:.1} ms/s\n",
-            self.screen.label(),
-            self.activity.label(),
+            screen_label(self.screen),
+            activity_label(self.activity),
             self.fps,
             self.bytes_per_sec(),
             self.bytes,
@@ -122,20 +96,6 @@ impl TerminalStats {
             self.pct(0.99).as_secs_f64() * 1e3,
             self.update_time.as_secs_f64() * 1e3 / f64::from(self.seconds.max(1)),
         )
-    }
-}
-
-/// A writer that only counts the bytes it is given (what a terminal would receive).
-#[derive(Clone, Default)]
-pub(crate) struct Counter(pub(crate) Rc<Cell<usize>>);
-
-impl Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.set(self.0.get() + buf.len());
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -152,7 +112,7 @@ pub fn run(
     activity: Activity,
 ) -> std::io::Result<TerminalStats> {
     let sim = SimFleet { shards, replicas: 2, latency: Duration::ZERO };
-    let counter = Counter::default();
+    let counter = ByteCounter::default();
     let options = TerminalOptions { viewport: Viewport::Fixed(Rect::new(0, 0, size.0, size.1)) };
     let mut terminal = Terminal::with_options(CrosstermBackend::new(counter.clone()), options)?;
     let mut app = App::new(
@@ -166,7 +126,7 @@ pub fn run(
     for code in [KeyCode::Down, KeyCode::Up] {
         app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     }
-    app.view = screen.view();
+    app.view = screen_view(screen);
     let epoch = Utc.timestamp_opt(1_764_000_000, 0).single().unwrap_or_default();
     // Steady state, away from the incident windows at the start of the cycle.
     let t0 = 5.0;

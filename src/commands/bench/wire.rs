@@ -13,17 +13,14 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::bench::usage;
+use super::sweep::usage;
+use crate::commands::sim::READY;
 use crate::fleet::Addr;
-use crate::poll::{Poller, Schedule, Slot};
+use crate::poll::{Poller, Schedule, Slot, Update};
 use crate::probe::{ProbeOptions, Prober, Tls};
-use crate::sim::cmd::READY;
 use crate::sim::state::WireFleet;
 use crate::sim::wire;
 
-/// By default instance k of a bench fleet listens on BASE_PORT + k: below the ephemeral range
-/// (32768+) for 10,000, and clear of the sandboxes (23306…).
-pub const BASE_PORT: u16 = 11000;
 /// Endpoints per simulator process (a listener and a connection each, under a 20,000 fd limit).
 const PER_CHILD: usize = 4000;
 const HANG_PERCENT: f64 = 1.0;
@@ -141,7 +138,7 @@ pub async fn run(instances: usize, rounds: usize, hang_percent: f64, base_port: 
         })
         .collect();
     let n = probes.len();
-    let (tx, mut rx) = mpsc::channel(n.max(16));
+    let (tx, mut rx) = mpsc::channel::<Update>(n.max(16));
     let t0 = Instant::now();
     let poller = Poller::spawn_threaded(probes, Schedule { interval, concurrency: CONCURRENCY }, tx)
         .map_err(|e| format!("cannot start the polling thread: {e}"))?;
@@ -249,7 +246,7 @@ async fn burst_sweeps(
             walls.push((last - started).to_std().unwrap_or_default());
         }
     }
-    crate::commands::close_all(&mut probes).await;
+    crate::setup::close_all(&mut probes).await;
     walls.sort();
     walls
 }

@@ -17,11 +17,11 @@ use mysql_async::{Conn, Opts, OptsBuilder, Params, Row, Value};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::errors::{connect_error, connection_lost, probe_error, query_error};
+use super::{ProbeOptions, connection_opts};
 use crate::config::{FeedConfig, FeedTargets, UserSample};
 use crate::fleet::status::{ProbeError, ProbeErrorKind};
 use crate::fleet::{Addr, FeedResult, FeedRound, Shard};
-use crate::probe::errors::{connect_error, connection_lost, probe_error, query_error};
-use crate::probe::{ProbeOptions, connection_opts};
 
 /// Prepared statements kept per connection: the probe uses one.
 const STMT_CACHE: usize = 4;

@@ -1,6 +1,6 @@
-//! Key bindings as data: the defaults below, overridden by `[keys]` in the
-//! config. The help overlay is generated from the active keymap, so what it
-//! lists is what the keys do.
+//! Key bindings as data: the defaults below, overridden by the keymap file and `[keys]` in the
+//! config. The help overlay is generated from the active keymap, so what it lists is what the keys
+//! do. Its own module (as gitui's `keys/`): the config reads bindings and the UI applies them.
 
 use std::fmt;
 

@@ -66,7 +66,7 @@ pub fn usage() -> (Duration, u64) {
 }
 
 /// Feed probe rounds: wall time per round (the slowest shard) and client CPU.
-pub async fn feed_rounds(prober: &mut crate::feed::FeedProber, rounds: usize) -> String {
+pub async fn feed_rounds(prober: &mut crate::probe::feed::FeedProber, rounds: usize) -> String {
     prober.round().await; // connects and prepares
     let (cpu0, _) = usage();
     let mut walls = Vec::with_capacity(rounds);

@@ -1,0 +1,298 @@
+//! The TUI's actions (promotion, checksum) run with the config's accounts and settings, and the
+//! requests both front ends build from the config (`promote_parts`, `checksum_parts`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::CommandError;
+use super::discovery::with_discovered;
+use crate::config::Config;
+use crate::fleet::Addr;
+use crate::setup::probe_options;
+
+/// The config as this session knows it: a promotion made from the TUI moves its shard's master
+/// here, so the next action on that shard, the heartbeat writer and the feed probe follow the
+/// servers' real roles.
+pub(super) type SessionConfig = Arc<tokio::sync::watch::Sender<Arc<Config>>>;
+
+/// Runs the TUI's actions with the config's accounts and settings.
+pub(super) struct ConfigRunner {
+    pub(super) cfg: SessionConfig,
+}
+
+/// `cfg` with `new_master` as the master of `shard`: the old master joins the replicas (a
+/// promotion makes it one) and the new one leaves them. A shard whose replicas are discovered
+/// (none listed) keeps discovering them, now from the new master.
+pub fn with_new_master(cfg: &Config, shard: &str, new_master: &Addr) -> Config {
+    let mut cfg = cfg.clone();
+    if let Some(sc) = cfg.shards.iter_mut().find(|s| s.name == shard)
+        && sc.master != *new_master
+    {
+        let old = std::mem::replace(&mut sc.master, new_master.clone());
+        if !sc.replicas.is_empty() {
+            sc.replicas.retain(|r| r != new_master);
+            sc.replicas.insert(0, old);
+        }
+    }
+    cfg
+}
+
+impl crate::ui::action::ActionRunner for ConfigRunner {
+    fn start(
+        &self,
+        kind: crate::ui::action::ActionKind,
+        shard: String,
+        dry_run: bool,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+        tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+    ) {
+        use crate::ui::action::ActionKind;
+        let cfg = self.cfg.borrow().clone();
+        match kind {
+            ActionKind::Promote { candidate, .. } => {
+                tokio::spawn(tui_promote(cfg, self.cfg.clone(), shard, candidate, dry_run, tx));
+            }
+            ActionKind::Checksum { .. } => {
+                tokio::spawn(tui_checksum(cfg, shard, dry_run, stop, tx));
+            }
+        }
+    }
+}
+
+async fn tui_promote(
+    cfg: Arc<Config>,
+    session: SessionConfig,
+    shard: String,
+    candidate: Addr,
+    dry_run: bool,
+    tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+) {
+    use crate::actions::audit::AuditLog;
+    use crate::ui::action::ActionMsg;
+    let (mut req, accounts) = match promote_parts(&cfg, &shard, &candidate) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Planned(Err(e.message)));
+            return;
+        }
+    };
+    req.dry_run = dry_run;
+    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
+    let mut audit = match AuditLog::open(audit) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") });
+            return;
+        }
+    };
+    let progress_tx = tx.clone();
+    let mut progress = move |p: &crate::actions::Progress| {
+        let _ = progress_tx.send(ActionMsg::Progress(p.clone()));
+    };
+    let result =
+        crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
+    let msg = match (dry_run, result) {
+        (true, Ok(_)) => ActionMsg::Planned(Ok(())),
+        (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
+        (false, Ok(o)) => {
+            let mut summary = format!("{} is the master of {}: {}", req.candidate, req.shard, o.timing());
+            for w in &o.warnings {
+                summary.push_str(&format!("\nwarning: {w}"));
+            }
+            log::warn!(target: "actions", "{}", summary.lines().next().unwrap_or_default());
+            if o.promoted {
+                // This session follows the new roles; the file is the operator's (or the hook's).
+                let current = session.borrow().clone();
+                session.send_replace(Arc::new(with_new_master(&current, &req.shard, &req.candidate)));
+                let _ = tx.send(ActionMsg::Promoted { shard: req.shard.clone(), new_master: req.candidate.clone() });
+                log::warn!(
+                    target: "actions",
+                    "{}: this session now treats {} as the master; update the config ([[shard]] master = \"{}\") \
+                     before the next start",
+                    req.shard,
+                    req.candidate,
+                    req.candidate
+                );
+            }
+            ActionMsg::Finished { ok: o.warnings.is_empty(), summary }
+        }
+        (false, Err(e)) => {
+            log::error!(target: "actions", "promotion of {} failed: {e}", req.candidate);
+            ActionMsg::Finished { ok: false, summary: e.to_string() }
+        }
+    };
+    let _ = tx.send(msg);
+}
+
+async fn tui_checksum(
+    cfg: Arc<Config>,
+    shard: String,
+    dry_run: bool,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+) {
+    use crate::ui::action::ActionMsg;
+    let (mut req, opts) = match checksum_parts(&cfg, &shard) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Planned(Err(e.message)));
+            return;
+        }
+    };
+    req.dry_run = dry_run;
+    let (replicas, warnings) =
+        with_discovered(cfg.clone(), req.shard.clone(), req.master.clone(), req.replicas.clone()).await;
+    req.replicas = replicas;
+    for w in warnings {
+        log::warn!(target: "actions", "{w}");
+    }
+    let events_tx = tx.clone();
+    let mut events = move |e: &crate::actions::checksum::Event| {
+        let _ = events_tx.send(ActionMsg::Checksum(e.clone()));
+    };
+    let result = crate::actions::checksum::run(&req, opts, stop, &mut events).await;
+    let msg = match (dry_run, result) {
+        (true, Ok(_)) => ActionMsg::Planned(Ok(())),
+        (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
+        (false, Ok(r)) => {
+            let mut summary = format!(
+                "{} rows in {:.1} s ({:.0} rows/s), {} differing chunks{}",
+                r.rows,
+                r.seconds,
+                r.rows_per_second,
+                r.diffs.len(),
+                if r.interrupted { "; stopped: continue with `shardtop checksum --resume`" } else { "" }
+            );
+            for d in r.diffs.iter().take(12) {
+                summary.push_str(&format!(
+                    "\n{} rows {} vs {}",
+                    d.place(),
+                    d.this_cnt,
+                    d.master_cnt.map_or("NULL".into(), |v| v.to_string())
+                ));
+            }
+            log::info!(target: "actions", "checksum of {}: {}", req.shard, summary.lines().next().unwrap_or_default());
+            ActionMsg::Finished { ok: r.diffs.is_empty() && !r.interrupted, summary }
+        }
+        (false, Err(e)) => ActionMsg::Finished { ok: false, summary: e.to_string() },
+    };
+    let _ = tx.send(msg);
+}
+
+/// A promotion request for `shard` with the config's defaults, and the accounts it uses.
+pub fn promote_parts(
+    cfg: &Config,
+    shard: &str,
+    candidate: &Addr,
+) -> Result<(crate::actions::promote::Request, crate::actions::promote::Accounts), CommandError> {
+    use crate::actions::promote as pr;
+    let act = &cfg.actions;
+    let Some(sc) = cfg.shards.iter().find(|s| s.name == shard) else {
+        let names: Vec<&str> = cfg.shards.iter().map(|s| s.name.as_str()).collect();
+        return Err(CommandError::new(1, format!("no shard named {shard:?}; the config has {}", names.join(", "))));
+    };
+    // A dry run only reads: without an admin account it reads as the monitor.
+    let (admin_user, admin_password) = if act.user.is_empty() {
+        (cfg.defaults.user.clone(), cfg.defaults.password.clone())
+    } else {
+        (act.user.clone(), act.password.clone())
+    };
+    let accounts = pr::Accounts {
+        admin_user,
+        admin_password,
+        repl_user: act.replication_user.clone(),
+        repl_password: act.replication_password.clone(),
+        tls: probe_options(cfg).tls.clone(),
+        timeout: cfg.poll.timeout.max(Duration::from_secs(2)),
+    };
+    let req = pr::Request {
+        shard: sc.name.clone(),
+        master: sc.master.clone(),
+        replicas: sc.replicas.clone(),
+        candidate: candidate.clone(),
+        dry_run: true,
+        catchup_timeout: act.catchup_timeout,
+        max_lag: cfg.thresholds.lag_warn,
+        force_checks: Vec::new(),
+        old_master: pr::OldMaster::Replica,
+        detach: Vec::new(),
+        kill_unstoppable_writers: true,
+        hook: act.post_promote_hook.clone(),
+        hook_timeout: act.hook_timeout,
+    };
+    Ok((req, accounts))
+}
+
+/// A checksum request for `shard` with the config's settings, and the admin connection options.
+pub fn checksum_parts(
+    cfg: &Config,
+    shard: &str,
+) -> Result<(crate::actions::checksum::Request, Arc<crate::probe::ProbeOptions>), CommandError> {
+    let act = &cfg.actions;
+    let Some(sc) = cfg.shards.iter().find(|s| s.name == shard) else {
+        return Err(CommandError::new(2, format!("no shard named {shard:?} in the config")));
+    };
+    let mut opts = (*probe_options(cfg)).clone();
+    if !act.user.is_empty() {
+        opts.user = act.user.clone();
+        opts.password = act.password.clone();
+    }
+    opts.timeout = opts.timeout.max(Duration::from_secs(2));
+    let req = crate::actions::checksum::Request {
+        shard: sc.name.clone(),
+        master: sc.master.clone(),
+        replicas: sc.replicas.clone(),
+        tables: Vec::new(),
+        databases: Vec::new(),
+        result_table: cfg.checksum.table.clone(),
+        chunk_time: cfg.checksum.chunk_time,
+        max_lag: cfg.checksum.max_lag,
+        max_threads_running: cfg.checksum.max_threads_running,
+        replica_timeout: Duration::from_secs(60),
+        resume: false,
+        dry_run: true,
+    };
+    Ok((req, Arc::new(opts)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(replicas: &[&str]) -> Config {
+        let mut c = Config::default();
+        c.shards.push(crate::config::ShardConfig {
+            name: "s1".into(),
+            master: Addr::new("db1", 3306),
+            replicas: replicas.iter().map(|r| Addr::new(*r, 3306)).collect(),
+            upstream: None,
+        });
+        c
+    }
+
+    #[test]
+    fn after_a_promotion_the_session_config_names_the_new_master() {
+        let c = with_new_master(&cfg(&["db2", "db3"]), "s1", &Addr::new("db3", 3306));
+        assert_eq!(c.shards[0].master, Addr::new("db3", 3306));
+        assert_eq!(c.shards[0].replicas, vec![Addr::new("db1", 3306), Addr::new("db2", 3306)]);
+        // Discovered replicas stay discovered, now from the new master.
+        let c = with_new_master(&cfg(&[]), "s1", &Addr::new("db9", 3306));
+        assert_eq!((c.shards[0].master.clone(), c.shards[0].replicas.len()), (Addr::new("db9", 3306), 0));
+        // Another shard's name, or the master itself, changes nothing.
+        assert_eq!(with_new_master(&cfg(&["db2"]), "s2", &Addr::new("db2", 3306)), cfg(&["db2"]));
+        assert_eq!(with_new_master(&cfg(&["db2"]), "s1", &Addr::new("db1", 3306)), cfg(&["db2"]));
+        // The next action's request starts from the new roles.
+        let (req, _) = promote_parts(
+            &with_new_master(&cfg(&["db2", "db3"]), "s1", &Addr::new("db2", 3306)),
+            "s1",
+            &Addr::new("db1", 3306),
+        )
+        .expect("parts");
+        assert_eq!(
+            (req.master, req.replicas),
+            (Addr::new("db2", 3306), vec![Addr::new("db1", 3306), Addr::new("db3", 3306)])
+        );
+    }
+}

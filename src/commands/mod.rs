@@ -1,0 +1,107 @@
+//! What each subcommand does, wired from the parts in the library: one file per subcommand,
+//! with what they share (the error type, loading the config, the event log) here.
+
+mod action_runner;
+mod bench;
+mod check_config;
+mod checksum;
+mod completions;
+mod demo;
+mod discovery;
+mod heartbeat;
+mod man;
+mod promote;
+mod sim;
+mod snapshot;
+mod tui;
+
+pub use action_runner::{checksum_parts, promote_parts, with_new_master};
+pub use bench::{bench, bench_terminal, bench_wire};
+pub use check_config::check_config;
+pub use checksum::checksum;
+pub use completions::completions;
+pub use demo::demo;
+pub use discovery::shard_replicas;
+pub use heartbeat::heartbeat;
+pub use man::man;
+pub use promote::promote;
+pub use sim::sim;
+pub use snapshot::snapshot;
+pub use tui::tui;
+
+use crate::cli::Cli;
+use crate::config;
+
+/// A failed command: what to print and which exit code to return.
+#[derive(Debug)]
+pub struct CommandError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl CommandError {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        CommandError { message: message.into(), code }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type CmdResult = Result<u8, CommandError>;
+
+fn init_event_log() {
+    // A second init (tests, re-entry) is harmless: the first logger stays.
+    let _ = tui_logger::init_logger(log::LevelFilter::Info);
+    tui_logger::set_default_level(log::LevelFilter::Info);
+}
+
+/// Load the config named by `--config`, or the default one. Errors carry `code`.
+fn load_config(cli: &Cli, code: u8) -> Result<config::Loaded, CommandError> {
+    let path = match &cli.config.path {
+        Some(p) => p.clone(),
+        None => config::default_path().ok_or_else(|| {
+            CommandError::new(
+                code,
+                "no config file: pass --config PATH, or create ./shardtop.toml or ~/.config/shardtop/config.toml \
+                 (see config.example.toml); `shardtop demo` runs without one",
+            )
+        })?,
+    };
+    config::load(&path).map_err(|e| CommandError::new(code, e.to_string().trim_end().to_string()))
+}
+
+/// The command line's say over the TUI's terminal (theme, colour, kiosk…), for `ui::profile`.
+fn terminal_options(cli: &Cli) -> crate::ui::profile::TerminalOptions {
+    use crate::cli::ColorChoice;
+    use crate::ui::color::ColorDepth;
+    crate::ui::profile::TerminalOptions {
+        theme: cli.terminal.theme.clone(),
+        color: match cli.terminal.color {
+            ColorChoice::Auto => None,
+            ColorChoice::Never => Some(ColorDepth::None),
+            ColorChoice::Ansi16 => Some(ColorDepth::Ansi16),
+            ColorChoice::Ansi256 => Some(ColorDepth::Ansi256),
+            ColorChoice::Truecolor => Some(ColorDepth::TrueColor),
+        },
+        fps: cli.terminal.fps,
+        kiosk: cli.terminal.kiosk,
+        read_only: cli.read_only.on,
+        mouse: cli.terminal.mouse,
+        ascii: cli.terminal.ascii,
+    }
+}
+
+/// `[[metrics]]` clients, or the command's UNKNOWN (3): a source that cannot even be set up.
+fn metrics_clients(
+    cfg: &config::Config,
+) -> Result<Vec<(crate::metrics::MetricsClient, std::time::Duration)>, CommandError> {
+    crate::setup::metrics_clients(cfg).map_err(|e| CommandError::new(3, e.to_string()))
+}

@@ -1,0 +1,122 @@
+//! `shardtop` with no subcommand: the TUI over the configured fleet, with its pollers, the
+//! discovery hand-off, the heartbeat writer, the feed probe, the metrics sources and the actions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::action_runner::{ConfigRunner, SessionConfig};
+use super::heartbeat::write_loop;
+use super::{CmdResult, CommandError, init_event_log, load_config, metrics_clients, terminal_options};
+use crate::cli::Cli;
+use crate::config;
+use crate::fleet::Addr;
+use crate::poll::{AddInstance, Poller, Schedule, Slot};
+use crate::probe::feed::FeedProber;
+use crate::probe::{HeartbeatSpec, ProbeOptions, Prober};
+use crate::setup::{fleet_for, is_metrics_only, layout, probe_options, probers};
+use crate::ui::app::{App, Message};
+use crate::ui::theme::{Theme, ThemeLoader};
+
+pub async fn tui(cli: &Cli) -> CmdResult {
+    let loaded = load_config(cli, 1)?;
+    let cfg = loaded.config;
+    let opts = probe_options(&cfg);
+    let shards = layout(&cfg);
+    let metrics_only = is_metrics_only(&cfg);
+    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
+    let discovery_interval = cfg.poll.discovery_interval;
+    for (_, p) in &mut probes {
+        p.set_discovery_interval(discovery_interval);
+    }
+    let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
+    let clients = metrics_clients(&cfg)?;
+    let fleet = fleet_for(&cfg, shards);
+    // The file name only: the header has 80 columns to share.
+    let source = cfg
+        .source
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map_or_else(|| "config".into(), |n| n.to_string_lossy().into_owned());
+    let mut app = App::new(fleet, Theme::plain(), source, cfg.poll.interval);
+    app.actions_configured = cfg.actions.enabled;
+    let keymap = config::keymap_path();
+    let profile = crate::ui::profile::configure(
+        &mut app,
+        &terminal_options(cli),
+        &cfg.ui,
+        &cfg.keys,
+        &ThemeLoader::system(),
+        keymap.as_deref(),
+    )
+    .map_err(|e| CommandError::new(1, e.to_string()))?;
+    if let Some(f) = &cfg.feed {
+        app.feed_interval = f.interval;
+    }
+    init_event_log();
+    for w in loaded.warnings.iter().map(ToString::to_string).chain(profile.warnings.iter().cloned()) {
+        log::warn!(target: "config", "{w}");
+    }
+    if metrics_only {
+        log::info!(target: "fleet", "metrics-only: no database account, figures from {} metrics source(s)", clients.len());
+    } else {
+        log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
+    }
+    // Everything for the UI (poll results, feed rounds, metrics polls) arrives as one message type.
+    let (tx, rx) = mpsc::channel::<Message>(4096);
+    let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
+    let poller = Poller::spawn_threaded(probes, schedule, tx.clone())
+        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
+    let poller = Box::new(Discovered { poller, opts: opts.clone(), discovery_interval });
+    let session: SessionConfig = Arc::new(tokio::sync::watch::channel(Arc::new(cfg.clone())).0);
+    // The built-in heartbeat writer runs only when the config asks for it.
+    let mut writers = tokio::task::JoinSet::new();
+    if let Some(hb) = cfg.heartbeat.as_ref().filter(|h| h.write) {
+        let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
+        for (i, s) in cfg.shards.iter().enumerate() {
+            let roles = session.subscribe();
+            let (name, configured) = (s.name.clone(), s.master.clone());
+            // By index: a promotion changes a shard's master, never the shards' order. Every writer
+            // asks every second, so no search through a thousand shards each time.
+            let master = move || {
+                let cfg = roles.borrow();
+                cfg.shards.get(i).filter(|x| x.name == name).map_or_else(|| configured.clone(), |x| x.master.clone())
+            };
+            writers.spawn(write_loop(master, opts.clone(), spec.clone(), hb.interval, false));
+        }
+        log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
+    }
+    if let Some((prober, interval)) = feed_prober {
+        log::info!(target: "fleet", "feed probe every {} on {} shards", config::format_duration(interval), cfg.shards.len());
+        writers.spawn(crate::probe::feed::run(prober, interval, tx.clone(), Some(session.subscribe())));
+    }
+    for (client, interval) in clients {
+        log::info!(target: "fleet", "reading {} every {}", client.config().name, config::format_duration(interval));
+        // Charts start filled: QPS one point per poll interval, as the poller would have drawn it.
+        let span = cfg.poll.interval * crate::fleet::model::HISTORY_LEN as u32;
+        writers.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), tx.clone()));
+    }
+    drop(tx);
+    let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: session });
+    crate::ui::run(app, rx, profile, Some(runner), Some(poller))
+        .await
+        .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
+    Ok(0)
+}
+
+/// The poller as the TUI's loop drives it: a server discovery adds is probed, with the
+/// monitoring account, from its slot on.
+struct Discovered {
+    poller: Poller<Message>,
+    opts: Arc<ProbeOptions>,
+    discovery_interval: Duration,
+}
+
+impl AddInstance for Discovered {
+    fn add_instance(&mut self, slot: Slot, addr: &Addr) {
+        let mut p = Prober::new(addr.clone(), self.opts.clone());
+        p.set_discovery_interval(self.discovery_interval);
+        self.poller.add(slot, p);
+    }
+}

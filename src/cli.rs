@@ -367,6 +367,36 @@ pub enum Command {
         #[command(flatten)]
         read_only: ReadOnlyFlag,
     },
+    /// Incident failover: a replica takes over from a dead master (confirmed dead, fenced by the
+    /// pre-failover hook, plan first, then confirmed). Exit 0 failed over, 1 refused (nothing
+    /// changed), 2 failed and rolled back, 3 failed and the rollback failed too.
+    Failover {
+        /// The shard, by name.
+        #[arg(long)]
+        shard: String,
+        /// The replica to promote, HOST:PORT; default: the most advanced eligible one (honouring
+        /// the config's promotion rules).
+        #[arg(long, value_name = "HOST:PORT")]
+        to: Option<crate::fleet::Addr>,
+        /// Show the verdict, the candidates and the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// How long the candidate may take to apply its relay log, and to catch up from a replica
+        /// holding more (default: [actions] catchup_timeout).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        timeout: Option<std::time::Duration>,
+        /// Go on although this check fails, e.g. --force-check master_dead for a master that is
+        /// unreachable but not confirmed dead (needs a pre-failover hook that fences it).
+        #[arg(long = "force-check", value_name = "NAME")]
+        force_checks: Vec<String>,
+        #[command(flatten)]
+        config: ConfigFlag,
+        #[command(flatten)]
+        read_only: ReadOnlyFlag,
+    },
     /// Consistency check of a shard's replicas against its master (pt-table-checksum compatible).
     /// Exit 0 consistent, 1 differences found, 2 failed, 3 interrupted (continue with --resume).
     Checksum {
@@ -426,6 +456,7 @@ impl Command {
             Command::Bench { .. } => "bench",
             Command::Sim(_) => "sim",
             Command::Promote { .. } => "promote",
+            Command::Failover { .. } => "failover",
             Command::Checksum { .. } => "checksum",
             Command::Heartbeat { .. } => "heartbeat",
             Command::Completions { .. } => "completions",
@@ -437,9 +468,9 @@ impl Command {
     fn session_flags(&mut self) -> (Option<&mut ConfigFlag>, Option<&mut ReadOnlyFlag>, Option<&mut TerminalFlags>) {
         match self {
             Command::Demo { config, read_only, terminal, .. } => (Some(config), Some(read_only), Some(terminal)),
-            Command::Promote { config, read_only, .. } | Command::Checksum { config, read_only, .. } => {
-                (Some(config), Some(read_only), None)
-            }
+            Command::Promote { config, read_only, .. }
+            | Command::Failover { config, read_only, .. }
+            | Command::Checksum { config, read_only, .. } => (Some(config), Some(read_only), None),
             Command::Snapshot { config, .. }
             | Command::CheckConfig { config, .. }
             | Command::Bench { config, .. }

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             Some(Command::Bench { sweeps, sim, .. }) => commands::bench(&cli, *sweeps, *sim).await,
             Some(Command::Sim(args)) => commands::sim(args).await,
             Some(c @ Command::Promote { .. }) => commands::promote(&cli, c).await,
+            Some(c @ Command::Failover { .. }) => commands::failover(&cli, c).await,
             Some(c @ Command::Checksum { .. }) => commands::checksum(&cli, c).await,
             Some(Command::Completions { shell }) => commands::completions(*shell),
             Some(Command::Man { command }) => commands::man(command.as_deref()),

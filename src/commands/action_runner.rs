@@ -225,6 +225,47 @@ pub fn promote_parts(
     Ok((req, accounts))
 }
 
+/// A failover request for `shard` with the config's settings (`candidate`: the operator's
+/// `--to`), and the accounts it uses. A dead master cannot name its replicas, so a shard whose
+/// replicas are discovered must list them (or fail over from the TUI, which knows them).
+pub fn failover_parts(
+    cfg: &Config,
+    shard: &str,
+    candidate: Option<&Addr>,
+) -> Result<(crate::actions::failover::Request, crate::actions::promote::Accounts), CommandError> {
+    use crate::actions::failover as fo;
+    // The same accounts and lookup as a promotion.
+    let placeholder = candidate.cloned().unwrap_or_else(|| Addr::new("", 0));
+    let (pr, accounts) = promote_parts(cfg, shard, &placeholder)?;
+    if pr.replicas.is_empty() {
+        return Err(CommandError::new(
+            1,
+            format!(
+                "shard {shard}'s replicas are discovered from its master, which cannot be asked now: list them in                  the config ([[shard]] replicas = [...]), or fail over from the TUI, which knows them"
+            ),
+        ));
+    }
+    let sc = cfg.shards.iter().find(|s| s.name == shard);
+    let act = &cfg.actions;
+    let req = fo::Request {
+        shard: pr.shard,
+        master: pr.master,
+        replicas: pr.replicas,
+        candidate: candidate.cloned(),
+        dry_run: true,
+        relay_timeout: act.catchup_timeout,
+        catchup_timeout: act.catchup_timeout,
+        force_checks: Vec::new(),
+        pre_hook: act.pre_failover_hook.clone(),
+        hook: act.post_promote_hook.clone(),
+        hook_timeout: act.hook_timeout,
+        upstream: sc.and_then(|s| s.upstream.clone()),
+        promotion: sc.map(|s| s.promotion.clone()).unwrap_or_default(),
+        seen: None,
+    };
+    Ok((req, accounts))
+}
+
 /// A checksum request for `shard` with the config's settings, and the admin connection options.
 pub fn checksum_parts(
     cfg: &Config,
@@ -268,6 +309,7 @@ mod tests {
             master: Addr::new("db1", 3306),
             replicas: replicas.iter().map(|r| Addr::new(*r, 3306)).collect(),
             upstream: None,
+            promotion: vec![],
         });
         c
     }

@@ -93,7 +93,7 @@ pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     }
 }
 
-fn print_progress(p: &crate::actions::Progress) {
+pub(super) fn print_progress(p: &crate::actions::Progress) {
     use crate::actions::Progress;
     match p {
         Progress::Checks(checks) => {
@@ -127,10 +127,10 @@ fn print_progress(p: &crate::actions::Progress) {
 }
 
 /// Ask for the shard name on the terminal; no terminal means no.
-fn confirm(shard: &str) -> Result<bool, CommandError> {
+pub(super) fn confirm(shard: &str) -> Result<bool, CommandError> {
     use std::io::{BufRead, IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
-        return Err(CommandError::new(1, "no terminal to confirm on: pass --yes to promote without asking"));
+        return Err(CommandError::new(1, "no terminal to confirm on: pass --yes to go ahead without asking"));
     }
     print!("type the shard name ({shard}) to go ahead: ");
     let _ = std::io::stdout().flush();

@@ -32,7 +32,13 @@ fn minimal_config_gets_every_default() {
     assert_eq!(c.defaults.tls, TlsMode::Disabled);
     assert_eq!(
         c.shards,
-        vec![ShardConfig { name: "s1".into(), master: Addr::new("db1", 3306), replicas: vec![], upstream: None }]
+        vec![ShardConfig {
+            name: "s1".into(),
+            master: Addr::new("db1", 3306),
+            replicas: vec![],
+            upstream: None,
+            promotion: vec![]
+        }]
     );
     assert_eq!(c.poll.interval, Duration::from_secs(2));
     assert_eq!(c.poll.timeout, Duration::from_secs(1));

@@ -8,6 +8,7 @@ pub mod feed;
 pub mod health;
 pub mod latency;
 pub mod model;
+pub mod promotion;
 pub mod rates;
 pub mod status;
 #[cfg(test)]

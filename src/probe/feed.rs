@@ -256,8 +256,15 @@ mod tests {
                 master: Addr::new("a-r1", 3306),
                 replicas: vec![Addr::new("a-m", 3306), Addr::new("a-r2", 3306)],
                 upstream: None,
+                promotion: vec![],
             },
-            ShardConfig { name: "b".into(), master: Addr::new("b-m", 3306), replicas: vec![], upstream: None },
+            ShardConfig {
+                name: "b".into(),
+                master: Addr::new("b-m", 3306),
+                replicas: vec![],
+                upstream: None,
+                promotion: vec![],
+            },
         ];
         let mut p = FeedProber::new(&cfg(FeedTargets::Master), &shards(), opts());
         p.retarget(&promoted);

@@ -3,7 +3,7 @@
 //! only unreachable, its replicas still connected; resumed, it is up again.
 //!
 //! Shards: s26 (its master is killed) and s27 (its master is frozen), which `scripts/test` starts
-//! for this module (`--shards 27`); both are restarted or resumed at the end, panic or not. The
+//! for this module; both are restarted or resumed at the end, panic or not. The
 //! real prober, poller and fleet model are driven here, not the CLI.
 
 use std::path::PathBuf;

@@ -8,6 +8,7 @@ mod common;
 
 mod checksum;
 mod cli;
+mod failover;
 mod failover_model;
 mod metrics;
 mod prometheus;

@@ -13,22 +13,10 @@
 
 use std::cmp::Ordering;
 
-use serde::Deserialize;
-
+pub use crate::fleet::promotion::Promotion;
 use crate::fleet::status::{Flavor, GtidMode, InstanceStatus};
 use crate::mysql::gtid::{History, MariaGtid, Missing};
 use crate::mysql::{Addr, Dialect};
-
-/// The config's per-instance say on promotion (`promotion = "prefer" | "avoid" | "never"`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Promotion {
-    Never,
-    Avoid,
-    #[default]
-    Neutral,
-    Prefer,
-}
 
 /// How far a replica got in the dead master's history.
 #[derive(Clone, Debug, PartialEq)]

@@ -36,6 +36,9 @@ pub(super) struct FailoverExec<'a> {
     pub writable_after: Option<Duration>,
     /// The new master's own binlog coordinates when it took over (file:position repoints).
     pub new_master_at: Option<Coords>,
+    /// Its GTID position when it took over, before any write of its own (marker, hook, clients):
+    /// what "may be lost" is measured against.
+    pub took_over_at: Option<String>,
 }
 
 /// A fresh read of one server.
@@ -218,11 +221,13 @@ impl FailoverExec<'_> {
                 )),
                 None => {}
             }
+            let at: Option<String> = first_value(&mut cand, d.gtid_position_sql(), limit).await?;
             exec(&mut cand, d.set_read_only(false), limit).await?;
-            Ok::<String, String>(detail)
+            Ok::<(String, Option<String>), String>((detail, at))
         }
         .await;
-        if let Ok(detail) = &result {
+        if let Ok((detail, at)) = &result {
+            self.took_over_at = at.clone();
             self.writable_after = Some(self.started.elapsed());
             self.promoted = true;
             self.new_master_at = read_coords(&mut cand, &d, limit).await.ok();
@@ -230,7 +235,7 @@ impl FailoverExec<'_> {
             return Ok(format!("{candidate} is the master{detail}"));
         }
         self.cand = Some(cand);
-        result
+        result.map(|(d, _)| d)
     }
 
     async fn repoint(&mut self, replicas: &[Addr], to: &Addr, journal: &mut Journal<'_>) -> Result<String, String> {

@@ -305,14 +305,14 @@ pub async fn failover(
         promoted: false,
         writable_after: None,
         new_master_at: None,
+        took_over_at: None,
     };
     let result = runner::execute::<FailoverStep, _>(&plan, &mut ex, &mut journal, None).await;
     outcome.promoted = ex.promoted;
     outcome.writable_after = ex.writable_after;
     let ran = result?;
     outcome.executed = ran.steps;
-    let new_status = read(&choice.candidate, &opts).await.ok();
-    outcome.loss = loss(req, &choice, &cand_status, new_status.as_ref());
+    outcome.loss = loss(req, &choice, &cand_status, ex.took_over_at.as_deref());
     journal.entry("loss", "ok", None, &outcome.loss.summary)?;
     outcome.warnings = journal.take_warnings();
     outcome.total = journal.elapsed();
@@ -350,13 +350,12 @@ fn describe_choice(c: &Choice) -> String {
 }
 
 /// What may be lost: the dead master's last known position against what the new master holds.
-fn loss(req: &Request, choice: &Choice, cand: &InstanceStatus, new_master: Option<&InstanceStatus>) -> Loss {
+/// `took_over_at`: the new master's GTID position when it took over (before its own writes);
+/// `None` in a dry run, where what the candidate holds stands in.
+fn loss(req: &Request, choice: &Choice, cand: &InstanceStatus, took_over_at: Option<&str>) -> Loss {
     let holds = choice.judged.iter().find(|j| j.addr == choice.candidate).and_then(|j| j.holds.clone());
-    let new_text = match new_master {
-        Some(s) => match s.flavor {
-            crate::fleet::status::Flavor::MariaDb => s.gtid.binlog_pos.clone().unwrap_or_default(),
-            crate::fleet::status::Flavor::MySql => s.gtid.executed.clone().unwrap_or_default(),
-        },
+    let new_text = match took_over_at {
+        Some(at) => at.to_string(),
         None => holds.as_ref().map(ToString::to_string).unwrap_or_default(),
     };
     let last_seen = req.seen.as_ref().and_then(|s| s.last_gtid.clone());

@@ -26,8 +26,12 @@ pub struct ActionsConfig {
     pub replication_password: Option<Secret>,
     /// How long a promotion waits for the candidate to apply everything.
     pub catchup_timeout: Duration,
-    /// Run after a successful promotion (routing / dbconfig update), via `sh -c`.
+    /// Run after a successful promotion or failover (routing / dbconfig update), via `sh -c`,
+    /// with `SHARDTOP_REASON` = `switchover` or `failover`.
     pub post_promote_hook: Option<String>,
+    /// Run by a failover before anything becomes writable (fencing: STONITH, router); a non-zero
+    /// exit aborts the failover.
+    pub pre_failover_hook: Option<String>,
     pub hook_timeout: Duration,
     /// Where per-shard lock files live, so two shardtops cannot act on one shard.
     pub lock_dir: PathBuf,
@@ -44,6 +48,7 @@ impl Default for ActionsConfig {
             replication_password: None,
             catchup_timeout: Duration::from_secs(10),
             post_promote_hook: None,
+            pre_failover_hook: None,
             hook_timeout: Duration::from_secs(30),
             lock_dir: std::env::temp_dir(),
         }
@@ -63,6 +68,7 @@ pub(in crate::config) struct RawActions {
     pub replication_password_file: Opt<String>,
     pub catchup_timeout: Opt<DurationInput>,
     pub post_promote_hook: Opt<String>,
+    pub pre_failover_hook: Opt<String>,
     pub hook_timeout: Opt<DurationInput>,
     pub lock_dir: Opt<String>,
 }
@@ -80,6 +86,7 @@ pub(in crate::config) const KEYS: &[&str] = &[
     "replication_password_file",
     "catchup_timeout",
     "post_promote_hook",
+    "pre_failover_hook",
     "hook_timeout",
     "lock_dir",
 ];
@@ -144,11 +151,11 @@ impl Checker<'_> {
             name(self, "replication_user", &raw.replication_user, "the account replicas replicate with, e.g. \"repl\"");
         let catchup_timeout = self.duration("actions.catchup_timeout", raw.catchup_timeout, d.catchup_timeout);
         let hook_timeout = self.duration("actions.hook_timeout", raw.hook_timeout, d.hook_timeout);
-        let post_promote_hook = match raw.post_promote_hook {
+        let hook = |ck: &mut Self, key: &str, v: Opt<String>| match v {
             Some(h) if h.get_ref().trim().is_empty() => {
-                self.error(
+                ck.error(
                     Some(&h.span()),
-                    "actions.post_promote_hook is empty".into(),
+                    format!("actions.{key} is empty"),
                     "give a command, or leave the key out".to_string(),
                 );
                 None
@@ -156,6 +163,8 @@ impl Checker<'_> {
             Some(h) => Some(h.into_inner()),
             None => None,
         };
+        let post_promote_hook = hook(self, "post_promote_hook", raw.post_promote_hook);
+        let pre_failover_hook = hook(self, "pre_failover_hook", raw.pre_failover_hook);
         ActionsConfig {
             enabled,
             audit_log,
@@ -165,6 +174,7 @@ impl Checker<'_> {
             replication_password,
             catchup_timeout: catchup_timeout.map_or(d.catchup_timeout, |v| v.v),
             post_promote_hook,
+            pre_failover_hook,
             hook_timeout: hook_timeout.map_or(d.hook_timeout, |v| v.v),
             lock_dir,
         }
@@ -199,5 +209,14 @@ mod tests {
         .actions;
         assert_eq!((a.user.as_str(), a.replication_user.as_str()), ("admin", "repl"));
         assert_eq!(a.audit_log, ActionsConfig::default().audit_log);
+    }
+
+    #[test]
+    fn hooks_are_commands_or_absent() {
+        let base = "[actions]\nenabled = true\nuser = \"admin\"\nreplication_user = \"repl\"\n";
+        let a = ok(&format!("{base}pre_failover_hook = \"/bin/fence\"\n{SHARD}"), &fixture_env()).config.actions;
+        assert_eq!((a.pre_failover_hook.as_deref(), a.post_promote_hook), (Some("/bin/fence"), None));
+        let e = err(&format!("{base}pre_failover_hook = \" \"\n{SHARD}"), &fixture_env());
+        assert!(has(&e, Some(5), "actions.pre_failover_hook is empty"), "{e}");
     }
 }

@@ -1,6 +1,6 @@
 //! `[[shard]]`: each shard's name, master, replicas and upstream, and no server in two places.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::ops::Range;
 
@@ -10,6 +10,7 @@ use toml::Spanned;
 use crate::config::schema::Opt;
 use crate::config::validate::Checker;
 use crate::fleet::Addr;
+use crate::fleet::promotion::Promotion;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardConfig {
@@ -19,6 +20,8 @@ pub struct ShardConfig {
     pub replicas: Vec<Addr>,
     /// The global master this shard's master replicates from, if any.
     pub upstream: Option<Addr>,
+    /// Per-instance say on becoming the master (failover's candidate choice).
+    pub promotion: Vec<(Addr, Promotion)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -28,11 +31,12 @@ pub(in crate::config) struct RawShard {
     pub master: Opt<String>,
     pub replicas: Option<Vec<Spanned<String>>>,
     pub upstream: Opt<String>,
+    pub promotion: Opt<BTreeMap<String, Spanned<String>>>,
 }
 
 /// The keys of `[[shard]]`, for "did you mean"; `known_keys_match_the_schema` keeps them in
 /// step with `RawShard`.
-pub(in crate::config) const KEYS: &[&str] = &["name", "master", "replicas", "upstream"];
+pub(in crate::config) const KEYS: &[&str] = &["name", "master", "replicas", "upstream", "promotion"];
 
 /// Who first claimed an address, to explain a duplicate.
 struct Owner {
@@ -116,12 +120,15 @@ impl Checker<'_> {
                 }
             }
 
+            let members: Vec<&Addr> = master.iter().chain(&replicas).map(|(a, _)| a).collect();
+            let promotion = self.promotion(&label, shard.promotion, &members, !replicas.is_empty());
             if let (Some(name), Some((master, _))) = (name, master) {
                 shards.push(ShardConfig {
                     name,
                     master,
                     replicas: replicas.into_iter().map(|(a, _)| a).collect(),
                     upstream: upstream.map(|(a, _)| a),
+                    promotion,
                 });
             }
         }
@@ -171,6 +178,50 @@ impl Checker<'_> {
     }
 
     /// Parses a server address, rejecting ones no server can have.
+    /// `promotion = { "host:port" = "prefer" | "avoid" | "never" }`: each address a member of the
+    /// shard (when its replicas are listed), each rule one of the words.
+    fn promotion(
+        &mut self,
+        label: &str,
+        raw: Opt<BTreeMap<String, Spanned<String>>>,
+        members: &[&Addr],
+        listed: bool,
+    ) -> Vec<(Addr, Promotion)> {
+        let Some(raw) = raw else { return Vec::new() };
+        let table = raw.span();
+        let mut out = Vec::new();
+        for (key, rule) in raw.into_inner() {
+            let addr = match key.parse::<Addr>() {
+                Ok(a) => a,
+                Err(e) => {
+                    self.error(
+                        Some(&table),
+                        format!("{label} promotion: {key:?}: {e}"),
+                        "write \"host:port\"".to_string(),
+                    );
+                    continue;
+                }
+            };
+            if listed && !members.contains(&&addr) {
+                self.error(
+                    Some(&table),
+                    format!("{label} promotion: {addr} is not the master or a replica of this shard"),
+                    "name a server listed in master or replicas (a typo here would silently not apply)".to_string(),
+                );
+                continue;
+            }
+            match Promotion::parse(rule.get_ref()) {
+                Some(p) => out.push((addr, p)),
+                None => self.error(
+                    Some(&rule.span()),
+                    format!("{label} promotion for {addr}: {:?} is not a rule", rule.get_ref()),
+                    "one of \"prefer\", \"neutral\", \"avoid\", \"never\"".to_string(),
+                ),
+            }
+        }
+        out
+    }
+
     fn addr(&mut self, label: &str, key: &str, raw: &Spanned<String>) -> Option<(Addr, Range<usize>)> {
         let span = raw.span();
         let addr = match raw.get_ref().parse::<Addr>() {
@@ -232,6 +283,27 @@ mod tests {
         );
         let e = err("[[shard]]\nname = \"a\"\nmaster = \"db1:3306\"\nupstream = \"db1:3306\"\n", &fixture_env());
         assert!(has(&e, Some(4), "shard `a`: upstream db1:3306 is the shard's own master"), "{e}");
+    }
+
+    #[test]
+    fn promotion_rules_name_members_and_known_words() {
+        let base = "[[shard]]\nname = \"a\"\nmaster = \"db1:3306\"\nreplicas = [\"db2:3306\", \"db3:3306\"]\n";
+        let c = ok(
+            &format!("{base}promotion = {{ \"db2:3306\" = \"prefer\", \"db3:3306\" = \"never\" }}\n"),
+            &fixture_env(),
+        );
+        let p = &c.config.shards[0].promotion;
+        assert_eq!(
+            p,
+            &vec![
+                ("db2:3306".parse().expect("addr"), crate::fleet::promotion::Promotion::Prefer),
+                ("db3:3306".parse().expect("addr"), crate::fleet::promotion::Promotion::Never)
+            ]
+        );
+        let e = err(&format!("{base}promotion = {{ \"db9:3306\" = \"avoid\" }}\n"), &fixture_env());
+        assert!(has(&e, Some(5), "shard `a` promotion: db9:3306 is not the master or a replica of this shard"), "{e}");
+        let e = err(&format!("{base}promotion = {{ \"db2:3306\" = \"always\" }}\n"), &fixture_env());
+        assert!(has(&e, Some(5), "shard `a` promotion for db2:3306: \"always\" is not a rule"), "{e}");
     }
 
     #[test]

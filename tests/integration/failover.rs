@@ -1,0 +1,320 @@
+//! `shardtop failover` against real MariaDB shards whose master is SIGKILLed (or SIGSTOPped)
+//! under acknowledged writes: confirmed dead, fenced, the most advanced replica promoted, the
+//! others following it by GTID, and what may be lost said and checked against the ledger.
+//!
+//! Shards (`common/shards.rs`): s34 semi-sync, s35 one replica lagging, s36 a hung master,
+//! s37 a failing fencing hook, s38 a wanted candidate behind the other, s39 both replicas behind
+//! (the library run with the TUI's memory of the master, to check "may be lost").
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use crate::common::Sandbox;
+
+fn failover(sb: &Sandbox, cfg: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(sb.bin())
+        .arg("failover")
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .expect("run shardtop failover");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// `scripts/sandbox VERB ARGS --dir DIR` (kill, freeze, thaw, semi-sync), which must succeed.
+fn sandbox(sb: &Sandbox, verb: &str, args: &[&str]) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
+    let out = std::process::Command::new(script)
+        .arg(verb)
+        .args(args)
+        .args(["--dir", sb.var("SANDBOX_DIR")])
+        .output()
+        .expect("run scripts/sandbox");
+    assert!(out.status.success(), "sandbox {verb} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn kill(sb: &Sandbox, name: &str) {
+    sb.pid(name); // only this module's servers
+    sandbox(sb, "kill", &[name]);
+}
+
+/// Acknowledged inserts into `shard`'s master, one id after another from `first_id`, until
+/// `stop` or the master dies: the ledger of what the application was told is committed.
+async fn writer(sb: Arc<Sandbox>, master: String, first_id: u64, stop: Arc<AtomicBool>) -> Vec<u64> {
+    let mut acked = Vec::new();
+    let mut c = sb.admin(&master).await;
+    let mut id = first_id;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let sql =
+            format!("INSERT INTO social.photos (id, user_id, caption, created_at) VALUES ({id}, 3, 'ledger', NOW())");
+        match tokio::time::timeout(Duration::from_secs(3), c.query_drop(sql)).await {
+            Ok(Ok(())) => {
+                acked.push(id);
+                id += 1;
+            }
+            _ => break, // the master is gone: no acknowledgement, not in the ledger
+        }
+    }
+    acked
+}
+
+/// The ids of `ledger` that `name` holds.
+async fn held(sb: &Sandbox, name: &str, ledger: &[u64]) -> BTreeSet<u64> {
+    let (Some(lo), Some(hi)) = (ledger.first(), ledger.last()) else { return BTreeSet::new() };
+    let mut c = sb.admin(name).await;
+    let ids: Vec<u64> = c
+        .query(format!("SELECT id FROM social.photos WHERE id BETWEEN {lo} AND {hi}"))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let _ = c.disconnect().await;
+    ids.into_iter().collect()
+}
+
+/// `name` replicates from `master` by GTID (slave_pos), both threads running, within 10 s.
+async fn streams_from(sb: &Sandbox, name: &str, master: &str) {
+    let port = sb.port(master).to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = sb.replica_status(name).await.map(|row| {
+            (
+                row.get::<String, _>("Master_Port").unwrap_or_default(),
+                row.get::<String, _>("Slave_IO_Running").unwrap_or_default(),
+                row.get::<String, _>("Slave_SQL_Running").unwrap_or_default(),
+                row.get::<String, _>("Using_Gtid").unwrap_or_default(),
+            )
+        });
+        if got == Some((port.clone(), "Yes".into(), "Yes".into(), "Slave_Pos".into())) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} does not stream from {master} by GTID: {got:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The new master of a failed-over shard, from the command's last line.
+fn new_master(sb: &Sandbox, shard: &str, out: &str) -> String {
+    sb.replicas(shard)
+        .into_iter()
+        .find(|r| out.contains(&format!("failed over {shard} to {}", sb.addr(r))))
+        .unwrap_or_else(|| panic!("no new master named: {out}"))
+}
+
+fn audit_steps(path: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| (v["step"].as_str().unwrap_or("").to_string(), v["phase"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semi_sync_failover_keeps_every_acknowledged_write() {
+    let sb = Arc::new(sandbox_or_skip!());
+    let (shard, master) = ("s34", "s34-m");
+    sandbox(&sb, "semi-sync", &["on", shard]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let cfg = sb.config_with(&[shard], true, &sb.actions_section(&audit, ""));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = tokio::spawn(writer(sb.clone(), master.into(), 34_000_000, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let killed = Instant::now();
+    kill(&sb, master);
+    let ledger = w.await.expect("writer");
+    assert!(ledger.len() > 20, "the writer wrote: {}", ledger.len());
+
+    let (code, dry) = failover(&sb, &cfg, &["--shard", shard, "--dry-run"]);
+    assert_eq!(code, 0, "{dry}");
+    assert!(dry.contains("master dead") && dry.contains("dry run: nothing was changed"), "{dry}");
+    let (code, out) = failover(&sb, &cfg, &["--shard", shard, "--yes"]);
+    let took = killed.elapsed();
+    assert_eq!(code, 0, "{out}");
+    eprintln!("semi-sync failover: {} acknowledged rows; kill to done {took:?}\n{out}", ledger.len());
+    let new = new_master(&sb, shard, &out);
+    let want: BTreeSet<u64> = ledger.iter().copied().collect();
+    assert_eq!(sb.value(&new, "SELECT @@read_only").await.as_deref(), Some("0"), "the new master takes writes");
+    for n in sb.replicas(shard) {
+        if n != new {
+            streams_from(&sb, &n, &new).await;
+            let pos = sb.value(&new, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+            assert_eq!(sb.value(&n, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"));
+        }
+        let have = held(&sb, &n, &ledger).await;
+        let missing: Vec<_> = want.difference(&have).take(10).collect();
+        assert!(missing.is_empty(), "{n} lacks acknowledged rows {missing:?}");
+    }
+    // The plan the dry run printed is what ran, and the audit log tells it.
+    let steps = audit_steps(&audit);
+    let ran: Vec<&str> =
+        steps.iter().filter(|(s, p)| p == "start" && s != "lock" && s != "read").map(|(s, _)| s.as_str()).collect();
+    assert_eq!(ran, ["stop_io", "apply_relay", "promote", "repoint", "marker"], "{steps:?}");
+    assert!(steps.iter().any(|(s, p)| s == "outcome" && p == "ok"), "{steps:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_replica_follows_the_new_master_and_gets_every_row() {
+    let sb = Arc::new(sandbox_or_skip!());
+    let (shard, master) = ("s35", "s35-m");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let cfg = sb.config_with(&[shard], true, &sb.actions_section(&audit, ""));
+    let lagging = format!("{shard}-r2");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = tokio::spawn(writer(sb.clone(), master.into(), 35_000_000, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    sb.exec(&lagging, "STOP SLAVE IO_THREAD").await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    kill(&sb, master);
+    let ledger = w.await.expect("writer");
+
+    let (code, out) = failover(&sb, &cfg, &["--shard", shard, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    let new = new_master(&sb, shard, &out);
+    assert_eq!(new, format!("{shard}-r1"), "the replica that kept receiving leads: {out}");
+    streams_from(&sb, &lagging, &new).await;
+    let pos = sb.value(&new, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    assert_eq!(sb.value(&lagging, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"));
+    let on_new = held(&sb, &new, &ledger).await;
+    let on_lagging = held(&sb, &lagging, &ledger).await;
+    assert_eq!(on_lagging, on_new, "the lagging replica holds every row the new master holds");
+    eprintln!("lagging replica: {} acknowledged, {} on the new master", ledger.len(), on_new.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_master_is_not_failed_over_unless_fenced() {
+    let sb = sandbox_or_skip!();
+    let (shard, master) = ("s36", "s36-m");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    sb.pid(master);
+    sandbox(&sb, "freeze", &[master]);
+    let cfg = sb.config_with(&[shard], true, &sb.actions_section(&audit, ""));
+    let (code, out) = failover(&sb, &cfg, &["--shard", shard, "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("still connected: hung or partitioned, not confirmed dead"), "{out}");
+    let (code, out) = failover(&sb, &cfg, &["--shard", shard, "--yes", "--force-check", "master_dead"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("needs a pre-failover hook"), "without a fence, forcing is refused, saying why: {out}");
+    for r in sb.replicas(shard) {
+        assert_eq!(sb.value(&r, "SELECT @@read_only").await.as_deref(), Some("1"), "{r} changed");
+    }
+
+    // A fencing hook that kills the hung master: now the failover may go on.
+    let hook = format!("kill -9 {}", sb.pid(master));
+    let cfg = sb.config_with(&[shard], true, &sb.actions_section(&audit, &format!("pre_failover_hook = \"{hook}\"")));
+    let (code, out) = failover(&sb, &cfg, &["--shard", shard, "--yes", "--force-check", "master_dead"]);
+    assert_eq!(code, 0, "{out}");
+    let new = new_master(&sb, shard, &out);
+    for n in sb.replicas(shard).into_iter().filter(|n| *n != new) {
+        streams_from(&sb, &n, &new).await;
+    }
+    assert!(audit_steps(&audit).iter().any(|(s, p)| s == "pre_hook" && p == "ok"));
+}
+
+#[tokio::test]
+async fn a_failing_fencing_hook_changes_nothing() {
+    let sb = sandbox_or_skip!();
+    let (shard, master) = ("s37", "s37-m");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    kill(&sb, master);
+    let hook = "echo cannot reach the PDU >&2; exit 1";
+    let cfg = sb.config_with(&[shard], true, &sb.actions_section(&audit, &format!("pre_failover_hook = \"{hook}\"")));
+    let (code, out) = failover(&sb, &cfg, &["--shard", shard, "--yes"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("step pre_hook failed") && out.contains("cannot reach the PDU"), "{out}");
+    for r in sb.replicas(shard) {
+        assert_eq!(sb.value(&r, "SELECT @@read_only").await.as_deref(), Some("1"), "{r} became writable");
+        let row = sb.replica_status(&r).await.expect("still a replica");
+        assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port(master).to_string()), "{r} was repointed");
+        assert_eq!(row.get::<String, _>("Slave_SQL_Running").as_deref(), Some("Yes"), "{r}");
+        assert_ne!(row.get::<String, _>("Slave_IO_Running").as_deref(), Some("No"), "{r}: IO thread restarted");
+    }
+    let steps = audit_steps(&audit);
+    assert!(steps.contains(&("pre_hook".into(), "failed".into())), "{steps:?}");
+    assert!(steps.contains(&("rollback".into(), "ok".into())), "{steps:?}");
+    assert!(!steps.iter().any(|(s, _)| s == "promote"), "{steps:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wanted_candidate_behind_another_catches_up_from_it_first() {
+    let sb = Arc::new(sandbox_or_skip!());
+    let (shard, master) = ("s38", "s38-m");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let cfg = sb.config_with(&[shard], true, &sb.actions_section(&audit, ""));
+    let behind = format!("{shard}-r2");
+    sb.exec(&behind, "STOP SLAVE IO_THREAD").await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = tokio::spawn(writer(sb.clone(), master.into(), 38_000_000, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let ledger = w.await.expect("writer");
+    let ahead = format!("{shard}-r1");
+    let pos = sb.value(master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    assert_eq!(sb.value(&ahead, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"));
+    kill(&sb, master);
+
+    let (code, out) = failover(&sb, &cfg, &["--shard", shard, "--to", &sb.addr(&behind), "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("catches up first from {}", sb.addr(&ahead))), "{out}");
+    assert_eq!(new_master(&sb, shard, &out), behind);
+    let want: BTreeSet<u64> = ledger.iter().copied().collect();
+    assert_eq!(held(&sb, &behind, &ledger).await, want, "the new master has every acknowledged row");
+    streams_from(&sb, &ahead, &behind).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_both_replicas_behind_the_report_names_what_is_lost() {
+    use shardtop::actions::failover::{self as fo, Seen};
+    let sb = Arc::new(sandbox_or_skip!());
+    let (shard, master) = ("s39", "s39-m");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let cfg_path = sb.config_with(&[shard], true, &sb.actions_section(&audit, ""));
+    // r1 stops receiving a little after r2: r1 is the more advanced of two that both lag.
+    let stop = Arc::new(AtomicBool::new(false));
+    let w = tokio::spawn(writer(sb.clone(), master.into(), 39_000_000, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sb.exec(&format!("{shard}-r2"), "STOP SLAVE IO_THREAD").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sb.exec(&format!("{shard}-r1"), "STOP SLAVE IO_THREAD").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let ledger = w.await.expect("writer");
+    // What the TUI's model saw at the master's last probe.
+    let last_seen = sb.value(master, "SELECT @@gtid_binlog_pos").await;
+    kill(&sb, master);
+
+    let cfg = shardtop::config::load(&cfg_path).expect("config").config;
+    let (mut req, accounts) = shardtop::commands::failover_parts(&cfg, shard, None).expect("parts");
+    req.dry_run = false;
+    req.seen = Some(Seen { failures: 2, last_gtid: last_seen, semi_sync: false });
+    let mut log = shardtop::actions::audit::AuditLog::open(Some(&audit)).expect("audit");
+    let mut quiet = |_: &shardtop::actions::Progress| {};
+    let o = fo::failover(&req, &accounts, &cfg.actions.lock_dir, &mut log, &mut quiet).await.expect("failover");
+    let new = sb.replicas(shard).into_iter().find(|r| Some(sb.addr(r)) == o.candidate.as_ref().map(|c| c.to_string()));
+    assert_eq!(new.as_deref(), Some("s39-r1"), "the more advanced of the two leads");
+    let on_new = held(&sb, "s39-r1", &ledger).await;
+    let lost = ledger.len() - on_new.len();
+    let reported: u64 = o.loss.missing.iter().map(|m| m.count).sum();
+    assert!(lost > 0, "the test lost nothing: {}", o.loss.summary);
+    assert_eq!(reported, lost as u64, "{}", o.loss.summary);
+    // Every acknowledged write missing is later than every one the new master holds.
+    let newest_held = on_new.iter().max().copied().unwrap_or(0);
+    assert!(ledger.iter().filter(|id| !on_new.contains(id)).all(|id| *id > newest_held));
+    streams_from(&sb, "s39-r2", "s39-r1").await;
+    assert_eq!(held(&sb, "s39-r2", &ledger).await, on_new, "r2 caught up with the new master");
+    eprintln!("both behind: {} acknowledged, {lost} lost, reported: {}", ledger.len(), o.loss.summary);
+}

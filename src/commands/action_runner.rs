@@ -54,6 +54,9 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
             ActionKind::Promote { candidate, .. } => {
                 tokio::spawn(tui_promote(cfg, self.cfg.clone(), shard, candidate, dry_run, tx));
             }
+            ActionKind::Failover { candidate, replicas, seen, .. } => {
+                tokio::spawn(tui_failover(cfg, self.cfg.clone(), shard, (candidate, replicas, seen), dry_run, tx));
+            }
             ActionKind::Checksum { .. } => {
                 tokio::spawn(tui_checksum(cfg, shard, dry_run, stop, tx));
             }
@@ -175,6 +178,84 @@ async fn tui_checksum(
             }
             log::info!(target: "actions", "checksum of {}: {}", req.shard, summary.lines().next().unwrap_or_default());
             ActionMsg::Finished { ok: r.diffs.is_empty() && !r.interrupted, summary }
+        }
+        (false, Err(e)) => ActionMsg::Finished { ok: false, summary: e.to_string() },
+    };
+    let _ = tx.send(msg);
+}
+
+/// What the TUI knows about a shard whose master is down: the operator's candidate, the
+/// replicas (discovered ones included) and its memory of the master.
+type FailoverInput = (Option<Addr>, Vec<Addr>, crate::actions::failover::Seen);
+
+async fn tui_failover(
+    cfg: Arc<Config>,
+    session: SessionConfig,
+    shard: String,
+    (candidate, replicas, seen): FailoverInput,
+    dry_run: bool,
+    tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+) {
+    use crate::actions::audit::AuditLog;
+    use crate::ui::action::ActionMsg;
+    // The session's replicas stand in for the config's: the TUI also knows discovered ones.
+    let mut session_cfg = (*cfg).clone();
+    if let Some(sc) = session_cfg.shards.iter_mut().find(|s| s.name == shard)
+        && sc.replicas.is_empty()
+    {
+        sc.replicas = replicas;
+    }
+    let (mut req, accounts) = match failover_parts(&session_cfg, &shard, candidate.as_ref()) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Planned(Err(e.message)));
+            return;
+        }
+    };
+    req.dry_run = dry_run;
+    req.seen = Some(seen);
+    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
+    let mut audit = match AuditLog::open(audit) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") });
+            return;
+        }
+    };
+    let progress_tx = tx.clone();
+    let mut progress = move |p: &crate::actions::Progress| {
+        let _ = progress_tx.send(ActionMsg::Progress(p.clone()));
+    };
+    let result =
+        crate::actions::failover::failover(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
+    let msg = match (dry_run, result) {
+        (true, Ok(_)) => ActionMsg::Planned(Ok(())),
+        (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
+        (false, Ok(o)) => {
+            let new_master = o.candidate.clone();
+            let mut summary = format!(
+                "{} took over {}: writable after {:.0} ms; {}",
+                new_master.as_ref().map(ToString::to_string).unwrap_or_default(),
+                req.shard,
+                o.writable_after.unwrap_or_default().as_secs_f64() * 1e3,
+                o.loss.summary
+            );
+            for w in &o.warnings {
+                summary.push_str(&format!("\nwarning: {w}"));
+            }
+            log::warn!(target: "actions", "{}", summary.lines().next().unwrap_or_default());
+            if let (true, Some(new)) = (o.promoted, new_master) {
+                let current = session.borrow().clone();
+                session.send_replace(Arc::new(with_new_master(&current, &req.shard, &new)));
+                let _ = tx.send(ActionMsg::Promoted { shard: req.shard.clone(), new_master: new.clone() });
+                log::warn!(
+                    target: "actions",
+                    "{}: this session now treats {new} as the master; update the config ([[shard]] master = \"{new}\") \
+                     before the next start",
+                    req.shard
+                );
+            }
+            ActionMsg::Finished { ok: o.warnings.is_empty(), summary }
         }
         (false, Err(e)) => ActionMsg::Finished { ok: false, summary: e.to_string() },
     };

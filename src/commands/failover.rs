@@ -36,12 +36,9 @@ pub async fn failover(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     let mut print = |p: &crate::actions::Progress| print_progress(p);
     // Always the plan first: a dry run of the same request.
     let mut none = crate::actions::audit::AuditLog::open(None).map_err(|e| CommandError::new(1, e.to_string()))?;
-    match fo::failover(&req, &accounts, &act.lock_dir, &mut none, &mut print).await {
-        Ok(o) => println!("{}", o.loss.summary),
-        Err(e) => {
-            println!("{e}");
-            return Ok(1);
-        }
+    if let Err(e) = fo::failover(&req, &accounts, &act.lock_dir, &mut none, &mut print).await {
+        println!("{e}");
+        return Ok(1);
     }
     if *dry_run {
         println!("dry run: nothing was changed");

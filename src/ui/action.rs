@@ -12,8 +12,22 @@ use crate::fleet::Addr;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ActionKind {
-    Promote { shard: usize, candidate: Addr },
-    Checksum { shard: usize },
+    Promote {
+        shard: usize,
+        candidate: Addr,
+    },
+    /// The master is down: a replica takes over. `candidate`: the replica the operator selected
+    /// (`None`: shardtop chooses); `replicas` and `seen`: what this session knows and the CLI
+    /// would not (discovered replicas, the master's failed probes and last position).
+    Failover {
+        shard: usize,
+        candidate: Option<Addr>,
+        replicas: Vec<Addr>,
+        seen: crate::actions::failover::Seen,
+    },
+    Checksum {
+        shard: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +135,12 @@ impl ActionDialog {
     pub fn title(&self) -> String {
         match &self.kind {
             ActionKind::Promote { candidate, .. } => format!("Promote {candidate} to master of {}", self.shard_name),
+            ActionKind::Failover { candidate: Some(c), .. } => {
+                format!("Fail over {}: {c} takes over from the dead master", self.shard_name)
+            }
+            ActionKind::Failover { candidate: None, .. } => {
+                format!("Fail over {}: a replica takes over from the dead master", self.shard_name)
+            }
             ActionKind::Checksum { .. } => format!("Checksum shard {}", self.shard_name),
         }
     }

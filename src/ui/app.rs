@@ -246,6 +246,38 @@ impl App {
         self.effects.push(Effect::Action(ActionEffect::Plan(kind)));
     }
 
+    /// The failover the shard `s` needs, when its master is down (suspect, unreachable or dead).
+    fn failover_kind(&self, s: usize) -> Option<super::action::ActionKind> {
+        use crate::fleet::death::MasterState;
+        let sh = self.fleet.shards.get(s)?;
+        if matches!(sh.master_state, None | Some(MasterState::Up)) {
+            return None;
+        }
+        let master = sh.master();
+        let candidate = match self.view {
+            View::Detail(d) if d == s => sh
+                .instances
+                .get(self.detail_selected)
+                .filter(|i| i.role == crate::fleet::Role::Replica)
+                .map(|i| i.addr.clone()),
+            _ => None,
+        };
+        let last = master.status.as_ref();
+        let seen = crate::actions::failover::Seen {
+            failures: master.failures,
+            last_gtid: last.and_then(|st| match st.flavor {
+                crate::fleet::status::Flavor::MariaDb => st.gtid.binlog_pos.clone(),
+                crate::fleet::status::Flavor::MySql => st.gtid.executed.clone(),
+            }),
+            semi_sync: last
+                .and_then(|st| st.semi_sync.as_ref())
+                .and_then(|ss| ss.master.as_ref())
+                .is_some_and(|m| m.protects_acknowledged_writes()),
+        };
+        let replicas = sh.replicas().iter().filter(|i| !i.gone).map(|i| i.addr.clone()).collect();
+        Some(super::action::ActionKind::Failover { shard: s, candidate, replicas, seen })
+    }
+
     fn dialog_key(&mut self, key: KeyEvent) {
         use super::action::Effect as Dialog;
         let Some(d) = self.dialog.as_mut() else { return };
@@ -373,7 +405,16 @@ impl App {
             Action::ToggleEvents => self.show_events = !self.show_events,
             Action::Redraw => self.repaint = true,
             Action::Promote => {
-                if let View::Detail(s) = self.view {
+                let shard = match self.view {
+                    View::Detail(s) | View::Topology(Some(s)) => Some(s),
+                    View::Overview => self.selected_shard_index(),
+                    View::Topology(None) => None,
+                };
+                // A shard whose master does not answer gets the failover plan instead: its checks
+                // say whether the master is confirmed dead.
+                if let Some((s, kind)) = shard.and_then(|s| self.failover_kind(s).map(|k| (s, k))) {
+                    self.open_action(kind, s);
+                } else if let View::Detail(s) = self.view {
                     let target = self.fleet.shards.get(s).and_then(|sh| sh.instances.get(self.detail_selected));
                     match target {
                         Some(i) if i.role == crate::fleet::Role::Replica => {

@@ -358,6 +358,60 @@ mod tests {
         insta::assert_snapshot!(screen);
     }
 
+    /// The demo's dying master: `P` on its shard offers the failover plan (not a promotion),
+    /// with what this session knows of the master, and the dialog shows the verdict, the
+    /// candidate, what may be lost and the plan the runner would execute.
+    #[test]
+    fn failover_dialog_on_the_demos_dead_master_80x24() {
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+        use crate::actions::failover::plan::{Shape, failover};
+        use crate::actions::runner::describe;
+        use crate::actions::{Check, Progress};
+        use crate::ui::action::{ActionKind, ActionMsg};
+        use crate::ui::app::{ActionEffect, Effect, Message};
+        // 15 s after the master died: the last 30 s of sweeps saw it alive, then dead.
+        let mut app = demo_app(65.0);
+        app.actions_configured = true;
+        app.view = View::Detail(script::DEAD_SHARD);
+        let shard = &app.fleet.shards[script::DEAD_SHARD];
+        assert!(shard.master_state.as_ref().is_some_and(|m| m.is_dead()), "{:?}", shard.master_state);
+        let replicas: Vec<_> = shard.replicas().iter().map(|i| i.addr.clone()).collect();
+        let effects = app.update(Message::Key(KeyEvent::new(KeyCode::Char('P'), KeyModifiers::NONE)));
+        let Some(ActionKind::Failover { shard: s, candidate, replicas: known, seen }) =
+            app.dialog.as_ref().map(|d| d.kind.clone())
+        else {
+            panic!("P on a dead master opens the failover dialog: {:?}", app.dialog.as_ref().map(|d| &d.kind))
+        };
+        assert_eq!((s, candidate, &known), (script::DEAD_SHARD, None, &replicas));
+        assert!(seen.failures >= 2 && seen.last_gtid.is_some(), "{seen:?}");
+        assert!(matches!(effects.as_slice(), [Effect::Action(ActionEffect::Plan(ActionKind::Failover { .. }))]));
+
+        let plan = failover(&Shape {
+            candidate: &replicas[0],
+            replicas: &replicas,
+            catch_up_from: None,
+            upstream: None,
+            pre_hook: Some("/usr/local/bin/fence-master"),
+            hook: None,
+            relay_timeout: std::time::Duration::from_secs(10),
+            catchup_timeout: std::time::Duration::from_secs(10),
+        });
+        let check = |name, detail: &str| Check { name, ok: true, detail: detail.into(), forced: false };
+        let Some(d) = app.dialog.as_mut() else { panic!("no dialog") };
+        d.on_msg(ActionMsg::Progress(Progress::Checks(vec![
+            check("master_dead", "master dead: unreachable, and 2 replicas lost their links"),
+            check("candidate", &format!("{} (holds 7-700-1234)", replicas[0])),
+            check("may_be_lost", "nothing known lost: the new master holds the last position seen"),
+        ])));
+        d.on_msg(ActionMsg::Progress(Progress::Plan(describe(&plan))));
+        d.on_msg(ActionMsg::Planned(Ok(())));
+        let screen = render(&app, 80, 24);
+        assert!(screen.contains("Fail over users-07") && screen.contains("stop the IO thread"), "{screen}");
+        assert!(screen.contains("may_be_lost") && screen.contains("nothing known lost"), "{screen}");
+        insta::assert_snapshot!(screen);
+    }
+
     #[test]
     fn help_overlay_lists_every_binding() {
         let mut app = demo_app(8.0);

@@ -63,7 +63,7 @@ pub struct Request {
 }
 
 /// The TUI's memory of the master, which the CLI lacks.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
     pub failures: u32,
     pub last_gtid: Option<String>,
@@ -234,6 +234,13 @@ pub async fn failover(
         },
         forced: false,
     });
+    // What may be lost, as far as can be said before anything runs.
+    if let Ok(c) = &choice
+        && let Some(cand) = replicas.iter().find(|(a, _)| *a == c.candidate).and_then(|(_, s)| s.as_ref())
+    {
+        let estimate = loss(req, c, cand, None);
+        checks.push(Check { name: "may_be_lost", ok: true, detail: estimate.summary, forced: false });
+    }
     journal.progress(&Progress::Checks(checks.clone()));
     outcome.checks = checks.clone();
     let blocking: Vec<String> =

@@ -8,21 +8,26 @@ use ratatui::widgets::{Paragraph, Wrap};
 use crate::ui::action::{ActionDialog, Phase, StepState};
 use crate::ui::app::App;
 
+/// Checks that carry what the operator decides on (the failover's chosen candidate and what
+/// may be lost): shown in full even when they pass.
+const SPELLED_OUT: &[&str] = &["candidate", "may_be_lost"];
+
 pub fn draw(app: &App, d: &ActionDialog, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
     if !d.checks.is_empty() {
         // Passing checks fold into one line so the plan and the prompt fit on a small screen.
-        let passed = d.checks.iter().filter(|c| c.ok).count();
+        let spelled = |c: &&crate::actions::Check| !c.ok || SPELLED_OUT.contains(&c.name);
+        let passed = d.checks.iter().filter(|c| c.ok && !spelled(c)).count();
         lines.push(Line::styled("Checks", t.header));
         if passed > 0 {
-            let names: Vec<&str> = d.checks.iter().filter(|c| c.ok).map(|c| c.name).collect();
+            let names: Vec<&str> = d.checks.iter().filter(|c| c.ok && !spelled(c)).map(|c| c.name).collect();
             lines.push(Line::from(vec![
                 Span::styled(format!(" ✓ {passed} passed: "), t.ok),
                 Span::styled(names.join(", "), t.muted),
             ]));
         }
-        for c in d.checks.iter().filter(|c| !c.ok) {
+        for c in d.checks.iter().filter(spelled) {
             let (mark, style) = if c.ok {
                 ("✓", t.ok)
             } else if c.forced {
@@ -78,6 +83,7 @@ pub fn draw(app: &App, d: &ActionDialog, frame: &mut Frame, area: Rect) {
         Phase::Running => foot.push(Line::styled(
             match d.kind {
                 crate::ui::action::ActionKind::Promote { .. } => " running — a promotion cannot be abandoned halfway",
+                crate::ui::action::ActionKind::Failover { .. } => " running — a failover cannot be abandoned halfway",
                 crate::ui::action::ActionKind::Checksum { .. } => " running — Esc stops after the current chunk",
             },
             t.muted,

@@ -397,6 +397,48 @@ pub enum Command {
         #[command(flatten)]
         read_only: ReadOnlyFlag,
     },
+    /// Make a former master that came back writable read-only (a zombie after a failover).
+    /// Exit 0 fenced, 1 refused, 2 failed.
+    Fence {
+        #[arg(long)]
+        shard: String,
+        /// The server to fence, HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        instance: crate::fleet::Addr,
+        /// Show the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        config: ConfigFlag,
+        #[command(flatten)]
+        read_only: ReadOnlyFlag,
+    },
+    /// Make a former master a read-only replica of the shard's master, when everything it wrote is
+    /// on that master; otherwise refuse, naming the transactions the master lacks.
+    /// Exit 0 rejoined, 1 refused (nothing changed), 2 failed.
+    Rejoin {
+        #[arg(long)]
+        shard: String,
+        /// The former master, HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        instance: crate::fleet::Addr,
+        /// The shard's master now (default: the one writable member that replicates from nobody).
+        #[arg(long, value_name = "HOST:PORT")]
+        master: Option<crate::fleet::Addr>,
+        /// Show the check and the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        config: ConfigFlag,
+        #[command(flatten)]
+        read_only: ReadOnlyFlag,
+    },
     /// Consistency check of a shard's replicas against its master (pt-table-checksum compatible).
     /// Exit 0 consistent, 1 differences found, 2 failed, 3 interrupted (continue with --resume).
     Checksum {
@@ -457,6 +499,8 @@ impl Command {
             Command::Sim(_) => "sim",
             Command::Promote { .. } => "promote",
             Command::Failover { .. } => "failover",
+            Command::Fence { .. } => "fence",
+            Command::Rejoin { .. } => "rejoin",
             Command::Checksum { .. } => "checksum",
             Command::Heartbeat { .. } => "heartbeat",
             Command::Completions { .. } => "completions",
@@ -470,6 +514,8 @@ impl Command {
             Command::Demo { config, read_only, terminal, .. } => (Some(config), Some(read_only), Some(terminal)),
             Command::Promote { config, read_only, .. }
             | Command::Failover { config, read_only, .. }
+            | Command::Fence { config, read_only, .. }
+            | Command::Rejoin { config, read_only, .. }
             | Command::Checksum { config, read_only, .. } => (Some(config), Some(read_only), None),
             Command::Snapshot { config, .. }
             | Command::CheckConfig { config, .. }

@@ -51,6 +51,8 @@ fn main() -> ExitCode {
             Some(Command::Sim(args)) => commands::sim(args).await,
             Some(c @ Command::Promote { .. }) => commands::promote(&cli, c).await,
             Some(c @ Command::Failover { .. }) => commands::failover(&cli, c).await,
+            Some(c @ Command::Fence { .. }) => commands::fence(&cli, c).await,
+            Some(c @ Command::Rejoin { .. }) => commands::rejoin(&cli, c).await,
             Some(c @ Command::Checksum { .. }) => commands::checksum(&cli, c).await,
             Some(Command::Completions { shell }) => commands::completions(*shell),
             Some(Command::Man { command }) => commands::man(command.as_deref()),

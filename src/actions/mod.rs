@@ -7,6 +7,7 @@ pub mod checksum;
 pub mod failover;
 pub mod lock;
 pub mod promote;
+pub mod rejoin;
 pub mod runner;
 pub mod server;
 

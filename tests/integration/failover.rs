@@ -2,9 +2,10 @@
 //! under acknowledged writes: confirmed dead, fenced, the most advanced replica promoted, the
 //! others following it by GTID, and what may be lost said and checked against the ledger.
 //!
-//! Shards (`common/shards.rs`): s34 semi-sync, s35 one replica lagging, s36 a hung master,
-//! s37 a failing fencing hook, s38 a wanted candidate behind the other, s39 both replicas behind
-//! (the library run with the TUI's memory of the master, to check "may be lost").
+//! Shards (`common/shards.rs`): s34 semi-sync, s35 one replica lagging (then its old master back
+//! as a zombie, fenced), s36 a hung master, s37 a failing fencing hook, s38 a wanted candidate
+//! behind the other (then the old master rejoins), s39 both replicas behind (the library run with
+//! the TUI's memory of the master, to check "may be lost"; the old master may not rejoin).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -80,6 +81,11 @@ async fn held(sb: &Sandbox, name: &str, ledger: &[u64]) -> BTreeSet<u64> {
 
 /// `name` replicates from `master` by GTID (slave_pos), both threads running, within 10 s.
 async fn streams_from(sb: &Sandbox, name: &str, master: &str) {
+    streams_by(sb, name, master, "Slave_Pos").await;
+}
+
+/// `name` replicates from `master` with `Using_Gtid` = `using`, both threads running, within 10 s.
+async fn streams_by(sb: &Sandbox, name: &str, master: &str, using: &str) {
     let port = sb.port(master).to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -91,7 +97,7 @@ async fn streams_from(sb: &Sandbox, name: &str, master: &str) {
                 row.get::<String, _>("Using_Gtid").unwrap_or_default(),
             )
         });
-        if got == Some((port.clone(), "Yes".into(), "Yes".into(), "Slave_Pos".into())) {
+        if got == Some((port.clone(), "Yes".into(), "Yes".into(), using.into())) {
             return;
         }
         assert!(Instant::now() < deadline, "{name} does not stream from {master} by GTID: {got:?}");
@@ -105,6 +111,34 @@ fn new_master(sb: &Sandbox, shard: &str, out: &str) -> String {
         .into_iter()
         .find(|r| out.contains(&format!("failed over {shard} to {}", sb.addr(r))))
         .unwrap_or_else(|| panic!("no new master named: {out}"))
+}
+
+fn rejoin(sb: &Sandbox, cfg: &std::path::Path, verb: &str, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(sb.bin())
+        .arg(verb)
+        .arg("--config")
+        .arg(cfg)
+        .args(args)
+        .output()
+        .expect("run shardtop");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The config as the operator updates it after the failover: `new` is the master, the old master
+/// one of the replicas.
+fn config_after(sb: &Sandbox, shard: &str, new: &str, extra: &str) -> tempfile::TempPath {
+    use std::io::Write;
+    let before = sb.config_with(&[shard], true, extra);
+    let text = std::fs::read_to_string(&before).expect("config");
+    let (old_addr, new_addr) = (sb.addr(&format!("{shard}-m")), sb.addr(new));
+    let text = text
+        .replace(&format!("master = \"{old_addr}\""), "master = \"NEW\"")
+        .replace(&format!("\"{new_addr}\""), &format!("\"{old_addr}\""))
+        .replace("master = \"NEW\"", &format!("master = \"{new_addr}\""));
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp config");
+    f.write_all(text.as_bytes()).expect("write config");
+    f.into_temp_path()
 }
 
 fn audit_steps(path: &std::path::Path) -> Vec<(String, String)> {
@@ -189,6 +223,17 @@ async fn a_lagging_replica_follows_the_new_master_and_gets_every_row() {
     let on_lagging = held(&sb, &lagging, &ledger).await;
     assert_eq!(on_lagging, on_new, "the lagging replica holds every row the new master holds");
     eprintln!("lagging replica: {} acknowledged, {} on the new master", ledger.len(), on_new.len());
+
+    // The old master comes back writable: a zombie at once, and `fence` makes it read-only.
+    sandbox(&sb, "start", &[master]);
+    let after = config_after(&sb, shard, &new, &sb.actions_section(&audit, ""));
+    let old = sb.addr(master);
+    let (_, json) = sb.snapshot(&after, &["--rate-window", "0"]);
+    let zombie = crate::common::instance(&json, &old);
+    assert!(zombie.to_string().contains("zombie_master"), "the old master back writable is a zombie: {zombie}");
+    let (code, out) = rejoin(&sb, &after, "fence", &["--shard", shard, "--instance", &old, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(sb.value(master, "SELECT @@read_only").await.as_deref(), Some("1"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,6 +318,17 @@ async fn a_wanted_candidate_behind_another_catches_up_from_it_first() {
     let want: BTreeSet<u64> = ledger.iter().copied().collect();
     assert_eq!(held(&sb, &behind, &ledger).await, want, "the new master has every acknowledged row");
     streams_from(&sb, &ahead, &behind).await;
+
+    // Every write of the old master reached the new one: back, it may rejoin as a replica.
+    sandbox(&sb, "start", &[master]);
+    let after = config_after(&sb, shard, &behind, &sb.actions_section(&audit, ""));
+    let old = sb.addr(master);
+    let (code, out) = rejoin(&sb, &after, "rejoin", &["--shard", shard, "--instance", &old, "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("rejoined {shard} as a replica of {}", sb.addr(&behind))), "{out}");
+    assert_eq!(sb.value(master, "SELECT @@read_only").await.as_deref(), Some("1"), "{out}");
+    // A former master counts its own binlog: current_pos, as after a promotion.
+    streams_by(&sb, master, &behind, "Current_Pos").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,4 +373,14 @@ async fn with_both_replicas_behind_the_report_names_what_is_lost() {
     streams_from(&sb, "s39-r2", "s39-r1").await;
     assert_eq!(held(&sb, "s39-r2", &ledger).await, on_new, "r2 caught up with the new master");
     eprintln!("both behind: {} acknowledged, {lost} lost, reported: {}", ledger.len(), o.loss.summary);
+
+    // The old master holds what was lost: rejoining it is refused, naming those transactions.
+    sandbox(&sb, "start", &[master]);
+    let after = config_after(&sb, shard, "s39-r1", &sb.actions_section(&audit, ""));
+    let old = sb.addr(master);
+    let (code, out) = rejoin(&sb, &after, "rejoin", &["--shard", shard, "--instance", &old, "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("it holds {lost} transactions the master lacks")), "{out}");
+    assert!(out.contains("domain 39 from server 3900"), "{out}");
+    assert!(sb.replica_status(master).await.is_none(), "a refused rejoin changes nothing");
 }

@@ -67,6 +67,58 @@ async fn writer(sb: Arc<Sandbox>, master: String, first_id: u64, stop: Arc<Atomi
     acked
 }
 
+/// Acknowledged inserts to whichever server the routing file names (the post-promotion hook
+/// rewrites it), retrying the same id on any error, until `stop`: the application's ledger, with
+/// the time of each acknowledgement.
+async fn routed_writer(
+    sb: Arc<Sandbox>,
+    routing: PathBuf,
+    first_id: u64,
+    stop: Arc<AtomicBool>,
+) -> Vec<(u64, Instant)> {
+    let mut acked = Vec::new();
+    let mut id = first_id;
+    let mut conn: Option<mysql_async::Conn> = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let opts = |addr: &str| {
+        let (host, port) = addr.trim().rsplit_once(':').unwrap_or(("127.0.0.1", "0"));
+        let admin = sb.admin_opts("s34-m");
+        mysql_async::OptsBuilder::from_opts(admin).ip_or_hostname(host.to_string()).tcp_port(port.parse().unwrap_or(0))
+    };
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        if conn.is_none() {
+            let addr = std::fs::read_to_string(&routing).unwrap_or_default();
+            conn = tokio::time::timeout(Duration::from_millis(500), mysql_async::Conn::new(opts(&addr)))
+                .await
+                .ok()
+                .and_then(Result::ok);
+            if conn.is_none() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let sql =
+            format!("INSERT INTO social.photos (id, user_id, caption, created_at) VALUES ({id}, 3, 'ledger', NOW())");
+        match tokio::time::timeout(Duration::from_secs(2), c.query_drop(sql)).await {
+            Ok(Ok(())) => {
+                acked.push((id, Instant::now()));
+                id += 1;
+            }
+            // Committed by an earlier try whose answer was lost.
+            Ok(Err(mysql_async::Error::Server(e))) if e.code == 1062 => {
+                acked.push((id, Instant::now()));
+                id += 1;
+            }
+            _ => {
+                conn = None;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+    acked
+}
+
 /// The ids of `ledger` that `name` holds.
 async fn held(sb: &Sandbox, name: &str, ledger: &[u64]) -> BTreeSet<u64> {
     let (Some(lo), Some(hi)) = (ledger.first(), ledger.last()) else { return BTreeSet::new() };
@@ -157,15 +209,17 @@ async fn semi_sync_failover_keeps_every_acknowledged_write() {
     sandbox(&sb, "semi-sync", &["on", shard]);
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
-    let cfg = sb.config_with(&[shard], true, &sb.actions_section(&audit, ""));
 
+    // The application follows the routing file, which the post-promotion hook rewrites.
+    let routing = dir.path().join("routing");
+    std::fs::write(&routing, sb.addr(master)).expect("routing");
+    let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
+    let cfg = sb.config_with(&[shard], true, &sb.actions_section(&audit, &format!("post_promote_hook = \"{hook}\"")));
     let stop = Arc::new(AtomicBool::new(false));
-    let w = tokio::spawn(writer(sb.clone(), master.into(), 34_000_000, stop.clone()));
+    let w = tokio::spawn(routed_writer(sb.clone(), routing.clone(), 34_000_000, stop.clone()));
     tokio::time::sleep(Duration::from_millis(800)).await;
     let killed = Instant::now();
     kill(&sb, master);
-    let ledger = w.await.expect("writer");
-    assert!(ledger.len() > 20, "the writer wrote: {}", ledger.len());
 
     let (code, dry) = failover(&sb, &cfg, &["--shard", shard, "--dry-run"]);
     assert_eq!(code, 0, "{dry}");
@@ -173,7 +227,17 @@ async fn semi_sync_failover_keeps_every_acknowledged_write() {
     let (code, out) = failover(&sb, &cfg, &["--shard", shard, "--yes"]);
     let took = killed.elapsed();
     assert_eq!(code, 0, "{out}");
-    eprintln!("semi-sync failover: {} acknowledged rows; kill to done {took:?}\n{out}", ledger.len());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let acks = w.await.expect("writer");
+    let ledger: Vec<u64> = acks.iter().map(|(id, _)| *id).collect();
+    let before = acks.iter().filter(|(_, t)| *t < killed).count();
+    assert!(before > 20 && acks.len() > before, "the writer wrote before and after: {before} of {}", acks.len());
+    let gap = acks.windows(2).map(|w| w[1].1 - w[0].1).max().unwrap_or_default();
+    eprintln!(
+        "semi-sync failover: {} acknowledged rows ({before} before the kill); longest write gap {gap:?} (kill to failover done {took:?}, a dry run included)\n{out}",
+        acks.len()
+    );
     let new = new_master(&sb, shard, &out);
     let want: BTreeSet<u64> = ledger.iter().copied().collect();
     assert_eq!(sb.value(&new, "SELECT @@read_only").await.as_deref(), Some("0"), "the new master takes writes");
@@ -191,7 +255,7 @@ async fn semi_sync_failover_keeps_every_acknowledged_write() {
     let steps = audit_steps(&audit);
     let ran: Vec<&str> =
         steps.iter().filter(|(s, p)| p == "start" && s != "lock" && s != "read").map(|(s, _)| s.as_str()).collect();
-    assert_eq!(ran, ["stop_io", "apply_relay", "promote", "repoint", "marker"], "{steps:?}");
+    assert_eq!(ran, ["stop_io", "apply_relay", "promote", "hook", "repoint", "marker"], "{steps:?}");
     assert!(steps.iter().any(|(s, p)| s == "outcome" && p == "ok"), "{steps:?}");
 }
 

@@ -28,6 +28,7 @@ pub enum Action {
     Topology,
     Redraw,
     Promote,
+    Fence,
     Checksum,
 }
 
@@ -55,6 +56,7 @@ impl Action {
             Action::Redraw => "redraw",
             Action::Topology => "topology",
             Action::Promote => "promote",
+            Action::Fence => "fence",
             Action::Checksum => "checksum",
         }
     }
@@ -98,7 +100,8 @@ pub const BINDINGS: &[Binding] = &[
     Binding { keys: &["s"], action: Action::Sort, desc: "next sort column" },
     Binding { keys: &["S"], action: Action::SortReverse, desc: "reverse sort order" },
     Binding { keys: &["t"], action: Action::Topology, desc: "topology (all shards / this shard)" },
-    Binding { keys: &["P"], action: Action::Promote, desc: "promote the selected replica (detail)" },
+    Binding { keys: &["P"], action: Action::Promote, desc: "promote replica; fail over dead master" },
+    Binding { keys: &["F"], action: Action::Fence, desc: "fence the selected server (read-only)" },
     Binding { keys: &["C"], action: Action::Checksum, desc: "checksum the selected shard" },
     Binding { keys: &["e"], action: Action::ToggleEvents, desc: "show / hide the events pane" },
     Binding { keys: &["Ctrl-l"], action: Action::Redraw, desc: "redraw the screen (after line noise)" },

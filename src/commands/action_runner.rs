@@ -57,6 +57,9 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
             ActionKind::Failover { candidate, replicas, seen, .. } => {
                 tokio::spawn(tui_failover(cfg, self.cfg.clone(), shard, (candidate, replicas, seen), dry_run, tx));
             }
+            ActionKind::Fence { instance, .. } => {
+                tokio::spawn(tui_fence(cfg, shard, instance, dry_run, tx));
+            }
             ActionKind::Checksum { .. } => {
                 tokio::spawn(tui_checksum(cfg, shard, dry_run, stop, tx));
             }
@@ -256,6 +259,56 @@ async fn tui_failover(
                 );
             }
             ActionMsg::Finished { ok: o.warnings.is_empty(), summary }
+        }
+        (false, Err(e)) => ActionMsg::Finished { ok: false, summary: e.to_string() },
+    };
+    let _ = tx.send(msg);
+}
+
+async fn tui_fence(
+    cfg: Arc<Config>,
+    shard: String,
+    instance: Addr,
+    dry_run: bool,
+    tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+) {
+    use crate::actions::audit::AuditLog;
+    use crate::actions::rejoin as rj;
+    use crate::ui::action::ActionMsg;
+    let (pr, accounts) = match promote_parts(&cfg, &shard, &instance) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Planned(Err(e.message)));
+            return;
+        }
+    };
+    let req = rj::Request {
+        shard: shard.clone(),
+        instance: instance.clone(),
+        members: std::iter::once(pr.master).chain(pr.replicas).collect(),
+        master: None,
+        fence_only: true,
+        dry_run,
+    };
+    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
+    let mut audit = match AuditLog::open(audit) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") });
+            return;
+        }
+    };
+    let progress_tx = tx.clone();
+    let mut progress = move |p: &crate::actions::Progress| {
+        let _ = progress_tx.send(ActionMsg::Progress(p.clone()));
+    };
+    let result = rj::rejoin(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
+    let msg = match (dry_run, result) {
+        (true, Ok(_)) => ActionMsg::Planned(Ok(())),
+        (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
+        (false, Ok(_)) => {
+            log::warn!(target: "actions", "{shard}: {instance} fenced (read-only)");
+            ActionMsg::Finished { ok: true, summary: format!("{instance} is read-only") }
         }
         (false, Err(e)) => ActionMsg::Finished { ok: false, summary: e.to_string() },
     };

@@ -25,6 +25,11 @@ pub enum ActionKind {
         replicas: Vec<Addr>,
         seen: crate::actions::failover::Seen,
     },
+    /// Make a server read-only: a former master back writable after a failover (a zombie).
+    Fence {
+        shard: usize,
+        instance: Addr,
+    },
     Checksum {
         shard: usize,
     },
@@ -141,6 +146,7 @@ impl ActionDialog {
             ActionKind::Failover { candidate: None, .. } => {
                 format!("Fail over {}: a replica takes over from the dead master", self.shard_name)
             }
+            ActionKind::Fence { instance, .. } => format!("Fence {instance} in {}: read-only", self.shard_name),
             ActionKind::Checksum { .. } => format!("Checksum shard {}", self.shard_name),
         }
     }

@@ -427,6 +427,26 @@ impl App {
                     log::warn!(target: "actions", "promotion starts from a replica in the shard detail (Enter on a shard)");
                 }
             }
+            Action::Fence => {
+                let target = match self.view {
+                    View::Detail(s) => {
+                        self.fleet.shards.get(s).and_then(|sh| sh.instances.get(self.detail_selected)).map(|i| (s, i))
+                    }
+                    _ => None,
+                };
+                match target {
+                    Some((s, i))
+                        if i.role == crate::fleet::Role::Replica
+                            || i.problems.iter().any(|p| p.rule == "zombie_master") =>
+                    {
+                        let instance = i.addr.clone();
+                        self.open_action(super::action::ActionKind::Fence { shard: s, instance }, s);
+                    }
+                    _ => {
+                        log::warn!(target: "actions", "select a server other than the master in the shard detail to fence it")
+                    }
+                }
+            }
             Action::Checksum => {
                 let shard = match self.view {
                     View::Detail(s) | View::Topology(Some(s)) => Some(s),
@@ -988,6 +1008,22 @@ pub(crate) mod tests {
         assert_eq!(app.dialog.as_ref().map(|d| d.kind.clone()), Some(ActionKind::Checksum { shard: 0 }));
         key(&mut app, KeyCode::Esc);
         assert!(app.dialog.is_none());
+    }
+
+    #[test]
+    fn fence_opens_on_a_server_other_than_the_master_only() {
+        use super::super::action::ActionKind;
+        let mut app = demo_app(10.0);
+        app.actions_configured = true;
+        key(&mut app, KeyCode::Char('s'));
+        key(&mut app, KeyCode::Enter); // users-01's detail, cursor on the master
+        key(&mut app, KeyCode::Char('F'));
+        assert!(app.dialog.is_none(), "the master is not fenced from here");
+        key(&mut app, KeyCode::Down);
+        let effects = key(&mut app, KeyCode::Char('F'));
+        let want = ActionKind::Fence { shard: 0, instance: app.fleet.shards[0].instances[1].addr.clone() };
+        assert_eq!(app.dialog.as_ref().map(|d| d.kind.clone()), Some(want.clone()));
+        assert_eq!(effects, vec![Effect::Action(ActionEffect::Plan(want))]);
     }
 
     #[test]

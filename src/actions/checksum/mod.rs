@@ -10,6 +10,7 @@
 //! step, pause, differing chunk, the result and an interruption reach the audit
 //! log. `table_method` is the quick `CHECKSUM TABLE` comparison.
 
+mod compare;
 mod exec;
 pub mod plan;
 mod sql;

@@ -32,7 +32,7 @@ async fn ctrl_c_ends_a_run_within_a_second_with_a_replica_stopped() {
     let sb = sandbox_or_skip!();
     sb.exec(
         "s29-m",
-        "CREATE DATABASE IF NOT EXISTS social; DROP TABLE IF EXISTS social.keyed, social.keyless; \
+        "CREATE DATABASE IF NOT EXISTS social; USE social; DROP TABLE IF EXISTS social.keyed, social.keyless; \
          CREATE TABLE social.keyed (id INT NOT NULL PRIMARY KEY, v INT); INSERT INTO social.keyed SELECT seq, seq FROM seq_1_to_5000; \
          CREATE TABLE social.keyless (a INT, b INT); INSERT INTO social.keyless SELECT seq, seq FROM seq_1_to_100",
     )

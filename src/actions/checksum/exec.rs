@@ -11,6 +11,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 
 use super::plan::ChecksumStep;
+use super::sizing::next_chunk_size;
 use super::sql::{
     boundary_text, convert_result_table_sql, crc_expr, create_table_sql, ident, key_cmp, qualified,
     result_charsets_sql, table_name, truncate,
@@ -26,6 +27,7 @@ use crate::probe::{ProbeOptions, Prober};
 /// How often a wait looks at the stop flag, and the longest single server-side wait.
 const STOP_POLL: Duration = Duration::from_millis(50);
 pub(super) const WAIT_SLICE: f64 = 0.5;
+const THROTTLE_EVERY: Duration = Duration::from_secs(1);
 
 /// The one place progress goes: the runner's step messages and the executor's chunk
 /// events share it (a lock, never held across an await).
@@ -76,6 +78,8 @@ pub struct ChecksumExec<'a> {
     pub(super) master_pos: Option<(String, Option<(String, u64)>)>,
     /// A pre-existing result table that could not be converted to utf8mb4.
     narrow_result_table: Option<String>,
+    /// When the throttle last found nothing to wait for: it looks again after `THROTTLE_EVERY`.
+    throttle_ok_at: Option<Instant>,
 }
 
 impl<'a> ChecksumExec<'a> {
@@ -102,6 +106,7 @@ impl<'a> ChecksumExec<'a> {
             total_rows,
             master_pos: None,
             narrow_result_table: None,
+            throttle_ok_at: None,
         }
     }
 
@@ -178,6 +183,10 @@ impl<'a> ChecksumExec<'a> {
 
     /// Wait while a replica lags, is stopped or unreachable, or the master is busy.
     async fn throttle(&mut self, journal: &mut Journal<'_>, step: &'static str) -> Res<()> {
+        // As pt-table-checksum's --check-interval: replicas are probed once a second, not per chunk.
+        if self.throttle_ok_at.is_some_and(|t| t.elapsed() < THROTTLE_EVERY) {
+            return Ok(());
+        }
         let mut paused: Option<(Instant, String)> = None;
         loop {
             let mut reason = None;
@@ -215,6 +224,7 @@ impl<'a> ChecksumExec<'a> {
             }
             match reason {
                 None => {
+                    self.throttle_ok_at = Some(Instant::now());
                     if let Some((since, _)) = paused {
                         self.sink.emit(&Event::Resumed);
                         let _ = journal.entry(step, "resumed", Some(since.elapsed()), "throttle released");
@@ -421,11 +431,8 @@ impl<'a> ChecksumExec<'a> {
                 done_rows: self.report.rows,
                 total_rows: self.total_rows,
             });
-            // Adapt: aim at the target chunk time, moving halfway each step.
-            if rows > 0 && took.as_secs_f64() > 0.0 {
-                let ideal = (rows as f64 / took.as_secs_f64() * target).clamp(100.0, 2_000_000.0);
-                chunk_size = ((chunk_size as f64 + ideal) / 2.0) as u64;
-            }
+            let remaining = t.rows_estimate.saturating_sub(result.rows);
+            chunk_size = next_chunk_size(chunk_size, rows, took.as_secs_f64(), target, remaining);
             chunk_no += 1;
             last_key = Some(upper.clone());
             prev_upper = Some(upper);

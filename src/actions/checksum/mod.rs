@@ -13,6 +13,7 @@
 mod compare;
 mod exec;
 pub mod plan;
+mod sizing;
 mod sql;
 mod table_method;
 mod tables;

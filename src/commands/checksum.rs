@@ -86,8 +86,16 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             _ => {}
         }
     };
+    let audit_path = if *dry_run { None } else { Some(act.audit_log.as_path()) };
+    let mut audit = match AuditLog::open(audit_path) {
+        Ok(a) => a,
+        Err(e) => {
+            println!("checksum failed: cannot open the audit log {}: {e}", act.audit_log.display());
+            return Ok(2);
+        }
+    };
     if *method == crate::cli::ChecksumMethod::Table {
-        let r = match ck::run_table_method(&req, opts.clone(), &stop, &mut on_event).await {
+        let r = match ck::run_table_method(&req, opts.clone(), &stop, &mut audit, &mut on_event).await {
             Ok(r) => r,
             Err(e) => {
                 println!("checksum failed: {e}");
@@ -129,14 +137,6 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             1
         });
     }
-    let audit_path = if *dry_run { None } else { Some(act.audit_log.as_path()) };
-    let mut audit = match AuditLog::open(audit_path) {
-        Ok(a) => a,
-        Err(e) => {
-            println!("checksum failed: cannot open the audit log {}: {e}", act.audit_log.display());
-            return Ok(2);
-        }
-    };
     let report = match ck::run(&req, opts, stop, &mut audit, &mut on_event).await {
         Ok(r) => r,
         Err(ck::ChecksumError::Interrupted(why)) => {

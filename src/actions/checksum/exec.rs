@@ -22,7 +22,7 @@ use crate::fleet::health::lag_seconds;
 use crate::fleet::status::IoState;
 use crate::mysql::Dialect;
 use crate::mysql::replication::quote;
-use crate::probe::{ProbeOptions, Prober};
+use crate::probe::{self, ProbeOptions, Prober};
 
 /// How often a wait looks at the stop flag, and the longest single server-side wait.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -118,10 +118,26 @@ impl<'a> ChecksumExec<'a> {
         let _ = tokio::time::timeout(Duration::from_millis(200), self.conn.disconnect()).await;
     }
 
+    /// A write given up on a stop request still runs on the master; left alone it could
+    /// commit after a `--resume` rewrote its chunk. Kill it (bounded: a stop ends the run at once).
+    async fn kill_in_flight(&self) {
+        let id = self.conn.id();
+        let kill = async {
+            if let Ok(mut c) = probe::connect(&self.req.master, &self.opts).await {
+                let _ = c.query_drop(format!("KILL QUERY {id}")).await;
+                let _ = c.disconnect().await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(500), kill).await;
+    }
+
     async fn exec(&mut self, sql: &str) -> Res<()> {
         let limit = self.limit;
         match or_stop(self.stop, tokio::time::timeout(limit, self.conn.query_drop(sql))).await {
-            None => Err(interrupted("mid-statement")),
+            None => {
+                self.kill_in_flight().await;
+                Err(interrupted("mid-statement"))
+            }
             Some(Err(_)) => Err(ChecksumError::Failed(format!("no answer from the master within {limit:?}"))),
             Some(Ok(r)) => r.map_err(|e| ChecksumError::Failed(format!("{e} (in: {})", truncate(sql)))),
         }
@@ -291,7 +307,10 @@ impl<'a> ChecksumExec<'a> {
             let started = Instant::now();
             let limit = self.limit;
             match or_stop(self.stop, tokio::time::timeout(limit, self.conn.query_drop(&sql))).await {
-                None => return Err(interrupted(&format!("in chunk {n} of {}", t.name()))),
+                None => {
+                    self.kill_in_flight().await;
+                    return Err(interrupted(&format!("in chunk {n} of {}", t.name())));
+                }
                 Some(Ok(Ok(()))) => break started.elapsed(),
                 Some(Ok(Err(mysql_async::Error::Server(e)))) if (e.code == 1205 || e.code == 1213) && attempt < 5 => {
                     attempt += 1;

@@ -16,6 +16,8 @@ use serde::Serialize;
 use super::exec::or_stop;
 use super::sql::table_name;
 use super::{ChecksumError, Event, Request, Res, dialect_of, fail, tables::plan_tables};
+use crate::actions::audit::AuditLog;
+use crate::actions::runner::Journal;
 use crate::fleet::Addr;
 use crate::probe::{self, ProbeOptions, columns};
 
@@ -95,6 +97,7 @@ pub async fn run_table_method(
     req: &Request,
     opts: Arc<ProbeOptions>,
     stop: &AtomicBool,
+    audit: &mut AuditLog,
     events: &mut (dyn FnMut(&Event) + Send),
 ) -> Res<TableMethodReport> {
     let mut master =
@@ -107,8 +110,29 @@ pub async fn run_table_method(
         return Ok(TableMethodReport::default());
     }
     let names: Vec<String> = plans.iter().map(|p| table_name(&p.db, &p.tbl)).collect();
+    // Holding replication is a change to the servers: the audit log has the run.
+    let mut quiet = |_: &crate::actions::Progress| {};
+    let mut journal = Journal::new("checksum", &req.shard, audit, &mut quiet, opts.password.iter().cloned().collect());
+    let audit_err = |e: std::io::Error| ChecksumError::Failed(format!("audit log: {e}"));
+    let plain: Vec<String> = plans.iter().map(|p| p.name()).collect();
+    journal
+        .entry(
+            "run",
+            "start",
+            None,
+            &format!("--method table on {} and {} replicas: {}", req.master, req.replicas.len(), plain.join(", ")),
+        )
+        .map_err(audit_err)?;
     let (pos, master_answers) = master_checksums(&mut master, &dialect, &names, stop).await?;
     let _ = master.disconnect().await;
+    let master_words = match &master_answers {
+        Ok(_) => format!("master's CHECKSUM TABLE taken at {pos}"),
+        Err(why) => why.clone(),
+    };
+    journal.entry("master", "ok", None, &master_words).map_err(audit_err)?;
+    journal
+        .entry("hold", "start", None, &format!("stop {} replicas at the master's position {pos}", req.replicas.len()))
+        .map_err(audit_err)?;
     let (stop_sql, start_sql, until) =
         (dialect.stop_replica(), dialect.start_replica(), dialect.start_replica_until_gtid(&pos));
     let mut conns = Vec::new();
@@ -171,14 +195,25 @@ pub async fn run_table_method(
         let _ = c.query_drop("DO 1").await;
     }
     let held_seconds = held.elapsed().as_secs_f64();
+    let (phase, detail) = if restart_errors.is_empty() {
+        ("ok", "replication restarted on every replica".to_string())
+    } else {
+        ("failed", format!("could not restart replication on {}", restart_errors.join("; ")))
+    };
+    journal.entry("hold", phase, Some(held.elapsed()), &detail).map_err(audit_err)?;
     if !restart_errors.is_empty() {
         return Err(ChecksumError::Failed(format!("could not restart replication on {}", restart_errors.join("; "))));
     }
     let per_server = match outcome {
-        Err(ChecksumError::Interrupted(_)) => {
+        Err(ChecksumError::Interrupted(why)) => {
+            journal.entry("run", "interrupted", Some(journal.elapsed()), &why).map_err(audit_err)?;
             return Ok(TableMethodReport { position: pos, held_seconds, interrupted: true, ..Default::default() });
         }
-        other => other?,
+        Err(e) => {
+            let _ = journal.entry("run", "failed", Some(journal.elapsed()), &e.to_string());
+            return Err(e);
+        }
+        Ok(v) => v,
     };
     let master_note = master_answers.as_ref().err().cloned();
     let mut report = TableMethodReport { position: pos, held_seconds, master_note, ..TableMethodReport::default() };
@@ -190,6 +225,8 @@ pub async fn run_table_method(
         let values: Vec<(Addr, Option<i64>)> = per_server.iter().map(|(a, rows)| (a.clone(), answer(rows))).collect();
         let differ = differing(master_value, &values);
         if !differ.is_empty() {
+            let who: Vec<String> = differ.iter().map(ToString::to_string).collect();
+            journal.entry("compare", "diff", None, &format!("{t}: {}", who.join(", "))).map_err(audit_err)?;
             report.differing.push((t.clone(), differ));
         }
         let mut all = Vec::new();
@@ -199,6 +236,9 @@ pub async fn run_table_method(
         all.extend(values);
         report.tables.push((t.clone(), all));
     }
+    let outcome =
+        format!("{} tables compared at {}, {} differ", report.tables.len(), report.position, report.differing.len());
+    journal.entry("run", "outcome", Some(journal.elapsed()), &outcome).map_err(audit_err)?;
     Ok(report)
 }
 

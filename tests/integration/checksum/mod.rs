@@ -185,6 +185,10 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     assert!(out.contains(&format!("DIFF `social`.`big`: {r1}\n")), "{out}");
     assert!(!out.contains("note: the master's position moved"), "{out}");
     assert!(out.contains("replication held"), "{out}");
+    let log = std::fs::read_to_string(dir.path().join("a.jsonl")).expect("audit log");
+    for needle in ["\"step\":\"hold\",\"phase\":\"start\"", "\"step\":\"hold\",\"phase\":\"ok\"", "--method table on"] {
+        assert!(log.contains(needle), "holding replication is audited ({needle}):\n{log}");
+    }
     for r in sb.replicas("s15") {
         let row = sb.replica_status(&r).await.expect("replica");
         assert_eq!(row.get::<String, _>("Slave_SQL_Running").as_deref(), Some("Yes"), "{r}: replication restarted");

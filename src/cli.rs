@@ -440,7 +440,8 @@ pub enum Command {
         read_only: ReadOnlyFlag,
     },
     /// Consistency check of a shard's replicas against its master (pt-table-checksum compatible).
-    /// Exit 0 consistent, 1 differences found, 2 failed, 3 interrupted (continue with --resume).
+    /// Exit 0 consistent, 1 differences found, 2 failed, 3 interrupted (continue with --resume),
+    /// 4 incomplete (no differences, but a table was skipped or a replica not compared).
     Checksum {
         #[arg(long)]
         shard: String,

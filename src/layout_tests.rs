@@ -21,10 +21,7 @@ const LONG_FILE_MARK: &str = "// long-file:";
 
 /// Files over `LONG_FILE` that another part of issue 13 is splitting right now (a reason added
 /// here would only conflict with that work). Delete each line when the file is split.
-const BEING_SPLIT: &[&str] = &[
-    // The checksum becomes typed steps under actions/checksum/ (issue 18).
-    "actions/checksum.rs",
-];
+const BEING_SPLIT: &[&str] = &[];
 
 fn src_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

@@ -158,7 +158,15 @@ async fn tui_checksum(
     let mut events = move |e: &crate::actions::checksum::Event| {
         let _ = events_tx.send(ActionMsg::Checksum(e.clone()));
     };
-    let result = crate::actions::checksum::run(&req, opts, stop, &mut events).await;
+    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
+    let mut audit = match crate::actions::audit::AuditLog::open(audit) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = tx.send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") });
+            return;
+        }
+    };
+    let result = crate::actions::checksum::run(&req, opts, stop, &mut audit, &mut events).await;
     let msg = match (dry_run, result) {
         (true, Ok(_)) => ActionMsg::Planned(Ok(())),
         (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
@@ -171,6 +179,9 @@ async fn tui_checksum(
                 r.diffs.len(),
                 if r.interrupted { "; stopped: continue with `shardtop checksum --resume`" } else { "" }
             );
+            for why in &r.incomplete {
+                summary.push_str(&format!("\nincomplete: {why}"));
+            }
             for d in r.diffs.iter().take(12) {
                 summary.push_str(&format!(
                     "\n{} rows {} vs {}",
@@ -180,7 +191,7 @@ async fn tui_checksum(
                 ));
             }
             log::info!(target: "actions", "checksum of {}: {}", req.shard, summary.lines().next().unwrap_or_default());
-            ActionMsg::Finished { ok: r.diffs.is_empty() && !r.interrupted, summary }
+            ActionMsg::Finished { ok: r.exit_code() == 0, summary }
         }
         (false, Err(e)) => ActionMsg::Finished { ok: false, summary: e.to_string() },
     };
@@ -425,7 +436,7 @@ pub fn checksum_parts(
         chunk_time: cfg.checksum.chunk_time,
         max_lag: cfg.checksum.max_lag,
         max_threads_running: cfg.checksum.max_threads_running,
-        replica_timeout: Duration::from_secs(60),
+        replica_timeout: cfg.checksum.replica_timeout,
         resume: false,
         dry_run: true,
     };

@@ -8,8 +8,10 @@ use super::discovery::with_discovered;
 use super::{CmdResult, CommandError, load_config};
 use crate::cli::{Cli, Format};
 
-/// `shardtop checksum`: exit 0 consistent, 1 differences, 2 failed, 3 interrupted.
+/// `shardtop checksum`: exit 0 consistent, 1 differences, 2 failed, 3 interrupted, 4 incomplete.
 pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
+    use crate::actions::Progress;
+    use crate::actions::audit::AuditLog;
     use crate::actions::checksum::{self as ck, Event};
     use std::sync::atomic::{AtomicBool, Ordering};
     let crate::cli::Command::Checksum { shard, tables, databases, dry_run, resume, format, method, .. } = cmd else {
@@ -54,15 +56,16 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             return;
         }
         match e {
-            Event::Plan(plans) => {
-                println!("tables ({}):", plans.len());
-                for p in plans {
-                    let how = match (&p.skip, &p.index) {
-                        (Some(why), _) => format!("SKIP: {why}"),
-                        (None, Some(i)) => format!("chunks over {i} ({})", p.key.join(", ")),
-                        (None, None) => "whole table as one chunk (no usable key)".into(),
-                    };
-                    println!("  {}.{:<24} ~{:>9} rows  {how}", p.db, p.tbl, p.rows_estimate);
+            Event::Plan { tables, steps } => {
+                println!("tables ({}):", tables.len());
+                for t in tables {
+                    println!("  {}", t.describe());
+                }
+                if *dry_run {
+                    println!("plan:");
+                    for (i, s) in steps.iter().enumerate() {
+                        println!("  {}. {} — {}", i + 1, s.name, s.what);
+                    }
                 }
             }
             Event::Chunk { db, tbl, done_rows, total_rows, .. } if last_line.elapsed() > Duration::from_secs(2) => {
@@ -77,14 +80,22 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
                 last_line = std::time::Instant::now();
                 println!("  paused: {reason}");
             }
-            Event::TableDone { db, tbl, chunks, rows, took } => {
-                println!("  ✓ {db}.{tbl}: {rows} rows in {chunks} chunks, {:.1} s", took.as_secs_f64())
-            }
+            // Every table ends with its verdict; comparisons with their count.
+            Event::Step(Progress::Finished { step: "table" | "compare", detail, .. }) => println!("  {detail}"),
+            Event::Step(Progress::Failed { step, error, .. }) if *step != "prepare" => println!("  {step}: {error}"),
             _ => {}
         }
     };
+    let audit_path = if *dry_run { None } else { Some(act.audit_log.as_path()) };
+    let mut audit = match AuditLog::open(audit_path) {
+        Ok(a) => a,
+        Err(e) => {
+            println!("checksum failed: cannot open the audit log {}: {e}", act.audit_log.display());
+            return Ok(2);
+        }
+    };
     if *method == crate::cli::ChecksumMethod::Table {
-        let r = match ck::run_table_method(&req, opts.clone(), &mut on_event).await {
+        let r = match ck::run_table_method(&req, opts.clone(), &stop, &mut audit, &mut on_event).await {
             Ok(r) => r,
             Err(e) => {
                 println!("checksum failed: {e}");
@@ -102,22 +113,36 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
                     vals.iter().map(|(a, c)| format!("{a}={}", c.map_or("NULL".into(), |c| c.to_string()))).collect();
                 println!("  {t}: {}", v.join("  "));
             }
+            if let Some(note) = &r.master_note {
+                println!("note: {note}; the majority of the replicas decided");
+            }
             for (t, who) in &r.differing {
                 println!("DIFF {t}: {}", who.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", "));
             }
             println!(
-                "{}: {} tables compared at {}; replication held {:.1} s; {} differ",
+                "{}: {} tables compared at {}; replication held {:.1} s; {} differ{}",
                 sc_name,
                 r.tables.len(),
                 r.position,
                 r.held_seconds,
-                r.differing.len()
+                r.differing.len(),
+                if r.interrupted { "; interrupted" } else { "" }
             );
         }
-        return Ok(if r.differing.is_empty() { 0 } else { 1 });
+        return Ok(if r.interrupted {
+            3
+        } else if r.differing.is_empty() {
+            0
+        } else {
+            1
+        });
     }
-    let report = match ck::run(&req, opts, stop, &mut on_event).await {
+    let report = match ck::run(&req, opts, stop, &mut audit, &mut on_event).await {
         Ok(r) => r,
+        Err(ck::ChecksumError::Interrupted(why)) => {
+            println!("checksum {why}; interrupted: continue with --resume");
+            return Ok(3);
+        }
         Err(e) => {
             println!("checksum failed: {e}");
             return Ok(2);
@@ -133,14 +158,10 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
     } else {
         for d in &report.diffs {
-            println!(
-                "DIFF {} rows {} vs master {} crc {} vs master {}",
-                d.place(),
-                d.this_cnt,
-                d.master_cnt.map_or("NULL".into(), |v| v.to_string()),
-                d.this_crc,
-                d.master_crc.as_deref().unwrap_or("NULL")
-            );
+            println!("DIFF {}", d.describe());
+        }
+        for why in &report.incomplete {
+            println!("INCOMPLETE {why}");
         }
         println!(
             "{}: {} rows in {:.1} s ({:.0} rows/s), {} differing chunks{}",
@@ -152,11 +173,5 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             if report.interrupted { "; interrupted: continue with --resume" } else { "" }
         );
     }
-    Ok(if report.interrupted {
-        3
-    } else if report.diffs.is_empty() {
-        0
-    } else {
-        1
-    })
+    Ok(report.exit_code())
 }

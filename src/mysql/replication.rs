@@ -86,6 +86,14 @@ impl Dialect {
         }
     }
 
+    /// Whether GTIDs are on (MySQL `@@gtid_mode`, `OFF` … `ON`); MariaDB always logs GTIDs.
+    pub fn gtid_mode_sql(&self) -> Option<&'static str> {
+        match self.flavor {
+            Flavor::MariaDb => None,
+            Flavor::MySql => Some("SELECT @@GLOBAL.gtid_mode"),
+        }
+    }
+
     /// GTID positioning for a replica of a new source.
     pub fn gtid_positioning(&self) -> Position {
         match self.flavor {

@@ -202,42 +202,19 @@ impl ActionDialog {
 
     fn on_checksum(&mut self, e: ChecksumEvent) {
         match e {
-            ChecksumEvent::Plan(tables) => {
-                self.plan = tables
-                    .iter()
-                    .map(|t| PlannedStep {
-                        name: "table",
-                        what: match (&t.skip, &t.index) {
-                            (Some(why), _) => format!("{}.{}: skipped — {why}", t.db, t.tbl),
-                            (None, Some(i)) => {
-                                format!("{}.{}: ~{} rows in chunks over {i}", t.db, t.tbl, t.rows_estimate)
-                            }
-                            (None, None) => {
-                                format!("{}.{}: ~{} rows as one chunk (no usable key)", t.db, t.tbl, t.rows_estimate)
-                            }
-                        },
-                    })
-                    .collect()
-            }
-            ChecksumEvent::Table { db, tbl } => self.steps.push(StepLine {
-                name: format!("{db}.{tbl}"),
-                state: StepState::Running,
-                took: None,
-                detail: String::new(),
-            }),
-            ChecksumEvent::Chunk { chunk, done_rows, total_rows, chunk_size, .. } => {
+            // The plan as it runs: prepare, one line per table (or why it is skipped), each replica.
+            ChecksumEvent::Plan { steps, .. } => self.plan = steps,
+            // Each table step ends with its own verdict (rows and chunks, or skipped and why).
+            ChecksumEvent::Step(p) => self.on_progress(p),
+            ChecksumEvent::Chunk { db, tbl, chunk, done_rows, total_rows, chunk_size, .. } => {
                 self.rows = Some((done_rows, total_rows));
                 self.note = None;
                 if let Some(s) = self.steps.last_mut() {
-                    s.detail = format!("chunk {chunk}, {chunk_size} rows per chunk");
+                    s.detail = format!("{db}.{tbl}: chunk {chunk}, {chunk_size} rows per chunk");
                 }
             }
             ChecksumEvent::Paused { reason } => self.note = Some(format!("paused: {reason}")),
             ChecksumEvent::Resumed => self.note = None,
-            ChecksumEvent::TableDone { db, tbl, chunks, rows, took } => {
-                self.finish(&format!("{db}.{tbl}"), StepState::Done, took, format!("{rows} rows in {chunks} chunks"))
-            }
-            ChecksumEvent::Comparing { replica } => self.note = Some(format!("comparing {replica}")),
         }
     }
 
@@ -262,12 +239,12 @@ impl ActionDialog {
                 self.typed.push(c);
                 Effect::None
             }
-            // A promotion cannot be abandoned halfway; a checksum stops between chunks.
+            // A promotion cannot be abandoned halfway; a checksum stops at once (and resumes later).
             (Phase::Running, KeyCode::Esc)
                 if matches!(self.kind, ActionKind::Checksum { .. }) && !self.stop_requested =>
             {
                 self.stop_requested = true;
-                self.note = Some("stopping after this chunk…".into());
+                self.note = Some("stopping…".into());
                 Effect::Stop
             }
             (Phase::Done { .. }, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) => Effect::Close,
@@ -350,7 +327,10 @@ mod tests {
     fn a_running_checksum_stops_on_esc_once() {
         let mut d = ActionDialog::new(ActionKind::Checksum { shard: 0 }, "s1");
         d.phase = Phase::Running;
-        d.on_msg(ActionMsg::Checksum(ChecksumEvent::Table { db: "social".into(), tbl: "photos".into() }));
+        d.on_msg(ActionMsg::Checksum(ChecksumEvent::Step(Progress::Started {
+            step: "table",
+            what: "social.photos: ~10000 rows in chunks over PRIMARY (id)".into(),
+        })));
         d.on_msg(ActionMsg::Checksum(ChecksumEvent::Chunk {
             db: "social".into(),
             tbl: "photos".into(),
@@ -364,5 +344,31 @@ mod tests {
         assert_eq!(d.rows, Some((3000, 10000)));
         assert_eq!(d.on_key(key(KeyCode::Esc)), Effect::Stop);
         assert_eq!(d.on_key(key(KeyCode::Esc)), Effect::None);
+    }
+
+    /// Issue 18: empty tables stayed "… social.followers" after the run ended.
+    #[test]
+    fn every_checksummed_table_ends_with_its_own_verdict() {
+        let mut d = ActionDialog::new(ActionKind::Checksum { shard: 0 }, "s1");
+        d.phase = Phase::Running;
+        for (what, verdict) in [
+            ("social.followers: ~0 rows in chunks over PRIMARY (id)", "social.followers: ✓ 0 rows in 3 chunks, 0.0 s"),
+            ("social.nokey: skip — no key", "social.nokey: skipped — no key"),
+        ] {
+            d.on_msg(ActionMsg::Checksum(ChecksumEvent::Step(Progress::Started { step: "table", what: what.into() })));
+            d.on_msg(ActionMsg::Checksum(ChecksumEvent::Step(Progress::Finished {
+                step: "table",
+                took: Duration::from_millis(3),
+                detail: verdict.into(),
+            })));
+        }
+        let lines: Vec<_> = d.steps.iter().map(|s| (s.state, s.detail.as_str())).collect();
+        assert_eq!(
+            lines,
+            [
+                (StepState::Done, "social.followers: ✓ 0 rows in 3 chunks, 0.0 s"),
+                (StepState::Done, "social.nokey: skipped — no key")
+            ]
+        );
     }
 }

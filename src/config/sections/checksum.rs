@@ -19,6 +19,9 @@ pub struct ChecksumConfig {
     pub max_lag: Duration,
     /// Pause while the master runs more than this many threads.
     pub max_threads_running: u64,
+    /// Give up on a replica that stays stopped, unreachable or behind this long (the throttle
+    /// and the final wait for it to apply the last chunk).
+    pub replica_timeout: Duration,
 }
 
 impl Default for ChecksumConfig {
@@ -28,6 +31,7 @@ impl Default for ChecksumConfig {
             chunk_time: Duration::from_millis(500),
             max_lag: Duration::from_secs(1),
             max_threads_running: 25,
+            replica_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -39,11 +43,13 @@ pub(in crate::config) struct RawChecksum {
     pub chunk_time: Opt<DurationInput>,
     pub max_lag: Opt<DurationInput>,
     pub max_threads_running: Opt<i64>,
+    pub replica_timeout: Opt<DurationInput>,
 }
 
 /// The keys of `[checksum]`, for "did you mean"; `known_keys_match_the_schema` keeps them in
 /// step with `RawChecksum`.
-pub(in crate::config) const KEYS: &[&str] = &["table", "chunk_time", "max_lag", "max_threads_running"];
+pub(in crate::config) const KEYS: &[&str] =
+    &["table", "chunk_time", "max_lag", "max_threads_running", "replica_timeout"];
 
 impl Checker<'_> {
     pub(in crate::config) fn checksum(&mut self, raw: RawChecksum) -> ChecksumConfig {
@@ -74,7 +80,10 @@ impl Checker<'_> {
             }
             None => d.max_threads_running,
         };
-        ChecksumConfig { table, chunk_time, max_lag, max_threads_running }
+        let replica_timeout = self
+            .duration("checksum.replica_timeout", raw.replica_timeout, d.replica_timeout)
+            .map_or(d.replica_timeout, |v| v.v);
+        ChecksumConfig { table, chunk_time, max_lag, max_threads_running, replica_timeout }
     }
 }
 
@@ -92,5 +101,9 @@ mod tests {
         assert!(has(&e, Some(2), "checksum.table \"checksums\" is not `db.table`"), "{e}");
         assert!(has(&e, Some(3), "checksum.chunk_time must be greater than 0"), "{e}");
         assert!(has(&e, Some(4), "checksum.max_threads_running must be at least 1"), "{e}");
+        let text = format!("[checksum]\nreplica_timeout = \"5s\"\n{SHARD}");
+        assert_eq!(ok(&text, &fixture_env()).config.checksum.replica_timeout, Duration::from_secs(5));
+        let e = err(&format!("[checksum]\nreplica_timeout = 0\n{SHARD}"), &fixture_env());
+        assert!(has(&e, Some(2), "checksum.replica_timeout must be greater than 0"), "{e}");
     }
 }

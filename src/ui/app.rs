@@ -50,6 +50,8 @@ pub enum View {
     Detail(usize),
     /// The replication tree of one shard, or of every shard the overview shows.
     Topology(Option<usize>),
+    /// The tactical display: big-number tiles, the health grid, hour-long charts (kiosk).
+    Wall,
 }
 
 /// Work the event loop does for the action dialog.
@@ -176,6 +178,8 @@ pub struct App {
     pub actions_configured: bool,
     /// The open action dialog, if any.
     pub dialog: Option<super::action::ActionDialog>,
+    /// The wall's hour of fleet figures, last events and feed bottlenecks.
+    pub wall: super::wall::Wall,
     /// Effects of the update under way, returned by `update`.
     effects: Vec<Effect>,
 }
@@ -217,6 +221,7 @@ impl App {
             repaint: false,
             actions_configured: false,
             dialog: None,
+            wall: super::wall::Wall::default(),
             effects: Vec::new(),
         }
     }
@@ -262,6 +267,7 @@ impl App {
     pub fn update(&mut self, msg: Message) -> Vec<Effect> {
         let events = self.apply(msg);
         if !events.is_empty() {
+            self.wall.note_events(self.now, &events);
             self.effects.push(Effect::Events(events));
         }
         std::mem::take(&mut self.effects)
@@ -297,7 +303,10 @@ impl App {
             }
             Message::Feed(round) => {
                 self.dirty = true;
-                self.fleet.apply_feed(&round)
+                self.wall.note_round(&round);
+                let events = self.fleet.apply_feed(&round);
+                self.wall.observe(round.at, &self.fleet);
+                events
             }
             Message::Metrics(u) => {
                 self.dirty = true;
@@ -309,6 +318,7 @@ impl App {
                     self.dirty = true;
                 }
                 self.now = now;
+                self.wall.observe(now, &self.fleet);
                 if kiosk::tick(self, now) {
                     self.dirty = true;
                 }
@@ -390,7 +400,7 @@ impl App {
                 let shard = match self.view {
                     View::Detail(s) | View::Topology(Some(s)) => Some(s),
                     View::Overview => self.selected_shard_index(),
-                    View::Topology(None) => None,
+                    View::Topology(None) | View::Wall => None,
                 };
                 if let Some(s) = shard {
                     self.open_action(super::action::ActionKind::Checksum { shard: s }, s);
@@ -418,10 +428,10 @@ impl App {
                         self.detail_selected = i;
                     }
                 }
-                View::Detail(_) => {}
+                View::Detail(_) | View::Wall => {}
             },
             Action::Topology => match self.view {
-                View::Overview => {
+                View::Overview | View::Wall => {
                     // The cursor's shard, if the user has put the cursor somewhere; else the top.
                     let at = self.follow.and_then(|_| self.selected_shard_index());
                     self.view = View::Topology(None);
@@ -443,6 +453,7 @@ impl App {
                     self.filter.clear();
                     self.clamp_selection();
                 }
+                View::Wall => self.view = View::Overview,
             },
             Action::Filter => {
                 self.view = View::Overview;
@@ -478,7 +489,7 @@ impl App {
                 let (b, line) = self.topo_window(&topo, page);
                 self.topo_scroll = topo.shards.get(b).map(|&s| (s, line));
             }
-            View::Detail(_) => {}
+            View::Detail(_) | View::Wall => {}
         }
     }
 
@@ -517,6 +528,7 @@ impl App {
                     self.detail_selected = i;
                 }
             }
+            View::Wall => {}
         }
     }
 
@@ -556,7 +568,7 @@ impl App {
                         ((self.detail_selected + 1).saturating_sub(self.page_rows.max(1)), len)
                     }
                     // The tree's rows are not a table: clicks there do nothing yet.
-                    View::Topology(_) => return,
+                    View::Topology(_) | View::Wall => return,
                 };
                 let pos = first + line;
                 if line >= self.page_rows || pos >= len {
@@ -568,7 +580,7 @@ impl App {
                         self.follow = Some(rows[pos]);
                     }
                     View::Detail(_) => self.detail_selected = pos,
-                    View::Topology(_) => {}
+                    View::Topology(_) | View::Wall => {}
                 }
             }
             _ => return,
@@ -610,6 +622,7 @@ impl App {
                 self.detail_selected =
                     step(self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len()));
             }
+            View::Wall => {}
             View::Topology(_) => {
                 let moved = {
                     let topo = Topo::new(self);

@@ -32,11 +32,11 @@ impl Kiosk {
 /// minutes, not every ten.
 pub const MAX_SHARD_PAGES: usize = 8;
 
-/// The views kiosk mode rotates through, in order: the overview, then each
+/// The views kiosk mode rotates through, in order: the wall, the overview, the topology, then each
 /// unhealthy shard's detail, worst first, up to [`MAX_SHARD_PAGES`]. New
 /// fleet-wide views (topology, charts) go right after the overview.
 pub fn rotation(app: &App) -> Vec<View> {
-    let mut views = vec![View::Overview, View::Topology(None)];
+    let mut views = vec![View::Wall, View::Overview, View::Topology(None)];
     let mut bad: Vec<usize> =
         (0..app.fleet.shards.len()).filter(|&i| app.fleet.shards[i].health > Health::Ok).collect();
     bad.sort_by(|&a, &b| {
@@ -78,7 +78,7 @@ pub fn tick(app: &mut App, now: DateTime<Utc>) -> bool {
             let worst = s.instances.iter().map(|x| x.health).max();
             s.instances.iter().position(|x| Some(x.health) == worst).unwrap_or(0)
         }),
-        View::Overview | View::Topology(_) => 0,
+        View::Overview | View::Topology(_) | View::Wall => 0,
     };
     if let Some(k) = &mut app.kiosk {
         k.since = now;
@@ -100,18 +100,18 @@ mod tests {
     use crate::ui::app::tests::demo_app;
 
     #[test]
-    fn rotation_is_overview_then_unhealthy_shards_worst_first() {
+    fn rotation_is_wall_overview_topology_then_unhealthy_shards_worst_first() {
         let app = demo_app(60.0);
         let views = rotation(&app);
-        assert_eq!(views[..2], [View::Overview, View::Topology(None)]);
+        assert_eq!(views[..3], [View::Wall, View::Overview, View::Topology(None)]);
         let shards: Vec<usize> =
-            views[2..].iter().map(|v| if let View::Detail(i) = v { *i } else { usize::MAX }).collect();
+            views[3..].iter().map(|v| if let View::Detail(i) = v { *i } else { usize::MAX }).collect();
         assert!(shards.contains(&script::DEAD_SHARD) && shards.contains(&script::BROKEN_SHARD), "{shards:?}");
         assert!(shards.iter().all(|&i| app.fleet.shards[i].health > Health::Ok));
         let healths: Vec<Health> = shards.iter().map(|&i| app.fleet.shards[i].health).collect();
         assert!(healths.windows(2).all(|w| w[0] >= w[1]), "{healths:?}");
-        // A healthy fleet shows the overview and the topology only.
-        assert_eq!(rotation(&demo_app(8.0)), vec![View::Overview, View::Topology(None)]);
+        // A healthy fleet shows the wall, the overview and the topology only.
+        assert_eq!(rotation(&demo_app(8.0)), vec![View::Wall, View::Overview, View::Topology(None)]);
     }
 
     #[test]
@@ -119,12 +119,13 @@ mod tests {
         let mut app = demo_app(60.0);
         let t0 = app.now;
         app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(10), t0));
+        app.view = View::Wall;
         let views = rotation(&app);
-        assert!(views.len() >= 3);
+        assert!(views.len() >= 4);
         assert!(!tick(&mut app, t0 + chrono::Duration::seconds(9)));
-        assert_eq!(app.view, View::Overview);
+        assert_eq!(app.view, View::Wall);
         let mut t = t0;
-        for expected in views.iter().skip(1).chain(std::iter::once(&View::Overview)) {
+        for expected in views.iter().skip(1).chain(std::iter::once(&View::Wall)) {
             t += chrono::Duration::seconds(10);
             assert!(tick(&mut app, t));
             assert_eq!(app.view, *expected);
@@ -144,18 +145,18 @@ mod tests {
         let mut app = demo_app(60.0);
         app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
         app.view = View::Detail(0); // shard 0 is healthy: not in the rotation
-        assert_eq!(next_view(&app, app.view), View::Overview);
+        assert_eq!(next_view(&app, app.view), View::Wall);
         let soon = app.now + chrono::Duration::seconds(1);
         assert!(tick(&mut app, soon), "long before the interval is up");
-        assert_eq!(app.view, View::Overview);
+        assert_eq!(app.view, View::Wall);
     }
 
     #[test]
     fn a_large_outage_shows_the_worst_shards_and_comes_back_to_the_overview_soon() {
         let app = crate::ui::app::tests::scale_app(60.0);
         let views = rotation(&app);
-        assert_eq!(views.len(), 2 + MAX_SHARD_PAGES, "{views:?}");
-        for v in &views[2..] {
+        assert_eq!(views.len(), 3 + MAX_SHARD_PAGES, "{views:?}");
+        for v in &views[3..] {
             let View::Detail(i) = *v else { panic!("{v:?}") };
             assert_eq!(app.fleet.shards[i].health, Health::Critical, "{}", app.fleet.shards[i].name);
         }

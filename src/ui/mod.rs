@@ -13,6 +13,7 @@ pub mod summary;
 pub mod theme;
 pub mod topo;
 pub mod views;
+pub mod wall;
 
 #[cfg(test)]
 mod scale_tests;

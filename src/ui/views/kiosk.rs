@@ -108,6 +108,7 @@ pub fn draw_banner(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) 
 fn view_name(app: &App) -> String {
     match app.view {
         View::Overview => "overview".into(),
+        View::Wall => "wall".into(),
         View::Detail(i) => app.fleet.shards.get(i).map_or_else(|| "shard".into(), |s| format!("shard {}", s.name)),
         View::Topology(None) => "topology".into(),
         View::Topology(Some(i)) => {

@@ -287,7 +287,11 @@ impl App {
                 // The cursor follows its shard by identity (`follow`), so rows that reorder cost
                 // nothing here: at a thousand shards this runs 3,000 times a second.
                 let Slot { shard, instance } = u.slot;
+                let at = u.sample.at;
                 let mut events = self.fleet.apply(shard, instance, u.sample);
+                if self.wall.is_new_bucket(at) || self.wall.points.back().is_some_and(|p| p.qps.is_none()) {
+                    self.wall.observe(at, &self.fleet);
+                }
                 events.extend(self.fleet.vanished(shard));
                 let found = self.fleet.discover_from(shard, instance);
                 if !found.is_empty() {

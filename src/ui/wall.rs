@@ -88,6 +88,23 @@ impl Wall {
         self.push(Point::of(now, fleet));
     }
 
+    /// Whether a point at `at` would start a new bucket (cheap: callers that see many messages a
+    /// second observe the fleet only then, and on the clock's ticks).
+    pub fn is_new_bucket(&self, at: DateTime<Utc>) -> bool {
+        self.points
+            .back()
+            .is_none_or(|l| at.timestamp().div_euclid(BUCKET_SECS) > l.at.timestamp().div_euclid(BUCKET_SECS))
+    }
+
+    /// Seconds the history covers, for the charts' time axis: at least `min`, at most the hour.
+    pub fn span(&self, min: f64) -> f64 {
+        let s = match (self.points.front(), self.points.back()) {
+            (Some(a), Some(b)) => (b.at - a.at).num_seconds() as f64,
+            _ => 0.0,
+        };
+        s.clamp(min, HOUR_POINTS as f64 * BUCKET_SECS as f64)
+    }
+
     pub fn push(&mut self, p: Point) {
         let bucket = |t: DateTime<Utc>| t.timestamp().div_euclid(BUCKET_SECS);
         match self.points.back_mut() {

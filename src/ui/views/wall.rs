@@ -20,8 +20,6 @@ use crate::ui::app::App;
 use crate::ui::theme::health_symbol;
 use crate::ui::wall::{self, Metric, SpikeRule};
 
-/// Seconds the charts span: the last hour.
-const HOUR: f64 = 3600.0;
 /// Minutes either side of the last marker the before/after panel compares.
 const BEFORE_AFTER_MINUTES: i64 = 10;
 
@@ -49,7 +47,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let lines: Vec<Line> = calls.into_iter().take(calls_h as usize).collect();
     frame.render_widget(Paragraph::new(lines), calls_area);
     draw_grid(app, frame, grid);
-    draw_charts(app, frame, charts);
+    draw_charts(app, frame, charts, 300.0);
     if events_h > 0 {
         draw_events(app, frame, events);
     }
@@ -188,9 +186,9 @@ fn big_value(app: &App, frame: &mut Frame, area: Rect, text: &str, style: Style)
     let n = text.chars().count() as u16;
     let size = if app.ascii || area.height < 4 {
         None
-    } else if 8 * n + 1 <= area.width {
+    } else if 8 * n < area.width {
         Some(PixelSize::HalfHeight)
-    } else if 4 * n + 1 <= area.width {
+    } else if 4 * n < area.width {
         Some(PixelSize::Quadrant)
     } else {
         None
@@ -374,7 +372,9 @@ fn draw_grid(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines), labels);
 }
 
-fn draw_charts(app: &App, frame: &mut Frame, area: Rect) {
+/// The fleet's last hour: QPS, worst lag, feed p99 side by side (the wall's, and the overview's
+/// when the table leaves room).
+pub(super) fn draw_charts(app: &App, frame: &mut Frame, area: Rect, min_span: f64) {
     let t = &app.theme;
     let lim = &app.fleet.limits;
     let now = app.now;
@@ -383,11 +383,12 @@ fn draw_charts(app: &App, frame: &mut Frame, area: Rect) {
     let rate = |v: f64| fmt_rate(Some(v));
     let ms = |v: f64| fmt_ms(v);
     let qps_pts = app.wall.series(Metric::Qps, now);
+    let span = app.wall.span(min_span);
     // The spike line: half as much again over the baseline.
     let baseline = wall::spike_baseline(&app.wall.values(Metric::Qps), SpikeRule::QPS);
     let series = [
         Series {
-            title: " fleet QPS, last hour ".into(),
+            title: " fleet QPS ".into(),
             points: qps_pts,
             limits: baseline
                 .map(|b| {
@@ -400,7 +401,7 @@ fn draw_charts(app: &App, frame: &mut Frame, area: Rect) {
                 .unwrap_or_default(),
             fmt: &rate,
             markers: markers.clone(),
-            span: Some(HOUR),
+            span: Some(span),
         },
         Series {
             title: " worst lag ".into(),
@@ -411,7 +412,7 @@ fn draw_charts(app: &App, frame: &mut Frame, area: Rect) {
             ],
             fmt: &secs,
             markers: markers.clone(),
-            span: Some(HOUR),
+            span: Some(span),
         },
         Series {
             title: " feed fan-out p99 ".into(),
@@ -430,7 +431,7 @@ fn draw_charts(app: &App, frame: &mut Frame, area: Rect) {
             ],
             fmt: &ms,
             markers,
-            span: Some(HOUR),
+            span: Some(span),
         },
     ];
     let areas = Layout::horizontal([Constraint::Ratio(1, 3); 3]).spacing(1).split(area);
@@ -454,22 +455,23 @@ fn draw_events(app: &App, frame: &mut Frame, area: Rect) {
     let clock = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&app.clock_offset).format("%H:%M:%S").to_string();
     let mut newest_first = app.wall.events.iter().rev();
     let mut rest = inner;
-    if inner.height >= 7 && !app.ascii {
-        if let Some((at, e)) = newest_first.next() {
-            let [big, below] = Layout::vertical([Constraint::Length(4), Constraint::Fill(1)]).areas(inner);
-            // The big font is ASCII: other characters would be blanks.
-            let text: String = format!("{} {}: {}", clock(*at), e.shard, e.message)
-                .chars()
-                .map(|c| if c.is_ascii() { c } else { '-' })
-                .take(big.width as usize / 4)
-                .collect();
-            let style = t.health(e.severity);
-            frame.render_widget(
-                BigText::builder().pixel_size(PixelSize::Quadrant).style(style).lines(vec![Line::from(text)]).build(),
-                big,
-            );
-            rest = below;
-        }
+    if inner.height >= 7
+        && !app.ascii
+        && let Some((at, e)) = newest_first.next()
+    {
+        let [big, below] = Layout::vertical([Constraint::Length(4), Constraint::Fill(1)]).areas(inner);
+        // The big font is ASCII: other characters would be blanks.
+        let text: String = format!("{} {}: {}", clock(*at), e.shard, e.message)
+            .chars()
+            .map(|c| if c.is_ascii() { c } else { '-' })
+            .take(big.width as usize / 4)
+            .collect();
+        let style = t.health(e.severity);
+        frame.render_widget(
+            BigText::builder().pixel_size(PixelSize::Quadrant).style(style).lines(vec![Line::from(text)]).build(),
+            big,
+        );
+        rest = below;
     }
     let lines: Vec<Line> = newest_first
         .take(rest.height as usize)

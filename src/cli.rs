@@ -408,6 +408,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// Record a deploy (or any) marker the kiosk's charts show: `shardtop mark "deploy web 2026.12.07-1"`.
+    /// Appended as a JSON line to $SHARDTOP_MARKERS, else ~/.local/state/shardtop/markers.jsonl.
+    Mark {
+        /// What happened, e.g. "deploy web 2026.12.07-1".
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// The markers file (default: $SHARDTOP_MARKERS, else the state directory's markers.jsonl).
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
+    },
     /// Print the man page (roff): `shardtop man > shardtop.1`, or one subcommand's page.
     Man {
         /// A subcommand, e.g. promote (default: shardtop itself).
@@ -430,6 +440,7 @@ impl Command {
             Command::Heartbeat { .. } => "heartbeat",
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
+            Command::Mark { .. } => "mark",
         }
     }
 
@@ -444,7 +455,9 @@ impl Command {
             | Command::CheckConfig { config, .. }
             | Command::Bench { config, .. }
             | Command::Heartbeat { config, .. } => (Some(config), None, None),
-            Command::Sim(_) | Command::Completions { .. } | Command::Man { .. } => (None, None, None),
+            Command::Sim(_) | Command::Completions { .. } | Command::Man { .. } | Command::Mark { .. } => {
+                (None, None, None)
+            }
         }
     }
 }

@@ -97,6 +97,8 @@ pub enum Message {
     Mouse(MouseEvent),
     /// Progress of a running action (promotion, checksum).
     Action(super::action::ActionMsg),
+    /// The deploy markers' store as it now is (`ui::markers`).
+    Markers(Vec<super::wall::Marker>),
 }
 
 impl From<Update> for Message {
@@ -315,6 +317,11 @@ impl App {
             Message::Metrics(u) => {
                 self.dirty = true;
                 self.fleet.apply_metrics(&u)
+            }
+            Message::Markers(m) => {
+                self.dirty = self.dirty || m != self.wall.markers;
+                self.wall.markers = m;
+                Vec::new()
             }
             Message::Tick(now) => {
                 // Redraw when the clock's second changes: ages and the clock show seconds.

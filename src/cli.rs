@@ -197,6 +197,8 @@ pub enum Screen {
     Overview,
     /// The topology of every shard.
     Topology,
+    /// The kiosk's wall (tiles, health grid, charts), under the kiosk banner.
+    Wall,
 }
 
 /// The server a simulated instance pretends to be.

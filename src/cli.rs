@@ -197,6 +197,8 @@ pub enum Screen {
     Overview,
     /// The topology of every shard.
     Topology,
+    /// The kiosk's wall (tiles, health grid, charts), under the kiosk banner.
+    Wall,
 }
 
 /// The server a simulated instance pretends to be.
@@ -481,6 +483,16 @@ pub enum Command {
         #[arg(value_enum)]
         shell: CompletionShell,
     },
+    /// Record a deploy (or any) marker the kiosk's charts show: `shardtop mark "deploy web 2026.12.07-1"`.
+    /// Appended as a JSON line to $SHARDTOP_MARKERS, else ~/.local/state/shardtop/markers.jsonl.
+    Mark {
+        /// What happened, e.g. "deploy web 2026.12.07-1".
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// The markers file (default: $SHARDTOP_MARKERS, else the state directory's markers.jsonl).
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
+    },
     /// Print the man page (roff): `shardtop man > shardtop.1`, or one subcommand's page.
     Man {
         /// A subcommand, e.g. promote (default: shardtop itself).
@@ -506,6 +518,7 @@ impl Command {
             Command::Heartbeat { .. } => "heartbeat",
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
+            Command::Mark { .. } => "mark",
         }
     }
 
@@ -522,7 +535,9 @@ impl Command {
             | Command::CheckConfig { config, .. }
             | Command::Bench { config, .. }
             | Command::Heartbeat { config, .. } => (Some(config), None, None),
-            Command::Sim(_) | Command::Completions { .. } | Command::Man { .. } => (None, None, None),
+            Command::Sim(_) | Command::Completions { .. } | Command::Man { .. } | Command::Mark { .. } => {
+                (None, None, None)
+            }
         }
     }
 }

@@ -56,6 +56,7 @@ fn main() -> ExitCode {
             Some(c @ Command::Checksum { .. }) => commands::checksum(&cli, c).await,
             Some(Command::Completions { shell }) => commands::completions(*shell),
             Some(Command::Man { command }) => commands::man(command.as_deref()),
+            Some(Command::Mark { text, file }) => commands::mark(text, file.as_deref()),
         }
     });
     // Don't wait for probes stuck on hung servers: they hold nothing we need.

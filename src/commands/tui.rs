@@ -54,6 +54,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     if let Some(f) = &cfg.feed {
         app.feed_interval = f.interval;
     }
+    crate::ui::kiosk::set_playlist(&mut app, &cfg.kiosk.views);
     init_event_log();
     for w in loaded.warnings.iter().map(ToString::to_string).chain(profile.warnings.iter().cloned()) {
         log::warn!(target: "config", "{w}");

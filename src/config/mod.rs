@@ -32,6 +32,7 @@ pub use sections::checksum::ChecksumConfig;
 pub use sections::defaults::{ConnDefaults, TlsMode};
 pub use sections::feed::{FeedConfig, FeedTargets, UserSample};
 pub use sections::heartbeat::HeartbeatConfig;
+pub use sections::kiosk::{KioskConfig, KioskView};
 pub use sections::metrics::{MetricsConfig, MetricsKind};
 pub use sections::poll::{DEFAULT_DISCOVERY_INTERVAL, PollConfig};
 pub use sections::shard::ShardConfig;
@@ -53,6 +54,7 @@ pub struct Config {
     pub metrics: Vec<MetricsConfig>,
     pub shards: Vec<ShardConfig>,
     pub ui: UiConfig,
+    pub kiosk: KioskConfig,
     pub actions: ActionsConfig,
     pub checksum: ChecksumConfig,
     /// `[keys] bind`: overrides of the default key bindings, in file order.

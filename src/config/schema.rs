@@ -12,12 +12,15 @@ use super::sections::defaults::RawDefaults;
 use super::sections::feed::RawFeed;
 use super::sections::heartbeat::RawHeartbeat;
 use super::sections::keys::RawKeys;
+use super::sections::kiosk::RawKiosk;
 use super::sections::metrics::RawMetrics;
 use super::sections::poll::RawPoll;
 use super::sections::shard::RawShard;
 use super::sections::thresholds::RawThresholds;
 use super::sections::ui::RawUi;
-use super::sections::{actions, checksum, defaults, feed, heartbeat, keys, metrics, poll, shard, thresholds, ui};
+use super::sections::{
+    actions, checksum, defaults, feed, heartbeat, keys, kiosk, metrics, poll, shard, thresholds, ui,
+};
 
 /// A value that may be missing, with where it was written.
 pub(super) type Opt<T> = Option<Spanned<T>>;
@@ -35,6 +38,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub shard: Vec<Spanned<RawShard>>,
     pub ui: Option<RawUi>,
+    pub kiosk: Option<RawKiosk>,
     pub actions: Opt<RawActions>,
     pub checksum: Option<RawChecksum>,
     pub keys: Option<RawKeys>,
@@ -55,6 +59,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "metrics",
             "shard",
             "ui",
+            "kiosk",
             "keys",
             "actions",
             "checksum",
@@ -68,6 +73,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
     ("metrics", metrics::KEYS),
     ("shard", shard::KEYS),
     ("ui", ui::KEYS),
+    ("kiosk", kiosk::KEYS),
     ("keys", keys::KEYS),
     ("checksum", checksum::KEYS),
     ("actions", actions::KEYS),

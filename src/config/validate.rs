@@ -120,6 +120,7 @@ impl Checker<'_> {
             metrics: self.metrics(raw.metrics),
             shards: self.shards(raw.shard),
             ui: self.ui(raw.ui.unwrap_or_default()),
+            kiosk: self.kiosk(raw.kiosk.unwrap_or_default()),
             actions: raw.actions.map(|a| self.actions(a)).unwrap_or_default(),
             checksum: self.checksum(raw.checksum.unwrap_or_default()),
             keys: self.keys(raw.keys.unwrap_or_default()),

@@ -50,6 +50,8 @@ pub enum View {
     Detail(usize),
     /// The replication tree of one shard, or of every shard the overview shows.
     Topology(Option<usize>),
+    /// The tactical display: big-number tiles, the health grid, hour-long charts (kiosk).
+    Wall,
 }
 
 /// Work the event loop does for the action dialog.
@@ -95,6 +97,8 @@ pub enum Message {
     Mouse(MouseEvent),
     /// Progress of a running action (promotion, checksum).
     Action(super::action::ActionMsg),
+    /// The deploy markers' store as it now is (`ui::markers`).
+    Markers(Vec<super::wall::Marker>),
 }
 
 impl From<Update> for Message {
@@ -176,6 +180,8 @@ pub struct App {
     pub actions_configured: bool,
     /// The open action dialog, if any.
     pub dialog: Option<super::action::ActionDialog>,
+    /// The wall's hour of fleet figures, last events and feed bottlenecks.
+    pub wall: super::wall::Wall,
     /// Effects of the update under way, returned by `update`.
     effects: Vec<Effect>,
 }
@@ -217,6 +223,7 @@ impl App {
             repaint: false,
             actions_configured: false,
             dialog: None,
+            wall: super::wall::Wall::default(),
             effects: Vec::new(),
         }
     }
@@ -294,6 +301,7 @@ impl App {
     pub fn update(&mut self, msg: Message) -> Vec<Effect> {
         let events = self.apply(msg);
         if !events.is_empty() {
+            self.wall.note_events(self.now, &events);
             self.effects.push(Effect::Events(events));
         }
         std::mem::take(&mut self.effects)
@@ -313,7 +321,11 @@ impl App {
                 // The cursor follows its shard by identity (`follow`), so rows that reorder cost
                 // nothing here: at a thousand shards this runs 3,000 times a second.
                 let Slot { shard, instance } = u.slot;
+                let at = u.sample.at;
                 let mut events = self.fleet.apply(shard, instance, u.sample);
+                if self.wall.is_new_bucket(at) || self.wall.points.back().is_some_and(|p| p.qps.is_none()) {
+                    self.wall.observe(at, &self.fleet);
+                }
                 events.extend(self.fleet.vanished(shard));
                 let found = self.fleet.discover_from(shard, instance);
                 if !found.is_empty() {
@@ -329,11 +341,19 @@ impl App {
             }
             Message::Feed(round) => {
                 self.dirty = true;
-                self.fleet.apply_feed(&round)
+                self.wall.note_round(&round);
+                let events = self.fleet.apply_feed(&round);
+                self.wall.observe(round.at, &self.fleet);
+                events
             }
             Message::Metrics(u) => {
                 self.dirty = true;
                 self.fleet.apply_metrics(&u)
+            }
+            Message::Markers(m) => {
+                self.dirty = self.dirty || m != self.wall.markers;
+                self.wall.markers = m;
+                Vec::new()
             }
             Message::Tick(now) => {
                 // Redraw when the clock's second changes: ages and the clock show seconds.
@@ -341,6 +361,7 @@ impl App {
                     self.dirty = true;
                 }
                 self.now = now;
+                self.wall.observe(now, &self.fleet);
                 if kiosk::tick(self, now) {
                     self.dirty = true;
                 }
@@ -408,7 +429,7 @@ impl App {
                 let shard = match self.view {
                     View::Detail(s) | View::Topology(Some(s)) => Some(s),
                     View::Overview => self.selected_shard_index(),
-                    View::Topology(None) => None,
+                    View::Topology(None) | View::Wall => None,
                 };
                 // A shard whose master does not answer gets the failover plan instead: its checks
                 // say whether the master is confirmed dead.
@@ -451,7 +472,7 @@ impl App {
                 let shard = match self.view {
                     View::Detail(s) | View::Topology(Some(s)) => Some(s),
                     View::Overview => self.selected_shard_index(),
-                    View::Topology(None) => None,
+                    View::Topology(None) | View::Wall => None,
                 };
                 if let Some(s) = shard {
                     self.open_action(super::action::ActionKind::Checksum { shard: s }, s);
@@ -479,10 +500,10 @@ impl App {
                         self.detail_selected = i;
                     }
                 }
-                View::Detail(_) => {}
+                View::Detail(_) | View::Wall => {}
             },
             Action::Topology => match self.view {
-                View::Overview => {
+                View::Overview | View::Wall => {
                     // The cursor's shard, if the user has put the cursor somewhere; else the top.
                     let at = self.follow.and_then(|_| self.selected_shard_index());
                     self.view = View::Topology(None);
@@ -504,6 +525,7 @@ impl App {
                     self.filter.clear();
                     self.clamp_selection();
                 }
+                View::Wall => self.view = View::Overview,
             },
             Action::Filter => {
                 self.view = View::Overview;
@@ -539,7 +561,7 @@ impl App {
                 let (b, line) = self.topo_window(&topo, page);
                 self.topo_scroll = topo.shards.get(b).map(|&s| (s, line));
             }
-            View::Detail(_) => {}
+            View::Detail(_) | View::Wall => {}
         }
     }
 
@@ -578,6 +600,7 @@ impl App {
                     self.detail_selected = i;
                 }
             }
+            View::Wall => {}
         }
     }
 
@@ -617,7 +640,7 @@ impl App {
                         ((self.detail_selected + 1).saturating_sub(self.page_rows.max(1)), len)
                     }
                     // The tree's rows are not a table: clicks there do nothing yet.
-                    View::Topology(_) => return,
+                    View::Topology(_) | View::Wall => return,
                 };
                 let pos = first + line;
                 if line >= self.page_rows || pos >= len {
@@ -629,7 +652,7 @@ impl App {
                         self.follow = Some(rows[pos]);
                     }
                     View::Detail(_) => self.detail_selected = pos,
-                    View::Topology(_) => {}
+                    View::Topology(_) | View::Wall => {}
                 }
             }
             _ => return,
@@ -671,6 +694,7 @@ impl App {
                 self.detail_selected =
                     step(self.detail_selected, self.fleet.shards.get(i).map_or(0, |s| s.instances.len()));
             }
+            View::Wall => {}
             View::Topology(_) => {
                 let moved = {
                     let topo = Topo::new(self);

@@ -5,25 +5,75 @@
 use chrono::{DateTime, Utc};
 
 use super::app::{App, View};
+use crate::config::{KioskConfig, KioskView};
 use crate::fleet::Health;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kiosk {
-    /// How long each view stays up.
+    /// How long each view stays up unless the playlist says otherwise.
     pub rotate: chrono::Duration,
     /// When the current view went up.
     pub since: DateTime<Utc>,
+    /// `[kiosk] views`: what to show, in order, and for how long.
+    pub playlist: Vec<(KioskView, Option<std::time::Duration>)>,
+    /// A shard that turned critical holds the first view up until it clears.
+    pub held_for: Option<usize>,
+    /// The shards critical at the last tick (`None` before the first: what is already broken
+    /// when the wall starts pre-empts nothing).
+    pub critical: Option<Vec<usize>>,
 }
 
 impl Kiosk {
     pub fn new(rotate: std::time::Duration, now: DateTime<Utc>) -> Kiosk {
         let rotate = chrono::Duration::from_std(rotate).unwrap_or(chrono::Duration::seconds(15));
-        Kiosk { rotate: rotate.max(chrono::Duration::seconds(1)), since: now }
+        Kiosk {
+            rotate: rotate.max(chrono::Duration::seconds(1)),
+            since: now,
+            playlist: KioskConfig::default().views,
+            held_for: None,
+            critical: None,
+        }
+    }
+
+    /// How long `view` stays up: its playlist entry's duration, else `rotate`.
+    pub fn dwell(&self, view: View) -> chrono::Duration {
+        let kind = match view {
+            View::Wall => KioskView::Wall,
+            View::Overview => KioskView::Overview,
+            View::Topology(_) => KioskView::Topology,
+            View::Detail(_) => KioskView::Unhealthy,
+        };
+        self.playlist
+            .iter()
+            .find(|(v, _)| *v == kind)
+            .and_then(|(_, d)| d.and_then(|d| chrono::Duration::from_std(d).ok()))
+            .unwrap_or(self.rotate)
+            .max(chrono::Duration::seconds(1))
     }
 
     /// Seconds until the next view, for the footer.
+    pub fn remaining_for(&self, view: View, now: DateTime<Utc>) -> i64 {
+        (self.since + self.dwell(view) - now).num_seconds().max(0)
+    }
+
+    /// Seconds until the next view with the default duration (kept for callers without a view).
     pub fn remaining(&self, now: DateTime<Utc>) -> i64 {
         (self.since + self.rotate - now).num_seconds().max(0)
+    }
+}
+
+/// Use the config's playlist; the kiosk starts on its first view.
+pub fn set_playlist(app: &mut App, views: &[(KioskView, Option<std::time::Duration>)]) {
+    if views.is_empty() {
+        return;
+    }
+    if let Some(k) = &mut app.kiosk {
+        k.playlist = views.to_vec();
+    } else {
+        return;
+    }
+    if let Some(first) = rotation(app).first().copied() {
+        app.view = first;
     }
 }
 
@@ -32,19 +82,60 @@ impl Kiosk {
 /// minutes, not every ten.
 pub const MAX_SHARD_PAGES: usize = 8;
 
-/// The views kiosk mode rotates through, in order: the overview, then each
+/// The views kiosk mode rotates through, in order: the wall, the overview, the topology, then each
 /// unhealthy shard's detail, worst first, up to [`MAX_SHARD_PAGES`]. New
 /// fleet-wide views (topology, charts) go right after the overview.
 pub fn rotation(app: &App) -> Vec<View> {
-    let mut views = vec![View::Overview, View::Topology(None)];
-    let mut bad: Vec<usize> =
-        (0..app.fleet.shards.len()).filter(|&i| app.fleet.shards[i].health > Health::Ok).collect();
-    bad.sort_by(|&a, &b| {
-        let (x, y) = (&app.fleet.shards[a], &app.fleet.shards[b]);
-        y.health.cmp(&x.health).then_with(|| super::rows::natural_cmp(&x.name, &y.name))
-    });
-    views.extend(bad.into_iter().take(MAX_SHARD_PAGES).map(View::Detail));
+    let default = KioskConfig::default().views;
+    let playlist = app.kiosk.as_ref().map_or(&default, |k| &k.playlist);
+    let mut views = Vec::new();
+    for (v, _) in playlist {
+        match v {
+            KioskView::Wall => views.push(View::Wall),
+            KioskView::Overview => views.push(View::Overview),
+            KioskView::Topology => views.push(View::Topology(None)),
+            KioskView::Unhealthy => {
+                let mut bad: Vec<usize> =
+                    (0..app.fleet.shards.len()).filter(|&i| app.fleet.shards[i].health > Health::Ok).collect();
+                bad.sort_by(|&a, &b| {
+                    let (x, y) = (&app.fleet.shards[a], &app.fleet.shards[b]);
+                    y.health.cmp(&x.health).then_with(|| super::rows::natural_cmp(&x.name, &y.name))
+                });
+                views.extend(bad.into_iter().take(MAX_SHARD_PAGES).map(View::Detail));
+            }
+        }
+    }
+    if views.is_empty() {
+        // Only "unhealthy" and nothing is: the overview says so.
+        views.push(View::Overview);
+    }
     views
+}
+
+/// A shard that turned critical since the last tick pre-empts the rotation: the first view
+/// (the wall, by default) goes up and stays until that shard is no longer critical.
+/// Returns whether the view changed.
+fn preempt(app: &mut App, now: DateTime<Utc>) -> Option<bool> {
+    let critical: Vec<usize> =
+        (0..app.fleet.shards.len()).filter(|&i| app.fleet.shards[i].health == Health::Critical).collect();
+    let first = rotation(app).first().copied().unwrap_or(View::Overview);
+    let k = app.kiosk.as_mut()?;
+    let before = k.critical.replace(critical.clone());
+    if let Some(s) = k.held_for {
+        if critical.contains(&s) {
+            return Some(false); // held: no rotation
+        }
+        k.held_for = None;
+        k.since = now - k.rotate - chrono::Duration::seconds(1); // move on at once
+        return None;
+    }
+    let before = before?;
+    let new = critical.iter().copied().find(|s| !before.contains(s))?;
+    k.held_for = Some(new);
+    k.since = now;
+    let changed = app.view != first;
+    app.view = first;
+    Some(changed)
 }
 
 /// The view after `current` in the rotation. A view that dropped out of the
@@ -60,10 +151,13 @@ pub fn next_view(app: &App, current: View) -> View {
 /// On each clock tick: move on when the current view has been up long enough.
 /// Returns whether the view changed.
 pub fn tick(app: &mut App, now: DateTime<Utc>) -> bool {
+    if let Some(changed) = preempt(app, now) {
+        return changed;
+    }
     let Some(k) = &app.kiosk else { return false };
     // A shard that recovered leaves the rotation at once: the wall shows problems, not old news.
     let dropped_out = !rotation(app).contains(&app.view);
-    if now - k.since < k.rotate && !dropped_out {
+    if now - k.since < k.dwell(app.view) && !dropped_out {
         return false;
     }
     let next = next_view(app, app.view);
@@ -78,7 +172,7 @@ pub fn tick(app: &mut App, now: DateTime<Utc>) -> bool {
             let worst = s.instances.iter().map(|x| x.health).max();
             s.instances.iter().position(|x| Some(x.health) == worst).unwrap_or(0)
         }),
-        View::Overview | View::Topology(_) => 0,
+        View::Overview | View::Topology(_) | View::Wall => 0,
     };
     if let Some(k) = &mut app.kiosk {
         k.since = now;
@@ -100,18 +194,18 @@ mod tests {
     use crate::ui::app::tests::demo_app;
 
     #[test]
-    fn rotation_is_overview_then_unhealthy_shards_worst_first() {
+    fn rotation_is_wall_overview_topology_then_unhealthy_shards_worst_first() {
         let app = demo_app(60.0);
         let views = rotation(&app);
-        assert_eq!(views[..2], [View::Overview, View::Topology(None)]);
+        assert_eq!(views[..3], [View::Wall, View::Overview, View::Topology(None)]);
         let shards: Vec<usize> =
-            views[2..].iter().map(|v| if let View::Detail(i) = v { *i } else { usize::MAX }).collect();
+            views[3..].iter().map(|v| if let View::Detail(i) = v { *i } else { usize::MAX }).collect();
         assert!(shards.contains(&script::DEAD_SHARD) && shards.contains(&script::BROKEN_SHARD), "{shards:?}");
         assert!(shards.iter().all(|&i| app.fleet.shards[i].health > Health::Ok));
         let healths: Vec<Health> = shards.iter().map(|&i| app.fleet.shards[i].health).collect();
         assert!(healths.windows(2).all(|w| w[0] >= w[1]), "{healths:?}");
-        // A healthy fleet shows the overview and the topology only.
-        assert_eq!(rotation(&demo_app(8.0)), vec![View::Overview, View::Topology(None)]);
+        // A healthy fleet shows the wall, the overview and the topology only.
+        assert_eq!(rotation(&demo_app(8.0)), vec![View::Wall, View::Overview, View::Topology(None)]);
     }
 
     #[test]
@@ -119,12 +213,13 @@ mod tests {
         let mut app = demo_app(60.0);
         let t0 = app.now;
         app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(10), t0));
+        app.view = View::Wall;
         let views = rotation(&app);
-        assert!(views.len() >= 3);
+        assert!(views.len() >= 4);
         assert!(!tick(&mut app, t0 + chrono::Duration::seconds(9)));
-        assert_eq!(app.view, View::Overview);
+        assert_eq!(app.view, View::Wall);
         let mut t = t0;
-        for expected in views.iter().skip(1).chain(std::iter::once(&View::Overview)) {
+        for expected in views.iter().skip(1).chain(std::iter::once(&View::Wall)) {
             t += chrono::Duration::seconds(10);
             assert!(tick(&mut app, t));
             assert_eq!(app.view, *expected);
@@ -144,21 +239,77 @@ mod tests {
         let mut app = demo_app(60.0);
         app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
         app.view = View::Detail(0); // shard 0 is healthy: not in the rotation
-        assert_eq!(next_view(&app, app.view), View::Overview);
+        assert_eq!(next_view(&app, app.view), View::Wall);
         let soon = app.now + chrono::Duration::seconds(1);
         assert!(tick(&mut app, soon), "long before the interval is up");
-        assert_eq!(app.view, View::Overview);
+        assert_eq!(app.view, View::Wall);
     }
 
     #[test]
     fn a_large_outage_shows_the_worst_shards_and_comes_back_to_the_overview_soon() {
         let app = crate::ui::app::tests::scale_app(60.0);
         let views = rotation(&app);
-        assert_eq!(views.len(), 2 + MAX_SHARD_PAGES, "{views:?}");
-        for v in &views[2..] {
+        assert_eq!(views.len(), 3 + MAX_SHARD_PAGES, "{views:?}");
+        for v in &views[3..] {
             let View::Detail(i) = *v else { panic!("{v:?}") };
             assert_eq!(app.fleet.shards[i].health, Health::Critical, "{}", app.fleet.shards[i].name);
         }
+    }
+
+    #[test]
+    fn the_playlist_sets_the_order_and_each_views_time() {
+        let mut app = demo_app(8.0);
+        let t0 = app.now;
+        app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(10), t0));
+        set_playlist(
+            &mut app,
+            &[(KioskView::Overview, None), (KioskView::Wall, Some(std::time::Duration::from_secs(60)))],
+        );
+        assert_eq!(rotation(&app), vec![View::Overview, View::Wall]);
+        assert_eq!(app.view, View::Overview);
+        assert!(tick(&mut app, t0 + chrono::Duration::seconds(10)));
+        assert_eq!(app.view, View::Wall);
+        assert!(!tick(&mut app, t0 + chrono::Duration::seconds(69)), "the wall stays a minute");
+        assert!(tick(&mut app, t0 + chrono::Duration::seconds(70)));
+        assert_eq!(app.view, View::Overview);
+        // Only the unhealthy pages, and none is: the overview.
+        set_playlist(&mut app, &[(KioskView::Unhealthy, None)]);
+        assert_eq!(rotation(&app), vec![View::Overview]);
+    }
+
+    #[test]
+    fn a_shard_turning_critical_holds_the_first_view_until_it_clears() {
+        let mut app = demo_app(60.0);
+        let t0 = app.now;
+        app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(10), t0));
+        app.view = View::Topology(None);
+        // What is broken when the wall starts pre-empts nothing.
+        assert!(!tick(&mut app, t0 + chrono::Duration::seconds(1)));
+        assert_eq!(app.kiosk.as_ref().and_then(|k| k.held_for), None);
+        // Now the dead shard is new.
+        if let Some(k) = &mut app.kiosk {
+            k.critical = Some(Vec::new());
+        }
+        assert!(tick(&mut app, t0 + chrono::Duration::seconds(2)));
+        assert_eq!(app.view, View::Wall);
+        let held = app.kiosk.as_ref().and_then(|k| k.held_for).expect("held");
+        assert_eq!(app.fleet.shards[held].health, Health::Critical);
+        assert!(!tick(&mut app, t0 + chrono::Duration::seconds(300)), "held while critical");
+        assert_eq!(app.view, View::Wall);
+        let screen = crate::ui::terminal_tests::text(&{
+            let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).expect("terminal");
+            term.draw(|f| {
+                crate::ui::views::draw(&app, f);
+            })
+            .expect("draw");
+            term.backend().buffer().clone()
+        });
+        assert!(screen.contains(&format!("held while {} is critical", app.fleet.shards[held].name)), "{screen}");
+        // It clears: the rotation moves on at once.
+        app.fleet.shards[held].health = Health::Ok;
+        assert!(tick(&mut app, t0 + chrono::Duration::seconds(301)));
+        assert_eq!(app.kiosk.as_ref().and_then(|k| k.held_for), None);
+        assert_eq!(app.view, View::Overview);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod action;
 pub mod app;
 pub mod color;
 pub mod kiosk;
+pub mod markers;
 pub mod profile;
 pub mod render;
 pub mod rows;
@@ -13,6 +14,7 @@ pub mod summary;
 pub mod theme;
 pub mod topo;
 pub mod views;
+pub mod wall;
 
 #[cfg(test)]
 mod scale_tests;
@@ -139,6 +141,8 @@ async fn event_loop(
     let mut renderer = render::Renderer::default();
     let mut slots = SlotMap::default();
     let mut effects = Vec::new();
+    let markers_path = markers::default_path();
+    let mut markers_seen = None;
     loop {
         if app.repaint {
             terminal.clear()?;
@@ -177,7 +181,21 @@ async fn event_loop(
                 for e in storm.drain() { log_event(&e); }
                 app.dirty = true;
             }
-            _ = clock.tick() => effects.extend(deliver(app, &mut slots, Message::Tick(chrono::Utc::now()))),
+            _ = clock.tick() => {
+                let now = chrono::Utc::now();
+                // Deploy markers: the store is re-read when it changed (checked every few seconds).
+                if now.timestamp() % 5 == 0 {
+                    let m = markers::modified(&markers_path);
+                    if m != markers_seen {
+                        markers_seen = m;
+                        match markers::read(&markers_path, now) {
+                            Ok(list) => effects.extend(deliver(app, &mut slots, Message::Markers(list))),
+                            Err(e) => log::warn!(target: "markers", "{}: {e}", markers_path.display()),
+                        }
+                    }
+                }
+                effects.extend(deliver(app, &mut slots, Message::Tick(now)))
+            }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
             _ = sigterm.recv() => quit_when_idle = true,
             _ = sighup.recv() => quit_when_idle = true,

@@ -67,6 +67,9 @@ pub fn configure(
     app.keymap = Keymap::with_overrides(keys).0;
     app.read_only = term.read_only || term.kiosk;
     app.kiosk = term.kiosk.then(|| Kiosk::new(ui.kiosk_rotate, Utc::now()));
+    if let Some(first) = app.kiosk.as_ref().map(|_| super::kiosk::rotation(app)).and_then(|v| v.first().copied()) {
+        app.view = first;
+    }
     app.ascii = term.ascii;
     // Nobody clicks a wall display; leave its mouse alone.
     let mouse = (term.mouse || ui.mouse) && !term.kiosk;

@@ -287,7 +287,7 @@ fn the_kiosk_at_a_thousand_shards_shows_the_summary_and_the_worst_first() {
     app.theme = Theme::shipped("lcd");
     app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(15), app.now));
     let s = screen(&mut app, 200, 60);
-    assert!(s.contains("IO thread not running") && s.contains("view 1/10"), "{s}");
+    assert!(s.contains("IO thread not running") && s.contains("overview · view 2/11"), "{s}");
     let first_row = table_rows(&s).first().copied().unwrap_or_default();
     assert!(first_row.contains("CRIT"), "{first_row}");
     insta::assert_snapshot!("scale_kiosk_200x60", s);

@@ -35,6 +35,7 @@ fn screen_label(screen: Screen) -> &'static str {
     match screen {
         Screen::Overview => "overview",
         Screen::Topology => "topology",
+        Screen::Wall => "wall",
     }
 }
 
@@ -42,6 +43,7 @@ fn screen_view(screen: Screen) -> View {
     match screen {
         Screen::Overview => View::Overview,
         Screen::Topology => View::Topology(None),
+        Screen::Wall => View::Wall,
     }
 }
 
@@ -127,7 +129,24 @@ pub fn run(
         app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     }
     app.view = screen_view(screen);
+    if screen == Screen::Wall {
+        app.kiosk = Some(crate::ui::kiosk::Kiosk::new(Duration::from_secs(3600), app.now));
+    }
     let epoch = Utc.timestamp_opt(1_764_000_000, 0).single().unwrap_or_default();
+    if screen == Screen::Wall {
+        // The wall's worst case: a full hour on its charts (the bench itself runs seconds).
+        for k in 0..crate::ui::wall::HOUR_POINTS as i64 {
+            let at = epoch - chrono::Duration::seconds((crate::ui::wall::HOUR_POINTS as i64 - k) * 10);
+            let wave = (k as f64 / 20.0).sin();
+            app.wall.push(crate::ui::wall::Point {
+                at,
+                qps: Some(1e6 * (1.0 + 0.2 * wave)),
+                lag: Some(2.0 + wave),
+                p99: Some(20.0 + 5.0 * wave),
+                trouble: 3.0,
+            });
+        }
+    }
     // Steady state, away from the incident windows at the start of the cycle.
     let t0 = 5.0;
     let instances: Vec<Slot> =

@@ -9,6 +9,7 @@ pub(super) mod defaults;
 pub(super) mod feed;
 pub(super) mod heartbeat;
 pub(super) mod keys;
+pub(super) mod kiosk;
 pub(super) mod metrics;
 pub(super) mod poll;
 pub(super) mod shard;

@@ -26,12 +26,16 @@ pub const LIMIT_MARKER: Marker = Marker::Dot;
 pub const MIN_HEIGHT: u16 = 8;
 
 /// One chart's data: points oldest first, spaced `step` apart, ending now.
-struct Series<'a> {
-    title: String,
-    points: Vec<(f64, f64)>,
+pub(super) struct Series<'a> {
+    pub title: String,
+    pub points: Vec<(f64, f64)>,
     /// (label, value, style) threshold lines.
-    limits: Vec<(String, f64, Style)>,
-    fmt: &'a dyn Fn(f64) -> String,
+    pub limits: Vec<(String, f64, Style)>,
+    pub fmt: &'a dyn Fn(f64) -> String,
+    /// Deploy markers: seconds before now, drawn as vertical lines.
+    pub markers: Vec<f64>,
+    /// The x axis reaches back this far (seconds) even while the data does not yet.
+    pub span: Option<f64>,
 }
 
 fn points(h: &History, step: Duration) -> Vec<(f64, f64)> {
@@ -64,6 +68,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Inst
                 (format!("crit {}", secs(lim.lag_crit.as_secs_f64())), lim.lag_crit.as_secs_f64(), t.crit),
             ],
             fmt: &secs,
+            markers: Vec::new(),
+            span: None,
         },
         Series {
             title: " QPS ".into(),
@@ -72,6 +78,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Inst
                 .map(|v| vec![(format!("drop {}", rate(v)), v, t.warn)])
                 .unwrap_or_default(),
             fmt: &rate,
+            markers: Vec::new(),
+            span: None,
         },
         Series {
             title: format!(" feed p99 ({}) ", shard.feed.source.label()),
@@ -89,6 +97,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Inst
                 ),
             ],
             fmt: &ms,
+            markers: Vec::new(),
+            span: None,
         },
     ];
     let areas: [Rect; 3] = if area.width >= 150 {
@@ -128,7 +138,7 @@ fn draw_ascii(app: &App, frame: &mut Frame, area: Rect, s: &Series) {
     frame.render_widget(ratatui::widgets::Paragraph::new(lines).block(block), area);
 }
 
-fn draw_one(app: &App, frame: &mut Frame, area: Rect, s: &Series) {
+pub(super) fn draw_one(app: &App, frame: &mut Frame, area: Rect, s: &Series) {
     let t = &app.theme;
     if app.ascii && !s.points.is_empty() {
         return draw_ascii(app, frame, area, s);
@@ -138,15 +148,20 @@ fn draw_one(app: &App, frame: &mut Frame, area: Rect, s: &Series) {
         .border_style(t.border)
         .border_set(super::borders(app))
         .title(Span::styled(s.title.clone(), t.title));
-    let x_min = s.points.first().map_or(-60.0, |p| p.0.min(-1.0));
+    let x_min = s.points.first().map_or(-60.0, |p| p.0.min(-1.0)).min(s.span.map_or(-1.0, |v| -v));
     let data_max = s.points.iter().map(|p| p.1).fold(0.0, f64::max);
     // The lowest threshold always shows; higher ones when the data comes near them.
     let first_limit = s.limits.iter().map(|l| l.1).fold(f64::INFINITY, f64::min);
     let y_max = (data_max.max(if first_limit.is_finite() { first_limit } else { 0.0 }) * 1.15).max(1.0);
     let lines: Vec<Vec<(f64, f64)>> =
         s.limits.iter().filter(|l| l.1 <= y_max).map(|l| vec![(x_min, l.1), (0.0, l.1)]).collect();
-    let mut datasets =
-        vec![Dataset::default().marker(DATA_MARKER).graph_type(GraphType::Line).style(t.accent).data(&s.points)];
+    let marks: Vec<Vec<(f64, f64)>> =
+        s.markers.iter().filter(|&&x| x >= x_min).map(|&x| vec![(x, 0.0), (x, y_max)]).collect();
+    let mut datasets = Vec::new();
+    for pts in &marks {
+        datasets.push(Dataset::default().marker(LIMIT_MARKER).graph_type(GraphType::Line).style(t.title).data(pts));
+    }
+    datasets.push(Dataset::default().marker(DATA_MARKER).graph_type(GraphType::Line).style(t.accent).data(&s.points));
     for (l, pts) in s.limits.iter().filter(|l| l.1 <= y_max).zip(&lines) {
         datasets.push(
             Dataset::default().name(l.0.clone()).marker(LIMIT_MARKER).graph_type(GraphType::Line).style(l.2).data(pts),

@@ -96,7 +96,15 @@ pub fn draw_banner(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) 
         let views = kiosk::rotation(app);
         let pos = views.iter().position(|v| *v == app.view).map_or_else(|| "-".to_string(), |p| (p + 1).to_string());
         lines.push(Line::styled(
-            format!("{} · view {pos}/{} · next in {}s · read-only", view_name(app), views.len(), k.remaining(app.now)),
+            match k.held_for.and_then(|s| app.fleet.shards.get(s)) {
+                Some(s) => format!("{} · held while {} is critical · read-only", view_name(app), s.name),
+                None => format!(
+                    "{} · view {pos}/{} · next in {}s · read-only",
+                    view_name(app),
+                    views.len(),
+                    k.remaining_for(app.view, app.now)
+                ),
+            },
             t.muted,
         ));
     }
@@ -108,6 +116,7 @@ pub fn draw_banner(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) 
 fn view_name(app: &App) -> String {
     match app.view {
         View::Overview => "overview".into(),
+        View::Wall => "wall".into(),
         View::Detail(i) => app.fleet.shards.get(i).map_or_else(|| "shard".into(), |s| format!("shard {}", s.name)),
         View::Topology(None) => "topology".into(),
         View::Topology(Some(i)) => {

@@ -10,6 +10,7 @@ mod kiosk;
 pub(crate) mod overview;
 mod summary;
 pub(crate) mod topology;
+mod wall;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -47,7 +48,9 @@ pub fn draw(app: &App, frame: &mut Frame) -> Drawn {
     let area = frame.area();
     // The theme's `text` role is the base every view draws on.
     frame.buffer_mut().set_style(area, app.theme.text);
-    let events_h = if app.show_events && area.height >= 16 { (area.height / 4).clamp(5, 12) } else { 0 };
+    // The wall shows its own events, in large type.
+    let events_h =
+        if app.show_events && area.height >= 16 && app.view != View::Wall { (area.height / 4).clamp(5, 12) } else { 0 };
     let header_h = if app.kiosk.is_some() { kiosk::banner_height(area) } else { 1 };
     let [header, body, events_area, footer] = Layout::vertical([
         Constraint::Length(header_h),
@@ -69,6 +72,10 @@ pub fn draw(app: &App, frame: &mut Frame) -> Drawn {
             Drawn { page, table_top: body.y as usize + 2, built: page }
         }
         View::Topology(_) => topology::draw(app, frame, body),
+        View::Wall => {
+            wall::draw(app, frame, body);
+            Drawn::default()
+        }
     };
     if events_h > 0 {
         events::draw(app, frame, events_area);
@@ -216,6 +223,12 @@ fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
                 (Action::Topology, "topology".into(), 2),
                 (Action::NextProblem, "next problem".into(), 4),
                 (Action::ToggleEvents, "events".into(), 5),
+                (Action::Quit, "quit".into(), 3),
+            ],
+            View::Wall => vec![
+                (Action::Help, "help".into(), 0),
+                (Action::Back, "overview".into(), 1),
+                (Action::Topology, "topology".into(), 2),
                 (Action::Quit, "quit".into(), 3),
             ],
             View::Topology(_) => vec![

@@ -15,12 +15,24 @@ use crate::ui::app::App;
 use crate::ui::summary::Summary;
 use crate::ui::theme::health_symbol;
 
+/// Spare lines below the table from which the overview draws the fleet's charts there.
+const CHARTS_MIN: u16 = 12;
+
 pub fn draw(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) -> Drawn {
     let t = &app.theme;
     let [band, area] =
         Layout::vertical([Constraint::Length(summary::height(summary, area)), Constraint::Fill(1)]).areas(area);
     summary::draw(app, summary, frame, band);
     let rows_idx = app.visible_shards();
+    // A big terminal and a short list: the fleet's last hour below the table, not blank lines.
+    let needed = rows_idx.len() as u16 + 3;
+    let area = if area.height >= needed + CHARTS_MIN {
+        let [table, charts] = Layout::vertical([Constraint::Length(needed), Constraint::Fill(1)]).areas(area);
+        super::wall::draw_charts(app, frame, charts, 60.0);
+        table
+    } else {
+        area
+    };
     let mut narrowed = Vec::new();
     if app.problems_only {
         narrowed.push("problems only".to_string());

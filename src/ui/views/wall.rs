@@ -1,0 +1,619 @@
+//! The wall: the kiosk's tactical display. A band of big-number tiles (fleet QPS, worst lag,
+//! feed fan-out p99, shards in trouble), each with its trend, threshold colour and change
+//! against the previous period; the callouts (a spike and the shards driving it, the fan-out's
+//! bottleneck); a grid with one cell per shard, always in the same place, the worst labelled;
+//! the last hour's charts with their thresholds and deploy markers; the last events in large
+//! type. Every part shrinks with the screen, from 80×24 to 320×90 and beyond.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use tui_big_text::{BigText, PixelSize};
+
+use super::charts::{Series, draw_one};
+use super::{fmt_lag, fmt_rate, trend};
+use crate::fleet::Health;
+use crate::fleet::health::fmt_ms;
+use crate::ui::app::App;
+use crate::ui::theme::health_symbol;
+use crate::ui::wall::{self, Metric, SpikeRule};
+
+/// Minutes either side of the last marker the before/after panel compares.
+const BEFORE_AFTER_MINUTES: i64 = 10;
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let tall = area.height >= 30;
+    let tiles_h = if tall { 7 } else { 4 };
+    let events_h = match area.height {
+        h if h >= 50 => 8,
+        h if h >= 30 => 5,
+        _ => 0,
+    };
+    let calls = callouts(app);
+    let calls_h = (calls.len() as u16).min(if tall { 3 } else { 1 });
+    let grid_cols = area.width.saturating_sub(label_width(area)).max(10);
+    let grid_rows = grid_rows(app.fleet.shards.len(), grid_cols, area.height);
+    let [tiles, calls_area, grid, charts, events] = Layout::vertical([
+        Constraint::Length(tiles_h),
+        Constraint::Length(calls_h),
+        Constraint::Length(grid_rows + 1),
+        Constraint::Fill(1),
+        Constraint::Length(events_h),
+    ])
+    .areas(area);
+    draw_tiles(app, frame, tiles);
+    let lines: Vec<Line> = calls.into_iter().take(calls_h as usize).collect();
+    frame.render_widget(Paragraph::new(lines), calls_area);
+    draw_grid(app, frame, grid);
+    draw_charts(app, frame, charts, 300.0);
+    if events_h > 0 {
+        draw_events(app, frame, events);
+    }
+    // Nothing new from any server: the whole wall greys (the banner says STALE in large type).
+    if crate::ui::kiosk::data_age(app).is_some_and(|a| a > app.stale_after()) {
+        frame.buffer_mut().set_style(area, app.theme.muted);
+    }
+}
+
+/// Columns for the labels of the worst shards beside the grid.
+fn label_width(area: Rect) -> u16 {
+    match area.width {
+        w if w >= 200 => 48,
+        w if w >= 120 => 36,
+        _ => 26,
+    }
+}
+
+/// Rows the grid gets: all the shards one cell each when they fit in about a third of
+/// the screen, else as many rows as that third holds (cells then stand for several shards).
+fn grid_rows(shards: usize, cols: u16, height: u16) -> u16 {
+    let budget = (height / 4).max(3);
+    let need = shards.div_ceil(cols.max(1) as usize).max(1) as u16;
+    need.clamp(3, budget)
+}
+
+struct Tile {
+    label: &'static str,
+    value: String,
+    style: Style,
+    trend: Vec<f64>,
+    /// "+12% vs 15m before", or what the value is out of.
+    note: String,
+}
+
+fn level(v: f64, warn: f64, crit: f64) -> Health {
+    if v >= crit {
+        Health::Critical
+    } else if v >= warn {
+        Health::Warning
+    } else {
+        Health::Ok
+    }
+}
+
+fn change_note(app: &App, m: Metric) -> String {
+    match wall::change(&app.wall, m) {
+        Some((c, p)) => {
+            let arrow = if c > 0.005 {
+                if app.ascii { "^" } else { "▲" }
+            } else if c < -0.005 {
+                if app.ascii { "v" } else { "▼" }
+            } else {
+                "="
+            };
+            let secs = p.num_seconds();
+            let period = if secs >= 60 { format!("{}m", secs / 60) } else { format!("{secs}s") };
+            format!("{arrow}{:+.0}% vs {period} before", c * 100.0)
+        }
+        None => "no earlier period yet".into(),
+    }
+}
+
+fn tiles(app: &App) -> Vec<Tile> {
+    let t = &app.theme;
+    let lim = &app.fleet.limits;
+    let last = app.wall.points.back().copied().unwrap_or_else(|| wall::Point::of(app.now, &app.fleet));
+    let qps_spike = wall::spike(&app.wall.values(Metric::Qps), SpikeRule::QPS);
+    let p99_spike = wall::spike(&app.wall.values(Metric::P99), SpikeRule::P99);
+    let trouble = app.fleet.shards.iter().filter(|s| s.health > Health::Ok).count();
+    let worst = app.fleet.health();
+    vec![
+        Tile {
+            label: "FLEET QPS",
+            value: fmt_rate(last.qps),
+            style: if qps_spike.is_some() { t.warn } else { t.ok },
+            trend: app.wall.values(Metric::Qps),
+            note: change_note(app, Metric::Qps),
+        },
+        Tile {
+            label: "WORST LAG",
+            value: fmt_lag(last.lag),
+            style: last
+                .lag
+                .map_or(t.muted, |v| t.health(level(v, lim.lag_warn.as_secs_f64(), lim.lag_crit.as_secs_f64()))),
+            trend: app.wall.values(Metric::Lag),
+            note: change_note(app, Metric::Lag),
+        },
+        Tile {
+            label: "FEED P99",
+            value: last.p99.map_or("—".into(), fmt_ms),
+            style: last.p99.map_or(t.muted, |v| {
+                let h = level(v, lim.feed_p99_warn.as_secs_f64() * 1e3, lim.feed_p99_crit.as_secs_f64() * 1e3);
+                if h == Health::Ok && p99_spike.is_some() { t.warn } else { t.health(h) }
+            }),
+            trend: app.wall.values(Metric::P99),
+            note: change_note(app, Metric::P99),
+        },
+        Tile {
+            label: "IN TROUBLE",
+            value: trouble.to_string(),
+            style: t.health(if trouble == 0 { Health::Ok } else { worst }),
+            trend: app.wall.values(Metric::Trouble),
+            note: format!("of {} shards", app.fleet.shards.len()),
+        },
+    ]
+}
+
+fn draw_tiles(app: &App, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let all = tiles(app);
+    let areas = Layout::horizontal(vec![Constraint::Ratio(1, all.len() as u32); all.len()]).spacing(1).split(area);
+    for (tile, &a) in all.iter().zip(areas.iter()) {
+        let block = Block::default()
+            .borders(Borders::TOP)
+            .border_style(t.border)
+            .border_set(super::borders(app))
+            .title(Span::styled(format!(" {} ", tile.label), t.title));
+        let inner = block.inner(a);
+        frame.render_widget(block, a);
+        if inner.height == 0 || inner.width < 4 {
+            continue;
+        }
+        let [value, spark, note] =
+            Layout::vertical([Constraint::Fill(1), Constraint::Length(1), Constraint::Length(1)]).areas(inner);
+        big_value(app, frame, value, &tile.value, tile.style);
+        let w = spark.width.saturating_sub(1) as usize;
+        frame.render_widget(Paragraph::new(Span::styled(trend(app, tile.trend.iter().copied(), w), t.accent)), spark);
+        frame.render_widget(Paragraph::new(Span::styled(tile.note.clone(), t.muted)), note);
+    }
+}
+
+/// A value in the largest letters that fit: 8×4 half-blocks, 4×4 quadrants, or bold text
+/// (always under `--ascii`: the big fonts are made of block characters).
+fn big_value(app: &App, frame: &mut Frame, area: Rect, text: &str, style: Style) {
+    let n = text.chars().count() as u16;
+    let size = if app.ascii || area.height < 4 {
+        None
+    } else if 8 * n < area.width {
+        Some(PixelSize::HalfHeight)
+    } else if 4 * n < area.width {
+        Some(PixelSize::Quadrant)
+    } else {
+        None
+    };
+    // The big font has no "—": a missing value is a dash.
+    let glyphs = text.replace('—', "-");
+    match size {
+        Some(size) => {
+            let big = BigText::builder().pixel_size(size).style(style).lines(vec![Line::from(glyphs)]).build();
+            frame.render_widget(big, area);
+        }
+        None => frame
+            .render_widget(Paragraph::new(Span::styled(text.to_string(), style.add_modifier(Modifier::BOLD))), area),
+    }
+}
+
+/// A spike over the recent baseline and the shards driving it; the fan-out's bottleneck; the
+/// before/after of the last marker. Most urgent first.
+fn callouts(app: &App) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let name = |s: usize| app.fleet.shards.get(s).map_or_else(|| format!("#{s}"), |x| x.name.clone());
+    let mut out = Vec::new();
+    let spike_word = if app.ascii { "! SPIKE" } else { "▲ SPIKE" };
+    if let Some(s) = wall::spike(&app.wall.values(Metric::Qps), SpikeRule::QPS) {
+        let d = wall::drivers(app.fleet.shards.iter().enumerate().map(|(i, s)| (i, &s.qps_history)), 3, 3);
+        let who: Vec<String> = d.iter().map(|(i, share)| format!("{} {:.0} %", name(*i), share * 100.0)).collect();
+        out.push(Line::from(vec![
+            Span::styled(format!(" {spike_word} QPS "), t.warn.add_modifier(Modifier::BOLD | Modifier::REVERSED)),
+            Span::styled(
+                format!(
+                    " {} = {:.1}× its baseline {}  driven by {}",
+                    fmt_rate(Some(s.now)),
+                    s.ratio(),
+                    fmt_rate(Some(s.baseline)),
+                    if who.is_empty() { "no single shard".into() } else { who.join(", ") }
+                ),
+                t.warn,
+            ),
+        ]));
+    }
+    if let Some(s) = wall::spike(&app.wall.values(Metric::P99), SpikeRule::P99) {
+        let d = wall::drivers(app.fleet.shards.iter().enumerate().map(|(i, s)| (i, &s.feed.p99_history)), 3, 3);
+        let who: Vec<String> = d.iter().map(|(i, share)| format!("{} {:.0} %", name(*i), share * 100.0)).collect();
+        out.push(Line::from(vec![
+            Span::styled(format!(" {spike_word} FEED P99 "), t.warn.add_modifier(Modifier::BOLD | Modifier::REVERSED)),
+            Span::styled(
+                format!(
+                    " {} = {:.1}× its baseline {}  driven by {}",
+                    fmt_ms(s.now),
+                    s.ratio(),
+                    fmt_ms(s.baseline),
+                    if who.is_empty() { "no single shard".into() } else { who.join(", ") }
+                ),
+                t.warn,
+            ),
+        ]));
+    }
+    let b = wall::bottlenecks(&app.wall, 3);
+    if let Some(&(first, share)) = b.first() {
+        let mut text = format!(" {} is the slowest shard in {:.0} % of feed rounds", name(first), share * 100.0);
+        for &(s, sh) in &b[1..] {
+            text.push_str(&format!(" · {} {:.0} %", name(s), sh * 100.0));
+        }
+        let lagging = app
+            .fleet
+            .shards
+            .iter()
+            .filter_map(|s| s.worst_lag().map(|l| (s, l)))
+            .filter(|(_, l)| *l > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((s, l)) = lagging {
+            text.push_str(&format!(" │ most lag: {} {}", s.name, fmt_lag(Some(l))));
+        }
+        out.push(Line::from(vec![Span::styled(" BOTTLENECK ", t.header), Span::styled(text, t.text)]));
+    }
+    if let Some(m) = app.wall.last_marker() {
+        let w = chrono::Duration::minutes(BEFORE_AFTER_MINUTES);
+        let fmt_pair = |m_: Metric, f: &dyn Fn(f64) -> String| {
+            let (b, a) = wall::before_after(&app.wall, m_, m.at, w);
+            format!("{} → {}", b.map_or("—".into(), f), a.map_or("—".into(), f))
+        };
+        let ago = fmt_lag(Some((app.now - m.at).num_seconds().max(0) as f64));
+        out.push(Line::from(vec![
+            Span::styled(" DEPLOY ", t.title.add_modifier(Modifier::REVERSED)),
+            Span::styled(
+                format!(
+                    " \"{}\" {ago} ago · {}m before → after: QPS {} · feed p99 {} · lag {}",
+                    m.text,
+                    BEFORE_AFTER_MINUTES,
+                    fmt_pair(Metric::Qps, &|v| fmt_rate(Some(v))),
+                    fmt_pair(Metric::P99, &fmt_ms),
+                    fmt_pair(Metric::Lag, &|v| fmt_lag(Some(v))),
+                ),
+                t.text,
+            ),
+        ]));
+    }
+    out
+}
+
+/// The cell's look for a health: a symbol that tells it without colour, and problems in
+/// reverse video so they stand out across a room.
+fn cell(app: &App, h: Health, stale: bool) -> (&'static str, Style) {
+    let t = &app.theme;
+    if stale {
+        return (if app.ascii { "o" } else { "○" }, t.warn);
+    }
+    let sym = match (h, app.ascii) {
+        (Health::Ok, false) => "■",
+        (Health::Ok, true) => ".",
+        (Health::Warning, true) => "!",
+        (Health::Critical, true) => "X",
+        (h, _) => health_symbol(h),
+    };
+    let style = if h == Health::Ok { t.ok } else { t.health(h).add_modifier(Modifier::REVERSED | Modifier::BOLD) };
+    (sym, style)
+}
+
+fn draw_grid(app: &App, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let n = app.fleet.shards.len();
+    let labels_w = label_width(area).min(area.width / 2);
+    let [grid, labels] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(labels_w)]).spacing(1).areas(area);
+    let rows = grid.height.saturating_sub(1).max(1) as usize;
+    let cols = grid.width.max(1) as usize;
+    // Wider cells when there is room (easier to read from afar), several shards a cell when not.
+    let cw = if n * 3 <= rows * cols {
+        3
+    } else if n * 2 <= rows * cols {
+        2
+    } else {
+        1
+    };
+    let per_cell = n.div_ceil(rows * (cols / cw)).max(1);
+    let title = if per_cell > 1 {
+        format!(" {n} shards · a cell is the worst of {per_cell} ")
+    } else {
+        format!(" {n} shards ")
+    };
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.border)
+        .border_set(super::borders(app))
+        .title(Span::styled(title, t.title));
+    frame.render_widget(block, grid);
+    let per_row = cols / cw;
+    let buf = frame.buffer_mut();
+    for (k, chunk) in app.fleet.shards.chunks(per_cell).enumerate() {
+        let (r, c) = (k / per_row.max(1), k % per_row.max(1));
+        if r >= rows {
+            break;
+        }
+        let worst = chunk.iter().map(|s| s.health).max().unwrap_or(Health::Unknown);
+        let stale = worst == Health::Ok && chunk.iter().any(|s| app.shard_stale(s).is_some());
+        let (sym, style) = cell(app, worst, stale);
+        let (x, y) = (grid.x + (c * cw) as u16, grid.y + 1 + r as u16);
+        buf[(x, y)].set_symbol(sym).set_style(style);
+        if cw == 3 && worst != Health::Ok {
+            buf[(x + 1, y)].set_symbol(" ").set_style(style);
+        }
+    }
+    // The worst shards by name, with what is wrong.
+    let mut bad: Vec<&crate::fleet::Shard> = app.fleet.shards.iter().filter(|s| s.health > Health::Ok).collect();
+    bad.sort_by(|a, b| b.health.cmp(&a.health).then_with(|| crate::ui::rows::natural_cmp(&a.name, &b.name)));
+    let shown = labels.height.saturating_sub(1) as usize;
+    let mut lines = vec![Line::styled(
+        if bad.is_empty() { "every shard OK".to_string() } else { format!("worst of {}", bad.len()) },
+        t.title,
+    )];
+    for (k, s) in bad.iter().enumerate().take(shown) {
+        if k + 1 == shown && bad.len() > shown {
+            lines.push(Line::styled(format!("… and {} more", bad.len() - k), t.muted));
+            break;
+        }
+        let problem = crate::ui::summary::headline(s).map(|p| p.message.as_str()).unwrap_or("");
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} {} ", health_symbol(s.health), s.name), t.health(s.health)),
+            Span::styled(problem.to_string(), t.text),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), labels);
+}
+
+/// The fleet's last hour: QPS, worst lag, feed p99 side by side (the wall's, and the overview's
+/// when the table leaves room).
+pub(super) fn draw_charts(app: &App, frame: &mut Frame, area: Rect, min_span: f64) {
+    let t = &app.theme;
+    let lim = &app.fleet.limits;
+    let now = app.now;
+    let markers: Vec<f64> = app.wall.markers.iter().map(|m| -((now - m.at).num_seconds() as f64)).collect();
+    let secs = |v: f64| fmt_lag(Some(v));
+    let rate = |v: f64| fmt_rate(Some(v));
+    let ms = |v: f64| fmt_ms(v);
+    let qps_pts = app.wall.series(Metric::Qps, now);
+    let span = app.wall.span(min_span);
+    // The spike line: half as much again over the baseline.
+    let baseline = wall::spike_baseline(&app.wall.values(Metric::Qps), SpikeRule::QPS);
+    let series = [
+        Series {
+            title: " fleet QPS ".into(),
+            points: qps_pts,
+            limits: baseline
+                .map(|b| {
+                    vec![(
+                        format!("spike {}", rate(b * SpikeRule::QPS.min_ratio)),
+                        b * SpikeRule::QPS.min_ratio,
+                        t.warn,
+                    )]
+                })
+                .unwrap_or_default(),
+            fmt: &rate,
+            markers: markers.clone(),
+            span: Some(span),
+        },
+        Series {
+            title: " worst lag ".into(),
+            points: app.wall.series(Metric::Lag, now),
+            limits: vec![
+                (format!("warn {}", secs(lim.lag_warn.as_secs_f64())), lim.lag_warn.as_secs_f64(), t.warn),
+                (format!("crit {}", secs(lim.lag_crit.as_secs_f64())), lim.lag_crit.as_secs_f64(), t.crit),
+            ],
+            fmt: &secs,
+            markers: markers.clone(),
+            span: Some(span),
+        },
+        Series {
+            title: " feed fan-out p99 ".into(),
+            points: app.wall.series(Metric::P99, now),
+            limits: vec![
+                (
+                    format!("warn {}", ms(lim.feed_p99_warn.as_secs_f64() * 1e3)),
+                    lim.feed_p99_warn.as_secs_f64() * 1e3,
+                    t.warn,
+                ),
+                (
+                    format!("crit {}", ms(lim.feed_p99_crit.as_secs_f64() * 1e3)),
+                    lim.feed_p99_crit.as_secs_f64() * 1e3,
+                    t.crit,
+                ),
+            ],
+            fmt: &ms,
+            markers,
+            span: Some(span),
+        },
+    ];
+    let areas = Layout::horizontal([Constraint::Ratio(1, 3); 3]).spacing(1).split(area);
+    for (s, &a) in series.iter().zip(areas.iter()) {
+        if a.width >= 16 && a.height >= 4 {
+            draw_one(app, frame, a, s);
+        }
+    }
+}
+
+/// The last events, the newest in large letters when the screen has room.
+fn draw_events(app: &App, frame: &mut Frame, area: Rect) {
+    let t = &app.theme;
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .border_style(t.border)
+        .border_set(super::borders(app))
+        .title(Span::styled(" last events ", t.title));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let clock = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&app.clock_offset).format("%H:%M:%S").to_string();
+    let mut newest_first = app.wall.events.iter().rev();
+    let mut rest = inner;
+    if inner.height >= 7
+        && !app.ascii
+        && let Some((at, e)) = newest_first.next()
+    {
+        let [big, below] = Layout::vertical([Constraint::Length(4), Constraint::Fill(1)]).areas(inner);
+        // The big font is ASCII: other characters would be blanks.
+        let text: String = format!("{} {}: {}", clock(*at), e.shard, e.message)
+            .chars()
+            .map(|c| if c.is_ascii() { c } else { '-' })
+            .take(big.width as usize / 4)
+            .collect();
+        let style = t.health(e.severity);
+        frame.render_widget(
+            BigText::builder().pixel_size(PixelSize::Quadrant).style(style).lines(vec![Line::from(text)]).build(),
+            big,
+        );
+        rest = below;
+    }
+    let lines: Vec<Line> = newest_first
+        .take(rest.height as usize)
+        .map(|(at, e)| {
+            Line::from(vec![
+                Span::styled(format!("{} ", clock(*at)), t.muted),
+                Span::styled(
+                    format!("{} {}: {}", health_symbol(e.severity), e.shard, e.message),
+                    t.health(e.severity).add_modifier(Modifier::BOLD),
+                ),
+            ])
+        })
+        .collect();
+    if lines.is_empty() && rest == inner {
+        frame.render_widget(Paragraph::new(Span::styled("nothing has happened yet", t.muted)), rest);
+    } else {
+        frame.render_widget(Paragraph::new(lines), rest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::buffer::Buffer;
+
+    use crate::fleet::{Event, Health};
+    use crate::ui::app::tests::{demo_app, scale_app};
+    use crate::ui::app::{App, View};
+    use crate::ui::kiosk::Kiosk;
+    use crate::ui::terminal_tests::text;
+    use crate::ui::wall::{BUCKET_SECS, HOUR_POINTS, Marker, Point};
+
+    /// An hour behind the app's fleet: a wave, a lag spell 40 minutes ago, a feed p99 bump
+    /// after the deploy 20 minutes ago, and a QPS spike in the last half minute driven by
+    /// shard 7's history; feed rounds where shard 3 is the slowest most of the time.
+    pub(crate) fn with_an_hour(mut app: App) -> App {
+        let now = app.now;
+        let base = crate::ui::wall::Point::of(now, &app.fleet).qps.unwrap_or(10_000.0);
+        app.wall.points.clear();
+        app.wall.slowest.clear();
+        app.wall.events.clear();
+        for k in 0..HOUR_POINTS as i64 {
+            let at = now - chrono::Duration::seconds((HOUR_POINTS as i64 - 1 - k) * BUCKET_SECS);
+            let ago = (HOUR_POINTS as i64 - 1 - k) * BUCKET_SECS;
+            let wave = 1.0 + 0.1 * (k as f64 / 30.0).sin();
+            let qps = if ago < 30 { base * 2.2 } else { base * wave };
+            let lag = if (2300..2500).contains(&ago) { 25.0 } else { 0.4 };
+            let p99 = if ago < 1200 { 31.0 } else { 18.0 } + (k % 7) as f64;
+            let trouble = if (2300..2500).contains(&ago) { 3.0 } else { 1.0 };
+            app.wall.push(Point { at, qps: Some(qps), lag: Some(lag), p99: Some(p99), trouble });
+        }
+        // Shard 7 (users-08) trebles its rate at the end: it drives the spike.
+        if let Some(s) = app.fleet.shards.get_mut(7) {
+            let q = s.qps().unwrap_or(3000.0);
+            for _ in 0..20 {
+                s.qps_history.push(q);
+            }
+            for _ in 0..3 {
+                s.qps_history.push(q * 3.0);
+            }
+        }
+        app.wall
+            .markers
+            .push(Marker { at: now - chrono::Duration::minutes(20), text: "deploy web 2026.12.07-1".into() });
+        app.wall.slowest.extend([3, 3, 3, 7, 3, 2, 3, 3]);
+        let ev = |shard: &str, severity, message: &str| Event {
+            shard: shard.into(),
+            severity,
+            message: message.into(),
+            rule: "",
+        };
+        app.wall
+            .note_events(now - chrono::Duration::seconds(40), &[ev("users-02", Health::Warning, "lag 14s over 10s")]);
+        app.wall.note_events(
+            now - chrono::Duration::seconds(5),
+            &[ev("users-06", Health::Critical, "master db-users-06a:3306 is dead")],
+        );
+        app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(30), now));
+        app.view = View::Wall;
+        app
+    }
+
+    fn buffer(app: &App, w: u16, h: u16) -> Buffer {
+        let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+        term.draw(|f| {
+            crate::ui::views::draw(app, f);
+        })
+        .expect("draw");
+        term.backend().buffer().clone()
+    }
+
+    #[test]
+    fn the_wall_at_80x24_200x60_320x90() {
+        let app = with_an_hour(scale_app(60.0));
+        for (w, h) in [(80, 24), (200, 60), (320, 90)] {
+            let screen = text(&buffer(&app, w, h));
+            for word in ["FLEET QPS", "WORST LAG", "FEED P99", "IN TROUBLE", "1000 shards", "SPIKE"] {
+                assert!(screen.contains(word), "{w}×{h}: {word}\n{screen}");
+            }
+            insta::assert_snapshot!(format!("wall_{w}x{h}"), screen);
+        }
+    }
+
+    #[test]
+    fn the_wall_names_the_spike_drivers_the_bottleneck_and_the_deploy() {
+        let app = with_an_hour(demo_app(60.0));
+        let screen = text(&buffer(&app, 200, 60));
+        assert!(screen.contains("is the slowest shard in 75 % of feed rounds"), "{screen}");
+        assert!(screen.contains("deploy web 2026.12.07-1"), "{screen}");
+        assert!(screen.contains("SPIKE QPS") && screen.contains("driven by users-08 "), "{screen}");
+        insta::assert_snapshot!("wall_demo_200x60", screen);
+    }
+
+    #[test]
+    fn the_wall_without_colour_and_in_ascii() {
+        let mut app = with_an_hour(scale_app(60.0));
+        app.theme = app.theme.without_color();
+        let buf = buffer(&app, 200, 60);
+        for cell in &buf.content {
+            assert_eq!((cell.fg, cell.bg), (ratatui::style::Color::Reset, ratatui::style::Color::Reset));
+        }
+        // Health is told by symbols in the grid.
+        let screen = text(&buf);
+        assert!(screen.contains('✖') && screen.contains('■'), "{screen}");
+        app.ascii = true;
+        let screen = text(&buffer(&app, 200, 60));
+        assert!(screen.is_ascii() || screen.chars().all(|c| c.is_ascii() || "—✖▲●?→│·×…○".contains(c)), "{screen}");
+        insta::assert_snapshot!("wall_ascii_200x60", screen);
+    }
+
+    #[test]
+    fn a_stale_wall_greys_and_says_so() {
+        let mut app = with_an_hour(demo_app(60.0));
+        app.theme = crate::ui::theme::Theme::shipped("default");
+        app.now += chrono::Duration::seconds(90);
+        let buf = buffer(&app, 200, 60);
+        let screen = text(&buf);
+        assert!(screen.contains("NO NEW DATA FOR 90s"), "{screen}");
+        // The body is in the muted style.
+        let muted = app.theme.muted.fg;
+        let y = screen.lines().position(|l| l.contains("FLEET QPS")).expect("tiles") as u16;
+        assert_eq!(buf[(2, y)].fg, muted.unwrap_or_default());
+    }
+}

@@ -14,5 +14,6 @@ mod prometheus;
 mod promote;
 mod rates_feed;
 mod sandbox;
+mod secrets;
 mod sim;
 mod topology;

@@ -4,8 +4,8 @@
 //! two modules) and every use of a shard against it (`Sandbox` hands out a shard's servers only to
 //! the module that owns it).
 
-/// The sandbox `scripts/test` starts: s1…s27 (`scripts/sandbox up --shards 27`).
-pub const SANDBOX_SHARDS: usize = 27;
+/// The sandbox `scripts/test` starts: s1…s33 (`scripts/sandbox up --shards 33`).
+pub const SANDBOX_SHARDS: usize = 33;
 
 /// Read by every module and disturbed by none: a healthy shard to compare against.
 pub const SHARED: &[&str] = &["s1"];
@@ -26,6 +26,9 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     ("prometheus", &["s20"]),
     // A SIGKILLed master (s26) and a SIGSTOPped one (s27), judged by the model.
     ("failover_model", &["s26", "s27"]),
+    // Issue 17: s30 promoted for real and back, s31 read and heartbeated, s32 read with a wrong
+    // password; s33 for the TLS tests.
+    ("secrets", &["s30", "s31", "s32", "s33"]),
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

@@ -18,7 +18,7 @@ mod sections;
 mod validate;
 
 #[cfg(test)]
-mod fuzz_tests;
+pub(crate) mod fuzz_tests;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]

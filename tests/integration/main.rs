@@ -16,4 +16,5 @@ mod rates_feed;
 mod sandbox;
 mod secrets;
 mod sim;
+mod terminal;
 mod topology;

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use proptest::prelude::*;
 
-use crate::config::fuzz_tests::{Edit, config, edit, mutate};
+use crate::config::fuzz_tests::{config, edit, mutate};
 use crate::fleet::status::{InstanceStatus, Sample};
 use crate::fleet::{Addr, Fleet, Limits, Shard};
 use crate::mysql::Flavor;

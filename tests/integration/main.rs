@@ -17,4 +17,5 @@ mod sandbox;
 mod secrets;
 mod sim;
 mod terminal;
+mod tls;
 mod topology;

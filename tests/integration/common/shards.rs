@@ -27,8 +27,10 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // A SIGKILLed master (s26) and a SIGSTOPped one (s27), judged by the model.
     ("failover_model", &["s26", "s27"]),
     // Issue 17: s30 promoted for real and back, s31 read and heartbeated, s32 read with a wrong
-    // password; s33 for the TLS tests.
-    ("secrets", &["s30", "s31", "s32", "s33"]),
+    // password.
+    ("secrets", &["s30", "s31", "s32"]),
+    // The shard `scripts/sandbox up --tls` starts with require_secure_transport=ON (the last one).
+    ("tls", &["s33"]),
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

@@ -9,6 +9,7 @@
 pub mod columns;
 pub(crate) mod errors;
 pub mod feed;
+pub mod grants;
 pub mod heartbeat;
 pub mod parse;
 

@@ -251,3 +251,34 @@ async fn no_command_output_or_written_file_holds_a_password() {
     }
     assert!(leaks.is_empty(), "secrets leaked: {leaks:#?}");
 }
+
+/// Least privilege (issue 17 §3): `check-config` says nothing of the sandbox's monitoring account
+/// (the documented grants), and warns, per server, of one holding ALL PRIVILEGES WITH GRANT
+/// OPTION (here the admin account made the monitoring one), and of the admin account doubling as
+/// the monitoring one — naming privileges, never quoting a grant line.
+#[test]
+fn check_config_warns_of_a_monitoring_account_that_can_do_more_than_watch() {
+    let sb = sandbox_or_skip!();
+    let secrets = Secrets::of(&sb);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let actions = sb.actions_section(&audit, "");
+    let monitor = sb.config_with(&["s31"], false, &actions);
+    // (Exit 1 when the heartbeat table has no rows yet: not what this test is about.)
+    let (code, out) = run(&sb, &["check-config", "--config", monitor.to_str().expect("utf-8")]);
+    assert!(code == 0 || out.contains("heartbeat"), "{out}");
+    assert!(
+        !out.contains("warning") && out.matches("  ok    s31").count() == 3,
+        "the documented grants are enough: {out}"
+    );
+    let admin = sb.config_with(&["s31"], true, &actions);
+    let (_, out) = run(&sb, &["check-config", "--config", admin.to_str().expect("utf-8")]);
+    let user = sb.var("SANDBOX_ADMIN_USER");
+    assert!(out.contains(&format!("the admin account for actions ({user}) is also the monitoring account")), "{out}");
+    let per_server = format!(
+        "warning: the monitoring account {user} can do more than watch: ALL PRIVILEGES on *.*, GRANT OPTION on *.*"
+    );
+    assert_eq!(out.matches(&per_server).count(), 3, "each server of s31: {out}");
+    assert!(!out.contains("IDENTIFIED") && !out.contains("PASSWORD '"), "{out}");
+    assert!(secrets.leaks(&out, "check-config").is_empty(), "{out}");
+}

@@ -75,7 +75,7 @@ impl ActionHold {
                 }
                 let probed_since =
                     shard.instances.iter().filter(|i| !i.gone).all(|i| i.last_probe.is_some_and(|p| p >= end));
-                probed_since || waited >= settle * SETTLE_ROUNDS_AT_MOST
+                probed_since || waited >= settle.saturating_mul(SETTLE_ROUNDS_AT_MOST)
             }
         }
     }

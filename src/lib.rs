@@ -17,4 +17,6 @@ pub mod snapshot;
 pub mod ui;
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod layout_tests;

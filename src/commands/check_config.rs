@@ -64,12 +64,31 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
     close_all(&mut probes).await;
     results.sort_by_key(|u| (u.slot.shard, u.slot.instance));
     let mut failures = 0;
+    // A read-only dashboard should not carry a key that can drop a shard (least privilege).
+    if cfg.actions.enabled && !cfg.actions.user.is_empty() && cfg.actions.user == cfg.defaults.user {
+        println!(
+            "warning: the admin account for actions ({}) is also the monitoring account: give watching an \
+             account of its own with the monitoring grants only",
+            cfg.actions.user
+        );
+    }
     for u in results {
         let s = &shards[u.slot.shard];
         let addr = &s.instances[u.slot.instance].addr;
         match u.sample.result {
             Ok(st) => {
                 let mut line = format!("  ok    {} {addr}: {} {}", s.name, st.flavor.name(), st.version);
+                match crate::probe::grants::check(addr, &opts).await {
+                    Ok(extra) if !extra.is_empty() => line.push_str(&format!(
+                        "; warning: the monitoring account {} can do more than watch: {} (it needs only the \
+                         monitoring grants: REPLICATION CLIENT / SLAVE MONITOR, BINLOG MONITOR, PROCESS, SELECT on \
+                         the heartbeat and feed tables)",
+                        cfg.defaults.user,
+                        extra.join(", ")
+                    )),
+                    Ok(_) => {}
+                    Err(e) => line.push_str(&format!("; note: its grants could not be read ({e})")),
+                }
                 if let Some(e) = &st.heartbeat_error {
                     line.push_str(&format!("; heartbeat: {e}"));
                     failures += 1;

@@ -18,6 +18,8 @@ mod sections;
 mod validate;
 
 #[cfg(test)]
+pub(crate) mod fuzz_tests;
+#[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;

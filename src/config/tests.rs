@@ -423,6 +423,28 @@ fn default_path_prefers_the_current_directory() {
 
 // ---- no input panics ----
 
+/// Found by `scripts/fuzz` (fuzz_config_example_mutations): `feed.interval` of 3689348814741910324 s
+/// overflowed `5 × interval` in the window check and panicked.
+#[test]
+fn regression_a_huge_feed_interval_is_an_error_not_a_panic() {
+    let example = include_str!("../../config.example.toml");
+    assert!(example.contains("\ninterval = \"1s\""), "the example's [feed] interval moved");
+    let mut text = String::new();
+    let mut in_feed = false;
+    for line in example.lines() {
+        in_feed = if line.starts_with('[') { line == "[feed]" } else { in_feed };
+        if in_feed && line == "interval = \"1s\"" {
+            text.push_str("interval = 3689348814741910324\n");
+        } else {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    assert!(text.contains("interval = 3689348814741910324"), "the edit applied");
+    let err = parse(&text, "config.example.toml", &fixture_env()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("feed.window") && err.contains("fewer than 5 rounds"), "{err}");
+}
+
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }

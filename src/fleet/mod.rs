@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod external;
 pub mod feed;
 pub mod health;
+pub mod hold;
 pub mod latency;
 pub mod model;
 pub mod promotion;

@@ -7,6 +7,7 @@ use super::death::{self, MasterState};
 use super::external::{External, SourceState, external_problems};
 use super::feed::{FeedStats, Source};
 use super::health::{self, Health, Limits, Problem};
+pub use super::hold::ActionHold;
 pub use super::rates::{CommandRates, HISTORY_LEN, History, RateTracker, Rates};
 use super::status::{Discovery, InstanceStatus, ProbeError, Sample};
 use super::topology::{self, Index};
@@ -151,6 +152,9 @@ pub struct Shard {
     /// When this session made another server the master (a promotion or failover through
     /// [`Fleet::promoted`]); a writable former master is then a zombie "since failover at …".
     pub master_changed_at: Option<DateTime<Utc>>,
+    /// An action of this session (a promotion) runs on the shard, or just ended: its transient
+    /// findings are held (`hold`).
+    pub hold: Option<ActionHold>,
 }
 
 /// How far back feed percentiles look unless configured otherwise.
@@ -177,6 +181,7 @@ impl Shard {
             metrics_only: false,
             master_state: None,
             master_changed_at: None,
+            hold: None,
         }
     }
 
@@ -364,6 +369,7 @@ impl Fleet {
         });
         if let Some(sh) = self.shards.get_mut(s) {
             sh.evaluate(&self.limits, found);
+            super::hold::apply(sh);
         }
     }
 
@@ -373,6 +379,7 @@ impl Fleet {
         let Some(sh) = self.shards.get_mut(shard) else { return Vec::new() };
         let Some(inst) = sh.instances.get_mut(instance) else { return Vec::new() };
         let first_sample = inst.last_probe.is_none();
+        let at = sample.at;
         inst.apply(sample);
         let before: Vec<Problem> = sh.all_problems().cloned().collect();
         let was = sh.master_state.clone();
@@ -386,11 +393,11 @@ impl Fleet {
                 sh.qps_history.push(q);
             }
         }
-        let after: Vec<&Problem> = sh.all_problems().collect();
-        // The master's verdict first: it is the cause of what its replicas report.
-        let mut events: Vec<Event> = master_event(sh, was.as_ref(), &before).into_iter().collect();
-        events.extend(diff_events(&sh.name, &before, &after, first_sample));
-        events
+        if sh.hold.is_some() {
+            // Held: news of this shard waits for the action to settle (`release_holds`).
+            return self.release_hold(shard, at);
+        }
+        super::hold::news(sh, was.as_ref(), &before, first_sample)
     }
 
     /// Re-judge one shard after something other than a probe changed it (a feed round).
@@ -400,10 +407,7 @@ impl Fleet {
         let was = sh.master_state.clone();
         self.judge(shard);
         let Some(sh) = self.shards.get(shard) else { return Vec::new() };
-        let after: Vec<&Problem> = sh.all_problems().collect();
-        let mut events: Vec<Event> = master_event(sh, was.as_ref(), &before).into_iter().collect();
-        events.extend(diff_events(&sh.name, &before, &after, false));
-        events
+        super::hold::news(sh, was.as_ref(), &before, false)
     }
 
     /// Nothing is polled directly: judge shards on external figures only.
@@ -443,7 +447,7 @@ impl Fleet {
 
 /// Problems are the same finding when rule, instance and severity match; the
 /// message may change (lag 12s → 13s) without being news.
-fn same(a: &Problem, b: &Problem) -> bool {
+pub(super) fn same(a: &Problem, b: &Problem) -> bool {
     a.rule == b.rule && a.instance == b.instance && a.severity == b.severity
 }
 
@@ -535,7 +539,7 @@ fn verdict_kind(state: Option<&MasterState>) -> u8 {
 }
 
 /// One event when the master's verdict changed: its new finding, or that it recovered.
-fn master_event(sh: &Shard, was: Option<&MasterState>, before: &[Problem]) -> Option<Event> {
+pub(super) fn master_event(sh: &Shard, was: Option<&MasterState>, before: &[Problem]) -> Option<Event> {
     if verdict_kind(was) == verdict_kind(sh.master_state.as_ref()) {
         return None;
     }
@@ -553,7 +557,7 @@ fn master_event(sh: &Shard, was: Option<&MasterState>, before: &[Problem]) -> Op
     })
 }
 
-fn diff_events(shard: &str, before: &[Problem], after: &[&Problem], first_sample: bool) -> Vec<Event> {
+pub(super) fn diff_events(shard: &str, before: &[Problem], after: &[&Problem], first_sample: bool) -> Vec<Event> {
     let mut events = Vec::new();
     // The master's verdict has events of its own (`master_event`).
     let before: Vec<&Problem> = before.iter().filter(|p| !MASTER_STATE_RULES.contains(&p.rule)).collect();

@@ -6,6 +6,7 @@ use std::io::ErrorKind;
 
 use mysql_async::{DriverError, Error, IoError, ServerError};
 
+use super::Tls;
 use crate::fleet::status::{ProbeError, ProbeErrorKind};
 
 pub(crate) fn probe_error(kind: ProbeErrorKind, message: impl Into<String>) -> ProbeError {
@@ -27,6 +28,7 @@ const ER_MUST_CHANGE_PASSWORD: u16 = 1820;
 const ER_MUST_CHANGE_PASSWORD_LOGIN: u16 = 1862;
 const ER_ACCOUNT_HAS_BEEN_LOCKED: u16 = 3118; // MySQL
 const ER_ACCOUNT_LOCKED_MARIADB: u16 = 4151;
+const ER_SECURE_TRANSPORT_REQUIRED: u16 = 3159; // MySQL; MariaDB answers 1045 (the hint below)
 
 // The server ends the connection after these.
 const ER_SERVER_SHUTDOWN: u16 = 1053;
@@ -45,15 +47,37 @@ fn server_text(e: &ServerError) -> String {
     format!("ERROR {} ({}): {}", e.code, e.state, e.message.trim())
 }
 
-/// An error while connecting and logging in.
-pub(crate) fn connect_error(err: &Error, user: &str) -> ProbeError {
+/// The server refuses connections without TLS (`require_secure_transport=ON`).
+fn insecure_transport(e: &ServerError) -> bool {
+    let m = e.message.to_ascii_lowercase();
+    e.code == ER_SECURE_TRANSPORT_REQUIRED || m.contains("insecure transport") || m.contains("secure_transport")
+}
+
+/// An error while connecting and logging in, with the TLS mode it was tried with (a refused
+/// plain-text login may be a server that requires TLS).
+pub(crate) fn connect_error(err: &Error, user: &str, tls: &Tls) -> ProbeError {
     match err {
+        Error::Server(e) if insecure_transport(e) => probe_error(
+            ProbeErrorKind::Auth,
+            format!(
+                "the server requires TLS (require_secure_transport=ON) and tls is \"disabled\": set tls = \"required\" \
+                 or \"verify_identity\" ({})",
+                server_text(e)
+            ),
+        ),
         Error::Server(e) => match e.code {
             ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD | ER_DBACCESS_DENIED | ER_HOST_NOT_PRIVILEGED => {
+                // MariaDB refuses a plain-text login to a server that requires TLS with 1045.
+                let tls_hint = if matches!(tls, Tls::Disabled) && e.code == ER_ACCESS_DENIED {
+                    "; or the server requires TLS (require_secure_transport=ON) and tls is \"disabled\": try \
+                     tls = \"required\""
+                } else {
+                    ""
+                };
                 probe_error(
                     ProbeErrorKind::Auth,
                     format!(
-                        "login as {user:?} refused: check the user, its host and the password source ({})",
+                        "login as {user:?} refused: check the user, its host and the password source{tls_hint} ({})",
                         server_text(e)
                     ),
                 )
@@ -120,19 +144,49 @@ fn transport_error(err: &Error, during: &str) -> ProbeError {
             | ErrorKind::NotConnected => {
                 probe_error(ProbeErrorKind::Refused, format!("{during}: connection reset by the server ({e})"))
             }
+            _ if tls_reason(&e.to_string()).is_some() => tls_error(during, &e.to_string()),
             ErrorKind::InvalidData => probe_error(
                 ProbeErrorKind::Other,
                 format!("{during}: the answer is not the MySQL protocol (is this port a MySQL/MariaDB server?): {e}"),
             ),
             _ => probe_error(ProbeErrorKind::Other, format!("{during}: network error: {e}")),
         },
-        Error::Io(IoError::Tls(e)) => probe_error(ProbeErrorKind::Other, format!("{during}: TLS error: {e}")),
+        Error::Io(IoError::Tls(e)) => tls_error(during, &e.to_string()),
         Error::Driver(DriverError::ConnectionClosed) => {
             probe_error(ProbeErrorKind::Refused, format!("{during}: connection closed by the server"))
         }
         Error::Server(e) => probe_error(ProbeErrorKind::Other, format!("{during}: {}", server_text(e))),
         other => probe_error(ProbeErrorKind::Other, format!("{during}: {other}")),
     }
+}
+
+/// What a TLS failure means, from the TLS library's words (rustls: "invalid peer certificate:
+/// UnknownIssuer", "certificate not valid for name …", "received fatal alert: …"); `None` when
+/// the error is not about TLS.
+fn tls_reason(text: &str) -> Option<&'static str> {
+    let t = text.to_ascii_lowercase();
+    if t.contains("unknownissuer") || t.contains("unknown issuer") || t.contains("unknown ca") {
+        Some(
+            "the server's certificate is not signed by a trusted CA: check tls_ca (tls = \"required\" encrypts without verifying)",
+        )
+    } else if t.contains("notvalidforname") || t.contains("not valid for name") {
+        Some(
+            "the server's certificate does not hold the host name connected to: connect by a name in its subjectAltName, or use tls = \"required\"",
+        )
+    } else if t.contains("expired") || t.contains("notvalidyet") || t.contains("not valid before") {
+        Some("the server's certificate is expired or not valid yet")
+    } else if t.contains("invalid peer certificate") || t.contains("certificate") {
+        Some("the server's certificate was refused")
+    } else if t.contains("received fatal alert") || t.contains("handshake") || t.contains("tls") {
+        Some("the TLS handshake failed")
+    } else {
+        None
+    }
+}
+
+fn tls_error(during: &str, text: &str) -> ProbeError {
+    let reason = tls_reason(text).unwrap_or("the TLS handshake failed");
+    probe_error(ProbeErrorKind::Other, format!("{during}: TLS: {reason} ({text})"))
 }
 
 #[cfg(test)]
@@ -152,18 +206,76 @@ mod tests {
         let auth = connect_error(
             &server(1045, "Access denied for user 'monitor'@'10.0.0.1' (using password: YES)"),
             "monitor",
+            &Tls::Disabled,
         );
         assert_eq!(auth.kind, ProbeErrorKind::Auth);
         assert!(auth.message.contains("login as \"monitor\" refused"), "{}", auth.message);
         assert!(auth.message.contains("ERROR 1045 (28000)"), "{}", auth.message);
-        assert_eq!(connect_error(&server(1130, "Host not allowed"), "m").kind, ProbeErrorKind::Auth);
-        assert_eq!(connect_error(&server(1040, "Too many connections"), "m").kind, ProbeErrorKind::Other);
-        assert_eq!(connect_error(&io(ErrorKind::ConnectionRefused), "m").kind, ProbeErrorKind::Refused);
-        assert_eq!(connect_error(&io(ErrorKind::ConnectionReset), "m").kind, ProbeErrorKind::Refused);
-        assert_eq!(connect_error(&io(ErrorKind::HostUnreachable), "m").kind, ProbeErrorKind::Other);
+        assert_eq!(connect_error(&server(1130, "Host not allowed"), "m", &Tls::Disabled).kind, ProbeErrorKind::Auth);
         assert_eq!(
-            connect_error(&Error::Driver(DriverError::UnknownAuthPlugin { name: "x".into() }), "m").kind,
+            connect_error(&server(1040, "Too many connections"), "m", &Tls::Disabled).kind,
+            ProbeErrorKind::Other
+        );
+        assert_eq!(connect_error(&io(ErrorKind::ConnectionRefused), "m", &Tls::Disabled).kind, ProbeErrorKind::Refused);
+        assert_eq!(connect_error(&io(ErrorKind::ConnectionReset), "m", &Tls::Disabled).kind, ProbeErrorKind::Refused);
+        assert_eq!(connect_error(&io(ErrorKind::HostUnreachable), "m", &Tls::Disabled).kind, ProbeErrorKind::Other);
+        assert_eq!(
+            connect_error(&Error::Driver(DriverError::UnknownAuthPlugin { name: "x".into() }), "m", &Tls::Disabled)
+                .kind,
             ProbeErrorKind::Auth
+        );
+    }
+
+    /// Issue 17 §2: a wrong CA was "the answer is not the MySQL protocol (is this port a
+    /// MySQL/MariaDB server?)", and a plain-text login to a server requiring TLS only "refused".
+    #[test]
+    fn tls_failures_say_tls_and_why() {
+        let invalid =
+            |text: &str| Error::Io(IoError::Io(std::io::Error::new(ErrorKind::InvalidData, text.to_string())));
+        let e =
+            connect_error(&invalid("invalid peer certificate: UnknownIssuer"), "m", &Tls::VerifyIdentity { ca: None });
+        assert!(
+            e.message.starts_with("connect: TLS: the server's certificate is not signed by a trusted CA: check tls_ca"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.ends_with("(invalid peer certificate: UnknownIssuer)"), "{}", e.message);
+        assert!(!e.message.contains("MySQL protocol"), "{}", e.message);
+        let host = "invalid peer certificate: certificate not valid for name \"127.0.0.1\"; certificate is only valid for DnsName(\"db1\")";
+        let e = connect_error(&invalid(host), "m", &Tls::VerifyIdentity { ca: None });
+        assert!(
+            e.message.starts_with("connect: TLS: the server's certificate does not hold the host name"),
+            "{}",
+            e.message
+        );
+        let e = connect_error(
+            &invalid("invalid peer certificate: NotValidForName"),
+            "m",
+            &Tls::VerifyIdentity { ca: None },
+        );
+        assert!(e.message.contains("does not hold the host name"), "{}", e.message);
+        let e = connect_error(&invalid("received fatal alert: HandshakeFailure"), "m", &Tls::Required);
+        assert!(e.message.starts_with("connect: TLS: the TLS handshake failed"), "{}", e.message);
+        // Not TLS: still the wrong-port message.
+        let e = connect_error(&invalid("packet out of order"), "m", &Tls::Disabled);
+        assert!(e.message.contains("is this port a MySQL/MariaDB server?"), "{}", e.message);
+        // The server requires TLS: MySQL says so, MariaDB refuses the login (1045).
+        let mysql =
+            server(3159, "Connections using insecure transport are prohibited while --require_secure_transport=ON.");
+        let e = connect_error(&mysql, "m", &Tls::Disabled);
+        assert!(
+            e.message.starts_with("the server requires TLS (require_secure_transport=ON) and tls is \"disabled\""),
+            "{}",
+            e.message
+        );
+        let maria = server(1045, "Access denied for user 'm'@'127.0.0.1' (using password: YES)");
+        let e = connect_error(&maria, "m", &Tls::Disabled);
+        assert!(e.message.contains("or the server requires TLS (require_secure_transport=ON)"), "{}", e.message);
+        let e = connect_error(&maria, "m", &Tls::Required);
+        assert!(
+            !e.message.contains("require_secure_transport"),
+            "with TLS on, a refusal is the login's: {}",
+            e.message
         );
     }
 

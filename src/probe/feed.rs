@@ -167,7 +167,7 @@ async fn ask(t: &mut Target, addr: Addr, a: Ask<'_>, opts: &ProbeOptions) -> Fee
             Ok(Ok(conn)) => {
                 t.conns.insert(addr.clone(), conn);
             }
-            Ok(Err(e)) => return failed(addr, timeout, scrub(connect_error(&e, &opts.user), opts)),
+            Ok(Err(e)) => return failed(addr, timeout, scrub(connect_error(&e, &opts.user, &opts.tls), opts)),
             Err(_) => return failed(addr, timeout, timed_out("connecting")),
         }
     }

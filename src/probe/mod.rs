@@ -9,6 +9,7 @@
 pub mod columns;
 pub(crate) mod errors;
 pub mod feed;
+pub mod grants;
 pub mod heartbeat;
 pub mod parse;
 
@@ -225,7 +226,7 @@ impl Prober {
             self.plan = None;
             let conn = Conn::new(self.conn_opts.clone())
                 .await
-                .map_err(|e| Failure::fatal(connect_error(&e, &self.opts.user)))?;
+                .map_err(|e| Failure::fatal(connect_error(&e, &self.opts.user, &self.opts.tls)))?;
             // Kept in `self` at once, so a timeout from here on can close it without waiting.
             self.conn = Some(conn);
         }
@@ -290,7 +291,7 @@ pub async fn connect(addr: &Addr, opts: &ProbeOptions) -> Result<Conn, ProbeErro
     };
     match tokio::time::timeout(opts.timeout, Conn::new(connection_opts(addr, opts))).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(scrub(connect_error(&e, &opts.user))),
+        Ok(Err(e)) => Err(scrub(connect_error(&e, &opts.user, &opts.tls))),
         Err(_) => Err(probe_error(
             ProbeErrorKind::Timeout,
             format!("no answer within {} ({})", seconds(opts.timeout), Stage::Connect),

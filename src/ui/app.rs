@@ -290,7 +290,20 @@ impl App {
         let Some(d) = self.dialog.as_mut() else { return };
         match d.on_key(key) {
             Dialog::None => {}
-            Dialog::Run => self.effects.push(Effect::Action(ActionEffect::Run(d.kind.clone()))),
+            Dialog::Run => {
+                // Its transient states (a read-only master for a few ms, a circular link) are
+                // the action's, not incidents: the shard's findings are held until it settles.
+                match d.kind {
+                    super::action::ActionKind::Promote { shard, .. } => {
+                        self.fleet.begin_action(shard, "promotion", self.now)
+                    }
+                    super::action::ActionKind::Failover { shard, .. } => {
+                        self.fleet.begin_action(shard, "failover", self.now)
+                    }
+                    _ => {}
+                }
+                self.effects.push(Effect::Action(ActionEffect::Run(d.kind.clone())));
+            }
             Dialog::Stop => self.effects.push(Effect::Action(ActionEffect::Stop)),
             Dialog::Close => self.dialog = None,
         }
@@ -365,7 +378,13 @@ impl App {
                 if kiosk::tick(self, now) {
                     self.dirty = true;
                 }
-                Vec::new()
+                let holds = |f: &Fleet| f.shards.iter().filter(|s| s.hold.is_some()).count();
+                let held = holds(&self.fleet);
+                let events = if held > 0 { self.fleet.release_holds(now) } else { Vec::new() };
+                if holds(&self.fleet) != held {
+                    self.dirty = true;
+                }
+                events
             }
             Message::Resize => {
                 self.dirty = true;
@@ -384,7 +403,19 @@ impl App {
             }
             Message::Action(m) => {
                 if let Some(d) = self.dialog.as_mut() {
+                    let ended = match (&d.kind, &d.phase, &m) {
+                        (
+                            super::action::ActionKind::Promote { shard, .. }
+                            | super::action::ActionKind::Failover { shard, .. },
+                            super::action::Phase::Running,
+                            super::action::ActionMsg::Finished { .. },
+                        ) => Some(*shard),
+                        _ => None,
+                    };
                     d.on_msg(m);
+                    if let Some(shard) = ended {
+                        self.fleet.end_action(shard, self.now, self.poll_interval);
+                    }
                     self.dirty = true;
                 }
                 Vec::new()

@@ -11,6 +11,7 @@ pub mod render;
 pub mod rows;
 pub mod storm;
 pub mod summary;
+pub mod term;
 pub mod theme;
 pub mod topo;
 pub mod views;
@@ -71,22 +72,14 @@ pub async fn run(
     };
     // An explicit --color depth beats NO_COLOR, which crossterm would otherwise apply on its own.
     crossterm::style::force_color_output(app.color_depth != color::ColorDepth::None);
+    term::install_panic_hook(profile.mouse);
     if profile.mouse {
-        // Best effort: a terminal that refuses just has no mouse. A panic must not leave it
-        // reporting mouse moves as garbage in the shell; ratatui's own hook restores the rest.
+        // Best effort: a terminal that refuses just has no mouse.
         let _ = crossterm::execute!(io::stdout(), crossterm::event::EnableMouseCapture);
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let _ = crossterm::execute!(io::stdout(), crossterm::event::DisableMouseCapture);
-            previous(info);
-        }));
     }
     // The poller is dropped (its probes stopped) only after the terminal is restored.
-    let result = event_loop(&mut terminal, &mut app, &mut inbound, profile.fps, runner, &mut poller).await;
-    if profile.mouse {
-        let _ = crossterm::execute!(io::stdout(), crossterm::event::DisableMouseCapture);
-    }
-    ratatui::try_restore()?;
+    let result = event_loop(&mut terminal, &mut app, &mut inbound, &profile, runner, &mut poller).await;
+    term::leave(profile.mouse)?;
     result
 }
 
@@ -116,7 +109,7 @@ async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     inbound: &mut mpsc::Receiver<Message>,
-    fps: u32,
+    profile: &profile::Profile,
     runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
     poller: &mut Option<Box<dyn AddInstance>>,
 ) -> io::Result<()> {
@@ -130,6 +123,9 @@ async fn event_loop(
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigtstp = signal(SignalKind::from_raw(libc::SIGTSTP))?;
+    let test_panic = term::test_panic_requested();
+    let fps = profile.fps;
     let mut term_events = EventStream::new();
     // Events wait up to a second, so one rule firing on many shards is one line (`storm`).
     let mut storm = storm::Storm::default();
@@ -153,10 +149,19 @@ async fn event_loop(
             tui_logger::move_events();
             renderer.draw(terminal, app)?;
             last_draw = Instant::now();
+            if test_panic {
+                panic!("test panic (SHARDTOP_TEST_PANIC=1): the terminal must be restored and this readable");
+            }
         }
         let next_frame = last_draw + frame_gap;
         tokio::select! {
             ev = term_events.next() => match ev {
+                // Raw mode makes Ctrl-Z a key: suspend as the shell's job control would.
+                Some(Ok(TermEvent::Key(k))) if is_suspend(&k) => {
+                    term::suspend(profile.mouse)?;
+                    renderer.redraw_all(terminal)?;
+                    app.dirty = true;
+                }
                 Some(Ok(TermEvent::Key(k))) => effects.extend(deliver(app, &mut slots, Message::Key(k))),
                 Some(Ok(TermEvent::Resize(..))) => effects.extend(deliver(app, &mut slots, Message::Resize)),
                 Some(Ok(TermEvent::Mouse(m))) => effects.extend(deliver(app, &mut slots, Message::Mouse(m))),
@@ -200,6 +205,11 @@ async fn event_loop(
             _ = sigterm.recv() => quit_when_idle = true,
             _ = sighup.recv() => quit_when_idle = true,
             _ = sigint.recv() => quit_when_idle = true,
+            _ = sigtstp.recv() => {
+                term::suspend(profile.mouse)?;
+                renderer.redraw_all(terminal)?;
+                app.dirty = true;
+            }
         }
         for effect in effects.drain(..) {
             match effect {
@@ -242,6 +252,14 @@ async fn event_loop(
             return Ok(());
         }
     }
+}
+
+/// Ctrl-Z, pressed (not released).
+fn is_suspend(k: &crossterm::event::KeyEvent) -> bool {
+    use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
+    k.kind != KeyEventKind::Release
+        && k.modifiers.contains(KeyModifiers::CONTROL)
+        && matches!(k.code, KeyCode::Char('z' | 'Z'))
 }
 
 #[cfg(test)]

@@ -48,9 +48,24 @@ impl Renderer {
         Ok(changed)
     }
 
-    /// Forget what is on screen (after something else wrote to it).
+    /// After a suspension (the shell had the screen): clear it and draw every cell next time,
+    /// without `Terminal::clear`, whose cursor position query a terminal may not answer.
+    pub fn redraw_all<B: Backend>(&mut self, terminal: &mut Terminal<B>) -> io::Result<()>
+    where
+        B::Error: Into<io::Error>,
+    {
+        terminal.backend_mut().clear_region(ratatui::backend::ClearType::All).map_err(Into::into)?;
+        terminal.current_buffer_mut().reset();
+        terminal.swap_buffers();
+        self.invalidate();
+        Ok(())
+    }
+
+    /// Forget what is on screen (after something else wrote to it, or after a suspension showed
+    /// the cursor).
     pub fn invalidate(&mut self) {
         self.last = None;
+        self.cursor_hidden = false;
     }
 }
 

@@ -41,6 +41,15 @@ pub struct Summary {
     pub groups: Vec<Group>,
 }
 
+/// Whether a group lists shards this session is acting on (`fleet::hold`), not a problem.
+pub fn is_action_group(g: &Group, app: &App) -> bool {
+    g.shards
+        .first()
+        .and_then(|&s| app.fleet.shards.get(s))
+        .and_then(|s| s.hold.as_ref())
+        .is_some_and(|h| h.label() == g.kind)
+}
+
 /// The kind a stale shard is grouped under.
 pub const STALE_KIND: &str = "no fresh data";
 
@@ -80,6 +89,15 @@ impl Summary {
                 }
             }
         }
+        // Shards this session is acting on come first, whatever their health: their findings are held.
+        let mut acting: Vec<Group> = Vec::new();
+        for (s, shard) in shards.iter().enumerate() {
+            let Some(kind) = shard.hold.as_ref().map(|h| h.label()) else { continue };
+            match acting.iter_mut().find(|g| g.kind == kind) {
+                Some(g) => g.shards.push(s),
+                None => acting.push(Group { kind, severity: Health::Ok, shards: vec![s] }),
+            }
+        }
         for g in &mut groups {
             g.shards.sort_by(|a, b| natural_cmp(&shards[*a].name, &shards[*b].name));
         }
@@ -89,6 +107,10 @@ impl Summary {
                 .then(b.shards.len().cmp(&a.shards.len()))
                 .then(kind_rank(a.kind).cmp(&kind_rank(b.kind)))
         });
+        for g in &mut acting {
+            g.shards.sort_by(|a, b| natural_cmp(&shards[*a].name, &shards[*b].name));
+        }
+        groups.splice(0..0, acting);
         Summary {
             shards: shards.len(),
             servers: app.fleet.instance_count(),

@@ -375,3 +375,59 @@ fn ascii_draws_no_line_drawing_or_block_characters_on_any_screen() {
     // Charts degrade to a trend line and their figures.
     assert!(screens[1].1.contains("now ") && screens[1].1.contains("max "), "{}", screens[1].1);
 }
+
+/// Issue 17 §7: the TUI's own promotion holds its shard's transient findings. The dialog's Run
+/// starts the hold, the action's end starts the settling interval, the next sweep and tick let go;
+/// meanwhile the overview row and the summary band say "promotion in progress" and no event is raised.
+#[test]
+fn a_promotion_from_the_dialog_holds_its_shards_transient_findings() {
+    use super::action::ActionMsg;
+    use super::app::Effect;
+    use crate::fleet::status::Sample;
+    use crate::poll::{Slot, Update};
+    use crate::sim::SimFleet;
+    let events = |effects: Vec<Effect>| -> Vec<crate::fleet::Event> {
+        effects.into_iter().flat_map(|e| if let Effect::Events(e) = e { e } else { Vec::new() }).collect()
+    };
+    let mut app = demo_app(10.0);
+    app.actions_configured = true;
+    let press = |app: &mut App, code| app.update(Message::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    press(&mut app, KeyCode::Char('s')); // by name: users-01 first
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('P'));
+    app.update(Message::Action(ActionMsg::Planned(Ok(()))));
+    assert!(app.fleet.shards[0].hold.is_none(), "planning changes nothing");
+    for c in "users-01".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    assert!(app.fleet.shards[0].hold.as_ref().is_some_and(|h| h.in_progress()));
+    // The freeze, as the next poll sees it: a read-only master. Held, not raised.
+    let sim = SimFleet::default();
+    let mut frozen = sim.status_at(0, 0, 10.0).expect("master up");
+    frozen.read_only = true;
+    let sample = Sample { at: app.now, elapsed: std::time::Duration::from_millis(1), result: Ok(frozen) };
+    let ev = events(app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: 0 }, sample })));
+    assert!(ev.iter().all(|e| e.shard != "users-01"), "{ev:?}");
+    app.view = View::Overview;
+    let screen = text(&buffer(&app, 170, 30));
+    assert!(screen.contains("◆ 1 shard   promotion in progress  users-01"), "{screen}");
+    assert!(screen.contains("promotion in progress (1 transient finding held)"), "{screen}");
+    assert!(!screen.contains("master read-only"), "{screen}");
+    // It ends (rolled back here), the next sweep finds the shard as it was: nothing to say.
+    let end = app.now;
+    app.update(Message::Action(ActionMsg::Finished { ok: false, summary: "rolled back".into() }));
+    assert!(app.fleet.shards[0].hold.as_ref().is_some_and(|h| !h.in_progress()));
+    let later = end + chrono::Duration::seconds(3);
+    let mut ev = Vec::new();
+    for i in 0..=sim.replicas {
+        let sample =
+            Sample { at: later, elapsed: std::time::Duration::from_millis(1), result: sim.status_at(0, i, 13.0) };
+        ev.extend(events(app.update(Message::Sample(Update { slot: Slot { shard: 0, instance: i }, sample }))));
+    }
+    ev.extend(events(app.update(Message::Tick(later))));
+    assert!(ev.iter().all(|e| e.shard != "users-01"), "{ev:?}");
+    assert!(app.fleet.shards[0].hold.is_none());
+    assert!(!text(&buffer(&app, 120, 30)).contains("in progress"));
+}

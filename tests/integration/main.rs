@@ -15,5 +15,8 @@ mod prometheus;
 mod promote;
 mod rates_feed;
 mod sandbox;
+mod secrets;
 mod sim;
+mod terminal;
+mod tls;
 mod topology;

@@ -139,7 +139,8 @@ impl Checker<'_> {
         }
         let window = self.duration("feed.window", raw.window, FeedConfig::DEFAULT_WINDOW);
         if let (Some(w), Some(i)) = (&window, &interval)
-            && w.v < i.v * 5
+            // A huge interval overflows five of it: the window is then certainly too short.
+            && i.v.checked_mul(5).is_none_or(|five| w.v < five)
         {
             self.error(
                 w.span.as_ref().or(i.span.as_ref()),

@@ -164,6 +164,15 @@ fn shard_row(app: &App, i: usize, cols: &Cols) -> Row<'static> {
     let age = m.age(app.now);
     // The same problem the summary counts the shard under.
     let mut problem = crate::ui::summary::headline(s).map(|p| p.message.clone()).unwrap_or_default();
+    // This session's own action: its transient findings are held (`fleet::hold`), and the row says why.
+    if let Some(h) = &s.hold {
+        let held = match h.held.len() {
+            0 => String::new(),
+            n => format!(" ({n} transient finding{} held)", if n == 1 { "" } else { "s" }),
+        };
+        let what = format!("{}{held}", h.label());
+        problem = if problem.is_empty() { what } else { format!("{what} · {problem}") };
+    }
     // No poll result at all lately (the poller or the network is gone): the row is
     // last known state, so it greys out and says how old it is.
     let stale = app.shard_stale(s);

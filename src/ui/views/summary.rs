@@ -68,8 +68,13 @@ pub fn draw(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) {
 /// ` ✖ 48 shards  IO thread not running   users-07 users-10 users-35 … +41`
 fn group_line(app: &App, g: &Group, count_w: usize, kind_w: usize, width: usize) -> Line<'static> {
     let t = &app.theme;
-    let (symbol, style): (&str, Style) =
-        if g.kind == STALE_KIND { (STALE_SYMBOL, t.warn) } else { (health_symbol(g.severity), t.health(g.severity)) };
+    let (symbol, style): (&str, Style) = if g.kind == STALE_KIND {
+        (STALE_SYMBOL, t.warn)
+    } else if crate::ui::summary::is_action_group(g, app) {
+        (if app.ascii { "*" } else { "◆" }, t.accent)
+    } else {
+        (health_symbol(g.severity), t.health(g.severity))
+    };
     let noun = if g.shards.len() == 1 { "shard " } else { "shards" };
     let head = format!(" {symbol} {:>count_w$} {noun}  {:<kind_w$}  ", g.shards.len(), g.kind);
     let mut left = width.saturating_sub(head.chars().count());

@@ -27,6 +27,11 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     ("prometheus", &["s20"]),
     // A SIGKILLed master (s26) and a SIGSTOPped one (s27), judged by the model.
     ("failover_model", &["s26", "s27"]),
+    // Issue 17: s30 promoted for real and back, s31 read and heartbeated, s32 read with a wrong
+    // password.
+    ("secrets", &["s30", "s31", "s32"]),
+    // The shard `scripts/sandbox up --tls --tls-shard 33` starts with require_secure_transport=ON.
+    ("tls", &["s33"]),
     // Masters SIGKILLed (s34 semi-sync, s35 a replica lagging, s37 a failing fence, s38 a wanted
     // candidate behind, s39 both replicas behind) or SIGSTOPped (s36), then failed over.
     ("failover", &["s34", "s35", "s36", "s37", "s38", "s39"]),

@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use super::audit::AuditLog;
-use super::lock::ShardLock;
 use super::runner::{self, Executor, Journal, OnFailure, RunError, Step};
 use super::server::{Accounts, connect, exec, follow};
 use super::{Check, PlannedStep, Progress};
@@ -220,11 +219,7 @@ pub async fn rejoin(
     let action = if req.fence_only { "fence" } else { "rejoin" };
     let mut journal = Journal::new(action, &req.shard, audit, progress, acc.secrets());
     let mut outcome = Outcome::default();
-    let _lock = if req.dry_run {
-        None
-    } else {
-        Some(ShardLock::acquire(lock_dir, "promote", &req.shard).map_err(RejoinError::Refused)?)
-    };
+    let _lock = if req.dry_run { None } else { Some(journal.lock_shard(lock_dir)?.map_err(RejoinError::Refused)?) };
     let old = read(&req.instance, acc).await.map_err(|e| RejoinError::Refused(format!("{}: {e}", req.instance)))?;
     let d = Dialect::detect(&old.version, "")
         .ok_or_else(|| RejoinError::Refused(format!("unknown server version {:?}", old.version)))?;

@@ -214,6 +214,27 @@ impl<'a> Journal<'a> {
         self.attached = accounts;
     }
 
+    /// The shard's lock for an action that changes its topology (one lock for all of them:
+    /// promotion, failover, fence, rejoin), as an audited `lock` step. `Ok(Err(why))`: another
+    /// run holds it.
+    pub fn lock_shard(
+        &mut self,
+        lock_dir: &std::path::Path,
+    ) -> std::io::Result<Result<super::lock::ShardLock, String>> {
+        let shard = self.shard.clone();
+        let t = self.start("lock", format!("lock shard {shard} (lock file in {})", lock_dir.display()))?;
+        Ok(match super::lock::ShardLock::acquire(lock_dir, "promote", &shard) {
+            Ok(l) => {
+                self.done("lock", t, l.path().display().to_string())?;
+                Ok(l)
+            }
+            Err(e) => {
+                self.fail("lock", t, &e);
+                Err(e)
+            }
+        })
+    }
+
     /// A failed step; the audit write is best effort (the failure is reported either way).
     pub fn fail(&mut self, step: &'static str, t: Instant, error: &str) {
         let took = t.elapsed();

@@ -67,6 +67,34 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
     }
 }
 
+/// The audit log a TUI action writes (none for a dry run); `None` when it cannot be opened, after
+/// telling the dialog why.
+fn audit_log(
+    cfg: &Config,
+    dry_run: bool,
+    tx: &mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+) -> Option<crate::actions::audit::AuditLog> {
+    let path = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
+    match crate::actions::audit::AuditLog::open(path) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            let summary = format!("cannot open the audit log {}: {e}", cfg.actions.audit_log.display());
+            let _ = tx.send(crate::ui::action::ActionMsg::Finished { ok: false, summary });
+            None
+        }
+    }
+}
+
+/// An action's progress, forwarded to its dialog.
+fn progress_to(
+    tx: &mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+) -> impl FnMut(&crate::actions::Progress) + Send + use<> {
+    let tx = tx.clone();
+    move |p: &crate::actions::Progress| {
+        let _ = tx.send(crate::ui::action::ActionMsg::Progress(p.clone()));
+    }
+}
+
 async fn tui_promote(
     cfg: Arc<Config>,
     session: SessionConfig,
@@ -75,7 +103,6 @@ async fn tui_promote(
     dry_run: bool,
     tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
 ) {
-    use crate::actions::audit::AuditLog;
     use crate::ui::action::ActionMsg;
     let (mut req, accounts) = match promote_parts(&cfg, &shard, &candidate) {
         Ok(p) => p,
@@ -85,18 +112,8 @@ async fn tui_promote(
         }
     };
     req.dry_run = dry_run;
-    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
-    let mut audit = match AuditLog::open(audit) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = tx.send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") });
-            return;
-        }
-    };
-    let progress_tx = tx.clone();
-    let mut progress = move |p: &crate::actions::Progress| {
-        let _ = progress_tx.send(ActionMsg::Progress(p.clone()));
-    };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx) else { return };
+    let mut progress = progress_to(&tx);
     let result =
         crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
     let msg = match (dry_run, result) {
@@ -158,14 +175,7 @@ async fn tui_checksum(
     let mut events = move |e: &crate::actions::checksum::Event| {
         let _ = events_tx.send(ActionMsg::Checksum(e.clone()));
     };
-    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
-    let mut audit = match crate::actions::audit::AuditLog::open(audit) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = tx.send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") });
-            return;
-        }
-    };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx) else { return };
     let result = crate::actions::checksum::run(&req, opts, stop, &mut audit, &mut events).await;
     let msg = match (dry_run, result) {
         (true, Ok(_)) => ActionMsg::Planned(Ok(())),
@@ -210,7 +220,6 @@ async fn tui_failover(
     dry_run: bool,
     tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
 ) {
-    use crate::actions::audit::AuditLog;
     use crate::ui::action::ActionMsg;
     // The session's replicas stand in for the config's: the TUI also knows discovered ones.
     let mut session_cfg = (*cfg).clone();
@@ -228,18 +237,8 @@ async fn tui_failover(
     };
     req.dry_run = dry_run;
     req.seen = Some(seen);
-    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
-    let mut audit = match AuditLog::open(audit) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = tx.send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") });
-            return;
-        }
-    };
-    let progress_tx = tx.clone();
-    let mut progress = move |p: &crate::actions::Progress| {
-        let _ = progress_tx.send(ActionMsg::Progress(p.clone()));
-    };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx) else { return };
+    let mut progress = progress_to(&tx);
     let result =
         crate::actions::failover::failover(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
     let msg = match (dry_run, result) {
@@ -283,7 +282,6 @@ async fn tui_fence(
     dry_run: bool,
     tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
 ) {
-    use crate::actions::audit::AuditLog;
     use crate::actions::rejoin as rj;
     use crate::ui::action::ActionMsg;
     let (pr, accounts) = match promote_parts(&cfg, &shard, &instance) {
@@ -301,18 +299,8 @@ async fn tui_fence(
         fence_only: true,
         dry_run,
     };
-    let audit = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
-    let mut audit = match AuditLog::open(audit) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = tx.send(ActionMsg::Finished { ok: false, summary: format!("cannot open the audit log: {e}") });
-            return;
-        }
-    };
-    let progress_tx = tx.clone();
-    let mut progress = move |p: &crate::actions::Progress| {
-        let _ = progress_tx.send(ActionMsg::Progress(p.clone()));
-    };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx) else { return };
+    let mut progress = progress_to(&tx);
     let result = rj::rejoin(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
     let msg = match (dry_run, result) {
         (true, Ok(_)) => ActionMsg::Planned(Ok(())),

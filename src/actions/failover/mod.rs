@@ -23,7 +23,6 @@ use self::candidate::{Choice, Judged, Promotion};
 use self::exec::{FailoverExec, read};
 use self::plan::{FailoverStep, Shape};
 use super::audit::AuditLog;
-use super::lock::ShardLock;
 use super::runner::{self, Journal, RunError};
 use super::server::Accounts;
 use super::{Check, PlannedStep, Progress};
@@ -170,21 +169,7 @@ pub async fn failover(
     let mut journal = Journal::new("failover", &req.shard, audit, progress, acc.secrets());
     let mut outcome = Outcome { run: journal.run.clone(), ..Outcome::default() };
     // One lock for every action that changes a shard's topology.
-    let _lock = if req.dry_run {
-        None
-    } else {
-        let t = journal.start("lock", format!("lock shard {} (lock file in {})", req.shard, lock_dir.display()))?;
-        match ShardLock::acquire(lock_dir, "promote", &req.shard) {
-            Ok(l) => {
-                journal.done("lock", t, l.path().display().to_string())?;
-                Some(l)
-            }
-            Err(e) => {
-                journal.fail("lock", t, &e);
-                return Err(FailoverError::Refused(e));
-            }
-        }
-    };
+    let _lock = if req.dry_run { None } else { Some(journal.lock_shard(lock_dir)?.map_err(FailoverError::Refused)?) };
 
     let t = journal.start("read", "read every member fresh; the master twice".into())?;
     let opts = acc.admin_opts();

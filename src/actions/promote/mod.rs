@@ -24,7 +24,6 @@ use mysql_async::Conn;
 pub use self::checks::check_candidate;
 use self::exec::PromoteExec;
 use self::plan::PromoteStep;
-use super::lock::ShardLock;
 use super::runner::{self, Journal, RunError};
 use super::server::{Coords, connect, first_value};
 use super::{Check, PlannedStep, Progress, audit::AuditLog};
@@ -156,21 +155,7 @@ pub async fn promote(
         )));
     }
 
-    let _lock = if req.dry_run {
-        None
-    } else {
-        let t = journal.start("lock", format!("lock shard {} (lock file in {})", req.shard, lock_dir.display()))?;
-        match ShardLock::acquire(lock_dir, "promote", &req.shard) {
-            Ok(l) => {
-                journal.done("lock", t, l.path().display().to_string())?;
-                Some(l)
-            }
-            Err(e) => {
-                journal.fail("lock", t, &e);
-                return Err(PromoteError::Refused(e));
-            }
-        }
-    };
+    let _lock = if req.dry_run { None } else { Some(journal.lock_shard(lock_dir)?.map_err(PromoteError::Refused)?) };
 
     let t = journal.start("read", "read every member fresh".into())?;
     let reads = read_members(req, acc).await;

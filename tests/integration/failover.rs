@@ -2,7 +2,7 @@
 //! under acknowledged writes: confirmed dead, fenced, the most advanced replica promoted, the
 //! others following it by GTID, and what may be lost said and checked against the ledger.
 //!
-//! Shards (`common/shards.rs`): s34 semi-sync, s35 one replica lagging (then its old master back
+//! Shards (`common/shards.rs`): s34 semi-sync with s40 as its global upstream, s35 one replica lagging (then its old master back
 //! as a zombie, fenced), s36 a hung master, s37 a failing fencing hook, s38 a wanted candidate
 //! behind the other (then the old master rejoins), s39 both replicas behind (the library run with
 //! the TUI's memory of the master, to check "may be lost"; the old master may not rejoin).
@@ -214,7 +214,36 @@ async fn semi_sync_failover_keeps_every_acknowledged_write() {
     let routing = dir.path().join("routing");
     std::fs::write(&routing, sb.addr(master)).expect("routing");
     let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
-    let cfg = sb.config_with(&[shard], true, &sb.actions_section(&audit, &format!("post_promote_hook = \"{hook}\"")));
+    // The shard master replicates from a global upstream (s40-m, another GTID domain), as real shards do.
+    let up_pos = sb.value("s40-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    let repl_pw = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl pw");
+    sb.exec(
+        master,
+        &format!(
+            "SET GLOBAL gtid_slave_pos = '{up_pos}'; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, \
+             MASTER_USER='{}', MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos; START SLAVE",
+            sb.port("s40-m"),
+            sb.var("SANDBOX_REPL_USER"),
+            repl_pw.trim()
+        ),
+    )
+    .await;
+    sb.exec(
+        "s40-m",
+        "CREATE DATABASE IF NOT EXISTS global; CREATE TABLE IF NOT EXISTS global.friends (id BIGINT PRIMARY KEY)",
+    )
+    .await;
+    let gpos = sb.value("s40-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for n in std::iter::once(master.to_string()).chain(sb.replicas(shard)) {
+        let w = sb.value(&n, &format!("SELECT MASTER_GTID_WAIT('{gpos}', 10)")).await;
+        assert_eq!(w.as_deref(), Some("0"), "{n} gets the upstream's data");
+    }
+    let extra = format!(
+        "upstream = \"{}\"\n{}",
+        sb.addr("s40-m"),
+        sb.actions_section(&audit, &format!("post_promote_hook = \"{hook}\""))
+    );
+    let cfg = sb.config_with(&[shard], true, &extra);
     let stop = Arc::new(AtomicBool::new(false));
     let w = tokio::spawn(routed_writer(sb.clone(), routing.clone(), 34_000_000, stop.clone()));
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -250,6 +279,16 @@ async fn semi_sync_failover_keeps_every_acknowledged_write() {
         let have = held(&sb, &n, &ledger).await;
         let missing: Vec<_> = want.difference(&have).take(10).collect();
         assert!(missing.is_empty(), "{n} lacks acknowledged rows {missing:?}");
+    }
+    // The new master took over the upstream link: the global master's writes reach it and the replica.
+    let row = sb.replica_status(&new).await.expect("the new master replicates from the upstream");
+    assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port("s40-m").to_string()), "{out}");
+    assert_eq!(row.get::<String, _>("Using_Gtid").as_deref(), Some("Slave_Pos"));
+    sb.exec("s40-m", "INSERT INTO global.friends VALUES (34)").await;
+    let gpos = sb.value("s40-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for n in sb.replicas(shard) {
+        let w = sb.value(&n, &format!("SELECT MASTER_GTID_WAIT('{gpos}', 10)")).await;
+        assert_eq!(w.as_deref(), Some("0"), "{n} gets the upstream's writes after the failover");
     }
     // The plan the dry run printed is what ran, and the audit log tells it.
     let steps = audit_steps(&audit);

@@ -4,8 +4,8 @@
 //! two modules) and every use of a shard against it (`Sandbox` hands out a shard's servers only to
 //! the module that owns it).
 
-/// The sandbox `scripts/test` starts: s1…s39 (`scripts/sandbox up --shards 39`).
-pub const SANDBOX_SHARDS: usize = 39;
+/// The sandbox `scripts/test` starts: s1…s40 (`scripts/sandbox up --shards 40`).
+pub const SANDBOX_SHARDS: usize = 40;
 
 /// Read by every module and disturbed by none: a healthy shard to compare against.
 pub const SHARED: &[&str] = &["s1"];
@@ -33,8 +33,9 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // The shard `scripts/sandbox up --tls --tls-shard 33` starts with require_secure_transport=ON.
     ("tls", &["s33"]),
     // Masters SIGKILLed (s34 semi-sync, s35 a replica lagging, s37 a failing fence, s38 a wanted
-    // candidate behind, s39 both replicas behind) or SIGSTOPped (s36), then failed over.
-    ("failover", &["s34", "s35", "s36", "s37", "s38", "s39"]),
+    // candidate behind, s39 both replicas behind) or SIGSTOPped (s36), then failed over; s40 is
+    // s34's global upstream.
+    ("failover", &["s34", "s35", "s36", "s37", "s38", "s39", "s40"]),
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

@@ -50,6 +50,7 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     });
     let json = *format == Format::Json;
     let mut last_line = std::time::Instant::now() - Duration::from_secs(10);
+    let mut last_pause: Option<String> = None;
     let started = std::time::Instant::now();
     let mut on_event = |e: &Event| {
         if json {
@@ -76,10 +77,15 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
                     if rate > 0.0 && total_rows > done_rows { (*total_rows - *done_rows) as f64 / rate } else { 0.0 };
                 println!("  {db}.{tbl}: {done_rows} of ~{total_rows} rows, {rate:.0} rows/s, ETA {eta:.0} s");
             }
-            Event::Paused { reason } if last_line.elapsed() > Duration::from_secs(2) => {
+            // A new reason at once; the same one again at most every 2 s.
+            Event::Paused { reason }
+                if last_pause.as_deref() != Some(reason.as_str()) || last_line.elapsed() > Duration::from_secs(2) =>
+            {
                 last_line = std::time::Instant::now();
+                last_pause = Some(reason.clone());
                 println!("  paused: {reason}");
             }
+            Event::Resumed => last_pause = None,
             // Every table ends with its verdict; comparisons with their count.
             Event::Step(Progress::Finished { step: "table" | "compare", detail, .. }) => println!("  {detail}"),
             Event::Step(Progress::Failed { step, error, .. }) if *step != "prepare" => println!("  {step}: {error}"),

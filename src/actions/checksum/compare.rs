@@ -41,11 +41,26 @@ impl ChecksumExec<'_> {
     /// Wait, a slice at a time (so a stop request ends it), until `replica` applied everything.
     async fn catch_up(&mut self, replica: &Addr, how: &CatchUp, timeout: Duration) -> Res<Conn> {
         let (gtid, coords) = self.master_position().await?;
-        let mut rc = or_stop(self.stop, probe::connect(replica, &self.opts))
-            .await
-            .ok_or_else(|| interrupted(&format!("connecting to {replica}")))?
-            .map_err(|e| ChecksumError::Failed(format!("{replica}: {e}")))?;
         let started = Instant::now();
+        // An unreachable replica (stopped, restarting) gets the same patience as a lagging one.
+        let mut rc = loop {
+            let attempt = or_stop(self.stop, probe::connect(replica, &self.opts))
+                .await
+                .ok_or_else(|| interrupted(&format!("connecting to {replica}")))?;
+            match attempt {
+                Ok(c) => break c,
+                Err(e) if started.elapsed() >= timeout => {
+                    return Err(ChecksumError::Failed(format!(
+                        "{replica}: {e} (unreachable for {:.0} s); its chunks were not compared: compare later with \
+                         --resume",
+                        timeout.as_secs_f64()
+                    )));
+                }
+                Err(_) => or_stop(self.stop, tokio::time::sleep(Duration::from_secs_f64(WAIT_SLICE)))
+                    .await
+                    .ok_or_else(|| interrupted(&format!("connecting to {replica}")))?,
+            }
+        };
         loop {
             let left = timeout.saturating_sub(started.elapsed()).as_secs_f64();
             if left <= 0.0 {

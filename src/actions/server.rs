@@ -247,6 +247,23 @@ pub(crate) async fn follow(
     Ok(())
 }
 
+/// Undo a promotion: the server on `c` read-only again and a replica of `master` from `pos`
+/// (best effort up to the reset, which may find nothing to stop or reset).
+pub(crate) async fn demote(
+    c: &mut Conn,
+    d: &Dialect,
+    master: &Addr,
+    acc: &Accounts,
+    pos: &Position,
+    limit: Duration,
+) -> Result<(), String> {
+    let _ = exec(c, d.set_read_only(true), limit).await;
+    let _ = exec(c, d.stop_replica(), limit).await;
+    let _ = exec(c, d.reset_replica_all(), limit).await;
+    exec(c, &d.change_source(master, &acc.repl_user, acc.repl_password.as_ref(), pos), limit).await?;
+    exec(c, d.start_replica(), limit).await
+}
+
 /// `follow` over a connection of its own.
 pub(crate) async fn repoint(
     a: &Addr,

@@ -8,7 +8,9 @@ use mysql_async::Conn;
 use super::Request;
 use super::plan::FailoverStep;
 use crate::actions::runner::{Executor, Journal};
-use crate::actions::server::{Accounts, Coords, connect, exec, first_value, follow, marker, read_coords, run_hook};
+use crate::actions::server::{
+    Accounts, Coords, connect, demote, exec, first_value, follow, marker, read_coords, run_hook,
+};
 use crate::fleet::status::{GtidMode, InstanceStatus, ReplicationStatus};
 use crate::mysql::replication::Position;
 use crate::mysql::{Addr, Dialect};
@@ -174,11 +176,7 @@ impl FailoverExec<'_> {
             _ => d.gtid_positioning(),
         };
         let cand = self.cand().await?;
-        let _ = exec(cand, d.set_read_only(true), limit).await;
-        let _ = exec(cand, d.stop_replica(), limit).await;
-        let _ = exec(cand, d.reset_replica_all(), limit).await;
-        exec(cand, &d.change_source(&master, &acc.repl_user, acc.repl_password.as_ref(), &pos), limit).await?;
-        exec(cand, d.start_replica(), limit).await?;
+        demote(cand, &d, &master, acc, &pos, limit).await?;
         self.promoted = false;
         Ok(Some(format!("{} read-only and a replica of {master} again", self.candidate)))
     }

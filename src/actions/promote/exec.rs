@@ -9,8 +9,8 @@ use super::plan::PromoteStep;
 use super::{Accounts, OldMaster, Request};
 use crate::actions::runner::{Executor, Journal};
 use crate::actions::server::{
-    Coords, connect, describe_coords, detach, exec, first_value, follow, marker, open_write_transactions, probe_link,
-    read_coords, repoint, run_hook, set_accounts_locked, unstoppable_writers, wait_on,
+    Coords, connect, demote, describe_coords, detach, exec, first_value, follow, marker, open_write_transactions,
+    probe_link, read_coords, repoint, run_hook, set_accounts_locked, unstoppable_writers, wait_on,
 };
 use crate::fleet::status::{GtidMode, ReplicationStatus};
 use crate::mysql::replication::Position;
@@ -262,11 +262,7 @@ impl PromoteExec<'_> {
             (false, _) => d.gtid_positioning(),
         };
         let cand = self.cand().await?;
-        let _ = exec(cand, d.set_read_only(true), limit).await;
-        let _ = exec(cand, d.stop_replica(), limit).await;
-        let _ = exec(cand, d.reset_replica_all(), limit).await;
-        exec(cand, &d.change_source(&master, &acc.repl_user, acc.repl_password.as_ref(), &pos), limit).await?;
-        exec(cand, d.start_replica(), limit).await?;
+        demote(cand, &d, &master, acc, &pos, limit).await?;
         self.promoted = false;
         Ok(Some(format!("{} replicates from {master} again", self.req.candidate)))
     }

@@ -213,7 +213,7 @@ async fn semi_sync_failover_keeps_every_acknowledged_write() {
     // The application follows the routing file, which the post-promotion hook rewrites.
     let routing = dir.path().join("routing");
     std::fs::write(&routing, sb.addr(master)).expect("routing");
-    let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
+    let hook = crate::common::routing_hook(&routing);
     // The shard master replicates from a global upstream (s40-m, another GTID domain), as real shards do.
     let up_pos = sb.value("s40-m", "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
     let repl_pw = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl pw");

@@ -118,7 +118,11 @@ async fn writer(
     let deadline = Instant::now() + Duration::from_secs(30);
     while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
         if conn.is_none() {
-            let addr = std::fs::read_to_string(&routing).expect("routing file");
+            let addr = std::fs::read_to_string(&routing).unwrap_or_default();
+            if !addr.contains(':') {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
             conn = tokio::time::timeout(Duration::from_secs(1), sb.connect_as(addr.trim(), user, password))
                 .await
                 .ok()
@@ -156,7 +160,7 @@ async fn promotes_under_write_load_without_losing_or_duplicating_a_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     let routing = dir.path().join("routing");
     std::fs::write(&routing, sb.addr("s8-m")).expect("routing");
-    let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
+    let hook = crate::common::routing_hook(&routing);
     let cfg = sb.config_with(
         &["s8"],
         false,
@@ -377,7 +381,7 @@ async fn promotion_keeps_the_upstream_link_and_both_write_streams() {
     let dir = tempfile::tempdir().expect("tempdir");
     let routing = dir.path().join("routing");
     std::fs::write(&routing, sb.addr("s12-m")).expect("routing");
-    let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
+    let hook = crate::common::routing_hook(&routing);
     let extra = format!(
         "upstream = \"{upstream}\"\n\n{}",
         sb.actions_section(&dir.path().join("a.jsonl"), &format!("post_promote_hook = \"{hook}\""))
@@ -465,7 +469,7 @@ async fn file_position_shards_promote_without_losing_a_write() {
     let dir = tempfile::tempdir().expect("tempdir");
     let routing = dir.path().join("routing");
     std::fs::write(&routing, sb.addr("s13-m")).expect("routing");
-    let hook = format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {}", routing.display());
+    let hook = crate::common::routing_hook(&routing);
     let cfg = sb.config_with(
         &["s13"],
         false,

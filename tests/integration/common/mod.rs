@@ -287,6 +287,15 @@ fn without_sandbox(skip: Option<&str>) -> Result<(), String> {
 
 /// A line on the terminal even while the test harness captures output: it captures `eprintln!`,
 /// not writes to the stderr handle, and a skipped test must be seen, not just counted as passed.
+/// A post-promotion hook that points the application at the new master, as a router's
+/// config update would: written to a temporary file and renamed, so a writer reading it
+/// never sees it half-written (a plain `>` truncates first, and a reader caught between
+/// truncate and write saw an empty address).
+pub fn routing_hook(routing: &std::path::Path) -> String {
+    let path = routing.display();
+    format!("printf %s \\\"$SHARDTOP_NEW_MASTER\\\" > {path}.tmp && mv {path}.tmp {path}")
+}
+
 pub fn note(text: &str) {
     let _ = writeln!(std::io::stderr(), "note: {text}");
 }

@@ -4,8 +4,8 @@
 //! two modules) and every use of a shard against it (`Sandbox` hands out a shard's servers only to
 //! the module that owns it).
 
-/// The sandbox `scripts/test` starts: s1…s40 (`scripts/sandbox up --shards 40`).
-pub const SANDBOX_SHARDS: usize = 40;
+/// The sandbox `scripts/test` starts: s1…s60 (`scripts/sandbox up --shards 60`).
+pub const SANDBOX_SHARDS: usize = 60;
 
 /// Read by every module and disturbed by none: a healthy shard to compare against.
 pub const SHARED: &[&str] = &["s1"];
@@ -36,6 +36,7 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // candidate behind, s39 both replicas behind) or SIGSTOPped (s36), then failed over; s40 is
     // s34's global upstream.
     ("failover", &["s34", "s35", "s36", "s37", "s38", "s39", "s40"]),
+    // Free for new modules: s41–s60.
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

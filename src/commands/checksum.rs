@@ -51,6 +51,7 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     let json = *format == Format::Json;
     let mut last_line = std::time::Instant::now() - Duration::from_secs(10);
     let mut last_pause: Option<String> = None;
+    let mut paused_at: Option<std::time::Instant> = None;
     let started = std::time::Instant::now();
     let mut on_event = |e: &Event| {
         if json {
@@ -83,9 +84,15 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             {
                 last_line = std::time::Instant::now();
                 last_pause = Some(reason.clone());
+                paused_at.get_or_insert(last_line);
                 println!("  paused: {reason}");
             }
-            Event::Resumed => last_pause = None,
+            Event::Resumed => {
+                last_pause = None;
+                if let Some(at) = paused_at.take() {
+                    println!("  resumed after {:.1} s", at.elapsed().as_secs_f64());
+                }
+            }
             // Every table ends with its verdict; comparisons with their count.
             Event::Step(Progress::Finished { step: "table" | "compare", detail, .. }) => println!("  {detail}"),
             Event::Step(Progress::Failed { step, error, .. }) if *step != "prepare" => println!("  {step}: {error}"),

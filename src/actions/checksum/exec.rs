@@ -28,6 +28,27 @@ use crate::probe::{self, ProbeOptions, Prober};
 const STOP_POLL: Duration = Duration::from_millis(50);
 pub(super) const WAIT_SLICE: f64 = 0.5;
 const THROTTLE_EVERY: Duration = Duration::from_secs(1);
+/// A replica probe still unanswered after this is reported as a pause while it goes on.
+const SLOW_ANSWER: Duration = Duration::from_millis(500);
+
+/// The throttle's current pause: since when, and the reason last reported.
+#[derive(Default)]
+struct Pause {
+    since: Option<Instant>,
+    last: Option<String>,
+}
+
+impl Pause {
+    /// Report `reason` (audited once per new reason, shown every time) and return when the pause began.
+    fn note(&mut self, reason: &str, journal: &mut Journal<'_>, sink: &Sink<'_>, step: &'static str) -> Instant {
+        if self.last.as_deref() != Some(reason) {
+            let _ = journal.entry(step, "paused", None, reason);
+            self.last = Some(reason.to_string());
+        }
+        sink.emit(&Event::Paused { reason: reason.to_string() });
+        *self.since.get_or_insert_with(Instant::now)
+    }
+}
 
 /// The one place progress goes: the runner's step messages and the executor's chunk
 /// events share it (a lock, never held across an await).
@@ -197,19 +218,31 @@ impl<'a> ChecksumExec<'a> {
         Ok(detail)
     }
 
-    /// Wait while a replica lags, is stopped or unreachable, or the master is busy.
+    /// Wait while a replica lags, is stopped, unreachable or slow to answer, or the master is busy.
     async fn throttle(&mut self, journal: &mut Journal<'_>, step: &'static str) -> Res<()> {
         // As pt-table-checksum's --check-interval: replicas are probed once a second, not per chunk.
         if self.throttle_ok_at.is_some_and(|t| t.elapsed() < THROTTLE_EVERY) {
             return Ok(());
         }
-        let mut paused: Option<(Instant, String)> = None;
+        let mut pause = Pause::default();
         loop {
             let mut reason = None;
             let max_lag = self.req.max_lag.as_secs_f64();
             for p in &mut self.replicas {
                 let addr = p.addr().clone();
-                let s = or_stop(self.stop, p.probe()).await.ok_or_else(|| interrupted("while throttling"))?;
+                // A frozen or overloaded replica can take the whole probe timeout to answer: say
+                // so after a moment rather than leave the run silently waiting on it.
+                let probe = p.probe();
+                tokio::pin!(probe);
+                let s = match or_stop(self.stop, tokio::time::timeout(SLOW_ANSWER, &mut probe)).await {
+                    None => return Err(interrupted("while throttling")),
+                    Some(Ok(s)) => s,
+                    Some(Err(_)) => {
+                        let r = format!("replica {addr} has not answered for {} ms", SLOW_ANSWER.as_millis());
+                        pause.note(&r, journal, self.sink, step);
+                        or_stop(self.stop, probe).await.ok_or_else(|| interrupted("while throttling"))?
+                    }
+                };
                 match s.result {
                     Err(e) => reason = Some(format!("replica {addr} unreachable: {e}")),
                     Ok(st) => match st.primary_link() {
@@ -241,33 +274,20 @@ impl<'a> ChecksumExec<'a> {
             match reason {
                 None => {
                     self.throttle_ok_at = Some(Instant::now());
-                    if let Some((since, _)) = paused {
+                    if let Some(since) = pause.since {
                         self.sink.emit(&Event::Resumed);
                         let _ = journal.entry(step, "resumed", Some(since.elapsed()), "throttle released");
                     }
                     return Ok(());
                 }
                 Some(r) => {
-                    let since = match &paused {
-                        Some((since, last)) => {
-                            if *last != r {
-                                let _ = journal.entry(step, "paused", None, &r);
-                            }
-                            *since
-                        }
-                        None => {
-                            let _ = journal.entry(step, "paused", None, &r);
-                            Instant::now()
-                        }
-                    };
-                    paused = Some((since, r.clone()));
+                    let since = pause.note(&r, journal, self.sink, step);
                     if since.elapsed() > self.req.replica_timeout {
                         return Err(ChecksumError::Failed(format!(
                             "paused for {:.0} s and still: {r}; resume later with --resume",
                             since.elapsed().as_secs_f64()
                         )));
                     }
-                    self.sink.emit(&Event::Paused { reason: r });
                     or_stop(self.stop, tokio::time::sleep(Duration::from_millis(500)))
                         .await
                         .ok_or_else(|| interrupted("while paused"))?;

@@ -116,8 +116,8 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     // (Stopped before the start, not a fixed time into it: a million rows take about a second here,
     // so a stop 300 ms in could land after the last chunk; the compare step then failed to connect
     // and gave up after 2 s — fixed: it now waits for an unreachable replica up to replica_timeout.)
-    // Known bug, for the next session: the throttle does not report this replica as a pause
-    // ("paused: replica … unreachable" is not printed although the first chunk waits 2 s on it).
+    // The throttle's probe of the frozen replica waits for it (it answers within the probe
+    // timeout once thawed): after 500 ms without an answer that is reported as a pause.
     let pid = sb.pid("s15-r2");
     let _ = std::process::Command::new("kill").args(["-STOP", &pid.to_string()]).status();
     let stopper = std::thread::spawn(move || {
@@ -131,6 +131,13 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
         out.contains(&format!("{}: 0 differing chunks", sb.addr("s15-r2"))),
         "the stopped replica is compared: {out}"
     );
+    let r2 = sb.addr("s15-r2");
+    assert!(
+        out.contains(&format!("paused: replica {r2} has not answered"))
+            || out.contains(&format!("paused: replica {r2} unreachable")),
+        "the wait on the stopped replica is shown: {out}"
+    );
+    assert!(out.contains("resumed after"), "and its end: {out}");
 
     // 3. Interrupted (SIGINT) between chunks, then resumed to the end.
     let child = std::process::Command::new(sb.bin())

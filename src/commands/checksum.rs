@@ -93,6 +93,7 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
                     println!("  resumed after {:.1} s", at.elapsed().as_secs_f64());
                 }
             }
+            Event::Note { text } => println!("  note: {text}"),
             // Every table ends with its verdict; comparisons with their count.
             Event::Step(Progress::Finished { step: "table" | "compare", detail, .. }) => println!("  {detail}"),
             Event::Step(Progress::Failed { step, error, .. }) if *step != "prepare" => println!("  {step}: {error}"),

@@ -215,6 +215,7 @@ impl ActionDialog {
             }
             ChecksumEvent::Paused { reason } => self.note = Some(format!("paused: {reason}")),
             ChecksumEvent::Resumed => self.note = None,
+            ChecksumEvent::Note { text } => self.note = Some(text.clone()),
         }
     }
 

@@ -13,7 +13,7 @@ use mysql_async::{Conn, Row, Value};
 use super::plan::ChecksumStep;
 use super::sizing::next_chunk_size;
 use super::sql::{
-    boundary_text, convert_result_table_sql, crc_expr, create_table_sql, ident, key_cmp, qualified,
+    boundary_splits, boundary_text, convert_result_table_sql, crc_expr, create_table_sql, ident, key_cmp, qualified,
     result_charsets_sql, table_name, truncate,
 };
 use super::{ChecksumError, Event, Report, Request, Res, TablePlan, TableResult, fail};
@@ -30,6 +30,8 @@ pub(super) const WAIT_SLICE: f64 = 0.5;
 const THROTTLE_EVERY: Duration = Duration::from_secs(1);
 /// A replica probe still unanswered after this is reported as a pause while it goes on.
 const SLOW_ANSWER: Duration = Duration::from_millis(500);
+/// At most this many readings of an ambiguous resume boundary are looked up.
+const RESUME_READINGS: usize = 64;
 
 /// The throttle's current pause: since when, and the reason last reported.
 #[derive(Default)]
@@ -392,6 +394,25 @@ impl<'a> ChecksumExec<'a> {
         Ok(self.first_row(&sql).await?.map(Row::unwrap))
     }
 
+    /// The key values of a stored boundary. Unambiguous for a one-column key or when no value
+    /// holds a comma; otherwise each reading is looked up in the table's index and the one that
+    /// names a row wins (`None`: none does).
+    async fn resume_key(&mut self, t: &TablePlan, text: &str) -> Res<Option<Vec<Value>>> {
+        let as_values =
+            |parts: Vec<String>| parts.into_iter().map(|v| Value::Bytes(v.into_bytes())).collect::<Vec<_>>();
+        let mut readings = boundary_splits(text, t.key.len(), RESUME_READINGS);
+        if readings.len() == 1 {
+            return Ok(readings.pop().map(as_values));
+        }
+        for parts in readings {
+            let vals = as_values(parts);
+            if self.key_at(t, &key_cmp(&t.key, "=", &vals), 0).await?.is_some() {
+                return Ok(Some(vals));
+            }
+        }
+        Ok(None)
+    }
+
     /// Where a previous run stopped: (next chunk number, last upper boundary, table finished).
     async fn resume_point(&mut self, t: &TablePlan) -> Res<Option<(i64, Option<String>, bool)>> {
         let res = qualified(&self.req.result_table);
@@ -426,7 +447,29 @@ impl<'a> ChecksumExec<'a> {
                 return Ok(());
             }
             chunk_no = next;
-            prev_upper = upper.map(|u| u.split(',').map(|v| Value::Bytes(v.as_bytes().to_vec())).collect());
+            prev_upper = match upper {
+                None => None,
+                Some(text) => match self.resume_key(t, &text).await? {
+                    Some(key) => Some(key),
+                    None => {
+                        let why = format!(
+                            "{}: the stored resume point {text:?} matches no key of the table (a comma inside a \
+                             key value, and that row gone): checked again from its start",
+                            t.name()
+                        );
+                        let _ = journal.entry("table", "restarted", None, &why);
+                        self.sink.emit(&Event::Note { text: why });
+                        chunk_no = 1;
+                        self.exec(&format!(
+                            "DELETE FROM {res} WHERE db = {} AND tbl = {}",
+                            quote(&t.db),
+                            quote(&t.tbl)
+                        ))
+                        .await?;
+                        None
+                    }
+                },
+            };
         } else if !self.req.resume {
             self.exec(&format!("DELETE FROM {res} WHERE db = {} AND tbl = {}", quote(&t.db), quote(&t.tbl))).await?;
         }

@@ -182,6 +182,10 @@ pub enum Event {
         reason: String,
     },
     Resumed,
+    /// Something the operator should know that changes nothing of the verdict.
+    Note {
+        text: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

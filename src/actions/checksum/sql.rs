@@ -66,6 +66,34 @@ pub(super) fn key_cmp(key: &[String], op: &str, vals: &[Value]) -> String {
     if k.len() == 1 { format!("{} {op} {}", k[0], v[0]) } else { format!("({}) {op} ({})", k.join(", "), v.join(", ")) }
 }
 
+/// The ways a stored boundary (`boundary_text`) can split back into `arity` key values: one
+/// for a one-column key or when the text holds exactly `arity - 1` commas, several when a
+/// text key value itself holds a comma (at most `cap`, in order of the comma positions).
+pub(super) fn boundary_splits(text: &str, arity: usize, cap: usize) -> Vec<Vec<String>> {
+    fn go(rest: &str, parts_left: usize, acc: &mut Vec<String>, out: &mut Vec<Vec<String>>, cap: usize) {
+        if out.len() >= cap {
+            return;
+        }
+        if parts_left == 1 {
+            let mut done = acc.clone();
+            done.push(rest.to_string());
+            out.push(done);
+            return;
+        }
+        for (i, _) in rest.match_indices(',') {
+            acc.push(rest[..i].to_string());
+            go(&rest[i + 1..], parts_left - 1, acc, out, cap);
+            acc.pop();
+        }
+    }
+    let mut out = Vec::new();
+    if arity == 0 {
+        return out;
+    }
+    go(text, arity, &mut Vec::new(), &mut out, cap);
+    out
+}
+
 /// Boundary values as pt-table-checksum stores them: comma-separated text.
 pub(super) fn boundary_text(vals: &[Value]) -> String {
     vals.iter()
@@ -83,6 +111,38 @@ pub(super) fn truncate(s: &str) -> String {
     match s.char_indices().nth(200) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod boundary_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_one_column_key_is_never_split() {
+        assert_eq!(boundary_splits("Tokyo, Japan", 1, 8), vec![vec!["Tokyo, Japan".to_string()]]);
+    }
+
+    #[test]
+    fn commas_inside_a_composite_key_give_every_reading() {
+        assert_eq!(
+            boundary_splits("7,a,b", 2, 8),
+            vec![vec!["7".to_string(), "a,b".into()], vec!["7,a".into(), "b".into()]]
+        );
+        assert_eq!(boundary_splits("7,x", 2, 8), vec![vec!["7".to_string(), "x".into()]]);
+        assert!(boundary_splits("no-comma", 2, 8).is_empty(), "too few values: no reading");
+        assert_eq!(boundary_splits("a,b,c,d,e,f", 2, 3).len(), 3, "capped");
+    }
+
+    proptest! {
+        /// Whatever the key values hold, the stored text splits back into them among the readings.
+        #[test]
+        fn the_stored_values_are_among_the_readings(vals in proptest::collection::vec("[a-c,]{0,4}", 1..4)) {
+            let text = boundary_text(&vals.iter().map(|v| Value::Bytes(v.as_bytes().to_vec())).collect::<Vec<_>>());
+            let readings = boundary_splits(&text, vals.len(), usize::MAX);
+            prop_assert!(readings.contains(&vals), "{vals:?} from {text:?}: {readings:?}");
+        }
     }
 }
 

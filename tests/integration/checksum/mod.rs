@@ -4,6 +4,7 @@
 
 mod corpus;
 mod interrupt;
+mod resume;
 
 use std::time::{Duration, Instant};
 

@@ -78,6 +78,18 @@ impl Dialect {
         }
     }
 
+    /// Start replication and stop applying once the source's binlog `file:pos` is executed: the
+    /// hold for a replica that does not replicate by GTID (MariaDB refuses `UNTIL master_gtid_pos`
+    /// then, and a MySQL source without GTIDs has no set to wait for).
+    pub fn start_replica_until_pos(&self, file: &str, pos: u64) -> String {
+        let (file_kw, pos_kw) = if self.mysql_at_least(MYSQL_CHANGE_SOURCE) {
+            ("SOURCE_LOG_FILE", "SOURCE_LOG_POS")
+        } else {
+            ("MASTER_LOG_FILE", "MASTER_LOG_POS")
+        };
+        format!("{} UNTIL {file_kw} = {}, {pos_kw} = {pos}", self.start_replica(), quote(file))
+    }
+
     /// The server's own GTID position: what a replica must reach to have everything it wrote.
     pub fn gtid_position_sql(&self) -> &'static str {
         match self.flavor {
@@ -260,6 +272,35 @@ mod tests {
         );
         assert_eq!(s.set_read_only(true), "SET GLOBAL super_read_only = ON");
         assert!(s.wait_succeeded(true, Some(0)) && !s.wait_succeeded(true, Some(1)));
+    }
+
+    /// The hold of `--method table` for a replica that does not use GTIDs: START REPLICA …
+    /// UNTIL SOURCE_LOG_FILE from MySQL 8.0.23 (the 8.0/8.4 manuals' "START REPLICA
+    /// Statement"), MASTER_LOG_FILE before it and on MariaDB (whose UNTIL master_gtid_pos
+    /// refuses a replica not using GTID: ERROR 1949).
+    #[test]
+    fn holding_a_replica_at_binlog_coordinates_follows_the_version() {
+        let until = |d: Dialect| d.start_replica_until_pos("binlog.000003", 157);
+        assert_eq!(
+            until(st(Flavor::MySql, (8, 4, 3))),
+            "START REPLICA UNTIL SOURCE_LOG_FILE = 'binlog.000003', SOURCE_LOG_POS = 157"
+        );
+        assert_eq!(
+            until(st(Flavor::MySql, (8, 0, 23))),
+            "START REPLICA UNTIL SOURCE_LOG_FILE = 'binlog.000003', SOURCE_LOG_POS = 157"
+        );
+        assert_eq!(
+            until(st(Flavor::MySql, (8, 0, 22))),
+            "START REPLICA UNTIL MASTER_LOG_FILE = 'binlog.000003', MASTER_LOG_POS = 157"
+        );
+        assert_eq!(
+            until(st(Flavor::MySql, (5, 7, 44))),
+            "START SLAVE UNTIL MASTER_LOG_FILE = 'binlog.000003', MASTER_LOG_POS = 157"
+        );
+        assert_eq!(
+            until(st(Flavor::MariaDb, (10, 11, 6))),
+            "START SLAVE UNTIL MASTER_LOG_FILE = 'binlog.000003', MASTER_LOG_POS = 157"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `--method table`: the check DBAs run by hand. The master's own `CHECKSUM
 //! TABLE` is taken first, valid when its position did not move while it ran
 //! (retried once when it did); replicas are then held at that position (START
-//! SLAVE UNTIL its GTID position), each runs `CHECKSUM TABLE`, and replication
+//! SLAVE UNTIL its GTID position, or its binlog coordinates for a replica that
+//! does not replicate by GTID), each runs `CHECKSUM TABLE`, and replication
 //! is restarted whatever happens. With the master's answer, every replica that
 //! differs from it is named alone; without it, the majority decides.
 
@@ -42,6 +43,36 @@ pub struct TableMethodReport {
     pub interrupted: bool,
 }
 
+/// Where the master stood: its GTID position and its binlog coordinates (when it logs).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Position {
+    gtid: String,
+    coords: Option<(String, u64)>,
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.coords, self.gtid.is_empty()) {
+            (Some((file, pos)), true) => write!(f, "{file}:{pos}"),
+            (Some((file, pos)), false) => write!(f, "{} ({file}:{pos})", self.gtid),
+            (None, _) => f.write_str(&self.gtid),
+        }
+    }
+}
+
+async fn position(master: &mut Conn, dialect: &crate::mysql::Dialect) -> Res<Position> {
+    let gtid: Option<String> =
+        master.query_first(dialect.gtid_position_sql()).await.map_err(fail("master position"))?;
+    let status: Option<Row> =
+        master.query_first(dialect.binlog_status_sql()).await.map_err(fail("master binlog coordinates"))?;
+    let coords = status.and_then(|r| {
+        let file = r.get_opt::<String, _>("File").and_then(Result::ok)?;
+        let pos = r.get_opt::<u64, _>("Position").and_then(Result::ok)?;
+        Some((file, pos))
+    });
+    Ok(Position { gtid: gtid.unwrap_or_default(), coords })
+}
+
 /// The master's checksums, taken while its position stood still (tried twice): the answers
 /// and the position, or why they cannot be had.
 async fn master_checksums(
@@ -49,25 +80,41 @@ async fn master_checksums(
     dialect: &crate::mysql::Dialect,
     names: &[String],
     stop: &AtomicBool,
-) -> Res<(String, Result<TableAnswers, String>)> {
+) -> Res<(Position, Result<TableAnswers, String>)> {
     let interrupted = || ChecksumError::Interrupted("stopped while checksumming the master".into());
-    let mut last = String::new();
+    let mut last = Position::default();
     for _ in 0..2 {
-        let before: Option<String> =
-            master.query_first(dialect.gtid_position_sql()).await.map_err(fail("master position"))?;
+        let before = position(master, dialect).await?;
         let rows: TableAnswers = or_stop(stop, master.query(format!("CHECKSUM TABLE {}", names.join(", "))))
             .await
             .ok_or_else(interrupted)?
             .map_err(fail("CHECKSUM TABLE on the master"))?;
-        let after: Option<String> =
-            master.query_first(dialect.gtid_position_sql()).await.map_err(fail("master position"))?;
-        let after = after.unwrap_or_default();
-        if before.as_deref() == Some(after.as_str()) {
+        let after = position(master, dialect).await?;
+        if before == after {
             return Ok((after, Ok(rows)));
         }
         last = after;
     }
     Ok((last, Err("the master's position moved while it ran, twice: its checksum is not used".into())))
+}
+
+/// Whether a replica replicates by GTID, from its status row's `Using_Gtid` (MariaDB:
+/// `Slave_Pos`/`Current_Pos`, not `No`) or `Auto_Position` (MySQL: `1`).
+fn replicates_by_gtid(flavor: crate::mysql::Flavor, using_gtid: Option<&str>, auto_position: Option<&str>) -> bool {
+    match flavor {
+        crate::mysql::Flavor::MariaDb => using_gtid.is_some_and(|v| !v.eq_ignore_ascii_case("No")),
+        crate::mysql::Flavor::MySql => auto_position.is_some_and(|v| v.trim() == "1"),
+    }
+}
+
+/// How to hold a replica at the master's position: by GTID when it replicates by GTID (and
+/// the master has a GTID position), by binlog coordinates otherwise.
+fn hold_statement(dialect: &crate::mysql::Dialect, by_gtid: bool, at: &Position) -> Result<String, String> {
+    match (&at.coords, by_gtid && !at.gtid.trim().is_empty()) {
+        (_, true) => Ok(dialect.start_replica_until_gtid(&at.gtid)),
+        (Some((file, pos)), false) => Ok(dialect.start_replica_until_pos(file, *pos)),
+        (None, false) => Err("it does not replicate by GTID and the master shows no binlog coordinates".into()),
+    }
 }
 
 /// Which servers differ from the master's answer `master` or, without it, from the majority
@@ -133,22 +180,35 @@ pub async fn run_table_method(
     journal
         .entry("hold", "start", None, &format!("stop {} replicas at the master's position {pos}", req.replicas.len()))
         .map_err(audit_err)?;
-    let (stop_sql, start_sql, until) =
-        (dialect.stop_replica(), dialect.start_replica(), dialect.start_replica_until_gtid(&pos));
+    let (stop_sql, start_sql) = (dialect.stop_replica(), dialect.start_replica());
     let mut conns = Vec::new();
     for a in &req.replicas {
-        let c = probe::connect(a, &opts).await.map_err(|e| ChecksumError::Refused(format!("{a}: {e}")))?;
-        conns.push((a.clone(), c));
+        let mut c = probe::connect(a, &opts).await.map_err(|e| ChecksumError::Refused(format!("{a}: {e}")))?;
+        let status: Option<Row> =
+            c.query_first(dialect.single_replica_status_sql()).await.map_err(fail("replica status"))?;
+        let text = |col: columns::Col| {
+            status
+                .as_ref()
+                .and_then(|r| col.names().iter().find_map(|n| r.get_opt::<String, _>(*n).and_then(Result::ok)))
+        };
+        let by_gtid = replicates_by_gtid(
+            dialect.flavor,
+            text(columns::USING_GTID).as_deref(),
+            text(columns::AUTO_POSITION).as_deref(),
+        );
+        let until = hold_statement(&dialect, by_gtid, &pos)
+            .map_err(|why| ChecksumError::Refused(format!("{a} cannot be held at the master's position: {why}")))?;
+        conns.push((a.clone(), c, until));
     }
     let held = Instant::now();
     // Hold every replica at the master's position; restart them all whatever happens.
     let outcome: Res<Vec<(Addr, TableAnswers)>> = async {
-        for (a, c) in &mut conns {
+        for (a, c, until) in &mut conns {
             c.query_drop(stop_sql).await.map_err(fail("stopping replication"))?;
-            c.query_drop(&until).await.map_err(|e| ChecksumError::Failed(format!("{a}: {e}")))?;
+            c.query_drop(&*until).await.map_err(|e| ChecksumError::Failed(format!("{a}: {e}")))?;
         }
         let deadline = Instant::now() + req.replica_timeout;
-        for (a, c) in &mut conns {
+        for (a, c, _) in &mut conns {
             loop {
                 let row: Option<Row> =
                     c.query_first(dialect.single_replica_status_sql()).await.map_err(fail("status"))?;
@@ -177,7 +237,7 @@ pub async fn run_table_method(
             }
         }
         let mut out = Vec::new();
-        for (a, c) in &mut conns {
+        for (a, c, _) in &mut conns {
             let rows: TableAnswers = or_stop(stop, c.query(format!("CHECKSUM TABLE {}", names.join(", "))))
                 .await
                 .ok_or_else(|| ChecksumError::Interrupted(format!("stopped while checksumming {a}")))?
@@ -188,7 +248,7 @@ pub async fn run_table_method(
     }
     .await;
     let mut restart_errors = Vec::new();
-    for (a, c) in &mut conns {
+    for (a, c, _) in &mut conns {
         if let Err(e) = c.query_drop(start_sql).await {
             restart_errors.push(format!("{a}: {e}"));
         }
@@ -207,7 +267,12 @@ pub async fn run_table_method(
     let per_server = match outcome {
         Err(ChecksumError::Interrupted(why)) => {
             journal.entry("run", "interrupted", Some(journal.elapsed()), &why).map_err(audit_err)?;
-            return Ok(TableMethodReport { position: pos, held_seconds, interrupted: true, ..Default::default() });
+            return Ok(TableMethodReport {
+                position: pos.to_string(),
+                held_seconds,
+                interrupted: true,
+                ..Default::default()
+            });
         }
         Err(e) => {
             let _ = journal.entry("run", "failed", Some(journal.elapsed()), &e.to_string());
@@ -216,7 +281,8 @@ pub async fn run_table_method(
         Ok(v) => v,
     };
     let master_note = master_answers.as_ref().err().cloned();
-    let mut report = TableMethodReport { position: pos, held_seconds, master_note, ..TableMethodReport::default() };
+    let mut report =
+        TableMethodReport { position: pos.to_string(), held_seconds, master_note, ..TableMethodReport::default() };
     for t in &names {
         let answer = |rows: &TableAnswers| {
             rows.iter().find(|(n, _)| n.replace('`', "") == t.replace('`', "")).and_then(|(_, v)| *v)
@@ -245,6 +311,47 @@ pub async fn run_table_method(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The statement that holds a replica, from status values as the MySQL 8.0/8.4 manuals and
+    /// MariaDB's SHOW SLAVE STATUS show them.
+    #[test]
+    fn a_replica_is_held_by_gtid_only_when_it_replicates_by_gtid() {
+        use crate::mysql::{Dialect, Flavor, Version};
+        let maria = Dialect { flavor: Flavor::MariaDb, version: Version::new(10, 11, 6) };
+        let my84 = Dialect { flavor: Flavor::MySql, version: Version::new(8, 4, 3) };
+        let my57 = Dialect { flavor: Flavor::MySql, version: Version::new(5, 7, 44) };
+        let coords = Some(("binlog.000003".to_string(), 157));
+        let at = Position { gtid: "0-1-42".into(), coords: coords.clone() };
+        let hold = |d: &Dialect, using: Option<&str>, auto: Option<&str>, at: &Position| {
+            hold_statement(d, replicates_by_gtid(d.flavor, using, auto), at)
+        };
+        assert_eq!(
+            hold(&maria, Some("Slave_Pos"), None, &at).as_deref(),
+            Ok("START SLAVE UNTIL master_gtid_pos = '0-1-42'")
+        );
+        assert_eq!(
+            hold(&maria, Some("No"), None, &at).as_deref(),
+            Ok("START SLAVE UNTIL MASTER_LOG_FILE = 'binlog.000003', MASTER_LOG_POS = 157")
+        );
+        let set = Position { gtid: "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5".into(), coords: coords.clone() };
+        assert_eq!(
+            hold(&my84, None, Some("1"), &set).as_deref(),
+            Ok("START REPLICA UNTIL SQL_AFTER_GTIDS = '3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5'")
+        );
+        // MySQL without GTIDs: gtid_executed is empty, Auto_Position 0.
+        let no_gtid = Position { gtid: String::new(), coords };
+        assert_eq!(
+            hold(&my84, None, Some("0"), &no_gtid).as_deref(),
+            Ok("START REPLICA UNTIL SOURCE_LOG_FILE = 'binlog.000003', SOURCE_LOG_POS = 157")
+        );
+        assert_eq!(
+            hold(&my57, None, Some("0"), &no_gtid).as_deref(),
+            Ok("START SLAVE UNTIL MASTER_LOG_FILE = 'binlog.000003', MASTER_LOG_POS = 157")
+        );
+        assert!(hold(&my84, None, Some("0"), &Position::default()).is_err(), "no binlog, no GTID: refused");
+        assert_eq!(no_gtid.to_string(), "binlog.000003:157");
+        assert_eq!(at.to_string(), "0-1-42 (binlog.000003:157)");
+    }
 
     #[test]
     fn with_the_masters_checksum_one_changed_replica_is_named_alone() {

@@ -3,6 +3,7 @@
 //! (`corpus`, s28) and Ctrl-C with a stopped replica (`interrupt`, s29).
 
 mod corpus;
+mod filepos;
 mod interrupt;
 mod resume;
 

@@ -18,8 +18,8 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // s21–s24 the interrupted promotions and the open transaction; s25 the interrupted file:pos one.
     ("promote", &["s7", "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s21", "s22", "s23", "s24", "s25"]),
     // s15 the million rows; s28 the edge-case corpus (latin1 server default); s29 Ctrl-C with a stopped
-    // replica; s59 --resume on a key holding commas.
-    ("checksum", &["s15", "s28", "s29", "s59"]),
+    // replica; s59 --resume on a key holding commas; s60 --method table on file:position replicas.
+    ("checksum", &["s15", "s28", "s29", "s59", "s60"]),
     // In one test, since s17's stray replica hangs off s16's master.
     ("topology", &["s16", "s17"]),
     // s18 takes the generated load; s19 is SIGSTOPped.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
+use crate::actions::Check;
 use crate::mysql::replication::Position;
 use crate::mysql::{Addr, Dialect};
 use crate::probe::{self, ProbeOptions, Prober};
@@ -22,6 +23,8 @@ pub struct Accounts {
     pub admin_password: Option<Secret>,
     pub repl_user: String,
     pub repl_password: Option<Secret>,
+    /// Repointed replicas connect to their source over TLS (`[actions] replication_tls`).
+    pub repl_tls: bool,
     pub tls: probe::Tls,
     /// For connecting and for each ordinary statement.
     pub timeout: Duration,
@@ -43,6 +46,35 @@ impl Accounts {
             heartbeat: None,
         })
     }
+}
+
+/// Whether `new_master` makes every client use TLS (`require_secure_transport`), read as the
+/// admin account; `None` when it cannot be told (no such variable before MariaDB 10.5.2).
+pub async fn requires_secure_transport(new_master: &Addr, acc: &Accounts) -> Option<bool> {
+    let opts = acc.admin_opts();
+    let mut c = probe::connect(new_master, &opts).await.ok()?;
+    let v: Option<Option<String>> =
+        first_value(&mut c, "SELECT @@GLOBAL.require_secure_transport", acc.timeout).await.ok();
+    let _ = tokio::time::timeout(Duration::from_millis(200), c.disconnect()).await;
+    v.flatten().map(|v| v == "1" || v.eq_ignore_ascii_case("ON"))
+}
+
+/// The `replication_tls` check of a promotion or failover: replicas repointed at a new master
+/// that requires TLS must connect with MASTER_SSL=1, or they stop replicating after the switch.
+pub fn replication_tls_check(new_master: &Addr, required: Option<bool>, repl_tls: bool, forced: bool) -> Check {
+    let (ok, detail) = match (required, repl_tls) {
+        (_, true) => (true, "replicas connect to their new source over TLS (MASTER_SSL=1)".to_string()),
+        (Some(true), false) => (
+            false,
+            format!(
+                "{new_master} requires TLS of every client (require_secure_transport=ON), replicas included: set \
+                 [actions] replication_tls = true, or they stop replicating after the switch"
+            ),
+        ),
+        (Some(false), false) => (true, format!("{new_master} does not require TLS")),
+        (None, false) => (true, format!("cannot tell whether {new_master} requires TLS")),
+    };
+    Check { name: "replication_tls", ok, detail, forced: forced && !ok }
 }
 
 pub(crate) async fn exec(conn: &mut Conn, sql: &str, limit: Duration) -> Result<(), String> {
@@ -242,7 +274,7 @@ pub(crate) async fn follow(
     } else {
         exec(c, d.stop_replica(), limit).await?;
     }
-    exec(c, &d.change_source(to, &acc.repl_user, acc.repl_password.as_ref(), pos), limit).await?;
+    exec(c, &d.change_source(to, &acc.repl_user, acc.repl_password.as_ref(), pos, acc.repl_tls), limit).await?;
     exec(c, d.start_replica(), limit).await?;
     Ok(())
 }
@@ -260,7 +292,7 @@ pub(crate) async fn demote(
     let _ = exec(c, d.set_read_only(true), limit).await;
     let _ = exec(c, d.stop_replica(), limit).await;
     let _ = exec(c, d.reset_replica_all(), limit).await;
-    exec(c, &d.change_source(master, &acc.repl_user, acc.repl_password.as_ref(), pos), limit).await?;
+    exec(c, &d.change_source(master, &acc.repl_user, acc.repl_password.as_ref(), pos, acc.repl_tls), limit).await?;
     exec(c, d.start_replica(), limit).await
 }
 
@@ -366,5 +398,21 @@ pub(crate) async fn run_hook(cmd: &str, env: &[(&str, String)], timeout: Duratio
                 Err(format!("{}: {}", out.status, tail(&out.stderr)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_master_that_requires_tls_needs_replication_tls() {
+        let a = Addr::new("db2", 3306);
+        let c = replication_tls_check(&a, Some(true), false, false);
+        assert!(!c.ok && c.blocks() && c.detail.contains("[actions] replication_tls = true"), "{c:?}");
+        assert!(!replication_tls_check(&a, Some(true), false, true).blocks(), "--force-check replication_tls");
+        assert!(replication_tls_check(&a, Some(true), true, false).ok);
+        assert!(replication_tls_check(&a, Some(false), false, false).ok);
+        assert!(replication_tls_check(&a, None, false, false).ok, "an old server without the variable");
     }
 }

@@ -337,6 +337,7 @@ pub fn promote_parts(
         admin_password,
         repl_user: act.replication_user.clone(),
         repl_password: act.replication_password.clone(),
+        repl_tls: act.replication_tls,
         tls: probe_options(cfg).tls.clone(),
         timeout: cfg.poll.timeout.max(Duration::from_secs(2)),
     };

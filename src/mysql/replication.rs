@@ -147,7 +147,16 @@ impl Dialect {
 
     /// Point this server at `source`. The password is inlined (the protocol
     /// has no other way): never log the result, log `describe_change_source`.
-    pub fn change_source(&self, source: &Addr, user: &str, password: Option<&Secret>, pos: &Position) -> String {
+    /// `tls`: the replica connects to its source over TLS (`MASTER_SSL=1` / `SOURCE_SSL=1`); without
+    /// it the statement leaves the replica's TLS setting as it was.
+    pub fn change_source(
+        &self,
+        source: &Addr,
+        user: &str,
+        password: Option<&Secret>,
+        pos: &Position,
+        tls: bool,
+    ) -> String {
         let pw = password.map(|p| p.expose()).unwrap_or("");
         let new = self.mysql_at_least(MYSQL_CHANGE_SOURCE);
         let (kw, host, port, user_kw, pass_kw) = if new {
@@ -182,6 +191,9 @@ impl Dialect {
             (Flavor::MySql, _) => ", MASTER_AUTO_POSITION=1".to_string(),
         };
         s.push_str(&positioning);
+        if tls {
+            s.push_str(if new { ", SOURCE_SSL=1" } else { ", MASTER_SSL=1" });
+        }
         s
     }
 
@@ -237,7 +249,7 @@ mod tests {
         assert_eq!(s.stop_replica(), "STOP SLAVE");
         assert_eq!(s.reset_replica_all(), "RESET SLAVE ALL");
         assert_eq!(
-            s.change_source(&Addr::new("db2", 3307), "repl", Some(&Secret::new("pw")), &Position::SlavePos),
+            s.change_source(&Addr::new("db2", 3307), "repl", Some(&Secret::new("pw")), &Position::SlavePos, false),
             "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3307, MASTER_USER='repl', MASTER_PASSWORD='pw', MASTER_USE_GTID=slave_pos"
         );
         assert_eq!(
@@ -245,9 +257,15 @@ mod tests {
                 &Addr::new("db2", 3307),
                 "repl",
                 None,
-                &Position::File { file: "mysql-bin.000007".into(), pos: 1234 }
+                &Position::File { file: "mysql-bin.000007".into(), pos: 1234 },
+                false
             ),
             "CHANGE MASTER TO MASTER_HOST='db2', MASTER_PORT=3307, MASTER_USER='repl', MASTER_PASSWORD='', MASTER_LOG_FILE='mysql-bin.000007', MASTER_LOG_POS=1234, MASTER_USE_GTID=no"
+        );
+        assert!(
+            s.change_source(&Addr::new("db2", 3307), "repl", None, &Position::SlavePos, true)
+                .ends_with("MASTER_USE_GTID=slave_pos, MASTER_SSL=1"),
+            "[actions] replication_tls"
         );
         assert_eq!(s.wait_for_gtid("1-100-5,2-200-9", 2.5), "SELECT MASTER_GTID_WAIT('1-100-5,2-200-9', 2.500)");
         assert_eq!(s.set_read_only(true), "SET GLOBAL read_only = ON");
@@ -262,8 +280,12 @@ mod tests {
         assert_eq!(s.start_replica(), "START REPLICA");
         assert_eq!(s.reset_replica_all(), "RESET REPLICA ALL");
         assert_eq!(
-            s.change_source(&Addr::new("db2", 3306), "repl", Some(&Secret::new("p'w")), &Position::AutoPosition),
+            s.change_source(&Addr::new("db2", 3306), "repl", Some(&Secret::new("p'w")), &Position::AutoPosition, false),
             "CHANGE REPLICATION SOURCE TO SOURCE_HOST='db2', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='p\\'w', SOURCE_AUTO_POSITION=1"
+        );
+        assert!(
+            s.change_source(&Addr::new("db2", 3306), "repl", None, &Position::AutoPosition, true)
+                .ends_with("SOURCE_AUTO_POSITION=1, SOURCE_SSL=1")
         );
         assert_eq!(s.wait_for_pos("binlog.000003", 157, 1.0), "SELECT SOURCE_POS_WAIT('binlog.000003', 157, 1.000)");
         assert_eq!(
@@ -308,7 +330,8 @@ mod tests {
         let s = st(Flavor::MySql, (8, 0, 20));
         assert_eq!(s.stop_replica(), "STOP SLAVE");
         assert!(
-            s.change_source(&Addr::new("h", 1), "u", None, &Position::AutoPosition).ends_with("MASTER_AUTO_POSITION=1")
+            s.change_source(&Addr::new("h", 1), "u", None, &Position::AutoPosition, false)
+                .ends_with("MASTER_AUTO_POSITION=1")
         );
         assert_eq!(s.wait_for_pos("f", 1, 1.0), "SELECT MASTER_POS_WAIT('f', 1, 1.000)");
     }
@@ -407,7 +430,7 @@ mod tests {
             assert_eq!(d.reset_replica_all(), c.reset, "{}", c.version);
             assert_eq!(d.stop_io_thread(), format!("{} IO_THREAD", c.stop), "{}", c.version);
             assert_eq!(d.start_io_thread(), format!("{} IO_THREAD", c.stop.replace("STOP", "START")), "{}", c.version);
-            let change = d.change_source(&Addr::new("h", 1), "u", None, &d.gtid_positioning());
+            let change = d.change_source(&Addr::new("h", 1), "u", None, &d.gtid_positioning(), false);
             assert!(change.starts_with(c.change), "{}: {change}", c.version);
             assert!(d.wait_for_pos("f", 4, 1.0).starts_with(&format!("SELECT {}(", c.pos_wait)), "{}", c.version);
             assert_eq!(d.single_replica_status_sql(), c.status, "{}", c.version);

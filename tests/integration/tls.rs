@@ -86,3 +86,139 @@ fn snapshot_names_the_server_and_the_tls_reason() {
     assert!(text.contains(&master), "the server is named: {text}");
     assert!(text.contains("TLS: the server's certificate is not signed by a trusted CA"), "{text}");
 }
+
+/// `scripts/sandbox sql` over the server's Unix socket, which `require_secure_transport` allows
+/// (the harness's own TCP connections are plain and would be refused): the output.
+fn socket_sql(sb: &Sandbox, name: &str, sql: &str) -> String {
+    let out = std::process::Command::new("scripts/sandbox")
+        .args(["sql", name, sql, "--dir"])
+        .arg(sb.var("SANDBOX_DIR"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("scripts/sandbox sql");
+    assert!(out.status.success(), "{name}: {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `shardtop ARGS`: (exit code, stdout and stderr).
+fn shardtop(sb: &Sandbox, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(sb.bin()).args(args).env("NO_COLOR", "1").output().expect("run shardtop");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The value of `field` in a `SHOW SLAVE STATUS\G` text.
+fn field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+    status.lines().find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+}
+
+/// Everything that connects uses the same TLS settings as the poller — the feed probe, the
+/// heartbeat writer, checksum and promotion — on the shard that refuses plain connections; and a
+/// promotion there needs `[actions] replication_tls` (MASTER_SSL=1), refuses without it, and with
+/// it leaves every replica streaming over TLS from the new master.
+#[test]
+fn actions_feed_and_heartbeat_use_tls_and_promotion_repoints_over_tls() {
+    let sb = sandbox_or_skip!();
+    let _ = cas(&sb);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (m, r1, r2) = (format!("{SHARD}-m"), format!("{SHARD}-r1"), format!("{SHARD}-r2"));
+    let (old, new) = (sb.addr(&m), sb.addr(&r1));
+    // The admin account for everything here; TLS required of every connection.
+    let write = |name: &str, repl_tls: bool, swap: bool| -> std::path::PathBuf {
+        let actions = sb.actions_section(&dir.path().join("audit.jsonl"), &format!("replication_tls = {repl_tls}"));
+        let extra = format!(
+            "{actions}\n[feed]\ndatabase = \"social\"\nuser_id_range = [1, 50]\ninterval = \"1s\"\ntimeout = \"1s\"\n"
+        );
+        let cfg = sb.config_with(&[SHARD], true, &extra);
+        let mut text = std::fs::read_to_string(&cfg).expect("config").replacen(
+            "[defaults]\n",
+            "[defaults]\ntls = \"required\"\n",
+            1,
+        );
+        if swap {
+            text = text.replace(&old, "OLD").replace(&new, &old).replace("OLD", &new);
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write config");
+        path
+    };
+    let plain = write("plain.toml", false, false);
+    let with_tls = write("tls.toml", true, false);
+    let back = write("back.toml", true, true);
+    let arg = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_string();
+
+    // No heartbeat row left by an earlier run (its age would read as lag).
+    socket_sql(&sb, &m, "DELETE FROM percona.heartbeat");
+    std::thread::sleep(Duration::from_millis(300));
+    // The poller and the feed probe: a snapshot reads every server and runs feed rounds.
+    let (code, json) = sb.snapshot(&plain, &[]);
+    assert_eq!(code, 0, "{json:#}");
+    for name in [&m, &r1, &r2] {
+        let i = crate::common::instance(&json, &sb.addr(name));
+        assert!(i["last_error"].is_null(), "{name} read over TLS: {i:#}");
+    }
+    assert!(json["feed_fanout_ms"]["samples"].as_u64().is_some_and(|n| n > 0), "the feed ran over TLS: {json:#}");
+
+    // The heartbeat writer.
+    let mut hb = std::process::Command::new(sb.bin())
+        .args(["heartbeat", "--shard", SHARD, "--config", &arg(&plain)])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start heartbeat");
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = std::process::Command::new("kill").args(["-TERM", &hb.id().to_string()]).status();
+    let _ = hb.wait();
+    let rows = socket_sql(&sb, &m, "SELECT COUNT(*) FROM percona.heartbeat WHERE ts > NOW() - INTERVAL 30 SECOND");
+    assert_eq!(rows.lines().last().map(str::trim), Some("1"), "the writer wrote over TLS: {rows}");
+    // With the writer stopped its row only ages, which reads as growing lag (pt-heartbeat's
+    // semantics): remove it, so the checksum's throttle reads Seconds_Behind_Master again.
+    socket_sql(&sb, &m, "DELETE FROM percona.heartbeat");
+
+    // Checksum: the master over TLS, then each replica.
+    socket_sql(
+        &sb,
+        &m,
+        "CREATE DATABASE IF NOT EXISTS social; USE social; DROP TABLE IF EXISTS social.tls_rows; \
+         CREATE TABLE social.tls_rows (id INT PRIMARY KEY, v INT); INSERT INTO social.tls_rows SELECT seq, seq FROM seq_1_to_3000",
+    );
+    let pos = socket_sql(&sb, &m, "SELECT @@gtid_binlog_pos");
+    let pos = pos.lines().last().unwrap_or_default().trim().to_string();
+    for r in [&r1, &r2] {
+        socket_sql(&sb, r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 30)"));
+    }
+    let (code, out) =
+        shardtop(&sb, &["checksum", "--shard", SHARD, "--tables", "social.tls_rows", "--config", &arg(&plain)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("{}: 0 differing chunks", sb.addr(&r2))), "{out}");
+
+    // Promotion without replication_tls: refused by its check, nothing changed.
+    let (code, out) = shardtop(&sb, &["promote", "--shard", SHARD, "--to", &new, "--yes", "--config", &arg(&plain)]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("replication_tls") && out.contains("require_secure_transport=ON"), "{out}");
+    assert_eq!(field(&socket_sql(&sb, &r1, "SHOW SLAVE STATUS\\G"), "Slave_SQL_Running"), Some("Yes"), "unchanged");
+
+    // With it: every replica, the old master included, streams from the new master over TLS.
+    let (code, out) = shardtop(&sb, &["promote", "--shard", SHARD, "--to", &new, "--yes", "--config", &arg(&with_tls)]);
+    assert_eq!(code, 0, "{out}");
+    let new_port = sb.port(&r1).to_string();
+    for r in [&m, &r2] {
+        let st = socket_sql(&sb, r, "SHOW SLAVE STATUS\\G");
+        assert_eq!(field(&st, "Master_Port"), Some(new_port.as_str()), "{r}: {st}");
+        assert_eq!(field(&st, "Master_SSL_Allowed"), Some("Yes"), "{r}: {st}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let st = socket_sql(&sb, r, "SHOW SLAVE STATUS\\G");
+            if field(&st, "Slave_IO_Running") == Some("Yes") && field(&st, "Slave_SQL_Running") == Some("Yes") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{r} does not stream from the new master: {st}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    // And back, so the shard is as the sandbox made it.
+    let (code, out) = shardtop(&sb, &["promote", "--shard", SHARD, "--to", &old, "--yes", "--config", &arg(&back)]);
+    assert_eq!(code, 0, "promoting back: {out}");
+    let st = socket_sql(&sb, &r1, "SHOW SLAVE STATUS\\G");
+    assert_eq!(field(&st, "Master_Port"), Some(sb.port(&m).to_string().as_str()), "{st}");
+}

@@ -205,8 +205,12 @@ impl FailoverExec<'_> {
                 // through the dead master (log_slave_updates): GTID positioning resumes the link.
                 Some(u) if gtid => {
                     let pos = d.gtid_positioning();
-                    exec(&mut cand, &d.change_source(u, &acc.repl_user, acc.repl_password.as_ref(), &pos), limit)
-                        .await?;
+                    exec(
+                        &mut cand,
+                        &d.change_source(u, &acc.repl_user, acc.repl_password.as_ref(), &pos, acc.repl_tls),
+                        limit,
+                    )
+                    .await?;
                     exec(&mut cand, d.start_replica(), limit).await?;
                     detail = format!(
                         "; took over the upstream link ({})",

@@ -219,6 +219,16 @@ pub async fn failover(
         },
         forced: false,
     });
+    if let Ok(c) = &choice {
+        let needs_tls = crate::actions::server::requires_secure_transport(&c.candidate, acc).await;
+        let tls = crate::actions::server::replication_tls_check(
+            &c.candidate,
+            needs_tls,
+            acc.repl_tls,
+            forced(req, "replication_tls"),
+        );
+        checks.push(tls);
+    }
     // What may be lost, as far as can be said before anything runs.
     if let Ok(c) = &choice
         && let Some(cand) = replicas.iter().find(|(a, _)| *a == c.candidate).and_then(|(_, s)| s.as_ref())

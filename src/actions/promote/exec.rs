@@ -239,7 +239,8 @@ impl PromoteExec<'_> {
         exec(cand, d.stop_replica(), limit).await?;
         exec(cand, d.reset_replica_all(), limit).await?;
         if let (Some(source), Some(pos)) = (&upstream, &upstream_pos) {
-            exec(cand, &d.change_source(source, &acc.repl_user, acc.repl_password.as_ref(), pos), limit).await?;
+            exec(cand, &d.change_source(source, &acc.repl_user, acc.repl_password.as_ref(), pos, acc.repl_tls), limit)
+                .await?;
             exec(cand, d.start_replica(), limit).await?;
         }
         exec(cand, d.set_read_only(false), limit).await?;

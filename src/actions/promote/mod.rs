@@ -194,7 +194,10 @@ pub async fn promote(
         return finish_interrupted(req, acc, journal, outcome, dialect, &master_status, &others).await;
     }
 
-    let checks = check_candidate(req, &master_status, &cand_status, &others);
+    let mut checks = check_candidate(req, &master_status, &cand_status, &others);
+    let needs_tls = crate::actions::server::requires_secure_transport(&req.candidate, acc).await;
+    let forced = req.force_checks.iter().any(|f| f == "replication_tls");
+    checks.push(crate::actions::server::replication_tls_check(&req.candidate, needs_tls, acc.repl_tls, forced));
     journal.progress(&Progress::Checks(checks.clone()));
     outcome.checks = checks.clone();
     let gtid = cand_status.primary_link().is_some_and(|l| l.gtid_mode != GtidMode::No);

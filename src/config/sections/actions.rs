@@ -24,6 +24,9 @@ pub struct ActionsConfig {
     /// The account replicas use to connect to their new source after a promotion.
     pub replication_user: String,
     pub replication_password: Option<Secret>,
+    /// Replicas repointed by an action connect to their new source over TLS (`MASTER_SSL=1` /
+    /// `SOURCE_SSL=1`): needed when masters run with `require_secure_transport=ON`.
+    pub replication_tls: bool,
     /// How long a promotion waits for the candidate to apply everything.
     pub catchup_timeout: Duration,
     /// Run after a successful promotion or failover (routing / dbconfig update), via `sh -c`,
@@ -46,6 +49,7 @@ impl Default for ActionsConfig {
             password: None,
             replication_user: String::new(),
             replication_password: None,
+            replication_tls: false,
             catchup_timeout: Duration::from_secs(10),
             post_promote_hook: None,
             pre_failover_hook: None,
@@ -66,6 +70,7 @@ pub(in crate::config) struct RawActions {
     pub replication_user: Opt<String>,
     pub replication_password_env: Opt<String>,
     pub replication_password_file: Opt<String>,
+    pub replication_tls: Option<bool>,
     pub catchup_timeout: Opt<DurationInput>,
     pub post_promote_hook: Opt<String>,
     pub pre_failover_hook: Opt<String>,
@@ -84,6 +89,7 @@ pub(in crate::config) const KEYS: &[&str] = &[
     "replication_user",
     "replication_password_env",
     "replication_password_file",
+    "replication_tls",
     "catchup_timeout",
     "post_promote_hook",
     "pre_failover_hook",
@@ -172,6 +178,7 @@ impl Checker<'_> {
             password,
             replication_user,
             replication_password,
+            replication_tls: raw.replication_tls.unwrap_or(false),
             catchup_timeout: catchup_timeout.map_or(d.catchup_timeout, |v| v.v),
             post_promote_hook,
             pre_failover_hook,

@@ -202,6 +202,37 @@ proptest! {
         }
     }
 
+    /// The wire simulator (`shardtop sim`, `bench --wire`) answers whatever a client sends:
+    /// the probe's own statements, mutated or cut, and any text, in both flavours; for every
+    /// instance it serves, the upstream, and one past them, at any time of three years of
+    /// running (index and time are the simulator's own — its listener and its clock — never a
+    /// client's).
+    #[test]
+    fn fuzz_wire_sim_queries(
+        pick in any::<prop::sample::Index>(),
+        cut in any::<prop::sample::Index>(),
+        noise in any::<String>(),
+        how in 0u8..4,
+        k in 0usize..9,
+        t in prop_oneof![0.0f64..100_000.0, 0.0f64..1e8],
+        mysql in any::<bool>(),
+    ) {
+        use crate::sim::state::{WireFleet, WireFlavor};
+        let flavor = if mysql { WireFlavor::Mysql84 } else { WireFlavor::Mariadb };
+        let fleet = WireFleet::new(2, flavor, (0..7).map(|n| Addr::new("127.0.0.1", 26_000 + n)).collect());
+        let statements = crate::probe::probe_statements(flavor.dialect());
+        let real = &statements[pick.index(statements.len())];
+        let at = cut.index(real.len() + 1);
+        let at = (0..=at).rev().find(|i| real.is_char_boundary(*i)).unwrap_or(0);
+        let sql = match how {
+            0 => real.clone(),
+            1 => format!("{}{noise}", &real[..at]),
+            2 => format!("{real}; {noise}; {}", statements.join("; ")),
+            _ => noise.clone(),
+        };
+        let _ = fleet.answer(k, t, &sql);
+    }
+
     /// Theme files: mutations of every shipped theme, and their inheritance, loaded as a user's.
     #[test]
     fn fuzz_theme_files(edits in prop::collection::vec(edit(), 0..6), which in 0usize..5) {

@@ -352,6 +352,17 @@ enum Step {
     ReplicaHosts,
 }
 
+/// Every statement a probe of this dialect sends (discovery and heartbeat included), for the
+/// simulator's fuzz target: what the wire simulator must answer.
+#[cfg(test)]
+pub(crate) fn probe_statements(dialect: Dialect) -> Vec<String> {
+    let hb = HeartbeatSpec { table: "percona.heartbeat".into(), utc: false };
+    let mut all: Vec<String> =
+        Plan::with_discovery(dialect, Some(&hb), true).sql.split("; ").map(str::to_string).collect();
+    all.push(dialect::DETECT_SQL.to_string());
+    all
+}
+
 /// The probe batch for one dialect, built once per connection.
 struct Plan {
     dialect: Dialect,

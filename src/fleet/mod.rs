@@ -15,6 +15,7 @@ pub mod status;
 #[cfg(test)]
 pub mod test_support;
 pub mod topology;
+mod verdict;
 
 pub use crate::mysql::Addr;
 pub use feed::{FeedResult, FeedRound, Source};

@@ -3,14 +3,14 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::death::{self, MasterState};
+use super::death::MasterState;
 use super::external::{External, SourceState, external_problems};
 use super::feed::{FeedStats, Source};
 use super::health::{self, Health, Limits, Problem};
 pub use super::hold::ActionHold;
 pub use super::rates::{CommandRates, HISTORY_LEN, History, RateTracker, Rates};
 use super::status::{Discovery, InstanceStatus, ProbeError, Sample};
-use super::topology::{self, Index};
+use super::topology::Index;
 use crate::mysql::Addr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -357,7 +357,7 @@ impl Fleet {
 
     /// Runs every rule on shard `s`: per-instance health, shard health, topology anomalies.
     pub(super) fn judge(&mut self, s: usize) {
-        let verdict = master_verdict(&self.shards, s, &self.index);
+        let verdict = super::verdict::master_verdict(&self.shards, s, &self.index);
         if let Some(sh) = self.shards.get_mut(s) {
             sh.master_state = verdict;
         }
@@ -449,76 +449,6 @@ impl Fleet {
 /// message may change (lag 12s → 13s) without being news.
 pub(super) fn same(a: &Problem, b: &Problem) -> bool {
     a.rule == b.rule && a.instance == b.instance && a.severity == b.severity
-}
-
-/// The verdict on shard `s`'s master: `death::master_state` over its consecutive failures and
-/// what its reachable replicas last said about their link to it — if they said it late enough.
-/// "Still connected" counts only when read after the master's first failed probe (right after a
-/// SIGKILL a replica's previous reading still streams); "lost the link" counts when read after
-/// the master's last answer. Until every replica of it has a reading that counts, the master
-/// stays suspect, rather than passing through "hung or partitioned" on stale word.
-fn master_verdict(shards: &[Shard], s: usize, index: &Index) -> Option<MasterState> {
-    let sh = shards.get(s)?;
-    let master = sh.instances.first()?;
-    if sh.metrics_only || master.last_probe.is_none() {
-        return None;
-    }
-    if master.failures == 0 {
-        return Some(MasterState::Up);
-    }
-    // A replica names its source as it was told (10.0.0.5 where the config says db5): a link
-    // that resolves to the master is asked as if it named the master's address.
-    let mut renamed: Vec<(usize, InstanceStatus)> = Vec::new();
-    for (k, inst) in sh.instances.iter().enumerate().skip(1) {
-        let Some(st) = inst.status.as_ref().filter(|_| inst.error.is_none() && !inst.gone) else { continue };
-        let misnamed = |l: &super::status::ReplicationStatus| {
-            l.source != master.addr && topology::resolve(sh, s, index, l) == topology::Source::Member(0)
-        };
-        if st.replication.iter().any(misnamed) {
-            let mut st = st.clone();
-            st.replication.iter_mut().filter(|l| misnamed(l)).for_each(|l| l.source = master.addr.clone());
-            renamed.push((k, st));
-        }
-    }
-    let read_after = |inst: &Instance, t: Option<DateTime<Utc>>| match (inst.last_ok, t) {
-        (Some(read), Some(t)) => read >= t,
-        (Some(_), None) => true,
-        (None, _) => false,
-    };
-    let mut pending = false;
-    let replicas: Vec<(Addr, Option<&InstanceStatus>)> = sh
-        .instances
-        .iter()
-        .enumerate()
-        .skip(1)
-        .filter(|(_, inst)| !inst.gone)
-        .map(|(k, inst)| {
-            // A replica that does not answer cannot be asked; its last word may be stale.
-            let status = match renamed.iter().find(|(r, _)| *r == k) {
-                Some((_, st)) => Some(st),
-                None => inst.status.as_ref().filter(|_| inst.error.is_none()),
-            };
-            let status = status.filter(|st| {
-                let counts = match death::connected_to(st, &master.addr) {
-                    None => true, // not its replica: not asked anyway
-                    Some(true) => read_after(inst, master.down_since),
-                    Some(false) => read_after(inst, master.last_ok),
-                };
-                pending |= !counts;
-                counts
-            });
-            (inst.addr.clone(), status)
-        })
-        .collect();
-    let verdict = death::master_state(&master.addr, master.failures, &replicas);
-    match verdict {
-        // A fresh reading of a replica still streaming from it is enough to say so.
-        MasterState::Unreachable { ref connected, .. } if !connected.is_empty() => Some(verdict),
-        MasterState::Unreachable { failures, .. } | MasterState::Dead { failures, .. } if pending => {
-            Some(MasterState::Suspect { failures })
-        }
-        _ => Some(verdict),
-    }
 }
 
 /// The rules that carry the master's verdict: their events follow the verdict (`master_event`),
@@ -888,6 +818,43 @@ mod tests {
         let ev = f.apply(0, 0, down(4, ProbeErrorKind::Auth));
         assert_eq!((verdict(&f), f.shards[0].instances[0].failures), (Some(MasterState::Up), 0));
         assert_eq!(summary(&ev)[0], ("unreachable", Health::Critical), "{ev:?}");
+    }
+
+    #[test]
+    fn a_dead_master_whose_replicas_reconnect_stays_dead_until_probed_again() {
+        // Regression (issue 17 soak): a restarted master went "dead", then "hung or partitioned,
+        // not confirmed dead" when its replicas reconnected before shardtop's next probe of it,
+        // then "recovered (was: … hung or partitioned …)".
+        let mut f = two_replicas();
+        let mut news = Vec::new();
+        news.extend(f.apply(0, 0, down(1, ProbeErrorKind::Refused)));
+        news.extend(f.apply(0, 1, ok(1, cut_off(2))));
+        news.extend(f.apply(0, 2, ok(1, cut_off(3))));
+        news.extend(f.apply(0, 0, down(2, ProbeErrorKind::Refused)));
+        assert!(verdict(&f).is_some_and(|v| v.is_dead()));
+        // Restarted: both replicas stream from it again before shardtop looks at it.
+        news.extend(f.apply(0, 1, ok(3, streaming(2))));
+        news.extend(f.apply(0, 2, ok(3, streaming(3))));
+        assert!(verdict(&f).is_some_and(|v| v.is_dead()), "{:?}", verdict(&f));
+        news.extend(f.apply(0, 0, ok(4, master_status())));
+        assert_eq!(verdict(&f), Some(MasterState::Up));
+        let verdicts: Vec<_> =
+            news.iter().filter(|e| e.rule.starts_with("master_")).map(|e| (e.rule, e.severity)).collect();
+        assert_eq!(
+            verdicts,
+            [("master_unreachable", Health::Critical), ("master_dead", Health::Critical), ("master_dead", Health::Ok)]
+        );
+        // Probed after their word and still failing: now it is hung or partitioned.
+        let mut f = two_replicas();
+        f.apply(0, 0, down(1, ProbeErrorKind::Refused));
+        f.apply(0, 1, ok(1, cut_off(2)));
+        f.apply(0, 2, ok(1, cut_off(3)));
+        f.apply(0, 0, down(2, ProbeErrorKind::Refused));
+        f.apply(0, 1, ok(3, streaming(2)));
+        f.apply(0, 2, ok(3, streaming(3)));
+        let ev = f.apply(0, 0, down(4, ProbeErrorKind::Timeout));
+        assert!(matches!(verdict(&f), Some(MasterState::Unreachable { ref connected, .. }) if connected.len() == 2));
+        assert_eq!(ev.iter().filter(|e| e.rule == "master_unreachable").count(), 1);
     }
 
     #[test]

@@ -169,8 +169,8 @@ impl<M: From<Update> + Send + 'static> Poller<M> {
                             let Ok(_permit) = sem.acquire().await else { return };
                             probe.probe().await
                         };
-                        not_before = Instant::now() + probe.next_attempt_delay();
-                        // One quick confirmation per failure streak; then the interval (and backoff) rule.
+                        not_before = Instant::now() + retry_delay(probe.next_attempt_delay(), interval);
+                        // One quick confirmation per failure streak; then the interval rule.
                         let confirm = probe.confirm_after().filter(|_| !confirming);
                         if tx.send(M::from(Update { slot, sample })).await.is_err() {
                             return; // the UI is gone
@@ -196,6 +196,15 @@ impl<M: From<Update> + Send + 'static> Poller<M> {
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
     }
+}
+
+/// How long after a failed probe the next may start: the probe's backoff, but never so long
+/// that a tick is skipped for it (under half an interval). A server that is down is tried every
+/// interval like the others, so its return shows within an interval: a backoff doubling to 30 s
+/// kept a server that was back looking down for as long (the soak measured 4.7 s after a 5.6 s
+/// password change). A hung server's try still costs only its own task one timeout.
+fn retry_delay(backoff: Duration, interval: Duration) -> Duration {
+    backoff.min(interval / 2)
 }
 
 /// The poller as the UI loop drives it: start probing a server that discovery added to the
@@ -399,6 +408,37 @@ mod tests {
         }
         // Rounded to 50 ms: the failure at 0, its confirmation 150 ms later, then every 2 s.
         assert_eq!(times, vec![0, 3, 40, 80]);
+    }
+
+    /// Always down (refused), with a reconnect backoff that has grown to 30 s.
+    struct Down;
+
+    impl Probe for Down {
+        async fn probe(&mut self) -> Sample {
+            let result = Err(ProbeError { kind: ProbeErrorKind::Refused, message: "refused".into() });
+            Sample { at: chrono::Utc::now(), elapsed: Duration::ZERO, result }
+        }
+
+        fn next_attempt_delay(&self) -> Duration {
+            Duration::from_secs(30)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_is_down_is_still_tried_every_interval() {
+        // Regression (issue 17 soak): the backoff made a server back from an outage look down
+        // for up to 30 s more.
+        let (tx, mut rx) = mpsc::channel::<Update>(64);
+        let schedule = Schedule { interval: Duration::from_secs(2), concurrency: 1 };
+        let _poller = Poller::spawn(vec![(slot(0), Down)], schedule, tx);
+        let t0 = Instant::now();
+        let mut times = Vec::new();
+        for _ in 0..4 {
+            rx.recv().await.expect("poller alive");
+            times.push(t0.elapsed().as_millis() / 100);
+        }
+        assert_eq!(times, vec![0, 20, 40, 60]);
+        assert_eq!(retry_delay(Duration::from_millis(500), Duration::from_secs(5)), Duration::from_millis(500));
     }
 
     /// Answers with the name of the thread it ran on.

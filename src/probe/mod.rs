@@ -189,7 +189,8 @@ impl Prober {
 
     /// How long the poller should wait before probing again: zero while
     /// healthy, then doubling from 0.5 s up to 30 s with each consecutive
-    /// connection failure (timeouts, refusals, failed logins).
+    /// connection failure (timeouts, refusals, failed logins). The poller waits
+    /// at most half its interval (`poll::retry_delay`).
     pub fn next_attempt_delay(&self) -> Duration {
         match self.failures {
             0 => Duration::ZERO,

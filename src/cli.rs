@@ -580,6 +580,14 @@ pub struct ServeArgs {
     /// TLS private key (PEM) of --tls-cert.
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Own only partition K of N of the config's shards (by a hash of the shard name): N collectors,
+    /// one config, disjoint shards.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<crate::serve::partition::Partition>,
+    /// Serve a simulated fleet of this many shards (master + 2 replicas each, the demo's incidents)
+    /// instead of the config's: no server needed.
+    #[arg(long, value_name = "SHARDS", value_parser = clap::value_parser!(u16).range(1..=10000))]
+    pub demo: Option<u16>,
     #[command(flatten)]
     pub config: ConfigFlag,
 }

@@ -12,6 +12,7 @@ pub mod access;
 pub mod collector;
 pub mod exposition;
 pub mod http;
+pub mod partition;
 pub mod stream;
 
 use chrono::{DateTime, Utc};

@@ -67,58 +67,6 @@ async fn writer(sb: Arc<Sandbox>, master: String, first_id: u64, stop: Arc<Atomi
     acked
 }
 
-/// Acknowledged inserts to whichever server the routing file names (the post-promotion hook
-/// rewrites it), retrying the same id on any error, until `stop`: the application's ledger, with
-/// the time of each acknowledgement.
-async fn routed_writer(
-    sb: Arc<Sandbox>,
-    routing: PathBuf,
-    first_id: u64,
-    stop: Arc<AtomicBool>,
-) -> Vec<(u64, Instant)> {
-    let mut acked = Vec::new();
-    let mut id = first_id;
-    let mut conn: Option<mysql_async::Conn> = None;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let opts = |addr: &str| {
-        let (host, port) = addr.trim().rsplit_once(':').unwrap_or(("127.0.0.1", "0"));
-        let admin = sb.admin_opts("s34-m");
-        mysql_async::OptsBuilder::from_opts(admin).ip_or_hostname(host.to_string()).tcp_port(port.parse().unwrap_or(0))
-    };
-    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        if conn.is_none() {
-            let addr = std::fs::read_to_string(&routing).unwrap_or_default();
-            conn = tokio::time::timeout(Duration::from_millis(500), mysql_async::Conn::new(opts(&addr)))
-                .await
-                .ok()
-                .and_then(Result::ok);
-            if conn.is_none() {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                continue;
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
-        let sql =
-            format!("INSERT INTO social.photos (id, user_id, caption, created_at) VALUES ({id}, 3, 'ledger', NOW())");
-        match tokio::time::timeout(Duration::from_secs(2), c.query_drop(sql)).await {
-            Ok(Ok(())) => {
-                acked.push((id, Instant::now()));
-                id += 1;
-            }
-            // Committed by an earlier try whose answer was lost.
-            Ok(Err(mysql_async::Error::Server(e))) if e.code == 1062 => {
-                acked.push((id, Instant::now()));
-                id += 1;
-            }
-            _ => {
-                conn = None;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-    }
-    acked
-}
-
 /// The ids of `ledger` that `name` holds.
 async fn held(sb: &Sandbox, name: &str, ledger: &[u64]) -> BTreeSet<u64> {
     let (Some(lo), Some(hi)) = (ledger.first(), ledger.last()) else { return BTreeSet::new() };
@@ -245,7 +193,15 @@ async fn semi_sync_failover_keeps_every_acknowledged_write() {
     );
     let cfg = sb.config_with(&[shard], true, &extra);
     let stop = Arc::new(AtomicBool::new(false));
-    let w = tokio::spawn(routed_writer(sb.clone(), routing.clone(), 34_000_000, stop.clone()));
+    let admin = (sb.var("SANDBOX_ADMIN_USER").to_string(), sb.password("SANDBOX_ADMIN_PASSWORD_FILE"));
+    let w = tokio::spawn(crate::common::routed_writer(
+        sb.clone(),
+        routing.clone(),
+        admin.0,
+        admin.1,
+        34_000_000,
+        stop.clone(),
+    ));
     tokio::time::sleep(Duration::from_millis(800)).await;
     let killed = Instant::now();
     kill(&sb, master);

@@ -102,56 +102,17 @@ async fn dry_run_changes_nothing_then_a_failing_hook_keeps_the_promotion() {
     assert!(!out.contains(admin_pw.trim()) && !out.contains(repl_pw.trim()), "a password reached the output");
 }
 
-/// A writer that follows the routing file, like an application behind a
-/// dbconfig: on any error it re-reads the file and retries the same row.
-async fn writer(
+/// The application's writer, following the routing file, as `account` ("app": an ordinary
+/// account; "app_super": one with SUPER, which read_only alone does not stop).
+fn writer(
     sb: Arc<Sandbox>,
     routing: std::path::PathBuf,
-    user: &'static str,
-    password: &'static str,
+    user: &str,
+    password: &str,
     first_id: u64,
     stop: Arc<AtomicBool>,
-) -> Vec<(u64, Instant)> {
-    let mut acked = Vec::new();
-    let mut id = first_id;
-    let mut conn: Option<mysql_async::Conn> = None;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-        if conn.is_none() {
-            let addr = std::fs::read_to_string(&routing).unwrap_or_default();
-            if !addr.contains(':') {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                continue;
-            }
-            conn = tokio::time::timeout(Duration::from_secs(1), sb.connect_as(addr.trim(), user, password))
-                .await
-                .ok()
-                .and_then(Result::ok);
-            if conn.is_none() {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                continue;
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
-        let sql =
-            format!("INSERT INTO social.photos (id, user_id, caption, created_at) VALUES ({id}, 8, 'load', NOW())");
-        match tokio::time::timeout(Duration::from_secs(2), c.query_drop(sql)).await {
-            Ok(Ok(())) => {
-                acked.push((id, Instant::now()));
-                id += 1;
-            }
-            // The row is there already: an earlier try committed but its answer was lost.
-            Ok(Err(mysql_async::Error::Server(e))) if e.code == 1062 => {
-                acked.push((id, Instant::now()));
-                id += 1;
-            }
-            _ => {
-                conn = None;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-    }
-    acked
+) -> impl std::future::Future<Output = Vec<(u64, Instant)>> {
+    crate::common::routed_writer(sb, routing, user.to_string(), password.to_string(), first_id, stop)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

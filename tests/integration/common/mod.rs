@@ -110,7 +110,7 @@ impl Sandbox {
         assert!(ok.map(|s| s.success()).unwrap_or(false), "kill -{sig} {name}");
     }
 
-    fn password(&self, key: &str) -> String {
+    pub fn password(&self, key: &str) -> String {
         std::fs::read_to_string(self.var(key)).expect("password file").trim_end().to_string()
     }
 
@@ -287,6 +287,60 @@ fn without_sandbox(skip: Option<&str>) -> Result<(), String> {
 
 /// A line on the terminal even while the test harness captures output: it captures `eprintln!`,
 /// not writes to the stderr handle, and a skipped test must be seen, not just counted as passed.
+/// An application behind a dbconfig: acknowledged inserts into `social.photos` (ids from
+/// `first_id`) on whichever server the routing file names (a post-promotion hook rewrites it,
+/// see `routing_hook`); on any error it re-reads the file and retries the same row, until
+/// `stop` or 30 s. The ledger: each acknowledged id with the time of its acknowledgement.
+pub async fn routed_writer(
+    sb: Arc<Sandbox>,
+    routing: PathBuf,
+    user: String,
+    password: String,
+    first_id: u64,
+    stop: Arc<AtomicBool>,
+) -> Vec<(u64, Instant)> {
+    let mut acked = Vec::new();
+    let mut id = first_id;
+    let mut conn: Option<mysql_async::Conn> = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        if conn.is_none() {
+            let addr = std::fs::read_to_string(&routing).unwrap_or_default();
+            if !addr.contains(':') {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            conn = tokio::time::timeout(Duration::from_millis(500), sb.connect_as(addr.trim(), &user, &password))
+                .await
+                .ok()
+                .and_then(Result::ok);
+            if conn.is_none() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let sql =
+            format!("INSERT INTO social.photos (id, user_id, caption, created_at) VALUES ({id}, 8, 'routed', NOW())");
+        match tokio::time::timeout(Duration::from_secs(2), c.query_drop(sql)).await {
+            Ok(Ok(())) => {
+                acked.push((id, Instant::now()));
+                id += 1;
+            }
+            // The row is there already: an earlier try committed but its answer was lost.
+            Ok(Err(mysql_async::Error::Server(e))) if e.code == 1062 => {
+                acked.push((id, Instant::now()));
+                id += 1;
+            }
+            _ => {
+                conn = None;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+    acked
+}
+
 /// A post-promotion hook that points the application at the new master, as a router's
 /// config update would: written to a temporary file and renamed, so a writer reading it
 /// never sees it half-written (a plain `>` truncates first, and a reader caught between

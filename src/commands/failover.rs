@@ -2,7 +2,7 @@
 //! verdict, the candidates and the plan first (a dry run of the same request), then confirmed.
 
 use super::action_runner::failover_parts;
-use super::promote::{confirm, print_progress};
+use super::promote::{open_audit, print_progress, stop_after_plan};
 use super::{CmdResult, CommandError, load_config};
 use crate::actions::failover::{self as fo, FailoverError};
 use crate::cli::Cli;
@@ -40,17 +40,11 @@ pub async fn failover(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         println!("{e}");
         return Ok(1);
     }
-    if *dry_run {
-        println!("dry run: nothing was changed");
-        return Ok(0);
-    }
-    if !yes && !confirm(shard)? {
-        println!("not confirmed: nothing was changed");
-        return Ok(1);
+    if let Some(code) = stop_after_plan(*dry_run, *yes, shard)? {
+        return Ok(code);
     }
     req.dry_run = false;
-    let mut audit = crate::actions::audit::AuditLog::open(Some(&act.audit_log))
-        .map_err(|e| CommandError::new(1, format!("cannot open the audit log {}: {e}", act.audit_log.display())))?;
+    let mut audit = open_audit(act)?;
     match fo::failover(&req, &accounts, &act.lock_dir, &mut audit, &mut print).await {
         Ok(o) => {
             for w in &o.warnings {

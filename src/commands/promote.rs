@@ -53,17 +53,11 @@ pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         println!("{e}");
         return Ok(1);
     }
-    if *dry_run {
-        println!("dry run: nothing was changed");
-        return Ok(0);
-    }
-    if !yes && !confirm(&sc_name)? {
-        println!("not confirmed: nothing was changed");
-        return Ok(1);
+    if let Some(code) = stop_after_plan(*dry_run, *yes, &sc_name)? {
+        return Ok(code);
     }
     req.dry_run = false;
-    let mut audit = crate::actions::audit::AuditLog::open(Some(&act.audit_log))
-        .map_err(|e| CommandError::new(1, format!("cannot open the audit log {}: {e}", act.audit_log.display())))?;
+    let mut audit = open_audit(act)?;
     match pr::promote(&req, &accounts, &act.lock_dir, &mut audit, &mut print).await {
         Ok(o) => {
             for w in &o.warnings {
@@ -124,6 +118,26 @@ pub(super) fn print_progress(p: &crate::actions::Progress) {
         }
         Progress::RolledBack { detail } => println!("  ↺ rolled back: {detail}"),
     }
+}
+
+/// After the plan was shown: `Some(exit code)` when the run ends there — a dry run, or not
+/// confirmed — and `None` to go ahead.
+pub(super) fn stop_after_plan(dry_run: bool, yes: bool, shard: &str) -> Result<Option<u8>, CommandError> {
+    if dry_run {
+        println!("dry run: nothing was changed");
+        return Ok(Some(0));
+    }
+    if !yes && !confirm(shard)? {
+        println!("not confirmed: nothing was changed");
+        return Ok(Some(1));
+    }
+    Ok(None)
+}
+
+/// The audit log of `[actions]`, opened for appending, or why it cannot be.
+pub(super) fn open_audit(act: &crate::config::ActionsConfig) -> Result<crate::actions::audit::AuditLog, CommandError> {
+    crate::actions::audit::AuditLog::open(Some(&act.audit_log))
+        .map_err(|e| CommandError::new(1, format!("cannot open the audit log {}: {e}", act.audit_log.display())))
 }
 
 /// Ask for the shard name on the terminal; no terminal means no.

@@ -2,7 +2,7 @@
 //! then a replica of the new master when its history allows it.
 
 use super::action_runner::promote_parts;
-use super::promote::{confirm, print_progress};
+use super::promote::{open_audit, print_progress, stop_after_plan};
 use super::{CmdResult, CommandError, load_config};
 use crate::actions::rejoin::{self as rj, RejoinError};
 use crate::cli::Cli;
@@ -68,17 +68,11 @@ async fn run(
         println!("{e}");
         return Ok(1);
     }
-    if dry_run {
-        println!("dry run: nothing was changed");
-        return Ok(0);
-    }
-    if !yes && !confirm(shard)? {
-        println!("not confirmed: nothing was changed");
-        return Ok(1);
+    if let Some(code) = stop_after_plan(dry_run, yes, shard)? {
+        return Ok(code);
     }
     req.dry_run = false;
-    let mut audit = crate::actions::audit::AuditLog::open(Some(&act.audit_log))
-        .map_err(|e| CommandError::new(1, format!("cannot open the audit log {}: {e}", act.audit_log.display())))?;
+    let mut audit = open_audit(act)?;
     match rj::rejoin(&req, &accounts, &act.lock_dir, &mut audit, &mut print).await {
         Ok(o) => {
             for w in &o.warnings {

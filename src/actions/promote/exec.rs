@@ -50,6 +50,36 @@ pub(super) struct PromoteExec<'a> {
     pub promoted: bool,
 }
 
+impl<'a> PromoteExec<'a> {
+    /// A run on `req` with nothing learned yet: connections, replicas and positions are the
+    /// caller's to set (a fresh switch and the finishing of an interrupted one differ there).
+    pub fn new(req: &'a Request, acc: &'a Accounts, d: Dialect, run: String) -> Self {
+        PromoteExec {
+            req,
+            acc,
+            opts: acc.admin_opts(),
+            d,
+            gtid: true,
+            upstream: None,
+            lock_name: format!("shardtop.promote.{}", req.shard).replace('\'', ""),
+            master: None,
+            cand: None,
+            file_pos_replicas: Vec::new(),
+            wait_coords: None,
+            file_start: None,
+            followers: Vec::new(),
+            run,
+            locked_accounts: Vec::new(),
+            stopped_upstream: false,
+            freeze_started: None,
+            frozen_at: None,
+            promote_attempted: false,
+            write_blocked: None,
+            promoted: false,
+        }
+    }
+}
+
 impl PromoteExec<'_> {
     fn limit(&self) -> Duration {
         self.acc.timeout

@@ -239,27 +239,15 @@ pub async fn promote(
         followers.push(req.master.clone());
     }
     let mut ex = PromoteExec {
-        req,
-        acc,
         opts,
-        d: dialect,
         gtid,
         upstream,
         lock_name,
         master: Some(master),
         cand: Some(cand),
         file_pos_replicas: if gtid { Vec::new() } else { moved },
-        wait_coords: None,
-        file_start: None,
         followers,
-        run: journal.run.clone(),
-        locked_accounts: Vec::new(),
-        stopped_upstream: false,
-        freeze_started: None,
-        frozen_at: None,
-        promote_attempted: false,
-        write_blocked: None,
-        promoted: false,
+        ..PromoteExec::new(req, acc, dialect, journal.run.clone())
     };
     let result = runner::execute(&plan, &mut ex, &mut journal, None).await;
     outcome.write_blocked = ex.write_blocked;
@@ -376,29 +364,15 @@ async fn finish_interrupted(
         return Ok(outcome);
     }
     let mut ex = PromoteExec {
-        req,
-        acc,
-        opts: acc.admin_opts(),
-        d: dialect,
         gtid: file_pos.is_empty(),
-        upstream: None,
-        lock_name: format!("shardtop.promote.{}", req.shard).replace('\'', ""),
-        master: None,
-        cand: None,
         // The frozen old master's binlog end: a file:pos replica must have applied up to it,
         // so that it stands where the new master stood at the switch.
         wait_coords: Some(Coords { gtid: String::new(), file: master.binlog_file.clone(), pos: master.binlog_pos }),
         file_pos_replicas: file_pos,
         file_start,
         followers,
-        run: journal.run.clone(),
-        locked_accounts: Vec::new(),
-        stopped_upstream: false,
-        freeze_started: None,
-        frozen_at: None,
-        promote_attempted: false,
-        write_blocked: None,
         promoted: true,
+        ..PromoteExec::new(req, acc, dialect, journal.run.clone())
     };
     let ran = runner::execute::<PromoteStep, _>(&plan, &mut ex, &mut journal, None).await?;
     outcome.executed = ran.steps;

@@ -8,6 +8,7 @@ mod common;
 
 mod checksum;
 mod cli;
+mod crash;
 mod failover;
 mod failover_model;
 mod metrics;
@@ -17,6 +18,7 @@ mod rates_feed;
 mod sandbox;
 mod secrets;
 mod sim;
+mod soak;
 mod terminal;
 mod tls;
 mod topology;

@@ -36,7 +36,11 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // candidate behind, s39 both replicas behind) or SIGSTOPped (s36), then failed over; s40 is
     // s34's global upstream.
     ("failover", &["s34", "s35", "s36", "s37", "s38", "s39", "s40"]),
-    // Free for new modules: s41–s60.
+    // Issue 17 §1: the fault-injection soak (every shard takes faults; r1 behind a proxy, r2 by name).
+    ("soak", &["s51", "s52", "s53", "s54"]),
+    // Issue 17 §5: promotions killed after each step in turn, then finished (s55).
+    ("crash", &["s55", "s56"]),
+    // Free for new modules: s41–s50, s57–s60.
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

@@ -1,0 +1,240 @@
+//! Issue 17 §5: a promotion killed (SIGKILL, `SHARDTOP_TEST_CRASH_AFTER=<step>`) right after
+//! each of its steps in turn, under acknowledged writes, then run again. Every case must end
+//! with one writable master and every replica streaming from it, no acknowledged write lost,
+//! and an audit log that tells both runs.
+//!
+//! Shard s55, promoted once per step: each iteration starts from wherever the last one left the
+//! shard (its master and two replicas, as checked at its end) and promotes the master's first
+//! replica, so the shard's servers take turns and no rebuild is needed between iterations.
+
+use std::os::unix::process::ExitStatusExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use crate::common::Sandbox;
+
+const SHARD: &str = "s55";
+/// The steps of a promotion of a GTID shard with a hook, in order (checked against `--dry-run`).
+const STEPS: [&str; 8] = ["freeze", "verify_frozen", "catch_up", "promote", "hook", "repoint", "old_master", "marker"];
+/// Steps after which the switch has happened (the candidate is writable).
+const AFTER_SWITCH: [&str; 5] = ["promote", "hook", "repoint", "old_master", "marker"];
+const APP_USER: &str = "crash_app";
+const APP_PASSWORD: &str = "crash-app-pw";
+
+/// The member names of the shard.
+fn members() -> [String; 3] {
+    [format!("{SHARD}-m"), format!("{SHARD}-r1"), format!("{SHARD}-r2")]
+}
+
+async fn read_only(sb: &Sandbox, name: &str) -> bool {
+    sb.value(name, "SELECT @@read_only").await.as_deref() == Some("1")
+}
+
+/// The member that is writable, and the others, in the order of `members()`.
+async fn layout(sb: &Sandbox) -> (String, Vec<String>) {
+    let mut master = Vec::new();
+    let mut replicas = Vec::new();
+    for n in members() {
+        if read_only(sb, &n).await { replicas.push(n) } else { master.push(n) }
+    }
+    assert_eq!(master.len(), 1, "{SHARD}: writable members {master:?}");
+    (master.remove(0), replicas)
+}
+
+fn config(sb: &Sandbox, master: &str, replicas: &[String], audit: &std::path::Path, hook: &str) -> tempfile::TempPath {
+    let monitor = (sb.var("SANDBOX_MONITOR_USER"), sb.var("SANDBOX_MONITOR_PASSWORD_FILE"));
+    let text = format!(
+        "[poll]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n[defaults]\nuser = \"{}\"\npassword_file = \"{}\"\n\n\
+         [[shard]]\nname = \"{SHARD}\"\nmaster = \"{}\"\nreplicas = [{}]\n\n{}",
+        monitor.0,
+        monitor.1,
+        sb.addr(master),
+        replicas.iter().map(|r| format!("\"{}\"", sb.addr(r))).collect::<Vec<_>>().join(", "),
+        sb.actions_section(audit, &format!("post_promote_hook = \"{hook}\"")),
+    );
+    let mut f = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp config");
+    std::io::Write::write_all(&mut f, text.as_bytes()).expect("write config");
+    f.into_temp_path()
+}
+
+fn promote(
+    sb: &Sandbox,
+    cfg: &std::path::Path,
+    args: &[&str],
+    crash_after: Option<&str>,
+) -> (std::process::ExitStatus, String) {
+    let mut cmd = std::process::Command::new(sb.bin());
+    cmd.arg("promote").arg("--config").arg(cfg).args(["--shard", SHARD, "--yes"]).args(args);
+    match crash_after {
+        Some(step) => cmd.env("SHARDTOP_TEST_CRASH_AFTER", step),
+        None => cmd.env_remove("SHARDTOP_TEST_CRASH_AFTER"),
+    };
+    let out = cmd.output().expect("run shardtop promote");
+    (out.status, format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Inserts rows with increasing ids into the server the routing file names, re-reading it after
+/// any error (as an application behind a router would); returns the ids it got an answer for.
+async fn writer(sb: Arc<Sandbox>, routing: std::path::PathBuf, first_id: u64, stop: Arc<AtomicBool>) -> Vec<u64> {
+    let mut acked = Vec::new();
+    let mut id = first_id;
+    let mut conn: Option<mysql_async::Conn> = None;
+    while !stop.load(Ordering::Relaxed) {
+        if conn.is_none() {
+            let addr = std::fs::read_to_string(&routing).unwrap_or_default();
+            conn =
+                match tokio::time::timeout(Duration::from_secs(1), sb.connect_as(addr.trim(), APP_USER, APP_PASSWORD))
+                    .await
+                {
+                    Ok(Ok(c)) => Some(c),
+                    _ => {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        continue;
+                    }
+                };
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let sql = format!("INSERT INTO social.photos (id, user_id, caption) VALUES ({id}, 55, 'crash')");
+        match tokio::time::timeout(Duration::from_secs(2), c.query_drop(sql)).await {
+            Ok(Ok(())) => {
+                acked.push(id);
+                id += 1;
+            }
+            // An earlier try committed but its answer was lost.
+            Ok(Err(mysql_async::Error::Server(e))) if e.code == 1062 => {
+                acked.push(id);
+                id += 1;
+            }
+            _ => {
+                conn = None;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    acked
+}
+
+/// One writable master (`master`), every other member a read-only replica of it with both
+/// threads running and everything it has applied.
+async fn converged(sb: &Sandbox, master: &str) -> Result<(), String> {
+    let (writable, replicas) = layout(sb).await;
+    if writable != master {
+        return Err(format!("{writable} is writable, not {master}"));
+    }
+    let pos = sb.value(master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for r in &replicas {
+        let row = sb.replica_status(r).await.ok_or_else(|| format!("{r} replicates from nobody"))?;
+        let port = row.get::<String, _>("Master_Port").unwrap_or_default();
+        let threads = (
+            row.get::<String, _>("Slave_IO_Running").unwrap_or_default(),
+            row.get::<String, _>("Slave_SQL_Running").unwrap_or_default(),
+        );
+        if port != sb.port(master).to_string() || threads != ("Yes".into(), "Yes".into()) {
+            return Err(format!("{r}: source port {port}, threads {threads:?}"));
+        }
+        let waited = sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
+        if waited.as_deref() != Some("0") {
+            return Err(format!("{r} did not reach {pos}"));
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_killed_after_any_step_is_finished_by_the_next_run_without_losing_a_write() {
+    let sb = Arc::new(sandbox_or_skip!());
+    let (master, _) = layout(&sb).await;
+    sb.exec(
+        &master,
+        &format!(
+            "CREATE USER IF NOT EXISTS {APP_USER}@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'; \
+             GRANT SELECT, INSERT ON social.* TO {APP_USER}@'127.0.0.1'"
+        ),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let routing = dir.path().join("routing");
+    let hook = crate::common::routing_hook(&routing);
+    let mut matrix = Vec::new();
+    for (k, step) in STEPS.iter().enumerate() {
+        let (master, replicas) = layout(&sb).await;
+        converged(&sb, &master).await.unwrap_or_else(|e| panic!("before crashing after {step}: {e}"));
+        let candidate = replicas[0].clone();
+        let audit = dir.path().join(format!("audit-{step}.jsonl"));
+        let cfg = config(&sb, &master, &replicas, &audit, &hook);
+        if k == 0 {
+            let (status, out) = promote(&sb, &cfg, &["--to", &sb.addr(&candidate), "--dry-run"], None);
+            assert!(status.success(), "{out}");
+            for s in STEPS {
+                assert!(out.contains(s), "the plan has no step {s}:\n{out}");
+            }
+        }
+        std::fs::write(&routing, sb.addr(&master)).expect("routing");
+        let stop = Arc::new(AtomicBool::new(false));
+        let load = tokio::spawn(writer(sb.clone(), routing.clone(), 90_000_000 + k as u64 * 1_000_000, stop.clone()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // The run that dies.
+        let (status, out) = promote(&sb, &cfg, &["--to", &sb.addr(&candidate)], Some(step));
+        assert_eq!(status.signal(), Some(9), "crash after {step}: the run was not killed:\n{out}");
+        let trail = std::fs::read_to_string(&audit).unwrap_or_default();
+        let last_ok = trail.lines().rfind(|l| l.contains("\"phase\":\"ok\"")).unwrap_or_default();
+        assert!(
+            last_ok.contains(&format!("\"step\":\"{step}\"")),
+            "crash after {step}: the audit log ends with {last_ok}"
+        );
+
+        // The next run: before the switch it finds the master frozen and says so; told to go on,
+        // it promotes; after the switch it finishes what the dead run left.
+        let started = Instant::now();
+        let (status, out) = promote(&sb, &cfg, &["--to", &sb.addr(&candidate)], None);
+        let outcome = if AFTER_SWITCH.contains(step) {
+            assert!(status.success(), "crash after {step}: the next run did not finish it:\n{out}");
+            "finished by the next run"
+        } else {
+            assert_eq!(status.code(), Some(1), "crash after {step}: the next run should refuse:\n{out}");
+            assert!(out.contains("previous promotion may have been interrupted"), "crash after {step}:\n{out}");
+            let (status, out) =
+                promote(&sb, &cfg, &["--to", &sb.addr(&candidate), "--force-check", "master_writable"], None);
+            assert!(status.success(), "crash after {step}: --force-check master_writable did not finish:\n{out}");
+            "detected as interrupted; finished with --force-check master_writable"
+        };
+        let took = started.elapsed();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, Ordering::Relaxed);
+        let acked = load.await.expect("writer");
+        assert!(!acked.is_empty(), "crash after {step}: no write was acknowledged");
+
+        // Converged: the candidate is the one writable master, every other member streams from it,
+        // and every acknowledged write is on all three.
+        converged(&sb, &candidate).await.unwrap_or_else(|e| panic!("crash after {step}: {e}"));
+        assert_eq!(std::fs::read_to_string(&routing).expect("routing"), sb.addr(&candidate), "crash after {step}");
+        let (lo, hi) = (acked[0], acked[acked.len() - 1]);
+        for n in members() {
+            let have: Option<String> =
+                sb.value(&n, &format!("SELECT COUNT(*) FROM social.photos WHERE id BETWEEN {lo} AND {hi}")).await;
+            assert_eq!(have, Some(acked.len().to_string()), "crash after {step}: {n} lacks acknowledged writes");
+        }
+        // The audit log tells both runs.
+        let trail = std::fs::read_to_string(&audit).expect("audit");
+        let runs: std::collections::BTreeSet<String> = trail
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|j| j["run"].as_str().map(str::to_string))
+            .collect();
+        assert!(runs.len() >= 2, "crash after {step}: the audit log names {} run(s):\n{trail}", runs.len());
+        matrix.push(format!(
+            "| {step} | killed (SIGKILL) | {outcome} | {} acknowledged writes, none lost | {:.1} s |",
+            acked.len(),
+            took.as_secs_f64()
+        ));
+    }
+    println!(
+        "| crashed after | run | next run | writes | to converge |\n|---|---|---|---|---:|\n{}",
+        matrix.join("\n")
+    );
+}

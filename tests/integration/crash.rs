@@ -6,6 +6,7 @@
 //! Shard s55, promoted once per step: each iteration starts from wherever the last one left the
 //! shard (its master and two replicas, as checked at its end) and promotes the master's first
 //! replica, so the shard's servers take turns and no rebuild is needed between iterations.
+//! Shard s56: a replica to repoint goes down during the switch.
 
 use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use mysql_async::prelude::Queryable;
 use crate::common::Sandbox;
 
 const SHARD: &str = "s55";
+const DOWN_SHARD: &str = "s56";
 /// The steps of a promotion of a GTID shard with a hook, in order (checked against `--dry-run`).
 const STEPS: [&str; 8] = ["freeze", "verify_frozen", "catch_up", "promote", "hook", "repoint", "old_master", "marker"];
 /// Steps after which the switch has happened (the candidate is writable).
@@ -24,9 +26,13 @@ const AFTER_SWITCH: [&str; 5] = ["promote", "hook", "repoint", "old_master", "ma
 const APP_USER: &str = "crash_app";
 const APP_PASSWORD: &str = "crash-app-pw";
 
-/// The member names of the shard.
+/// The member names of a shard.
+fn members_of(shard: &str) -> [String; 3] {
+    [format!("{shard}-m"), format!("{shard}-r1"), format!("{shard}-r2")]
+}
+
 fn members() -> [String; 3] {
-    [format!("{SHARD}-m"), format!("{SHARD}-r1"), format!("{SHARD}-r2")]
+    members_of(SHARD)
 }
 
 async fn read_only(sb: &Sandbox, name: &str) -> bool {
@@ -35,20 +41,35 @@ async fn read_only(sb: &Sandbox, name: &str) -> bool {
 
 /// The member that is writable, and the others, in the order of `members()`.
 async fn layout(sb: &Sandbox) -> (String, Vec<String>) {
+    layout_of(sb, SHARD).await
+}
+
+async fn layout_of(sb: &Sandbox, shard: &str) -> (String, Vec<String>) {
     let mut master = Vec::new();
     let mut replicas = Vec::new();
-    for n in members() {
+    for n in members_of(shard) {
         if read_only(sb, &n).await { replicas.push(n) } else { master.push(n) }
     }
-    assert_eq!(master.len(), 1, "{SHARD}: writable members {master:?}");
+    assert_eq!(master.len(), 1, "{shard}: writable members {master:?}");
     (master.remove(0), replicas)
 }
 
 fn config(sb: &Sandbox, master: &str, replicas: &[String], audit: &std::path::Path, hook: &str) -> tempfile::TempPath {
+    config_of(sb, SHARD, master, replicas, audit, hook)
+}
+
+fn config_of(
+    sb: &Sandbox,
+    shard: &str,
+    master: &str,
+    replicas: &[String],
+    audit: &std::path::Path,
+    hook: &str,
+) -> tempfile::TempPath {
     let monitor = (sb.var("SANDBOX_MONITOR_USER"), sb.var("SANDBOX_MONITOR_PASSWORD_FILE"));
     let text = format!(
         "[poll]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n[defaults]\nuser = \"{}\"\npassword_file = \"{}\"\n\n\
-         [[shard]]\nname = \"{SHARD}\"\nmaster = \"{}\"\nreplicas = [{}]\n\n{}",
+         [[shard]]\nname = \"{shard}\"\nmaster = \"{}\"\nreplicas = [{}]\n\n{}",
         monitor.0,
         monitor.1,
         sb.addr(master),
@@ -66,8 +87,18 @@ fn promote(
     args: &[&str],
     crash_after: Option<&str>,
 ) -> (std::process::ExitStatus, String) {
+    promote_shard(sb, SHARD, cfg, args, crash_after)
+}
+
+fn promote_shard(
+    sb: &Sandbox,
+    shard: &str,
+    cfg: &std::path::Path,
+    args: &[&str],
+    crash_after: Option<&str>,
+) -> (std::process::ExitStatus, String) {
     let mut cmd = std::process::Command::new(sb.bin());
-    cmd.arg("promote").arg("--config").arg(cfg).args(["--shard", SHARD, "--yes"]).args(args);
+    cmd.arg("promote").arg("--config").arg(cfg).args(["--shard", shard, "--yes"]).args(args);
     match crash_after {
         Some(step) => cmd.env("SHARDTOP_TEST_CRASH_AFTER", step),
         None => cmd.env_remove("SHARDTOP_TEST_CRASH_AFTER"),
@@ -237,4 +268,56 @@ async fn a_promotion_killed_after_any_step_is_finished_by_the_next_run_without_l
         "| crashed after | run | next run | writes | to converge |\n|---|---|---|---|---:|\n{}",
         matrix.join("\n")
     );
+}
+
+/// A replica that goes down during the switch (the post-promotion hook stops it, after the point
+/// of no return and before the repoint): the switch completes, names it, and does not wait for
+/// its marker; started again and pointed at the new master, it catches up.
+#[tokio::test]
+async fn a_replica_down_during_the_switch_is_named_and_the_switch_completes() {
+    let sb = sandbox_or_skip!();
+    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
+    let (candidate, down) = (replicas[0].clone(), replicas[1].clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
+    let hook = format!("{} stop {down} --dir {}", script.display(), sb.var("SANDBOX_DIR"));
+    let cfg = config_of(&sb, DOWN_SHARD, &master, &replicas, &dir.path().join("audit.jsonl"), &hook);
+    let started = Instant::now();
+    let (status, out) = promote_shard(&sb, DOWN_SHARD, &cfg, &["--to", &sb.addr(&candidate)], None);
+    let took = started.elapsed();
+    // Whatever happened, the replica runs again for the next test run.
+    let start = std::process::Command::new(&script).args(["start", &down, "--dir", sb.var("SANDBOX_DIR")]).output();
+    assert!(start.is_ok_and(|o| o.status.success()), "start {down} again");
+    assert!(status.success(), "{out}");
+    let down_addr = sb.addr(&down);
+    assert!(
+        out.contains(&format!("repoint {down_addr}: connect")),
+        "the switch names the replica it could not repoint:\n{out}"
+    );
+    assert!(out.contains(&format!("not looked for on {down_addr} (not repointed)")), "{out}");
+    assert!(!out.contains("not seen within"), "the marker waited for a replica known to be down:\n{out}");
+    println!("switch with {down} down: {:.2} s", took.as_secs_f64());
+    // The new master and the old one as a promotion leaves them.
+    assert!(!read_only(&sb, &candidate).await && read_only(&sb, &master).await);
+    let row = sb.replica_status(&master).await.expect("the old master replicates");
+    assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port(&candidate).to_string()));
+    // Back, and pointed at the new master as the warning says to: it catches up.
+    let repl = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl password");
+    sb.exec(
+        &down,
+        &format!(
+            "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{}', \
+             MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos; START SLAVE",
+            sb.port(&candidate),
+            sb.var("SANDBOX_REPL_USER"),
+            repl.trim()
+        ),
+    )
+    .await;
+    sb.exec(&candidate, "INSERT INTO social.photos (user_id, caption) VALUES (56, 'after the switch')").await;
+    let pos = sb.value(&candidate, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for r in [&master, &down] {
+        let waited = sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
+        assert_eq!(waited.as_deref(), Some("0"), "{r} catches up with the new master");
+    }
 }

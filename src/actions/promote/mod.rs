@@ -257,6 +257,7 @@ pub async fn promote(
         promote_attempted: false,
         write_blocked: None,
         promoted: false,
+        not_repointed: Vec::new(),
     };
     let result = runner::execute(&plan, &mut ex, &mut journal, None).await;
     outcome.write_blocked = ex.write_blocked;
@@ -396,6 +397,7 @@ async fn finish_interrupted(
         promote_attempted: false,
         write_blocked: None,
         promoted: true,
+        not_repointed: Vec::new(),
     };
     let ran = runner::execute::<PromoteStep, _>(&plan, &mut ex, &mut journal, None).await?;
     outcome.executed = ran.steps;

@@ -272,7 +272,8 @@ async fn a_promotion_killed_after_any_step_is_finished_by_the_next_run_without_l
 
 /// A replica that goes down during the switch (the post-promotion hook stops it, after the point
 /// of no return and before the repoint): the switch completes, names it, and does not wait for
-/// its marker; started again and pointed at the new master, it catches up.
+/// its marker; started again and pointed at the new master, it catches up. Then a promotion
+/// killed after its freeze whose old master hangs.
 #[tokio::test]
 async fn a_replica_down_during_the_switch_is_named_and_the_switch_completes() {
     let sb = sandbox_or_skip!();
@@ -320,4 +321,33 @@ async fn a_replica_down_during_the_switch_is_named_and_the_switch_completes() {
         let waited = sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
         assert_eq!(waited.as_deref(), Some("0"), "{r} catches up with the new master");
     }
+
+    // The next promotion is killed right after its freeze, and the frozen old master hangs
+    // (SIGSTOP): the next run refuses within its timeout, naming the master, and changes nothing;
+    // resumed, the master is found frozen (interrupted) and the switch is finished.
+    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
+    let candidate = replicas[0].clone();
+    let cfg = config_of(&sb, DOWN_SHARD, &master, &replicas, &dir.path().join("audit2.jsonl"), "true");
+    let (status, out) = promote_shard(&sb, DOWN_SHARD, &cfg, &["--to", &sb.addr(&candidate)], Some("freeze"));
+    assert_eq!(status.signal(), Some(9), "{out}");
+    let signal = |verb: &str| {
+        let out = std::process::Command::new(&script).args([verb, &master, "--dir", sb.var("SANDBOX_DIR")]).output();
+        assert!(out.is_ok_and(|o| o.status.success()), "sandbox {verb} {master}");
+    };
+    signal("freeze");
+    let (status, out) = promote_shard(&sb, DOWN_SHARD, &cfg, &["--to", &sb.addr(&candidate)], None);
+    signal("thaw");
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("cannot read the master {}", sb.addr(&master))), "{out}");
+    assert!(read_only(&sb, &master).await && read_only(&sb, &candidate).await, "nothing switched: {out}");
+    let (status, out) = promote_shard(&sb, DOWN_SHARD, &cfg, &["--to", &sb.addr(&candidate)], None);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("previous promotion may have been interrupted"), "{out}");
+    let force = ["--to", &sb.addr(&candidate), "--force-check", "master_writable"];
+    let (status, out) = promote_shard(&sb, DOWN_SHARD, &cfg, &force, None);
+    assert!(status.success(), "{out}");
+    let (writable, _) = layout_of(&sb, DOWN_SHARD).await;
+    assert_eq!(writable, candidate);
+    let row = sb.replica_status(&master).await.expect("the old master replicates");
+    assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port(&candidate).to_string()));
 }

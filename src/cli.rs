@@ -496,6 +496,20 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         file: Option<std::path::PathBuf>,
     },
+    /// Test tooling, hidden: the TUI's model (poller, fleet, events) without a terminal, printing
+    /// every event and a status line per interval as JSON lines on stdout until SIGTERM/SIGINT or
+    /// --seconds. The fault-injection soak (scripts/soak, tests/integration/soak.rs) reads it.
+    #[command(hide = true)]
+    Watch {
+        /// Time between status lines.
+        #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+        status_every: std::time::Duration,
+        /// Stop after this long (default: run until SIGTERM or SIGINT).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
+        #[command(flatten)]
+        config: ConfigFlag,
+    },
     /// Print the man page (roff): `shardtop man > shardtop.1`, or one subcommand's page.
     Man {
         /// A subcommand, e.g. promote (default: shardtop itself).
@@ -523,6 +537,7 @@ impl Command {
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
             Command::Mark { .. } => "mark",
+            Command::Watch { .. } => "watch",
         }
     }
 
@@ -539,6 +554,7 @@ impl Command {
             | Command::CheckConfig { config, .. }
             | Command::Bench { config, .. }
             | Command::Heartbeat { config, .. }
+            | Command::Watch { config, .. }
             | Command::Serve(ServeArgs { config, .. }) => (Some(config), None, None),
             Command::Sim(_) | Command::Completions { .. } | Command::Man { .. } | Command::Mark { .. } => {
                 (None, None, None)

@@ -58,6 +58,9 @@ fn main() -> ExitCode {
             Some(Command::Completions { shell }) => commands::completions(*shell),
             Some(Command::Man { command }) => commands::man(command.as_deref()),
             Some(Command::Mark { text, file }) => commands::mark(text, file.as_deref()),
+            Some(Command::Watch { status_every, duration, .. }) => {
+                commands::watch(&cli, *status_every, *duration).await
+            }
         }
     });
     // Don't wait for probes stuck on hung servers: they hold nothing we need.

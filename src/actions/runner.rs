@@ -273,6 +273,7 @@ where
         match result {
             Ok(detail) => {
                 journal.done(name, t, detail)?;
+                crash_if_asked(name);
                 ran.steps.push(name);
             }
             Err(e) => {
@@ -297,6 +298,19 @@ where
         }
     }
     Ok(ran)
+}
+
+/// The variable of the test-only crash hook (`crash_if_asked`).
+pub const CRASH_AFTER_ENV: &str = "SHARDTOP_TEST_CRASH_AFTER";
+
+/// Test-only hook: with `SHARDTOP_TEST_CRASH_AFTER=<step>` (a step's name as the audit log writes
+/// it, e.g. `freeze`), the process kills itself with SIGKILL right after that step is done and
+/// audited, as a crash there would leave things (`tests/integration/crash.rs`). Not for production.
+fn crash_if_asked(step: &str) {
+    if std::env::var_os(CRASH_AFTER_ENV).is_some_and(|v| v == step) {
+        // SAFETY: kill(2) of our own pid; no memory is involved.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
 }
 
 /// Undo `steps` in reverse order; every undo is tried even when one fails.

@@ -18,6 +18,7 @@ mod serve;
 mod sim;
 mod snapshot;
 mod tui;
+mod watch;
 
 pub use action_runner::{checksum_parts, failover_parts, promote_parts, with_new_master};
 pub use bench::{bench, bench_terminal, bench_wire};
@@ -36,6 +37,7 @@ pub use serve::serve;
 pub use sim::sim;
 pub use snapshot::snapshot;
 pub use tui::tui;
+pub use watch::watch;
 
 use crate::cli::Cli;
 use crate::config;

@@ -108,10 +108,10 @@ pub async fn tui(cli: &Cli) -> CmdResult {
 
 /// The poller as the TUI's loop drives it: a server discovery adds is probed, with the
 /// monitoring account, from its slot on.
-struct Discovered {
-    poller: Poller<Message>,
-    opts: Arc<ProbeOptions>,
-    discovery_interval: Duration,
+pub(super) struct Discovered {
+    pub(super) poller: Poller<Message>,
+    pub(super) opts: Arc<ProbeOptions>,
+    pub(super) discovery_interval: Duration,
 }
 
 impl AddInstance for Discovered {

@@ -821,6 +821,19 @@ mod tests {
     }
 
     #[test]
+    fn a_master_out_of_connections_is_up_and_says_why() {
+        // Regression (issue 17 soak): "Too many connections" made the master "unreachable, 2
+        // replicas still connected: hung or partitioned" although it answered.
+        let mut f = two_replicas();
+        let err = ProbeError { kind: ProbeErrorKind::Busy, message: "too many connections (ERROR 1040)".into() };
+        let ev = f.apply(0, 0, Sample { at: t(1), elapsed: Duration::from_millis(1), result: Err(err.clone()) });
+        f.apply(0, 0, Sample { at: t(2), elapsed: Duration::from_millis(1), result: Err(err) });
+        assert_eq!((verdict(&f), f.shards[0].instances[0].failures), (Some(MasterState::Up), 0));
+        assert_eq!(summary(&ev)[0], ("unreachable", Health::Critical), "{ev:?}");
+        assert!(ev[0].message.contains("too many connections"), "{}", ev[0].message);
+    }
+
+    #[test]
     fn a_dead_master_whose_replicas_reconnect_stays_dead_until_probed_again() {
         // Regression (issue 17 soak): a restarted master went "dead", then "hung or partitioned,
         // not confirmed dead" when its replicas reconnected before shardtop's next probe of it,

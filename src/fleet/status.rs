@@ -278,6 +278,9 @@ pub enum ProbeErrorKind {
     Auth,
     /// Connected, but a query failed (missing privilege, unexpected output).
     Query,
+    /// The server answered but would not take the connection: too many connections, or this
+    /// host blocked. Up and talking, so no step toward "dead".
+    Busy,
     Other,
 }
 

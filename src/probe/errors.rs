@@ -90,11 +90,11 @@ pub(crate) fn connect_error(err: &Error, user: &str, tls: &Tls) -> ProbeError {
                 probe_error(ProbeErrorKind::Auth, format!("login as {user:?} refused ({})", server_text(e)))
             }
             ER_HOST_IS_BLOCKED => probe_error(
-                ProbeErrorKind::Other,
+                ProbeErrorKind::Busy,
                 format!("this host is blocked after too many failed connections; run FLUSH HOSTS ({})", server_text(e)),
             ),
             ER_TOO_MANY_CONNECTIONS => {
-                probe_error(ProbeErrorKind::Other, format!("too many connections ({})", server_text(e)))
+                probe_error(ProbeErrorKind::Busy, format!("too many connections ({})", server_text(e)))
             }
             _ => probe_error(ProbeErrorKind::Other, format!("login failed ({})", server_text(e))),
         },
@@ -212,10 +212,12 @@ mod tests {
         assert!(auth.message.contains("login as \"monitor\" refused"), "{}", auth.message);
         assert!(auth.message.contains("ERROR 1045 (28000)"), "{}", auth.message);
         assert_eq!(connect_error(&server(1130, "Host not allowed"), "m", &Tls::Disabled).kind, ProbeErrorKind::Auth);
-        assert_eq!(
-            connect_error(&server(1040, "Too many connections"), "m", &Tls::Disabled).kind,
-            ProbeErrorKind::Other
-        );
+        // The server answered (issue 17 soak: a master out of connections was "hung or
+        // partitioned"): busy, not unreachable.
+        let busy = connect_error(&server(1040, "Too many connections"), "m", &Tls::Disabled);
+        assert_eq!(busy.kind, ProbeErrorKind::Busy);
+        assert!(!busy.unreachable());
+        assert_eq!(connect_error(&server(1129, "Host is blocked"), "m", &Tls::Disabled).kind, ProbeErrorKind::Busy);
         assert_eq!(connect_error(&io(ErrorKind::ConnectionRefused), "m", &Tls::Disabled).kind, ProbeErrorKind::Refused);
         assert_eq!(connect_error(&io(ErrorKind::ConnectionReset), "m", &Tls::Disabled).kind, ProbeErrorKind::Refused);
         assert_eq!(connect_error(&io(ErrorKind::HostUnreachable), "m", &Tls::Disabled).kind, ProbeErrorKind::Other);

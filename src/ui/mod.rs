@@ -86,7 +86,7 @@ pub async fn run(
 /// One message into the model, as the loop delivers it: a poll result goes to the instance its
 /// slot means now (`SlotMap`), and a swap the model makes (a promotion) is applied to the map at
 /// once, before the next result. Returns the other effects for the loop to carry out.
-fn deliver(app: &mut App, slots: &mut SlotMap, msg: Message) -> Vec<Effect> {
+pub fn deliver(app: &mut App, slots: &mut SlotMap, msg: Message) -> Vec<Effect> {
     let msg = match msg {
         Message::Sample(mut u) => {
             u.slot = slots.route(u.slot);

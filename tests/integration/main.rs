@@ -8,6 +8,7 @@ mod common;
 
 mod checksum;
 mod cli;
+mod crash;
 mod failover;
 mod failover_model;
 mod metrics;
@@ -18,6 +19,7 @@ mod sandbox;
 mod secrets;
 mod serve;
 mod sim;
+mod soak;
 mod terminal;
 mod tls;
 mod topology;

@@ -48,6 +48,8 @@ pub(super) struct PromoteExec<'a> {
     pub promote_attempted: bool,
     pub write_blocked: Option<Duration>,
     pub promoted: bool,
+    /// Replicas the repoint step could not move: named there, and not waited for by the marker.
+    pub not_repointed: Vec<Addr>,
 }
 
 impl<'a> PromoteExec<'a> {
@@ -76,6 +78,7 @@ impl<'a> PromoteExec<'a> {
             promote_attempted: false,
             write_blocked: None,
             promoted: false,
+            not_repointed: Vec::new(),
         }
     }
 }
@@ -317,13 +320,17 @@ impl PromoteExec<'_> {
                 // file:pos: the replica must stand exactly where the new master stood.
                 if let Err(e) = wait_on(a, &self.opts, &self.d, c, self.req.catchup_timeout).await {
                     journal.warn(format!("{a}: {e}; not repointed"));
+                    self.not_repointed.push(a.clone());
                     continue;
                 }
             }
             let pos = self.position_for(a, false);
             match repoint(a, &self.opts, &self.d, to, self.acc, &pos, false).await {
                 Ok(()) => moved.push(format!("{a} ({})", self.d.describe_change_source(to, &self.acc.repl_user, &pos))),
-                Err(e) => journal.warn(format!("repoint {a}: {e}")),
+                Err(e) => {
+                    journal.warn(format!("repoint {a}: {e}"));
+                    self.not_repointed.push(a.clone());
+                }
             }
         }
         if moved.is_empty() { Err("no replica was repointed".into()) } else { Ok(moved.join(", ")) }
@@ -384,11 +391,20 @@ impl PromoteExec<'_> {
     }
 
     async fn marker(&mut self) -> Result<String, String> {
-        let followers = self.followers.clone();
+        // A replica the repoint step could not reach (named there) would only make this step
+        // wait its whole limit for a row it cannot get.
+        let (followers, skipped): (Vec<Addr>, Vec<Addr>) =
+            self.followers.iter().cloned().partition(|f| !self.not_repointed.contains(f));
         let (opts, shard, run, limit) = (self.opts.clone(), self.req.shard.clone(), self.run.clone(), self.limit());
         let cand = self.cand().await?;
         marker(cand, &followers, &opts, &shard, &run, limit).await?;
-        Ok(format!("seen on {} replicas", followers.len()))
+        let seen = format!("seen on {} replicas", followers.len());
+        if skipped.is_empty() {
+            Ok(seen)
+        } else {
+            let names: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+            Ok(format!("{seen}; not looked for on {} (not repointed)", names.join(", ")))
+        }
     }
 }
 

@@ -40,7 +40,11 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // `shardtop serve`: s44 has a replica's SQL thread stopped and started (seen through Prometheus),
     // s45 is read, s46 is read with a wrong password, s47 only configured.
     ("serve", &["s44", "s45", "s46", "s47"]),
-    // Free for new modules: s41–s43, s48–s60.
+    // Issue 17 §1: the fault-injection soak (every shard takes faults; r1 behind a proxy, r2 by name).
+    ("soak", &["s51", "s52", "s53", "s54"]),
+    // Issue 17 §5: promotions killed after each step in turn, then finished (s55).
+    ("crash", &["s55", "s56"]),
+    // Free for new modules: s41–s43, s48–s50, s57–s60.
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

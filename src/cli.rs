@@ -493,6 +493,23 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         file: Option<std::path::PathBuf>,
     },
+    /// Receive shardtop's signed webhooks and verify them: each verified notification is printed
+    /// as a JSON line; a wrong signature or a stale timestamp is refused (401) and said on stderr.
+    /// The secret comes from an environment variable or a file, never from the command line.
+    WebhookReceiver {
+        /// Where to listen.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9199")]
+        listen: String,
+        /// The environment variable holding the shared secret.
+        #[arg(long, value_name = "VAR", conflicts_with = "secret_file", required_unless_present = "secret_file")]
+        secret_env: Option<String>,
+        /// A file holding the shared secret.
+        #[arg(long, value_name = "PATH")]
+        secret_file: Option<std::path::PathBuf>,
+        /// How far the timestamp may be from this clock, in seconds (replay protection).
+        #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+        tolerance: i64,
+    },
     /// Print the man page (roff): `shardtop man > shardtop.1`, or one subcommand's page.
     Man {
         /// A subcommand, e.g. promote (default: shardtop itself).
@@ -519,6 +536,7 @@ impl Command {
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
             Command::Mark { .. } => "mark",
+            Command::WebhookReceiver { .. } => "webhook-receiver",
         }
     }
 
@@ -535,9 +553,11 @@ impl Command {
             | Command::CheckConfig { config, .. }
             | Command::Bench { config, .. }
             | Command::Heartbeat { config, .. } => (Some(config), None, None),
-            Command::Sim(_) | Command::Completions { .. } | Command::Man { .. } | Command::Mark { .. } => {
-                (None, None, None)
-            }
+            Command::Sim(_)
+            | Command::Completions { .. }
+            | Command::Man { .. }
+            | Command::Mark { .. }
+            | Command::WebhookReceiver { .. } => (None, None, None),
         }
     }
 }

@@ -57,6 +57,9 @@ fn main() -> ExitCode {
             Some(Command::Completions { shell }) => commands::completions(*shell),
             Some(Command::Man { command }) => commands::man(command.as_deref()),
             Some(Command::Mark { text, file }) => commands::mark(text, file.as_deref()),
+            Some(Command::WebhookReceiver { listen, secret_env, secret_file, tolerance }) => {
+                commands::webhook_receiver(listen, secret_env.as_deref(), secret_file.as_deref(), *tolerance).await
+            }
         }
     });
     // Don't wait for probes stuck on hung servers: they hold nothing we need.

@@ -17,6 +17,7 @@ mod rejoin;
 mod sim;
 mod snapshot;
 mod tui;
+mod webhook_receiver;
 
 pub use action_runner::{checksum_parts, failover_parts, promote_parts, with_new_master};
 pub use bench::{bench, bench_terminal, bench_wire};
@@ -34,6 +35,7 @@ pub use rejoin::{fence, rejoin};
 pub use sim::sim;
 pub use snapshot::snapshot;
 pub use tui::tui;
+pub use webhook_receiver::webhook_receiver;
 
 use crate::cli::Cli;
 use crate::config;

@@ -36,7 +36,10 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // candidate behind, s39 both replicas behind) or SIGSTOPped (s36), then failed over; s40 is
     // s34's global upstream.
     ("failover", &["s34", "s35", "s36", "s37", "s38", "s39", "s40"]),
-    // Free for new modules: s41–s60.
+    // Issue 16: s48 a stopped SQL thread (fires, resolves), s49 a flap shorter than `for`, s50 an
+    // Alertmanager restart while its alerts change.
+    ("alerts", &["s48", "s49", "s50"]),
+    // Free for new modules: s41–s47, s51–s60.
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

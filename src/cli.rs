@@ -470,6 +470,9 @@ pub enum Command {
         #[command(flatten)]
         read_only: ReadOnlyFlag,
     },
+    /// Headless collector: one poller for everyone, serving /metrics (Prometheus), /api/v1/snapshot,
+    /// /api/v1/stream (server-sent events) and /healthz until stopped.
+    Serve(ServeArgs),
     /// Write pt-heartbeat-compatible rows to every shard master until stopped.
     Heartbeat {
         /// Only these shards (comma-separated names).
@@ -533,6 +536,7 @@ impl Command {
             Command::Rejoin { .. } => "rejoin",
             Command::Checksum { .. } => "checksum",
             Command::Heartbeat { .. } => "heartbeat",
+            Command::Serve(_) => "serve",
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
             Command::Mark { .. } => "mark",
@@ -552,7 +556,8 @@ impl Command {
             Command::Snapshot { config, .. }
             | Command::CheckConfig { config, .. }
             | Command::Bench { config, .. }
-            | Command::Heartbeat { config, .. } => (Some(config), None, None),
+            | Command::Heartbeat { config, .. }
+            | Command::Serve(ServeArgs { config, .. }) => (Some(config), None, None),
             Command::Sim(_)
             | Command::Completions { .. }
             | Command::Man { .. }
@@ -575,4 +580,26 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
 /// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds: the config's syntax.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::config::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// `shardtop serve`: where to listen, and who may ask.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on; anything but loopback needs a token.
+    #[arg(long, default_value = "127.0.0.1:9105", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// File holding the bearer token that may read and start actions (default: $SHARDTOP_SERVE_TOKEN).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// File holding a bearer token that may only read (default: $SHARDTOP_SERVE_READ_TOKEN).
+    #[arg(long, value_name = "PATH")]
+    pub read_token_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM, leaf first); with --tls-key, serve HTTPS.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigFlag,
 }

@@ -12,6 +12,7 @@ pub mod mysql;
 pub mod poll;
 pub mod probe;
 pub mod secret;
+pub mod serve;
 pub mod setup;
 pub mod sim;
 pub mod snapshot;

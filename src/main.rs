@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             }
             Some(Command::CheckConfig { offline, .. }) => commands::check_config(&cli, *offline).await,
             Some(Command::Heartbeat { shard, .. }) => commands::heartbeat(&cli, shard).await,
+            Some(Command::Serve(args)) => commands::serve(&cli, args).await,
             Some(Command::Bench { wire: Some(sizes), sweeps, out, wire_base_port, .. }) => {
                 commands::bench_wire(sizes, *sweeps, out.as_deref(), *wire_base_port).await
             }

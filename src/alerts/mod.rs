@@ -128,10 +128,30 @@ impl Alerts {
 
     /// Stop taking notifications and give the sinks up to `grace` to deliver what they hold
     /// (what is left then is lost with the process: retries need it running).
-    pub async fn shutdown(self, grace: Duration) {
-        let Alerts { outbox, mut tasks, .. } = self;
-        drop(outbox);
+    pub async fn shutdown(mut self, grace: Duration) {
+        let sinks = self.take_sinks();
+        drop(self);
+        sinks.drain(grace).await;
+    }
+
+    /// The sinks' tasks, for a host that hands the engine to a loop it does not get back (`serve`'s
+    /// sweep consumers): once that loop and every outbox are dropped, [`Sinks::drain`] flushes.
+    pub fn take_sinks(&mut self) -> Sinks {
+        Sinks { tasks: std::mem::take(&mut self.tasks) }
+    }
+}
+
+/// The sinks' delivery tasks, apart from the engine.
+pub struct Sinks {
+    tasks: JoinSet<()>,
+}
+
+impl Sinks {
+    /// Wait up to `grace` for the sinks to deliver what they hold (they end when every outbox is
+    /// gone and their queues are empty), then stop them.
+    pub async fn drain(mut self, grace: Duration) {
+        let tasks = &mut self.tasks;
         let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-        tasks.abort_all();
+        self.tasks.abort_all();
     }
 }

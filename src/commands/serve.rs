@@ -1,0 +1,191 @@
+//! `shardtop serve`: the TUI's wiring (poller, discovery, heartbeat writer, feed probe, metrics
+//! sources) driving the headless collector, and its HTTP endpoint. Consumers of each sweep (the
+//! stream, the event log; an alerter or recorder next) are added in `consumers`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::heartbeat::write_loop;
+use super::{CmdResult, CommandError, load_config, metrics_clients};
+use crate::cli::{Cli, ServeArgs};
+use crate::config;
+use crate::fleet::Addr;
+use crate::poll::{AddInstance, Poller, Schedule, Slot};
+use crate::probe::feed::FeedProber;
+use crate::probe::{HeartbeatSpec, ProbeOptions, Prober};
+use crate::serve::access::{self, Tokens};
+use crate::serve::collector::EventLog;
+use crate::serve::http::{AppState, router, serve as serve_http};
+use crate::serve::stream::{Hub, Publisher};
+use crate::serve::{Collector, Input, Shared, SweepConsumer};
+use crate::setup::{fleet_for, is_metrics_only, layout, probe_options, probers};
+
+pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
+    log_to_stderr();
+    let loaded = load_config(cli, 2)?;
+    for w in &loaded.warnings {
+        log::warn!(target: "config", "{w}");
+    }
+    let cfg = loaded.config;
+    let tokens = Tokens::load(args.token_file.as_deref(), args.read_token_file.as_deref())
+        .map_err(|e| CommandError::new(2, e.to_string()))?;
+    access::check_exposure(args.listen, &tokens).map_err(|e| CommandError::new(2, e.to_string()))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(access::tls_config(cert, key).map_err(|e| CommandError::new(2, e.to_string()))?)
+        }
+        _ => None,
+    };
+    if !args.listen.ip().is_loopback() && tls.is_none() {
+        log::warn!(target: "serve", "listening on {} without TLS: tokens cross the network in clear unless a proxy in front provides TLS", args.listen);
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| CommandError::new(2, format!("cannot listen on {}: {e}", args.listen)))?;
+
+    let opts = probe_options(&cfg);
+    let shards = layout(&cfg);
+    let metrics_only = is_metrics_only(&cfg);
+    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
+    let discovery_interval = cfg.poll.discovery_interval;
+    for (_, p) in &mut probes {
+        p.set_discovery_interval(discovery_interval);
+    }
+    let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
+    let clients = metrics_clients(&cfg)?;
+    let fleet = fleet_for(&cfg, shards);
+    log::info!(target: "serve", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
+
+    let (tx, rx) = mpsc::channel::<Input>(4096);
+    let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
+    let poller = Poller::spawn_threaded(probes, schedule, tx.clone())
+        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
+    let poller = Box::new(Discovered { poller, opts: opts.clone(), discovery_interval });
+    let mut writers = tokio::task::JoinSet::new();
+    if let Some(hb) = cfg.heartbeat.as_ref().filter(|h| h.write) {
+        let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
+        for s in &cfg.shards {
+            let master = s.master.clone();
+            writers.spawn(write_loop(move || master.clone(), opts.clone(), spec.clone(), hb.interval, false));
+        }
+    }
+    if let Some((prober, interval)) = feed_prober {
+        writers.spawn(crate::probe::feed::run(prober, interval, tx.clone(), None));
+    }
+    for (client, interval) in clients {
+        writers.spawn(crate::metrics::run(client, interval, None, tx.clone()));
+    }
+    drop(tx);
+
+    let shared = Shared::new(fleet, cfg.poll.interval);
+    let hub = Hub::new();
+    let mut collector = Collector::new(shared.clone(), Some(poller));
+    let mut alerts = cfg.alerts.as_ref().map(|a| {
+        let sinks = a.alertmanager.len() + a.webhooks.len();
+        log::info!(target: "alerts", "alerts to {sinks} sink(s), firing after {}", config::format_duration(a.for_));
+        crate::alerts::Alerts::start(a)
+    });
+    let sinks = alerts.as_mut().map(crate::alerts::Alerts::take_sinks);
+    for c in consumers(&hub, alerts) {
+        collector.add_consumer(c);
+    }
+    let state = AppState { shared, hub, tokens: Arc::new(tokens) };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    log::info!(target: "serve", "serving {scheme}://{}/metrics, /api/v1/snapshot, /api/v1/stream, /healthz", args.listen);
+    let stop = stop_signal();
+    let http = serve_http(listener, router(state), tls, std::future::pending());
+    tokio::select! {
+        () = collector.run(rx, std::future::pending()) => {
+            return Err(CommandError::new(3, "the collector's inputs ended"));
+        }
+        () = http => {}
+        r = stop => {
+            r.map_err(|e| CommandError::new(3, format!("signals: {e}")))?;
+            log::info!(target: "serve", "stopping");
+        }
+    }
+    if let Some(s) = sinks {
+        // The engine went with the collector; what the sinks still hold gets a moment to go out.
+        s.drain(ALERTS_GRACE).await;
+    }
+    Ok(0)
+}
+
+/// How long stopping waits for undelivered notifications.
+const ALERTS_GRACE: Duration = Duration::from_secs(3);
+
+/// The alerts engine, evaluated at the end of every sweep.
+struct AlertsConsumer(crate::alerts::Alerts);
+
+impl SweepConsumer for AlertsConsumer {
+    fn name(&self) -> &str {
+        "alerts"
+    }
+
+    fn on_sweep(&mut self, sweep: &crate::serve::Sweep<'_>) {
+        self.0.observe(sweep.fleet, sweep.at);
+    }
+}
+
+/// What runs once per sweep, in order: the event log, the viewers' stream, then the alerts engine
+/// when `[alerts]` is configured. A recorder is added here.
+fn consumers(hub: &Arc<Hub>, alerts: Option<crate::alerts::Alerts>) -> Vec<Box<dyn SweepConsumer>> {
+    let mut all: Vec<Box<dyn SweepConsumer>> = vec![Box::new(EventLog), Box::new(Publisher::new(hub.clone()))];
+    all.extend(alerts.map(|a| Box::new(AlertsConsumer(a)) as Box<dyn SweepConsumer>));
+    all
+}
+
+async fn stop_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// The poller as the collector drives it: a server discovery adds is probed from its slot on.
+struct Discovered {
+    poller: Poller<Input>,
+    opts: Arc<ProbeOptions>,
+    discovery_interval: Duration,
+}
+
+impl AddInstance for Discovered {
+    fn add_instance(&mut self, slot: Slot, addr: &Addr) {
+        let mut p = Prober::new(addr.clone(), self.opts.clone());
+        p.set_discovery_interval(self.discovery_interval);
+        self.poller.add(slot, p);
+    }
+}
+
+/// Log lines to stderr: `2026-12-07T06:40:00Z WARN fleet: s44: …`.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+            eprintln!("{now} {} {}: {}", r.level(), r.target(), r.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static STDERR_LOG: StderrLog = StderrLog;
+
+fn log_to_stderr() {
+    // A logger already set (tests) stays.
+    if log::set_logger(&STDERR_LOG).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+}

@@ -1,0 +1,186 @@
+//! The headless model loop: inputs in as they arrive, a sweep closed every poll interval.
+//! What the TUI's `App::update` does to the fleet for a sample, a feed round, a metrics poll and
+//! a tick, without the screen.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use super::{Input, Sweep, SweepConsumer};
+use crate::fleet::{Event, Fleet, Health};
+use crate::poll::{AddInstance, Slot};
+
+/// What the HTTP handlers read: the model, and how the loop is doing.
+pub struct Shared {
+    fleet: Mutex<Fleet>,
+    /// Sweeps closed so far.
+    pub sweeps: AtomicU64,
+    /// When the last sweep closed (Unix milliseconds; 0 before the first).
+    pub last_sweep_ms: AtomicU64,
+    pub started: DateTime<Utc>,
+    pub interval: Duration,
+}
+
+impl Shared {
+    pub fn new(fleet: Fleet, interval: Duration) -> Arc<Shared> {
+        Arc::new(Shared {
+            fleet: Mutex::new(fleet),
+            sweeps: AtomicU64::new(0),
+            last_sweep_ms: AtomicU64::new(0),
+            started: Utc::now(),
+            interval,
+        })
+    }
+
+    /// The model, locked. A handler that panicked while holding it left plain data behind: go on.
+    pub fn fleet(&self) -> MutexGuard<'_, Fleet> {
+        self.fleet.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Seconds since the last sweep closed; `None` before the first.
+    pub fn since_last_sweep(&self, now: DateTime<Utc>) -> Option<f64> {
+        let ms = self.last_sweep_ms.load(Ordering::Relaxed);
+        (ms > 0).then(|| (now.timestamp_millis() as f64 - ms as f64).max(0.0) / 1000.0)
+    }
+}
+
+/// The loop's parts: the shared model, the consumers, and the poller to hand discovered servers to.
+pub struct Collector {
+    shared: Arc<Shared>,
+    consumers: Vec<Box<dyn SweepConsumer>>,
+    poller: Option<Box<dyn AddInstance + Send>>,
+    /// Events since the last sweep.
+    pending: Vec<Event>,
+}
+
+impl Collector {
+    pub fn new(shared: Arc<Shared>, poller: Option<Box<dyn AddInstance + Send>>) -> Collector {
+        Collector { shared, consumers: Vec::new(), poller, pending: Vec::new() }
+    }
+
+    /// Run `consumer` at the end of every sweep, after those added before it.
+    pub fn add_consumer(&mut self, consumer: Box<dyn SweepConsumer>) {
+        self.consumers.push(consumer);
+    }
+
+    /// Apply one input to the model; servers discovery found start being probed.
+    pub fn apply(&mut self, input: Input) {
+        let mut fleet = self.shared.fleet();
+        match input {
+            Input::Sample(u) => {
+                let Slot { shard, instance } = u.slot;
+                let events = fleet.apply(shard, instance, u.sample);
+                self.pending.extend(events);
+                self.pending.extend(fleet.vanished(shard));
+                for f in fleet.discover_from(shard, instance) {
+                    self.pending.push(f.event(&fleet));
+                    if let Some(p) = self.poller.as_mut() {
+                        p.add_instance(Slot { shard: f.shard, instance: f.instance }, &f.addr);
+                    }
+                }
+            }
+            Input::Feed(round) => self.pending.extend(fleet.apply_feed(&round)),
+            Input::Metrics(u) => self.pending.extend(fleet.apply_metrics(&u)),
+        }
+    }
+
+    /// Close a sweep at `now`: release settled holds, then hand the model and the sweep's events
+    /// to every consumer.
+    pub fn sweep(&mut self, now: DateTime<Utc>) {
+        let mut fleet = self.shared.fleet();
+        if fleet.shards.iter().any(|s| s.hold.is_some()) {
+            self.pending.extend(fleet.release_holds(now));
+        }
+        let number = self.shared.sweeps.fetch_add(1, Ordering::Relaxed) + 1;
+        let events = std::mem::take(&mut self.pending);
+        let sweep = Sweep { number, at: now, fleet: &fleet, events: &events };
+        for c in &mut self.consumers {
+            c.on_sweep(&sweep);
+        }
+        drop(fleet);
+        self.shared.last_sweep_ms.store(now.timestamp_millis().max(1) as u64, Ordering::Relaxed);
+    }
+
+    /// Apply inputs as they come and close a sweep every interval, until the inputs end or
+    /// `stop` resolves.
+    pub async fn run(mut self, mut inputs: mpsc::Receiver<Input>, stop: impl std::future::Future<Output = ()>) {
+        let mut ticker = tokio::time::interval(self.shared.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The first tick is immediate: the first sweep closes one interval in.
+        ticker.tick().await;
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                m = inputs.recv() => {
+                    let Some(m) = m else { return };
+                    self.apply(m);
+                    while let Ok(m) = inputs.try_recv() {
+                        self.apply(m);
+                    }
+                }
+                _ = ticker.tick() => self.sweep(Utc::now()),
+                () = &mut stop => return,
+            }
+        }
+    }
+}
+
+/// Fleet events to the log (stderr for `serve`), one line each.
+pub struct EventLog;
+
+impl SweepConsumer for EventLog {
+    fn name(&self) -> &str {
+        "event-log"
+    }
+
+    fn on_sweep(&mut self, sweep: &Sweep<'_>) {
+        for e in sweep.events {
+            match e.severity {
+                Health::Critical => log::error!(target: "fleet", "{}: {}", e.shard, e.message),
+                Health::Warning => log::warn!(target: "fleet", "{}: {}", e.shard, e.message),
+                _ => log::info!(target: "fleet", "{}: {}", e.shard, e.message),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::tests::{fleet, sample};
+
+    struct Count(Arc<Mutex<Vec<(u64, usize)>>>);
+
+    impl SweepConsumer for Count {
+        fn name(&self) -> &str {
+            "count"
+        }
+        fn on_sweep(&mut self, sweep: &Sweep<'_>) {
+            self.0.lock().expect("lock").push((sweep.number, sweep.events.len()));
+        }
+    }
+
+    #[test]
+    fn consumers_get_each_sweeps_events_once() {
+        let shared = Shared::new(fleet(), Duration::from_secs(1));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut c = Collector::new(shared.clone(), None);
+        c.add_consumer(Box::new(Count(seen.clone())));
+        let now = Utc::now();
+        c.apply(Input::Sample(sample(0, 0, now, true)));
+        c.apply(Input::Sample(sample(0, 1, now, false)));
+        c.sweep(now);
+        c.sweep(now + chrono::Duration::seconds(1));
+        let got = seen.lock().expect("lock").clone();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, 1);
+        assert!(got[0].1 >= 1, "the stopped SQL thread is news: {got:?}");
+        assert_eq!(got[1], (2, 0), "and only once");
+        assert_eq!(shared.sweeps.load(Ordering::Relaxed), 2);
+        assert!(shared.since_last_sweep(now + chrono::Duration::seconds(2)).is_some());
+    }
+}

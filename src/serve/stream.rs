@@ -1,0 +1,208 @@
+//! The live stream of model changes: once per sweep, the shards whose summary changed and the
+//! sweep's events, as one JSON frame. A viewer that connects gets every shard's summary first,
+//! then the changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use super::{Sweep, SweepConsumer};
+use crate::fleet::{Health, Shard};
+
+/// Frames a slow viewer may fall behind by before it misses some (it is then told to resync).
+const BACKLOG: usize = 64;
+
+/// Where the publisher puts frames and viewers take them.
+pub struct Hub {
+    tx: broadcast::Sender<Arc<str>>,
+    /// Every shard's last summary, by name, for viewers that connect.
+    last: Mutex<HashMap<String, Value>>,
+    order: Mutex<Vec<String>>,
+}
+
+impl Hub {
+    pub fn new() -> Arc<Hub> {
+        Arc::new(Hub {
+            tx: broadcast::channel(BACKLOG).0,
+            last: Mutex::new(HashMap::new()),
+            order: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The frame with every shard's summary, and a receiver for what follows it: taken together,
+    /// so no change falls between the two.
+    pub fn subscribe(&self) -> (String, broadcast::Receiver<Arc<str>>) {
+        let last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let order = self.order.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let shards: Vec<&Value> = order.iter().filter_map(|n| last.get(n)).collect();
+        let frame = serde_json::json!({ "kind": "full", "shards": shards });
+        (frame.to_string(), self.tx.subscribe())
+    }
+
+    pub fn viewers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
+/// A shard as viewers see it in the stream.
+#[derive(Serialize)]
+struct Summary<'a> {
+    name: &'a str,
+    health: Health,
+    master: String,
+    master_state: Option<&'static str>,
+    replicas_up: usize,
+    replicas_total: usize,
+    worst_lag_seconds: Option<f64>,
+    /// Two significant figures: a busy shard's rate changes every sweep in its last digits.
+    qps: Option<f64>,
+    feed_p99_ms: Option<f64>,
+    problems: Vec<ProblemSummary<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProblemSummary<'a> {
+    severity: Health,
+    rule: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<String>,
+    message: &'a str,
+}
+
+fn summary(s: &Shard) -> Value {
+    use crate::fleet::death::MasterState;
+    let state = s.master_state.as_ref().map(|m| match m {
+        MasterState::Up => "up",
+        MasterState::Suspect { .. } => "suspect",
+        MasterState::Unreachable { .. } => "unreachable",
+        MasterState::Dead { .. } => "dead",
+    });
+    let sum = Summary {
+        name: &s.name,
+        health: s.health,
+        master: s.master().addr.to_string(),
+        master_state: state,
+        replicas_up: s.replicas_up(),
+        replicas_total: s.replicas().iter().filter(|i| !i.gone).count(),
+        worst_lag_seconds: s.worst_lag(),
+        qps: s.qps().map(significant2),
+        feed_p99_ms: s.feed.summary.map(|f| f.p99).filter(|v| !v.is_nan()).map(significant2),
+        problems: s
+            .all_problems()
+            .map(|p| ProblemSummary {
+                severity: p.severity,
+                rule: p.rule,
+                instance: p.instance.as_ref().map(ToString::to_string),
+                message: &p.message,
+            })
+            .collect(),
+    };
+    serde_json::to_value(sum).unwrap_or(Value::Null)
+}
+
+/// `v` to two significant figures (1234 → 1200, 0.0456 → 0.046).
+fn significant2(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(1 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
+/// The stream's consumer: diffs each shard's summary against the last one sent.
+pub struct Publisher {
+    hub: Arc<Hub>,
+}
+
+impl Publisher {
+    pub fn new(hub: Arc<Hub>) -> Publisher {
+        Publisher { hub }
+    }
+}
+
+impl SweepConsumer for Publisher {
+    fn name(&self) -> &str {
+        "stream"
+    }
+
+    fn on_sweep(&mut self, sweep: &Sweep<'_>) {
+        let mut last = self.hub.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut changed = Vec::new();
+        for s in &sweep.fleet.shards {
+            let now = summary(s);
+            if last.get(&s.name) != Some(&now) {
+                last.insert(s.name.clone(), now.clone());
+                changed.push(now);
+            }
+        }
+        {
+            let mut order = self.hub.order.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if order.len() != sweep.fleet.shards.len() {
+                *order = sweep.fleet.shards.iter().map(|s| s.name.clone()).collect();
+            }
+        }
+        if changed.is_empty() && sweep.events.is_empty() {
+            return;
+        }
+        let (ok, warn, crit, unknown) = sweep.fleet.counts();
+        let events: Vec<Value> = sweep
+            .events
+            .iter()
+            .map(
+                |e| serde_json::json!({"shard": e.shard, "severity": e.severity, "rule": e.rule, "message": e.message}),
+            )
+            .collect();
+        let frame = serde_json::json!({
+            "kind": "changes",
+            "sweep": sweep.number,
+            "at": sweep.at,
+            "health": sweep.fleet.health(),
+            "counts": {"ok": ok, "warning": warn, "critical": crit, "unknown": unknown},
+            "shards": changed,
+            "events": events,
+        });
+        // No viewer: nothing to send, and that is fine.
+        let _ = self.hub.tx.send(Arc::from(frame.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::tests::{fleet, sample};
+
+    #[test]
+    fn a_viewer_gets_the_full_state_then_only_changes() {
+        let hub = Hub::new();
+        let mut p = Publisher::new(hub.clone());
+        let mut f = fleet();
+        let now = chrono::Utc::now();
+        for i in 0..2 {
+            let u = sample(0, i, now, true);
+            f.apply(0, i, u.sample);
+        }
+        p.on_sweep(&Sweep { number: 1, at: now, fleet: &f, events: &[] });
+        let (full, mut rx) = hub.subscribe();
+        assert!(full.contains("\"kind\":\"full\"") && full.contains("\"name\":\"s1\""), "{full}");
+        // Nothing changed: nothing sent.
+        p.on_sweep(&Sweep { number: 2, at: now, fleet: &f, events: &[] });
+        assert!(rx.try_recv().is_err());
+        let u = sample(0, 1, now, false);
+        let events = f.apply(0, 1, u.sample);
+        p.on_sweep(&Sweep { number: 3, at: now, fleet: &f, events: &events });
+        let frame = rx.try_recv().expect("a change frame");
+        assert!(frame.contains("\"kind\":\"changes\"") && frame.contains("sql_thread"), "{frame}");
+        assert!(frame.contains("\"critical\":1"), "{frame}");
+    }
+
+    #[test]
+    fn two_significant_figures() {
+        assert_eq!(significant2(1234.0), 1200.0);
+        assert_eq!(significant2(0.0456), 0.046);
+        assert_eq!(significant2(7.0), 7.0);
+        assert_eq!(significant2(0.0), 0.0);
+    }
+}

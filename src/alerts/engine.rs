@@ -24,6 +24,11 @@ use super::notification::{Notification, Status};
 use crate::config::AlertsConfig;
 use crate::fleet::{Fleet, Health};
 
+/// An evaluation this much short of `for` counts as on time: hosts evaluate on a ticker (the TUI's
+/// clock, `serve`'s sweeps), whose ticks land a few milliseconds early or late, and a finding
+/// seen at one tick must fire at the tick `for` later, not one interval after that.
+const TICK_SLACK: Duration = Duration::from_millis(100);
+
 /// Rules that mean "nothing is known about this server now".
 const SILENT_RULES: &[&str] = &["unreachable", "master_unreachable", "master_dead"];
 
@@ -114,7 +119,7 @@ impl Engine {
             });
             alert.summary.clone_from(summary);
             alert.missing_since = None;
-            if alert.fired.is_none() && elapsed(alert.since, now) >= wait {
+            if alert.fired.is_none() && elapsed(alert.since, now) + TICK_SLACK >= wait {
                 alert.fired = Some(now);
                 out.push(notification(key, alert, Status::Firing, None));
             }
@@ -256,6 +261,19 @@ mod tests {
         sweep(&mut f, 42, true, 0);
         assert!(e.evaluate(&f, t(42)).is_empty(), "resolved once");
         assert_eq!((e.firing(), e.pending()), (0, 0));
+    }
+
+    #[test]
+    fn a_tick_a_few_ms_early_still_fires_on_time() {
+        let mut f = fleet();
+        let mut e = Engine::new(cfg(5));
+        sweep(&mut f, 0, false, 0);
+        assert!(e.evaluate(&f, t(0)).is_empty());
+        let early = t(5) - chrono::Duration::milliseconds(3);
+        assert_eq!(rules(&e.evaluate(&f, early)), [(Status::Firing, "sql_thread", "critical")]);
+        let mut e = Engine::new(cfg(5));
+        assert!(e.evaluate(&f, t(0)).is_empty());
+        assert!(e.evaluate(&f, t(4)).is_empty(), "a whole second early is early");
     }
 
     #[test]

@@ -51,13 +51,16 @@ pub struct Alerts {
     outbox: Outbox,
     stats: Vec<(String, Arc<sinks::SinkStats>)>,
     tasks: JoinSet<()>,
+    closing: tokio::sync::watch::Sender<bool>,
+    timeout: Duration,
     actions: bool,
 }
 
 impl Alerts {
     /// Start the sinks on the current tokio runtime.
     pub fn start(cfg: &AlertsConfig) -> Alerts {
-        let policy = sinks::Policy::from_config(cfg);
+        let (closing, closing_rx) = tokio::sync::watch::channel(false);
+        let policy = sinks::Policy::from_config(cfg, closing_rx);
         let client = reqwest::Client::builder().build().unwrap_or_default();
         let mut tasks = JoinSet::new();
         let mut outbox = Outbox::default();
@@ -88,7 +91,15 @@ impl Alerts {
             stats.push((w.name.clone(), s.clone()));
             tasks.spawn(sinks::webhook(w.clone(), policy.clone(), client.clone(), s, rx));
         }
-        Alerts { engine: Engine::new(cfg.clone()), outbox, stats, tasks, actions: cfg.actions }
+        Alerts {
+            engine: Engine::new(cfg.clone()),
+            outbox,
+            stats,
+            tasks,
+            closing,
+            timeout: cfg.timeout,
+            actions: cfg.actions,
+        }
     }
 
     /// One evaluation of the model at `now`; what fired or resolved is sent. Returns how many.
@@ -137,21 +148,32 @@ impl Alerts {
     /// The sinks' tasks, for a host that hands the engine to a loop it does not get back (`serve`'s
     /// sweep consumers): once that loop and every outbox are dropped, [`Sinks::drain`] flushes.
     pub fn take_sinks(&mut self) -> Sinks {
-        Sinks { tasks: std::mem::take(&mut self.tasks) }
+        Sinks { tasks: std::mem::take(&mut self.tasks), closing: self.closing.clone(), timeout: self.timeout }
     }
 }
 
 /// The sinks' delivery tasks, apart from the engine.
 pub struct Sinks {
     tasks: JoinSet<()>,
+    closing: tokio::sync::watch::Sender<bool>,
+    /// One attempt's limit (`[alerts] timeout`).
+    timeout: Duration,
 }
 
 impl Sinks {
-    /// Wait up to `grace` for the sinks to deliver what they hold (they end when every outbox is
-    /// gone and their queues are empty), then stop them.
+    /// The host stops: the sinks go on retrying for up to `grace` (they end when every outbox is
+    /// gone and their queues are empty); then each makes one last attempt at what it still holds,
+    /// at once, and what fails goes to the dead-letter file rather than away with the process.
     pub async fn drain(mut self, grace: Duration) {
-        let tasks = &mut self.tasks;
-        let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if tokio::time::timeout(grace, all_done(&mut self.tasks)).await.is_err() {
+            let _ = self.closing.send(true);
+            let last = self.timeout + Duration::from_secs(1);
+            let _ = tokio::time::timeout(last, all_done(&mut self.tasks)).await;
+        }
         self.tasks.abort_all();
     }
+}
+
+async fn all_done(tasks: &mut JoinSet<()>) {
+    while tasks.join_next().await.is_some() {}
 }

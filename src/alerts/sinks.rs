@@ -13,6 +13,7 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::notification::{Notification, Status};
@@ -48,15 +49,34 @@ pub struct Policy {
     pub backoff: Duration,
     pub timeout: Duration,
     pub dead_letter: PathBuf,
+    /// Becomes true when the host is stopping: no more waiting between retries; what fails its
+    /// next attempt goes to the dead-letter file at once instead of being lost with the process.
+    pub closing: watch::Receiver<bool>,
 }
 
 impl Policy {
-    pub fn from_config(cfg: &AlertsConfig) -> Policy {
+    pub fn from_config(cfg: &AlertsConfig, closing: watch::Receiver<bool>) -> Policy {
         Policy {
             retries: cfg.retries,
             backoff: cfg.backoff,
             timeout: cfg.timeout,
             dead_letter: cfg.dead_letter.clone(),
+            closing,
+        }
+    }
+
+    fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
+    /// Sleep `d`, or less if the host starts stopping.
+    async fn wait(&mut self, d: Duration) {
+        if self.is_closing() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            _ = self.closing.wait_for(|c| *c) => {}
         }
     }
 
@@ -175,7 +195,7 @@ pub fn delivery_id(n: &Notification) -> String {
 /// One webhook: notifications delivered in order, each signed afresh on every attempt.
 pub async fn webhook(
     cfg: WebhookConfig,
-    policy: Policy,
+    mut policy: Policy,
     client: reqwest::Client,
     stats: std::sync::Arc<SinkStats>,
     mut rx: UnboundedReceiver<Notification>,
@@ -218,7 +238,7 @@ pub async fn webhook(
                     policy.dead_letter(&cfg.name, &format!("refused: {why}"), attempt, &n);
                     break;
                 }
-                Posted::Transient(why) if attempt > policy.retries => {
+                Posted::Transient(why) if attempt > policy.retries || policy.is_closing() => {
                     SinkStats::add(&stats.dead, 1);
                     policy.dead_letter(&cfg.name, &why, attempt, &n);
                     break;
@@ -226,7 +246,7 @@ pub async fn webhook(
                 Posted::Transient(why) => {
                     let wait = policy.delay(attempt);
                     log::warn!(target: "alerts", "{}: {why}; retry {attempt} in {wait:?}", cfg.name);
-                    tokio::time::sleep(wait).await;
+                    policy.wait(wait).await;
                 }
             }
         }
@@ -275,6 +295,8 @@ pub async fn alertmanager(
     mut rx: UnboundedReceiver<Notification>,
 ) {
     let url = format!("{base}/api/v2/alerts");
+    let mut closing = policy.closing.clone();
+    let mut stopping = false;
     // Anomalies firing now, re-posted every `repeat`.
     let mut firing: BTreeMap<String, Notification> = BTreeMap::new();
     // Waiting to be posted: the latest word per fingerprint, and whether it is news (not a re-post).
@@ -319,6 +341,11 @@ pub async fn alertmanager(
                     next_try.get_or_insert_with(Instant::now);
                 }
             }
+            // Stopping: one last attempt now for whatever waits.
+            _ = async { closing.wait_for(|c| *c).await.is_ok() }, if next_try.is_some_and(|t| t > Instant::now()) && !stopping => {
+                stopping = true;
+                next_try = Some(Instant::now());
+            }
             _ = tokio::time::sleep_until(next_try.unwrap_or_else(Instant::now)), if next_try.is_some() => {
                 let body: Vec<serde_json::Value> = queue.values().map(|(n, _)| alertmanager_alert(n, repeat)).collect();
                 let news = queue.values().filter(|(_, news)| *news).count() as u64;
@@ -337,7 +364,7 @@ pub async fn alertmanager(
                         attempt = 0;
                         next_try = None;
                     }
-                    Posted::Transient(why) | Posted::Refused(why) if attempt > policy.retries || !open => {
+                    Posted::Transient(why) | Posted::Refused(why) if attempt > policy.retries || !open || policy.is_closing() => {
                         for (n, news) in queue.values() {
                             if *news {
                                 SinkStats::add(&stats.dead, 1);
@@ -370,6 +397,7 @@ mod tests {
             backoff: Duration::from_millis(500),
             timeout: Duration::from_secs(1),
             dead_letter: PathBuf::new(),
+            closing: watch::channel(false).1,
         };
         let d: Vec<u128> = (1..=9).map(|n| p.delay(n).as_millis()).collect();
         assert_eq!(d, [500, 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000]);

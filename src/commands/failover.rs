@@ -49,9 +49,11 @@ pub async fn failover(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         return Ok(1);
     }
     req.dry_run = false;
-    let mut audit = crate::actions::audit::AuditLog::open(Some(&act.audit_log))
+    let mut run = super::AuditedRun::open(&cfg, Some(&act.audit_log))
         .map_err(|e| CommandError::new(1, format!("cannot open the audit log {}: {e}", act.audit_log.display())))?;
-    match fo::failover(&req, &accounts, &act.lock_dir, &mut audit, &mut print).await {
+    let result = fo::failover(&req, &accounts, &act.lock_dir, &mut run.log, &mut print).await;
+    run.finish().await;
+    match result {
         Ok(o) => {
             for w in &o.warnings {
                 println!("warning: {w}");

@@ -42,6 +42,38 @@ pub use webhook_receiver::webhook_receiver;
 use crate::cli::Cli;
 use crate::config;
 
+/// An action's audit log from the command line. With `[alerts]` configured (and its `actions`),
+/// the run's outcome is notified when the log closes, and `finish` waits for the delivery.
+pub(crate) struct AuditedRun {
+    pub(crate) log: crate::actions::audit::AuditLog,
+    alerts: Option<crate::alerts::Alerts>,
+}
+
+/// How long an action command waits, after its run, for its outcome to be delivered (retries
+/// included); then one last attempt, and the dead-letter file.
+const OUTCOME_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl AuditedRun {
+    /// `path`: `None` for a dry run, which writes and notifies nothing.
+    pub(crate) fn open(cfg: &config::Config, path: Option<&std::path::Path>) -> std::io::Result<AuditedRun> {
+        let mut log = crate::actions::audit::AuditLog::open(path)?;
+        let alerts = cfg.alerts.as_ref().filter(|a| a.actions && path.is_some()).map(crate::alerts::Alerts::start);
+        if let Some(o) = alerts.as_ref().and_then(crate::alerts::Alerts::outbox) {
+            log = log.observed(o.observer());
+        }
+        Ok(AuditedRun { log, alerts })
+    }
+
+    /// Close the log (its outcome goes out) and wait for the delivery.
+    pub(crate) async fn finish(self) {
+        let AuditedRun { log, alerts } = self;
+        drop(log);
+        if let Some(a) = alerts {
+            a.shutdown(OUTCOME_GRACE).await;
+        }
+    }
+}
+
 /// A failed command: what to print and which exit code to return.
 #[derive(Debug)]
 pub struct CommandError {

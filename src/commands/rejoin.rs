@@ -77,9 +77,11 @@ async fn run(
         return Ok(1);
     }
     req.dry_run = false;
-    let mut audit = crate::actions::audit::AuditLog::open(Some(&act.audit_log))
+    let mut run = super::AuditedRun::open(&cfg, Some(&act.audit_log))
         .map_err(|e| CommandError::new(1, format!("cannot open the audit log {}: {e}", act.audit_log.display())))?;
-    match rj::rejoin(&req, &accounts, &act.lock_dir, &mut audit, &mut print).await {
+    let result = rj::rejoin(&req, &accounts, &act.lock_dir, &mut run.log, &mut print).await;
+    run.finish().await;
+    match result {
         Ok(o) => {
             for w in &o.warnings {
                 println!("warning: {w}");

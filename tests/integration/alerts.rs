@@ -90,6 +90,7 @@ impl Alertmanager {
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             // No gossip: a lone Alertmanager, and no port of anyone else's taken.
             .arg("--cluster.listen-address=")
+            .arg("--log.level=debug")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -271,20 +272,6 @@ impl Watch {
         }
     }
 
-    /// Runs the loop until the model satisfies `done` (checked after every message), or panics.
-    async fn until_model(&mut self, limit: Duration, what: &str, done: impl Fn(&Fleet) -> bool) -> Instant {
-        let deadline = Instant::now() + limit;
-        while !done(&self.fleet) {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(u)) => {
-                    self.fleet.apply(u.slot.shard, u.slot.instance, u.sample);
-                }
-                _ => panic!("{what}: not within {limit:?}"),
-            }
-        }
-        Instant::now()
-    }
-
     async fn until_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !(self.fleet.shards[0].health == Health::Ok && self.fleet.shards[0].replicas_up() == 2) {
@@ -319,66 +306,139 @@ fn webhook_told(heard: &Mutex<Heard>, rule: &str) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// `shardtop serve` on one shard's config with an `[alerts]` section; SIGTERMed on drop.
+struct Serve {
+    child: Child,
+    log: tempfile::NamedTempFile,
+}
+
+impl Serve {
+    fn start(config: &Path) -> Serve {
+        let log = tempfile::NamedTempFile::new().expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_shardtop"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--config"])
+            .arg(config)
+            .env("ALERTS_TEST_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(log.reopen().expect("log"))
+            .spawn()
+            .expect("start shardtop serve");
+        Serve { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 100 ms until it holds; the time it first held.
+async fn until<Fut: std::future::Future<Output = bool>>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Fut,
+) -> Result<Instant, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return Ok(Instant::now());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{what}: not within {limit:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The whole product: `shardtop serve` polls s48 and runs the alerts engine on its sweeps; a
+/// stopped SQL thread reaches a real Alertmanager after `for` with the right labels and resolves
+/// once (Alertmanager's own receiver is told "resolved" with its endsAt), and the signed webhook
+/// hears one firing and one resolution. The latency from the stop to Alertmanager is measured.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_sql_thread_reaches_alertmanager_after_for_and_resolves_once() {
     let sb = sandbox_or_skip!();
     let heard = Arc::new(Mutex::new(Heard::default()));
     let url = listen(heard.clone()).await;
     let am = Alertmanager::start(&format!("{url}/am")).await;
-    let dead = tempfile::NamedTempFile::new().expect("tmp");
+    let dir = tempfile::tempdir().expect("tmp");
+    let dead = dir.path().join("dead.jsonl");
     let for_ = Duration::from_secs(5);
-    let cfg = config(for_, Some(&am.url()), Some(&url), dead.path());
-    let mut w = Watch::new(&sb, "s48", &cfg);
-    w.until_healthy().await;
+    let section = format!(
+        "[alerts]\nfor = \"5s\"\nalertmanager = [\"{}\"]\nbackoff = \"250ms\"\ndead_letter = \"{}\"\n\
+         [[alerts.webhook]]\nname = \"test\"\nurl = \"{url}/hook\"\nsecret_env = \"ALERTS_TEST_SECRET\"\n",
+        am.url(),
+        dead.display()
+    );
+    let config = sb.config_with(&["s48"], false, &section);
+    let serve = Serve::start(&config);
     let r1 = sb.addr("s48-r1");
     let labels = [("shard", "s48"), ("instance", r1.as_str()), ("rule", "sql_thread"), ("severity", "critical")];
+    // Healthy first: a few sweeps and nothing sent.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(heard.lock().expect("lock").shardtop.is_empty(), "s48 is not healthy: {}", serve.log());
 
     let stopped = Instant::now();
     sb.exec("s48-r1", "STOP SLAVE SQL_THREAD").await;
-    let result = async {
-        let detected = w
-            .until_model(Duration::from_secs(5), "the model sees the stopped SQL thread", |f| {
-                f.shards[0].all_problems().any(|p| p.rule == "sql_thread")
-            })
-            .await;
-        let amc = &am;
-        let seen = w
-            .until(for_ + Duration::from_secs(10), "the alert in Alertmanager", || async {
-                amc.alerts().await.iter().any(|a| has_labels(a, &labels))
-            })
-            .await;
-        let latency = seen - stopped;
+    let amc = &am;
+    let seen = until(for_ + Duration::from_secs(10), "the alert in Alertmanager", || async {
+        amc.alerts().await.iter().any(|a| has_labels(a, &labels))
+    })
+    .await;
+    let firing = async {
+        let latency = seen? - stopped;
         note(&format!(
-            "alerts: SQL thread stopped → seen by the model after {:.2} s → in Alertmanager after {:.2} s \
+            "alerts: SQL thread stopped → in Alertmanager after {:.2} s via shardtop serve \
              (for {:?} + interval {:?} + 1 s = {:.0} s target)",
-            (detected - stopped).as_secs_f64(),
             latency.as_secs_f64(),
             for_,
             INTERVAL,
             (for_ + INTERVAL + Duration::from_secs(1)).as_secs_f64()
         ));
-        assert!(latency >= for_, "fired before `for` had passed: {latency:?}");
-        let alert = am.alerts().await.into_iter().find(|a| has_labels(a, &labels)).expect("the alert");
-        assert_eq!(alert["labels"]["source"], "shardtop");
-        assert!(alert["annotations"]["summary"].as_str().is_some_and(|s| s.contains("SQL thread")), "{alert}");
-        assert_eq!(alert["status"]["state"], "active", "{alert}");
-        // Firing once, seen by the signed webhook too.
-        w.run_for(Duration::from_secs(3)).await;
-        assert_eq!(webhook_told(&heard, "sql_thread"), [("firing".to_string(), false)]);
-        Ok::<(), String>(())
+        if latency < for_ {
+            return Err(format!("fired before `for` had passed: {latency:?}"));
+        }
+        let alert = am.alerts().await.into_iter().find(|a| has_labels(a, &labels)).ok_or("gone")?;
+        if alert["labels"]["source"] != "shardtop" || alert["status"]["state"] != "active" {
+            return Err(format!("{alert}"));
+        }
+        if !alert["annotations"]["summary"].as_str().is_some_and(|s| s.contains("SQL thread")) {
+            return Err(format!("summary: {alert}"));
+        }
+        let h = heard.clone();
+        until(Duration::from_secs(5), "the webhook", || std::future::ready(!webhook_told(&h, "sql_thread").is_empty()))
+            .await?;
+        // Alertmanager routes it (group_wait 1 s): its own receiver hears it firing.
+        until(Duration::from_secs(10), "Alertmanager notified the firing", || {
+            let fired = h.lock().expect("lock").alertmanager.iter().any(|n| {
+                n["alerts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a["status"] == "firing" && a["labels"]["shard"] == "s48")
+            });
+            std::future::ready(fired)
+        })
+        .await?;
+        Ok(())
     }
     .await;
     sb.exec("s48-r1", "START SLAVE SQL_THREAD").await;
-    result.expect("firing");
+    firing.unwrap_or_else(|e| panic!("{e}\nserve:\n{}", serve.log()));
 
-    // Resolved: gone from the active alerts, Alertmanager's own receiver told "resolved" with endsAt.
-    let amc = &am;
-    w.until(Duration::from_secs(15), "resolved in Alertmanager", || async {
+    // Resolved: gone from the active alerts, and Alertmanager's own receiver told "resolved" with endsAt.
+    until(Duration::from_secs(15), "resolved in Alertmanager", || async {
         !amc.alerts().await.iter().any(|a| has_labels(a, &labels))
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}\nserve:\n{}", serve.log()));
     let h = heard.clone();
-    w.until(Duration::from_secs(15), "Alertmanager notified the resolution", || {
+    until(Duration::from_secs(15), "Alertmanager notified the resolution", || {
         let resolved = h.lock().expect("lock").alertmanager.iter().any(|n| {
             n["alerts"].as_array().into_iter().flatten().any(|a| {
                 a["status"] == "resolved"
@@ -389,15 +449,18 @@ async fn a_stopped_sql_thread_reaches_alertmanager_after_for_and_resolves_once()
         });
         std::future::ready(resolved)
     })
-    .await;
-    w.run_for(Duration::from_secs(3)).await;
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:#?}\nalertmanager:\n{}", heard.lock().expect("lock").alertmanager, am.log()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         webhook_told(&heard, "sql_thread"),
         [("firing".to_string(), false), ("resolved".to_string(), false)],
         "fired once, resolved once"
     );
-    assert_eq!(stat(&w.alerts, 0).2 + stat(&w.alerts, 1).2, 0, "nothing dead-lettered");
-    assert!(std::fs::read_to_string(dead.path()).unwrap_or_default().is_empty());
+    assert!(std::fs::read_to_string(&dead).unwrap_or_default().is_empty(), "nothing dead-lettered");
+    let log = serve.log();
+    assert!(!log.contains(SECRET), "the secret in serve's log");
+    drop(serve);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,6 +487,53 @@ async fn a_flap_shorter_than_for_never_fires() {
     assert!(heard.lock().expect("lock").shardtop.is_empty(), "no webhook");
     assert!(am.alerts().await.iter().all(|a| a["labels"]["shard"] != "s49"), "nothing in Alertmanager");
     assert_eq!(w.alerts.engine().firing(), 0);
+    drop(w);
+
+    // An action's outcome from the command line: `shardtop checksum` on s49 is notified, read off
+    // its audit log, before the command exits.
+    sb.exec(
+        "s49-m",
+        "CREATE TABLE IF NOT EXISTS social.alerts_ck (id INT PRIMARY KEY, v VARCHAR(20)) DEFAULT CHARSET=utf8mb4; \
+         REPLACE INTO social.alerts_ck VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+    )
+    .await;
+    let audit = dead.path().with_extension("audit.jsonl");
+    let extra = format!(
+        "{}[alerts]\nalertmanager = [\"{}\"]\n[[alerts.webhook]]\nurl = \"{url}/hook\"\nsecret_env = \"ALERTS_TEST_SECRET\"\n",
+        sb.actions_section(&audit, ""),
+        am.url()
+    );
+    let config = sb.config_with(&["s49"], true, &extra);
+    let out = Command::new(env!("CARGO_BIN_EXE_shardtop"))
+        .args(["checksum", "--shard", "s49", "--tables", "social.alerts_ck", "--config"])
+        .arg(&config)
+        .env("ALERTS_TEST_SECRET", SECRET)
+        .output()
+        .expect("run shardtop checksum");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let told: Vec<serde_json::Value> = heard
+        .lock()
+        .expect("lock")
+        .shardtop
+        .iter()
+        .filter_map(|r| match r {
+            Received::Verified { body, .. } => Some(body.clone()),
+            Received::Rejected { .. } => None,
+        })
+        .collect();
+    assert_eq!(told.len(), 1, "one outcome, delivered before the command exited: {told:#?}");
+    let n = &told[0];
+    assert_eq!(
+        (n["kind"].as_str(), n["rule"].as_str(), n["severity"].as_str()),
+        (Some("action"), Some("action_checksum"), Some("info"))
+    );
+    assert!(n["summary"].as_str().is_some_and(|s| s.contains("succeeded") && s.contains("0 differing chunks")), "{n}");
+    let in_am = am.alerts().await;
+    assert!(
+        in_am.iter().any(|a| a["labels"]["rule"] == "action_checksum" && a["labels"]["shard"] == "s49"),
+        "{in_am:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

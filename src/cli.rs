@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod serve;
+pub use serve::ServeArgs;
+
 #[derive(Parser, Debug)]
 #[command(name = "shardtop", version, about = "Terminal operations dashboard for sharded MySQL/MariaDB fleets")]
 #[command(propagate_version = true)]
@@ -17,6 +20,19 @@ pub struct Cli {
 
     #[command(flatten)]
     pub terminal: TerminalFlags,
+
+    /// The TUI from a `shardtop serve` collector (http:// or https://HOST:PORT) instead of a config:
+    /// no database account here. Token: --connect-token-file, else $SHARDTOP_CONNECT_TOKEN.
+    #[arg(long, value_name = "URL")]
+    pub connect: Option<String>,
+
+    /// File holding the collector's bearer token (for --connect).
+    #[arg(long, value_name = "PATH", requires = "connect")]
+    pub connect_token_file: Option<PathBuf>,
+
+    /// A CA certificate (PEM) to trust for the collector's TLS, besides the system's (for --connect).
+    #[arg(long, value_name = "PATH", requires = "connect")]
+    pub connect_ca: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -110,8 +126,16 @@ impl Cli {
     /// Afterwards the top-level fields hold what is in effect, wherever it was written; the
     /// commands read only those.
     pub fn resolve(mut self) -> Result<Cli, clap::Error> {
-        let Some(command) = self.command.as_mut() else { return Ok(self) };
+        let Some(command) = self.command.as_mut() else {
+            if self.connect.is_some() && self.config.path.is_some() {
+                return Err(not_taken("--config", "--connect"));
+            }
+            return Ok(self);
+        };
         let name = command.name();
+        if self.connect.is_some() {
+            return Err(not_taken("--connect", name));
+        }
         let (config, read_only, terminal) = command.session_flags();
         match config {
             Some(c) => self.config.path = c.path.take().or(self.config.path.take()),
@@ -139,6 +163,8 @@ fn not_taken(flag: &str, command: &str) -> clap::Error {
     use clap::CommandFactory;
     let what = if flag == "--config" || flag == "--read-only" {
         "it does nothing there"
+    } else if flag == "--connect" {
+        "it is for the TUI alone: `shardtop --connect URL`"
     } else {
         "it is a TUI flag, for `shardtop` and `shardtop demo`"
     };
@@ -580,26 +606,4 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
 /// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds: the config's syntax.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::config::parse_duration(s).map_err(|e| e.to_string())
-}
-
-/// `shardtop serve`: where to listen, and who may ask.
-#[derive(Args, Debug)]
-pub struct ServeArgs {
-    /// Address and port to listen on; anything but loopback needs a token.
-    #[arg(long, default_value = "127.0.0.1:9105", value_name = "ADDR:PORT")]
-    pub listen: std::net::SocketAddr,
-    /// File holding the bearer token that may read and start actions (default: $SHARDTOP_SERVE_TOKEN).
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
-    /// File holding a bearer token that may only read (default: $SHARDTOP_SERVE_READ_TOKEN).
-    #[arg(long, value_name = "PATH")]
-    pub read_token_file: Option<PathBuf>,
-    /// TLS certificate chain (PEM, leaf first); with --tls-key, serve HTTPS.
-    #[arg(long, value_name = "PATH", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "PATH", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    #[command(flatten)]
-    pub config: ConfigFlag,
 }

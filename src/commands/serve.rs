@@ -1,6 +1,6 @@
 //! `shardtop serve`: the TUI's wiring (poller, discovery, heartbeat writer, feed probe, metrics
 //! sources) driving the headless collector, and its HTTP endpoint. Consumers of each sweep (the
-//! stream, the event log; an alerter or recorder next) are added in `consumers`.
+//! stream, the event log, the alerts engine; a recorder next) are added in `consumers`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,24 +11,21 @@ use super::heartbeat::write_loop;
 use super::{CmdResult, CommandError, load_config, metrics_clients};
 use crate::cli::{Cli, ServeArgs};
 use crate::config;
-use crate::fleet::Addr;
+use crate::fleet::{Addr, Fleet, Limits};
 use crate::poll::{AddInstance, Poller, Schedule, Slot};
 use crate::probe::feed::FeedProber;
 use crate::probe::{HeartbeatSpec, ProbeOptions, Prober};
 use crate::serve::access::{self, Tokens};
 use crate::serve::collector::EventLog;
 use crate::serve::http::{AppState, router, serve as serve_http};
+use crate::serve::partition::Partition;
 use crate::serve::stream::{Hub, Publisher};
 use crate::serve::{Collector, Input, Shared, SweepConsumer};
 use crate::setup::{fleet_for, is_metrics_only, layout, probe_options, probers};
+use crate::sim::SimFleet;
 
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
     log_to_stderr();
-    let loaded = load_config(cli, 2)?;
-    for w in &loaded.warnings {
-        log::warn!(target: "config", "{w}");
-    }
-    let cfg = loaded.config;
     let tokens = Tokens::load(args.token_file.as_deref(), args.read_token_file.as_deref())
         .map_err(|e| CommandError::new(2, e.to_string()))?;
     access::check_exposure(args.listen, &tokens).map_err(|e| CommandError::new(2, e.to_string()))?;
@@ -44,48 +41,20 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| CommandError::new(2, format!("cannot listen on {}: {e}", args.listen)))?;
-
-    let opts = probe_options(&cfg);
-    let shards = layout(&cfg);
-    let metrics_only = is_metrics_only(&cfg);
-    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
-    let discovery_interval = cfg.poll.discovery_interval;
-    for (_, p) in &mut probes {
-        p.set_discovery_interval(discovery_interval);
-    }
-    let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
-    let clients = metrics_clients(&cfg)?;
-    let fleet = fleet_for(&cfg, shards);
-    log::info!(target: "serve", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
-
     let (tx, rx) = mpsc::channel::<Input>(4096);
-    let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
-    let poller = Poller::spawn_threaded(probes, schedule, tx.clone())
-        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
-    let poller = Box::new(Discovered { poller, opts: opts.clone(), discovery_interval });
-    let mut writers = tokio::task::JoinSet::new();
-    if let Some(hb) = cfg.heartbeat.as_ref().filter(|h| h.write) {
-        let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
-        for s in &cfg.shards {
-            let master = s.master.clone();
-            writers.spawn(write_loop(move || master.clone(), opts.clone(), spec.clone(), hb.interval, false));
-        }
-    }
-    if let Some((prober, interval)) = feed_prober {
-        writers.spawn(crate::probe::feed::run(prober, interval, tx.clone(), None));
-    }
-    for (client, interval) in clients {
-        writers.spawn(crate::metrics::run(client, interval, None, tx.clone()));
-    }
-    drop(tx);
+    let mut tasks = tokio::task::JoinSet::new();
+    let ((fleet, interval, poller), alerts) = match args.demo {
+        Some(shards) => (demo_inputs(shards.into(), tx, &mut tasks, args.partition)?, None),
+        None => config_inputs(cli, args.partition, tx, &mut tasks)?,
+    };
 
-    let shared = Shared::new(fleet, cfg.poll.interval);
+    let shared = Shared::new(fleet, interval);
     let hub = Hub::new();
     let mut collector = Collector::new(shared.clone(), Some(poller));
-    let mut alerts = cfg.alerts.as_ref().map(|a| {
+    let mut alerts = alerts.map(|a| {
         let sinks = a.alertmanager.len() + a.webhooks.len();
         log::info!(target: "alerts", "alerts to {sinks} sink(s), firing after {}", config::format_duration(a.for_));
-        crate::alerts::Alerts::start(a)
+        crate::alerts::Alerts::start(&a)
     });
     let sinks = alerts.as_mut().map(crate::alerts::Alerts::take_sinks);
     for c in consumers(&hub, alerts) {
@@ -94,14 +63,13 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
     let state = AppState { shared, hub, tokens: Arc::new(tokens) };
     let scheme = if tls.is_some() { "https" } else { "http" };
     log::info!(target: "serve", "serving {scheme}://{}/metrics, /api/v1/snapshot, /api/v1/stream, /healthz", args.listen);
-    let stop = stop_signal();
     let http = serve_http(listener, router(state), tls, std::future::pending());
     tokio::select! {
         () = collector.run(rx, std::future::pending()) => {
             return Err(CommandError::new(3, "the collector's inputs ended"));
         }
         () = http => {}
-        r = stop => {
+        r = stop_signal() => {
             r.map_err(|e| CommandError::new(3, format!("signals: {e}")))?;
             log::info!(target: "serve", "stopping");
         }
@@ -127,6 +95,88 @@ impl SweepConsumer for AlertsConsumer {
     fn on_sweep(&mut self, sweep: &crate::serve::Sweep<'_>) {
         self.0.observe(sweep.fleet, sweep.at);
     }
+}
+
+/// What a config-driven collector runs: its inputs, and its `[alerts]` when configured.
+type ConfigInputs = ((Fleet, Duration, Box<dyn AddInstance + Send>), Option<config::AlertsConfig>);
+
+/// The fleet, poll interval and poller of the config (this partition's shards of it), with the
+/// heartbeat writer, feed probe and metrics sources it asks for started in `tasks`.
+fn config_inputs(
+    cli: &Cli,
+    partition: Option<Partition>,
+    tx: mpsc::Sender<Input>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Result<ConfigInputs, CommandError> {
+    let loaded = load_config(cli, 2)?;
+    for w in &loaded.warnings {
+        log::warn!(target: "config", "{w}");
+    }
+    let mut cfg = loaded.config;
+    if let Some(p) = partition {
+        let total = cfg.shards.len();
+        cfg.shards.retain(|s| p.owns(&s.name));
+        log::info!(target: "serve", "partition {p}: {} of the config's {total} shards", cfg.shards.len());
+    }
+    let opts = probe_options(&cfg);
+    let shards = layout(&cfg);
+    let metrics_only = is_metrics_only(&cfg);
+    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
+    let discovery_interval = cfg.poll.discovery_interval;
+    for (_, p) in &mut probes {
+        p.set_discovery_interval(discovery_interval);
+    }
+    let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
+    let clients = metrics_clients(&cfg)?;
+    let fleet = fleet_for(&cfg, shards);
+    log::info!(target: "serve", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
+    let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
+    let poller = Poller::spawn_threaded(probes, schedule, tx.clone())
+        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
+    if let Some(hb) = cfg.heartbeat.as_ref().filter(|h| h.write) {
+        let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
+        for s in &cfg.shards {
+            let master = s.master.clone();
+            tasks.spawn(write_loop(move || master.clone(), opts.clone(), spec.clone(), hb.interval, false));
+        }
+    }
+    if let Some((prober, interval)) = feed_prober {
+        tasks.spawn(crate::probe::feed::run(prober, interval, tx.clone(), None));
+    }
+    for (client, interval) in clients {
+        tasks.spawn(crate::metrics::run(client, interval, None, tx.clone()));
+    }
+    Ok(((fleet, cfg.poll.interval, Box::new(Discovered { poller, opts, discovery_interval })), cfg.alerts.clone()))
+}
+
+/// The demo's simulated fleet (its incidents included) instead of servers: probed every second.
+fn demo_inputs(
+    shards: usize,
+    tx: mpsc::Sender<Input>,
+    tasks: &mut tokio::task::JoinSet<()>,
+    partition: Option<Partition>,
+) -> Result<(Fleet, Duration, Box<dyn AddInstance + Send>), CommandError> {
+    if partition.is_some() {
+        return Err(CommandError::new(2, "--partition splits a config's shards; --demo has no config"));
+    }
+    let sim = SimFleet { shards, replicas: 2, ..SimFleet::default() };
+    let interval = Duration::from_secs(1);
+    let fleet = Fleet::new(sim.layout(), Limits::default());
+    let probes = crate::sim::scale::probes(&sim);
+    log::info!(target: "serve", "demo: {} simulated servers every 1s", probes.len());
+    let poller = Poller::spawn_threaded(probes, Schedule { interval, concurrency: 256 }, tx.clone())
+        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
+    tasks.spawn(sim.run_feed(interval, tx));
+    Ok((fleet, interval, Box::new(Simulated { _poller: poller })))
+}
+
+/// The simulated fleet is whole from the start: discovery adds nothing to probe.
+struct Simulated {
+    _poller: Poller<Input>,
+}
+
+impl AddInstance for Simulated {
+    fn add_instance(&mut self, _: Slot, _: &Addr) {}
 }
 
 /// What runs once per sweep, in order: the event log, the viewers' stream, then the alerts engine

@@ -15,7 +15,7 @@ use super::status::{InstanceStatus, IoState, ReplicationStatus};
 use crate::mysql::Addr;
 
 /// Nagios-style health. Ordered by how loudly it should be shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     #[default]

@@ -12,7 +12,9 @@ pub mod access;
 pub mod collector;
 pub mod exposition;
 pub mod http;
+pub mod partition;
 pub mod stream;
+pub mod viewer;
 
 use chrono::{DateTime, Utc};
 

@@ -17,6 +17,7 @@ mod promote;
 mod rates_feed;
 mod sandbox;
 mod secrets;
+mod serve;
 mod sim;
 mod terminal;
 mod tls;

@@ -36,10 +36,13 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // candidate behind, s39 both replicas behind) or SIGSTOPped (s36), then failed over; s40 is
     // s34's global upstream.
     ("failover", &["s34", "s35", "s36", "s37", "s38", "s39", "s40"]),
+    // `shardtop serve`: s44 has a replica's SQL thread stopped and started (seen through Prometheus),
+    // s45 is read, s46 is read with a wrong password, s47 only configured.
+    ("serve", &["s44", "s45", "s46", "s47"]),
     // Issue 16: s48 a stopped SQL thread (fires, resolves), s49 a flap shorter than `for`, s50 an
     // Alertmanager restart while its alerts change.
     ("alerts", &["s48", "s49", "s50"]),
-    // Free for new modules: s41–s47, s51–s60.
+    // Free for new modules: s41–s43, s51–s60.
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

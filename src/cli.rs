@@ -1,9 +1,13 @@
+// long-file: one clap enum of every subcommand with its flags and their help text, which is the CLI reference itself; split by subcommand it would scatter what --help and the man pages print.
 //! The command line: clap types only. The value enums are this module's own; the commands turn
 //! them into the library's types, so nothing below `commands` depends on the command line.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod serve;
+pub use serve::ServeArgs;
 
 #[derive(Parser, Debug)]
 #[command(name = "shardtop", version, about = "Terminal operations dashboard for sharded MySQL/MariaDB fleets")]
@@ -17,6 +21,19 @@ pub struct Cli {
 
     #[command(flatten)]
     pub terminal: TerminalFlags,
+
+    /// The TUI from a `shardtop serve` collector (http:// or https://HOST:PORT) instead of a config:
+    /// no database account here. Token: --connect-token-file, else $SHARDTOP_CONNECT_TOKEN.
+    #[arg(long, value_name = "URL")]
+    pub connect: Option<String>,
+
+    /// File holding the collector's bearer token (for --connect).
+    #[arg(long, value_name = "PATH", requires = "connect")]
+    pub connect_token_file: Option<PathBuf>,
+
+    /// A CA certificate (PEM) to trust for the collector's TLS, besides the system's (for --connect).
+    #[arg(long, value_name = "PATH", requires = "connect")]
+    pub connect_ca: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -110,8 +127,16 @@ impl Cli {
     /// Afterwards the top-level fields hold what is in effect, wherever it was written; the
     /// commands read only those.
     pub fn resolve(mut self) -> Result<Cli, clap::Error> {
-        let Some(command) = self.command.as_mut() else { return Ok(self) };
+        let Some(command) = self.command.as_mut() else {
+            if self.connect.is_some() && self.config.path.is_some() {
+                return Err(not_taken("--config", "--connect"));
+            }
+            return Ok(self);
+        };
         let name = command.name();
+        if self.connect.is_some() {
+            return Err(not_taken("--connect", name));
+        }
         let (config, read_only, terminal) = command.session_flags();
         match config {
             Some(c) => self.config.path = c.path.take().or(self.config.path.take()),
@@ -139,6 +164,8 @@ fn not_taken(flag: &str, command: &str) -> clap::Error {
     use clap::CommandFactory;
     let what = if flag == "--config" || flag == "--read-only" {
         "it does nothing there"
+    } else if flag == "--connect" {
+        "it is for the TUI alone: `shardtop --connect URL`"
     } else {
         "it is a TUI flag, for `shardtop` and `shardtop demo`"
     };
@@ -510,6 +537,23 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigFlag,
     },
+    /// Receive shardtop's signed webhooks and verify them: each verified notification is printed
+    /// as a JSON line; a wrong signature or a stale timestamp is refused (401) and said on stderr.
+    /// The secret comes from an environment variable or a file, never from the command line.
+    WebhookReceiver {
+        /// Where to listen.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9199")]
+        listen: String,
+        /// The environment variable holding the shared secret.
+        #[arg(long, value_name = "VAR", conflicts_with = "secret_file", required_unless_present = "secret_file")]
+        secret_env: Option<String>,
+        /// A file holding the shared secret.
+        #[arg(long, value_name = "PATH")]
+        secret_file: Option<std::path::PathBuf>,
+        /// How far the timestamp may be from this clock, in seconds (replay protection).
+        #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+        tolerance: i64,
+    },
     /// Print the man page (roff): `shardtop man > shardtop.1`, or one subcommand's page.
     Man {
         /// A subcommand, e.g. promote (default: shardtop itself).
@@ -538,6 +582,7 @@ impl Command {
             Command::Man { .. } => "man",
             Command::Mark { .. } => "mark",
             Command::Watch { .. } => "watch",
+            Command::WebhookReceiver { .. } => "webhook-receiver",
         }
     }
 
@@ -556,9 +601,11 @@ impl Command {
             | Command::Heartbeat { config, .. }
             | Command::Watch { config, .. }
             | Command::Serve(ServeArgs { config, .. }) => (Some(config), None, None),
-            Command::Sim(_) | Command::Completions { .. } | Command::Man { .. } | Command::Mark { .. } => {
-                (None, None, None)
-            }
+            Command::Sim(_)
+            | Command::Completions { .. }
+            | Command::Man { .. }
+            | Command::Mark { .. }
+            | Command::WebhookReceiver { .. } => (None, None, None),
         }
     }
 }
@@ -576,34 +623,4 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
 /// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds: the config's syntax.
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::config::parse_duration(s).map_err(|e| e.to_string())
-}
-
-/// `shardtop serve`: where to listen, and who may ask.
-#[derive(Args, Debug)]
-pub struct ServeArgs {
-    /// Address and port to listen on; anything but loopback needs a token.
-    #[arg(long, default_value = "127.0.0.1:9105", value_name = "ADDR:PORT")]
-    pub listen: std::net::SocketAddr,
-    /// File holding the bearer token that may read and start actions (default: $SHARDTOP_SERVE_TOKEN).
-    #[arg(long, value_name = "PATH")]
-    pub token_file: Option<PathBuf>,
-    /// File holding a bearer token that may only read (default: $SHARDTOP_SERVE_READ_TOKEN).
-    #[arg(long, value_name = "PATH")]
-    pub read_token_file: Option<PathBuf>,
-    /// TLS certificate chain (PEM, leaf first); with --tls-key, serve HTTPS.
-    #[arg(long, value_name = "PATH", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "PATH", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Own only partition K of N of the config's shards (by a hash of the shard name): N collectors,
-    /// one config, disjoint shards.
-    #[arg(long, value_name = "K/N")]
-    pub partition: Option<crate::serve::partition::Partition>,
-    /// Serve a simulated fleet of this many shards (master + 2 replicas each, the demo's incidents)
-    /// instead of the config's: no server needed.
-    #[arg(long, value_name = "SHARDS", value_parser = clap::value_parser!(u16).range(1..=10000))]
-    pub demo: Option<u16>,
-    #[command(flatten)]
-    pub config: ConfigFlag,
 }

@@ -1,6 +1,7 @@
 //! shardtop: a terminal operations dashboard for sharded MySQL/MariaDB fleets.
 
 pub mod actions;
+pub mod alerts;
 pub mod cli;
 pub mod commands;
 pub mod config;

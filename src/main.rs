@@ -33,7 +33,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match &cli.command {
-            None => commands::tui(&cli).await,
+            None => match &cli.connect {
+                Some(url) => {
+                    commands::connect(&cli, url, cli.connect_token_file.as_deref(), cli.connect_ca.as_deref()).await
+                }
+                None => commands::tui(&cli).await,
+            },
             Some(Command::Demo { shards, replicas, .. }) => commands::demo(&cli, *shards, *replicas).await,
             Some(Command::Snapshot { format, rate_window, .. }) => {
                 commands::snapshot(&cli, *format, *rate_window).await
@@ -60,6 +65,9 @@ fn main() -> ExitCode {
             Some(Command::Mark { text, file }) => commands::mark(text, file.as_deref()),
             Some(Command::Watch { status_every, duration, .. }) => {
                 commands::watch(&cli, *status_every, *duration).await
+            }
+            Some(Command::WebhookReceiver { listen, secret_env, secret_file, tolerance }) => {
+                commands::webhook_receiver(listen, secret_env.as_deref(), secret_file.as_deref(), *tolerance).await
             }
         }
     });

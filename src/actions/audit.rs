@@ -110,24 +110,46 @@ pub fn fenced_accounts(path: &Path, shard: &str) -> std::io::Result<Vec<String>>
     Ok(all)
 }
 
+/// Someone who hears every entry a run writes (the alerts' outcome notifier), and when the log
+/// is closed (the run is over). Only entries that reached the file are heard: a dry run's none.
+pub trait AuditObserver: Send {
+    fn entry(&mut self, e: &Entry);
+    fn closed(&mut self) {}
+}
+
 pub struct AuditLog {
     path: PathBuf,
     file: Option<File>,
+    observer: Option<Box<dyn AuditObserver>>,
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        if let Some(o) = self.observer.as_mut() {
+            o.closed();
+        }
+    }
 }
 
 impl AuditLog {
     /// Open for appending (creating parent directories). A dry run passes `None`: nothing is written.
     pub fn open(path: Option<&Path>) -> std::io::Result<AuditLog> {
-        let Some(path) = path else { return Ok(AuditLog { path: PathBuf::new(), file: None }) };
+        let Some(path) = path else { return Ok(AuditLog { path: PathBuf::new(), file: None, observer: None }) };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(AuditLog { path: path.to_path_buf(), file: Some(file) })
+        Ok(AuditLog { path: path.to_path_buf(), file: Some(file), observer: None })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Tell `observer` of every entry written from now on, and of the end of the run.
+    pub fn observed(mut self, observer: Box<dyn AuditObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Append one entry. A failing audit write is reported to the caller: an
@@ -137,7 +159,11 @@ impl AuditLog {
         let mut line = serde_json::to_string(e).map_err(std::io::Error::other)?;
         line.push('\n');
         f.write_all(line.as_bytes())?;
-        f.sync_data()
+        f.sync_data()?;
+        if let Some(o) = self.observer.as_mut() {
+            o.entry(e);
+        }
+        Ok(())
     }
 }
 

@@ -20,6 +20,8 @@ pub(super) type SessionConfig = Arc<tokio::sync::watch::Sender<Arc<Config>>>;
 /// Runs the TUI's actions with the config's accounts and settings.
 pub(super) struct ConfigRunner {
     pub(super) cfg: SessionConfig,
+    /// Where the actions' outcomes are notified (`[alerts]`), read off their audit logs.
+    pub(super) outcomes: Option<crate::alerts::Outbox>,
 }
 
 /// `cfg` with `new_master` as the master of `shard`: the old master joins the replicas (a
@@ -52,16 +54,30 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
         let cfg = self.cfg.borrow().clone();
         match kind {
             ActionKind::Promote { candidate, .. } => {
-                tokio::spawn(tui_promote(cfg, self.cfg.clone(), shard, candidate, dry_run, tx));
+                tokio::spawn(tui_promote(
+                    cfg,
+                    self.cfg.clone(),
+                    shard,
+                    candidate,
+                    dry_run,
+                    (tx, self.outcomes.clone()),
+                ));
             }
             ActionKind::Failover { candidate, replicas, seen, .. } => {
-                tokio::spawn(tui_failover(cfg, self.cfg.clone(), shard, (candidate, replicas, seen), dry_run, tx));
+                tokio::spawn(tui_failover(
+                    cfg,
+                    self.cfg.clone(),
+                    shard,
+                    (candidate, replicas, seen),
+                    dry_run,
+                    (tx, self.outcomes.clone()),
+                ));
             }
             ActionKind::Fence { instance, .. } => {
-                tokio::spawn(tui_fence(cfg, shard, instance, dry_run, tx));
+                tokio::spawn(tui_fence(cfg, shard, instance, dry_run, (tx, self.outcomes.clone())));
             }
             ActionKind::Checksum { .. } => {
-                tokio::spawn(tui_checksum(cfg, shard, dry_run, stop, tx));
+                tokio::spawn(tui_checksum(cfg, shard, dry_run, stop, (tx, self.outcomes.clone())));
             }
         }
     }
@@ -73,10 +89,14 @@ fn audit_log(
     cfg: &Config,
     dry_run: bool,
     tx: &mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+    outcomes: Option<crate::alerts::Outbox>,
 ) -> Option<crate::actions::audit::AuditLog> {
     let path = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
     match crate::actions::audit::AuditLog::open(path) {
-        Ok(a) => Some(a),
+        Ok(a) => Some(match outcomes {
+            Some(o) => a.observed(o.observer()),
+            None => a,
+        }),
         Err(e) => {
             let summary = format!("cannot open the audit log {}: {e}", cfg.actions.audit_log.display());
             let _ = tx.send(crate::ui::action::ActionMsg::Finished { ok: false, summary });
@@ -101,7 +121,7 @@ async fn tui_promote(
     shard: String,
     candidate: Addr,
     dry_run: bool,
-    tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+    (tx, outcomes): (mpsc::UnboundedSender<crate::ui::action::ActionMsg>, Option<crate::alerts::Outbox>),
 ) {
     use crate::ui::action::ActionMsg;
     let (mut req, accounts) = match promote_parts(&cfg, &shard, &candidate) {
@@ -112,7 +132,7 @@ async fn tui_promote(
         }
     };
     req.dry_run = dry_run;
-    let Some(mut audit) = audit_log(&cfg, dry_run, &tx) else { return };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes) else { return };
     let mut progress = progress_to(&tx);
     let result =
         crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
@@ -154,7 +174,7 @@ async fn tui_checksum(
     shard: String,
     dry_run: bool,
     stop: Arc<std::sync::atomic::AtomicBool>,
-    tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+    (tx, outcomes): (mpsc::UnboundedSender<crate::ui::action::ActionMsg>, Option<crate::alerts::Outbox>),
 ) {
     use crate::ui::action::ActionMsg;
     let (mut req, opts) = match checksum_parts(&cfg, &shard) {
@@ -175,7 +195,7 @@ async fn tui_checksum(
     let mut events = move |e: &crate::actions::checksum::Event| {
         let _ = events_tx.send(ActionMsg::Checksum(e.clone()));
     };
-    let Some(mut audit) = audit_log(&cfg, dry_run, &tx) else { return };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes) else { return };
     let result = crate::actions::checksum::run(&req, opts, stop, &mut audit, &mut events).await;
     let msg = match (dry_run, result) {
         (true, Ok(_)) => ActionMsg::Planned(Ok(())),
@@ -218,7 +238,7 @@ async fn tui_failover(
     shard: String,
     (candidate, replicas, seen): FailoverInput,
     dry_run: bool,
-    tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+    (tx, outcomes): (mpsc::UnboundedSender<crate::ui::action::ActionMsg>, Option<crate::alerts::Outbox>),
 ) {
     use crate::ui::action::ActionMsg;
     // The session's replicas stand in for the config's: the TUI also knows discovered ones.
@@ -237,7 +257,7 @@ async fn tui_failover(
     };
     req.dry_run = dry_run;
     req.seen = Some(seen);
-    let Some(mut audit) = audit_log(&cfg, dry_run, &tx) else { return };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes) else { return };
     let mut progress = progress_to(&tx);
     let result =
         crate::actions::failover::failover(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
@@ -280,7 +300,7 @@ async fn tui_fence(
     shard: String,
     instance: Addr,
     dry_run: bool,
-    tx: mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
+    (tx, outcomes): (mpsc::UnboundedSender<crate::ui::action::ActionMsg>, Option<crate::alerts::Outbox>),
 ) {
     use crate::actions::rejoin as rj;
     use crate::ui::action::ActionMsg;
@@ -299,7 +319,7 @@ async fn tui_fence(
         fence_only: true,
         dry_run,
     };
-    let Some(mut audit) = audit_log(&cfg, dry_run, &tx) else { return };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes) else { return };
     let mut progress = progress_to(&tx);
     let result = rj::rejoin(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
     let msg = match (dry_run, result) {

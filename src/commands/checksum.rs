@@ -11,7 +11,6 @@ use crate::cli::{Cli, Format};
 /// `shardtop checksum`: exit 0 consistent, 1 differences, 2 failed, 3 interrupted, 4 incomplete.
 pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
     use crate::actions::Progress;
-    use crate::actions::audit::AuditLog;
     use crate::actions::checksum::{self as ck, Event};
     use std::sync::atomic::{AtomicBool, Ordering};
     let crate::cli::Command::Checksum { shard, tables, databases, dry_run, resume, format, method, .. } = cmd else {
@@ -101,7 +100,7 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         }
     };
     let audit_path = if *dry_run { None } else { Some(act.audit_log.as_path()) };
-    let mut audit = match AuditLog::open(audit_path) {
+    let mut run = match super::AuditedRun::open(&cfg, audit_path) {
         Ok(a) => a,
         Err(e) => {
             println!("checksum failed: cannot open the audit log {}: {e}", act.audit_log.display());
@@ -109,7 +108,9 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         }
     };
     if *method == crate::cli::ChecksumMethod::Table {
-        let r = match ck::run_table_method(&req, opts.clone(), &stop, &mut audit, &mut on_event).await {
+        let r = ck::run_table_method(&req, opts.clone(), &stop, &mut run.log, &mut on_event).await;
+        run.finish().await;
+        let r = match r {
             Ok(r) => r,
             Err(e) => {
                 println!("checksum failed: {e}");
@@ -151,7 +152,9 @@ pub async fn checksum(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
             1
         });
     }
-    let report = match ck::run(&req, opts, stop, &mut audit, &mut on_event).await {
+    let report = ck::run(&req, opts, stop, &mut run.log, &mut on_event).await;
+    run.finish().await;
+    let report = match report {
         Ok(r) => r,
         Err(ck::ChecksumError::Interrupted(why)) => {
             println!("checksum {why}; interrupted: continue with --resume");

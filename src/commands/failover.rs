@@ -44,8 +44,10 @@ pub async fn failover(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         return Ok(code);
     }
     req.dry_run = false;
-    let mut audit = open_audit(act)?;
-    match fo::failover(&req, &accounts, &act.lock_dir, &mut audit, &mut print).await {
+    let mut run = open_audit(&cfg, act)?;
+    let result = fo::failover(&req, &accounts, &act.lock_dir, &mut run.log, &mut print).await;
+    run.finish().await;
+    match result {
         Ok(o) => {
             for w in &o.warnings {
                 println!("warning: {w}");

@@ -6,6 +6,7 @@ mod bench;
 mod check_config;
 mod checksum;
 mod completions;
+mod connect;
 mod demo;
 mod discovery;
 mod failover;
@@ -19,12 +20,14 @@ mod sim;
 mod snapshot;
 mod tui;
 mod watch;
+mod webhook_receiver;
 
 pub use action_runner::{checksum_parts, failover_parts, promote_parts, with_new_master};
 pub use bench::{bench, bench_terminal, bench_wire};
 pub use check_config::check_config;
 pub use checksum::checksum;
 pub use completions::completions;
+pub use connect::connect;
 pub use demo::demo;
 pub use discovery::shard_replicas;
 pub use failover::failover;
@@ -38,9 +41,42 @@ pub use sim::sim;
 pub use snapshot::snapshot;
 pub use tui::tui;
 pub use watch::watch;
+pub use webhook_receiver::webhook_receiver;
 
 use crate::cli::Cli;
 use crate::config;
+
+/// An action's audit log from the command line. With `[alerts]` configured (and its `actions`),
+/// the run's outcome is notified when the log closes, and `finish` waits for the delivery.
+pub(crate) struct AuditedRun {
+    pub(crate) log: crate::actions::audit::AuditLog,
+    alerts: Option<crate::alerts::Alerts>,
+}
+
+/// How long an action command waits, after its run, for its outcome to be delivered (retries
+/// included); then one last attempt, and the dead-letter file.
+const OUTCOME_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl AuditedRun {
+    /// `path`: `None` for a dry run, which writes and notifies nothing.
+    pub(crate) fn open(cfg: &config::Config, path: Option<&std::path::Path>) -> std::io::Result<AuditedRun> {
+        let mut log = crate::actions::audit::AuditLog::open(path)?;
+        let alerts = cfg.alerts.as_ref().filter(|a| a.actions && path.is_some()).map(crate::alerts::Alerts::start);
+        if let Some(o) = alerts.as_ref().and_then(crate::alerts::Alerts::outbox) {
+            log = log.observed(o.observer());
+        }
+        Ok(AuditedRun { log, alerts })
+    }
+
+    /// Close the log (its outcome goes out) and wait for the delivery.
+    pub(crate) async fn finish(self) {
+        let AuditedRun { log, alerts } = self;
+        drop(log);
+        if let Some(a) = alerts {
+            a.shutdown(OUTCOME_GRACE).await;
+        }
+    }
+}
 
 /// A failed command: what to print and which exit code to return.
 #[derive(Debug)]

@@ -57,8 +57,10 @@ pub async fn promote(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
         return Ok(code);
     }
     req.dry_run = false;
-    let mut audit = open_audit(act)?;
-    match pr::promote(&req, &accounts, &act.lock_dir, &mut audit, &mut print).await {
+    let mut run = open_audit(&cfg, act)?;
+    let result = pr::promote(&req, &accounts, &act.lock_dir, &mut run.log, &mut print).await;
+    run.finish().await;
+    match result {
         Ok(o) => {
             for w in &o.warnings {
                 println!("warning: {w}");
@@ -135,8 +137,11 @@ pub(super) fn stop_after_plan(dry_run: bool, yes: bool, shard: &str) -> Result<O
 }
 
 /// The audit log of `[actions]`, opened for appending, or why it cannot be.
-pub(super) fn open_audit(act: &crate::config::ActionsConfig) -> Result<crate::actions::audit::AuditLog, CommandError> {
-    crate::actions::audit::AuditLog::open(Some(&act.audit_log))
+pub(super) fn open_audit(
+    cfg: &crate::config::Config,
+    act: &crate::config::ActionsConfig,
+) -> Result<super::AuditedRun, CommandError> {
+    super::AuditedRun::open(cfg, Some(&act.audit_log))
         .map_err(|e| CommandError::new(1, format!("cannot open the audit log {}: {e}", act.audit_log.display())))
 }
 

@@ -72,8 +72,10 @@ async fn run(
         return Ok(code);
     }
     req.dry_run = false;
-    let mut audit = open_audit(act)?;
-    match rj::rejoin(&req, &accounts, &act.lock_dir, &mut audit, &mut print).await {
+    let mut run = open_audit(&cfg, act)?;
+    let result = rj::rejoin(&req, &accounts, &act.lock_dir, &mut run.log, &mut print).await;
+    run.finish().await;
+    match result {
         Ok(o) => {
             for w in &o.warnings {
                 println!("warning: {w}");

@@ -1,6 +1,6 @@
 //! `shardtop serve`: the TUI's wiring (poller, discovery, heartbeat writer, feed probe, metrics
 //! sources) driving the headless collector, and its HTTP endpoint. Consumers of each sweep (the
-//! stream, the event log; an alerter or recorder next) are added in `consumers`.
+//! stream, the event log, the alerts engine; a recorder next) are added in `consumers`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,15 +43,21 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
         .map_err(|e| CommandError::new(2, format!("cannot listen on {}: {e}", args.listen)))?;
     let (tx, rx) = mpsc::channel::<Input>(4096);
     let mut tasks = tokio::task::JoinSet::new();
-    let (fleet, interval, poller) = match args.demo {
-        Some(shards) => demo_inputs(shards.into(), tx, &mut tasks, args.partition)?,
+    let ((fleet, interval, poller), alerts) = match args.demo {
+        Some(shards) => (demo_inputs(shards.into(), tx, &mut tasks, args.partition)?, None),
         None => config_inputs(cli, args.partition, tx, &mut tasks)?,
     };
 
     let shared = Shared::new(fleet, interval);
     let hub = Hub::new();
     let mut collector = Collector::new(shared.clone(), Some(poller));
-    for c in consumers(&hub) {
+    let mut alerts = alerts.map(|a| {
+        let sinks = a.alertmanager.len() + a.webhooks.len();
+        log::info!(target: "alerts", "alerts to {sinks} sink(s), firing after {}", config::format_duration(a.for_));
+        crate::alerts::Alerts::start(&a)
+    });
+    let sinks = alerts.as_mut().map(crate::alerts::Alerts::take_sinks);
+    for c in consumers(&hub, alerts) {
         collector.add_consumer(c);
     }
     let state = AppState { shared, hub, tokens: Arc::new(tokens) };
@@ -68,8 +74,31 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
             log::info!(target: "serve", "stopping");
         }
     }
+    if let Some(s) = sinks {
+        // The engine went with the collector; what the sinks still hold gets a moment to go out.
+        s.drain(ALERTS_GRACE).await;
+    }
     Ok(0)
 }
+
+/// How long stopping waits for undelivered notifications.
+const ALERTS_GRACE: Duration = Duration::from_secs(3);
+
+/// The alerts engine, evaluated at the end of every sweep.
+struct AlertsConsumer(crate::alerts::Alerts);
+
+impl SweepConsumer for AlertsConsumer {
+    fn name(&self) -> &str {
+        "alerts"
+    }
+
+    fn on_sweep(&mut self, sweep: &crate::serve::Sweep<'_>) {
+        self.0.observe(sweep.fleet, sweep.at);
+    }
+}
+
+/// What a config-driven collector runs: its inputs, and its `[alerts]` when configured.
+type ConfigInputs = ((Fleet, Duration, Box<dyn AddInstance + Send>), Option<config::AlertsConfig>);
 
 /// The fleet, poll interval and poller of the config (this partition's shards of it), with the
 /// heartbeat writer, feed probe and metrics sources it asks for started in `tasks`.
@@ -78,7 +107,7 @@ fn config_inputs(
     partition: Option<Partition>,
     tx: mpsc::Sender<Input>,
     tasks: &mut tokio::task::JoinSet<()>,
-) -> Result<(Fleet, Duration, Box<dyn AddInstance + Send>), CommandError> {
+) -> Result<ConfigInputs, CommandError> {
     let loaded = load_config(cli, 2)?;
     for w in &loaded.warnings {
         log::warn!(target: "config", "{w}");
@@ -117,7 +146,7 @@ fn config_inputs(
     for (client, interval) in clients {
         tasks.spawn(crate::metrics::run(client, interval, None, tx.clone()));
     }
-    Ok((fleet, cfg.poll.interval, Box::new(Discovered { poller, opts, discovery_interval })))
+    Ok(((fleet, cfg.poll.interval, Box::new(Discovered { poller, opts, discovery_interval })), cfg.alerts.clone()))
 }
 
 /// The demo's simulated fleet (its incidents included) instead of servers: probed every second.
@@ -150,10 +179,12 @@ impl AddInstance for Simulated {
     fn add_instance(&mut self, _: Slot, _: &Addr) {}
 }
 
-/// What runs once per sweep, in order: the event log, then the viewers' stream. An alerter or
-/// a recorder is added here.
-fn consumers(hub: &Arc<Hub>) -> Vec<Box<dyn SweepConsumer>> {
-    vec![Box::new(EventLog), Box::new(Publisher::new(hub.clone()))]
+/// What runs once per sweep, in order: the event log, the viewers' stream, then the alerts engine
+/// when `[alerts]` is configured. A recorder is added here.
+fn consumers(hub: &Arc<Hub>, alerts: Option<crate::alerts::Alerts>) -> Vec<Box<dyn SweepConsumer>> {
+    let mut all: Vec<Box<dyn SweepConsumer>> = vec![Box::new(EventLog), Box::new(Publisher::new(hub.clone()))];
+    all.extend(alerts.map(|a| Box::new(AlertsConsumer(a)) as Box<dyn SweepConsumer>));
+    all
 }
 
 async fn stop_signal() -> std::io::Result<()> {

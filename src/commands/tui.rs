@@ -99,11 +99,33 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         writers.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), tx.clone()));
     }
     drop(tx);
-    let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: session });
-    crate::ui::run(app, rx, profile, Some(runner), Some(poller))
-        .await
-        .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
+    let mut alerts = cfg.alerts.as_ref().map(|a| {
+        let sinks = a.alertmanager.len() + a.webhooks.len();
+        log::info!(target: "alerts", "alerts to {sinks} sink(s), firing after {}", config::format_duration(a.for_));
+        AlertsObserver(crate::alerts::Alerts::start(a))
+    });
+    let outcomes = alerts.as_ref().and_then(|a| a.0.outbox());
+    let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: session, outcomes });
+    let observer = alerts.as_mut().map(|a| a as &mut dyn crate::ui::FleetObserver);
+    let result = crate::ui::run(app, rx, profile, Some(runner), Some(poller), observer).await;
+    if let Some(a) = alerts {
+        // What the sinks still hold gets a moment to go out; the terminal is already restored.
+        a.0.shutdown(ALERTS_GRACE).await;
+    }
+    result.map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)
+}
+
+/// How long quitting waits for undelivered notifications.
+const ALERTS_GRACE: Duration = Duration::from_secs(3);
+
+/// The alerts engine, evaluated on the TUI loop's clock.
+struct AlertsObserver(crate::alerts::Alerts);
+
+impl crate::ui::FleetObserver for AlertsObserver {
+    fn observe(&mut self, fleet: &crate::fleet::Fleet, now: chrono::DateTime<chrono::Utc>) {
+        self.0.observe(fleet, now);
+    }
 }
 
 /// The poller as the TUI's loop drives it: a server discovery adds is probed, with the

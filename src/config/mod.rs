@@ -30,6 +30,7 @@ pub use duration::{DurationError, format_duration, parse_duration};
 pub use env::{Env, SystemEnv};
 pub use problem::{ConfigError, Problem, Severity};
 pub use sections::actions::ActionsConfig;
+pub use sections::alerts::{AlertsConfig, WebhookConfig};
 pub use sections::checksum::ChecksumConfig;
 pub use sections::defaults::{ConnDefaults, TlsMode};
 pub use sections::feed::{FeedConfig, FeedTargets, UserSample};
@@ -61,6 +62,8 @@ pub struct Config {
     pub checksum: ChecksumConfig,
     /// `[keys] bind`: overrides of the default key bindings, in file order.
     pub keys: Vec<crate::keymap::UserBinding>,
+    /// Alerts to Alertmanager and webhooks; off without an `[alerts]` section.
+    pub alerts: Option<AlertsConfig>,
 }
 
 /// A valid configuration plus the warnings found on the way.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::sections::actions::RawActions;
+use super::sections::alerts::RawAlerts;
 use super::sections::checksum::RawChecksum;
 use super::sections::defaults::RawDefaults;
 use super::sections::feed::RawFeed;
@@ -19,7 +20,7 @@ use super::sections::shard::RawShard;
 use super::sections::thresholds::RawThresholds;
 use super::sections::ui::RawUi;
 use super::sections::{
-    actions, checksum, defaults, feed, heartbeat, keys, kiosk, metrics, poll, shard, thresholds, ui,
+    actions, alerts, checksum, defaults, feed, heartbeat, keys, kiosk, metrics, poll, shard, thresholds, ui,
 };
 
 /// A value that may be missing, with where it was written.
@@ -42,6 +43,7 @@ pub(super) struct RawConfig {
     pub actions: Opt<RawActions>,
     pub checksum: Option<RawChecksum>,
     pub keys: Option<RawKeys>,
+    pub alerts: Opt<RawAlerts>,
 }
 
 /// Known keys per section (`""` is the top level), for "did you mean" and for
@@ -63,6 +65,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "keys",
             "actions",
             "checksum",
+            "alerts",
         ],
     ),
     ("poll", poll::KEYS),
@@ -77,9 +80,11 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
     ("keys", keys::KEYS),
     ("checksum", checksum::KEYS),
     ("actions", actions::KEYS),
+    ("alerts", alerts::KEYS),
+    ("alerts.webhook", alerts::WEBHOOK_KEYS),
 ];
 
 /// How a section is written in the file: `[poll]`, but `[[shard]]`.
 pub(super) fn section_header(name: &str) -> String {
-    if name == "shard" || name == "metrics" { format!("[[{name}]]") } else { format!("[{name}]") }
+    if matches!(name, "shard" | "metrics" | "alerts.webhook") { format!("[[{name}]]") } else { format!("[{name}]") }
 }

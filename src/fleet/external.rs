@@ -17,6 +17,8 @@ pub enum Figure {
     Lag,
     /// Milliseconds.
     FeedP99,
+    /// A shard's health as another shardtop collector judged it: 0 ok, 1 warning, 2 critical, 3 unknown.
+    Health,
 }
 
 impl Figure {
@@ -25,6 +27,7 @@ impl Figure {
             Figure::Qps => "qps",
             Figure::Lag => "lag",
             Figure::FeedP99 => "feed_p99",
+            Figure::Health => "health",
         }
     }
 }
@@ -63,6 +66,7 @@ pub struct External {
     pub qps: Option<ExtValue>,
     pub lag: Option<ExtValue>,
     pub feed_p99: Option<ExtValue>,
+    pub health: Option<ExtValue>,
 }
 
 impl External {
@@ -71,16 +75,17 @@ impl External {
             Figure::Qps => &mut self.qps,
             Figure::Lag => &mut self.lag,
             Figure::FeedP99 => &mut self.feed_p99,
+            Figure::Health => &mut self.health,
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.qps.is_none() && self.lag.is_none() && self.feed_p99.is_none()
+        self.qps.is_none() && self.lag.is_none() && self.feed_p99.is_none() && self.health.is_none()
     }
 
     /// Drops what source `index` said (it went down: its last values are not current).
     fn forget(&mut self, index: usize) {
-        for f in [Figure::Qps, Figure::Lag, Figure::FeedP99] {
+        for f in [Figure::Qps, Figure::Lag, Figure::FeedP99, Figure::Health] {
             if self.slot(f).is_some_and(|v| v.index == index) {
                 *self.slot(f) = None;
             }
@@ -116,7 +121,7 @@ impl Fleet {
             let history = match figure {
                 Figure::Qps => &mut s.qps_history,
                 Figure::FeedP99 => &mut s.feed.p99_history,
-                Figure::Lag => continue,
+                Figure::Lag | Figure::Health => continue,
             };
             if history.is_empty() {
                 values.iter().for_each(|&v| history.push(v));
@@ -202,6 +207,22 @@ pub fn external_problems(ext: &External, lag_warn: f64, lag_crit: f64) -> Vec<Pr
             });
         }
     }
+    if let Some(h) = ext.health {
+        let severity = match h.value.round() as i64 {
+            0 => None,
+            1 => Some(Health::Warning),
+            2 => Some(Health::Critical),
+            _ => Some(Health::Unknown),
+        };
+        if let Some(severity) = severity {
+            out.push(Problem {
+                severity,
+                rule: "reported_health",
+                instance: None,
+                message: format!("{} by its collector ({})", severity.label(), h.source.label()),
+            });
+        }
+    }
     out
 }
 
@@ -220,6 +241,17 @@ mod tests {
             f = f.metrics_only();
         }
         f
+    }
+
+    #[test]
+    fn a_collectors_reported_health_judges_a_metrics_only_shard() {
+        let mut f = fleet(true);
+        f.apply_metrics(&update(vec![(0, Figure::Health, 2.0), (1, Figure::Health, 0.0)], None));
+        assert_eq!(f.shards[0].health, Health::Critical);
+        assert!(f.shards[0].problems.iter().any(|p| p.rule == "reported_health"), "{:?}", f.shards[0].problems);
+        assert_eq!(f.shards[1].health, Health::Ok, "{:?}", f.shards[1].problems);
+        f.apply_metrics(&update(vec![(0, Figure::Health, 1.0), (1, Figure::Health, 3.0)], None));
+        assert_eq!((f.shards[0].health, f.shards[1].health), (Health::Warning, Health::Unknown));
     }
 
     fn update(values: Vec<(usize, Figure, f64)>, error: Option<&str>) -> MetricsUpdate {

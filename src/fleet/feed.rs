@@ -22,6 +22,8 @@ pub enum Source {
     Direct,
     Prometheus,
     Graphite,
+    /// Another shardtop: a `serve` collector's stream (`--connect`).
+    Collector,
 }
 
 impl Source {
@@ -30,6 +32,7 @@ impl Source {
             Source::Direct => "direct",
             Source::Prometheus => "prometheus",
             Source::Graphite => "graphite",
+            Source::Collector => "collector",
         }
     }
 }

@@ -15,7 +15,7 @@ use super::status::{InstanceStatus, IoState, ReplicationStatus};
 use crate::mysql::Addr;
 
 /// Nagios-style health. Ordered by how loudly it should be shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     #[default]
@@ -86,6 +86,40 @@ impl Default for Limits {
         }
     }
 }
+
+/// Every rule id a finding can carry (`Problem::rule`): what `[alerts.rules]` may name.
+pub const RULE_IDS: &[&str] = &[
+    "unreachable",
+    "no_data",
+    "master_unreachable",
+    "master_dead",
+    "master_read_only",
+    "writable_replica",
+    "not_replicating",
+    "multiple_writable",
+    "io_thread",
+    "sql_thread",
+    "lag",
+    "feed_latency",
+    "feed_error",
+    "qps_drop",
+    "wrong_source",
+    "other_shard_source",
+    "no_writable_master",
+    "zombie_master",
+    "circular_replication",
+    "upstream_undeclared",
+    "upstream_mismatch",
+    "upstream_missing",
+    "no_binlog",
+    "server_id_collision",
+    "server_uuid_collision",
+    "errant_gtid",
+    "replication_filter",
+    "version_skew",
+    "no_promotion_candidate",
+    "semi_sync_fallback",
+];
 
 /// Fewer feed samples than this say nothing about a 99th percentile.
 pub const MIN_FEED_SAMPLES: u64 = 5;

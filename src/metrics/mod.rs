@@ -72,8 +72,12 @@ impl MetricsClient {
             notes: Vec::new(),
             backfill: Vec::new(),
         };
-        let queries =
-            [(Figure::Qps, &self.cfg.qps), (Figure::Lag, &self.cfg.lag), (Figure::FeedP99, &self.cfg.feed_p99)];
+        let queries = [
+            (Figure::Qps, &self.cfg.qps),
+            (Figure::Lag, &self.cfg.lag),
+            (Figure::FeedP99, &self.cfg.feed_p99),
+            (Figure::Health, &self.cfg.health),
+        ];
         for (figure, query) in queries {
             let Some(query) = query else { continue };
             let answer = match self.cfg.kind {

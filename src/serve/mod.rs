@@ -14,6 +14,7 @@ pub mod exposition;
 pub mod http;
 pub mod partition;
 pub mod stream;
+pub mod viewer;
 
 use chrono::{DateTime, Utc};
 

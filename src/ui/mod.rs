@@ -44,17 +44,24 @@ pub fn log_event(e: &Event) {
     }
 }
 
+/// Something outside the UI that follows the model (the alerts engine): told of the fleet on
+/// every tick of the loop's clock, after the results that arrived were applied.
+pub trait FleetObserver {
+    fn observe(&mut self, fleet: &crate::fleet::Fleet, now: chrono::DateTime<chrono::Utc>);
+}
+
 /// Run the TUI until the user quits or a signal arrives. The terminal is
 /// restored on every way out, panics included (ratatui's panic hook).
 /// `inbound` carries everything that happens outside the terminal, as `Message`s: poll results,
 /// feed rounds, metrics polls. `runner` starts the actions the dialog asks for, and `poller`
-/// probes the servers discovery adds (neither in the demo).
+/// probes the servers discovery adds (neither in the demo); `observer` follows the model (alerts).
 pub async fn run(
     mut app: App,
     mut inbound: mpsc::Receiver<Message>,
     profile: profile::Profile,
     runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
     mut poller: Option<Box<dyn AddInstance>>,
+    observer: Option<&mut dyn FleetObserver>,
 ) -> io::Result<()> {
     use std::io::IsTerminal;
     if !io::stdout().is_terminal() {
@@ -78,7 +85,7 @@ pub async fn run(
         let _ = crossterm::execute!(io::stdout(), crossterm::event::EnableMouseCapture);
     }
     // The poller is dropped (its probes stopped) only after the terminal is restored.
-    let result = event_loop(&mut terminal, &mut app, &mut inbound, &profile, runner, &mut poller).await;
+    let result = event_loop(&mut terminal, &mut app, &mut inbound, &profile, runner, &mut poller, observer).await;
     term::leave(profile.mouse)?;
     result
 }
@@ -112,6 +119,7 @@ async fn event_loop(
     profile: &profile::Profile,
     runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
     poller: &mut Option<Box<dyn AddInstance>>,
+    mut observer: Option<&mut dyn FleetObserver>,
 ) -> io::Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -199,7 +207,10 @@ async fn event_loop(
                         }
                     }
                 }
-                effects.extend(deliver(app, &mut slots, Message::Tick(now)))
+                effects.extend(deliver(app, &mut slots, Message::Tick(now)));
+                if let Some(o) = observer.as_deref_mut() {
+                    o.observe(&app.fleet, now);
+                }
             }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
             _ = sigterm.recv() => quit_when_idle = true,

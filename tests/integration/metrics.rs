@@ -25,6 +25,7 @@ fn prom(url: &str) -> MetricsConfig {
         qps: Some(MetricsConfig::default_prometheus_qps("shard")),
         lag: None,
         feed_p99: None,
+        health: None,
     }
 }
 
@@ -161,6 +162,7 @@ fn graphite(url: &str) -> MetricsConfig {
         shard_label: "shard".into(),
         qps: Some("aliasByNode(stats.mysql.*.qps, 2)".into()),
         feed_p99: Some("stats.timers.feed.*.p99".into()),
+        health: None,
         ..prom(url)
     }
 }

@@ -28,6 +28,11 @@ impl Proc {
     }
 }
 
+/// Thresholds these tests' own side effects cannot cross: the health they expect is the
+/// replication's alone. (A slow feed round on a busy machine would warn, and so would the QPS of
+/// an idle shard halving when another test's collector stops probing it.)
+const RELAXED: &str = "[thresholds]\nfeed_p99_warn = \"5s\"\nfeed_p99_crit = \"10s\"\nqps_drop_percent = 100\n";
+
 /// A port nobody listens on now, in this module's range (30500–30999).
 fn free_port() -> u16 {
     static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
@@ -162,7 +167,7 @@ async fn prometheus_scrapes_serve_and_sees_the_stopped_sql_thread() {
     std::fs::write(&token, "scrape-token-4f1e\n").expect("token");
     sb.exec("s44-r1", "STOP SLAVE SQL_THREAD").await;
     let feed = "[feed]\ndatabase = \"social\"\nuser_id_range = [1, 50]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n";
-    let cfg = sb.config_with(&["s44", "s45"], false, feed);
+    let cfg = sb.config_with(&["s44", "s45"], false, &format!("{feed}\n{RELAXED}"));
     let port = free_port();
     let serve = start_serve(&sb, dir.path(), &cfg, port, &["--token-file", token.to_str().expect("utf-8")], &[]);
     let (prom, url) = start_prometheus(dir.path(), &[port], &token);
@@ -416,4 +421,193 @@ fn exposed_without_a_token_is_refused_and_bad_tls_files_are_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("/nonexistent/cert.pem"), "{err}");
+}
+
+/// Scale-out: two collectors on disjoint halves of the shards (`--partition 1/2` and `2/2`), one
+/// Prometheus scraping both, and a metrics-only shardtop (no database account) reading the
+/// `shardtop_*` series back: every shard, with the health its collector judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_partitions_one_prometheus_and_a_metrics_only_view_of_the_union() {
+    let sb = sandbox_or_skip!();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "partition-token-11aa\n").expect("token");
+    sb.exec("s47-r1", "STOP SLAVE SQL_THREAD").await;
+    let shards = ["s45", "s46", "s47"];
+    let cfg = sb.config_with(&shards, false, RELAXED);
+    let token_arg = token.to_str().expect("utf-8");
+    let ports = [free_port(), free_port()];
+    let collectors: Vec<Proc> = ports
+        .iter()
+        .enumerate()
+        .map(|(k, &port)| {
+            let part = format!("{}/2", k + 1);
+            start_serve(&sb, dir.path(), &cfg, port, &["--token-file", token_arg, "--partition", &part], &[])
+        })
+        .collect();
+    // Each collector has its own shards, and together all of them.
+    let client = reqwest::Client::new();
+    let mut owned: Vec<Vec<String>> = Vec::new();
+    for port in ports {
+        let snap: serde_json::Value = client
+            .get(format!("http://127.0.0.1:{port}/api/v1/snapshot"))
+            .bearer_auth("partition-token-11aa")
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON");
+        let names =
+            snap["shards"].as_array().expect("shards").iter().map(|s| s["name"].as_str().unwrap_or("").to_string());
+        owned.push(names.collect());
+    }
+    assert!(owned.iter().all(|o| !o.is_empty()), "each half has shards: {owned:?}");
+    let mut all: Vec<String> = owned.concat();
+    all.sort();
+    assert_eq!(all, shards, "disjoint halves whose union is the config: {owned:?}");
+
+    let (prom, url) = start_prometheus(dir.path(), &ports, &token);
+    wait_for(&url, "up{job=\"shardtop\"}", &[1.0, 1.0], "both collectors scraped").await;
+    wait_for(&url, "shardtop_shard_health{shard=\"s47\"}", &[2.0], "s47 critical").await;
+    wait_for(&url, "count(shardtop_shard_health == 0)", &[2.0], "s45 and s46 ok").await;
+
+    // The metrics-only view: no database account anywhere (a HOME without ~/.my.cnf).
+    let view = dir.path().join("view.toml");
+    let mut text = format!(
+        "[[metrics]]\nkind = \"prometheus\"\nurl = \"{url}\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n\
+         qps = \"sum by (shard) (shardtop_queries_per_second)\"\n\
+         lag = \"max by (shard) (shardtop_replication_lag_seconds)\"\n\
+         health = \"max by (shard) (shardtop_shard_health)\"\n\n"
+    );
+    for s in shards {
+        text.push_str(&format!("[[shard]]\nname = \"{s}\"\nmaster = \"{}\"\n\n", sb.addr(&format!("{s}-m"))));
+    }
+    std::fs::write(&view, text).expect("view config");
+    let out = Command::new(sb.bin())
+        .args(["snapshot", "--format", "json", "--config"])
+        .arg(&view)
+        .env("HOME", dir.path())
+        .output()
+        .expect("snapshot");
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    // A remote viewer of the second collector (s45, s47): the TUI, no database account, in a pty.
+    let viewer = TuiInPty::spawn(
+        &sb.bin(),
+        &["--connect", &format!("http://127.0.0.1:{}", ports[1]), "--color", "never"],
+        &[("SHARDTOP_CONNECT_TOKEN", "partition-token-11aa"), ("HOME", dir.path().to_str().expect("utf-8"))],
+    );
+    let screen = viewer.wait_for(|t| t.contains("s47") && t.contains("CRIT") && t.contains("s45"));
+    assert!(!screen.contains("s46"), "only the second collector's shards: {screen}");
+    drop(viewer);
+    sb.exec("s47-r1", "START SLAVE SQL_THREAD").await;
+    let health = |name: &str| {
+        let s = json["shards"].as_array().into_iter().flatten().find(|s| s["name"] == name);
+        s.map(|s| {
+            (s["health"].as_str().unwrap_or("").to_string(), s["sources"]["qps"].as_str().unwrap_or("").to_string())
+        })
+    };
+    assert_eq!(health("s47"), Some(("critical".into(), "prometheus".into())), "{json:#}");
+    assert_eq!(health("s45"), Some(("ok".into(), "prometheus".into())), "{json:#}");
+    assert_eq!(health("s46"), Some(("ok".into(), "prometheus".into())), "{json:#}");
+    assert_eq!(out.status.code(), Some(2), "the worst of the union is critical");
+    drop(prom);
+    drop(collectors);
+}
+
+/// `shardtop ARGS` in a 120×30 pseudo-terminal, its output collected; killed when dropped.
+struct TuiInPty {
+    pid: libc::pid_t,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    _master: std::fs::File,
+}
+
+impl TuiInPty {
+    fn spawn(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> TuiInPty {
+        use std::io::Read;
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+        let (mut master, mut slave): (libc::c_int, libc::c_int) = (-1, -1);
+        let size = libc::winsize { ws_row: 30, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+        // SAFETY: openpty writes two descriptors into the variables given; no name buffer, no termios.
+        let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both were just opened and are owned here alone.
+        let (master, slave) = unsafe { (std::fs::File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let stdio = || Stdio::from(slave.try_clone().expect("dup pty"));
+        let mut cmd = Command::new(bin);
+        cmd.args(args).env("TERM", "xterm-256color").stdin(stdio()).stdout(stdio()).stderr(stdio());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // SAFETY: only async-signal-safe calls between fork and exec: a session with the pty as
+        // its controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start shardtop in a pty");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (sink, mut reader) = (out.clone(), master.try_clone().expect("dup master"));
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().map(|mut o| o.extend_from_slice(&buf[..n])).ok();
+            }
+        });
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        std::mem::forget(child);
+        TuiInPty { pid, out, _master: master }
+    }
+
+    /// The output so far, escape sequences replaced by spaces.
+    fn text(&self) -> String {
+        let raw = String::from_utf8_lossy(&self.out.lock().map(|o| o.clone()).unwrap_or_default()).into_owned();
+        let mut text = String::with_capacity(raw.len());
+        let mut chars = raw.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                // CSI: ESC [ parameters final-letter; others: ESC and one character.
+                if chars.next_if_eq(&'[').is_some() {
+                    while chars.next().is_some_and(|c| !c.is_ascii_alphabetic() && c != '~') {}
+                } else {
+                    chars.next();
+                }
+                text.push(' ');
+            } else {
+                text.push(c);
+            }
+        }
+        text
+    }
+
+    fn wait_for(&self, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let t = self.text();
+            if ok(&t) {
+                return t;
+            }
+            assert!(std::time::Instant::now() < deadline, "not on the screen in time:\n{t}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for TuiInPty {
+    fn drop(&mut self) {
+        // SAFETY: kill and waitpid on our own child.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
 }

@@ -29,6 +29,9 @@ pub struct MetricsConfig {
     pub qps: Option<String>,
     pub lag: Option<String>,
     pub feed_p99: Option<String>,
+    /// A shard's health as another shardtop reports it (0 ok, 1 warning, 2 critical, 3 unknown):
+    /// `max by (shard) (shardtop_shard_health)` reads back what `shardtop serve` collectors export.
+    pub health: Option<String>,
 }
 
 impl MetricsConfig {
@@ -70,12 +73,13 @@ pub(in crate::config) struct RawMetrics {
     pub qps: Opt<String>,
     pub lag: Opt<String>,
     pub feed_p99: Opt<String>,
+    pub health: Opt<String>,
 }
 
 /// The keys of `[[metrics]]`, for "did you mean"; `known_keys_match_the_schema` keeps them in
 /// step with `RawMetrics`.
 pub(in crate::config) const KEYS: &[&str] =
-    &["name", "kind", "url", "interval", "timeout", "shard_label", "shard_node", "qps", "lag", "feed_p99"];
+    &["name", "kind", "url", "interval", "timeout", "shard_label", "shard_node", "qps", "lag", "feed_p99", "health"];
 
 impl Checker<'_> {
     pub(in crate::config) fn metrics(&mut self, raw: Vec<Spanned<RawMetrics>>) -> Vec<MetricsConfig> {
@@ -159,11 +163,17 @@ impl Checker<'_> {
             qps.get_or_insert_with(|| MetricsConfig::default_prometheus_qps(&shard_label));
             lag.get_or_insert_with(|| MetricsConfig::default_prometheus_lag(&shard_label));
         }
-        let [qps, lag, feed_p99] = [qps, lag, feed_p99].map(|q| q.filter(|q| !q.is_empty()));
-        if kind == Some(MetricsKind::Graphite) && qps.is_none() && lag.is_none() && feed_p99.is_none() {
+        let [qps, lag, feed_p99, health] =
+            [qps, lag, feed_p99, query(&raw.health)].map(|q| q.filter(|q| !q.is_empty()));
+        if kind == Some(MetricsKind::Graphite)
+            && qps.is_none()
+            && lag.is_none()
+            && feed_p99.is_none()
+            && health.is_none()
+        {
             self.error(
                 Some(&header),
-                format!("{label}: a graphite source needs at least one of qps, lag, feed_p99"),
+                format!("{label}: a graphite source needs at least one of qps, lag, feed_p99, health"),
                 "each is a target, e.g. qps = \"aliasByNode(stats.mysql.*.qps, 2)\"".to_string(),
             );
         }
@@ -190,6 +200,7 @@ impl Checker<'_> {
             qps,
             lag,
             feed_p99,
+            health,
         })
     }
 

@@ -4,6 +4,7 @@
 //! paths) is in `validate.rs`; unknown keys and TOML errors in `problem.rs`.
 
 pub(super) mod actions;
+pub(super) mod alerts;
 pub(super) mod checksum;
 pub(super) mod defaults;
 pub(super) mod feed;

@@ -44,7 +44,10 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     ("soak", &["s51", "s52", "s53", "s54"]),
     // Issue 17 §5: promotions killed after each step in turn, then finished (s55).
     ("crash", &["s55", "s56"]),
-    // Free for new modules: s41–s43, s48–s50, s57–s60.
+    // Issue 16: s48 a stopped SQL thread (fires, resolves), s49 a flap shorter than `for`, s50 an
+    // Alertmanager restart while its alerts change.
+    ("alerts", &["s48", "s49", "s50"]),
+    // Free for new modules: s41–s43, s57–s60.
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

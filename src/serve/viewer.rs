@@ -1,0 +1,288 @@
+//! The viewer's side of `/api/v1/stream`: `shardtop --connect URL` reads a collector's stream and
+//! turns each frame into a metrics update (per shard: health, worst lag, QPS, feed p99), the same
+//! input a metrics-only TUI takes from Prometheus; the collector's events go to the events pane.
+//! No database account on the viewer: it talks to the collector only.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::fleet::external::{Figure, MetricsUpdate};
+use crate::fleet::{Addr, Health, Source};
+
+/// A collector to read from.
+#[derive(Clone)]
+pub struct Remote {
+    base: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerError {
+    #[error("--connect {0}: expected http://HOST:PORT or https://HOST:PORT")]
+    Url(String),
+    #[error("--connect-ca {path}: {message}")]
+    Ca { path: String, message: String },
+    #[error("{url}: {message}")]
+    Http { url: String, message: String },
+    #[error("{url}: the collector refused the token (401): set $SHARDTOP_CONNECT_TOKEN or --connect-token-file")]
+    Unauthorized { url: String },
+    #[error("{url}: the stream ended before its first frame")]
+    NoFrame { url: String },
+}
+
+/// A shard as a stream frame carries it.
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+pub struct ShardFrame {
+    pub name: String,
+    pub master: String,
+    pub health: Health,
+    pub worst_lag_seconds: Option<f64>,
+    pub qps: Option<f64>,
+    pub feed_p99_ms: Option<f64>,
+}
+
+#[derive(Deserialize, Debug)]
+struct EventFrame {
+    shard: String,
+    severity: Health,
+    message: String,
+}
+
+#[derive(Deserialize, Debug)]
+struct Frame {
+    #[serde(default)]
+    shards: Vec<ShardFrame>,
+    #[serde(default)]
+    events: Vec<EventFrame>,
+}
+
+impl Remote {
+    /// `url` is the collector's base URL; `ca` a PEM file to trust besides the system's roots.
+    pub fn new(url: &str, token: Option<String>, ca: Option<&std::path::Path>) -> Result<Remote, ViewerError> {
+        let parsed = reqwest::Url::parse(url).map_err(|_| ViewerError::Url(url.into()))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(ViewerError::Url(url.into()));
+        }
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(5));
+        if let Some(path) = ca {
+            let ca_err = |message: String| ViewerError::Ca { path: path.display().to_string(), message };
+            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| ca_err(e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder.build().map_err(|e| ViewerError::Http { url: url.into(), message: e.to_string() })?;
+        Ok(Remote { base: url.trim_end_matches('/').to_string(), token, client })
+    }
+
+    /// The collector's address, for the title.
+    pub fn name(&self) -> &str {
+        self.base.split_once("://").map_or(&self.base, |(_, rest)| rest)
+    }
+
+    async fn open(&self) -> Result<reqwest::Response, ViewerError> {
+        let url = format!("{}/api/v1/stream", self.base);
+        let mut req = self.client.get(&url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.map_err(|e| ViewerError::Http { url: url.clone(), message: error_chain(&e) })?;
+        match r.status().as_u16() {
+            200 => Ok(r),
+            401 => Err(ViewerError::Unauthorized { url }),
+            s => Err(ViewerError::Http { url, message: format!("HTTP {s}") }),
+        }
+    }
+
+    /// Connect and read the first (full) frame: the shards to lay out, and the open stream.
+    pub async fn first(&self) -> Result<(Vec<ShardFrame>, Events), ViewerError> {
+        let mut events = Events::new(self.open().await?);
+        let url = format!("{}/api/v1/stream", self.base);
+        match events.next().await {
+            Some((_, data)) => {
+                let frame: Frame = serde_json::from_str(&data)
+                    .map_err(|e| ViewerError::Http { url, message: format!("not a stream frame: {e}") })?;
+                Ok((frame.shards, events))
+            }
+            None => Err(ViewerError::NoFrame { url }),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+/// Server-sent events off a response body: (event name, data).
+pub struct Events {
+    body: reqwest::Response,
+    buf: String,
+    /// Bytes read off the wire so far (the body, after any TLS).
+    pub bytes: u64,
+}
+
+impl Events {
+    fn new(r: reqwest::Response) -> Events {
+        Events { body: r, buf: String::new(), bytes: 0 }
+    }
+
+    pub async fn next(&mut self) -> Option<(String, String)> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                if let Some(ev) = parse_event(&block) {
+                    return Some(ev);
+                }
+                continue;
+            }
+            let chunk = self.body.chunk().await.ok()??;
+            self.bytes += chunk.len() as u64;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+/// One SSE block: `event:` and `data:` lines (comments, such as keep-alives, skipped).
+fn parse_event(block: &str) -> Option<(String, String)> {
+    let (mut name, mut data) = (String::from("message"), Vec::new());
+    for line in block.lines() {
+        if let Some(v) = line.strip_prefix("event:") {
+            name = v.trim_start().to_string();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push(v.strip_prefix(' ').unwrap_or(v));
+        }
+    }
+    (!data.is_empty()).then(|| (name, data.join("\n")))
+}
+
+/// The figures of every shard in `layout` order, as one metrics update from source 0.
+fn update(layout: &[String], state: &HashMap<String, ShardFrame>) -> MetricsUpdate {
+    let mut values = Vec::new();
+    for (k, name) in layout.iter().enumerate() {
+        let Some(s) = state.get(name) else { continue };
+        values.push((k, Figure::Health, f64::from(s.health.exit_code())));
+        for (figure, v) in [(Figure::Qps, s.qps), (Figure::Lag, s.worst_lag_seconds), (Figure::FeedP99, s.feed_p99_ms)]
+        {
+            if let Some(v) = v {
+                values.push((k, figure, v));
+            }
+        }
+    }
+    MetricsUpdate {
+        source: 0,
+        kind: Source::Collector,
+        at: Utc::now(),
+        values,
+        error: None,
+        notes: Vec::new(),
+        backfill: Vec::new(),
+    }
+}
+
+/// Feed `tx` from the stream until the receiver goes: each frame is one metrics update; the
+/// collector's events are logged. A lost stream is said, and reconnected with backoff.
+pub async fn run<T: From<MetricsUpdate> + Send + 'static>(
+    remote: Remote,
+    first: Vec<ShardFrame>,
+    mut events: Events,
+    tx: mpsc::Sender<T>,
+) {
+    let layout: Vec<String> = first.iter().map(|s| s.name.clone()).collect();
+    let mut state: HashMap<String, ShardFrame> = first.into_iter().map(|s| (s.name.clone(), s)).collect();
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if tx.send(update(&layout, &state).into()).await.is_err() {
+            return;
+        }
+        while let Some((name, data)) = events.next().await {
+            let Ok(frame) = serde_json::from_str::<Frame>(&data) else { continue };
+            if name == "full" {
+                state.clear();
+            }
+            for s in frame.shards {
+                state.insert(s.name.clone(), s);
+            }
+            for e in frame.events {
+                match e.severity {
+                    Health::Critical => log::error!(target: "fleet", "{}: {}", e.shard, e.message),
+                    Health::Warning => log::warn!(target: "fleet", "{}: {}", e.shard, e.message),
+                    _ => log::info!(target: "fleet", "{}: {}", e.shard, e.message),
+                }
+            }
+            if tx.send(update(&layout, &state).into()).await.is_err() {
+                return;
+            }
+            backoff = Duration::from_secs(1);
+        }
+        // Lost: the figures are stale until the collector answers again.
+        let lost = MetricsUpdate { error: Some("collector stream lost".into()), ..update(&layout, &HashMap::new()) };
+        if tx.send(lost.into()).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+            match remote.first().await {
+                Ok((shards, fresh)) => {
+                    state = shards.into_iter().map(|s| (s.name.clone(), s)).collect();
+                    events = fresh;
+                    log::info!(target: "fleet", "{}: stream back", remote.name());
+                    break;
+                }
+                Err(e) => log::warn!(target: "fleet", "{e}"),
+            }
+        }
+    }
+}
+
+/// The layout a `full` frame gives: (name, master address).
+pub fn layout(first: &[ShardFrame]) -> Vec<(String, Addr)> {
+    first
+        .iter()
+        .map(|s| (s.name.clone(), s.master.parse().unwrap_or_else(|_| Addr::new(s.master.clone(), 0))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_blocks_parse_and_keepalives_are_skipped() {
+        assert_eq!(parse_event("event: full\ndata: {\"a\":1}\n\n"), Some(("full".into(), "{\"a\":1}".into())));
+        assert_eq!(parse_event(":\n\n"), None);
+        assert_eq!(parse_event("data: a\ndata: b\n\n"), Some(("message".into(), "a\nb".into())));
+    }
+
+    #[test]
+    fn a_frame_becomes_every_shards_figures() {
+        let frame: Frame = serde_json::from_str(
+            r#"{"kind":"full","shards":[{"name":"s1","master":"db1:3306","health":"critical","worst_lag_seconds":null,
+                "qps":1200.0,"feed_p99_ms":4.5,"replicas_up":1,"replicas_total":2,"problems":[]}]}"#,
+        )
+        .expect("frame");
+        let layout: Vec<String> = vec!["s0".into(), "s1".into()];
+        let state = frame.shards.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let u = update(&layout, &state);
+        assert_eq!(u.values, vec![(1, Figure::Health, 2.0), (1, Figure::Qps, 1200.0), (1, Figure::FeedP99, 4.5)]);
+        assert_eq!(u.kind, Source::Collector);
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        assert!(matches!(Remote::new("ftp://x", None, None), Err(ViewerError::Url(_))));
+        assert!(matches!(Remote::new("collector:9105", None, None), Err(ViewerError::Url(_))));
+        assert!(Remote::new("https://collector:9105/", None, None).is_ok());
+    }
+}

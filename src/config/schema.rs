@@ -13,13 +13,15 @@ use super::sections::feed::RawFeed;
 use super::sections::heartbeat::RawHeartbeat;
 use super::sections::keys::RawKeys;
 use super::sections::kiosk::RawKiosk;
+use super::sections::markers::RawMarkers;
 use super::sections::metrics::RawMetrics;
+use super::sections::panel::RawPanel;
 use super::sections::poll::RawPoll;
 use super::sections::shard::RawShard;
 use super::sections::thresholds::RawThresholds;
 use super::sections::ui::RawUi;
 use super::sections::{
-    actions, checksum, defaults, feed, heartbeat, keys, kiosk, metrics, poll, shard, thresholds, ui,
+    actions, checksum, defaults, feed, heartbeat, keys, kiosk, markers, metrics, panel, poll, shard, thresholds, ui,
 };
 
 /// A value that may be missing, with where it was written.
@@ -35,6 +37,10 @@ pub(super) struct RawConfig {
     pub feed: Opt<RawFeed>,
     #[serde(default)]
     pub metrics: Vec<Spanned<RawMetrics>>,
+    #[serde(default)]
+    pub panel: Vec<Spanned<RawPanel>>,
+    #[serde(default)]
+    pub markers: Vec<Spanned<RawMarkers>>,
     #[serde(default)]
     pub shard: Vec<Spanned<RawShard>>,
     pub ui: Option<RawUi>,
@@ -57,6 +63,8 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "heartbeat",
             "feed",
             "metrics",
+            "panel",
+            "markers",
             "shard",
             "ui",
             "kiosk",
@@ -71,6 +79,8 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
     ("heartbeat", heartbeat::KEYS),
     ("feed", feed::KEYS),
     ("metrics", metrics::KEYS),
+    ("panel", panel::KEYS),
+    ("markers", markers::KEYS),
     ("shard", shard::KEYS),
     ("ui", ui::KEYS),
     ("kiosk", kiosk::KEYS),
@@ -81,5 +91,5 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
 
 /// How a section is written in the file: `[poll]`, but `[[shard]]`.
 pub(super) fn section_header(name: &str) -> String {
-    if name == "shard" || name == "metrics" { format!("[[{name}]]") } else { format!("[{name}]") }
+    if matches!(name, "shard" | "metrics" | "panel" | "markers") { format!("[[{name}]]") } else { format!("[{name}]") }
 }

@@ -99,6 +99,22 @@ pub enum Message {
     Action(super::action::ActionMsg),
     /// The deploy markers' store as it now is (`ui::markers`).
     Markers(Vec<super::wall::Marker>),
+    /// A read of a `[[markers]]` source.
+    SourceMarkers(crate::metrics::markers::MarkerUpdate),
+    /// A read of an application panel.
+    Panel(crate::metrics::panel::PanelUpdate),
+}
+
+impl From<crate::metrics::markers::MarkerUpdate> for Message {
+    fn from(u: crate::metrics::markers::MarkerUpdate) -> Self {
+        Message::SourceMarkers(u)
+    }
+}
+
+impl From<crate::metrics::panel::PanelUpdate> for Message {
+    fn from(u: crate::metrics::panel::PanelUpdate) -> Self {
+        Message::Panel(u)
+    }
 }
 
 impl From<Update> for Message {
@@ -182,6 +198,10 @@ pub struct App {
     pub dialog: Option<super::action::ActionDialog>,
     /// The wall's hour of fleet figures, last events and feed bottlenecks.
     pub wall: super::wall::Wall,
+    /// Application panels on the wall (`[[panel]]`).
+    pub panels: Vec<super::panels::Panel>,
+    /// Deploy markers by origin; `wall.markers` is their merge.
+    pub marker_sets: super::panels::MarkerSets,
     /// Effects of the update under way, returned by `update`.
     effects: Vec<Effect>,
 }
@@ -224,6 +244,8 @@ impl App {
             actions_configured: false,
             dialog: None,
             wall: super::wall::Wall::default(),
+            panels: Vec::new(),
+            marker_sets: super::panels::MarkerSets::default(),
             effects: Vec::new(),
         }
     }
@@ -364,9 +386,21 @@ impl App {
                 self.fleet.apply_metrics(&u)
             }
             Message::Markers(m) => {
-                self.dirty = self.dirty || m != self.wall.markers;
-                self.wall.markers = m;
+                self.marker_sets.local = m;
+                self.set_markers();
                 Vec::new()
+            }
+            Message::SourceMarkers(u) => {
+                let event = self.marker_sets.apply(u);
+                self.set_markers();
+                event.into_iter().collect()
+            }
+            Message::Panel(u) => {
+                self.dirty = true;
+                match self.panels.get_mut(u.index) {
+                    Some(p) => p.apply(u).into_iter().collect(),
+                    None => Vec::new(),
+                }
             }
             Message::Tick(now) => {
                 // Redraw when the clock's second changes: ages and the clock show seconds.
@@ -421,6 +455,12 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    fn set_markers(&mut self) {
+        let m = self.marker_sets.merged();
+        self.dirty = self.dirty || m != self.wall.markers;
+        self.wall.markers = m;
     }
 
     /// A promotion from this session made `new_master` the master of `shard`: the model puts it

@@ -8,6 +8,7 @@ mod events;
 mod help;
 mod kiosk;
 pub(crate) mod overview;
+mod panels;
 mod summary;
 pub(crate) mod topology;
 mod wall;

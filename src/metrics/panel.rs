@@ -95,14 +95,16 @@ async fn read_graphite(http: &reqwest::Client, cfg: &PanelConfig) -> Result<Pane
 
 async fn read_prometheus(http: &reqwest::Client, cfg: &PanelConfig) -> Result<PanelReading, SourceError> {
     let series = prometheus::query_range_timed(http, &cfg.url, &cfg.query, HISTORY, STEP).await?;
+    // Keyed by millisecond: the range ends at now, a fraction of a second past a whole one.
+    let ms = |t: f64| (t * 1000.0).round() as i64;
     let points = fold(
-        series.into_iter().map(|(_, pts)| pts.into_iter().map(|(t, v)| (t as i64, Some(v))).collect::<Vec<_>>()),
+        series.into_iter().map(|(_, pts)| pts.into_iter().map(|(t, v)| (ms(t), Some(v))).collect::<Vec<_>>()),
         cfg.reduce,
     );
     let mut reading =
         PanelReading { value: points.last().map(|p| p.1), before: None, history: points.iter().map(|p| p.1).collect() };
     if let (Some(d), Some(&(t, _))) = (cfg.compare, points.last()) {
-        let then = prometheus::query_at(http, &cfg.url, &cfg.query, Some(t as f64 - d.as_secs_f64())).await?;
+        let then = prometheus::query_at(http, &cfg.url, &cfg.query, Some(t as f64 / 1000.0 - d.as_secs_f64())).await?;
         let values: Vec<f64> = then.iter().map(|p| p.value).collect();
         reading.before = cfg.reduce.apply(&values);
     }

@@ -20,3 +20,4 @@ mod sim;
 mod terminal;
 mod tls;
 mod topology;
+mod wall;

@@ -36,7 +36,9 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // candidate behind, s39 both replicas behind) or SIGSTOPped (s36), then failed over; s40 is
     // s34's global upstream.
     ("failover", &["s34", "s35", "s36", "s37", "s38", "s39", "s40"]),
-    // Free for new modules: s41–s60.
+    // Read only: the kiosk wall with application panels and deploy markers (issue 19).
+    ("wall", &["s57", "s58"]),
+    // Free for new modules: s41–s56, s59, s60.
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

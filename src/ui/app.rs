@@ -588,6 +588,10 @@ impl App {
                 View::Topology(Some(s)) => self.view = View::Detail(s),
                 View::Topology(None) => self.topology_to_overview(),
             },
+            // The wall outside kiosk mode too; the same key goes back to the overview.
+            Action::Wall => {
+                self.view = if self.view == View::Wall { View::Overview } else { View::Wall };
+            }
             Action::Back => match self.view {
                 View::Detail(_) => self.view = View::Overview,
                 View::Topology(None) => self.topology_to_overview(),
@@ -901,6 +905,21 @@ pub(crate) mod tests {
         assert_eq!(first.health, Health::Critical);
         let healths: Vec<_> = app.visible_shards().iter().map(|&i| app.fleet.shards[i].health).collect();
         assert!(healths.windows(2).all(|w| w[0] >= w[1]), "{healths:?}");
+    }
+
+    #[test]
+    fn w_opens_the_wall_outside_kiosk_mode_and_goes_back() {
+        let mut app = demo_app(10.0);
+        assert!(app.kiosk.is_none());
+        key(&mut app, KeyCode::Enter);
+        assert!(matches!(app.view, View::Detail(_)));
+        key(&mut app, KeyCode::Char('w'));
+        assert_eq!(app.view, View::Wall);
+        key(&mut app, KeyCode::Char('w'));
+        assert_eq!(app.view, View::Overview);
+        key(&mut app, KeyCode::Char('w'));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.view, View::Overview);
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub enum Message {
     SourceMarkers(crate::metrics::markers::MarkerUpdate),
     /// A read of an application panel.
     Panel(crate::metrics::panel::PanelUpdate),
+    /// The wall's history from before this session (the demo's simulated last hour).
+    WallHistory(Vec<super::wall::Point>),
 }
 
 impl From<crate::metrics::markers::MarkerUpdate> for Message {
@@ -394,6 +396,11 @@ impl App {
                 let event = self.marker_sets.apply(u);
                 self.set_markers();
                 event.into_iter().collect()
+            }
+            Message::WallHistory(points) => {
+                self.wall.backfill(points);
+                self.dirty = true;
+                Vec::new()
             }
             Message::Panel(u) => {
                 self.dirty = true;

@@ -66,7 +66,7 @@ pub(super) fn tiles(app: &App) -> Vec<Tile> {
             let stale = p.is_stale(app.now);
             let (note, note_style) = match (&p.error, &p.reading) {
                 // The tile says DOWN in large type; the note says where and why.
-                (Some(e), _) => (format!("{}: {e}", p.host()), t.warn),
+                (Some(e), _) => (format!("{e} ({})", p.host()), t.warn),
                 (None, None) => (format!("waiting for {}", p.source_name()), t.muted),
                 (None, Some(_)) if stale => (format!("{} silent", p.source_name()), t.warn),
                 (None, Some(r)) => match (p.cfg.compare, r.value, r.before) {
@@ -99,6 +99,8 @@ pub(super) fn tiles(app: &App) -> Vec<Tile> {
                 trend: p.reading.as_ref().map(|r| r.history.clone()).unwrap_or_default(),
                 note,
                 note_style,
+                // A trend that is not current is grey.
+                trend_style: if p.error.is_some() || stale { t.muted } else { t.accent },
             }
         })
         .collect()

@@ -113,6 +113,7 @@ pub(super) struct Tile {
     /// "+12% vs 15m before", or what the value is out of.
     pub(super) note: String,
     pub(super) note_style: Style,
+    pub(super) trend_style: Style,
 }
 
 pub(super) fn level(v: f64, warn: f64, crit: f64) -> Health {
@@ -163,6 +164,7 @@ fn tiles(app: &App) -> Vec<Tile> {
             trend: app.wall.values(Metric::Qps),
             note: change_note(app, Metric::Qps),
             note_style: t.muted,
+            trend_style: t.accent,
         },
         Tile {
             label: "WORST LAG".into(),
@@ -173,6 +175,7 @@ fn tiles(app: &App) -> Vec<Tile> {
             trend: app.wall.values(Metric::Lag),
             note: change_note(app, Metric::Lag),
             note_style: t.muted,
+            trend_style: t.accent,
         },
         Tile {
             label: "FEED P99".into(),
@@ -184,6 +187,7 @@ fn tiles(app: &App) -> Vec<Tile> {
             trend: app.wall.values(Metric::P99),
             note: change_note(app, Metric::P99),
             note_style: t.muted,
+            trend_style: t.accent,
         },
         Tile {
             label: "IN TROUBLE".into(),
@@ -192,6 +196,7 @@ fn tiles(app: &App) -> Vec<Tile> {
             trend: app.wall.values(Metric::Trouble),
             note: format!("of {} shards", app.fleet.shards.len()),
             note_style: t.muted,
+            trend_style: t.accent,
         },
     ]
 }
@@ -214,7 +219,10 @@ fn draw_tiles(app: &App, frame: &mut Frame, area: Rect, all: &[Tile], per_row: u
             Layout::vertical([Constraint::Fill(1), Constraint::Length(1), Constraint::Length(1)]).areas(inner);
         big_value(app, frame, value, &tile.value, tile.style);
         let w = spark.width.saturating_sub(1) as usize;
-        frame.render_widget(Paragraph::new(Span::styled(trend(app, tile.trend.iter().copied(), w), t.accent)), spark);
+        frame.render_widget(
+            Paragraph::new(Span::styled(trend(app, tile.trend.iter().copied(), w), tile.trend_style)),
+            spark,
+        );
         frame.render_widget(Paragraph::new(Span::styled(tile.note.clone(), tile.note_style)), note);
     }
 }
@@ -666,11 +674,12 @@ mod tests {
         for (w, h) in [(80, 24), (200, 60), (320, 90)] {
             let buf = buffer(&app, w, h);
             let screen = text(&buf);
-            for word in ["FLEET QPS", "logins/s", "orders/min", "page load", "graphite:8080: "] {
+            for word in ["FLEET QPS", "logins/s", "orders/min", "page load", "cannot connect"] {
                 assert!(screen.contains(word), "{w}×{h}: {word}\n{screen}");
             }
             if w >= 200 {
-                assert!(screen.contains("graphite:8080: cannot"), "{screen}");
+                assert!(screen.contains("cannot connect: Connection"), "{screen}");
+                assert!(w < 320 || screen.contains("cannot connect: Connection refused (graphite"), "{screen}");
             } else {
                 // Large type elsewhere: the letters are blocks there.
                 assert!(screen.contains("DOWN"), "{screen}");

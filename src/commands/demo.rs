@@ -37,6 +37,14 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     // Beyond the scripted eight shards, incidents hit a share of the fleet at once (sim::scale).
     let probes = crate::sim::scale::probes(&sim);
     let _poller = Poller::spawn(probes, Schedule { interval, concurrency: 256 }, tx.clone());
+    // The wall's charts start with an hour behind them, as if the demo had been running.
+    let history_tx = tx.clone();
+    let history_sim = sim.clone();
+    let now = chrono::Utc::now();
+    tokio::task::spawn_blocking(move || {
+        let points = wall_history(&history_sim, now);
+        let _ = history_tx.blocking_send(Message::WallHistory(points));
+    });
     let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
@@ -54,6 +62,43 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     feed_task.abort();
     result.map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)
+}
+
+/// The last hour before `now` as the simulated fleet would have drawn it on the wall: its script
+/// played from the start of a cycle through an hour (the live demo then starts a cycle again),
+/// sampled every 10 s (every minute above 100 shards, to stay under a second or so), in a fleet
+/// of its own so nothing of it reaches the live model but the wall's points.
+pub fn wall_history(sim: &SimFleet, now: chrono::DateTime<chrono::Utc>) -> Vec<crate::ui::wall::Point> {
+    use crate::fleet::status::Sample;
+    const HOUR: i64 = 3600;
+    let step = if sim.shards > 100 { 60 } else { crate::ui::wall::BUCKET_SECS };
+    let mut fleet = Fleet::new(sim.layout(), Limits::default());
+    let mut points = Vec::new();
+    for k in 0..=HOUR / step {
+        let t = (k * step) as f64;
+        let at = now - chrono::Duration::seconds(HOUR - k * step);
+        for s in 0..sim.shards {
+            for i in 0..=sim.replicas {
+                let sample = Sample {
+                    at,
+                    elapsed: Duration::from_millis(2),
+                    result: crate::sim::scale::status_at(sim, s, i, t),
+                };
+                fleet.apply(s, i, sample);
+            }
+        }
+        // A feed round at each point, so the fan-out's p99 has samples from then (a round costs
+        // most of the time here: one each keeps the hour under a second in a release build).
+        let mut round = sim.feed_round(t, k as u64);
+        round.at = at;
+        fleet.apply_feed(&round);
+        // The first sweep has no rates yet (they come from counter deltas).
+        if k > 0 {
+            points.push(crate::ui::wall::Point::of(at, &fleet));
+        }
+    }
+    points.pop(); // `now` itself is the live demo's
+    points
 }
 
 /// The demo looks like the user's own dashboard: the `[ui]` and `[keys]` of the config named by
@@ -75,5 +120,36 @@ fn demo_ui_config(
             let note = format!("{}: not used by the demo (ui defaults instead): {first}", path.display());
             Ok((config::UiConfig::default(), Vec::new(), Some(note)))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_wall_starts_with_an_hour_of_history() {
+        let sim = SimFleet::default();
+        let now = chrono::TimeZone::timestamp_opt(&chrono::Utc, 1_764_000_000, 0).single().unwrap_or_default();
+        let points = wall_history(&sim, now);
+        assert_eq!(points.len(), 359);
+        assert!(points.windows(2).all(|w| w[0].at < w[1].at) && points.last().is_some_and(|p| p.at < now));
+        assert!(points.iter().all(|p| p.qps.is_some_and(|q| q > 1000.0) && p.p99.is_some()), "{:?}", &points[..3]);
+        // The script's incidents show: a lag spike and shards in trouble every cycle.
+        let worst = points.iter().filter_map(|p| p.lag).fold(0.0, f64::max);
+        assert!(worst > 30.0, "worst lag {worst}");
+        assert!(points.iter().any(|p| p.trouble >= 2.0) && points.iter().any(|p| p.trouble == 0.0));
+        // Into a live wall: in front of what the session drew.
+        let mut app = crate::ui::app::App::new(
+            Fleet::new(sim.layout(), Limits::default()),
+            crate::ui::theme::Theme::plain(),
+            "demo",
+            Duration::from_secs(1),
+        );
+        app.now = now;
+        app.wall.observe(now, &app.fleet);
+        app.update(Message::WallHistory(points));
+        assert_eq!(app.wall.points.len(), 360);
+        assert!(app.wall.span(0.0) >= 3580.0);
     }
 }

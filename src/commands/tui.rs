@@ -55,6 +55,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         app.feed_interval = f.interval;
     }
     crate::ui::kiosk::set_playlist(&mut app, &cfg.kiosk.views);
+    app.panels = cfg.panels.iter().cloned().map(crate::ui::panels::Panel::new).collect();
     init_event_log();
     for w in loaded.warnings.iter().map(ToString::to_string).chain(profile.warnings.iter().cloned()) {
         log::warn!(target: "config", "{w}");
@@ -97,6 +98,13 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         // Charts start filled: QPS one point per poll interval, as the poller would have drawn it.
         let span = cfg.poll.interval * crate::fleet::model::HISTORY_LEN as u32;
         writers.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), tx.clone()));
+    }
+    if !cfg.panels.is_empty() {
+        log::info!(target: "fleet", "{} application panel(s) on the wall", cfg.panels.len());
+        writers.spawn(crate::metrics::panel::run(cfg.panels.clone(), tx.clone()));
+    }
+    if !cfg.markers.is_empty() {
+        writers.spawn(crate::metrics::markers::run(cfg.markers.clone(), tx.clone()));
     }
     drop(tx);
     let mut alerts = cfg.alerts.as_ref().map(|a| {

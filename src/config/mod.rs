@@ -36,7 +36,9 @@ pub use sections::defaults::{ConnDefaults, TlsMode};
 pub use sections::feed::{FeedConfig, FeedTargets, UserSample};
 pub use sections::heartbeat::HeartbeatConfig;
 pub use sections::kiosk::{KioskConfig, KioskView};
+pub use sections::markers::MarkerSourceConfig;
 pub use sections::metrics::{MetricsConfig, MetricsKind};
+pub use sections::panel::{PanelConfig, Reduce};
 pub use sections::poll::{DEFAULT_DISCOVERY_INTERVAL, PollConfig};
 pub use sections::shard::ShardConfig;
 pub use sections::thresholds::Thresholds;
@@ -55,6 +57,10 @@ pub struct Config {
     pub feed: Option<FeedConfig>,
     /// External sources (`[[metrics]]`), in file order.
     pub metrics: Vec<MetricsConfig>,
+    /// Application panels on the wall (`[[panel]]`), in file order.
+    pub panels: Vec<PanelConfig>,
+    /// Where deploy markers come from besides `shardtop mark` (`[[markers]]`).
+    pub markers: Vec<MarkerSourceConfig>,
     pub shards: Vec<ShardConfig>,
     pub ui: UiConfig,
     pub kiosk: KioskConfig,

@@ -14,13 +14,16 @@ use super::sections::feed::RawFeed;
 use super::sections::heartbeat::RawHeartbeat;
 use super::sections::keys::RawKeys;
 use super::sections::kiosk::RawKiosk;
+use super::sections::markers::RawMarkers;
 use super::sections::metrics::RawMetrics;
+use super::sections::panel::RawPanel;
 use super::sections::poll::RawPoll;
 use super::sections::shard::RawShard;
 use super::sections::thresholds::RawThresholds;
 use super::sections::ui::RawUi;
 use super::sections::{
-    actions, alerts, checksum, defaults, feed, heartbeat, keys, kiosk, metrics, poll, shard, thresholds, ui,
+    actions, alerts, checksum, defaults, feed, heartbeat, keys, kiosk, markers, metrics, panel, poll, shard,
+    thresholds, ui,
 };
 
 /// A value that may be missing, with where it was written.
@@ -36,6 +39,10 @@ pub(super) struct RawConfig {
     pub feed: Opt<RawFeed>,
     #[serde(default)]
     pub metrics: Vec<Spanned<RawMetrics>>,
+    #[serde(default)]
+    pub panel: Vec<Spanned<RawPanel>>,
+    #[serde(default)]
+    pub markers: Vec<Spanned<RawMarkers>>,
     #[serde(default)]
     pub shard: Vec<Spanned<RawShard>>,
     pub ui: Option<RawUi>,
@@ -59,6 +66,8 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "heartbeat",
             "feed",
             "metrics",
+            "panel",
+            "markers",
             "shard",
             "ui",
             "kiosk",
@@ -74,6 +83,8 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
     ("heartbeat", heartbeat::KEYS),
     ("feed", feed::KEYS),
     ("metrics", metrics::KEYS),
+    ("panel", panel::KEYS),
+    ("markers", markers::KEYS),
     ("shard", shard::KEYS),
     ("ui", ui::KEYS),
     ("kiosk", kiosk::KEYS),
@@ -86,5 +97,9 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
 
 /// How a section is written in the file: `[poll]`, but `[[shard]]`.
 pub(super) fn section_header(name: &str) -> String {
-    if matches!(name, "shard" | "metrics" | "alerts.webhook") { format!("[[{name}]]") } else { format!("[{name}]") }
+    if matches!(name, "shard" | "metrics" | "alerts.webhook" | "panel" | "markers") {
+        format!("[[{name}]]")
+    } else {
+        format!("[{name}]")
+    }
 }

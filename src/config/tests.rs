@@ -152,7 +152,7 @@ fn known_keys_match_the_schema() {
     for (section, keys) in SECTIONS {
         let text = match *section {
             "" => "zzz_unknown = 1\n".to_string(),
-            "shard" | "metrics" | "alerts.webhook" => format!("[[{section}]]\nzzz_unknown = 1\n"),
+            "shard" | "metrics" | "alerts.webhook" | "panel" | "markers" => format!("[[{section}]]\nzzz_unknown = 1\n"),
             s => format!("[{s}]\nzzz_unknown = 1\n"),
         };
         let Err(e) = toml::from_str::<RawConfig>(&text) else { panic!("{section}: accepted an unknown key") };

@@ -110,6 +110,9 @@ impl Checker<'_> {
 
     fn config(&mut self, raw: RawConfig) -> Config {
         let feed_span = raw.feed.as_ref().map(Spanned::span);
+        let metrics = self.metrics(raw.metrics);
+        let panels = self.panels(raw.panel, &metrics);
+        let markers = self.marker_sources(raw.markers, &metrics);
         let config = Config {
             source: None,
             poll: self.poll(raw.poll.unwrap_or_default()),
@@ -117,7 +120,9 @@ impl Checker<'_> {
             thresholds: self.thresholds(raw.thresholds.unwrap_or_default()),
             heartbeat: raw.heartbeat.map(|h| self.heartbeat(h)),
             feed: raw.feed.map(|f| self.feed(f)),
-            metrics: self.metrics(raw.metrics),
+            metrics,
+            panels,
+            markers,
             shards: self.shards(raw.shard),
             ui: self.ui(raw.ui.unwrap_or_default()),
             kiosk: self.kiosk(raw.kiosk.unwrap_or_default()),

@@ -35,6 +35,95 @@ pub async fn render(http: &reqwest::Client, base: &str, target: &str) -> Result<
     parse(&body)
 }
 
+/// A series as the render API gives it: its name and (unix seconds, value or null), oldest first.
+pub type Datapoints = (String, Vec<(i64, Option<f64>)>);
+
+/// Every series of `target` from `from` (`-1h`) to now, nulls kept (a panel folds the series
+/// by time and takes the newest point that has a value).
+pub async fn render_series(
+    http: &reqwest::Client,
+    base: &str,
+    target: &str,
+    from: &str,
+) -> Result<Vec<Datapoints>, SourceError> {
+    let url = format!("{}/render", base.trim_end_matches('/'));
+    let resp = http
+        .get(&url)
+        .query(&[("target", target), ("format", "json"), ("from", from)])
+        .send()
+        .await
+        .map_err(|e| http_error(&e, "the timeout"))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| http_error(&e, "the timeout"))?;
+    if !status.is_success() {
+        return Err(SourceError(format!("HTTP {}: {}", status.as_u16(), first_line(&body))));
+    }
+    parse_series(&body)
+}
+
+pub fn parse_series(body: &str) -> Result<Vec<Datapoints>, SourceError> {
+    let series: Vec<Series> =
+        serde_json::from_str(body).map_err(|e| SourceError(format!("malformed JSON from Graphite: {e}")))?;
+    Ok(series
+        .into_iter()
+        .map(|s| {
+            let points =
+                s.datapoints.into_iter().filter_map(|(v, t)| Some((t?, v.filter(|v| v.is_finite())))).collect();
+            (s.target, points)
+        })
+        .collect())
+}
+
+/// The start of an error body: one line, at most 120 characters.
+fn first_line(body: &str) -> String {
+    let line: String = body.lines().next().unwrap_or("").chars().take(120).collect();
+    if line.is_empty() { "(empty body)".into() } else { line }
+}
+
+/// Graphite's events (`/events/get_data`) from `from` to now, with all of `tags`:
+/// (unix seconds, what).
+pub async fn events(
+    http: &reqwest::Client,
+    base: &str,
+    from: &str,
+    tags: &[String],
+) -> Result<Vec<(i64, String)>, SourceError> {
+    let url = format!("{}/events/get_data", base.trim_end_matches('/'));
+    let mut params = vec![("from", from.to_string()), ("until", "now".to_string())];
+    if !tags.is_empty() {
+        params.push(("tags", tags.join(" ")));
+    }
+    let resp = http.get(&url).query(&params).send().await.map_err(|e| http_error(&e, "the timeout"))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| http_error(&e, "the timeout"))?;
+    if !status.is_success() {
+        return Err(SourceError(format!("events: HTTP {}: {}", status.as_u16(), first_line(&body))));
+    }
+    parse_events(&body)
+}
+
+#[derive(Deserialize)]
+struct GraphiteEvent {
+    when: f64,
+    #[serde(default)]
+    what: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+pub fn parse_events(body: &str) -> Result<Vec<(i64, String)>, SourceError> {
+    let list: Vec<GraphiteEvent> =
+        serde_json::from_str(body).map_err(|e| SourceError(format!("malformed events JSON from Graphite: {e}")))?;
+    Ok(list
+        .into_iter()
+        .filter(|e| e.when.is_finite())
+        .map(|e| {
+            let text = e.what.filter(|w| !w.trim().is_empty()).or(e.data).unwrap_or_else(|| "event".into());
+            (e.when as i64, text)
+        })
+        .collect())
+}
+
 /// Each series' latest non-null value; series with none are left out.
 pub fn parse(body: &str) -> Result<Vec<Point>, SourceError> {
     let series: Vec<Series> =

@@ -8,6 +8,8 @@
 //! JSON all become a "source down" update with the reason.
 
 pub mod graphite;
+pub mod markers;
+pub mod panel;
 pub mod prometheus;
 
 use std::time::Duration;
@@ -179,6 +181,16 @@ pub async fn run<T: From<MetricsUpdate>>(
             return;
         }
     }
+}
+
+/// An HTTP client whose every request is bounded by `timeout`.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, SourceError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("shardtop/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| SourceError(format!("cannot build an HTTP client: {e}")))
 }
 
 /// A reqwest failure in words: timeout, refused, or other.

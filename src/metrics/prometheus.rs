@@ -33,8 +33,23 @@ struct Sample {
 /// Runs an instant query. Series whose value is not a finite number (NaN,
 /// ±Inf: e.g. a rate over a counter that just appeared) are left out.
 pub async fn query(http: &reqwest::Client, base: &str, promql: &str) -> Result<Vec<Point>, SourceError> {
+    query_at(http, base, promql, None).await
+}
+
+/// An instant query evaluated at `time` (unix seconds; `None`: now). At a day ago it is the
+/// whole expression's `offset 1d`, whatever the expression (`offset` alone binds to selectors).
+pub async fn query_at(
+    http: &reqwest::Client,
+    base: &str,
+    promql: &str,
+    time: Option<f64>,
+) -> Result<Vec<Point>, SourceError> {
     let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
-    let (status, body) = get(http, &url, &[("query", promql)]).await?;
+    let mut params = vec![("query", promql.to_string())];
+    if let Some(t) = time {
+        params.push(("time", format!("{t:.3}")));
+    }
+    let (status, body) = get(http, &url, &params).await?;
     parse(status, &body)
 }
 
@@ -93,6 +108,21 @@ pub async fn query_range(
     span: std::time::Duration,
     step: std::time::Duration,
 ) -> Result<Vec<RangeValues>, SourceError> {
+    let series = query_range_timed(http, base, promql, span, step).await?;
+    Ok(series.into_iter().map(|(labels, points)| (labels, points.into_iter().map(|p| p.1).collect())).collect())
+}
+
+/// A range series with its timestamps: its labels and (unix seconds, value), oldest first.
+pub type TimedValues = (Vec<(String, String)>, Vec<(f64, f64)>);
+
+/// [`query_range`] keeping each value's time, for folding several series into one.
+pub async fn query_range_timed(
+    http: &reqwest::Client,
+    base: &str,
+    promql: &str,
+    span: std::time::Duration,
+    step: std::time::Duration,
+) -> Result<Vec<TimedValues>, SourceError> {
     let url = format!("{}/api/v1/query_range", base.trim_end_matches('/'));
     let end = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
     let start = end - span.as_secs_f64();
@@ -103,10 +133,15 @@ pub async fn query_range(
         ("step", format!("{:.3}", step.as_secs_f64().max(0.001))),
     ];
     let (status, body) = get(http, &url, &params).await?;
-    parse_range(status, &body)
+    parse_range_timed(status, &body)
 }
 
 pub fn parse_range(http_status: u16, body: &str) -> Result<Vec<RangeValues>, SourceError> {
+    let series = parse_range_timed(http_status, body)?;
+    Ok(series.into_iter().map(|(labels, points)| (labels, points.into_iter().map(|p| p.1).collect())).collect())
+}
+
+pub fn parse_range_timed(http_status: u16, body: &str) -> Result<Vec<TimedValues>, SourceError> {
     let Some(data) = envelope(http_status, body)? else { return Err(no_data()) };
     if data.result_type != "matrix" {
         return Err(SourceError(format!("a range query gave a {}, not a matrix", data.result_type)));
@@ -116,7 +151,11 @@ pub fn parse_range(http_status: u16, body: &str) -> Result<Vec<RangeValues>, Sou
     Ok(series
         .into_iter()
         .map(|s| {
-            let values = s.values.iter().filter_map(|(_, v)| v.parse::<f64>().ok().filter(|v| v.is_finite())).collect();
+            let values = s
+                .values
+                .iter()
+                .filter_map(|(t, v)| v.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| (*t, v)))
+                .collect();
             (s.metric.into_iter().collect(), values)
         })
         .collect())

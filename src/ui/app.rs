@@ -99,6 +99,24 @@ pub enum Message {
     Action(super::action::ActionMsg),
     /// The deploy markers' store as it now is (`ui::markers`).
     Markers(Vec<super::wall::Marker>),
+    /// A read of a `[[markers]]` source.
+    SourceMarkers(crate::metrics::markers::MarkerUpdate),
+    /// A read of an application panel.
+    Panel(crate::metrics::panel::PanelUpdate),
+    /// The wall's history from before this session (the demo's simulated last hour).
+    WallHistory(Vec<super::wall::Point>),
+}
+
+impl From<crate::metrics::markers::MarkerUpdate> for Message {
+    fn from(u: crate::metrics::markers::MarkerUpdate) -> Self {
+        Message::SourceMarkers(u)
+    }
+}
+
+impl From<crate::metrics::panel::PanelUpdate> for Message {
+    fn from(u: crate::metrics::panel::PanelUpdate) -> Self {
+        Message::Panel(u)
+    }
 }
 
 impl From<Update> for Message {
@@ -182,6 +200,10 @@ pub struct App {
     pub dialog: Option<super::action::ActionDialog>,
     /// The wall's hour of fleet figures, last events and feed bottlenecks.
     pub wall: super::wall::Wall,
+    /// Application panels on the wall (`[[panel]]`).
+    pub panels: Vec<super::panels::Panel>,
+    /// Deploy markers by origin; `wall.markers` is their merge.
+    pub marker_sets: super::panels::MarkerSets,
     /// Effects of the update under way, returned by `update`.
     effects: Vec<Effect>,
 }
@@ -224,6 +246,8 @@ impl App {
             actions_configured: false,
             dialog: None,
             wall: super::wall::Wall::default(),
+            panels: Vec::new(),
+            marker_sets: super::panels::MarkerSets::default(),
             effects: Vec::new(),
         }
     }
@@ -364,9 +388,26 @@ impl App {
                 self.fleet.apply_metrics(&u)
             }
             Message::Markers(m) => {
-                self.dirty = self.dirty || m != self.wall.markers;
-                self.wall.markers = m;
+                self.marker_sets.local = m;
+                self.set_markers();
                 Vec::new()
+            }
+            Message::SourceMarkers(u) => {
+                let event = self.marker_sets.apply(u);
+                self.set_markers();
+                event.into_iter().collect()
+            }
+            Message::WallHistory(points) => {
+                self.wall.backfill(points);
+                self.dirty = true;
+                Vec::new()
+            }
+            Message::Panel(u) => {
+                self.dirty = true;
+                match self.panels.get_mut(u.index) {
+                    Some(p) => p.apply(u).into_iter().collect(),
+                    None => Vec::new(),
+                }
             }
             Message::Tick(now) => {
                 // Redraw when the clock's second changes: ages and the clock show seconds.
@@ -421,6 +462,12 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    fn set_markers(&mut self) {
+        let m = self.marker_sets.merged();
+        self.dirty = self.dirty || m != self.wall.markers;
+        self.wall.markers = m;
     }
 
     /// A promotion from this session made `new_master` the master of `shard`: the model puts it
@@ -548,6 +595,10 @@ impl App {
                 View::Topology(Some(s)) => self.view = View::Detail(s),
                 View::Topology(None) => self.topology_to_overview(),
             },
+            // The wall outside kiosk mode too; the same key goes back to the overview.
+            Action::Wall => {
+                self.view = if self.view == View::Wall { View::Overview } else { View::Wall };
+            }
             Action::Back => match self.view {
                 View::Detail(_) => self.view = View::Overview,
                 View::Topology(None) => self.topology_to_overview(),
@@ -861,6 +912,21 @@ pub(crate) mod tests {
         assert_eq!(first.health, Health::Critical);
         let healths: Vec<_> = app.visible_shards().iter().map(|&i| app.fleet.shards[i].health).collect();
         assert!(healths.windows(2).all(|w| w[0] >= w[1]), "{healths:?}");
+    }
+
+    #[test]
+    fn w_opens_the_wall_outside_kiosk_mode_and_goes_back() {
+        let mut app = demo_app(10.0);
+        assert!(app.kiosk.is_none());
+        key(&mut app, KeyCode::Enter);
+        assert!(matches!(app.view, View::Detail(_)));
+        key(&mut app, KeyCode::Char('w'));
+        assert_eq!(app.view, View::Wall);
+        key(&mut app, KeyCode::Char('w'));
+        assert_eq!(app.view, View::Overview);
+        key(&mut app, KeyCode::Char('w'));
+        key(&mut app, KeyCode::Esc);
+        assert_eq!(app.view, View::Overview);
     }
 
     #[test]

@@ -16,8 +16,12 @@ pub struct Kiosk {
     pub since: DateTime<Utc>,
     /// `[kiosk] views`: what to show, in order, and for how long.
     pub playlist: Vec<(KioskView, Option<std::time::Duration>)>,
-    /// A shard that turned critical holds the first view up until it clears.
+    /// A shard that turned critical holds the first view up until it clears (at most [`MAX_HOLD`]).
     pub held_for: Option<usize>,
+    /// When the hold began.
+    pub held_since: Option<DateTime<Utc>>,
+    /// After a hold that ran out, no new one before this: the playlist goes round once first.
+    pub quiet_until: Option<DateTime<Utc>>,
     /// The shards critical at the last tick (`None` before the first: what is already broken
     /// when the wall starts pre-empts nothing).
     pub critical: Option<Vec<usize>>,
@@ -31,6 +35,8 @@ impl Kiosk {
             since: now,
             playlist: KioskConfig::default().views,
             held_for: None,
+            held_since: None,
+            quiet_until: None,
             critical: None,
         }
     }
@@ -112,26 +118,43 @@ pub fn rotation(app: &App) -> Vec<View> {
     views
 }
 
+/// The longest a critical shard holds the first view. On a big fleet some shard is nearly always
+/// critical, or turning so: without a limit the rest of the playlist would never come round.
+pub const MAX_HOLD: chrono::Duration = chrono::Duration::minutes(5);
+
 /// A shard that turned critical since the last tick pre-empts the rotation: the first view
-/// (the wall, by default) goes up and stays until that shard is no longer critical.
+/// (the wall, by default) goes up and stays until that shard is no longer critical, or for
+/// [`MAX_HOLD`]; a hold that ran out lets the playlist go round once before the next.
 /// Returns whether the view changed.
 fn preempt(app: &mut App, now: DateTime<Utc>) -> Option<bool> {
     let critical: Vec<usize> =
         (0..app.fleet.shards.len()).filter(|&i| app.fleet.shards[i].health == Health::Critical).collect();
-    let first = rotation(app).first().copied().unwrap_or(View::Overview);
+    let views = rotation(app);
+    let first = views.first().copied().unwrap_or(View::Overview);
+    let round =
+        app.kiosk.as_ref().map(|k| views.iter().map(|v| k.dwell(*v)).fold(chrono::Duration::zero(), |a, b| a + b))?;
     let k = app.kiosk.as_mut()?;
     let before = k.critical.replace(critical.clone());
     if let Some(s) = k.held_for {
-        if critical.contains(&s) {
+        let ran_out = k.held_since.is_some_and(|t| now - t >= MAX_HOLD);
+        if critical.contains(&s) && !ran_out {
             return Some(false); // held: no rotation
         }
         k.held_for = None;
+        k.held_since = None;
+        if ran_out {
+            k.quiet_until = Some(now + round);
+        }
         k.since = now - k.rotate - chrono::Duration::seconds(1); // move on at once
         return None;
     }
     let before = before?;
+    if k.quiet_until.is_some_and(|q| now < q) {
+        return None;
+    }
     let new = critical.iter().copied().find(|s| !before.contains(s))?;
     k.held_for = Some(new);
+    k.held_since = Some(now);
     k.since = now;
     let changed = app.view != first;
     app.view = first;
@@ -310,6 +333,42 @@ mod tests {
         assert!(tick(&mut app, t0 + chrono::Duration::seconds(301)));
         assert_eq!(app.kiosk.as_ref().and_then(|k| k.held_for), None);
         assert_eq!(app.view, View::Overview);
+    }
+
+    #[test]
+    fn a_hold_lasts_at_most_max_hold_then_the_playlist_goes_round_once() {
+        let mut app = demo_app(60.0);
+        let t0 = app.now;
+        let sec = chrono::Duration::seconds;
+        app.kiosk = Some(Kiosk::new(std::time::Duration::from_secs(10), t0));
+        app.view = View::Overview;
+        if let Some(k) = &mut app.kiosk {
+            k.critical = Some(Vec::new());
+        }
+        assert!(tick(&mut app, t0 + sec(1)));
+        assert_eq!(app.view, View::Wall);
+        let held = app.kiosk.as_ref().and_then(|k| k.held_for).expect("held");
+        assert!(!tick(&mut app, t0 + sec(1) + MAX_HOLD - sec(1)), "still held");
+        // Still critical, but the hold ran out: the playlist moves on, and goes round.
+        assert!(tick(&mut app, t0 + sec(1) + MAX_HOLD));
+        assert_eq!(app.fleet.shards[held].health, Health::Critical);
+        assert_eq!(app.view, View::Overview);
+        // Another shard turning critical now does not pre-empt the round.
+        if let Some(k) = &mut app.kiosk {
+            k.critical = Some(Vec::new());
+        }
+        let later = t0 + sec(3) + MAX_HOLD;
+        tick(&mut app, later);
+        assert_eq!(app.kiosk.as_ref().and_then(|k| k.held_for), None);
+        assert_ne!(app.view, View::Wall);
+        // After the round it may again.
+        let round: i64 = rotation(&app).len() as i64 * 10;
+        if let Some(k) = &mut app.kiosk {
+            k.critical = Some(Vec::new());
+        }
+        tick(&mut app, later + sec(round + 1));
+        assert!(app.kiosk.as_ref().and_then(|k| k.held_for).is_some());
+        assert_eq!(app.view, View::Wall);
     }
 
     #[test]

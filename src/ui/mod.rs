@@ -6,6 +6,7 @@ pub mod app;
 pub mod color;
 pub mod kiosk;
 pub mod markers;
+pub mod panels;
 pub mod profile;
 pub mod render;
 pub mod rows;

@@ -119,6 +119,29 @@ impl Wall {
         }
     }
 
+    /// History from before this session (the demo's simulated hour): points older than the first
+    /// one kept go in front, oldest first, as many as the hour holds.
+    pub fn backfill(&mut self, older: Vec<Point>) {
+        let bucket = |t: DateTime<Utc>| t.timestamp().div_euclid(BUCKET_SECS);
+        let first = self.points.front().map(|p| bucket(p.at));
+        let mut last = None;
+        let mut keep: Vec<Point> = Vec::new();
+        for p in older {
+            let b = bucket(p.at);
+            if first.is_some_and(|f| b >= f) || last.is_some_and(|l| b <= l) {
+                continue;
+            }
+            last = Some(b);
+            keep.push(p);
+        }
+        for p in keep.into_iter().rev() {
+            if self.points.len() >= HOUR_POINTS {
+                break;
+            }
+            self.points.push_front(p);
+        }
+    }
+
     /// Count the round's slowest shard (failed probes do not count: they answer fast).
     pub fn note_round(&mut self, round: &FeedRound) {
         let slowest = round
@@ -382,6 +405,22 @@ mod tests {
         // A clock that goes back adds nothing.
         let n = w.points.len();
         w.push(Point { at: t(0), ..Point::default() });
+        assert_eq!(w.points.len(), n);
+    }
+
+    #[test]
+    fn backfill_goes_in_front_and_keeps_the_hour() {
+        let mut w = Wall::default();
+        w.push(Point { at: t(1000), qps: Some(1.0), ..Point::default() });
+        let older: Vec<Point> =
+            (0..500).map(|k| Point { at: t(k * BUCKET_SECS - 4000), qps: Some(2.0), ..Point::default() }).collect();
+        w.backfill(older);
+        assert_eq!(w.points.len(), HOUR_POINTS);
+        assert!(w.points.iter().zip(w.points.iter().skip(1)).all(|(a, b)| a.at < b.at));
+        assert_eq!(w.points.back().and_then(|p| p.qps), Some(1.0));
+        // Nothing at or after what is already there.
+        let n = w.points.len();
+        w.backfill(vec![Point { at: t(2000), ..Point::default() }]);
         assert_eq!(w.points.len(), n);
     }
 

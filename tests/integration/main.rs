@@ -24,3 +24,4 @@ mod soak;
 mod terminal;
 mod tls;
 mod topology;
+mod wall;

@@ -121,7 +121,7 @@ impl Checker<'_> {
                 );
                 None
             }
-            Some(u) => self.source_url(u),
+            Some(u) => self.source_url("metrics.url", u),
         };
         let interval = self.duration("metrics.interval", raw.interval, MetricsConfig::DEFAULT_INTERVAL);
         let timeout = self.duration("metrics.timeout", raw.timeout, MetricsConfig::DEFAULT_TIMEOUT);
@@ -204,18 +204,18 @@ impl Checker<'_> {
         })
     }
 
-    fn source_url(&mut self, u: &Spanned<String>) -> Option<String> {
+    pub(in crate::config) fn source_url(&mut self, key: &str, u: &Spanned<String>) -> Option<String> {
         let text = u.get_ref().trim();
         let parsed = match reqwest::Url::parse(text) {
             Ok(p) if p.scheme() == "http" || p.scheme() == "https" => p,
             Ok(p) => {
-                self.error(Some(&u.span()), format!("metrics.url: scheme {:?} is not http or https", p.scheme()), None);
+                self.error(Some(&u.span()), format!("{key}: scheme {:?} is not http or https", p.scheme()), None);
                 return None;
             }
             Err(e) => {
                 self.error(
                     Some(&u.span()),
-                    format!("metrics.url {text:?} is not a URL: {e}"),
+                    format!("{key} {text:?} is not a URL: {e}"),
                     "e.g. \"http://prometheus.example.com:9090\"".to_string(),
                 );
                 return None;
@@ -225,7 +225,7 @@ impl Checker<'_> {
         if !parsed.username().is_empty() || parsed.password().is_some() {
             self.error(
                 Some(&u.span()),
-                "metrics.url carries credentials (user:password@): shardtop does not take secrets in the config".into(),
+                format!("{key} carries credentials (user:password@): shardtop does not take secrets in the config"),
                 "put the source behind a local proxy that adds them, or open it to this host".to_string(),
             );
             return None;

@@ -6,21 +6,39 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::fleet::Health;
+use crate::keymap::Action;
 use crate::ui::app::App;
 use crate::ui::theme::health_symbol;
 
 /// Width of the keys column.
 const KEYS_W: usize = 19;
 
+/// Bindings that share a line when the screen is short.
+const PAIRS: [(Action, Action); 3] =
+    [(Action::Up, Action::Down), (Action::PageUp, Action::PageDown), (Action::Top, Action::Bottom)];
+
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
-    let entries: Vec<(String, String)> = app
-        .keymap
-        .entries
-        .iter()
-        .filter(|e| !e.keys.is_empty())
-        .map(|e| (e.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" "), e.desc.clone()))
-        .collect();
+    let listed: Vec<&crate::keymap::Entry> = app.keymap.entries.iter().filter(|e| !e.keys.is_empty()).collect();
+    let keys = |e: &crate::keymap::Entry| e.keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(" ");
+    // On a screen too short for a line each, the pairs (up/down, page up/down, first/last) share one.
+    let short = listed.len() + 2 > area.height as usize && area.width < 100;
+    let mut entries: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while i < listed.len() {
+        let e = listed[i];
+        let pair = listed.get(i + 1).filter(|n| short && PAIRS.contains(&(e.action, n.action)));
+        match pair {
+            Some(n) => {
+                entries.push((format!("{} / {}", keys(e), keys(n)), format!("{} / {}", e.desc, n.desc)));
+                i += 2;
+            }
+            None => {
+                entries.push((keys(e), e.desc.clone()));
+                i += 1;
+            }
+        }
+    }
     // One column when it fits the height; else two side by side (short terminals, long keymaps).
     let columns = if entries.len() + 2 > area.height as usize && area.width >= 100 { 2 } else { 1 };
     let per_column = entries.len().div_ceil(columns);

@@ -8,6 +8,7 @@ mod events;
 mod help;
 mod kiosk;
 pub(crate) mod overview;
+mod panels;
 mod summary;
 pub(crate) mod topology;
 mod wall;
@@ -214,6 +215,7 @@ fn draw_footer(app: &App, frame: &mut Frame, area: Rect) {
                 (Action::Sort, format!("sort:{}", app.sort.label()), 5),
                 (Action::Open, "detail".into(), 6),
                 (Action::Topology, "topology".into(), 7),
+                (Action::Wall, "wall".into(), 9),
                 (Action::ToggleEvents, "events".into(), 8),
                 (Action::Quit, "quit".into(), 4),
             ],

@@ -26,24 +26,39 @@ const BEFORE_AFTER_MINUTES: i64 = 10;
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let tall = area.height >= 30;
     let tiles_h = if tall { 7 } else { 4 };
+    let mut all = tiles(app);
+    all.extend(super::panels::tiles(app));
+    let (per_row, band_rows) = band(all.len(), area);
     let events_h = match area.height {
         h if h >= 50 => 8,
         h if h >= 30 => 5,
         _ => 0,
     };
-    let calls = callouts(app);
+    let mut calls = callouts(app);
+    let hidden = all.len().saturating_sub(per_row * band_rows);
+    if hidden > 0 {
+        let names: Vec<&str> = all[all.len() - hidden..].iter().map(|t| t.label.as_str()).collect();
+        calls.push(Line::styled(
+            format!(" {hidden} more panels need a bigger screen: {}", names.join(", ")),
+            app.theme.muted,
+        ));
+    }
     let calls_h = (calls.len() as u16).min(if tall { 3 } else { 1 });
     let grid_cols = area.width.saturating_sub(label_width(area)).max(10);
     let grid_rows = grid_rows(app.fleet.shards.len(), grid_cols, area.height);
     let [tiles, calls_area, grid, charts, events] = Layout::vertical([
-        Constraint::Length(tiles_h),
+        Constraint::Length(tiles_h * band_rows as u16),
         Constraint::Length(calls_h),
         Constraint::Length(grid_rows + 1),
         Constraint::Fill(1),
         Constraint::Length(events_h),
     ])
     .areas(area);
-    draw_tiles(app, frame, tiles);
+    let rows = Layout::vertical(vec![Constraint::Length(tiles_h); band_rows]).split(tiles);
+    for (r, &row) in rows.iter().enumerate() {
+        let from = (r * per_row).min(all.len());
+        draw_tiles(app, frame, row, &all[from..(from + per_row).min(all.len())], per_row);
+    }
     let lines: Vec<Line> = calls.into_iter().take(calls_h as usize).collect();
     frame.render_widget(Paragraph::new(lines), calls_area);
     draw_grid(app, frame, grid);
@@ -74,16 +89,34 @@ fn grid_rows(shards: usize, cols: u16, height: u16) -> u16 {
     need.clamp(3, budget)
 }
 
-struct Tile {
-    label: &'static str,
-    value: String,
-    style: Style,
-    trend: Vec<f64>,
-    /// "+12% vs 15m before", or what the value is out of.
-    note: String,
+/// Narrowest tile: a value in the large font and "▲+12% vs 15m before" below it.
+const MIN_TILE_W: u16 = 28;
+
+/// Tiles a band row holds, and how many rows: the four fleet tiles and then the panels, as many
+/// a row as keep each [`MIN_TILE_W`] wide (at least the four), in at most a row more than the
+/// fleet's on a short screen, two more on a tall one.
+fn band(n: usize, area: Rect) -> (usize, usize) {
+    let per_row = ((area.width / MIN_TILE_W) as usize).max(4).min(n.max(4));
+    let max_rows = match area.height {
+        h if h >= 45 => 3,
+        h if h >= 16 => 2,
+        _ => 1,
+    };
+    (per_row, n.div_ceil(per_row).clamp(1, max_rows))
 }
 
-fn level(v: f64, warn: f64, crit: f64) -> Health {
+pub(super) struct Tile {
+    pub(super) label: String,
+    pub(super) value: String,
+    pub(super) style: Style,
+    pub(super) trend: Vec<f64>,
+    /// "+12% vs 15m before", or what the value is out of.
+    pub(super) note: String,
+    pub(super) note_style: Style,
+    pub(super) trend_style: Style,
+}
+
+pub(super) fn level(v: f64, warn: f64, crit: f64) -> Health {
     if v >= crit {
         Health::Critical
     } else if v >= warn {
@@ -93,19 +126,23 @@ fn level(v: f64, warn: f64, crit: f64) -> Health {
     }
 }
 
+/// Up, down or level, for a relative change (+0.12 is 12 % up).
+pub(super) fn arrow(app: &App, c: f64) -> &'static str {
+    if c > 0.005 {
+        if app.ascii { "^" } else { "▲" }
+    } else if c < -0.005 {
+        if app.ascii { "v" } else { "▼" }
+    } else {
+        "="
+    }
+}
+
 fn change_note(app: &App, m: Metric) -> String {
     match wall::change(&app.wall, m) {
         Some((c, p)) => {
-            let arrow = if c > 0.005 {
-                if app.ascii { "^" } else { "▲" }
-            } else if c < -0.005 {
-                if app.ascii { "v" } else { "▼" }
-            } else {
-                "="
-            };
             let secs = p.num_seconds();
             let period = if secs >= 60 { format!("{}m", secs / 60) } else { format!("{secs}s") };
-            format!("{arrow}{:+.0}% vs {period} before", c * 100.0)
+            format!("{}{:+.0}% vs {period} before", arrow(app, c), c * 100.0)
         }
         None => "no earlier period yet".into(),
     }
@@ -121,23 +158,27 @@ fn tiles(app: &App) -> Vec<Tile> {
     let worst = app.fleet.health();
     vec![
         Tile {
-            label: "FLEET QPS",
+            label: "FLEET QPS".into(),
             value: fmt_rate(last.qps),
             style: if qps_spike.is_some() { t.warn } else { t.ok },
             trend: app.wall.values(Metric::Qps),
             note: change_note(app, Metric::Qps),
+            note_style: t.muted,
+            trend_style: t.accent,
         },
         Tile {
-            label: "WORST LAG",
+            label: "WORST LAG".into(),
             value: fmt_lag(last.lag),
             style: last
                 .lag
                 .map_or(t.muted, |v| t.health(level(v, lim.lag_warn.as_secs_f64(), lim.lag_crit.as_secs_f64()))),
             trend: app.wall.values(Metric::Lag),
             note: change_note(app, Metric::Lag),
+            note_style: t.muted,
+            trend_style: t.accent,
         },
         Tile {
-            label: "FEED P99",
+            label: "FEED P99".into(),
             value: last.p99.map_or("—".into(), fmt_ms),
             style: last.p99.map_or(t.muted, |v| {
                 let h = level(v, lim.feed_p99_warn.as_secs_f64() * 1e3, lim.feed_p99_crit.as_secs_f64() * 1e3);
@@ -145,21 +186,24 @@ fn tiles(app: &App) -> Vec<Tile> {
             }),
             trend: app.wall.values(Metric::P99),
             note: change_note(app, Metric::P99),
+            note_style: t.muted,
+            trend_style: t.accent,
         },
         Tile {
-            label: "IN TROUBLE",
+            label: "IN TROUBLE".into(),
             value: trouble.to_string(),
             style: t.health(if trouble == 0 { Health::Ok } else { worst }),
             trend: app.wall.values(Metric::Trouble),
             note: format!("of {} shards", app.fleet.shards.len()),
+            note_style: t.muted,
+            trend_style: t.accent,
         },
     ]
 }
 
-fn draw_tiles(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_tiles(app: &App, frame: &mut Frame, area: Rect, all: &[Tile], per_row: usize) {
     let t = &app.theme;
-    let all = tiles(app);
-    let areas = Layout::horizontal(vec![Constraint::Ratio(1, all.len() as u32); all.len()]).spacing(1).split(area);
+    let areas = Layout::horizontal(vec![Constraint::Ratio(1, per_row as u32); per_row]).spacing(1).split(area);
     for (tile, &a) in all.iter().zip(areas.iter()) {
         let block = Block::default()
             .borders(Borders::TOP)
@@ -175,8 +219,11 @@ fn draw_tiles(app: &App, frame: &mut Frame, area: Rect) {
             Layout::vertical([Constraint::Fill(1), Constraint::Length(1), Constraint::Length(1)]).areas(inner);
         big_value(app, frame, value, &tile.value, tile.style);
         let w = spark.width.saturating_sub(1) as usize;
-        frame.render_widget(Paragraph::new(Span::styled(trend(app, tile.trend.iter().copied(), w), t.accent)), spark);
-        frame.render_widget(Paragraph::new(Span::styled(tile.note.clone(), t.muted)), note);
+        frame.render_widget(
+            Paragraph::new(Span::styled(trend(app, tile.trend.iter().copied(), w), tile.trend_style)),
+            spark,
+        );
+        frame.render_widget(Paragraph::new(Span::styled(tile.note.clone(), tile.note_style)), note);
     }
 }
 
@@ -573,6 +620,77 @@ mod tests {
                 assert!(screen.contains(word), "{w}×{h}: {word}\n{screen}");
             }
             insta::assert_snapshot!(format!("wall_{w}x{h}"), screen);
+        }
+    }
+
+    /// Three application panels: logins up on yesterday, orders under their critical floor, and
+    /// page load time whose Graphite is down (its last value kept, greyed).
+    pub(crate) fn with_panels(mut app: App) -> App {
+        use crate::config::{MetricsKind, PanelConfig, Reduce};
+        use crate::metrics::panel::{PanelReading, PanelUpdate};
+        use crate::ui::panels::Panel;
+        let cfg = |title: &str, source, unit: &str, warn, crit, lower| PanelConfig {
+            title: title.into(),
+            source,
+            url: if source == MetricsKind::Graphite {
+                "http://graphite:8080".into()
+            } else {
+                "http://prom:9090".into()
+            },
+            query: "q".into(),
+            unit: unit.into(),
+            warn,
+            crit,
+            lower_is_worse: lower,
+            reduce: Reduce::Sum,
+            compare: Some(PanelConfig::DEFAULT_COMPARE),
+            interval: std::time::Duration::from_secs(10),
+            timeout: std::time::Duration::from_secs(2),
+            line: 1,
+        };
+        let wave = |base: f64| (0..120).map(|k| base * (1.0 + 0.2 * (k as f64 / 15.0).sin())).collect::<Vec<f64>>();
+        let now = app.now;
+        let mut panels = vec![
+            Panel::new(cfg("logins/s", MetricsKind::Graphite, "/s", None, None, false)),
+            Panel::new(cfg("orders/min", MetricsKind::Prometheus, "", Some(50.0), Some(20.0), true)),
+            Panel::new(cfg("page load", MetricsKind::Graphite, "ms", Some(800.0), Some(1500.0), false)),
+        ];
+        let read = |index, value: f64, before, history| PanelUpdate {
+            index,
+            at: now,
+            result: Ok(PanelReading { value: Some(value), before: Some(before), history }),
+        };
+        panels[0].apply(read(0, 1234.0, 1100.0, wave(1200.0)));
+        panels[1].apply(read(1, 18.0, 61.0, wave(55.0)));
+        panels[2].apply(read(2, 420.0, 400.0, wave(400.0)));
+        panels[2].apply(PanelUpdate { index: 2, at: now, result: Err("cannot connect: Connection refused".into()) });
+        app.panels = panels;
+        app
+    }
+
+    #[test]
+    fn application_panels_at_80x24_200x60_320x90() {
+        let app = with_panels(with_an_hour(demo_app(60.0)));
+        for (w, h) in [(80, 24), (200, 60), (320, 90)] {
+            let buf = buffer(&app, w, h);
+            let screen = text(&buf);
+            for word in ["FLEET QPS", "logins/s", "orders/min", "page load", "cannot connect"] {
+                assert!(screen.contains(word), "{w}×{h}: {word}\n{screen}");
+            }
+            if w >= 200 {
+                assert!(screen.contains("cannot connect: Connection"), "{screen}");
+                assert!(w < 320 || screen.contains("cannot connect: Connection refused (graphite"), "{screen}");
+            } else {
+                // Large type elsewhere: the letters are blocks there.
+                assert!(screen.contains("DOWN"), "{screen}");
+                assert!(screen.contains("▲+12% vs yesterday") && screen.contains("▼-70% vs yesterday"), "{screen}");
+            }
+            // The orders tile is critical (under its floor), in the critical colour.
+            let y = screen.lines().position(|l| l.contains("orders/min")).expect("orders tile") as u16;
+            let x = screen.lines().nth(y as usize).and_then(|l| l.chars().position(|c| c == 'o')).unwrap_or(0) as u16;
+            let value_cell = (x..x + 20).map(|x| &buf[(x, y + 1)]).find(|c| c.symbol() != " ");
+            assert_eq!(value_cell.map(|c| c.fg), app.theme.crit.fg.or(Some(ratatui::style::Color::Reset)), "{w}×{h}");
+            insta::assert_snapshot!(format!("wall_panels_{w}x{h}"), screen);
         }
     }
 

@@ -47,7 +47,9 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // Issue 16: s48 a stopped SQL thread (fires, resolves), s49 a flap shorter than `for`, s50 an
     // Alertmanager restart while its alerts change.
     ("alerts", &["s48", "s49", "s50"]),
-    // Free for new modules: s41–s43, s57–s60.
+    // Read only: the kiosk wall with application panels and deploy markers (issue 19).
+    ("wall", &["s57", "s58"]),
+    // Free for new modules: s41–s43.
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

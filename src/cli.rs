@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod history;
+pub use history::{RecordArgs, RecordCommand, ReplayArgs};
+
 #[derive(Parser, Debug)]
 #[command(name = "shardtop", version, about = "Terminal operations dashboard for sharded MySQL/MariaDB fleets")]
 #[command(propagate_version = true)]
@@ -17,6 +20,10 @@ pub struct Cli {
 
     #[command(flatten)]
     pub terminal: TerminalFlags,
+
+    /// Record what this TUI session sees to a recording (see `shardtop record`; default: [record]).
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -112,6 +119,9 @@ impl Cli {
     pub fn resolve(mut self) -> Result<Cli, clap::Error> {
         let Some(command) = self.command.as_mut() else { return Ok(self) };
         let name = command.name();
+        if self.record.is_some() {
+            return Err(not_taken("--record", name));
+        }
         let (config, read_only, terminal) = command.session_flags();
         match config {
             Some(c) => self.config.path = c.path.take().or(self.config.path.take()),
@@ -139,6 +149,8 @@ fn not_taken(flag: &str, command: &str) -> clap::Error {
     use clap::CommandFactory;
     let what = if flag == "--config" || flag == "--read-only" {
         "it does nothing there"
+    } else if flag == "--record" {
+        "it records the TUI's session; `shardtop record` records without one"
     } else {
         "it is a TUI flag, for `shardtop` and `shardtop demo`"
     };
@@ -494,6 +506,12 @@ pub enum Command {
         file: Option<std::path::PathBuf>,
     },
     /// Print the man page (roff): `shardtop man > shardtop.1`, or one subcommand's page.
+    /// Record the fleet headless: every sample, event, anomaly, action step and metrics reading,
+    /// to an SQLite file that `replay` reads (docs/recording.md).
+    Record(RecordArgs),
+    /// Replay a recording in the TUI (read-only, with seek and jump to incident), or print the
+    /// fleet at a moment (--snapshot-at) or the events of a window (--events).
+    Replay(ReplayArgs),
     Man {
         /// A subcommand, e.g. promote (default: shardtop itself).
         #[arg(value_name = "SUBCOMMAND")]
@@ -519,6 +537,8 @@ impl Command {
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
             Command::Mark { .. } => "mark",
+            Command::Record(_) => "record",
+            Command::Replay(_) => "replay",
         }
     }
 
@@ -526,6 +546,11 @@ impl Command {
     fn session_flags(&mut self) -> (Option<&mut ConfigFlag>, Option<&mut ReadOnlyFlag>, Option<&mut TerminalFlags>) {
         match self {
             Command::Demo { config, read_only, terminal, .. } => (Some(config), Some(read_only), Some(terminal)),
+            Command::Record(RecordArgs { command: Some(RecordCommand::Export { config, .. }), .. }) => {
+                (Some(config), None, None)
+            }
+            Command::Record(a) => (Some(&mut a.config), None, None),
+            Command::Replay(a) => (Some(&mut a.config), None, Some(&mut a.terminal)),
             Command::Promote { config, read_only, .. }
             | Command::Failover { config, read_only, .. }
             | Command::Fence { config, read_only, .. }
@@ -553,6 +578,6 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
 }
 
 /// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds: the config's syntax.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::config::parse_duration(s).map_err(|e| e.to_string())
 }

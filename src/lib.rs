@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod mysql;
 pub mod poll;
 pub mod probe;
+pub mod record;
 pub mod secret;
 pub mod setup;
 pub mod sim;

@@ -57,6 +57,8 @@ fn main() -> ExitCode {
             Some(Command::Completions { shell }) => commands::completions(*shell),
             Some(Command::Man { command }) => commands::man(command.as_deref()),
             Some(Command::Mark { text, file }) => commands::mark(text, file.as_deref()),
+            Some(Command::Record(args)) => commands::record(&cli, args).await,
+            Some(Command::Replay(args)) => commands::replay(&cli, args).await,
         }
     });
     // Don't wait for probes stuck on hung servers: they hold nothing we need.

@@ -50,7 +50,7 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
         log::warn!(target: "config", "{w}");
     }
     // The simulated fleet is whole from the start: nothing for discovery to add.
-    let result = crate::ui::run(app, rx, profile, None, None).await;
+    let result = crate::ui::run(app, rx, profile, None, None, crate::ui::tape::Tape::off()).await;
     feed_task.abort();
     result.map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)

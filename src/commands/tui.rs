@@ -56,6 +56,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     }
     crate::ui::kiosk::set_playlist(&mut app, &cfg.kiosk.views);
     init_event_log();
+    let tape = super::record::tui_tape(cli, &cfg, &app)?;
     for w in loaded.warnings.iter().map(ToString::to_string).chain(profile.warnings.iter().cloned()) {
         log::warn!(target: "config", "{w}");
     }
@@ -100,7 +101,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     }
     drop(tx);
     let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: session });
-    crate::ui::run(app, rx, profile, Some(runner), Some(poller))
+    crate::ui::run(app, rx, profile, Some(runner), Some(poller), tape)
         .await
         .map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)
@@ -108,10 +109,10 @@ pub async fn tui(cli: &Cli) -> CmdResult {
 
 /// The poller as the TUI's loop drives it: a server discovery adds is probed, with the
 /// monitoring account, from its slot on.
-struct Discovered {
-    poller: Poller<Message>,
-    opts: Arc<ProbeOptions>,
-    discovery_interval: Duration,
+pub(super) struct Discovered {
+    pub(super) poller: Poller<Message>,
+    pub(super) opts: Arc<ProbeOptions>,
+    pub(super) discovery_interval: Duration,
 }
 
 impl AddInstance for Discovered {

@@ -37,6 +37,7 @@ pub use sections::heartbeat::HeartbeatConfig;
 pub use sections::kiosk::{KioskConfig, KioskView};
 pub use sections::metrics::{MetricsConfig, MetricsKind};
 pub use sections::poll::{DEFAULT_DISCOVERY_INTERVAL, PollConfig};
+pub use sections::record::RecordConfig;
 pub use sections::shard::ShardConfig;
 pub use sections::thresholds::Thresholds;
 pub use sections::ui::UiConfig;
@@ -61,6 +62,8 @@ pub struct Config {
     pub checksum: ChecksumConfig,
     /// `[keys] bind`: overrides of the default key bindings, in file order.
     pub keys: Vec<crate::keymap::UserBinding>,
+    /// `[record]`: the fleet history's file and retention.
+    pub record: RecordConfig,
 }
 
 /// A valid configuration plus the warnings found on the way.

@@ -15,11 +15,12 @@ use super::sections::keys::RawKeys;
 use super::sections::kiosk::RawKiosk;
 use super::sections::metrics::RawMetrics;
 use super::sections::poll::RawPoll;
+use super::sections::record::RawRecord;
 use super::sections::shard::RawShard;
 use super::sections::thresholds::RawThresholds;
 use super::sections::ui::RawUi;
 use super::sections::{
-    actions, checksum, defaults, feed, heartbeat, keys, kiosk, metrics, poll, shard, thresholds, ui,
+    actions, checksum, defaults, feed, heartbeat, keys, kiosk, metrics, poll, record, shard, thresholds, ui,
 };
 
 /// A value that may be missing, with where it was written.
@@ -42,6 +43,7 @@ pub(super) struct RawConfig {
     pub actions: Opt<RawActions>,
     pub checksum: Option<RawChecksum>,
     pub keys: Option<RawKeys>,
+    pub record: Option<RawRecord>,
 }
 
 /// Known keys per section (`""` is the top level), for "did you mean" and for
@@ -63,6 +65,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "keys",
             "actions",
             "checksum",
+            "record",
         ],
     ),
     ("poll", poll::KEYS),
@@ -77,6 +80,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
     ("keys", keys::KEYS),
     ("checksum", checksum::KEYS),
     ("actions", actions::KEYS),
+    ("record", record::KEYS),
 ];
 
 /// How a section is written in the file: `[poll]`, but `[[shard]]`.

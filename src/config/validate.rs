@@ -124,6 +124,7 @@ impl Checker<'_> {
             actions: raw.actions.map(|a| self.actions(a)).unwrap_or_default(),
             checksum: self.checksum(raw.checksum.unwrap_or_default()),
             keys: self.keys(raw.keys.unwrap_or_default()),
+            record: self.record(raw.record.unwrap_or_default()),
         };
         if config.feed.is_some() && config.defaults.user.is_empty() && self.allow_no_user {
             self.error(

@@ -8,9 +8,11 @@ pub mod kiosk;
 pub mod markers;
 pub mod profile;
 pub mod render;
+pub mod replay;
 pub mod rows;
 pub mod storm;
 pub mod summary;
+pub mod tape;
 pub mod term;
 pub mod theme;
 pub mod topo;
@@ -55,6 +57,7 @@ pub async fn run(
     profile: profile::Profile,
     runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
     mut poller: Option<Box<dyn AddInstance>>,
+    mut tape: tape::Tape,
 ) -> io::Result<()> {
     use std::io::IsTerminal;
     if !io::stdout().is_terminal() {
@@ -78,15 +81,45 @@ pub async fn run(
         let _ = crossterm::execute!(io::stdout(), crossterm::event::EnableMouseCapture);
     }
     // The poller is dropped (its probes stopped) only after the terminal is restored.
-    let result = event_loop(&mut terminal, &mut app, &mut inbound, &profile, runner, &mut poller).await;
+    let result = event_loop(&mut terminal, &mut app, &mut inbound, &profile, runner, &mut poller, &mut tape).await;
     term::leave(profile.mouse)?;
+    if let Err(e) = tape.flush() {
+        eprintln!("shardtop: the recording's last block was not saved: {e}");
+    }
     result
+}
+
+/// When a message happened, for the events it raises: a sample's or a round's own time.
+pub fn message_time(m: &Message) -> chrono::DateTime<chrono::Utc> {
+    match m {
+        Message::Sample(u) => u.sample.at,
+        Message::Feed(r) => r.at,
+        Message::Metrics(u) => u.at,
+        Message::Tick(t) => *t,
+        _ => chrono::Utc::now(),
+    }
+}
+
+/// `deliver`, with the recording told first of the message and then of the events it raised.
+pub fn deliver_recorded(app: &mut App, slots: &mut SlotMap, tape: &mut tape::Tape, msg: Message) -> Vec<Effect> {
+    if !tape.is_on() {
+        return deliver(app, slots, msg);
+    }
+    let at = message_time(&msg);
+    tape.message(&msg, at);
+    let effects = deliver(app, slots, msg);
+    for e in &effects {
+        if let Effect::Events(events) = e {
+            tape.events(at, events);
+        }
+    }
+    effects
 }
 
 /// One message into the model, as the loop delivers it: a poll result goes to the instance its
 /// slot means now (`SlotMap`), and a swap the model makes (a promotion) is applied to the map at
 /// once, before the next result. Returns the other effects for the loop to carry out.
-fn deliver(app: &mut App, slots: &mut SlotMap, msg: Message) -> Vec<Effect> {
+pub fn deliver(app: &mut App, slots: &mut SlotMap, msg: Message) -> Vec<Effect> {
     let msg = match msg {
         Message::Sample(mut u) => {
             u.slot = slots.route(u.slot);
@@ -112,6 +145,7 @@ async fn event_loop(
     profile: &profile::Profile,
     runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
     poller: &mut Option<Box<dyn AddInstance>>,
+    tape: &mut tape::Tape,
 ) -> io::Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -171,15 +205,15 @@ async fn event_loop(
             },
             m = inbound.recv() => {
                 let Some(m) = m else { return Ok(()) };
-                effects.extend(deliver(app, &mut slots, m));
+                effects.extend(deliver_recorded(app, &mut slots, tape, m));
                 // Take whatever else already arrived: one redraw for the lot.
                 while let Ok(m) = inbound.try_recv() {
-                    effects.extend(deliver(app, &mut slots, m));
+                    effects.extend(deliver_recorded(app, &mut slots, tape, m));
                 }
             }
             m = action_rx.recv() => {
                 if let Some(m) = m {
-                    effects.extend(deliver(app, &mut slots, Message::Action(m)));
+                    effects.extend(deliver_recorded(app, &mut slots, tape, Message::Action(m)));
                 }
             }
             _ = tokio::time::sleep_until(storm.due().unwrap_or_else(Instant::now)), if storm.due().is_some() => {
@@ -199,7 +233,8 @@ async fn event_loop(
                         }
                     }
                 }
-                effects.extend(deliver(app, &mut slots, Message::Tick(now)))
+                effects.extend(deliver_recorded(app, &mut slots, tape, Message::Tick(now)));
+                tape.tick(now);
             }
             _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
             _ = sigterm.recv() => quit_when_idle = true,

@@ -12,6 +12,7 @@ pub(super) mod keys;
 pub(super) mod kiosk;
 pub(super) mod metrics;
 pub(super) mod poll;
+pub(super) mod record;
 pub(super) mod shard;
 pub(super) mod thresholds;
 pub(super) mod ui;

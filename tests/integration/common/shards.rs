@@ -36,7 +36,10 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // candidate behind, s39 both replicas behind) or SIGSTOPped (s36), then failed over; s40 is
     // s34's global upstream.
     ("failover", &["s34", "s35", "s36", "s37", "s38", "s39", "s40"]),
-    // Free for new modules: s41–s60.
+    // Issue 15: a fault sequence recorded (s41 SQL thread stopped, s42 lagging, s43 promoted and
+    // back); s41 again for retention.
+    ("record", &["s41", "s42", "s43"]),
+    // Free for new modules: s44–s60.
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

@@ -182,6 +182,8 @@ pub struct App {
     pub dialog: Option<super::action::ActionDialog>,
     /// The wall's hour of fleet figures, last events and feed bottlenecks.
     pub wall: super::wall::Wall,
+    /// Replaying a recording (`shardtop replay`): the timeline, speed and recorded events.
+    pub replay: Option<super::replay::Bar>,
     /// Effects of the update under way, returned by `update`.
     effects: Vec<Effect>,
 }
@@ -224,6 +226,7 @@ impl App {
             actions_configured: false,
             dialog: None,
             wall: super::wall::Wall::default(),
+            replay: None,
             effects: Vec::new(),
         }
     }

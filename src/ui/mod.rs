@@ -9,6 +9,7 @@ pub mod markers;
 pub mod profile;
 pub mod render;
 pub mod replay;
+pub mod replay_run;
 pub mod rows;
 pub mod storm;
 pub mod summary;
@@ -19,6 +20,8 @@ pub mod topo;
 pub mod views;
 pub mod wall;
 
+#[cfg(test)]
+mod replay_tests;
 #[cfg(test)]
 mod scale_tests;
 #[cfg(test)]

@@ -61,7 +61,8 @@ mod tests {
     fn defaults_and_a_full_section() {
         let c = ok(SHARD, &fixture_env()).config.record;
         assert_eq!(c, RecordConfig::default());
-        let text = format!("[record]\npath = \"/var/lib/shardtop/fleet.db\"\nretention = \"168h\"\ntui = true\n{SHARD}");
+        let text =
+            format!("[record]\npath = \"/var/lib/shardtop/fleet.db\"\nretention = \"168h\"\ntui = true\n{SHARD}");
         let c = ok(&text, &fixture_env()).config.record;
         assert_eq!(
             c,

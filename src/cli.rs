@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod serve;
 pub use serve::ServeArgs;
+mod history;
+pub use history::{RecordArgs, RecordCommand, ReplayArgs};
 
 #[derive(Parser, Debug)]
 #[command(name = "shardtop", version, about = "Terminal operations dashboard for sharded MySQL/MariaDB fleets")]
@@ -34,6 +36,10 @@ pub struct Cli {
     /// A CA certificate (PEM) to trust for the collector's TLS, besides the system's (for --connect).
     #[arg(long, value_name = "PATH", requires = "connect")]
     pub connect_ca: Option<PathBuf>,
+
+    /// Record what this TUI session sees to a recording (see `shardtop record`; default: [record]).
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -137,6 +143,9 @@ impl Cli {
         if self.connect.is_some() {
             return Err(not_taken("--connect", name));
         }
+        if self.record.is_some() {
+            return Err(not_taken("--record", name));
+        }
         let (config, read_only, terminal) = command.session_flags();
         match config {
             Some(c) => self.config.path = c.path.take().or(self.config.path.take()),
@@ -166,6 +175,8 @@ fn not_taken(flag: &str, command: &str) -> clap::Error {
         "it does nothing there"
     } else if flag == "--connect" {
         "it is for the TUI alone: `shardtop --connect URL`"
+    } else if flag == "--record" {
+        "it records the TUI's session; `shardtop record` records without one"
     } else {
         "it is a TUI flag, for `shardtop` and `shardtop demo`"
     };
@@ -554,6 +565,12 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 300)]
         tolerance: i64,
     },
+    /// Record the fleet headless: every sample, event, anomaly, action step and metrics reading,
+    /// to an SQLite file that `replay` reads (docs/recording.md).
+    Record(RecordArgs),
+    /// Replay a recording in the TUI (read-only, with seek and jump to incident), or print the
+    /// fleet at a moment (--snapshot-at) or the events of a window (--events).
+    Replay(ReplayArgs),
     /// Print the man page (roff): `shardtop man > shardtop.1`, or one subcommand's page.
     Man {
         /// A subcommand, e.g. promote (default: shardtop itself).
@@ -583,6 +600,8 @@ impl Command {
             Command::Mark { .. } => "mark",
             Command::Watch { .. } => "watch",
             Command::WebhookReceiver { .. } => "webhook-receiver",
+            Command::Record(_) => "record",
+            Command::Replay(_) => "replay",
         }
     }
 
@@ -590,6 +609,11 @@ impl Command {
     fn session_flags(&mut self) -> (Option<&mut ConfigFlag>, Option<&mut ReadOnlyFlag>, Option<&mut TerminalFlags>) {
         match self {
             Command::Demo { config, read_only, terminal, .. } => (Some(config), Some(read_only), Some(terminal)),
+            Command::Record(RecordArgs { command: Some(RecordCommand::Export { config, .. }), .. }) => {
+                (Some(config), None, None)
+            }
+            Command::Record(a) => (Some(&mut a.config), None, None),
+            Command::Replay(a) => (Some(&mut a.config), None, Some(&mut a.terminal)),
             Command::Promote { config, read_only, .. }
             | Command::Failover { config, read_only, .. }
             | Command::Fence { config, read_only, .. }
@@ -621,6 +645,6 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
 }
 
 /// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds: the config's syntax.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::config::parse_duration(s).map_err(|e| e.to_string())
 }

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod mysql;
 pub mod poll;
 pub mod probe;
+pub mod record;
 pub mod secret;
 pub mod serve;
 pub mod setup;

@@ -69,6 +69,8 @@ fn main() -> ExitCode {
             Some(Command::WebhookReceiver { listen, secret_env, secret_file, tolerance }) => {
                 commands::webhook_receiver(listen, secret_env.as_deref(), secret_file.as_deref(), *tolerance).await
             }
+            Some(Command::Record(args)) => commands::record(&cli, args).await,
+            Some(Command::Replay(args)) => commands::replay(&cli, args).await,
         }
     });
     // Don't wait for probes stuck on hung servers: they hold nothing we need.

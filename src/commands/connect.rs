@@ -54,7 +54,7 @@ pub async fn connect(cli: &Cli, url: &str, token_file: Option<&Path>, ca: Option
     log::info!(target: "fleet", "viewing {} shards from the collector at {}", first.len(), remote.name());
     let (tx, rx) = mpsc::channel::<Message>(256);
     let reader = tokio::spawn(viewer::run(remote, first, events, tx));
-    let result = crate::ui::run(app, rx, profile, None, None, None).await;
+    let result = crate::ui::run(app, rx, profile, crate::ui::Session::default()).await;
     reader.abort();
     result.map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)

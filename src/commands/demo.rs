@@ -58,7 +58,7 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
         log::warn!(target: "config", "{w}");
     }
     // The simulated fleet is whole from the start: nothing for discovery to add.
-    let result = crate::ui::run(app, rx, profile, None, None, None).await;
+    let result = crate::ui::run(app, rx, profile, crate::ui::Session::default()).await;
     feed_task.abort();
     result.map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)

@@ -57,6 +57,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     crate::ui::kiosk::set_playlist(&mut app, &cfg.kiosk.views);
     app.panels = cfg.panels.iter().cloned().map(crate::ui::panels::Panel::new).collect();
     init_event_log();
+    let tape = super::record::tui_tape(cli, &cfg, &app)?;
     for w in loaded.warnings.iter().map(ToString::to_string).chain(profile.warnings.iter().cloned()) {
         log::warn!(target: "config", "{w}");
     }
@@ -115,7 +116,13 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     let outcomes = alerts.as_ref().and_then(|a| a.0.outbox());
     let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: session, outcomes });
     let observer = alerts.as_mut().map(|a| a as &mut dyn crate::ui::FleetObserver);
-    let result = crate::ui::run(app, rx, profile, Some(runner), Some(poller), observer).await;
+    let result = crate::ui::run(
+        app,
+        rx,
+        profile,
+        crate::ui::Session { runner: Some(runner), poller: Some(poller), observer, tape },
+    )
+    .await;
     if let Some(a) = alerts {
         // What the sinks still hold gets a moment to go out; the terminal is already restored.
         a.0.shutdown(ALERTS_GRACE).await;

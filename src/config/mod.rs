@@ -40,6 +40,7 @@ pub use sections::markers::MarkerSourceConfig;
 pub use sections::metrics::{MetricsConfig, MetricsKind};
 pub use sections::panel::{PanelConfig, Reduce};
 pub use sections::poll::{DEFAULT_DISCOVERY_INTERVAL, PollConfig};
+pub use sections::record::RecordConfig;
 pub use sections::shard::ShardConfig;
 pub use sections::thresholds::Thresholds;
 pub use sections::ui::UiConfig;
@@ -70,6 +71,8 @@ pub struct Config {
     pub keys: Vec<crate::keymap::UserBinding>,
     /// Alerts to Alertmanager and webhooks; off without an `[alerts]` section.
     pub alerts: Option<AlertsConfig>,
+    /// `[record]`: the fleet history's file and retention.
+    pub record: RecordConfig,
 }
 
 /// A valid configuration plus the warnings found on the way.

@@ -18,11 +18,12 @@ use super::sections::markers::RawMarkers;
 use super::sections::metrics::RawMetrics;
 use super::sections::panel::RawPanel;
 use super::sections::poll::RawPoll;
+use super::sections::record::RawRecord;
 use super::sections::shard::RawShard;
 use super::sections::thresholds::RawThresholds;
 use super::sections::ui::RawUi;
 use super::sections::{
-    actions, alerts, checksum, defaults, feed, heartbeat, keys, kiosk, markers, metrics, panel, poll, shard,
+    actions, alerts, checksum, defaults, feed, heartbeat, keys, kiosk, markers, metrics, panel, poll, record, shard,
     thresholds, ui,
 };
 
@@ -51,6 +52,7 @@ pub(super) struct RawConfig {
     pub checksum: Option<RawChecksum>,
     pub keys: Option<RawKeys>,
     pub alerts: Opt<RawAlerts>,
+    pub record: Option<RawRecord>,
 }
 
 /// Known keys per section (`""` is the top level), for "did you mean" and for
@@ -75,6 +77,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
             "actions",
             "checksum",
             "alerts",
+            "record",
         ],
     ),
     ("poll", poll::KEYS),
@@ -93,6 +96,7 @@ pub(super) const SECTIONS: &[(&str, &[&str])] = &[
     ("actions", actions::KEYS),
     ("alerts", alerts::KEYS),
     ("alerts.webhook", alerts::WEBHOOK_KEYS),
+    ("record", record::KEYS),
 ];
 
 /// How a section is written in the file: `[poll]`, but `[[shard]]`.

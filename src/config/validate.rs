@@ -130,6 +130,7 @@ impl Checker<'_> {
             checksum: self.checksum(raw.checksum.unwrap_or_default()),
             keys: self.keys(raw.keys.unwrap_or_default()),
             alerts: raw.alerts.map(|a| self.alerts(a)),
+            record: self.record(raw.record.unwrap_or_default()),
         };
         if config.feed.is_some() && config.defaults.user.is_empty() && self.allow_no_user {
             self.error(

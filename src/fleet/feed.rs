@@ -14,7 +14,7 @@ use super::status::{ProbeError, ProbeErrorKind};
 use crate::mysql::Addr;
 
 /// Where a figure came from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Measured by shardtop itself (status counters, feed probe).

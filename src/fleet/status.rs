@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::mysql::Addr;
 pub use crate::mysql::Flavor;
 
 /// State of the replication IO thread (`Slave_IO_Running` / `Replica_IO_Running`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IoState {
     Running,
@@ -20,7 +20,7 @@ pub enum IoState {
 }
 
 /// How a replica positions itself on its source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GtidMode {
     /// file:position coordinates.
@@ -34,7 +34,7 @@ pub enum GtidMode {
 }
 
 /// One replication channel of a replica, whatever the server calls its columns.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReplicationStatus {
     /// MariaDB `Connection_name` / MySQL `Channel_Name`; empty for the default channel.
     pub channel: String,
@@ -77,7 +77,7 @@ impl ReplicationStatus {
 }
 
 /// GTID positions as the server reports them (raw, for display; parse with `probe::gtid`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GtidState {
     /// MariaDB `@@gtid_binlog_pos`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,7 +101,7 @@ impl GtidState {
 }
 
 /// Selected global status counters.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     pub uptime: u64,
     pub questions: u64,
@@ -115,7 +115,7 @@ pub struct Counters {
 }
 
 /// Everything one successful probe learned about one server.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstanceStatus {
     pub flavor: Flavor,
     pub version: String,
@@ -146,7 +146,7 @@ pub struct InstanceStatus {
 /// Semi-synchronous replication as one server reports it. Each side is `None` when the server
 /// has no plugin for it (MySQL loads the source and replica plugins separately; MariaDB has both
 /// built in).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SemiSync {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master: Option<SemiSyncMaster>,
@@ -155,7 +155,7 @@ pub struct SemiSync {
 }
 
 /// The master (source) side of semi-sync.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SemiSyncMaster {
     /// `rpl_semi_sync_master_enabled` / `rpl_semi_sync_source_enabled`: configured to wait.
     pub enabled: bool,
@@ -189,7 +189,7 @@ impl SemiSyncMaster {
 }
 
 /// The replica side of semi-sync.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SemiSyncReplica {
     /// `rpl_semi_sync_slave_enabled` / `rpl_semi_sync_replica_enabled`.
     pub enabled: bool,
@@ -198,7 +198,7 @@ pub struct SemiSyncReplica {
 }
 
 /// When a semi-sync master waits for the acknowledgement (`rpl_semi_sync_master_wait_point`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum WaitPoint {
     /// Before committing to the storage engine: no client sees a write a replica lacks (lossless).
@@ -217,7 +217,7 @@ impl WaitPoint {
 }
 
 /// Facts about a server's place in the replication topology.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TopologyFacts {
     /// MariaDB `@@gtid_binlog_state`: the last GTID per (domain, server_id)
     /// pair in the binlog, which keeps a replica's local writes visible after
@@ -225,16 +225,18 @@ pub struct TopologyFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gtid_binlog_state: Option<String>,
     /// Replication filters set on any channel, as `Column=value`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<String>,
     /// Set only by the probes that also ran discovery (a slower cadence);
     /// the fleet model keeps the last one.
-    #[serde(skip)]
+    /// Recorded (`record`) so a replay discovers what the live session did; never in snapshots,
+    /// which do not serialise statuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<Discovery>,
 }
 
 /// Who replicates from this server, as the server itself sees it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Discovery {
     /// `SHOW REPLICA HOSTS` rows; `None` when the account may not run it
     /// (REPLICATION MASTER ADMIN on MariaDB, REPLICATION SLAVE on MySQL).
@@ -247,7 +249,7 @@ pub struct Discovery {
 }
 
 /// One row of `SHOW REPLICA HOSTS`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaHost {
     pub server_id: u32,
     /// `report_host:report_port`; `None` when the replica reports no host.
@@ -267,7 +269,7 @@ impl InstanceStatus {
 
 /// Why a probe failed. The kind drives the display; the message is for humans
 /// and never contains a password.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeErrorKind {
     /// No answer within the per-server timeout (hung, overloaded, SIGSTOPped).
@@ -284,7 +286,7 @@ pub enum ProbeErrorKind {
     Other,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProbeError {
     pub kind: ProbeErrorKind,
     pub message: String,

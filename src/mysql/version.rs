@@ -5,7 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// The server family: decides statement names, columns and GTID formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Flavor {
     MariaDb,

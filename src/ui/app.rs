@@ -204,6 +204,8 @@ pub struct App {
     pub panels: Vec<super::panels::Panel>,
     /// Deploy markers by origin; `wall.markers` is their merge.
     pub marker_sets: super::panels::MarkerSets,
+    /// Replaying a recording (`shardtop replay`): the timeline, speed and recorded events.
+    pub replay: Option<super::replay::Bar>,
     /// Effects of the update under way, returned by `update`.
     effects: Vec<Effect>,
 }
@@ -248,6 +250,7 @@ impl App {
             wall: super::wall::Wall::default(),
             panels: Vec::new(),
             marker_sets: super::panels::MarkerSets::default(),
+            replay: None,
             effects: Vec::new(),
         }
     }

@@ -9,15 +9,20 @@ pub mod markers;
 pub mod panels;
 pub mod profile;
 pub mod render;
+pub mod replay;
+pub mod replay_run;
 pub mod rows;
 pub mod storm;
 pub mod summary;
+pub mod tape;
 pub mod term;
 pub mod theme;
 pub mod topo;
 pub mod views;
 pub mod wall;
 
+#[cfg(test)]
+mod replay_tests;
 #[cfg(test)]
 mod scale_tests;
 #[cfg(test)]
@@ -51,18 +56,29 @@ pub trait FleetObserver {
     fn observe(&mut self, fleet: &crate::fleet::Fleet, now: chrono::DateTime<chrono::Utc>);
 }
 
+/// What a TUI session is attached to besides its inbound messages; all optional (the demo and a
+/// remote viewer have none of them).
+#[derive(Default)]
+pub struct Session<'a> {
+    /// Starts the actions the dialog asks for.
+    pub runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
+    /// Probes the servers discovery adds.
+    pub poller: Option<Box<dyn AddInstance>>,
+    /// Follows the model after every tick (alerts).
+    pub observer: Option<&'a mut dyn FleetObserver>,
+    /// Records what the session sees (`--record`).
+    pub tape: tape::Tape,
+}
+
 /// Run the TUI until the user quits or a signal arrives. The terminal is
 /// restored on every way out, panics included (ratatui's panic hook).
 /// `inbound` carries everything that happens outside the terminal, as `Message`s: poll results,
-/// feed rounds, metrics polls. `runner` starts the actions the dialog asks for, and `poller`
-/// probes the servers discovery adds (neither in the demo); `observer` follows the model (alerts).
+/// feed rounds, metrics polls.
 pub async fn run(
     mut app: App,
     mut inbound: mpsc::Receiver<Message>,
     profile: profile::Profile,
-    runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
-    mut poller: Option<Box<dyn AddInstance>>,
-    observer: Option<&mut dyn FleetObserver>,
+    mut session: Session<'_>,
 ) -> io::Result<()> {
     use std::io::IsTerminal;
     if !io::stdout().is_terminal() {
@@ -86,9 +102,39 @@ pub async fn run(
         let _ = crossterm::execute!(io::stdout(), crossterm::event::EnableMouseCapture);
     }
     // The poller is dropped (its probes stopped) only after the terminal is restored.
-    let result = event_loop(&mut terminal, &mut app, &mut inbound, &profile, runner, &mut poller, observer).await;
+    let result = event_loop(&mut terminal, &mut app, &mut inbound, &profile, &mut session).await;
     term::leave(profile.mouse)?;
+    if let Err(e) = session.tape.flush() {
+        eprintln!("shardtop: the recording's last block was not saved: {e}");
+    }
     result
+}
+
+/// When a message happened, for the events it raises: a sample's or a round's own time.
+pub fn message_time(m: &Message) -> chrono::DateTime<chrono::Utc> {
+    match m {
+        Message::Sample(u) => u.sample.at,
+        Message::Feed(r) => r.at,
+        Message::Metrics(u) => u.at,
+        Message::Tick(t) => *t,
+        _ => chrono::Utc::now(),
+    }
+}
+
+/// `deliver`, with the recording told first of the message and then of the events it raised.
+pub fn deliver_recorded(app: &mut App, slots: &mut SlotMap, tape: &mut tape::Tape, msg: Message) -> Vec<Effect> {
+    if !tape.is_on() {
+        return deliver(app, slots, msg);
+    }
+    let at = message_time(&msg);
+    tape.message(&msg, at);
+    let effects = deliver(app, slots, msg);
+    for e in &effects {
+        if let Effect::Events(events) = e {
+            tape.events(at, events);
+        }
+    }
+    effects
 }
 
 /// One message into the model, as the loop delivers it: a poll result goes to the instance its
@@ -118,10 +164,12 @@ async fn event_loop(
     app: &mut App,
     inbound: &mut mpsc::Receiver<Message>,
     profile: &profile::Profile,
-    runner: Option<std::sync::Arc<dyn action::ActionRunner>>,
-    poller: &mut Option<Box<dyn AddInstance>>,
-    mut observer: Option<&mut dyn FleetObserver>,
+    session: &mut Session<'_>,
 ) -> io::Result<()> {
+    let runner = session.runner.take();
+    let mut observer = session.observer.take();
+    let poller = &mut session.poller;
+    let tape = &mut session.tape;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let (action_tx, mut action_rx) = mpsc::unbounded_channel::<action::ActionMsg>();
@@ -180,15 +228,15 @@ async fn event_loop(
             },
             m = inbound.recv() => {
                 let Some(m) = m else { return Ok(()) };
-                effects.extend(deliver(app, &mut slots, m));
+                effects.extend(deliver_recorded(app, &mut slots, tape, m));
                 // Take whatever else already arrived: one redraw for the lot.
                 while let Ok(m) = inbound.try_recv() {
-                    effects.extend(deliver(app, &mut slots, m));
+                    effects.extend(deliver_recorded(app, &mut slots, tape, m));
                 }
             }
             m = action_rx.recv() => {
                 if let Some(m) = m {
-                    effects.extend(deliver(app, &mut slots, Message::Action(m)));
+                    effects.extend(deliver_recorded(app, &mut slots, tape, Message::Action(m)));
                 }
             }
             _ = tokio::time::sleep_until(storm.due().unwrap_or_else(Instant::now)), if storm.due().is_some() => {
@@ -208,7 +256,8 @@ async fn event_loop(
                         }
                     }
                 }
-                effects.extend(deliver(app, &mut slots, Message::Tick(now)));
+                effects.extend(deliver_recorded(app, &mut slots, tape, Message::Tick(now)));
+                tape.tick(now);
                 if let Some(o) = observer.as_deref_mut() {
                     o.observe(&app.fleet, now);
                 }

@@ -16,6 +16,7 @@ mod metrics;
 mod prometheus;
 mod promote;
 mod rates_feed;
+mod record;
 mod sandbox;
 mod secrets;
 mod serve;

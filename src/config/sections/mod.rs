@@ -15,6 +15,7 @@ pub(super) mod markers;
 pub(super) mod metrics;
 pub(super) mod panel;
 pub(super) mod poll;
+pub(super) mod record;
 pub(super) mod shard;
 pub(super) mod thresholds;
 pub(super) mod ui;

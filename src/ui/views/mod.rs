@@ -9,6 +9,7 @@ mod help;
 mod kiosk;
 pub(crate) mod overview;
 mod panels;
+mod replay;
 mod summary;
 pub(crate) mod topology;
 mod wall;
@@ -53,10 +54,12 @@ pub fn draw(app: &App, frame: &mut Frame) -> Drawn {
     let events_h =
         if app.show_events && area.height >= 16 && app.view != View::Wall { (area.height / 4).clamp(5, 12) } else { 0 };
     let header_h = if app.kiosk.is_some() { kiosk::banner_height(area) } else { 1 };
-    let [header, body, events_area, footer] = Layout::vertical([
+    let timeline_h = u16::from(app.replay.is_some() && area.height >= 8);
+    let [header, body, events_area, timeline, footer] = Layout::vertical([
         Constraint::Length(header_h),
         Constraint::Min(3),
         Constraint::Length(events_h),
+        Constraint::Length(timeline_h),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -78,10 +81,23 @@ pub fn draw(app: &App, frame: &mut Frame) -> Drawn {
             Drawn::default()
         }
     };
-    if events_h > 0 {
-        events::draw(app, frame, events_area);
+    match &app.replay {
+        Some(bar) => {
+            if events_h > 0 {
+                replay::draw_events(app, bar, frame, events_area);
+            }
+            if timeline_h > 0 {
+                replay::draw_timeline(app, bar, frame, timeline);
+            }
+            replay::draw_footer(app, bar, frame, footer);
+        }
+        None => {
+            if events_h > 0 {
+                events::draw(app, frame, events_area);
+            }
+            draw_footer(app, frame, footer);
+        }
     }
-    draw_footer(app, frame, footer);
     if app.show_help {
         help::draw(app, frame, area);
     }
@@ -130,12 +146,15 @@ fn draw_header(app: &App, summary: &Summary, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let (ok, warn, crit, unknown) = (summary.ok, summary.warn, summary.crit, summary.unknown);
     let fleet = app.fleet.health();
-    let mut spans = vec![
-        Span::styled(" shardtop ", t.title),
+    let mut spans = match &app.replay {
+        Some(bar) => vec![replay::banner(app, bar), Span::raw(" ")],
+        None => vec![Span::styled(" shardtop ", t.title)],
+    };
+    spans.extend([
         Span::styled(format!("{} ", app.source), t.muted),
         Span::styled(format!("{} {} ", health_symbol(fleet), fleet.label()), t.health(fleet)),
         Span::raw(if app.ascii { "| " } else { "│ " }),
-    ];
+    ]);
     let mut counts: Vec<(usize, Span)> =
         [(ok, Health::Ok), (warn, Health::Warning), (crit, Health::Critical), (unknown, Health::Unknown)]
             .into_iter()

@@ -49,7 +49,10 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     ("alerts", &["s48", "s49", "s50"]),
     // Read only: the kiosk wall with application panels and deploy markers (issue 19).
     ("wall", &["s57", "s58"]),
-    // Free for new modules: s41–s43.
+    // Issue 15: a fault sequence recorded (s41 SQL thread stopped, s42 lagging, s43 promoted and
+    // back); s41 again for retention.
+    ("record", &["s41", "s42", "s43"]),
+    // Free for new modules: none (s1–s60 are all owned; add shards to scripts/test first).
 ];
 
 /// What a test does with a shard: only reading is allowed on the shared ones.

@@ -1,0 +1,568 @@
+//! The recording file: one SQLite database (WAL mode), versioned by its `meta` table. Samples live
+//! in zstd-compressed blocks (`codec`); events and action steps are plain rows anyone can query
+//! with `sqlite3`. Each block is committed in a transaction of its own, so a killed recorder
+//! loses at most the block it was filling, and the file always opens. Layout: docs/recording.md.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::wire::Layout;
+use crate::fleet::Health;
+
+/// The `format` value in `meta`: tells a recording from any other SQLite file.
+pub const FORMAT: &str = "shardtop-recording";
+/// The format this build writes.
+pub const VERSION: u32 = 1;
+/// The oldest format this build reads. Version 0 never shipped (it names the development
+/// format before `meta` carried a version): such files are refused, not guessed at.
+pub const MIN_VERSION: u32 = 1;
+
+/// zstd level for blocks: level 3 costs about 3 ms per 1,000-instance block and is within a few
+/// percent of level 9's size on recorded samples (docs/recording.md).
+const ZSTD_LEVEL: i32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Sqlite { path: String, source: rusqlite::Error },
+    #[error("{path}: no such recording")]
+    Missing { path: String },
+    #[error("{path}: not a shardtop recording ({why})")]
+    NotARecording { path: String, why: String },
+    #[error(
+        "{path}: recorded in format version {version} by a newer shardtop; this one reads versions \
+         {MIN_VERSION}–{VERSION}: replay it with a newer shardtop"
+    )]
+    TooNew { path: String, version: u32 },
+    #[error(
+        "{path}: recorded in format version {version}, older than this shardtop reads ({MIN_VERSION}–{VERSION}); \
+         no converter exists: replay it with the shardtop that recorded it"
+    )]
+    TooOld { path: String, version: u32 },
+    #[error("{path}: block {block}: {why}")]
+    Corrupt { path: String, block: i64, why: String },
+}
+
+/// One event row: a fleet event, or a step of an action.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRow {
+    pub at_ms: i64,
+    pub severity: Health,
+    pub shard: String,
+    /// The health rule that fired or cleared; `action:<name>` for action steps; empty for other news.
+    pub rule: String,
+    pub message: String,
+}
+
+pub fn severity_name(h: Health) -> &'static str {
+    match h {
+        Health::Ok => "ok",
+        Health::Unknown => "unknown",
+        Health::Warning => "warning",
+        Health::Critical => "critical",
+    }
+}
+
+fn severity_from(s: &str) -> Health {
+    match s {
+        "ok" => Health::Ok,
+        "warning" => Health::Warning,
+        "critical" => Health::Critical,
+        _ => Health::Unknown,
+    }
+}
+
+/// A finished block, before compression.
+pub struct RawBlock<'a> {
+    pub t0_ms: i64,
+    pub t1_ms: i64,
+    pub records: u32,
+    pub samples: u32,
+    pub bytes: &'a [u8],
+}
+
+/// A stored block, decompressed.
+pub struct Block {
+    pub id: i64,
+    pub session: i64,
+    pub t0_ms: i64,
+    pub t1_ms: i64,
+    pub data: Vec<u8>,
+}
+
+/// A recorder's run: the fleet layout it started from, and when.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id: i64,
+    pub started_ms: i64,
+    pub layout: Layout,
+}
+
+/// Sizes for `record`'s summary and the benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Totals {
+    pub blocks: i64,
+    pub samples: i64,
+    pub raw_bytes: i64,
+    pub stored_bytes: i64,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sessions (id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL, layout TEXT NOT NULL);
+CREATE TABLE blocks (
+    id INTEGER PRIMARY KEY,
+    session INTEGER NOT NULL REFERENCES sessions(id),
+    t0_ms INTEGER NOT NULL,
+    t1_ms INTEGER NOT NULL,
+    records INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    raw_bytes INTEGER NOT NULL,
+    codec TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX blocks_by_end ON blocks (t1_ms);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    severity TEXT NOT NULL,
+    shard TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX events_by_time ON events (at_ms);
+";
+
+impl Store {
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// Open a recording to append to, creating it (and its directory) when missing.
+    pub fn create_or_open(path: &Path) -> Result<Store, StoreError> {
+        let name = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::NotARecording {
+                path: name.clone(),
+                why: format!("cannot create {}: {e}", dir.display()),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite { path: name.clone(), source })?;
+        let store = Store { conn, path: name };
+        let has_tables: bool = store
+            .conn
+            .query_row("SELECT count(*) > 0 FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| store.not_sqlite(e))?;
+        if has_tables {
+            store.check_format()?;
+            store.pragmas()?;
+        } else {
+            // auto_vacuum before anything writes the header (WAL mode does): retention then
+            // gives pages back to the file system in place.
+            store.conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;").map_err(|e| store.err(e))?;
+            store.pragmas()?;
+            store.init()?;
+        }
+        Ok(store)
+    }
+
+    /// Open an existing recording to read. It may be written to at the same time (WAL).
+    pub fn open_read(path: &Path) -> Result<Store, StoreError> {
+        let name = path.display().to_string();
+        if !path.exists() {
+            return Err(StoreError::Missing { path: name });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|source| StoreError::Sqlite { path: name.clone(), source })?;
+        let store = Store { conn, path: name };
+        store.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| store.err(e))?;
+        store.check_format()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn not_sqlite(&self, e: rusqlite::Error) -> StoreError {
+        match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                StoreError::NotARecording { path: self.path.clone(), why: "not an SQLite database".into() }
+            }
+            e => self.err(e),
+        }
+    }
+
+    fn pragmas(&self) -> Result<(), StoreError> {
+        // WAL: readers (a replay, the live TUI's time travel) never block the recorder, and a
+        // killed process loses nothing committed. NORMAL sync: a power cut may lose the last
+        // blocks, never the file.
+        self.conn
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+            .map_err(|e| self.not_sqlite(e))
+    }
+
+    fn init(&self) -> Result<(), StoreError> {
+        let sql = format!(
+            "BEGIN; {SCHEMA}
+             INSERT INTO meta VALUES ('format', '{FORMAT}'), ('version', '{VERSION}'),
+                 ('created_by', 'shardtop {}'), ('codec', 'zstd');
+             COMMIT;",
+            env!("CARGO_PKG_VERSION")
+        );
+        self.conn.execute_batch(&sql).map_err(|e| self.err(e))
+    }
+
+    fn check_format(&self) -> Result<(), StoreError> {
+        let not = |why: &str| StoreError::NotARecording { path: self.path.clone(), why: why.into() };
+        let has_meta: bool = self
+            .conn
+            .query_row("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.not_sqlite(e))?;
+        if !has_meta {
+            return Err(not("an SQLite database without a meta table"));
+        }
+        let get = |k: &str| -> Result<Option<String>, StoreError> {
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.err(e))
+        };
+        if get("format")?.as_deref() != Some(FORMAT) {
+            return Err(not("its meta table names no shardtop-recording format"));
+        }
+        let v = get("version")?.unwrap_or_default();
+        let version: u32 = v.trim().parse().map_err(|_| not(&format!("bad format version {v:?}")))?;
+        if version > VERSION {
+            return Err(StoreError::TooNew { path: self.path.clone(), version });
+        }
+        if version < MIN_VERSION {
+            return Err(StoreError::TooOld { path: self.path.clone(), version });
+        }
+        Ok(())
+    }
+
+    pub fn begin_session(&self, started_ms: i64, layout: &Layout) -> Result<i64, StoreError> {
+        let json = serde_json::to_string(layout).unwrap_or_default();
+        self.conn
+            .execute("INSERT INTO sessions (started_ms, layout) VALUES (?1, ?2)", params![started_ms, json])
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// One block and the events that came with it, in one transaction: all or nothing.
+    pub fn append(&mut self, session: i64, block: Option<RawBlock<'_>>, events: &[EventRow]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        if let Some(b) = block {
+            let data = zstd::bulk::compress(b.bytes, ZSTD_LEVEL).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                block: 0,
+                why: format!("compress: {e}"),
+            })?;
+            tx.execute(
+                "INSERT INTO blocks (session, t0_ms, t1_ms, records, samples, raw_bytes, codec, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'zstd', ?7)",
+                params![session, b.t0_ms, b.t1_ms, b.records, b.samples, b.bytes.len() as i64, data],
+            )
+            .map_err(err)?;
+        }
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO events (at_ms, severity, shard, rule, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(err)?;
+            for e in events {
+                ins.execute(params![e.at_ms, severity_name(e.severity), e.shard, e.rule, e.message]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Drop everything that ended before `cutoff_ms`, and give the pages back to the file system.
+    /// Returns the blocks dropped.
+    pub fn trim(&mut self, cutoff_ms: i64, keep_session: Option<i64>) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        let n = tx.execute("DELETE FROM blocks WHERE t1_ms < ?1", [cutoff_ms]).map_err(err)?;
+        tx.execute("DELETE FROM events WHERE at_ms < ?1", [cutoff_ms]).map_err(err)?;
+        tx.execute(
+            "DELETE FROM sessions WHERE id != ?1 AND id NOT IN (SELECT DISTINCT session FROM blocks)",
+            [keep_session.unwrap_or(-1)],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        if n > 0 {
+            // Each step of this pragma frees one page: run it to the end.
+            let mut q = self.conn.prepare("PRAGMA incremental_vacuum").map_err(|e| self.err(e))?;
+            let mut rows = q.query([]).map_err(|e| self.err(e))?;
+            while rows.next().map_err(|e| StoreError::Sqlite { path: self.path.clone(), source: e })?.is_some() {}
+        }
+        Ok(n)
+    }
+
+    /// First and last moment recorded (blocks), if any.
+    pub fn span(&self) -> Result<Option<(i64, i64)>, StoreError> {
+        self.conn
+            .query_row("SELECT min(t0_ms), max(t1_ms) FROM blocks", [], |r| {
+                Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn sessions(&self) -> Result<Vec<Session>, StoreError> {
+        let mut q =
+            self.conn.prepare("SELECT id, started_ms, layout FROM sessions ORDER BY id").map_err(|e| self.err(e))?;
+        let rows = q
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, started_ms, json) = row.map_err(|e| self.err(e))?;
+            let layout = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                block: 0,
+                why: format!("session {id}: layout: {e}"),
+            })?;
+            out.push(Session { id, started_ms, layout });
+        }
+        Ok(out)
+    }
+
+    /// The blocks of `session` that overlap `[from_ms, to_ms]`, oldest first, decompressed.
+    pub fn blocks(&self, session: i64, from_ms: i64, to_ms: i64) -> Result<Vec<Block>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT id, session, t0_ms, t1_ms, codec, data FROM blocks
+                 WHERE session = ?1 AND t1_ms >= ?2 AND t0_ms <= ?3 ORDER BY t0_ms, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = q
+            .query_map(params![session, from_ms, to_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get::<_, Vec<u8>>(5)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, session, t0_ms, t1_ms, codec, data) = row.map_err(|e| self.err(e))?;
+            let corrupt = |why: String| StoreError::Corrupt { path: self.path.clone(), block: id, why };
+            if codec != "zstd" {
+                return Err(corrupt(format!("unknown codec {codec:?}")));
+            }
+            let data = zstd::stream::decode_all(&data[..]).map_err(|e| corrupt(format!("decompress: {e}")))?;
+            out.push(Block { id, session, t0_ms, t1_ms, data });
+        }
+        Ok(out)
+    }
+
+    /// Events with `from_ms <= at_ms <= to_ms`, in order.
+    pub fn events(&self, from_ms: i64, to_ms: i64) -> Result<Vec<EventRow>, StoreError> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT at_ms, severity, shard, rule, message FROM events
+                 WHERE at_ms >= ?1 AND at_ms <= ?2 ORDER BY at_ms, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = q
+            .query_map(params![from_ms, to_ms], |r| {
+                Ok(EventRow {
+                    at_ms: r.get(0)?,
+                    severity: severity_from(&r.get::<_, String>(1)?),
+                    shard: r.get(2)?,
+                    rule: r.get(3)?,
+                    message: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    pub fn totals(&self) -> Result<Totals, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(samples), 0), coalesce(sum(raw_bytes), 0), coalesce(sum(length(data)), 0)
+                 FROM blocks",
+                [],
+                |r| Ok(Totals { blocks: r.get(0)?, samples: r.get(1)?, raw_bytes: r.get(2)?, stored_bytes: r.get(3)? }),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Copy what `[from_ms, to_ms]` needs into a new recording at `out`: the blocks that overlap
+    /// it (whole: a block decodes only whole), the warm-up before it, their sessions, the events.
+    pub fn export(&self, from_ms: i64, to_ms: i64, warmup_ms: i64, out: &Path) -> Result<Totals, StoreError> {
+        if out.exists() {
+            return Err(StoreError::NotARecording {
+                path: out.display().to_string(),
+                why: "the file exists already: export writes a new file".into(),
+            });
+        }
+        // The copy runs on the new file's connection (this one may be read-only), reading this
+        // recording attached beside it.
+        let dest = Store::create_or_open(out)?;
+        let attach = |source| StoreError::Sqlite { path: self.path.clone(), source };
+        dest.conn.execute("ATTACH DATABASE ?1 AS src", [&self.path]).map_err(attach)?;
+        let copy = format!(
+            "BEGIN;
+             INSERT INTO main.sessions SELECT * FROM src.sessions WHERE id IN
+                 (SELECT session FROM src.blocks WHERE t1_ms >= {from} AND t0_ms <= {to_ms});
+             INSERT INTO main.blocks (id, session, t0_ms, t1_ms, records, samples, raw_bytes, codec, data)
+                 SELECT id, session, t0_ms, t1_ms, records, samples, raw_bytes, codec, data FROM src.blocks
+                 WHERE t1_ms >= {from} AND t0_ms <= {to_ms};
+             INSERT INTO main.events (at_ms, severity, shard, rule, message)
+                 SELECT at_ms, severity, shard, rule, message FROM src.events WHERE at_ms >= {from_ms} AND at_ms <= {to_ms}
+                 ORDER BY at_ms, id;
+             COMMIT;",
+            from = from_ms - warmup_ms
+        );
+        let copied = dest.conn.execute_batch(&copy).map_err(|e| dest.err(e));
+        if copied.is_err() {
+            let _ = dest.conn.execute_batch("ROLLBACK;");
+        }
+        let _ = dest.conn.execute("DETACH DATABASE src", []);
+        copied?;
+        drop(dest);
+        Store::open_read(out)?.totals()
+    }
+
+    /// For tests: a file that claims another format version.
+    #[doc(hidden)]
+    pub fn set_version_for_tests(&self, version: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE meta SET value = ?1 WHERE key = 'version'", [version])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}
+
+/// Where `record` writes and `replay` reads by default.
+pub fn default_path() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("shardtop").join("recording.db")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        Layout {
+            source: "test".into(),
+            poll_interval_ms: 2000,
+            feed_interval_ms: None,
+            feed_window_ms: None,
+            lag_warn_ms: 10_000,
+            lag_crit_ms: 60_000,
+            feed_p99_warn_ms: 50,
+            feed_p99_crit_ms: 200,
+            qps_drop_percent: 50.0,
+            metrics_only: false,
+            sources: Vec::new(),
+            shards: Vec::new(),
+        }
+    }
+
+    fn block(t0: i64, t1: i64, bytes: &[u8]) -> RawBlock<'_> {
+        RawBlock { t0_ms: t0, t1_ms: t1, records: 1, samples: 1, bytes }
+    }
+
+    #[test]
+    fn blocks_events_and_sessions_round_trip_and_retention_trims_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("r.db");
+        let mut s = Store::create_or_open(&path).unwrap();
+        let session = s.begin_session(0, &layout()).unwrap();
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for k in 0..10 {
+            let ev = EventRow {
+                at_ms: k * 1000 + 5,
+                severity: Health::Warning,
+                shard: "s1".into(),
+                rule: "lag".into(),
+                message: format!("lag {k}"),
+            };
+            s.append(session, Some(block(k * 1000, k * 1000 + 999, &big)), &[ev]).unwrap();
+        }
+        assert_eq!(s.span().unwrap(), Some((0, 9999)));
+        let got = s.blocks(session, 2500, 4000).unwrap();
+        assert_eq!(got.iter().map(|b| b.t0_ms).collect::<Vec<_>>(), vec![2000, 3000, 4000]);
+        assert_eq!(got[0].data, big);
+        assert_eq!(s.events(2000, 3999).unwrap().len(), 2);
+        assert_eq!(s.sessions().unwrap()[0].layout, layout());
+        let size = || {
+            std::fs::metadata(&path).unwrap().len()
+                + std::fs::metadata(path.with_extension("db-wal")).map_or(0, |m| m.len())
+        };
+        s.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        let av: i64 = s.conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
+        assert_eq!(av, 2, "incremental");
+        let before = size();
+        assert_eq!(s.trim(8000, Some(session)).unwrap(), 8);
+        s.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        assert!(size() < before / 2, "{} → {}", before, size());
+        assert_eq!(s.span().unwrap(), Some((8000, 9999)));
+        assert_eq!(s.events(0, 99_999).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn other_files_and_other_versions_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "hello, this is not a database at all, just some text to fill a page").unwrap();
+        let e = Store::open_read(&text).err().unwrap().to_string();
+        assert!(e.contains("not a shardtop recording") && e.contains("notes.txt"), "{e}");
+        let other = dir.path().join("other.db");
+        Connection::open(&other).unwrap().execute_batch("CREATE TABLE t (x);").unwrap();
+        let e = Store::create_or_open(&other).err().unwrap().to_string();
+        assert!(e.contains("not a shardtop recording (an SQLite database without a meta table)"), "{e}");
+        let e = Store::open_read(&dir.path().join("nope.db")).err().unwrap().to_string();
+        assert!(e.ends_with("nope.db: no such recording"), "{e}");
+
+        let path = dir.path().join("r.db");
+        Store::create_or_open(&path).unwrap().set_version_for_tests("2").unwrap();
+        let e = Store::open_read(&path).err().unwrap().to_string();
+        assert!(e.contains("format version 2 by a newer shardtop; this one reads versions 1–1"), "{e}");
+        assert!(Store::create_or_open(&path).is_err(), "never appends to a newer format");
+        Store::create_or_open(&dir.path().join("r0.db")).unwrap().set_version_for_tests("0").unwrap();
+        let e = Store::open_read(&dir.path().join("r0.db")).err().unwrap().to_string();
+        assert!(e.contains("format version 0, older than this shardtop reads (1–1)"), "{e}");
+    }
+
+    #[test]
+    fn export_cuts_the_blocks_of_a_window_with_their_session_and_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::create_or_open(&dir.path().join("r.db")).unwrap();
+        let session = s.begin_session(0, &layout()).unwrap();
+        for k in 0..10 {
+            let ev = EventRow {
+                at_ms: k * 1000,
+                severity: Health::Critical,
+                shard: "s1".into(),
+                rule: String::new(),
+                message: "x".into(),
+            };
+            s.append(session, Some(block(k * 1000, k * 1000 + 999, b"abc")), &[ev]).unwrap();
+        }
+        let out = dir.path().join("incident.db");
+        let t = s.export(5000, 6500, 1000, &out).unwrap();
+        assert_eq!(t.blocks, 3, "4000 (warm-up), 5000, 6000");
+        let cut = Store::open_read(&out).unwrap();
+        assert_eq!(cut.span().unwrap(), Some((4000, 6999)));
+        assert_eq!(cut.events(0, 99_999).unwrap().len(), 2);
+        assert_eq!(cut.sessions().unwrap().len(), 1);
+        assert!(s.export(0, 1, 0, &out).is_err(), "never overwrites");
+    }
+}

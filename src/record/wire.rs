@@ -1,0 +1,312 @@
+//! The live types as recorded: a probe's `Sample` as a JSON tree for the block codec, feed rounds
+//! and metrics readings as small JSON documents, and the fleet's layout. Each has its way back.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::fleet::external::{Figure, MetricsUpdate};
+use crate::fleet::status::{InstanceStatus, ProbeError, Sample};
+use crate::fleet::{Addr, FeedResult, FeedRound, Fleet, Limits, Shard, Source};
+
+pub fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// A probe's duration is kept to 10 µs: finer is noise that would cost bytes every sample.
+const ELAPSED_UNIT_US: u128 = 10;
+
+/// `{"e": elapsed (10 µs units), "ok": status}` or `{"e": …, "err": error}`; the time is the
+/// record's own.
+pub fn sample_value(s: &Sample) -> Value {
+    let e = (s.elapsed.as_micros() / ELAPSED_UNIT_US) as u64;
+    match &s.result {
+        Ok(st) => json!({ "e": e, "ok": serde_json::to_value(st).unwrap_or(Value::Null) }),
+        Err(err) => json!({ "e": e, "err": serde_json::to_value(err).unwrap_or(Value::Null) }),
+    }
+}
+
+pub fn sample_from(at_ms: i64, v: Value) -> Result<Sample, String> {
+    let e = v.get("e").and_then(Value::as_u64).unwrap_or(0);
+    let elapsed = Duration::from_micros(e.saturating_mul(ELAPSED_UNIT_US as u64));
+    let result = match (v.get("ok"), v.get("err")) {
+        (Some(ok), _) => Ok(InstanceStatus::deserialize(ok).map_err(|e| format!("status: {e}"))?),
+        (None, Some(err)) => Err(ProbeError::deserialize(err).map_err(|e| format!("probe error: {e}"))?),
+        (None, None) => return Err("a sample with neither a status nor an error".into()),
+    };
+    Ok(Sample { at: from_ms(at_ms), elapsed, result })
+}
+
+#[derive(Serialize, Deserialize)]
+struct FeedResultRec {
+    instance: Addr,
+    elapsed_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rows: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<ProbeError>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FeedRoundRec {
+    user_id: u64,
+    results: Vec<Option<FeedResultRec>>,
+}
+
+pub fn feed_bytes(r: &FeedRound) -> Vec<u8> {
+    let rec = FeedRoundRec {
+        user_id: r.user_id,
+        results: r
+            .results
+            .iter()
+            .map(|x| {
+                x.as_ref().map(|x| FeedResultRec {
+                    instance: x.instance.clone(),
+                    elapsed_us: x.elapsed.as_micros() as u64,
+                    rows: x.outcome.as_ref().ok().copied(),
+                    error: x.outcome.as_ref().err().cloned(),
+                })
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&rec).unwrap_or_default()
+}
+
+pub fn feed_from(at_ms: i64, b: &[u8]) -> Result<FeedRound, String> {
+    let rec: FeedRoundRec = serde_json::from_slice(b).map_err(|e| format!("feed round: {e}"))?;
+    Ok(FeedRound {
+        at: from_ms(at_ms),
+        user_id: rec.user_id,
+        results: rec
+            .results
+            .into_iter()
+            .map(|x| {
+                x.map(|x| FeedResult {
+                    instance: x.instance,
+                    elapsed: Duration::from_micros(x.elapsed_us),
+                    outcome: match (x.rows, x.error) {
+                        (_, Some(e)) => Err(e),
+                        (rows, None) => Ok(rows.unwrap_or(0)),
+                    },
+                })
+            })
+            .collect(),
+    })
+}
+
+fn figure_name(f: Figure) -> &'static str {
+    f.key()
+}
+
+fn figure_from(s: &str) -> Result<Figure, String> {
+    match s {
+        "qps" => Ok(Figure::Qps),
+        "lag" => Ok(Figure::Lag),
+        "feed_p99" => Ok(Figure::FeedP99),
+        "health" => Ok(Figure::Health),
+        other => Err(format!("unknown figure {other:?}")),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct MetricsRec {
+    source: usize,
+    kind: Source,
+    values: Vec<(usize, String, f64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    backfill: Vec<(usize, String, Vec<f64>)>,
+}
+
+pub fn metrics_bytes(u: &MetricsUpdate) -> Vec<u8> {
+    let rec = MetricsRec {
+        source: u.source,
+        kind: u.kind,
+        values: u.values.iter().map(|(s, f, v)| (*s, figure_name(*f).to_string(), *v)).collect(),
+        error: u.error.clone(),
+        notes: u.notes.clone(),
+        backfill: u.backfill.iter().map(|(s, f, v)| (*s, figure_name(*f).to_string(), v.clone())).collect(),
+    };
+    serde_json::to_vec(&rec).unwrap_or_default()
+}
+
+pub fn metrics_from(at_ms: i64, b: &[u8]) -> Result<MetricsUpdate, String> {
+    let rec: MetricsRec = serde_json::from_slice(b).map_err(|e| format!("metrics reading: {e}"))?;
+    let values =
+        rec.values.into_iter().map(|(s, f, v)| figure_from(&f).map(|f| (s, f, v))).collect::<Result<_, _>>()?;
+    let backfill =
+        rec.backfill.into_iter().map(|(s, f, v)| figure_from(&f).map(|f| (s, f, v))).collect::<Result<_, _>>()?;
+    Ok(MetricsUpdate {
+        source: rec.source,
+        kind: rec.kind,
+        at: from_ms(at_ms),
+        values,
+        error: rec.error,
+        notes: rec.notes,
+        backfill,
+    })
+}
+
+/// A promotion the recording session carried out itself: the model puts the new master first.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Promoted {
+    pub shard: String,
+    pub new_master: Addr,
+}
+
+/// What a replay needs to rebuild the fleet model as the recorder had it when it started: the
+/// configured shards, thresholds, feed window and metrics sources. No account, no password.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// Where the recording came from (the config file's name, "demo").
+    pub source: String,
+    pub poll_interval_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_interval_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feed_window_ms: Option<u64>,
+    pub lag_warn_ms: u64,
+    pub lag_crit_ms: u64,
+    pub feed_p99_warn_ms: u64,
+    pub feed_p99_crit_ms: u64,
+    pub qps_drop_percent: f64,
+    pub metrics_only: bool,
+    /// `[[metrics]]` sources in config order: (name, kind).
+    #[serde(default)]
+    pub sources: Vec<(String, Source)>,
+    pub shards: Vec<ShardLayout>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ShardLayout {
+    pub name: String,
+    pub master: Addr,
+    #[serde(default)]
+    pub replicas: Vec<Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Addr>,
+}
+
+impl Layout {
+    /// The layout of a fleet model as it stands before its first sample.
+    pub fn of(fleet: &Fleet, source: &str, poll_interval: Duration, feed: Option<(Duration, Duration)>) -> Layout {
+        let l = &fleet.limits;
+        Layout {
+            source: source.to_string(),
+            poll_interval_ms: poll_interval.as_millis() as u64,
+            feed_interval_ms: feed.map(|f| f.0.as_millis() as u64),
+            feed_window_ms: feed.map(|f| f.1.as_millis() as u64),
+            lag_warn_ms: l.lag_warn.as_millis() as u64,
+            lag_crit_ms: l.lag_crit.as_millis() as u64,
+            feed_p99_warn_ms: l.feed_p99_warn.as_millis() as u64,
+            feed_p99_crit_ms: l.feed_p99_crit.as_millis() as u64,
+            qps_drop_percent: l.qps_drop_percent,
+            metrics_only: fleet.shards.iter().any(|s| s.metrics_only),
+            sources: fleet.sources.iter().map(|s| (s.name.clone(), s.kind)).collect(),
+            shards: fleet
+                .shards
+                .iter()
+                .map(|s| ShardLayout {
+                    name: s.name.clone(),
+                    master: s.master().addr.clone(),
+                    replicas: s.instances.iter().skip(1).map(|i| i.addr.clone()).collect(),
+                    upstream: s.upstream.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A fresh fleet model, as the recorder's was before its first sample.
+    pub fn fleet(&self) -> Fleet {
+        let ms = Duration::from_millis;
+        let limits = Limits {
+            lag_warn: ms(self.lag_warn_ms),
+            lag_crit: ms(self.lag_crit_ms),
+            feed_p99_warn: ms(self.feed_p99_warn_ms),
+            feed_p99_crit: ms(self.feed_p99_crit_ms),
+            qps_drop_percent: self.qps_drop_percent,
+        };
+        let shards = self
+            .shards
+            .iter()
+            .map(|s| Shard::new(s.name.clone(), s.master.clone(), s.replicas.iter().cloned(), s.upstream.clone()))
+            .collect();
+        let mut fleet = Fleet::new(shards, limits);
+        if let Some(w) = self.feed_window_ms {
+            fleet = fleet.with_feed_window(ms(w));
+        }
+        fleet.sources =
+            self.sources.iter().map(|(n, k)| crate::fleet::external::SourceState::new(n.clone(), *k)).collect();
+        if self.metrics_only { fleet.metrics_only() } else { fleet }
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::test_support;
+
+    #[test]
+    fn a_sample_round_trips_with_its_discovery_facts() {
+        let mut st = test_support::replica_status(Some(3));
+        st.topo.discovery = Some(crate::fleet::status::Discovery {
+            replica_hosts: Some(vec![crate::fleet::status::ReplicaHost { server_id: 7, addr: None }]),
+            dump_hosts: vec!["10.0.0.7".into()],
+        });
+        let s = Sample { at: from_ms(1_700_000_000_123), elapsed: Duration::from_micros(1234), result: Ok(st) };
+        let back = sample_from(1_700_000_000_123, sample_value(&s)).unwrap();
+        assert_eq!(back.at, s.at);
+        assert_eq!(back.elapsed, Duration::from_micros(1230));
+        assert_eq!(back.result, s.result);
+        let err = Sample {
+            at: s.at,
+            elapsed: Duration::from_secs(1),
+            result: Err(ProbeError { kind: crate::fleet::status::ProbeErrorKind::Timeout, message: "slow".into() }),
+        };
+        assert_eq!(sample_from(0, sample_value(&err)).unwrap().result, err.result);
+    }
+
+    #[test]
+    fn metrics_and_feed_round_trip() {
+        let u = MetricsUpdate {
+            source: 1,
+            kind: Source::Graphite,
+            at: from_ms(5000),
+            values: vec![(0, Figure::Qps, 12.5), (2, Figure::FeedP99, 40.0)],
+            error: None,
+            notes: vec!["n".into()],
+            backfill: vec![(0, Figure::Lag, vec![1.0, 2.0])],
+        };
+        let back = metrics_from(5000, &metrics_bytes(&u)).unwrap();
+        assert_eq!((back.values, back.backfill, back.notes), (u.values, u.backfill, u.notes));
+        let r = FeedRound {
+            at: from_ms(7000),
+            user_id: 42,
+            results: vec![
+                None,
+                Some(FeedResult {
+                    instance: "db2:3306".parse().unwrap(),
+                    elapsed: Duration::from_micros(900),
+                    outcome: Ok(10),
+                }),
+            ],
+        };
+        let back = feed_from(7000, &feed_bytes(&r)).unwrap();
+        assert_eq!(back.user_id, 42);
+        assert!(back.results[0].is_none());
+        assert_eq!(back.results[1].as_ref().map(|x| x.outcome.clone()), Some(Ok(10)));
+    }
+}

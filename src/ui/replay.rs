@@ -1,0 +1,341 @@
+//! Replaying a recording through the live model: the recorded messages go through the same
+//! `deliver` as in the session that recorded them, so health, anomalies, topology and charts are
+//! the model's own conclusions, not a second implementation of them.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::app::{App, Message};
+use super::theme::Theme;
+use crate::poll::SlotMap;
+use crate::record::reader::{Recorded, Recording};
+use crate::record::store::StoreError;
+use crate::record::wire::from_ms;
+
+/// A seek rebuilds the model from this long before the moment: rates, master death and the
+/// events' holds settle within a few polls, and the charts show this much history at once.
+pub const WARMUP: Duration = Duration::from_secs(60);
+
+/// The model fed from a recording, at a moment of it.
+pub struct Replay {
+    pub app: App,
+    pub session: i64,
+    /// The last moment fed to the model (ms since the epoch).
+    pub at_ms: i64,
+    slots: SlotMap,
+    /// Messages read but not yet fed, up to `ahead_to`: playback reads the store a chunk at a
+    /// time, not on every frame.
+    ahead: VecDeque<(i64, Recorded)>,
+    ahead_to: i64,
+}
+
+/// Playback reads this much of the recording at once.
+const READ_AHEAD_MS: i64 = 10_000;
+
+impl Replay {
+    /// The model as it stood at `t_ms`: a fresh one for the session that covers it, fed the
+    /// recording from `WARMUP` before.
+    pub fn at(rec: &Recording, t_ms: i64, theme: Theme) -> Result<Replay, StoreError> {
+        let session = rec.session_at(t_ms).ok_or_else(|| StoreError::Corrupt {
+            path: rec.store().path().to_string(),
+            block: 0,
+            why: "no recorder session: the recording is empty".into(),
+        })?;
+        let layout = &session.layout;
+        let mut app = App::new(layout.fleet(), theme, layout.source.clone(), layout.poll_interval());
+        if let Some(f) = layout.feed_interval_ms {
+            app.feed_interval = Duration::from_millis(f);
+        }
+        app.read_only = true;
+        let from = (t_ms - WARMUP.as_millis() as i64).max(session.started_ms);
+        let mut r = Replay {
+            app,
+            session: session.id,
+            at_ms: from - 1,
+            slots: SlotMap::default(),
+            ahead: VecDeque::new(),
+            ahead_to: from - 1,
+        };
+        r.advance(rec, t_ms)?;
+        Ok(r)
+    }
+
+    /// Feed everything recorded after the current moment up to `t_ms` (forward only).
+    pub fn advance(&mut self, rec: &Recording, t_ms: i64) -> Result<(), StoreError> {
+        if t_ms <= self.at_ms {
+            return Ok(());
+        }
+        if t_ms > self.ahead_to {
+            // A seek reads just what it needs; playback reads a chunk ahead.
+            let to = if t_ms - self.at_ms > READ_AHEAD_MS { t_ms } else { t_ms.max(self.ahead_to + READ_AHEAD_MS) };
+            self.ahead.extend(rec.read(self.session, self.ahead_to + 1, to)?);
+            self.ahead_to = to;
+        }
+        let mut second = self.at_ms.div_euclid(1000);
+        while self.ahead.front().is_some_and(|(at, _)| *at <= t_ms) {
+            let Some((at, m)) = self.ahead.pop_front() else { break };
+            // The clock as it moved for the live model: holds are released by ticks.
+            if at.div_euclid(1000) != second {
+                second = at.div_euclid(1000);
+                super::deliver(&mut self.app, &mut self.slots, Message::Tick(from_ms(at)));
+            }
+            let msg = match m {
+                Recorded::Sample(u) => Message::Sample(u),
+                Recorded::Feed(f) => Message::Feed(f),
+                Recorded::Metrics(u) => Message::Metrics(u),
+                Recorded::Promoted(p) => {
+                    Message::Action(super::action::ActionMsg::Promoted { shard: p.shard, new_master: p.new_master })
+                }
+            };
+            super::deliver(&mut self.app, &mut self.slots, msg);
+        }
+        super::deliver(&mut self.app, &mut self.slots, Message::Tick(from_ms(t_ms)));
+        self.at_ms = t_ms;
+        Ok(())
+    }
+
+    /// When the next recorded message after the current moment is (for stepping one sample).
+    pub fn next_time(&mut self, rec: &Recording, limit_ms: i64) -> Result<Option<i64>, StoreError> {
+        if self.ahead.is_empty() && self.ahead_to < limit_ms {
+            let to = (self.ahead_to + READ_AHEAD_MS).min(limit_ms);
+            self.ahead.extend(rec.read(self.session, self.ahead_to + 1, to)?);
+            self.ahead_to = to;
+        }
+        Ok(self.ahead.front().map(|(at, _)| *at))
+    }
+
+    /// Move to `t_ms`: forward by feeding what lies between, backward (or far forward, or into
+    /// another session) by rebuilding from the warm-up before it.
+    pub fn seek(&mut self, rec: &Recording, t_ms: i64) -> Result<(), StoreError> {
+        let same_session = rec.session_at(t_ms).is_some_and(|s| s.id == self.session);
+        if same_session && t_ms >= self.at_ms && t_ms - self.at_ms <= WARMUP.as_millis() as i64 {
+            return self.advance(rec, t_ms);
+        }
+        let mut fresh = Replay::at(rec, t_ms, self.app.theme.clone())?;
+        carry_view(&self.app, &mut fresh.app);
+        fresh.app.replay = self.app.replay.take();
+        *self = fresh;
+        Ok(())
+    }
+}
+
+/// What the user was looking at survives a rebuild of the model.
+fn carry_view(from: &App, to: &mut App) {
+    to.view = from.view;
+    to.sort = from.sort;
+    to.sort_reverse = from.sort_reverse;
+    to.filter = from.filter.clone();
+    to.follow = from.follow;
+    to.selected = from.selected;
+    to.problems_only = from.problems_only;
+    to.detail_selected = from.detail_selected;
+    to.show_events = from.show_events;
+    to.color_depth = from.color_depth;
+    to.keymap = from.keymap.clone();
+    to.ascii = from.ascii;
+    to.clock_offset = from.clock_offset;
+    to.dirty = true;
+}
+
+/// Now, in the recording's clock (for the live TUI's "back to live").
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// What the replay shows besides the model: where it is on the timeline, how fast it plays, and
+/// the recorded events up to the moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bar {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub at_ms: i64,
+    /// ×1 … ×64.
+    pub speed: u32,
+    pub playing: bool,
+    /// Every recorded event (time order); the pane shows those up to `at_ms`.
+    pub events: Vec<crate::record::EventRow>,
+    /// Typing a time to go to (`:`).
+    pub prompt: Option<String>,
+    /// The last thing worth saying (a bad time typed, the end reached).
+    pub note: Option<String>,
+}
+
+impl Bar {
+    /// The events up to the moment, newest last.
+    pub fn events_so_far(&self) -> &[crate::record::EventRow] {
+        let n = self.events.partition_point(|e| e.at_ms <= self.at_ms);
+        &self.events[..n]
+    }
+
+    /// The next (or previous) event worth a jump: a warning or worse, or an action step, strictly
+    /// after (before) the moment, past the same second.
+    pub fn jump_target(&self, forward: bool) -> Option<i64> {
+        use crate::fleet::Health;
+        let worth = |e: &&crate::record::EventRow| {
+            matches!(e.severity, Health::Warning | Health::Critical) || e.rule.starts_with("action:")
+        };
+        if forward {
+            self.events.iter().filter(worth).map(|e| e.at_ms).find(|&t| t > self.at_ms + 999)
+        } else {
+            self.events.iter().filter(worth).map(|e| e.at_ms).rev().find(|&t| t < self.at_ms - 999)
+        }
+    }
+}
+
+/// What a key asks of the replay, decided without I/O (tested on its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Not a replay key: the model's keymap has it (views, rows, help, quit).
+    Pass,
+    Handled,
+    Seek(i64),
+    Step,
+}
+
+/// Replay keys: space play/pause, + / - speed, . one sample, [ ] ±1 min, { } ±10 min,
+/// < > previous/next event, : go to a time.
+pub fn on_key(bar: &mut Bar, key: crossterm::event::KeyEvent) -> Control {
+    use crossterm::event::KeyCode;
+    let clamp = |t: i64| t.clamp(bar.start_ms, bar.end_ms);
+    if let Some(p) = bar.prompt.as_mut() {
+        match key.code {
+            KeyCode::Esc => bar.prompt = None,
+            KeyCode::Backspace => {
+                p.pop();
+            }
+            KeyCode::Enter => {
+                let text = bar.prompt.take().unwrap_or_default();
+                return match crate::record::time::parse(&text, (bar.start_ms, bar.end_ms)) {
+                    Ok(t) => {
+                        bar.note = None;
+                        Control::Seek(clamp(t))
+                    }
+                    Err(e) => {
+                        bar.note = Some(e);
+                        Control::Handled
+                    }
+                };
+            }
+            KeyCode::Char(c) => p.push(c),
+            _ => {}
+        }
+        return Control::Handled;
+    }
+    let min = 60_000;
+    match key.code {
+        KeyCode::Char(' ') => {
+            bar.playing = !bar.playing;
+            Control::Handled
+        }
+        KeyCode::Char('+') | KeyCode::Char('=') => {
+            bar.speed = (bar.speed * 2).min(64);
+            Control::Handled
+        }
+        KeyCode::Char('-') => {
+            bar.speed = (bar.speed / 2).max(1);
+            Control::Handled
+        }
+        KeyCode::Char('.') => {
+            bar.playing = false;
+            Control::Step
+        }
+        KeyCode::Char(']') => Control::Seek(clamp(bar.at_ms + min)),
+        KeyCode::Char('[') => Control::Seek(clamp(bar.at_ms - min)),
+        KeyCode::Char('}') => Control::Seek(clamp(bar.at_ms + 10 * min)),
+        KeyCode::Char('{') => Control::Seek(clamp(bar.at_ms - 10 * min)),
+        KeyCode::Char('>') => match bar.jump_target(true) {
+            Some(t) => Control::Seek(clamp(t)),
+            None => {
+                bar.note = Some("no later event".into());
+                Control::Handled
+            }
+        },
+        KeyCode::Char('<') => match bar.jump_target(false) {
+            Some(t) => Control::Seek(clamp(t)),
+            None => {
+                bar.note = Some("no earlier event".into());
+                Control::Handled
+            }
+        },
+        KeyCode::Char(':') => {
+            bar.prompt = Some(String::new());
+            bar.playing = false;
+            Control::Handled
+        }
+        _ => Control::Pass,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::*;
+    use crate::fleet::Health;
+    use crate::record::EventRow;
+
+    fn bar() -> Bar {
+        let ev = |at_ms, severity, rule: &str| EventRow {
+            at_ms,
+            severity,
+            shard: "s1".into(),
+            rule: rule.into(),
+            message: "m".into(),
+        };
+        Bar {
+            start_ms: 0,
+            end_ms: 3_600_000,
+            at_ms: 600_000,
+            speed: 1,
+            playing: false,
+            events: vec![
+                ev(100_000, Health::Critical, "sql_thread"),
+                ev(700_000, Health::Ok, "sql_thread"),
+                ev(900_000, Health::Warning, "lag"),
+                ev(1_200_000, Health::Ok, "action:promote"),
+            ],
+            prompt: None,
+            note: None,
+        }
+    }
+
+    fn key(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn keys_move_play_and_jump_to_events() {
+        let mut b = bar();
+        assert_eq!(on_key(&mut b, key(' ')), Control::Handled);
+        assert!(b.playing);
+        on_key(&mut b, key('+'));
+        on_key(&mut b, key('+'));
+        assert_eq!(b.speed, 4);
+        assert_eq!(on_key(&mut b, key(']')), Control::Seek(660_000));
+        assert_eq!(on_key(&mut b, key('{')), Control::Seek(0), "clamped to the start");
+        assert_eq!(on_key(&mut b, key('>')), Control::Seek(900_000), "the recovery at 700 s is not an incident");
+        b.at_ms = 900_000;
+        assert_eq!(on_key(&mut b, key('>')), Control::Seek(1_200_000), "action steps are");
+        assert_eq!(on_key(&mut b, key('<')), Control::Seek(100_000));
+        assert_eq!(on_key(&mut b, key('.')), Control::Step);
+        assert!(!b.playing);
+        assert_eq!(on_key(&mut b, key('j')), Control::Pass);
+        assert_eq!(b.events_so_far().len(), 3);
+    }
+
+    #[test]
+    fn go_to_a_typed_time_or_say_why_not() {
+        let mut b = bar();
+        on_key(&mut b, key(':'));
+        for c in "start+90s".chars() {
+            on_key(&mut b, key(c));
+        }
+        assert_eq!(on_key(&mut b, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)), Control::Seek(90_000));
+        on_key(&mut b, key(':'));
+        on_key(&mut b, key('x'));
+        assert_eq!(on_key(&mut b, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)), Control::Handled);
+        assert!(b.note.as_deref().is_some_and(|n| n.contains("bad time")), "{:?}", b.note);
+    }
+}

@@ -97,6 +97,25 @@ pub(crate) async fn first_value<T: mysql_async::prelude::FromValue + Send + 'sta
     }
 }
 
+/// On a semi-sync shard, switch the new master's source side on (lossless) before it takes
+/// writes, so acknowledged writes stay safe after the switch too. `Ok(Some(what))` when it did;
+/// `Ok(None)` when there was nothing to do.
+pub(crate) async fn take_over_semi_sync(
+    conn: &mut Conn,
+    d: &Dialect,
+    shard_semi_sync: bool,
+    limit: Duration,
+) -> Result<Option<String>, String> {
+    let vars: Vec<(String, String)> = match tokio::time::timeout(limit, conn.query(d.semi_sync_variables_sql())).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err(format!("no answer within {:.1} s", limit.as_secs_f64())),
+    };
+    let Some(sql) = d.semi_sync_takeover(&vars, shard_semi_sync) else { return Ok(None) };
+    exec(conn, &sql, limit).await?;
+    Ok(Some("semi-sync on (AFTER_SYNC)".to_string()))
+}
+
 /// The server's position: what a frozen master must stop changing.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Coords {

@@ -136,6 +136,30 @@ impl Dialect {
     /// Freeze (true) or open (false) a server for writes. On MySQL,
     /// `super_read_only` also stops SUPER holders; MariaDB has no such
     /// variable (READ_ONLY ADMIN holders must be found and stopped separately).
+    /// After a failover or switchover on a semi-sync shard: switch the new master's source side on,
+    /// lossless (`AFTER_SYNC`), before it takes writes. `variables` are its answer to
+    /// [`Dialect::semi_sync_variables_sql`] (name, value); `shard_semi_sync` says the old master ran
+    /// semi-sync, when known. A server whose replica side is on was set up for a semi-sync shard
+    /// too. `None`: nothing to do (not a semi-sync shard, already on, or no source plugin loaded).
+    pub fn semi_sync_takeover(&self, variables: &[(String, String)], shard_semi_sync: bool) -> Option<String> {
+        use super::dialect::semi_sync::{MASTER_ENABLED, MASTER_WAIT_POINT, SLAVE_ENABLED};
+        let on = |v: &str| v.eq_ignore_ascii_case("ON") || v == "1";
+        let value = |names: &[&str]| variables.iter().find(|(n, _)| names.iter().any(|m| n.eq_ignore_ascii_case(m)));
+        let replica_side = value(SLAVE_ENABLED).is_some_and(|(_, v)| on(v));
+        if !(shard_semi_sync || replica_side) {
+            return None;
+        }
+        let (enabled, state) = value(MASTER_ENABLED)?;
+        let wait = value(MASTER_WAIT_POINT);
+        if on(state) && wait.is_none_or(|(_, w)| w.eq_ignore_ascii_case("AFTER_SYNC")) {
+            return None;
+        }
+        Some(match wait {
+            Some((w, _)) => format!("SET GLOBAL {w} = 'AFTER_SYNC', GLOBAL {enabled} = ON"),
+            None => format!("SET GLOBAL {enabled} = ON"),
+        })
+    }
+
     pub fn set_read_only(&self, on: bool) -> &'static str {
         match (self.flavor, on) {
             (Flavor::MySql, true) => "SET GLOBAL super_read_only = ON",
@@ -452,5 +476,50 @@ mod tests {
         assert!(mysql.read_only_bypass_privileges().is_empty());
         assert_eq!(mysql.gtid_position_sql(), "SELECT @@GLOBAL.gtid_executed");
         assert_eq!(maria.start_replica_until_gtid("1-1-5,2-2-7"), "START SLAVE UNTIL master_gtid_pos = '1-1-5,2-2-7'");
+    }
+
+    #[test]
+    fn semi_sync_takeover_switches_the_source_side_on_where_the_shard_ran_it() {
+        let vars = |v: &[(&str, &str)]| v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        let maria = Dialect { flavor: Flavor::MariaDb, version: Version::new(10, 11, 6) };
+        // A MariaDB replica of a semi-sync master: replica side on, source side off.
+        let replica = vars(&[
+            ("rpl_semi_sync_master_enabled", "OFF"),
+            ("rpl_semi_sync_master_timeout", "10000"),
+            ("rpl_semi_sync_master_wait_point", "AFTER_COMMIT"),
+            ("rpl_semi_sync_slave_enabled", "ON"),
+        ]);
+        assert_eq!(
+            maria.semi_sync_takeover(&replica, false).as_deref(),
+            Some("SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC', GLOBAL rpl_semi_sync_master_enabled = ON")
+        );
+        // Not a semi-sync shard: nothing, unless the old master is known to have run it.
+        let plain = vars(&[("rpl_semi_sync_master_enabled", "OFF"), ("rpl_semi_sync_slave_enabled", "OFF")]);
+        assert_eq!(maria.semi_sync_takeover(&plain, false), None);
+        assert_eq!(
+            maria.semi_sync_takeover(&plain, true).as_deref(),
+            Some("SET GLOBAL rpl_semi_sync_master_enabled = ON")
+        );
+        // Already on and lossless: nothing.
+        let on = vars(&[
+            ("rpl_semi_sync_master_enabled", "ON"),
+            ("rpl_semi_sync_master_wait_point", "AFTER_SYNC"),
+            ("rpl_semi_sync_slave_enabled", "ON"),
+        ]);
+        assert_eq!(maria.semi_sync_takeover(&on, true), None);
+        // MySQL 8.4 with the source/replica plugins (SHOW GLOBAL VARIABLES names from its manual).
+        let mysql = Dialect { flavor: Flavor::MySql, version: Version::new(8, 4, 0) };
+        let replica84 = vars(&[
+            ("rpl_semi_sync_replica_enabled", "ON"),
+            ("rpl_semi_sync_source_enabled", "OFF"),
+            ("rpl_semi_sync_source_timeout", "10000"),
+            ("rpl_semi_sync_source_wait_point", "AFTER_SYNC"),
+        ]);
+        assert_eq!(
+            mysql.semi_sync_takeover(&replica84, false).as_deref(),
+            Some("SET GLOBAL rpl_semi_sync_source_wait_point = 'AFTER_SYNC', GLOBAL rpl_semi_sync_source_enabled = ON")
+        );
+        // Only the replica plugin loaded: no source side to switch on.
+        assert_eq!(mysql.semi_sync_takeover(&vars(&[("rpl_semi_sync_replica_enabled", "ON")]), true), None);
     }
 }

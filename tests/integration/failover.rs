@@ -246,6 +246,23 @@ async fn semi_sync_failover_keeps_every_acknowledged_write() {
         let w = sb.value(&n, &format!("SELECT MASTER_GTID_WAIT('{gpos}', 10)")).await;
         assert_eq!(w.as_deref(), Some("0"), "{n} gets the upstream's writes after the failover");
     }
+    // The shard stays semi-sync: the new master waits, lossless, for the replica it kept.
+    assert!(out.contains("semi-sync on (AFTER_SYNC)"), "{out}");
+    assert_eq!(sb.value(&new, "SELECT @@rpl_semi_sync_master_enabled").await.as_deref(), Some("1"));
+    assert_eq!(sb.value(&new, "SELECT @@rpl_semi_sync_master_wait_point").await.as_deref(), Some("AFTER_SYNC"));
+    let status = "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME";
+    sb.exec(
+        &new,
+        "INSERT INTO social.photos (id, user_id, caption, created_at) VALUES (34999999, 8, 'semi-sync', NOW())",
+    )
+    .await;
+    assert_eq!(
+        sb.value(&new, &format!("{status} = 'RPL_SEMI_SYNC_MASTER_STATUS'")).await.as_deref(),
+        Some("ON"),
+        "a replica acknowledges the new master's writes"
+    );
+    let clients = sb.value(&new, &format!("{status} = 'RPL_SEMI_SYNC_MASTER_CLIENTS'")).await;
+    assert!(clients.as_deref().and_then(|c| c.parse::<u32>().ok()).is_some_and(|c| c >= 1), "clients: {clients:?}");
     // The plan the dry run printed is what ran, and the audit log tells it.
     let steps = audit_steps(&audit);
     let ran: Vec<&str> =

@@ -9,7 +9,7 @@ use super::Request;
 use super::plan::FailoverStep;
 use crate::actions::runner::{Executor, Journal};
 use crate::actions::server::{
-    Accounts, Coords, connect, demote, exec, first_value, follow, marker, read_coords, run_hook,
+    Accounts, Coords, connect, demote, exec, first_value, follow, marker, read_coords, run_hook, take_over_semi_sync,
 };
 use crate::fleet::status::{GtidMode, InstanceStatus, ReplicationStatus};
 use crate::mysql::replication::Position;
@@ -192,6 +192,7 @@ impl FailoverExec<'_> {
 
     async fn promote(&mut self, upstream: Option<&Addr>, journal: &mut Journal<'_>) -> Result<String, String> {
         let (d, limit, acc, gtid) = (self.d, self.limit(), self.acc, self.gtid);
+        let shard_semi_sync = self.req.seen.as_ref().is_some_and(|s| s.semi_sync);
         self.promote_attempted = true;
         let candidate = self.candidate.clone();
         self.cand().await?;
@@ -224,6 +225,13 @@ impl FailoverExec<'_> {
                 None => {}
             }
             let at: Option<String> = first_value(&mut cand, d.gtid_position_sql(), limit).await?;
+            // Before the first write: the writes it acknowledges stay on a replica too.
+            match take_over_semi_sync(&mut cand, &d, shard_semi_sync, limit).await {
+                Ok(Some(what)) => detail.push_str(&format!("; {what}")),
+                Ok(None) => {}
+                Err(e) => journal
+                    .warn(format!("semi-sync not switched on at {candidate}: {e}; it takes writes asynchronously")),
+            }
             exec(&mut cand, d.set_read_only(false), limit).await?;
             Ok::<(String, Option<String>), String>((detail, at))
         }

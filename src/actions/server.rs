@@ -98,8 +98,8 @@ pub(crate) async fn first_value<T: mysql_async::prelude::FromValue + Send + 'sta
 }
 
 /// On a semi-sync shard, switch the new master's source side on (lossless) before it takes
-/// writes, so acknowledged writes stay safe after the switch too. `Ok(Some(what))` when it did;
-/// `Ok(None)` when there was nothing to do.
+/// writes, so acknowledged writes stay safe after the switch too. `Ok(Some(undo))` when it did
+/// (the statement that puts the settings back); `Ok(None)` when there was nothing to do.
 pub(crate) async fn take_over_semi_sync(
     conn: &mut Conn,
     d: &Dialect,
@@ -111,9 +111,9 @@ pub(crate) async fn take_over_semi_sync(
         Ok(Err(e)) => return Err(e.to_string()),
         Err(_) => return Err(format!("no answer within {:.1} s", limit.as_secs_f64())),
     };
-    let Some(sql) = d.semi_sync_takeover(&vars, shard_semi_sync) else { return Ok(None) };
+    let Some((sql, undo)) = d.semi_sync_takeover(&vars, shard_semi_sync) else { return Ok(None) };
     exec(conn, &sql, limit).await?;
-    Ok(Some("semi-sync on (AFTER_SYNC)".to_string()))
+    Ok(Some(undo))
 }
 
 /// The server's position: what a frozen master must stop changing.

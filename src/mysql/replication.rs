@@ -140,8 +140,13 @@ impl Dialect {
     /// lossless (`AFTER_SYNC`), before it takes writes. `variables` are its answer to
     /// [`Dialect::semi_sync_variables_sql`] (name, value); `shard_semi_sync` says the old master ran
     /// semi-sync, when known. A server whose replica side is on was set up for a semi-sync shard
-    /// too. `None`: nothing to do (not a semi-sync shard, already on, or no source plugin loaded).
-    pub fn semi_sync_takeover(&self, variables: &[(String, String)], shard_semi_sync: bool) -> Option<String> {
+    /// too. `None`: nothing to do (not a semi-sync shard, already on, or no source plugin loaded);
+    /// else the statement and the one that puts the settings back (a rolled-back switch).
+    pub fn semi_sync_takeover(
+        &self,
+        variables: &[(String, String)],
+        shard_semi_sync: bool,
+    ) -> Option<(String, String)> {
         use super::dialect::semi_sync::{MASTER_ENABLED, MASTER_WAIT_POINT, SLAVE_ENABLED};
         let on = |v: &str| v.eq_ignore_ascii_case("ON") || v == "1";
         let value = |names: &[&str]| variables.iter().find(|(n, _)| names.iter().any(|m| n.eq_ignore_ascii_case(m)));
@@ -154,9 +159,17 @@ impl Dialect {
         if on(state) && wait.is_none_or(|(_, w)| w.eq_ignore_ascii_case("AFTER_SYNC")) {
             return None;
         }
+        let was = if on(state) { "ON" } else { "OFF" };
         Some(match wait {
-            Some((w, _)) => format!("SET GLOBAL {w} = 'AFTER_SYNC', GLOBAL {enabled} = ON"),
-            None => format!("SET GLOBAL {enabled} = ON"),
+            Some((w, point)) if point.chars().all(|c| c.is_ascii_alphabetic() || c == '_') => (
+                format!("SET GLOBAL {w} = 'AFTER_SYNC', GLOBAL {enabled} = ON"),
+                format!("SET GLOBAL {enabled} = {was}, GLOBAL {w} = '{point}'"),
+            ),
+            Some((w, _)) => (
+                format!("SET GLOBAL {w} = 'AFTER_SYNC', GLOBAL {enabled} = ON"),
+                format!("SET GLOBAL {enabled} = {was}"),
+            ),
+            None => (format!("SET GLOBAL {enabled} = ON"), format!("SET GLOBAL {enabled} = {was}")),
         })
     }
 
@@ -489,15 +502,20 @@ mod tests {
             ("rpl_semi_sync_master_wait_point", "AFTER_COMMIT"),
             ("rpl_semi_sync_slave_enabled", "ON"),
         ]);
+        let (on, undo) = maria.semi_sync_takeover(&replica, false).expect("a semi-sync replica");
         assert_eq!(
-            maria.semi_sync_takeover(&replica, false).as_deref(),
-            Some("SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC', GLOBAL rpl_semi_sync_master_enabled = ON")
+            on,
+            "SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC', GLOBAL rpl_semi_sync_master_enabled = ON"
+        );
+        assert_eq!(
+            undo,
+            "SET GLOBAL rpl_semi_sync_master_enabled = OFF, GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_COMMIT'"
         );
         // Not a semi-sync shard: nothing, unless the old master is known to have run it.
         let plain = vars(&[("rpl_semi_sync_master_enabled", "OFF"), ("rpl_semi_sync_slave_enabled", "OFF")]);
         assert_eq!(maria.semi_sync_takeover(&plain, false), None);
         assert_eq!(
-            maria.semi_sync_takeover(&plain, true).as_deref(),
+            maria.semi_sync_takeover(&plain, true).map(|t| t.0).as_deref(),
             Some("SET GLOBAL rpl_semi_sync_master_enabled = ON")
         );
         // Already on and lossless: nothing.
@@ -516,7 +534,7 @@ mod tests {
             ("rpl_semi_sync_source_wait_point", "AFTER_SYNC"),
         ]);
         assert_eq!(
-            mysql.semi_sync_takeover(&replica84, false).as_deref(),
+            mysql.semi_sync_takeover(&replica84, false).map(|t| t.0).as_deref(),
             Some("SET GLOBAL rpl_semi_sync_source_wait_point = 'AFTER_SYNC', GLOBAL rpl_semi_sync_source_enabled = ON")
         );
         // Only the replica plugin loaded: no source side to switch on.

@@ -8,7 +8,6 @@
 //! the TUI's memory of the master, to check "may be lost"; the old master may not rejoin).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 
 use crate::common::Sandbox;
+use crate::common::sandbox_script as sandbox;
 
 fn failover(sb: &Sandbox, cfg: &std::path::Path, args: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(sb.bin())
@@ -27,18 +27,6 @@ fn failover(sb: &Sandbox, cfg: &std::path::Path, args: &[&str]) -> (i32, String)
         .expect("run shardtop failover");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
-}
-
-/// `scripts/sandbox VERB ARGS --dir DIR` (kill, freeze, thaw, semi-sync), which must succeed.
-fn sandbox(sb: &Sandbox, verb: &str, args: &[&str]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
-    let out = std::process::Command::new(script)
-        .arg(verb)
-        .args(args)
-        .args(["--dir", sb.var("SANDBOX_DIR")])
-        .output()
-        .expect("run scripts/sandbox");
-    assert!(out.status.success(), "sandbox {verb} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn kill(sb: &Sandbox, name: &str) {

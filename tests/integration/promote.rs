@@ -306,6 +306,23 @@ async fn catch_up_timeout_rolls_back_and_leaves_the_master_writable() {
         let src = s.iter().find(|x| x.0 == r).and_then(|x| x.3.clone());
         assert_eq!(src, Some(format!("127.0.0.1:{} io=Yes sql=Yes", sb.port("s10-m"))), "{r}");
     }
+
+    // Then, on a semi-sync shard, a promotion that goes through keeps the shard semi-sync: the new
+    // master waits, lossless, for the replicas it takes over.
+    crate::common::sandbox_script(&sb, "semi-sync", &["on", "s10"]);
+    assert_eq!(sb.value("s10-r2", "SELECT @@rpl_semi_sync_master_enabled").await.as_deref(), Some("0"));
+    let (code, out) = promote(&sb, &cfg, &["--shard", "s10", "--to", &sb.addr("s10-r2"), "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("semi-sync on (AFTER_SYNC)"), "{out}");
+    assert_eq!(sb.value("s10-r2", "SELECT @@rpl_semi_sync_master_enabled").await.as_deref(), Some("1"));
+    assert_eq!(sb.value("s10-r2", "SELECT @@rpl_semi_sync_master_wait_point").await.as_deref(), Some("AFTER_SYNC"));
+    sb.exec("s10-r2", "INSERT INTO social.photos (user_id, caption) VALUES (10, 'semi-sync')").await;
+    let status = "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME";
+    assert_eq!(
+        sb.value("s10-r2", &format!("{status} = 'RPL_SEMI_SYNC_MASTER_STATUS'")).await.as_deref(),
+        Some("ON"),
+        "a replica acknowledges the new master's writes"
+    );
 }
 
 /// The shape real shards have: the shard master replicates from a global

@@ -41,6 +41,8 @@ pub(super) struct FailoverExec<'a> {
     /// Its GTID position when it took over, before any write of its own (marker, hook, clients):
     /// what "may be lost" is measured against.
     pub took_over_at: Option<String>,
+    /// Puts the candidate's semi-sync settings back, when the promotion switched them.
+    pub semi_sync_undo: Option<String>,
 }
 
 /// A fresh read of one server.
@@ -175,8 +177,12 @@ impl FailoverExec<'_> {
             (Some(l), false) => Position::File { file: l.relay_source_log_file.clone(), pos: l.exec_source_log_pos },
             _ => d.gtid_positioning(),
         };
+        let undo = self.semi_sync_undo.take();
         let cand = self.cand().await?;
         demote(cand, &d, &master, acc, &pos, limit).await?;
+        if let Some(sql) = undo {
+            exec(cand, &sql, limit).await?;
+        }
         self.promoted = false;
         Ok(Some(format!("{} read-only and a replica of {master} again", self.candidate)))
     }
@@ -197,6 +203,7 @@ impl FailoverExec<'_> {
         let candidate = self.candidate.clone();
         self.cand().await?;
         let Some(mut cand) = self.cand.take() else { return Err("no connection to the candidate".into()) };
+        let mut semi_sync_undo = None;
         let result = async {
             exec(&mut cand, d.stop_replica(), limit).await?;
             exec(&mut cand, d.reset_replica_all(), limit).await?;
@@ -227,7 +234,10 @@ impl FailoverExec<'_> {
             let at: Option<String> = first_value(&mut cand, d.gtid_position_sql(), limit).await?;
             // Before the first write: the writes it acknowledges stay on a replica too.
             match take_over_semi_sync(&mut cand, &d, shard_semi_sync, limit).await {
-                Ok(Some(what)) => detail.push_str(&format!("; {what}")),
+                Ok(Some(undo)) => {
+                    semi_sync_undo = Some(undo);
+                    detail.push_str("; semi-sync on (AFTER_SYNC)");
+                }
                 Ok(None) => {}
                 Err(e) => journal
                     .warn(format!("semi-sync not switched on at {candidate}: {e}; it takes writes asynchronously")),
@@ -236,6 +246,7 @@ impl FailoverExec<'_> {
             Ok::<(String, Option<String>), String>((detail, at))
         }
         .await;
+        self.semi_sync_undo = semi_sync_undo;
         if let Ok((detail, at)) = &result {
             self.took_over_at = at.clone();
             self.writable_after = Some(self.started.elapsed());

@@ -308,6 +308,7 @@ pub async fn failover(
         writable_after: None,
         new_master_at: None,
         took_over_at: None,
+        semi_sync_undo: None,
     };
     let result = runner::execute::<FailoverStep, _>(&plan, &mut ex, &mut journal, None).await;
     outcome.promoted = ex.promoted;

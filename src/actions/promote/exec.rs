@@ -10,7 +10,7 @@ use super::{Accounts, OldMaster, Request};
 use crate::actions::runner::{Executor, Journal};
 use crate::actions::server::{
     Coords, connect, demote, describe_coords, detach, exec, first_value, follow, marker, open_write_transactions,
-    probe_link, read_coords, repoint, run_hook, set_accounts_locked, unstoppable_writers, wait_on,
+    probe_link, read_coords, repoint, run_hook, set_accounts_locked, take_over_semi_sync, unstoppable_writers, wait_on,
 };
 use crate::fleet::status::{GtidMode, ReplicationStatus};
 use crate::mysql::replication::Position;
@@ -50,6 +50,8 @@ pub(super) struct PromoteExec<'a> {
     pub promoted: bool,
     /// Replicas the repoint step could not move: named there, and not waited for by the marker.
     pub not_repointed: Vec<Addr>,
+    /// Puts the candidate's semi-sync settings back, when the promotion switched them.
+    pub semi_sync_undo: Option<String>,
 }
 
 impl<'a> PromoteExec<'a> {
@@ -79,6 +81,7 @@ impl<'a> PromoteExec<'a> {
             write_blocked: None,
             promoted: false,
             not_repointed: Vec::new(),
+            semi_sync_undo: None,
         }
     }
 }
@@ -276,10 +279,24 @@ impl PromoteExec<'_> {
                 .await?;
             exec(cand, d.start_replica(), limit).await?;
         }
+        // Before the first write on a semi-sync shard: what it acknowledges is on a replica too.
+        let semi = match take_over_semi_sync(cand, &d, false, limit).await {
+            Ok(undo) => undo,
+            Err(e) => {
+                journal.warn(format!(
+                    "semi-sync not switched on at {}: {e}; it takes writes asynchronously",
+                    self.req.candidate
+                ));
+                None
+            }
+        };
+        let detail = if semi.is_some() { "; semi-sync on (AFTER_SYNC)" } else { "" };
+        self.semi_sync_undo = semi;
+        let cand = self.cand().await?;
         exec(cand, d.set_read_only(false), limit).await?;
         self.write_blocked = self.freeze_started.map(|t| t.elapsed());
         self.promoted = true;
-        Ok(format!("{} is the master", self.req.candidate))
+        Ok(format!("{} is the master{detail}", self.req.candidate))
     }
 
     /// Past the freeze and catch-up, the safest state is the old master back in charge: the
@@ -295,8 +312,12 @@ impl PromoteExec<'_> {
             (false, Some(Coords { file: Some(f), pos: Some(p), .. })) => Position::File { file: f.clone(), pos: *p },
             (false, _) => d.gtid_positioning(),
         };
+        let undo = self.semi_sync_undo.take();
         let cand = self.cand().await?;
         demote(cand, &d, &master, acc, &pos, limit).await?;
+        if let Some(sql) = undo {
+            exec(cand, &sql, limit).await?;
+        }
         self.promoted = false;
         Ok(Some(format!("{} replicates from {master} again", self.req.candidate)))
     }

@@ -421,6 +421,18 @@ pub async fn generate(opts: mysql_async::Opts, tick: Duration, counts: Arc<Count
     let _ = c.disconnect().await;
 }
 
+/// `scripts/sandbox VERB ARGS --dir DIR` (kill, freeze, thaw, semi-sync), which must succeed.
+pub fn sandbox_script(sb: &Sandbox, verb: &str, args: &[&str]) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
+    let out = std::process::Command::new(script)
+        .arg(verb)
+        .args(args)
+        .args(["--dir", sb.var("SANDBOX_DIR")])
+        .output()
+        .expect("run scripts/sandbox");
+    assert!(out.status.success(), "sandbox {verb} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use super::exec::or_stop;
 use super::sql::table_name;
 use super::{ChecksumError, Event, Request, Res, dialect_of, fail, tables::plan_tables};
 use crate::actions::audit::AuditLog;
-use crate::actions::runner::Journal;
+use crate::actions::runner::{self, Executor, Journal, OnFailure, RunError, Step};
 use crate::fleet::Addr;
 use crate::probe::{self, ProbeOptions, columns};
 
@@ -140,78 +140,150 @@ pub(super) fn differing(master: Option<Option<i64>>, values: &[(Addr, Option<i64
     values.iter().filter(|(_, v)| *v != right).map(|(a, _)| a.clone()).collect()
 }
 
-pub async fn run_table_method(
-    req: &Request,
-    opts: Arc<ProbeOptions>,
-    stop: &AtomicBool,
-    audit: &mut AuditLog,
-    events: &mut (dyn FnMut(&Event) + Send),
-) -> Res<TableMethodReport> {
-    let mut master =
-        probe::connect(&req.master, &opts).await.map_err(|e| ChecksumError::Refused(format!("{}: {e}", req.master)))?;
-    let dialect = dialect_of(&mut master, &req.master).await?;
-    let plans = plan_tables(&mut master, req).await?;
-    let steps = plans.iter().map(|t| crate::actions::PlannedStep { name: "checksum_table", what: t.name() }).collect();
-    events(&Event::Plan { steps, tables: plans.clone() });
-    if req.dry_run {
-        return Ok(TableMethodReport::default());
-    }
-    let names: Vec<String> = plans.iter().map(|p| table_name(&p.db, &p.tbl)).collect();
-    // Holding replication is a change to the servers: the audit log has the run.
-    let mut quiet = |_: &crate::actions::Progress| {};
-    let mut journal = Journal::new("checksum", &req.shard, audit, &mut quiet, opts.password.iter().cloned().collect());
-    let audit_err = |e: std::io::Error| ChecksumError::Failed(format!("audit log: {e}"));
-    let plain: Vec<String> = plans.iter().map(|p| p.name()).collect();
-    journal
-        .entry(
-            "run",
-            "start",
-            None,
-            &format!("--method table on {} and {} replicas: {}", req.master, req.replicas.len(), plain.join(", ")),
-        )
-        .map_err(audit_err)?;
-    let (pos, master_answers) = master_checksums(&mut master, &dialect, &names, stop).await?;
-    let _ = master.disconnect().await;
-    let master_words = match &master_answers {
-        Ok(_) => format!("master's CHECKSUM TABLE taken at {pos}"),
-        Err(why) => why.clone(),
-    };
-    journal.entry("master", "ok", None, &master_words).map_err(audit_err)?;
-    journal
-        .entry("hold", "start", None, &format!("stop {} replicas at the master's position {pos}", req.replicas.len()))
-        .map_err(audit_err)?;
-    let (stop_sql, start_sql) = (dialect.stop_replica(), dialect.start_replica());
-    let mut conns = Vec::new();
-    for a in &req.replicas {
-        let mut c = probe::connect(a, &opts).await.map_err(|e| ChecksumError::Refused(format!("{a}: {e}")))?;
-        let status: Option<Row> =
-            c.query_first(dialect.single_replica_status_sql()).await.map_err(fail("replica status"))?;
-        let text = |col: columns::Col| {
-            status
-                .as_ref()
-                .and_then(|r| col.names().iter().find_map(|n| r.get_opt::<String, _>(*n).and_then(Result::ok)))
-        };
-        let by_gtid = replicates_by_gtid(
-            dialect.flavor,
-            text(columns::USING_GTID).as_deref(),
-            text(columns::AUTO_POSITION).as_deref(),
-        );
-        let until = hold_statement(&dialect, by_gtid, &pos)
-            .map_err(|why| ChecksumError::Refused(format!("{a} cannot be held at the master's position: {why}")))?;
-        conns.push((a.clone(), c, until));
-    }
-    let held = Instant::now();
-    // Hold every replica at the master's position; restart them all whatever happens.
-    let outcome: Res<Vec<(Addr, TableAnswers)>> = async {
-        for (a, c, until) in &mut conns {
-            c.query_drop(stop_sql).await.map_err(fail("stopping replication"))?;
-            c.query_drop(&*until).await.map_err(|e| ChecksumError::Failed(format!("{a}: {e}")))?;
+/// One step of `--method table`: the master's checksum, the hold, one `CHECKSUM TABLE` per
+/// replica, the release. A failure or a stop request before the release restarts replication on
+/// every held replica (the hold's rollback); the comparison itself touches no server.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableStep {
+    /// `CHECKSUM TABLE` on the master while its position stands still (tried twice).
+    Master { master: Addr, tables: usize },
+    /// Stop every replica at the master's position (`START SLAVE UNTIL`), wait until they stand.
+    Hold { replicas: Vec<Addr>, timeout: Duration },
+    /// `CHECKSUM TABLE` on one held replica.
+    Replica { replica: Addr },
+    /// Restart replication everywhere.
+    Release { replicas: Vec<Addr> },
+}
+
+impl Step for TableStep {
+    fn name(&self) -> &'static str {
+        match self {
+            TableStep::Master { .. } => "master",
+            TableStep::Hold { .. } => "hold",
+            TableStep::Replica { .. } => "replica",
+            TableStep::Release { .. } => "release",
         }
-        let deadline = Instant::now() + req.replica_timeout;
-        for (a, c, _) in &mut conns {
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            TableStep::Master { master, tables } => {
+                format!("CHECKSUM TABLE of {tables} table(s) on {master}, valid when its position stands still")
+            }
+            TableStep::Hold { replicas, timeout } => format!(
+                "stop {} at the master's position (by GTID, or binlog coordinates), wait up to {:.0} s",
+                list(replicas),
+                timeout.as_secs_f64()
+            ),
+            TableStep::Replica { replica } => format!("CHECKSUM TABLE on {replica}"),
+            TableStep::Release { replicas } => format!("restart replication on {}", list(replicas)),
+        }
+    }
+
+    /// Every failure restarts replication (the hold's rollback): nothing is left held.
+    fn on_failure(&self) -> OnFailure {
+        OnFailure::RollBack
+    }
+}
+
+fn list(a: &[Addr]) -> String {
+    a.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// The plan of `--method table` on `req`'s servers.
+pub fn table_plan(req: &Request, tables: usize) -> Vec<TableStep> {
+    let mut p = vec![
+        TableStep::Master { master: req.master.clone(), tables },
+        TableStep::Hold { replicas: req.replicas.clone(), timeout: req.replica_timeout },
+    ];
+    p.extend(req.replicas.iter().map(|r| TableStep::Replica { replica: r.clone() }));
+    p.push(TableStep::Release { replicas: req.replicas.clone() });
+    p
+}
+
+struct TableExec<'a> {
+    req: &'a Request,
+    opts: Arc<ProbeOptions>,
+    dialect: crate::mysql::Dialect,
+    names: Vec<String>,
+    stop: &'a AtomicBool,
+    events: &'a mut (dyn FnMut(&Event) + Send),
+    master: Option<Conn>,
+    // Learned while running.
+    pos: Position,
+    master_answers: Result<TableAnswers, String>,
+    /// Replicas replication was stopped on, with their connections.
+    held: Vec<(Addr, Conn)>,
+    held_since: Option<Instant>,
+    held_for: Option<Duration>,
+    answers: Vec<(Addr, TableAnswers)>,
+}
+
+impl TableExec<'_> {
+    fn interrupted(&self, what: String) -> String {
+        format!("interrupted {what}")
+    }
+
+    async fn master(&mut self) -> Result<String, String> {
+        let Some(mut m) = self.master.take() else { return Err("no connection to the master".into()) };
+        let r = master_checksums(&mut m, &self.dialect, &self.names, self.stop).await;
+        let _ = m.disconnect().await;
+        let (pos, answers) = r.map_err(|e| e.to_string())?;
+        let words = match &answers {
+            Ok(_) => format!("master's CHECKSUM TABLE taken at {pos}"),
+            Err(why) => why.clone(),
+        };
+        self.pos = pos;
+        self.master_answers = answers;
+        Ok(words)
+    }
+
+    async fn hold(&mut self) -> Result<String, String> {
+        let d = self.dialect;
+        let mut until = Vec::new();
+        for a in &self.req.replicas {
+            let mut c = probe::connect(a, &self.opts).await.map_err(|e| format!("{a}: {e}"))?;
+            let status: Option<Row> =
+                c.query_first(d.single_replica_status_sql()).await.map_err(|e| format!("{a}: replica status: {e}"))?;
+            let text = |col: columns::Col| {
+                status
+                    .as_ref()
+                    .and_then(|r| col.names().iter().find_map(|n| r.get_opt::<String, _>(*n).and_then(Result::ok)))
+            };
+            let by_gtid = replicates_by_gtid(
+                d.flavor,
+                text(columns::USING_GTID).as_deref(),
+                text(columns::AUTO_POSITION).as_deref(),
+            );
+            let sql = hold_statement(&d, by_gtid, &self.pos)
+                .map_err(|why| format!("{a} cannot be held at the master's position: {why}"))?;
+            until.push((a.clone(), c, sql));
+        }
+        self.held_since = Some(Instant::now());
+        // STOP SLAVE waits for the SQL thread's current event, which a lock can hold for ever:
+        // bounded by replica_timeout, and a stop request ends the wait.
+        let limit = self.req.replica_timeout;
+        for (a, c, sql) in until {
+            self.held.push((a.clone(), c));
+            let Some((_, c)) = self.held.last_mut() else { continue };
+            for stmt in [d.stop_replica(), sql.as_str()] {
+                match or_stop(self.stop, tokio::time::timeout(limit, c.query_drop(stmt))).await {
+                    None => return Err(self.interrupted(format!("while holding {a}"))),
+                    Some(Err(_)) => {
+                        return Err(format!("{a}: {stmt} did not return within {:.0} s", limit.as_secs_f64()));
+                    }
+                    Some(Ok(r)) => r.map_err(|e| format!("{a}: {stmt}: {e}"))?,
+                }
+            }
+        }
+        let deadline = Instant::now() + self.req.replica_timeout;
+        let pos = self.pos.to_string();
+        for i in 0..self.held.len() {
             loop {
+                let (a, c) = &mut self.held[i];
+                let a = a.clone();
                 let row: Option<Row> =
-                    c.query_first(dialect.single_replica_status_sql()).await.map_err(fail("status"))?;
+                    c.query_first(d.single_replica_status_sql()).await.map_err(|e| format!("{a}: status: {e}"))?;
                 let sql_running = row
                     .as_ref()
                     .and_then(|r| {
@@ -225,70 +297,178 @@ pub async fn run_table_method(
                     break;
                 }
                 if Instant::now() > deadline {
-                    return Err(ChecksumError::Failed(format!(
-                        "{a} did not reach {pos} within {:?}",
-                        req.replica_timeout
-                    )));
+                    return Err(format!("{a} did not reach {pos} within {:?}", self.req.replica_timeout));
                 }
-                events(&Event::Paused { reason: format!("waiting for {a} to reach {pos}") });
-                or_stop(stop, tokio::time::sleep(Duration::from_millis(100)))
-                    .await
-                    .ok_or_else(|| ChecksumError::Interrupted(format!("stopped while waiting for {a}")))?;
+                (self.events)(&Event::Paused { reason: format!("waiting for {a} to reach {pos}") });
+                if or_stop(self.stop, tokio::time::sleep(Duration::from_millis(100))).await.is_none() {
+                    return Err(self.interrupted(format!("while waiting for {a}")));
+                }
             }
         }
-        let mut out = Vec::new();
-        for (a, c, _) in &mut conns {
-            let rows: TableAnswers = or_stop(stop, c.query(format!("CHECKSUM TABLE {}", names.join(", "))))
+        Ok(format!("{} held at {pos}", list(&self.req.replicas)))
+    }
+
+    async fn checksum(&mut self, replica: &Addr) -> Result<String, String> {
+        let sql = format!("CHECKSUM TABLE {}", self.names.join(", "));
+        let Some((_, c)) = self.held.iter_mut().find(|(a, _)| a == replica) else {
+            return Err(format!("{replica} is not held"));
+        };
+        let rows: TableAnswers = match or_stop(self.stop, c.query(sql)).await {
+            None => return Err(self.interrupted(format!("while checksumming {replica}"))),
+            Some(r) => r.map_err(|e| format!("CHECKSUM TABLE: {e}"))?,
+        };
+        let n = rows.len();
+        self.answers.push((replica.clone(), rows));
+        Ok(format!("{n} table(s)"))
+    }
+
+    /// Restart replication on every held replica; the errors, by replica.
+    async fn release(&mut self) -> Vec<String> {
+        let (stop, start) = (self.dialect.stop_replica(), self.dialect.start_replica());
+        let limit = self.req.replica_timeout.max(Duration::from_secs(5));
+        let mut errors = Vec::new();
+        for (a, c) in std::mem::take(&mut self.held) {
+            // The hold's connection may be mid-statement (a STOP SLAVE given up on): a fresh one.
+            // STOP first: a replica still running towards its UNTIL position would keep it (a
+            // START on a running replica changes nothing) and stop there for good.
+            drop(c);
+            let restarted = async {
+                let mut c = probe::connect(&a, &self.opts).await.map_err(|e| e.to_string())?;
+                let r = async {
+                    c.query_drop(stop).await?;
+                    c.query_drop(start).await
+                }
                 .await
-                .ok_or_else(|| ChecksumError::Interrupted(format!("stopped while checksumming {a}")))?
-                .map_err(fail("CHECKSUM TABLE"))?;
-            out.push((a.clone(), rows));
+                .map_err(|e| e.to_string());
+                let _ = c.disconnect().await;
+                r
+            };
+            match tokio::time::timeout(limit, restarted).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(format!("{a}: {e}")),
+                Err(_) => errors.push(format!(
+                    "{a}: its SQL thread did not stop within {:.0} s (held by a lock?); replication stops when it \
+                     does: run {start} there then",
+                    limit.as_secs_f64()
+                )),
+            }
         }
-        Ok(out)
-    }
-    .await;
-    let mut restart_errors = Vec::new();
-    for (a, c, _) in &mut conns {
-        if let Err(e) = c.query_drop(start_sql).await {
-            restart_errors.push(format!("{a}: {e}"));
+        if self.held_for.is_none() {
+            self.held_for = self.held_since.map(|t| t.elapsed());
         }
-        let _ = c.query_drop("DO 1").await;
+        errors
     }
-    let held_seconds = held.elapsed().as_secs_f64();
-    let (phase, detail) = if restart_errors.is_empty() {
-        ("ok", "replication restarted on every replica".to_string())
-    } else {
-        ("failed", format!("could not restart replication on {}", restart_errors.join("; ")))
+}
+
+impl Executor<TableStep> for TableExec<'_> {
+    async fn act(&mut self, step: &TableStep, _: &mut Journal<'_>) -> Result<String, String> {
+        match step {
+            TableStep::Master { .. } => self.master().await,
+            TableStep::Hold { .. } => self.hold().await,
+            TableStep::Replica { replica } => self.checksum(replica).await,
+            TableStep::Release { .. } => {
+                let errors = self.release().await;
+                if errors.is_empty() {
+                    Ok("replication restarted on every replica".into())
+                } else {
+                    Err(format!("could not restart replication on {}", errors.join("; ")))
+                }
+            }
+        }
+    }
+
+    async fn rollback(&mut self, step: &TableStep, _: &mut Journal<'_>) -> Result<Option<String>, String> {
+        if !matches!(step, TableStep::Hold { .. }) || self.held.is_empty() {
+            return Ok(None);
+        }
+        let errors = self.release().await;
+        if errors.is_empty() {
+            Ok(Some("replication restarted on every held replica".into()))
+        } else {
+            Err(format!("could not restart replication on {}", errors.join("; ")))
+        }
+    }
+}
+
+pub async fn run_table_method(
+    req: &Request,
+    opts: Arc<ProbeOptions>,
+    stop: &AtomicBool,
+    audit: &mut AuditLog,
+    events: &mut (dyn FnMut(&Event) + Send),
+) -> Res<TableMethodReport> {
+    let mut master =
+        probe::connect(&req.master, &opts).await.map_err(|e| ChecksumError::Refused(format!("{}: {e}", req.master)))?;
+    let dialect = dialect_of(&mut master, &req.master).await?;
+    let plans = plan_tables(&mut master, req).await?;
+    let steps = table_plan(req, plans.len());
+    events(&Event::Plan { steps: runner::describe(&steps), tables: plans.clone() });
+    if req.dry_run {
+        let _ = master.disconnect().await;
+        return Ok(TableMethodReport::default());
+    }
+    let names: Vec<String> = plans.iter().map(|p| table_name(&p.db, &p.tbl)).collect();
+    let mut quiet = |_: &crate::actions::Progress| {};
+    let mut journal = Journal::new("checksum", &req.shard, audit, &mut quiet, opts.password.iter().cloned().collect());
+    let audit_err = |e: std::io::Error| ChecksumError::Failed(format!("audit log: {e}"));
+    let plain: Vec<String> = plans.iter().map(|p| p.name()).collect();
+    journal
+        .entry(
+            "run",
+            "start",
+            None,
+            &format!("--method table on {} and {} replicas: {}", req.master, req.replicas.len(), plain.join(", ")),
+        )
+        .map_err(audit_err)?;
+    let mut exec = TableExec {
+        req,
+        opts,
+        dialect,
+        names: names.clone(),
+        stop,
+        events,
+        master: Some(master),
+        pos: Position::default(),
+        master_answers: Err(String::new()),
+        held: Vec::new(),
+        held_since: None,
+        held_for: None,
+        answers: Vec::new(),
     };
-    journal.entry("hold", phase, Some(held.elapsed()), &detail).map_err(audit_err)?;
-    if !restart_errors.is_empty() {
-        return Err(ChecksumError::Failed(format!("could not restart replication on {}", restart_errors.join("; "))));
-    }
-    let per_server = match outcome {
-        Err(ChecksumError::Interrupted(why)) => {
-            journal.entry("run", "interrupted", Some(journal.elapsed()), &why).map_err(audit_err)?;
+    let outcome = runner::execute(&steps, &mut exec, &mut journal, Some(stop)).await;
+    // Whatever happened, nothing stays held (the rollback restarted them; this is the backstop).
+    let leftover = exec.release().await;
+    let held_seconds = exec.held_for.map(|d| d.as_secs_f64()).unwrap_or_default();
+    let interrupted = stop.load(std::sync::atomic::Ordering::Relaxed);
+    match outcome {
+        Err(RunError::Audit(e)) => return Err(audit_err(e)),
+        Err(RunError::Failed { .. }) if interrupted => {
+            journal.entry("run", "interrupted", Some(journal.elapsed()), "stopped").map_err(audit_err)?;
             return Ok(TableMethodReport {
-                position: pos.to_string(),
+                position: exec.pos.to_string(),
                 held_seconds,
                 interrupted: true,
                 ..Default::default()
             });
         }
-        Err(e) => {
-            let _ = journal.entry("run", "failed", Some(journal.elapsed()), &e.to_string());
-            return Err(e);
+        Err(RunError::Failed { step, message, .. }) => {
+            let _ = journal.entry("run", "failed", Some(journal.elapsed()), &format!("{step}: {message}"));
+            return Err(ChecksumError::Failed(format!("{step}: {message}")));
         }
-        Ok(v) => v,
-    };
-    let master_note = master_answers.as_ref().err().cloned();
+        Ok(_) if !leftover.is_empty() => {
+            return Err(ChecksumError::Failed(format!("could not restart replication on {}", leftover.join("; "))));
+        }
+        Ok(_) => {}
+    }
+    let master_note = exec.master_answers.as_ref().err().cloned();
     let mut report =
-        TableMethodReport { position: pos.to_string(), held_seconds, master_note, ..TableMethodReport::default() };
+        TableMethodReport { position: exec.pos.to_string(), held_seconds, master_note, ..TableMethodReport::default() };
     for t in &names {
         let answer = |rows: &TableAnswers| {
             rows.iter().find(|(n, _)| n.replace('`', "") == t.replace('`', "")).and_then(|(_, v)| *v)
         };
-        let master_value = master_answers.as_ref().ok().map(answer);
-        let values: Vec<(Addr, Option<i64>)> = per_server.iter().map(|(a, rows)| (a.clone(), answer(rows))).collect();
+        let master_value = exec.master_answers.as_ref().ok().map(answer);
+        let values: Vec<(Addr, Option<i64>)> = exec.answers.iter().map(|(a, rows)| (a.clone(), answer(rows))).collect();
         let differ = differing(master_value, &values);
         if !differ.is_empty() {
             let who: Vec<String> = differ.iter().map(ToString::to_string).collect();
@@ -351,6 +531,31 @@ mod tests {
         assert!(hold(&my84, None, Some("0"), &Position::default()).is_err(), "no binlog, no GTID: refused");
         assert_eq!(no_gtid.to_string(), "binlog.000003:157");
         assert_eq!(at.to_string(), "0-1-42 (binlog.000003:157)");
+    }
+
+    #[test]
+    fn the_table_method_holds_then_checksums_each_replica_then_releases() {
+        let req = Request {
+            shard: "s1".into(),
+            master: Addr::new("db1", 3306),
+            replicas: vec![Addr::new("db2", 3306), Addr::new("db3", 3306)],
+            tables: Vec::new(),
+            databases: Vec::new(),
+            result_table: "percona.checksums".into(),
+            chunk_time: Duration::from_millis(500),
+            max_lag: Duration::from_secs(1),
+            max_threads_running: 25,
+            replica_timeout: Duration::from_secs(60),
+            resume: false,
+            dry_run: false,
+        };
+        let p = table_plan(&req, 3);
+        let names: Vec<_> = runner::describe(&p).iter().map(|s| s.name).collect();
+        assert_eq!(names, ["master", "hold", "replica", "replica", "release"]);
+        assert_eq!(p[2].describe(), "CHECKSUM TABLE on db2:3306");
+        assert!(p[1].describe().starts_with("stop db2:3306, db3:3306 at the master's position"), "{}", p[1].describe());
+        // Any failure undoes the hold: no step is past a point of no return.
+        assert!(p.iter().all(|s| s.on_failure() == OnFailure::RollBack));
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn grid_rows(shards: usize, cols: u16, height: u16) -> u16 {
     need.clamp(3, budget)
 }
 
-/// Narrowest tile: a value in the large font and "▲+12% vs 15m before" below it.
+/// Narrowest tile: a value in the large font and "▲+12% vs 15m ago" below it.
 const MIN_TILE_W: u16 = 28;
 
 /// Tiles a band row holds, and how many rows: the four fleet tiles and then the panels, as many
@@ -110,7 +110,7 @@ pub(super) struct Tile {
     pub(super) value: String,
     pub(super) style: Style,
     pub(super) trend: Vec<f64>,
-    /// "+12% vs 15m before", or what the value is out of.
+    /// "+12% vs yesterday", "+12% vs 15m ago", or what the value is out of.
     pub(super) note: String,
     pub(super) note_style: Style,
     pub(super) trend_style: Style,
@@ -137,12 +137,18 @@ pub(super) fn arrow(app: &App, c: f64) -> &'static str {
     }
 }
 
+/// "▲+12% vs yesterday" (from a recording) or "▲+12% vs 15m ago" (the period before).
 fn change_note(app: &App, m: Metric) -> String {
     match wall::change(&app.wall, m) {
-        Some((c, p)) => {
-            let secs = p.num_seconds();
-            let period = if secs >= 60 { format!("{}m", secs / 60) } else { format!("{secs}s") };
-            format!("{}{:+.0}% vs {period} before", arrow(app, c), c * 100.0)
+        Some((c, baseline)) => {
+            let against = match baseline {
+                wall::Baseline::Yesterday => "yesterday".to_string(),
+                wall::Baseline::Period(p) => {
+                    let secs = p.num_seconds();
+                    if secs >= 60 { format!("{}m ago", secs / 60) } else { format!("{secs}s ago") }
+                }
+            };
+            format!("{}{:+.0}% vs {against}", arrow(app, c), c * 100.0)
         }
         None => "no earlier period yet".into(),
     }

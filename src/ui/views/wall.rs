@@ -45,7 +45,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     }
     let calls_h = (calls.len() as u16).min(if tall { 3 } else { 1 });
     let grid_cols = area.width.saturating_sub(label_width(area)).max(10);
-    let grid_rows = grid_rows(app.fleet.shards.len(), grid_cols, area.height);
+    let trouble = app.fleet.shards.iter().filter(|s| s.health > Health::Ok).count();
+    let grid_rows = grid_rows(app.fleet.shards.len(), trouble, grid_cols, area.height);
     let [tiles, calls_area, grid, charts, events] = Layout::vertical([
         Constraint::Length(tiles_h * band_rows as u16),
         Constraint::Length(calls_h),
@@ -81,12 +82,13 @@ fn label_width(area: Rect) -> u16 {
     }
 }
 
-/// Rows the grid gets: all the shards one cell each when they fit in about a third of
-/// the screen, else as many rows as that third holds (cells then stand for several shards).
-fn grid_rows(shards: usize, cols: u16, height: u16) -> u16 {
+/// Rows the grid gets: all the shards one cell each when they fit in about a quarter of
+/// the screen, else as many rows as that holds (cells then stand for several shards); at least
+/// a row for each of the worst shards' labels beside it (up to three), and no empty rows.
+fn grid_rows(shards: usize, trouble: usize, cols: u16, height: u16) -> u16 {
     let budget = (height / 4).max(3);
     let need = shards.div_ceil(cols.max(1) as usize).max(1) as u16;
-    need.clamp(3, budget)
+    need.max(trouble.min(3) as u16).clamp(1, budget)
 }
 
 /// Narrowest tile: a value in the large font and "▲+12% vs 15m ago" below it.

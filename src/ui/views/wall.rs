@@ -67,9 +67,40 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     if events_h > 0 {
         draw_events(app, frame, events);
     }
-    // Nothing new from any server: the whole wall greys (the banner says STALE in large type).
-    if crate::ui::kiosk::data_age(app).is_some_and(|a| a > app.stale_after()) {
+    // Nothing new from any server or source: the whole wall greys, and says so in large type
+    // over its charts (in kiosk mode the banner says STALE too).
+    if let Some(age) = crate::ui::kiosk::data_age(app).filter(|a| *a > app.stale_after()) {
         frame.buffer_mut().set_style(area, app.theme.muted);
+        stale_notice(app, frame, charts, age);
+    }
+}
+
+/// "NO NEW DATA 45s" in the large font across the middle of `area` (bold text when the font
+/// does not fit or under `--ascii`).
+fn stale_notice(app: &App, frame: &mut Frame, area: Rect, age: f64) {
+    let text = format!("NO NEW DATA {}", fmt_lag(Some(age.floor())));
+    let big = !app.ascii && area.height >= 6 && 4 * text.len() as u16 + 4 <= area.width;
+    let (w, h) = if big { (4 * text.len() as u16 + 4, 6) } else { ((text.len() as u16 + 4).min(area.width), 3) };
+    if area.height < h {
+        return;
+    }
+    let at = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    frame.render_widget(ratatui::widgets::Clear, at);
+    let block = Block::default().borders(Borders::ALL).border_set(super::borders(app)).border_style(app.theme.warn);
+    let inner = block.inner(at);
+    frame.render_widget(block, at);
+    let style = app.theme.warn.add_modifier(Modifier::BOLD);
+    if big {
+        let inner = inner.inner(ratatui::layout::Margin { horizontal: 1, vertical: 0 });
+        frame.render_widget(
+            BigText::builder().pixel_size(PixelSize::Quadrant).style(style).lines(vec![Line::from(text)]).build(),
+            inner,
+        );
+    } else {
+        frame.render_widget(
+            Paragraph::new(Span::styled(text, style)).alignment(ratatui::layout::Alignment::Center),
+            inner,
+        );
     }
 }
 
@@ -737,6 +768,18 @@ mod tests {
         let buf = buffer(&app, 200, 60);
         let screen = text(&buf);
         assert!(screen.contains("NO NEW DATA FOR 90s"), "{screen}");
+        // The wall says it in large type over its charts (the font's blocks, in a box), and so
+        // it does outside kiosk mode (no banner there), at 80x24 too.
+        let boxed = screen.lines().filter(|l| l.contains("│ ") && l.contains('▀')).count();
+        assert!(boxed >= 2, "{screen}");
+        app.kiosk = None;
+        let outside = text(&buffer(&app, 200, 60));
+        assert!(outside.lines().filter(|l| l.contains("│ ") && l.contains('▀')).count() >= 2, "{outside}");
+        insta::assert_snapshot!("wall_stale_outside_kiosk_200x60", outside);
+        let small = text(&buffer(&app, 80, 24));
+        assert!(small.lines().filter(|l| l.contains("│ ") && l.contains('▀')).count() >= 2, "{small}");
+        app.ascii = true;
+        assert!(text(&buffer(&app, 80, 24)).contains("NO NEW DATA 90s"), "bold text under --ascii");
         // The body is in the muted style.
         let muted = app.theme.muted.fg;
         let y = screen.lines().position(|l| l.contains("FLEET QPS")).expect("tiles") as u16;

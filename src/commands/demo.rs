@@ -47,6 +47,8 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
         let _ = history_tx.blocking_send(Message::WallHistory(points));
     });
     let panels_task = tokio::spawn(run_demo_panels(now, tx.clone()));
+    // The channel is empty yet: this cannot be refused.
+    let _ = tx.try_send(Message::SourceMarkers(demo_marker(now)));
     let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
@@ -129,6 +131,16 @@ fn demo_panels() -> Vec<config::PanelConfig> {
     ];
     debug_assert_eq!(panels.len(), DEMO_PANELS);
     panels
+}
+
+/// A deploy 20 minutes before the demo starts, as a `[[markers]]` source would report it: a line
+/// on the wall's charts and the before/after callout.
+fn demo_marker(now: chrono::DateTime<chrono::Utc>) -> crate::metrics::markers::MarkerUpdate {
+    crate::metrics::markers::MarkerUpdate {
+        source: 0,
+        name: "demo deploys".into(),
+        result: Ok(vec![(now - chrono::Duration::minutes(20), "deploy web 2026.12.07-1 (simulated)".into())]),
+    }
 }
 
 /// How many application panels the demo shows.
@@ -233,6 +245,13 @@ mod tests {
         app.update(Message::WallHistory(points));
         assert_eq!(app.wall.points.len(), 360);
         assert!(app.wall.span(0.0) >= 3580.0);
+        // And a deploy 20 minutes back: on the charts, with its before/after.
+        app.update(Message::SourceMarkers(demo_marker(now)));
+        let m = app.wall.last_marker().cloned().expect("the demo's deploy");
+        assert_eq!(m.at, now - chrono::Duration::minutes(20));
+        let (before, after) =
+            crate::ui::wall::before_after(&app.wall, crate::ui::wall::Metric::Qps, m.at, chrono::Duration::minutes(10));
+        assert!(before.is_some() && after.is_some());
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub async fn connect(cli: &Cli, url: &str, token_file: Option<&Path>, ca: Option
     let mut fleet = Fleet::new(shards, Limits::default());
     fleet.sources = vec![SourceState::new(remote.name(), Source::Collector)];
     let fleet = fleet.metrics_only();
-    let mut app = App::new(fleet, Theme::plain(), remote.name(), std::time::Duration::from_secs(1));
+    // Frames come each sweep that changed something, else a keep-alive: data older than three
+    // keep-alives is stale (`App::stale_after`).
+    let mut app = App::new(fleet, Theme::plain(), remote.name(), crate::serve::http::KEEP_ALIVE);
     let keymap = config::keymap_path();
     let mut options = terminal_options(cli);
     // Nothing to act on from here: the servers are the collector's.

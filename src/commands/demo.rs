@@ -33,6 +33,7 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     )
     .map_err(|e| CommandError::new(1, e.to_string()))?;
     app.feed_interval = DEMO_FEED_INTERVAL;
+    app.panels = demo_panels().into_iter().map(crate::ui::panels::Panel::new).collect();
     let (tx, rx) = mpsc::channel::<Message>(4096);
     // Beyond the scripted eight shards, incidents hit a share of the fleet at once (sim::scale).
     let probes = crate::sim::scale::probes(&sim);
@@ -45,6 +46,9 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
         let points = wall_history(&history_sim, now);
         let _ = history_tx.blocking_send(Message::WallHistory(points));
     });
+    let panels_task = tokio::spawn(run_demo_panels(now, tx.clone()));
+    // The channel is empty yet: this cannot be refused.
+    let _ = tx.try_send(Message::SourceMarkers(demo_marker(now)));
     let feed_task = tokio::spawn(sim.clone().run_feed(DEMO_FEED_INTERVAL, tx));
     init_event_log();
     log::info!(target: "fleet", "demo: {} simulated shards; incidents repeat every {}s", shards, crate::sim::CYCLE_SECS);
@@ -60,6 +64,7 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     // The simulated fleet is whole from the start: nothing for discovery to add.
     let result = crate::ui::run(app, rx, profile, crate::ui::Session::default()).await;
     feed_task.abort();
+    panels_task.abort();
     result.map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;
     Ok(0)
 }
@@ -99,6 +104,95 @@ pub fn wall_history(sim: &SimFleet, now: chrono::DateTime<chrono::Utc>) -> Vec<c
     }
     points.pop(); // `now` itself is the live demo's
     points
+}
+
+/// The demo's application panels, as a shop's `[[panel]]`s would read its statsd counters from
+/// Graphite. Simulated: their figures come from [`demo_panel_value`], never from a server.
+fn demo_panels() -> Vec<config::PanelConfig> {
+    let panel = |title: &str, unit: &str, warn, crit, lower| config::PanelConfig {
+        title: title.into(),
+        source: config::MetricsKind::Graphite,
+        url: "http://demo.invalid".into(),
+        query: format!("simulated {title}"),
+        unit: unit.into(),
+        warn,
+        crit,
+        lower_is_worse: lower,
+        reduce: config::Reduce::Sum,
+        compare: Some(config::PanelConfig::DEFAULT_COMPARE),
+        interval: Duration::from_secs(2),
+        timeout: Duration::from_secs(1),
+        line: 0,
+    };
+    let panels = vec![
+        panel("logins/s", "/s", Some(150.0), Some(50.0), true),
+        panel("orders/min", "", Some(40.0), Some(15.0), true),
+        panel("page load", "ms", Some(800.0), Some(1500.0), false),
+    ];
+    debug_assert_eq!(panels.len(), DEMO_PANELS);
+    panels
+}
+
+/// A deploy 20 minutes before the demo starts, as a `[[markers]]` source would report it: a line
+/// on the wall's charts and the before/after callout.
+fn demo_marker(now: chrono::DateTime<chrono::Utc>) -> crate::metrics::markers::MarkerUpdate {
+    crate::metrics::markers::MarkerUpdate {
+        source: 0,
+        name: "demo deploys".into(),
+        result: Ok(vec![(now - chrono::Duration::minutes(20), "deploy web 2026.12.07-1 (simulated)".into())]),
+    }
+}
+
+/// How many application panels the demo shows.
+const DEMO_PANELS: usize = 3;
+
+/// Panel `k`'s simulated value at unix time `t` (`sim_t`: the same moment on the sim's clock, which
+/// the incidents follow): a daily rhythm with a ten-minute wave on it, and page load time over
+/// its warning threshold while the demo's slow feed incident runs.
+pub fn demo_panel_value(k: usize, t: f64, sim_t: f64) -> f64 {
+    use std::f64::consts::TAU;
+    let day = 1.0 + 0.3 * (TAU * t / 86_400.0).sin();
+    let wave = 1.0 + 0.08 * (TAU * t / 600.0).sin();
+    match k {
+        0 => 420.0 * day * wave,
+        1 => 85.0 * day * wave,
+        _ => {
+            let (from, to) = crate::sim::script::SLOW_FEED_WINDOW;
+            let slow = (from..to).contains(&sim_t.rem_euclid(crate::sim::CYCLE_SECS));
+            (if slow { 950.0 } else { 310.0 }) * wave
+        }
+    }
+}
+
+/// Panel `k`'s reading at `now` for a demo started at `start`: the value, the same time
+/// yesterday (a tenth quieter, no slow page loads) and the last hour, 30 s apart.
+pub fn demo_panel_reading(
+    k: usize,
+    start: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::metrics::panel::PanelReading {
+    let t = now.timestamp_millis() as f64 / 1000.0;
+    let since_start = (now - start).num_milliseconds() as f64 / 1000.0;
+    let value = |at: f64| demo_panel_value(k, at, at - t + since_start);
+    let history = (1..=120).map(|i| value(t - 3600.0 + 30.0 * f64::from(i))).collect();
+    let before = if k == 2 { 310.0 } else { 0.9 * value(t - 86_400.0) };
+    crate::metrics::panel::PanelReading { value: Some(value(t)), before: Some(before), history }
+}
+
+/// Every 2 s, each demo panel's reading, as `metrics::panel::run` would send a real one.
+async fn run_demo_panels(start: chrono::DateTime<chrono::Utc>, tx: mpsc::Sender<Message>) {
+    use crate::metrics::panel::PanelUpdate;
+    let mut ticker = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        ticker.tick().await;
+        let now = chrono::Utc::now();
+        for k in 0..DEMO_PANELS {
+            let result = Ok(demo_panel_reading(k, start, now));
+            if tx.send(Message::Panel(PanelUpdate { index: k, at: now, result })).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// The demo looks like the user's own dashboard: the `[ui]` and `[keys]` of the config named by
@@ -151,5 +245,36 @@ mod tests {
         app.update(Message::WallHistory(points));
         assert_eq!(app.wall.points.len(), 360);
         assert!(app.wall.span(0.0) >= 3580.0);
+        // And a deploy 20 minutes back: on the charts, with its before/after.
+        app.update(Message::SourceMarkers(demo_marker(now)));
+        let m = app.wall.last_marker().cloned().expect("the demo's deploy");
+        assert_eq!(m.at, now - chrono::Duration::minutes(20));
+        let (before, after) =
+            crate::ui::wall::before_after(&app.wall, crate::ui::wall::Metric::Qps, m.at, chrono::Duration::minutes(10));
+        assert!(before.is_some() && after.is_some());
+    }
+
+    #[test]
+    fn the_demo_shows_application_panels_with_no_config() {
+        use crate::metrics::panel::PanelUpdate;
+        use crate::ui::panels::Panel;
+        let start = chrono::TimeZone::timestamp_opt(&chrono::Utc, 1_764_000_000, 0).single().unwrap_or_default();
+        let mut panels: Vec<Panel> = demo_panels().into_iter().map(Panel::new).collect();
+        assert_eq!(panels.len(), DEMO_PANELS);
+        // Outside the slow feed incident every panel is within its thresholds; during it, page
+        // load time is over its warning.
+        let quiet = start + chrono::Duration::seconds(10);
+        let slow = start + chrono::Duration::seconds(crate::sim::script::SLOW_FEED_WINDOW.0 as i64 + 2);
+        for (k, p) in panels.iter_mut().enumerate() {
+            let r = demo_panel_reading(k, start, quiet);
+            assert_eq!(r.history.len(), 120);
+            let (v, before) = (r.value.unwrap_or_default(), r.before.unwrap_or_default());
+            assert!(v > 0.0 && before > 0.0 && v != before, "panel {k}: {v} vs {before}");
+            assert_eq!(crate::ui::views::panels::judge(p, v), crate::fleet::Health::Ok, "{} at {v}", p.cfg.title);
+            assert_eq!(p.apply(PanelUpdate { index: k, at: quiet, result: Ok(r) }), None);
+            assert!(!p.is_stale(quiet));
+        }
+        let load = demo_panel_reading(2, start, slow).value.unwrap_or_default();
+        assert_eq!(crate::ui::views::panels::judge(&panels[2], load), crate::fleet::Health::Warning, "{load}");
     }
 }

@@ -107,6 +107,9 @@ pub async fn tui(cli: &Cli) -> CmdResult {
     if !cfg.markers.is_empty() {
         writers.spawn(crate::metrics::markers::run(cfg.markers.clone(), tx.clone()));
     }
+    // The wall's tiles compare with the same time yesterday where the fleet is recorded.
+    let recording = super::record::recording_path(cli.record.as_ref(), Some(&cfg));
+    writers.spawn(crate::ui::yesterday::run(recording, tx.clone()));
     drop(tx);
     let mut alerts = cfg.alerts.as_ref().map(|a| {
         let sinks = a.alertmanager.len() + a.webhooks.len();

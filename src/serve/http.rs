@@ -88,6 +88,10 @@ async fn snapshot(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// How often the stream says it is alive when nothing changed: a viewer tells a quiet fleet
+/// from a collector that stopped answering by it (a comment line, a few bytes).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// Server-sent events: a `full` frame, then a `changes` frame per sweep that changed something;
 /// a viewer too slow to keep up gets a new `full` frame instead of the ones it missed.
 async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
@@ -107,7 +111,7 @@ async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<
             Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
     });
-    Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(s).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
 async fn not_found() -> Response {

@@ -139,12 +139,22 @@ impl Events {
 
     pub async fn next(&mut self) -> Option<(String, String)> {
         loop {
+            if let Block::Event(name, data) = self.next_block().await? {
+                return Some((name, data));
+            }
+        }
+    }
+
+    /// The next block off the stream: an event, or a keep-alive (or other comment): either
+    /// says the collector is there. `None` when the stream ends.
+    pub async fn next_block(&mut self) -> Option<Block> {
+        loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
-                if let Some(ev) = parse_event(&block) {
-                    return Some(ev);
-                }
-                continue;
+                return Some(match parse_event(&block) {
+                    Some((name, data)) => Block::Event(name, data),
+                    None => Block::KeepAlive,
+                });
             }
             let chunk = self.body.chunk().await.ok()??;
             self.bytes += chunk.len() as u64;
@@ -152,6 +162,20 @@ impl Events {
         }
     }
 }
+
+/// What a block of the stream is.
+#[derive(Debug, PartialEq)]
+pub enum Block {
+    Event(String, String),
+    KeepAlive,
+}
+
+/// A collector that sends nothing, not even its keep-alive, for this long has stopped answering
+/// (hung, stopped, or the network is gone without a reset): the stream is dropped and reopened.
+pub const SILENT_LIMIT: Duration = Duration::from_secs(3 * crate::serve::http::KEEP_ALIVE.as_secs());
+
+/// How long reconnecting waits for the first frame (a stopped collector's kernel still accepts).
+const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 
 /// One SSE block: `event:` and `data:` lines (comments, such as keep-alives, skipped).
 fn parse_event(block: &str) -> Option<(String, String)> {
@@ -205,7 +229,19 @@ pub async fn run<T: From<MetricsUpdate> + Send + 'static>(
         if tx.send(update(&layout, &state).into()).await.is_err() {
             return;
         }
-        while let Some((name, data)) = events.next().await {
+        let why = loop {
+            let (name, data) = match tokio::time::timeout(SILENT_LIMIT, events.next_block()).await {
+                Ok(Some(Block::Event(name, data))) => (name, data),
+                // The collector is there and nothing changed: the figures are current.
+                Ok(Some(Block::KeepAlive)) => {
+                    if tx.send(update(&layout, &state).into()).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(None) => break "collector stream lost".to_string(),
+                Err(_) => break format!("collector silent for {}s", SILENT_LIMIT.as_secs()),
+            };
             let Ok(frame) = serde_json::from_str::<Frame>(&data) else { continue };
             if name == "full" {
                 state.clear();
@@ -224,23 +260,27 @@ pub async fn run<T: From<MetricsUpdate> + Send + 'static>(
                 return;
             }
             backoff = Duration::from_secs(1);
-        }
+        };
         // Lost: the figures are stale until the collector answers again.
-        let lost = MetricsUpdate { error: Some("collector stream lost".into()), ..update(&layout, &HashMap::new()) };
+        let lost = MetricsUpdate { error: Some(why), ..update(&layout, &HashMap::new()) };
         if tx.send(lost.into()).await.is_err() {
             return;
         }
         loop {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(30));
-            match remote.first().await {
-                Ok((shards, fresh)) => {
+            match tokio::time::timeout(CONNECT_LIMIT, remote.first()).await {
+                Ok(Ok((shards, fresh))) => {
                     state = shards.into_iter().map(|s| (s.name.clone(), s)).collect();
                     events = fresh;
                     log::info!(target: "fleet", "{}: stream back", remote.name());
                     break;
                 }
-                Err(e) => log::warn!(target: "fleet", "{e}"),
+                Ok(Err(e)) => log::warn!(target: "fleet", "{e}"),
+                Err(_) => log::warn!(
+                    target: "fleet",
+                    "{}: no first frame within {}s", remote.name(), CONNECT_LIMIT.as_secs()
+                ),
             }
         }
     }

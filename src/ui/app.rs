@@ -105,6 +105,8 @@ pub enum Message {
     Panel(crate::metrics::panel::PanelUpdate),
     /// The wall's history from before this session (the demo's simulated last hour).
     WallHistory(Vec<super::wall::Point>),
+    /// The fleet around the same time yesterday, read from a recording (`ui::yesterday`).
+    WallYesterday(Vec<super::wall::Point>),
 }
 
 impl From<crate::metrics::markers::MarkerUpdate> for Message {
@@ -402,6 +404,11 @@ impl App {
             }
             Message::WallHistory(points) => {
                 self.wall.backfill(points);
+                self.dirty = true;
+                Vec::new()
+            }
+            Message::WallYesterday(points) => {
+                self.wall.yesterday = points;
                 self.dirty = true;
                 Vec::new()
             }

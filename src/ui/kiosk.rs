@@ -203,10 +203,13 @@ pub fn tick(app: &mut App, now: DateTime<Utc>) -> bool {
     true
 }
 
-/// Seconds since the newest poll result arrived from any server: when the
-/// poller or the network is gone, this grows and the screen says so.
+/// Seconds since the newest poll result arrived from any server, or the newest answer from a
+/// metrics source or a remote collector (`--connect`): when the poller, the sources or the
+/// network are gone, this grows and the screen says so.
 pub fn data_age(app: &App) -> Option<f64> {
-    let newest = app.fleet.shards.iter().flat_map(|s| s.instances.iter()).filter_map(|i| i.last_probe).max()?;
+    let probed = app.fleet.shards.iter().flat_map(|s| s.instances.iter()).filter_map(|i| i.last_probe).max();
+    let answered = app.fleet.sources.iter().filter_map(|s| s.last_ok).max();
+    let newest = probed.max(answered)?;
     Some(((app.now - newest).num_milliseconds().max(0) as f64) / 1000.0)
 }
 
@@ -385,5 +388,34 @@ mod tests {
         assert_eq!(data_age(&app), Some(0.0));
         app.now += chrono::Duration::seconds(42);
         assert_eq!(data_age(&app), Some(42.0));
+    }
+
+    #[test]
+    fn a_remote_collector_or_metrics_source_that_stops_answering_ages_the_data() {
+        use crate::fleet::external::{MetricsUpdate, SourceState};
+        use crate::fleet::{Fleet, Limits, Shard, Source};
+        let shards = vec![Shard::new("s1", "db1:3306".parse().expect("addr"), [], None)];
+        let mut fleet = Fleet::new(shards, Limits::default());
+        fleet.sources = vec![SourceState::new("collector:9105", Source::Collector)];
+        let mut app =
+            App::new(fleet.metrics_only(), crate::ui::theme::Theme::plain(), "c", std::time::Duration::from_secs(5));
+        let t0 = app.now;
+        assert_eq!(data_age(&app), None, "nothing heard yet");
+        let update = |at, error: Option<&str>| MetricsUpdate {
+            source: 0,
+            kind: Source::Collector,
+            at,
+            values: vec![(0, crate::fleet::external::Figure::Qps, 10.0)],
+            error: error.map(str::to_string),
+            notes: Vec::new(),
+            backfill: Vec::new(),
+        };
+        app.update(crate::ui::app::Message::Metrics(update(t0, None)));
+        assert_eq!(data_age(&app), Some(0.0));
+        // Silent, then lost: the age grows from the last answer, past the stale limit.
+        app.update(crate::ui::app::Message::Metrics(update(t0 + chrono::Duration::seconds(15), Some("silent"))));
+        app.now = t0 + chrono::Duration::seconds(20);
+        assert_eq!(data_age(&app), Some(20.0));
+        assert!(data_age(&app).is_some_and(|a| a > app.stale_after()));
     }
 }

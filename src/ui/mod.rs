@@ -20,6 +20,7 @@ pub mod theme;
 pub mod topo;
 pub mod views;
 pub mod wall;
+pub mod yesterday;
 
 #[cfg(test)]
 mod replay_tests;

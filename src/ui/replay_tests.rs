@@ -18,15 +18,15 @@ use crate::record::wire::Layout;
 use crate::record::{RecordOptions, Recorder, Recording};
 use crate::sim::{SimFleet, script};
 
-const EPOCH: i64 = 1_764_000_000_000;
+pub(crate) const EPOCH: i64 = 1_764_000_000_000;
 
-fn at(t: f64) -> DateTime<Utc> {
+pub(crate) fn at(t: f64) -> DateTime<Utc> {
     crate::record::wire::from_ms(EPOCH + (t * 1000.0) as i64)
 }
 
 /// The demo fleet polled every 2 s (feed every 0.5 s) for `secs`, recorded to `path` in 10 s
 /// blocks; returns the live model as it stood at the end.
-fn record_demo(path: &Path, secs: f64) -> App {
+pub(crate) fn record_demo(path: &Path, secs: f64) -> App {
     let sim = SimFleet::default();
     let mut app = App::new(Fleet::new(sim.layout(), Limits::default()), Theme::plain(), "demo", Duration::from_secs(2));
     let layout = Layout::of(&app.fleet, "demo", Duration::from_secs(2), None);

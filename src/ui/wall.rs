@@ -79,6 +79,9 @@ pub struct Wall {
     pub events: VecDeque<(DateTime<Utc>, Event)>,
     /// Oldest first.
     pub markers: Vec<Marker>,
+    /// The fleet around the same time yesterday, from a recording (`ui::yesterday`), oldest
+    /// first; empty when there is none.
+    pub yesterday: Vec<Point>,
 }
 
 impl Wall {
@@ -303,18 +306,36 @@ pub fn period(wall: &Wall) -> Option<Duration> {
     (p >= Duration::seconds(BUCKET_SECS)).then_some(p)
 }
 
-/// The latest value against the mean of the period before the last one: +0.12 is 12 % up.
-pub fn change(wall: &Wall, m: Metric) -> Option<(f64, Duration)> {
-    let p = period(wall)?;
+/// What a tile's change is against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baseline {
+    /// The same time yesterday, from a recording.
+    Yesterday,
+    /// The period before the last one of this length.
+    Period(Duration),
+}
+
+/// How far from the same time yesterday a recorded point may be to stand for it.
+pub const YESTERDAY_SLACK: Duration = Duration::seconds(3 * BUCKET_SECS);
+
+/// The latest value against the same time yesterday when a recording has it (the mean of
+/// yesterday's points within [`YESTERDAY_SLACK`] of it), else against the mean of the period
+/// before the last one: +0.12 is 12 % up.
+pub fn change(wall: &Wall, m: Metric) -> Option<(f64, Baseline)> {
     let last = wall.points.back()?;
     let now = m.of(last)?;
-    let (from, to) = (last.at - p - p, last.at - p);
-    let before: Vec<f64> = wall.points.iter().filter(|x| x.at >= from && x.at < to).filter_map(|x| m.of(x)).collect();
-    if before.is_empty() {
-        return None;
+    let then = last.at - Duration::days(1);
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let yesterday = mean(
+        wall.yesterday.iter().filter(|x| (x.at - then).abs() <= YESTERDAY_SLACK).filter_map(|x| m.of(x)).collect(),
+    );
+    if let Some(y) = yesterday.filter(|y| *y > 0.0) {
+        return Some((now / y - 1.0, Baseline::Yesterday));
     }
-    let mean = before.iter().sum::<f64>() / before.len() as f64;
-    (mean > 0.0).then(|| (now / mean - 1.0, p))
+    let p = period(wall)?;
+    let (from, to) = (last.at - p - p, last.at - p);
+    let before = mean(wall.points.iter().filter(|x| x.at >= from && x.at < to).filter_map(|x| m.of(x)).collect())?;
+    (before > 0.0).then(|| (now / before - 1.0, Baseline::Period(p)))
 }
 
 /// Means of a metric over `window` before and after `at` (the before/after panel of a deploy).
@@ -432,9 +453,31 @@ mod tests {
             w.push(Point { at: t(k * BUCKET_SECS), qps: Some(qps), ..Point::default() });
         }
         let (c, p) = change(&w, Metric::Qps).expect("change");
-        assert_eq!(p, Duration::minutes(15));
+        assert_eq!(p, Baseline::Period(Duration::minutes(15)));
         assert!((c - 0.2).abs() < 1e-9, "{c}");
         assert_eq!(change(&Wall::default(), Metric::Qps), None);
+    }
+
+    #[test]
+    fn change_is_against_yesterday_when_a_recording_has_it() {
+        let mut w = Wall::default();
+        for k in 0..=180 {
+            w.push(Point { at: t(86_400 + k * BUCKET_SECS), qps: Some(1200.0), ..Point::default() });
+        }
+        let now = t(86_400 + 180 * BUCKET_SECS);
+        // Yesterday's points, but none near this time: the period before it is.
+        w.yesterday = (0..10).map(|k| Point { at: t(k * BUCKET_SECS), qps: Some(600.0), ..Point::default() }).collect();
+        assert!(matches!(change(&w, Metric::Qps), Some((_, Baseline::Period(_)))));
+        // Around the same time yesterday: 1000 and 1000 (a point 40 s away does not count).
+        let y =
+            |secs: i64, qps| Point { at: now - Duration::days(1) + Duration::seconds(secs), qps, ..Point::default() };
+        w.yesterday = vec![y(-40, Some(5.0)), y(-10, Some(1000.0)), y(0, None), y(20, Some(1000.0))];
+        let (c, b) = change(&w, Metric::Qps).expect("change");
+        assert_eq!(b, Baseline::Yesterday);
+        assert!((c - 0.2).abs() < 1e-9, "{c}");
+        // A figure yesterday's recording lacks falls back to the period.
+        w.points.iter_mut().for_each(|p| p.p99 = Some(20.0));
+        assert!(matches!(change(&w, Metric::P99), Some((_, Baseline::Period(_)))));
     }
 
     #[test]

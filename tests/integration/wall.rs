@@ -272,6 +272,27 @@ async fn prometheus_panel_compares_a_day_back_and_a_query_gives_markers() {
         assert!((0..15).contains(&(at.timestamp() % 600)), "{found:?}");
         assert_eq!(text, "deploy v", "{found:?}");
     }
+
+    // Prometheus goes away: the panel's read says so, and its tile is DOWN with the reason and
+    // the host, its last value kept greyed (as the Graphite test shows on a real wall).
+    let host = p.url.trim_start_matches("http://").to_string();
+    drop(p);
+    // SIGKILL is asynchronous: wait (bounded) for the port to close.
+    let mut down = panel::read(&client, &cfg).await;
+    for _ in 0..50 {
+        if down.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        down = panel::read(&client, &cfg).await;
+    }
+    assert!(down.as_ref().is_err_and(|e| e.0.contains("cannot connect")), "{down:?}");
+    let mut tile = shardtop::ui::panels::Panel::new(cfg.clone());
+    let at = chrono::Utc::now();
+    tile.apply(panel::PanelUpdate { index: 0, at, result: Ok(r) });
+    let event = tile.apply(panel::PanelUpdate { index: 0, at, result: down.map_err(|e| e.0) });
+    assert!(event.is_some_and(|e| e.message.contains(&format!("prometheus {host} down"))), "{tile:?}");
+    assert!(tile.reading.is_some() && tile.error.is_some(), "{tile:?}");
 }
 
 /// The screen of a tmux pane.
@@ -344,5 +365,76 @@ fn the_kiosk_wall_shows_graphite_panels_and_deploys_and_a_dead_graphite_without_
     eventually(Duration::from_secs(10), "the wall keeps drawing", || {
         let s = capture(&session);
         if clock(&s) != before && s.contains("cannot connect") { Ok(()) } else { Err(s) }
+    });
+}
+
+/// A remote viewer's wall (`--connect`) when its collector stops answering: `shardtop serve` on
+/// s57/s58 is stopped (SIGSTOP: its connections stay open, nothing comes, not even keep-alives),
+/// the kiosk says STALE and how old the data is in large type; continued, the wall is live again.
+#[test]
+fn a_connected_wall_goes_stale_when_its_collector_stops_answering() {
+    let sb = sandbox_or_skip!();
+    if which("tmux").is_err() {
+        note("skipped: tmux not installed (scripts/setup installs it)");
+        return;
+    }
+    let cfg = sb.config_with(&["s57", "s58"], false, "");
+    let port = free_port();
+    let log = tempfile::NamedTempFile::new().expect("serve log");
+    let mut serve = Command::new(sb.bin())
+        .arg("serve")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("SHARDTOP_SERVE_TOKEN")
+        .env_remove("SHARDTOP_SERVE_READ_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log.reopen().expect("log"))
+        .spawn()
+        .expect("start shardtop serve");
+    struct Serve<'a>(&'a mut std::process::Child);
+    impl Drop for Serve<'_> {
+        fn drop(&mut self) {
+            // SAFETY: a plain signal to the child this test started.
+            unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGCONT) };
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = serve.id() as libc::pid_t;
+    let _serve = Serve(&mut serve);
+    eventually(Duration::from_secs(15), "serve listens", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).map(|_| ()).map_err(|e| e.to_string())
+    });
+    let session = format!("shardtop-wall-connect-{}", std::process::id());
+    let cmd = format!("{} --connect http://127.0.0.1:{port} --kiosk", sb.bin().display());
+    let ok = Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "60", &cmd])
+        .env_remove("TMUX")
+        .env_remove("SHARDTOP_CONNECT_TOKEN")
+        .status()
+        .expect("tmux new-session");
+    assert!(ok.success());
+    let _guard = Tmux(session.clone());
+    eventually(Duration::from_secs(30), "the connected wall, live", || {
+        let s = capture(&session);
+        if s.contains("FLEET QPS") && s.contains("data ") && !s.contains("NO NEW DATA") { Ok(()) } else { Err(s) }
+    });
+    // SAFETY: a plain signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let screen = eventually(Duration::from_secs(45), "the wall says its data is stale", || {
+        let s = capture(&session);
+        if s.contains("NO NEW DATA FOR") { Ok(s) } else { Err(s) }
+    });
+    // The banner's word in large type: five letters of the big font (columns 35-41 are past
+    // any four-letter word: OK, WARN, CRIT), left of the banner's text.
+    let wide = screen.lines().take(9).any(|l| l.chars().skip(35).take(6).any(|c| c != ' '));
+    assert!(wide, "STALE in large type:\n{screen}");
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    eventually(Duration::from_secs(60), "the wall is live again", || {
+        let s = capture(&session);
+        if !s.contains("NO NEW DATA") && s.contains("data ") { Ok(()) } else { Err(s) }
     });
 }

@@ -161,7 +161,10 @@ pub(super) fn draw_one(app: &App, frame: &mut Frame, area: Rect, s: &Series) {
     for pts in &marks {
         datasets.push(Dataset::default().marker(LIMIT_MARKER).graph_type(GraphType::Line).style(t.title).data(pts));
     }
-    datasets.push(Dataset::default().marker(DATA_MARKER).graph_type(GraphType::Line).style(t.accent).data(&s.points));
+    // One point a column: an hour of points in 70 columns joined by lines would fill them with
+    // vertical strokes. Each column keeps its highest value, so a spike stays visible.
+    let shown = per_column(&s.points, x_min, area.width.saturating_sub(8).max(1) as usize);
+    datasets.push(Dataset::default().marker(DATA_MARKER).graph_type(GraphType::Line).style(t.accent).data(&shown));
     for (l, pts) in s.limits.iter().filter(|l| l.1 <= y_max).zip(&lines) {
         datasets.push(
             Dataset::default().name(l.0.clone()).marker(LIMIT_MARKER).graph_type(GraphType::Line).style(l.2).data(pts),
@@ -191,4 +194,43 @@ pub(super) fn draw_one(app: &App, frame: &mut Frame, area: Rect, s: &Series) {
         return;
     }
     frame.render_widget(chart, area);
+}
+
+/// `points` (x from `x_min` to 0) reduced to at most `cols` points, one a column: its highest
+/// value, at the newest x of the column's points.
+fn per_column(points: &[(f64, f64)], x_min: f64, cols: usize) -> Vec<(f64, f64)> {
+    if points.len() <= cols || x_min >= 0.0 {
+        return points.to_vec();
+    }
+    let col = |x: f64| (((x - x_min) / -x_min) * cols as f64).floor().clamp(0.0, cols as f64 - 1.0) as usize;
+    let mut out: Vec<(usize, f64, f64)> = Vec::with_capacity(cols);
+    for &(x, y) in points {
+        let c = col(x);
+        match out.last_mut() {
+            Some(last) if last.0 == c => {
+                last.1 = x;
+                last.2 = last.2.max(y);
+            }
+            _ => out.push((c, x, y)),
+        }
+    }
+    out.into_iter().map(|(_, x, y)| (x, y)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::per_column;
+
+    #[test]
+    fn an_hour_is_one_point_a_column_keeping_the_peaks() {
+        let pts: Vec<(f64, f64)> =
+            (0..360).map(|k| (-3590.0 + 10.0 * k as f64, if k == 100 { 50.0 } else { 1.0 })).collect();
+        let shown = per_column(&pts, -3600.0, 60);
+        assert_eq!(shown.len(), 60);
+        assert!(shown.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(shown.iter().filter(|p| p.1 == 50.0).count(), 1, "the spike is kept");
+        assert_eq!(shown.last().map(|p| p.0), Some(0.0), "ends now");
+        // Fewer points than columns: as they are.
+        assert_eq!(per_column(&pts[..10], -3600.0, 60), pts[..10].to_vec());
+    }
 }

@@ -8,7 +8,7 @@ mod events;
 mod help;
 mod kiosk;
 pub(crate) mod overview;
-mod panels;
+pub mod panels;
 mod replay;
 mod summary;
 pub(crate) mod topology;

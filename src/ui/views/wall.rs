@@ -45,7 +45,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     }
     let calls_h = (calls.len() as u16).min(if tall { 3 } else { 1 });
     let grid_cols = area.width.saturating_sub(label_width(area)).max(10);
-    let grid_rows = grid_rows(app.fleet.shards.len(), grid_cols, area.height);
+    let trouble = app.fleet.shards.iter().filter(|s| s.health > Health::Ok).count();
+    let grid_rows = grid_rows(app.fleet.shards.len(), trouble, grid_cols, area.height);
     let [tiles, calls_area, grid, charts, events] = Layout::vertical([
         Constraint::Length(tiles_h * band_rows as u16),
         Constraint::Length(calls_h),
@@ -66,9 +67,40 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     if events_h > 0 {
         draw_events(app, frame, events);
     }
-    // Nothing new from any server: the whole wall greys (the banner says STALE in large type).
-    if crate::ui::kiosk::data_age(app).is_some_and(|a| a > app.stale_after()) {
+    // Nothing new from any server or source: the whole wall greys, and says so in large type
+    // over its charts (in kiosk mode the banner says STALE too).
+    if let Some(age) = crate::ui::kiosk::data_age(app).filter(|a| *a > app.stale_after()) {
         frame.buffer_mut().set_style(area, app.theme.muted);
+        stale_notice(app, frame, charts, age);
+    }
+}
+
+/// "NO NEW DATA 45s" in the large font across the middle of `area` (bold text when the font
+/// does not fit or under `--ascii`).
+fn stale_notice(app: &App, frame: &mut Frame, area: Rect, age: f64) {
+    let text = format!("NO NEW DATA {}", fmt_lag(Some(age.floor())));
+    let big = !app.ascii && area.height >= 6 && 4 * text.len() as u16 + 4 <= area.width;
+    let (w, h) = if big { (4 * text.len() as u16 + 4, 6) } else { ((text.len() as u16 + 4).min(area.width), 3) };
+    if area.height < h {
+        return;
+    }
+    let at = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    frame.render_widget(ratatui::widgets::Clear, at);
+    let block = Block::default().borders(Borders::ALL).border_set(super::borders(app)).border_style(app.theme.warn);
+    let inner = block.inner(at);
+    frame.render_widget(block, at);
+    let style = app.theme.warn.add_modifier(Modifier::BOLD);
+    if big {
+        let inner = inner.inner(ratatui::layout::Margin { horizontal: 1, vertical: 0 });
+        frame.render_widget(
+            BigText::builder().pixel_size(PixelSize::Quadrant).style(style).lines(vec![Line::from(text)]).build(),
+            inner,
+        );
+    } else {
+        frame.render_widget(
+            Paragraph::new(Span::styled(text, style)).alignment(ratatui::layout::Alignment::Center),
+            inner,
+        );
     }
 }
 
@@ -81,15 +113,16 @@ fn label_width(area: Rect) -> u16 {
     }
 }
 
-/// Rows the grid gets: all the shards one cell each when they fit in about a third of
-/// the screen, else as many rows as that third holds (cells then stand for several shards).
-fn grid_rows(shards: usize, cols: u16, height: u16) -> u16 {
+/// Rows the grid gets: all the shards one cell each when they fit in about a quarter of
+/// the screen, else as many rows as that holds (cells then stand for several shards); at least
+/// a row for each of the worst shards' labels beside it (up to three), and no empty rows.
+fn grid_rows(shards: usize, trouble: usize, cols: u16, height: u16) -> u16 {
     let budget = (height / 4).max(3);
     let need = shards.div_ceil(cols.max(1) as usize).max(1) as u16;
-    need.clamp(3, budget)
+    need.max(trouble.min(3) as u16).clamp(1, budget)
 }
 
-/// Narrowest tile: a value in the large font and "▲+12% vs 15m before" below it.
+/// Narrowest tile: a value in the large font and "▲+12% vs 15m ago" below it.
 const MIN_TILE_W: u16 = 28;
 
 /// Tiles a band row holds, and how many rows: the four fleet tiles and then the panels, as many
@@ -110,7 +143,7 @@ pub(super) struct Tile {
     pub(super) value: String,
     pub(super) style: Style,
     pub(super) trend: Vec<f64>,
-    /// "+12% vs 15m before", or what the value is out of.
+    /// "+12% vs yesterday", "+12% vs 15m ago", or what the value is out of.
     pub(super) note: String,
     pub(super) note_style: Style,
     pub(super) trend_style: Style,
@@ -137,12 +170,18 @@ pub(super) fn arrow(app: &App, c: f64) -> &'static str {
     }
 }
 
+/// "▲+12% vs yesterday" (from a recording) or "▲+12% vs 15m ago" (the period before).
 fn change_note(app: &App, m: Metric) -> String {
     match wall::change(&app.wall, m) {
-        Some((c, p)) => {
-            let secs = p.num_seconds();
-            let period = if secs >= 60 { format!("{}m", secs / 60) } else { format!("{secs}s") };
-            format!("{}{:+.0}% vs {period} before", arrow(app, c), c * 100.0)
+        Some((c, baseline)) => {
+            let against = match baseline {
+                wall::Baseline::Yesterday => "yesterday".to_string(),
+                wall::Baseline::Period(p) => {
+                    let secs = p.num_seconds();
+                    if secs >= 60 { format!("{}m ago", secs / 60) } else { format!("{secs}s ago") }
+                }
+            };
+            format!("{}{:+.0}% vs {against}", arrow(app, c), c * 100.0)
         }
         None => "no earlier period yet".into(),
     }
@@ -729,6 +768,18 @@ mod tests {
         let buf = buffer(&app, 200, 60);
         let screen = text(&buf);
         assert!(screen.contains("NO NEW DATA FOR 90s"), "{screen}");
+        // The wall says it in large type over its charts (the font's blocks, in a box), and so
+        // it does outside kiosk mode (no banner there), at 80x24 too.
+        let boxed = screen.lines().filter(|l| l.contains("│ ") && l.contains('▀')).count();
+        assert!(boxed >= 2, "{screen}");
+        app.kiosk = None;
+        let outside = text(&buffer(&app, 200, 60));
+        assert!(outside.lines().filter(|l| l.contains("│ ") && l.contains('▀')).count() >= 2, "{outside}");
+        insta::assert_snapshot!("wall_stale_outside_kiosk_200x60", outside);
+        let small = text(&buffer(&app, 80, 24));
+        assert!(small.lines().filter(|l| l.contains("│ ") && l.contains('▀')).count() >= 2, "{small}");
+        app.ascii = true;
+        assert!(text(&buffer(&app, 80, 24)).contains("NO NEW DATA 90s"), "bold text under --ascii");
         // The body is in the muted style.
         let muted = app.theme.muted.fg;
         let y = screen.lines().position(|l| l.contains("FLEET QPS")).expect("tiles") as u16;

@@ -48,6 +48,10 @@ pub mod script {
     /// Shard index 3: the feed read slows to 55–85 ms (over the 50 ms p99 target).
     pub const SLOW_FEED_SHARD: usize = 3;
     pub const SLOW_FEED_WINDOW: (f64, f64) = (75.0, 85.0);
+    /// Shard index 7: a traffic surge, its request rate six times the usual (the wall's spike).
+    pub const SURGE_SHARD: usize = 7;
+    pub const SURGE_WINDOW: (f64, f64) = (95.0, 115.0);
+    pub const SURGE_FACTOR: f64 = 6.0;
 }
 
 /// The global master every shard master replicates from (GTID domain 100).
@@ -65,6 +69,18 @@ impl Default for SimFleet {
     fn default() -> Self {
         SimFleet { shards: 8, replicas: 2, latency: Duration::from_millis(2) }
     }
+}
+
+/// The surge's extra traffic on shard `s` up to `t`, in seconds of its usual rate: the counter
+/// is the rate's integral, so the surge adds (factor − 1) × the time spent in it so far.
+fn surge_seconds(s: usize, t: f64) -> f64 {
+    if s != script::SURGE_SHARD {
+        return 0.0;
+    }
+    let (a, b) = script::SURGE_WINDOW;
+    let cycles = (t / CYCLE_SECS).floor();
+    let inside = (t - cycles * CYCLE_SECS - a).clamp(0.0, b - a);
+    (cycles * (b - a) + inside) * (script::SURGE_FACTOR - 1.0)
 }
 
 fn within(t: f64, w: (f64, f64)) -> bool {
@@ -103,7 +119,7 @@ impl SimFleet {
         let phase = s as f64;
         let w = TAU / 60.0;
         let wave = 0.3 * ((phase).cos() - (w * t + phase).cos()) / w;
-        (base * (t + wave)).max(0.0) as u64
+        (base * (t + wave + surge_seconds(s, t))).max(0.0) as u64
     }
 
     /// The replicas streaming from shard `s`'s master at `t` (each a semi-sync client): its direct
@@ -332,6 +348,28 @@ impl Probe for SimProbe {
 mod tests {
     use super::*;
     use crate::fleet::{Fleet, Health, Limits};
+
+    /// The surge is a spike the wall calls out: the fleet's request rate 1.5× its usual (the
+    /// wall's QPS rule), all of it from the surging shard, and the counters never go back.
+    #[test]
+    fn the_traffic_surge_lifts_the_fleet_qps_by_half_from_one_shard() {
+        let sim = SimFleet::default();
+        let rate = |s: usize, t: f64| {
+            (0..=sim.replicas).map(|i| sim.questions(s, i, t + 1.0) - sim.questions(s, i, t)).sum::<u64>() as f64
+        };
+        let fleet = |t: f64| (0..sim.shards).map(|s| rate(s, t)).sum::<f64>();
+        let (before, during) = (CYCLE_SECS * 3.0 + 90.0, CYCLE_SECS * 3.0 + 105.0);
+        assert!(fleet(during) >= 1.5 * fleet(before), "{} vs {}", fleet(during), fleet(before));
+        let surge = script::SURGE_SHARD;
+        // Every rate rides a ±30 % wave: the surge stands out of it, the other shards stay in it.
+        assert!(rate(surge, during) > 3.0 * rate(surge, before));
+        for s in (0..sim.shards).filter(|&s| s != surge) {
+            assert!(rate(s, during) < 1.9 * rate(s, before), "shard {s} stays in its wave");
+        }
+        for t in (0..2000).map(|k| k as f64 * 0.37) {
+            assert!(sim.questions(surge, 0, t + 0.37) >= sim.questions(surge, 0, t), "a counter never goes back ({t})");
+        }
+    }
 
     /// Feed the model every instance's state, as `status` gives it, at times `ts` and return it.
     pub(crate) fn feed_fleet(

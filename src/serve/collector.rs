@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use super::{Input, Sweep, SweepConsumer};
+use super::{ActionNews, Input, Sweep, SweepConsumer};
 use crate::fleet::{Event, Fleet, Health};
-use crate::poll::{AddInstance, Slot};
+use crate::poll::{AddInstance, Slot, SlotMap};
 
 /// What the HTTP handlers read: the model, and how the loop is doing.
 pub struct Shared {
@@ -55,11 +55,13 @@ pub struct Collector {
     poller: Option<Box<dyn AddInstance + Send>>,
     /// Events since the last sweep.
     pending: Vec<Event>,
+    /// Where the poller's results belong once promotions reordered a shard's instances.
+    slots: SlotMap,
 }
 
 impl Collector {
     pub fn new(shared: Arc<Shared>, poller: Option<Box<dyn AddInstance + Send>>) -> Collector {
-        Collector { shared, consumers: Vec::new(), poller, pending: Vec::new() }
+        Collector { shared, consumers: Vec::new(), poller, pending: Vec::new(), slots: SlotMap::default() }
     }
 
     /// Run `consumer` at the end of every sweep, after those added before it.
@@ -72,7 +74,7 @@ impl Collector {
         let mut fleet = self.shared.fleet();
         match input {
             Input::Sample(u) => {
-                let Slot { shard, instance } = u.slot;
+                let Slot { shard, instance } = self.slots.route(u.slot);
                 let events = fleet.apply(shard, instance, u.sample);
                 self.pending.extend(events);
                 self.pending.extend(fleet.vanished(shard));
@@ -85,6 +87,19 @@ impl Collector {
             }
             Input::Feed(round) => self.pending.extend(fleet.apply_feed(&round)),
             Input::Metrics(u) => self.pending.extend(fleet.apply_metrics(&u)),
+            Input::Action(news) => {
+                let interval = self.shared.interval;
+                match news {
+                    ActionNews::Ended { shard } => fleet.end_action(shard, chrono::Utc::now(), interval),
+                    ActionNews::Promoted { shard, new_master } => {
+                        let s = fleet.shards.iter().position(|sh| sh.name == shard);
+                        if let Some((s, c)) = s.and_then(|s| Some((s, fleet.promoted(s, &new_master)?))) {
+                            // The poller keeps its slots; its results follow the servers.
+                            self.slots.swap(s, 0, c);
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -198,4 +198,30 @@ mod tests {
         assert_eq!(shared.sweeps.load(Ordering::Relaxed), 2);
         assert!(shared.since_last_sweep(now + chrono::Duration::seconds(2)).is_some());
     }
+
+    #[test]
+    fn a_promotion_run_here_is_held_then_followed() {
+        use crate::fleet::Addr;
+        let shared = Shared::new(fleet(), Duration::from_secs(1));
+        let mut c = Collector::new(shared.clone(), None);
+        let now = Utc::now();
+        c.apply(Input::Sample(sample(0, 0, now, true)));
+        c.apply(Input::Sample(sample(0, 1, now, true)));
+        c.sweep(now);
+        shared.fleet().begin_action(0, "promotion", now);
+        // A transient state of the action: held, so no event and no finding for the alerts.
+        c.apply(Input::Sample(sample(0, 1, now, false)));
+        assert_eq!(shared.fleet().shards[0].all_problems().count(), 0, "held");
+        assert!(c.pending.is_empty(), "no event while held: {:?}", c.pending);
+        let new = Addr::new("db-b", 3306);
+        c.apply(Input::Action(ActionNews::Promoted { shard: "s1".into(), new_master: new.clone() }));
+        assert_eq!(shared.fleet().shards[0].master().addr, new, "the model follows");
+        assert_eq!(
+            c.slots.route(Slot { shard: 0, instance: 1 }),
+            Slot { shard: 0, instance: 0 },
+            "and the poller's slot"
+        );
+        c.apply(Input::Action(ActionNews::Ended { shard: 0 }));
+        assert!(shared.fleet().shards[0].hold.as_ref().is_some_and(|h| !h.in_progress()), "settling");
+    }
 }

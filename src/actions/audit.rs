@@ -30,6 +30,10 @@ pub struct Entry {
     /// where file:position replicas (and the old master) must start from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coords: Option<String>,
+    /// Who started the run, when not the person at this terminal: the name of the token a remote
+    /// viewer presented to `shardtop serve`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// The fields of a recorded entry that `fenced_accounts` reads back.
@@ -121,6 +125,7 @@ pub struct AuditLog {
     path: PathBuf,
     file: Option<File>,
     observer: Option<Box<dyn AuditObserver>>,
+    by: Option<String>,
 }
 
 impl Drop for AuditLog {
@@ -134,12 +139,14 @@ impl Drop for AuditLog {
 impl AuditLog {
     /// Open for appending (creating parent directories). A dry run passes `None`: nothing is written.
     pub fn open(path: Option<&Path>) -> std::io::Result<AuditLog> {
-        let Some(path) = path else { return Ok(AuditLog { path: PathBuf::new(), file: None, observer: None }) };
+        let Some(path) = path else {
+            return Ok(AuditLog { path: PathBuf::new(), file: None, observer: None, by: None });
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(AuditLog { path: path.to_path_buf(), file: Some(file), observer: None })
+        Ok(AuditLog { path: path.to_path_buf(), file: Some(file), observer: None, by: None })
     }
 
     pub fn path(&self) -> &Path {
@@ -152,10 +159,24 @@ impl AuditLog {
         self
     }
 
+    /// Every entry written from now on names `by` as who started the run.
+    pub fn by(mut self, by: Option<String>) -> Self {
+        self.by = by;
+        self
+    }
+
     /// Append one entry. A failing audit write is reported to the caller: an
     /// action must not go on without its trail.
     pub fn write(&mut self, e: &Entry) -> std::io::Result<()> {
         let Some(f) = self.file.as_mut() else { return Ok(()) };
+        let stamped;
+        let e = match (&self.by, &e.by) {
+            (Some(by), None) => {
+                stamped = Entry { by: Some(by.clone()), ..e.clone() };
+                &stamped
+            }
+            _ => e,
+        };
         let mut line = serde_json::to_string(e).map_err(std::io::Error::other)?;
         line.push('\n');
         f.write_all(line.as_bytes())?;
@@ -188,6 +209,7 @@ mod tests {
                 detail: String::new(),
                 accounts: Vec::new(),
                 coords: None,
+                by: None,
             };
             log.write(&e).expect("write");
         }
@@ -196,6 +218,33 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1]["step"], "freeze");
         assert_eq!(lines[0]["duration_ms"], 1.5);
+    }
+
+    #[test]
+    fn a_run_started_remotely_names_who_started_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(Some(&path)).expect("open").by(Some("alice".into()));
+        let e = Entry {
+            ts: Utc::now(),
+            run: "r".into(),
+            action: "promote",
+            shard: "s".into(),
+            step: "lock".into(),
+            phase: "ok",
+            duration_ms: None,
+            detail: String::new(),
+            accounts: Vec::new(),
+            coords: None,
+            by: None,
+        };
+        log.write(&e).expect("write");
+        let mut local = AuditLog::open(Some(&path)).expect("open");
+        local.write(&e).expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        assert_eq!(lines[0]["by"], "alice");
+        assert!(lines[1].get("by").is_none(), "a local run has no `by`: {}", lines[1]);
     }
 
     #[test]
@@ -212,6 +261,7 @@ mod tests {
             detail: String::new(),
             accounts: Vec::new(),
             coords: None,
+            by: None,
         };
         assert!(log.write(&e).is_ok());
     }
@@ -228,6 +278,7 @@ mod tests {
             detail: "d".into(),
             accounts: accounts.iter().map(|a| a.to_string()).collect(),
             coords: None,
+            by: None,
         };
         serde_json::to_string(&e).expect("json")
     }
@@ -279,6 +330,7 @@ mod tests {
                 detail: cand.into(),
                 accounts: Vec::new(),
                 coords: Some(coords.into()),
+                by: None,
             };
             serde_json::to_string(&e).expect("json")
         };

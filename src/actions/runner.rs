@@ -189,6 +189,7 @@ impl<'a> Journal<'a> {
             detail: self.scrub(detail),
             accounts,
             coords,
+            by: None,
         };
         self.audit.write(&entry)
     }

@@ -70,7 +70,8 @@ fn one_run(entries: &[&Entry]) -> Option<Notification> {
             ("warning", "ended without an outcome", format!("last step {} {}", last.step, last.phase))
         };
     let rule = format!("action_{}", first.action);
-    let summary = format!("{} of {} {verdict}: {detail}", first.action, first.shard);
+    let by = first.by.as_ref().map(|b| format!(" (started by {b} through shardtop serve)")).unwrap_or_default();
+    let summary = format!("{} of {}{by} {verdict}: {detail}", first.action, first.shard);
     Some(Notification {
         kind: "action",
         status: Status::Firing,
@@ -117,6 +118,7 @@ mod tests {
             detail: detail.into(),
             accounts: Vec::new(),
             coords: None,
+            by: None,
         }
     }
 

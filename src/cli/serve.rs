@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// File holding a bearer token that may only read (default: $SHARDTOP_SERVE_READ_TOKEN).
     #[arg(long, value_name = "PATH")]
     pub read_token_file: Option<PathBuf>,
+    /// File of named tokens, one per line: `NAME read|act TOKEN` (`#` comments). The name is who
+    /// the audit log says ran an action started with that token; `act` may start actions.
+    #[arg(long, value_name = "PATH")]
+    pub tokens_file: Option<PathBuf>,
     /// TLS certificate chain (PEM, leaf first); with --tls-key, serve HTTPS.
     #[arg(long, value_name = "PATH", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

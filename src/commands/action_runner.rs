@@ -22,7 +22,13 @@ pub(super) struct ConfigRunner {
     pub(super) cfg: SessionConfig,
     /// Where the actions' outcomes are notified (`[alerts]`), read off their audit logs.
     pub(super) outcomes: Option<crate::alerts::Outbox>,
+    /// Who starts these actions when not the person at this terminal (a remote viewer's token
+    /// name): the audit log names them.
+    pub(super) by: Option<String>,
 }
+
+/// Where an action's progress goes, where its outcome is notified, and who started it.
+type Reply = (mpsc::UnboundedSender<crate::ui::action::ActionMsg>, Option<crate::alerts::Outbox>, Option<String>);
 
 /// `cfg` with `new_master` as the master of `shard`: the old master joins the replicas (a
 /// promotion makes it one) and the new one leaves them. A shard whose replicas are discovered
@@ -60,7 +66,7 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
                     shard,
                     candidate,
                     dry_run,
-                    (tx, self.outcomes.clone()),
+                    (tx, self.outcomes.clone(), self.by.clone()),
                 ));
             }
             ActionKind::Failover { candidate, replicas, seen, .. } => {
@@ -70,14 +76,14 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
                     shard,
                     (candidate, replicas, seen),
                     dry_run,
-                    (tx, self.outcomes.clone()),
+                    (tx, self.outcomes.clone(), self.by.clone()),
                 ));
             }
             ActionKind::Fence { instance, .. } => {
-                tokio::spawn(tui_fence(cfg, shard, instance, dry_run, (tx, self.outcomes.clone())));
+                tokio::spawn(tui_fence(cfg, shard, instance, dry_run, (tx, self.outcomes.clone(), self.by.clone())));
             }
             ActionKind::Checksum { .. } => {
-                tokio::spawn(tui_checksum(cfg, shard, dry_run, stop, (tx, self.outcomes.clone())));
+                tokio::spawn(tui_checksum(cfg, shard, dry_run, stop, (tx, self.outcomes.clone(), self.by.clone())));
             }
         }
     }
@@ -90,12 +96,13 @@ fn audit_log(
     dry_run: bool,
     tx: &mpsc::UnboundedSender<crate::ui::action::ActionMsg>,
     outcomes: Option<crate::alerts::Outbox>,
+    by: Option<String>,
 ) -> Option<crate::actions::audit::AuditLog> {
     let path = if dry_run { None } else { Some(cfg.actions.audit_log.as_path()) };
     match crate::actions::audit::AuditLog::open(path) {
-        Ok(a) => Some(match outcomes {
-            Some(o) => a.observed(o.observer()),
-            None => a,
+        Ok(a) => Some(match outcomes.map(|o| o.observer()) {
+            Some(o) => a.by(by).observed(o),
+            None => a.by(by),
         }),
         Err(e) => {
             let summary = format!("cannot open the audit log {}: {e}", cfg.actions.audit_log.display());
@@ -121,7 +128,7 @@ async fn tui_promote(
     shard: String,
     candidate: Addr,
     dry_run: bool,
-    (tx, outcomes): (mpsc::UnboundedSender<crate::ui::action::ActionMsg>, Option<crate::alerts::Outbox>),
+    (tx, outcomes, by): Reply,
 ) {
     use crate::ui::action::ActionMsg;
     let (mut req, accounts) = match promote_parts(&cfg, &shard, &candidate) {
@@ -132,7 +139,7 @@ async fn tui_promote(
         }
     };
     req.dry_run = dry_run;
-    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes) else { return };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes, by) else { return };
     let mut progress = progress_to(&tx);
     let result =
         crate::actions::promote::promote(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
@@ -174,7 +181,7 @@ async fn tui_checksum(
     shard: String,
     dry_run: bool,
     stop: Arc<std::sync::atomic::AtomicBool>,
-    (tx, outcomes): (mpsc::UnboundedSender<crate::ui::action::ActionMsg>, Option<crate::alerts::Outbox>),
+    (tx, outcomes, by): Reply,
 ) {
     use crate::ui::action::ActionMsg;
     let (mut req, opts) = match checksum_parts(&cfg, &shard) {
@@ -195,7 +202,7 @@ async fn tui_checksum(
     let mut events = move |e: &crate::actions::checksum::Event| {
         let _ = events_tx.send(ActionMsg::Checksum(e.clone()));
     };
-    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes) else { return };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes, by) else { return };
     let result = crate::actions::checksum::run(&req, opts, stop, &mut audit, &mut events).await;
     let msg = match (dry_run, result) {
         (true, Ok(_)) => ActionMsg::Planned(Ok(())),
@@ -238,7 +245,7 @@ async fn tui_failover(
     shard: String,
     (candidate, replicas, seen): FailoverInput,
     dry_run: bool,
-    (tx, outcomes): (mpsc::UnboundedSender<crate::ui::action::ActionMsg>, Option<crate::alerts::Outbox>),
+    (tx, outcomes, by): Reply,
 ) {
     use crate::ui::action::ActionMsg;
     // The session's replicas stand in for the config's: the TUI also knows discovered ones.
@@ -257,7 +264,7 @@ async fn tui_failover(
     };
     req.dry_run = dry_run;
     req.seen = Some(seen);
-    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes) else { return };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes, by) else { return };
     let mut progress = progress_to(&tx);
     let result =
         crate::actions::failover::failover(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
@@ -295,13 +302,7 @@ async fn tui_failover(
     let _ = tx.send(msg);
 }
 
-async fn tui_fence(
-    cfg: Arc<Config>,
-    shard: String,
-    instance: Addr,
-    dry_run: bool,
-    (tx, outcomes): (mpsc::UnboundedSender<crate::ui::action::ActionMsg>, Option<crate::alerts::Outbox>),
-) {
+async fn tui_fence(cfg: Arc<Config>, shard: String, instance: Addr, dry_run: bool, (tx, outcomes, by): Reply) {
     use crate::actions::rejoin as rj;
     use crate::ui::action::ActionMsg;
     let (pr, accounts) = match promote_parts(&cfg, &shard, &instance) {
@@ -319,7 +320,7 @@ async fn tui_fence(
         fence_only: true,
         dry_run,
     };
-    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes) else { return };
+    let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes, by) else { return };
     let mut progress = progress_to(&tx);
     let result = rj::rejoin(&req, &accounts, &cfg.actions.lock_dir, &mut audit, &mut progress).await;
     let msg = match (dry_run, result) {

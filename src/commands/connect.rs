@@ -1,7 +1,7 @@
 //! `shardtop --connect URL`: the TUI over a `serve` collector's stream, with no database
 //! account on this machine. Each shard shows the health its collector judged, its worst lag,
 //! QPS and feed p99; the collector's events fill the events pane. Read-only: actions run on the
-//! collector, not from here.
+//! collector (`POST /api/v1/actions`), not from this TUI, which says so when an action key is pressed.
 
 use std::path::Path;
 
@@ -52,6 +52,11 @@ pub async fn connect(cli: &Cli, url: &str, token_file: Option<&Path>, ca: Option
         keymap.as_deref(),
     )
     .map_err(|e| CommandError::new(1, e.to_string()))?;
+    app.actions_elsewhere = Some(format!(
+        "remote viewer: actions are not available in this TUI; they run on the collector: POST {}/api/v1/actions \
+         with a token that may act (docs/serve.md)",
+        url.trim_end_matches('/')
+    ));
     init_event_log();
     log::info!(target: "fleet", "viewing {} shards from the collector at {}", first.len(), remote.name());
     let (tx, rx) = mpsc::channel::<Message>(256);

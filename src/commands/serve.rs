@@ -26,7 +26,7 @@ use crate::sim::SimFleet;
 
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
     log_to_stderr();
-    let tokens = Tokens::load(args.token_file.as_deref(), args.read_token_file.as_deref())
+    let tokens = Tokens::load(args.token_file.as_deref(), args.read_token_file.as_deref(), args.tokens_file.as_deref())
         .map_err(|e| CommandError::new(2, e.to_string()))?;
     access::check_exposure(args.listen, &tokens).map_err(|e| CommandError::new(2, e.to_string()))?;
     let tls = match (&args.tls_cert, &args.tls_key) {
@@ -43,10 +43,14 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
         .map_err(|e| CommandError::new(2, format!("cannot listen on {}: {e}", args.listen)))?;
     let (tx, rx) = mpsc::channel::<Input>(4096);
     let mut tasks = tokio::task::JoinSet::new();
-    let ((fleet, interval, poller), alerts) = match args.demo {
-        Some(shards) => (demo_inputs(shards.into(), tx, &mut tasks, args.partition)?, None),
-        None => config_inputs(cli, args.partition, tx, &mut tasks)?,
+    let ((fleet, interval, poller), cfg) = match args.demo {
+        Some(shards) => (demo_inputs(shards.into(), tx.clone(), &mut tasks, args.partition)?, None),
+        None => {
+            let (inputs, cfg) = config_inputs(cli, args.partition, tx.clone(), &mut tasks)?;
+            (inputs, Some(cfg))
+        }
     };
+    let alerts = cfg.as_ref().and_then(|c| c.alerts.clone());
 
     let shared = Shared::new(fleet, interval);
     let hub = Hub::new();
@@ -57,10 +61,15 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
         crate::alerts::Alerts::start(&a)
     });
     let sinks = alerts.as_mut().map(crate::alerts::Alerts::take_sinks);
+    let outcomes = alerts.as_ref().and_then(crate::alerts::Alerts::outbox);
     for c in consumers(&hub, alerts) {
         collector.add_consumer(c);
     }
-    let state = AppState { shared, hub, tokens: Arc::new(tokens) };
+    let actions = cfg.filter(|c| c.actions.enabled).map(|c| remote_actions(c, outcomes, tx));
+    if actions.is_some() {
+        log::info!(target: "serve", "actions: POST /api/v1/actions, for tokens with the `act` grant");
+    }
+    let state = AppState { shared, hub, tokens: Arc::new(tokens), actions };
     let scheme = if tls.is_some() { "https" } else { "http" };
     log::info!(target: "serve", "serving {scheme}://{}/metrics, /api/v1/snapshot, /api/v1/stream, /healthz", args.listen);
     let http = serve_http(listener, router(state), tls, std::future::pending());
@@ -97,8 +106,23 @@ impl SweepConsumer for AlertsConsumer {
     }
 }
 
-/// What a config-driven collector runs: its inputs, and its `[alerts]` when configured.
-type ConfigInputs = ((Fleet, Duration, Box<dyn AddInstance + Send>), Option<config::AlertsConfig>);
+/// How remote viewers' actions run here: the TUI's runner on this collector's config (followed
+/// through its promotions), each run audited under the token's name and its outcome notified.
+fn remote_actions(
+    cfg: config::Config,
+    outcomes: Option<crate::alerts::Outbox>,
+    inputs: mpsc::Sender<Input>,
+) -> Arc<crate::serve::actions::RemoteActions> {
+    use super::action_runner::{ConfigRunner, SessionConfig};
+    let session: SessionConfig = Arc::new(tokio::sync::watch::channel(Arc::new(cfg)).0);
+    let runner_for = move |by: String| -> Box<dyn crate::ui::action::ActionRunner> {
+        Box::new(ConfigRunner { cfg: session.clone(), outcomes: outcomes.clone(), by: Some(by) })
+    };
+    Arc::new(crate::serve::actions::RemoteActions { runner_for: Box::new(runner_for), inputs })
+}
+
+/// What a config-driven collector runs: its inputs, and its config (this partition's shards).
+type ConfigInputs = ((Fleet, Duration, Box<dyn AddInstance + Send>), config::Config);
 
 /// The fleet, poll interval and poller of the config (this partition's shards of it), with the
 /// heartbeat writer, feed probe and metrics sources it asks for started in `tasks`.
@@ -146,7 +170,8 @@ fn config_inputs(
     for (client, interval) in clients {
         tasks.spawn(crate::metrics::run(client, interval, None, tx.clone()));
     }
-    Ok(((fleet, cfg.poll.interval, Box::new(Discovered { poller, opts, discovery_interval })), cfg.alerts.clone()))
+    let interval = cfg.poll.interval;
+    Ok(((fleet, interval, Box::new(Discovered { poller, opts, discovery_interval })), cfg))
 }
 
 /// The demo's simulated fleet (its incidents included) instead of servers: probed every second.

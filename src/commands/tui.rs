@@ -117,7 +117,7 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         AlertsObserver(crate::alerts::Alerts::start(a))
     });
     let outcomes = alerts.as_ref().and_then(|a| a.0.outbox());
-    let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: session, outcomes });
+    let runner: Arc<dyn crate::ui::action::ActionRunner> = Arc::new(ConfigRunner { cfg: session, outcomes, by: None });
     let observer = alerts.as_mut().map(|a| a as &mut dyn crate::ui::FleetObserver);
     let result = crate::ui::run(
         app,

@@ -19,17 +19,32 @@ pub enum Grant {
     Full,
 }
 
+/// Who asks: the name of the token a request presented (what the audit log records as `by`),
+/// and what it allows. `name` is `None` when the collector has no token at all (loopback, open).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub name: Option<String>,
+    pub grant: Grant,
+}
+
+/// One accepted token.
+#[derive(Clone)]
+struct Named {
+    name: String,
+    grant: Grant,
+    token: String,
+}
+
 /// The tokens the collector accepts. With none, every request is served (loopback only).
 #[derive(Clone, Default)]
 pub struct Tokens {
-    full: Option<String>,
-    read: Option<String>,
+    list: Vec<Named>,
 }
 
 impl std::fmt::Debug for Tokens {
-    // Never the tokens themselves.
+    // Names and grants, never the tokens themselves.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens").field("full", &self.full.is_some()).field("read", &self.read.is_some()).finish()
+        f.debug_list().entries(self.list.iter().map(|n| (&n.name, n.grant))).finish()
     }
 }
 
@@ -44,6 +59,8 @@ pub enum AccessError {
     EmptyTokenEnv(&'static str),
     #[error("the read token and the full token are the same: give them different values")]
     SameTokens,
+    #[error("{path}:{line}: {message} (expected `NAME read|act TOKEN`)")]
+    TokensLine { path: PathBuf, line: usize, message: String },
     #[error("TLS certificate {path}: {message}")]
     Cert { path: PathBuf, message: String },
     #[error("TLS key {path}: {message}")]
@@ -57,40 +74,101 @@ pub enum AccessError {
     ExposedWithoutToken(std::net::SocketAddr),
 }
 
+/// The names the single tokens of `--token-file` / `--read-token-file` go by in the audit log.
+pub const FULL_TOKEN_NAME: &str = "token";
+pub const READ_TOKEN_NAME: &str = "read-token";
+
 impl Tokens {
     /// The full token from `file`, else `$SHARDTOP_SERVE_TOKEN`; the read token from `read_file`,
-    /// else `$SHARDTOP_SERVE_READ_TOKEN`. Surrounding whitespace (a file's newline) is dropped.
-    pub fn load(file: Option<&Path>, read_file: Option<&Path>) -> Result<Tokens, AccessError> {
+    /// else `$SHARDTOP_SERVE_READ_TOKEN`; then every line of `named` (`NAME read|act TOKEN`, `#`
+    /// comments). Surrounding whitespace (a file's newline) is dropped.
+    pub fn load(file: Option<&Path>, read_file: Option<&Path>, named: Option<&Path>) -> Result<Tokens, AccessError> {
         let full = one(file, TOKEN_ENV)?;
         let read = one(read_file, READ_TOKEN_ENV)?;
         if full.is_some() && full == read {
             return Err(AccessError::SameTokens);
         }
-        Ok(Tokens { full, read })
+        let mut list = Vec::new();
+        list.extend(full.map(|token| Named { name: FULL_TOKEN_NAME.into(), grant: Grant::Full, token }));
+        list.extend(read.map(|token| Named { name: READ_TOKEN_NAME.into(), grant: Grant::Read, token }));
+        if let Some(path) = named {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| AccessError::TokenFile { path: path.to_path_buf(), source })?;
+            for (line, n) in parse_named(path, &text)? {
+                if list.iter().any(|o| o.name == n.name) {
+                    return Err(AccessError::TokensLine {
+                        path: path.to_path_buf(),
+                        line,
+                        message: format!("the name {:?} is used twice", n.name),
+                    });
+                }
+                if list.iter().any(|o| o.token == n.token) {
+                    return Err(AccessError::TokensLine {
+                        path: path.to_path_buf(),
+                        line,
+                        message: format!("{:?} has the same token as another name", n.name),
+                    });
+                }
+                list.push(n);
+            }
+        }
+        Ok(Tokens { list })
     }
 
     pub fn any(&self) -> bool {
-        self.full.is_some() || self.read.is_some()
+        !self.list.is_empty()
     }
 
-    /// What an `Authorization` header's value allows: `None` when tokens are set and it matches
-    /// neither (missing, malformed or wrong).
-    pub fn grant(&self, authorization: Option<&[u8]>) -> Option<Grant> {
+    /// Who an `Authorization` header's value is: `None` when tokens are set and it matches none
+    /// (missing, malformed or wrong).
+    pub fn caller(&self, authorization: Option<&[u8]>) -> Option<Caller> {
         if !self.any() {
-            return Some(Grant::Full);
+            return Some(Caller { name: None, grant: Grant::Full });
         }
         let given = authorization.and_then(|h| h.strip_prefix(b"Bearer ".as_slice()))?;
-        // Both are compared, whatever the first says: the time taken does not tell which matched.
-        let full = self.full.as_ref().is_some_and(|t| same(t.as_bytes(), given));
-        let read = self.read.as_ref().is_some_and(|t| same(t.as_bytes(), given));
-        if full {
-            Some(Grant::Full)
-        } else if read {
-            Some(Grant::Read)
-        } else {
-            None
+        // Every token is compared, whatever the first says: the time taken does not tell which matched.
+        let mut found = None;
+        for n in &self.list {
+            if same(n.token.as_bytes(), given) && found.is_none() {
+                found = Some(Caller { name: Some(n.name.clone()), grant: n.grant });
+            }
         }
+        found
     }
+
+    /// What an `Authorization` header's value allows (see [`caller`](Self::caller)).
+    pub fn grant(&self, authorization: Option<&[u8]>) -> Option<Grant> {
+        self.caller(authorization).map(|c| c.grant)
+    }
+}
+
+/// The lines of a tokens file: `NAME read|act TOKEN`, blank lines and `#` comments skipped.
+fn parse_named(path: &Path, text: &str) -> Result<Vec<(usize, Named)>, AccessError> {
+    let mut out = Vec::new();
+    for (k, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |message: String| AccessError::TokensLine { path: path.to_path_buf(), line: k + 1, message };
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [name, grant, token] = parts.as_slice() else {
+            return Err(bad(format!("{} fields", parts.len())));
+        };
+        let grant = match *grant {
+            "read" => Grant::Read,
+            "act" => Grant::Full,
+            other => return Err(bad(format!("unknown grant {other:?}"))),
+        };
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) {
+            return Err(bad(format!("the name {name:?} may hold letters, digits and - _ . @ only")));
+        }
+        if token.len() < 16 {
+            return Err(bad(format!("the token of {name:?} is shorter than 16 characters")));
+        }
+        out.push((k + 1, Named { name: (*name).to_string(), grant, token: (*token).to_string() }));
+    }
+    Ok(out)
 }
 
 fn one(file: Option<&Path>, env: &'static str) -> Result<Option<String>, AccessError> {
@@ -168,7 +246,10 @@ mod tests {
     use super::*;
 
     fn tokens(full: Option<&str>, read: Option<&str>) -> Tokens {
-        Tokens { full: full.map(Into::into), read: read.map(Into::into) }
+        let mut list = Vec::new();
+        list.extend(full.map(|t| Named { name: FULL_TOKEN_NAME.into(), grant: Grant::Full, token: t.into() }));
+        list.extend(read.map(|t| Named { name: READ_TOKEN_NAME.into(), grant: Grant::Read, token: t.into() }));
+        Tokens { list }
     }
 
     #[test]
@@ -195,16 +276,44 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("token");
         std::fs::write(&f, "abc\n").expect("write");
-        let t = Tokens::load(Some(&f), None).expect("loads");
+        let t = Tokens::load(Some(&f), None, None).expect("loads");
         assert_eq!(t.grant(Some(b"Bearer abc")), Some(Grant::Full));
         std::fs::write(&f, "\n").expect("write");
-        let e = Tokens::load(Some(&f), None).expect_err("empty");
+        let e = Tokens::load(Some(&f), None, None).expect_err("empty");
         assert!(e.to_string().contains("is empty") && e.to_string().contains("token"), "{e}");
         let missing = dir.path().join("nope");
-        let e = Tokens::load(Some(&missing), None).expect_err("missing");
+        let e = Tokens::load(Some(&missing), None, None).expect_err("missing");
         assert!(e.to_string().contains("nope"), "{e}");
         std::fs::write(&f, "same").expect("write");
-        assert!(matches!(Tokens::load(Some(&f), Some(&f)), Err(AccessError::SameTokens)));
+        assert!(matches!(Tokens::load(Some(&f), Some(&f), None), Err(AccessError::SameTokens)));
+    }
+
+    #[test]
+    fn named_tokens_say_who_asks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("tokens");
+        std::fs::write(&f, "# who  grant  token\nalice act 0123456789abcdef-alice\n\nlcd read 0123456789abcdef-lcd\n")
+            .expect("write");
+        let t = Tokens::load(None, None, Some(&f)).expect("loads");
+        let alice = t.caller(Some(b"Bearer 0123456789abcdef-alice")).expect("alice");
+        assert_eq!((alice.name.as_deref(), alice.grant), (Some("alice"), Grant::Full));
+        let lcd = t.caller(Some(b"Bearer 0123456789abcdef-lcd")).expect("lcd");
+        assert_eq!((lcd.name.as_deref(), lcd.grant), (Some("lcd"), Grant::Read));
+        assert_eq!(t.caller(Some(b"Bearer 0123456789abcdef")), None);
+        let shown = format!("{t:?}");
+        assert!(shown.contains("alice") && !shown.contains("0123456789"), "{shown}");
+        for (text, want) in [
+            ("bob write 0123456789abcdef-bob\n", "unknown grant"),
+            ("bob act\n", "2 fields"),
+            ("bob act short\n", "shorter than 16"),
+            ("b/b act 0123456789abcdef-bob\n", "letters, digits"),
+            ("bob act 0123456789abcdef-bob\nbob read 0123456789abcdef-bob2\n", "used twice"),
+            ("bob act 0123456789abcdef-bob\neve read 0123456789abcdef-bob\n", "same token"),
+        ] {
+            std::fs::write(&f, text).expect("write");
+            let e = Tokens::load(None, None, Some(&f)).expect_err(text).to_string();
+            assert!(e.contains(want) && e.contains("tokens") && !e.contains("0123456789"), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
-use super::{Input, Sweep, SweepConsumer};
+use super::{ActionNews, Input, Sweep, SweepConsumer};
 use crate::fleet::{Event, Fleet, Health};
-use crate::poll::{AddInstance, Slot};
+use crate::poll::{AddInstance, Slot, SlotMap};
 
 /// What the HTTP handlers read: the model, and how the loop is doing.
 pub struct Shared {
@@ -55,11 +55,13 @@ pub struct Collector {
     poller: Option<Box<dyn AddInstance + Send>>,
     /// Events since the last sweep.
     pending: Vec<Event>,
+    /// Where the poller's results belong once promotions reordered a shard's instances.
+    slots: SlotMap,
 }
 
 impl Collector {
     pub fn new(shared: Arc<Shared>, poller: Option<Box<dyn AddInstance + Send>>) -> Collector {
-        Collector { shared, consumers: Vec::new(), poller, pending: Vec::new() }
+        Collector { shared, consumers: Vec::new(), poller, pending: Vec::new(), slots: SlotMap::default() }
     }
 
     /// Run `consumer` at the end of every sweep, after those added before it.
@@ -72,7 +74,7 @@ impl Collector {
         let mut fleet = self.shared.fleet();
         match input {
             Input::Sample(u) => {
-                let Slot { shard, instance } = u.slot;
+                let Slot { shard, instance } = self.slots.route(u.slot);
                 let events = fleet.apply(shard, instance, u.sample);
                 self.pending.extend(events);
                 self.pending.extend(fleet.vanished(shard));
@@ -85,6 +87,19 @@ impl Collector {
             }
             Input::Feed(round) => self.pending.extend(fleet.apply_feed(&round)),
             Input::Metrics(u) => self.pending.extend(fleet.apply_metrics(&u)),
+            Input::Action(news) => {
+                let interval = self.shared.interval;
+                match news {
+                    ActionNews::Ended { shard } => fleet.end_action(shard, chrono::Utc::now(), interval),
+                    ActionNews::Promoted { shard, new_master } => {
+                        let s = fleet.shards.iter().position(|sh| sh.name == shard);
+                        if let Some((s, c)) = s.and_then(|s| Some((s, fleet.promoted(s, &new_master)?))) {
+                            // The poller keeps its slots; its results follow the servers.
+                            self.slots.swap(s, 0, c);
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -182,5 +197,31 @@ mod tests {
         assert_eq!(got[1], (2, 0), "and only once");
         assert_eq!(shared.sweeps.load(Ordering::Relaxed), 2);
         assert!(shared.since_last_sweep(now + chrono::Duration::seconds(2)).is_some());
+    }
+
+    #[test]
+    fn a_promotion_run_here_is_held_then_followed() {
+        use crate::fleet::Addr;
+        let shared = Shared::new(fleet(), Duration::from_secs(1));
+        let mut c = Collector::new(shared.clone(), None);
+        let now = Utc::now();
+        c.apply(Input::Sample(sample(0, 0, now, true)));
+        c.apply(Input::Sample(sample(0, 1, now, true)));
+        c.sweep(now);
+        shared.fleet().begin_action(0, "promotion", now);
+        // A transient state of the action: held, so no event and no finding for the alerts.
+        c.apply(Input::Sample(sample(0, 1, now, false)));
+        assert_eq!(shared.fleet().shards[0].all_problems().count(), 0, "held");
+        assert!(c.pending.is_empty(), "no event while held: {:?}", c.pending);
+        let new = Addr::new("db-b", 3306);
+        c.apply(Input::Action(ActionNews::Promoted { shard: "s1".into(), new_master: new.clone() }));
+        assert_eq!(shared.fleet().shards[0].master().addr, new, "the model follows");
+        assert_eq!(
+            c.slots.route(Slot { shard: 0, instance: 1 }),
+            Slot { shard: 0, instance: 0 },
+            "and the poller's slot"
+        );
+        c.apply(Input::Action(ActionNews::Ended { shard: 0 }));
+        assert!(shared.fleet().shards[0].hold.as_ref().is_some_and(|h| !h.in_progress()), "settling");
     }
 }

@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures::Stream;
 use tokio::net::TcpListener;
 use tokio_rustls::rustls::ServerConfig;
@@ -27,6 +27,8 @@ pub struct AppState {
     pub shared: Arc<Shared>,
     pub hub: Arc<Hub>,
     pub tokens: Arc<Tokens>,
+    /// Actions for remote viewers; `None` when the collector's config leaves them off.
+    pub actions: Option<Arc<super::actions::RemoteActions>>,
 }
 
 /// How many poll intervals without a sweep make the collector unhealthy.
@@ -37,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/stream", get(stream))
+        .route("/api/v1/actions", post(super::actions::start))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new().route("/healthz", get(healthz)).merge(guarded).fallback(not_found).with_state(state)
 }
@@ -44,9 +47,10 @@ pub fn router(state: AppState) -> Router {
 /// 401 for a missing or wrong token; the grant is left in the request for handlers that need it.
 async fn require_token(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let auth = req.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
-    match state.tokens.grant(auth) {
-        Some(grant) => {
-            req.extensions_mut().insert(grant);
+    match state.tokens.caller(auth) {
+        Some(caller) => {
+            req.extensions_mut().insert(caller.grant);
+            req.extensions_mut().insert(caller);
             next.run(req).await
         }
         None => {
@@ -115,7 +119,11 @@ async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<
 }
 
 async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "404 not found: /healthz, /metrics, /api/v1/snapshot, /api/v1/stream\n").into_response()
+    (
+        StatusCode::NOT_FOUND,
+        "404 not found: /healthz, /metrics, /api/v1/snapshot, /api/v1/stream, POST /api/v1/actions\n",
+    )
+        .into_response()
 }
 
 /// How long a client has to finish the TLS handshake.

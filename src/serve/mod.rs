@@ -9,6 +9,7 @@
 //! viewers' stream plug in (`Collector::add_consumer`).
 
 pub mod access;
+pub mod actions;
 pub mod collector;
 pub mod exposition;
 pub mod http;
@@ -24,13 +25,25 @@ use crate::poll::Update;
 
 pub use collector::{Collector, Shared};
 
-/// Everything the collector's model is fed: poll results, feed rounds, metrics polls.
+/// Everything the collector's model is fed: poll results, feed rounds, metrics polls, and the
+/// course of the actions it runs for remote viewers.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Input {
     Sample(Update),
     Feed(FeedRound),
     Metrics(MetricsUpdate),
+    Action(ActionNews),
+}
+
+/// An action the collector runs, as its model must know it once it is under way (its start is put
+/// on the model directly: `Fleet::begin_action`): its end, and a promotion's new master.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionNews {
+    /// It ended; the shard's findings are judged again once every member was probed after this.
+    Ended { shard: usize },
+    /// `new_master` is the master of shard `shard` now.
+    Promoted { shard: String, new_master: crate::fleet::Addr },
 }
 
 impl From<Update> for Input {

@@ -1,6 +1,6 @@
-//! The live stream of model changes: once per sweep, the shards whose summary changed and the
-//! sweep's events, as one JSON frame. A viewer that connects gets every shard's summary first,
-//! then the changes.
+//! The live stream of model changes: once per sweep, the fields of each shard's summary that
+//! changed and the sweep's events, as one JSON frame. A viewer that connects gets every shard's
+//! summary first, then the changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -112,7 +112,50 @@ fn significant2(v: f64) -> f64 {
     (v * scale).round() / scale
 }
 
-/// The stream's consumer: diffs each shard's summary against the last one sent.
+/// How far a shard's QPS may move from what viewers were last sent before it is sent again: a
+/// busy shard's rate changes every sweep, and re-sending it is most of a busy fleet's stream.
+const QPS_BAND: f64 = 0.05;
+
+/// Keep the QPS viewers have when the new one is within `QPS_BAND` of it.
+fn keep_rate_within_band(was: &Value, now: &mut Value) {
+    let (Some(old), Some(new)) = (was["qps"].as_f64(), now["qps"].as_f64()) else { return };
+    if old > 0.0 && ((new - old) / old).abs() < QPS_BAND {
+        now["qps"] = was["qps"].clone();
+    }
+}
+
+/// Keep the problems viewers have when only their words changed (a lag problem's message says
+/// the lag, which moves every sweep): the same rules on the same servers at the same severities.
+fn keep_problems_with_same_rules(was: &Value, now: &mut Value) {
+    let key = |v: &Value| -> Vec<(Value, Value, Value)> {
+        v.as_array()
+            .map(|ps| ps.iter().map(|p| (p["severity"].clone(), p["rule"].clone(), p["instance"].clone())).collect())
+            .unwrap_or_default()
+    };
+    if key(&was["problems"]) == key(&now["problems"]) {
+        now["problems"] = was["problems"].clone();
+    }
+}
+
+/// The fields of `now` that differ from `was`, with the shard's name; `None` when none do. A
+/// field that became unknown is sent as `null`.
+fn delta(was: &Value, now: &Value) -> Option<Value> {
+    let (Some(was), Some(now)) = (was.as_object(), now.as_object()) else { return Some(now.clone()) };
+    let mut out = serde_json::Map::new();
+    for (k, v) in now {
+        if was.get(k) != Some(v) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    if out.is_empty() {
+        return None;
+    }
+    out.insert("name".into(), now.get("name").cloned().unwrap_or(Value::Null));
+    Some(Value::Object(out))
+}
+
+/// The stream's consumer: diffs each shard's summary against the last one sent, and sends only
+/// the fields that changed.
 pub struct Publisher {
     hub: Arc<Hub>,
 }
@@ -132,10 +175,20 @@ impl SweepConsumer for Publisher {
         let mut last = self.hub.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut changed = Vec::new();
         for s in &sweep.fleet.shards {
-            let now = summary(s);
-            if last.get(&s.name) != Some(&now) {
-                last.insert(s.name.clone(), now.clone());
-                changed.push(now);
+            let mut now = summary(s);
+            match last.get(&s.name) {
+                None => {
+                    last.insert(s.name.clone(), now.clone());
+                    changed.push(now);
+                }
+                Some(was) => {
+                    keep_rate_within_band(was, &mut now);
+                    keep_problems_with_same_rules(was, &mut now);
+                    if let Some(d) = delta(was, &now) {
+                        last.insert(s.name.clone(), now);
+                        changed.push(d);
+                    }
+                }
             }
         }
         {
@@ -196,6 +249,24 @@ mod tests {
         let frame = rx.try_recv().expect("a change frame");
         assert!(frame.contains("\"kind\":\"changes\"") && frame.contains("sql_thread"), "{frame}");
         assert!(frame.contains("\"critical\":1"), "{frame}");
+    }
+
+    #[test]
+    fn changes_carry_only_the_changed_fields_and_rates_move_by_more_than_the_band() {
+        let was = serde_json::json!({"name": "s1", "health": "ok", "qps": 1000.0, "worst_lag_seconds": 1.0});
+        let mut now = serde_json::json!({"name": "s1", "health": "ok", "qps": 1040.0, "worst_lag_seconds": 1.0});
+        keep_rate_within_band(&was, &mut now);
+        assert_eq!(delta(&was, &now), None, "4 % is within the band");
+        let p = |m: &str| serde_json::json!({"problems": [{"severity": "warning", "rule": "lag", "message": m}]});
+        let mut now = p("lag 12s over 10s");
+        keep_problems_with_same_rules(&p("lag 11s over 10s"), &mut now);
+        assert_eq!(now, p("lag 11s over 10s"), "the same finding in other words is not news");
+        let mut now = serde_json::json!({"name": "s1", "health": "warning", "qps": 1100.0, "worst_lag_seconds": null});
+        keep_rate_within_band(&was, &mut now);
+        assert_eq!(
+            delta(&was, &now),
+            Some(serde_json::json!({"name": "s1", "health": "warning", "qps": 1100.0, "worst_lag_seconds": null}))
+        );
     }
 
     #[test]

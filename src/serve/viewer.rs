@@ -36,7 +36,7 @@ pub enum ViewerError {
 }
 
 /// A shard as a stream frame carries it.
-#[derive(Deserialize, Debug, Clone, PartialEq)]
+#[derive(Deserialize, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct ShardFrame {
     pub name: String,
     pub master: String,
@@ -53,12 +53,30 @@ struct EventFrame {
     message: String,
 }
 
+/// A `full` frame's shards are whole; a `changes` frame's carry the name and the fields that
+/// changed, merged into what the viewer has.
 #[derive(Deserialize, Debug)]
 struct Frame {
     #[serde(default)]
-    shards: Vec<ShardFrame>,
+    shards: Vec<serde_json::Value>,
     #[serde(default)]
     events: Vec<EventFrame>,
+}
+
+/// Merge a shard's fields from a frame into `state` (whole shards from a `full` frame replace).
+fn merge(state: &mut HashMap<String, serde_json::Value>, shard: serde_json::Value) {
+    let Some(name) = shard["name"].as_str().map(str::to_string) else { return };
+    match (state.get_mut(&name).and_then(serde_json::Value::as_object_mut), shard) {
+        (Some(have), serde_json::Value::Object(fields)) => have.extend(fields),
+        (_, whole) => {
+            state.insert(name, whole);
+        }
+    }
+}
+
+/// The shards of a frame that read as whole shards.
+fn whole(shards: Vec<serde_json::Value>) -> Vec<ShardFrame> {
+    shards.into_iter().filter_map(|s| serde_json::from_value(s).ok()).collect()
 }
 
 impl Remote {
@@ -106,7 +124,7 @@ impl Remote {
             Some((_, data)) => {
                 let frame: Frame = serde_json::from_str(&data)
                     .map_err(|e| ViewerError::Http { url, message: format!("not a stream frame: {e}") })?;
-                Ok((frame.shards, events))
+                Ok((whole(frame.shards), events))
             }
             None => Err(ViewerError::NoFrame { url }),
         }
@@ -191,10 +209,10 @@ fn parse_event(block: &str) -> Option<(String, String)> {
 }
 
 /// The figures of every shard in `layout` order, as one metrics update from source 0.
-fn update(layout: &[String], state: &HashMap<String, ShardFrame>) -> MetricsUpdate {
+fn update(layout: &[String], state: &HashMap<String, serde_json::Value>) -> MetricsUpdate {
     let mut values = Vec::new();
     for (k, name) in layout.iter().enumerate() {
-        let Some(s) = state.get(name) else { continue };
+        let Some(s) = state.get(name).and_then(|v| ShardFrame::deserialize(v).ok()) else { continue };
         values.push((k, Figure::Health, f64::from(s.health.exit_code())));
         for (figure, v) in [(Figure::Qps, s.qps), (Figure::Lag, s.worst_lag_seconds), (Figure::FeedP99, s.feed_p99_ms)]
         {
@@ -223,7 +241,10 @@ pub async fn run<T: From<MetricsUpdate> + Send + 'static>(
     tx: mpsc::Sender<T>,
 ) {
     let layout: Vec<String> = first.iter().map(|s| s.name.clone()).collect();
-    let mut state: HashMap<String, ShardFrame> = first.into_iter().map(|s| (s.name.clone(), s)).collect();
+    let as_state = |shards: Vec<ShardFrame>| -> HashMap<String, serde_json::Value> {
+        shards.into_iter().filter_map(|s| Some((s.name.clone(), serde_json::to_value(&s).ok()?))).collect()
+    };
+    let mut state = as_state(first);
     let mut backoff = Duration::from_secs(1);
     loop {
         if tx.send(update(&layout, &state).into()).await.is_err() {
@@ -247,7 +268,7 @@ pub async fn run<T: From<MetricsUpdate> + Send + 'static>(
                 state.clear();
             }
             for s in frame.shards {
-                state.insert(s.name.clone(), s);
+                merge(&mut state, s);
             }
             for e in frame.events {
                 match e.severity {
@@ -271,7 +292,7 @@ pub async fn run<T: From<MetricsUpdate> + Send + 'static>(
             backoff = (backoff * 2).min(Duration::from_secs(30));
             match tokio::time::timeout(CONNECT_LIMIT, remote.first()).await {
                 Ok(Ok((shards, fresh))) => {
-                    state = shards.into_iter().map(|s| (s.name.clone(), s)).collect();
+                    state = as_state(shards);
                     events = fresh;
                     log::info!(target: "fleet", "{}: stream back", remote.name());
                     break;
@@ -313,10 +334,17 @@ mod tests {
         )
         .expect("frame");
         let layout: Vec<String> = vec!["s0".into(), "s1".into()];
-        let state = frame.shards.into_iter().map(|s| (s.name.clone(), s)).collect();
+        let mut state = HashMap::new();
+        for s in frame.shards {
+            merge(&mut state, s);
+        }
         let u = update(&layout, &state);
         assert_eq!(u.values, vec![(1, Figure::Health, 2.0), (1, Figure::Qps, 1200.0), (1, Figure::FeedP99, 4.5)]);
         assert_eq!(u.kind, Source::Collector);
+        // A change carries only what changed: the rest stays.
+        merge(&mut state, serde_json::json!({"name": "s1", "health": "ok", "feed_p99_ms": null}));
+        let u = update(&layout, &state);
+        assert_eq!(u.values, vec![(1, Figure::Health, 0.0), (1, Figure::Qps, 1200.0)]);
     }
 
     #[test]

@@ -198,6 +198,9 @@ pub struct App {
     pub repaint: bool,
     /// `[actions] enabled` in the config: promotion and checksum may be offered.
     pub actions_configured: bool,
+    /// Why actions are not offered here, when it is not `--read-only` or kiosk mode (a remote
+    /// viewer: they run on the collector).
+    pub actions_elsewhere: Option<String>,
     /// The open action dialog, if any.
     pub dialog: Option<super::action::ActionDialog>,
     /// The wall's hour of fleet figures, last events and feed bottlenecks.
@@ -248,6 +251,7 @@ impl App {
             ascii: false,
             repaint: false,
             actions_configured: false,
+            actions_elsewhere: None,
             dialog: None,
             wall: super::wall::Wall::default(),
             panels: Vec::new(),
@@ -270,6 +274,10 @@ impl App {
     /// Open the dialog for `kind` if actions may run here; otherwise say why in the events pane.
     fn open_action(&mut self, kind: super::action::ActionKind, shard: usize) {
         let Some(name) = self.fleet.shards.get(shard).map(|s| s.name.clone()) else { return };
+        if let Some(why) = &self.actions_elsewhere {
+            log::warn!(target: "actions", "{why}");
+            return;
+        }
         if !self.actions_allowed() {
             log::warn!(target: "actions", "read-only session (--read-only or --kiosk): actions are not available");
             return;
@@ -1131,10 +1139,13 @@ pub(crate) mod tests {
         key(&mut app, KeyCode::Enter);
         key(&mut app, KeyCode::Char('P'));
         assert!(app.dialog.is_none());
-        // Checksum from the overview, on the selected shard.
+        // Checksum from the overview, on the selected shard; a remote viewer says where actions run.
         let mut app = demo_app(10.0);
         app.actions_configured = true;
         key(&mut app, KeyCode::Char('s'));
+        app.actions_elsewhere = Some("remote viewer: actions run on the collector".into());
+        assert!(key(&mut app, KeyCode::Char('C')).is_empty() && app.dialog.is_none());
+        app.actions_elsewhere = None;
         key(&mut app, KeyCode::Char('C'));
         assert_eq!(app.dialog.as_ref().map(|d| d.kind.clone()), Some(ActionKind::Checksum { shard: 0 }));
         key(&mut app, KeyCode::Esc);

@@ -721,6 +721,24 @@ async fn the_receiver_subcommand_verifies_signatures() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run shardtop webhook-receiver");
+    // The receiver prints what it heard after answering: read its output as it comes, and wait
+    // for it (bounded) rather than killing it right after the last answer.
+    let collect = |r: Option<Box<dyn std::io::Read + Send>>| {
+        let buf = Arc::new(Mutex::new(String::new()));
+        let into = buf.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let Some(r) = r else { return };
+            for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+                let mut b = into.lock().expect("lock");
+                b.push_str(&line);
+                b.push('\n');
+            }
+        });
+        buf
+    };
+    let out_buf = collect(child.stdout.take().map(|r| Box::new(r) as Box<dyn std::io::Read + Send>));
+    let err_buf = collect(child.stderr.take().map(|r| Box::new(r) as Box<dyn std::io::Read + Send>));
     let url = format!("http://127.0.0.1:{port}/hook");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -762,10 +780,19 @@ async fn the_receiver_subcommand_verifies_signatures() {
         .await
         .expect("post");
     assert_eq!(r.status().as_u16(), 401);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while err_buf.lock().expect("lock").matches("rejected").count() < 3
+        || !out_buf.lock().expect("lock").contains("s-sub")
+    {
+        if Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let _ = child.kill();
-    let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let _ = child.wait();
+    let stdout = out_buf.lock().expect("lock").clone();
+    let stderr = err_buf.lock().expect("lock").clone();
     let lines: Vec<serde_json::Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     assert_eq!(lines.len(), 1, "{stdout}");
     assert_eq!((lines[0]["verified"].as_bool(), lines[0]["body"]["shard"].as_str()), (Some(true), Some("s-sub")));

@@ -429,6 +429,8 @@ fn exposed_without_a_token_is_refused_and_bad_tls_files_are_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_partitions_one_prometheus_and_a_metrics_only_view_of_the_union() {
     let sb = sandbox_or_skip!();
+    // s46 must stay healthy here: the remote-actions test promotes it (and back).
+    let _s46 = S46.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let token = dir.path().join("token");
     std::fs::write(&token, "partition-token-11aa\n").expect("token");
@@ -610,4 +612,174 @@ impl Drop for TuiInPty {
             libc::waitpid(self.pid, std::ptr::null_mut(), 0);
         }
     }
+}
+
+/// s46 is promoted (and back) by one test and expected healthy by another: one at a time.
+static S46: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// POST an action; (status, body).
+async fn act(client: &reqwest::Client, base: &str, token: &str, body: serde_json::Value) -> (u16, String) {
+    let r = client.post(format!("{base}/api/v1/actions")).bearer_auth(token).json(&body).send().await.expect("POST");
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("body"))
+}
+
+/// The last JSON line of an action's answer: `done` or `planned`.
+fn last_line(body: &str) -> serde_json::Value {
+    body.lines().rev().find_map(|l| serde_json::from_str(l).ok()).unwrap_or_default()
+}
+
+/// Which server of s46 the others replicate from, by port: every member's view.
+async fn s46_source(sb: &Sandbox) -> Vec<(String, Option<u16>)> {
+    let mut out = Vec::new();
+    for n in ["s46-m", "s46-r1", "s46-r2"] {
+        let port = sb.replica_status(n).await.and_then(|r| r.get::<u16, _>("Master_Port"));
+        out.push((n.to_string(), port));
+    }
+    out
+}
+
+/// Actions from remote viewers: a read-only token is refused (403) and nothing runs; a token that
+/// may act promotes s46-r1 on the collector, the audit log there names the token, the collector's
+/// model follows the new master without an incident event on the stream (the promotion's
+/// transient states are held), and the same viewer promotes s46-m back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_viewers_act_through_the_collector_under_their_token_name() {
+    let sb = sandbox_or_skip!();
+    let _s46 = S46.lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let audit = dir.path().join("audit.jsonl");
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "# viewers\nalice act alice-token-0123456789\nlcd read lcd-token-0123456789\n")
+        .expect("tokens");
+    let cfg = sb.config_with(&["s46"], true, &format!("{}\n{RELAXED}", sb.actions_section(&audit, "")));
+    let port = free_port();
+    let serve = start_serve(&sb, dir.path(), &cfg, port, &["--tokens-file", tokens.to_str().expect("utf-8")], &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let (m, r1) = (sb.addr("s46-m"), sb.addr("s46-r1"));
+    let master_of = |snap: &serde_json::Value| -> String {
+        snap["shards"][0]["instances"]
+            .as_array()
+            .and_then(|is| is.iter().find(|i| i["role"] == "master"))
+            .and_then(|i| i["addr"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let snapshot = || async {
+        let r = client.get(format!("{base}/api/v1/snapshot")).bearer_auth("lcd-token-0123456789").send().await;
+        r.expect("GET").json::<serde_json::Value>().await.expect("JSON")
+    };
+    // Healthy and settled before anything is asked.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let snap = snapshot().await;
+        if snap["shards"][0]["health"] == "ok" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "s46 never ok: {snap:#}\n{}", serve.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let before = s46_source(&sb).await;
+
+    // Read-only, unknown and missing tokens: refused, and nothing ran.
+    let promote_r1 = serde_json::json!({"action": "promote", "shard": "s46", "to": r1});
+    let (status, body) = act(&client, &base, "lcd-token-0123456789", promote_r1.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("lcd is a read-only token"), "{body}");
+    let (status, _) = act(&client, &base, "nobody-0123456789", promote_r1.clone()).await;
+    assert_eq!(status, 401);
+    let (status, body) =
+        act(&client, &base, "alice-token-0123456789", serde_json::json!({"action": "promote", "shard": "s46"})).await;
+    assert_eq!(status, 400, "no `to`: {body}");
+    let (status, body) = act(
+        &client,
+        &base,
+        "alice-token-0123456789",
+        serde_json::json!({"action": "promote", "shard": "nope", "to": r1}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(!audit.exists(), "nothing ran, nothing was audited");
+    assert_eq!(s46_source(&sb).await, before, "nothing changed on the servers");
+
+    // A dry run plans and writes nothing.
+    let mut dry = promote_r1.clone();
+    dry["dry_run"] = true.into();
+    let (status, body) = act(&client, &base, "alice-token-0123456789", dry).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(last_line(&body)["planned"]["ok"], true, "{body}");
+    assert!(body.contains("\"plan\""), "the plan is shown: {body}");
+    assert!(!audit.exists(), "a dry run is not audited");
+
+    // The stream, watched through the promotion: no incident may appear on s46.
+    let mut stream =
+        client.get(format!("{base}/api/v1/stream")).bearer_auth("lcd-token-0123456789").send().await.expect("stream");
+    let (status, body) = act(&client, &base, "alice-token-0123456789", promote_r1).await;
+    assert_eq!(status, 200, "{body}");
+    let done = last_line(&body);
+    assert_eq!(done["done"]["ok"], true, "promoted: {body}\n{}", serve.log());
+    assert!(body.contains("\"promoted\""), "{body}");
+    // On the servers: r1 is the master, m and r2 replicate from it.
+    let r1_port = sb.port("s46-r1");
+    let after = s46_source(&sb).await;
+    assert_eq!(
+        after,
+        vec![("s46-m".into(), Some(r1_port)), ("s46-r1".into(), None), ("s46-r2".into(), Some(r1_port))],
+        "{body}"
+    );
+    // The audit log on the collector names the viewer's token on every line of the run.
+    let text = std::fs::read_to_string(&audit).expect("audit log");
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l["by"] == "alice" && l["action"] == "promote"), "{text}");
+    // The collector follows: r1 is its master, s46 healthy, with no incident said in between.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let snap = snapshot().await;
+        if master_of(&snap) == r1 && snap["shards"][0]["health"] == "ok" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the collector did not follow: {snap:#}\n{}", serve.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut frames = String::new();
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout(Duration::from_millis(500), stream.chunk()).await {
+        frames.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    for line in frames.lines().filter_map(|l| l.strip_prefix("data: ")) {
+        let frame: serde_json::Value = serde_json::from_str(line).expect("frame");
+        for e in frame["events"].as_array().into_iter().flatten() {
+            assert!(
+                e["severity"] != "warning" && e["severity"] != "critical",
+                "an incident on the stream during the collector's own promotion: {e}\n{frames}"
+            );
+        }
+    }
+
+    // And back, by the same viewer: the collector's session knows r1 leads now.
+    let (status, body) = act(
+        &client,
+        &base,
+        "alice-token-0123456789",
+        serde_json::json!({"action": "promote", "shard": "s46", "to": m}),
+    )
+    .await;
+    assert_eq!((status, last_line(&body)["done"]["ok"].clone()), (200, true.into()), "{body}\n{}", serve.log());
+    assert_eq!(s46_source(&sb).await, before, "s46 as it was: {body}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let snap = snapshot().await;
+        if master_of(&snap) == m && snap["shards"][0]["health"] == "ok" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not back: {snap:#}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(serve.log().contains("started by alice"), "{}", serve.log());
+    for secret in ["alice-token-0123456789", "lcd-token-0123456789"] {
+        assert!(!serve.log().contains(secret) && !text.contains(secret), "a token in a log");
+    }
+    note("remote promotion of s46 by token alice: refused for the read token, run and audited for alice, and back");
 }

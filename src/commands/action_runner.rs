@@ -416,6 +416,7 @@ pub fn failover_parts(
         upstream: sc.and_then(|s| s.upstream.clone()),
         promotion: sc.map(|s| s.promotion.clone()).unwrap_or_default(),
         seen: None,
+        audit_log: act.audit_log.clone(),
     };
     Ok((req, accounts))
 }

@@ -646,3 +646,61 @@ async fn check_config_names_each_missing_privilege_per_server() {
         }
     }
 }
+
+/// A failover whose other replica goes down during the switch (the post-failover hook stops it,
+/// after the point of no return and before the repoint): the failover completes, names the
+/// replica, and does not wait for its marker; back and pointed at the new master, it catches up,
+/// and the old master rejoins.
+#[tokio::test]
+async fn a_replica_down_during_a_failover_is_named_and_the_failover_completes() {
+    let _serial = DOWN_SHARD_LOCK.lock().await;
+    let sb = sandbox_or_skip!();
+    for n in members_of(DOWN_SHARD) {
+        sandbox_cmd(&sb, "start", &n);
+    }
+    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
+    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
+    let (candidate, down) = (replicas[0].clone(), replicas[1].clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
+    let hook = format!("{} stop {down} --dir {}", script.display(), sb.var("SANDBOX_DIR"));
+    let extra = format!("post_promote_hook = \"{hook}\"");
+    let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &extra);
+    sandbox_cmd(&sb, "kill", &master);
+    let started = Instant::now();
+    let (status, out) =
+        shardtop(&sb, "failover", &cfg, &["--shard", DOWN_SHARD, "--to", &sb.addr(&candidate), "--yes"], None);
+    let took = started.elapsed();
+    sandbox_cmd(&sb, "start", &down);
+    sandbox_cmd(&sb, "start", &master);
+    assert!(status.success(), "{out}");
+    let down_addr = sb.addr(&down);
+    assert!(
+        out.contains(&format!("repoint {down_addr}: connect")),
+        "the failover names the replica it could not repoint:\n{out}"
+    );
+    assert!(out.contains(&format!("not looked for on {down_addr} (not repointed)")), "{out}");
+    assert!(!out.contains("not seen within"), "the marker waited for a replica known to be down:\n{out}");
+    println!("failover with {down} down: {:.2} s", took.as_secs_f64());
+    assert!(!read_only(&sb, &candidate).await, "{candidate} is the master");
+
+    // Back, the replica is pointed at the new master as the warning says; the old master rejoins.
+    let repl = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl password");
+    sb.exec(
+        &down,
+        &format!(
+            "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{}', \
+             MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos; START SLAVE",
+            sb.port(&candidate),
+            sb.var("SANDBOX_REPL_USER"),
+            repl.trim()
+        ),
+    )
+    .await;
+    let after = config_raw(&sb, DOWN_SHARD, &candidate, &[master.clone(), down.clone()], &audit, "");
+    let rejoin = ["--shard", DOWN_SHARD, "--instance", &sb.addr(&master), "--master", &sb.addr(&candidate), "--yes"];
+    let (status, out) = shardtop(&sb, "rejoin", &after, &rejoin, None);
+    assert!(status.success(), "the old master did not rejoin:\n{out}");
+    converged_of(&sb, DOWN_SHARD, &candidate).await.unwrap_or_else(|e| panic!("after: {e}"));
+}

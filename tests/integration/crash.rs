@@ -640,6 +640,17 @@ async fn check_config_names_each_missing_privilege_per_server() {
         }
         assert!(!l.contains("SLAVE MONITOR (") && !l.contains("lp-test-pw"), "{l}");
     }
+    // The same account watched: every server probed, the two features' failures said, not hidden.
+    let (code, json) = sb.snapshot(&config("lp_min", &pw), &[]);
+    assert_eq!(code, 1, "a warning (the feed), not unknown or critical: {json}");
+    let shard = &json["shards"][0];
+    for i in shard["instances"].as_array().expect("instances") {
+        assert_eq!(i["reachable"], true, "{i}");
+        let hb = i["heartbeat_error"].as_str().unwrap_or_default();
+        assert!(hb.contains("needs SELECT on percona.heartbeat"), "{i}");
+    }
+    let feed = shard["feed_latency_ms"]["last_error"].as_str().unwrap_or_default();
+    assert!(feed.contains("may not use the connection's database: grant it SELECT"), "{shard}");
     for m in &members {
         for (user, _) in &accounts {
             sb.exec(m, &format!("SET SESSION sql_log_bin = 0; DROP USER IF EXISTS {user}@'127.0.0.1'")).await;

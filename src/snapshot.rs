@@ -129,6 +129,10 @@ pub struct InstanceReport {
     /// Seconds_Behind_Master as reported: null when the server says NULL.
     pub lag_seconds: Option<u64>,
     pub heartbeat_lag_seconds: Option<f64>,
+    /// Why the heartbeat could not be read (no rows, no such table, SELECT refused: the server is
+    /// still watched, lag comes from Seconds_Behind_Master); absent when it was read or not asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_error: Option<String>,
     /// Semi-sync as the server reports it (`master`: enabled, active, clients, no_tx, wait_point,
     /// timeout_ms; `replica`: enabled, active); null when it reports none (no plugin) or is unread.
     pub semi_sync: Option<crate::fleet::status::SemiSync>,
@@ -298,6 +302,21 @@ impl Report {
         for src in self.metrics_sources.iter().filter(|s| s.up == Some(false)) {
             let _ = writeln!(out, "metrics source {} down: {}", src.name, src.error.as_deref().unwrap_or("?"));
         }
+        // A feature degraded on a server that is still watched (a missing privilege, say).
+        let notes: Vec<String> = self
+            .shards
+            .iter()
+            .flat_map(|s| s.instances.iter().map(move |i| (s, i)))
+            .filter_map(|(s, i)| {
+                Some(format!("  {:<16} {} heartbeat: {}", s.name, i.addr, i.heartbeat_error.as_ref()?))
+            })
+            .collect();
+        if !notes.is_empty() {
+            let _ = writeln!(out, "\nNotes:");
+            for n in notes {
+                let _ = writeln!(out, "{n}");
+            }
+        }
         let problems: Vec<_> = self.shards.iter().flat_map(|s| s.problems.iter().map(move |p| (s, p))).collect();
         if !problems.is_empty() {
             let _ = writeln!(out, "\nProblems:");
@@ -360,6 +379,7 @@ fn instance_report(i: &Instance) -> InstanceReport {
         sql_running: link.map(|l| l.sql_running),
         lag_seconds: link.and_then(|l| l.seconds_behind),
         heartbeat_lag_seconds: s.and_then(|s| s.heartbeat_lag),
+        heartbeat_error: s.and_then(|s| s.heartbeat_error.clone()),
         semi_sync: s.and_then(|s| s.semi_sync.clone()),
         qps: i.qps.map(round1),
         qps_by_command: i.qps_by_command.map(round_rates),

@@ -72,6 +72,21 @@ pub fn switch_coords(path: &Path, shard: &str, candidate: &str) -> Option<(Strin
     Some((file.to_string(), pos.parse().ok()?))
 }
 
+/// Whether a failover of `shard` recorded promoting `candidate` (its `promote` step done): how a
+/// later run tells a new master an interrupted failover made from a replica someone made
+/// writable by hand. `false` without a readable log.
+pub fn failover_promoted(path: &Path, shard: &str, candidate: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    let prefix = format!("{candidate} is the master");
+    text.lines().filter_map(|l| serde_json::from_str::<Recorded>(l).ok()).any(|r| {
+        r.action == "failover"
+            && r.shard == shard
+            && r.step == "promote"
+            && r.phase == "ok"
+            && r.detail.starts_with(&prefix)
+    })
+}
+
 /// The accounts promotions of `shard` locked (`fence`) and nothing unlocked since: no later
 /// `unfence` of that account (by any run: an unlock is an unlock) and no successful `rollback` of
 /// the run that locked it. A crashed run leaves them locked on the old master. Unreadable lines are
@@ -311,6 +326,41 @@ mod tests {
         assert_eq!(fenced_accounts(&path, "s1").expect("read"), vec!["'app'@'%'", "'batch'@'%'"]);
         assert_eq!(fenced_accounts(&path, "s2").expect("read"), vec!["'other'@'%'"]);
         assert!(fenced_accounts(&path, "s3").expect("read").is_empty());
+    }
+
+    #[test]
+    fn a_failover_promotion_is_found_for_its_shard_and_candidate_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        assert!(!failover_promoted(&path, "s1", "db2:3306"), "no log");
+        let entry = |action: &'static str, shard: &str, step: &str, phase: &'static str, detail: &str| {
+            let e = Entry {
+                ts: Utc::now(),
+                run: "r1".into(),
+                action,
+                shard: shard.into(),
+                step: step.into(),
+                phase,
+                duration_ms: None,
+                detail: detail.into(),
+                accounts: Vec::new(),
+                coords: None,
+                by: None,
+            };
+            serde_json::to_string(&e).expect("json")
+        };
+        let lines = [
+            entry("failover", "s1", "promote", "start", "stop and reset replication on db3:3306"),
+            entry("failover", "s1", "promote", "failed", "db3:3306 is the master? no"),
+            entry("promote", "s1", "promote", "ok", "db4:3306 is the master"),
+            entry("failover", "s2", "promote", "ok", "db5:3306 is the master"),
+            entry("failover", "s1", "promote", "ok", "db2:3306 is the master; took over the upstream link"),
+        ];
+        std::fs::write(&path, format!("{}\n{{\"cut short", lines.join("\n"))).expect("write");
+        assert!(failover_promoted(&path, "s1", "db2:3306"));
+        for (shard, cand) in [("s1", "db3:3306"), ("s1", "db4:3306"), ("s1", "db5:3306"), ("s2", "db2:3306")] {
+            assert!(!failover_promoted(&path, shard, cand), "{shard} {cand}");
+        }
     }
 
     #[test]

@@ -273,13 +273,17 @@ async fn tui_failover(
         (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
         (false, Ok(o)) => {
             let new_master = o.candidate.clone();
-            let mut summary = format!(
-                "{} took over {}: writable after {:.0} ms; {}",
-                new_master.as_ref().map(ToString::to_string).unwrap_or_default(),
-                req.shard,
-                o.writable_after.unwrap_or_default().as_secs_f64() * 1e3,
-                o.loss.summary
-            );
+            let who = new_master.as_ref().map(ToString::to_string).unwrap_or_default();
+            let mut summary = match o.writable_after {
+                Some(w) => format!(
+                    "{who} took over {}: writable after {:.0} ms; {}",
+                    req.shard,
+                    w.as_secs_f64() * 1e3,
+                    o.loss.summary
+                ),
+                // An interrupted failover finished: an earlier run made it writable.
+                None => format!("{who} took over {}: finished an interrupted failover; {}", req.shard, o.loss.summary),
+            };
             for w in &o.warnings {
                 summary.push_str(&format!("\nwarning: {w}"));
             }
@@ -417,6 +421,7 @@ pub fn failover_parts(
         upstream: sc.and_then(|s| s.upstream.clone()),
         promotion: sc.map(|s| s.promotion.clone()).unwrap_or_default(),
         seen: None,
+        audit_log: act.audit_log.clone(),
     };
     Ok((req, accounts))
 }

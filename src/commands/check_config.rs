@@ -58,6 +58,7 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
         return Ok(0);
     }
     let opts = probe_options(&cfg);
+    let needs = crate::probe::grants::Needs::of(&cfg);
     let shards = layout(&cfg);
     let mut probes = probers(&shards, &opts);
     let mut results = poll::sweep_once(&mut probes, cfg.poll.concurrency).await;
@@ -78,15 +79,19 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
         match u.sample.result {
             Ok(st) => {
                 let mut line = format!("  ok    {} {addr}: {} {}", s.name, st.flavor.name(), st.version);
-                match crate::probe::grants::check(addr, &opts).await {
-                    Ok(extra) if !extra.is_empty() => line.push_str(&format!(
-                        "; warning: the monitoring account {} can do more than watch: {} (it needs only the \
-                         monitoring grants: REPLICATION CLIENT / SLAVE MONITOR, BINLOG MONITOR, PROCESS, SELECT on \
-                         the heartbeat and feed tables)",
-                        cfg.defaults.user,
-                        extra.join(", ")
-                    )),
-                    Ok(_) => {}
+                match crate::probe::grants::check(addr, &opts, &needs).await {
+                    Ok(report) => {
+                        if !report.beyond.is_empty() {
+                            line.push_str(&format!(
+                                "; warning: the monitoring account {} can do more than watch: {} (it needs only \
+                                 the monitoring grants: REPLICATION CLIENT / SLAVE MONITOR, BINLOG MONITOR, PROCESS, \
+                                 SELECT on the heartbeat and feed tables)",
+                                cfg.defaults.user,
+                                report.beyond.join(", ")
+                            ));
+                        }
+                        line.push_str(&missing_note(&report.missing));
+                    }
                     Err(e) => line.push_str(&format!("; note: its grants could not be read ({e})")),
                 }
                 if let Some(e) = &st.heartbeat_error {
@@ -109,11 +114,27 @@ pub async fn check_config(cli: &Cli, offline: bool) -> CmdResult {
             }
             Err(e) => {
                 failures += 1;
-                println!("  FAIL  {} {addr}: {e}", s.name);
+                // Connected but refused a statement: every privilege it lacks, not only the first.
+                let missing = match e.kind {
+                    crate::fleet::status::ProbeErrorKind::Query => crate::probe::grants::check(addr, &opts, &needs)
+                        .await
+                        .map(|r| missing_note(&r.missing))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                println!("  FAIL  {} {addr}: {e}{missing}", s.name);
             }
         }
     }
     Ok(if failures == 0 { 0 } else { 1 })
+}
+
+/// `; missing: SLAVE MONITOR (…), SELECT on percona.heartbeat (…)`, or nothing. The replica list's
+/// privilege is left to the note made from the server's own answer (a shard that lists its
+/// replicas does not need it).
+fn missing_note(missing: &[crate::probe::grants::Missing]) -> String {
+    let named: Vec<String> = missing.iter().filter(|m| !m.replica_list).map(ToString::to_string).collect();
+    if named.is_empty() { String::new() } else { format!("; missing: {}", named.join(", ")) }
 }
 
 /// Asks each `[[metrics]]` source once and says what it answered.

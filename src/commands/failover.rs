@@ -53,14 +53,23 @@ pub async fn failover(cli: &Cli, cmd: &crate::cli::Command) -> CmdResult {
                 println!("warning: {w}");
             }
             println!("{}", o.loss.summary);
-            println!(
-                "failed over {} to {}: writable after {:.0} ms, total {:.0} ms (audit: {})",
-                req.shard,
-                o.candidate.map(|c| c.to_string()).unwrap_or_default(),
-                o.writable_after.unwrap_or_default().as_secs_f64() * 1e3,
-                o.total.as_secs_f64() * 1e3,
-                act.audit_log.display()
-            );
+            let to = o.candidate.map(|c| c.to_string()).unwrap_or_default();
+            match o.writable_after {
+                Some(w) => println!(
+                    "failed over {} to {to}: writable after {:.0} ms, total {:.0} ms (audit: {})",
+                    req.shard,
+                    w.as_secs_f64() * 1e3,
+                    o.total.as_secs_f64() * 1e3,
+                    act.audit_log.display()
+                ),
+                // An interrupted failover finished: the earlier run made it writable.
+                None => println!(
+                    "finished the interrupted failover of {} to {to}: total {:.0} ms (audit: {})",
+                    req.shard,
+                    o.total.as_secs_f64() * 1e3,
+                    act.audit_log.display()
+                ),
+            }
             Ok(0)
         }
         Err(e @ FailoverError::Refused(_)) => {

@@ -66,7 +66,16 @@ pub(crate) fn connect_error(err: &Error, user: &str, tls: &Tls) -> ProbeError {
             ),
         ),
         Error::Server(e) => match e.code {
-            ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD | ER_DBACCESS_DENIED | ER_HOST_NOT_PRIVILEGED => {
+            // The password was right; the account may not use the database the connection names
+            // (the feed probe's `database`): a missing grant, not a login problem.
+            ER_DBACCESS_DENIED => probe_error(
+                ProbeErrorKind::Auth,
+                format!(
+                    "{user:?} may not use the connection's database: grant it SELECT on the tables it reads there ({})",
+                    server_text(e)
+                ),
+            ),
+            ER_ACCESS_DENIED | ER_ACCESS_DENIED_NO_PASSWORD | ER_HOST_NOT_PRIVILEGED => {
                 // MariaDB refuses a plain-text login to a server that requires TLS with 1045.
                 let tls_hint = if matches!(tls, Tls::Disabled) && e.code == ER_ACCESS_DENIED {
                     "; or the server requires TLS (require_secure_transport=ON) and tls is \"disabled\": try \
@@ -212,6 +221,15 @@ mod tests {
         assert!(auth.message.contains("login as \"monitor\" refused"), "{}", auth.message);
         assert!(auth.message.contains("ERROR 1045 (28000)"), "{}", auth.message);
         assert_eq!(connect_error(&server(1130, "Host not allowed"), "m", &Tls::Disabled).kind, ProbeErrorKind::Auth);
+        // Issue 17 §3: the feed probe's database refused to an account without SELECT there was
+        // "login refused: check the user, its host and the password source".
+        let db = connect_error(
+            &server(1044, "Access denied for user 'monitor'@'127.0.0.1' to database 'social'"),
+            "monitor",
+            &Tls::Disabled,
+        );
+        assert!(db.message.starts_with("\"monitor\" may not use the connection's database: grant"), "{}", db.message);
+        assert!(!db.message.contains("password") && db.message.contains("'social'"), "{}", db.message);
         // The server answered (issue 17 soak: a master out of connections was "hung or
         // partitioned"): busy, not unreachable.
         let busy = connect_error(&server(1040, "Too many connections"), "m", &Tls::Disabled);

@@ -66,6 +66,18 @@ fn config_of(
     audit: &std::path::Path,
     hook: &str,
 ) -> tempfile::TempPath {
+    config_raw(sb, shard, master, replicas, audit, &format!("post_promote_hook = \"{hook}\""))
+}
+
+/// A config for `shard` as the monitoring account, with actions and `extra` keys in `[actions]`.
+fn config_raw(
+    sb: &Sandbox,
+    shard: &str,
+    master: &str,
+    replicas: &[String],
+    audit: &std::path::Path,
+    extra: &str,
+) -> tempfile::TempPath {
     let monitor = (sb.var("SANDBOX_MONITOR_USER"), sb.var("SANDBOX_MONITOR_PASSWORD_FILE"));
     let text = format!(
         "[poll]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n[defaults]\nuser = \"{}\"\npassword_file = \"{}\"\n\n\
@@ -74,7 +86,7 @@ fn config_of(
         monitor.1,
         sb.addr(master),
         replicas.iter().map(|r| format!("\"{}\"", sb.addr(r))).collect::<Vec<_>>().join(", "),
-        sb.actions_section(audit, &format!("post_promote_hook = \"{hook}\"")),
+        sb.actions_section(audit, extra),
     );
     let mut f = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp config");
     std::io::Write::write_all(&mut f, text.as_bytes()).expect("write config");
@@ -152,7 +164,11 @@ async fn writer(sb: Arc<Sandbox>, routing: std::path::PathBuf, first_id: u64, st
 /// One writable master (`master`), every other member a read-only replica of it with both
 /// threads running and everything it has applied.
 async fn converged(sb: &Sandbox, master: &str) -> Result<(), String> {
-    let (writable, replicas) = layout(sb).await;
+    converged_of(sb, SHARD, master).await
+}
+
+async fn converged_of(sb: &Sandbox, shard: &str, master: &str) -> Result<(), String> {
+    let (writable, replicas) = layout_of(sb, shard).await;
     if writable != master {
         return Err(format!("{writable} is writable, not {master}"));
     }
@@ -276,6 +292,7 @@ async fn a_promotion_killed_after_any_step_is_finished_by_the_next_run_without_l
 /// killed after its freeze whose old master hangs.
 #[tokio::test]
 async fn a_replica_down_during_the_switch_is_named_and_the_switch_completes() {
+    let _serial = DOWN_SHARD_LOCK.lock().await;
     let sb = sandbox_or_skip!();
     let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
     let (candidate, down) = (replicas[0].clone(), replicas[1].clone());
@@ -350,4 +367,351 @@ async fn a_replica_down_during_the_switch_is_named_and_the_switch_completes() {
     assert_eq!(writable, candidate);
     let row = sb.replica_status(&master).await.expect("the old master replicates");
     assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port(&candidate).to_string()));
+}
+
+/// s56's tests one at a time: the replica-down promotion and the failover matrix share the shard.
+static DOWN_SHARD_LOCK: std::sync::LazyLock<tokio::sync::Mutex<()>> =
+    std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));
+
+/// The steps of a failover of a GTID shard with both hooks and no catch-up, in order.
+const FAILOVER_STEPS: [&str; 7] = ["stop_io", "apply_relay", "pre_hook", "promote", "hook", "repoint", "marker"];
+const FAILOVER_AFTER_SWITCH: [&str; 4] = ["promote", "hook", "repoint", "marker"];
+
+fn shardtop(
+    sb: &Sandbox,
+    verb: &str,
+    cfg: &std::path::Path,
+    args: &[&str],
+    crash_after: Option<&str>,
+) -> (std::process::ExitStatus, String) {
+    let mut cmd = std::process::Command::new(sb.bin());
+    cmd.arg(verb).arg("--config").arg(cfg).args(args);
+    match crash_after {
+        Some(step) => cmd.env("SHARDTOP_TEST_CRASH_AFTER", step),
+        None => cmd.env_remove("SHARDTOP_TEST_CRASH_AFTER"),
+    };
+    let out = cmd.output().expect("run shardtop");
+    (out.status, format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn sandbox_cmd(sb: &Sandbox, verb: &str, name: &str) {
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
+    let out = std::process::Command::new(script).args([verb, name, "--dir", sb.var("SANDBOX_DIR")]).output();
+    assert!(out.as_ref().is_ok_and(|o| o.status.success()), "sandbox {verb} {name}: {out:?}");
+}
+
+/// The layout of s56 when its master may be down: the writable members among those that answer.
+async fn answering_layout(sb: &Sandbox, shard: &str, down: &str) -> (String, Vec<String>) {
+    let mut master = Vec::new();
+    let mut replicas = Vec::new();
+    for n in members_of(shard).into_iter().filter(|n| n != down) {
+        if read_only(sb, &n).await { replicas.push(n) } else { master.push(n) }
+    }
+    assert_eq!(master.len(), 1, "{shard}: writable members {master:?} (besides {down})");
+    (master.remove(0), replicas)
+}
+
+/// Issue 17 §5 for failover: the master of s56 is SIGKILLed (its replicas have everything it
+/// acknowledged: the application pauses for the kill, then writes on through the routing file
+/// the hook maintains), `failover` is killed right after each of its steps in turn, then run
+/// again. Before the promotion the next run fails over as if nothing had happened; after it,
+/// it finds the new master and finishes (hook, the replicas still on the dead master, marker).
+/// Then the old master is started and rejoins as a replica of the new one. Every case ends with
+/// one writable master, both other members streaming from it, every acknowledged write on all
+/// three, and both runs in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_killed_after_any_step_is_finished_by_the_next_run_without_losing_a_write() {
+    let _serial = DOWN_SHARD_LOCK.lock().await;
+    let sb = Arc::new(sandbox_or_skip!());
+    // A master an earlier, failed run of this test left killed.
+    for n in members_of(DOWN_SHARD) {
+        sandbox_cmd(&sb, "start", &n);
+    }
+    let (master, _) = layout_of(&sb, DOWN_SHARD).await;
+    sb.exec(
+        &master,
+        &format!(
+            "CREATE USER IF NOT EXISTS {APP_USER}@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'; \
+             GRANT SELECT, INSERT ON social.* TO {APP_USER}@'127.0.0.1'"
+        ),
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let routing = dir.path().join("routing");
+    let hook = crate::common::routing_hook(&routing);
+    let mut matrix = Vec::new();
+    for (k, step) in FAILOVER_STEPS.iter().enumerate() {
+        let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
+        converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before crashing after {step}: {e}"));
+        let audit = dir.path().join(format!("failover-{step}.jsonl"));
+        let extra = format!("post_promote_hook = \"{hook}\"\npre_failover_hook = \"true\"");
+        let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &extra);
+
+        // The application writes to the master; it pauses, the replicas have all it was told,
+        // the master dies, and the application writes on through the routing file.
+        std::fs::write(&routing, sb.addr(&master)).expect("routing");
+        let stop = Arc::new(AtomicBool::new(false));
+        let first = 95_000_000 + k as u64 * 1_000_000;
+        let before = tokio::spawn(writer(sb.clone(), routing.clone(), first, stop.clone()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut acked = before.await.expect("writer");
+        let pos = sb.value(&master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+        for r in &replicas {
+            let waited = sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
+            assert_eq!(waited.as_deref(), Some("0"), "crash after {step}: {r} did not catch up before the kill");
+        }
+        sandbox_cmd(&sb, "kill", &master);
+        let stop = Arc::new(AtomicBool::new(false));
+        let next = acked.last().map_or(first, |l| l + 1);
+        let during = tokio::spawn(writer(sb.clone(), routing.clone(), next, stop.clone()));
+
+        if k == 0 {
+            let (status, out) = shardtop(&sb, "failover", &cfg, &["--shard", DOWN_SHARD, "--dry-run"], None);
+            assert!(status.success(), "{out}");
+            for s in FAILOVER_STEPS {
+                assert!(out.contains(s), "the failover plan has no step {s}:\n{out}");
+            }
+        }
+        // The run that dies.
+        let (status, out) = shardtop(&sb, "failover", &cfg, &["--shard", DOWN_SHARD, "--yes"], Some(step));
+        assert_eq!(status.signal(), Some(9), "crash after {step}: the failover was not killed:\n{out}");
+        let trail = std::fs::read_to_string(&audit).unwrap_or_default();
+        let last_ok = trail.lines().rfind(|l| l.contains("\"phase\":\"ok\"")).unwrap_or_default();
+        assert!(
+            last_ok.contains(&format!("\"step\":\"{step}\"")),
+            "crash after {step}: the audit log ends with {last_ok}"
+        );
+
+        // The next run.
+        let started = Instant::now();
+        let (status, out) = shardtop(&sb, "failover", &cfg, &["--shard", DOWN_SHARD, "--yes"], None);
+        let took = started.elapsed();
+        assert!(status.success(), "crash after {step}: the next run did not finish the failover:\n{out}");
+        let outcome = if FAILOVER_AFTER_SWITCH.contains(step) {
+            assert!(out.contains("finished the interrupted failover"), "crash after {step}:\n{out}");
+            "found the new master; finished it"
+        } else {
+            assert!(out.contains("failed over"), "crash after {step}:\n{out}");
+            "failed over again"
+        };
+        let (new, others) = answering_layout(&sb, DOWN_SHARD, &master).await;
+        assert_eq!(std::fs::read_to_string(&routing).expect("routing"), sb.addr(&new), "crash after {step}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, Ordering::Relaxed);
+        acked.extend(during.await.expect("writer"));
+
+        // The old master comes back and rejoins under the new one.
+        sandbox_cmd(&sb, "start", &master);
+        let after = config_raw(&sb, DOWN_SHARD, &new, &[master.clone(), others[0].clone()], &audit, "");
+        let (status, out) = shardtop(
+            &sb,
+            "rejoin",
+            &after,
+            &["--shard", DOWN_SHARD, "--instance", &sb.addr(&master), "--master", &sb.addr(&new), "--yes"],
+            None,
+        );
+        assert!(status.success(), "crash after {step}: the old master did not rejoin:\n{out}");
+        converged_of(&sb, DOWN_SHARD, &new).await.unwrap_or_else(|e| panic!("crash after {step}: {e}"));
+        let (lo, hi) = (acked[0], acked[acked.len() - 1]);
+        for n in members_of(DOWN_SHARD) {
+            let have: Option<String> =
+                sb.value(&n, &format!("SELECT COUNT(*) FROM social.photos WHERE id BETWEEN {lo} AND {hi}")).await;
+            assert_eq!(have, Some(acked.len().to_string()), "crash after {step}: {n} lacks acknowledged writes");
+        }
+        let trail = std::fs::read_to_string(&audit).expect("audit");
+        let runs: std::collections::BTreeSet<(String, String)> = trail
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|j| Some((j["action"].as_str()?.to_string(), j["run"].as_str()?.to_string())))
+            .filter(|(a, _)| a == "failover")
+            .collect();
+        assert!(runs.len() >= 2, "crash after {step}: the audit log names {} failover run(s):\n{trail}", runs.len());
+        if FAILOVER_AFTER_SWITCH.contains(step) {
+            assert!(trail.contains("an earlier failover stopped after promoting"), "crash after {step}:\n{trail}");
+        }
+        matrix.push(format!(
+            "| {step} | killed (SIGKILL) | {outcome} | {} acknowledged writes, none lost | {:.1} s |",
+            acked.len(),
+            took.as_secs_f64()
+        ));
+    }
+    println!(
+        "| failover crashed after | run | next run | writes | next run took |\n|---|---|---|---|---:|\n{}",
+        matrix.join("\n")
+    );
+}
+
+/// Issue 17 §3 on s56 (here for its shard): the sandbox's monitoring account (exactly the grants
+/// README.md documents) checks clean; an account without the required privileges is refused
+/// naming every one it lacks, per server; one without the optional ones is probed and told what
+/// each missing one costs.
+#[tokio::test]
+async fn check_config_names_each_missing_privilege_per_server() {
+    let _serial = DOWN_SHARD_LOCK.lock().await;
+    let sb = sandbox_or_skip!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pwfile = dir.path().join("pw");
+    std::fs::write(&pwfile, "lp-test-pw\n").expect("password file");
+    let members = members_of(DOWN_SHARD);
+    let config = |user: &str, pwfile: &str| {
+        let addrs: Vec<String> = members.iter().map(|m| sb.addr(m)).collect();
+        let text = format!(
+            "[poll]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n[defaults]\nuser = \"{user}\"\npassword_file = \"{pwfile}\"\n\n\
+             [heartbeat]\ntable = \"percona.heartbeat\"\n\n[feed]\ndatabase = \"social\"\nuser_id_range = [1, 50]\n\n\
+             [[shard]]\nname = \"{DOWN_SHARD}\"\nmaster = \"{}\"\nreplicas = [\"{}\", \"{}\"]\n",
+            addrs[0], addrs[1], addrs[2]
+        );
+        let path = dir.path().join(format!("{user}.toml"));
+        std::fs::write(&path, text).expect("config");
+        path
+    };
+    let check = |cfg: &std::path::Path| {
+        let out = std::process::Command::new(sb.bin()).arg("check-config").arg("--config").arg(cfg).output();
+        let out = out.expect("run check-config");
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let server_lines = |out: &str| -> Vec<String> {
+        out.lines().filter(|l| l.starts_with("  ok") || l.starts_with("  FAIL")).map(str::to_string).collect()
+    };
+
+    // The sandbox's monitoring account: nothing missing, nothing more than watching. A heartbeat
+    // row, as pt-heartbeat writes it, for the heartbeat read to find.
+    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
+    sb.exec(
+        &master,
+        "REPLACE INTO percona.heartbeat (ts, server_id) \
+         VALUES (DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f'), @@server_id)",
+    )
+    .await;
+    let pos = sb.value(&master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for r in &replicas {
+        assert_eq!(sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"));
+    }
+    let cfg = config(sb.var("SANDBOX_MONITOR_USER"), sb.var("SANDBOX_MONITOR_PASSWORD_FILE"));
+    let (code, out) = check(&cfg);
+    assert_eq!(code, Some(0), "{out}");
+    let lines = server_lines(&out);
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines.iter().all(|l| l.starts_with("  ok") && !l.contains("missing") && !l.contains("warning")), "{out}");
+
+    // Accounts of this test only, on each server (not binlogged).
+    let accounts = [
+        // No SLAVE MONITOR, no BINLOG MONITOR, no heartbeat: the probe cannot work.
+        ("lp_bare", "GRANT PROCESS ON *.* TO lp_bare@'127.0.0.1'; GRANT SELECT ON social.* TO lp_bare@'127.0.0.1'"),
+        // The required ones only: watching works, two features are degraded.
+        ("lp_min", "GRANT SLAVE MONITOR, BINLOG MONITOR ON *.* TO lp_min@'127.0.0.1'"),
+    ];
+    for m in &members {
+        for (user, grants) in &accounts {
+            sb.exec(
+                m,
+                &format!(
+                    "SET SESSION sql_log_bin = 0; DROP USER IF EXISTS {user}@'127.0.0.1'; \
+                     CREATE USER {user}@'127.0.0.1' IDENTIFIED BY 'lp-test-pw'; {grants}"
+                ),
+            )
+            .await;
+        }
+    }
+    let pw = pwfile.display().to_string();
+    let (code, out) = check(&config("lp_bare", &pw));
+    assert_eq!(code, Some(1), "{out}");
+    let lines = server_lines(&out);
+    assert_eq!(lines.len(), 3, "{out}");
+    for (l, m) in lines.iter().zip(&members) {
+        assert!(l.starts_with("  FAIL") && l.contains(&sb.addr(m)), "{l}");
+        for p in ["SLAVE MONITOR (", "BINLOG MONITOR (", "SELECT on percona.heartbeat ("] {
+            assert!(l.contains(p), "{m}: {p} not named: {l}");
+        }
+    }
+    let (_, out) = check(&config("lp_min", &pw));
+    let lines = server_lines(&out);
+    assert_eq!(lines.len(), 3, "{out}");
+    for l in &lines {
+        assert!(l.starts_with("  ok"), "the probe works without the optional privileges: {l}");
+        for p in [
+            "PROCESS (the master's Binlog Dump threads",
+            "SELECT on percona.heartbeat (heartbeat lag",
+            "SELECT on social.photos (the feed probe",
+            "SELECT on social.followers (the feed probe",
+        ] {
+            assert!(l.contains(p), "{p} not named: {l}");
+        }
+        assert!(!l.contains("SLAVE MONITOR (") && !l.contains("lp-test-pw"), "{l}");
+    }
+    // The same account watched: every server probed, the two features' failures said, not hidden.
+    let (code, json) = sb.snapshot(&config("lp_min", &pw), &[]);
+    assert_eq!(code, 1, "a warning (the feed), not unknown or critical: {json}");
+    let shard = &json["shards"][0];
+    for i in shard["instances"].as_array().expect("instances") {
+        assert_eq!(i["reachable"], true, "{i}");
+        let hb = i["heartbeat_error"].as_str().unwrap_or_default();
+        assert!(hb.contains("needs SELECT on percona.heartbeat"), "{i}");
+    }
+    let feed = shard["feed_latency_ms"]["last_error"].as_str().unwrap_or_default();
+    assert!(feed.contains("may not use the connection's database: grant it SELECT"), "{shard}");
+    for m in &members {
+        for (user, _) in &accounts {
+            sb.exec(m, &format!("SET SESSION sql_log_bin = 0; DROP USER IF EXISTS {user}@'127.0.0.1'")).await;
+        }
+    }
+}
+
+/// A failover whose other replica goes down during the switch (the post-failover hook stops it,
+/// after the point of no return and before the repoint): the failover completes, names the
+/// replica, and does not wait for its marker; back and pointed at the new master, it catches up,
+/// and the old master rejoins.
+#[tokio::test]
+async fn a_replica_down_during_a_failover_is_named_and_the_failover_completes() {
+    let _serial = DOWN_SHARD_LOCK.lock().await;
+    let sb = sandbox_or_skip!();
+    for n in members_of(DOWN_SHARD) {
+        sandbox_cmd(&sb, "start", &n);
+    }
+    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
+    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
+    let (candidate, down) = (replicas[0].clone(), replicas[1].clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
+    let hook = format!("{} stop {down} --dir {}", script.display(), sb.var("SANDBOX_DIR"));
+    let extra = format!("post_promote_hook = \"{hook}\"");
+    let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &extra);
+    sandbox_cmd(&sb, "kill", &master);
+    let started = Instant::now();
+    let (status, out) =
+        shardtop(&sb, "failover", &cfg, &["--shard", DOWN_SHARD, "--to", &sb.addr(&candidate), "--yes"], None);
+    let took = started.elapsed();
+    sandbox_cmd(&sb, "start", &down);
+    sandbox_cmd(&sb, "start", &master);
+    assert!(status.success(), "{out}");
+    let down_addr = sb.addr(&down);
+    assert!(
+        out.contains(&format!("repoint {down_addr}: connect")),
+        "the failover names the replica it could not repoint:\n{out}"
+    );
+    assert!(out.contains(&format!("not looked for on {down_addr} (not repointed)")), "{out}");
+    assert!(!out.contains("not seen within"), "the marker waited for a replica known to be down:\n{out}");
+    println!("failover with {down} down: {:.2} s", took.as_secs_f64());
+    assert!(!read_only(&sb, &candidate).await, "{candidate} is the master");
+
+    // Back, the replica is pointed at the new master as the warning says; the old master rejoins.
+    let repl = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl password");
+    sb.exec(
+        &down,
+        &format!(
+            "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{}', \
+             MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos; START SLAVE",
+            sb.port(&candidate),
+            sb.var("SANDBOX_REPL_USER"),
+            repl.trim()
+        ),
+    )
+    .await;
+    let after = config_raw(&sb, DOWN_SHARD, &candidate, &[master.clone(), down.clone()], &audit, "");
+    let rejoin = ["--shard", DOWN_SHARD, "--instance", &sb.addr(&master), "--master", &sb.addr(&candidate), "--yes"];
+    let (status, out) = shardtop(&sb, "rejoin", &after, &rejoin, None);
+    assert!(status.success(), "the old master did not rejoin:\n{out}");
+    converged_of(&sb, DOWN_SHARD, &candidate).await.unwrap_or_else(|e| panic!("after: {e}"));
 }

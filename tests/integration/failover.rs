@@ -181,12 +181,18 @@ async fn semi_sync_failover_keeps_every_acknowledged_write() {
     );
     let cfg = sb.config_with(&[shard], true, &extra);
     let stop = Arc::new(AtomicBool::new(false));
-    let admin = (sb.var("SANDBOX_ADMIN_USER").to_string(), sb.password("SANDBOX_ADMIN_PASSWORD_FILE"));
+    // An application account (the admin one has only what actions need: no INSERT on social).
+    sb.exec(
+        master,
+        "CREATE USER IF NOT EXISTS failover_app@'127.0.0.1' IDENTIFIED BY 'failover-app-pw'; \
+         GRANT SELECT, INSERT ON social.* TO failover_app@'127.0.0.1'",
+    )
+    .await;
     let w = tokio::spawn(crate::common::routed_writer(
         sb.clone(),
         routing.clone(),
-        admin.0,
-        admin.1,
+        "failover_app".to_string(),
+        "failover-app-pw".to_string(),
         34_000_000,
         stop.clone(),
     ));

@@ -43,6 +43,9 @@ pub(super) struct FailoverExec<'a> {
     pub took_over_at: Option<String>,
     /// Puts the candidate's semi-sync settings back, when the promotion switched them.
     pub semi_sync_undo: Option<String>,
+    /// Replicas the repoint step could not move (named in its warnings): the marker does not
+    /// wait for them.
+    pub not_repointed: Vec<Addr>,
 }
 
 /// A fresh read of one server.
@@ -276,6 +279,7 @@ impl FailoverExec<'_> {
                         Position::File { file: f.clone(), pos: *p }
                     }
                     (r, _, _) => {
+                        self.not_repointed.push(a.clone());
                         journal.warn(format!(
                             "{a} not repointed: it did not stop where {to} stopped in the dead master's binlog{}; \
                              repoint it by hand",
@@ -294,7 +298,10 @@ impl FailoverExec<'_> {
             .await;
             match done {
                 Ok(()) => moved.push(format!("{a} ({})", d.describe_change_source(to, &acc.repl_user, &pos))),
-                Err(e) => journal.warn(format!("repoint {a}: {e}")),
+                Err(e) => {
+                    self.not_repointed.push(a.clone());
+                    journal.warn(format!("repoint {a}: {e}"));
+                }
             }
         }
         if moved.is_empty() { Err("no replica was repointed".into()) } else { Ok(moved.join(", ")) }
@@ -304,6 +311,7 @@ impl FailoverExec<'_> {
 impl Executor<FailoverStep> for FailoverExec<'_> {
     async fn act(&mut self, step: &FailoverStep, journal: &mut Journal<'_>) -> Result<String, String> {
         match step {
+            FailoverStep::Finish { what } => Ok(what.clone()),
             FailoverStep::StopIo { replicas } => self.stop_io(replicas, journal).await,
             FailoverStep::ApplyRelay { candidate, timeout } => {
                 let link = self.apply_relay_of(candidate, *timeout).await?;
@@ -323,10 +331,19 @@ impl Executor<FailoverStep> for FailoverExec<'_> {
             FailoverStep::Marker { .. } => {
                 let (opts, shard, run, limit) =
                     (self.opts.clone(), self.req.shard.clone(), self.run.clone(), self.limit());
-                let followers = self.followers.clone();
+                // A replica the repoint step could not reach (named there) would only make this
+                // step wait its whole limit for a row it cannot get.
+                let (followers, skipped): (Vec<Addr>, Vec<Addr>) =
+                    self.followers.iter().cloned().partition(|f| !self.not_repointed.contains(f));
                 let cand = self.cand().await?;
                 marker(cand, &followers, &opts, &shard, &run, limit).await?;
-                Ok(format!("seen on {} replicas", followers.len()))
+                let seen = format!("seen on {} replicas", followers.len());
+                if skipped.is_empty() {
+                    Ok(seen)
+                } else {
+                    let names: Vec<String> = skipped.iter().map(ToString::to_string).collect();
+                    Ok(format!("{seen}; not looked for on {} (not repointed)", names.join(", ")))
+                }
             }
         }
     }

@@ -59,6 +59,9 @@ pub struct Request {
     /// What the caller already knows (the TUI's model): the master's consecutive failed
     /// probes and the last GTID position it saw there. `None`: read here (the CLI).
     pub seen: Option<Seen>,
+    /// The audit log earlier runs wrote to: how a failover that crashed after its promotion is
+    /// recognised (read even by a dry run, which writes nothing).
+    pub audit_log: std::path::PathBuf,
 }
 
 /// The TUI's memory of the master, which the CLI lacks.
@@ -194,6 +197,13 @@ pub async fn failover(
         );
         return Err(FailoverError::Refused(msg));
     }
+    // A failover an earlier run began and did not finish: a replica it promoted takes writes and
+    // follows the dead master no more. Promoting another would make two masters: finish instead.
+    if let Some((addr, status)) = replicas.iter().find_map(|(a, s)| {
+        s.as_ref().filter(|s| !s.read_only && s.replication.iter().all(|l| l.source != req.master)).map(|s| (a, s))
+    }) {
+        return finish_interrupted(req, acc, journal, outcome, addr, status, &replicas).await;
+    }
     if dead_forced && req.pre_hook.is_none() {
         return Err(FailoverError::Refused(format!(
             "refused: {}; --force-check master_dead needs a pre-failover hook ([actions] pre_failover_hook) that \
@@ -309,6 +319,7 @@ pub async fn failover(
         new_master_at: None,
         took_over_at: None,
         semi_sync_undo: None,
+        not_repointed: Vec::new(),
     };
     let result = runner::execute::<FailoverStep, _>(&plan, &mut ex, &mut journal, None).await;
     outcome.promoted = ex.promoted;
@@ -328,6 +339,103 @@ pub async fn failover(
         outcome.warnings.len()
     );
     journal.entry("outcome", "ok", Some(outcome.total), &summary)?;
+    Ok(outcome)
+}
+
+/// `new_master`, a replica of the shard, takes writes and no longer replicates from the dead
+/// master: an earlier failover crashed after promoting it (its audit log must say so, else this
+/// is a writable server nobody explained, and the run refuses). Going back would lose what the
+/// new master took since; finish instead: the routing hook, the replicas still attached to the
+/// dead master, the marker.
+async fn finish_interrupted(
+    req: &Request,
+    acc: &Accounts,
+    mut journal: Journal<'_>,
+    mut outcome: Outcome,
+    new_master: &Addr,
+    status: &InstanceStatus,
+    replicas: &[(Addr, Option<InstanceStatus>)],
+) -> Result<Outcome, FailoverError> {
+    let audit_path = req.audit_log.clone();
+    if !super::audit::failover_promoted(&audit_path, &req.shard, &new_master.to_string()) {
+        let msg = format!(
+            "refused: {new_master} takes writes and does not replicate from {}, and the audit log {} records no \
+             failover that promoted it: find out who made it writable before promoting another (two masters)",
+            req.master,
+            audit_path.display()
+        );
+        if !req.dry_run {
+            journal.entry("check", "failed", None, &msg)?;
+        }
+        return Err(FailoverError::Refused(msg));
+    }
+    let stranded: Vec<Addr> = replicas
+        .iter()
+        .filter(|(_, s)| s.as_ref().is_some_and(|s| s.replication.iter().any(|l| l.source == req.master)))
+        .map(|(a, _)| a.clone())
+        .collect();
+    let unreachable: Vec<String> = replicas.iter().filter(|(_, s)| s.is_none()).map(|(a, _)| a.to_string()).collect();
+    let followers: Vec<Addr> =
+        replicas.iter().filter(|(a, s)| s.is_some() && a != new_master).map(|(a, _)| a.clone()).collect();
+    let gtid = replicas.iter().filter(|(a, _)| stranded.contains(a)).all(|(_, s)| {
+        s.as_ref().is_some_and(|s| s.replication.iter().any(|l| l.source == req.master && l.gtid_mode != GtidMode::No))
+    });
+    let dialect = Dialect::detect(&status.version, "")
+        .ok_or_else(|| FailoverError::Refused(format!("unknown server version {:?}", status.version)))?;
+    let what = format!(
+        "{new_master} takes writes and {} follows the dead master {}: an earlier failover stopped after promoting \
+         it (its audit log says so); finishing it{}",
+        if stranded.is_empty() { "no replica".to_string() } else { format!("{} still", stranded.len()) },
+        req.master,
+        if unreachable.is_empty() { String::new() } else { format!("; unreachable now: {}", unreachable.join(", ")) }
+    );
+    let plan = plan::finish(new_master, what.clone(), &stranded, req.hook.as_deref(), followers.len());
+    outcome.candidate = Some(new_master.clone());
+    outcome.plan = runner::describe(&plan);
+    journal.progress(&Progress::Plan(outcome.plan.clone()));
+    if req.dry_run {
+        outcome.total = journal.elapsed();
+        return Ok(outcome);
+    }
+    journal.entry("check", "ok", None, &what)?;
+    let mut ex = FailoverExec {
+        req,
+        acc,
+        opts: acc.admin_opts(),
+        d: dialect,
+        candidate: new_master.clone(),
+        gtid,
+        io_was_running: Vec::new(),
+        followers,
+        run: journal.run.clone(),
+        started: std::time::Instant::now(),
+        cand: None,
+        final_link: None,
+        promote_attempted: true,
+        promoted: true,
+        writable_after: None,
+        new_master_at: None,
+        took_over_at: None,
+        semi_sync_undo: None,
+        not_repointed: Vec::new(),
+    };
+    let ran = runner::execute::<FailoverStep, _>(&plan, &mut ex, &mut journal, None).await?;
+    outcome.promoted = true;
+    outcome.executed = ran.steps;
+    outcome.loss = Loss {
+        new_master: status.gtid.display().to_string(),
+        summary: format!(
+            "not measured by this run: the run that promoted {new_master} stopped before it compared the dead \
+             master's last position with the new master's; when {} is back, `shardtop rejoin` names any \
+             transactions the new master lacks",
+            req.master
+        ),
+        ..Loss::default()
+    };
+    journal.entry("loss", "ok", None, &outcome.loss.summary)?;
+    outcome.warnings = journal.take_warnings();
+    outcome.total = journal.elapsed();
+    journal.entry("outcome", "ok", Some(outcome.total), &format!("finished the failover to {new_master}"))?;
     Ok(outcome)
 }
 

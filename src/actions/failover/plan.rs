@@ -7,6 +7,8 @@ use crate::mysql::Addr;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum FailoverStep {
+    /// An earlier run crashed after its promotion: what was found, recorded before finishing it.
+    Finish { what: String },
     /// Every replica stops receiving: a master that comes back mid-switch feeds nobody.
     StopIo { replicas: Vec<Addr> },
     /// The candidate (and every other replica, best effort) applies all it received.
@@ -28,6 +30,7 @@ pub enum FailoverStep {
 impl Step for FailoverStep {
     fn name(&self) -> &'static str {
         match self {
+            FailoverStep::Finish { .. } => "finish",
             FailoverStep::StopIo { .. } => "stop_io",
             FailoverStep::ApplyRelay { .. } => "apply_relay",
             FailoverStep::CatchUp { .. } => "catch_up",
@@ -41,6 +44,7 @@ impl Step for FailoverStep {
 
     fn describe(&self) -> String {
         match self {
+            FailoverStep::Finish { what } => what.clone(),
             FailoverStep::StopIo { replicas } => {
                 format!("stop the IO thread of {}: nothing more arrives from the dead master", join(replicas))
             }
@@ -100,6 +104,27 @@ pub struct Shape<'a> {
     pub hook: Option<&'a str>,
     pub relay_timeout: Duration,
     pub catchup_timeout: Duration,
+}
+
+/// What is left of a failover that crashed after its promotion (`candidate` takes writes): the
+/// routing hook again (it may not have run), the replicas still attached to the dead master, the
+/// marker. Nothing here can be undone, and nothing needs to be.
+pub fn finish(
+    candidate: &Addr,
+    what: String,
+    stranded: &[Addr],
+    hook: Option<&str>,
+    followers: usize,
+) -> Vec<FailoverStep> {
+    let mut p = vec![FailoverStep::Finish { what }];
+    if let Some(h) = hook {
+        p.push(FailoverStep::Hook { command: h.to_string() });
+    }
+    if !stranded.is_empty() {
+        p.push(FailoverStep::Repoint { replicas: stranded.to_vec(), to: candidate.clone() });
+    }
+    p.push(FailoverStep::Marker { followers });
+    p
 }
 
 pub fn failover(s: &Shape<'_>) -> Vec<FailoverStep> {
@@ -170,5 +195,17 @@ mod tests {
         });
         let names: Vec<_> = p.iter().map(Step::name).collect();
         assert_eq!(names, ["stop_io", "apply_relay", "promote", "marker"]);
+    }
+
+    #[test]
+    fn finishing_an_interrupted_failover_runs_the_hook_again_repoints_the_stranded_and_undoes_nothing() {
+        let (c, r2) = (Addr::new("c", 1), Addr::new("r2", 1));
+        let p = finish(&c, "c takes writes".into(), std::slice::from_ref(&r2), Some("route.sh"), 1);
+        let names: Vec<_> = p.iter().map(Step::name).collect();
+        assert_eq!(names, ["finish", "hook", "repoint", "marker"]);
+        assert!(p.iter().all(|s| s.on_failure() == OnFailure::Warn));
+        assert_eq!(p[2], FailoverStep::Repoint { replicas: vec![r2], to: c.clone() });
+        let p = finish(&c, "c takes writes".into(), &[], None, 0);
+        assert_eq!(p.iter().map(Step::name).collect::<Vec<_>>(), ["finish", "marker"]);
     }
 }

@@ -172,15 +172,25 @@ impl Sandbox {
         f.into_temp_path()
     }
 
+    /// The harness's own key to an instance: the admin user over the instance's socket, where the
+    /// sandbox grants it everything (`shardtop_admin@localhost`) — over TCP, what shardtop uses, it
+    /// has only the grants README.md documents for actions (`scripts/sandbox`, `setup_grants`).
     pub fn admin_opts(&self, name: &str) -> mysql_async::Opts {
         self.check(name, Use::Disturb);
-        mysql_async::OptsBuilder::default()
+        self.harness_opts(name).into()
+    }
+
+    fn harness_opts(&self, name: &str) -> mysql_async::OptsBuilder {
+        let builder = mysql_async::OptsBuilder::default()
             .ip_or_hostname("127.0.0.1")
             .tcp_port(self.port(name))
             .user(Some(self.var("SANDBOX_ADMIN_USER")))
             .pass(Some(self.password("SANDBOX_ADMIN_PASSWORD_FILE")))
-            .prefer_socket(false)
-            .into()
+            .prefer_socket(false);
+        match self.try_var(&format!("{}_SOCKET", Self::key(name))) {
+            Some(socket) => builder.socket(Some(socket)),
+            None => builder,
+        }
     }
 
     pub async fn admin(&self, name: &str) -> mysql_async::Conn {
@@ -190,13 +200,9 @@ impl Sandbox {
 
     /// An admin connection for the accessors that check the use themselves.
     async fn admin_unchecked(&self, name: &str) -> mysql_async::Conn {
-        let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(self.port(name))
-            .user(Some(self.var("SANDBOX_ADMIN_USER")))
-            .pass(Some(self.password("SANDBOX_ADMIN_PASSWORD_FILE")))
-            .prefer_socket(false);
-        mysql_async::Conn::new(opts).await.unwrap_or_else(|e| panic!("admin connection to {name}: {e}"))
+        mysql_async::Conn::new(self.harness_opts(name))
+            .await
+            .unwrap_or_else(|e| panic!("admin connection to {name}: {e}"))
     }
 
     /// A connection as any account. By address (e.g. one a routing file names), so not checked

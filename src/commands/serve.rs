@@ -43,14 +43,25 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
         .map_err(|e| CommandError::new(2, format!("cannot listen on {}: {e}", args.listen)))?;
     let (tx, rx) = mpsc::channel::<Input>(4096);
     let mut tasks = tokio::task::JoinSet::new();
-    let ((fleet, interval, poller), alerts) = match args.demo {
-        Some(shards) => (demo_inputs(shards.into(), tx, &mut tasks, args.partition)?, None),
-        None => config_inputs(cli, args.partition, tx, &mut tasks)?,
+    let ((fleet, interval, poller), alerts, recorder) = match args.demo {
+        Some(shards) => {
+            let (fleet, interval, poller) = demo_inputs(shards.into(), tx, &mut tasks, args.partition)?;
+            let recorder = match &args.record {
+                Some(path) => Some(demo_recorder(&fleet, interval, path)?),
+                None => None,
+            };
+            ((fleet, interval, poller), None, recorder)
+        }
+        None => config_inputs(cli, args, tx, &mut tasks)?,
     };
 
     let shared = Shared::new(fleet, interval);
     let hub = Hub::new();
     let mut collector = Collector::new(shared.clone(), Some(poller));
+    if let Some(r) = recorder {
+        log::info!(target: "record", "recording to {}", r.path().display());
+        collector.record(r);
+    }
     let mut alerts = alerts.map(|a| {
         let sinks = a.alertmanager.len() + a.webhooks.len();
         log::info!(target: "alerts", "alerts to {sinks} sink(s), firing after {}", config::format_duration(a.for_));
@@ -97,14 +108,34 @@ impl SweepConsumer for AlertsConsumer {
     }
 }
 
-/// What a config-driven collector runs: its inputs, and its `[alerts]` when configured.
-type ConfigInputs = ((Fleet, Duration, Box<dyn AddInstance + Send>), Option<config::AlertsConfig>);
+/// What a config-driven collector runs: its inputs, its `[alerts]` when configured, and its
+/// recorder when `--record` or `[record] path` asks for one.
+type ConfigInputs =
+    ((Fleet, Duration, Box<dyn AddInstance + Send>), Option<config::AlertsConfig>, Option<crate::record::Recorder>);
+
+/// `serve --demo --record PATH`: the simulated fleet recorded (with the deploy markers).
+fn demo_recorder(
+    fleet: &Fleet,
+    interval: Duration,
+    path: &std::path::Path,
+) -> Result<crate::record::Recorder, CommandError> {
+    let layout = crate::record::wire::Layout::of(fleet, "demo", interval, None);
+    let opts = crate::record::RecordOptions {
+        path: path.to_path_buf(),
+        retention: Some(config::RecordConfig::DEFAULT_RETENTION),
+        block_span: crate::record::recorder::DEFAULT_BLOCK_SPAN,
+        audit_log: None,
+        markers: Some(crate::ui::markers::default_path()),
+    };
+    crate::record::Recorder::start(opts, &layout, chrono::Utc::now())
+        .map_err(|e| CommandError::new(1, format!("cannot record: {e}")))
+}
 
 /// The fleet, poll interval and poller of the config (this partition's shards of it), with the
 /// heartbeat writer, feed probe and metrics sources it asks for started in `tasks`.
 fn config_inputs(
     cli: &Cli,
-    partition: Option<Partition>,
+    args: &ServeArgs,
     tx: mpsc::Sender<Input>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> Result<ConfigInputs, CommandError> {
@@ -113,7 +144,7 @@ fn config_inputs(
         log::warn!(target: "config", "{w}");
     }
     let mut cfg = loaded.config;
-    if let Some(p) = partition {
+    if let Some(p) = args.partition {
         let total = cfg.shards.len();
         cfg.shards.retain(|s| p.owns(&s.name));
         log::info!(target: "serve", "partition {p}: {} of the config's {total} shards", cfg.shards.len());
@@ -129,6 +160,10 @@ fn config_inputs(
     let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
     let clients = metrics_clients(&cfg)?;
     let fleet = fleet_for(&cfg, shards);
+    let recorder = match args.record.clone().or_else(|| cfg.record.path.clone()) {
+        Some(path) => Some(super::record::start_recorder(&cfg, &fleet, path, None, None)?),
+        None => None,
+    };
     log::info!(target: "serve", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
     let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
     let poller = Poller::spawn_threaded(probes, schedule, tx.clone())
@@ -146,7 +181,8 @@ fn config_inputs(
     for (client, interval) in clients {
         tasks.spawn(crate::metrics::run(client, interval, None, tx.clone()));
     }
-    Ok(((fleet, cfg.poll.interval, Box::new(Discovered { poller, opts, discovery_interval })), cfg.alerts.clone()))
+    let inputs = (fleet, cfg.poll.interval, Box::new(Discovered { poller, opts, discovery_interval }) as Box<_>);
+    Ok((inputs, cfg.alerts.clone(), recorder))
 }
 
 /// The demo's simulated fleet (its incidents included) instead of servers: probed every second.

@@ -298,6 +298,13 @@ pub enum Command {
         /// Replicas per shard.
         #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=20))]
         replicas: u16,
+        /// Replay a recording of the scripted incidents instead (made on the spot, no servers):
+        /// the replay TUI with its timeline, incident jumps and recorded events.
+        #[arg(long)]
+        replay: bool,
+        /// With --replay: keep the recording at PATH (a new file), for `shardtop replay PATH`.
+        #[arg(long, value_name = "PATH", requires = "replay")]
+        out: Option<std::path::PathBuf>,
         #[command(flatten)]
         config: ConfigFlag,
         #[command(flatten)]
@@ -361,12 +368,20 @@ pub enum Command {
         /// Fleet activity for --terminal.
         #[arg(long, value_enum, value_name = "ACTIVITY,…", value_delimiter = ',', default_value = "idle,few,busy")]
         activity: Vec<Activity>,
-        /// Simulated seconds per --terminal run.
-        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=3600))]
+        /// Simulated seconds per --terminal or --record run.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86400))]
         seconds: u32,
         /// With --terminal: the frame rate measured (default: 10 and 2).
         #[arg(long, value_name = "N", requires = "terminal", value_parser = clap::value_parser!(u32).range(1..=60))]
         fps: Option<u32>,
+        /// Measure recording instead: a simulated fleet (--sim shards, default 334: 1,002 instances)
+        /// recorded for --seconds at --interval; bytes per instance-sample, the recorder's CPU, and
+        /// --sweeps seeks (rebuild the model at a moment and draw it).
+        #[arg(long, conflicts_with_all = ["terminal", "wire"])]
+        record: bool,
+        /// With --record: the poll interval simulated.
+        #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration, requires = "record")]
+        interval: std::time::Duration,
         #[command(flatten)]
         config: ConfigFlag,
     },

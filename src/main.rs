@@ -39,6 +39,9 @@ fn main() -> ExitCode {
                 }
                 None => commands::tui(&cli).await,
             },
+            Some(Command::Demo { shards, replicas, replay: true, out, .. }) => {
+                commands::demo_replay(&cli, *shards, *replicas, out.as_ref()).await
+            }
             Some(Command::Demo { shards, replicas, .. }) => commands::demo(&cli, *shards, *replicas).await,
             Some(Command::Snapshot { format, rate_window, .. }) => {
                 commands::snapshot(&cli, *format, *rate_window).await
@@ -48,6 +51,9 @@ fn main() -> ExitCode {
             Some(Command::Serve(args)) => commands::serve(&cli, args).await,
             Some(Command::Bench { wire: Some(sizes), sweeps, out, wire_base_port, .. }) => {
                 commands::bench_wire(sizes, *sweeps, out.as_deref(), *wire_base_port).await
+            }
+            Some(Command::Bench { record: true, sim, seconds, interval, sweeps, .. }) => {
+                commands::bench_record(sim.unwrap_or(334), *seconds, *interval, *sweeps)
             }
             Some(Command::Bench { terminal: true, sim, shards, size, screen, activity, seconds, fps, .. }) => {
                 let shards = if shards.is_empty() { vec![sim.unwrap_or(100)] } else { shards.clone() };

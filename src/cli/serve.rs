@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// instead of the config's: no server needed.
     #[arg(long, value_name = "SHARDS", value_parser = clap::value_parser!(u16).range(1..=10000))]
     pub demo: Option<u16>,
+    /// Record every sample, event and marker to this recording, as `shardtop record` does
+    /// (default: `[record] path` when the config sets one; otherwise serve records nothing).
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
     #[command(flatten)]
     pub config: ConfigFlag,
 }

@@ -61,8 +61,16 @@ pub async fn demo(cli: &Cli, shards: u16, replicas: u16) -> CmdResult {
     for w in config_note.iter().chain(&profile.warnings) {
         log::warn!(target: "config", "{w}");
     }
+    // The session's history in memory, for time travel (`T`).
+    let layout = crate::record::wire::Layout::of(
+        &app.fleet,
+        "demo",
+        interval,
+        Some((DEMO_FEED_INTERVAL, Duration::from_secs(60))),
+    );
+    let tape = crate::ui::tape::Tape::history(&layout, None, chrono::Utc::now());
     // The simulated fleet is whole from the start: nothing for discovery to add.
-    let result = crate::ui::run(app, rx, profile, crate::ui::Session::default()).await;
+    let result = crate::ui::run(app, rx, profile, crate::ui::Session { tape, ..Default::default() }).await;
     feed_task.abort();
     panels_task.abort();
     result.map_err(|e| CommandError::new(3, format!("terminal: {e}")))?;

@@ -37,30 +37,36 @@ pub fn source_name(cfg: &Config) -> String {
 /// Start recording `app`'s fleet as it stands (before its first sample).
 pub fn start_recorder(
     cfg: &Config,
-    app: &App,
+    fleet: &crate::fleet::Fleet,
     path: PathBuf,
     retention: Option<Duration>,
     block: Option<Duration>,
 ) -> Result<Recorder, CommandError> {
     let feed = cfg.feed.as_ref().map(|f| (f.interval, f.window));
-    let layout = Layout::of(&app.fleet, &source_name(cfg), cfg.poll.interval, feed);
+    let layout = Layout::of(fleet, &source_name(cfg), cfg.poll.interval, feed);
     let opts = RecordOptions {
         path,
         retention: Some(retention.unwrap_or(cfg.record.retention)),
         block_span: block.unwrap_or(DEFAULT_BLOCK_SPAN),
         audit_log: Some(cfg.actions.audit_log.clone()),
+        markers: Some(crate::ui::markers::default_path()),
     };
     Recorder::start(opts, &layout, Utc::now()).map_err(|e| CommandError::new(1, format!("cannot record: {e}")))
 }
 
-/// The TUI's recording: `--record PATH`, or `[record] tui = true`.
+/// The TUI's recording: `--record PATH`, or `[record] tui = true`; else the session's history
+/// in memory (for time travel), with the config's poll interval and feed window.
 pub fn tui_tape(cli: &Cli, cfg: &Config, app: &App) -> Result<Tape, CommandError> {
     let path = match (&cli.record, cfg.record.tui) {
         (Some(p), _) => p.clone(),
         (None, true) => recording_path(None, Some(cfg)),
-        (None, false) => return Ok(Tape::off()),
+        (None, false) => {
+            let feed = cfg.feed.as_ref().map(|f| (f.interval, f.window));
+            let layout = Layout::of(&app.fleet, &source_name(cfg), cfg.poll.interval, feed);
+            return Ok(Tape::history(&layout, Some(cfg.actions.audit_log.clone()), Utc::now()));
+        }
     };
-    let rec = start_recorder(cfg, app, path, None, None)?;
+    let rec = start_recorder(cfg, &app.fleet, path, None, None)?;
     log::info!(target: "record", "recording to {}", rec.path().display());
     Ok(Tape::new(rec))
 }
@@ -87,7 +93,7 @@ pub async fn record(cli: &Cli, args: &RecordArgs) -> CmdResult {
     let mut app = App::new(fleet_for(&cfg, shards), Theme::plain(), source_name(&cfg), cfg.poll.interval);
     app.read_only = true;
     let path = recording_path(args.out.as_ref(), Some(&cfg));
-    let rec = start_recorder(&cfg, &app, path.clone(), args.retention, args.block)?;
+    let rec = start_recorder(&cfg, &app.fleet, path.clone(), args.retention, args.block)?;
     let mut tape = Tape::new(rec);
     let (tx, mut rx) = mpsc::channel::<Message>(4096);
     let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };

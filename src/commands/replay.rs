@@ -73,5 +73,5 @@ pub async fn replay(cli: &Cli, args: &ReplayArgs) -> CmdResult {
         }
         return Ok(0);
     }
-    super::replay_tui::run(cli, args, rec, span).await
+    super::replay_tui::run(cli, args.at.as_deref(), args.speed, rec, span).await
 }

@@ -1,13 +1,13 @@
 //! `shardtop replay PATH [--at TIME]` in the terminal: the TUI, read-only, fed from the recording.
 
 use super::{CmdResult, CommandError, terminal_options};
-use crate::cli::{Cli, ReplayArgs};
+use crate::cli::Cli;
 use crate::record::Recording;
 use crate::ui::replay::{Bar, Replay};
 use crate::ui::theme::{Theme, ThemeLoader};
 
-pub async fn run(cli: &Cli, args: &ReplayArgs, rec: Recording, span: (i64, i64)) -> CmdResult {
-    let at = match &args.at {
+pub async fn run(cli: &Cli, at: Option<&str>, speed: u32, rec: Recording, span: (i64, i64)) -> CmdResult {
+    let at = match at {
         Some(t) => crate::record::time::parse(t, span).map_err(|e| CommandError::new(1, format!("--at: {e}")))?,
         None => span.0,
     }
@@ -37,12 +37,18 @@ pub async fn run(cli: &Cli, args: &ReplayArgs, rec: Recording, span: (i64, i64))
         start_ms: span.0,
         end_ms: span.1,
         at_ms: r.at_ms,
-        speed: args.speed,
+        speed,
         playing: false,
         events,
         prompt: None,
         note: None,
+        travel: false,
     });
+    if let Some(bar) = r.app.replay.as_ref() {
+        // The deploy markers recorded (`shardtop mark`) on the wall's charts.
+        let markers = bar.markers();
+        r.app.update(crate::ui::app::Message::Markers(markers));
+    }
     crate::ui::replay_run::run(r, rec, profile).await.map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)
 }

@@ -43,11 +43,18 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
         .map_err(|e| CommandError::new(2, format!("cannot listen on {}: {e}", args.listen)))?;
     let (tx, rx) = mpsc::channel::<Input>(4096);
     let mut tasks = tokio::task::JoinSet::new();
-    let ((fleet, interval, poller), cfg) = match args.demo {
-        Some(shards) => (demo_inputs(shards.into(), tx.clone(), &mut tasks, args.partition)?, None),
+    let ((fleet, interval, poller), cfg, recorder) = match args.demo {
+        Some(shards) => {
+            let (fleet, interval, poller) = demo_inputs(shards.into(), tx.clone(), &mut tasks, args.partition)?;
+            let recorder = match &args.record {
+                Some(path) => Some(demo_recorder(&fleet, interval, path)?),
+                None => None,
+            };
+            ((fleet, interval, poller), None, recorder)
+        }
         None => {
-            let (inputs, cfg) = config_inputs(cli, args.partition, tx.clone(), &mut tasks)?;
-            (inputs, Some(cfg))
+            let (inputs, cfg, recorder) = config_inputs(cli, args, tx.clone(), &mut tasks)?;
+            (inputs, Some(cfg), recorder)
         }
     };
     let alerts = cfg.as_ref().and_then(|c| c.alerts.clone());
@@ -55,6 +62,10 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
     let shared = Shared::new(fleet, interval);
     let hub = Hub::new();
     let mut collector = Collector::new(shared.clone(), Some(poller));
+    if let Some(r) = recorder {
+        log::info!(target: "record", "recording to {}", r.path().display());
+        collector.record(r);
+    }
     let mut alerts = alerts.map(|a| {
         let sinks = a.alertmanager.len() + a.webhooks.len();
         log::info!(target: "alerts", "alerts to {sinks} sink(s), firing after {}", config::format_duration(a.for_));
@@ -121,14 +132,33 @@ fn remote_actions(
     Arc::new(crate::serve::actions::RemoteActions { runner_for: Box::new(runner_for), inputs })
 }
 
-/// What a config-driven collector runs: its inputs, and its config (this partition's shards).
-type ConfigInputs = ((Fleet, Duration, Box<dyn AddInstance + Send>), config::Config);
+/// What a config-driven collector runs: its inputs, its config (this partition's shards), and its
+/// recorder when `--record` or `[record] path` asks for one.
+type ConfigInputs = ((Fleet, Duration, Box<dyn AddInstance + Send>), config::Config, Option<crate::record::Recorder>);
+
+/// `serve --demo --record PATH`: the simulated fleet recorded (with the deploy markers).
+fn demo_recorder(
+    fleet: &Fleet,
+    interval: Duration,
+    path: &std::path::Path,
+) -> Result<crate::record::Recorder, CommandError> {
+    let layout = crate::record::wire::Layout::of(fleet, "demo", interval, None);
+    let opts = crate::record::RecordOptions {
+        path: path.to_path_buf(),
+        retention: Some(config::RecordConfig::DEFAULT_RETENTION),
+        block_span: crate::record::recorder::DEFAULT_BLOCK_SPAN,
+        audit_log: None,
+        markers: Some(crate::ui::markers::default_path()),
+    };
+    crate::record::Recorder::start(opts, &layout, chrono::Utc::now())
+        .map_err(|e| CommandError::new(1, format!("cannot record: {e}")))
+}
 
 /// The fleet, poll interval and poller of the config (this partition's shards of it), with the
 /// heartbeat writer, feed probe and metrics sources it asks for started in `tasks`.
 fn config_inputs(
     cli: &Cli,
-    partition: Option<Partition>,
+    args: &ServeArgs,
     tx: mpsc::Sender<Input>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> Result<ConfigInputs, CommandError> {
@@ -137,7 +167,7 @@ fn config_inputs(
         log::warn!(target: "config", "{w}");
     }
     let mut cfg = loaded.config;
-    if let Some(p) = partition {
+    if let Some(p) = args.partition {
         let total = cfg.shards.len();
         cfg.shards.retain(|s| p.owns(&s.name));
         log::info!(target: "serve", "partition {p}: {} of the config's {total} shards", cfg.shards.len());
@@ -153,6 +183,10 @@ fn config_inputs(
     let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
     let clients = metrics_clients(&cfg)?;
     let fleet = fleet_for(&cfg, shards);
+    let recorder = match args.record.clone().or_else(|| cfg.record.path.clone()) {
+        Some(path) => Some(super::record::start_recorder(&cfg, &fleet, path, None, None)?),
+        None => None,
+    };
     log::info!(target: "serve", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
     let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
     let poller = Poller::spawn_threaded(probes, schedule, tx.clone())
@@ -170,8 +204,8 @@ fn config_inputs(
     for (client, interval) in clients {
         tasks.spawn(crate::metrics::run(client, interval, None, tx.clone()));
     }
-    let interval = cfg.poll.interval;
-    Ok(((fleet, interval, Box::new(Discovered { poller, opts, discovery_interval })), cfg))
+    let inputs = (fleet, cfg.poll.interval, Box::new(Discovered { poller, opts, discovery_interval }) as Box<_>);
+    Ok((inputs, cfg, recorder))
 }
 
 /// The demo's simulated fleet (its incidents included) instead of servers: probed every second.

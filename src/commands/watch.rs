@@ -80,7 +80,7 @@ pub async fn watch(cli: &Cli, status_every: Duration, duration: Option<Duration>
                     }
                 }
                 // Applied by `deliver`; no actions run here.
-                Effect::SwapMaster { .. } | Effect::Action(_) => {}
+                Effect::SwapMaster { .. } | Effect::Action(_) | Effect::TimeTravel => {}
             }
         }
     }

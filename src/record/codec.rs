@@ -32,6 +32,13 @@ const T_EMPTY_ARRAY: u8 = 8;
 const T_EMPTY_OBJECT: u8 = 9;
 /// Defines the next key id inline: the path's bytes follow; then the change's own type byte.
 const T_DEFINE: u8 = 10;
+/// A string whose digit runs moved and nothing else (a GTID set's sequence numbers, a log
+/// position in a message): the runs' zigzag deltas (format version 2).
+const T_NUMS: u8 = 11;
+/// An integer whose step changed: zigzag of (this step minus its previous step), the step being
+/// the difference from its previous value (format version 2). A counter at a steady rate costs
+/// one small number.
+const T_INT_DD: u8 = 12;
 
 /// Separates a path's segments; array indices are written `#n`.
 const SEP: char = '/';
@@ -188,6 +195,8 @@ struct State {
     keys: Vec<String>,
     ids: HashMap<String, u32>,
     last: HashMap<(u32, u32), Vec<Option<Value>>>,
+    /// Each integer's last step (its last change), per instance and key.
+    steps: HashMap<(u32, u32), Vec<i64>>,
 }
 
 /// Builds one block's bytes (before compression).
@@ -236,6 +245,7 @@ impl BlockEncoder {
         flatten(value, &mut pairs);
         let st = &mut self.state;
         let last = st.last.entry((shard, instance)).or_default();
+        let steps = st.steps.entry((shard, instance)).or_default();
         let mut changes: Vec<u8> = Vec::with_capacity(64);
         let mut n = 0u64;
         let mut seen = vec![false; st.keys.len()];
@@ -257,6 +267,9 @@ impl BlockEncoder {
             if last.len() <= i {
                 last.resize(i + 1, None);
             }
+            if steps.len() <= i {
+                steps.resize(i + 1, 0);
+            }
             if last[i].as_ref() == Some(&v) {
                 continue;
             }
@@ -266,7 +279,7 @@ impl BlockEncoder {
                 changes.push(T_DEFINE);
                 put_bytes(&mut changes, path.as_bytes());
             }
-            encode_value(&mut changes, last[i].as_ref(), &v);
+            encode_value(&mut changes, last[i].as_ref(), &v, &mut steps[i]);
             last[i] = Some(v);
         }
         // Paths this sample no longer has (an error replaced the status, an optional field went).
@@ -284,16 +297,26 @@ impl BlockEncoder {
     }
 }
 
-fn encode_value(out: &mut Vec<u8>, prev: Option<&Value>, v: &Value) {
+fn encode_value(out: &mut Vec<u8>, prev: Option<&Value>, v: &Value, step: &mut i64) {
     match v {
         Value::Null => out.push(T_NULL),
         Value::Bool(false) => out.push(T_FALSE),
         Value::Bool(true) => out.push(T_TRUE),
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
-                let base = prev.and_then(Value::as_i64).unwrap_or(0);
-                out.push(T_INT_DELTA);
-                put_varint(out, zigzag(i.wrapping_sub(base)));
+                match prev.and_then(Value::as_i64) {
+                    Some(base) => {
+                        let d = i.wrapping_sub(base);
+                        out.push(T_INT_DD);
+                        put_varint(out, zigzag(d.wrapping_sub(*step)));
+                        *step = d;
+                    }
+                    None => {
+                        out.push(T_INT_DELTA);
+                        put_varint(out, zigzag(i));
+                        *step = 0;
+                    }
+                }
             } else if let Some(u) = n.as_u64() {
                 out.push(T_U64);
                 put_varint(out, u);
@@ -303,6 +326,14 @@ fn encode_value(out: &mut Vec<u8>, prev: Option<&Value>, v: &Value) {
             }
         }
         Value::String(s) => {
+            if let Some(deltas) = prev.and_then(Value::as_str).and_then(|p| number_deltas(p, s)) {
+                out.push(T_NUMS);
+                put_varint(out, deltas.len() as u64);
+                for d in deltas {
+                    put_varint(out, zigzag(d));
+                }
+                return;
+            }
             let p = prev.and_then(Value::as_str).map_or(0, |p| common_prefix(p, s));
             out.push(T_STRING);
             put_varint(out, p as u64);
@@ -311,6 +342,54 @@ fn encode_value(out: &mut Vec<u8>, prev: Option<&Value>, v: &Value) {
         Value::Array(_) => out.push(T_EMPTY_ARRAY),
         Value::Object(_) => out.push(T_EMPTY_OBJECT),
     }
+}
+
+/// A string cut into its text between numbers and its numbers (decimal digit runs that read
+/// back the same: no leading zero, at most 18 digits); `None` when a run would not.
+fn numbers(s: &str) -> Option<(Vec<&str>, Vec<i64>)> {
+    let b = s.as_bytes();
+    let (mut text, mut nums) = (Vec::new(), Vec::new());
+    let (mut i, mut start) = (0, 0);
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let j = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let run = &s[i..j];
+            if run.len() > 18 || (run.len() > 1 && run.starts_with('0')) {
+                return None;
+            }
+            text.push(&s[start..i]);
+            nums.push(run.parse().ok()?);
+            (i, start) = (j, j);
+        } else {
+            i += 1;
+        }
+    }
+    text.push(&s[start..]);
+    Some((text, nums))
+}
+
+/// How the numbers of `prev` moved to make `next`, when nothing else changed.
+fn number_deltas(prev: &str, next: &str) -> Option<Vec<i64>> {
+    let (pt, pn) = numbers(prev)?;
+    let (nt, nn) = numbers(next)?;
+    (pt == nt && !pn.is_empty()).then(|| nn.iter().zip(&pn).map(|(n, p)| n - p).collect())
+}
+
+/// `prev` with its numbers moved by `deltas`.
+fn apply_deltas(prev: &str, deltas: &[i64]) -> Result<String, CorruptBlock> {
+    let (text, nums) = numbers(prev).ok_or_else(|| corrupt("number deltas on a string without numbers"))?;
+    if nums.len() != deltas.len() {
+        return Err(corrupt("number deltas do not match the string"));
+    }
+    let mut out = String::with_capacity(prev.len() + 4);
+    for (k, t) in text.iter().enumerate() {
+        out.push_str(t);
+        if let (Some(n), Some(d)) = (nums.get(k), deltas.get(k)) {
+            let v = n.checked_add(*d).filter(|v| *v >= 0).ok_or_else(|| corrupt("number delta out of range"))?;
+            out.push_str(&v.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// Bytes two strings share at their start, cut at a character boundary.
@@ -361,6 +440,7 @@ pub fn decode_block(buf: &[u8], mut want: impl FnMut(i64) -> bool) -> Result<Vec
         let instance = u32::try_from(r.varint()?).map_err(|_| corrupt("instance"))?;
         let n = r.varint()?;
         let last = st.last.entry((shard, instance)).or_default();
+        let steps = st.steps.entry((shard, instance)).or_default();
         for _ in 0..n {
             let id = usize::try_from(r.varint()?).map_err(|_| corrupt("key id"))?;
             let mut t = r.u8()?;
@@ -377,6 +457,9 @@ pub fn decode_block(buf: &[u8], mut want: impl FnMut(i64) -> bool) -> Result<Vec
             if last.len() <= id {
                 last.resize(id + 1, None);
             }
+            if steps.len() <= id {
+                steps.resize(id + 1, 0);
+            }
             let prev = last[id].take();
             last[id] = match t {
                 T_REMOVED => None,
@@ -384,8 +467,17 @@ pub fn decode_block(buf: &[u8], mut want: impl FnMut(i64) -> bool) -> Result<Vec
                 T_FALSE => Some(Value::Bool(false)),
                 T_TRUE => Some(Value::Bool(true)),
                 T_INT_DELTA => {
+                    // Version 1 deltas every integer from its previous value; version 2 only the
+                    // first (from 0), and starts its step again.
                     let base = prev.as_ref().and_then(Value::as_i64).unwrap_or(0);
+                    steps[id] = 0;
                     Some(Value::from(base.wrapping_add(unzigzag(r.varint()?))))
+                }
+                T_INT_DD => {
+                    let base = prev.as_ref().and_then(Value::as_i64).ok_or_else(|| corrupt("a step on no integer"))?;
+                    let d = steps[id].wrapping_add(unzigzag(r.varint()?));
+                    steps[id] = d;
+                    Some(Value::from(base.wrapping_add(d)))
                 }
                 T_U64 => Some(Value::from(r.varint()?)),
                 T_FLOAT => Some(Number::from_f64(r.f64()?).map_or(Value::Null, Value::Number)),
@@ -395,6 +487,16 @@ pub fn decode_block(buf: &[u8], mut want: impl FnMut(i64) -> bool) -> Result<Vec
                     let p = prev.as_ref().and_then(Value::as_str).unwrap_or("");
                     let head = p.get(..keep).ok_or_else(|| corrupt("string prefix"))?;
                     Some(Value::String(format!("{head}{suffix}")))
+                }
+                T_NUMS => {
+                    let n = usize::try_from(r.varint()?).map_err(|_| corrupt("count"))?;
+                    if n > 4096 {
+                        return Err(corrupt("too many number deltas"));
+                    }
+                    let deltas = (0..n).map(|_| r.varint().map(unzigzag)).collect::<Result<Vec<_>, _>>()?;
+                    let p =
+                        prev.as_ref().and_then(Value::as_str).ok_or_else(|| corrupt("number deltas on no string"))?;
+                    Some(Value::String(apply_deltas(p, &deltas)?))
                 }
                 T_EMPTY_ARRAY => Some(Value::Array(Vec::new())),
                 T_EMPTY_OBJECT => Some(Value::Object(Map::new())),
@@ -471,6 +573,57 @@ mod tests {
         }
         assert!(decode_block(&[1, 0, 0, 0, 1, 0, 99], |_| true).is_err());
         assert!(decode_block(&[1, 0, 0, 0, 1, 5, 4, 0], |_| true).is_err());
+    }
+
+    #[test]
+    fn strings_whose_numbers_moved_cost_their_deltas() {
+        let seq = ["4-400-108185,100-1-774", "4-400-108290,100-1-774", "4-400-108290,100-1-780", "7-1-1", "07-1-2", ""];
+        let mut enc = BlockEncoder::default();
+        let mut sizes = Vec::new();
+        for (k, g) in seq.iter().enumerate() {
+            let before = enc.buf.len();
+            enc.sample(k as i64, 0, 0, &json!({ "gtid": g }));
+            sizes.push(enc.buf.len() - before);
+        }
+        let back: Vec<Value> = decode_block(&enc.buf, |_| true)
+            .unwrap()
+            .into_iter()
+            .map(|r| match r {
+                Record::Sample { value, .. } => value["gtid"].clone(),
+                Record::Opaque { .. } => Value::Null,
+            })
+            .collect();
+        assert_eq!(back, seq.iter().map(|g| json!(g)).collect::<Vec<_>>());
+        // tag, time, shard, instance, count, key, type, run count, six deltas (105 takes two bytes).
+        assert!(sizes[1] <= 15 && sizes[2] <= 14, "{sizes:?}");
+        assert_eq!(number_deltas("mysql-bin.000042", "mysql-bin.000043"), None, "leading zeros do not read back");
+        assert_eq!(number_deltas("a1b", "a1c"), None);
+        assert_eq!(apply_deltas("x-1", &[2]).unwrap(), "x-3");
+        assert!(apply_deltas("x-1", &[-2]).is_err());
+        assert!(apply_deltas("x", &[1]).is_err());
+    }
+
+    #[test]
+    fn a_counter_at_a_steady_rate_costs_one_byte_a_sample() {
+        let qs = [1_000_000i64, 1_005_000, 1_010_000, 1_015_000, 1_019_990, 7, 7, 12, -3];
+        let mut enc = BlockEncoder::default();
+        let mut sizes = Vec::new();
+        for (k, q) in qs.iter().enumerate() {
+            let before = enc.buf.len();
+            enc.sample(k as i64, 0, 0, &json!({ "q": q }));
+            sizes.push(enc.buf.len() - before);
+        }
+        // tag, time, shard, instance, count, key, type, step change.
+        assert_eq!(&sizes[2..4], &[8, 8], "{sizes:?}");
+        let back: Vec<Value> = decode_block(&enc.buf, |_| true)
+            .unwrap()
+            .into_iter()
+            .map(|r| match r {
+                Record::Sample { value, .. } => value["q"].clone(),
+                Record::Opaque { .. } => Value::Null,
+            })
+            .collect();
+        assert_eq!(back, qs.iter().map(|q| json!(q)).collect::<Vec<_>>());
     }
 
     #[test]

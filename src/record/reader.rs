@@ -27,7 +27,10 @@ pub struct Recording {
 
 impl Recording {
     pub fn open(path: &Path) -> Result<Recording, StoreError> {
-        let store = Store::open_read(path)?;
+        Recording::from_store(Store::open_read(path)?)
+    }
+
+    pub fn from_store(store: Store) -> Result<Recording, StoreError> {
         let sessions = store.sessions()?;
         Ok(Recording { store, sessions })
     }

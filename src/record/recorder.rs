@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::codec::{BlockEncoder, TAG_FEED, TAG_METRICS, TAG_PROMOTED};
+use super::reader::Recording;
 use super::store::{EventRow, RawBlock, Store, StoreError, Totals};
 use super::wire::{self, Layout, Promoted, ms};
 use crate::fleet::external::MetricsUpdate;
@@ -29,6 +30,8 @@ pub struct RecordOptions {
     pub block_span: Duration,
     /// The `[actions]` audit log, whose new lines are recorded as action steps.
     pub audit_log: Option<PathBuf>,
+    /// The deploy markers' store (`shardtop mark`), whose new lines are recorded as markers.
+    pub markers: Option<PathBuf>,
 }
 
 pub struct Recorder {
@@ -39,15 +42,41 @@ pub struct Recorder {
     events: Vec<EventRow>,
     opts: RecordOptions,
     last_trim_ms: i64,
-    audit: Option<AuditTail>,
+    audit: Option<Tail>,
+    markers: Option<Tail>,
+    /// The in-memory recording's name, when it is one.
+    memory: Option<String>,
 }
 
 impl Recorder {
     /// Open (or create) the recording and start a session with the fleet's layout.
     pub fn start(opts: RecordOptions, layout: &Layout, now: DateTime<Utc>) -> Result<Recorder, StoreError> {
         let store = Store::create_or_open(&opts.path)?;
+        Recorder::with_store(store, None, opts, layout, now)
+    }
+
+    /// A recording kept in this process's memory under `name` (the live TUI's history when it
+    /// records to no file); `opts.path` only names it in messages.
+    pub fn in_memory(
+        name: &str,
+        opts: RecordOptions,
+        layout: &Layout,
+        now: DateTime<Utc>,
+    ) -> Result<Recorder, StoreError> {
+        let store = Store::memory(name)?;
+        Recorder::with_store(store, Some(name.to_string()), opts, layout, now)
+    }
+
+    fn with_store(
+        store: Store,
+        memory: Option<String>,
+        opts: RecordOptions,
+        layout: &Layout,
+        now: DateTime<Utc>,
+    ) -> Result<Recorder, StoreError> {
         let session = store.begin_session(ms(now), layout)?;
-        let audit = opts.audit_log.as_deref().map(AuditTail::from_end);
+        let audit = opts.audit_log.as_deref().map(Tail::from_end);
+        let markers = opts.markers.as_deref().map(Tail::from_end);
         let mut r = Recorder {
             store,
             session,
@@ -57,6 +86,8 @@ impl Recorder {
             opts,
             last_trim_ms: i64::MIN,
             audit,
+            markers,
+            memory,
         };
         r.trim(now)?;
         Ok(r)
@@ -83,6 +114,17 @@ impl Recorder {
         self.enc.opaque(TAG_PROMOTED, ms(at), &serde_json::to_vec(p).unwrap_or_default());
     }
 
+    /// A deploy marker (as `shardtop mark` writes to the markers' store).
+    pub fn marker(&mut self, at: DateTime<Utc>, text: &str) {
+        self.events.push(EventRow {
+            at_ms: ms(at),
+            severity: Health::Ok,
+            shard: String::new(),
+            rule: MARKER_RULE.into(),
+            message: text.to_string(),
+        });
+    }
+
     /// Events the model raised at `at`.
     pub fn events(&mut self, at: DateTime<Utc>, events: &[Event]) {
         self.events.extend(events.iter().map(|e| EventRow {
@@ -97,9 +139,7 @@ impl Recorder {
     /// The clock moved on: close the block when it spans long enough, pick up new action steps,
     /// apply retention now and then.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        if let Some(a) = self.audit.as_mut() {
-            self.events.extend(a.read_new());
-        }
+        self.read_tails();
         let span = self.opts.block_span.as_millis() as i64;
         let due = self.enc.first_ms.is_some_and(|first| ms(now) - first >= span)
             || (self.enc.is_empty() && !self.events.is_empty());
@@ -116,9 +156,7 @@ impl Recorder {
 
     /// Commit the block being filled and the events so far.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        if let Some(a) = self.audit.as_mut() {
-            self.events.extend(a.read_new());
-        }
+        self.read_tails();
         let enc = std::mem::take(&mut self.enc);
         let block = enc.first_ms.map(|t0| RawBlock {
             t0_ms: t0,
@@ -136,6 +174,16 @@ impl Recorder {
         Ok(())
     }
 
+    /// New action steps and deploy markers, as events.
+    fn read_tails(&mut self) {
+        if let Some(a) = self.audit.as_mut() {
+            self.events.extend(a.read_new().iter().filter_map(|l| audit_event(l)));
+        }
+        if let Some(m) = self.markers.as_mut() {
+            self.events.extend(m.read_new().iter().filter_map(|l| marker_event(l)));
+        }
+    }
+
     fn trim(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.last_trim_ms = ms(now);
         if let Some(keep) = self.opts.retention {
@@ -148,27 +196,46 @@ impl Recorder {
         Ok(())
     }
 
+    /// The recording as it stands, opened to read (what is still in the block being filled is
+    /// not in it: `flush` first).
+    pub fn reader(&self) -> Result<Recording, StoreError> {
+        match &self.memory {
+            Some(name) => Recording::from_store(Store::memory_read(name)?),
+            None => Recording::open(&self.opts.path),
+        }
+    }
+
     pub fn totals(&self) -> Result<Totals, StoreError> {
         self.store.totals()
     }
 }
 
-/// New lines of the actions' audit log (JSON lines, one per step), read from where the recorder
-/// started: actions run by `shardtop promote`/`failover`/`checksum` in other processes land in
-/// the recording as events.
-struct AuditTail {
+/// Whatever way the recording ends (a command returning, a collector's loop dropped on a
+/// signal), the block being filled is committed; only a kill loses it.
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            log::error!(target: "record", "the recording's last block was not saved: {e}");
+        }
+    }
+}
+
+/// New complete lines of a JSON-lines file (the actions' audit log, the deploy markers), read
+/// from where the recorder started: what `shardtop promote`/`failover`/`checksum` and `shardtop
+/// mark` write from other processes lands in the recording as events.
+struct Tail {
     path: PathBuf,
     offset: u64,
     partial: Vec<u8>,
 }
 
-impl AuditTail {
-    fn from_end(path: &Path) -> AuditTail {
+impl Tail {
+    fn from_end(path: &Path) -> Tail {
         let offset = std::fs::metadata(path).map_or(0, |m| m.len());
-        AuditTail { path: path.to_path_buf(), offset, partial: Vec::new() }
+        Tail { path: path.to_path_buf(), offset, partial: Vec::new() }
     }
 
-    fn read_new(&mut self) -> Vec<EventRow> {
+    fn read_new(&mut self) -> Vec<String> {
         let Ok(mut f) = std::fs::File::open(&self.path) else { return Vec::new() };
         let len = f.metadata().map_or(0, |m| m.len());
         if len < self.offset {
@@ -187,8 +254,26 @@ impl AuditTail {
         self.partial.extend_from_slice(&buf);
         let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else { return Vec::new() };
         let complete: Vec<u8> = self.partial.drain(..=end).collect();
-        String::from_utf8_lossy(&complete).lines().filter_map(audit_event).collect()
+        String::from_utf8_lossy(&complete).lines().map(str::to_string).collect()
     }
+}
+
+/// The rule of a deploy marker's event.
+pub const MARKER_RULE: &str = "marker";
+
+/// One line of the markers' store as an event: rule `marker`, the marker's text.
+fn marker_event(line: &str) -> Option<EventRow> {
+    // The store's line format (`ui::markers`): {"at": RFC 3339, "text": …}.
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let at = DateTime::parse_from_rfc3339(v.get("at")?.as_str()?).ok()?.with_timezone(&Utc);
+    let text = v.get("text")?.as_str()?.to_string();
+    Some(EventRow {
+        at_ms: ms(at),
+        severity: Health::Ok,
+        shard: String::new(),
+        rule: MARKER_RULE.into(),
+        message: text,
+    })
 }
 
 /// One audit line as an event: `action:<name>` rule, "step phase: detail".
@@ -223,14 +308,15 @@ mod tests {
             "{\"ts\":\"2026-01-01T00:00:00Z\",\"action\":\"promote\",\"step\":\"old\",\"phase\":\"ok\"}\n",
         )
         .unwrap();
-        let mut tail = AuditTail::from_end(&path);
+        let mut tail = Tail::from_end(&path);
         assert!(tail.read_new().is_empty(), "lines before the recorder started are not its");
+        let read = |tail: &mut Tail| tail.read_new().iter().filter_map(|l| audit_event(l)).collect::<Vec<_>>();
         let line = "{\"ts\":\"2026-01-01T00:00:01.5Z\",\"run\":\"r\",\"action\":\"promote\",\"shard\":\"s41\",\"step\":\"freeze\",\"phase\":\"failed\",\"detail\":\"no\"}\n";
         let (a, b) = line.split_at(40);
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(a.as_bytes()).unwrap();
-        assert!(tail.read_new().is_empty());
+        assert!(read(&mut tail).is_empty());
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b.as_bytes()).unwrap();
-        let got = tail.read_new();
+        let got = read(&mut tail);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].message, "promote freeze failed: no");
         assert_eq!(

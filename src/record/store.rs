@@ -13,7 +13,7 @@ use crate::fleet::Health;
 /// The `format` value in `meta`: tells a recording from any other SQLite file.
 pub const FORMAT: &str = "shardtop-recording";
 /// The format this build writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The oldest format this build reads. Version 0 never shipped (it names the development
 /// format before `meta` carried a version): such files are refused, not guessed at.
 pub const MIN_VERSION: u32 = 1;
@@ -42,6 +42,11 @@ pub enum StoreError {
     TooOld { path: String, version: u32 },
     #[error("{path}: block {block}: {why}")]
     Corrupt { path: String, block: i64, why: String },
+    #[error(
+        "{path}: recorded in format version {version}; this shardtop appends only to version {VERSION} \
+         files: record to a new file (this one still replays)"
+    )]
+    NotAppendable { path: String, version: u32 },
 }
 
 /// One event row: a fleet event, or a step of an action.
@@ -160,7 +165,10 @@ impl Store {
             .query_row("SELECT count(*) > 0 FROM sqlite_master", [], |r| r.get(0))
             .map_err(|e| store.not_sqlite(e))?;
         if has_tables {
-            store.check_format()?;
+            let version = store.check_format()?;
+            if version != VERSION {
+                return Err(StoreError::NotAppendable { path: store.path.clone(), version });
+            }
             store.pragmas()?;
         } else {
             // auto_vacuum before anything writes the header (WAL mode does): retention then
@@ -184,6 +192,43 @@ impl Store {
         let store = Store { conn, path: name };
         store.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| store.err(e))?;
         store.check_format()?;
+        Ok(store)
+    }
+
+    /// A recording held in this process's memory (SQLite's `memdb`), shared by every connection
+    /// opened on the same `name` while one stays open: the live TUI's history when it records
+    /// to no file. Gone with the process.
+    pub fn memory(name: &str) -> Result<Store, StoreError> {
+        let store = Store::open_memory(name, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+        let has_tables: bool = store
+            .conn
+            .query_row("SELECT count(*) > 0 FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| store.err(e))?;
+        if has_tables {
+            store.check_format()?;
+        } else {
+            store.conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;").map_err(|e| store.err(e))?;
+            store.init()?;
+        }
+        Ok(store)
+    }
+
+    /// Another connection on the in-memory recording `name` (which must exist), to read it.
+    pub fn memory_read(name: &str) -> Result<Store, StoreError> {
+        let store = Store::open_memory(name, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        store.check_format()?;
+        Ok(store)
+    }
+
+    fn open_memory(name: &str, flags: OpenFlags) -> Result<Store, StoreError> {
+        let label = format!("in-memory history {name}");
+        // A memdb name that starts with '/' is shared by the process's connections.
+        let uri = format!("file:/{name}?vfs=memdb");
+        let flags = flags | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&uri, flags)
+            .map_err(|source| StoreError::Sqlite { path: label.clone(), source })?;
+        let store = Store { conn, path: label };
+        store.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| store.err(e))?;
         Ok(store)
     }
 
@@ -220,7 +265,8 @@ impl Store {
         self.conn.execute_batch(&sql).map_err(|e| self.err(e))
     }
 
-    fn check_format(&self) -> Result<(), StoreError> {
+    /// Refuses what this build cannot read; returns the file's format version.
+    fn check_format(&self) -> Result<u32, StoreError> {
         let not = |why: &str| StoreError::NotARecording { path: self.path.clone(), why: why.into() };
         let has_meta: bool = self
             .conn
@@ -248,7 +294,7 @@ impl Store {
         if version < MIN_VERSION {
             return Err(StoreError::TooOld { path: self.path.clone(), version });
         }
-        Ok(())
+        Ok(version)
     }
 
     pub fn begin_session(&self, started_ms: i64, layout: &Layout) -> Result<i64, StoreError> {
@@ -532,13 +578,19 @@ mod tests {
         assert!(e.ends_with("nope.db: no such recording"), "{e}");
 
         let path = dir.path().join("r.db");
-        Store::create_or_open(&path).unwrap().set_version_for_tests("2").unwrap();
+        Store::create_or_open(&path).unwrap().set_version_for_tests("3").unwrap();
         let e = Store::open_read(&path).err().unwrap().to_string();
-        assert!(e.contains("format version 2 by a newer shardtop; this one reads versions 1–1"), "{e}");
+        assert!(e.contains("format version 3 by a newer shardtop; this one reads versions 1–2"), "{e}");
         assert!(Store::create_or_open(&path).is_err(), "never appends to a newer format");
         Store::create_or_open(&dir.path().join("r0.db")).unwrap().set_version_for_tests("0").unwrap();
         let e = Store::open_read(&dir.path().join("r0.db")).err().unwrap().to_string();
-        assert!(e.contains("format version 0, older than this shardtop reads (1–1)"), "{e}");
+        assert!(e.contains("format version 0, older than this shardtop reads (1–2)"), "{e}");
+        // A version 1 file replays, and is not appended to (its readers would not know type 11).
+        let v1 = dir.path().join("r1.db");
+        Store::create_or_open(&v1).unwrap().set_version_for_tests("1").unwrap();
+        assert!(Store::open_read(&v1).is_ok());
+        let e = Store::create_or_open(&v1).err().unwrap().to_string();
+        assert!(e.contains("version 1; this shardtop appends only to version 2 files"), "{e}");
     }
 
     #[test]

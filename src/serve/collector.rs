@@ -13,6 +13,7 @@ use tokio::time::MissedTickBehavior;
 use super::{ActionNews, Input, Sweep, SweepConsumer};
 use crate::fleet::{Event, Fleet, Health};
 use crate::poll::{AddInstance, Slot, SlotMap};
+use crate::record::{Recorder, StoreError};
 
 /// What the HTTP handlers read: the model, and how the loop is doing.
 pub struct Shared {
@@ -57,11 +58,34 @@ pub struct Collector {
     pending: Vec<Event>,
     /// Where the poller's results belong once promotions reordered a shard's instances.
     slots: SlotMap,
+    /// Records every input and event (`serve --record`, `[record] path`).
+    recorder: Option<Recorder>,
 }
 
 impl Collector {
     pub fn new(shared: Arc<Shared>, poller: Option<Box<dyn AddInstance + Send>>) -> Collector {
-        Collector { shared, consumers: Vec::new(), poller, pending: Vec::new(), slots: SlotMap::default() }
+        Collector {
+            shared,
+            consumers: Vec::new(),
+            poller,
+            pending: Vec::new(),
+            slots: SlotMap::default(),
+            recorder: None,
+        }
+    }
+
+    /// Record every input, in the order applied, and the events they raise (as the TUI's
+    /// `--record` does), with the sweeps as the clock. A failing store stops the recording, said
+    /// once in the log, never the collector.
+    pub fn record(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
+    }
+
+    fn recording(&mut self, result: Result<(), StoreError>) {
+        if let Err(e) = result {
+            log::error!(target: "record", "recording stopped: {e}");
+            self.recorder = None;
+        }
     }
 
     /// Run `consumer` at the end of every sweep, after those added before it.
@@ -71,6 +95,22 @@ impl Collector {
 
     /// Apply one input to the model; servers discovery found start being probed.
     pub fn apply(&mut self, input: Input) {
+        let at = match &input {
+            Input::Sample(u) => u.sample.at,
+            Input::Feed(r) => r.at,
+            Input::Metrics(u) => u.at,
+            Input::Action(_) => chrono::Utc::now(),
+        };
+        if let Some(r) = self.recorder.as_mut() {
+            // Samples under the slot the model files them at (promotions move servers).
+            match &input {
+                Input::Sample(u) => r.sample(self.slots.route(u.slot), &u.sample),
+                Input::Feed(f) => r.feed(f),
+                Input::Metrics(u) => r.metrics(u),
+                Input::Action(_) => {}
+            }
+        }
+        let before = self.pending.len();
         let mut fleet = self.shared.fleet();
         match input {
             Input::Sample(u) => {
@@ -101,6 +141,10 @@ impl Collector {
                 }
             }
         }
+        drop(fleet);
+        if let Some(r) = self.recorder.as_mut() {
+            r.events(at, &self.pending[before..]);
+        }
     }
 
     /// Close a sweep at `now`: release settled holds, then hand the model and the sweep's events
@@ -108,7 +152,11 @@ impl Collector {
     pub fn sweep(&mut self, now: DateTime<Utc>) {
         let mut fleet = self.shared.fleet();
         if fleet.shards.iter().any(|s| s.hold.is_some()) {
-            self.pending.extend(fleet.release_holds(now));
+            let released = fleet.release_holds(now);
+            if let Some(r) = self.recorder.as_mut() {
+                r.events(now, &released);
+            }
+            self.pending.extend(released);
         }
         let number = self.shared.sweeps.fetch_add(1, Ordering::Relaxed) + 1;
         let events = std::mem::take(&mut self.pending);
@@ -118,6 +166,10 @@ impl Collector {
         }
         drop(fleet);
         self.shared.last_sweep_ms.store(now.timestamp_millis().max(1) as u64, Ordering::Relaxed);
+        if let Some(r) = self.recorder.as_mut() {
+            let result = r.tick(now);
+            self.recording(result);
+        }
     }
 
     /// Apply inputs as they come and close a sweep every interval, until the inputs end or

@@ -77,6 +77,8 @@ pub enum Effect {
     SwapMaster { shard: usize, instance: usize },
     /// Start or stop an action for the dialog.
     Action(ActionEffect),
+    /// Step back from live into the session's recording (`ui::travel`).
+    TimeTravel,
 }
 
 /// Everything that can happen. (A poll result is the big one; messages live
@@ -613,6 +615,12 @@ impl App {
                 View::Topology(Some(s)) => self.view = View::Detail(s),
                 View::Topology(None) => self.topology_to_overview(),
             },
+            // A replay is in the past already; the loop opens the recording (an effect).
+            Action::TimeTravel => {
+                if self.replay.is_none() {
+                    self.effects.push(Effect::TimeTravel);
+                }
+            }
             // The wall outside kiosk mode too; the same key goes back to the overview.
             Action::Wall => {
                 self.view = if self.view == View::Wall { View::Overview } else { View::Wall };

@@ -18,6 +18,7 @@ pub mod tape;
 pub mod term;
 pub mod theme;
 pub mod topo;
+pub mod travel;
 pub mod views;
 pub mod wall;
 pub mod yesterday;
@@ -197,21 +198,30 @@ async fn event_loop(
     let mut effects = Vec::new();
     let markers_path = markers::default_path();
     let mut markers_seen = None;
+    // Time travel (`T`): the recorded past shown instead of the live model, which goes on.
+    let mut travel: Option<travel::Travel> = None;
+    let mut last_clock = Instant::now();
     loop {
-        if app.repaint {
+        let shown: &mut App = match travel.as_mut() {
+            Some(t) => t.app(),
+            None => app,
+        };
+        if shown.repaint {
             terminal.clear()?;
             renderer.invalidate();
-            app.repaint = false;
+            shown.repaint = false;
         }
-        if app.dirty && last_draw.elapsed() >= frame_gap {
+        let dirty = shown.dirty;
+        if dirty && last_draw.elapsed() >= frame_gap {
             tui_logger::move_events();
-            renderer.draw(terminal, app)?;
+            renderer.draw(terminal, shown)?;
             last_draw = Instant::now();
             if test_panic {
                 panic!("test panic (SHARDTOP_TEST_PANIC=1): the terminal must be restored and this readable");
             }
         }
         let next_frame = last_draw + frame_gap;
+        let dirty = travel.as_mut().map_or(app.dirty, |t| t.app().dirty);
         tokio::select! {
             ev = term_events.next() => match ev {
                 // Raw mode makes Ctrl-Z a key: suspend as the shell's job control would.
@@ -220,9 +230,29 @@ async fn event_loop(
                     renderer.redraw_all(terminal)?;
                     app.dirty = true;
                 }
-                Some(Ok(TermEvent::Key(k))) => effects.extend(deliver(app, &mut slots, Message::Key(k))),
-                Some(Ok(TermEvent::Resize(..))) => effects.extend(deliver(app, &mut slots, Message::Resize)),
-                Some(Ok(TermEvent::Mouse(m))) => effects.extend(deliver(app, &mut slots, Message::Mouse(m))),
+                Some(Ok(TermEvent::Key(k))) => match travel.as_mut() {
+                    Some(t) => {
+                        let live = k.kind != crossterm::event::KeyEventKind::Release
+                            && t.key(k) == travel::Outcome::Live;
+                        app.quit |= t.app().quit;
+                        if live || app.quit {
+                            travel = None;
+                            app.dirty = true;
+                        }
+                    }
+                    None => effects.extend(deliver(app, &mut slots, Message::Key(k))),
+                },
+                Some(Ok(TermEvent::Resize(..))) => {
+                    if let Some(t) = travel.as_mut() {
+                        t.app().update(Message::Resize);
+                    }
+                    effects.extend(deliver(app, &mut slots, Message::Resize));
+                }
+                Some(Ok(TermEvent::Mouse(m))) => {
+                    if travel.is_none() {
+                        effects.extend(deliver(app, &mut slots, Message::Mouse(m)));
+                    }
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e),
                 None => return Ok(()),
@@ -259,11 +289,15 @@ async fn event_loop(
                 }
                 effects.extend(deliver_recorded(app, &mut slots, tape, Message::Tick(now)));
                 tape.tick(now);
+                if let Some(t) = travel.as_mut() {
+                    t.tick(last_clock.elapsed());
+                }
+                last_clock = Instant::now();
                 if let Some(o) = observer.as_deref_mut() {
                     o.observe(&app.fleet, now);
                 }
             }
-            _ = tokio::time::sleep_until(next_frame), if app.dirty => {}
+            _ = tokio::time::sleep_until(next_frame), if dirty => {}
             _ = sigterm.recv() => quit_when_idle = true,
             _ = sighup.recv() => quit_when_idle = true,
             _ = sigint.recv() => quit_when_idle = true,
@@ -285,6 +319,14 @@ async fn event_loop(
                 }
                 // Applied by `deliver`; never reaches here.
                 Effect::SwapMaster { .. } => {}
+                Effect::TimeTravel => match tape.reader() {
+                    None => warn!(target: "record", "no history to travel back in (it could not be kept: see above)"),
+                    Some(Err(e)) => warn!(target: "record", "time travel: {e}"),
+                    Some(Ok(rec)) => match travel::Travel::enter(rec, app) {
+                        Ok(t) => travel = Some(t),
+                        Err(e) => warn!(target: "record", "time travel: {e}"),
+                    },
+                },
                 Effect::Action(action) => {
                     let Some(r) = runner.as_ref() else { continue };
                     let shard = app.dialog.as_ref().map(|d| d.shard_name.clone()).unwrap_or_default();

@@ -121,8 +121,9 @@ impl Replay {
     }
 }
 
-/// What the user was looking at survives a rebuild of the model.
-fn carry_view(from: &App, to: &mut App) {
+/// What the user was looking at survives a rebuild of the model (and the step from live into
+/// time travel).
+pub fn carry_view(from: &App, to: &mut App) {
     to.view = from.view;
     to.sort = from.sort;
     to.sort_reverse = from.sort_reverse;
@@ -136,6 +137,8 @@ fn carry_view(from: &App, to: &mut App) {
     to.keymap = from.keymap.clone();
     to.ascii = from.ascii;
     to.clock_offset = from.clock_offset;
+    to.marker_sets = from.marker_sets.clone();
+    to.wall.markers = from.wall.markers.clone();
     to.dirty = true;
 }
 
@@ -160,21 +163,35 @@ pub struct Bar {
     pub prompt: Option<String>,
     /// The last thing worth saying (a bad time typed, the end reached).
     pub note: Option<String>,
+    /// Time travel in the live TUI (`T`), not `shardtop replay`: `L` goes back to live.
+    pub travel: bool,
 }
 
 impl Bar {
+    /// The deploy markers among the recorded events, for the wall's charts.
+    pub fn markers(&self) -> Vec<super::wall::Marker> {
+        self.events
+            .iter()
+            .filter(|e| e.rule == crate::record::recorder::MARKER_RULE)
+            .map(|e| super::wall::Marker { at: from_ms(e.at_ms), text: e.message.clone() })
+            .collect()
+    }
+
     /// The events up to the moment, newest last.
     pub fn events_so_far(&self) -> &[crate::record::EventRow] {
         let n = self.events.partition_point(|e| e.at_ms <= self.at_ms);
         &self.events[..n]
     }
 
-    /// The next (or previous) event worth a jump: a warning or worse, or an action step, strictly
+    /// The next (or previous) event worth a jump: a warning or worse, an action step or a deploy
+    /// marker, strictly
     /// after (before) the moment, past the same second.
     pub fn jump_target(&self, forward: bool) -> Option<i64> {
         use crate::fleet::Health;
         let worth = |e: &&crate::record::EventRow| {
-            matches!(e.severity, Health::Warning | Health::Critical) || e.rule.starts_with("action:")
+            matches!(e.severity, Health::Warning | Health::Critical)
+                || e.rule.starts_with("action:")
+                || e.rule == crate::record::recorder::MARKER_RULE
         };
         if forward {
             self.events.iter().filter(worth).map(|e| e.at_ms).find(|&t| t > self.at_ms + 999)
@@ -192,10 +209,12 @@ pub enum Control {
     Handled,
     Seek(i64),
     Step,
+    /// Leave time travel: back to the live fleet.
+    Live,
 }
 
 /// Replay keys: space play/pause, + / - speed, . one sample, [ ] ±1 min, { } ±10 min,
-/// < > previous/next event, : go to a time.
+/// < > previous/next event, : go to a time; in time travel, L back to live.
 pub fn on_key(bar: &mut Bar, key: crossterm::event::KeyEvent) -> Control {
     use crossterm::event::KeyCode;
     let clamp = |t: i64| t.clamp(bar.start_ms, bar.end_ms);
@@ -225,6 +244,7 @@ pub fn on_key(bar: &mut Bar, key: crossterm::event::KeyEvent) -> Control {
     }
     let min = 60_000;
     match key.code {
+        KeyCode::Char('L') if bar.travel => Control::Live,
         KeyCode::Char(' ') => {
             bar.playing = !bar.playing;
             Control::Handled
@@ -298,6 +318,7 @@ mod tests {
             ],
             prompt: None,
             note: None,
+            travel: false,
         }
     }
 
@@ -323,6 +344,9 @@ mod tests {
         assert!(!b.playing);
         assert_eq!(on_key(&mut b, key('j')), Control::Pass);
         assert_eq!(b.events_so_far().len(), 3);
+        assert_eq!(on_key(&mut b, key('L')), Control::Pass, "a replay has no live to go back to");
+        b.travel = true;
+        assert_eq!(on_key(&mut b, key('L')), Control::Live);
     }
 
     #[test]

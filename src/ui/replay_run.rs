@@ -65,7 +65,8 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, r: &mut Replay, rec
                             r.app.update(Message::Key(k));
                             Ok(())
                         }
-                        Control::Handled => Ok(()),
+                        // Only time travel has a live to go back to.
+                        Control::Handled | Control::Live => Ok(()),
                         Control::Seek(t) => r.seek(rec, t),
                         Control::Step => {
                             let end = r.app.replay.as_ref().map_or(r.at_ms, |b| b.end_ms);

@@ -35,6 +35,7 @@ pub(crate) fn record_demo(path: &Path, secs: f64) -> App {
         retention: None,
         block_span: Duration::from_secs(10),
         audit_log: None,
+        markers: None,
     };
     let mut tape = Tape::new(Recorder::start(opts, &layout, at(0.0)).expect("recorder"));
     let mut slots = SlotMap::default();
@@ -151,6 +152,7 @@ fn replay_screen(t: f64, view: View, w: u16, h: u16) -> String {
         events: rec.events(i64::MIN, i64::MAX).expect("events"),
         prompt: None,
         note: None,
+        travel: false,
     });
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
     term.draw(|f| {

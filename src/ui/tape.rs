@@ -6,8 +6,19 @@ use chrono::{DateTime, Utc};
 use super::action::ActionMsg;
 use super::app::Message;
 use crate::fleet::Event;
-use crate::record::wire::Promoted;
-use crate::record::{Recorder, StoreError};
+use crate::record::wire::{Layout, Promoted};
+use crate::record::{RecordOptions, Recorder, Recording, StoreError};
+
+/// How much of the session the in-memory history keeps (about 50 MB at 1,000 instances polled
+/// every second: docs/recording.md).
+pub const HISTORY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// In-memory histories are named per process and per tape (tests run several at once).
+fn next_history_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
 
 pub struct Tape {
     rec: Option<Recorder>,
@@ -18,9 +29,36 @@ impl Tape {
         Tape { rec: Some(rec) }
     }
 
-    /// No recording (the TUI without `--record`).
+    /// No recording.
     pub fn off() -> Tape {
         Tape { rec: None }
+    }
+
+    /// The session's history in memory, for time travel when the TUI records to no file: the
+    /// last `HISTORY` of it, gone when the TUI quits. When memory cannot hold it, no history.
+    pub fn history(layout: &Layout, audit_log: Option<std::path::PathBuf>, now: DateTime<Utc>) -> Tape {
+        let name = format!("shardtop-history-{}-{}", std::process::id(), next_history_id());
+        let opts = RecordOptions {
+            path: std::path::PathBuf::from("(in-memory history)"),
+            retention: Some(HISTORY),
+            block_span: crate::record::recorder::DEFAULT_BLOCK_SPAN,
+            audit_log,
+            markers: Some(super::markers::default_path()),
+        };
+        match Recorder::in_memory(&name, opts, layout, now) {
+            Ok(rec) => Tape::new(rec),
+            Err(e) => {
+                log::warn!(target: "record", "no history for time travel: {e}");
+                Tape::off()
+            }
+        }
+    }
+
+    /// The recording as it now stands, to travel back in: the block being filled is committed
+    /// first. `None` without a recording.
+    pub fn reader(&mut self) -> Option<Result<Recording, StoreError>> {
+        let rec = self.rec.as_mut()?;
+        Some(rec.flush().and_then(|()| rec.reader()))
     }
 
     pub fn is_on(&self) -> bool {

@@ -224,3 +224,89 @@ async fn retention_trims_in_place_and_other_format_versions_are_refused() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+/// `serve --record` records as `shardtop record` does (every sample, the events), the recording
+/// is whole after a SIGTERM, and a deploy marker from `shardtop mark` lands in it while the
+/// markers' JSON-lines store keeps it too (the wall reads that). No fault here: the other tests
+/// of this module fault s41–s43 meanwhile, so only what serve recorded is asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_records_and_marks_land_in_the_recording() {
+    let sb = sandbox_or_skip!();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = sb.config(&["s41"], false);
+    let rec = dir.path().join("serve.db");
+    let markers = dir.path().join("markers.jsonl");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let serve = Command::new(sb.bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--config"])
+        .arg(&cfg)
+        .arg("--record")
+        .arg(&rec)
+        .env("SHARDTOP_MARKERS", &markers)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run shardtop serve");
+    sleep(4.0).await;
+    let mark = Command::new(sb.bin())
+        .args(["mark", "deploy web 2026.12.07-1"])
+        .env("SHARDTOP_MARKERS", &markers)
+        .output()
+        .expect("run shardtop mark");
+    assert!(mark.status.success(), "{}", String::from_utf8_lossy(&mark.stderr));
+    sleep(4.0).await;
+    let _ = Command::new("kill").args(["-TERM", &serve.id().to_string()]).status();
+    let out = serve.wait_with_output().expect("serve");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains(&format!("recording to {}", rec.display())), "{log}");
+
+    // The markers' store has it, as before.
+    let store = std::fs::read_to_string(&markers).expect("markers store");
+    assert!(store.contains("deploy web 2026.12.07-1"), "{store}");
+    // The recording has the marker among its events, and every server of s41 sampled.
+    let (code, text, err) = replay(&sb, &rec, &["--events", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let events: Vec<serde_json::Value> = serde_json::from_str(&text).expect("events JSON");
+    let marker = events.iter().find(|e| e["rule"] == "marker").unwrap_or_else(|| panic!("no marker: {text}"));
+    assert_eq!(marker["message"], "deploy web 2026.12.07-1");
+    let (code, out, err) = replay(&sb, &rec, &["--snapshot-at", "end", "--format", "json"]);
+    assert!(code <= 2, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    for name in ["s41-m", "s41-r1", "s41-r2"] {
+        let i = instance(&json, &sb.addr(name));
+        assert!(i["version"].as_str().is_some_and(|v| v.contains("MariaDB")), "{name} sampled: {i:#}");
+    }
+}
+
+/// `demo --replay --out PATH` makes a recording of the simulator's scripted incidents without a
+/// server (then needs a terminal for the TUI, which a test has not): the file holds them.
+#[test]
+fn the_demo_recording_holds_the_scripted_incidents() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("demo.db");
+    let bin = env!("CARGO_BIN_EXE_shardtop");
+    let out = Command::new(bin).args(["demo", "--replay", "--out"]).arg(&rec).output().expect("run demo --replay");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("recorded the demo's scripted incidents"), "{err}");
+    assert!(err.contains("not a terminal"), "{err}");
+    let events =
+        Command::new(bin).arg("replay").arg(&rec).args(["--events", "--format", "json"]).output().expect("events");
+    let events: Vec<serde_json::Value> = serde_json::from_slice(&events.stdout).expect("JSON");
+    let has = |shard: &str, text: &str| {
+        events.iter().any(|e| e["shard"] == shard && e["message"].as_str().is_some_and(|m| m.contains(text)))
+    };
+    assert!(has("users-05", "SQL thread"), "{events:#?}");
+    assert!(has("users-07", "master dead"), "{events:#?}");
+    assert!(events.iter().any(|e| e["rule"] == "marker"), "{events:#?}");
+    let snap = Command::new(bin)
+        .arg("replay")
+        .arg(&rec)
+        .args(["--snapshot-at", "start+50s", "--format", "json"])
+        .output()
+        .expect("snapshot");
+    assert_eq!(snap.status.code(), Some(2), "critical then: {}", String::from_utf8_lossy(&snap.stdout));
+    // Kept files are not overwritten.
+    let again = Command::new(bin).args(["demo", "--replay", "--out"]).arg(&rec).output().expect("again");
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("the file exists"));
+}

@@ -9,6 +9,7 @@ use crate::probe::feed::FeedProber;
 use crate::setup::{close_all, layout, probe_options, probers};
 use crate::sim::SimFleet;
 
+mod record;
 mod sweep;
 mod terminal;
 mod wire;
@@ -65,6 +66,14 @@ pub fn bench_terminal(
     let shards: Vec<usize> = shards.iter().map(|&n| n.max(1)).collect();
     let plan = terminal::Plan { shards: &shards, sizes, screens, activities, fps: &fps, seconds };
     let report = terminal::report(&plan).map_err(|e| CommandError::new(1, format!("bench: {e}")))?;
+    print!("{report}");
+    Ok(0)
+}
+
+/// `bench --record`: bytes per instance-sample, recorder CPU and seek time on a simulated fleet.
+pub fn bench_record(shards: usize, seconds: u32, interval: Duration, seeks: usize) -> CmdResult {
+    let plan = record::Plan { shards: shards.max(1), seconds, interval, seeks: seeks.max(1) };
+    let report = record::report(&plan).map_err(|e| CommandError::new(1, format!("bench --record: {e}")))?;
     print!("{report}");
     Ok(0)
 }

@@ -14,8 +14,12 @@ use crate::ui::theme::health_symbol;
 const KEYS_W: usize = 19;
 
 /// Bindings that share a line when the screen is short.
-const PAIRS: [(Action, Action); 3] =
-    [(Action::Up, Action::Down), (Action::PageUp, Action::PageDown), (Action::Top, Action::Bottom)];
+const PAIRS: [(Action, Action); 4] = [
+    (Action::Up, Action::Down),
+    (Action::PageUp, Action::PageDown),
+    (Action::Top, Action::Bottom),
+    (Action::Sort, Action::SortReverse),
+];
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let t = &app.theme;

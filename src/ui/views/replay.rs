@@ -17,9 +17,18 @@ fn clock(app: &App, ms: i64) -> String {
 
 /// The header's first words: unmistakably not live.
 pub fn banner(app: &App, bar: &Bar) -> Span<'static> {
+    if bar.travel {
+        let style = app.theme.crit.add_modifier(ratatui::style::Modifier::REVERSED | ratatui::style::Modifier::BOLD);
+        let dash = if app.ascii { "-" } else { "—" };
+        return Span::styled(format!(" TIME TRAVEL {} {dash} press L for live ", clock(app, bar.at_ms)), style);
+    }
     let state = if bar.playing { "▶" } else { "⏸" };
     let state = if app.ascii { if bar.playing { ">" } else { "||" } } else { state };
     Span::styled(format!(" REPLAY {} ×{} {state} ", clock(app, bar.at_ms), bar.speed), app.theme.selection)
+}
+
+fn is_marker(e: &crate::record::EventRow) -> bool {
+    e.rule == crate::record::recorder::MARKER_RULE
 }
 
 /// One line: start, a bar with incident marks and the cursor, end.
@@ -41,7 +50,7 @@ pub fn draw_timeline(app: &App, bar: &Bar, frame: &mut Frame, area: Rect) {
         let (r, style) = match e.severity {
             Health::Critical => (3, t.crit),
             Health::Warning => (2, t.warn),
-            _ if e.rule.starts_with("action:") => (1, t.accent),
+            _ if e.rule.starts_with("action:") || is_marker(e) => (1, t.accent),
             _ => continue,
         };
         let k = col(e.at_ms);
@@ -72,6 +81,9 @@ pub fn draw_events(app: &App, bar: &Bar, frame: &mut Frame, area: Rect) {
     let lines: Vec<Line> = so_far[so_far.len().saturating_sub(rows)..]
         .iter()
         .map(|e| {
+            if is_marker(e) {
+                return Line::from(Span::styled(format!("{}:M: marker: {}", clock(app, e.at_ms), e.message), t.accent));
+            }
             let (level, style) = match e.severity {
                 Health::Critical => ("E", t.crit),
                 Health::Warning => ("W", t.warn),
@@ -97,6 +109,10 @@ pub fn draw_footer(app: &App, bar: &Bar, frame: &mut Frame, area: Rect) {
         let mut spans = Vec::new();
         if let Some(n) = &bar.note {
             spans.push(Span::styled(format!(" {n} "), t.warn));
+        }
+        if bar.travel {
+            spans.push(Span::styled(" L", t.accent));
+            spans.push(Span::styled(" live ", t.muted));
         }
         let keys = [
             ("space", if bar.playing { "pause" } else { "play" }),

@@ -56,6 +56,12 @@ impl Dialect {
         if self.mysql_at_least(MYSQL_REPLICA_KEYWORD) { "START REPLICA IO_THREAD" } else { "START SLAVE IO_THREAD" }
     }
 
+    /// Apply what was received without receiving more (failover: a candidate back under the
+    /// dead master after catching up elsewhere).
+    pub fn start_sql_thread(&self) -> &'static str {
+        if self.mysql_at_least(MYSQL_REPLICA_KEYWORD) { "START REPLICA SQL_THREAD" } else { "START SLAVE SQL_THREAD" }
+    }
+
     pub fn reset_replica_all(&self) -> &'static str {
         if self.mysql_at_least(MYSQL_REPLICA_KEYWORD) { "RESET REPLICA ALL" } else { "RESET SLAVE ALL" }
     }
@@ -467,6 +473,12 @@ mod tests {
             assert_eq!(d.reset_replica_all(), c.reset, "{}", c.version);
             assert_eq!(d.stop_io_thread(), format!("{} IO_THREAD", c.stop), "{}", c.version);
             assert_eq!(d.start_io_thread(), format!("{} IO_THREAD", c.stop.replace("STOP", "START")), "{}", c.version);
+            assert_eq!(
+                d.start_sql_thread(),
+                format!("{} SQL_THREAD", c.stop.replace("STOP", "START")),
+                "{}",
+                c.version
+            );
             let change = d.change_source(&Addr::new("h", 1), "u", None, &d.gtid_positioning(), false);
             assert!(change.starts_with(c.change), "{}: {change}", c.version);
             assert!(d.wait_for_pos("f", 4, 1.0).starts_with(&format!("SELECT {}(", c.pos_wait)), "{}", c.version);

@@ -6,7 +6,8 @@
 //! Shard s55, promoted once per step: each iteration starts from wherever the last one left the
 //! shard (its master and two replicas, as checked at its end) and promotes the master's first
 //! replica, so the shard's servers take turns and no rebuild is needed between iterations.
-//! Shard s56: a replica to repoint goes down during the switch.
+//! Shard s56: a replica to repoint goes down during the switch; failovers killed after each step
+//! in turn, the catch-up from a more advanced replica included.
 
 use std::os::unix::process::ExitStatusExt;
 use std::sync::Arc;
@@ -553,7 +554,13 @@ async fn check_config_names_each_missing_privilege_per_server() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pwfile = dir.path().join("pw");
     std::fs::write(&pwfile, "lp-test-pw\n").expect("password file");
-    let members = members_of(DOWN_SHARD);
+    // Whichever member the other tests of s56 left as its master, in the config's order.
+    for n in members_of(DOWN_SHARD) {
+        sandbox_cmd(&sb, "start", &n);
+    }
+    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
+    heal(&sb, &master, &replicas).await;
+    let members = [master.clone(), replicas[0].clone(), replicas[1].clone()];
     let config = |user: &str, pwfile: &str| {
         let addrs: Vec<String> = members.iter().map(|m| sb.addr(m)).collect();
         let text = format!(
@@ -577,7 +584,6 @@ async fn check_config_names_each_missing_privilege_per_server() {
 
     // The sandbox's monitoring account: nothing missing, nothing more than watching. A heartbeat
     // row, as pt-heartbeat writes it, for the heartbeat read to find.
-    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
     sb.exec(
         &master,
         "REPLACE INTO percona.heartbeat (ts, server_id) \
@@ -714,4 +720,161 @@ async fn a_replica_down_during_a_failover_is_named_and_the_failover_completes() 
     let (status, out) = shardtop(&sb, "rejoin", &after, &rejoin, None);
     assert!(status.success(), "the old master did not rejoin:\n{out}");
     converged_of(&sb, DOWN_SHARD, &candidate).await.unwrap_or_else(|e| panic!("after: {e}"));
+}
+
+/// Issue 17 §5, the failover step the matrix above cannot reach (its replicas are level): a
+/// failover to a candidate that lags the other replica, killed right after its `catch_up`. s56's
+/// second replica stops receiving (IO thread) while the application writes, so the first one
+/// holds acknowledged writes the candidate lacks; the master is SIGKILLed, `failover --to` the
+/// lagging one is killed once it has caught up, then run again with the same arguments. It must
+/// promote that candidate (once: no second master), with every write the advanced replica had;
+/// the old master rejoins; the audit log tells both runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_killed_after_its_catch_up_is_finished_by_the_next_run_without_losing_a_write() {
+    let _serial = DOWN_SHARD_LOCK.lock().await;
+    let sb = Arc::new(sandbox_or_skip!());
+    for n in members_of(DOWN_SHARD) {
+        sandbox_cmd(&sb, "start", &n);
+    }
+    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
+    heal(&sb, &master, &replicas).await;
+    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
+    sb.exec(
+        &master,
+        &format!(
+            "CREATE USER IF NOT EXISTS {APP_USER}@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'; \
+             GRANT SELECT, INSERT ON social.* TO {APP_USER}@'127.0.0.1'"
+        ),
+    )
+    .await;
+    let (ahead, behind) = (replicas[0].clone(), replicas[1].clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("failover-catch_up.jsonl");
+    let routing = dir.path().join("routing");
+    let hook = crate::common::routing_hook(&routing);
+    let extra = format!("post_promote_hook = \"{hook}\"\npre_failover_hook = \"true\"");
+    let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &extra);
+
+    // The candidate stops receiving; the application's writes reach the other replica only.
+    sb.exec(&behind, "STOP SLAVE IO_THREAD").await;
+    std::fs::write(&routing, sb.addr(&master)).expect("routing");
+    let stop = Arc::new(AtomicBool::new(false));
+    // Ids no earlier run of this test used (the writer counts a duplicate as acknowledged).
+    let last: Option<String> =
+        sb.value(&master, "SELECT MAX(id) FROM social.photos WHERE id BETWEEN 97000000 AND 97999999").await;
+    let first = last.and_then(|v| v.parse::<u64>().ok()).map_or(97_000_000, |l| l + 1_000);
+    let before = tokio::spawn(writer(sb.clone(), routing.clone(), first, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = before.await.expect("writer");
+    assert!(!acked.is_empty(), "no write was acknowledged before the kill");
+    let pos = sb.value(&master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    let waited = sb.value(&ahead, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
+    assert_eq!(waited.as_deref(), Some("0"), "{ahead} did not get the master's writes");
+    let count = |n: String, lo: u64, hi: u64| {
+        let sb = sb.clone();
+        async move { sb.value(&n, &format!("SELECT COUNT(*) FROM social.photos WHERE id BETWEEN {lo} AND {hi}")).await }
+    };
+    let (lo, hi) = (acked[0], acked[acked.len() - 1]);
+    assert_eq!(count(behind.clone(), lo, hi).await.as_deref(), Some("0"), "{behind} should lag");
+    sandbox_cmd(&sb, "kill", &master);
+    let stop = Arc::new(AtomicBool::new(false));
+    let during = tokio::spawn(writer(sb.clone(), routing.clone(), hi + 1, stop.clone()));
+
+    // The run that dies right after the candidate caught up from the advanced replica.
+    let to = ["--shard", DOWN_SHARD, "--to", &sb.addr(&behind), "--yes"];
+    let (status, out) = shardtop(&sb, "failover", &cfg, &to, Some("catch_up"));
+    assert_eq!(status.signal(), Some(9), "the failover was not killed:\n{out}");
+    assert!(out.contains(&format!("catches up first from {}", sb.addr(&ahead))), "{out}");
+    let trail = std::fs::read_to_string(&audit).unwrap_or_default();
+    let last_ok = trail.lines().rfind(|l| l.contains("\"phase\":\"ok\"")).unwrap_or_default();
+    assert!(last_ok.contains("\"step\":\"catch_up\""), "the audit log ends with {last_ok}");
+    assert!(read_only(&sb, &ahead).await && read_only(&sb, &behind).await, "nothing is promoted yet");
+    assert_eq!(count(behind.clone(), lo, hi).await, Some(acked.len().to_string()), "{behind} caught up");
+
+    // The next run, as the operator typed it again.
+    let started = Instant::now();
+    let (status, out) = shardtop(&sb, "failover", &cfg, &to, None);
+    let took = started.elapsed();
+    assert!(status.success(), "the next run did not finish the failover:\n{out}");
+    assert!(out.contains("failed over"), "{out}");
+    let (new, others) = answering_layout(&sb, DOWN_SHARD, &master).await;
+    assert_eq!(new, behind, "the candidate the operator chose is the master:\n{out}");
+    assert_eq!(others, vec![ahead.clone()]);
+    assert_eq!(std::fs::read_to_string(&routing).expect("routing"), sb.addr(&new));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    acked.extend(during.await.expect("writer"));
+
+    // The old master comes back and rejoins; every acknowledged write is on all three.
+    sandbox_cmd(&sb, "start", &master);
+    let after = config_raw(&sb, DOWN_SHARD, &new, &[master.clone(), ahead.clone()], &audit, "");
+    let rejoin = ["--shard", DOWN_SHARD, "--instance", &sb.addr(&master), "--master", &sb.addr(&new), "--yes"];
+    let (status, out) = shardtop(&sb, "rejoin", &after, &rejoin, None);
+    assert!(status.success(), "the old master did not rejoin:\n{out}");
+    converged_of(&sb, DOWN_SHARD, &new).await.unwrap_or_else(|e| panic!("after: {e}"));
+    let (lo, hi) = (acked[0], acked[acked.len() - 1]);
+    for n in members_of(DOWN_SHARD) {
+        assert_eq!(count(n.clone(), lo, hi).await, Some(acked.len().to_string()), "{n} lacks acknowledged writes");
+    }
+
+    // The audit log: two failover runs, the first ending at its catch-up, one promotion only.
+    let trail = std::fs::read_to_string(&audit).expect("audit");
+    let entries: Vec<serde_json::Value> = trail.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let failover_runs: Vec<String> = entries
+        .iter()
+        .filter(|j| j["action"] == "failover")
+        .filter_map(|j| j["run"].as_str().map(str::to_string))
+        .fold(Vec::new(), |mut v, r| {
+            if !v.contains(&r) {
+                v.push(r);
+            }
+            v
+        });
+    assert_eq!(failover_runs.len(), 2, "{trail}");
+    let steps_of = |run: &str| -> Vec<(String, String)> {
+        entries
+            .iter()
+            .filter(|j| j["run"] == run)
+            .filter_map(|j| Some((j["step"].as_str()?.to_string(), j["phase"].as_str()?.to_string())))
+            .collect()
+    };
+    let first_run = steps_of(&failover_runs[0]);
+    assert!(first_run.contains(&("catch_up".into(), "ok".into())), "{first_run:?}");
+    assert!(!first_run.iter().any(|(s, _)| s == "promote"), "{first_run:?}");
+    let second_run = steps_of(&failover_runs[1]);
+    assert!(second_run.contains(&("promote".into(), "ok".into())), "{second_run:?}");
+    assert!(!second_run.iter().any(|(s, _)| s == "catch_up"), "it had caught up already: {second_run:?}");
+    let promotions = entries.iter().filter(|j| j["step"] == "promote" && j["phase"] == "ok").count();
+    assert_eq!(promotions, 1, "one promotion in all:\n{trail}");
+    println!(
+        "| catch_up | killed (SIGKILL) | failed over to the same candidate | {} acknowledged writes, none lost | {:.1} s |",
+        acked.len(),
+        took.as_secs_f64()
+    );
+}
+
+/// What a failed run of the test above may leave: a replica whose IO thread is stopped, or one
+/// still following the other replica. Each is pointed at `master` again and started.
+async fn heal(sb: &Sandbox, master: &str, replicas: &[String]) {
+    let repl = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl password");
+    for r in replicas {
+        let row = sb.replica_status(r).await;
+        let port = row.as_ref().and_then(|r| r.get::<String, _>("Master_Port")).unwrap_or_default();
+        if port == sb.port(master).to_string() {
+            sb.exec(r, "START SLAVE").await;
+            continue;
+        }
+        sb.exec(
+            r,
+            &format!(
+                "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{}', \
+                 MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos; START SLAVE",
+                sb.port(master),
+                sb.var("SANDBOX_REPL_USER"),
+                repl.trim()
+            ),
+        )
+        .await;
+    }
 }

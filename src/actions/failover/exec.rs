@@ -162,6 +162,7 @@ impl FailoverExec<'_> {
         };
         let pos = pos.unwrap_or_default();
         let secs = timeout.as_secs_f64();
+        let master = self.req.master.clone();
         let cand = self.cand().await?;
         follow(cand, &d, from, acc, &d.gtid_positioning(), limit, false).await?;
         let waited: Option<i64> = first_value(cand, &d.wait_for_gtid(&pos, secs), timeout + limit).await?;
@@ -169,7 +170,19 @@ impl FailoverExec<'_> {
         if !d.wait_succeeded(true, waited) {
             return Err(format!("did not reach {from}'s position {pos} within {secs:.1} s"));
         }
-        Ok(format!("has everything {from} has ({pos})"))
+        // Back under the dead master as `stop_io` left it (applying, not receiving): a run that
+        // dies after this step leaves a replica of the master that holds everything, which the
+        // next run judges and promotes; one left following `from` would be refused as a replica
+        // of nobody in the shard.
+        let pos_master = d.gtid_positioning();
+        exec(
+            cand,
+            &d.change_source(&master, &acc.repl_user, acc.repl_password.as_ref(), &pos_master, acc.repl_tls),
+            limit,
+        )
+        .await?;
+        exec(cand, d.start_sql_thread(), limit).await?;
+        Ok(format!("has everything {from} has ({pos}); a replica of {master} again, not receiving"))
     }
 
     /// The candidate back under the dead master, as it was.

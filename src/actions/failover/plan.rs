@@ -13,7 +13,9 @@ pub enum FailoverStep {
     StopIo { replicas: Vec<Addr> },
     /// The candidate (and every other replica, best effort) applies all it received.
     ApplyRelay { candidate: Addr, timeout: Duration },
-    /// The candidate replicates from a replica that holds more, until it has it all.
+    /// The candidate replicates from a replica that holds more, until it has it all; then it is
+    /// a replica of the dead master again (as `StopIo` left it), so a run that dies here leaves
+    /// a candidate the next run can judge.
     CatchUp { candidate: Addr, from: Addr, timeout: Duration },
     /// The fencing hook (STONITH, router): a non-zero exit aborts before anything is writable.
     PreHook { command: String },
@@ -52,7 +54,8 @@ impl Step for FailoverStep {
                 format!("wait up to {:.0} s for {candidate} to apply its whole relay log", timeout.as_secs_f64())
             }
             FailoverStep::CatchUp { candidate, from, timeout } => format!(
-                "{candidate} replicates from {from}, which holds more, until it has it all (up to {:.0} s)",
+                "{candidate} replicates from {from}, which holds more, until it has it all (up to {:.0} s), then \
+                 follows the dead master again, applying and not receiving",
                 timeout.as_secs_f64()
             ),
             FailoverStep::PreHook { command } => {

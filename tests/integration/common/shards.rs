@@ -42,7 +42,8 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     ("serve", &["s44", "s45", "s46", "s47"]),
     // Issue 17 §1: the fault-injection soak (every shard takes faults; r1 behind a proxy, r2 by name).
     ("soak", &["s51", "s52", "s53", "s54"]),
-    // Issue 17 §5: promotions killed after each step in turn, then finished (s55).
+    // Issue 17 §5: promotions killed after each step in turn, then finished (s55); s56 a replica
+    // down during a switch, the failover matrix, and a failover killed after its catch-up.
     ("crash", &["s55", "s56"]),
     // Issue 16: s48 a stopped SQL thread (fires, resolves), s49 a flap shorter than `for`, s50 an
     // Alertmanager restart while its alerts change.

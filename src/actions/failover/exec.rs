@@ -48,6 +48,44 @@ pub(super) struct FailoverExec<'a> {
     pub not_repointed: Vec<Addr>,
 }
 
+impl<'a> FailoverExec<'a> {
+    /// A run on `req` that makes `candidate` the master (GTID replicas when `gtid`), then points
+    /// `followers` at it, with nothing learned yet: which IO threads to restart on a rollback
+    /// and whether the promotion already happened are the caller's to set (a fresh failover and
+    /// the finishing of an interrupted one differ there).
+    pub fn new(
+        req: &'a Request,
+        acc: &'a Accounts,
+        d: Dialect,
+        candidate: Addr,
+        gtid: bool,
+        followers: Vec<Addr>,
+        run: String,
+    ) -> Self {
+        FailoverExec {
+            req,
+            acc,
+            opts: acc.admin_opts(),
+            d,
+            candidate,
+            gtid,
+            io_was_running: Vec::new(),
+            followers,
+            run,
+            started: Instant::now(),
+            cand: None,
+            final_link: None,
+            promote_attempted: false,
+            promoted: false,
+            writable_after: None,
+            new_master_at: None,
+            took_over_at: None,
+            semi_sync_undo: None,
+            not_repointed: Vec::new(),
+        }
+    }
+}
+
 /// A fresh read of one server.
 pub(super) async fn read(a: &Addr, opts: &Arc<ProbeOptions>) -> Result<InstanceStatus, String> {
     let mut p = Prober::new(a.clone(), opts.clone());

@@ -16,7 +16,6 @@ pub mod candidate;
 mod exec;
 pub mod plan;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use self::candidate::{Choice, Judged, Promotion};
@@ -301,25 +300,8 @@ pub async fn failover(
         .collect();
     let followers: Vec<Addr> = reachable.iter().filter(|a| **a != choice.candidate).cloned().collect();
     let mut ex = FailoverExec {
-        req,
-        acc,
-        opts: Arc::clone(&opts),
-        d: dialect,
-        candidate: choice.candidate.clone(),
-        gtid,
         io_was_running,
-        followers,
-        run: journal.run.clone(),
-        started: std::time::Instant::now(),
-        cand: None,
-        final_link: None,
-        promote_attempted: false,
-        promoted: false,
-        writable_after: None,
-        new_master_at: None,
-        took_over_at: None,
-        semi_sync_undo: None,
-        not_repointed: Vec::new(),
+        ..FailoverExec::new(req, acc, dialect, choice.candidate.clone(), gtid, followers, journal.run.clone())
     };
     let result = runner::execute::<FailoverStep, _>(&plan, &mut ex, &mut journal, None).await;
     outcome.promoted = ex.promoted;
@@ -398,26 +380,11 @@ async fn finish_interrupted(
         return Ok(outcome);
     }
     journal.entry("check", "ok", None, &what)?;
+    // Promoted by the earlier run: nothing here may undo that.
     let mut ex = FailoverExec {
-        req,
-        acc,
-        opts: acc.admin_opts(),
-        d: dialect,
-        candidate: new_master.clone(),
-        gtid,
-        io_was_running: Vec::new(),
-        followers,
-        run: journal.run.clone(),
-        started: std::time::Instant::now(),
-        cand: None,
-        final_link: None,
         promote_attempted: true,
         promoted: true,
-        writable_after: None,
-        new_master_at: None,
-        took_over_at: None,
-        semi_sync_undo: None,
-        not_repointed: Vec::new(),
+        ..FailoverExec::new(req, acc, dialect, new_master.clone(), gtid, followers, journal.run.clone())
     };
     let ran = runner::execute::<FailoverStep, _>(&plan, &mut ex, &mut journal, None).await?;
     outcome.promoted = true;

@@ -87,6 +87,22 @@ pub fn failover_promoted(path: &Path, shard: &str, candidate: &str) -> bool {
     })
 }
 
+/// Whether a failover of `shard` began catching `candidate` up from `from` (its `catch_up` step
+/// started; the step's description names both): how a later run tells a candidate a crash in the
+/// middle of that step left following another replica from one chained there by hand. `false`
+/// without a readable log.
+pub fn failover_catching_up(path: &Path, shard: &str, candidate: &str, from: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    let prefix = format!("{candidate} replicates from {from},");
+    text.lines().filter_map(|l| serde_json::from_str::<Recorded>(l).ok()).any(|r| {
+        r.action == "failover"
+            && r.shard == shard
+            && r.step == "catch_up"
+            && r.phase == "start"
+            && r.detail.starts_with(&prefix)
+    })
+}
+
 /// The accounts promotions of `shard` locked (`fence`) and nothing unlocked since: no later
 /// `unfence` of that account (by any run: an unlock is an unlock) and no successful `rollback` of
 /// the run that locked it. A crashed run leaves them locked on the old master. Unreadable lines are
@@ -206,6 +222,39 @@ impl AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_catch_up_is_recognised_by_its_failover_shard_candidate_and_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        assert!(!failover_catching_up(&path, "s1", "h:2", "h:3"), "no log: nothing began");
+        let mut log = AuditLog::open(Some(&path)).expect("open");
+        for (action, shard, step, phase) in [
+            ("failover", "s1", "catch_up", "start"),
+            ("failover", "s2", "catch_up", "ok"),
+            ("promote", "s3", "catch_up", "start"),
+        ] {
+            let e = Entry {
+                ts: Utc::now(),
+                run: "r1".into(),
+                action,
+                shard: shard.into(),
+                step: step.into(),
+                phase,
+                duration_ms: None,
+                detail: "h:2 replicates from h:3, which holds more, until it has it all".into(),
+                accounts: Vec::new(),
+                coords: None,
+                by: None,
+            };
+            log.write(&e).expect("write");
+        }
+        assert!(failover_catching_up(&path, "s1", "h:2", "h:3"));
+        assert!(!failover_catching_up(&path, "s1", "h:3", "h:2"), "the other way round");
+        assert!(!failover_catching_up(&path, "s1", "h:2", "h:33"), "another source");
+        assert!(!failover_catching_up(&path, "s2", "h:2", "h:3"), "only the step's start counts");
+        assert!(!failover_catching_up(&path, "s3", "h:2", "h:3"), "a promotion's catch-up is another thing");
+    }
 
     #[test]
     fn appends_one_json_object_per_line() {

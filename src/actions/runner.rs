@@ -306,8 +306,9 @@ pub const CRASH_AFTER_ENV: &str = "SHARDTOP_TEST_CRASH_AFTER";
 
 /// Test-only hook: with `SHARDTOP_TEST_CRASH_AFTER=<step>` (a step's name as the audit log writes
 /// it, e.g. `freeze`), the process kills itself with SIGKILL right after that step is done and
-/// audited, as a crash there would leave things (`tests/integration/crash.rs`). Not for production.
-fn crash_if_asked(step: &str) {
+/// audited, as a crash there would leave things (`tests/integration/crash.rs`). A step may also
+/// call it with `<step>:<point>` for a crash in its middle. Not for production.
+pub(crate) fn crash_if_asked(step: &str) {
     if std::env::var_os(CRASH_AFTER_ENV).is_some_and(|v| v == step) {
         // SAFETY: kill(2) of our own pid; no memory is involved.
         unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };

@@ -295,7 +295,7 @@ async fn a_promotion_killed_after_any_step_is_finished_by_the_next_run_without_l
 async fn a_replica_down_during_the_switch_is_named_and_the_switch_completes() {
     let _serial = DOWN_SHARD_LOCK.lock().await;
     let sb = sandbox_or_skip!();
-    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
+    let (master, replicas) = ready_down_shard(&sb).await;
     let (candidate, down) = (replicas[0].clone(), replicas[1].clone());
     let dir = tempfile::tempdir().expect("tempdir");
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
@@ -424,11 +424,7 @@ async fn answering_layout(sb: &Sandbox, shard: &str, down: &str) -> (String, Vec
 async fn a_failover_killed_after_any_step_is_finished_by_the_next_run_without_losing_a_write() {
     let _serial = DOWN_SHARD_LOCK.lock().await;
     let sb = Arc::new(sandbox_or_skip!());
-    // A master an earlier, failed run of this test left killed.
-    for n in members_of(DOWN_SHARD) {
-        sandbox_cmd(&sb, "start", &n);
-    }
-    let (master, _) = layout_of(&sb, DOWN_SHARD).await;
+    let (master, _) = ready_down_shard(&sb).await;
     sb.exec(
         &master,
         &format!(
@@ -555,11 +551,7 @@ async fn check_config_names_each_missing_privilege_per_server() {
     let pwfile = dir.path().join("pw");
     std::fs::write(&pwfile, "lp-test-pw\n").expect("password file");
     // Whichever member the other tests of s56 left as its master, in the config's order.
-    for n in members_of(DOWN_SHARD) {
-        sandbox_cmd(&sb, "start", &n);
-    }
-    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
-    heal(&sb, &master, &replicas).await;
+    let (master, replicas) = ready_down_shard(&sb).await;
     let members = [master.clone(), replicas[0].clone(), replicas[1].clone()];
     let config = |user: &str, pwfile: &str| {
         let addrs: Vec<String> = members.iter().map(|m| sb.addr(m)).collect();
@@ -672,10 +664,7 @@ async fn check_config_names_each_missing_privilege_per_server() {
 async fn a_replica_down_during_a_failover_is_named_and_the_failover_completes() {
     let _serial = DOWN_SHARD_LOCK.lock().await;
     let sb = sandbox_or_skip!();
-    for n in members_of(DOWN_SHARD) {
-        sandbox_cmd(&sb, "start", &n);
-    }
-    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
+    let (master, replicas) = ready_down_shard(&sb).await;
     converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
     let (candidate, down) = (replicas[0].clone(), replicas[1].clone());
     let dir = tempfile::tempdir().expect("tempdir");
@@ -733,11 +722,23 @@ async fn a_replica_down_during_a_failover_is_named_and_the_failover_completes() 
 async fn a_failover_killed_after_its_catch_up_is_finished_by_the_next_run_without_losing_a_write() {
     let _serial = DOWN_SHARD_LOCK.lock().await;
     let sb = Arc::new(sandbox_or_skip!());
-    for n in members_of(DOWN_SHARD) {
-        sandbox_cmd(&sb, "start", &n);
-    }
-    let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
-    heal(&sb, &master, &replicas).await;
+    killed_in_catch_up(sb, "catch_up").await;
+}
+
+/// The same, killed in the middle of `catch_up` (`catch_up:following`: the candidate follows the
+/// advanced replica and has not yet been put back under the dead master). The next run finds it
+/// following that replica, recognises the interrupted catch-up from the audit log, puts it back
+/// under the dead master (`reattach`), and fails over to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_killed_in_the_middle_of_its_catch_up_is_finished_by_the_next_run() {
+    let _serial = DOWN_SHARD_LOCK.lock().await;
+    let sb = Arc::new(sandbox_or_skip!());
+    killed_in_catch_up(sb, "catch_up:following").await;
+}
+
+async fn killed_in_catch_up(sb: Arc<Sandbox>, crash_at: &str) {
+    let midway = crash_at != "catch_up";
+    let (master, replicas) = ready_down_shard(&sb).await;
     converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
     sb.exec(
         &master,
@@ -781,16 +782,31 @@ async fn a_failover_killed_after_its_catch_up_is_finished_by_the_next_run_withou
     let stop = Arc::new(AtomicBool::new(false));
     let during = tokio::spawn(writer(sb.clone(), routing.clone(), hi + 1, stop.clone()));
 
-    // The run that dies right after the candidate caught up from the advanced replica.
+    // The run that dies after (or in the middle of) the candidate's catch-up from the advanced
+    // replica.
     let to = ["--shard", DOWN_SHARD, "--to", &sb.addr(&behind), "--yes"];
-    let (status, out) = shardtop(&sb, "failover", &cfg, &to, Some("catch_up"));
-    assert_eq!(status.signal(), Some(9), "the failover was not killed:\n{out}");
+    let (status, out) = shardtop(&sb, "failover", &cfg, &to, Some(crash_at));
+    assert_eq!(status.signal(), Some(9), "{crash_at}: the failover was not killed:\n{out}");
     assert!(out.contains(&format!("catches up first from {}", sb.addr(&ahead))), "{out}");
     let trail = std::fs::read_to_string(&audit).unwrap_or_default();
     let last_ok = trail.lines().rfind(|l| l.contains("\"phase\":\"ok\"")).unwrap_or_default();
-    assert!(last_ok.contains("\"step\":\"catch_up\""), "the audit log ends with {last_ok}");
+    let last_step = if midway { "apply_relay" } else { "catch_up" };
+    assert!(last_ok.contains(&format!("\"step\":\"{last_step}\"")), "{crash_at}: the audit log ends with {last_ok}");
     assert!(read_only(&sb, &ahead).await && read_only(&sb, &behind).await, "nothing is promoted yet");
-    assert_eq!(count(behind.clone(), lo, hi).await, Some(acked.len().to_string()), "{behind} caught up");
+    let source = sb.replica_status(&behind).await.and_then(|r| r.get::<String, _>("Master_Port"));
+    let expected = if midway { sb.port(&ahead) } else { sb.port(&master) };
+    assert_eq!(source, Some(expected.to_string()), "{crash_at}: whom {behind} follows after the dead run");
+    if !midway {
+        assert_eq!(count(behind.clone(), lo, hi).await, Some(acked.len().to_string()), "{behind} caught up");
+    }
+
+    if midway {
+        // Planned first: the interrupted catch-up is named, the candidate judged as it will be.
+        let dry = ["--shard", DOWN_SHARD, "--to", &sb.addr(&behind), "--dry-run"];
+        let (status, out) = shardtop(&sb, "failover", &cfg, &dry, None);
+        assert!(status.success(), "{out}");
+        assert!(out.contains("interrupted_catch_up") && out.contains("stopped in the middle of its catch-up"), "{out}");
+    }
 
     // The next run, as the operator typed it again.
     let started = Instant::now();
@@ -840,22 +856,43 @@ async fn a_failover_killed_after_its_catch_up_is_finished_by_the_next_run_withou
             .collect()
     };
     let first_run = steps_of(&failover_runs[0]);
-    assert!(first_run.contains(&("catch_up".into(), "ok".into())), "{first_run:?}");
+    assert!(first_run.contains(&("catch_up".into(), if midway { "start" } else { "ok" }.into())), "{first_run:?}");
     assert!(!first_run.iter().any(|(s, _)| s == "promote"), "{first_run:?}");
     let second_run = steps_of(&failover_runs[1]);
     assert!(second_run.contains(&("promote".into(), "ok".into())), "{second_run:?}");
-    assert!(!second_run.iter().any(|(s, _)| s == "catch_up"), "it had caught up already: {second_run:?}");
+    if midway {
+        assert!(second_run.contains(&("reattach".into(), "ok".into())), "{second_run:?}");
+    } else {
+        assert!(!second_run.iter().any(|(s, _)| s == "catch_up"), "it had caught up already: {second_run:?}");
+    }
     let promotions = entries.iter().filter(|j| j["step"] == "promote" && j["phase"] == "ok").count();
     assert_eq!(promotions, 1, "one promotion in all:\n{trail}");
     println!(
-        "| catch_up | killed (SIGKILL) | failed over to the same candidate | {} acknowledged writes, none lost | {:.1} s |",
+        "| {crash_at} | killed (SIGKILL) | {} | {} acknowledged writes, none lost | {:.1} s |",
+        if midway {
+            "reattached to the dead master; failed over to the same candidate"
+        } else {
+            "failed over to the same candidate"
+        },
         acked.len(),
         took.as_secs_f64()
     );
 }
 
-/// What a failed run of the test above may leave: a replica whose IO thread is stopped, or one
-/// still following the other replica. Each is pointed at `master` again and started.
+/// s56 as its tests expect it, whatever a failed earlier run left: every member running (a
+/// killed master started again), and the replicas streaming from the writable one. Its master
+/// and replicas.
+async fn ready_down_shard(sb: &Sandbox) -> (String, Vec<String>) {
+    for n in members_of(DOWN_SHARD) {
+        sandbox_cmd(sb, "start", &n);
+    }
+    let (master, replicas) = layout_of(sb, DOWN_SHARD).await;
+    heal(sb, &master, &replicas).await;
+    (master, replicas)
+}
+
+/// What a failed run may leave: a replica whose IO thread is stopped, or one still following the
+/// other replica. Each is pointed at `master` again and started.
 async fn heal(sb: &Sandbox, master: &str, replicas: &[String]) {
     let repl = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl password");
     for r in replicas {

@@ -86,6 +86,55 @@ impl<'a> FailoverExec<'a> {
     }
 }
 
+/// The server on `c` a replica of the dead `master` again by GTID, applying what it holds and
+/// receiving nothing (as `stop_io` leaves replicas), whatever it followed before.
+async fn back_under(c: &mut Conn, d: &Dialect, master: &Addr, acc: &Accounts, limit: Duration) -> Result<(), String> {
+    exec(c, d.stop_replica(), limit).await?;
+    let pos = d.gtid_positioning();
+    exec(c, &d.change_source(master, &acc.repl_user, acc.repl_password.as_ref(), &pos, acc.repl_tls), limit).await?;
+    exec(c, d.start_sql_thread(), limit).await
+}
+
+/// Replicas an earlier failover left following another replica of the shard, by GTID, in the
+/// middle of its catch-up (its audit log says it began catching this one up from that one):
+/// `(replica, the replica it follows)`. Anything else chained off a replica is left alone (and
+/// judged a replica of nobody in the shard).
+pub(super) fn interrupted_catch_ups(req: &Request, replicas: &[(Addr, Option<InstanceStatus>)]) -> Vec<(Addr, Addr)> {
+    let of_master = |s: &InstanceStatus| s.replication.iter().any(|l| l.source == req.master);
+    replicas
+        .iter()
+        .filter_map(|(a, s)| {
+            let s = s.as_ref().filter(|s| s.read_only && !of_master(s))?;
+            let [link] = s.replication.as_slice() else { return None };
+            let from = replicas.iter().find(|(f, fs)| *f == link.source && fs.as_ref().is_some_and(of_master))?;
+            (link.gtid_mode != GtidMode::No
+                && crate::actions::audit::failover_catching_up(
+                    &req.audit_log,
+                    &req.shard,
+                    &a.to_string(),
+                    &from.0.to_string(),
+                ))
+            .then(|| (a.clone(), from.0.clone()))
+        })
+        .collect()
+}
+
+/// Put `a`, which `status` describes, back under the dead master (what `catch_up` ends with).
+pub(super) async fn reattach_interrupted(
+    a: &Addr,
+    status: &InstanceStatus,
+    req: &Request,
+    acc: &Accounts,
+    opts: &Arc<ProbeOptions>,
+) -> Result<(), String> {
+    let d =
+        Dialect::detect(&status.version, "").ok_or_else(|| format!("unknown server version {:?}", status.version))?;
+    let mut c = connect(a, opts).await?;
+    let done = back_under(&mut c, &d, &req.master, acc, acc.timeout).await;
+    let _ = c.disconnect().await;
+    done
+}
+
 /// A fresh read of one server.
 pub(super) async fn read(a: &Addr, opts: &Arc<ProbeOptions>) -> Result<InstanceStatus, String> {
     let mut p = Prober::new(a.clone(), opts.clone());
@@ -203,6 +252,7 @@ impl FailoverExec<'_> {
         let master = self.req.master.clone();
         let cand = self.cand().await?;
         follow(cand, &d, from, acc, &d.gtid_positioning(), limit, false).await?;
+        crate::actions::runner::crash_if_asked("catch_up:following");
         let waited: Option<i64> = first_value(cand, &d.wait_for_gtid(&pos, secs), timeout + limit).await?;
         let _ = exec(cand, d.stop_replica(), limit).await;
         if !d.wait_succeeded(true, waited) {
@@ -212,14 +262,7 @@ impl FailoverExec<'_> {
         // dies after this step leaves a replica of the master that holds everything, which the
         // next run judges and promotes; one left following `from` would be refused as a replica
         // of nobody in the shard.
-        let pos_master = d.gtid_positioning();
-        exec(
-            cand,
-            &d.change_source(&master, &acc.repl_user, acc.repl_password.as_ref(), &pos_master, acc.repl_tls),
-            limit,
-        )
-        .await?;
-        exec(cand, d.start_sql_thread(), limit).await?;
+        back_under(cand, &d, &master, acc, limit).await?;
         Ok(format!("has everything {from} has ({pos}); a replica of {master} again, not receiving"))
     }
 

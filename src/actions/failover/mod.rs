@@ -212,6 +212,44 @@ pub async fn failover(
         )));
     }
 
+    // A candidate an earlier failover left following another replica in the middle of its
+    // catch-up: back under the dead master first, as the step's end or its rollback would have
+    // put it; else it would be judged a replica of nobody and refused (or passed over).
+    let mut replicas = replicas;
+    if state.is_dead() || dead_forced {
+        for (a, from) in exec::interrupted_catch_ups(req, &replicas) {
+            let what = format!("{a} follows {from}: an earlier failover stopped in the middle of its catch-up");
+            let Some(slot) = replicas.iter_mut().find(|(x, _)| *x == a) else { continue };
+            let Some(status) = slot.1.clone() else { continue };
+            if req.dry_run {
+                checks.push(Check {
+                    name: "interrupted_catch_up",
+                    ok: true,
+                    detail: format!("{what}; the run puts it back under {} first", req.master),
+                    forced: false,
+                });
+                // Judged as the run will leave it: applying, not receiving, under the dead master.
+                if let Some(l) = slot.1.as_mut().and_then(|s| s.replication.first_mut()) {
+                    l.source = req.master.clone();
+                    l.sql_running = true;
+                    l.io_state = IoState::Stopped;
+                }
+                continue;
+            }
+            let t = journal.start("reattach", format!("{what}; back under the dead master {}", req.master))?;
+            match exec::reattach_interrupted(&a, &status, req, acc, &opts).await {
+                Ok(()) => {
+                    slot.1 = read(&a, &opts).await.ok();
+                    journal.done("reattach", t, format!("{a} is a replica of {} again, not receiving", req.master))?;
+                }
+                Err(e) => {
+                    journal.entry("reattach", "failed", None, &e)?;
+                    journal.warn(format!("reattach {a}: {e}"));
+                }
+            }
+        }
+    }
+
     // Judge and choose.
     let rule = |a: &Addr| req.promotion.iter().find(|(x, _)| x == a).map(|(_, p)| *p).unwrap_or_default();
     let rows: Vec<(Addr, Option<&InstanceStatus>, Promotion, bool)> =

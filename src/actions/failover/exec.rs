@@ -455,3 +455,92 @@ impl Executor<FailoverStep> for FailoverExec<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::audit::{AuditLog, Entry};
+    use crate::fleet::test_support::{link, replica_status};
+
+    fn request(audit_log: &std::path::Path) -> Request {
+        Request {
+            shard: "s1".into(),
+            master: Addr::new("master", 3306),
+            replicas: vec![Addr::new("a", 3306), Addr::new("b", 3306)],
+            candidate: Some(Addr::new("b", 3306)),
+            dry_run: false,
+            relay_timeout: Duration::from_secs(1),
+            catchup_timeout: Duration::from_secs(1),
+            force_checks: Vec::new(),
+            pre_hook: None,
+            hook: None,
+            hook_timeout: Duration::from_secs(1),
+            upstream: None,
+            promotion: Vec::new(),
+            seen: None,
+            audit_log: audit_log.to_path_buf(),
+        }
+    }
+
+    /// `b` following `a`, which follows the master.
+    fn chained() -> Vec<(Addr, Option<InstanceStatus>)> {
+        let mut b = replica_status(Some(0));
+        b.replication = vec![link(Addr::new("a", 3306), Some(0))];
+        vec![(Addr::new("a", 3306), Some(replica_status(Some(0)))), (Addr::new("b", 3306), Some(b))]
+    }
+
+    fn began_catch_up(path: &std::path::Path, detail: &str) {
+        let mut log = AuditLog::open(Some(path)).expect("open");
+        let e = Entry {
+            ts: chrono::Utc::now(),
+            run: "r1".into(),
+            action: "failover",
+            shard: "s1".into(),
+            step: "catch_up".into(),
+            phase: "start",
+            duration_ms: None,
+            detail: detail.into(),
+            accounts: Vec::new(),
+            coords: None,
+            by: None,
+        };
+        log.write(&e).expect("write");
+    }
+
+    #[test]
+    fn only_a_catch_up_the_audit_log_records_as_begun_is_taken_for_interrupted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        let req = request(&path);
+        let (a, b) = (Addr::new("a", 3306), Addr::new("b", 3306));
+        // Chained by hand: no record, left alone.
+        assert_eq!(interrupted_catch_ups(&req, &chained()), vec![]);
+        began_catch_up(&path, "b:3306 replicates from a:3306, which holds more, until it has it all");
+        assert_eq!(interrupted_catch_ups(&req, &chained()), vec![(b.clone(), a.clone())]);
+
+        // Not when it is writable, still follows the master too, follows a server outside the
+        // shard or one that does not follow the master, or replicates by file:position.
+        let mut writable = chained();
+        writable[1].1.as_mut().expect("b").read_only = false;
+        let mut also_master = chained();
+        also_master[1].1.as_mut().expect("b").replication.push(link(req.master.clone(), Some(0)));
+        let mut outside = chained();
+        outside[1].1.as_mut().expect("b").replication[0].source = Addr::new("elsewhere", 3306);
+        let mut orphan_source = chained();
+        orphan_source[0].1.as_mut().expect("a").replication.clear();
+        let mut file_pos = chained();
+        file_pos[1].1.as_mut().expect("b").replication[0].gtid_mode = GtidMode::No;
+        let mut unread = chained();
+        unread[0].1 = None;
+        for (what, replicas) in [
+            ("writable", writable),
+            ("also the master's", also_master),
+            ("outside the shard", outside),
+            ("source not the master's", orphan_source),
+            ("file:position", file_pos),
+            ("source unread", unread),
+        ] {
+            assert_eq!(interrupted_catch_ups(&req, &replicas), vec![], "{what}");
+        }
+    }
+}

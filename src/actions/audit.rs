@@ -88,19 +88,21 @@ pub fn failover_promoted(path: &Path, shard: &str, candidate: &str) -> bool {
 }
 
 /// Whether a failover of `shard` began catching `candidate` up from `from` (its `catch_up` step
-/// started; the step's description names both): how a later run tells a candidate a crash in the
-/// middle of that step left following another replica from one chained there by hand. `false`
-/// without a readable log.
+/// started; the step's description names both) and never ended (no outcome, no rollback): how a
+/// later run tells a candidate a crash in the middle of that step left following another replica
+/// from one chained there by hand. `false` without a readable log.
 pub fn failover_catching_up(path: &Path, shard: &str, candidate: &str, from: &str) -> bool {
     let Ok(text) = std::fs::read_to_string(path) else { return false };
     let prefix = format!("{candidate} replicates from {from},");
-    text.lines().filter_map(|l| serde_json::from_str::<Recorded>(l).ok()).any(|r| {
-        r.action == "failover"
-            && r.shard == shard
-            && r.step == "catch_up"
-            && r.phase == "start"
-            && r.detail.starts_with(&prefix)
-    })
+    let entries: Vec<Recorded> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Recorded>(l).ok())
+        .filter(|r| r.action == "failover" && r.shard == shard)
+        .collect();
+    let ended = |run: &str| entries.iter().any(|r| r.run == run && matches!(r.step.as_str(), "outcome" | "rollback"));
+    entries
+        .iter()
+        .any(|r| r.step == "catch_up" && r.phase == "start" && r.detail.starts_with(&prefix) && !ended(&r.run))
 }
 
 /// The accounts promotions of `shard` locked (`fence`) and nothing unlocked since: no later
@@ -251,6 +253,29 @@ mod tests {
         }
         assert!(failover_catching_up(&path, "s1", "h:2", "h:3"));
         assert!(!failover_catching_up(&path, "s1", "h:3", "h:2"), "the other way round");
+        // A run that ended (its outcome, or a rollback that put the candidate back) was not
+        // interrupted.
+        for step in ["outcome", "rollback"] {
+            let other = dir.path().join(format!("{step}.jsonl"));
+            let mut log = AuditLog::open(Some(&other)).expect("open");
+            for (step, phase) in [("catch_up", "start"), (step, "ok")] {
+                let e = Entry {
+                    ts: Utc::now(),
+                    run: "r2".into(),
+                    action: "failover",
+                    shard: "s1".into(),
+                    step: step.into(),
+                    phase,
+                    duration_ms: None,
+                    detail: "h:2 replicates from h:3, which holds more".into(),
+                    accounts: Vec::new(),
+                    coords: None,
+                    by: None,
+                };
+                log.write(&e).expect("write");
+            }
+            assert!(!failover_catching_up(&other, "s1", "h:2", "h:3"), "{step}");
+        }
         assert!(!failover_catching_up(&path, "s1", "h:2", "h:33"), "another source");
         assert!(!failover_catching_up(&path, "s2", "h:2", "h:3"), "only the step's start counts");
         assert!(!failover_catching_up(&path, "s3", "h:2", "h:3"), "a promotion's catch-up is another thing");

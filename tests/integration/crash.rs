@@ -879,12 +879,71 @@ async fn killed_in_catch_up(sb: Arc<Sandbox>, crash_at: &str) {
     );
 }
 
+/// A fencing hook that fails after the lagging candidate caught up: the failover rolls back, and
+/// the candidate is a replica of the dead master again (with what it fetched), nothing writable;
+/// the master back, every member streams from it again.
+#[tokio::test]
+async fn a_failed_fence_after_a_catch_up_puts_the_candidate_back_under_the_master() {
+    let _serial = DOWN_SHARD_LOCK.lock().await;
+    let sb = sandbox_or_skip!();
+    let (master, replicas) = ready_down_shard(&sb).await;
+    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
+    let (ahead, behind) = (replicas[0].clone(), replicas[1].clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, "pre_failover_hook = \"false\"");
+    sb.exec(&behind, "STOP SLAVE IO_THREAD").await;
+    sb.exec(&master, "INSERT INTO social.photos (user_id, caption) VALUES (56, 'fence'), (56, 'fence')").await;
+    let pos = sb.value(&master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    assert_eq!(sb.value(&ahead, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"));
+    sandbox_cmd(&sb, "kill", &master);
+    let to = ["--shard", DOWN_SHARD, "--to", &sb.addr(&behind), "--yes"];
+    let (status, out) = shardtop(&sb, "failover", &cfg, &to, None);
+    sandbox_cmd(&sb, "start", &master);
+    assert_eq!(status.code(), Some(2), "{out}");
+    assert!(out.contains("step pre_hook failed") && out.contains("rolled back"), "{out}");
+    assert!(read_only(&sb, &ahead).await && read_only(&sb, &behind).await, "nothing writable: {out}");
+    let row = sb.replica_status(&behind).await.expect("the candidate replicates");
+    assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port(&master).to_string()), "{out}");
+    let steps: Vec<(String, String)> = std::fs::read_to_string(&audit)
+        .expect("audit")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|j| Some((j["step"].as_str()?.to_string(), j["phase"].as_str()?.to_string())))
+        .collect();
+    for want in [("catch_up", "ok"), ("pre_hook", "failed"), ("rollback", "ok")] {
+        assert!(steps.contains(&(want.0.into(), want.1.into())), "{want:?} not in {steps:?}");
+    }
+    // The master is back (started read-only, as the sandbox starts every server) and still the
+    // master: both replicas stream from it again, nothing lost.
+    sb.exec(&master, "SET GLOBAL read_only = 0").await;
+    for r in [&ahead, &behind] {
+        sb.exec(r, "STOP SLAVE; START SLAVE").await;
+    }
+    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("after: {e}"));
+}
+
 /// s56 as its tests expect it, whatever a failed earlier run left: every member running (a
 /// killed master started again), and the replicas streaming from the writable one. Its master
 /// and replicas.
 async fn ready_down_shard(sb: &Sandbox) -> (String, Vec<String>) {
     for n in members_of(DOWN_SHARD) {
         sandbox_cmd(sb, "start", &n);
+    }
+    // A master killed and started again comes up read-only (as the sandbox starts every server):
+    // the one member that replicates from nobody is the master.
+    let mut writable = Vec::new();
+    let mut sourceless = Vec::new();
+    for n in members_of(DOWN_SHARD) {
+        if !read_only(sb, &n).await {
+            writable.push(n.clone());
+        }
+        if sb.replica_status(&n).await.is_none() {
+            sourceless.push(n);
+        }
+    }
+    if let ([], [only]) = (writable.as_slice(), sourceless.as_slice()) {
+        sb.exec(only, "SET GLOBAL read_only = 0").await;
     }
     let (master, replicas) = layout_of(sb, DOWN_SHARD).await;
     heal(sb, &master, &replicas).await;

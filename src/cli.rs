@@ -663,3 +663,36 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
 pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     crate::config::parse_duration(s).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Issue 17 §8: `--help` shows an argument's environment variable *with its value*, so no
+    /// argument may read one (a password there would be on every help screen). Secrets come
+    /// from the files and variables the config names, read by shardtop itself.
+    #[test]
+    fn no_argument_of_any_command_reads_the_environment() {
+        fn walk(cmd: &clap::Command, path: &str, found: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                if let Some(env) = a.get_env() {
+                    found.push(format!("{path} {}: {env:?}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let cli = Cli::command();
+        let mut found = Vec::new();
+        walk(&cli, "shardtop", &mut found);
+        assert!(found.is_empty(), "arguments read from the environment (shown with their values by --help): {found:?}");
+        // The walk reaches every command, the hidden ones included.
+        let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+        for n in ["promote", "failover", "rejoin", "fence", "serve", "watch", "record", "replay"] {
+            assert!(names.contains(&n), "{n} not in {names:?}");
+        }
+    }
+}

@@ -275,6 +275,7 @@ where
             Ok(detail) => {
                 journal.done(name, t, detail)?;
                 crash_if_asked(name);
+                run_if_asked(name);
                 ran.steps.push(name);
             }
             Err(e) => {
@@ -312,6 +313,22 @@ pub(crate) fn crash_if_asked(step: &str) {
     if std::env::var_os(CRASH_AFTER_ENV).is_some_and(|v| v == step) {
         // SAFETY: kill(2) of our own pid; no memory is involved.
         unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+}
+
+/// The variables of the test-only fault hook (`run_if_asked`).
+pub const RUN_AFTER_ENV: &str = "SHARDTOP_TEST_RUN_AFTER";
+pub const RUN_CMD_ENV: &str = "SHARDTOP_TEST_RUN_CMD";
+
+/// Test-only hook: with `SHARDTOP_TEST_RUN_AFTER=<step>` and `SHARDTOP_TEST_RUN_CMD=<command>`,
+/// the command runs (`sh -c`, to its end) right after that step is done and audited, before the
+/// next one starts: a fault at an exact point of a run (`tests/integration/crash.rs` SIGSTOPs
+/// the old master right after the freeze). Not for production.
+fn run_if_asked(step: &str) {
+    if std::env::var_os(RUN_AFTER_ENV).is_some_and(|v| v == step)
+        && let Some(cmd) = std::env::var_os(RUN_CMD_ENV)
+    {
+        let _ = std::process::Command::new("sh").arg("-c").arg(cmd).status();
     }
 }
 

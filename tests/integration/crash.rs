@@ -923,6 +923,63 @@ async fn a_failed_fence_after_a_catch_up_puts_the_candidate_back_under_the_maste
     converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("after: {e}"));
 }
 
+/// Issue 17 §5, within one run: the old master hangs (SIGSTOP) right after the promotion froze
+/// it (`SHARDTOP_TEST_RUN_AFTER=freeze`). The run fails within its timeouts naming the master,
+/// promotes nothing, and leaves the candidate a replica of the old master; once the master
+/// resumes, it is found frozen (an interrupted promotion) and the switch is finished with
+/// `--force-check master_writable`.
+#[tokio::test]
+async fn a_master_that_hangs_right_after_the_freeze_fails_the_run_and_switches_nothing() {
+    let _serial = DOWN_SHARD_LOCK.lock().await;
+    let sb = sandbox_or_skip!();
+    let (master, replicas) = ready_down_shard(&sb).await;
+    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
+    let candidate = replicas[0].clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let cfg = config_of(&sb, DOWN_SHARD, &master, &replicas, &audit, "true");
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
+    let freeze = format!("{} freeze {master} --dir {}", script.display(), sb.var("SANDBOX_DIR"));
+    let started = Instant::now();
+    let out = std::process::Command::new(sb.bin())
+        .arg("promote")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--shard", DOWN_SHARD, "--to", &sb.addr(&candidate), "--yes"])
+        .env("SHARDTOP_TEST_RUN_AFTER", "freeze")
+        .env("SHARDTOP_TEST_RUN_CMD", &freeze)
+        .env_remove("SHARDTOP_TEST_CRASH_AFTER")
+        .output()
+        .expect("run shardtop promote");
+    let took = started.elapsed();
+    sandbox_cmd(&sb, "thaw", &master);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("master hung after the freeze: exit {:?} after {:.1} s\n{text}", out.status.code(), took.as_secs_f64());
+    // Exit 3: the rollback could not make the hung master writable again, and says so.
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    let addr = sb.addr(&master);
+    assert!(text.contains(&format!("step verify_frozen failed: the master {addr}: no answer")), "{text}");
+    assert!(text.contains(&format!("the master {addr} may still be read-only (frozen)")), "{text}");
+    assert!(read_only(&sb, &candidate).await, "nothing promoted:\n{text}");
+    let row = sb.replica_status(&candidate).await.expect("the candidate replicates");
+    assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port(&master).to_string()), "{text}");
+    let trail = std::fs::read_to_string(&audit).expect("audit");
+    assert!(trail.contains("\"step\":\"freeze\",\"phase\":\"ok\""), "{trail}");
+    assert!(!trail.contains("\"step\":\"promote\",\"phase\":\"ok\""), "{trail}");
+
+    // Resumed: whatever the rollback could not undo on the hung master is finished by the next
+    // runs, as after a crash after the freeze.
+    let (status, out) = promote_shard(&sb, DOWN_SHARD, &cfg, &["--to", &sb.addr(&candidate)], None);
+    if !status.success() {
+        assert_eq!(status.code(), Some(1), "{out}");
+        assert!(out.contains("previous promotion may have been interrupted"), "{out}");
+        let force = ["--to", &sb.addr(&candidate), "--force-check", "master_writable"];
+        let (status, out) = promote_shard(&sb, DOWN_SHARD, &cfg, &force, None);
+        assert!(status.success(), "{out}");
+    }
+    converged_of(&sb, DOWN_SHARD, &candidate).await.unwrap_or_else(|e| panic!("after: {e}"));
+}
+
 /// s56 as its tests expect it, whatever a failed earlier run left: every member running (a
 /// killed master started again), and the replicas streaming from the writable one. Its master
 /// and replicas.

@@ -197,7 +197,9 @@ impl PromoteExec<'_> {
         let restart_upstream = self.stopped_upstream;
         let accounts = self.locked_accounts.clone();
         let lock = format!("DO RELEASE_LOCK('{}')", self.lock_name);
-        let master = self.master().await?;
+        let addr = self.req.master.clone();
+        let stays = |e: String| format!("the master {addr} may still be read-only (frozen): {e}");
+        let master = self.master().await.map_err(stays)?;
         let mut result = async {
             exec(master, d.set_read_only(false), limit).await?;
             if restart_upstream {
@@ -210,16 +212,18 @@ impl PromoteExec<'_> {
             result = result.and(Err(format!("unlocking {}: {e}", accounts.join(", "))));
         }
         let _ = exec(master, &lock, limit).await;
-        result.map(|()| Some(format!("{} writable again", self.req.master)))
+        result.map(|()| Some(format!("{addr} writable again"))).map_err(stays)
     }
 
     async fn verify_frozen(&mut self) -> Result<String, String> {
         let (d, limit) = (self.d, self.limit());
-        let master = self.master().await?;
-        let mut last = read_coords(master, &d, limit).await?;
+        let addr = self.req.master.clone();
+        let named = |e: String| format!("the master {addr}: {e}");
+        let master = self.master().await.map_err(named)?;
+        let mut last = read_coords(master, &d, limit).await.map_err(named)?;
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            let now = read_coords(master, &d, limit).await?;
+            let now = read_coords(master, &d, limit).await.map_err(named)?;
             if now == last {
                 let detail = format!("at {}", describe_coords(&last));
                 self.frozen_at = Some(last);

@@ -36,6 +36,26 @@ pub struct Entry {
     pub by: Option<String>,
 }
 
+impl Entry {
+    /// An entry stamped now, with no duration, accounts, coordinates or remote author (set those
+    /// with struct update syntax where a step has them).
+    pub fn new(run: &str, action: &'static str, shard: &str, step: &str, phase: &'static str, detail: &str) -> Self {
+        Entry {
+            ts: Utc::now(),
+            run: run.into(),
+            action,
+            shard: shard.into(),
+            step: step.into(),
+            phase,
+            duration_ms: None,
+            detail: detail.into(),
+            accounts: Vec::new(),
+            coords: None,
+            by: None,
+        }
+    }
+}
+
 /// The fields of a recorded entry that `fenced_accounts` reads back.
 #[derive(Deserialize)]
 struct Recorded {
@@ -287,19 +307,7 @@ mod tests {
         let path = dir.path().join("sub/audit.jsonl");
         for step in ["lock", "freeze"] {
             let mut log = AuditLog::open(Some(&path)).expect("open");
-            let e = Entry {
-                ts: Utc::now(),
-                run: "r1".into(),
-                action: "promote",
-                shard: "s1".into(),
-                step: step.into(),
-                phase: "ok",
-                duration_ms: Some(1.5),
-                detail: String::new(),
-                accounts: Vec::new(),
-                coords: None,
-                by: None,
-            };
+            let e = Entry { duration_ms: Some(1.5), ..Entry::new("r1", "promote", "s1", step, "ok", "") };
             log.write(&e).expect("write");
         }
         let text = std::fs::read_to_string(&path).expect("read");
@@ -314,19 +322,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("audit.jsonl");
         let mut log = AuditLog::open(Some(&path)).expect("open").by(Some("alice".into()));
-        let e = Entry {
-            ts: Utc::now(),
-            run: "r".into(),
-            action: "promote",
-            shard: "s".into(),
-            step: "lock".into(),
-            phase: "ok",
-            duration_ms: None,
-            detail: String::new(),
-            accounts: Vec::new(),
-            coords: None,
-            by: None,
-        };
+        let e = Entry::new("r", "promote", "s", "lock", "ok", "");
         log.write(&e).expect("write");
         let mut local = AuditLog::open(Some(&path)).expect("open");
         local.write(&e).expect("write");
@@ -339,35 +335,14 @@ mod tests {
     #[test]
     fn a_dry_run_writes_nothing() {
         let mut log = AuditLog::open(None).expect("open");
-        let e = Entry {
-            ts: Utc::now(),
-            run: "r".into(),
-            action: "promote",
-            shard: "s".into(),
-            step: "x".into(),
-            phase: "ok",
-            duration_ms: None,
-            detail: String::new(),
-            accounts: Vec::new(),
-            coords: None,
-            by: None,
-        };
+        let e = Entry::new("r", "promote", "s", "x", "ok", "");
         assert!(log.write(&e).is_ok());
     }
 
     fn line(run: &str, shard: &str, step: &str, phase: &str, accounts: &[&str]) -> String {
         let e = Entry {
-            ts: Utc::now(),
-            run: run.into(),
-            action: "promote",
-            shard: shard.into(),
-            step: step.into(),
-            phase: if phase == "ok" { "ok" } else { "failed" },
-            duration_ms: None,
-            detail: "d".into(),
             accounts: accounts.iter().map(|a| a.to_string()).collect(),
-            coords: None,
-            by: None,
+            ..Entry::new(run, "promote", shard, step, if phase == "ok" { "ok" } else { "failed" }, "d")
         };
         serde_json::to_string(&e).expect("json")
     }
@@ -408,19 +383,7 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         assert!(!failover_promoted(&path, "s1", "db2:3306"), "no log");
         let entry = |action: &'static str, shard: &str, step: &str, phase: &'static str, detail: &str| {
-            let e = Entry {
-                ts: Utc::now(),
-                run: "r1".into(),
-                action,
-                shard: shard.into(),
-                step: step.into(),
-                phase,
-                duration_ms: None,
-                detail: detail.into(),
-                accounts: Vec::new(),
-                coords: None,
-                by: None,
-            };
+            let e = Entry::new("r1", action, shard, step, phase, detail);
             serde_json::to_string(&e).expect("json")
         };
         let lines = [
@@ -443,19 +406,7 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         assert_eq!(switch_coords(&path, "s1", "db2:3306"), None);
         let switch = |run: &str, shard: &str, cand: &str, coords: &str| {
-            let e = Entry {
-                ts: Utc::now(),
-                run: run.into(),
-                action: "promote",
-                shard: shard.into(),
-                step: "switch".into(),
-                phase: "ok",
-                duration_ms: None,
-                detail: cand.into(),
-                accounts: Vec::new(),
-                coords: Some(coords.into()),
-                by: None,
-            };
+            let e = Entry { coords: Some(coords.into()), ..Entry::new(run, "promote", shard, "switch", "ok", cand) };
             serde_json::to_string(&e).expect("json")
         };
         let lines = [

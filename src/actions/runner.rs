@@ -179,17 +179,10 @@ impl<'a> Journal<'a> {
         coords: Option<String>,
     ) -> std::io::Result<()> {
         let entry = Entry {
-            ts: Utc::now(),
-            run: self.run.clone(),
-            action: self.action,
-            shard: self.shard.clone(),
-            step: step.to_string(),
-            phase,
             duration_ms: took.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3),
-            detail: self.scrub(detail),
             accounts,
             coords,
-            by: None,
+            ..Entry::new(&self.run, self.action, &self.shard, step, phase, &self.scrub(detail))
         };
         self.audit.write(&entry)
     }

@@ -102,24 +102,11 @@ fn checksum_found_something(o: &Entry) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
 
     use super::*;
 
     fn e(run: &str, action: &'static str, step: &str, phase: &'static str, detail: &str) -> Entry {
-        Entry {
-            ts: Utc::now(),
-            run: run.into(),
-            action,
-            shard: "s48".into(),
-            step: step.into(),
-            phase,
-            duration_ms: None,
-            detail: detail.into(),
-            accounts: Vec::new(),
-            coords: None,
-            by: None,
-        }
+        Entry::new(run, action, "s48", step, phase, detail)
     }
 
     fn verdicts(entries: &[Entry]) -> Vec<(String, &'static str, String)> {

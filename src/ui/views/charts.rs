@@ -15,6 +15,7 @@ use crate::fleet::health::{fmt_ms, qps_drop_line};
 use crate::fleet::model::History;
 use crate::fleet::{Instance, Shard};
 use crate::ui::app::App;
+use crate::ui::theme::Theme;
 
 /// The one place that picks how charts are drawn. Block cells and dots render
 /// on any terminal font over SSH; braille (denser) often does not.
@@ -36,6 +37,11 @@ pub(super) struct Series<'a> {
     pub markers: Vec<f64>,
     /// The x axis reaches back this far (seconds) even while the data does not yet.
     pub span: Option<f64>,
+}
+
+/// The warn and crit threshold lines of a chart, labelled in its own units.
+pub(super) fn limit_lines(warn: f64, crit: f64, fmt: &dyn Fn(f64) -> String, t: &Theme) -> Vec<(String, f64, Style)> {
+    vec![(format!("warn {}", fmt(warn)), warn, t.warn), (format!("crit {}", fmt(crit)), crit, t.crit)]
 }
 
 fn points(h: &History, step: Duration) -> Vec<(f64, f64)> {
@@ -63,10 +69,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Inst
         Series {
             title: format!(" lag {} ", lag_inst.map(|i| i.addr.to_string()).unwrap_or_default()),
             points: points(lag_hist, app.poll_interval),
-            limits: vec![
-                (format!("warn {}", secs(lim.lag_warn.as_secs_f64())), lim.lag_warn.as_secs_f64(), t.warn),
-                (format!("crit {}", secs(lim.lag_crit.as_secs_f64())), lim.lag_crit.as_secs_f64(), t.crit),
-            ],
+            limits: limit_lines(lim.lag_warn.as_secs_f64(), lim.lag_crit.as_secs_f64(), &secs, t),
             fmt: &secs,
             markers: Vec::new(),
             span: None,
@@ -84,18 +87,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Inst
         Series {
             title: format!(" feed p99 ({}) ", shard.feed.source.label()),
             points: points(&shard.feed.p99_history, app.feed_interval),
-            limits: vec![
-                (
-                    format!("warn {}", ms(lim.feed_p99_warn.as_secs_f64() * 1e3)),
-                    lim.feed_p99_warn.as_secs_f64() * 1e3,
-                    t.warn,
-                ),
-                (
-                    format!("crit {}", ms(lim.feed_p99_crit.as_secs_f64() * 1e3)),
-                    lim.feed_p99_crit.as_secs_f64() * 1e3,
-                    t.crit,
-                ),
-            ],
+            limits: limit_lines(lim.feed_p99_warn.as_secs_f64() * 1e3, lim.feed_p99_crit.as_secs_f64() * 1e3, &ms, t),
             fmt: &ms,
             markers: Vec::new(),
             span: None,

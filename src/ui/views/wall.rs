@@ -12,7 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use tui_big_text::{BigText, PixelSize};
 
-use super::charts::{Series, draw_one};
+use super::charts::{Series, draw_one, limit_lines};
 use super::{fmt_lag, fmt_rate, trend};
 use crate::fleet::Health;
 use crate::fleet::health::fmt_ms;
@@ -492,10 +492,7 @@ pub(super) fn draw_charts(app: &App, frame: &mut Frame, area: Rect, min_span: f6
         Series {
             title: " worst lag ".into(),
             points: app.wall.series(Metric::Lag, now),
-            limits: vec![
-                (format!("warn {}", secs(lim.lag_warn.as_secs_f64())), lim.lag_warn.as_secs_f64(), t.warn),
-                (format!("crit {}", secs(lim.lag_crit.as_secs_f64())), lim.lag_crit.as_secs_f64(), t.crit),
-            ],
+            limits: limit_lines(lim.lag_warn.as_secs_f64(), lim.lag_crit.as_secs_f64(), &secs, t),
             fmt: &secs,
             markers: markers.clone(),
             span: Some(span),
@@ -503,18 +500,7 @@ pub(super) fn draw_charts(app: &App, frame: &mut Frame, area: Rect, min_span: f6
         Series {
             title: " feed fan-out p99 ".into(),
             points: app.wall.series(Metric::P99, now),
-            limits: vec![
-                (
-                    format!("warn {}", ms(lim.feed_p99_warn.as_secs_f64() * 1e3)),
-                    lim.feed_p99_warn.as_secs_f64() * 1e3,
-                    t.warn,
-                ),
-                (
-                    format!("crit {}", ms(lim.feed_p99_crit.as_secs_f64() * 1e3)),
-                    lim.feed_p99_crit.as_secs_f64() * 1e3,
-                    t.crit,
-                ),
-            ],
+            limits: limit_lines(lim.feed_p99_warn.as_secs_f64() * 1e3, lim.feed_p99_crit.as_secs_f64() * 1e3, &ms, t),
             fmt: &ms,
             markers,
             span: Some(span),

@@ -256,20 +256,8 @@ mod tests {
             ("failover", "s2", "catch_up", "ok"),
             ("promote", "s3", "catch_up", "start"),
         ] {
-            let e = Entry {
-                ts: Utc::now(),
-                run: "r1".into(),
-                action,
-                shard: shard.into(),
-                step: step.into(),
-                phase,
-                duration_ms: None,
-                detail: "h:2 replicates from h:3, which holds more, until it has it all".into(),
-                accounts: Vec::new(),
-                coords: None,
-                by: None,
-            };
-            log.write(&e).expect("write");
+            let detail = "h:2 replicates from h:3, which holds more, until it has it all";
+            log.write(&Entry::new("r1", action, shard, step, phase, detail)).expect("write");
         }
         assert!(failover_catching_up(&path, "s1", "h:2", "h:3"));
         assert!(!failover_catching_up(&path, "s1", "h:3", "h:2"), "the other way round");
@@ -279,20 +267,8 @@ mod tests {
             let other = dir.path().join(format!("{step}.jsonl"));
             let mut log = AuditLog::open(Some(&other)).expect("open");
             for (step, phase) in [("catch_up", "start"), (step, "ok")] {
-                let e = Entry {
-                    ts: Utc::now(),
-                    run: "r2".into(),
-                    action: "failover",
-                    shard: "s1".into(),
-                    step: step.into(),
-                    phase,
-                    duration_ms: None,
-                    detail: "h:2 replicates from h:3, which holds more".into(),
-                    accounts: Vec::new(),
-                    coords: None,
-                    by: None,
-                };
-                log.write(&e).expect("write");
+                let detail = "h:2 replicates from h:3, which holds more";
+                log.write(&Entry::new("r2", "failover", "s1", step, phase, detail)).expect("write");
             }
             assert!(!failover_catching_up(&other, "s1", "h:2", "h:3"), "{step}");
         }

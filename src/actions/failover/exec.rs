@@ -491,20 +491,7 @@ mod tests {
 
     fn began_catch_up(path: &std::path::Path, detail: &str) {
         let mut log = AuditLog::open(Some(path)).expect("open");
-        let e = Entry {
-            ts: chrono::Utc::now(),
-            run: "r1".into(),
-            action: "failover",
-            shard: "s1".into(),
-            step: "catch_up".into(),
-            phase: "start",
-            duration_ms: None,
-            detail: detail.into(),
-            accounts: Vec::new(),
-            coords: None,
-            by: None,
-        };
-        log.write(&e).expect("write");
+        log.write(&Entry::new("r1", "failover", "s1", "catch_up", "start", detail)).expect("write");
     }
 
     #[test]

@@ -65,7 +65,7 @@ async fn the_table_method_holds_file_position_replicas_at_binlog_coordinates() {
     );
     let (code, out) = checksum(&sb, &cfg, &["--shard", "s60", "--tables", "social.fp", "--method", "table"]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("hold") && out.contains(&format!("{} did not reach", sb.addr(&r1))), "{out}");
+    assert!(out.contains("hold") && hold_failed_on(&out, &sb.addr(&r1)), "{out}");
     let log = std::fs::read_to_string(&audit).expect("audit log");
     for needle in ["\"step\":\"hold\",\"phase\":\"failed\"", "\"step\":\"rollback\",\"phase\":\"ok\""] {
         assert!(log.contains(needle), "the failed hold and its undoing are audited ({needle}):\n{log}");
@@ -95,9 +95,16 @@ async fn the_table_method_holds_file_position_replicas_at_binlog_coordinates() {
     });
     unlock.await.expect("unlock task");
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains(&format!("{} did not reach", sb.addr(&r1))), "{out}");
+    assert!(hold_failed_on(&out, &sb.addr(&r1)), "{out}");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let row = sb.replica_status(&r1).await.expect("replica");
     assert_eq!(row.get::<String, _>("Slave_SQL_Running").as_deref(), Some("Yes"), "replication restarted");
     assert_eq!(row.get::<String, _>("Until_Condition").as_deref(), Some("None"), "no hold left");
+}
+
+/// The hold failed on this replica within `replica_timeout`: it did not reach the position, or
+/// (on a loaded machine) its STOP SLAVE did not even return in time. Either way the run must end
+/// at the hold and undo it, which the callers assert.
+fn hold_failed_on(out: &str, replica: &str) -> bool {
+    out.contains(&format!("{replica} did not reach")) || out.contains(&format!("{replica}: STOP SLAVE did not return"))
 }

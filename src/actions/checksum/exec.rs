@@ -13,9 +13,10 @@ use mysql_async::{Conn, Row, Value};
 use super::plan::ChecksumStep;
 use super::sizing::next_chunk_size;
 use super::sql::{
-    boundary_splits, boundary_text, convert_result_table_sql, crc_expr, create_table_sql, ident, key_cmp, qualified,
+    boundary_text, convert_result_table_sql, crc_expr, create_table_sql, ident, key_cmp, qualified,
     result_charsets_sql, table_name, truncate,
 };
+use super::walk;
 use super::{ChecksumError, Event, Report, Request, Res, TablePlan, TableResult, fail};
 use crate::actions::runner::{Executor, Journal};
 use crate::fleet::health::lag_seconds;
@@ -30,8 +31,6 @@ pub(super) const WAIT_SLICE: f64 = 0.5;
 const THROTTLE_EVERY: Duration = Duration::from_secs(1);
 /// A replica probe still unanswered after this is reported as a pause while it goes on.
 const SLOW_ANSWER: Duration = Duration::from_millis(500);
-/// At most this many readings of an ambiguous resume boundary are looked up.
-const RESUME_READINGS: usize = 64;
 
 /// The throttle's current pause: since when, and the reason last reported.
 #[derive(Default)]
@@ -370,69 +369,6 @@ impl<'a> ChecksumExec<'a> {
         Ok((cnt, took))
     }
 
-    async fn key_at(&mut self, t: &TablePlan, cond: &str, offset: u64) -> Res<Option<Vec<Value>>> {
-        let key: Vec<String> = t.key.iter().map(|c| ident(c)).collect();
-        let force = t.index.as_ref().map(|i| format!(" FORCE INDEX({})", ident(i))).unwrap_or_default();
-        let sql = format!(
-            "SELECT {} FROM {}{force} WHERE {cond} ORDER BY {} LIMIT {offset}, 1",
-            key.join(", "),
-            table_name(&t.db, &t.tbl),
-            key.join(", ")
-        );
-        Ok(self.first_row(&sql).await?.map(Row::unwrap))
-    }
-
-    async fn key_at_last(&mut self, t: &TablePlan) -> Res<Option<Vec<Value>>> {
-        let desc: Vec<String> = t.key.iter().map(|c| format!("{} DESC", ident(c))).collect();
-        let cols: Vec<String> = t.key.iter().map(|c| ident(c)).collect();
-        let sql = format!(
-            "SELECT {} FROM {} ORDER BY {} LIMIT 1",
-            cols.join(", "),
-            table_name(&t.db, &t.tbl),
-            desc.join(", ")
-        );
-        Ok(self.first_row(&sql).await?.map(Row::unwrap))
-    }
-
-    /// The key values of a stored boundary. Unambiguous for a one-column key or when no value
-    /// holds a comma; otherwise each reading is looked up in the table's index and the one that
-    /// names a row wins (`None`: none does).
-    async fn resume_key(&mut self, t: &TablePlan, text: &str) -> Res<Option<Vec<Value>>> {
-        let as_values =
-            |parts: Vec<String>| parts.into_iter().map(|v| Value::Bytes(v.into_bytes())).collect::<Vec<_>>();
-        let mut readings = boundary_splits(text, t.key.len(), RESUME_READINGS);
-        if readings.len() == 1 {
-            return Ok(readings.pop().map(as_values));
-        }
-        for parts in readings {
-            let vals = as_values(parts);
-            if self.key_at(t, &key_cmp(&t.key, "=", &vals), 0).await?.is_some() {
-                return Ok(Some(vals));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Where a previous run stopped: (next chunk number, last upper boundary, table finished).
-    async fn resume_point(&mut self, t: &TablePlan) -> Res<Option<(i64, Option<String>, bool)>> {
-        let res = qualified(&self.req.result_table);
-        let row = self
-            .first_row(&format!(
-                "SELECT chunk, upper_boundary, lower_boundary FROM {res} WHERE db = {} AND tbl = {} AND master_crc IS NOT NULL ORDER BY chunk DESC LIMIT 1",
-                quote(&t.db),
-                quote(&t.tbl)
-            ))
-            .await?;
-        row.map(|r| {
-            let (chunk, upper, lower): (i64, Option<String>, Option<String>) =
-                mysql_async::from_row_opt(r).map_err(|e| ChecksumError::Failed(format!("reading {res}: {e}")))?;
-            // The last chunk of a finished table is the one above the last key: no upper boundary.
-            let finished = upper.is_none() && lower.is_some();
-            Ok((chunk + 1, upper, finished))
-        })
-        .transpose()
-    }
-
     /// One table, chunk by chunk; `result` holds what was done even when it fails partway.
     async fn table(&mut self, t: &TablePlan, result: &mut TableResult, journal: &mut Journal<'_>) -> Res<()> {
         let started = Instant::now();
@@ -485,16 +421,35 @@ impl<'a> ChecksumExec<'a> {
         let mut chunk_size: u64 = 1000;
         let target = self.req.chunk_time.as_secs_f64();
         let mut last_key = prev_upper.clone();
+        // A one-column integer key is walked in arithmetic ranges up to its largest value now.
+        let int_of_first = |v: &[Value]| v.first().and_then(walk::int_of);
+        let max = match (t.int_key, int_of_first(&first)) {
+            (true, Some(_)) => self.key_at_last(t).await?.as_deref().and_then(int_of_first),
+            _ => None,
+        };
+        let mut keys_per_row = match (int_of_first(&first), max) {
+            (Some(min), Some(max)) => walk::initial_keys_per_row(min, max, t.rows_estimate),
+            _ => f64::INFINITY,
+        };
         loop {
             self.throttle(journal, "table").await?;
-            let lower = match &prev_upper {
-                None => Some(first.clone()),
-                Some(u) => self.key_at(t, &key_cmp(&t.key, ">", u), 0).await?,
+            let lower = match (&prev_upper, max, prev_upper.as_deref().and_then(int_of_first)) {
+                (None, _, _) => Some(first.clone()),
+                (Some(_), Some(max), Some(n)) if n >= max => None,
+                (Some(_), Some(_), Some(n)) => Some(vec![walk::value_of(n + 1)]),
+                (Some(u), _, _) => self.key_at(t, &key_cmp(&t.key, ">", u), 0).await?,
             };
             let Some(lower) = lower else { break };
-            let upper = match self.key_at(t, &key_cmp(&t.key, ">=", &lower), chunk_size - 1).await? {
-                Some(u) => u,
-                None => self.key_at_last(t).await?.unwrap_or_else(|| lower.clone()),
+            let range = match (int_of_first(&lower), max) {
+                (Some(lo), Some(max)) => walk::range_upper(lo, max, chunk_size, keys_per_row),
+                _ => None,
+            };
+            let upper = match range {
+                Some(hi) => vec![walk::value_of(hi)],
+                None => match self.key_at(t, &key_cmp(&t.key, ">=", &lower), chunk_size - 1).await? {
+                    Some(u) => u,
+                    None => self.key_at_last(t).await?.unwrap_or_else(|| lower.clone()),
+                },
             };
             let cond = format!("{} AND {}", key_cmp(&t.key, ">=", &lower), key_cmp(&t.key, "<=", &upper));
             let (rows, took) = self
@@ -515,6 +470,9 @@ impl<'a> ChecksumExec<'a> {
             });
             let remaining = t.rows_estimate.saturating_sub(result.rows);
             chunk_size = next_chunk_size(chunk_size, rows, took.as_secs_f64(), target, remaining);
+            if let (Some(lo), Some(hi)) = (int_of_first(&lower), int_of_first(&upper)) {
+                keys_per_row = walk::observed_keys_per_row(lo, hi, rows, keys_per_row);
+            }
             chunk_no += 1;
             last_key = Some(upper.clone());
             prev_upper = Some(upper);

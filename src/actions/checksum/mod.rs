@@ -17,6 +17,7 @@ mod sizing;
 mod sql;
 mod table_method;
 mod tables;
+mod walk;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +66,8 @@ pub struct TablePlan {
     /// The index chunks walk (`PRIMARY` or a unique index); `None`: checksummed whole.
     pub index: Option<String>,
     pub key: Vec<String>,
+    /// The key is one integer column: chunk boundaries are arithmetic (`walk`), not read.
+    pub int_key: bool,
     pub columns: Vec<String>,
     pub nullable: Vec<String>,
     pub rows_estimate: u64,

@@ -151,6 +151,7 @@ mod tests {
             tbl: tbl.into(),
             index: skip.is_none().then(|| "PRIMARY".to_string()),
             key: vec!["id".into()],
+            int_key: true,
             columns: vec!["id".into()],
             nullable: Vec::new(),
             rows_estimate: 10,

@@ -6,6 +6,9 @@ use mysql_async::prelude::Queryable;
 
 use super::{ChecksumError, Request, Res, TablePlan, fail};
 
+/// Integer column types: a one-column key of these is walked by arithmetic ranges.
+const INT_TYPES: [&str; 5] = ["tinyint", "smallint", "mediumint", "int", "bigint"];
+
 /// Read the tables to check, with their keys and columns.
 pub(super) async fn plan_tables(conn: &mut Conn, req: &Request) -> Res<Vec<TablePlan>> {
     let result_db = req.result_table.split('.').next().unwrap_or("percona").to_string();
@@ -30,14 +33,20 @@ pub(super) async fn plan_tables(conn: &mut Conn, req: &Request) -> Res<Vec<Table
     }
     let mut out = Vec::new();
     for (db, tbl, rows) in names {
-        let cols: Vec<(String, String)> = conn
+        let typed: Vec<(String, String, String)> = conn
             .exec_map(
-                "SELECT COLUMN_NAME, IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                "SELECT COLUMN_NAME, IS_NULLABLE, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
                 (db.as_str(), tbl.as_str()),
-                |(c, n): (String, String)| (c, n),
+                |(c, n, t): (String, String, String)| (c, n, t),
             )
             .await
             .map_err(fail("reading columns"))?;
+        let int_cols: Vec<String> = typed
+            .iter()
+            .filter(|(_, _, t)| INT_TYPES.contains(&t.to_ascii_lowercase().as_str()))
+            .map(|(c, _, _)| c.clone())
+            .collect();
+        let cols: Vec<(String, String)> = typed.into_iter().map(|(c, n, _)| (c, n)).collect();
         let idx: Vec<(String, String, i64)> = conn
             .exec_map(
                 "SELECT s.INDEX_NAME, s.COLUMN_NAME, s.NON_UNIQUE FROM information_schema.STATISTICS s \
@@ -74,7 +83,8 @@ pub(super) async fn plan_tables(conn: &mut Conn, req: &Request) -> Res<Vec<Table
                 )),
             ),
         };
-        out.push(TablePlan { db, tbl, index, key, columns, nullable, rows_estimate: rows, skip });
+        let int_key = key.len() == 1 && int_cols.contains(&key[0]);
+        out.push(TablePlan { db, tbl, index, key, int_key, columns, nullable, rows_estimate: rows, skip });
     }
     Ok(out)
 }

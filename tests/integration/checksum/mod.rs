@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 use crate::common::Sandbox;
 
 const ROWS: u64 = 1_000_000;
+/// `social.sparse`: a dense stretch of its integer key, one with a key every 5, and one more
+/// dense stretch past a gap of billions, so the chunks walk both by arithmetic ranges and
+/// by read boundaries (`walk`).
+const SPARSE_PART: u64 = 20_000;
+const SPARSE_IDS: [i64; 3] = [777, 1_000_000_000 + 5 * 777, 5_000_000_777];
 
 pub(super) fn checksum(sb: &Sandbox, cfg: &std::path::Path, args: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(sb.bin())
@@ -66,10 +71,14 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     sb.exec(
         "s15-m",
         &format!(
-            "USE social; CREATE TABLE social.big (id BIGINT NOT NULL PRIMARY KEY, a INT NULL, b VARCHAR(40) NULL, c DATETIME NOT NULL); \
+            "USE social; DROP TABLE IF EXISTS social.big, social.nopk, social.sparse; CREATE TABLE social.big (id BIGINT NOT NULL PRIMARY KEY, a INT NULL, b VARCHAR(40) NULL, c DATETIME NOT NULL); \
              INSERT INTO social.big SELECT seq, IF(seq % 7 = 0, NULL, seq * 3), IF(seq % 11 = 0, NULL, CONCAT('row-', seq)), \
              '2024-01-01' + INTERVAL (seq % 100000) SECOND FROM seq_1_to_{ROWS}; \
-             CREATE TABLE social.nopk (a INT NULL, b VARCHAR(20) NULL); INSERT INTO social.nopk VALUES (1, 'x'), (2, NULL), (NULL, 'z')"
+             CREATE TABLE social.nopk (a INT NULL, b VARCHAR(20) NULL); INSERT INTO social.nopk VALUES (1, 'x'), (2, NULL), (NULL, 'z'); \
+             CREATE TABLE social.sparse (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, v VARCHAR(20) NOT NULL); \
+             INSERT INTO social.sparse SELECT seq, 'dense' FROM seq_1_to_{SPARSE_PART}; \
+             INSERT INTO social.sparse SELECT 1000000000 + 5 * seq, 'sparse' FROM seq_1_to_{SPARSE_PART}; \
+             INSERT INTO social.sparse SELECT 5000000000 + seq, 'after a gap' FROM seq_1_to_{SPARSE_PART}"
         ),
     )
     .await;
@@ -84,14 +93,14 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
             sb.actions_section(&dir.path().join("a.jsonl"), "")
         ),
     );
-    let tables = "social.big,social.nopk";
+    let tables = "social.big,social.nopk,social.sparse";
 
     // 1. Consistent: no differences; the table without a key is checksummed whole.
     let started = Instant::now();
     let (code, json) = json_report(&sb, &cfg, &["--tables", tables]);
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(json["diffs"].as_array().map(Vec::len), Some(0), "{json:#}");
-    assert_eq!(json["rows"].as_u64(), Some(ROWS + 3));
+    assert_eq!(json["rows"].as_u64(), Some(ROWS + 3 + 3 * SPARSE_PART));
     eprintln!("checksum of {} rows: {:?} ({} rows/s reported)", ROWS + 3, started.elapsed(), json["rows_per_second"]);
     let nopk = json["tables"].as_array().into_iter().flatten().find(|t| t["tbl"] == "nopk").cloned().expect("nopk");
     assert_eq!(nopk["chunks"], 1);
@@ -174,7 +183,8 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
         &format!(
             "SET SESSION sql_log_bin = 0; UPDATE social.big SET b = 'tampered' WHERE id = 123456; \
              DELETE FROM social.big WHERE id = 654321; INSERT INTO social.big VALUES ({max_id}, 1, 'extra', NOW()); \
-             UPDATE social.nopk SET b = 'y' WHERE a = 1"
+             UPDATE social.nopk SET b = 'y' WHERE a = 1; UPDATE social.sparse SET v = 'tampered' WHERE id IN ({})",
+            SPARSE_IDS.map(|i| i.to_string()).join(", ")
         ),
     )
     .await;
@@ -193,6 +203,15 @@ async fn finds_exactly_the_chunks_that_differ_and_survives_pauses_and_interrupti
     }
     assert_eq!(big.len(), 3, "no other chunk differs: {big:#?}");
     assert_eq!(diffs.iter().filter(|d| d["tbl"] == "nopk").count(), 1);
+    let sparse: Vec<&serde_json::Value> = diffs.iter().filter(|d| d["tbl"] == "sparse").collect();
+    for id in SPARSE_IDS {
+        assert_eq!(
+            sparse.iter().filter(|d| covers(d, id)).count(),
+            1,
+            "one differing chunk holds id {id}: {sparse:#?}"
+        );
+    }
+    assert_eq!(sparse.len(), 3, "no other chunk of the sparse table differs: {sparse:#?}");
 
     // 4b. The quick method: replicas held at one position, CHECKSUM TABLE compared.
     let (code, out) = checksum(&sb, &cfg, &["--shard", "s15", "--tables", tables, "--method", "table"]);

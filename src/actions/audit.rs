@@ -125,6 +125,28 @@ pub fn failover_catching_up(path: &Path, shard: &str, candidate: &str, from: &st
         .any(|r| r.step == "catch_up" && r.phase == "start" && r.detail.starts_with(&prefix) && !ended(&r.run))
 }
 
+/// Whether a failover of `shard` began promoting `candidate` (its `promote` step started) in a run
+/// that never ended (no outcome, no rollback), and no later failover of the shard finished: how a
+/// later run tells a candidate a crash between `RESET SLAVE ALL` and making it writable left
+/// read-only with no replication from one someone reset by hand. `false` without a readable log.
+pub fn failover_promoting(path: &Path, shard: &str, candidate: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    let prefix = format!("stop and reset replication on {candidate},");
+    let entries: Vec<Recorded> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Recorded>(l).ok())
+        .filter(|r| r.action == "failover" && r.shard == shard)
+        .collect();
+    let ended = |run: &str| entries.iter().any(|r| r.run == run && matches!(r.step.as_str(), "outcome" | "rollback"));
+    entries.iter().enumerate().any(|(i, r)| {
+        r.step == "promote"
+            && r.phase == "start"
+            && r.detail.starts_with(&prefix)
+            && !ended(&r.run)
+            && !entries[i + 1..].iter().any(|l| l.step == "outcome" && l.phase == "ok")
+    })
+}
+
 /// The accounts promotions of `shard` locked (`fence`) and nothing unlocked since: no later
 /// `unfence` of that account (by any run: an unlock is an unlock) and no successful `rollback` of
 /// the run that locked it. A crashed run leaves them locked on the old master. Unreadable lines are
@@ -244,6 +266,30 @@ impl AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_half_done_promotion_is_recognised_until_a_run_finishes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.jsonl");
+        assert!(!failover_promoting(&path, "s1", "h:2"), "no log: nothing began");
+        let mut log = AuditLog::open(Some(&path)).expect("open");
+        let start = "stop and reset replication on h:2, make it writable";
+        log.write(&Entry::new("r1", "failover", "s1", "promote", "start", start)).expect("write");
+        assert!(failover_promoting(&path, "s1", "h:2"));
+        assert!(!failover_promoting(&path, "s1", "h:22"), "another candidate");
+        assert!(!failover_promoting(&path, "s2", "h:2"), "another shard");
+        // A later run that failed its checks does not hide it; one that finished does.
+        log.write(&Entry::new("r2", "failover", "s1", "check", "failed", "refused")).expect("write");
+        assert!(failover_promoting(&path, "s1", "h:2"));
+        log.write(&Entry::new("r3", "failover", "s1", "outcome", "ok", "finished")).expect("write");
+        assert!(!failover_promoting(&path, "s1", "h:2"), "finished by r3");
+        // A run that rolled back was not interrupted.
+        let other = dir.path().join("rolled.jsonl");
+        let mut log = AuditLog::open(Some(&other)).expect("open");
+        log.write(&Entry::new("r4", "failover", "s1", "promote", "start", start)).expect("write");
+        log.write(&Entry::new("r4", "failover", "s1", "rollback", "ok", "undone")).expect("write");
+        assert!(!failover_promoting(&other, "s1", "h:2"));
+    }
 
     #[test]
     fn a_catch_up_is_recognised_by_its_failover_shard_candidate_and_source() {

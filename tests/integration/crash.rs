@@ -879,6 +879,96 @@ async fn killed_in_catch_up(sb: Arc<Sandbox>, crash_at: &str) {
     );
 }
 
+/// Issue 17 §5, the window inside `promote`: killed (`promote:reset`) after `RESET SLAVE ALL` on
+/// the candidate and before it is writable, which leaves it read-only and replicating from
+/// nobody. The same `failover --to` again recognises the half-promoted candidate from the audit
+/// log (its promote started, the run never ended), makes it writable and finishes (hook, repoint,
+/// marker): one master, no write lost, one `promote ok` in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_killed_between_reset_and_writable_is_finished_by_the_next_run() {
+    let _serial = DOWN_SHARD_LOCK.lock().await;
+    let sb = Arc::new(sandbox_or_skip!());
+    let (master, replicas) = ready_down_shard(&sb).await;
+    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
+    sb.exec(
+        &master,
+        &format!(
+            "CREATE USER IF NOT EXISTS {APP_USER}@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'; \
+             GRANT SELECT, INSERT ON social.* TO {APP_USER}@'127.0.0.1'"
+        ),
+    )
+    .await;
+    let (other, cand) = (replicas[0].clone(), replicas[1].clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("failover-promote-reset.jsonl");
+    let routing = dir.path().join("routing");
+    let hook = crate::common::routing_hook(&routing);
+    let extra = format!("post_promote_hook = \"{hook}\"\npre_failover_hook = \"true\"");
+    let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &extra);
+
+    std::fs::write(&routing, sb.addr(&master)).expect("routing");
+    let last: Option<String> =
+        sb.value(&master, "SELECT MAX(id) FROM social.photos WHERE id BETWEEN 98000000 AND 98999999").await;
+    let first = last.and_then(|v| v.parse::<u64>().ok()).map_or(98_000_000, |l| l + 1_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let before = tokio::spawn(writer(sb.clone(), routing.clone(), first, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut acked = before.await.expect("writer");
+    assert!(!acked.is_empty(), "no write was acknowledged before the kill");
+    let pos = sb.value(&master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for r in &replicas {
+        let waited = sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
+        assert_eq!(waited.as_deref(), Some("0"), "{r} did not get the master's writes");
+    }
+    sandbox_cmd(&sb, "kill", &master);
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = acked.last().map_or(first, |l| l + 1);
+    let during = tokio::spawn(writer(sb.clone(), routing.clone(), next, stop.clone()));
+
+    let to = ["--shard", DOWN_SHARD, "--to", &sb.addr(&cand), "--yes"];
+    let (status, out) = shardtop(&sb, "failover", &cfg, &to, Some("promote:reset"));
+    assert_eq!(status.signal(), Some(9), "the failover was not killed:\n{out}");
+    assert!(read_only(&sb, &cand).await && read_only(&sb, &other).await, "nothing is writable yet");
+    assert!(sb.replica_status(&cand).await.is_none(), "{cand} should replicate from nobody after the reset");
+
+    let dry = ["--shard", DOWN_SHARD, "--to", &sb.addr(&cand), "--dry-run"];
+    let (status, out) = shardtop(&sb, "failover", &cfg, &dry, None);
+    assert!(status.success(), "{out}");
+    assert!(out.contains("interrupted_promotion") && out.contains("reset it and stopped before making it"), "{out}");
+    assert!(read_only(&sb, &cand).await, "a dry run changes nothing");
+
+    let (status, out) = shardtop(&sb, "failover", &cfg, &to, None);
+    assert!(status.success(), "the next run did not finish the promotion:\n{out}");
+    let (new, others) = answering_layout(&sb, DOWN_SHARD, &master).await;
+    assert_eq!(new, cand, "the half-promoted candidate is the master:\n{out}");
+    assert_eq!(others, vec![other.clone()], "one master only:\n{out}");
+    assert_eq!(std::fs::read_to_string(&routing).expect("routing"), sb.addr(&new));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    acked.extend(during.await.expect("writer"));
+
+    sandbox_cmd(&sb, "start", &master);
+    let after = config_raw(&sb, DOWN_SHARD, &new, &[master.clone(), other.clone()], &audit, "");
+    let rejoin = ["--shard", DOWN_SHARD, "--instance", &sb.addr(&master), "--master", &sb.addr(&new), "--yes"];
+    let (status, out) = shardtop(&sb, "rejoin", &after, &rejoin, None);
+    assert!(status.success(), "the old master did not rejoin:\n{out}");
+    converged_of(&sb, DOWN_SHARD, &new).await.unwrap_or_else(|e| panic!("after: {e}"));
+    let (lo, hi) = (acked[0], acked[acked.len() - 1]);
+    for n in members_of(DOWN_SHARD) {
+        let got = sb.value(&n, &format!("SELECT COUNT(*) FROM social.photos WHERE id BETWEEN {lo} AND {hi}")).await;
+        assert_eq!(got, Some(acked.len().to_string()), "{n} lacks acknowledged writes");
+    }
+    let trail = std::fs::read_to_string(&audit).expect("audit");
+    let promote_ok =
+        trail.lines().filter(|l| l.contains("\"step\":\"promote\"") && l.contains("\"phase\":\"ok\"")).count();
+    assert_eq!(promote_ok, 1, "one promotion in all:\n{trail}");
+    println!(
+        "| promote:reset | killed (SIGKILL) | made writable; failover finished | {} acknowledged writes, none lost |",
+        acked.len()
+    );
+}
+
 /// A fencing hook that fails after the lagging candidate caught up: the failover rolls back, and
 /// the candidate is a replica of the dead master again (with what it fetched), nothing writable;
 /// the master back, every member streams from it again.

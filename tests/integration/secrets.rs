@@ -3,8 +3,9 @@
 //! distinctive wrong one, and every output, every written file (the audit log, the lock
 //! directory) and the TUI's screen searched for them: zero hits.
 //!
-//! Shards: s30 (promoted for real, and back), s31 (snapshot, checksum dry run, heartbeat, the TUI
-//! screen), s32 (read with a wrong password: the refused login's messages).
+//! Shards: s30 (promoted for real, and back; failed over, fenced, rejoined, promoted back), s31
+//! (snapshot, checksum dry run and real, heartbeat, record, serve, the TUI screen), s32 (read with
+//! a wrong password: the refused login's messages).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -158,8 +159,12 @@ async fn tui_screens(sb: &Sandbox) -> String {
     text
 }
 
+/// s30's tests one at a time: both change its topology.
+static S30_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_command_output_or_written_file_holds_a_password() {
+    let _serial = S30_LOCK.lock().await;
     let sb = sandbox_or_skip!();
     let secrets = Secrets::of(&sb);
     // The search finds what it looks for.
@@ -285,4 +290,138 @@ fn check_config_warns_of_a_monitoring_account_that_can_do_more_than_watch() {
     }
     assert!(!out.contains("IDENTIFIED") && !out.contains("PASSWORD '"), "{out}");
     assert!(secrets.leaks(&out, "check-config").is_empty(), "{out}");
+}
+
+/// `GET path` on `127.0.0.1:port`: the whole answer, headers and body.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The rest of issue 17 §8: a real checksum, `serve` (its HTTP answers and its recording),
+/// `record`, and on s30 a real failover (its master killed), `fence` and `rejoin` of the old
+/// master — every output and written file searched for the sandbox's passwords: zero hits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_serve_and_record_hold_no_password() {
+    let _serial = S30_LOCK.lock().await;
+    let sb = sandbox_or_skip!();
+    let secrets = Secrets::of(&sb);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = dir.path().join("audit.jsonl");
+    let mut leaks = Vec::new();
+    let mut seen = |what: &str, text: &str| leaks.extend(secrets.leaks(text, what));
+
+    let actions = sb.actions_section(&audit, "");
+    let monitor = sb.config_with(&["s31"], false, &actions);
+    let m = monitor.to_str().expect("utf-8 path");
+    let (code, out) = run(&sb, &["checksum", "--shard", "s31", "--config", m]);
+    assert!(matches!(code, 0 | 1 | 4), "checksum failed: {out}");
+    seen("checksum", &out);
+    let rec = dir.path().join("record.db");
+    let (code, out) = run(&sb, &["record", "--duration", "2s", "--out", rec.to_str().expect("utf-8"), "--config", m]);
+    assert_eq!(code, 0, "record: {out}");
+    seen("record", &out);
+
+    // serve: its HTTP answers, its output, its recording.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let served = dir.path().join("serve.db");
+    let child = std::process::Command::new(sb.bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--record"])
+        .arg(&served)
+        .args(["--config", m])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let mut answers = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(200));
+        answers = http_get(port, "/api/v1/snapshot");
+        if answers.contains("s31") {
+            break;
+        }
+    }
+    assert!(answers.contains("s31"), "serve never answered with s31: {answers}");
+    std::thread::sleep(Duration::from_secs(2));
+    for path in ["/api/v1/snapshot", "/metrics", "/healthz"] {
+        let answer = http_get(port, path);
+        seen(&format!("serve {path}"), &answer);
+        answers.push_str(&answer);
+    }
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let out = child.wait_with_output().expect("wait serve");
+    seen("serve", &format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)));
+
+    // A real failover of s30 (its master killed), then fence and rejoin of the old master.
+    let master = "s30-m".to_string();
+    let replicas = ["s30-r1".to_string(), "s30-r2".to_string()];
+    let actions = sb.actions_section(&audit, "pre_failover_hook = \"true\"");
+    let cfg = sb.config_with(&["s30"], false, &actions);
+    let c = cfg.to_str().expect("utf-8 path");
+    assert!(
+        std::process::Command::new("scripts/sandbox")
+            .args(["kill", &master, "--dir"])
+            .arg(sb.var("SANDBOX_DIR"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("sandbox kill")
+            .success()
+    );
+    let new = sb.addr(&replicas[0]);
+    let (code, out) = run(&sb, &["failover", "--shard", "s30", "--to", &new, "--yes", "--config", c]);
+    seen("failover", &out);
+    let started = std::process::Command::new("scripts/sandbox")
+        .args(["start", &master, "--dir"])
+        .arg(sb.var("SANDBOX_DIR"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("sandbox start");
+    assert!(code == 0 && started.success(), "failover: {out}");
+    let after = std::fs::read_to_string(&cfg)
+        .expect("config")
+        .replace(&sb.addr(&master), "OLD")
+        .replace(&new, &sb.addr(&master))
+        .replace("OLD", &new);
+    let after = config(dir.path(), "after.toml", after);
+    let a = after.to_str().expect("utf-8 path");
+    let old = sb.addr(&master);
+    let (_, out) = run(&sb, &["fence", "--shard", "s30", "--instance", &old, "--yes", "--config", a]);
+    seen("fence", &out);
+    let (code, out) =
+        run(&sb, &["rejoin", "--shard", "s30", "--instance", &old, "--master", &new, "--yes", "--config", a]);
+    seen("rejoin", &out);
+    assert_eq!(code, 0, "rejoin: {out}");
+    // Back as it was: the old master promoted again.
+    let (code, out) = run(&sb, &["promote", "--shard", "s30", "--to", &old, "--yes", "--config", a]);
+    seen("promote (back)", &out);
+    assert_eq!(code, 0, "promoting back: {out}");
+
+    // The recordings as replay reads them (their samples are stored in blocks): events and the
+    // fleet at the end, in JSON.
+    for db in [&rec, &served] {
+        let d = db.to_str().expect("utf-8 path");
+        for args in [
+            vec!["replay", d, "--events", "--format", "json"],
+            vec!["replay", d, "--snapshot-at", "end", "--format", "json"],
+        ] {
+            let (_, out) = run(&sb, &args);
+            // A healthy fleet's short recording may hold no event; the fleet names its shard.
+            assert!(out.contains("s31") || args.contains(&"--events"), "{args:?}: {out}");
+            seen(&args.join(" "), &out);
+        }
+    }
+
+    let mut written = Vec::new();
+    files(dir.path(), &mut written);
+    assert!(written.contains(&audit) && written.contains(&rec) && written.contains(&served), "{written:?}");
+    for f in written {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned();
+        seen(&f.display().to_string(), &text);
+    }
+    assert!(leaks.is_empty(), "secrets leaked: {leaks:#?}");
 }

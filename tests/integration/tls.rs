@@ -222,3 +222,62 @@ fn actions_feed_and_heartbeat_use_tls_and_promotion_repoints_over_tls() {
     let st = socket_sql(&sb, &r1, "SHOW SLAVE STATUS\\G");
     assert_eq!(field(&st, "Master_Port"), Some(sb.port(&m).to_string().as_str()), "{st}");
 }
+
+/// The server's `Connections` counter, read over its Unix socket (that read counts one more).
+fn connections(sb: &Sandbox, name: &str) -> u64 {
+    let out = socket_sql(
+        sb,
+        name,
+        "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'CONNECTIONS'",
+    );
+    out.lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .unwrap_or_else(|| panic!("Connections of {name}: {out}"))
+}
+
+/// No reconnect storm: `shardtop record` polls s33 (interval 1 s) for 4 s with a wrong CA, then
+/// with a host name the certificate does not hold. The master's `Connections` grows by about one
+/// per interval (the first probe, its quick confirmation, one per interval after: at most 2 per
+/// interval plus 3 is allowed; a retry loop would make hundreds), and what the recorder prints
+/// names the server and the TLS reason.
+#[test]
+fn a_tls_failure_is_retried_once_per_interval_naming_the_server_and_the_reason() {
+    let sb = sandbox_or_skip!();
+    let (ca, other) = cas(&sb);
+    let master = format!("{SHARD}-m");
+    let port = sb.port(&master);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        ("wrong CA", other, false, "TLS: the server's certificate is not signed by a trusted CA"),
+        ("host name", ca, true, "TLS: the server's certificate does not hold the host name"),
+    ];
+    for (what, tls_ca, by_name, reason) in cases {
+        let cfg = sb.config(&[SHARD], false);
+        let text = std::fs::read_to_string(&cfg).expect("config");
+        let keys = format!("[defaults]\ntls = \"verify_identity\"\ntls_ca = \"{}\"\n", tls_ca.display());
+        let mut text = text.replacen("[defaults]\n", &keys, 1);
+        let named = if by_name { format!("localhost:{port}") } else { format!("127.0.0.1:{port}") };
+        text = text.replace(&format!("127.0.0.1:{port}"), &named);
+        std::fs::write(&cfg, text).expect("write config");
+        let out_db = dir.path().join(format!("{}.db", what.replace(' ', "-")));
+        let before = connections(&sb, &master);
+        let out = std::process::Command::new(sb.bin())
+            .args(["record", "--duration", "4s", "--out"])
+            .arg(&out_db)
+            .arg("-c")
+            .arg(&cfg)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run shardtop record");
+        let after = connections(&sb, &master);
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        // The second read counts itself; 4 intervals.
+        let attempts = after - before - 1;
+        println!("{what}: {attempts} connections to {master} in 4 s at a 1 s interval");
+        assert!(attempts <= 2 * 4 + 3, "{what}: a reconnect storm: {attempts} connections in 4 s\n{text}");
+        assert!(attempts >= 1, "{what}: the recorder never tried {master}\n{text}");
+        assert!(text.contains(&named), "{what}: the server is not named:\n{text}");
+        assert!(text.contains(reason), "{what}: the TLS reason is not given:\n{text}");
+    }
+}

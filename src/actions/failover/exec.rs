@@ -135,6 +135,22 @@ pub(super) async fn reattach_interrupted(
     done
 }
 
+/// Make `a`, which `status` describes (read-only, replicating from nobody), writable: the end of
+/// a promotion an earlier failover began and did not finish.
+pub(super) async fn make_writable(
+    a: &Addr,
+    status: &InstanceStatus,
+    acc: &Accounts,
+    opts: &Arc<ProbeOptions>,
+) -> Result<(), String> {
+    let d =
+        Dialect::detect(&status.version, "").ok_or_else(|| format!("unknown server version {:?}", status.version))?;
+    let mut c = connect(a, opts).await?;
+    let done = exec(&mut c, d.set_read_only(false), acc.timeout).await;
+    let _ = c.disconnect().await;
+    done
+}
+
 /// A fresh read of one server.
 pub(super) async fn read(a: &Addr, opts: &Arc<ProbeOptions>) -> Result<InstanceStatus, String> {
     let mut p = Prober::new(a.clone(), opts.clone());
@@ -304,6 +320,7 @@ impl FailoverExec<'_> {
         let result = async {
             exec(&mut cand, d.stop_replica(), limit).await?;
             exec(&mut cand, d.reset_replica_all(), limit).await?;
+            crate::actions::runner::crash_if_asked("promote:reset");
             let mut detail = String::new();
             match upstream {
                 // Its gtid_slave_pos / gtid_executed hold the upstream's transactions it got

@@ -250,6 +250,55 @@ pub async fn failover(
         }
     }
 
+    // A candidate an earlier failover reset (`RESET SLAVE ALL`) and crashed before making
+    // writable: read-only, replicating from nobody. It holds everything the run judged; the
+    // others were left not receiving. Finish that promotion rather than choose again (another
+    // choice would leave it stranded, `--to` it would refuse it); no server takes writes yet.
+    if (state.is_dead() || dead_forced)
+        && let Some((a, status)) = replicas.iter().find_map(|(a, s)| {
+            s.as_ref()
+                .filter(|s| {
+                    s.read_only
+                        && s.replication.is_empty()
+                        && super::audit::failover_promoting(&req.audit_log, &req.shard, &a.to_string())
+                })
+                .map(|s| (a.clone(), s.clone()))
+        })
+    {
+        let what = format!(
+            "{a} is read-only and replicates from nobody: an earlier failover reset it and stopped before making it \
+             writable (its audit log says so)"
+        );
+        if req.dry_run {
+            checks.push(Check {
+                name: "interrupted_promotion",
+                ok: true,
+                detail: format!("{what}; the run makes it writable and finishes the failover"),
+                forced: false,
+            });
+            journal.progress(&Progress::Checks(checks.clone()));
+            outcome.checks = checks;
+            outcome.candidate = Some(a);
+            outcome.total = journal.elapsed();
+            return Ok(outcome);
+        }
+        let t = journal.start("promote", format!("{what}; make it writable"))?;
+        if let Err(e) = exec::make_writable(&a, &status, acc, &opts).await {
+            journal.entry("promote", "failed", None, &e)?;
+            return Err(FailoverError::Refused(format!("refused: {what}; making it writable failed: {e}")));
+        }
+        // Its `ok` detail is what `finish_interrupted` looks for in the audit log.
+        journal.done("promote", t, format!("{a} is the master: finished the promotion an earlier failover began"))?;
+        let mut replicas = replicas;
+        if let Some(slot) = replicas.iter_mut().find(|(x, _)| *x == a) {
+            slot.1 = read(&a, &opts).await.ok();
+        }
+        let Some(status) = replicas.iter().find(|(x, _)| *x == a).and_then(|(_, s)| s.clone()) else {
+            return Err(FailoverError::Refused(format!("{a} was made writable and could not be read back")));
+        };
+        return finish_interrupted(req, acc, journal, outcome, &a, &status, &replicas).await;
+    }
+
     // Judge and choose.
     let rule = |a: &Addr| req.promotion.iter().find(|(x, _)| x == a).map(|(_, p)| *p).unwrap_or_default();
     let rows: Vec<(Addr, Option<&InstanceStatus>, Promotion, bool)> =

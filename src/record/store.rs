@@ -668,6 +668,30 @@ mod tests {
     }
 
     #[test]
+    fn reads_start_at_the_chain_and_retention_drops_whole_chains_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::create_or_open(&dir.path().join("r.db")).unwrap();
+        let session = s.begin_session(0, &layout()).unwrap();
+        let mut chains = Vec::new();
+        for k in 0..6i64 {
+            // Chains of two blocks: 0-1, 2-3, 4-5.
+            let keyframe = k % 2 == 0;
+            let b = RawBlock { keyframe, chain: chains.last().copied(), ..block(k * 1000, k * 1000 + 999, b"x") };
+            chains.push(s.append(session, Some(b), &[]).unwrap().unwrap());
+        }
+        assert_eq!(chains, vec![1, 1, 3, 3, 5, 5]);
+        let t0s =
+            |s: &Store, from, to| s.blocks(session, from, to).unwrap().iter().map(|b| b.t0_ms).collect::<Vec<_>>();
+        assert_eq!(t0s(&s, 3500, 3600), vec![2000, 3000], "from the chain's keyframe");
+        assert_eq!(t0s(&s, 2500, 4100), vec![2000, 3000, 4000]);
+        assert_eq!(s.trim(1500, Some(session), None).unwrap(), 0, "the first chain ends after the cutoff");
+        assert_eq!(s.trim(2500, Some(session), Some(1)).unwrap(), 0, "never the chain being written");
+        assert_eq!(s.trim(2500, Some(session), None).unwrap(), 2);
+        assert_eq!(s.span().unwrap(), Some((2000, 5999)));
+        assert_eq!(t0s(&s, 0, 2100), vec![2000]);
+    }
+
+    #[test]
     fn export_cuts_the_blocks_of_a_window_with_their_session_and_events() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::create_or_open(&dir.path().join("r.db")).unwrap();

@@ -63,7 +63,10 @@ fn record(plan: &Plan, sim: &SimFleet, instances: usize, path: &Path) -> Result<
     rec.set_keyframe_span(plan.keyframe);
     let step = plan.interval.as_secs_f64();
     let sweeps = (f64::from(plan.seconds) / step).floor() as usize;
+    // CPU time (this process's, around the recorder's calls only), not wall time: the machine
+    // may be busy with other work, which would count in a wall-clock figure.
     let mut recording = Duration::ZERO;
+    let cpu_now = || super::sweep::usage().0;
     let wall = Instant::now();
     let mut samples = Vec::with_capacity(instances);
     for k in 0..=sweeps {
@@ -78,26 +81,26 @@ fn record(plan: &Plan, sim: &SimFleet, instances: usize, path: &Path) -> Result<
                 samples.push((crate::poll::Slot { shard: s, instance: i }, sample));
             }
         }
-        let started = Instant::now();
+        let started = cpu_now();
         for (slot, sample) in &samples {
             rec.sample(*slot, sample);
         }
         rec.tick(at).map_err(|e| e.to_string())?;
-        recording += started.elapsed();
+        recording += cpu_now().saturating_sub(started);
         if k > 0 && (t as u64).is_multiple_of(3600) && t.fract() == 0.0 {
             eprintln!("bench --record: {} simulated hours recorded in {:.0?}", t as u64 / 3600, wall.elapsed());
         }
     }
-    let started = Instant::now();
+    let started = cpu_now();
     rec.flush().map_err(|e| e.to_string())?;
-    recording += started.elapsed();
+    recording += cpu_now().saturating_sub(started);
     let totals = rec.totals().map_err(|e| e.to_string())?;
     drop(rec);
     let file = std::fs::metadata(path).map_or(0, |m| m.len());
     let cpu = recording.as_secs_f64() / (sweeps.max(1) as f64 * step);
     Ok(format!(
         "recording {instances} simulated instances every {step}s for {}s ({} samples, made in {:.1?})\n{}\
-         recorder CPU: {:.2} ms per second of polling = {:.2} % of a core\n",
+         recorder CPU (user + system): {:.2} ms per second of polling = {:.2} % of a core\n",
         plan.seconds,
         totals.samples,
         wall.elapsed(),
@@ -130,6 +133,8 @@ fn seeks(plan: &Plan, path: &Path) -> Result<String, String> {
     let (from, to) = ((t0 + warm).min(t1), t1);
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     let mut times = Vec::new();
+    // CPU time too: on a machine busy with other work the wall time is mostly waiting for a core.
+    let mut cpu_times = Vec::new();
     let (mut read, mut total) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..plan.seeks {
         rng ^= rng << 13;
@@ -137,6 +142,7 @@ fn seeks(plan: &Plan, path: &Path) -> Result<String, String> {
         rng ^= rng << 17;
         let t = from + (rng % (to - from + 1) as u64) as i64;
         let started = Instant::now();
+        let cpu = super::sweep::usage().0;
         let r = Replay::at(&rec, t, Theme::plain()).map_err(|e| e.to_string())?;
         let mut term = Terminal::new(TestBackend::new(200, 60)).map_err(|e| e.to_string())?;
         term.draw(|f| {
@@ -144,6 +150,7 @@ fn seeks(plan: &Plan, path: &Path) -> Result<String, String> {
         })
         .map_err(|e| e.to_string())?;
         let took = started.elapsed();
+        cpu_times.push(super::sweep::usage().0.saturating_sub(cpu));
         times.push(took);
         total += took;
         // The same window read and decoded alone: how much of a seek is the recording's part.
@@ -153,13 +160,17 @@ fn seeks(plan: &Plan, path: &Path) -> Result<String, String> {
         read += started.elapsed();
     }
     times.sort();
-    let pct = |p: f64| times.get(((times.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default();
+    cpu_times.sort();
+    let at = |v: &[Duration], p: f64| v.get(((v.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default();
+    let pct = |p: f64| at(&times, p);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let totals = rec.store().totals().map_err(|e| e.to_string())?;
     let file = std::fs::metadata(path).map_or(0, |m| m.len());
     let step = plan.interval.as_secs_f64();
     Ok(format!(
         "{}: {:.1} h recorded\n{}seek and draw (200x60), {} seeks at random moments: p50 {:.1} ms, p99 {:.1} ms, \
-         max {:.1} ms; of which reading and decoding the recording {:.0} % on average\n",
+         max {:.1} ms (CPU time: p50 {:.1} ms, p99 {:.1} ms); of which reading and decoding the recording {:.0} % \
+         on average\n",
         path.display(),
         (t1 - t0) as f64 / 3.6e6,
         sizes(&totals, file, step),
@@ -167,6 +178,8 @@ fn seeks(plan: &Plan, path: &Path) -> Result<String, String> {
         pct(0.5).as_secs_f64() * 1000.0,
         pct(0.99).as_secs_f64() * 1000.0,
         times.last().copied().unwrap_or_default().as_secs_f64() * 1000.0,
+        ms(at(&cpu_times, 0.5)),
+        ms(at(&cpu_times, 0.99)),
         100.0 * read.as_secs_f64() / total.as_secs_f64().max(1e-9),
     ))
 }

@@ -90,7 +90,8 @@ impl Recorder {
             session,
             enc: ChainEncoder::default(),
             chain: None,
-            keyframe_span: DEFAULT_KEYFRAME_SPAN,
+            // Retention drops whole chains: a chain is at most a quarter of the retention.
+            keyframe_span: opts.retention.map_or(DEFAULT_KEYFRAME_SPAN, |r| DEFAULT_KEYFRAME_SPAN.min(r / 4)),
             samples: 0,
             events: Vec::new(),
             opts,

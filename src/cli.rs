@@ -382,6 +382,13 @@ pub enum Command {
         /// With --record: the poll interval simulated.
         #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_duration, requires = "record")]
         interval: std::time::Duration,
+        /// With --record: keep the recording at PATH; when PATH exists already, record nothing and
+        /// measure the seeks on it (a 24-hour recording is made once, measured many times).
+        #[arg(long, value_name = "PATH", requires = "record")]
+        recording: Option<std::path::PathBuf>,
+        /// With --record: a new chain (a keyframe block) after this much recorded time.
+        #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration, requires = "record")]
+        keyframe: std::time::Duration,
         #[command(flatten)]
         config: ConfigFlag,
     },

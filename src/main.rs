@@ -52,8 +52,16 @@ fn main() -> ExitCode {
             Some(Command::Bench { wire: Some(sizes), sweeps, out, wire_base_port, .. }) => {
                 commands::bench_wire(sizes, *sweeps, out.as_deref(), *wire_base_port).await
             }
-            Some(Command::Bench { record: true, sim, seconds, interval, sweeps, .. }) => {
-                commands::bench_record(sim.unwrap_or(334), *seconds, *interval, *sweeps)
+            Some(Command::Bench { record: true, sim, seconds, interval, sweeps, recording, keyframe, .. }) => {
+                let plan = commands::RecordBench {
+                    shards: sim.unwrap_or(334),
+                    seconds: *seconds,
+                    interval: *interval,
+                    seeks: *sweeps,
+                    keep: recording.clone(),
+                    keyframe: *keyframe,
+                };
+                commands::bench_record(plan)
             }
             Some(Command::Bench { terminal: true, sim, shards, size, screen, activity, seconds, fps, .. }) => {
                 let shards = if shards.is_empty() { vec![sim.unwrap_or(100)] } else { shards.clone() };

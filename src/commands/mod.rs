@@ -27,7 +27,7 @@ mod watch;
 mod webhook_receiver;
 
 pub use action_runner::{checksum_parts, failover_parts, promote_parts, with_new_master};
-pub use bench::{bench, bench_record, bench_terminal, bench_wire};
+pub use bench::{RecordBench, bench, bench_record, bench_terminal, bench_wire};
 pub use check_config::check_config;
 pub use checksum::checksum;
 pub use completions::completions;

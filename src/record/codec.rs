@@ -20,7 +20,7 @@ pub const TAG_METRICS: u8 = 3;
 pub const TAG_PROMOTED: u8 = 4;
 
 // A change's type byte.
-const T_REMOVED: u8 = 0;
+pub(super) const T_REMOVED: u8 = 0;
 const T_NULL: u8 = 1;
 const T_FALSE: u8 = 2;
 const T_TRUE: u8 = 3;
@@ -41,7 +41,7 @@ const T_NUMS: u8 = 11;
 const T_INT_DD: u8 = 12;
 
 /// Separates a path's segments; array indices are written `#n`.
-const SEP: char = '/';
+pub(super) const SEP: char = '/';
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("corrupt block: {0}")]
@@ -105,7 +105,11 @@ pub fn unflatten<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a Value)>) -> R
                     *node = Value::Object(Map::new());
                 }
                 let Value::Object(m) = node else { return Err(corrupt(format!("{path:?}: not an object"))) };
-                m.entry(seg.to_string()).or_insert(Value::Null)
+                // No key allocated for a segment the tree has already (most of them).
+                if !m.contains_key(seg) {
+                    m.insert(seg.to_string(), Value::Null);
+                }
+                m.get_mut(seg).ok_or_else(|| corrupt("lost a key"))?
             };
         }
         *node = leaf.clone();
@@ -175,7 +179,7 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    fn str(&mut self) -> Result<&'a str, CorruptBlock> {
+    pub(super) fn str(&mut self) -> Result<&'a str, CorruptBlock> {
         std::str::from_utf8(self.bytes()?).map_err(|_| corrupt("bad utf-8"))
     }
 
@@ -297,7 +301,7 @@ impl BlockEncoder {
     }
 }
 
-fn encode_value(out: &mut Vec<u8>, prev: Option<&Value>, v: &Value, step: &mut i64) {
+pub(super) fn encode_value(out: &mut Vec<u8>, prev: Option<&Value>, v: &Value, step: &mut i64) {
     match v {
         Value::Null => out.push(T_NULL),
         Value::Bool(false) => out.push(T_FALSE),
@@ -342,6 +346,56 @@ fn encode_value(out: &mut Vec<u8>, prev: Option<&Value>, v: &Value, step: &mut i
         Value::Array(_) => out.push(T_EMPTY_ARRAY),
         Value::Object(_) => out.push(T_EMPTY_OBJECT),
     }
+}
+
+/// One change's new value (`None`: removed), from its type byte and the key's previous value and
+/// step.
+pub(super) fn decode_value(
+    t: u8,
+    r: &mut Reader<'_>,
+    prev: Option<Value>,
+    step: &mut i64,
+) -> Result<Option<Value>, CorruptBlock> {
+    Ok(match t {
+        T_REMOVED => None,
+        T_NULL => Some(Value::Null),
+        T_FALSE => Some(Value::Bool(false)),
+        T_TRUE => Some(Value::Bool(true)),
+        T_INT_DELTA => {
+            // Version 1 deltas every integer from its previous value; version 2 only the
+            // first (from 0), and starts its step again.
+            let base = prev.as_ref().and_then(Value::as_i64).unwrap_or(0);
+            *step = 0;
+            Some(Value::from(base.wrapping_add(unzigzag(r.varint()?))))
+        }
+        T_INT_DD => {
+            let base = prev.as_ref().and_then(Value::as_i64).ok_or_else(|| corrupt("a step on no integer"))?;
+            let d = step.wrapping_add(unzigzag(r.varint()?));
+            *step = d;
+            Some(Value::from(base.wrapping_add(d)))
+        }
+        T_U64 => Some(Value::from(r.varint()?)),
+        T_FLOAT => Some(Number::from_f64(r.f64()?).map_or(Value::Null, Value::Number)),
+        T_STRING => {
+            let keep = usize::try_from(r.varint()?).map_err(|_| corrupt("prefix"))?;
+            let suffix = r.str()?;
+            let p = prev.as_ref().and_then(Value::as_str).unwrap_or("");
+            let head = p.get(..keep).ok_or_else(|| corrupt("string prefix"))?;
+            Some(Value::String(format!("{head}{suffix}")))
+        }
+        T_NUMS => {
+            let n = usize::try_from(r.varint()?).map_err(|_| corrupt("count"))?;
+            if n > 4096 {
+                return Err(corrupt("too many number deltas"));
+            }
+            let deltas = (0..n).map(|_| r.varint().map(unzigzag)).collect::<Result<Vec<_>, _>>()?;
+            let p = prev.as_ref().and_then(Value::as_str).ok_or_else(|| corrupt("number deltas on no string"))?;
+            Some(Value::String(apply_deltas(p, &deltas)?))
+        }
+        T_EMPTY_ARRAY => Some(Value::Array(Vec::new())),
+        T_EMPTY_OBJECT => Some(Value::Object(Map::new())),
+        other => return Err(corrupt(format!("unknown value type {other}"))),
+    })
 }
 
 /// A string cut into its text between numbers and its numbers (decimal digit runs that read
@@ -414,6 +468,39 @@ impl Record {
             Record::Sample { at_ms, .. } | Record::Opaque { at_ms, .. } => *at_ms,
         }
     }
+
+    pub fn item(&self) -> Item<'_> {
+        match self {
+            Record::Sample { at_ms, shard, instance, value } => {
+                Item::Sample { at_ms: *at_ms, shard: *shard, instance: *instance, value }
+            }
+            Record::Opaque { tag, at_ms, payload } => Item::Opaque { tag: *tag, at_ms: *at_ms, payload },
+        }
+    }
+}
+
+/// One decoded record, borrowed from the decoder (no copy of the sample's tree).
+#[derive(Clone, Copy, Debug)]
+pub enum Item<'a> {
+    Sample { at_ms: i64, shard: u32, instance: u32, value: &'a Value },
+    Opaque { tag: u8, at_ms: i64, payload: &'a [u8] },
+}
+
+impl Item<'_> {
+    pub fn at_ms(&self) -> i64 {
+        match self {
+            Item::Sample { at_ms, .. } | Item::Opaque { at_ms, .. } => *at_ms,
+        }
+    }
+
+    pub fn to_record(&self) -> Record {
+        match *self {
+            Item::Sample { at_ms, shard, instance, value } => {
+                Record::Sample { at_ms, shard, instance, value: value.clone() }
+            }
+            Item::Opaque { tag, at_ms, payload } => Record::Opaque { tag, at_ms, payload: payload.to_vec() },
+        }
+    }
 }
 
 /// Every record of a block's (decompressed) bytes, in order. `want` picks which samples to
@@ -461,47 +548,7 @@ pub fn decode_block(buf: &[u8], mut want: impl FnMut(i64) -> bool) -> Result<Vec
                 steps.resize(id + 1, 0);
             }
             let prev = last[id].take();
-            last[id] = match t {
-                T_REMOVED => None,
-                T_NULL => Some(Value::Null),
-                T_FALSE => Some(Value::Bool(false)),
-                T_TRUE => Some(Value::Bool(true)),
-                T_INT_DELTA => {
-                    // Version 1 deltas every integer from its previous value; version 2 only the
-                    // first (from 0), and starts its step again.
-                    let base = prev.as_ref().and_then(Value::as_i64).unwrap_or(0);
-                    steps[id] = 0;
-                    Some(Value::from(base.wrapping_add(unzigzag(r.varint()?))))
-                }
-                T_INT_DD => {
-                    let base = prev.as_ref().and_then(Value::as_i64).ok_or_else(|| corrupt("a step on no integer"))?;
-                    let d = steps[id].wrapping_add(unzigzag(r.varint()?));
-                    steps[id] = d;
-                    Some(Value::from(base.wrapping_add(d)))
-                }
-                T_U64 => Some(Value::from(r.varint()?)),
-                T_FLOAT => Some(Number::from_f64(r.f64()?).map_or(Value::Null, Value::Number)),
-                T_STRING => {
-                    let keep = usize::try_from(r.varint()?).map_err(|_| corrupt("prefix"))?;
-                    let suffix = r.str()?;
-                    let p = prev.as_ref().and_then(Value::as_str).unwrap_or("");
-                    let head = p.get(..keep).ok_or_else(|| corrupt("string prefix"))?;
-                    Some(Value::String(format!("{head}{suffix}")))
-                }
-                T_NUMS => {
-                    let n = usize::try_from(r.varint()?).map_err(|_| corrupt("count"))?;
-                    if n > 4096 {
-                        return Err(corrupt("too many number deltas"));
-                    }
-                    let deltas = (0..n).map(|_| r.varint().map(unzigzag)).collect::<Result<Vec<_>, _>>()?;
-                    let p =
-                        prev.as_ref().and_then(Value::as_str).ok_or_else(|| corrupt("number deltas on no string"))?;
-                    Some(Value::String(apply_deltas(p, &deltas)?))
-                }
-                T_EMPTY_ARRAY => Some(Value::Array(Vec::new())),
-                T_EMPTY_OBJECT => Some(Value::Object(Map::new())),
-                other => return Err(corrupt(format!("unknown value type {other}"))),
-            };
+            last[id] = decode_value(t, &mut r, prev, &mut steps[id])?;
         }
         if want(at) {
             let pairs = last.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (st.keys[i].as_str(), v)));

@@ -3,6 +3,7 @@
 //! SQLite file; `replay` reads it back. The format is in docs/recording.md.
 
 pub mod codec;
+pub mod codec3;
 pub mod reader;
 pub mod recorder;
 pub mod store;

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use super::codec::{self, Record, TAG_FEED, TAG_METRICS, TAG_PROMOTED};
+use super::codec::{self, Item, TAG_FEED, TAG_METRICS, TAG_PROMOTED};
+use super::codec3::ChainDecoder;
 use super::store::{EventRow, Session, Store, StoreError};
 use super::wire::{self, Promoted};
 use crate::fleet::FeedRound;
@@ -54,47 +55,88 @@ impl Recording {
         self.sessions.iter().find(|s| s.id > session).map(|s| s.started_ms)
     }
 
+    /// The records of `session` with `from_ms <= at <= to_ms`, block by block, in recorded order:
+    /// version 3 decodes each chain from its first block, older versions each block on its own.
+    fn records(
+        &self,
+        session: i64,
+        from_ms: i64,
+        to_ms: i64,
+        mut each: impl FnMut(Item<'_>) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
+        let chained = self.store.version() >= 3;
+        let mut chain = ChainDecoder::default();
+        for b in self.store.blocks(session, from_ms, to_ms)? {
+            let want = |at: i64| at >= from_ms && at <= to_ms;
+            let mut failed = None;
+            let mut emit = |item: Item<'_>| {
+                each(item).map_err(|e| {
+                    failed = Some(e.clone());
+                    codec::CorruptBlock(e)
+                })
+            };
+            let decoded = if chained {
+                chain.decode_each(&b.data, want, &mut emit)
+            } else {
+                codec::decode_block(&b.data, want).and_then(|records| records.iter().try_for_each(|r| emit(r.item())))
+            };
+            decoded.map_err(|e| StoreError::Corrupt {
+                path: self.store.path().to_string(),
+                block: b.id,
+                why: failed.unwrap_or(e.0),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Every message of `session` with `from_ms <= at <= to_ms`, in recorded order.
     pub fn read(&self, session: i64, from_ms: i64, to_ms: i64) -> Result<Vec<(i64, Recorded)>, StoreError> {
         let mut out = Vec::new();
-        for b in self.store.blocks(session, from_ms, to_ms)? {
-            let corrupt = |why: String| StoreError::Corrupt { path: self.store.path().to_string(), block: b.id, why };
-            let records = codec::decode_block(&b.data, |at| at >= from_ms && at <= to_ms).map_err(|e| corrupt(e.0))?;
-            for r in records {
-                let m = match r {
-                    Record::Sample { at_ms, shard, instance, value } => {
-                        let sample = wire::sample_from(at_ms, value).map_err(corrupt)?;
-                        let slot = Slot { shard: shard as usize, instance: instance as usize };
-                        (at_ms, Recorded::Sample(Update { slot, sample }))
-                    }
-                    Record::Opaque { tag: TAG_FEED, at_ms, payload } => {
-                        (at_ms, Recorded::Feed(wire::feed_from(at_ms, &payload).map_err(corrupt)?))
-                    }
-                    Record::Opaque { tag: TAG_METRICS, at_ms, payload } => {
-                        (at_ms, Recorded::Metrics(wire::metrics_from(at_ms, &payload).map_err(corrupt)?))
-                    }
-                    Record::Opaque { tag: TAG_PROMOTED, at_ms, payload } => {
-                        let p = serde_json::from_slice(&payload).map_err(|e| corrupt(format!("promotion: {e}")))?;
-                        (at_ms, Recorded::Promoted(p))
-                    }
-                    // A newer minor kind of record this build does not know: skipped, not fatal.
-                    Record::Opaque { .. } => continue,
-                };
-                out.push(m);
-            }
-        }
-        // Blocks hold records in arrival order; a window across blocks stays ordered by block.
+        self.each(session, from_ms, to_ms, |at, m| out.push((at, m)))?;
         Ok(out)
+    }
+
+    /// Every message of `session` with `from_ms <= at <= to_ms`, in recorded order, to `f` as it
+    /// is decoded (a seek feeds the model so, without holding a minute of samples at once).
+    pub fn each(
+        &self,
+        session: i64,
+        from_ms: i64,
+        to_ms: i64,
+        mut f: impl FnMut(i64, Recorded),
+    ) -> Result<(), StoreError> {
+        self.records(session, from_ms, to_ms, |item| {
+            let m = match item {
+                Item::Sample { at_ms, shard, instance, value } => {
+                    let sample = wire::sample_from(at_ms, value)?;
+                    let slot = Slot { shard: shard as usize, instance: instance as usize };
+                    (at_ms, Recorded::Sample(Update { slot, sample }))
+                }
+                Item::Opaque { tag: TAG_FEED, at_ms, payload } => {
+                    (at_ms, Recorded::Feed(wire::feed_from(at_ms, payload)?))
+                }
+                Item::Opaque { tag: TAG_METRICS, at_ms, payload } => {
+                    (at_ms, Recorded::Metrics(wire::metrics_from(at_ms, payload)?))
+                }
+                Item::Opaque { tag: TAG_PROMOTED, at_ms, payload } => {
+                    let p = serde_json::from_slice(payload).map_err(|e| format!("promotion: {e}"))?;
+                    (at_ms, Recorded::Promoted(p))
+                }
+                // A newer minor kind of record this build does not know: skipped, not fatal.
+                Item::Opaque { .. } => return Ok(()),
+            };
+            f(m.0, m.1);
+            Ok(())
+        })
     }
 
     /// The times at which anything was recorded in `[from_ms, to_ms]` (for stepping sample by sample).
     pub fn times(&self, session: i64, from_ms: i64, to_ms: i64) -> Result<Vec<i64>, StoreError> {
         let mut out = Vec::new();
-        for b in self.store.blocks(session, from_ms, to_ms)? {
-            let records = codec::decode_block(&b.data, |at| at >= from_ms && at <= to_ms)
-                .map_err(|e| StoreError::Corrupt { path: self.store.path().to_string(), block: b.id, why: e.0 })?;
-            out.extend(records.iter().map(Record::at_ms));
-        }
+        self.records(session, from_ms, to_ms, |item| {
+            out.push(item.at_ms());
+            Ok(())
+        })?;
         Ok(out)
     }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::codec::{BlockEncoder, TAG_FEED, TAG_METRICS, TAG_PROMOTED};
+use super::codec::{TAG_FEED, TAG_METRICS, TAG_PROMOTED};
+use super::codec3::ChainEncoder;
 use super::reader::Recording;
 use super::store::{EventRow, RawBlock, Store, StoreError, Totals};
 use super::wire::{self, Layout, Promoted, ms};
@@ -19,6 +20,10 @@ use crate::poll::Slot;
 
 /// A block is closed after this much recorded time: what a killed recorder may lose at most.
 pub const DEFAULT_BLOCK_SPAN: Duration = Duration::from_secs(30);
+/// A new chain (a keyframe block, decodable alone) starts after this much recorded time: longer
+/// chains store less (each keyframe holds every instance's complete sample), shorter ones seek
+/// faster (a read decodes from its chain's keyframe). Measured in docs/recording.md.
+pub const DEFAULT_KEYFRAME_SPAN: Duration = Duration::from_secs(300);
 /// Retention is applied at start and then this often.
 const TRIM_EVERY: Duration = Duration::from_secs(600);
 
@@ -37,7 +42,10 @@ pub struct RecordOptions {
 pub struct Recorder {
     store: Store,
     session: i64,
-    enc: BlockEncoder,
+    enc: ChainEncoder,
+    /// The chain being appended to, and when it started.
+    chain: Option<(i64, i64)>,
+    keyframe_span: Duration,
     samples: u32,
     events: Vec<EventRow>,
     opts: RecordOptions,
@@ -80,7 +88,10 @@ impl Recorder {
         let mut r = Recorder {
             store,
             session,
-            enc: BlockEncoder::default(),
+            enc: ChainEncoder::default(),
+            chain: None,
+            // Retention drops whole chains: a chain is at most a quarter of the retention.
+            keyframe_span: opts.retention.map_or(DEFAULT_KEYFRAME_SPAN, |r| DEFAULT_KEYFRAME_SPAN.min(r / 4)),
             samples: 0,
             events: Vec::new(),
             opts,
@@ -95,6 +106,11 @@ impl Recorder {
 
     pub fn path(&self) -> &Path {
         &self.opts.path
+    }
+
+    /// Start a new chain after this much recorded time (default `DEFAULT_KEYFRAME_SPAN`).
+    pub fn set_keyframe_span(&mut self, span: Duration) {
+        self.keyframe_span = span;
     }
 
     pub fn sample(&mut self, slot: Slot, s: &Sample) {
@@ -141,7 +157,7 @@ impl Recorder {
     pub fn tick(&mut self, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.read_tails();
         let span = self.opts.block_span.as_millis() as i64;
-        let due = self.enc.first_ms.is_some_and(|first| ms(now) - first >= span)
+        let due = self.enc.first_ms().is_some_and(|first| ms(now) - first >= span)
             || (self.enc.is_empty() && !self.events.is_empty());
         if due {
             self.flush()?;
@@ -157,18 +173,33 @@ impl Recorder {
     /// Commit the block being filled and the events so far.
     pub fn flush(&mut self) -> Result<(), StoreError> {
         self.read_tails();
-        let enc = std::mem::take(&mut self.enc);
-        let block = enc.first_ms.map(|t0| RawBlock {
-            t0_ms: t0,
-            t1_ms: enc.last_ms(),
-            records: enc.records,
+        let finished = self.enc.finish();
+        let block = finished.as_ref().map(|b| RawBlock {
+            keyframe: b.keyframe,
+            chain: self.chain.map(|(id, _)| id),
+            t0_ms: b.t0_ms,
+            t1_ms: b.t1_ms,
+            records: b.records,
             samples: self.samples,
-            bytes: &enc.buf,
+            bytes: &b.bytes,
         });
         if block.is_none() && self.events.is_empty() {
             return Ok(());
         }
-        self.store.append(self.session, block, &self.events)?;
+        let appended = self.store.append(self.session, block, &self.events);
+        if appended.is_err() && finished.is_some() {
+            // The chain's state moved on past a block that is not stored: start a new chain.
+            self.enc.restart();
+            self.chain = None;
+        }
+        let chain = appended?;
+        if let (Some(id), Some(b)) = (chain, &finished) {
+            let started = if b.keyframe { b.t0_ms } else { self.chain.map_or(b.t0_ms, |(_, t)| t) };
+            self.chain = Some((id, started));
+            if b.t1_ms - started >= self.keyframe_span.as_millis() as i64 {
+                self.enc.restart();
+            }
+        }
         self.events.clear();
         self.samples = 0;
         Ok(())
@@ -188,7 +219,7 @@ impl Recorder {
         self.last_trim_ms = ms(now);
         if let Some(keep) = self.opts.retention {
             let cutoff = ms(now) - keep.as_millis() as i64;
-            let n = self.store.trim(cutoff, Some(self.session))?;
+            let n = self.store.trim(cutoff, Some(self.session), self.chain.map(|(id, _)| id))?;
             if n > 0 {
                 log::info!(target: "record", "retention: dropped {n} blocks older than {}", wire::from_ms(cutoff));
             }

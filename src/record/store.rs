@@ -13,7 +13,7 @@ use crate::fleet::Health;
 /// The `format` value in `meta`: tells a recording from any other SQLite file.
 pub const FORMAT: &str = "shardtop-recording";
 /// The format this build writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The oldest format this build reads. Version 0 never shipped (it names the development
 /// format before `meta` carried a version): such files are refused, not guessed at.
 pub const MIN_VERSION: u32 = 1;
@@ -47,6 +47,11 @@ pub enum StoreError {
          files: record to a new file (this one still replays)"
     )]
     NotAppendable { path: String, version: u32 },
+    #[error(
+        "{path}: recorded in format version {version}; `record export` cuts version {VERSION} files only: \
+         replay it (this shardtop still reads it), or cut it with the shardtop that recorded it"
+    )]
+    NotExportable { path: String, version: u32 },
 }
 
 /// One event row: a fleet event, or a step of an action.
@@ -80,6 +85,10 @@ fn severity_from(s: &str) -> Health {
 
 /// A finished block, before compression.
 pub struct RawBlock<'a> {
+    /// Starts a chain (format version 3): it decodes without the blocks before it.
+    pub keyframe: bool,
+    /// The chain it continues (its keyframe's id); ignored for a keyframe.
+    pub chain: Option<i64>,
     pub t0_ms: i64,
     pub t1_ms: i64,
     pub records: u32,
@@ -116,6 +125,8 @@ pub struct Totals {
 pub struct Store {
     conn: Connection,
     path: String,
+    /// The file's format version.
+    version: u32,
 }
 
 const SCHEMA: &str = "
@@ -130,9 +141,11 @@ CREATE TABLE blocks (
     samples INTEGER NOT NULL,
     raw_bytes INTEGER NOT NULL,
     codec TEXT NOT NULL,
-    data BLOB NOT NULL
+    data BLOB NOT NULL,
+    chain INTEGER NOT NULL
 );
 CREATE INDEX blocks_by_end ON blocks (t1_ms);
+CREATE INDEX blocks_by_chain ON blocks (chain);
 CREATE TABLE events (
     id INTEGER PRIMARY KEY,
     at_ms INTEGER NOT NULL,
@@ -159,13 +172,14 @@ impl Store {
             })?;
         }
         let conn = Connection::open(path).map_err(|source| StoreError::Sqlite { path: name.clone(), source })?;
-        let store = Store { conn, path: name };
+        let mut store = Store { conn, path: name, version: VERSION };
         let has_tables: bool = store
             .conn
             .query_row("SELECT count(*) > 0 FROM sqlite_master", [], |r| r.get(0))
             .map_err(|e| store.not_sqlite(e))?;
         if has_tables {
             let version = store.check_format()?;
+            store.version = version;
             if version != VERSION {
                 return Err(StoreError::NotAppendable { path: store.path.clone(), version });
             }
@@ -189,9 +203,9 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|source| StoreError::Sqlite { path: name.clone(), source })?;
-        let store = Store { conn, path: name };
+        let mut store = Store { conn, path: name, version: VERSION };
         store.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| store.err(e))?;
-        store.check_format()?;
+        store.version = store.check_format()?;
         Ok(store)
     }
 
@@ -199,13 +213,13 @@ impl Store {
     /// opened on the same `name` while one stays open: the live TUI's history when it records
     /// to no file. Gone with the process.
     pub fn memory(name: &str) -> Result<Store, StoreError> {
-        let store = Store::open_memory(name, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+        let mut store = Store::open_memory(name, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
         let has_tables: bool = store
             .conn
             .query_row("SELECT count(*) > 0 FROM sqlite_master", [], |r| r.get(0))
             .map_err(|e| store.err(e))?;
         if has_tables {
-            store.check_format()?;
+            store.version = store.check_format()?;
         } else {
             store.conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;").map_err(|e| store.err(e))?;
             store.init()?;
@@ -215,8 +229,8 @@ impl Store {
 
     /// Another connection on the in-memory recording `name` (which must exist), to read it.
     pub fn memory_read(name: &str) -> Result<Store, StoreError> {
-        let store = Store::open_memory(name, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        store.check_format()?;
+        let mut store = Store::open_memory(name, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        store.version = store.check_format()?;
         Ok(store)
     }
 
@@ -227,13 +241,18 @@ impl Store {
         let flags = flags | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&uri, flags)
             .map_err(|source| StoreError::Sqlite { path: label.clone(), source })?;
-        let store = Store { conn, path: label };
+        let store = Store { conn, path: label, version: VERSION };
         store.conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|e| store.err(e))?;
         Ok(store)
     }
 
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The file's format version (this build's `VERSION` for a file it created).
+    pub fn version(&self) -> u32 {
+        self.version
     }
 
     fn not_sqlite(&self, e: rusqlite::Error) -> StoreError {
@@ -305,8 +324,15 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// One block and the events that came with it, in one transaction: all or nothing.
-    pub fn append(&mut self, session: i64, block: Option<RawBlock<'_>>, events: &[EventRow]) -> Result<(), StoreError> {
+    /// One block and the events that came with it, in one transaction: all or nothing. Returns
+    /// the chain the block is in (a keyframe's own id).
+    pub fn append(
+        &mut self,
+        session: i64,
+        block: Option<RawBlock<'_>>,
+        events: &[EventRow],
+    ) -> Result<Option<i64>, StoreError> {
+        let mut chain = None;
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(err)?;
@@ -316,12 +342,27 @@ impl Store {
                 block: 0,
                 why: format!("compress: {e}"),
             })?;
+            let continues = b.chain.filter(|_| !b.keyframe);
             tx.execute(
-                "INSERT INTO blocks (session, t0_ms, t1_ms, records, samples, raw_bytes, codec, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'zstd', ?7)",
-                params![session, b.t0_ms, b.t1_ms, b.records, b.samples, b.bytes.len() as i64, data],
+                "INSERT INTO blocks (session, t0_ms, t1_ms, records, samples, raw_bytes, codec, data, chain)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'zstd', ?7, ?8)",
+                params![
+                    session,
+                    b.t0_ms,
+                    b.t1_ms,
+                    b.records,
+                    b.samples,
+                    b.bytes.len() as i64,
+                    data,
+                    continues.unwrap_or(0)
+                ],
             )
             .map_err(err)?;
+            let id = tx.last_insert_rowid();
+            if continues.is_none() {
+                tx.execute("UPDATE blocks SET chain = id WHERE id = ?1", [id]).map_err(err)?;
+            }
+            chain = Some(continues.unwrap_or(id));
         }
         {
             let mut ins = tx
@@ -333,16 +374,29 @@ impl Store {
                 ins.execute(params![e.at_ms, severity_name(e.severity), e.shard, e.rule, e.message]).map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        Ok(chain)
     }
 
     /// Drop everything that ended before `cutoff_ms`, and give the pages back to the file system.
-    /// Returns the blocks dropped.
-    pub fn trim(&mut self, cutoff_ms: i64, keep_session: Option<i64>) -> Result<usize, StoreError> {
+    /// Blocks go by whole chains (a chain's later blocks need its first), and never `keep_chain`,
+    /// the one being appended to. Returns the blocks dropped.
+    pub fn trim(
+        &mut self,
+        cutoff_ms: i64,
+        keep_session: Option<i64>,
+        keep_chain: Option<i64>,
+    ) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let err = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.conn.transaction().map_err(err)?;
-        let n = tx.execute("DELETE FROM blocks WHERE t1_ms < ?1", [cutoff_ms]).map_err(err)?;
+        let n = tx
+            .execute(
+                "DELETE FROM blocks WHERE chain IN
+                     (SELECT chain FROM blocks GROUP BY chain HAVING max(t1_ms) < ?1 AND chain != ?2)",
+                [cutoff_ms, keep_chain.unwrap_or(-1)],
+            )
+            .map_err(err)?;
         tx.execute("DELETE FROM events WHERE at_ms < ?1", [cutoff_ms]).map_err(err)?;
         tx.execute(
             "DELETE FROM sessions WHERE id != ?1 AND id NOT IN (SELECT DISTINCT session FROM blocks)",
@@ -387,28 +441,36 @@ impl Store {
         Ok(out)
     }
 
-    /// The blocks of `session` that overlap `[from_ms, to_ms]`, oldest first, decompressed.
+    /// The blocks of `session` that overlap `[from_ms, to_ms]`, oldest first, decompressed; from
+    /// format version 3 on, from the first block of the chain of the first of them (what decoding
+    /// them needs).
     pub fn blocks(&self, session: i64, from_ms: i64, to_ms: i64) -> Result<Vec<Block>, StoreError> {
-        let mut q = self
-            .conn
-            .prepare_cached(
-                "SELECT id, session, t0_ms, t1_ms, codec, data FROM blocks
-                 WHERE session = ?1 AND t1_ms >= ?2 AND t0_ms <= ?3 ORDER BY t0_ms, id",
-            )
-            .map_err(|e| self.err(e))?;
+        let sql = if self.version >= 3 {
+            "SELECT id, session, t0_ms, t1_ms, codec, data, raw_bytes FROM blocks
+             WHERE session = ?1 AND t0_ms <= ?3 AND id >=
+                 (SELECT min(chain) FROM blocks WHERE session = ?1 AND t1_ms >= ?2 AND t0_ms <= ?3)
+             ORDER BY id"
+        } else {
+            "SELECT id, session, t0_ms, t1_ms, codec, data, raw_bytes FROM blocks
+             WHERE session = ?1 AND t1_ms >= ?2 AND t0_ms <= ?3 ORDER BY t0_ms, id"
+        };
+        let mut q = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
         let rows = q
             .query_map(params![session, from_ms, to_ms], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get::<_, Vec<u8>>(5)?))
+                let raw: i64 = r.get(6)?;
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get::<_, Vec<u8>>(5)?, raw))
             })
             .map_err(|e| self.err(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, session, t0_ms, t1_ms, codec, data) = row.map_err(|e| self.err(e))?;
+            let (id, session, t0_ms, t1_ms, codec, data, raw) = row.map_err(|e| self.err(e))?;
             let corrupt = |why: String| StoreError::Corrupt { path: self.path.clone(), block: id, why };
             if codec != "zstd" {
                 return Err(corrupt(format!("unknown codec {codec:?}")));
             }
-            let data = zstd::stream::decode_all(&data[..]).map_err(|e| corrupt(format!("decompress: {e}")))?;
+            // The row says the size: one allocation of it (a wrong size is a corrupt block).
+            let size = usize::try_from(raw).map_err(|_| corrupt(format!("raw size {raw}")))?;
+            let data = zstd::bulk::decompress(&data, size).map_err(|e| corrupt(format!("decompress: {e}")))?;
             out.push(Block { id, session, t0_ms, t1_ms, data });
         }
         Ok(out)
@@ -451,6 +513,9 @@ impl Store {
     /// Copy what `[from_ms, to_ms]` needs into a new recording at `out`: the blocks that overlap
     /// it (whole: a block decodes only whole), the warm-up before it, their sessions, the events.
     pub fn export(&self, from_ms: i64, to_ms: i64, warmup_ms: i64, out: &Path) -> Result<Totals, StoreError> {
+        if self.version != VERSION {
+            return Err(StoreError::NotExportable { path: self.path.clone(), version: self.version });
+        }
         if out.exists() {
             return Err(StoreError::NotARecording {
                 path: out.display().to_string(),
@@ -466,9 +531,10 @@ impl Store {
             "BEGIN;
              INSERT INTO main.sessions SELECT * FROM src.sessions WHERE id IN
                  (SELECT session FROM src.blocks WHERE t1_ms >= {from} AND t0_ms <= {to_ms});
-             INSERT INTO main.blocks (id, session, t0_ms, t1_ms, records, samples, raw_bytes, codec, data)
-                 SELECT id, session, t0_ms, t1_ms, records, samples, raw_bytes, codec, data FROM src.blocks
-                 WHERE t1_ms >= {from} AND t0_ms <= {to_ms};
+             INSERT INTO main.blocks (id, session, t0_ms, t1_ms, records, samples, raw_bytes, codec, data, chain)
+                 SELECT id, session, t0_ms, t1_ms, records, samples, raw_bytes, codec, data, chain FROM src.blocks
+                 WHERE t0_ms <= {to_ms} AND chain IN
+                     (SELECT chain FROM src.blocks WHERE t1_ms >= {from} AND t0_ms <= {to_ms});
              INSERT INTO main.events (at_ms, severity, shard, rule, message)
                  SELECT at_ms, severity, shard, rule, message FROM src.events WHERE at_ms >= {from_ms} AND at_ms <= {to_ms}
                  ORDER BY at_ms, id;
@@ -522,7 +588,7 @@ mod tests {
     }
 
     fn block(t0: i64, t1: i64, bytes: &[u8]) -> RawBlock<'_> {
-        RawBlock { t0_ms: t0, t1_ms: t1, records: 1, samples: 1, bytes }
+        RawBlock { keyframe: true, chain: None, t0_ms: t0, t1_ms: t1, records: 1, samples: 1, bytes }
     }
 
     #[test]
@@ -556,7 +622,7 @@ mod tests {
         let av: i64 = s.conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
         assert_eq!(av, 2, "incremental");
         let before = size();
-        assert_eq!(s.trim(8000, Some(session)).unwrap(), 8);
+        assert_eq!(s.trim(8000, Some(session), None).unwrap(), 8);
         s.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
         assert!(size() < before / 2, "{} → {}", before, size());
         assert_eq!(s.span().unwrap(), Some((8000, 9999)));
@@ -578,19 +644,51 @@ mod tests {
         assert!(e.ends_with("nope.db: no such recording"), "{e}");
 
         let path = dir.path().join("r.db");
-        Store::create_or_open(&path).unwrap().set_version_for_tests("3").unwrap();
+        Store::create_or_open(&path).unwrap().set_version_for_tests("4").unwrap();
         let e = Store::open_read(&path).err().unwrap().to_string();
-        assert!(e.contains("format version 3 by a newer shardtop; this one reads versions 1–2"), "{e}");
+        assert!(e.contains("format version 4 by a newer shardtop; this one reads versions 1–3"), "{e}");
         assert!(Store::create_or_open(&path).is_err(), "never appends to a newer format");
         Store::create_or_open(&dir.path().join("r0.db")).unwrap().set_version_for_tests("0").unwrap();
         let e = Store::open_read(&dir.path().join("r0.db")).err().unwrap().to_string();
-        assert!(e.contains("format version 0, older than this shardtop reads (1–2)"), "{e}");
-        // A version 1 file replays, and is not appended to (its readers would not know type 11).
-        let v1 = dir.path().join("r1.db");
-        Store::create_or_open(&v1).unwrap().set_version_for_tests("1").unwrap();
-        assert!(Store::open_read(&v1).is_ok());
-        let e = Store::create_or_open(&v1).err().unwrap().to_string();
-        assert!(e.contains("version 1; this shardtop appends only to version 2 files"), "{e}");
+        assert!(e.contains("format version 0, older than this shardtop reads (1–3)"), "{e}");
+        // Version 1 and 2 files replay, and are neither appended to nor cut by export.
+        for old in ["1", "2"] {
+            let path = dir.path().join(format!("r{old}.db"));
+            Store::create_or_open(&path).unwrap().set_version_for_tests(old).unwrap();
+            let read = Store::open_read(&path).unwrap();
+            assert_eq!(read.version().to_string(), old);
+            let e = Store::create_or_open(&path).err().unwrap().to_string();
+            assert!(e.contains(&format!("version {old}; this shardtop appends only to version 3 files")), "{e}");
+            let e = read.export(0, 1, 0, &dir.path().join("cut.db")).err().unwrap().to_string();
+            assert!(
+                e.contains(&format!("r{old}.db: recorded in format version {old}; `record export` cuts version 3")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_start_at_the_chain_and_retention_drops_whole_chains_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::create_or_open(&dir.path().join("r.db")).unwrap();
+        let session = s.begin_session(0, &layout()).unwrap();
+        let mut chains = Vec::new();
+        for k in 0..6i64 {
+            // Chains of two blocks: 0-1, 2-3, 4-5.
+            let keyframe = k % 2 == 0;
+            let b = RawBlock { keyframe, chain: chains.last().copied(), ..block(k * 1000, k * 1000 + 999, b"x") };
+            chains.push(s.append(session, Some(b), &[]).unwrap().unwrap());
+        }
+        assert_eq!(chains, vec![1, 1, 3, 3, 5, 5]);
+        let t0s =
+            |s: &Store, from, to| s.blocks(session, from, to).unwrap().iter().map(|b| b.t0_ms).collect::<Vec<_>>();
+        assert_eq!(t0s(&s, 3500, 3600), vec![2000, 3000], "from the chain's keyframe");
+        assert_eq!(t0s(&s, 2500, 4100), vec![2000, 3000, 4000]);
+        assert_eq!(s.trim(1500, Some(session), None).unwrap(), 0, "the first chain ends after the cutoff");
+        assert_eq!(s.trim(2500, Some(session), Some(1)).unwrap(), 0, "never the chain being written");
+        assert_eq!(s.trim(2500, Some(session), None).unwrap(), 2);
+        assert_eq!(s.span().unwrap(), Some((2000, 5999)));
+        assert_eq!(t0s(&s, 0, 2100), vec![2000]);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub fn sample_value(s: &Sample) -> Value {
     }
 }
 
-pub fn sample_from(at_ms: i64, v: Value) -> Result<Sample, String> {
+pub fn sample_from(at_ms: i64, v: &Value) -> Result<Sample, String> {
     let e = v.get("e").and_then(Value::as_u64).unwrap_or(0);
     let elapsed = Duration::from_micros(e.saturating_mul(ELAPSED_UNIT_US as u64));
     let result = match (v.get("ok"), v.get("err")) {
@@ -267,7 +267,7 @@ mod tests {
             dump_hosts: vec!["10.0.0.7".into()],
         });
         let s = Sample { at: from_ms(1_700_000_000_123), elapsed: Duration::from_micros(1234), result: Ok(st) };
-        let back = sample_from(1_700_000_000_123, sample_value(&s)).unwrap();
+        let back = sample_from(1_700_000_000_123, &sample_value(&s)).unwrap();
         assert_eq!(back.at, s.at);
         assert_eq!(back.elapsed, Duration::from_micros(1230));
         assert_eq!(back.result, s.result);
@@ -276,7 +276,7 @@ mod tests {
             elapsed: Duration::from_secs(1),
             result: Err(ProbeError { kind: crate::fleet::status::ProbeErrorKind::Timeout, message: "slow".into() }),
         };
-        assert_eq!(sample_from(0, sample_value(&err)).unwrap().result, err.result);
+        assert_eq!(sample_from(0, &sample_value(&err)).unwrap().result, err.result);
     }
 
     #[test]

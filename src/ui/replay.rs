@@ -67,29 +67,21 @@ impl Replay {
         if t_ms <= self.at_ms {
             return Ok(());
         }
-        if t_ms > self.ahead_to {
-            // A seek reads just what it needs; playback reads a chunk ahead.
-            let to = if t_ms - self.at_ms > READ_AHEAD_MS { t_ms } else { t_ms.max(self.ahead_to + READ_AHEAD_MS) };
+        let mut second = self.at_ms.div_euclid(1000);
+        if t_ms > self.ahead_to && self.ahead.is_empty() && t_ms - self.at_ms > READ_AHEAD_MS {
+            // A seek: each message goes to the model as it is decoded, none is held.
+            let (app, slots) = (&mut self.app, &mut self.slots);
+            rec.each(self.session, self.ahead_to + 1, t_ms, |at, m| feed(app, slots, &mut second, at, m))?;
+            self.ahead_to = t_ms;
+        } else if t_ms > self.ahead_to {
+            // Playback reads a chunk ahead.
+            let to = t_ms.max(self.ahead_to + READ_AHEAD_MS);
             self.ahead.extend(rec.read(self.session, self.ahead_to + 1, to)?);
             self.ahead_to = to;
         }
-        let mut second = self.at_ms.div_euclid(1000);
         while self.ahead.front().is_some_and(|(at, _)| *at <= t_ms) {
             let Some((at, m)) = self.ahead.pop_front() else { break };
-            // The clock as it moved for the live model: holds are released by ticks.
-            if at.div_euclid(1000) != second {
-                second = at.div_euclid(1000);
-                super::deliver(&mut self.app, &mut self.slots, Message::Tick(from_ms(at)));
-            }
-            let msg = match m {
-                Recorded::Sample(u) => Message::Sample(u),
-                Recorded::Feed(f) => Message::Feed(f),
-                Recorded::Metrics(u) => Message::Metrics(u),
-                Recorded::Promoted(p) => {
-                    Message::Action(super::action::ActionMsg::Promoted { shard: p.shard, new_master: p.new_master })
-                }
-            };
-            super::deliver(&mut self.app, &mut self.slots, msg);
+            feed(&mut self.app, &mut self.slots, &mut second, at, m);
         }
         super::deliver(&mut self.app, &mut self.slots, Message::Tick(from_ms(t_ms)));
         self.at_ms = t_ms;
@@ -119,6 +111,24 @@ impl Replay {
         *self = fresh;
         Ok(())
     }
+}
+
+/// One recorded message to the model, after a tick when the recorded clock passed a second (the
+/// clock as it moved for the live model: holds are released by ticks).
+fn feed(app: &mut App, slots: &mut SlotMap, second: &mut i64, at: i64, m: Recorded) {
+    if at.div_euclid(1000) != *second {
+        *second = at.div_euclid(1000);
+        super::deliver(app, slots, Message::Tick(from_ms(at)));
+    }
+    let msg = match m {
+        Recorded::Sample(u) => Message::Sample(u),
+        Recorded::Feed(f) => Message::Feed(f),
+        Recorded::Metrics(u) => Message::Metrics(u),
+        Recorded::Promoted(p) => {
+            Message::Action(super::action::ActionMsg::Promoted { shard: p.shard, new_master: p.new_master })
+        }
+    };
+    super::deliver(app, slots, msg);
 }
 
 /// What the user was looking at survives a rebuild of the model (and the step from live into

@@ -214,6 +214,32 @@ fn a_bad_keymap_file_is_a_clear_error() {
 }
 
 #[test]
+fn bench_record_keeps_its_recording_and_measures_seeks_on_it_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bench.db");
+    let run = |expect_recording: bool| {
+        let out = shardtop()
+            .args(["bench", "--record", "--sim", "2", "--seconds", "90", "--sweeps", "3", "--keyframe", "40s"])
+            .arg("--recording")
+            .arg(&path)
+            .timeout(std::time::Duration::from_secs(120))
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let out = String::from_utf8(out).expect("utf-8");
+        assert_eq!(out.contains("recording 6 simulated instances every 2s for 90s"), expect_recording, "{out}");
+        assert!(out.contains("bytes per instance-sample"), "{out}");
+        assert!(out.contains("seek and draw (200x60), 3 seeks at random moments: p50"), "{out}");
+    };
+    run(true);
+    assert!(path.exists(), "kept");
+    // The second run records nothing: it measures the seeks of the kept recording.
+    run(false);
+}
+
+#[test]
 fn bench_terminal_reports_bytes_and_frame_time() {
     shardtop()
         .args(["bench", "--terminal", "--sim", "10", "--seconds", "2", "--size", "80x24", "--fps", "10"])

@@ -70,9 +70,11 @@ pub fn bench_terminal(
     Ok(0)
 }
 
+pub use record::Plan as RecordBench;
+
 /// `bench --record`: bytes per instance-sample, recorder CPU and seek time on a simulated fleet.
-pub fn bench_record(shards: usize, seconds: u32, interval: Duration, seeks: usize) -> CmdResult {
-    let plan = record::Plan { shards: shards.max(1), seconds, interval, seeks: seeks.max(1) };
+pub fn bench_record(plan: RecordBench) -> CmdResult {
+    let plan = record::Plan { shards: plan.shards.max(1), seeks: plan.seeks.max(1), ..plan };
     let report = record::report(&plan).map_err(|e| CommandError::new(1, format!("bench --record: {e}")))?;
     print!("{report}");
     Ok(0)

@@ -1,0 +1,430 @@
+//! Format version 3's block codec: blocks that continue a chain, and columns inside a block.
+//!
+//! Version 2 made every block self-contained: each instance's first sample in a block was
+//! complete, and at 15 samples an instance a block that first sample was most of the bytes.
+//! Version 3 keeps the key table and each instance's last values (and integer steps) from one
+//! block to the next: a *chain* starts with a keyframe block (from nothing, so its first sample of
+//! each instance is complete) and its later blocks hold only changes. A crash still loses at most
+//! the block being filled (the blocks before it are committed and decode), and a reader decodes a
+//! chain from its keyframe (the `chain` column says which).
+//!
+//! Inside a block the bytes are split into streams — the records' headers, the changes' key ids
+//! and types, the opaque payloads, and one stream of values per key — so that what zstd sees next
+//! to each other is alike: one counter's step changes one after another, rather than a record's
+//! mix of ids, types, times and values. The value encodings are version 2's (`codec`). The bytes
+//! are documented in docs/recording.md.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::codec::{
+    self, CorruptBlock, Item, Reader, Record, SEP, TAG_SAMPLE, flatten, put_varint, unflatten, unzigzag, zigzag,
+};
+
+/// The first byte's bit: this block starts a chain.
+const KEYFRAME: u8 = 1;
+/// A change's type (version 3): the same value as another key's in this sample; its column holds
+/// that key's id. A GTID set is often in three keys at once (`gtid/binlog_pos`, `current_pos`,
+/// `slave_pos`), a replica's read and executed positions are often one.
+const T_SAME: u8 = 13;
+
+/// An integer's step after it became `new` from `prev`, as both sides keep it after a `T_SAME`.
+fn step_to(prev: Option<&Value>, new: &Value) -> i64 {
+    match (prev.and_then(Value::as_i64), new.as_i64()) {
+        (Some(p), Some(n)) => n.wrapping_sub(p),
+        _ => 0,
+    }
+}
+
+fn corrupt(what: impl Into<String>) -> CorruptBlock {
+    CorruptBlock(what.into())
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// One instance's last values (by key id) and integer steps, carried along a chain; for the
+/// decoder, also the last sample it rebuilt as a tree and which values changed since.
+#[derive(Default)]
+struct Inst {
+    last: Vec<Option<Value>>,
+    steps: Vec<i64>,
+    tree: Option<Value>,
+    /// A path came or went since `tree`: rebuild it whole.
+    reshaped: bool,
+    /// Keys whose value changed since `tree` (the paths stay the same): patch them in.
+    touched: Vec<usize>,
+}
+
+/// A path's segment, parsed once per key.
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn segments(path: &str) -> Option<Vec<Seg>> {
+    path.split(SEP)
+        .filter(|s| !s.is_empty())
+        .map(|seg| match seg.strip_prefix('#') {
+            Some(i) => i.parse().ok().map(Seg::Index),
+            None => Some(Seg::Key(seg.to_string())),
+        })
+        .collect()
+}
+
+/// Set the leaf at `segs` in `tree`; false when the tree has no such leaf.
+fn patch(tree: &mut Value, segs: &[Seg], v: &Value) -> bool {
+    let mut node = tree;
+    for s in segs {
+        let next = match s {
+            Seg::Key(k) => node.as_object_mut().and_then(|m| m.get_mut(k.as_str())),
+            Seg::Index(i) => node.as_array_mut().and_then(|a| a.get_mut(*i)),
+        };
+        match next {
+            Some(n) => node = n,
+            None => return false,
+        }
+    }
+    *node = v.clone();
+    true
+}
+
+impl Inst {
+    fn grow(&mut self, n: usize) {
+        if self.last.len() < n {
+            self.last.resize(n, None);
+            self.steps.resize(n, 0);
+        }
+    }
+}
+
+/// A finished block: its bytes (before zstd) and what the `blocks` row says of it.
+pub struct Finished {
+    pub bytes: Vec<u8>,
+    pub t0_ms: i64,
+    pub t1_ms: i64,
+    pub records: u32,
+    pub keyframe: bool,
+}
+
+/// Builds the blocks of a chain, one after another.
+pub struct ChainEncoder {
+    keys: Vec<String>,
+    ids: HashMap<String, u32>,
+    inst: HashMap<(u32, u32), Inst>,
+    /// The key table's length when this block started: keys from here on are defined in it.
+    block_keys_from: usize,
+    keyframe: bool,
+    head: Vec<u8>,
+    changes: Vec<u8>,
+    opaque: Vec<u8>,
+    values: Vec<Vec<u8>>,
+    records: u32,
+    first_ms: Option<i64>,
+    last_ms: i64,
+    scratch: Vec<(String, Value)>,
+    seen: Vec<bool>,
+}
+
+impl Default for ChainEncoder {
+    fn default() -> Self {
+        ChainEncoder {
+            keys: Vec::new(),
+            ids: HashMap::new(),
+            inst: HashMap::new(),
+            block_keys_from: 0,
+            keyframe: true,
+            head: Vec::new(),
+            changes: Vec::new(),
+            opaque: Vec::new(),
+            values: Vec::new(),
+            records: 0,
+            first_ms: None,
+            last_ms: 0,
+            scratch: Vec::new(),
+            seen: Vec::new(),
+        }
+    }
+}
+
+impl ChainEncoder {
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// The first record's time in the block being filled.
+    pub fn first_ms(&self) -> Option<i64> {
+        self.first_ms
+    }
+
+    /// Bytes in the block being filled so far (before zstd).
+    pub fn pending_bytes(&self) -> usize {
+        self.head.len() + self.changes.len() + self.opaque.len() + self.values.iter().map(Vec::len).sum::<usize>()
+    }
+
+    /// The next block starts a new chain (a keyframe): forget the key table and the last values.
+    /// Only between blocks: what was added to the block being filled is kept as a keyframe's.
+    pub fn restart(&mut self) {
+        if !self.is_empty() {
+            return;
+        }
+        *self = ChainEncoder { scratch: std::mem::take(&mut self.scratch), ..ChainEncoder::default() };
+    }
+
+    fn header(&mut self, tag: u8, at_ms: i64) {
+        self.head.push(tag);
+        let prev = if self.first_ms.is_none() { 0 } else { self.last_ms };
+        put_varint(&mut self.head, zigzag(at_ms.wrapping_sub(prev)));
+        self.first_ms.get_or_insert(at_ms);
+        self.last_ms = at_ms;
+        self.records += 1;
+    }
+
+    /// A record stored whole (feed rounds, metrics readings, promotions).
+    pub fn opaque(&mut self, tag: u8, at_ms: i64, payload: &[u8]) {
+        self.header(tag, at_ms);
+        put_bytes(&mut self.opaque, payload);
+    }
+
+    /// One instance's sample, as its changes since the instance's previous sample in the chain.
+    pub fn sample(&mut self, at_ms: i64, shard: u32, instance: u32, value: &Value) {
+        self.header(TAG_SAMPLE, at_ms);
+        put_varint(&mut self.head, u64::from(shard));
+        put_varint(&mut self.head, u64::from(instance));
+        let mut pairs = std::mem::take(&mut self.scratch);
+        pairs.clear();
+        flatten(value, &mut pairs);
+        let inst = self.inst.entry((shard, instance)).or_default();
+        self.seen.clear();
+        let mut n = 0u64;
+        let mut tmp = Vec::with_capacity(16);
+        let mut changed: Vec<usize> = Vec::new();
+        for (path, v) in pairs.drain(..) {
+            let id = match self.ids.get(&path) {
+                Some(&id) => id as usize,
+                None => {
+                    let id = self.keys.len();
+                    self.ids.insert(path.clone(), id as u32);
+                    self.keys.push(path);
+                    self.values.push(Vec::new());
+                    id
+                }
+            };
+            if self.seen.len() <= id {
+                self.seen.resize(id + 1, false);
+            }
+            self.seen[id] = true;
+            inst.grow(id + 1);
+            if inst.last[id].as_ref() == Some(&v) {
+                continue;
+            }
+            n += 1;
+            put_varint(&mut self.changes, id as u64);
+            tmp.clear();
+            let mut step = inst.steps[id];
+            codec::encode_value(&mut tmp, inst.last[id].as_ref(), &v, &mut step);
+            let same = (tmp.len() > 2 && (v.is_string() || v.is_number()))
+                .then(|| changed.iter().copied().find(|&o| inst.last[o].as_ref() == Some(&v)))
+                .flatten();
+            if let Some(other) = same {
+                inst.steps[id] = step_to(inst.last[id].as_ref(), &v);
+                self.changes.push(T_SAME);
+                put_varint(&mut self.values[id], other as u64);
+            } else {
+                // The type byte goes with the key id; the value's bytes to the key's own column.
+                inst.steps[id] = step;
+                self.changes.push(tmp[0]);
+                self.values[id].extend_from_slice(&tmp[1..]);
+            }
+            inst.last[id] = Some(v);
+            changed.push(id);
+        }
+        // Paths this sample no longer has (an error replaced the status, an optional field went).
+        for (i, slot) in inst.last.iter_mut().enumerate() {
+            if slot.is_some() && !self.seen.get(i).copied().unwrap_or(false) {
+                n += 1;
+                put_varint(&mut self.changes, i as u64);
+                self.changes.push(codec::T_REMOVED);
+                *slot = None;
+            }
+        }
+        put_varint(&mut self.head, n);
+        self.scratch = pairs;
+    }
+
+    /// The block being filled, closed: its bytes, and the encoder ready for the chain's next
+    /// block. `None` when nothing was added.
+    pub fn finish(&mut self) -> Option<Finished> {
+        let t0_ms = self.first_ms?;
+        let mut out = Vec::with_capacity(self.pending_bytes() + 64);
+        out.push(if self.keyframe { KEYFRAME } else { 0 });
+        put_varint(&mut out, self.block_keys_from as u64);
+        let defs = &self.keys[self.block_keys_from..];
+        put_varint(&mut out, defs.len() as u64);
+        for k in defs {
+            put_bytes(&mut out, k.as_bytes());
+        }
+        put_varint(&mut out, u64::from(self.records));
+        put_bytes(&mut out, &self.head);
+        put_bytes(&mut out, &self.changes);
+        put_bytes(&mut out, &self.opaque);
+        put_varint(&mut out, self.values.len() as u64);
+        for v in &mut self.values {
+            put_bytes(&mut out, v);
+            v.clear();
+        }
+        let done = Finished { bytes: out, t0_ms, t1_ms: self.last_ms, records: self.records, keyframe: self.keyframe };
+        self.head.clear();
+        self.changes.clear();
+        self.opaque.clear();
+        self.records = 0;
+        self.first_ms = None;
+        self.keyframe = false;
+        self.block_keys_from = self.keys.len();
+        Some(done)
+    }
+}
+
+/// Reads the blocks of a chain in order, keeping what the encoder kept.
+#[derive(Default)]
+pub struct ChainDecoder {
+    keys: Vec<String>,
+    segs: Vec<Option<Vec<Seg>>>,
+    inst: HashMap<(u32, u32), Inst>,
+    started: bool,
+}
+
+impl ChainDecoder {
+    /// Every record of one block (decompressed), in order, owned.
+    pub fn decode(&mut self, buf: &[u8], want: impl FnMut(i64) -> bool) -> Result<Vec<Record>, CorruptBlock> {
+        let mut out = Vec::new();
+        self.decode_each(buf, want, |item| {
+            out.push(item.to_record());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every record of one block (decompressed), in order, to `emit`. `want` picks which samples
+    /// to rebuild as JSON: the others are decoded (the chain needs their values) but not
+    /// materialised. An instance's tree is kept and patched where only values changed.
+    pub fn decode_each(
+        &mut self,
+        buf: &[u8],
+        mut want: impl FnMut(i64) -> bool,
+        mut emit: impl FnMut(Item<'_>) -> Result<(), CorruptBlock>,
+    ) -> Result<(), CorruptBlock> {
+        let mut r = Reader::new(buf);
+        let flags = r.u8()?;
+        if flags & KEYFRAME != 0 {
+            self.keys.clear();
+            self.segs.clear();
+            self.inst.clear();
+            self.started = true;
+        } else if !self.started {
+            return Err(corrupt("a block that continues a chain read without the chain's first block"));
+        }
+        let keys_from = r.varint()?;
+        if keys_from != self.keys.len() as u64 {
+            return Err(corrupt(format!("defines keys from {keys_from}, the chain has {}", self.keys.len())));
+        }
+        let ndefs = r.varint()?;
+        if ndefs > buf.len() as u64 {
+            return Err(corrupt("key count"));
+        }
+        for _ in 0..ndefs {
+            let key = r.str()?;
+            self.segs.push(segments(key));
+            self.keys.push(key.to_string());
+        }
+        let nrecords = r.varint()?;
+        let mut head = Reader::new(r.bytes()?);
+        let mut changes = Reader::new(r.bytes()?);
+        let mut opaque = Reader::new(r.bytes()?);
+        let nvalues = usize::try_from(r.varint()?).map_err(|_| corrupt("column count"))?;
+        if nvalues != self.keys.len() {
+            return Err(corrupt(format!("{nvalues} value columns for {} keys", self.keys.len())));
+        }
+        let mut values = Vec::with_capacity(nvalues);
+        for _ in 0..nvalues {
+            values.push(Reader::new(r.bytes()?));
+        }
+        let mut at = 0i64;
+        for k in 0..nrecords {
+            let tag = head.u8()?;
+            let d = unzigzag(head.varint()?);
+            at = if k == 0 { d } else { at.wrapping_add(d) };
+            if tag != TAG_SAMPLE {
+                let payload = opaque.bytes()?;
+                if want(at) {
+                    emit(Item::Opaque { tag, at_ms: at, payload })?;
+                }
+                continue;
+            }
+            let shard = u32::try_from(head.varint()?).map_err(|_| corrupt("shard"))?;
+            let instance = u32::try_from(head.varint()?).map_err(|_| corrupt("instance"))?;
+            let n = head.varint()?;
+            let inst = self.inst.entry((shard, instance)).or_default();
+            inst.grow(self.keys.len());
+            for _ in 0..n {
+                let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
+                let t = changes.u8()?;
+                let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
+                let had = inst.last[id].is_some();
+                if t == T_SAME {
+                    let other = usize::try_from(column.varint()?).map_err(|_| corrupt("key id"))?;
+                    let v = inst
+                        .last
+                        .get(other)
+                        .cloned()
+                        .flatten()
+                        .ok_or_else(|| corrupt("same as a key with no value"))?;
+                    inst.steps[id] = step_to(inst.last[id].as_ref(), &v);
+                    inst.last[id] = Some(v);
+                } else {
+                    let prev = inst.last[id].take();
+                    inst.last[id] = codec::decode_value(t, column, prev, &mut inst.steps[id])?;
+                }
+                let has = inst.last[id].is_some();
+                if had != has || inst.touched.len() > 4 * inst.last.len() + 64 {
+                    inst.reshaped = true;
+                    inst.touched.clear();
+                } else if has && !inst.reshaped {
+                    inst.touched.push(id);
+                }
+            }
+            if want(at) {
+                let keys = &self.keys;
+                let segs = &self.segs;
+                let patched = match inst.tree.as_mut() {
+                    Some(tree) if !inst.reshaped => inst.touched.iter().all(|&id| {
+                        let (Some(Some(s)), Some(Some(v))) = (segs.get(id), inst.last.get(id)) else { return false };
+                        patch(tree, s, v)
+                    }),
+                    _ => false,
+                };
+                inst.touched.clear();
+                if !patched {
+                    let pairs =
+                        inst.last.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (keys[i].as_str(), v)));
+                    inst.tree = Some(unflatten(pairs)?);
+                    inst.reshaped = false;
+                }
+                if let Some(value) = inst.tree.as_ref() {
+                    emit(Item::Sample { at_ms: at, shard, instance, value })?;
+                }
+            }
+        }
+        if !head.done() || !changes.done() || !opaque.done() {
+            return Err(corrupt("bytes left over after the block's records"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "codec3_tests.rs"]
+mod tests;

@@ -21,6 +21,8 @@ pub struct Hub {
     /// Every shard's last summary, by name, for viewers that connect.
     last: Mutex<HashMap<String, Value>>,
     order: Mutex<Vec<String>>,
+    /// The fleet's health and counts as last sent (`null` before the first sweep).
+    fleet: Mutex<Value>,
 }
 
 impl Hub {
@@ -29,6 +31,7 @@ impl Hub {
             tx: broadcast::channel(BACKLOG).0,
             last: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
+            fleet: Mutex::new(Value::Null),
         })
     }
 
@@ -38,7 +41,11 @@ impl Hub {
         let last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let order = self.order.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let shards: Vec<&Value> = order.iter().filter_map(|n| last.get(n)).collect();
-        let frame = serde_json::json!({ "kind": "full", "shards": shards });
+        let mut frame = serde_json::json!({ "kind": "full", "shards": shards });
+        let fleet = self.fleet.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let (Some(f), Value::Object(fleet)) = (frame.as_object_mut(), &*fleet) {
+            f.extend(fleet.clone());
+        }
         (frame.to_string(), self.tx.subscribe())
     }
 
@@ -201,22 +208,37 @@ impl SweepConsumer for Publisher {
             return;
         }
         let (ok, warn, crit, unknown) = sweep.fleet.counts();
-        let events: Vec<Value> = sweep
-            .events
-            .iter()
-            .map(
-                |e| serde_json::json!({"shard": e.shard, "severity": e.severity, "rule": e.rule, "message": e.message}),
-            )
-            .collect();
-        let frame = serde_json::json!({
-            "kind": "changes",
-            "sweep": sweep.number,
-            "at": sweep.at,
+        let fleet = serde_json::json!({
             "health": sweep.fleet.health(),
             "counts": {"ok": ok, "warning": warn, "critical": crit, "unknown": unknown},
-            "shards": changed,
-            "events": events,
         });
+        let mut frame = serde_json::json!({
+            "kind": "changes",
+            "sweep": sweep.number,
+            "at": sweep.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "shards": changed,
+        });
+        let Some(f) = frame.as_object_mut() else { return };
+        // The fleet's health and counts only when they changed: most frames of a busy fleet
+        // carry a few rates, and these were a third of their bytes.
+        let mut sent = self.hub.fleet.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *sent != fleet {
+            if let Value::Object(fields) = &fleet {
+                f.extend(fields.clone());
+            }
+            *sent = fleet;
+        }
+        drop(sent);
+        if !sweep.events.is_empty() {
+            let events: Vec<Value> = sweep
+                .events
+                .iter()
+                .map(|e| {
+                    serde_json::json!({"shard": e.shard, "severity": e.severity, "rule": e.rule, "message": e.message})
+                })
+                .collect();
+            f.insert("events".into(), Value::Array(events));
+        }
         // No viewer: nothing to send, and that is fine.
         let _ = self.hub.tx.send(Arc::from(frame.to_string()));
     }

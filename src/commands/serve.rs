@@ -133,7 +133,11 @@ fn remote_actions(
     let runner_for = move |by: String| -> Box<dyn crate::ui::action::ActionRunner> {
         Box::new(ConfigRunner { cfg: session.clone(), outcomes: outcomes.clone(), by: Some(by) })
     };
-    Arc::new(crate::serve::actions::RemoteActions { runner_for: Box::new(runner_for), inputs })
+    Arc::new(crate::serve::actions::RemoteActions {
+        runner_for: Box::new(runner_for),
+        inputs,
+        running: Default::default(),
+    })
 }
 
 /// What a config-driven collector runs: its inputs, its config (this partition's shards), and its

@@ -14,6 +14,7 @@ mod failover;
 mod heartbeat;
 mod man;
 mod mark;
+mod polling;
 mod promote;
 mod record;
 mod rejoin;

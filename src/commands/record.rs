@@ -7,16 +7,14 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use super::tui::Discovered;
-use super::{CmdResult, CommandError, load_config, metrics_clients};
+use super::polling::{Polling, chart_backfill};
+use super::{CmdResult, CommandError, load_config};
 use crate::cli::{Cli, RecordArgs, RecordCommand};
 use crate::config::{self, Config};
-use crate::poll::{Poller, Schedule, SlotMap};
-use crate::probe::feed::FeedProber;
+use crate::poll::SlotMap;
 use crate::record::recorder::DEFAULT_BLOCK_SPAN;
 use crate::record::wire::Layout;
 use crate::record::{RecordOptions, Recorder, Store};
-use crate::setup::{fleet_for, is_metrics_only, layout, probe_options, probers};
 use crate::ui::app::{App, Effect, Message};
 use crate::ui::tape::Tape;
 use crate::ui::theme::Theme;
@@ -80,34 +78,16 @@ pub async fn record(cli: &Cli, args: &RecordArgs) -> CmdResult {
         eprintln!("{w}");
     }
     let cfg = loaded.config;
-    let opts = probe_options(&cfg);
-    let shards = layout(&cfg);
-    let metrics_only = is_metrics_only(&cfg);
-    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
-    let discovery_interval = cfg.poll.discovery_interval;
-    for (_, p) in &mut probes {
-        p.set_discovery_interval(discovery_interval);
-    }
-    let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
-    let clients = metrics_clients(&cfg)?;
-    let mut app = App::new(fleet_for(&cfg, shards), Theme::plain(), source_name(&cfg), cfg.poll.interval);
+    let polling = Polling::new(&cfg)?;
+    let mut app = App::new(polling.fleet.clone(), Theme::plain(), source_name(&cfg), cfg.poll.interval);
     app.read_only = true;
     let path = recording_path(args.out.as_ref(), Some(&cfg));
     let rec = start_recorder(&cfg, &app.fleet, path.clone(), args.retention, args.block)?;
     let mut tape = Tape::new(rec);
     let (tx, mut rx) = mpsc::channel::<Message>(4096);
-    let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
-    let poller = Poller::spawn_threaded(probes, schedule, tx.clone())
-        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
-    let mut poller = Discovered { poller, opts: opts.clone(), discovery_interval };
+    let (_, sources, mut poller) = polling.start(&tx)?;
     let mut tasks = tokio::task::JoinSet::new();
-    if let Some((prober, interval)) = feed_prober {
-        tasks.spawn(crate::probe::feed::run(prober, interval, tx.clone(), None));
-    }
-    for (client, interval) in clients {
-        let span = cfg.poll.interval * crate::fleet::model::HISTORY_LEN as u32;
-        tasks.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), tx.clone()));
-    }
+    sources.spawn(&mut tasks, &tx, None, chart_backfill(&cfg));
     drop(tx);
     if !args.quiet {
         eprintln!(

@@ -8,20 +8,19 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::heartbeat::write_loop;
-use super::{CmdResult, CommandError, load_config, metrics_clients};
+use super::polling::Polling;
+use super::{CmdResult, CommandError, load_config};
 use crate::cli::{Cli, ServeArgs};
 use crate::config;
 use crate::fleet::{Addr, Fleet, Limits};
 use crate::poll::{AddInstance, Poller, Schedule, Slot};
-use crate::probe::feed::FeedProber;
-use crate::probe::{HeartbeatSpec, ProbeOptions, Prober};
+use crate::probe::HeartbeatSpec;
 use crate::serve::access::{self, Tokens};
 use crate::serve::collector::EventLog;
 use crate::serve::http::{AppState, router, serve as serve_http};
 use crate::serve::partition::Partition;
 use crate::serve::stream::{Hub, Publisher};
 use crate::serve::{Collector, Input, Shared, SweepConsumer};
-use crate::setup::{fleet_for, is_metrics_only, layout, probe_options, probers};
 use crate::sim::SimFleet;
 
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
@@ -84,8 +83,11 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
     let scheme = if tls.is_some() { "https" } else { "http" };
     log::info!(target: "serve", "serving {scheme}://{}/metrics, /api/v1/snapshot, /api/v1/stream, /healthz", args.listen);
     let http = serve_http(listener, router(state), tls, std::future::pending());
+    // On a worker, not this thread: the worker that fires its timers runs it, with no wake-up
+    // of a thread parked in `block_on` for each.
+    let mut collector = tokio::spawn(collector.run(rx, std::future::pending()));
     tokio::select! {
-        () = collector.run(rx, std::future::pending()) => {
+        _ = &mut collector => {
             return Err(CommandError::new(3, "the collector's inputs ended"));
         }
         () = http => {}
@@ -94,6 +96,8 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> CmdResult {
             log::info!(target: "serve", "stopping");
         }
     }
+    collector.abort();
+    let _ = collector.await;
     if let Some(s) = sinks {
         // The engine went with the collector; what the sinks still hold gets a moment to go out.
         s.drain(ALERTS_GRACE).await;
@@ -129,7 +133,11 @@ fn remote_actions(
     let runner_for = move |by: String| -> Box<dyn crate::ui::action::ActionRunner> {
         Box::new(ConfigRunner { cfg: session.clone(), outcomes: outcomes.clone(), by: Some(by) })
     };
-    Arc::new(crate::serve::actions::RemoteActions { runner_for: Box::new(runner_for), inputs })
+    Arc::new(crate::serve::actions::RemoteActions {
+        runner_for: Box::new(runner_for),
+        inputs,
+        running: Default::default(),
+    })
 }
 
 /// What a config-driven collector runs: its inputs, its config (this partition's shards), and its
@@ -172,25 +180,14 @@ fn config_inputs(
         cfg.shards.retain(|s| p.owns(&s.name));
         log::info!(target: "serve", "partition {p}: {} of the config's {total} shards", cfg.shards.len());
     }
-    let opts = probe_options(&cfg);
-    let shards = layout(&cfg);
-    let metrics_only = is_metrics_only(&cfg);
-    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
-    let discovery_interval = cfg.poll.discovery_interval;
-    for (_, p) in &mut probes {
-        p.set_discovery_interval(discovery_interval);
-    }
-    let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
-    let clients = metrics_clients(&cfg)?;
-    let fleet = fleet_for(&cfg, shards);
+    let polling = Polling::new(&cfg)?;
     let recorder = match args.record.clone().or_else(|| cfg.record.path.clone()) {
-        Some(path) => Some(super::record::start_recorder(&cfg, &fleet, path, None, None)?),
+        Some(path) => Some(super::record::start_recorder(&cfg, &polling.fleet, path, None, None)?),
         None => None,
     };
-    log::info!(target: "serve", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
-    let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
-    let poller = Poller::spawn_threaded(probes, schedule, tx.clone())
-        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
+    let opts = polling.opts.clone();
+    log::info!(target: "serve", "polling {} servers every {}", polling.probes.len(), config::format_duration(cfg.poll.interval));
+    let (fleet, sources, poller) = polling.start(&tx)?;
     if let Some(hb) = cfg.heartbeat.as_ref().filter(|h| h.write) {
         let spec = HeartbeatSpec { table: hb.table.clone(), utc: hb.utc };
         for s in &cfg.shards {
@@ -198,13 +195,8 @@ fn config_inputs(
             tasks.spawn(write_loop(move || master.clone(), opts.clone(), spec.clone(), hb.interval, false));
         }
     }
-    if let Some((prober, interval)) = feed_prober {
-        tasks.spawn(crate::probe::feed::run(prober, interval, tx.clone(), None));
-    }
-    for (client, interval) in clients {
-        tasks.spawn(crate::metrics::run(client, interval, None, tx.clone()));
-    }
-    let inputs = (fleet, cfg.poll.interval, Box::new(Discovered { poller, opts, discovery_interval }) as Box<_>);
+    sources.spawn(tasks, &tx, None, None);
+    let inputs = (fleet, cfg.poll.interval, Box::new(poller) as Box<_>);
     Ok((inputs, cfg, recorder))
 }
 
@@ -255,21 +247,6 @@ async fn stop_signal() -> std::io::Result<()> {
         _ = int.recv() => {}
     }
     Ok(())
-}
-
-/// The poller as the collector drives it: a server discovery adds is probed from its slot on.
-struct Discovered {
-    poller: Poller<Input>,
-    opts: Arc<ProbeOptions>,
-    discovery_interval: Duration,
-}
-
-impl AddInstance for Discovered {
-    fn add_instance(&mut self, slot: Slot, addr: &Addr) {
-        let mut p = Prober::new(addr.clone(), self.opts.clone());
-        p.set_discovery_interval(self.discovery_interval);
-        self.poller.add(slot, p);
-    }
 }
 
 /// Log lines to stderr: `2026-12-07T06:40:00Z WARN fleet: s44: …`.

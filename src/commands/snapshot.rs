@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use super::discovery::discover;
-use super::{CmdResult, load_config, metrics_clients};
+use super::polling::Polling;
+use super::{CmdResult, load_config};
 use crate::cli::{Cli, Format};
 use crate::poll;
-use crate::probe::feed::FeedProber;
-use crate::setup::{close_all, fleet_for, is_metrics_only, layout, probe_options, probers};
+use crate::setup::close_all;
 use crate::snapshot::Report;
 
 pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdResult {
@@ -17,13 +17,7 @@ pub async fn snapshot(cli: &Cli, format: Format, rate_window: Duration) -> CmdRe
         eprintln!("{w}");
     }
     let cfg = loaded.config;
-    let opts = probe_options(&cfg);
-    let shards = layout(&cfg);
-    let metrics_only = is_metrics_only(&cfg);
-    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
-    let mut feed = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
-    let clients = metrics_clients(&cfg)?;
-    let mut fleet = fleet_for(&cfg, shards);
+    let Polling { opts, mut fleet, metrics_only, mut probes, mut feed, clients, .. } = Polling::new(&cfg)?;
     let started = tokio::time::Instant::now();
     // The sources are asked while the servers are: each costs at most its timeout.
     let (first, polled) = tokio::join!(

@@ -8,31 +8,23 @@ use tokio::sync::mpsc;
 
 use super::action_runner::{ConfigRunner, SessionConfig};
 use super::heartbeat::write_loop;
-use super::{CmdResult, CommandError, init_event_log, load_config, metrics_clients, terminal_options};
+use super::polling::{Polling, chart_backfill};
+use super::{CmdResult, CommandError, init_event_log, load_config, terminal_options};
 use crate::cli::Cli;
 use crate::config;
-use crate::fleet::Addr;
-use crate::poll::{AddInstance, Poller, Schedule, Slot};
-use crate::probe::feed::FeedProber;
-use crate::probe::{HeartbeatSpec, ProbeOptions, Prober};
-use crate::setup::{fleet_for, is_metrics_only, layout, probe_options, probers};
+use crate::probe::HeartbeatSpec;
 use crate::ui::app::{App, Message};
 use crate::ui::theme::{Theme, ThemeLoader};
 
 pub async fn tui(cli: &Cli) -> CmdResult {
     let loaded = load_config(cli, 1)?;
     let cfg = loaded.config;
-    let opts = probe_options(&cfg);
-    let shards = layout(&cfg);
-    let metrics_only = is_metrics_only(&cfg);
-    let mut probes = if metrics_only { Vec::new() } else { probers(&shards, &opts) };
-    let discovery_interval = cfg.poll.discovery_interval;
-    for (_, p) in &mut probes {
-        p.set_discovery_interval(discovery_interval);
-    }
-    let feed_prober = cfg.feed.as_ref().map(|f| (FeedProber::new(f, &shards, opts.clone()), f.interval));
-    let clients = metrics_clients(&cfg)?;
-    let fleet = fleet_for(&cfg, shards);
+    let polling = Polling::new(&cfg)?;
+    let (opts, metrics_only, servers, sources) =
+        (polling.opts.clone(), polling.metrics_only, polling.probes.len(), polling.clients.len());
+    // Everything for the UI (poll results, feed rounds, metrics polls) arrives as one message type.
+    let (tx, rx) = mpsc::channel::<Message>(4096);
+    let (fleet, sources_to_run, poller) = polling.start(&tx)?;
     // The file name only: the header has 80 columns to share.
     let source = cfg
         .source
@@ -62,16 +54,11 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         log::warn!(target: "config", "{w}");
     }
     if metrics_only {
-        log::info!(target: "fleet", "metrics-only: no database account, figures from {} metrics source(s)", clients.len());
+        log::info!(target: "fleet", "metrics-only: no database account, figures from {sources} metrics source(s)");
     } else {
-        log::info!(target: "fleet", "polling {} servers every {}", probes.len(), config::format_duration(cfg.poll.interval));
+        log::info!(target: "fleet", "polling {servers} servers every {}", config::format_duration(cfg.poll.interval));
     }
-    // Everything for the UI (poll results, feed rounds, metrics polls) arrives as one message type.
-    let (tx, rx) = mpsc::channel::<Message>(4096);
-    let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
-    let poller = Poller::spawn_threaded(probes, schedule, tx.clone())
-        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
-    let poller = Box::new(Discovered { poller, opts: opts.clone(), discovery_interval });
+    let poller = Box::new(poller);
     let session: SessionConfig = Arc::new(tokio::sync::watch::channel(Arc::new(cfg.clone())).0);
     // The built-in heartbeat writer runs only when the config asks for it.
     let mut writers = tokio::task::JoinSet::new();
@@ -90,16 +77,14 @@ pub async fn tui(cli: &Cli) -> CmdResult {
         }
         log::info!(target: "fleet", "writing heartbeats to {} on {} masters", hb.table, cfg.shards.len());
     }
-    if let Some((prober, interval)) = feed_prober {
-        log::info!(target: "fleet", "feed probe every {} on {} shards", config::format_duration(interval), cfg.shards.len());
-        writers.spawn(crate::probe::feed::run(prober, interval, tx.clone(), Some(session.subscribe())));
+    if let Some((_, interval)) = &sources_to_run.feed {
+        log::info!(target: "fleet", "feed probe every {} on {} shards", config::format_duration(*interval), cfg.shards.len());
     }
-    for (client, interval) in clients {
-        log::info!(target: "fleet", "reading {} every {}", client.config().name, config::format_duration(interval));
-        // Charts start filled: QPS one point per poll interval, as the poller would have drawn it.
-        let span = cfg.poll.interval * crate::fleet::model::HISTORY_LEN as u32;
-        writers.spawn(crate::metrics::run(client, interval, Some((span, cfg.poll.interval)), tx.clone()));
+    for (client, interval) in &sources_to_run.clients {
+        log::info!(target: "fleet", "reading {} every {}", client.config().name, config::format_duration(*interval));
     }
+    // Charts start filled: QPS one point per poll interval, as the poller would have drawn it.
+    sources_to_run.spawn(&mut writers, &tx, Some(session.subscribe()), chart_backfill(&cfg));
     if !cfg.panels.is_empty() {
         log::info!(target: "fleet", "{} application panel(s) on the wall", cfg.panels.len());
         writers.spawn(crate::metrics::panel::run(cfg.panels.clone(), tx.clone()));
@@ -143,21 +128,5 @@ struct AlertsObserver(crate::alerts::Alerts);
 impl crate::ui::FleetObserver for AlertsObserver {
     fn observe(&mut self, fleet: &crate::fleet::Fleet, now: chrono::DateTime<chrono::Utc>) {
         self.0.observe(fleet, now);
-    }
-}
-
-/// The poller as the TUI's loop drives it: a server discovery adds is probed, with the
-/// monitoring account, from its slot on.
-pub(super) struct Discovered {
-    pub(super) poller: Poller<Message>,
-    pub(super) opts: Arc<ProbeOptions>,
-    pub(super) discovery_interval: Duration,
-}
-
-impl AddInstance for Discovered {
-    fn add_instance(&mut self, slot: Slot, addr: &Addr) {
-        let mut p = Prober::new(addr.clone(), self.opts.clone());
-        p.set_discovery_interval(self.discovery_interval);
-        self.poller.add(slot, p);
     }
 }

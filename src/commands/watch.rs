@@ -11,12 +11,11 @@ use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use super::tui::Discovered;
+use super::polling::Polling;
 use super::{CmdResult, CommandError, load_config};
 use crate::cli::Cli;
 use crate::fleet::Fleet;
-use crate::poll::{AddInstance, Poller, Schedule, SlotMap};
-use crate::setup::{fleet_for, layout, probe_options, probers};
+use crate::poll::{AddInstance, SlotMap};
 use crate::ui::app::{App, Effect, Message};
 use crate::ui::theme::Theme;
 
@@ -26,18 +25,11 @@ const TICK: Duration = Duration::from_millis(250);
 pub async fn watch(cli: &Cli, status_every: Duration, duration: Option<Duration>) -> CmdResult {
     let loaded = load_config(cli, 1)?;
     let cfg = loaded.config;
-    let opts = probe_options(&cfg);
-    let shards = layout(&cfg);
-    let mut probes = probers(&shards, &opts);
-    for (_, p) in &mut probes {
-        p.set_discovery_interval(cfg.poll.discovery_interval);
-    }
-    let mut app = App::new(fleet_for(&cfg, shards), Theme::plain(), "watch", cfg.poll.interval);
     let (tx, mut rx) = mpsc::channel::<Message>(4096);
-    let schedule = Schedule { interval: cfg.poll.interval, concurrency: cfg.poll.concurrency };
-    let poller = Poller::spawn_threaded(probes, schedule, tx)
-        .map_err(|e| CommandError::new(3, format!("cannot start the polling thread: {e}")))?;
-    let mut poller = Discovered { poller, opts, discovery_interval: cfg.poll.discovery_interval };
+    // The servers only: no feed probe, no metrics sources.
+    let (fleet, _, mut poller) = Polling::new(&cfg)?.start(&tx)?;
+    drop(tx);
+    let mut app = App::new(fleet, Theme::plain(), "watch", cfg.poll.interval);
     let signals = |kind| signal(kind).map_err(|e| CommandError::new(3, format!("cannot watch signals: {e}")));
     let (mut sigterm, mut sigint) = (signals(SignalKind::terminate())?, signals(SignalKind::interrupt())?);
     let mut clock = tokio::time::interval(TICK);

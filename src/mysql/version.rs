@@ -38,7 +38,7 @@ impl Version {
     /// `8.0.36`, `8.4.3-commercial`); a missing minor or patch counts as 0.
     pub fn parse(s: &str) -> Option<Version> {
         let mut parts = s.trim().splitn(4, '.').map(|p| {
-            let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+            let digits = p.find(|c: char| !c.is_ascii_digit()).map_or(p, |end| &p[..end]);
             digits.parse::<u16>().ok()
         });
         let major = parts.next().flatten()?;

@@ -1,5 +1,5 @@
-//! Actions from remote viewers: `POST /api/v1/actions` runs a promotion or a checksum on the
-//! collector, with the collector's config and accounts, audited there under the name of the token
+//! Actions from remote viewers: `POST /api/v1/actions` runs a promotion, a failover, a fence or
+//! a checksum on the collector, with the collector's config and accounts, audited there under the name of the token
 //! that asked. A read-only token, a collector without tokens, or one whose config leaves actions
 //! off is refused (403) before anything runs.
 //!
@@ -32,6 +32,62 @@ pub struct RemoteActions {
     pub runner_for: Box<dyn Fn(String) -> Box<dyn ActionRunner> + Send + Sync>,
     /// The collector's model input: a promotion's end and new master go there.
     pub inputs: mpsc::Sender<Input>,
+    /// Runs under way, by id: their stop flags.
+    pub running: Running,
+}
+
+/// The stop flags of the runs under way, by the id their first line gave the viewer.
+#[derive(Default)]
+pub struct Running {
+    next: std::sync::atomic::AtomicU64,
+    stops: std::sync::Mutex<std::collections::HashMap<u64, Arc<AtomicBool>>>,
+}
+
+impl Running {
+    fn stops(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Arc<AtomicBool>>> {
+        self.stops.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn add(&self) -> (u64, Arc<AtomicBool>) {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let stop = Arc::new(AtomicBool::new(false));
+        self.stops().insert(id, stop.clone());
+        (id, stop)
+    }
+
+    fn end(&self, id: u64) {
+        self.stops().remove(&id);
+    }
+
+    /// Ask run `id` to stop; `false` when no such run is under way.
+    pub fn stop(&self, id: u64) -> bool {
+        let stops = self.stops();
+        let Some(flag) = stops.get(&id) else { return false };
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+}
+
+/// `POST /api/v1/actions/{id}/stop`: ask a run to stop where its steps allow (a checksum
+/// between chunks, with its hold undone); the same grant as starting one.
+pub async fn stop(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+    req: Request,
+) -> Response {
+    let caller = req.extensions().get::<Caller>().cloned();
+    if let Err((status, message)) = authorize(caller.as_ref(), state.actions.is_some()) {
+        return refuse(status, message);
+    }
+    let Some(actions) = state.actions.as_ref() else {
+        return refuse(StatusCode::FORBIDDEN, "actions are disabled on this collector");
+    };
+    if actions.running.stop(id) {
+        let body = json!({ "stopping": id }).to_string() + "\n";
+        (StatusCode::ACCEPTED, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    } else {
+        refuse(StatusCode::NOT_FOUND, format!("no action {id} under way on this collector"))
+    }
 }
 
 /// What a viewer asks for.
@@ -41,9 +97,12 @@ pub struct ActionRequest {
     /// `promote` or `checksum`.
     pub action: String,
     pub shard: String,
-    /// The replica to promote (`host:port`).
+    /// The replica to promote (`host:port`); for a failover, optional (shardtop chooses).
     #[serde(default)]
     pub to: Option<String>,
+    /// The server to fence (`host:port`).
+    #[serde(default)]
+    pub instance: Option<String>,
     /// Check and plan only: nothing is written, nothing audited.
     #[serde(default)]
     pub dry_run: bool,
@@ -96,40 +155,76 @@ pub async fn start(State(state): State<AppState>, req: Request) -> Response {
         Ok(a) => a,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
     };
-    let index = state.shared.fleet().shards.iter().position(|s| s.name == ask.shard);
-    let Some(index) = index else {
-        return refuse(StatusCode::NOT_FOUND, format!("no shard named {:?} on this collector", ask.shard));
+    let (index, kind) = match kind_of(&state.shared.fleet(), &ask) {
+        Ok(k) => k,
+        Err((status, message)) => return refuse(status, message),
     };
-    let kind = match ask.action.as_str() {
-        "promote" => match ask.to.as_deref().map(str::parse::<Addr>) {
-            Some(Ok(candidate)) => ActionKind::Promote { shard: index, candidate },
-            Some(Err(_)) => return refuse(StatusCode::BAD_REQUEST, "`to` must be host:port"),
-            None => return refuse(StatusCode::BAD_REQUEST, "promote needs `to`: the replica to promote (host:port)"),
-        },
-        "checksum" => ActionKind::Checksum { shard: index },
-        other => {
-            return refuse(StatusCode::BAD_REQUEST, format!("unknown action {other:?}: promote or checksum"));
-        }
-    };
-    let holds = matches!(kind, ActionKind::Promote { .. }) && !ask.dry_run;
+    let hold = match kind {
+        ActionKind::Promote { .. } => Some("promotion"),
+        ActionKind::Failover { .. } => Some("failover"),
+        _ => None,
+    }
+    .filter(|_| !ask.dry_run);
     log::warn!(
         target: "actions",
         "{}: {}{} {} started by {by} (remote)",
         ask.shard,
         ask.action,
         if ask.dry_run { " --dry-run" } else { "" },
-        ask.to.as_deref().unwrap_or("")
+        ask.to.as_deref().or(ask.instance.as_deref()).unwrap_or("")
     );
-    if holds {
+    if let Some(what) = hold {
         // Before the first write: the shard's transient states are the action's, not incidents.
-        state.shared.fleet().begin_action(index, "promotion", chrono::Utc::now());
+        state.shared.fleet().begin_action(index, what, chrono::Utc::now());
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    (actions.runner_for)(by).start(kind, ask.shard.clone(), ask.dry_run, Arc::new(AtomicBool::new(false)), tx);
+    let (id, stop) = actions.running.add();
+    (actions.runner_for)(by).start(kind, ask.shard.clone(), ask.dry_run, stop, tx);
     let (lines, out) = mpsc::unbounded_channel::<Result<Bytes, std::convert::Infallible>>();
-    tokio::spawn(forward(rx, lines, actions.inputs.clone(), holds.then_some(index)));
+    // First, the run's id: what a stop request names.
+    let _ = lines.send(Ok(Bytes::from(json!({ "id": id }).to_string() + "\n")));
+    let run = actions.clone();
+    tokio::spawn(async move {
+        forward(rx, lines, run.inputs.clone(), hold.map(|_| index)).await;
+        run.running.end(id);
+    });
     let stream = futures::stream::unfold(out, |mut out| async move { out.recv().await.map(|l| (l, out)) });
     ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response()
+}
+
+/// The shard's index and the action asked of it, as the collector's model knows the shard.
+fn kind_of(fleet: &crate::fleet::Fleet, ask: &ActionRequest) -> Result<(usize, ActionKind), Refusal> {
+    let bad = |m: &str| (StatusCode::BAD_REQUEST, m.to_string());
+    let index = fleet.shards.iter().position(|s| s.name == ask.shard);
+    let Some(index) = index else {
+        return Err((StatusCode::NOT_FOUND, format!("no shard named {:?} on this collector", ask.shard)));
+    };
+    let addr = |field: &str, v: Option<&str>| -> Result<Option<Addr>, Refusal> {
+        v.map(|v| v.parse::<Addr>().map_err(|_| bad(&format!("`{field}` must be host:port")))).transpose()
+    };
+    let to = addr("to", ask.to.as_deref())?;
+    let kind = match ask.action.as_str() {
+        "promote" => match to {
+            Some(candidate) => ActionKind::Promote { shard: index, candidate },
+            None => return Err(bad("promote needs `to`: the replica to promote (host:port)")),
+        },
+        "failover" => crate::ui::action::failover_of(&fleet.shards[index], index, to).ok_or_else(|| {
+            let m = format!(
+                "the master of {} answers: failover is for a dead master (promote for a planned switch)",
+                ask.shard
+            );
+            (StatusCode::CONFLICT, m)
+        })?,
+        "fence" => match addr("instance", ask.instance.as_deref())? {
+            Some(instance) => ActionKind::Fence { shard: index, instance },
+            None => return Err(bad("fence needs `instance`: the server to make read-only (host:port)")),
+        },
+        "checksum" => ActionKind::Checksum { shard: index },
+        other => {
+            return Err(bad(&format!("unknown action {other:?}: promote, failover, fence or checksum")));
+        }
+    };
+    Ok((index, kind))
 }
 
 fn parse(body: &[u8]) -> Result<ActionRequest, String> {

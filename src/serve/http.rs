@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/actions", post(super::actions::start))
+        .route("/api/v1/actions/{id}/stop", post(super::actions::stop))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new().route("/healthz", get(healthz)).merge(guarded).fallback(not_found).with_state(state)
 }

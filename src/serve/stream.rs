@@ -21,6 +21,8 @@ pub struct Hub {
     /// Every shard's last summary, by name, for viewers that connect.
     last: Mutex<HashMap<String, Value>>,
     order: Mutex<Vec<String>>,
+    /// The fleet's health and counts as last sent (`null` before the first sweep).
+    fleet: Mutex<Value>,
 }
 
 impl Hub {
@@ -29,6 +31,7 @@ impl Hub {
             tx: broadcast::channel(BACKLOG).0,
             last: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
+            fleet: Mutex::new(Value::Null),
         })
     }
 
@@ -38,7 +41,11 @@ impl Hub {
         let last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let order = self.order.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let shards: Vec<&Value> = order.iter().filter_map(|n| last.get(n)).collect();
-        let frame = serde_json::json!({ "kind": "full", "shards": shards });
+        let mut frame = serde_json::json!({ "kind": "full", "shards": shards });
+        let fleet = self.fleet.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let (Some(f), Value::Object(fleet)) = (frame.as_object_mut(), &*fleet) {
+            f.extend(fleet.clone());
+        }
         (frame.to_string(), self.tx.subscribe())
     }
 
@@ -56,10 +63,10 @@ struct Summary<'a> {
     master_state: Option<&'static str>,
     replicas_up: usize,
     replicas_total: usize,
-    worst_lag_seconds: Option<f64>,
+    worst_lag_seconds: Option<Value>,
     /// Two significant figures: a busy shard's rate changes every sweep in its last digits.
-    qps: Option<f64>,
-    feed_p99_ms: Option<f64>,
+    qps: Option<Value>,
+    feed_p99_ms: Option<Value>,
     problems: Vec<ProblemSummary<'a>>,
 }
 
@@ -87,9 +94,9 @@ fn summary(s: &Shard) -> Value {
         master_state: state,
         replicas_up: s.replicas_up(),
         replicas_total: s.replicas().iter().filter(|i| !i.gone).count(),
-        worst_lag_seconds: s.worst_lag(),
-        qps: s.qps().map(significant2),
-        feed_p99_ms: s.feed.summary.map(|f| f.p99).filter(|v| !v.is_nan()).map(significant2),
+        worst_lag_seconds: s.worst_lag().map(number),
+        qps: s.qps().map(significant2).map(number),
+        feed_p99_ms: s.feed.summary.map(|f| f.p99).filter(|v| !v.is_nan()).map(significant2).map(number),
         problems: s
             .all_problems()
             .map(|p| ProblemSummary {
@@ -101,6 +108,11 @@ fn summary(s: &Shard) -> Value {
             .collect(),
     };
     serde_json::to_value(sum).unwrap_or(Value::Null)
+}
+
+/// A whole number without its `.0` (`5700`, not `5700.0`): most rates and lags are whole.
+fn number(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 1e15 { Value::from(v as i64) } else { Value::from(v) }
 }
 
 /// `v` to two significant figures (1234 → 1200, 0.0456 → 0.046).
@@ -150,7 +162,6 @@ fn delta(was: &Value, now: &Value) -> Option<Value> {
     if out.is_empty() {
         return None;
     }
-    out.insert("name".into(), now.get("name").cloned().unwrap_or(Value::Null));
     Some(Value::Object(out))
 }
 
@@ -173,20 +184,22 @@ impl SweepConsumer for Publisher {
 
     fn on_sweep(&mut self, sweep: &Sweep<'_>) {
         let mut last = self.hub.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut changed = Vec::new();
+        // Keyed by the shard's name: a busy fleet's frames are mostly a few fields of many shards,
+        // and `{"name":…}` around each was a third of their bytes.
+        let mut changed = serde_json::Map::new();
         for s in &sweep.fleet.shards {
             let mut now = summary(s);
             match last.get(&s.name) {
                 None => {
                     last.insert(s.name.clone(), now.clone());
-                    changed.push(now);
+                    changed.insert(s.name.clone(), now);
                 }
                 Some(was) => {
                     keep_rate_within_band(was, &mut now);
                     keep_problems_with_same_rules(was, &mut now);
                     if let Some(d) = delta(was, &now) {
                         last.insert(s.name.clone(), now);
-                        changed.push(d);
+                        changed.insert(s.name.clone(), d);
                     }
                 }
             }
@@ -201,22 +214,37 @@ impl SweepConsumer for Publisher {
             return;
         }
         let (ok, warn, crit, unknown) = sweep.fleet.counts();
-        let events: Vec<Value> = sweep
-            .events
-            .iter()
-            .map(
-                |e| serde_json::json!({"shard": e.shard, "severity": e.severity, "rule": e.rule, "message": e.message}),
-            )
-            .collect();
-        let frame = serde_json::json!({
-            "kind": "changes",
-            "sweep": sweep.number,
-            "at": sweep.at,
+        let fleet = serde_json::json!({
             "health": sweep.fleet.health(),
             "counts": {"ok": ok, "warning": warn, "critical": crit, "unknown": unknown},
-            "shards": changed,
-            "events": events,
         });
+        let mut frame = serde_json::json!({
+            "kind": "changes",
+            "sweep": sweep.number,
+            "at": sweep.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "shards": changed,
+        });
+        let Some(f) = frame.as_object_mut() else { return };
+        // The fleet's health and counts only when they changed: most frames of a busy fleet
+        // carry a few rates, and these were a third of their bytes.
+        let mut sent = self.hub.fleet.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *sent != fleet {
+            if let Value::Object(fields) = &fleet {
+                f.extend(fields.clone());
+            }
+            *sent = fleet;
+        }
+        drop(sent);
+        if !sweep.events.is_empty() {
+            let events: Vec<Value> = sweep
+                .events
+                .iter()
+                .map(|e| {
+                    serde_json::json!({"shard": e.shard, "severity": e.severity, "rule": e.rule, "message": e.message})
+                })
+                .collect();
+            f.insert("events".into(), Value::Array(events));
+        }
         // No viewer: nothing to send, and that is fine.
         let _ = self.hub.tx.send(Arc::from(frame.to_string()));
     }
@@ -265,7 +293,7 @@ mod tests {
         keep_rate_within_band(&was, &mut now);
         assert_eq!(
             delta(&was, &now),
-            Some(serde_json::json!({"name": "s1", "health": "warning", "qps": 1100.0, "worst_lag_seconds": null}))
+            Some(serde_json::json!({"health": "warning", "qps": 1100.0, "worst_lag_seconds": null}))
         );
     }
 
@@ -275,5 +303,6 @@ mod tests {
         assert_eq!(significant2(0.0456), 0.046);
         assert_eq!(significant2(7.0), 7.0);
         assert_eq!(significant2(0.0), 0.0);
+        assert_eq!((number(5700.0), number(2.5), number(f64::NAN)), (5700.into(), 2.5.into(), Value::Null));
     }
 }

@@ -57,10 +57,28 @@ struct EventFrame {
 /// changed, merged into what the viewer has.
 #[derive(Deserialize, Debug)]
 struct Frame {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shard_list")]
     shards: Vec<serde_json::Value>,
     #[serde(default)]
     events: Vec<EventFrame>,
+}
+
+/// A frame's shards as a list, each with its name: a `full` frame lists them; a `changes` frame
+/// keys each shard's changed fields by its name (`{"s1": {"qps": 1200}}`).
+fn shard_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<serde_json::Value>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(shards) => shards,
+        serde_json::Value::Object(by_name) => by_name
+            .into_iter()
+            .map(|(name, mut fields)| {
+                if let Some(f) = fields.as_object_mut() {
+                    f.insert("name".into(), serde_json::Value::String(name));
+                }
+                fields
+            })
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 /// Merge a shard's fields from a frame into `state` (whole shards from a `full` frame replace).
@@ -342,6 +360,8 @@ mod tests {
         assert_eq!(u.values, vec![(1, Figure::Health, 2.0), (1, Figure::Qps, 1200.0), (1, Figure::FeedP99, 4.5)]);
         assert_eq!(u.kind, Source::Collector);
         // A change carries only what changed: the rest stays.
+        let changes: Frame = serde_json::from_str(r#"{"kind":"changes","shards":{"s1":{"qps":1200}}}"#).expect("frame");
+        assert_eq!(changes.shards, vec![serde_json::json!({"name": "s1", "qps": 1200})]);
         merge(&mut state, serde_json::json!({"name": "s1", "health": "ok", "feed_p99_ms": null}));
         let u = update(&layout, &state);
         assert_eq!(u.values, vec![(1, Figure::Health, 0.0), (1, Figure::Qps, 1200.0)]);

@@ -35,6 +35,32 @@ pub enum ActionKind {
     },
 }
 
+/// The failover shard `s` needs when its master is down (suspect, unreachable or dead); `None`
+/// while its master is up. `candidate`: the replica the operator chose (`None`: shardtop
+/// chooses). What the model knows and the CLI would not goes with it: the shard's replicas
+/// (discovered ones too) and the master's failed probes, last position and semi-sync.
+pub fn failover_of(sh: &crate::fleet::Shard, s: usize, candidate: Option<Addr>) -> Option<ActionKind> {
+    use crate::fleet::death::MasterState;
+    if matches!(sh.master_state, None | Some(MasterState::Up)) {
+        return None;
+    }
+    let master = sh.master();
+    let last = master.status.as_ref();
+    let seen = crate::actions::failover::Seen {
+        failures: master.failures,
+        last_gtid: last.and_then(|st| match st.flavor {
+            crate::fleet::status::Flavor::MariaDb => st.gtid.binlog_pos.clone(),
+            crate::fleet::status::Flavor::MySql => st.gtid.executed.clone(),
+        }),
+        semi_sync: last
+            .and_then(|st| st.semi_sync.as_ref())
+            .and_then(|ss| ss.master.as_ref())
+            .is_some_and(|m| m.protects_acknowledged_writes()),
+    };
+    let replicas = sh.replicas().iter().filter(|i| !i.gone).map(|i| i.addr.clone()).collect();
+    Some(ActionKind::Failover { shard: s, candidate, replicas, seen })
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepState {
     Running,

@@ -294,12 +294,7 @@ impl App {
 
     /// The failover the shard `s` needs, when its master is down (suspect, unreachable or dead).
     fn failover_kind(&self, s: usize) -> Option<super::action::ActionKind> {
-        use crate::fleet::death::MasterState;
         let sh = self.fleet.shards.get(s)?;
-        if matches!(sh.master_state, None | Some(MasterState::Up)) {
-            return None;
-        }
-        let master = sh.master();
         let candidate = match self.view {
             View::Detail(d) if d == s => sh
                 .instances
@@ -308,20 +303,7 @@ impl App {
                 .map(|i| i.addr.clone()),
             _ => None,
         };
-        let last = master.status.as_ref();
-        let seen = crate::actions::failover::Seen {
-            failures: master.failures,
-            last_gtid: last.and_then(|st| match st.flavor {
-                crate::fleet::status::Flavor::MariaDb => st.gtid.binlog_pos.clone(),
-                crate::fleet::status::Flavor::MySql => st.gtid.executed.clone(),
-            }),
-            semi_sync: last
-                .and_then(|st| st.semi_sync.as_ref())
-                .and_then(|ss| ss.master.as_ref())
-                .is_some_and(|m| m.protects_acknowledged_writes()),
-        };
-        let replicas = sh.replicas().iter().filter(|i| !i.gone).map(|i| i.addr.clone()).collect();
-        Some(super::action::ActionKind::Failover { shard: s, candidate, replicas, seen })
+        super::action::failover_of(sh, s, candidate)
     }
 
     fn dialog_key(&mut self, key: KeyEvent) {

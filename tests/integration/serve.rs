@@ -431,6 +431,8 @@ async fn two_partitions_one_prometheus_and_a_metrics_only_view_of_the_union() {
     let sb = sandbox_or_skip!();
     // s46 must stay healthy here: the remote-actions test promotes it (and back).
     let _s46 = S46.lock().await;
+    // And s47 is broken here on purpose, while the remote failover test wants it healthy.
+    let _s47 = S47.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let token = dir.path().join("token");
     std::fs::write(&token, "partition-token-11aa\n").expect("token");
@@ -617,6 +619,9 @@ impl Drop for TuiInPty {
 /// s46 is promoted (and back) by one test and expected healthy by another: one at a time.
 static S46: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// s47 is broken on purpose by one test and fenced by another: one at a time.
+static S47: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// POST an action; (status, body).
 async fn act(client: &reqwest::Client, base: &str, token: &str, body: serde_json::Value) -> (u16, String) {
     let r = client.post(format!("{base}/api/v1/actions")).bearer_auth(token).json(&body).send().await.expect("POST");
@@ -782,4 +787,72 @@ async fn remote_viewers_act_through_the_collector_under_their_token_name() {
         assert!(!serve.log().contains(secret) && !text.contains(secret), "a token in a log");
     }
     note("remote promotion of s46 by token alice: refused for the read token, run and audited for alice, and back");
+}
+
+/// Failover and fence through the collector: a read token is refused (403); a failover while the
+/// master answers is refused (409) before anything runs; a fence of s47-r2 runs on the collector,
+/// every line of it audited under the token's name, and the shard stays healthy; a stop request
+/// names a run by the id its first line gave, and one that has ended is not found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_failover_and_fence_are_refused_or_run_and_audited_on_the_collector() {
+    let sb = sandbox_or_skip!();
+    let _s47 = S47.lock().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let audit = dir.path().join("audit.jsonl");
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "bob act bob-token-0123456789ab\nwall read wall-token-0123456789\n").expect("tokens");
+    let cfg = sb.config_with(&["s47"], true, &format!("{}\n{RELAXED}", sb.actions_section(&audit, "")));
+    let port = free_port();
+    let serve = start_serve(&sb, dir.path(), &cfg, port, &["--tokens-file", tokens.to_str().expect("utf-8")], &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let health = || async {
+        let r = client.get(format!("{base}/api/v1/snapshot")).bearer_auth("wall-token-0123456789").send().await;
+        let snap = r.expect("GET").json::<serde_json::Value>().await.expect("JSON");
+        snap["shards"][0]["health"].as_str().unwrap_or("").to_string()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while health().await != "ok" {
+        assert!(tokio::time::Instant::now() < deadline, "s47 never ok\n{}", serve.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let r2 = sb.addr("s47-r2");
+
+    let failover = serde_json::json!({"action": "failover", "shard": "s47"});
+    let (status, body) = act(&client, &base, "wall-token-0123456789", failover.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("wall is a read-only token"), "{body}");
+    let (status, body) = act(&client, &base, "bob-token-0123456789ab", failover).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("failover is for a dead master"), "{body}");
+    let (status, body) =
+        act(&client, &base, "bob-token-0123456789ab", serde_json::json!({"action": "fence", "shard": "s47"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!audit.exists(), "nothing ran, nothing was audited");
+
+    let fence = serde_json::json!({"action": "fence", "shard": "s47", "instance": r2});
+    let (status, body) = act(&client, &base, "wall-token-0123456789", fence.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = act(&client, &base, "bob-token-0123456789ab", fence).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(last_line(&body)["done"]["ok"], true, "fenced: {body}\n{}", serve.log());
+    let id = body.lines().next().and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+    let id = id.and_then(|v| v["id"].as_u64()).expect("the run's id first");
+    let text = std::fs::read_to_string(&audit).expect("audit log");
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().all(|l| l["by"] == "bob"), "every line names the viewer: {text}");
+    assert_eq!(sb.value("s47-r2", "SELECT @@read_only").await.as_deref(), Some("1"));
+    let running = sb.replica_status("s47-r2").await.and_then(|r| r.get::<String, _>("Slave_SQL_Running"));
+    assert_eq!(running.as_deref(), Some("Yes"), "a fenced replica still replicates");
+
+    let stop = |token: &'static str| {
+        let url = format!("{base}/api/v1/actions/{id}/stop");
+        let req = client.post(url).bearer_auth(token);
+        async move { req.send().await.expect("POST").status().as_u16() }
+    };
+    assert_eq!(stop("wall-token-0123456789").await, 403, "a read token stops nothing");
+    assert_eq!(stop("bob-token-0123456789ab").await, 404, "the run has ended");
+    assert!(serve.log().contains("started by bob"), "{}", serve.log());
+    note("remote failover refused (read token, master up); remote fence of s47-r2 audited as bob");
 }

@@ -3,6 +3,7 @@
 //! the TUI dialog and the audit log.
 
 pub mod audit;
+pub mod beacon;
 pub mod checksum;
 pub mod failover;
 pub mod lock;

@@ -220,6 +220,11 @@ pub async fn rejoin(
     let mut journal = Journal::new(action, &req.shard, audit, progress, acc.secrets());
     let mut outcome = Outcome::default();
     let _lock = if req.dry_run { None } else { Some(journal.lock_shard(lock_dir)?.map_err(RejoinError::Refused)?) };
+    let _beacon = if req.dry_run {
+        None
+    } else {
+        Some(crate::actions::beacon::Beacon::raise(std::slice::from_ref(&req.instance), &acc.admin_opts()).await)
+    };
     let old = read(&req.instance, acc).await.map_err(|e| RejoinError::Refused(format!("{}: {e}", req.instance)))?;
     let d = Dialect::detect(&old.version, "")
         .ok_or_else(|| RejoinError::Refused(format!("unknown server version {:?}", old.version)))?;

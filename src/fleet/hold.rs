@@ -13,6 +13,14 @@ use super::death::MasterState;
 use super::health::{self, Health, Problem};
 use super::model::{Event, Fleet, Shard};
 
+/// What a hold is called when the action is another process's: a member shows shardtop's action
+/// lock (`mysql::dialect::ACTION_LOCK`) held by a connection this session does not own.
+pub const ELSEWHERE: &str = "action elsewhere";
+
+/// How long a hold of an action elsewhere waits after the lock goes: every member's next probe
+/// decides, bounded by `SETTLE_ROUNDS_AT_MOST` of these (the poll interval is not known here).
+const ELSEWHERE_SETTLE: Duration = Duration::from_secs(1);
+
 /// A hold that never hears its action end (the task died) lets go after this long.
 pub const MAX_HOLD: Duration = Duration::from_secs(300);
 
@@ -57,6 +65,7 @@ impl ActionHold {
         match self.what {
             "promotion" => "promotion in progress",
             "failover" => "failover in progress",
+            ELSEWHERE => "another shardtop is acting on this shard",
             _ => "action in progress",
         }
     }
@@ -93,6 +102,26 @@ impl Fleet {
                 h.ended = None;
             }
             None => sh.hold = Some(ActionHold::new(what, at, sh)),
+        }
+    }
+
+    /// Follow actions of other processes on shard `s` from what its members last said: a member
+    /// showing shardtop's action lock holds the shard (unless this session's own action already
+    /// does); once no member shows it, that hold ends and settles like any other.
+    pub(super) fn follow_action_elsewhere(&mut self, s: usize, at: DateTime<Utc>) {
+        let Some(sh) = self.shards.get(s) else { return };
+        let locked = sh
+            .instances
+            .iter()
+            // A member that stopped answering is not holding anything it said before.
+            .filter(|i| !i.gone && i.error.is_none())
+            .any(|i| i.status.as_ref().is_some_and(|st| st.topo.action_lock.is_some()));
+        match (&sh.hold, locked) {
+            (None, true) => self.begin_action(s, ELSEWHERE, at),
+            // A second action elsewhere while the first settles: held again until it ends.
+            (Some(h), true) if h.what == ELSEWHERE && !h.in_progress() => self.begin_action(s, ELSEWHERE, at),
+            (Some(h), false) if h.what == ELSEWHERE && h.in_progress() => self.end_action(s, at, ELSEWHERE_SETTLE),
+            _ => {}
         }
     }
 
@@ -243,6 +272,84 @@ mod tests {
 
     fn settled_r2() -> InstanceStatus {
         server(3, true, Some("r1"), "1-1-101,1-2-102")
+    }
+
+    fn locked(mut s: InstanceStatus) -> InstanceStatus {
+        s.topo.action_lock = Some(42);
+        s
+    }
+
+    /// Another process (a `shardtop promote` from a shell) freezes the master for a moment: the
+    /// members show shardtop's action lock, so this model holds the shard from the first sight and
+    /// lets go once the lock is gone and every member was probed after: no event at all.
+    #[test]
+    fn an_action_elsewhere_is_held_while_its_lock_shows_and_settles_after() {
+        let mut f = fleet();
+        healthy(&mut f);
+        let mut ev = probe(&mut f, 1_000, "m", locked(server(1, true, None, "1-1-101")));
+        let hold = f.shards[0].hold.as_ref().map(|h| (h.label(), h.in_progress()));
+        assert_eq!(hold, Some(("another shardtop is acting on this shard", true)));
+        ev.extend(probe(&mut f, 1_010, "r1", locked(server(2, true, Some("m"), "1-1-101"))));
+        ev.extend(probe(&mut f, 3_000, "m", server(1, false, None, "1-1-101")));
+        assert!(f.shards[0].hold.as_ref().is_some_and(|h| h.in_progress()), "r1 still shows the lock");
+        ev.extend(probe(&mut f, 3_000, "r1", server(2, true, Some("m"), "1-1-101")));
+        assert!(f.shards[0].hold.as_ref().is_some_and(|h| !h.in_progress()), "no lock left: settling");
+        ev.extend(probe(&mut f, 3_000, "r2", server(3, true, Some("m"), "1-1-101")));
+        assert!(f.shards[0].hold.is_some(), "settles for a second at least");
+        for host in ["m", "r1", "r2"] {
+            let (id, ro, src) = match host {
+                "m" => (1, false, None),
+                "r1" => (2, true, Some("m")),
+                _ => (3, true, Some("m")),
+            };
+            ev.extend(probe(&mut f, 4_100, host, server(id, ro, src, "1-1-101")));
+        }
+        assert!(f.shards[0].hold.is_none(), "released");
+        assert!(ev.is_empty(), "{ev:?}");
+        assert_eq!(f.health(), Health::Ok);
+    }
+
+    /// The same frozen master without the lock is news at once; and what outlives an action
+    /// elsewhere is raised once it settles.
+    #[test]
+    fn without_the_lock_a_frozen_master_is_news_and_what_outlives_an_action_elsewhere_is_raised() {
+        let mut f = fleet();
+        healthy(&mut f);
+        let ev = probe(&mut f, 1_000, "m", server(1, true, None, "1-1-101"));
+        assert!(!ev.is_empty(), "a read-only master with no action anywhere is news");
+        assert!(f.shards[0].hold.is_none());
+
+        let mut f = fleet();
+        healthy(&mut f);
+        let mut ev = probe(&mut f, 1_000, "m", locked(server(1, true, None, "1-1-101")));
+        ev.extend(probe(&mut f, 3_000, "m", server(1, true, None, "1-1-101")));
+        ev.extend(probe(&mut f, 3_000, "r1", server(2, true, Some("m"), "1-1-101")));
+        ev.extend(probe(&mut f, 3_000, "r2", server(3, true, Some("m"), "1-1-101")));
+        assert!(ev.is_empty(), "held until it settles: {ev:?}");
+        let mut after = Vec::new();
+        for (host, id, src) in [("m", 1, None), ("r1", 2, Some("m")), ("r2", 3, Some("m"))] {
+            after.extend(probe(&mut f, 4_100, host, server(id, true, src, "1-1-101")));
+        }
+        assert!(f.shards[0].hold.is_none());
+        assert!(!after.is_empty(), "the master left read-only outlived the action: raised once");
+        let again = probe(&mut f, 6_000, "m", server(1, true, None, "1-1-101"));
+        assert!(again.is_empty(), "and not again: {again:?}");
+    }
+
+    /// A member that stopped answering does not keep a shard held on what it said before.
+    #[test]
+    fn a_lock_on_a_member_that_stopped_answering_does_not_hold() {
+        let mut f = fleet();
+        healthy(&mut f);
+        probe(&mut f, 1_000, "m", locked(server(1, false, None, "1-1-100")));
+        assert!(f.shards[0].hold.is_some());
+        let i = f.shards[0].instances.iter().position(|i| i.addr == a("m")).unwrap_or(0);
+        let err = crate::fleet::status::ProbeError {
+            kind: crate::fleet::status::ProbeErrorKind::Refused,
+            message: "gone".into(),
+        };
+        f.apply(0, i, Sample { at: t(2_000), elapsed: Duration::from_millis(1), result: Err(err) });
+        assert!(f.shards[0].hold.as_ref().is_some_and(|h| !h.in_progress()), "the lock is not seen any more");
     }
 
     #[test]

@@ -381,6 +381,9 @@ impl Fleet {
         let first_sample = inst.last_probe.is_none();
         let at = sample.at;
         inst.apply(sample);
+        // Before judging: a state another process's action causes is held from its first sight.
+        self.follow_action_elsewhere(shard, at);
+        let Some(sh) = self.shards.get_mut(shard) else { return Vec::new() };
         let before: Vec<Problem> = sh.all_problems().cloned().collect();
         let was = sh.master_state.clone();
         self.judge(shard);

@@ -233,6 +233,10 @@ pub struct TopologyFacts {
     /// which do not serialise statuses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<Discovery>,
+    /// The connection id holding `GET_LOCK('shardtop.action')` on this server: a shardtop action
+    /// (of any process, on any host) is changing it, so its shard's transient findings are held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_lock: Option<u64>,
 }
 
 /// Who replicates from this server, as the server itself sees it.

@@ -9,6 +9,11 @@ use std::fmt;
 use super::version::{Flavor, Version};
 
 /// Learns the dialect right after connecting; the only extra round trip a connection costs.
+/// The user-level lock every shardtop action that changes a server holds on it for the length of
+/// its run (`actions::beacon`), and the probe reads back with `IS_USED_LOCK` (the variables select):
+/// how a shardtop watching a shard knows another one is changing it.
+pub const ACTION_LOCK: &str = "shardtop.action";
+
 pub const DETECT_SQL: &str = "SELECT @@version, @@version_comment";
 
 /// The client host of every Binlog Dump thread (`Binlog Dump`, `Binlog Dump GTID`):
@@ -111,6 +116,8 @@ fn new_log_replica_updates(d: &Dialect) -> bool {
 
 const VARIABLES: &[Var] = &[
     Var { alias: "version", expr: "@@global.version", applies: any },
+    // Who holds shardtop's action lock here (NULL: nobody); needs no privilege.
+    Var { alias: "action_lock", expr: "IS_USED_LOCK('shardtop.action')", applies: any },
     Var { alias: "version_comment", expr: "@@global.version_comment", applies: any },
     Var { alias: "server_id", expr: "@@global.server_id", applies: any },
     Var { alias: "read_only", expr: "@@global.read_only", applies: any },

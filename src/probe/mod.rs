@@ -496,6 +496,7 @@ impl Plan {
             gtid_binlog_state: vars_row.get_name("gtid_binlog_state").flatten().map(|v| v.trim().to_string()),
             filters,
             discovery,
+            action_lock: vars_row.get_name("action_lock").flatten().and_then(|v| v.trim().parse().ok()),
         };
 
         let mut status = InstanceStatus {

@@ -350,6 +350,7 @@ fn variable(flavor: WireFlavor, s: &InstanceStatus, name: &str) -> Option<Option
         "super_read_only" if !maria => flag(s.super_read_only.unwrap_or(false)),
         "gtid_executed" if !maria => s.gtid.executed.clone().or(Some(String::new())),
         "gtid_mode" if !maria => Some("ON".to_string()),
+        "IS_USED_LOCK('shardtop.action')" => s.topo.action_lock.map(|id| id.to_string()),
         _ => return None,
     })
 }

@@ -5,7 +5,8 @@
 //!
 //! Shards: s48 (SQL thread stopped then started: fires after `for`, resolves once), s49 (a flap
 //! shorter than `for`: never fires), s50 (an Alertmanager restart while alerts change: nothing
-//! lost). The webhook tests need no shard.
+//! lost; and an action elsewhere, whose beacon holds its transient findings: no alert). The webhook
+//! tests need no shard.
 
 use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::Utc;
+use shardtop::actions::beacon::Beacon;
 use shardtop::alerts::receiver::{self, Received};
 use shardtop::alerts::sinks::SinkStats;
 use shardtop::alerts::{Alerts, Notification, Status};
@@ -539,6 +541,7 @@ async fn a_flap_shorter_than_for_never_fires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_notification_is_lost_across_an_alertmanager_restart() {
     let sb = sandbox_or_skip!();
+    let _s50 = S50.lock().await;
     let heard = Arc::new(Mutex::new(Heard::default()));
     let url = listen(heard.clone()).await;
     let am = Alertmanager::start(&format!("{url}/am")).await;
@@ -798,4 +801,72 @@ async fn the_receiver_subcommand_verifies_signatures() {
     assert_eq!((lines[0]["verified"].as_bool(), lines[0]["body"]["shard"].as_str()), (Some(true), Some("s-sub")));
     assert_eq!(stderr.matches("rejected").count(), 3, "the empty probe, the forged and the replayed: {stderr}");
     assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET));
+}
+
+/// The tests that break s50 take turns.
+static S50: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Another shardtop acting on a shard (a `shardtop promote` or `checksum --method table` from a
+/// shell while `serve` or the office LCD watches) raises no alert about the states it causes:
+/// its beacon, shardtop's action lock on the servers, holds the shard's findings in every watcher
+/// until the lock goes and the shard settles. The same fault without the beacon fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_elsewhere_raises_no_alert_about_what_it_changes() {
+    let sb = sandbox_or_skip!();
+    let _s50 = S50.lock().await;
+    let heard = Arc::new(Mutex::new(Heard::default()));
+    let url = listen(heard.clone()).await;
+    let am = Alertmanager::start(&format!("{url}/am")).await;
+    let dead = tempfile::NamedTempFile::new().expect("tmp");
+    let for_ = Duration::from_secs(2);
+    let cfg = config(for_, Some(&am.url()), Some(&url), dead.path());
+    let mut w = Watch::new(&sb, "s50", &cfg);
+    w.until_healthy().await;
+
+    // The beacon an action raises, with the documented admin account over TCP.
+    let password = std::fs::read_to_string(sb.var("SANDBOX_ADMIN_PASSWORD_FILE")).expect("password file");
+    let admin = Arc::new(ProbeOptions {
+        user: sb.var("SANDBOX_ADMIN_USER").to_string(),
+        password: Some(Secret::new(password.trim_end())),
+        tls: Tls::Disabled,
+        timeout: Duration::from_secs(1),
+        heartbeat: None,
+    });
+    let members: Vec<Addr> = ["s50-m", "s50-r1", "s50-r2"].iter().map(|n| addr(&sb, n)).collect();
+    let beacon = Beacon::raise(&members, &admin).await;
+    assert_eq!(beacon.lit(), 3, "the admin account takes the lock on every member");
+    sb.exec("s50-r1", "STOP SLAVE SQL_THREAD").await;
+    w.run_for(for_ + 3 * INTERVAL).await;
+    let held = w.fleet.shards[0].hold.as_ref().map(|h| (h.label(), h.held.iter().any(|p| p.rule == "sql_thread")));
+    assert_eq!(
+        held,
+        Some(("another shardtop is acting on this shard", true)),
+        "the stopped SQL thread is seen, and held"
+    );
+    assert_eq!((w.alerts.engine().firing(), w.alerts.engine().pending()), (0, 0));
+    sb.exec("s50-r1", "START SLAVE SQL_THREAD").await;
+    beacon.lower().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while w.fleet.shards[0].hold.is_some() {
+        assert!(Instant::now() < deadline, "the hold lets go once the lock is gone and the shard settled");
+        w.run_for(Duration::from_millis(250)).await;
+    }
+    w.run_for(for_ + INTERVAL).await;
+    assert!(webhook_told(&heard, "sql_thread").is_empty(), "no webhook");
+    assert!(
+        am.alerts().await.iter().all(|a| !has_labels(a, &[("shard", "s50"), ("rule", "sql_thread")])),
+        "nothing in Alertmanager"
+    );
+    assert_eq!(w.alerts.engine().firing(), 0);
+
+    // The control: the same fault with no beacon fires once `for` has passed.
+    sb.exec("s50-r1", "STOP SLAVE SQL_THREAD").await;
+    let deadline = Instant::now() + for_ + Duration::from_secs(10);
+    while w.alerts.engine().firing() == 0 {
+        assert!(Instant::now() < deadline, "without the beacon the stopped SQL thread fires");
+        w.run_for(Duration::from_millis(250)).await;
+    }
+    assert!(w.fleet.shards[0].hold.is_none());
+    sb.exec("s50-r1", "START SLAVE SQL_THREAD").await;
+    w.until_healthy().await;
 }

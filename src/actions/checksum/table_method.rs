@@ -407,6 +407,9 @@ pub async fn run_table_method(
         let _ = master.disconnect().await;
         return Ok(TableMethodReport::default());
     }
+    // The hold stops replication on purpose: watchers of these servers hold the shard's findings.
+    let members: Vec<Addr> = std::iter::once(req.master.clone()).chain(req.replicas.iter().cloned()).collect();
+    let _beacon = crate::actions::beacon::Beacon::raise(&members, &opts).await;
     let names: Vec<String> = plans.iter().map(|p| table_name(&p.db, &p.tbl)).collect();
     let mut quiet = |_: &crate::actions::Progress| {};
     let mut journal = Journal::new("checksum", &req.shard, audit, &mut quiet, opts.password.iter().cloned().collect());

@@ -22,6 +22,7 @@ use self::candidate::{Choice, Judged, Promotion};
 use self::exec::{FailoverExec, read};
 use self::plan::{FailoverStep, Shape};
 use super::audit::AuditLog;
+use super::beacon::Beacon;
 use super::runner::{self, Journal, RunError};
 use super::server::Accounts;
 use super::{Check, PlannedStep, Progress};
@@ -172,6 +173,8 @@ pub async fn failover(
     let mut outcome = Outcome { run: journal.run.clone(), ..Outcome::default() };
     // One lock for every action that changes a shard's topology.
     let _lock = if req.dry_run { None } else { Some(journal.lock_shard(lock_dir)?.map_err(FailoverError::Refused)?) };
+    // Watchers of the replicas hold this shard's findings while the run lasts (the master is dead).
+    let _beacon = if req.dry_run { None } else { Some(Beacon::raise(&req.replicas, &acc.admin_opts()).await) };
 
     let t = journal.start("read", "read every member fresh; the master twice".into())?;
     let opts = acc.admin_opts();

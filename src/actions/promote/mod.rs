@@ -24,6 +24,7 @@ use mysql_async::Conn;
 pub use self::checks::check_candidate;
 use self::exec::PromoteExec;
 use self::plan::PromoteStep;
+use super::beacon::Beacon;
 use super::runner::{self, Journal, RunError};
 use super::server::{Coords, connect, first_value};
 use super::{Check, PlannedStep, Progress, audit::AuditLog};
@@ -156,6 +157,9 @@ pub async fn promote(
     }
 
     let _lock = if req.dry_run { None } else { Some(journal.lock_shard(lock_dir)?.map_err(PromoteError::Refused)?) };
+    // Watchers of these servers hold this shard's findings while the run lasts.
+    let members: Vec<Addr> = std::iter::once(req.master.clone()).chain(req.replicas.iter().cloned()).collect();
+    let _beacon = if req.dry_run { None } else { Some(Beacon::raise(&members, &acc.admin_opts()).await) };
 
     let t = journal.start("read", "read every member fresh".into())?;
     let reads = read_members(req, acc).await;

@@ -83,8 +83,8 @@ fn expected(op: &Op) -> Option<Record> {
 }
 
 /// The blocks the ops make, each with the records expected back from it.
-fn encode(ops: &[Op]) -> Vec<(Finished, Vec<Record>)> {
-    let mut enc = ChainEncoder::default();
+fn encode(ops: &[Op], version: u32) -> Vec<(Finished, Vec<Record>)> {
+    let mut enc = ChainEncoder::with_version(version);
     let mut out = Vec::new();
     let mut pending = Vec::new();
     for op in ops {
@@ -114,29 +114,36 @@ proptest! {
     /// Any sequence of samples — NULLs, missing and removed fields, huge and negative numbers,
     /// instances that appear and disappear, chains restarted anywhere — decodes exactly.
     #[test]
-    fn any_chain_of_samples_round_trips(ops in prop::collection::vec(op(), 0..60)) {
-        let blocks = encode(&ops);
-        let mut dec = ChainDecoder::default();
+    fn any_chain_of_samples_round_trips(ops in prop::collection::vec(op(), 0..60), version in 3u32..=4) {
+        let blocks = encode(&ops, version);
+        let dec = || ChainDecoder::with_version(version);
+        let mut dec1 = dec();
         for (b, want) in &blocks {
-            prop_assert_eq!(&dec.decode(&b.bytes, |_| true).unwrap(), want);
+            prop_assert_eq!(&dec1.decode(&b.bytes, |_| true).unwrap(), want);
         }
         // From any keyframe on, a fresh decoder reads the rest of the recording exactly.
         for start in (0..blocks.len()).filter(|&k| blocks[k].0.keyframe) {
-            let mut dec = ChainDecoder::default();
+            let mut fresh = dec();
             for (b, want) in &blocks[start..] {
-                prop_assert_eq!(&dec.decode(&b.bytes, |_| true).unwrap(), want);
+                prop_assert_eq!(&fresh.decode(&b.bytes, |_| true).unwrap(), want);
             }
         }
         // A block that continues a chain is refused on its own.
         for (b, _) in blocks.iter().filter(|(b, _)| !b.keyframe) {
-            prop_assert!(ChainDecoder::default().decode(&b.bytes, |_| true).is_err());
+            prop_assert!(dec().decode(&b.bytes, |_| true).is_err());
+        }
+        // A block with samples read as the other version is an error or other records, never
+        // a panic (the file's version picks the decoder; this only checks robustness).
+        let mut other = ChainDecoder::with_version(7 - version);
+        for (b, _) in &blocks {
+            let _ = other.decode(&b.bytes, |_| true);
         }
     }
 
     /// Any bytes: an error or records, never a panic.
     #[test]
-    fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-        let _ = ChainDecoder::default().decode(&bytes, |_| true);
+    fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200), version in 3u32..=4) {
+        let _ = ChainDecoder::with_version(version).decode(&bytes, |_| true);
     }
 }
 
@@ -164,13 +171,48 @@ fn the_first_block_is_a_keyframe_and_later_ones_carry_only_changes() {
 
 #[test]
 fn truncated_blocks_are_errors_not_panics() {
-    let mut enc = ChainEncoder::default();
-    enc.sample(5, 0, 0, &json!({"a": "hello", "b": 7}));
-    enc.opaque(TAG_FEED, 6, b"xyz");
-    let b = enc.finish().unwrap();
-    for cut in 0..b.bytes.len() {
-        assert!(ChainDecoder::default().decode(&b.bytes[..cut], |_| true).is_err(), "cut at {cut}");
+    for version in [3, 4] {
+        let mut enc = ChainEncoder::with_version(version);
+        enc.sample(5, 0, 0, &json!({"a": "hello", "b": 7}));
+        enc.opaque(TAG_FEED, 6, b"xyz");
+        let b = enc.finish().unwrap();
+        for cut in 0..b.bytes.len() {
+            let got = ChainDecoder::with_version(version).decode(&b.bytes[..cut], |_| true);
+            assert!(got.is_err(), "version {version}, cut at {cut}");
+        }
     }
+}
+
+#[test]
+fn version_4_puts_the_headers_in_columns_and_names_an_instance_once_a_chain() {
+    let s = |q: i64| json!({"q": q});
+    let blocks = |version: u32| {
+        let mut enc = ChainEncoder::with_version(version);
+        let mut out = Vec::new();
+        for block in 0..3i64 {
+            for round in 0..5i64 {
+                for (shard, instance) in [(900, 2), (901, 0), (7000, 1)] {
+                    let t = 2000 * (block * 5 + round) + i64::from(shard % 7);
+                    enc.sample(t, shard, instance, &s(t));
+                }
+            }
+            out.push(enc.finish().unwrap());
+        }
+        out
+    };
+    let (v3, v4) = (blocks(3), blocks(4));
+    let mut dec = ChainDecoder::with_version(4);
+    let back: Vec<Record> = v4.iter().flat_map(|b| dec.decode(&b.bytes, |_| true).unwrap()).collect();
+    let mut dec = ChainDecoder::with_version(3);
+    let want: Vec<Record> = v3.iter().flat_map(|b| dec.decode(&b.bytes, |_| true).unwrap()).collect();
+    assert_eq!(back, want);
+    assert_eq!(back.len(), 45);
+    // Later blocks name each instance by its slot number (one byte), not shard and instance.
+    assert!(v4[1].bytes.len() < v3[1].bytes.len(), "{} vs {}", v4[1].bytes.len(), v3[1].bytes.len());
+    // Each version's blocks read as the other's are refused or differ, never a panic.
+    let mut dec = ChainDecoder::with_version(3);
+    let misread: Vec<Record> = v4.iter().flat_map(|b| dec.decode(&b.bytes, |_| true).unwrap_or_default()).collect();
+    assert_ne!(misread, want);
 }
 
 proptest! {
@@ -179,10 +221,14 @@ proptest! {
     /// Samples skipped (not materialised) between wanted ones still come back exactly: the
     /// decoder's kept trees are patched with everything that changed meanwhile.
     #[test]
-    fn skipped_samples_leave_the_wanted_ones_exact(ops in prop::collection::vec(op(), 0..60), every in 2i64..5) {
+    fn skipped_samples_leave_the_wanted_ones_exact(
+        ops in prop::collection::vec(op(), 0..60),
+        every in 2i64..5,
+        version in 3u32..=4,
+    ) {
         let want = |at: i64| at.rem_euclid(every) == 0;
-        let mut dec = ChainDecoder::default();
-        for (b, all) in encode(&ops) {
+        let mut dec = ChainDecoder::with_version(version);
+        for (b, all) in encode(&ops, version) {
             let expected: Vec<Record> = all.into_iter().filter(|r| want(r.at_ms())).collect();
             prop_assert_eq!(dec.decode(&b.bytes, want).unwrap(), expected);
         }

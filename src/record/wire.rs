@@ -19,22 +19,57 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-/// A probe's duration is kept to 10 µs: finer is noise that would cost bytes every sample.
-const ELAPSED_UNIT_US: u128 = 10;
+/// Format versions 1–3 kept a probe's duration to 10 µs (`"e"`, in 10 µs units). That was
+/// noise that cost nearly 2 bytes every sample.
+const ELAPSED_UNIT_US: u64 = 10;
 
-/// `{"e": elapsed (10 µs units), "ok": status}` or `{"e": …, "err": error}`; the time is the
-/// record's own.
-pub fn sample_value(s: &Sample) -> Value {
-    let e = (s.elapsed.as_micros() / ELAPSED_UNIT_US) as u64;
-    match &s.result {
-        Ok(st) => json!({ "e": e, "ok": serde_json::to_value(st).unwrap_or(Value::Null) }),
-        Err(err) => json!({ "e": e, "err": serde_json::to_value(err).unwrap_or(Value::Null) }),
+/// Version 4 keeps it to two significant figures, and to 0.1 ms at least (`"p"`, a code): 0.1 ms
+/// steps below 10 ms, 1 ms steps to 100 ms, 10 ms steps to 1 s, and so on.
+const P_UNIT_US: u64 = 100;
+
+/// A duration as version 4's code: below 100, that many 0.1 ms; from 100 on, in 90s, a mantissa
+/// of 10–99 at 1 ms, 10 ms, 100 ms… (the 90 codes from 100 are 10–99 ms, the next 90 100–990 ms).
+pub fn elapsed_code(d: Duration) -> u64 {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let mut scale = P_UNIT_US;
+    let mut code_base = 0u64;
+    loop {
+        // Rounded to the nearest step; a mantissa that rounds up to 100 goes to the next decade.
+        let q = us / scale + u64::from(us % scale >= scale.div_ceil(2));
+        if q < 100 || scale > u64::MAX / 100 {
+            return if code_base == 0 { q } else { code_base + q.min(99) - 10 };
+        }
+        code_base = if code_base == 0 { 100 } else { code_base + 90 };
+        scale = scale.saturating_mul(10);
     }
 }
 
+/// The duration a version 4 code stands for.
+pub fn elapsed_from_code(c: u64) -> Duration {
+    if c < 100 {
+        return Duration::from_micros(c * P_UNIT_US);
+    }
+    let decade = ((c - 100) / 90 + 1).min(16) as u32;
+    let mantissa = (c - 100) % 90 + 10;
+    Duration::from_micros(mantissa.saturating_mul(P_UNIT_US).saturating_mul(10u64.saturating_pow(decade)))
+}
+
+/// `{"p": elapsed (a code, `elapsed_code`), "ok": status}` or `{"p": …, "err": error}`; the time
+/// is the record's own.
+pub fn sample_value(s: &Sample) -> Value {
+    let p = elapsed_code(s.elapsed);
+    match &s.result {
+        Ok(st) => json!({ "p": p, "ok": serde_json::to_value(st).unwrap_or(Value::Null) }),
+        Err(err) => json!({ "p": p, "err": serde_json::to_value(err).unwrap_or(Value::Null) }),
+    }
+}
+
+/// A sample of any version: `"p"` (version 4) or `"e"` (versions 1–3).
 pub fn sample_from(at_ms: i64, v: &Value) -> Result<Sample, String> {
-    let e = v.get("e").and_then(Value::as_u64).unwrap_or(0);
-    let elapsed = Duration::from_micros(e.saturating_mul(ELAPSED_UNIT_US as u64));
+    let elapsed = match v.get("p").and_then(Value::as_u64) {
+        Some(p) => elapsed_from_code(p),
+        None => Duration::from_micros(v.get("e").and_then(Value::as_u64).unwrap_or(0).saturating_mul(ELAPSED_UNIT_US)),
+    };
     let result = match (v.get("ok"), v.get("err")) {
         (Some(ok), _) => Ok(InstanceStatus::deserialize(ok).map_err(|e| format!("status: {e}"))?),
         (None, Some(err)) => Err(ProbeError::deserialize(err).map_err(|e| format!("probe error: {e}"))?),
@@ -269,7 +304,7 @@ mod tests {
         let s = Sample { at: from_ms(1_700_000_000_123), elapsed: Duration::from_micros(1234), result: Ok(st) };
         let back = sample_from(1_700_000_000_123, &sample_value(&s)).unwrap();
         assert_eq!(back.at, s.at);
-        assert_eq!(back.elapsed, Duration::from_micros(1230));
+        assert_eq!(back.elapsed, Duration::from_micros(1200), "version 4 keeps 0.1 ms here");
         assert_eq!(back.result, s.result);
         let err = Sample {
             at: s.at,
@@ -277,6 +312,45 @@ mod tests {
             result: Err(ProbeError { kind: crate::fleet::status::ProbeErrorKind::Timeout, message: "slow".into() }),
         };
         assert_eq!(sample_from(0, &sample_value(&err)).unwrap().result, err.result);
+    }
+
+    /// The one precision format version 4 reduces on purpose: a probe's duration comes back to
+    /// two significant figures (and 0.1 ms at least), rounded to the nearest.
+    #[test]
+    fn a_probe_duration_keeps_two_significant_figures() {
+        let back = |us: u64| elapsed_from_code(elapsed_code(Duration::from_micros(us))).as_micros() as u64;
+        for (us, want) in [
+            (0, 0),
+            (49, 0),
+            (50, 100),
+            (1234, 1200),
+            (9949, 9900),
+            (9950, 10_000),
+            (12_345, 12_000),
+            (99_499, 99_000),
+            (99_500, 100_000),
+            (123_456, 120_000),
+            (1_234_567, 1_200_000),
+            (30_000_000, 30_000_000),
+        ] {
+            assert_eq!(back(us), want, "{us} µs");
+        }
+        let mut last = 0;
+        for us in (0..5_000_000u64).step_by(997) {
+            let (code, got) = (elapsed_code(Duration::from_micros(us)), back(us));
+            // Within half a step: 0.05 ms, or 5 % of the figure's leading digits' unit.
+            let err = got.abs_diff(us);
+            assert!(err <= 50 || err * 20 <= us, "{us} µs came back as {got}");
+            assert!(code >= last, "codes grow with the duration: {us} µs");
+            last = code;
+        }
+        // Extremes saturate, never panic.
+        let _ = elapsed_from_code(elapsed_code(Duration::MAX));
+        let _ = elapsed_from_code(u64::MAX);
+        // Versions 1–3 stored 10 µs units under "e"; they read back as they were.
+        let err = ProbeError { kind: crate::fleet::status::ProbeErrorKind::Timeout, message: "slow".into() };
+        let old = json!({"e": 123, "err": serde_json::to_value(err).unwrap()});
+        assert_eq!(sample_from(0, &old).unwrap().elapsed, Duration::from_micros(1230));
     }
 
     #[test]

@@ -107,6 +107,9 @@ impl Recording {
     ) -> Result<(), StoreError> {
         self.records(session, from_ms, to_ms, |item| {
             let m = match item {
+                Item::Sample { at_ms, shard: wire::FEED_SHARD, value, .. } => {
+                    (at_ms, Recorded::Feed(wire::feed_from_value(at_ms, value)?))
+                }
                 Item::Sample { at_ms, shard, instance, value } => {
                     let sample = wire::sample_from(at_ms, value)?;
                     let slot = Slot { shard: shard as usize, instance: instance as usize };

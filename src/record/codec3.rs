@@ -57,9 +57,6 @@ struct Inst {
     reshaped: bool,
     /// Keys whose value changed since `tree` (the paths stay the same): patch them in.
     touched: Vec<usize>,
-    /// Version 4: the keys the last sample listed, in order (a sample changing the same keys
-    /// says so instead of listing them again).
-    last_ids: Vec<usize>,
 }
 
 /// A path's segment, parsed once per key.
@@ -241,11 +238,9 @@ impl ChainEncoder {
         flatten(value, &mut pairs);
         let inst = self.inst.entry((shard, instance)).or_default();
         self.seen.clear();
+        let mut n = 0u64;
         let mut tmp = Vec::with_capacity(16);
         let mut changed: Vec<usize> = Vec::new();
-        // The listed keys (removals included) and their change types, written at the end.
-        let mut ids: Vec<usize> = Vec::new();
-        let mut types: Vec<u8> = Vec::new();
         for (path, v) in pairs.drain(..) {
             let id = match self.ids.get(&path) {
                 Some(&id) => id as usize,
@@ -265,7 +260,8 @@ impl ChainEncoder {
             if inst.last[id].as_ref() == Some(&v) {
                 continue;
             }
-            ids.push(id);
+            n += 1;
+            put_varint(&mut self.changes, id as u64);
             tmp.clear();
             let mut step = inst.steps[id];
             codec::encode_value(&mut tmp, inst.last[id].as_ref(), &v, &mut step);
@@ -274,12 +270,12 @@ impl ChainEncoder {
                 .flatten();
             if let Some(other) = same {
                 inst.steps[id] = step_to(inst.last[id].as_ref(), &v);
-                types.push(T_SAME);
+                self.changes.push(T_SAME);
                 put_varint(&mut self.values[id], other as u64);
             } else {
                 // The type byte goes with the key id; the value's bytes to the key's own column.
                 inst.steps[id] = step;
-                types.push(tmp[0]);
+                self.changes.push(tmp[0]);
                 self.values[id].extend_from_slice(&tmp[1..]);
             }
             inst.last[id] = Some(v);
@@ -288,31 +284,13 @@ impl ChainEncoder {
         // Paths this sample no longer has (an error replaced the status, an optional field went).
         for (i, slot) in inst.last.iter_mut().enumerate() {
             if slot.is_some() && !self.seen.get(i).copied().unwrap_or(false) {
-                ids.push(i);
-                types.push(codec::T_REMOVED);
+                n += 1;
+                put_varint(&mut self.changes, i as u64);
+                self.changes.push(codec::T_REMOVED);
                 *slot = None;
             }
         }
-        let n = ids.len() as u64;
-        if !self.columns {
-            put_varint(&mut self.head, n);
-        } else if n > 0 && ids == inst.last_ids {
-            // Version 4: count 1 is "the same keys as this instance's last list", then their types.
-            put_varint(&mut self.counts, 1);
-            self.changes.extend_from_slice(&types);
-            self.scratch = pairs;
-            return;
-        } else {
-            // Version 4: count 0 is no change, n + 1 a list of n.
-            put_varint(&mut self.counts, if n == 0 { 0 } else { n + 1 });
-        }
-        for (id, t) in ids.iter().zip(&types) {
-            put_varint(&mut self.changes, *id as u64);
-            self.changes.push(*t);
-        }
-        if self.columns && n > 0 {
-            inst.last_ids = ids;
-        }
+        put_varint(if self.columns { &mut self.counts } else { &mut self.head }, n);
         self.scratch = pairs;
     }
 
@@ -476,26 +454,8 @@ impl ChainDecoder {
             };
             let inst = self.inst.entry((shard, instance)).or_default();
             inst.grow(self.keys.len());
-            // Version 4's count: 0 no change, 1 the same keys as the last list, n + 1 a list of n.
-            let (same_keys, n) = match (self.columns, n) {
-                (false, n) => (false, n),
-                (true, 0) => (false, 0),
-                (true, 1) => (true, inst.last_ids.len() as u64),
-                (true, n) => (false, n - 1),
-            };
-            if self.columns && !same_keys && n > 0 {
-                inst.last_ids.clear();
-            }
-            for k in 0..n {
-                let id = if same_keys {
-                    inst.last_ids.get(k as usize).copied().ok_or_else(|| corrupt("key list"))?
-                } else {
-                    let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
-                    if self.columns {
-                        inst.last_ids.push(id);
-                    }
-                    id
-                };
+            for _ in 0..n {
+                let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
                 let t = changes.u8()?;
                 let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
                 let had = inst.last[id].is_some();

@@ -254,32 +254,3 @@ fn a_value_another_key_has_in_the_same_sample_costs_a_reference() {
     // Header, five changes, the GTID set's three number deltas and the integer's step: no second copy.
     assert!(enc.pending_bytes() - before < 48, "{}", enc.pending_bytes() - before);
 }
-
-#[test]
-fn version_4_says_same_keys_instead_of_listing_them_again() {
-    let s = |n: i64, extra: bool| {
-        let mut v = json!({"a": n, "b": format!("0-1-{n}"), "c": 5});
-        if extra {
-            v["c"] = json!(n);
-        }
-        v
-    };
-    let mut enc = ChainEncoder::with_version(4);
-    let mut want = Vec::new();
-    let mut grew = Vec::new();
-    for (k, extra) in [(1, false), (2, false), (3, false), (4, true), (5, true), (6, false), (7, false)] {
-        let before = enc.changes.len();
-        enc.sample(k, 0, 0, &s(k, extra));
-        enc.sample(k, 0, 1, &s(k + 100, extra));
-        grew.push(enc.changes.len() - before);
-        want.push(Record::Sample { at_ms: k, shard: 0, instance: 0, value: s(k, extra) });
-        want.push(Record::Sample { at_ms: k, shard: 0, instance: 1, value: s(k + 100, extra) });
-    }
-    // Keys a and b, twice: listed (id + type each), then their types only; with c, listed again.
-    assert_eq!(grew[1], 2 * 4);
-    assert_eq!(grew[2], 2 * 2);
-    assert_eq!(grew[3], 2 * 6);
-    assert_eq!(grew[4], 2 * 3);
-    let b = enc.finish().unwrap();
-    assert_eq!(ChainDecoder::with_version(4).decode(&b.bytes, |_| true).unwrap(), want);
-}

@@ -254,3 +254,77 @@ fn a_value_another_key_has_in_the_same_sample_costs_a_reference() {
     // Header, five changes, the GTID set's three number deltas and the integer's step: no second copy.
     assert!(enc.pending_bytes() - before < 48, "{}", enc.pending_bytes() - before);
 }
+
+/// Not a check: bytes per instance-sample of versions 3 and 4 on the simulator's samples, with
+/// and without what the real poller adds (scattered arrival times and order, noisy probe
+/// durations, a feed round every poll). `cargo test --lib -- --ignored --nocapture v3_and_v4`.
+#[test]
+#[ignore]
+fn v3_and_v4_bytes_per_instance_sample() {
+    use crate::record::wire::{FEED_SHARD, feed_bytes, feed_value, sample_value};
+    let sim = crate::sim::SimFleet { shards: 334, ..crate::sim::SimFleet::default() };
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for realistic in [false, true] {
+        let mut rounds = Vec::new();
+        for r in 0..150u64 {
+            let t = r as f64 * 2.0;
+            let mut round = Vec::new();
+            for s in 0..sim.shards {
+                for i in 0..=sim.replicas {
+                    let (at, us) = if realistic { (rand(400) as i64, 300 + rand(2700)) } else { (0, 800) };
+                    let result = crate::sim::scale::status_at(&sim, s, i, t % crate::sim::CYCLE_SECS);
+                    let sample = crate::fleet::status::Sample {
+                        at: crate::record::wire::from_ms(r as i64 * 2000 + at),
+                        elapsed: std::time::Duration::from_micros(us),
+                        result,
+                    };
+                    round.push((r as i64 * 2000 + at, s as u32, i as u32, sample));
+                }
+            }
+            round.sort_by_key(|x| x.0);
+            let feed = realistic.then(|| sim.feed_round(t, r));
+            rounds.push((r as i64 * 2000, round, feed));
+        }
+        for version in [3u32, 4] {
+            let mut enc = ChainEncoder::with_version(version);
+            let (mut bytes, mut samples) = (0usize, 0usize);
+            for (k, (t, round, feed)) in rounds.iter().enumerate() {
+                if let Some(f) = feed {
+                    if version == 3 {
+                        enc.opaque(TAG_FEED, *t, &feed_bytes(f));
+                    } else {
+                        enc.sample(*t, FEED_SHARD, 0, &feed_value(f));
+                    }
+                }
+                for (at, s, i, sample) in round {
+                    let mut v = sample_value(sample);
+                    if version == 3 {
+                        let p = v.as_object_mut().unwrap().remove("p");
+                        v["e"] = json!(sample.elapsed.as_micros() as u64 / 10);
+                        assert!(p.is_some());
+                    }
+                    enc.sample(*at, *s, *i, &v);
+                }
+                if (k + 1) % 15 == 0 {
+                    let b = enc.finish().unwrap();
+                    // The keyframe block is left out: continuing blocks are what a chain is made of.
+                    if !b.keyframe {
+                        bytes += zstd::bulk::compress(&b.bytes, 3).unwrap().len();
+                        samples += 15 * round.len();
+                    }
+                }
+            }
+            println!(
+                "{} v{version}: {:.2} B per instance-sample (continuing blocks)",
+                if realistic { "poller-like" } else { "bench-like " },
+                bytes as f64 / samples as f64
+            );
+        }
+    }
+}

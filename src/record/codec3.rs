@@ -112,13 +112,22 @@ pub struct Finished {
 
 /// Builds the blocks of a chain, one after another.
 pub struct ChainEncoder {
+    /// Headers in columns (version 4) rather than interleaved (version 3).
+    columns: bool,
     keys: Vec<String>,
     ids: HashMap<String, u32>,
     inst: HashMap<(u32, u32), Inst>,
     /// The key table's length when this block started: keys from here on are defined in it.
     block_keys_from: usize,
     keyframe: bool,
+    /// Version 3: the whole headers; version 4: their tags only.
     head: Vec<u8>,
+    /// Version 4's header columns: time steps, slots, change counts.
+    times: Vec<u8>,
+    slots: Vec<u8>,
+    counts: Vec<u8>,
+    /// Version 4: each instance's slot in the chain.
+    slot_ids: HashMap<(u32, u32), u32>,
     changes: Vec<u8>,
     opaque: Vec<u8>,
     values: Vec<Vec<u8>>,
@@ -131,13 +140,25 @@ pub struct ChainEncoder {
 
 impl Default for ChainEncoder {
     fn default() -> Self {
+        ChainEncoder::with_version(4)
+    }
+}
+
+impl ChainEncoder {
+    /// An encoder writing format `version`'s blocks (3 or 4; 4 is what a recorder writes).
+    pub fn with_version(version: u32) -> Self {
         ChainEncoder {
+            columns: version >= 4,
             keys: Vec::new(),
             ids: HashMap::new(),
             inst: HashMap::new(),
             block_keys_from: 0,
             keyframe: true,
             head: Vec::new(),
+            times: Vec::new(),
+            slots: Vec::new(),
+            counts: Vec::new(),
+            slot_ids: HashMap::new(),
             changes: Vec::new(),
             opaque: Vec::new(),
             values: Vec::new(),
@@ -148,9 +169,7 @@ impl Default for ChainEncoder {
             seen: Vec::new(),
         }
     }
-}
 
-impl ChainEncoder {
     pub fn is_empty(&self) -> bool {
         self.records == 0
     }
@@ -162,7 +181,13 @@ impl ChainEncoder {
 
     /// Bytes in the block being filled so far (before zstd).
     pub fn pending_bytes(&self) -> usize {
-        self.head.len() + self.changes.len() + self.opaque.len() + self.values.iter().map(Vec::len).sum::<usize>()
+        self.head.len()
+            + self.times.len()
+            + self.slots.len()
+            + self.counts.len()
+            + self.changes.len()
+            + self.opaque.len()
+            + self.values.iter().map(Vec::len).sum::<usize>()
     }
 
     /// The next block starts a new chain (a keyframe): forget the key table and the last values.
@@ -171,13 +196,15 @@ impl ChainEncoder {
         if !self.is_empty() {
             return;
         }
-        *self = ChainEncoder { scratch: std::mem::take(&mut self.scratch), ..ChainEncoder::default() };
+        let version = if self.columns { 4 } else { 3 };
+        *self = ChainEncoder { scratch: std::mem::take(&mut self.scratch), ..ChainEncoder::with_version(version) };
     }
 
     fn header(&mut self, tag: u8, at_ms: i64) {
         self.head.push(tag);
         let prev = if self.first_ms.is_none() { 0 } else { self.last_ms };
-        put_varint(&mut self.head, zigzag(at_ms.wrapping_sub(prev)));
+        let times = if self.columns { &mut self.times } else { &mut self.head };
+        put_varint(times, zigzag(at_ms.wrapping_sub(prev)));
         self.first_ms.get_or_insert(at_ms);
         self.last_ms = at_ms;
         self.records += 1;
@@ -192,8 +219,20 @@ impl ChainEncoder {
     /// One instance's sample, as its changes since the instance's previous sample in the chain.
     pub fn sample(&mut self, at_ms: i64, shard: u32, instance: u32, value: &Value) {
         self.header(TAG_SAMPLE, at_ms);
-        put_varint(&mut self.head, u64::from(shard));
-        put_varint(&mut self.head, u64::from(instance));
+        if self.columns {
+            // A slot seen before in the chain is its number; a new one is the next number, then
+            // its shard and instance.
+            let next = self.slot_ids.len() as u32;
+            let slot = *self.slot_ids.entry((shard, instance)).or_insert(next);
+            put_varint(&mut self.slots, u64::from(slot));
+            if slot == next {
+                put_varint(&mut self.slots, u64::from(shard));
+                put_varint(&mut self.slots, u64::from(instance));
+            }
+        } else {
+            put_varint(&mut self.head, u64::from(shard));
+            put_varint(&mut self.head, u64::from(instance));
+        }
         let mut pairs = std::mem::take(&mut self.scratch);
         pairs.clear();
         flatten(value, &mut pairs);
@@ -251,7 +290,7 @@ impl ChainEncoder {
                 *slot = None;
             }
         }
-        put_varint(&mut self.head, n);
+        put_varint(if self.columns { &mut self.counts } else { &mut self.head }, n);
         self.scratch = pairs;
     }
 
@@ -269,6 +308,11 @@ impl ChainEncoder {
         }
         put_varint(&mut out, u64::from(self.records));
         put_bytes(&mut out, &self.head);
+        if self.columns {
+            put_bytes(&mut out, &self.times);
+            put_bytes(&mut out, &self.slots);
+            put_bytes(&mut out, &self.counts);
+        }
         put_bytes(&mut out, &self.changes);
         put_bytes(&mut out, &self.opaque);
         put_varint(&mut out, self.values.len() as u64);
@@ -278,6 +322,9 @@ impl ChainEncoder {
         }
         let done = Finished { bytes: out, t0_ms, t1_ms: self.last_ms, records: self.records, keyframe: self.keyframe };
         self.head.clear();
+        self.times.clear();
+        self.slots.clear();
+        self.counts.clear();
         self.changes.clear();
         self.opaque.clear();
         self.records = 0;
@@ -289,15 +336,36 @@ impl ChainEncoder {
 }
 
 /// Reads the blocks of a chain in order, keeping what the encoder kept.
-#[derive(Default)]
 pub struct ChainDecoder {
+    /// Headers in columns (version 4) rather than interleaved (version 3).
+    columns: bool,
+    /// Version 4: each slot's shard and instance, by slot number.
+    slots: Vec<(u32, u32)>,
     keys: Vec<String>,
     segs: Vec<Option<Vec<Seg>>>,
     inst: HashMap<(u32, u32), Inst>,
     started: bool,
 }
 
+impl Default for ChainDecoder {
+    fn default() -> Self {
+        ChainDecoder::with_version(4)
+    }
+}
+
 impl ChainDecoder {
+    /// A decoder of format `version`'s chains (3 or 4).
+    pub fn with_version(version: u32) -> Self {
+        ChainDecoder {
+            columns: version >= 4,
+            slots: Vec::new(),
+            keys: Vec::new(),
+            segs: Vec::new(),
+            inst: HashMap::new(),
+            started: false,
+        }
+    }
+
     /// Every record of one block (decompressed), in order, owned.
     pub fn decode(&mut self, buf: &[u8], want: impl FnMut(i64) -> bool) -> Result<Vec<Record>, CorruptBlock> {
         let mut out = Vec::new();
@@ -321,6 +389,7 @@ impl ChainDecoder {
         let flags = r.u8()?;
         if flags & KEYFRAME != 0 {
             self.keys.clear();
+            self.slots.clear();
             self.segs.clear();
             self.inst.clear();
             self.started = true;
@@ -342,6 +411,11 @@ impl ChainDecoder {
         }
         let nrecords = r.varint()?;
         let mut head = Reader::new(r.bytes()?);
+        let (mut times, mut slots, mut counts) = if self.columns {
+            (Reader::new(r.bytes()?), Reader::new(r.bytes()?), Reader::new(r.bytes()?))
+        } else {
+            (Reader::new(&[]), Reader::new(&[]), Reader::new(&[]))
+        };
         let mut changes = Reader::new(r.bytes()?);
         let mut opaque = Reader::new(r.bytes()?);
         let nvalues = usize::try_from(r.varint()?).map_err(|_| corrupt("column count"))?;
@@ -355,7 +429,7 @@ impl ChainDecoder {
         let mut at = 0i64;
         for k in 0..nrecords {
             let tag = head.u8()?;
-            let d = unzigzag(head.varint()?);
+            let d = unzigzag(if self.columns { times.varint()? } else { head.varint()? });
             at = if k == 0 { d } else { at.wrapping_add(d) };
             if tag != TAG_SAMPLE {
                 let payload = opaque.bytes()?;
@@ -364,9 +438,20 @@ impl ChainDecoder {
                 }
                 continue;
             }
-            let shard = u32::try_from(head.varint()?).map_err(|_| corrupt("shard"))?;
-            let instance = u32::try_from(head.varint()?).map_err(|_| corrupt("instance"))?;
-            let n = head.varint()?;
+            let (shard, instance, n) = if self.columns {
+                let slot = usize::try_from(slots.varint()?).map_err(|_| corrupt("slot"))?;
+                if slot == self.slots.len() {
+                    let shard = u32::try_from(slots.varint()?).map_err(|_| corrupt("shard"))?;
+                    let instance = u32::try_from(slots.varint()?).map_err(|_| corrupt("instance"))?;
+                    self.slots.push((shard, instance));
+                }
+                let &(shard, instance) = self.slots.get(slot).ok_or_else(|| corrupt("undefined slot"))?;
+                (shard, instance, counts.varint()?)
+            } else {
+                let shard = u32::try_from(head.varint()?).map_err(|_| corrupt("shard"))?;
+                let instance = u32::try_from(head.varint()?).map_err(|_| corrupt("instance"))?;
+                (shard, instance, head.varint()?)
+            };
             let inst = self.inst.entry((shard, instance)).or_default();
             inst.grow(self.keys.len());
             for _ in 0..n {
@@ -418,7 +503,7 @@ impl ChainDecoder {
                 }
             }
         }
-        if !head.done() || !changes.done() || !opaque.done() {
+        if !head.done() || !times.done() || !slots.done() || !counts.done() || !changes.done() || !opaque.done() {
             return Err(corrupt("bytes left over after the block's records"));
         }
         Ok(())

@@ -56,7 +56,7 @@ impl Recording {
     }
 
     /// The records of `session` with `from_ms <= at <= to_ms`, block by block, in recorded order:
-    /// version 3 decodes each chain from its first block, older versions each block on its own.
+    /// versions 3 and 4 decode each chain from its first block, older versions each block on its own.
     fn records(
         &self,
         session: i64,
@@ -65,7 +65,7 @@ impl Recording {
         mut each: impl FnMut(Item<'_>) -> Result<(), String>,
     ) -> Result<(), StoreError> {
         let chained = self.store.version() >= 3;
-        let mut chain = ChainDecoder::default();
+        let mut chain = ChainDecoder::with_version(self.store.version());
         for b in self.store.blocks(session, from_ms, to_ms)? {
             let want = |at: i64| at >= from_ms && at <= to_ms;
             let mut failed = None;
@@ -107,6 +107,9 @@ impl Recording {
     ) -> Result<(), StoreError> {
         self.records(session, from_ms, to_ms, |item| {
             let m = match item {
+                Item::Sample { at_ms, shard: wire::FEED_SHARD, value, .. } => {
+                    (at_ms, Recorded::Feed(wire::feed_from_value(at_ms, value)?))
+                }
                 Item::Sample { at_ms, shard, instance, value } => {
                     let sample = wire::sample_from(at_ms, value)?;
                     let slot = Slot { shard: shard as usize, instance: instance as usize };

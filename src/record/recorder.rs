@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::codec::{TAG_FEED, TAG_METRICS, TAG_PROMOTED};
+use super::codec::{TAG_METRICS, TAG_PROMOTED};
 use super::codec3::ChainEncoder;
 use super::reader::Recording;
 use super::store::{EventRow, RawBlock, Store, StoreError, Totals};
@@ -119,7 +119,7 @@ impl Recorder {
     }
 
     pub fn feed(&mut self, r: &FeedRound) {
-        self.enc.opaque(TAG_FEED, ms(r.at), &wire::feed_bytes(r));
+        self.enc.sample(ms(r.at), wire::FEED_SHARD, 0, &wire::feed_value(r));
     }
 
     pub fn metrics(&mut self, u: &MetricsUpdate) {

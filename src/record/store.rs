@@ -13,7 +13,7 @@ use crate::fleet::Health;
 /// The `format` value in `meta`: tells a recording from any other SQLite file.
 pub const FORMAT: &str = "shardtop-recording";
 /// The format this build writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// The oldest format this build reads. Version 0 never shipped (it names the development
 /// format before `meta` carried a version): such files are refused, not guessed at.
 pub const MIN_VERSION: u32 = 1;
@@ -48,7 +48,7 @@ pub enum StoreError {
     )]
     NotAppendable { path: String, version: u32 },
     #[error(
-        "{path}: recorded in format version {version}; `record export` cuts version {VERSION} files only: \
+        "{path}: recorded in format version {version}; `record export` cuts version 3–{VERSION} files only: \
          replay it (this shardtop still reads it), or cut it with the shardtop that recorded it"
     )]
     NotExportable { path: String, version: u32 },
@@ -513,7 +513,7 @@ impl Store {
     /// Copy what `[from_ms, to_ms]` needs into a new recording at `out`: the blocks that overlap
     /// it (whole: a block decodes only whole), the warm-up before it, their sessions, the events.
     pub fn export(&self, from_ms: i64, to_ms: i64, warmup_ms: i64, out: &Path) -> Result<Totals, StoreError> {
-        if self.version != VERSION {
+        if self.version < 3 {
             return Err(StoreError::NotExportable { path: self.path.clone(), version: self.version });
         }
         if out.exists() {
@@ -525,6 +525,10 @@ impl Store {
         // The copy runs on the new file's connection (this one may be read-only), reading this
         // recording attached beside it.
         let dest = Store::create_or_open(out)?;
+        // The blocks are copied as they are: the cut keeps the source's format version.
+        if self.version != VERSION {
+            dest.set_version(&self.version.to_string())?;
+        }
         let attach = |source| StoreError::Sqlite { path: self.path.clone(), source };
         dest.conn.execute("ATTACH DATABASE ?1 AS src", [&self.path]).map_err(attach)?;
         let copy = format!(
@@ -554,6 +558,10 @@ impl Store {
     /// For tests: a file that claims another format version.
     #[doc(hidden)]
     pub fn set_version_for_tests(&self, version: &str) -> Result<(), StoreError> {
+        self.set_version(version)
+    }
+
+    fn set_version(&self, version: &str) -> Result<(), StoreError> {
         self.conn
             .execute("UPDATE meta SET value = ?1 WHERE key = 'version'", [version])
             .map(|_| ())
@@ -644,13 +652,13 @@ mod tests {
         assert!(e.ends_with("nope.db: no such recording"), "{e}");
 
         let path = dir.path().join("r.db");
-        Store::create_or_open(&path).unwrap().set_version_for_tests("4").unwrap();
+        Store::create_or_open(&path).unwrap().set_version_for_tests("5").unwrap();
         let e = Store::open_read(&path).err().unwrap().to_string();
-        assert!(e.contains("format version 4 by a newer shardtop; this one reads versions 1–3"), "{e}");
+        assert!(e.contains("format version 5 by a newer shardtop; this one reads versions 1–4"), "{e}");
         assert!(Store::create_or_open(&path).is_err(), "never appends to a newer format");
         Store::create_or_open(&dir.path().join("r0.db")).unwrap().set_version_for_tests("0").unwrap();
         let e = Store::open_read(&dir.path().join("r0.db")).err().unwrap().to_string();
-        assert!(e.contains("format version 0, older than this shardtop reads (1–3)"), "{e}");
+        assert!(e.contains("format version 0, older than this shardtop reads (1–4)"), "{e}");
         // Version 1 and 2 files replay, and are neither appended to nor cut by export.
         for old in ["1", "2"] {
             let path = dir.path().join(format!("r{old}.db"));
@@ -658,13 +666,22 @@ mod tests {
             let read = Store::open_read(&path).unwrap();
             assert_eq!(read.version().to_string(), old);
             let e = Store::create_or_open(&path).err().unwrap().to_string();
-            assert!(e.contains(&format!("version {old}; this shardtop appends only to version 3 files")), "{e}");
+            assert!(e.contains(&format!("version {old}; this shardtop appends only to version 4 files")), "{e}");
             let e = read.export(0, 1, 0, &dir.path().join("cut.db")).err().unwrap().to_string();
             assert!(
-                e.contains(&format!("r{old}.db: recorded in format version {old}; `record export` cuts version 3")),
+                e.contains(&format!("r{old}.db: recorded in format version {old}; `record export` cuts version 3–4")),
                 "{e}"
             );
         }
+        // A version 3 file replays and is cut into a version 3 file; it is not appended to.
+        let path = dir.path().join("r3.db");
+        Store::create_or_open(&path).unwrap().set_version_for_tests("3").unwrap();
+        let e = Store::create_or_open(&path).err().unwrap().to_string();
+        assert!(e.contains("version 3; this shardtop appends only to version 4 files"), "{e}");
+        let read = Store::open_read(&path).unwrap();
+        let cut = dir.path().join("cut3.db");
+        read.export(0, 1, 0, &cut).unwrap();
+        assert_eq!(Store::open_read(&cut).unwrap().version(), 3);
     }
 
     #[test]

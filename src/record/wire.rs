@@ -19,22 +19,57 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-/// A probe's duration is kept to 10 µs: finer is noise that would cost bytes every sample.
-const ELAPSED_UNIT_US: u128 = 10;
+/// Format versions 1–3 kept a probe's duration to 10 µs (`"e"`, in 10 µs units). That was
+/// noise that cost nearly 2 bytes every sample.
+const ELAPSED_UNIT_US: u64 = 10;
 
-/// `{"e": elapsed (10 µs units), "ok": status}` or `{"e": …, "err": error}`; the time is the
-/// record's own.
-pub fn sample_value(s: &Sample) -> Value {
-    let e = (s.elapsed.as_micros() / ELAPSED_UNIT_US) as u64;
-    match &s.result {
-        Ok(st) => json!({ "e": e, "ok": serde_json::to_value(st).unwrap_or(Value::Null) }),
-        Err(err) => json!({ "e": e, "err": serde_json::to_value(err).unwrap_or(Value::Null) }),
+/// Version 4 keeps it to two significant figures, and to 0.1 ms at least (`"p"`, a code): 0.1 ms
+/// steps below 10 ms, 1 ms steps to 100 ms, 10 ms steps to 1 s, and so on.
+const P_UNIT_US: u64 = 100;
+
+/// A duration as version 4's code: below 100, that many 0.1 ms; from 100 on, in 90s, a mantissa
+/// of 10–99 at 1 ms, 10 ms, 100 ms… (the 90 codes from 100 are 10–99 ms, the next 90 100–990 ms).
+pub fn elapsed_code(d: Duration) -> u64 {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    let mut scale = P_UNIT_US;
+    let mut code_base = 0u64;
+    loop {
+        // Rounded to the nearest step; a mantissa that rounds up to 100 goes to the next decade.
+        let q = us / scale + u64::from(us % scale >= scale.div_ceil(2));
+        if q < 100 || scale > u64::MAX / 100 {
+            return if code_base == 0 { q } else { code_base + q.min(99) - 10 };
+        }
+        code_base = if code_base == 0 { 100 } else { code_base + 90 };
+        scale = scale.saturating_mul(10);
     }
 }
 
+/// The duration a version 4 code stands for.
+pub fn elapsed_from_code(c: u64) -> Duration {
+    if c < 100 {
+        return Duration::from_micros(c * P_UNIT_US);
+    }
+    let decade = ((c - 100) / 90 + 1).min(16) as u32;
+    let mantissa = (c - 100) % 90 + 10;
+    Duration::from_micros(mantissa.saturating_mul(P_UNIT_US).saturating_mul(10u64.saturating_pow(decade)))
+}
+
+/// `{"p": elapsed (a code, `elapsed_code`), "ok": status}` or `{"p": …, "err": error}`; the time
+/// is the record's own.
+pub fn sample_value(s: &Sample) -> Value {
+    let p = elapsed_code(s.elapsed);
+    match &s.result {
+        Ok(st) => json!({ "p": p, "ok": serde_json::to_value(st).unwrap_or(Value::Null) }),
+        Err(err) => json!({ "p": p, "err": serde_json::to_value(err).unwrap_or(Value::Null) }),
+    }
+}
+
+/// A sample of any version: `"p"` (version 4) or `"e"` (versions 1–3).
 pub fn sample_from(at_ms: i64, v: &Value) -> Result<Sample, String> {
-    let e = v.get("e").and_then(Value::as_u64).unwrap_or(0);
-    let elapsed = Duration::from_micros(e.saturating_mul(ELAPSED_UNIT_US as u64));
+    let elapsed = match v.get("p").and_then(Value::as_u64) {
+        Some(p) => elapsed_from_code(p),
+        None => Duration::from_micros(v.get("e").and_then(Value::as_u64).unwrap_or(0).saturating_mul(ELAPSED_UNIT_US)),
+    };
     let result = match (v.get("ok"), v.get("err")) {
         (Some(ok), _) => Ok(InstanceStatus::deserialize(ok).map_err(|e| format!("status: {e}"))?),
         (None, Some(err)) => Err(ProbeError::deserialize(err).map_err(|e| format!("probe error: {e}"))?),
@@ -91,6 +126,70 @@ pub fn feed_from(at_ms: i64, b: &[u8]) -> Result<FeedRound, String> {
                     instance: x.instance,
                     elapsed: Duration::from_micros(x.elapsed_us),
                     outcome: match (x.rows, x.error) {
+                        (_, Some(e)) => Err(e),
+                        (rows, None) => Ok(rows.unwrap_or(0)),
+                    },
+                })
+            })
+            .collect(),
+    })
+}
+
+/// Format version 4 records a feed round as a sample of this pseudo-instance (shard `u32::MAX`,
+/// instance 0), so that the chain codec stores only what changed since the previous round, key by
+/// key (versions 1–3 stored each round whole, as JSON: 1.7 bytes per instance-sample).
+pub const FEED_SHARD: u32 = u32::MAX;
+
+#[derive(Serialize, Deserialize)]
+struct FeedResultTree {
+    i: Addr,
+    /// The duration as `elapsed_code`: two significant figures, like a probe's.
+    p: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    x: Option<ProbeError>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FeedRoundTree {
+    u: u64,
+    r: Vec<Option<FeedResultTree>>,
+}
+
+/// A feed round as version 4's tree: `{"u": user id, "r": [null | {"i": instance, "p": duration
+/// code, "n": rows, "x": error}]}`.
+pub fn feed_value(r: &FeedRound) -> Value {
+    let tree = FeedRoundTree {
+        u: r.user_id,
+        r: r.results
+            .iter()
+            .map(|x| {
+                x.as_ref().map(|x| FeedResultTree {
+                    i: x.instance.clone(),
+                    p: elapsed_code(x.elapsed),
+                    n: x.outcome.as_ref().ok().copied(),
+                    x: x.outcome.as_ref().err().cloned(),
+                })
+            })
+            .collect(),
+    };
+    serde_json::to_value(tree).unwrap_or(Value::Null)
+}
+
+pub fn feed_from_value(at_ms: i64, v: &Value) -> Result<FeedRound, String> {
+    let tree = FeedRoundTree::deserialize(v).map_err(|e| format!("feed round: {e}"))?;
+    Ok(FeedRound {
+        at: from_ms(at_ms),
+        user_id: tree.u,
+        results: tree
+            .r
+            .into_iter()
+            .map(|x| {
+                x.map(|x| FeedResult {
+                    instance: x.i,
+                    elapsed: elapsed_from_code(x.p),
+                    outcome: match (x.n, x.x) {
                         (_, Some(e)) => Err(e),
                         (rows, None) => Ok(rows.unwrap_or(0)),
                     },
@@ -269,7 +368,7 @@ mod tests {
         let s = Sample { at: from_ms(1_700_000_000_123), elapsed: Duration::from_micros(1234), result: Ok(st) };
         let back = sample_from(1_700_000_000_123, &sample_value(&s)).unwrap();
         assert_eq!(back.at, s.at);
-        assert_eq!(back.elapsed, Duration::from_micros(1230));
+        assert_eq!(back.elapsed, Duration::from_micros(1200), "version 4 keeps 0.1 ms here");
         assert_eq!(back.result, s.result);
         let err = Sample {
             at: s.at,
@@ -277,6 +376,45 @@ mod tests {
             result: Err(ProbeError { kind: crate::fleet::status::ProbeErrorKind::Timeout, message: "slow".into() }),
         };
         assert_eq!(sample_from(0, &sample_value(&err)).unwrap().result, err.result);
+    }
+
+    /// The one precision format version 4 reduces on purpose: a probe's duration comes back to
+    /// two significant figures (and 0.1 ms at least), rounded to the nearest.
+    #[test]
+    fn a_probe_duration_keeps_two_significant_figures() {
+        let back = |us: u64| elapsed_from_code(elapsed_code(Duration::from_micros(us))).as_micros() as u64;
+        for (us, want) in [
+            (0, 0),
+            (49, 0),
+            (50, 100),
+            (1234, 1200),
+            (9949, 9900),
+            (9950, 10_000),
+            (12_345, 12_000),
+            (99_499, 99_000),
+            (99_500, 100_000),
+            (123_456, 120_000),
+            (1_234_567, 1_200_000),
+            (30_000_000, 30_000_000),
+        ] {
+            assert_eq!(back(us), want, "{us} µs");
+        }
+        let mut last = 0;
+        for us in (0..5_000_000u64).step_by(997) {
+            let (code, got) = (elapsed_code(Duration::from_micros(us)), back(us));
+            // Within half a step: 0.05 ms, or 5 % of the figure's leading digits' unit.
+            let err = got.abs_diff(us);
+            assert!(err <= 50 || err * 20 <= us, "{us} µs came back as {got}");
+            assert!(code >= last, "codes grow with the duration: {us} µs");
+            last = code;
+        }
+        // Extremes saturate, never panic.
+        let _ = elapsed_from_code(elapsed_code(Duration::MAX));
+        let _ = elapsed_from_code(u64::MAX);
+        // Versions 1–3 stored 10 µs units under "e"; they read back as they were.
+        let err = ProbeError { kind: crate::fleet::status::ProbeErrorKind::Timeout, message: "slow".into() };
+        let old = json!({"e": 123, "err": serde_json::to_value(err).unwrap()});
+        assert_eq!(sample_from(0, &old).unwrap().elapsed, Duration::from_micros(1230));
     }
 
     #[test]
@@ -308,5 +446,68 @@ mod tests {
         assert_eq!(back.user_id, 42);
         assert!(back.results[0].is_none());
         assert_eq!(back.results[1].as_ref().map(|x| x.outcome.clone()), Some(Ok(10)));
+    }
+
+    /// Version 4's feed rounds: samples of the feed's pseudo-instance in the chain, exact but for
+    /// the durations' two significant figures; a round that repeats the last costs next to nothing.
+    #[test]
+    fn feed_rounds_round_trip_through_the_chain() {
+        use crate::record::codec::Record;
+        use crate::record::codec3::{ChainDecoder, ChainEncoder};
+        let round = |k: u64| FeedRound {
+            at: from_ms(7000 + 2000 * k as i64),
+            user_id: 42 + k % 2,
+            results: vec![
+                None,
+                Some(FeedResult {
+                    instance: "db2:3306".parse().unwrap(),
+                    elapsed: Duration::from_micros(912),
+                    outcome: Ok(10),
+                }),
+                Some(FeedResult {
+                    instance: "db3:3307".parse().unwrap(),
+                    elapsed: Duration::from_micros(20_000 + 1111 * k),
+                    outcome: if k == 2 {
+                        Err(ProbeError { kind: crate::fleet::status::ProbeErrorKind::Timeout, message: "slow".into() })
+                    } else {
+                        Ok(k as usize)
+                    },
+                }),
+            ],
+        };
+        let mut enc = ChainEncoder::default();
+        let mut sizes = Vec::new();
+        for k in 0..5 {
+            let before = enc.pending_bytes();
+            enc.sample(7000 + 2000 * k as i64, FEED_SHARD, 0, &feed_value(&round(k)));
+            sizes.push(enc.pending_bytes() - before);
+        }
+        assert!(sizes[4] * 3 < sizes[0], "a later round costs its changes only: {sizes:?}");
+        let b = enc.finish().unwrap();
+        let back = ChainDecoder::default().decode(&b.bytes, |_| true).unwrap();
+        assert_eq!(back.len(), 5);
+        for (k, rec) in back.iter().enumerate() {
+            let Record::Sample { at_ms, shard: FEED_SHARD, value, .. } = rec else { panic!("{rec:?}") };
+            let got = feed_from_value(*at_ms, value).unwrap();
+            let want = round(k as u64);
+            assert_eq!((got.at, got.user_id), (want.at, want.user_id));
+            assert!(got.results[0].is_none());
+            for (g, w) in got.results.iter().zip(&want.results).skip(1) {
+                let (g, w) = (g.as_ref().unwrap(), w.as_ref().unwrap());
+                assert_eq!((&g.instance, &g.outcome), (&w.instance, &w.outcome));
+                assert_eq!(g.elapsed, elapsed_from_code(elapsed_code(w.elapsed)), "two significant figures");
+            }
+        }
+        assert_eq!(
+            feed_from_value(0, &back_first(&back)).unwrap().results[1].as_ref().unwrap().elapsed.as_micros(),
+            900
+        );
+    }
+
+    fn back_first(records: &[crate::record::codec::Record]) -> Value {
+        match &records[0] {
+            crate::record::codec::Record::Sample { value, .. } => value.clone(),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! ended by SIGTERM, SIGHUP, SIGINT, suspended by Ctrl-Z and SIGTSTP then continued (it redraws),
 //! and made to panic (`SHARDTOP_TEST_PANIC=1`). After each: the alternate screen left, the cursor
 //! shown, raw mode off (`stty -a` on the same pty), and the panic's message on the normal screen.
-//! No sandbox: the demo's simulated fleet.
+//! No sandbox: the demo's simulated fleet; and the live TUI on servers that do not answer, made to
+//! panic with a password in its environment (issue 17 §8: none in the panic's output).
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -26,6 +27,11 @@ struct Pty {
 
 impl Pty {
     fn spawn(env: &[(&str, &str)]) -> Pty {
+        Pty::spawn_args(&["demo"], env)
+    }
+
+    /// `shardtop ARGS` on the pty.
+    fn spawn_args(args: &[&str], env: &[(&str, &str)]) -> Pty {
         let (mut master, mut slave): (libc::c_int, libc::c_int) = (-1, -1);
         let size = libc::winsize { ws_row: 30, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: openpty writes two descriptors into the variables given; no name buffer, no termios.
@@ -35,7 +41,7 @@ impl Pty {
         let (master, slave) = unsafe { (std::fs::File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
         let stdio = || Stdio::from(slave.try_clone().expect("dup pty"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardtop"));
-        cmd.arg("demo").env("TERM", "xterm-256color").stdin(stdio()).stdout(stdio()).stderr(stdio());
+        cmd.args(args).env("TERM", "xterm-256color").stdin(stdio()).stdout(stdio()).stderr(stdio());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -200,4 +206,31 @@ fn a_panic_restores_the_terminal_and_its_message_is_readable() {
     let out = pty.text();
     let normal = out.rfind(LEAVE_ALT).map_or("", |i| &out[i..]);
     assert!(normal.contains("test panic (SHARDTOP_TEST_PANIC=1)"), "no panic message on the normal screen:\n{out:?}");
+}
+
+/// Issue 17 §8: a panic of the live TUI shows no password. The monitoring password is in the
+/// environment (as `password_env` reads it), the servers do not answer, and the whole pty output,
+/// panic message and backtrace included, is searched for it.
+#[test]
+fn a_panic_of_the_live_tui_shows_no_password() {
+    const PASSWORD: &str = "pty-panic-secret-5d1e8c47a2";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("shardtop.toml");
+    std::fs::write(
+        &cfg,
+        "[defaults]\nuser = \"monitor\"\npassword_env = \"PTY_TEST_PASSWORD\"\n\n[[shard]]\nname = \"s1\"\n\
+         master = \"127.0.0.1:1\"\nreplicas = [\"127.0.0.1:2\"]\n",
+    )
+    .expect("write config");
+    let cfg = cfg.to_str().expect("utf-8 path");
+    let pty = Pty::spawn_args(
+        &["--config", cfg],
+        &[("SHARDTOP_TEST_PANIC", "1"), ("RUST_BACKTRACE", "full"), ("PTY_TEST_PASSWORD", PASSWORD)],
+    );
+    let status = pty.wait(false);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 101, "wait status {status}");
+    pty.assert_restored("after a panic of the live TUI");
+    let out = pty.text();
+    assert!(out.contains("test panic (SHARDTOP_TEST_PANIC=1)"), "it panicked (else this proves nothing):\n{out:?}");
+    assert!(!out.contains(PASSWORD), "the password is in the terminal's output:\n{out:?}");
 }

@@ -107,19 +107,30 @@ pub fn failover_promoted(path: &Path, shard: &str, candidate: &str) -> bool {
     })
 }
 
+/// The readable entries of failovers of `shard`, in order; `None` without a readable log.
+fn failover_entries(path: &Path, shard: &str) -> Option<Vec<Recorded>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Recorded>(l).ok())
+            .filter(|r| r.action == "failover" && r.shard == shard)
+            .collect(),
+    )
+}
+
+/// Whether `run` wrote its outcome or a rollback.
+fn run_ended(entries: &[Recorded], run: &str) -> bool {
+    entries.iter().any(|r| r.run == run && matches!(r.step.as_str(), "outcome" | "rollback"))
+}
+
 /// Whether a failover of `shard` began catching `candidate` up from `from` (its `catch_up` step
 /// started; the step's description names both) and never ended (no outcome, no rollback): how a
 /// later run tells a candidate a crash in the middle of that step left following another replica
 /// from one chained there by hand. `false` without a readable log.
 pub fn failover_catching_up(path: &Path, shard: &str, candidate: &str, from: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    let Some(entries) = failover_entries(path, shard) else { return false };
     let prefix = format!("{candidate} replicates from {from},");
-    let entries: Vec<Recorded> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Recorded>(l).ok())
-        .filter(|r| r.action == "failover" && r.shard == shard)
-        .collect();
-    let ended = |run: &str| entries.iter().any(|r| r.run == run && matches!(r.step.as_str(), "outcome" | "rollback"));
+    let ended = |run: &str| run_ended(&entries, run);
     entries
         .iter()
         .any(|r| r.step == "catch_up" && r.phase == "start" && r.detail.starts_with(&prefix) && !ended(&r.run))
@@ -130,14 +141,9 @@ pub fn failover_catching_up(path: &Path, shard: &str, candidate: &str, from: &st
 /// later run tells a candidate a crash between `RESET SLAVE ALL` and making it writable left
 /// read-only with no replication from one someone reset by hand. `false` without a readable log.
 pub fn failover_promoting(path: &Path, shard: &str, candidate: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    let Some(entries) = failover_entries(path, shard) else { return false };
     let prefix = format!("stop and reset replication on {candidate},");
-    let entries: Vec<Recorded> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Recorded>(l).ok())
-        .filter(|r| r.action == "failover" && r.shard == shard)
-        .collect();
-    let ended = |run: &str| entries.iter().any(|r| r.run == run && matches!(r.step.as_str(), "outcome" | "rollback"));
+    let ended = |run: &str| run_ended(&entries, run);
     entries.iter().enumerate().any(|(i, r)| {
         r.step == "promote"
             && r.phase == "start"

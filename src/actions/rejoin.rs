@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::audit::AuditLog;
 use super::runner::{self, Executor, Journal, OnFailure, RunError, Step};
-use super::server::{Accounts, connect, exec, follow};
+use super::server::{Accounts, dialect_of, exec, follow, on_server};
 use super::{Check, PlannedStep, Progress};
 use crate::fleet::status::InstanceStatus;
 use crate::mysql::gtid::{History, MariaGtid};
 use crate::mysql::{Addr, Dialect};
-use crate::probe::Prober;
 
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -93,10 +92,7 @@ impl From<RunError> for RejoinError {
 }
 
 async fn read(a: &Addr, acc: &Accounts) -> Result<InstanceStatus, String> {
-    let mut p = Prober::new(a.clone(), acc.admin_opts());
-    let s = p.probe().await;
-    p.close(Duration::from_millis(100)).await;
-    s.result.map_err(|e| e.to_string())
+    super::server::read(a, &acc.admin_opts()).await
 }
 
 /// A server's own GTID history: MariaDB `gtid_binlog_pos` (what it wrote or logged), MySQL
@@ -170,16 +166,13 @@ impl Executor<RejoinStep> for RejoinExec<'_> {
         let opts = self.acc.admin_opts();
         match step {
             RejoinStep::Fence { instance } => {
-                let mut c = connect(instance, &opts).await?;
-                let r = exec(&mut c, d.set_read_only(true), limit).await;
-                let _ = c.disconnect().await;
+                let r = on_server(instance, &opts, async |c| exec(c, d.set_read_only(true), limit).await).await;
                 r.map(|()| "read-only".into())
             }
             RejoinStep::Follow { instance, master } => {
-                let mut c = connect(instance, &opts).await?;
                 let pos = d.former_master_gtid_positioning();
-                let r = follow(&mut c, &d, master, self.acc, &pos, limit, true).await;
-                let _ = c.disconnect().await;
+                let r = on_server(instance, &opts, async |c| follow(c, &d, master, self.acc, &pos, limit, true).await)
+                    .await;
                 r.map(|()| d.describe_change_source(master, &self.acc.repl_user, &pos))
             }
             RejoinStep::Verify { instance } => {
@@ -226,8 +219,7 @@ pub async fn rejoin(
         Some(crate::actions::beacon::Beacon::raise(std::slice::from_ref(&req.instance), &acc.admin_opts()).await)
     };
     let old = read(&req.instance, acc).await.map_err(|e| RejoinError::Refused(format!("{}: {e}", req.instance)))?;
-    let d = Dialect::detect(&old.version, "")
-        .ok_or_else(|| RejoinError::Refused(format!("unknown server version {:?}", old.version)))?;
+    let d = dialect_of(&old).map_err(RejoinError::Refused)?;
     let mut plan = vec![RejoinStep::Fence { instance: req.instance.clone() }];
     let mut checks = Vec::new();
     if !req.fence_only {

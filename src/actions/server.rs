@@ -11,6 +11,7 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use crate::actions::Check;
+use crate::fleet::status::InstanceStatus;
 use crate::mysql::replication::Position;
 use crate::mysql::{Addr, Dialect};
 use crate::probe::{self, ProbeOptions, Prober};
@@ -149,6 +150,31 @@ pub(crate) async fn connect(a: &Addr, opts: &ProbeOptions) -> Result<Conn, Strin
     probe::connect(a, opts).await.map_err(|e| e.message)
 }
 
+/// Run `step` over a connection of its own to `a`, closed afterwards whatever the step returned.
+pub(crate) async fn on_server<T>(
+    a: &Addr,
+    opts: &ProbeOptions,
+    step: impl AsyncFnOnce(&mut Conn) -> Result<T, String>,
+) -> Result<T, String> {
+    let mut c = connect(a, opts).await?;
+    let done = step(&mut c).await;
+    let _ = c.disconnect().await;
+    done
+}
+
+/// The statements `status`'s server understands (its version as last read).
+pub(crate) fn dialect_of(status: &InstanceStatus) -> Result<Dialect, String> {
+    Dialect::detect(&status.version, "").ok_or_else(|| format!("unknown server version {:?}", status.version))
+}
+
+/// A fresh read of one server.
+pub(crate) async fn read(a: &Addr, opts: &Arc<ProbeOptions>) -> Result<InstanceStatus, String> {
+    let mut p = Prober::new(a.clone(), opts.clone());
+    let s = p.probe().await;
+    p.close(Duration::from_millis(100)).await;
+    s.result.map_err(|e| e.to_string())
+}
+
 /// Sessions and accounts that read_only does not stop.
 #[derive(Default)]
 pub(crate) struct Writers {
@@ -254,10 +280,7 @@ pub(crate) async fn set_accounts_locked(
 }
 
 pub(crate) async fn probe_link(a: &Addr, opts: &Arc<ProbeOptions>) -> Option<crate::fleet::status::ReplicationStatus> {
-    let mut p = Prober::new(a.clone(), opts.clone());
-    let s = p.probe().await;
-    p.close(Duration::from_millis(100)).await;
-    s.result.ok()?.primary_link().cloned()
+    read(a, opts).await.ok()?.primary_link().cloned()
 }
 
 pub(crate) async fn wait_on(
@@ -267,12 +290,13 @@ pub(crate) async fn wait_on(
     c: &Coords,
     timeout: Duration,
 ) -> Result<(), String> {
-    let mut conn = connect(a, opts).await?;
-    let (Some(f), Some(p)) = (&c.file, c.pos) else { return Err("no coordinates".into()) };
-    let v: Option<i64> =
-        first_value(&mut conn, &d.wait_for_pos(f, p, timeout.as_secs_f64()), timeout + opts.timeout).await?;
-    let _ = conn.disconnect().await;
-    if d.wait_succeeded(false, v) { Ok(()) } else { Err(format!("did not reach {f}:{p} in time")) }
+    on_server(a, opts, async |conn| {
+        let (Some(f), Some(p)) = (&c.file, c.pos) else { return Err("no coordinates".into()) };
+        let v: Option<i64> =
+            first_value(conn, &d.wait_for_pos(f, p, timeout.as_secs_f64()), timeout + opts.timeout).await?;
+        if d.wait_succeeded(false, v) { Ok(()) } else { Err(format!("did not reach {f}:{p} in time")) }
+    })
+    .await
 }
 
 /// Make the server on `c` replicate from `to`, starting at `pos`. `former_master`: its old
@@ -325,18 +349,15 @@ pub(crate) async fn repoint(
     pos: &Position,
     former_master: bool,
 ) -> Result<(), String> {
-    let mut c = connect(a, opts).await?;
-    let done = follow(&mut c, d, to, acc, pos, opts.timeout, former_master).await;
-    let _ = c.disconnect().await;
-    done
+    on_server(a, opts, async |c| follow(c, d, to, acc, pos, opts.timeout, former_master).await).await
 }
 
 pub(crate) async fn detach(a: &Addr, opts: &ProbeOptions, d: &Dialect) -> Result<(), String> {
-    let mut c = connect(a, opts).await?;
-    exec(&mut c, d.stop_replica(), opts.timeout).await?;
-    exec(&mut c, d.reset_replica_all(), opts.timeout).await?;
-    let _ = c.disconnect().await;
-    Ok(())
+    on_server(a, opts, async |c| {
+        exec(c, d.stop_replica(), opts.timeout).await?;
+        exec(c, d.reset_replica_all(), opts.timeout).await
+    })
+    .await
 }
 
 /// Write a marker on the new master and wait until every follower has it.
@@ -368,14 +389,8 @@ pub(crate) async fn marker(
     while !missing.is_empty() && Instant::now() < deadline {
         let mut still = Vec::new();
         for a in missing {
-            let seen = match connect(&a, opts).await {
-                Ok(mut c) => {
-                    let v: Option<String> = first_value(&mut c, &sql, limit).await.unwrap_or(None);
-                    let _ = c.disconnect().await;
-                    v.as_deref() == Some(run)
-                }
-                Err(_) => false,
-            };
+            let got = on_server(&a, opts, async |c| first_value::<String>(c, &sql, limit).await).await;
+            let seen = got.ok().flatten().as_deref() == Some(run);
             if !seen {
                 still.push(a);
             }

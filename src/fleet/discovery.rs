@@ -8,7 +8,8 @@
 //! port, so they identify nobody; `topology::unidentified` shows them as such.
 
 use super::health::Health;
-use super::model::{Event, Fleet, Instance, Role};
+use super::model::{Fleet, Instance, Role};
+use super::news::Event;
 use super::topology::{Source, resolve};
 use crate::mysql::Addr;
 

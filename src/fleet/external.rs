@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::feed::Source;
 use super::health::{Health, Problem};
-use super::model::{Event, Fleet};
+use super::model::Fleet;
+use super::news::Event;
 
 /// What a figure is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::latency::{LatencySummary, LatencyWindow};
-use super::model::{Event, Fleet, History};
+use super::model::{Fleet, History};
+use super::news::Event;
 use super::status::{ProbeError, ProbeErrorKind};
 use crate::mysql::Addr;
 

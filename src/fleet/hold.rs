@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::death::MasterState;
 use super::health::{self, Health, Problem};
-use super::model::{Event, Fleet, Shard};
+use super::model::{Fleet, Shard};
+use super::news::Event;
 
 /// What a hold is called when the action is another process's: a member shows shardtop's action
 /// lock (`mysql::dialect::ACTION_LOCK`) held by a connection this session does not own.
@@ -151,11 +152,7 @@ impl Fleet {
         let Some(hold) = sh.hold.take() else { return Vec::new() };
         self.judge(s);
         let Some(sh) = self.shards.get(s) else { return Vec::new() };
-        let after: Vec<&Problem> = sh.all_problems().collect();
-        let mut events: Vec<Event> =
-            super::model::master_event(sh, hold.baseline_state.as_ref(), &hold.baseline).into_iter().collect();
-        events.extend(super::model::diff_events(&sh.name, &hold.baseline, &after, false));
-        events
+        super::news::changes(sh, hold.baseline_state.as_ref(), &hold.baseline, false)
     }
 }
 
@@ -166,17 +163,14 @@ pub(super) fn news(sh: &Shard, was: Option<&MasterState>, before: &[Problem], fi
     if sh.hold.is_some() {
         return Vec::new();
     }
-    let after: Vec<&Problem> = sh.all_problems().collect();
-    let mut events: Vec<Event> = super::model::master_event(sh, was, before).into_iter().collect();
-    events.extend(super::model::diff_events(&sh.name, before, &after, first_sample));
-    events
+    super::news::changes(sh, was, before, first_sample)
 }
 
 /// Hold back the shard's findings that were not there when its action began (same rule, server
 /// and severity), and re-derive the healths from what remains.
 pub(super) fn apply(sh: &mut Shard) {
     let Some(hold) = sh.hold.as_mut() else { return };
-    let known = |p: &Problem| hold.baseline.iter().any(|b| super::model::same(b, p));
+    let known = |p: &Problem| hold.baseline.iter().any(|b| super::news::same(b, p));
     let mut held = Vec::new();
     let (keep, new): (Vec<Problem>, Vec<Problem>) = std::mem::take(&mut sh.problems).into_iter().partition(known);
     sh.problems = keep;

@@ -32,10 +32,6 @@ fn members_of(shard: &str) -> [String; 3] {
     [format!("{shard}-m"), format!("{shard}-r1"), format!("{shard}-r2")]
 }
 
-fn members() -> [String; 3] {
-    members_of(SHARD)
-}
-
 async fn read_only(sb: &Sandbox, name: &str) -> bool {
     sb.value(name, "SELECT @@read_only").await.as_deref() == Some("1")
 }
@@ -103,6 +99,7 @@ fn promote(
     promote_shard(sb, SHARD, cfg, args, crash_after)
 }
 
+/// `shardtop promote --shard SHARD --yes ARGS`, killed after `crash_after` when given.
 fn promote_shard(
     sb: &Sandbox,
     shard: &str,
@@ -110,14 +107,8 @@ fn promote_shard(
     args: &[&str],
     crash_after: Option<&str>,
 ) -> (std::process::ExitStatus, String) {
-    let mut cmd = std::process::Command::new(sb.bin());
-    cmd.arg("promote").arg("--config").arg(cfg).args(["--shard", shard, "--yes"]).args(args);
-    match crash_after {
-        Some(step) => cmd.env("SHARDTOP_TEST_CRASH_AFTER", step),
-        None => cmd.env_remove("SHARDTOP_TEST_CRASH_AFTER"),
-    };
-    let out = cmd.output().expect("run shardtop promote");
-    (out.status, format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let all: Vec<&str> = ["--shard", shard, "--yes"].into_iter().chain(args.iter().copied()).collect();
+    shardtop(sb, "promote", cfg, &all, crash_after)
 }
 
 /// Inserts rows with increasing ids into the server the routing file names, re-reading it after
@@ -184,36 +175,185 @@ async fn converged_of(sb: &Sandbox, shard: &str, master: &str) -> Result<(), Str
         if port != sb.port(master).to_string() || threads != ("Yes".into(), "Yes".into()) {
             return Err(format!("{r}: source port {port}, threads {threads:?}"));
         }
-        let waited = sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
-        if waited.as_deref() != Some("0") {
+        if !reached(sb, r, &pos).await {
             return Err(format!("{r} did not reach {pos}"));
         }
     }
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_promotion_killed_after_any_step_is_finished_by_the_next_run_without_losing_a_write() {
-    let sb = Arc::new(sandbox_or_skip!());
-    let (master, _) = layout(&sb).await;
+/// Whether `replica` applied everything up to the GTID position `pos` (waiting up to 10 s).
+async fn reached(sb: &Sandbox, replica: &str, pos: &str) -> bool {
+    sb.value(replica, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref() == Some("0")
+}
+
+/// Every one of `replicas` applied everything `master` wrote so far.
+async fn assert_have_all_of(sb: &Sandbox, master: &str, replicas: &[String], context: &str) {
+    let pos = sb.value(master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
+    for r in replicas {
+        assert!(reached(sb, r, &pos).await, "{context}: {r} did not get {master}'s writes ({pos})");
+    }
+}
+
+/// The application's account on the shard (created on `master`, replicated to the others).
+async fn create_app_user(sb: &Sandbox, master: &str) {
     sb.exec(
-        &master,
+        master,
         &format!(
             "CREATE USER IF NOT EXISTS {APP_USER}@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'; \
              GRANT SELECT, INSERT ON social.* TO {APP_USER}@'127.0.0.1'"
         ),
     )
     .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let routing = dir.path().join("routing");
-    let hook = crate::common::routing_hook(&routing);
+}
+
+/// Where a case keeps its files: a temporary directory, the routing file the application reads
+/// its master from, and the post-promotion hook that rewrites it.
+struct Routing {
+    dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+    hook: String,
+}
+
+impl Routing {
+    fn new() -> Routing {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("routing");
+        let hook = crate::common::routing_hook(&file);
+        Routing { dir, file, hook }
+    }
+
+    /// The `[actions]` keys of a failover case: the routing hook after the promotion, and a
+    /// fencing hook that succeeds.
+    fn failover_hooks(&self) -> String {
+        format!("post_promote_hook = \"{}\"\npre_failover_hook = \"true\"", self.hook)
+    }
+
+    /// Point the application at `name`.
+    fn point_at(&self, sb: &Sandbox, name: &str) {
+        std::fs::write(&self.file, sb.addr(name)).expect("routing");
+    }
+
+    /// Whom the application writes to now (the hook's last word).
+    fn current(&self) -> String {
+        std::fs::read_to_string(&self.file).expect("routing")
+    }
+}
+
+/// The application writing through the routing file, from `first_id` on, until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<u64>>,
+}
+
+impl Load {
+    fn start(sb: &Arc<Sandbox>, routing: &Routing, first_id: u64) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(writer(sb.clone(), routing.file.clone(), first_id, stop.clone()));
+        Load { stop, task }
+    }
+
+    /// Let it write `ms` longer, then stop it: the ids it got an answer for.
+    async fn stop_after(self, ms: u64) -> Vec<u64> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("writer")
+    }
+}
+
+/// The application writes to `master` for `ms` from `first_id` on, then pauses; once `replicas`
+/// have all it was told, `master` is SIGKILLed and the application writes on through the routing
+/// file (whatever it names next). What it got acknowledged before the kill, and the load after it.
+async fn writes_then_kill(
+    sb: &Arc<Sandbox>,
+    routing: &Routing,
+    master: &str,
+    replicas: &[String],
+    first_id: u64,
+    ms: u64,
+) -> (Vec<u64>, Load) {
+    routing.point_at(sb, master);
+    let acked = Load::start(sb, routing, first_id).stop_after(ms).await;
+    assert!(!acked.is_empty(), "no write was acknowledged before the kill");
+    assert_have_all_of(sb, master, replicas, "before the kill").await;
+    sandbox_cmd(sb, "kill", master);
+    let next = acked.last().map_or(first_id, |l| l + 1);
+    (acked, Load::start(sb, routing, next))
+}
+
+/// The first of a block of ids from `base` (to `base` + 999,999) no earlier run of the test used
+/// (the writer counts a duplicate as acknowledged).
+async fn unused_ids(sb: &Sandbox, master: &str, base: u64) -> u64 {
+    let sql = format!("SELECT MAX(id) FROM social.photos WHERE id BETWEEN {base} AND {}", base + 999_999);
+    let last: Option<String> = sb.value(master, &sql).await;
+    last.and_then(|v| v.parse::<u64>().ok()).map_or(base, |l| l + 1_000)
+}
+
+/// Every acknowledged id (`acked`, ascending) is on every member of `shard`.
+async fn assert_acked_everywhere(sb: &Sandbox, shard: &str, acked: &[u64], context: &str) {
+    let (lo, hi) = (acked[0], acked[acked.len() - 1]);
+    for n in members_of(shard) {
+        let have = sb.value(&n, &format!("SELECT COUNT(*) FROM social.photos WHERE id BETWEEN {lo} AND {hi}")).await;
+        assert_eq!(have, Some(acked.len().to_string()), "{context}: {n} lacks acknowledged writes");
+    }
+}
+
+/// The audit log's entries, as JSON (a log not written yet has none).
+fn audit_entries(audit: &std::path::Path) -> Vec<serde_json::Value> {
+    let trail = std::fs::read_to_string(audit).unwrap_or_default();
+    trail.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// The runs the audit log names (of `action` only, when given), in the order they first appear.
+fn audit_runs(audit: &std::path::Path, action: Option<&str>) -> Vec<String> {
+    let mut runs = Vec::new();
+    for j in audit_entries(audit) {
+        if action.is_some_and(|a| j["action"] != a) {
+            continue;
+        }
+        if let Some(r) = j["run"].as_str().filter(|r| !runs.iter().any(|x| x == r)) {
+            runs.push(r.to_string());
+        }
+    }
+    runs
+}
+
+/// `(step, phase)` of every entry (of `run` only, when given), in order.
+fn audit_steps(audit: &std::path::Path, run: Option<&str>) -> Vec<(String, String)> {
+    audit_entries(audit)
+        .iter()
+        .filter(|j| run.is_none_or(|r| j["run"] == r))
+        .filter_map(|j| Some((j["step"].as_str()?.to_string(), j["phase"].as_str()?.to_string())))
+        .collect()
+}
+
+/// Both runs together promoted once: no second master.
+fn assert_one_promotion(audit: &std::path::Path) {
+    let steps = audit_steps(audit, None);
+    let promotions = steps.iter().filter(|(s, p)| s == "promote" && p == "ok").count();
+    assert_eq!(promotions, 1, "one promotion in all: {steps:?}");
+}
+
+/// The run killed after `step` recorded that step as its last one done.
+fn assert_died_after(audit: &std::path::Path, step: &str, context: &str) {
+    let trail = std::fs::read_to_string(audit).unwrap_or_default();
+    let last_ok = trail.lines().rfind(|l| l.contains("\"phase\":\"ok\"")).unwrap_or_default();
+    assert!(last_ok.contains(&format!("\"step\":\"{step}\"")), "{context}: the audit log ends with {last_ok}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_killed_after_any_step_is_finished_by_the_next_run_without_losing_a_write() {
+    let sb = Arc::new(sandbox_or_skip!());
+    let (master, _) = layout(&sb).await;
+    create_app_user(&sb, &master).await;
+    let routing = Routing::new();
     let mut matrix = Vec::new();
     for (k, step) in STEPS.iter().enumerate() {
         let (master, replicas) = layout(&sb).await;
         converged(&sb, &master).await.unwrap_or_else(|e| panic!("before crashing after {step}: {e}"));
         let candidate = replicas[0].clone();
-        let audit = dir.path().join(format!("audit-{step}.jsonl"));
-        let cfg = config(&sb, &master, &replicas, &audit, &hook);
+        let audit = routing.dir.path().join(format!("audit-{step}.jsonl"));
+        let cfg = config(&sb, &master, &replicas, &audit, &routing.hook);
         if k == 0 {
             let (status, out) = promote(&sb, &cfg, &["--to", &sb.addr(&candidate), "--dry-run"], None);
             assert!(status.success(), "{out}");
@@ -221,20 +361,14 @@ async fn a_promotion_killed_after_any_step_is_finished_by_the_next_run_without_l
                 assert!(out.contains(s), "the plan has no step {s}:\n{out}");
             }
         }
-        std::fs::write(&routing, sb.addr(&master)).expect("routing");
-        let stop = Arc::new(AtomicBool::new(false));
-        let load = tokio::spawn(writer(sb.clone(), routing.clone(), 90_000_000 + k as u64 * 1_000_000, stop.clone()));
+        routing.point_at(&sb, &master);
+        let load = Load::start(&sb, &routing, 90_000_000 + k as u64 * 1_000_000);
         tokio::time::sleep(Duration::from_millis(300)).await;
 
         // The run that dies.
         let (status, out) = promote(&sb, &cfg, &["--to", &sb.addr(&candidate)], Some(step));
         assert_eq!(status.signal(), Some(9), "crash after {step}: the run was not killed:\n{out}");
-        let trail = std::fs::read_to_string(&audit).unwrap_or_default();
-        let last_ok = trail.lines().rfind(|l| l.contains("\"phase\":\"ok\"")).unwrap_or_default();
-        assert!(
-            last_ok.contains(&format!("\"step\":\"{step}\"")),
-            "crash after {step}: the audit log ends with {last_ok}"
-        );
+        assert_died_after(&audit, step, &format!("crash after {step}"));
 
         // The next run: before the switch it finds the master frozen and says so; told to go on,
         // it promotes; after the switch it finishes what the dead run left.
@@ -252,29 +386,17 @@ async fn a_promotion_killed_after_any_step_is_finished_by_the_next_run_without_l
             "detected as interrupted; finished with --force-check master_writable"
         };
         let took = started.elapsed();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        stop.store(true, Ordering::Relaxed);
-        let acked = load.await.expect("writer");
+        let acked = load.stop_after(300).await;
         assert!(!acked.is_empty(), "crash after {step}: no write was acknowledged");
 
         // Converged: the candidate is the one writable master, every other member streams from it,
         // and every acknowledged write is on all three.
         converged(&sb, &candidate).await.unwrap_or_else(|e| panic!("crash after {step}: {e}"));
-        assert_eq!(std::fs::read_to_string(&routing).expect("routing"), sb.addr(&candidate), "crash after {step}");
-        let (lo, hi) = (acked[0], acked[acked.len() - 1]);
-        for n in members() {
-            let have: Option<String> =
-                sb.value(&n, &format!("SELECT COUNT(*) FROM social.photos WHERE id BETWEEN {lo} AND {hi}")).await;
-            assert_eq!(have, Some(acked.len().to_string()), "crash after {step}: {n} lacks acknowledged writes");
-        }
+        assert_eq!(routing.current(), sb.addr(&candidate), "crash after {step}");
+        assert_acked_everywhere(&sb, SHARD, &acked, &format!("crash after {step}")).await;
         // The audit log tells both runs.
-        let trail = std::fs::read_to_string(&audit).expect("audit");
-        let runs: std::collections::BTreeSet<String> = trail
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|j| j["run"].as_str().map(str::to_string))
-            .collect();
-        assert!(runs.len() >= 2, "crash after {step}: the audit log names {} run(s):\n{trail}", runs.len());
+        let runs = audit_runs(&audit, None);
+        assert!(runs.len() >= 2, "crash after {step}: the audit log names {} run(s): {runs:?}", runs.len());
         matrix.push(format!(
             "| {step} | killed (SIGKILL) | {outcome} | {} acknowledged writes, none lost | {:.1} s |",
             acked.len(),
@@ -298,47 +420,30 @@ async fn a_replica_down_during_the_switch_is_named_and_the_switch_completes() {
     let (master, replicas) = ready_down_shard(&sb).await;
     let (candidate, down) = (replicas[0].clone(), replicas[1].clone());
     let dir = tempfile::tempdir().expect("tempdir");
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
-    let hook = format!("{} stop {down} --dir {}", script.display(), sb.var("SANDBOX_DIR"));
-    let cfg = config_of(&sb, DOWN_SHARD, &master, &replicas, &dir.path().join("audit.jsonl"), &hook);
+    let cfg = config_of(
+        &sb,
+        DOWN_SHARD,
+        &master,
+        &replicas,
+        &dir.path().join("audit.jsonl"),
+        &sandbox_command(&sb, "stop", &down),
+    );
     let started = Instant::now();
     let (status, out) = promote_shard(&sb, DOWN_SHARD, &cfg, &["--to", &sb.addr(&candidate)], None);
     let took = started.elapsed();
     // Whatever happened, the replica runs again for the next test run.
-    let start = std::process::Command::new(&script).args(["start", &down, "--dir", sb.var("SANDBOX_DIR")]).output();
-    assert!(start.is_ok_and(|o| o.status.success()), "start {down} again");
+    sandbox_cmd(&sb, "start", &down);
     assert!(status.success(), "{out}");
-    let down_addr = sb.addr(&down);
-    assert!(
-        out.contains(&format!("repoint {down_addr}: connect")),
-        "the switch names the replica it could not repoint:\n{out}"
-    );
-    assert!(out.contains(&format!("not looked for on {down_addr} (not repointed)")), "{out}");
-    assert!(!out.contains("not seen within"), "the marker waited for a replica known to be down:\n{out}");
+    assert_went_on_without(&sb, &out, &down, "switch");
     println!("switch with {down} down: {:.2} s", took.as_secs_f64());
     // The new master and the old one as a promotion leaves them.
     assert!(!read_only(&sb, &candidate).await && read_only(&sb, &master).await);
     let row = sb.replica_status(&master).await.expect("the old master replicates");
     assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port(&candidate).to_string()));
     // Back, and pointed at the new master as the warning says to: it catches up.
-    let repl = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl password");
-    sb.exec(
-        &down,
-        &format!(
-            "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{}', \
-             MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos; START SLAVE",
-            sb.port(&candidate),
-            sb.var("SANDBOX_REPL_USER"),
-            repl.trim()
-        ),
-    )
-    .await;
+    replicate_from(&sb, &down, &candidate).await;
     sb.exec(&candidate, "INSERT INTO social.photos (user_id, caption) VALUES (56, 'after the switch')").await;
-    let pos = sb.value(&candidate, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
-    for r in [&master, &down] {
-        let waited = sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
-        assert_eq!(waited.as_deref(), Some("0"), "{r} catches up with the new master");
-    }
+    assert_have_all_of(&sb, &candidate, &[master.clone(), down.clone()], "after the switch").await;
 
     // The next promotion is killed right after its freeze, and the frozen old master hangs
     // (SIGSTOP): the next run refuses within its timeout, naming the master, and changes nothing;
@@ -348,13 +453,9 @@ async fn a_replica_down_during_the_switch_is_named_and_the_switch_completes() {
     let cfg = config_of(&sb, DOWN_SHARD, &master, &replicas, &dir.path().join("audit2.jsonl"), "true");
     let (status, out) = promote_shard(&sb, DOWN_SHARD, &cfg, &["--to", &sb.addr(&candidate)], Some("freeze"));
     assert_eq!(status.signal(), Some(9), "{out}");
-    let signal = |verb: &str| {
-        let out = std::process::Command::new(&script).args([verb, &master, "--dir", sb.var("SANDBOX_DIR")]).output();
-        assert!(out.is_ok_and(|o| o.status.success()), "sandbox {verb} {master}");
-    };
-    signal("freeze");
+    sandbox_cmd(&sb, "freeze", &master);
     let (status, out) = promote_shard(&sb, DOWN_SHARD, &cfg, &["--to", &sb.addr(&candidate)], None);
-    signal("thaw");
+    sandbox_cmd(&sb, "thaw", &master);
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains(&format!("cannot read the master {}", sb.addr(&master))), "{out}");
     assert!(read_only(&sb, &master).await && read_only(&sb, &candidate).await, "nothing switched: {out}");
@@ -395,10 +496,62 @@ fn shardtop(
     (out.status, format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
+/// `scripts/sandbox VERB NAME` (kill, start, stop, freeze, thaw), which must succeed.
 fn sandbox_cmd(sb: &Sandbox, verb: &str, name: &str) {
+    crate::common::sandbox_script(sb, verb, &[name]);
+}
+
+/// The shell command `scripts/sandbox VERB NAME`, for a hook to run (a replica that goes down
+/// during the switch, a master that hangs).
+fn sandbox_command(sb: &Sandbox, verb: &str, name: &str) -> String {
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
-    let out = std::process::Command::new(script).args([verb, name, "--dir", sb.var("SANDBOX_DIR")]).output();
-    assert!(out.as_ref().is_ok_and(|o| o.status.success()), "sandbox {verb} {name}: {out:?}");
+    format!("{} {verb} {name} --dir {}", script.display(), sb.var("SANDBOX_DIR"))
+}
+
+/// Point `replica` at `master` by GTID and start it (what the warnings tell the operator to do
+/// by hand).
+async fn replicate_from(sb: &Sandbox, replica: &str, master: &str) {
+    let repl = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl password");
+    sb.exec(
+        replica,
+        &format!(
+            "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{}', \
+             MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos; START SLAVE",
+            sb.port(master),
+            sb.var("SANDBOX_REPL_USER"),
+            repl.trim()
+        ),
+    )
+    .await;
+}
+
+/// The `what` (switch or failover) whose output is `out` went on without the replica `down`
+/// (down since the hook): it names it as not repointed, and its marker did not wait for it.
+fn assert_went_on_without(sb: &Sandbox, out: &str, down: &str, what: &str) {
+    let down = sb.addr(down);
+    assert!(
+        out.contains(&format!("repoint {down}: connect")),
+        "the {what} names the replica it could not repoint:\n{out}"
+    );
+    assert!(out.contains(&format!("not looked for on {down} (not repointed)")), "{out}");
+    assert!(!out.contains("not seen within"), "the marker waited for a replica known to be down:\n{out}");
+}
+
+/// s56 as `ready_down_shard` leaves it, and converged: its master and replicas.
+async fn converged_down_shard(sb: &Sandbox) -> (String, Vec<String>) {
+    let (master, replicas) = ready_down_shard(sb).await;
+    converged_of(sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
+    (master, replicas)
+}
+
+/// The old `master`, started again, rejoins under `new` (the shard's third member is `other`):
+/// the shard converges under `new`. Its audit goes to `audit`.
+async fn rejoin_under(sb: &Sandbox, audit: &std::path::Path, master: &str, new: &str, other: &str, context: &str) {
+    let after = config_raw(sb, DOWN_SHARD, new, &[master.to_string(), other.to_string()], audit, "");
+    let rejoin = ["--shard", DOWN_SHARD, "--instance", &sb.addr(master), "--master", &sb.addr(new), "--yes"];
+    let (status, out) = shardtop(sb, "rejoin", &after, &rejoin, None);
+    assert!(status.success(), "{context}: the old master did not rejoin:\n{out}");
+    converged_of(sb, DOWN_SHARD, new).await.unwrap_or_else(|e| panic!("{context}: {e}"));
 }
 
 /// The layout of s56 when its master may be down: the writable members among those that answer.
@@ -425,43 +578,19 @@ async fn a_failover_killed_after_any_step_is_finished_by_the_next_run_without_lo
     let _serial = DOWN_SHARD_LOCK.lock().await;
     let sb = Arc::new(sandbox_or_skip!());
     let (master, _) = ready_down_shard(&sb).await;
-    sb.exec(
-        &master,
-        &format!(
-            "CREATE USER IF NOT EXISTS {APP_USER}@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'; \
-             GRANT SELECT, INSERT ON social.* TO {APP_USER}@'127.0.0.1'"
-        ),
-    )
-    .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let routing = dir.path().join("routing");
-    let hook = crate::common::routing_hook(&routing);
+    create_app_user(&sb, &master).await;
+    let routing = Routing::new();
     let mut matrix = Vec::new();
     for (k, step) in FAILOVER_STEPS.iter().enumerate() {
         let (master, replicas) = layout_of(&sb, DOWN_SHARD).await;
         converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before crashing after {step}: {e}"));
-        let audit = dir.path().join(format!("failover-{step}.jsonl"));
-        let extra = format!("post_promote_hook = \"{hook}\"\npre_failover_hook = \"true\"");
-        let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &extra);
+        let audit = routing.dir.path().join(format!("failover-{step}.jsonl"));
+        let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &routing.failover_hooks());
 
         // The application writes to the master; it pauses, the replicas have all it was told,
         // the master dies, and the application writes on through the routing file.
-        std::fs::write(&routing, sb.addr(&master)).expect("routing");
-        let stop = Arc::new(AtomicBool::new(false));
-        let first = 95_000_000 + k as u64 * 1_000_000;
-        let before = tokio::spawn(writer(sb.clone(), routing.clone(), first, stop.clone()));
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        stop.store(true, Ordering::Relaxed);
-        let mut acked = before.await.expect("writer");
-        let pos = sb.value(&master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
-        for r in &replicas {
-            let waited = sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
-            assert_eq!(waited.as_deref(), Some("0"), "crash after {step}: {r} did not catch up before the kill");
-        }
-        sandbox_cmd(&sb, "kill", &master);
-        let stop = Arc::new(AtomicBool::new(false));
-        let next = acked.last().map_or(first, |l| l + 1);
-        let during = tokio::spawn(writer(sb.clone(), routing.clone(), next, stop.clone()));
+        let (mut acked, during) =
+            writes_then_kill(&sb, &routing, &master, &replicas, 95_000_000 + k as u64 * 1_000_000, 300).await;
 
         if k == 0 {
             let (status, out) = shardtop(&sb, "failover", &cfg, &["--shard", DOWN_SHARD, "--dry-run"], None);
@@ -473,12 +602,7 @@ async fn a_failover_killed_after_any_step_is_finished_by_the_next_run_without_lo
         // The run that dies.
         let (status, out) = shardtop(&sb, "failover", &cfg, &["--shard", DOWN_SHARD, "--yes"], Some(step));
         assert_eq!(status.signal(), Some(9), "crash after {step}: the failover was not killed:\n{out}");
-        let trail = std::fs::read_to_string(&audit).unwrap_or_default();
-        let last_ok = trail.lines().rfind(|l| l.contains("\"phase\":\"ok\"")).unwrap_or_default();
-        assert!(
-            last_ok.contains(&format!("\"step\":\"{step}\"")),
-            "crash after {step}: the audit log ends with {last_ok}"
-        );
+        assert_died_after(&audit, step, &format!("crash after {step}"));
 
         // The next run.
         let started = Instant::now();
@@ -493,39 +617,19 @@ async fn a_failover_killed_after_any_step_is_finished_by_the_next_run_without_lo
             "failed over again"
         };
         let (new, others) = answering_layout(&sb, DOWN_SHARD, &master).await;
-        assert_eq!(std::fs::read_to_string(&routing).expect("routing"), sb.addr(&new), "crash after {step}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        stop.store(true, Ordering::Relaxed);
-        acked.extend(during.await.expect("writer"));
+        assert_eq!(routing.current(), sb.addr(&new), "crash after {step}");
+        acked.extend(during.stop_after(300).await);
 
         // The old master comes back and rejoins under the new one.
         sandbox_cmd(&sb, "start", &master);
-        let after = config_raw(&sb, DOWN_SHARD, &new, &[master.clone(), others[0].clone()], &audit, "");
-        let (status, out) = shardtop(
-            &sb,
-            "rejoin",
-            &after,
-            &["--shard", DOWN_SHARD, "--instance", &sb.addr(&master), "--master", &sb.addr(&new), "--yes"],
-            None,
-        );
-        assert!(status.success(), "crash after {step}: the old master did not rejoin:\n{out}");
-        converged_of(&sb, DOWN_SHARD, &new).await.unwrap_or_else(|e| panic!("crash after {step}: {e}"));
-        let (lo, hi) = (acked[0], acked[acked.len() - 1]);
-        for n in members_of(DOWN_SHARD) {
-            let have: Option<String> =
-                sb.value(&n, &format!("SELECT COUNT(*) FROM social.photos WHERE id BETWEEN {lo} AND {hi}")).await;
-            assert_eq!(have, Some(acked.len().to_string()), "crash after {step}: {n} lacks acknowledged writes");
-        }
+        let context = format!("crash after {step}");
+        rejoin_under(&sb, &audit, &master, &new, &others[0], &context).await;
+        assert_acked_everywhere(&sb, DOWN_SHARD, &acked, &context).await;
         let trail = std::fs::read_to_string(&audit).expect("audit");
-        let runs: std::collections::BTreeSet<(String, String)> = trail
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter_map(|j| Some((j["action"].as_str()?.to_string(), j["run"].as_str()?.to_string())))
-            .filter(|(a, _)| a == "failover")
-            .collect();
-        assert!(runs.len() >= 2, "crash after {step}: the audit log names {} failover run(s):\n{trail}", runs.len());
+        let runs = audit_runs(&audit, Some("failover"));
+        assert!(runs.len() >= 2, "{context}: the audit log names {} failover run(s):\n{trail}", runs.len());
         if FAILOVER_AFTER_SWITCH.contains(step) {
-            assert!(trail.contains("an earlier failover stopped after promoting"), "crash after {step}:\n{trail}");
+            assert!(trail.contains("an earlier failover stopped after promoting"), "{context}:\n{trail}");
         }
         matrix.push(format!(
             "| {step} | killed (SIGKILL) | {outcome} | {} acknowledged writes, none lost | {:.1} s |",
@@ -582,10 +686,7 @@ async fn check_config_names_each_missing_privilege_per_server() {
          VALUES (DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%f'), @@server_id)",
     )
     .await;
-    let pos = sb.value(&master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
-    for r in &replicas {
-        assert_eq!(sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"));
-    }
+    assert_have_all_of(&sb, &master, &replicas, "the heartbeat row").await;
     let cfg = config(sb.var("SANDBOX_MONITOR_USER"), sb.var("SANDBOX_MONITOR_PASSWORD_FILE"));
     let (code, out) = check(&cfg);
     assert_eq!(code, Some(0), "{out}");
@@ -664,14 +765,11 @@ async fn check_config_names_each_missing_privilege_per_server() {
 async fn a_replica_down_during_a_failover_is_named_and_the_failover_completes() {
     let _serial = DOWN_SHARD_LOCK.lock().await;
     let sb = sandbox_or_skip!();
-    let (master, replicas) = ready_down_shard(&sb).await;
-    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
+    let (master, replicas) = converged_down_shard(&sb).await;
     let (candidate, down) = (replicas[0].clone(), replicas[1].clone());
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
-    let hook = format!("{} stop {down} --dir {}", script.display(), sb.var("SANDBOX_DIR"));
-    let extra = format!("post_promote_hook = \"{hook}\"");
+    let extra = format!("post_promote_hook = \"{}\"", sandbox_command(&sb, "stop", &down));
     let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &extra);
     sandbox_cmd(&sb, "kill", &master);
     let started = Instant::now();
@@ -681,34 +779,13 @@ async fn a_replica_down_during_a_failover_is_named_and_the_failover_completes() 
     sandbox_cmd(&sb, "start", &down);
     sandbox_cmd(&sb, "start", &master);
     assert!(status.success(), "{out}");
-    let down_addr = sb.addr(&down);
-    assert!(
-        out.contains(&format!("repoint {down_addr}: connect")),
-        "the failover names the replica it could not repoint:\n{out}"
-    );
-    assert!(out.contains(&format!("not looked for on {down_addr} (not repointed)")), "{out}");
-    assert!(!out.contains("not seen within"), "the marker waited for a replica known to be down:\n{out}");
+    assert_went_on_without(&sb, &out, &down, "failover");
     println!("failover with {down} down: {:.2} s", took.as_secs_f64());
     assert!(!read_only(&sb, &candidate).await, "{candidate} is the master");
 
     // Back, the replica is pointed at the new master as the warning says; the old master rejoins.
-    let repl = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl password");
-    sb.exec(
-        &down,
-        &format!(
-            "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{}', \
-             MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos; START SLAVE",
-            sb.port(&candidate),
-            sb.var("SANDBOX_REPL_USER"),
-            repl.trim()
-        ),
-    )
-    .await;
-    let after = config_raw(&sb, DOWN_SHARD, &candidate, &[master.clone(), down.clone()], &audit, "");
-    let rejoin = ["--shard", DOWN_SHARD, "--instance", &sb.addr(&master), "--master", &sb.addr(&candidate), "--yes"];
-    let (status, out) = shardtop(&sb, "rejoin", &after, &rejoin, None);
-    assert!(status.success(), "the old master did not rejoin:\n{out}");
-    converged_of(&sb, DOWN_SHARD, &candidate).await.unwrap_or_else(|e| panic!("after: {e}"));
+    replicate_from(&sb, &down, &candidate).await;
+    rejoin_under(&sb, &audit, &master, &candidate, &down, "after").await;
 }
 
 /// Issue 17 §5, the failover step the matrix above cannot reach (its replicas are level): a
@@ -738,49 +815,23 @@ async fn a_failover_killed_in_the_middle_of_its_catch_up_is_finished_by_the_next
 
 async fn killed_in_catch_up(sb: Arc<Sandbox>, crash_at: &str) {
     let midway = crash_at != "catch_up";
-    let (master, replicas) = ready_down_shard(&sb).await;
-    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
-    sb.exec(
-        &master,
-        &format!(
-            "CREATE USER IF NOT EXISTS {APP_USER}@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'; \
-             GRANT SELECT, INSERT ON social.* TO {APP_USER}@'127.0.0.1'"
-        ),
-    )
-    .await;
+    let (master, replicas) = converged_down_shard(&sb).await;
+    create_app_user(&sb, &master).await;
     let (ahead, behind) = (replicas[0].clone(), replicas[1].clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("failover-catch_up.jsonl");
-    let routing = dir.path().join("routing");
-    let hook = crate::common::routing_hook(&routing);
-    let extra = format!("post_promote_hook = \"{hook}\"\npre_failover_hook = \"true\"");
-    let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &extra);
+    let routing = Routing::new();
+    let audit = routing.dir.path().join("failover-catch_up.jsonl");
+    let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &routing.failover_hooks());
 
     // The candidate stops receiving; the application's writes reach the other replica only.
     sb.exec(&behind, "STOP SLAVE IO_THREAD").await;
-    std::fs::write(&routing, sb.addr(&master)).expect("routing");
-    let stop = Arc::new(AtomicBool::new(false));
-    // Ids no earlier run of this test used (the writer counts a duplicate as acknowledged).
-    let last: Option<String> =
-        sb.value(&master, "SELECT MAX(id) FROM social.photos WHERE id BETWEEN 97000000 AND 97999999").await;
-    let first = last.and_then(|v| v.parse::<u64>().ok()).map_or(97_000_000, |l| l + 1_000);
-    let before = tokio::spawn(writer(sb.clone(), routing.clone(), first, stop.clone()));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut acked = before.await.expect("writer");
-    assert!(!acked.is_empty(), "no write was acknowledged before the kill");
-    let pos = sb.value(&master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
-    let waited = sb.value(&ahead, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
-    assert_eq!(waited.as_deref(), Some("0"), "{ahead} did not get the master's writes");
+    let first = unused_ids(&sb, &master, 97_000_000).await;
+    let (mut acked, during) = writes_then_kill(&sb, &routing, &master, std::slice::from_ref(&ahead), first, 500).await;
     let count = |n: String, lo: u64, hi: u64| {
         let sb = sb.clone();
         async move { sb.value(&n, &format!("SELECT COUNT(*) FROM social.photos WHERE id BETWEEN {lo} AND {hi}")).await }
     };
     let (lo, hi) = (acked[0], acked[acked.len() - 1]);
     assert_eq!(count(behind.clone(), lo, hi).await.as_deref(), Some("0"), "{behind} should lag");
-    sandbox_cmd(&sb, "kill", &master);
-    let stop = Arc::new(AtomicBool::new(false));
-    let during = tokio::spawn(writer(sb.clone(), routing.clone(), hi + 1, stop.clone()));
 
     // The run that dies after (or in the middle of) the candidate's catch-up from the advanced
     // replica.
@@ -788,10 +839,7 @@ async fn killed_in_catch_up(sb: Arc<Sandbox>, crash_at: &str) {
     let (status, out) = shardtop(&sb, "failover", &cfg, &to, Some(crash_at));
     assert_eq!(status.signal(), Some(9), "{crash_at}: the failover was not killed:\n{out}");
     assert!(out.contains(&format!("catches up first from {}", sb.addr(&ahead))), "{out}");
-    let trail = std::fs::read_to_string(&audit).unwrap_or_default();
-    let last_ok = trail.lines().rfind(|l| l.contains("\"phase\":\"ok\"")).unwrap_or_default();
-    let last_step = if midway { "apply_relay" } else { "catch_up" };
-    assert!(last_ok.contains(&format!("\"step\":\"{last_step}\"")), "{crash_at}: the audit log ends with {last_ok}");
+    assert_died_after(&audit, if midway { "apply_relay" } else { "catch_up" }, crash_at);
     assert!(read_only(&sb, &ahead).await && read_only(&sb, &behind).await, "nothing is promoted yet");
     let source = sb.replica_status(&behind).await.and_then(|r| r.get::<String, _>("Master_Port"));
     let expected = if midway { sb.port(&ahead) } else { sb.port(&master) };
@@ -817,44 +865,19 @@ async fn killed_in_catch_up(sb: Arc<Sandbox>, crash_at: &str) {
     let (new, others) = answering_layout(&sb, DOWN_SHARD, &master).await;
     assert_eq!(new, behind, "the candidate the operator chose is the master:\n{out}");
     assert_eq!(others, vec![ahead.clone()]);
-    assert_eq!(std::fs::read_to_string(&routing).expect("routing"), sb.addr(&new));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
-    acked.extend(during.await.expect("writer"));
+    assert_eq!(routing.current(), sb.addr(&new));
+    acked.extend(during.stop_after(300).await);
 
     // The old master comes back and rejoins; every acknowledged write is on all three.
     sandbox_cmd(&sb, "start", &master);
-    let after = config_raw(&sb, DOWN_SHARD, &new, &[master.clone(), ahead.clone()], &audit, "");
-    let rejoin = ["--shard", DOWN_SHARD, "--instance", &sb.addr(&master), "--master", &sb.addr(&new), "--yes"];
-    let (status, out) = shardtop(&sb, "rejoin", &after, &rejoin, None);
-    assert!(status.success(), "the old master did not rejoin:\n{out}");
-    converged_of(&sb, DOWN_SHARD, &new).await.unwrap_or_else(|e| panic!("after: {e}"));
-    let (lo, hi) = (acked[0], acked[acked.len() - 1]);
-    for n in members_of(DOWN_SHARD) {
-        assert_eq!(count(n.clone(), lo, hi).await, Some(acked.len().to_string()), "{n} lacks acknowledged writes");
-    }
+    rejoin_under(&sb, &audit, &master, &new, &ahead, "after").await;
+    assert_acked_everywhere(&sb, DOWN_SHARD, &acked, "after").await;
 
     // The audit log: two failover runs, the first ending at its catch-up, one promotion only.
     let trail = std::fs::read_to_string(&audit).expect("audit");
-    let entries: Vec<serde_json::Value> = trail.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let failover_runs: Vec<String> = entries
-        .iter()
-        .filter(|j| j["action"] == "failover")
-        .filter_map(|j| j["run"].as_str().map(str::to_string))
-        .fold(Vec::new(), |mut v, r| {
-            if !v.contains(&r) {
-                v.push(r);
-            }
-            v
-        });
+    let failover_runs = audit_runs(&audit, Some("failover"));
     assert_eq!(failover_runs.len(), 2, "{trail}");
-    let steps_of = |run: &str| -> Vec<(String, String)> {
-        entries
-            .iter()
-            .filter(|j| j["run"] == run)
-            .filter_map(|j| Some((j["step"].as_str()?.to_string(), j["phase"].as_str()?.to_string())))
-            .collect()
-    };
+    let steps_of = |run: &str| audit_steps(&audit, Some(run));
     let first_run = steps_of(&failover_runs[0]);
     assert!(first_run.contains(&("catch_up".into(), if midway { "start" } else { "ok" }.into())), "{first_run:?}");
     assert!(!first_run.iter().any(|(s, _)| s == "promote"), "{first_run:?}");
@@ -865,8 +888,7 @@ async fn killed_in_catch_up(sb: Arc<Sandbox>, crash_at: &str) {
     } else {
         assert!(!second_run.iter().any(|(s, _)| s == "catch_up"), "it had caught up already: {second_run:?}");
     }
-    let promotions = entries.iter().filter(|j| j["step"] == "promote" && j["phase"] == "ok").count();
-    assert_eq!(promotions, 1, "one promotion in all:\n{trail}");
+    assert_one_promotion(&audit);
     println!(
         "| {crash_at} | killed (SIGKILL) | {} | {} acknowledged writes, none lost | {:.1} s |",
         if midway {
@@ -888,43 +910,15 @@ async fn killed_in_catch_up(sb: Arc<Sandbox>, crash_at: &str) {
 async fn a_failover_killed_between_reset_and_writable_is_finished_by_the_next_run() {
     let _serial = DOWN_SHARD_LOCK.lock().await;
     let sb = Arc::new(sandbox_or_skip!());
-    let (master, replicas) = ready_down_shard(&sb).await;
-    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
-    sb.exec(
-        &master,
-        &format!(
-            "CREATE USER IF NOT EXISTS {APP_USER}@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}'; \
-             GRANT SELECT, INSERT ON social.* TO {APP_USER}@'127.0.0.1'"
-        ),
-    )
-    .await;
+    let (master, replicas) = converged_down_shard(&sb).await;
+    create_app_user(&sb, &master).await;
     let (other, cand) = (replicas[0].clone(), replicas[1].clone());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let audit = dir.path().join("failover-promote-reset.jsonl");
-    let routing = dir.path().join("routing");
-    let hook = crate::common::routing_hook(&routing);
-    let extra = format!("post_promote_hook = \"{hook}\"\npre_failover_hook = \"true\"");
-    let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &extra);
+    let routing = Routing::new();
+    let audit = routing.dir.path().join("failover-promote-reset.jsonl");
+    let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, &routing.failover_hooks());
 
-    std::fs::write(&routing, sb.addr(&master)).expect("routing");
-    let last: Option<String> =
-        sb.value(&master, "SELECT MAX(id) FROM social.photos WHERE id BETWEEN 98000000 AND 98999999").await;
-    let first = last.and_then(|v| v.parse::<u64>().ok()).map_or(98_000_000, |l| l + 1_000);
-    let stop = Arc::new(AtomicBool::new(false));
-    let before = tokio::spawn(writer(sb.clone(), routing.clone(), first, stop.clone()));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut acked = before.await.expect("writer");
-    assert!(!acked.is_empty(), "no write was acknowledged before the kill");
-    let pos = sb.value(&master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
-    for r in &replicas {
-        let waited = sb.value(r, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await;
-        assert_eq!(waited.as_deref(), Some("0"), "{r} did not get the master's writes");
-    }
-    sandbox_cmd(&sb, "kill", &master);
-    let stop = Arc::new(AtomicBool::new(false));
-    let next = acked.last().map_or(first, |l| l + 1);
-    let during = tokio::spawn(writer(sb.clone(), routing.clone(), next, stop.clone()));
+    let first = unused_ids(&sb, &master, 98_000_000).await;
+    let (mut acked, during) = writes_then_kill(&sb, &routing, &master, &replicas, first, 300).await;
 
     let to = ["--shard", DOWN_SHARD, "--to", &sb.addr(&cand), "--yes"];
     let (status, out) = shardtop(&sb, "failover", &cfg, &to, Some("promote:reset"));
@@ -943,26 +937,13 @@ async fn a_failover_killed_between_reset_and_writable_is_finished_by_the_next_ru
     let (new, others) = answering_layout(&sb, DOWN_SHARD, &master).await;
     assert_eq!(new, cand, "the half-promoted candidate is the master:\n{out}");
     assert_eq!(others, vec![other.clone()], "one master only:\n{out}");
-    assert_eq!(std::fs::read_to_string(&routing).expect("routing"), sb.addr(&new));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
-    acked.extend(during.await.expect("writer"));
+    assert_eq!(routing.current(), sb.addr(&new));
+    acked.extend(during.stop_after(300).await);
 
     sandbox_cmd(&sb, "start", &master);
-    let after = config_raw(&sb, DOWN_SHARD, &new, &[master.clone(), other.clone()], &audit, "");
-    let rejoin = ["--shard", DOWN_SHARD, "--instance", &sb.addr(&master), "--master", &sb.addr(&new), "--yes"];
-    let (status, out) = shardtop(&sb, "rejoin", &after, &rejoin, None);
-    assert!(status.success(), "the old master did not rejoin:\n{out}");
-    converged_of(&sb, DOWN_SHARD, &new).await.unwrap_or_else(|e| panic!("after: {e}"));
-    let (lo, hi) = (acked[0], acked[acked.len() - 1]);
-    for n in members_of(DOWN_SHARD) {
-        let got = sb.value(&n, &format!("SELECT COUNT(*) FROM social.photos WHERE id BETWEEN {lo} AND {hi}")).await;
-        assert_eq!(got, Some(acked.len().to_string()), "{n} lacks acknowledged writes");
-    }
-    let trail = std::fs::read_to_string(&audit).expect("audit");
-    let promote_ok =
-        trail.lines().filter(|l| l.contains("\"step\":\"promote\"") && l.contains("\"phase\":\"ok\"")).count();
-    assert_eq!(promote_ok, 1, "one promotion in all:\n{trail}");
+    rejoin_under(&sb, &audit, &master, &new, &other, "after").await;
+    assert_acked_everywhere(&sb, DOWN_SHARD, &acked, "after").await;
+    assert_one_promotion(&audit);
     println!(
         "| promote:reset | killed (SIGKILL) | made writable; failover finished | {} acknowledged writes, none lost |",
         acked.len()
@@ -976,16 +957,14 @@ async fn a_failover_killed_between_reset_and_writable_is_finished_by_the_next_ru
 async fn a_failed_fence_after_a_catch_up_puts_the_candidate_back_under_the_master() {
     let _serial = DOWN_SHARD_LOCK.lock().await;
     let sb = sandbox_or_skip!();
-    let (master, replicas) = ready_down_shard(&sb).await;
-    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
+    let (master, replicas) = converged_down_shard(&sb).await;
     let (ahead, behind) = (replicas[0].clone(), replicas[1].clone());
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     let cfg = config_raw(&sb, DOWN_SHARD, &master, &replicas, &audit, "pre_failover_hook = \"false\"");
     sb.exec(&behind, "STOP SLAVE IO_THREAD").await;
     sb.exec(&master, "INSERT INTO social.photos (user_id, caption) VALUES (56, 'fence'), (56, 'fence')").await;
-    let pos = sb.value(&master, "SELECT @@gtid_binlog_pos").await.unwrap_or_default();
-    assert_eq!(sb.value(&ahead, &format!("SELECT MASTER_GTID_WAIT('{pos}', 10)")).await.as_deref(), Some("0"));
+    assert_have_all_of(&sb, &master, std::slice::from_ref(&ahead), "before the kill").await;
     sandbox_cmd(&sb, "kill", &master);
     let to = ["--shard", DOWN_SHARD, "--to", &sb.addr(&behind), "--yes"];
     let (status, out) = shardtop(&sb, "failover", &cfg, &to, None);
@@ -995,12 +974,7 @@ async fn a_failed_fence_after_a_catch_up_puts_the_candidate_back_under_the_maste
     assert!(read_only(&sb, &ahead).await && read_only(&sb, &behind).await, "nothing writable: {out}");
     let row = sb.replica_status(&behind).await.expect("the candidate replicates");
     assert_eq!(row.get::<String, _>("Master_Port"), Some(sb.port(&master).to_string()), "{out}");
-    let steps: Vec<(String, String)> = std::fs::read_to_string(&audit)
-        .expect("audit")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|j| Some((j["step"].as_str()?.to_string(), j["phase"].as_str()?.to_string())))
-        .collect();
+    let steps = audit_steps(&audit, None);
     for want in [("catch_up", "ok"), ("pre_hook", "failed"), ("rollback", "ok")] {
         assert!(steps.contains(&(want.0.into(), want.1.into())), "{want:?} not in {steps:?}");
     }
@@ -1022,14 +996,12 @@ async fn a_failed_fence_after_a_catch_up_puts_the_candidate_back_under_the_maste
 async fn a_master_that_hangs_right_after_the_freeze_fails_the_run_and_switches_nothing() {
     let _serial = DOWN_SHARD_LOCK.lock().await;
     let sb = sandbox_or_skip!();
-    let (master, replicas) = ready_down_shard(&sb).await;
-    converged_of(&sb, DOWN_SHARD, &master).await.unwrap_or_else(|e| panic!("before: {e}"));
+    let (master, replicas) = converged_down_shard(&sb).await;
     let candidate = replicas[0].clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = dir.path().join("audit.jsonl");
     let cfg = config_of(&sb, DOWN_SHARD, &master, &replicas, &audit, "true");
-    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/sandbox");
-    let freeze = format!("{} freeze {master} --dir {}", script.display(), sb.var("SANDBOX_DIR"));
+    let freeze = sandbox_command(&sb, "freeze", &master);
     let started = Instant::now();
     let out = std::process::Command::new(sb.bin())
         .arg("promote")
@@ -1100,24 +1072,13 @@ async fn ready_down_shard(sb: &Sandbox) -> (String, Vec<String>) {
 /// What a failed run may leave: a replica whose IO thread is stopped, or one still following the
 /// other replica. Each is pointed at `master` again and started.
 async fn heal(sb: &Sandbox, master: &str, replicas: &[String]) {
-    let repl = std::fs::read_to_string(sb.var("SANDBOX_REPL_PASSWORD_FILE")).expect("repl password");
     for r in replicas {
         let row = sb.replica_status(r).await;
         let port = row.as_ref().and_then(|r| r.get::<String, _>("Master_Port")).unwrap_or_default();
         if port == sb.port(master).to_string() {
             sb.exec(r, "START SLAVE").await;
-            continue;
+        } else {
+            replicate_from(sb, r, master).await;
         }
-        sb.exec(
-            r,
-            &format!(
-                "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{}', \
-                 MASTER_PASSWORD='{}', MASTER_USE_GTID=slave_pos; START SLAVE",
-                sb.port(master),
-                sb.var("SANDBOX_REPL_USER"),
-                repl.trim()
-            ),
-        )
-        .await;
     }
 }

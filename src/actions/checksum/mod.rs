@@ -207,6 +207,22 @@ fn fail(what: &str) -> impl Fn(mysql_async::Error) -> ChecksumError + '_ {
     move |e| ChecksumError::Failed(format!("{what}: {e}"))
 }
 
+fn audit_err(e: std::io::Error) -> ChecksumError {
+    ChecksumError::Failed(format!("audit log: {e}"))
+}
+
+/// A run's first audit entry: what runs where (`what`), then the tables by name.
+fn record_start(journal: &mut Journal<'_>, what: &str, tables: &[TablePlan]) -> Res<()> {
+    journal.entry("run", "start", None, &format!("{what}: {}", plan::listing(tables))).map_err(audit_err)
+}
+
+/// A run whose `step` failed with `message`: its last audit entry and its error say so.
+fn run_failed(journal: &mut Journal<'_>, step: &str, message: &str) -> ChecksumError {
+    let why = format!("{step}: {message}");
+    let _ = journal.entry("run", "failed", Some(journal.elapsed()), &why);
+    ChecksumError::Failed(why)
+}
+
 /// The server's dialect, which decides every replication statement of the run.
 async fn dialect_of(conn: &mut Conn, addr: &Addr) -> Res<Dialect> {
     let row: Option<(String, Option<String>)> = conn.query_first(DETECT_SQL).await.map_err(fail("version"))?;
@@ -244,9 +260,8 @@ pub async fn run(
     let tables = tables::plan_tables(&mut conn, req).await?;
     let catch_up = catch_up_of(&mut conn, &dialect).await?;
     let total: u64 = tables.iter().filter(|p| p.skip.is_none()).map(|p| p.rows_estimate).sum();
-    let names: Vec<String> = tables.iter().map(TablePlan::name).collect();
     let steps = plan::plan(req, tables.clone(), catch_up);
-    events(&Event::Plan { steps: runner::describe(&steps), tables });
+    events(&Event::Plan { steps: runner::describe(&steps), tables: tables.clone() });
     if req.dry_run {
         let _ = conn.disconnect().await;
         return Ok(Report { shard: req.shard.clone(), ..Report::default() });
@@ -255,21 +270,8 @@ pub async fn run(
     let mut forward = |p: &Progress| sink.emit(&Event::Step(p.clone()));
     let secrets = opts.password.iter().cloned().collect();
     let mut journal = Journal::new("checksum", &req.shard, audit, &mut forward, secrets);
-    let audit_err = |e: std::io::Error| ChecksumError::Failed(format!("audit log: {e}"));
-    journal
-        .entry(
-            "run",
-            "start",
-            None,
-            &format!(
-                "checksum {} on {} ({} replicas): {}",
-                req.result_table,
-                req.master,
-                req.replicas.len(),
-                names.join(", ")
-            ),
-        )
-        .map_err(audit_err)?;
+    let what = format!("checksum {} on {} ({} replicas)", req.result_table, req.master, req.replicas.len());
+    record_start(&mut journal, &what, &tables)?;
     let mut exec = ChecksumExec::new(req, opts.clone(), dialect, conn, &sink, &stop, total);
     let outcome = runner::execute(&steps, &mut exec, &mut journal, Some(&stop)).await;
     let mut report = std::mem::take(&mut exec.report);
@@ -286,8 +288,7 @@ pub async fn run(
     match outcome {
         Err(RunError::Audit(e)) => return Err(audit_err(e)),
         Err(RunError::Failed { step, message, .. }) if !report.interrupted => {
-            let _ = journal.entry("run", "failed", Some(journal.elapsed()), &format!("{step}: {message}"));
-            return Err(ChecksumError::Failed(format!("{step}: {message}")));
+            return Err(run_failed(&mut journal, step, &message));
         }
         _ => {}
     }

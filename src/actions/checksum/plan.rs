@@ -111,6 +111,11 @@ impl TablePlan {
     }
 }
 
+/// The tables by name, as both methods' first audit entry lists them.
+pub fn listing(tables: &[TablePlan]) -> String {
+    tables.iter().map(TablePlan::name).collect::<Vec<_>>().join(", ")
+}
+
 /// The whole run: prepare, every table, every replica.
 pub fn plan(req: &Request, tables: Vec<TablePlan>, catch_up: CatchUp) -> Vec<ChecksumStep> {
     let mut p = vec![ChecksumStep::Prepare { master: req.master.clone(), result_table: req.result_table.clone() }];
@@ -123,27 +128,29 @@ pub fn plan(req: &Request, tables: Vec<TablePlan>, catch_up: CatchUp) -> Vec<Che
     p
 }
 
+/// A check of every table on `db1` with replicas `db2` and `db3`, for the plans' tests.
+#[cfg(test)]
+pub(super) fn sample_request() -> Request {
+    Request {
+        shard: "s1".into(),
+        master: Addr::new("db1", 3306),
+        replicas: vec![Addr::new("db2", 3306), Addr::new("db3", 3306)],
+        tables: Vec::new(),
+        databases: Vec::new(),
+        result_table: "percona.checksums".into(),
+        chunk_time: Duration::from_millis(500),
+        max_lag: Duration::from_secs(1),
+        max_threads_running: 25,
+        replica_timeout: Duration::from_secs(60),
+        resume: false,
+        dry_run: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::actions::runner::describe;
-
-    fn req() -> Request {
-        Request {
-            shard: "s1".into(),
-            master: Addr::new("db1", 3306),
-            replicas: vec![Addr::new("db2", 3306), Addr::new("db3", 3306)],
-            tables: Vec::new(),
-            databases: Vec::new(),
-            result_table: "percona.checksums".into(),
-            chunk_time: Duration::from_millis(500),
-            max_lag: Duration::from_secs(1),
-            max_threads_running: 25,
-            replica_timeout: Duration::from_secs(60),
-            resume: false,
-            dry_run: false,
-        }
-    }
 
     fn table(tbl: &str, skip: Option<&str>) -> TablePlan {
         TablePlan {
@@ -161,7 +168,9 @@ mod tests {
 
     #[test]
     fn every_table_and_every_replica_is_a_step_of_the_plan() {
-        let p = plan(&req(), vec![table("a", None), table("b", Some("too big"))], CatchUp::Gtid);
+        let tables = vec![table("a", None), table("b", Some("too big"))];
+        assert_eq!(listing(&tables), "social.a, social.b");
+        let p = plan(&sample_request(), tables, CatchUp::Gtid);
         let names: Vec<_> = describe(&p).iter().map(|s| s.name).collect();
         assert_eq!(names, ["prepare", "table", "table", "compare", "compare"]);
         assert_eq!(p[1].describe(), "social.a: ~10 rows in chunks over PRIMARY (id)");

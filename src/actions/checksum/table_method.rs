@@ -16,7 +16,9 @@ use serde::Serialize;
 
 use super::exec::or_stop;
 use super::sql::table_name;
-use super::{ChecksumError, Event, Request, Res, dialect_of, fail, tables::plan_tables};
+use super::{
+    ChecksumError, Event, Request, Res, audit_err, dialect_of, fail, record_start, run_failed, tables::plan_tables,
+};
 use crate::actions::audit::AuditLog;
 use crate::actions::runner::{self, Executor, Journal, OnFailure, RunError, Step};
 use crate::fleet::Addr;
@@ -413,16 +415,8 @@ pub async fn run_table_method(
     let names: Vec<String> = plans.iter().map(|p| table_name(&p.db, &p.tbl)).collect();
     let mut quiet = |_: &crate::actions::Progress| {};
     let mut journal = Journal::new("checksum", &req.shard, audit, &mut quiet, opts.password.iter().cloned().collect());
-    let audit_err = |e: std::io::Error| ChecksumError::Failed(format!("audit log: {e}"));
-    let plain: Vec<String> = plans.iter().map(|p| p.name()).collect();
-    journal
-        .entry(
-            "run",
-            "start",
-            None,
-            &format!("--method table on {} and {} replicas: {}", req.master, req.replicas.len(), plain.join(", ")),
-        )
-        .map_err(audit_err)?;
+    let what = format!("--method table on {} and {} replicas", req.master, req.replicas.len());
+    record_start(&mut journal, &what, &plans)?;
     let mut exec = TableExec {
         req,
         opts,
@@ -454,10 +448,7 @@ pub async fn run_table_method(
                 ..Default::default()
             });
         }
-        Err(RunError::Failed { step, message, .. }) => {
-            let _ = journal.entry("run", "failed", Some(journal.elapsed()), &format!("{step}: {message}"));
-            return Err(ChecksumError::Failed(format!("{step}: {message}")));
-        }
+        Err(RunError::Failed { step, message, .. }) => return Err(run_failed(&mut journal, step, &message)),
         Ok(_) if !leftover.is_empty() => {
             return Err(ChecksumError::Failed(format!("could not restart replication on {}", leftover.join("; "))));
         }
@@ -538,21 +529,7 @@ mod tests {
 
     #[test]
     fn the_table_method_holds_then_checksums_each_replica_then_releases() {
-        let req = Request {
-            shard: "s1".into(),
-            master: Addr::new("db1", 3306),
-            replicas: vec![Addr::new("db2", 3306), Addr::new("db3", 3306)],
-            tables: Vec::new(),
-            databases: Vec::new(),
-            result_table: "percona.checksums".into(),
-            chunk_time: Duration::from_millis(500),
-            max_lag: Duration::from_secs(1),
-            max_threads_running: 25,
-            replica_timeout: Duration::from_secs(60),
-            resume: false,
-            dry_run: false,
-        };
-        let p = table_plan(&req, 3);
+        let p = table_plan(&crate::actions::checksum::plan::sample_request(), 3);
         let names: Vec<_> = runner::describe(&p).iter().map(|s| s.name).collect();
         assert_eq!(names, ["master", "hold", "replica", "replica", "release"]);
         assert_eq!(p[2].describe(), "CHECKSUM TABLE on db2:3306");

@@ -9,12 +9,13 @@ use super::Request;
 use super::plan::FailoverStep;
 use crate::actions::runner::{Executor, Journal};
 use crate::actions::server::{
-    Accounts, Coords, connect, demote, exec, first_value, follow, marker, read_coords, run_hook, take_over_semi_sync,
+    Accounts, Coords, connect, demote, dialect_of, exec, first_value, follow, marker, on_server, read, read_coords,
+    run_hook, take_over_semi_sync,
 };
 use crate::fleet::status::{GtidMode, InstanceStatus, ReplicationStatus};
 use crate::mysql::replication::Position;
 use crate::mysql::{Addr, Dialect};
-use crate::probe::{ProbeOptions, Prober};
+use crate::probe::ProbeOptions;
 
 pub(super) struct FailoverExec<'a> {
     pub req: &'a Request,
@@ -119,6 +120,17 @@ pub(super) fn interrupted_catch_ups(req: &Request, replicas: &[(Addr, Option<Ins
         .collect()
 }
 
+/// Run `step` on `a`, which `status` describes, in its dialect, over a connection of its own.
+async fn on_read_server(
+    a: &Addr,
+    status: &InstanceStatus,
+    opts: &ProbeOptions,
+    step: impl AsyncFnOnce(&mut Conn, &Dialect) -> Result<(), String>,
+) -> Result<(), String> {
+    let d = dialect_of(status)?;
+    on_server(a, opts, async |c| step(c, &d).await).await
+}
+
 /// Put `a`, which `status` describes, back under the dead master (what `catch_up` ends with).
 pub(super) async fn reattach_interrupted(
     a: &Addr,
@@ -127,12 +139,7 @@ pub(super) async fn reattach_interrupted(
     acc: &Accounts,
     opts: &Arc<ProbeOptions>,
 ) -> Result<(), String> {
-    let d =
-        Dialect::detect(&status.version, "").ok_or_else(|| format!("unknown server version {:?}", status.version))?;
-    let mut c = connect(a, opts).await?;
-    let done = back_under(&mut c, &d, &req.master, acc, acc.timeout).await;
-    let _ = c.disconnect().await;
-    done
+    on_read_server(a, status, opts, async |c, d| back_under(c, d, &req.master, acc, acc.timeout).await).await
 }
 
 /// Make `a`, which `status` describes (read-only, replicating from nobody), writable: the end of
@@ -143,20 +150,7 @@ pub(super) async fn make_writable(
     acc: &Accounts,
     opts: &Arc<ProbeOptions>,
 ) -> Result<(), String> {
-    let d =
-        Dialect::detect(&status.version, "").ok_or_else(|| format!("unknown server version {:?}", status.version))?;
-    let mut c = connect(a, opts).await?;
-    let done = exec(&mut c, d.set_read_only(false), acc.timeout).await;
-    let _ = c.disconnect().await;
-    done
-}
-
-/// A fresh read of one server.
-pub(super) async fn read(a: &Addr, opts: &Arc<ProbeOptions>) -> Result<InstanceStatus, String> {
-    let mut p = Prober::new(a.clone(), opts.clone());
-    let s = p.probe().await;
-    p.close(Duration::from_millis(100)).await;
-    s.result.map_err(|e| e.to_string())
+    on_read_server(a, status, opts, async |c, d| exec(c, d.set_read_only(false), acc.timeout).await).await
 }
 
 impl FailoverExec<'_> {
@@ -174,13 +168,7 @@ impl FailoverExec<'_> {
     async fn stop_io(&mut self, replicas: &[Addr], journal: &mut Journal<'_>) -> Result<String, String> {
         let mut stopped = Vec::new();
         for a in replicas {
-            let done = async {
-                let mut c = connect(a, &self.opts).await?;
-                let r = exec(&mut c, self.d.stop_io_thread(), self.limit()).await;
-                let _ = c.disconnect().await;
-                r
-            }
-            .await;
+            let done = on_server(a, &self.opts, async |c| exec(c, self.d.stop_io_thread(), self.limit()).await).await;
             match done {
                 Ok(()) => stopped.push(a.to_string()),
                 // The candidate must not receive anything more; another replica that cannot be
@@ -195,13 +183,7 @@ impl FailoverExec<'_> {
     async fn restart_io(&mut self) -> Result<Option<String>, String> {
         let mut failed = Vec::new();
         for a in &self.io_was_running {
-            let done = async {
-                let mut c = connect(a, &self.opts).await?;
-                let r = exec(&mut c, self.d.start_io_thread(), self.limit()).await;
-                let _ = c.disconnect().await;
-                r
-            }
-            .await;
+            let done = on_server(a, &self.opts, async |c| exec(c, self.d.start_io_thread(), self.limit()).await).await;
             if let Err(e) = done {
                 failed.push(format!("{a}: {e}"));
             }
@@ -238,10 +220,9 @@ impl FailoverExec<'_> {
                 (self.d.wait_for_gtid(&received, secs), true)
             }
         };
-        let mut c = connect(a, &self.opts).await?;
-        let waited: Result<Option<i64>, String> = first_value(&mut c, &sql, timeout + self.limit()).await;
-        let _ = c.disconnect().await;
-        if self.d.wait_succeeded(gtid_wait, waited?) {
+        let waited: Option<i64> =
+            on_server(a, &self.opts, async |c| first_value(c, &sql, timeout + self.limit()).await).await?;
+        if self.d.wait_succeeded(gtid_wait, waited) {
             Ok(link)
         } else {
             Err(format!("{a} did not apply its relay log within {secs:.1} s"))
@@ -257,12 +238,8 @@ impl FailoverExec<'_> {
         // The source first applies all it received, then the candidate takes all the source has.
         self.apply_relay_of(from, timeout).await?;
         let (d, limit, acc) = (self.d, self.limit(), self.acc);
-        let pos: Option<String> = {
-            let mut c = connect(from, &self.opts).await?;
-            let v = first_value(&mut c, d.gtid_position_sql(), limit).await;
-            let _ = c.disconnect().await;
-            v?
-        };
+        let pos: Option<String> =
+            on_server(from, &self.opts, async |c| first_value(c, d.gtid_position_sql(), limit).await).await?;
         let pos = pos.unwrap_or_default();
         let secs = timeout.as_secs_f64();
         let master = self.req.master.clone();
@@ -400,13 +377,7 @@ impl FailoverExec<'_> {
                     }
                 }
             };
-            let done = async {
-                let mut c = connect(a, &self.opts).await?;
-                let r = follow(&mut c, &d, to, acc, &pos, limit, false).await;
-                let _ = c.disconnect().await;
-                r
-            }
-            .await;
+            let done = on_server(a, &self.opts, async |c| follow(c, &d, to, acc, &pos, limit, false).await).await;
             match done {
                 Ok(()) => moved.push(format!("{a} ({})", d.describe_change_source(to, &acc.repl_user, &pos))),
                 Err(e) => {

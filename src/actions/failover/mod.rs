@@ -19,17 +19,17 @@ pub mod plan;
 use std::time::Duration;
 
 use self::candidate::{Choice, Judged, Promotion};
-use self::exec::{FailoverExec, read};
+use self::exec::FailoverExec;
 use self::plan::{FailoverStep, Shape};
 use super::audit::AuditLog;
 use super::beacon::Beacon;
 use super::runner::{self, Journal, RunError};
-use super::server::Accounts;
+use super::server::{Accounts, dialect_of, read};
 use super::{Check, PlannedStep, Progress};
 use crate::fleet::death::{self, MasterState};
 use crate::fleet::status::{GtidMode, InstanceStatus, IoState};
+use crate::mysql::Addr;
 use crate::mysql::gtid::{History, Missing};
-use crate::mysql::{Addr, Dialect};
 
 /// How long the CLI waits between its two reads of the master: enough to tell a restart
 /// from a death, short enough not to slow an incident.
@@ -355,8 +355,7 @@ pub async fn failover(
         .find(|(a, _)| *a == choice.candidate)
         .and_then(|(_, s)| s.clone())
         .ok_or_else(|| FailoverError::Refused(format!("{} could not be read", choice.candidate)))?;
-    let dialect = Dialect::detect(&cand_status.version, "")
-        .ok_or_else(|| FailoverError::Refused(format!("unknown server version {:?}", cand_status.version)))?;
+    let dialect = dialect_of(&cand_status).map_err(FailoverError::Refused)?;
     let gtid =
         cand_status.replication.iter().find(|l| l.source == req.master).is_some_and(|l| l.gtid_mode != GtidMode::No);
     let reachable: Vec<Addr> = replicas.iter().filter(|(_, s)| s.is_some()).map(|(a, _)| a.clone()).collect();
@@ -452,8 +451,7 @@ async fn finish_interrupted(
     let gtid = replicas.iter().filter(|(a, _)| stranded.contains(a)).all(|(_, s)| {
         s.as_ref().is_some_and(|s| s.replication.iter().any(|l| l.source == req.master && l.gtid_mode != GtidMode::No))
     });
-    let dialect = Dialect::detect(&status.version, "")
-        .ok_or_else(|| FailoverError::Refused(format!("unknown server version {:?}", status.version)))?;
+    let dialect = dialect_of(status).map_err(FailoverError::Refused)?;
     let what = format!(
         "{new_master} takes writes and {} follows the dead master {}: an earlier failover stopped after promoting \
          it (its audit log says so); finishing it{}",

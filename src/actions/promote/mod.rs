@@ -26,13 +26,12 @@ use self::exec::PromoteExec;
 use self::plan::PromoteStep;
 use super::beacon::Beacon;
 use super::runner::{self, Journal, RunError};
-use super::server::{Coords, connect, first_value};
+use super::server::{Coords, connect, dialect_of, first_value, read};
 use super::{Check, PlannedStep, Progress, audit::AuditLog};
 pub use crate::actions::server::Accounts;
 use crate::fleet::status::{GtidMode, InstanceStatus};
 use crate::mysql::replication::Position;
 use crate::mysql::{Addr, Dialect};
-use crate::probe::Prober;
 
 /// What to do with the old master once the candidate took over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,10 +121,8 @@ async fn read_members(req: &Request, acc: &Accounts) -> Vec<(Addr, Result<Instan
     let read_one = |a: Addr| {
         let opts = opts.clone();
         async move {
-            let mut p = Prober::new(a.clone(), opts);
-            let s = p.probe().await;
-            p.close(Duration::from_millis(100)).await;
-            (a, s.result.map_err(|e| e.to_string()))
+            let s = read(&a, &opts).await;
+            (a, s)
         }
     };
     // Replicas first, then the master: under load the master's position is then
@@ -187,8 +184,7 @@ pub async fn promote(
         .collect();
     journal.done("read", t, format!("{} members", reads.len()))?;
 
-    let dialect = Dialect::detect(&master_status.version, "")
-        .ok_or_else(|| PromoteError::Refused(format!("unknown server version {:?}", master_status.version)))?;
+    let dialect = dialect_of(&master_status).map_err(PromoteError::Refused)?;
 
     // A switch that an earlier run began and did not finish.
     if master_status.read_only
@@ -389,10 +385,7 @@ async fn finish_interrupted(
 
 /// `Some(reason)` when the candidate lacks transactions the old master has.
 async fn candidate_lacks(req: &Request, acc: &Accounts, master: &InstanceStatus) -> Option<String> {
-    let mut p = Prober::new(req.candidate.clone(), acc.admin_opts());
-    let s = p.probe().await;
-    p.close(Duration::from_millis(100)).await;
-    let cand = match s.result {
+    let cand = match read(&req.candidate, &acc.admin_opts()).await {
         Ok(c) => c,
         Err(e) => return Some(format!("cannot read {}: {e}", req.candidate)),
     };

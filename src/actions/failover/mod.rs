@@ -131,21 +131,16 @@ fn forced(req: &Request, name: &str) -> bool {
     req.force_checks.iter().any(|f| f == name)
 }
 
-/// The verdict on the master: from the caller's memory, or from two reads a moment apart.
-async fn verdict(
-    req: &Request,
-    acc: &Accounts,
-    replicas: &[(Addr, Option<InstanceStatus>)],
-) -> (MasterState, Option<InstanceStatus>) {
+/// The master read fresh: from the caller's memory of its failures, or from two reads a moment
+/// apart. Returns the failures to count and what it answered, if it did.
+async fn read_master(req: &Request, acc: &Accounts) -> (u32, Option<InstanceStatus>) {
     let opts = acc.admin_opts();
-    let (failures, master) = match &req.seen {
-        Some(seen) => {
-            // The model's count, but a master that answers now is up whatever it says.
-            match read(&req.master, &opts).await {
-                Ok(s) => (0, Some(s)),
-                Err(_) => (seen.failures.max(1), None),
-            }
-        }
+    match &req.seen {
+        // The model's count, but a master that answers now is up whatever it says.
+        Some(seen) => match read(&req.master, &opts).await {
+            Ok(s) => (0, Some(s)),
+            Err(_) => (seen.failures.max(1), None),
+        },
         None => match read(&req.master, &opts).await {
             Ok(s) => (0, Some(s)),
             Err(_) => {
@@ -156,9 +151,26 @@ async fn verdict(
                 }
             }
         },
-    };
+    }
+}
+
+/// The verdict on the master. Its replicas are read after it, not beside it: a run started the
+/// moment the master died (a script, an engineer quick on the key) reads them once they have had
+/// the master's second read's moment to see their link drop, rather than catching one that has
+/// not noticed yet and refusing as "still connected: not confirmed dead".
+async fn verdict(
+    req: &Request,
+    acc: &Accounts,
+) -> (MasterState, Option<InstanceStatus>, Vec<(Addr, Option<InstanceStatus>)>) {
+    let (failures, master) = read_master(req, acc).await;
+    let opts = acc.admin_opts();
+    let replicas: Vec<(Addr, Option<InstanceStatus>)> = futures::future::join_all(req.replicas.iter().map(|a| {
+        let opts = opts.clone();
+        async move { (a.clone(), read(a, &opts).await.ok()) }
+    }))
+    .await;
     let views: Vec<(Addr, Option<&InstanceStatus>)> = replicas.iter().map(|(a, s)| (a.clone(), s.as_ref())).collect();
-    (death::master_state(&req.master, failures, &views), master)
+    (death::master_state(&req.master, failures, &views), master, replicas)
 }
 
 /// Run a failover (or, with `dry_run`, only its checks and plan).
@@ -178,12 +190,7 @@ pub async fn failover(
 
     let t = journal.start("read", "read every member fresh; the master twice".into())?;
     let opts = acc.admin_opts();
-    let replicas: Vec<(Addr, Option<InstanceStatus>)> = futures::future::join_all(req.replicas.iter().map(|a| {
-        let opts = opts.clone();
-        async move { (a.clone(), read(a, &opts).await.ok()) }
-    }))
-    .await;
-    let (state, master_status) = verdict(req, acc, &replicas).await;
+    let (state, master_status, replicas) = verdict(req, acc).await;
     let up = replicas.iter().filter(|(_, s)| s.is_some()).count();
     journal.done("read", t, format!("{}; {up} of {} replicas read", state.describe(), replicas.len()))?;
     outcome.verdict = Some(state.clone());

@@ -11,6 +11,7 @@ pub mod latency;
 pub mod model;
 pub mod promotion;
 pub mod rates;
+pub mod remote;
 pub mod status;
 #[cfg(test)]
 pub mod test_support;

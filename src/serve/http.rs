@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/stream", get(stream))
+        .route("/api/v1/access", get(super::actions::access))
         .route("/api/v1/actions", post(super::actions::start))
         .route("/api/v1/actions/{id}/stop", post(super::actions::stop))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -122,7 +123,7 @@ async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        "404 not found: /healthz, /metrics, /api/v1/snapshot, /api/v1/stream, POST /api/v1/actions\n",
+        "404 not found: /healthz, /metrics, /api/v1/snapshot, /api/v1/stream, /api/v1/access, POST /api/v1/actions\n",
     )
         .into_response()
 }

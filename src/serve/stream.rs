@@ -68,6 +68,8 @@ struct Summary<'a> {
     qps: Option<Value>,
     feed_p99_ms: Option<Value>,
     problems: Vec<ProblemSummary<'a>>,
+    /// Each server's role, threads, source, lag, read_only and health (`members`).
+    members: Value,
 }
 
 #[derive(Serialize)]
@@ -106,6 +108,7 @@ fn summary(s: &Shard) -> Value {
                 message: &p.message,
             })
             .collect(),
+        members: super::members::members(s),
     };
     serde_json::to_value(sum).unwrap_or(Value::Null)
 }
@@ -155,7 +158,12 @@ fn delta(was: &Value, now: &Value) -> Option<Value> {
     let (Some(was), Some(now)) = (was.as_object(), now.as_object()) else { return Some(now.clone()) };
     let mut out = serde_json::Map::new();
     for (k, v) in now {
-        if was.get(k) != Some(v) {
+        if k == "members" {
+            // Members change one field at a time: only those go (`members::delta`).
+            if let Some(d) = super::members::delta(&was[k.as_str()], v) {
+                out.insert(k.clone(), d);
+            }
+        } else if was.get(k) != Some(v) {
             out.insert(k.clone(), v.clone());
         }
     }
@@ -197,6 +205,7 @@ impl SweepConsumer for Publisher {
                 Some(was) => {
                     keep_rate_within_band(was, &mut now);
                     keep_problems_with_same_rules(was, &mut now);
+                    super::members::keep_lags_within_band(&was["members"], &mut now["members"]);
                     if let Some(d) = delta(was, &now) {
                         last.insert(s.name.clone(), now);
                         changed.insert(s.name.clone(), d);

@@ -84,7 +84,9 @@ pub fn draw(app: &App, d: &ActionDialog, frame: &mut Frame, area: Rect) {
             match d.kind {
                 crate::ui::action::ActionKind::Promote { .. } => " running — a promotion cannot be abandoned halfway",
                 crate::ui::action::ActionKind::Failover { .. } => " running — a failover cannot be abandoned halfway",
-                crate::ui::action::ActionKind::Fence { .. } => " running",
+                crate::ui::action::ActionKind::Fence { .. } | crate::ui::action::ActionKind::Rejoin { .. } => {
+                    " running"
+                }
                 crate::ui::action::ActionKind::Checksum { .. } => " running — Esc stops after the current chunk",
             },
             t.muted,

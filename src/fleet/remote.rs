@@ -113,7 +113,7 @@ fn status_of(m: &RemoteMember) -> Option<InstanceStatus> {
         .collect();
     Some(InstanceStatus {
         flavor: Flavor::MariaDb,
-        version: "via collector".into(),
+        version: String::new(),
         server_id: 0,
         server_uuid: None,
         read_only,

@@ -173,14 +173,6 @@ impl ActionDialog {
     }
 
     pub fn title(&self) -> String {
-        let what = self.what();
-        match &self.on {
-            Some(collector) => format!("{what} — on the collector {collector}"),
-            None => what,
-        }
-    }
-
-    fn what(&self) -> String {
         match &self.kind {
             ActionKind::Promote { candidate, .. } => format!("Promote {candidate} to master of {}", self.shard_name),
             ActionKind::Failover { candidate: Some(c), .. } => {

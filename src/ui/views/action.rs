@@ -15,6 +15,10 @@ const SPELLED_OUT: &[&str] = &["candidate", "may_be_lost"];
 pub fn draw(app: &App, d: &ActionDialog, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
+    // A remote viewer's action: planned and run by its collector, with the collector's accounts.
+    if let Some(on) = &d.on {
+        lines.push(Line::styled(format!("on the collector {on}"), t.muted));
+    }
     if !d.checks.is_empty() {
         // Passing checks fold into one line so the plan and the prompt fit on a small screen.
         let spelled = |c: &&crate::actions::Check| !c.ok || SPELLED_OUT.contains(&c.name);

@@ -285,6 +285,13 @@ mod tests {
         p.on_sweep(&Sweep { number: 3, at: now, fleet: &f, events: &events });
         let frame = rx.try_recv().expect("a change frame");
         assert!(frame.contains("\"kind\":\"changes\"") && frame.contains("sql_thread"), "{frame}");
+        // The replica's changed fields only, by its address.
+        let v: Value = serde_json::from_str(&frame).expect("JSON");
+        assert_eq!(
+            v["shards"]["s1"]["members"],
+            serde_json::json!({"db-b:3306": {"health": "critical", "lag": null, "sql": false}}),
+            "{frame}"
+        );
         assert!(frame.contains("\"critical\":1"), "{frame}");
     }
 

@@ -442,6 +442,38 @@ mod tests {
     }
 
     #[test]
+    fn members_merge_field_by_field_and_reach_the_model_with_the_collectors_findings() {
+        let full = serde_json::json!({"name": "s1", "master": "db1:3306", "health": "critical", "master_state": "up",
+            "members": {"db1:3306": {"role": "master", "up": true, "health": "ok", "read_only": false, "lag": null},
+                        "db2:3306": {"role": "replica", "up": true, "health": "ok", "read_only": true,
+                                     "source": "db1:3306", "io": true, "sql": true, "lag": 0}},
+            "problems": [{"severity": "critical", "rule": "sql_thread", "instance": "db2:3306", "message": "SQL thread stopped"}]});
+        let mut state = HashMap::new();
+        merge(&mut state, full);
+        let changes: Frame = serde_json::from_str(
+            r#"{"kind":"changes","shards":{"s1":{"members":{"db2:3306":{"sql":false,"health":"critical"}}}}}"#,
+        )
+        .expect("frame");
+        for s in changes.shards {
+            merge(&mut state, s);
+        }
+        assert_eq!(state["s1"]["members"]["db2:3306"]["sql"], false);
+        assert_eq!(state["s1"]["members"]["db2:3306"]["source"], "db1:3306", "the fields that did not change stay");
+        let u = update(&["s1".to_string()], &state);
+        let [rs] = u.remote.as_slice() else { panic!("one shard: {:?}", u.remote) };
+        assert_eq!((rs.shard, rs.health, rs.master_state.as_deref()), (0, Health::Critical, Some("up")));
+        let db2 = rs.members.iter().find(|m| m.addr == Addr::new("db2", 3306)).expect("db2");
+        assert_eq!(
+            (db2.master, db2.sql, db2.io, db2.lag, db2.health),
+            (false, Some(false), Some(true), Some(0.0), Health::Critical)
+        );
+        assert_eq!(rs.problems[0].rule, "sql_thread");
+        // A collector that sends no members: the model is left to the figures.
+        merge(&mut state, serde_json::json!({"name": "s2", "master": "db9:3306", "health": "ok"}));
+        assert!(update(&["s2".to_string()], &state).remote.is_empty());
+    }
+
+    #[test]
     fn bad_urls_are_refused() {
         assert!(matches!(Remote::new("ftp://x", None, None), Err(ViewerError::Url(_))));
         assert!(matches!(Remote::new("collector:9105", None, None), Err(ViewerError::Url(_))));

@@ -243,6 +243,12 @@ mod tests {
             "{effects:?}"
         );
         key(&mut app, KeyCode::Esc);
+        // A former master (here any server but the master) is rejoined with R from the detail.
+        app.detail_selected = 1;
+        let effects = key(&mut app, KeyCode::Char('R'));
+        let rejoin = ActionKind::Rejoin { shard: 0, instance: Addr::new("db2", 3306) };
+        assert_eq!(effects, vec![Effect::Action(ActionEffect::Plan(rejoin))]);
+        key(&mut app, KeyCode::Esc);
         key(&mut app, KeyCode::Char('C'));
         app.update(Message::Action(ActionMsg::Planned(Ok(()))));
         for c in "s1".chars() {

@@ -23,6 +23,8 @@ pub struct Hub {
     order: Mutex<Vec<String>>,
     /// The fleet's health and counts as last sent (`null` before the first sweep).
     fleet: Mutex<Value>,
+    /// Whether a sweep has closed: before it the collector knows no shard's state.
+    swept: tokio::sync::watch::Sender<bool>,
 }
 
 impl Hub {
@@ -32,7 +34,15 @@ impl Hub {
             last: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
             fleet: Mutex::new(Value::Null),
+            swept: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Until the first sweep has been published: a viewer that connects to a collector in its
+    /// first interval would otherwise lay out no shard at all.
+    pub async fn first_sweep(&self) {
+        let mut rx = self.swept.subscribe();
+        let _ = rx.wait_for(|swept| *swept).await;
     }
 
     /// The frame with every shard's summary, and a receiver for what follows it: taken together,
@@ -219,6 +229,7 @@ impl SweepConsumer for Publisher {
                 *order = sweep.fleet.shards.iter().map(|s| s.name.clone()).collect();
             }
         }
+        self.hub.swept.send_if_modified(|swept| !std::mem::replace(swept, true));
         if changed.is_empty() && sweep.events.is_empty() {
             return;
         }
@@ -264,8 +275,8 @@ mod tests {
     use super::*;
     use crate::serve::tests::{fleet, sample};
 
-    #[test]
-    fn a_viewer_gets_the_full_state_then_only_changes() {
+    #[tokio::test]
+    async fn a_viewer_gets_the_full_state_then_only_changes() {
         let hub = Hub::new();
         let mut p = Publisher::new(hub.clone());
         let mut f = fleet();
@@ -274,7 +285,13 @@ mod tests {
             let u = sample(0, i, now, true);
             f.apply(0, i, u.sample);
         }
+        let waiting = hub.clone();
+        let first = tokio::spawn(async move { waiting.first_sweep().await });
         p.on_sweep(&Sweep { number: 1, at: now, fleet: &f, events: &[] });
+        tokio::time::timeout(std::time::Duration::from_secs(5), first)
+            .await
+            .expect("after the first sweep")
+            .expect("task");
         let (full, mut rx) = hub.subscribe();
         assert!(full.contains("\"kind\":\"full\"") && full.contains("\"name\":\"s1\""), "{full}");
         // Nothing changed: nothing sent.

@@ -20,9 +20,14 @@ const TOKENS: &str = "ops act ops-token-0123456789ab\nwall read wall-token-01234
 /// Run `kind` on `shard` through the viewer-side runner, as a dialog would; every message until
 /// the run's end (`Planned` for a dry run, `Finished` otherwise).
 async fn run(remote: &Remote, kind: ActionKind, shard: &str, dry_run: bool) -> Vec<ActionMsg> {
+    run_stopped(remote, kind, shard, dry_run, false).await
+}
+
+/// `run`, with the dialog's stop flag raised from the start when `stop` (Esc on a checksum).
+async fn run_stopped(remote: &Remote, kind: ActionKind, shard: &str, dry_run: bool, stop: bool) -> Vec<ActionMsg> {
     let runner = RemoteRunner { remote: remote.clone() };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    runner.start(kind, shard.into(), dry_run, Arc::new(AtomicBool::new(false)), tx);
+    runner.start(kind, shard.into(), dry_run, Arc::new(AtomicBool::new(stop)), tx);
     let mut got = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
@@ -68,7 +73,8 @@ fn master_of(shard: &serde_json::Value) -> String {
 }
 
 /// The access endpoint says what each token may do, and the viewer-side runner plans on the
-/// collector (a dry run changes nothing) and runs a fence there, audited under the token's name.
+/// collector (a dry run changes nothing) and runs a fence there, audited under the token's name;
+/// the remote TUI does the same by its keys; a checksum stopped from the viewer stops there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_viewer_side_runner_acts_on_the_collector_under_the_viewers_token() {
     let sb = sandbox_or_skip!();
@@ -156,6 +162,16 @@ async fn the_viewer_side_runner_acts_on_the_collector_under_the_viewers_token() 
     let lines = audit(&audit_log);
     assert_eq!(runs(&lines), before + 1, "one more run: {lines:?}");
     assert!(lines.iter().all(|l| l["by"] == "ops"), "{lines:?}");
+    drop(tui);
+
+    // Esc on a running checksum: the runner posts /api/v1/actions/{id}/stop as soon as the run's
+    // id is known, and the collector's run stops where it is (it says where, and how to resume).
+    let stopped = run_stopped(&ops, ActionKind::Checksum { shard: 0 }, "s46", false, true).await;
+    assert!(
+        matches!(last(&stopped), ActionMsg::Finished { summary, .. } if summary.contains("stopped")),
+        "{stopped:?}\n{}",
+        serve.log()
+    );
     note(
         "remote viewer runner: access per token (401, read, act), a dry-run promotion and a fence of s46-r2 audited as \
          ops, then a fence from the remote TUI's keys in a terminal",

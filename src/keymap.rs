@@ -31,6 +31,7 @@ pub enum Action {
     Redraw,
     Promote,
     Fence,
+    Rejoin,
     Checksum,
 }
 
@@ -61,6 +62,7 @@ impl Action {
             Action::TimeTravel => "time_travel",
             Action::Promote => "promote",
             Action::Fence => "fence",
+            Action::Rejoin => "rejoin",
             Action::Checksum => "checksum",
         }
     }
@@ -108,6 +110,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding { keys: &["T"], action: Action::TimeTravel, desc: "time travel into the history; L: live" },
     Binding { keys: &["P"], action: Action::Promote, desc: "promote replica; fail over dead master" },
     Binding { keys: &["F"], action: Action::Fence, desc: "fence the selected server (read-only)" },
+    Binding { keys: &["R"], action: Action::Rejoin, desc: "rejoin a former master as a replica" },
     Binding { keys: &["C"], action: Action::Checksum, desc: "checksum the selected shard" },
     Binding { keys: &["e"], action: Action::ToggleEvents, desc: "show / hide the events pane" },
     Binding { keys: &["Ctrl-l"], action: Action::Redraw, desc: "redraw the screen (after line noise)" },

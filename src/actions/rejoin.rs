@@ -293,7 +293,12 @@ pub async fn rejoin(
     let ran = runner::execute(&plan, &mut ex, &mut journal, None).await?;
     outcome.executed = ran.steps;
     outcome.warnings = journal.take_warnings();
-    journal.entry("outcome", "ok", Some(journal.elapsed()), &format!("{} {action}ed", req.instance))?;
+    journal.entry(
+        "outcome",
+        "ok",
+        Some(journal.elapsed()),
+        &format!("{} {}", req.instance, if req.fence_only { "fenced" } else { "rejoined" }),
+    )?;
     Ok(outcome)
 }
 

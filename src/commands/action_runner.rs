@@ -80,7 +80,12 @@ impl crate::ui::action::ActionRunner for ConfigRunner {
                 ));
             }
             ActionKind::Fence { instance, .. } => {
-                tokio::spawn(tui_fence(cfg, shard, instance, dry_run, (tx, self.outcomes.clone(), self.by.clone())));
+                let reply = (tx, self.outcomes.clone(), self.by.clone());
+                tokio::spawn(tui_fence_or_rejoin(cfg, shard, instance, true, dry_run, reply));
+            }
+            ActionKind::Rejoin { instance, .. } => {
+                let reply = (tx, self.outcomes.clone(), self.by.clone());
+                tokio::spawn(tui_fence_or_rejoin(cfg, shard, instance, false, dry_run, reply));
             }
             ActionKind::Checksum { .. } => {
                 tokio::spawn(tui_checksum(cfg, shard, dry_run, stop, (tx, self.outcomes.clone(), self.by.clone())));
@@ -306,7 +311,16 @@ async fn tui_failover(
     let _ = tx.send(msg);
 }
 
-async fn tui_fence(cfg: Arc<Config>, shard: String, instance: Addr, dry_run: bool, (tx, outcomes, by): Reply) {
+/// Fence `instance` (read-only), or rejoin it as a replica of the shard's master (`fence_only`
+/// false): the shard's members are the session config's, which follows this session's promotions.
+async fn tui_fence_or_rejoin(
+    cfg: Arc<Config>,
+    shard: String,
+    instance: Addr,
+    fence_only: bool,
+    dry_run: bool,
+    (tx, outcomes, by): Reply,
+) {
     use crate::actions::rejoin as rj;
     use crate::ui::action::ActionMsg;
     let (pr, accounts) = match promote_parts(&cfg, &shard, &instance) {
@@ -321,7 +335,7 @@ async fn tui_fence(cfg: Arc<Config>, shard: String, instance: Addr, dry_run: boo
         instance: instance.clone(),
         members: std::iter::once(pr.master).chain(pr.replicas).collect(),
         master: None,
-        fence_only: true,
+        fence_only,
         dry_run,
     };
     let Some(mut audit) = audit_log(&cfg, dry_run, &tx, outcomes, by) else { return };
@@ -330,9 +344,16 @@ async fn tui_fence(cfg: Arc<Config>, shard: String, instance: Addr, dry_run: boo
     let msg = match (dry_run, result) {
         (true, Ok(_)) => ActionMsg::Planned(Ok(())),
         (true, Err(e)) => ActionMsg::Planned(Err(e.to_string())),
-        (false, Ok(_)) => {
-            log::warn!(target: "actions", "{shard}: {instance} fenced (read-only)");
-            ActionMsg::Finished { ok: true, summary: format!("{instance} is read-only") }
+        (false, Ok(o)) => {
+            let mut summary = match &o.master {
+                Some(m) if !fence_only => format!("{instance} rejoined {shard} as a replica of {m}"),
+                _ => format!("{instance} is read-only"),
+            };
+            log::warn!(target: "actions", "{shard}: {summary}");
+            for w in &o.warnings {
+                summary.push_str(&format!("\nwarning: {w}"));
+            }
+            ActionMsg::Finished { ok: o.warnings.is_empty(), summary }
         }
         (false, Err(e)) => ActionMsg::Finished { ok: false, summary: e.to_string() },
     };

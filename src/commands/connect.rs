@@ -1,7 +1,9 @@
 //! `shardtop --connect URL`: the TUI over a `serve` collector's stream, with no database
 //! account on this machine. Each shard shows the health its collector judged, its worst lag,
-//! QPS and feed p99; the collector's events fill the events pane. Read-only: actions run on the
-//! collector (`POST /api/v1/actions`), not from this TUI, which says so when an action key is pressed.
+//! QPS and feed p99, and its servers (role, threads, source, lag, read_only); the collector's
+//! events fill the events pane. Actions run on the collector (`POST /api/v1/actions`) when it
+//! says this viewer's token may act (`GET /api/v1/access`): the same dialogs as the local TUI,
+//! planned and run there (`serve::remote_runner`). Otherwise an action key says why not.
 
 use std::path::Path;
 
@@ -31,6 +33,7 @@ pub async fn connect(cli: &Cli, url: &str, token_file: Option<&Path>, ca: Option
     };
     let remote = Remote::new(url, token, ca).map_err(|e| CommandError::new(1, e.to_string()))?;
     let (first, events) = remote.first().await.map_err(|e| CommandError::new(1, e.to_string()))?;
+    let access = remote.access().await.map_err(|e| CommandError::new(1, e.to_string()))?;
     let shards: Vec<Shard> =
         viewer::layout(&first).into_iter().map(|(name, master)| Shard::new(name, master, [], None)).collect();
     let mut fleet = Fleet::new(shards, Limits::default());
@@ -41,8 +44,8 @@ pub async fn connect(cli: &Cli, url: &str, token_file: Option<&Path>, ca: Option
     let mut app = App::new(fleet, Theme::plain(), remote.name(), crate::serve::http::KEEP_ALIVE);
     let keymap = config::keymap_path();
     let mut options = terminal_options(cli);
-    // Nothing to act on from here: the servers are the collector's.
-    options.read_only = true;
+    // Nothing to act on from here unless the collector lets this token act.
+    options.read_only |= !access.may_act;
     let profile = crate::ui::profile::configure(
         &mut app,
         &options,
@@ -52,16 +55,28 @@ pub async fn connect(cli: &Cli, url: &str, token_file: Option<&Path>, ca: Option
         keymap.as_deref(),
     )
     .map_err(|e| CommandError::new(1, e.to_string()))?;
-    app.actions_elsewhere = Some(format!(
-        "remote viewer: actions are not available in this TUI; they run on the collector: POST {}/api/v1/actions \
-         with a token that may act (docs/serve.md)",
-        url.trim_end_matches('/')
-    ));
+    let grant = crate::ui::remote_action::Grant {
+        identity: access.identity.clone(),
+        may_act: access.may_act,
+        why_not: access.why_not.clone(),
+    };
+    crate::ui::remote_action::configure(&mut app, remote.name(), &grant);
     init_event_log();
     log::info!(target: "fleet", "viewing {} shards from the collector at {}", first.len(), remote.name());
+    match (&access.identity, access.may_act) {
+        (Some(who), true) => log::info!(target: "actions", "actions run on the collector, audited as {who}"),
+        _ => log::info!(
+            target: "actions",
+            "actions unavailable: {}",
+            access.why_not.as_deref().unwrap_or("the collector does not allow them")
+        ),
+    }
+    let runner: std::sync::Arc<dyn crate::ui::action::ActionRunner> =
+        std::sync::Arc::new(crate::serve::remote_runner::RemoteRunner { remote: remote.clone() });
     let (tx, rx) = mpsc::channel::<Message>(256);
     let reader = tokio::spawn(viewer::run(remote, first, events, tx));
-    let result = crate::ui::run(app, rx, profile, crate::ui::Session::default()).await;
+    let session = crate::ui::Session { runner: Some(runner), ..crate::ui::Session::default() };
+    let result = crate::ui::run(app, rx, profile, session).await;
     reader.abort();
     result.map_err(|e| CommandError::new(1, format!("terminal: {e}")))?;
     Ok(0)

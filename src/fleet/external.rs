@@ -48,6 +48,8 @@ pub struct MetricsUpdate {
     pub notes: Vec<String>,
     /// Recent history per (shard, figure), oldest first, to fill empty charts at start-up.
     pub backfill: Vec<(usize, Figure, Vec<f64>)>,
+    /// A collector's word on each shard's members (a remote viewer's stream; `fleet::remote`).
+    pub remote: Vec<super::remote::RemoteShard>,
 }
 
 /// A value and where it came from.
@@ -171,8 +173,23 @@ impl Fleet {
                 }
             }
         }
-        for i in 0..self.shards.len() {
-            events.extend(self.rejudge(i));
+        // A collector's shards come judged: its findings replace the figures' (no events here: the
+        // viewer shows the collector's own).
+        let mut judged = vec![false; self.shards.len()];
+        if u.error.is_none() {
+            for r in u.remote.iter().filter(|r| !r.members.is_empty()) {
+                if let Some(j) = judged.get_mut(r.shard) {
+                    *j = true;
+                }
+            }
+        }
+        for (i, judged) in judged.into_iter().enumerate() {
+            if !judged {
+                events.extend(self.rejudge(i));
+            }
+        }
+        if u.error.is_none() {
+            self.apply_remote(u.at, &u.remote);
         }
         events
     }
@@ -264,6 +281,7 @@ mod tests {
             error: error.map(Into::into),
             notes: Vec::new(),
             backfill: Vec::new(),
+            remote: Vec::new(),
         }
     }
 

@@ -73,6 +73,7 @@ impl MetricsClient {
             error: None,
             notes: Vec::new(),
             backfill: Vec::new(),
+            remote: Vec::new(),
         };
         let queries = [
             (Figure::Qps, &self.cfg.qps),
@@ -120,6 +121,7 @@ impl MetricsClient {
             error: None,
             notes: Vec::new(),
             backfill: Vec::new(),
+            remote: Vec::new(),
         };
         if self.cfg.kind != MetricsKind::Prometheus {
             return update;

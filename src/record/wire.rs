@@ -252,6 +252,7 @@ pub fn metrics_from(at_ms: i64, b: &[u8]) -> Result<MetricsUpdate, String> {
         error: rec.error,
         notes: rec.notes,
         backfill,
+        remote: Vec::new(),
     })
 }
 
@@ -427,6 +428,7 @@ mod tests {
             error: None,
             notes: vec!["n".into()],
             backfill: vec![(0, Figure::Lag, vec![1.0, 2.0])],
+            remote: Vec::new(),
         };
         let back = metrics_from(5000, &metrics_bytes(&u)).unwrap();
         assert_eq!((back.values, back.backfill, back.notes), (u.values, u.backfill, u.notes));

@@ -1,5 +1,5 @@
-//! Actions from remote viewers: `POST /api/v1/actions` runs a promotion, a failover, a fence or
-//! a checksum on the collector, with the collector's config and accounts, audited there under the name of the token
+//! Actions from remote viewers: `POST /api/v1/actions` runs a promotion, a failover, a fence, a
+//! rejoin or a checksum on the collector, with the collector's config and accounts, audited there under the name of the token
 //! that asked. A read-only token, a collector without tokens, or one whose config leaves actions
 //! off is refused (403) before anything runs.
 //!
@@ -90,17 +90,40 @@ pub async fn stop(
     }
 }
 
+/// The actions a viewer may ask for.
+pub const ACTIONS: [&str; 5] = ["promote", "failover", "fence", "rejoin", "checksum"];
+
+/// `GET /api/v1/access`: what the caller's token may do here — who the audit log would name, and
+/// whether actions would run (and if not, why). No secret: the token itself is never in it.
+pub async fn access(State(state): State<AppState>, req: Request) -> Response {
+    let caller = req.extensions().get::<Caller>().cloned();
+    let enabled = state.actions.is_some();
+    let verdict = authorize(caller.as_ref(), enabled);
+    let body = json!({
+        "identity": caller.as_ref().and_then(|c| c.name.clone()),
+        "grant": match caller.map(|c| c.grant) {
+            Some(Grant::Full) => "act",
+            _ => "read",
+        },
+        "actions_enabled": enabled,
+        "may_act": verdict.is_ok(),
+        "actions": if verdict.is_ok() { ACTIONS.to_vec() } else { Vec::new() },
+        "why_not": verdict.err().map(|(_, why)| why),
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string() + "\n").into_response()
+}
+
 /// What a viewer asks for.
 #[derive(Deserialize, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
-    /// `promote` or `checksum`.
+    /// One of [`ACTIONS`].
     pub action: String,
     pub shard: String,
     /// The replica to promote (`host:port`); for a failover, optional (shardtop chooses).
     #[serde(default)]
     pub to: Option<String>,
-    /// The server to fence (`host:port`).
+    /// The server to fence or rejoin (`host:port`).
     #[serde(default)]
     pub instance: Option<String>,
     /// Check and plan only: nothing is written, nothing audited.
@@ -219,9 +242,15 @@ fn kind_of(fleet: &crate::fleet::Fleet, ask: &ActionRequest) -> Result<(usize, A
             Some(instance) => ActionKind::Fence { shard: index, instance },
             None => return Err(bad("fence needs `instance`: the server to make read-only (host:port)")),
         },
+        "rejoin" => match addr("instance", ask.instance.as_deref())? {
+            Some(instance) => ActionKind::Rejoin { shard: index, instance },
+            None => {
+                return Err(bad("rejoin needs `instance`: the former master to make a replica again (host:port)"));
+            }
+        },
         "checksum" => ActionKind::Checksum { shard: index },
         other => {
-            return Err(bad(&format!("unknown action {other:?}: promote, failover, fence or checksum")));
+            return Err(bad(&format!("unknown action {other:?}: {}", ACTIONS.join(", "))));
         }
     };
     Ok((index, kind))
@@ -268,9 +297,10 @@ pub fn line(m: &ActionMsg) -> Option<Value> {
                 "plan": steps.iter().map(|s| json!({"name": s.name, "what": s.what})).collect::<Vec<_>>(),
                 "tables": tables.iter().map(|t| t.describe()).collect::<Vec<_>>(),
             }),
-            ChecksumEvent::Chunk { db, tbl, done_rows, total_rows, .. } => {
-                json!({"chunk": {"table": format!("{db}.{tbl}"), "done_rows": done_rows, "total_rows": total_rows}})
-            }
+            ChecksumEvent::Chunk { db, tbl, chunk, rows, chunk_size, done_rows, total_rows, .. } => json!({"chunk": {
+                "table": format!("{db}.{tbl}"), "chunk": chunk, "rows": rows, "chunk_size": chunk_size,
+                "done_rows": done_rows, "total_rows": total_rows,
+            }}),
             ChecksumEvent::Paused { reason } => json!({ "paused": reason }),
             ChecksumEvent::Resumed => json!({ "resumed": true }),
             ChecksumEvent::Note { text } => json!({ "note": text }),

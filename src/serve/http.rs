@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::Stream;
 use tokio::net::TcpListener;
+use tokio::sync::broadcast::Receiver;
 use tokio_rustls::rustls::ServerConfig;
 
 use super::access::{Grant, Tokens};
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/stream", get(stream))
+        .route("/api/v1/access", get(super::actions::access))
         .route("/api/v1/actions", post(super::actions::start))
         .route("/api/v1/actions/{id}/stop", post(super::actions::stop))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -97,21 +99,22 @@ async fn snapshot(State(state): State<AppState>) -> Response {
 /// from a collector that stopped answering by it (a comment line, a few bytes).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
-/// Server-sent events: a `full` frame, then a `changes` frame per sweep that changed something;
-/// a viewer too slow to keep up gets a new `full` frame instead of the ones it missed.
+/// Server-sent events: a `full` frame (once the collector's first sweep has closed: keep-alives
+/// until then), then a `changes` frame per sweep that changed something; a viewer too slow to
+/// keep up gets a new `full` frame instead of the ones it missed.
 async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let hub = state.hub.clone();
-    let (full, rx) = hub.subscribe();
-    let first = Some(full);
-    let s = futures::stream::unfold((hub, rx, first), |(hub, mut rx, first)| async move {
-        if let Some(full) = first {
-            return Some((Ok(SseEvent::default().event("full").data(full)), (hub, rx, None)));
-        }
+    let s = futures::stream::unfold((hub, None::<Receiver<Arc<str>>>), |(hub, rx)| async move {
+        let Some(mut rx) = rx else {
+            hub.first_sweep().await;
+            let (full, rx) = hub.subscribe();
+            return Some((Ok(SseEvent::default().event("full").data(full)), (hub, Some(rx))));
+        };
         match rx.recv().await {
-            Ok(frame) => Some((Ok(SseEvent::default().event("changes").data(&*frame)), (hub, rx, None))),
+            Ok(frame) => Some((Ok(SseEvent::default().event("changes").data(&*frame)), (hub, Some(rx)))),
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                 let (full, fresh) = hub.subscribe();
-                Some((Ok(SseEvent::default().event("full").data(full)), (hub, fresh, None)))
+                Some((Ok(SseEvent::default().event("full").data(full)), (hub, Some(fresh))))
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
@@ -122,7 +125,7 @@ async fn stream(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        "404 not found: /healthz, /metrics, /api/v1/snapshot, /api/v1/stream, POST /api/v1/actions\n",
+        "404 not found: /healthz, /metrics, /api/v1/snapshot, /api/v1/stream, /api/v1/access, POST /api/v1/actions\n",
     )
         .into_response()
 }

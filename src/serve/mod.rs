@@ -13,7 +13,9 @@ pub mod actions;
 pub mod collector;
 pub mod exposition;
 pub mod http;
+pub mod members;
 pub mod partition;
+pub mod remote_runner;
 pub mod stream;
 pub mod viewer;
 

@@ -23,6 +23,8 @@ pub struct Hub {
     order: Mutex<Vec<String>>,
     /// The fleet's health and counts as last sent (`null` before the first sweep).
     fleet: Mutex<Value>,
+    /// Whether a sweep has closed: before it the collector knows no shard's state.
+    swept: tokio::sync::watch::Sender<bool>,
 }
 
 impl Hub {
@@ -32,7 +34,15 @@ impl Hub {
             last: Mutex::new(HashMap::new()),
             order: Mutex::new(Vec::new()),
             fleet: Mutex::new(Value::Null),
+            swept: tokio::sync::watch::channel(false).0,
         })
+    }
+
+    /// Until the first sweep has been published: a viewer that connects to a collector in its
+    /// first interval would otherwise lay out no shard at all.
+    pub async fn first_sweep(&self) {
+        let mut rx = self.swept.subscribe();
+        let _ = rx.wait_for(|swept| *swept).await;
     }
 
     /// The frame with every shard's summary, and a receiver for what follows it: taken together,
@@ -68,6 +78,8 @@ struct Summary<'a> {
     qps: Option<Value>,
     feed_p99_ms: Option<Value>,
     problems: Vec<ProblemSummary<'a>>,
+    /// Each server's role, threads, source, lag, read_only and health (`members`).
+    members: Value,
 }
 
 #[derive(Serialize)]
@@ -106,6 +118,7 @@ fn summary(s: &Shard) -> Value {
                 message: &p.message,
             })
             .collect(),
+        members: super::members::members(s),
     };
     serde_json::to_value(sum).unwrap_or(Value::Null)
 }
@@ -155,7 +168,12 @@ fn delta(was: &Value, now: &Value) -> Option<Value> {
     let (Some(was), Some(now)) = (was.as_object(), now.as_object()) else { return Some(now.clone()) };
     let mut out = serde_json::Map::new();
     for (k, v) in now {
-        if was.get(k) != Some(v) {
+        if k == "members" {
+            // Members change one field at a time: only those go (`members::delta`).
+            if let Some(d) = super::members::delta(&was[k.as_str()], v) {
+                out.insert(k.clone(), d);
+            }
+        } else if was.get(k) != Some(v) {
             out.insert(k.clone(), v.clone());
         }
     }
@@ -197,6 +215,7 @@ impl SweepConsumer for Publisher {
                 Some(was) => {
                     keep_rate_within_band(was, &mut now);
                     keep_problems_with_same_rules(was, &mut now);
+                    super::members::keep_lags_within_band(&was["members"], &mut now["members"]);
                     if let Some(d) = delta(was, &now) {
                         last.insert(s.name.clone(), now);
                         changed.insert(s.name.clone(), d);
@@ -210,6 +229,7 @@ impl SweepConsumer for Publisher {
                 *order = sweep.fleet.shards.iter().map(|s| s.name.clone()).collect();
             }
         }
+        self.hub.swept.send_if_modified(|swept| !std::mem::replace(swept, true));
         if changed.is_empty() && sweep.events.is_empty() {
             return;
         }
@@ -255,8 +275,8 @@ mod tests {
     use super::*;
     use crate::serve::tests::{fleet, sample};
 
-    #[test]
-    fn a_viewer_gets_the_full_state_then_only_changes() {
+    #[tokio::test]
+    async fn a_viewer_gets_the_full_state_then_only_changes() {
         let hub = Hub::new();
         let mut p = Publisher::new(hub.clone());
         let mut f = fleet();
@@ -265,7 +285,13 @@ mod tests {
             let u = sample(0, i, now, true);
             f.apply(0, i, u.sample);
         }
+        let waiting = hub.clone();
+        let first = tokio::spawn(async move { waiting.first_sweep().await });
         p.on_sweep(&Sweep { number: 1, at: now, fleet: &f, events: &[] });
+        tokio::time::timeout(std::time::Duration::from_secs(5), first)
+            .await
+            .expect("after the first sweep")
+            .expect("task");
         let (full, mut rx) = hub.subscribe();
         assert!(full.contains("\"kind\":\"full\"") && full.contains("\"name\":\"s1\""), "{full}");
         // Nothing changed: nothing sent.
@@ -276,6 +302,13 @@ mod tests {
         p.on_sweep(&Sweep { number: 3, at: now, fleet: &f, events: &events });
         let frame = rx.try_recv().expect("a change frame");
         assert!(frame.contains("\"kind\":\"changes\"") && frame.contains("sql_thread"), "{frame}");
+        // The replica's changed fields only, by its address.
+        let v: Value = serde_json::from_str(&frame).expect("JSON");
+        assert_eq!(
+            v["shards"]["s1"]["members"],
+            serde_json::json!({"db-b:3306": {"health": "critical", "lag": null, "sql": false}}),
+            "{frame}"
+        );
         assert!(frame.contains("\"critical\":1"), "{frame}");
     }
 

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::fleet::external::{Figure, MetricsUpdate};
+use crate::fleet::remote::{RemoteMember, RemoteShard, rule_name};
 use crate::fleet::{Addr, Health, Source};
 
 /// A collector to read from.
@@ -44,6 +45,24 @@ pub struct ShardFrame {
     pub worst_lag_seconds: Option<f64>,
     pub qps: Option<f64>,
     pub feed_p99_ms: Option<f64>,
+    /// `up`, `suspect`, `unreachable`, `dead` (collectors before members: absent).
+    #[serde(default)]
+    pub master_state: Option<String>,
+    /// Each server by address (`serve::members`).
+    #[serde(default)]
+    pub members: serde_json::Value,
+    #[serde(default)]
+    pub problems: Vec<ProblemFrame>,
+}
+
+/// A finding as the stream carries it.
+#[derive(Deserialize, serde::Serialize, Debug, Clone, PartialEq)]
+pub struct ProblemFrame {
+    pub severity: Health,
+    pub rule: String,
+    #[serde(default)]
+    pub instance: Option<String>,
+    pub message: String,
 }
 
 #[derive(Deserialize, Debug)]
@@ -85,7 +104,13 @@ fn shard_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<serde_json::
 fn merge(state: &mut HashMap<String, serde_json::Value>, shard: serde_json::Value) {
     let Some(name) = shard["name"].as_str().map(str::to_string) else { return };
     match (state.get_mut(&name).and_then(serde_json::Value::as_object_mut), shard) {
-        (Some(have), serde_json::Value::Object(fields)) => have.extend(fields),
+        (Some(have), serde_json::Value::Object(mut fields)) => {
+            // Members come as the fields that changed, per server.
+            if let (Some(changes), Some(members)) = (fields.remove("members"), have.get_mut("members")) {
+                super::members::merge(members, changes);
+            }
+            have.extend(fields)
+        }
         (_, whole) => {
             state.insert(name, whole);
         }
@@ -113,6 +138,20 @@ impl Remote {
         }
         let client = builder.build().map_err(|e| ViewerError::Http { url: url.into(), message: e.to_string() })?;
         Ok(Remote { base: url.trim_end_matches('/').to_string(), token, client })
+    }
+
+    /// `path` on the collector.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request to `path` on the collector, with this viewer's token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.client.request(method, self.url(path));
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
     }
 
     /// The collector's address, for the title.
@@ -229,9 +268,11 @@ fn parse_event(block: &str) -> Option<(String, String)> {
 /// The figures of every shard in `layout` order, as one metrics update from source 0.
 fn update(layout: &[String], state: &HashMap<String, serde_json::Value>) -> MetricsUpdate {
     let mut values = Vec::new();
+    let mut remote = Vec::new();
     for (k, name) in layout.iter().enumerate() {
         let Some(s) = state.get(name).and_then(|v| ShardFrame::deserialize(v).ok()) else { continue };
         values.push((k, Figure::Health, f64::from(s.health.exit_code())));
+        remote.extend(remote_shard(k, &s));
         for (figure, v) in [(Figure::Qps, s.qps), (Figure::Lag, s.worst_lag_seconds), (Figure::FeedP99, s.feed_p99_ms)]
         {
             if let Some(v) = v {
@@ -247,7 +288,40 @@ fn update(layout: &[String], state: &HashMap<String, serde_json::Value>) -> Metr
         error: None,
         notes: Vec::new(),
         backfill: Vec::new(),
+        remote,
     }
+}
+
+/// A shard's members, master state and findings as the model takes them; `None` from a
+/// collector that sends no members.
+fn remote_shard(k: usize, s: &ShardFrame) -> Option<RemoteShard> {
+    let members = s.members.as_object().filter(|m| !m.is_empty())?;
+    let addr = |a: &str| a.parse::<Addr>().unwrap_or_else(|_| Addr::new(a, 0));
+    let members = members
+        .iter()
+        .map(|(a, m)| RemoteMember {
+            addr: addr(a),
+            master: m["role"] == "master",
+            up: m["up"].as_bool().unwrap_or(false),
+            health: Health::deserialize(&m["health"]).unwrap_or(Health::Unknown),
+            read_only: m["read_only"].as_bool(),
+            source: m["source"].as_str().map(addr),
+            io: m["io"].as_bool(),
+            sql: m["sql"].as_bool(),
+            lag: m["lag"].as_f64(),
+        })
+        .collect();
+    let problems = s
+        .problems
+        .iter()
+        .map(|p| crate::fleet::Problem {
+            severity: p.severity,
+            rule: rule_name(&p.rule),
+            instance: p.instance.as_deref().map(addr),
+            message: p.message.clone(),
+        })
+        .collect();
+    Some(RemoteShard { shard: k, master_state: s.master_state.clone(), health: s.health, members, problems })
 }
 
 /// Feed `tx` from the stream until the receiver goes: each frame is one metrics update; the
@@ -365,6 +439,38 @@ mod tests {
         merge(&mut state, serde_json::json!({"name": "s1", "health": "ok", "feed_p99_ms": null}));
         let u = update(&layout, &state);
         assert_eq!(u.values, vec![(1, Figure::Health, 0.0), (1, Figure::Qps, 1200.0)]);
+    }
+
+    #[test]
+    fn members_merge_field_by_field_and_reach_the_model_with_the_collectors_findings() {
+        let full = serde_json::json!({"name": "s1", "master": "db1:3306", "health": "critical", "master_state": "up",
+            "members": {"db1:3306": {"role": "master", "up": true, "health": "ok", "read_only": false, "lag": null},
+                        "db2:3306": {"role": "replica", "up": true, "health": "ok", "read_only": true,
+                                     "source": "db1:3306", "io": true, "sql": true, "lag": 0}},
+            "problems": [{"severity": "critical", "rule": "sql_thread", "instance": "db2:3306", "message": "SQL thread stopped"}]});
+        let mut state = HashMap::new();
+        merge(&mut state, full);
+        let changes: Frame = serde_json::from_str(
+            r#"{"kind":"changes","shards":{"s1":{"members":{"db2:3306":{"sql":false,"health":"critical"}}}}}"#,
+        )
+        .expect("frame");
+        for s in changes.shards {
+            merge(&mut state, s);
+        }
+        assert_eq!(state["s1"]["members"]["db2:3306"]["sql"], false);
+        assert_eq!(state["s1"]["members"]["db2:3306"]["source"], "db1:3306", "the fields that did not change stay");
+        let u = update(&["s1".to_string()], &state);
+        let [rs] = u.remote.as_slice() else { panic!("one shard: {:?}", u.remote) };
+        assert_eq!((rs.shard, rs.health, rs.master_state.as_deref()), (0, Health::Critical, Some("up")));
+        let db2 = rs.members.iter().find(|m| m.addr == Addr::new("db2", 3306)).expect("db2");
+        assert_eq!(
+            (db2.master, db2.sql, db2.io, db2.lag, db2.health),
+            (false, Some(false), Some(true), Some(0.0), Health::Critical)
+        );
+        assert_eq!(rs.problems[0].rule, "sql_thread");
+        // A collector that sends no members: the model is left to the figures.
+        merge(&mut state, serde_json::json!({"name": "s2", "master": "db9:3306", "health": "ok"}));
+        assert!(update(&["s2".to_string()], &state).remote.is_empty());
     }
 
     #[test]

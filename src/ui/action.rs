@@ -30,6 +30,12 @@ pub enum ActionKind {
         shard: usize,
         instance: Addr,
     },
+    /// A former master back as a replica of the shard's master now (fenced first), when its
+    /// history is a prefix of the master's (`actions::rejoin`).
+    Rejoin {
+        shard: usize,
+        instance: Addr,
+    },
     Checksum {
         shard: usize,
     },
@@ -145,6 +151,8 @@ pub struct ActionDialog {
     /// Checksum progress: rows done, rows estimated.
     pub rows: Option<(u64, u64)>,
     pub stop_requested: bool,
+    /// Where it runs when not here: the collector of a remote viewer (`ui::remote_action`).
+    pub on: Option<String>,
 }
 
 impl ActionDialog {
@@ -160,6 +168,7 @@ impl ActionDialog {
             note: None,
             rows: None,
             stop_requested: false,
+            on: None,
         }
     }
 
@@ -173,6 +182,9 @@ impl ActionDialog {
                 format!("Fail over {}: a replica takes over from the dead master", self.shard_name)
             }
             ActionKind::Fence { instance, .. } => format!("Fence {instance} in {}: read-only", self.shard_name),
+            ActionKind::Rejoin { instance, .. } => {
+                format!("Rejoin {instance} to {} as a replica of its master", self.shard_name)
+            }
             ActionKind::Checksum { .. } => format!("Checksum shard {}", self.shard_name),
         }
     }

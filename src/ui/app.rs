@@ -203,6 +203,8 @@ pub struct App {
     /// Why actions are not offered here, when it is not `--read-only` or kiosk mode (a remote
     /// viewer: they run on the collector).
     pub actions_elsewhere: Option<String>,
+    /// The collector a remote viewer's actions run on, when its token may act (`remote_action`).
+    pub actions_remote: Option<String>,
     /// The open action dialog, if any.
     pub dialog: Option<super::action::ActionDialog>,
     /// The wall's hour of fleet figures, last events and feed bottlenecks.
@@ -254,6 +256,7 @@ impl App {
             repaint: false,
             actions_configured: false,
             actions_elsewhere: None,
+            actions_remote: None,
             dialog: None,
             wall: super::wall::Wall::default(),
             panels: Vec::new(),
@@ -278,6 +281,7 @@ impl App {
         let Some(name) = self.fleet.shards.get(shard).map(|s| s.name.clone()) else { return };
         if let Some(why) = &self.actions_elsewhere {
             log::warn!(target: "actions", "{why}");
+            self.dialog = Some(super::remote_action::unavailable(kind, name, why));
             return;
         }
         if !self.actions_allowed() {
@@ -288,7 +292,9 @@ impl App {
             log::warn!(target: "actions", "actions are disabled: set [actions] enabled = true in the config to promote or checksum");
             return;
         }
-        self.dialog = Some(super::action::ActionDialog::new(kind.clone(), name));
+        let mut dialog = super::action::ActionDialog::new(kind.clone(), name);
+        dialog.on = self.actions_remote.clone();
+        self.dialog = Some(dialog);
         self.effects.push(Effect::Action(ActionEffect::Plan(kind)));
     }
 
@@ -528,7 +534,7 @@ impl App {
                     log::warn!(target: "actions", "promotion starts from a replica in the shard detail (Enter on a shard)");
                 }
             }
-            Action::Fence => {
+            Action::Fence | Action::Rejoin => {
                 let target = match self.view {
                     View::Detail(s) => {
                         self.fleet.shards.get(s).and_then(|sh| sh.instances.get(self.detail_selected)).map(|i| (s, i))
@@ -541,11 +547,17 @@ impl App {
                             || i.problems.iter().any(|p| p.rule == "zombie_master") =>
                     {
                         let instance = i.addr.clone();
-                        self.open_action(super::action::ActionKind::Fence { shard: s, instance }, s);
+                        let kind = match action {
+                            Action::Rejoin => super::action::ActionKind::Rejoin { shard: s, instance },
+                            _ => super::action::ActionKind::Fence { shard: s, instance },
+                        };
+                        self.open_action(kind, s);
                     }
-                    _ => {
-                        log::warn!(target: "actions", "select a server other than the master in the shard detail to fence it")
-                    }
+                    _ => log::warn!(
+                        target: "actions",
+                        "select a server other than the master in the shard detail to {} it",
+                        action.name()
+                    ),
                 }
             }
             Action::Checksum => {
@@ -952,7 +964,12 @@ pub(crate) mod tests {
         app.actions_configured = true;
         key(&mut app, KeyCode::Char('s'));
         app.actions_elsewhere = Some("remote viewer: actions run on the collector".into());
-        assert!(key(&mut app, KeyCode::Char('C')).is_empty() && app.dialog.is_none());
+        assert!(key(&mut app, KeyCode::Char('C')).is_empty(), "nothing is planned");
+        assert!(
+            matches!(app.dialog.as_ref().map(|d| &d.phase), Some(Phase::Done { ok: false, .. })),
+            "but why is said"
+        );
+        key(&mut app, KeyCode::Esc);
         app.actions_elsewhere = None;
         key(&mut app, KeyCode::Char('C'));
         assert_eq!(app.dialog.as_ref().map(|d| d.kind.clone()), Some(ActionKind::Checksum { shard: 0 }));

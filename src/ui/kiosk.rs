@@ -409,6 +409,7 @@ mod tests {
             error: error.map(str::to_string),
             notes: Vec::new(),
             backfill: Vec::new(),
+            remote: Vec::new(),
         };
         app.update(crate::ui::app::Message::Metrics(update(t0, None)));
         assert_eq!(data_age(&app), Some(0.0));

@@ -8,6 +8,7 @@ pub mod kiosk;
 pub mod markers;
 pub mod panels;
 pub mod profile;
+pub mod remote_action;
 pub mod render;
 pub mod replay;
 pub mod replay_run;
@@ -616,6 +617,7 @@ mod tests {
             error: error.map(Into::into),
             notes: Vec::new(),
             backfill: Vec::new(),
+            remote: Vec::new(),
         };
         let ok = update(vec![(0, Figure::Qps, 4321.0), (0, Figure::FeedP99, 12.0)], None);
         let down = update(vec![], Some("qps: no answer within the timeout"));

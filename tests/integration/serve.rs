@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use crate::common::{Sandbox, eventually, note};
 
+/// Remote viewers' actions through the viewer-side runner (`serve/remote.rs`).
+mod remote;
+
 /// A child process killed when the test ends, however it ends.
 struct Proc {
     child: Child,

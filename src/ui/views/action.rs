@@ -15,6 +15,10 @@ const SPELLED_OUT: &[&str] = &["candidate", "may_be_lost"];
 pub fn draw(app: &App, d: &ActionDialog, frame: &mut Frame, area: Rect) {
     let t = &app.theme;
     let mut lines: Vec<Line> = Vec::new();
+    // A remote viewer's action: planned and run by its collector, with the collector's accounts.
+    if let Some(on) = &d.on {
+        lines.push(Line::styled(format!("on the collector {on}"), t.muted));
+    }
     if !d.checks.is_empty() {
         // Passing checks fold into one line so the plan and the prompt fit on a small screen.
         let spelled = |c: &&crate::actions::Check| !c.ok || SPELLED_OUT.contains(&c.name);
@@ -84,7 +88,9 @@ pub fn draw(app: &App, d: &ActionDialog, frame: &mut Frame, area: Rect) {
             match d.kind {
                 crate::ui::action::ActionKind::Promote { .. } => " running — a promotion cannot be abandoned halfway",
                 crate::ui::action::ActionKind::Failover { .. } => " running — a failover cannot be abandoned halfway",
-                crate::ui::action::ActionKind::Fence { .. } => " running",
+                crate::ui::action::ActionKind::Fence { .. } | crate::ui::action::ActionKind::Rejoin { .. } => {
+                    " running"
+                }
                 crate::ui::action::ActionKind::Checksum { .. } => " running — Esc stops after the current chunk",
             },
             t.muted,

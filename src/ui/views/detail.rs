@@ -169,6 +169,23 @@ fn semi_sync_line<'a>(t: &Theme, ss: &SemiSync) -> Line<'a> {
     Line::from(spans)
 }
 
+/// A remote viewer's server: what its collector says of it (role, read_only, its link), no more.
+fn remote_lines<'a>(t: &Theme, inst: &crate::fleet::Instance) -> Vec<Line<'a>> {
+    let Some(s) = &inst.status else { return Vec::new() };
+    let mut l = vec![Span::styled("as its collector sees it: ", t.muted)];
+    l.extend(kv(t, "read_only", yes_no(s.read_only).into(), t.text));
+    let mut lines = vec![Line::from(l)];
+    for link in &s.replication {
+        let mut l =
+            vec![Span::styled("replicates from ", t.muted), Span::styled(format!("{}  ", link.source), t.accent)];
+        let io = link.io_state == crate::fleet::status::IoState::Running;
+        l.extend(kv(t, "io", yes_no(io).into(), if io { t.text } else { t.crit }));
+        l.extend(kv(t, "sql", yes_no(link.sql_running).into(), if link.sql_running { t.text } else { t.crit }));
+        lines.push(Line::from(l));
+    }
+    lines
+}
+
 fn short_version(v: &str) -> String {
     v.split('-').take(2).collect::<Vec<_>>().join("-")
 }
@@ -195,7 +212,9 @@ fn draw_info(app: &App, frame: &mut Frame, area: Rect, shard: &Shard, inst: &Ins
     if let Some(via) = &inst.discovered_via {
         lines.push(Line::styled(format!("discovered: {via}{}", if inst.gone { " (gone)" } else { "" }), t.muted));
     }
-    if let Some(s) = &inst.status {
+    if shard.metrics_only {
+        lines.extend(remote_lines(t, inst));
+    } else if let Some(s) = &inst.status {
         let mut l1 = Vec::new();
         l1.extend(kv(t, "version", s.version.clone(), t.text));
         l1.extend(kv(t, "server_id", s.server_id.to_string(), t.text));

@@ -37,8 +37,10 @@ pub const OWNERS: &[(&str, &[&str])] = &[
     // candidate behind, s39 both replicas behind) or SIGSTOPped (s36), then failed over; s40 is
     // s34's global upstream.
     ("failover", &["s34", "s35", "s36", "s37", "s38", "s39", "s40"]),
-    // `shardtop serve`: s44 has a replica's SQL thread stopped and started (seen through Prometheus),
-    // s45 is read, s46 is read with a wrong password, s47 only configured.
+    // `shardtop serve`: s44 has a replica's SQL thread stopped and started (seen through Prometheus);
+    // s45 is read; s46 is read with a wrong password, promoted and back remotely, and a replica
+    // fenced through the viewer-side runner; s47 is configured only, broken (partitions), a replica
+    // fenced remotely, and its master SIGKILLed, failed over remotely, rejoined and promoted back.
     ("serve", &["s44", "s45", "s46", "s47"]),
     // Issue 17 §1: the fault-injection soak (every shard takes faults; r1 behind a proxy, r2 by name).
     ("soak", &["s51", "s52", "s53", "s54"]),

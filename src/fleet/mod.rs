@@ -12,6 +12,7 @@ pub mod model;
 mod news;
 pub mod promotion;
 pub mod rates;
+pub mod relayout;
 pub mod remote;
 pub mod status;
 #[cfg(test)]

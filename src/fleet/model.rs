@@ -246,7 +246,7 @@ impl Shard {
 
     /// Re-judges every member; `anomalies` (from `anomaly::check`) go to the
     /// member they name, or stay shard-wide.
-    fn evaluate(&mut self, limits: &Limits, anomalies: Vec<Problem>) {
+    pub(super) fn evaluate(&mut self, limits: &Limits, anomalies: Vec<Problem>) {
         if self.metrics_only {
             self.problems =
                 external_problems(&self.external, limits.lag_warn.as_secs_f64(), limits.lag_crit.as_secs_f64());

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::fleet::external::{Figure, MetricsUpdate};
+use crate::fleet::relayout::Relayout;
 use crate::fleet::remote::{RemoteMember, RemoteShard, rule_name};
 use crate::fleet::{Addr, Health, Source};
 
@@ -325,14 +326,17 @@ fn remote_shard(k: usize, s: &ShardFrame) -> Option<RemoteShard> {
 }
 
 /// Feed `tx` from the stream until the receiver goes: each frame is one metrics update; the
-/// collector's events are logged. A lost stream is said, and reconnected with backoff.
-pub async fn run<T: From<MetricsUpdate> + Send + 'static>(
+/// collector's events are logged. A lost stream is said, and reconnected with backoff; when the
+/// reconnected collector lists other shards (restarted with another config), a [`Relayout`]
+/// with its list goes first, and the updates after it address shards in that list's order.
+pub async fn run<T: From<MetricsUpdate> + From<Relayout> + Send + 'static>(
     remote: Remote,
     first: Vec<ShardFrame>,
     mut events: Events,
     tx: mpsc::Sender<T>,
 ) {
-    let layout: Vec<String> = first.iter().map(|s| s.name.clone()).collect();
+    let mut shape = self::layout(&first);
+    let mut layout: Vec<String> = shape.iter().map(|(n, _)| n.clone()).collect();
     let as_state = |shards: Vec<ShardFrame>| -> HashMap<String, serde_json::Value> {
         shards.into_iter().filter_map(|s| Some((s.name.clone(), serde_json::to_value(&s).ok()?))).collect()
     };
@@ -384,6 +388,14 @@ pub async fn run<T: From<MetricsUpdate> + Send + 'static>(
             backoff = (backoff * 2).min(Duration::from_secs(30));
             match tokio::time::timeout(CONNECT_LIMIT, remote.first()).await {
                 Ok(Ok((shards, fresh))) => {
+                    let now = self::layout(&shards);
+                    if now != shape {
+                        if tx.send(Relayout { shards: now.clone() }.into()).await.is_err() {
+                            return;
+                        }
+                        layout = now.iter().map(|(n, _)| n.clone()).collect();
+                        shape = now;
+                    }
                     state = as_state(shards);
                     events = fresh;
                     log::info!(target: "fleet", "{}: stream back", remote.name());

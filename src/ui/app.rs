@@ -15,6 +15,7 @@ use crate::keymap::{Action, Keymap};
 use crate::poll::{Slot, Update};
 
 mod nav;
+mod relayout;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortKey {
     Health,
@@ -109,6 +110,14 @@ pub enum Message {
     WallHistory(Vec<super::wall::Point>),
     /// The fleet around the same time yesterday, read from a recording (`ui::yesterday`).
     WallYesterday(Vec<super::wall::Point>),
+    /// A remote viewer's collector lists other shards now (`app::relayout`).
+    Relayout(crate::fleet::relayout::Relayout),
+}
+
+impl From<crate::fleet::relayout::Relayout> for Message {
+    fn from(r: crate::fleet::relayout::Relayout) -> Self {
+        Message::Relayout(r)
+    }
 }
 
 impl From<crate::metrics::markers::MarkerUpdate> for Message {
@@ -410,6 +419,7 @@ impl App {
                 self.dirty = true;
                 Vec::new()
             }
+            Message::Relayout(r) => self.relayout(&r.shards),
             Message::Panel(u) => {
                 self.dirty = true;
                 match self.panels.get_mut(u.index) {

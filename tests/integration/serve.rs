@@ -12,6 +12,9 @@ use crate::common::{Sandbox, eventually, note};
 /// Remote viewers' actions through the viewer-side runner (`serve/remote.rs`).
 mod remote;
 
+/// A remote viewer laid out anew when its collector comes back with other shards (`serve/relayout.rs`).
+mod relayout;
+
 /// A child process killed when the test ends, however it ends.
 struct Proc {
     child: Child,

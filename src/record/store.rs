@@ -105,6 +105,18 @@ pub struct Block {
     pub data: Vec<u8>,
 }
 
+#[path = "store_read.rs"]
+mod read;
+
+/// A stored block, decompressed into a buffer that the next block reuses.
+pub struct BlockRef<'a> {
+    pub id: i64,
+    pub session: i64,
+    pub t0_ms: i64,
+    pub t1_ms: i64,
+    pub data: &'a [u8],
+}
+
 /// A recorder's run: the fleet layout it started from, and when.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -437,41 +449,6 @@ impl Store {
                 why: format!("session {id}: layout: {e}"),
             })?;
             out.push(Session { id, started_ms, layout });
-        }
-        Ok(out)
-    }
-
-    /// The blocks of `session` that overlap `[from_ms, to_ms]`, oldest first, decompressed; from
-    /// format version 3 on, from the first block of the chain of the first of them (what decoding
-    /// them needs).
-    pub fn blocks(&self, session: i64, from_ms: i64, to_ms: i64) -> Result<Vec<Block>, StoreError> {
-        let sql = if self.version >= 3 {
-            "SELECT id, session, t0_ms, t1_ms, codec, data, raw_bytes FROM blocks
-             WHERE session = ?1 AND t0_ms <= ?3 AND id >=
-                 (SELECT min(chain) FROM blocks WHERE session = ?1 AND t1_ms >= ?2 AND t0_ms <= ?3)
-             ORDER BY id"
-        } else {
-            "SELECT id, session, t0_ms, t1_ms, codec, data, raw_bytes FROM blocks
-             WHERE session = ?1 AND t1_ms >= ?2 AND t0_ms <= ?3 ORDER BY t0_ms, id"
-        };
-        let mut q = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        let rows = q
-            .query_map(params![session, from_ms, to_ms], |r| {
-                let raw: i64 = r.get(6)?;
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get::<_, Vec<u8>>(5)?, raw))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, session, t0_ms, t1_ms, codec, data, raw) = row.map_err(|e| self.err(e))?;
-            let corrupt = |why: String| StoreError::Corrupt { path: self.path.clone(), block: id, why };
-            if codec != "zstd" {
-                return Err(corrupt(format!("unknown codec {codec:?}")));
-            }
-            // The row says the size: one allocation of it (a wrong size is a corrupt block).
-            let size = usize::try_from(raw).map_err(|_| corrupt(format!("raw size {raw}")))?;
-            let data = zstd::bulk::decompress(&data, size).map_err(|e| corrupt(format!("decompress: {e}")))?;
-            out.push(Block { id, session, t0_ms, t1_ms, data });
         }
         Ok(out)
     }

@@ -615,6 +615,32 @@ mod tests {
     }
 
     #[test]
+    fn a_block_whose_row_misstates_its_size_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let mut s = Store::create_or_open(&path).unwrap();
+        let session = s.begin_session(0, &layout()).unwrap();
+        let big = vec![7u8; 5000];
+        for k in 0..3 {
+            s.append(session, Some(block(k * 1000, k * 1000 + 999, &big)), &[]).unwrap();
+        }
+        // Blocks read one after another into one buffer come back whole.
+        let mut seen = Vec::new();
+        s.each_block(session, 0, 9999, |b| {
+            seen.push((b.id, b.data.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 3);
+        assert!(seen.iter().all(|(_, d)| *d == big));
+        for (raw, why) in [(4999, "decompress"), (5001, "decompressed to 5000 bytes, the row says 5001")] {
+            s.conn.execute("UPDATE blocks SET raw_bytes = ?1 WHERE id = 2", [raw]).unwrap();
+            let e = s.blocks(session, 0, 9999).err().unwrap().to_string();
+            assert!(e.contains("r.db: block 2: ") && e.contains(why), "{e}");
+        }
+    }
+
+    #[test]
     fn other_files_and_other_versions_are_refused_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("notes.txt");

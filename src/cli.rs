@@ -389,6 +389,12 @@ pub enum Command {
         /// With --record: a new chain (a keyframe block) after this much recorded time.
         #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration, requires = "record")]
         keyframe: std::time::Duration,
+        /// With --record: the samples as regular as they can be (every instance's sample at the
+        /// round's start, in slot order, every probe 0.8 ms, no feed rounds), as before; by
+        /// default they arrive as the poller's do (instances spread over the interval, noisy
+        /// probe durations, completion order, a feed round every second).
+        #[arg(long, requires = "record")]
+        regular: bool,
         #[command(flatten)]
         config: ConfigFlag,
     },

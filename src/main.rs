@@ -52,7 +52,9 @@ fn main() -> ExitCode {
             Some(Command::Bench { wire: Some(sizes), sweeps, out, wire_base_port, .. }) => {
                 commands::bench_wire(sizes, *sweeps, out.as_deref(), *wire_base_port).await
             }
-            Some(Command::Bench { record: true, sim, seconds, interval, sweeps, recording, keyframe, .. }) => {
+            Some(Command::Bench {
+                record: true, sim, seconds, interval, sweeps, recording, keyframe, regular, ..
+            }) => {
                 let plan = commands::RecordBench {
                     shards: sim.unwrap_or(334),
                     seconds: *seconds,
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
                     seeks: *sweeps,
                     keep: recording.clone(),
                     keyframe: *keyframe,
+                    regular: *regular,
                 };
                 commands::bench_record(plan)
             }

@@ -429,20 +429,34 @@ fn number_deltas(prev: &str, next: &str) -> Option<Vec<i64>> {
     (pt == nt && !pn.is_empty()).then(|| nn.iter().zip(&pn).map(|(n, p)| n - p).collect())
 }
 
-/// `prev` with its numbers moved by `deltas`.
+/// `prev` with its numbers moved by `deltas` (one pass, no list of its pieces: a seek applies
+/// this to every GTID set of every sample).
 fn apply_deltas(prev: &str, deltas: &[i64]) -> Result<String, CorruptBlock> {
-    let (text, nums) = numbers(prev).ok_or_else(|| corrupt("number deltas on a string without numbers"))?;
-    if nums.len() != deltas.len() {
+    use std::fmt::Write;
+    let b = prev.as_bytes();
+    let mut out = String::with_capacity(prev.len() + 4);
+    let (mut i, mut start, mut k) = (0, 0, 0);
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let j = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let run = &prev[i..j];
+        if run.len() > 18 || (run.len() > 1 && run.starts_with('0')) {
+            return Err(corrupt("number deltas on a string without numbers"));
+        }
+        let n: i64 = run.parse().map_err(|_| corrupt("number deltas on a string without numbers"))?;
+        let d = deltas.get(k).ok_or_else(|| corrupt("number deltas do not match the string"))?;
+        let v = n.checked_add(*d).filter(|v| *v >= 0).ok_or_else(|| corrupt("number delta out of range"))?;
+        out.push_str(&prev[start..i]);
+        let _ = write!(out, "{v}");
+        (i, start, k) = (j, j, k + 1);
+    }
+    if k != deltas.len() {
         return Err(corrupt("number deltas do not match the string"));
     }
-    let mut out = String::with_capacity(prev.len() + 4);
-    for (k, t) in text.iter().enumerate() {
-        out.push_str(t);
-        if let (Some(n), Some(d)) = (nums.get(k), deltas.get(k)) {
-            let v = n.checked_add(*d).filter(|v| *v >= 0).ok_or_else(|| corrupt("number delta out of range"))?;
-            out.push_str(&v.to_string());
-        }
-    }
+    out.push_str(&prev[start..]);
     Ok(out)
 }
 

@@ -66,7 +66,8 @@ impl Recording {
     ) -> Result<(), StoreError> {
         let chained = self.store.version() >= 3;
         let mut chain = ChainDecoder::with_version(self.store.version());
-        for b in self.store.blocks(session, from_ms, to_ms)? {
+        let path = self.store.path();
+        self.store.each_block(session, from_ms, to_ms, |b| {
             let want = |at: i64| at >= from_ms && at <= to_ms;
             let mut failed = None;
             let mut emit = |item: Item<'_>| {
@@ -76,16 +77,12 @@ impl Recording {
                 })
             };
             let decoded = if chained {
-                chain.decode_each(&b.data, want, &mut emit)
+                chain.decode_each(b.data, want, &mut emit)
             } else {
-                codec::decode_block(&b.data, want).and_then(|records| records.iter().try_for_each(|r| emit(r.item())))
+                codec::decode_block(b.data, want).and_then(|records| records.iter().try_for_each(|r| emit(r.item())))
             };
-            decoded.map_err(|e| StoreError::Corrupt {
-                path: self.store.path().to_string(),
-                block: b.id,
-                why: failed.unwrap_or(e.0),
-            })?;
-        }
+            decoded.map_err(|e| StoreError::Corrupt { path: path.to_string(), block: b.id, why: failed.unwrap_or(e.0) })
+        })?;
         Ok(())
     }
 

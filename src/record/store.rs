@@ -105,6 +105,18 @@ pub struct Block {
     pub data: Vec<u8>,
 }
 
+#[path = "store_read.rs"]
+mod read;
+
+/// A stored block, decompressed into a buffer that the next block reuses.
+pub struct BlockRef<'a> {
+    pub id: i64,
+    pub session: i64,
+    pub t0_ms: i64,
+    pub t1_ms: i64,
+    pub data: &'a [u8],
+}
+
 /// A recorder's run: the fleet layout it started from, and when.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -441,41 +453,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The blocks of `session` that overlap `[from_ms, to_ms]`, oldest first, decompressed; from
-    /// format version 3 on, from the first block of the chain of the first of them (what decoding
-    /// them needs).
-    pub fn blocks(&self, session: i64, from_ms: i64, to_ms: i64) -> Result<Vec<Block>, StoreError> {
-        let sql = if self.version >= 3 {
-            "SELECT id, session, t0_ms, t1_ms, codec, data, raw_bytes FROM blocks
-             WHERE session = ?1 AND t0_ms <= ?3 AND id >=
-                 (SELECT min(chain) FROM blocks WHERE session = ?1 AND t1_ms >= ?2 AND t0_ms <= ?3)
-             ORDER BY id"
-        } else {
-            "SELECT id, session, t0_ms, t1_ms, codec, data, raw_bytes FROM blocks
-             WHERE session = ?1 AND t1_ms >= ?2 AND t0_ms <= ?3 ORDER BY t0_ms, id"
-        };
-        let mut q = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
-        let rows = q
-            .query_map(params![session, from_ms, to_ms], |r| {
-                let raw: i64 = r.get(6)?;
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, String>(4)?, r.get::<_, Vec<u8>>(5)?, raw))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, session, t0_ms, t1_ms, codec, data, raw) = row.map_err(|e| self.err(e))?;
-            let corrupt = |why: String| StoreError::Corrupt { path: self.path.clone(), block: id, why };
-            if codec != "zstd" {
-                return Err(corrupt(format!("unknown codec {codec:?}")));
-            }
-            // The row says the size: one allocation of it (a wrong size is a corrupt block).
-            let size = usize::try_from(raw).map_err(|_| corrupt(format!("raw size {raw}")))?;
-            let data = zstd::bulk::decompress(&data, size).map_err(|e| corrupt(format!("decompress: {e}")))?;
-            out.push(Block { id, session, t0_ms, t1_ms, data });
-        }
-        Ok(out)
-    }
-
     /// Events with `from_ms <= at_ms <= to_ms`, in order.
     pub fn events(&self, from_ms: i64, to_ms: i64) -> Result<Vec<EventRow>, StoreError> {
         let mut q = self
@@ -635,6 +612,32 @@ mod tests {
         assert!(size() < before / 2, "{} → {}", before, size());
         assert_eq!(s.span().unwrap(), Some((8000, 9999)));
         assert_eq!(s.events(0, 99_999).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_block_whose_row_misstates_its_size_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let mut s = Store::create_or_open(&path).unwrap();
+        let session = s.begin_session(0, &layout()).unwrap();
+        let big = vec![7u8; 5000];
+        for k in 0..3 {
+            s.append(session, Some(block(k * 1000, k * 1000 + 999, &big)), &[]).unwrap();
+        }
+        // Blocks read one after another into one buffer come back whole.
+        let mut seen = Vec::new();
+        s.each_block(session, 0, 9999, |b| {
+            seen.push((b.id, b.data.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 3);
+        assert!(seen.iter().all(|(_, d)| *d == big));
+        for (raw, why) in [(4999, "decompress"), (5001, "decompressed to 5000 bytes, the row says 5001")] {
+            s.conn.execute("UPDATE blocks SET raw_bytes = ?1 WHERE id = 2", [raw]).unwrap();
+            let e = s.blocks(session, 0, 9999).err().unwrap().to_string();
+            assert!(e.contains("r.db: block 2: ") && e.contains(why), "{e}");
+        }
     }
 
     #[test]

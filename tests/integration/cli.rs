@@ -217,11 +217,12 @@ fn a_bad_keymap_file_is_a_clear_error() {
 fn bench_record_keeps_its_recording_and_measures_seeks_on_it_again() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bench.db");
-    let run = |expect_recording: bool| {
+    let run_at = |path: &std::path::Path, extra: &[&str], expect_recording: bool| {
         let out = shardtop()
             .args(["bench", "--record", "--sim", "2", "--seconds", "90", "--sweeps", "3", "--keyframe", "40s"])
+            .args(extra)
             .arg("--recording")
-            .arg(&path)
+            .arg(path)
             .timeout(std::time::Duration::from_secs(120))
             .assert()
             .success()
@@ -233,10 +234,13 @@ fn bench_record_keeps_its_recording_and_measures_seeks_on_it_again() {
         assert!(out.contains("bytes per instance-sample"), "{out}");
         assert!(out.contains("seek and draw (200x60), 3 seeks at random moments: p50"), "{out}");
     };
+    let run = |expect_recording: bool| run_at(&path, &[], expect_recording);
     run(true);
     assert!(path.exists(), "kept");
     // The second run records nothing: it measures the seeks of the kept recording.
     run(false);
+    // Samples as regular as they can be (the bench before poller-like arrivals).
+    run_at(&dir.path().join("regular.db"), &["--regular"], true);
 }
 
 #[test]

@@ -28,6 +28,9 @@ pub struct Plan {
     /// Keep the recording here (and only measure seeks when it exists).
     pub keep: Option<PathBuf>,
     pub keyframe: Duration,
+    /// Every sample at the round's start, in slot order, 0.8 ms, no feed rounds (the bench before
+    /// poller-like arrivals).
+    pub regular: bool,
 }
 
 pub fn report(plan: &Plan) -> Result<String, String> {
@@ -51,7 +54,8 @@ pub fn report(plan: &Plan) -> Result<String, String> {
 fn record(plan: &Plan, sim: &SimFleet, instances: usize, path: &Path) -> Result<String, String> {
     let fleet = crate::fleet::Fleet::new(sim.layout(), crate::fleet::Limits::default());
     let app = App::new(fleet, Theme::plain(), "bench", plan.interval);
-    let layout = Layout::of(&app.fleet, "bench", plan.interval, None);
+    let feed = (!plan.regular).then_some((Duration::from_secs(1), crate::fleet::model::DEFAULT_FEED_WINDOW));
+    let layout = Layout::of(&app.fleet, "bench", plan.interval, feed);
     let opts = RecordOptions {
         path: path.to_path_buf(),
         retention: None,
@@ -68,23 +72,23 @@ fn record(plan: &Plan, sim: &SimFleet, instances: usize, path: &Path) -> Result<
     let mut recording = Duration::ZERO;
     let cpu_now = || super::sweep::usage().0;
     let wall = Instant::now();
-    let mut samples = Vec::with_capacity(instances);
+    let mut poller = Poller::new(instances, plan.interval, plan.regular);
+    let mut feed_next = 0.0;
     for k in 0..=sweeps {
         let t = k as f64 * step;
-        let at = from_ms(EPOCH_MS + (t * 1000.0) as i64);
         // The samples are made outside the clock: only what the recorder does is timed.
-        samples.clear();
-        for s in 0..sim.shards {
-            for i in 0..=sim.replicas {
-                let result = crate::sim::scale::status_at(sim, s, i, t % crate::sim::CYCLE_SECS);
-                let sample = crate::fleet::status::Sample { at, elapsed: Duration::from_micros(800), result };
-                samples.push((crate::poll::Slot { shard: s, instance: i }, sample));
-            }
-        }
+        let rounds = if plan.regular { Vec::new() } else { poller.feed_rounds(sim, &mut feed_next, t + step) };
+        let samples = poller.round(sim, t);
+        let at = from_ms(EPOCH_MS + (t * 1000.0) as i64);
         let started = cpu_now();
-        for (slot, sample) in &samples {
+        let mut feeds = rounds.iter().peekable();
+        for (slot, sample) in samples {
+            while let Some(r) = feeds.next_if(|r| r.at <= sample.at) {
+                rec.feed(r);
+            }
             rec.sample(*slot, sample);
         }
+        feeds.for_each(|r| rec.feed(r));
         rec.tick(at).map_err(|e| e.to_string())?;
         recording += cpu_now().saturating_sub(started);
         if k > 0 && (t as u64).is_multiple_of(3600) && t.fract() == 0.0 {
@@ -108,6 +112,97 @@ fn record(plan: &Plan, sim: &SimFleet, instances: usize, path: &Path) -> Result<
         cpu * 1000.0,
         cpu * 100.0,
     ))
+}
+
+/// The simulated poller: each round's samples as `shardtop`'s poller delivers them. Poller-like
+/// (the default): instance k of n probed at `poll::spread_offset` into the interval (50 slots),
+/// after a timer wake-up of 0–2 ms, taking its own typical time (0.4–2.5 ms) times a noise of
+/// 0.7–1.6, one probe in a hundred 5–80 ms; stamped at its completion, delivered in completion
+/// order. A feed round every second (each shard's master, 0.5–5 ms, 0–20 rows).
+struct Poller {
+    regular: bool,
+    interval: Duration,
+    rng: u64,
+    base_ms: Vec<f64>,
+    samples: Vec<(crate::poll::Slot, crate::fleet::status::Sample)>,
+    user: u64,
+}
+
+impl Poller {
+    fn new(instances: usize, interval: Duration, regular: bool) -> Poller {
+        let mut p = Poller {
+            regular,
+            interval,
+            rng: 0x2545_F491_4F6C_DD1D,
+            base_ms: Vec::new(),
+            samples: Vec::with_capacity(instances),
+            user: 0,
+        };
+        p.base_ms = (0..instances).map(|_| 0.4 + 2.1 * p.uniform()).collect();
+        p
+    }
+
+    fn uniform(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn round(&mut self, sim: &SimFleet, t: f64) -> &[(crate::poll::Slot, crate::fleet::status::Sample)] {
+        use crate::fleet::status::Sample;
+        use crate::poll::Slot;
+        self.samples.clear();
+        let n = sim.shards * (sim.replicas + 1);
+        let wake = if self.regular { 0.0 } else { 2.0 * self.uniform() };
+        for s in 0..sim.shards {
+            for i in 0..=sim.replicas {
+                let k = s * (sim.replicas + 1) + i;
+                let result = crate::sim::scale::status_at(sim, s, i, t % crate::sim::CYCLE_SECS);
+                let (at_ms, took_ms) = if self.regular {
+                    (t * 1000.0, 0.8)
+                } else {
+                    let slow = self.uniform() < 0.01;
+                    let took =
+                        if slow { 5.0 + 75.0 * self.uniform() } else { self.base_ms[k] * (0.7 + 0.9 * self.uniform()) };
+                    let offset = crate::poll::spread_offset(self.interval, k, n).as_secs_f64() * 1000.0;
+                    (t * 1000.0 + offset + wake + took, took)
+                };
+                let at = from_ms(EPOCH_MS + at_ms as i64);
+                let elapsed = Duration::from_secs_f64(took_ms / 1000.0);
+                self.samples.push((Slot { shard: s, instance: i }, Sample { at, elapsed, result }));
+            }
+        }
+        if !self.regular {
+            // Completion order (a stable sort: equal milliseconds keep slot order).
+            self.samples.sort_by_key(|(_, s)| s.at);
+        }
+        &self.samples
+    }
+
+    /// The feed rounds due before `until` seconds, one a second from `next`.
+    fn feed_rounds(&mut self, sim: &SimFleet, next: &mut f64, until: f64) -> Vec<crate::fleet::FeedRound> {
+        use crate::fleet::{FeedResult, FeedRound};
+        let mut out = Vec::new();
+        while *next < until {
+            self.user = self.user.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let results = (0..sim.shards)
+                .map(|s| {
+                    let took = 0.5 + 4.5 * self.uniform();
+                    let rows = (self.uniform() * 21.0) as usize;
+                    Some(FeedResult {
+                        instance: sim.addr(s, 0),
+                        elapsed: Duration::from_secs_f64(took / 1000.0),
+                        outcome: Ok(rows),
+                    })
+                })
+                .collect();
+            let at = from_ms(EPOCH_MS + (*next * 1000.0) as i64 + 6);
+            out.push(FeedRound { at, user_id: self.user >> 20, results });
+            *next += 1.0;
+        }
+        out
+    }
 }
 
 fn sizes(totals: &Totals, file: u64, step: f64) -> String {
@@ -158,6 +253,9 @@ fn seeks(plan: &Plan, path: &Path) -> Result<String, String> {
         let session = rec.session_at(t).map(|s| s.id).unwrap_or_default();
         rec.read(session, t - warm, t).map_err(|e| e.to_string())?;
         read += started.elapsed();
+        if std::env::var_os("SHARDTOP_BENCH_SPLIT").is_some() {
+            split(&rec, session, t - warm, t)?;
+        }
     }
     times.sort();
     cpu_times.sort();
@@ -182,4 +280,52 @@ fn seeks(plan: &Plan, path: &Path) -> Result<String, String> {
         ms(at(&cpu_times, 0.99)),
         100.0 * read.as_secs_f64() / total.as_secs_f64().max(1e-9),
     ))
+}
+
+/// Where a seek's reading time goes (with `SHARDTOP_BENCH_SPLIT` set), in CPU time: fetching
+/// and decompressing the blocks, decoding the values of the chain's blocks before the window and
+/// of the window's, rebuilding the window's trees, and turning them into samples.
+fn split(rec: &Recording, session: i64, from: i64, to: i64) -> Result<(), String> {
+    use crate::record::codec3::ChainDecoder;
+    let e = |e: crate::record::codec::CorruptBlock| e.0;
+    let cpu = || super::sweep::usage().0;
+    let started = cpu();
+    let blocks = rec.store().blocks(session, from, to).map_err(|e| e.to_string())?;
+    let fetch = cpu() - started;
+    let prefix = blocks.iter().take_while(|b| b.t1_ms < from).count();
+    let started = cpu();
+    let mut d = ChainDecoder::with_version(rec.store().version());
+    for b in &blocks[..prefix] {
+        d.decode_each(&b.data, |_| false, |_| Ok(())).map_err(e)?;
+    }
+    let before = cpu() - started;
+    let started = cpu();
+    for b in &blocks[prefix..] {
+        d.decode_each(&b.data, |_| false, |_| Ok(())).map_err(e)?;
+    }
+    let window = cpu() - started;
+    let started = cpu();
+    let mut d = ChainDecoder::with_version(rec.store().version());
+    let mut n = 0u32;
+    for b in &blocks {
+        d.decode_each(
+            &b.data,
+            |at| at >= from && at <= to,
+            |_| {
+                n += 1;
+                Ok(())
+            },
+        )
+        .map_err(e)?;
+    }
+    let trees = cpu() - started;
+    let started = cpu();
+    rec.each(session, from, to, |_, _| {}).map_err(|e| e.to_string())?;
+    let each = cpu() - started;
+    eprintln!(
+        "split (CPU): fetch {fetch:.0?}; values of {prefix} blocks before {before:.0?}, of {} in the window \
+         {window:.0?}; all + {n} trees {trees:.0?}; all + samples {each:.0?}",
+        blocks.len() - prefix
+    );
+    Ok(())
 }

@@ -252,6 +252,9 @@ pub const SILENT_LIMIT: Duration = Duration::from_secs(3 * crate::serve::http::K
 
 /// How long reconnecting waits for the first frame (a stopped collector's kernel still accepts).
 const CONNECT_LIMIT: Duration = Duration::from_secs(10);
+/// The longest pause between reconnection attempts: a wall display whose collector was restarted
+/// is live again within seconds, and one attempt is one HTTP request.
+const RECONNECT_AT_MOST: Duration = Duration::from_secs(8);
 
 /// One SSE block: `event:` and `data:` lines (comments, such as keep-alives, skipped).
 fn parse_event(block: &str) -> Option<(String, String)> {
@@ -385,7 +388,7 @@ pub async fn run<T: From<MetricsUpdate> + From<Relayout> + Send + 'static>(
         }
         loop {
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            backoff = (backoff * 2).min(RECONNECT_AT_MOST);
             match tokio::time::timeout(CONNECT_LIMIT, remote.first()).await {
                 Ok(Ok((shards, fresh))) => {
                     let now = self::layout(&shards);

@@ -600,7 +600,11 @@ impl TuiInPty {
     }
 
     fn wait_for(&self, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        self.wait_for_within(Duration::from_secs(20), ok)
+    }
+
+    fn wait_for_within(&self, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + limit;
         loop {
             let t = self.text();
             if ok(&t) {

@@ -369,21 +369,13 @@ fn is_suspend(k: &crossterm::event::KeyEvent) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
 
     use super::app::tests::demo_app;
     use super::app::{App, View};
-    use super::views;
     use crate::sim::script;
 
     fn render(app: &App, w: u16, h: u16) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
-        term.draw(|f| {
-            views::draw(app, f);
-        })
-        .expect("draw");
-        super::terminal_tests::text(term.backend().buffer())
+        crate::ui::terminal_tests::screen(app, w, h)
     }
 
     #[test]

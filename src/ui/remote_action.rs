@@ -42,8 +42,6 @@ mod tests {
 
     use chrono::{TimeZone, Utc};
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
 
     use super::*;
     use crate::actions::{Check, PlannedStep, Progress};
@@ -122,12 +120,7 @@ mod tests {
     }
 
     fn render(app: &App, w: u16, h: u16) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
-        term.draw(|f| {
-            crate::ui::views::draw(app, f);
-        })
-        .expect("draw");
-        crate::ui::terminal_tests::text(term.backend().buffer())
+        crate::ui::terminal_tests::screen(app, w, h)
     }
 
     fn key(app: &mut App, c: KeyCode) -> Vec<Effect> {

@@ -20,7 +20,8 @@ use super::theme::{SHIPPED, Theme};
 use super::views;
 use crate::keymap::{Action, KeySpec, Keymap, UserBinding};
 
-fn buffer(app: &App, w: u16, h: u16) -> Buffer {
+/// The real views of `app` drawn on a `w`×`h` test terminal (shared by the UI's tests).
+pub(crate) fn buffer(app: &App, w: u16, h: u16) -> Buffer {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
     term.draw(|f| {
         views::draw(app, f);
@@ -34,6 +35,11 @@ fn drawn(app: &App, w: u16, h: u16) -> views::Drawn {
     let mut drawn = views::Drawn::default();
     term.draw(|f| drawn = views::draw(app, f)).expect("draw");
     drawn
+}
+
+/// What `app` shows on a `w`×`h` terminal, as text (shared by the UI's tests).
+pub(crate) fn screen(app: &App, w: u16, h: u16) -> String {
+    text(&buffer(app, w, h))
 }
 
 /// A buffer's text, line by line, trailing blanks trimmed (shared by the UI's tests).

@@ -125,8 +125,6 @@ impl Travel {
 #[cfg(test)]
 mod tests {
     use crossterm::event::{KeyCode, KeyModifiers};
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
 
     use super::*;
     use crate::fleet::{Fleet, Limits};
@@ -174,12 +172,7 @@ mod tests {
     }
 
     fn screen(app: &App, w: u16, h: u16) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
-        term.draw(|f| {
-            crate::ui::views::draw(app, f);
-        })
-        .expect("draw");
-        crate::ui::terminal_tests::text(term.backend().buffer())
+        crate::ui::terminal_tests::screen(app, w, h)
     }
 
     #[test]

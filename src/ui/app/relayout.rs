@@ -70,8 +70,6 @@ mod tests {
 
     use chrono::{TimeZone, Utc};
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
 
     use super::*;
     use crate::fleet::external::{Figure, MetricsUpdate, SourceState};
@@ -171,12 +169,7 @@ mod tests {
     }
 
     fn render(app: &App, w: u16, h: u16) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
-        term.draw(|f| {
-            crate::ui::views::draw(app, f);
-        })
-        .expect("draw");
-        crate::ui::terminal_tests::text(term.backend().buffer())
+        crate::ui::terminal_tests::screen(app, w, h)
     }
 
     #[test]

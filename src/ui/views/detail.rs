@@ -344,21 +344,13 @@ fn gtid_mode_label(m: crate::fleet::status::GtidMode) -> &'static str {
 mod tests {
     use std::time::Duration;
 
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-
     use crate::fleet::status::{ProbeError, ProbeErrorKind, Sample};
     use crate::poll::{Slot, Update};
     use crate::ui::app::tests::demo_app;
     use crate::ui::app::{App, Message, View};
 
     fn render(app: &App, w: u16, h: u16) -> String {
-        let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
-        term.draw(|f| {
-            crate::ui::views::draw(app, f);
-        })
-        .expect("draw");
-        crate::ui::terminal_tests::text(term.backend().buffer())
+        crate::ui::terminal_tests::screen(app, w, h)
     }
 
     /// The demo at `t` with shard 0's master timing out `n` times in a row (SIGSTOPped, or cut

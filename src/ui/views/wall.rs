@@ -566,8 +566,6 @@ fn draw_events(app: &App, frame: &mut Frame, area: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
     use ratatui::buffer::Buffer;
 
     use crate::fleet::{Event, Health};
@@ -628,12 +626,7 @@ mod tests {
     }
 
     fn buffer(app: &App, w: u16, h: u16) -> Buffer {
-        let mut term = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
-        term.draw(|f| {
-            crate::ui::views::draw(app, f);
-        })
-        .expect("draw");
-        term.backend().buffer().clone()
+        crate::ui::terminal_tests::buffer(app, w, h)
     }
 
     #[test]

@@ -311,7 +311,7 @@ impl std::fmt::Display for ProbeError {
 }
 
 /// The outcome of probing one server once.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Sample {
     /// When the probe finished (wall clock, for display and JSON).
     pub at: DateTime<Utc>,

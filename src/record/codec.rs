@@ -160,6 +160,11 @@ impl<'a> Reader<'a> {
     }
 
     pub fn varint(&mut self) -> Result<u64, CorruptBlock> {
+        // Most are one byte (key ids, small steps).
+        if let Some(&b) = self.buf.get(self.pos).filter(|b| **b < 0x80) {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -381,16 +386,32 @@ pub(super) fn decode_value(
             let suffix = r.str()?;
             let p = prev.as_ref().and_then(Value::as_str).unwrap_or("");
             let head = p.get(..keep).ok_or_else(|| corrupt("string prefix"))?;
-            Some(Value::String(format!("{head}{suffix}")))
+            let mut s = String::with_capacity(head.len() + suffix.len());
+            s.push_str(head);
+            s.push_str(suffix);
+            Some(Value::String(s))
         }
         T_NUMS => {
             let n = usize::try_from(r.varint()?).map_err(|_| corrupt("count"))?;
             if n > 4096 {
                 return Err(corrupt("too many number deltas"));
             }
-            let deltas = (0..n).map(|_| r.varint().map(unzigzag)).collect::<Result<Vec<_>, _>>()?;
             let p = prev.as_ref().and_then(Value::as_str).ok_or_else(|| corrupt("number deltas on no string"))?;
-            Some(Value::String(apply_deltas(p, &deltas)?))
+            let (mut read, mut failed) = (0, None);
+            let out = apply_deltas_with(p, || {
+                if read == n {
+                    return None;
+                }
+                read += 1;
+                r.varint().map(unzigzag).map_err(|e| failed = Some(e)).ok()
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if read != n {
+                return Err(corrupt("number deltas do not match the string"));
+            }
+            Some(Value::String(out?))
         }
         T_EMPTY_ARRAY => Some(Value::Array(Vec::new())),
         T_EMPTY_OBJECT => Some(Value::Object(Map::new())),
@@ -429,35 +450,62 @@ fn number_deltas(prev: &str, next: &str) -> Option<Vec<i64>> {
     (pt == nt && !pn.is_empty()).then(|| nn.iter().zip(&pn).map(|(n, p)| n - p).collect())
 }
 
-/// `prev` with its numbers moved by `deltas` (one pass, no list of its pieces: a seek applies
-/// this to every GTID set of every sample).
+/// `prev` with its numbers moved by `deltas`.
+#[cfg(test)]
 fn apply_deltas(prev: &str, deltas: &[i64]) -> Result<String, CorruptBlock> {
-    use std::fmt::Write;
+    let mut d = deltas.iter();
+    let out = apply_deltas_with(prev, || d.next().copied())?;
+    if d.next().is_some() {
+        return Err(corrupt("number deltas do not match the string"));
+    }
+    Ok(out)
+}
+
+/// `prev` with its numbers moved by the deltas `next` gives as each number comes: one pass, no
+/// list of its pieces or of the deltas (a seek applies this to every GTID set of every sample).
+fn apply_deltas_with(prev: &str, mut next: impl FnMut() -> Option<i64>) -> Result<String, CorruptBlock> {
     let b = prev.as_bytes();
     let mut out = String::with_capacity(prev.len() + 4);
-    let (mut i, mut start, mut k) = (0, 0, 0);
+    let (mut i, mut start) = (0, 0);
     while i < b.len() {
         if !b[i].is_ascii_digit() {
             i += 1;
             continue;
         }
-        let j = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-        let run = &prev[i..j];
-        if run.len() > 18 || (run.len() > 1 && run.starts_with('0')) {
+        let (mut j, mut n) = (i, 0i64);
+        while j < b.len() && b[j].is_ascii_digit() {
+            if j - i == 18 {
+                return Err(corrupt("number deltas on a string without numbers"));
+            }
+            n = n * 10 + i64::from(b[j] - b'0');
+            j += 1;
+        }
+        if j - i > 1 && b[i] == b'0' {
             return Err(corrupt("number deltas on a string without numbers"));
         }
-        let n: i64 = run.parse().map_err(|_| corrupt("number deltas on a string without numbers"))?;
-        let d = deltas.get(k).ok_or_else(|| corrupt("number deltas do not match the string"))?;
-        let v = n.checked_add(*d).filter(|v| *v >= 0).ok_or_else(|| corrupt("number delta out of range"))?;
+        let d = next().ok_or_else(|| corrupt("number deltas do not match the string"))?;
+        let v = n.checked_add(d).filter(|v| *v >= 0).ok_or_else(|| corrupt("number delta out of range"))?;
         out.push_str(&prev[start..i]);
-        let _ = write!(out, "{v}");
-        (i, start, k) = (j, j, k + 1);
-    }
-    if k != deltas.len() {
-        return Err(corrupt("number deltas do not match the string"));
+        push_number(&mut out, v.unsigned_abs());
+        (i, start) = (j, j);
     }
     out.push_str(&prev[start..]);
     Ok(out)
+}
+
+/// `n` in decimal, without the formatter (a seek writes a few hundred thousand of them).
+fn push_number(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&c| char::from(c)));
 }
 
 /// Bytes two strings share at their start, cut at a character boundary.

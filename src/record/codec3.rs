@@ -47,15 +47,18 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// One instance's last values (by key id) and integer steps, carried along a chain; for the
-/// decoder, also the last sample it rebuilt as a tree and which values changed since.
+/// decoder, also which values changed since the instance's last sample handed out, and that
+/// sample as a tree when it was asked for one.
 #[derive(Default)]
 struct Inst {
     last: Vec<Option<Value>>,
     steps: Vec<i64>,
     tree: Option<Value>,
-    /// A path came or went since `tree`: rebuild it whole.
+    /// `tree` is the sample being handed out (not one before it).
+    fresh: bool,
+    /// A path came or went since the last sample handed out: rebuild it whole.
     reshaped: bool,
-    /// Keys whose value changed since `tree` (the paths stay the same): patch them in.
+    /// Keys whose value changed since the last sample handed out (the paths stay the same).
     touched: Vec<usize>,
 }
 
@@ -378,8 +381,13 @@ pub struct ChainDecoder {
     paths: Vec<Option<Path>>,
     /// Each parent path's number, for `Path::parent`.
     parents: HashMap<String, usize>,
-    inst: HashMap<(u32, u32), Inst>,
+    /// Each instance's values, by its slot (version 4's own numbers; version 3's in order of
+    /// appearance, `slot_of`).
+    inst: Vec<Inst>,
+    slot_of: HashMap<(u32, u32), usize>,
     started: bool,
+    /// How many keyframes this decoder has read: key ids mean something else after each.
+    chain: u64,
 }
 
 impl Default for ChainDecoder {
@@ -397,8 +405,10 @@ impl ChainDecoder {
             keys: Vec::new(),
             paths: Vec::new(),
             parents: HashMap::new(),
-            inst: HashMap::new(),
+            inst: Vec::new(),
+            slot_of: HashMap::new(),
             started: false,
+            chain: 0,
         }
     }
 
@@ -418,17 +428,39 @@ impl ChainDecoder {
     pub fn decode_each(
         &mut self,
         buf: &[u8],
-        mut want: impl FnMut(i64) -> bool,
+        want: impl FnMut(i64) -> bool,
         mut emit: impl FnMut(Item<'_>) -> Result<(), CorruptBlock>,
+    ) -> Result<(), CorruptBlock> {
+        self.decode_flat(buf, want, |item| match item {
+            Flat::Opaque { tag, at_ms, payload } => emit(Item::Opaque { tag, at_ms, payload }),
+            Flat::Sample(mut v) => {
+                let (at_ms, shard, instance) = (v.at_ms, v.shard, v.instance);
+                let value = v.tree()?;
+                emit(Item::Sample { at_ms, shard, instance, value })
+            }
+        })
+    }
+
+    /// Every record of one block (decompressed), in order, to `emit`, a wanted sample as its
+    /// instance's values and which of them changed since its last one handed out: a reader that
+    /// keeps its own typed copy of each instance updates only those (a seek's 30,000 samples
+    /// need no JSON tree each), and asks for the tree when it cannot.
+    pub fn decode_flat(
+        &mut self,
+        buf: &[u8],
+        mut want: impl FnMut(i64) -> bool,
+        mut emit: impl FnMut(Flat<'_>) -> Result<(), CorruptBlock>,
     ) -> Result<(), CorruptBlock> {
         let mut r = Reader::new(buf);
         let flags = r.u8()?;
         if flags & KEYFRAME != 0 {
+            self.chain += 1;
             self.keys.clear();
             self.slots.clear();
             self.paths.clear();
             self.parents.clear();
             self.inst.clear();
+            self.slot_of.clear();
             self.started = true;
         } else if !self.started {
             return Err(corrupt("a block that continues a chain read without the chain's first block"));
@@ -478,11 +510,11 @@ impl ChainDecoder {
             if tag != TAG_SAMPLE {
                 let payload = opaque.bytes()?;
                 if want(at) {
-                    emit(Item::Opaque { tag, at_ms: at, payload })?;
+                    emit(Flat::Opaque { tag, at_ms: at, payload })?;
                 }
                 continue;
             }
-            let (shard, instance, n) = if self.columns {
+            let (shard, instance, n, slot) = if self.columns {
                 let slot = usize::try_from(slots.varint()?).map_err(|_| corrupt("slot"))?;
                 if slot == self.slots.len() {
                     let shard = u32::try_from(slots.varint()?).map_err(|_| corrupt("shard"))?;
@@ -490,13 +522,17 @@ impl ChainDecoder {
                     self.slots.push((shard, instance));
                 }
                 let &(shard, instance) = self.slots.get(slot).ok_or_else(|| corrupt("undefined slot"))?;
-                (shard, instance, counts.varint()?)
+                (shard, instance, counts.varint()?, slot)
             } else {
                 let shard = u32::try_from(head.varint()?).map_err(|_| corrupt("shard"))?;
                 let instance = u32::try_from(head.varint()?).map_err(|_| corrupt("instance"))?;
-                (shard, instance, head.varint()?)
+                let next = self.slot_of.len();
+                (shard, instance, head.varint()?, *self.slot_of.entry((shard, instance)).or_insert(next))
             };
-            let inst = self.inst.entry((shard, instance)).or_default();
+            if self.inst.len() <= slot {
+                self.inst.resize_with(slot + 1, Inst::default);
+            }
+            let inst = &mut self.inst[slot];
             inst.grow(self.keys.len());
             for _ in 0..n {
                 let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
@@ -526,27 +562,87 @@ impl ChainDecoder {
                 }
             }
             if want(at) {
-                let keys = &self.keys;
-                let patched = match inst.tree.as_mut() {
-                    Some(tree) if !inst.reshaped => patch_all(tree, &inst.touched, &self.paths, &inst.last),
-                    _ => false,
+                let view = SampleView {
+                    at_ms: at,
+                    shard,
+                    instance,
+                    chain: self.chain,
+                    keys: &self.keys,
+                    paths: &self.paths,
+                    inst,
                 };
+                emit(Flat::Sample(view))?;
+                // The next sample handed out is told what changed since this one; a tree not
+                // brought up to this one is of no use to it.
+                if !inst.fresh {
+                    inst.tree = None;
+                }
+                inst.fresh = false;
+                inst.reshaped = false;
                 inst.touched.clear();
-                if !patched {
-                    let pairs =
-                        inst.last.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (keys[i].as_str(), v)));
-                    inst.tree = Some(unflatten(pairs)?);
-                    inst.reshaped = false;
-                }
-                if let Some(value) = inst.tree.as_ref() {
-                    emit(Item::Sample { at_ms: at, shard, instance, value })?;
-                }
             }
         }
         if !head.done() || !times.done() || !slots.done() || !counts.done() || !changes.done() || !opaque.done() {
             return Err(corrupt("bytes left over after the block's records"));
         }
         Ok(())
+    }
+}
+
+/// A record as `ChainDecoder::decode_flat` hands it out.
+pub enum Flat<'a> {
+    Sample(SampleView<'a>),
+    Opaque { tag: u8, at_ms: i64, payload: &'a [u8] },
+}
+
+/// One instance's sample as the chain holds it: its values by key id, which changed since its
+/// last sample handed out, and the JSON tree on demand.
+pub struct SampleView<'a> {
+    pub at_ms: i64,
+    pub shard: u32,
+    pub instance: u32,
+    /// Which chain of the decoder's this is (key ids are the chain's own).
+    pub chain: u64,
+    keys: &'a [String],
+    paths: &'a [Option<Path>],
+    inst: &'a mut Inst,
+}
+
+impl SampleView<'_> {
+    /// The keys whose values changed since this instance's last sample handed out, in the order
+    /// they changed (a key may repeat); `None` when a path came or went, or when this is its
+    /// first: then only the whole tree says what the sample is.
+    pub fn touched(&self) -> Option<&[usize]> {
+        (!self.inst.reshaped).then_some(self.inst.touched.as_slice())
+    }
+
+    /// Key `id`'s path (`ok/counters/questions`).
+    pub fn key(&self, id: usize) -> Option<&str> {
+        self.keys.get(id).map(String::as_str)
+    }
+
+    /// Key `id`'s value in this sample.
+    pub fn value(&self, id: usize) -> Option<&Value> {
+        self.inst.last.get(id).and_then(Option::as_ref)
+    }
+
+    /// The sample as a JSON tree: the instance's last tree patched where only values changed,
+    /// else rebuilt.
+    pub fn tree(&mut self) -> Result<&Value, CorruptBlock> {
+        let inst = &mut *self.inst;
+        if !inst.fresh {
+            let patched = match inst.tree.as_mut() {
+                Some(tree) if !inst.reshaped => patch_all(tree, &inst.touched, self.paths, &inst.last),
+                _ => false,
+            };
+            if !patched {
+                let keys = self.keys;
+                let pairs = inst.last.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (keys[i].as_str(), v)));
+                inst.tree = Some(unflatten(pairs)?);
+            }
+            inst.fresh = true;
+        }
+        inst.tree.as_ref().ok_or_else(|| corrupt("no tree"))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod reader;
 pub mod recorder;
 pub mod store;
 pub mod time;
+pub mod typed;
 pub mod wire;
 
 pub use reader::{Recorded, Recording};

@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use super::codec::{self, Item, TAG_FEED, TAG_METRICS, TAG_PROMOTED};
-use super::codec3::ChainDecoder;
+use super::codec3::{ChainDecoder, Flat};
 use super::store::{EventRow, Session, Store, StoreError};
+use super::typed::Typed;
 use super::wire::{self, Promoted};
 use crate::fleet::FeedRound;
 use crate::fleet::external::MetricsUpdate;
@@ -24,6 +25,30 @@ pub enum Recorded {
 pub struct Recording {
     store: Store,
     sessions: Vec<Session>,
+}
+
+/// One decoded record as the model's message; `None` for a kind of record this build does not
+/// know (a newer minor version's: skipped, not fatal).
+fn recorded(item: Item<'_>) -> Result<Option<(i64, Recorded)>, String> {
+    Ok(Some(match item {
+        Item::Sample { at_ms, shard: wire::FEED_SHARD, value, .. } => {
+            (at_ms, Recorded::Feed(wire::feed_from_value(at_ms, value)?))
+        }
+        Item::Sample { at_ms, shard, instance, value } => {
+            let sample = wire::sample_from(at_ms, value)?;
+            let slot = Slot { shard: shard as usize, instance: instance as usize };
+            (at_ms, Recorded::Sample(Update { slot, sample }))
+        }
+        Item::Opaque { tag: TAG_FEED, at_ms, payload } => (at_ms, Recorded::Feed(wire::feed_from(at_ms, payload)?)),
+        Item::Opaque { tag: TAG_METRICS, at_ms, payload } => {
+            (at_ms, Recorded::Metrics(wire::metrics_from(at_ms, payload)?))
+        }
+        Item::Opaque { tag: TAG_PROMOTED, at_ms, payload } => {
+            let p = serde_json::from_slice(payload).map_err(|e| format!("promotion: {e}"))?;
+            (at_ms, Recorded::Promoted(p))
+        }
+        Item::Opaque { .. } => return Ok(None),
+    }))
 }
 
 impl Recording {
@@ -64,26 +89,55 @@ impl Recording {
         to_ms: i64,
         mut each: impl FnMut(Item<'_>) -> Result<(), String>,
     ) -> Result<(), StoreError> {
-        let chained = self.store.version() >= 3;
+        if self.store.version() >= 3 {
+            return self.flat(session, from_ms, to_ms, |f| match f {
+                Flat::Opaque { tag, at_ms, payload } => each(Item::Opaque { tag, at_ms, payload }),
+                Flat::Sample(mut v) => {
+                    let (at_ms, shard, instance) = (v.at_ms, v.shard, v.instance);
+                    each(Item::Sample { at_ms, shard, instance, value: v.tree().map_err(|e| e.0)? })
+                }
+            });
+        }
+        let path = self.store.path();
+        self.store.each_block(session, from_ms, to_ms, |b| {
+            let records = codec::decode_block(b.data, |at| at >= from_ms && at <= to_ms);
+            let why = match records {
+                Ok(records) => match records.iter().try_for_each(|r| each(r.item())) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => e,
+                },
+                Err(e) => e.0,
+            };
+            Err(StoreError::Corrupt { path: path.to_string(), block: b.id, why })
+        })
+    }
+
+    /// The records of `session` with `from_ms <= at <= to_ms` of a chained recording (versions 3
+    /// and 4), each chain decoded from its first block, a sample as `codec3` holds it.
+    fn flat(
+        &self,
+        session: i64,
+        from_ms: i64,
+        to_ms: i64,
+        mut each: impl FnMut(Flat<'_>) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
         let mut chain = ChainDecoder::with_version(self.store.version());
         let path = self.store.path();
         self.store.each_block(session, from_ms, to_ms, |b| {
-            let want = |at: i64| at >= from_ms && at <= to_ms;
             let mut failed = None;
-            let mut emit = |item: Item<'_>| {
-                each(item).map_err(|e| {
-                    failed = Some(e.clone());
-                    codec::CorruptBlock(e)
-                })
-            };
-            let decoded = if chained {
-                chain.decode_each(b.data, want, &mut emit)
-            } else {
-                codec::decode_block(b.data, want).and_then(|records| records.iter().try_for_each(|r| emit(r.item())))
-            };
-            decoded.map_err(|e| StoreError::Corrupt { path: path.to_string(), block: b.id, why: failed.unwrap_or(e.0) })
-        })?;
-        Ok(())
+            chain
+                .decode_flat(
+                    b.data,
+                    |at| at >= from_ms && at <= to_ms,
+                    |f| {
+                        each(f).map_err(|e| {
+                            failed = Some(e.clone());
+                            codec::CorruptBlock(e)
+                        })
+                    },
+                )
+                .map_err(|e| StoreError::Corrupt { path: path.to_string(), block: b.id, why: failed.unwrap_or(e.0) })
+        })
     }
 
     /// Every message of `session` with `from_ms <= at <= to_ms`, in recorded order.
@@ -94,7 +148,9 @@ impl Recording {
     }
 
     /// Every message of `session` with `from_ms <= at <= to_ms`, in recorded order, to `f` as it
-    /// is decoded (a seek feeds the model so, without holding a minute of samples at once).
+    /// is decoded (a seek feeds the model so, without holding a minute of samples at once). A
+    /// chained recording's samples are brought forward from each instance's last one
+    /// (`typed`), not rebuilt from a tree each.
     pub fn each(
         &self,
         session: i64,
@@ -102,30 +158,30 @@ impl Recording {
         to_ms: i64,
         mut f: impl FnMut(i64, Recorded),
     ) -> Result<(), StoreError> {
-        self.records(session, from_ms, to_ms, |item| {
+        if self.store.version() < 3 {
+            return self.records(session, from_ms, to_ms, |item| {
+                if let Some((at, m)) = recorded(item)? {
+                    f(at, m);
+                }
+                Ok(())
+            });
+        }
+        let mut typed = Typed::default();
+        self.flat(session, from_ms, to_ms, |item| {
             let m = match item {
-                Item::Sample { at_ms, shard: wire::FEED_SHARD, value, .. } => {
-                    (at_ms, Recorded::Feed(wire::feed_from_value(at_ms, value)?))
+                Flat::Sample(mut v) if v.shard != wire::FEED_SHARD => {
+                    let slot = Slot { shard: v.shard as usize, instance: v.instance as usize };
+                    Some((v.at_ms, Recorded::Sample(Update { slot, sample: typed.sample(&mut v)? })))
                 }
-                Item::Sample { at_ms, shard, instance, value } => {
-                    let sample = wire::sample_from(at_ms, value)?;
-                    let slot = Slot { shard: shard as usize, instance: instance as usize };
-                    (at_ms, Recorded::Sample(Update { slot, sample }))
+                Flat::Sample(mut v) => {
+                    let (at_ms, shard, instance) = (v.at_ms, v.shard, v.instance);
+                    recorded(Item::Sample { at_ms, shard, instance, value: v.tree().map_err(|e| e.0)? })?
                 }
-                Item::Opaque { tag: TAG_FEED, at_ms, payload } => {
-                    (at_ms, Recorded::Feed(wire::feed_from(at_ms, payload)?))
-                }
-                Item::Opaque { tag: TAG_METRICS, at_ms, payload } => {
-                    (at_ms, Recorded::Metrics(wire::metrics_from(at_ms, payload)?))
-                }
-                Item::Opaque { tag: TAG_PROMOTED, at_ms, payload } => {
-                    let p = serde_json::from_slice(payload).map_err(|e| format!("promotion: {e}"))?;
-                    (at_ms, Recorded::Promoted(p))
-                }
-                // A newer minor kind of record this build does not know: skipped, not fatal.
-                Item::Opaque { .. } => return Ok(()),
+                Flat::Opaque { tag, at_ms, payload } => recorded(Item::Opaque { tag, at_ms, payload })?,
             };
-            f(m.0, m.1);
+            if let Some((at, m)) = m {
+                f(at, m);
+            }
             Ok(())
         })
     }

@@ -21,7 +21,7 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
 
 /// Format versions 1–3 kept a probe's duration to 10 µs (`"e"`, in 10 µs units). That was
 /// noise that cost nearly 2 bytes every sample.
-const ELAPSED_UNIT_US: u64 = 10;
+pub(super) const ELAPSED_UNIT_US: u64 = 10;
 
 /// Version 4 keeps it to two significant figures, and to 0.1 ms at least (`"p"`, a code): 0.1 ms
 /// steps below 10 ms, 1 ms steps to 100 ms, 10 ms steps to 1 s, and so on.

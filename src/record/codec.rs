@@ -353,6 +353,26 @@ pub(super) fn encode_value(out: &mut Vec<u8>, prev: Option<&Value>, v: &Value, s
     }
 }
 
+/// A counter's next step (`T_INT_DD`, most of a chain's changes) applied to its value where it
+/// lies: true when done, false for any other change (then `decode_value`).
+#[inline]
+pub(super) fn step_in_place(
+    t: u8,
+    slot: &mut Option<Value>,
+    r: &mut Reader<'_>,
+    step: &mut i64,
+) -> Result<bool, CorruptBlock> {
+    if t != T_INT_DD {
+        return Ok(false);
+    }
+    let Some(Value::Number(n)) = slot else { return Ok(false) };
+    let Some(base) = n.as_i64() else { return Ok(false) };
+    let d = step.wrapping_add(unzigzag(r.varint()?));
+    *step = d;
+    *n = Number::from(base.wrapping_add(d));
+    Ok(true)
+}
+
 /// One change's new value (`None`: removed), from its type byte and the key's previous value and
 /// step.
 pub(super) fn decode_value(

@@ -549,7 +549,7 @@ impl ChainDecoder {
                         .ok_or_else(|| corrupt("same as a key with no value"))?;
                     inst.steps[id] = step_to(inst.last[id].as_ref(), &v);
                     inst.last[id] = Some(v);
-                } else {
+                } else if !codec::step_in_place(t, &mut inst.last[id], column, &mut inst.steps[id])? {
                     let prev = inst.last[id].take();
                     inst.last[id] = codec::decode_value(t, column, prev, &mut inst.steps[id])?;
                 }

@@ -539,7 +539,7 @@ impl TuiInPty {
         use std::os::fd::{FromRawFd, OwnedFd};
         use std::os::unix::process::CommandExt;
         let (mut master, mut slave): (libc::c_int, libc::c_int) = (-1, -1);
-        let size = libc::winsize { ws_row: 30, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+        let size = libc::winsize { ws_row: PTY_ROWS as u16, ws_col: PTY_COLS as u16, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: openpty writes two descriptors into the variables given; no name buffer, no termios.
         let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
@@ -600,11 +600,7 @@ impl TuiInPty {
     }
 
     fn wait_for(&self, ok: impl Fn(&str) -> bool) -> String {
-        self.wait_for_within(Duration::from_secs(20), ok)
-    }
-
-    fn wait_for_within(&self, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + limit;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let t = self.text();
             if ok(&t) {
@@ -614,6 +610,94 @@ impl TuiInPty {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+
+    /// The terminal's screen now, one line a row, as a person would read it. `text()` is every
+    /// byte written so far, and a TUI rewrites only the cells that changed: a row that turns
+    /// from "s45" into "s46" is written as "6", so a word on the screen may never be in it.
+    fn screen(&self) -> String {
+        let raw = String::from_utf8_lossy(&self.out.lock().map(|o| o.clone()).unwrap_or_default()).into_owned();
+        screen_of(&raw, PTY_ROWS, PTY_COLS)
+    }
+
+    /// Wait until `ok` holds for the screen (see `screen`); `Err` with the last screen after `limit`.
+    fn wait_for_screen(&self, limit: Duration, ok: impl Fn(&str) -> bool) -> Result<String, String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return Ok(s);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The pty's size (`TuiInPty`).
+const PTY_ROWS: usize = 30;
+const PTY_COLS: usize = 120;
+
+/// What a `rows`×`cols` terminal shows after `raw`: the part of a terminal a ratatui program
+/// uses (cursor moves, clears, text; colours and modes are skipped). One cell a character: the
+/// program moves the cursor after a wide one.
+fn screen_of(raw: &str, rows: usize, cols: usize) -> String {
+    let mut grid = vec![vec![' '; cols]; rows];
+    let (mut r, mut c) = (0usize, 0usize);
+    let mut chars = raw.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\x1b' if chars.next_if_eq(&'[').is_some() => {
+                let mut params = String::new();
+                let mut fin = ' ';
+                for p in chars.by_ref() {
+                    if p.is_ascii_alphabetic() || p == '~' || p == '@' {
+                        fin = p;
+                        break;
+                    }
+                    params.push(p);
+                }
+                let n: Vec<usize> = params.split(';').map(|v| v.parse().unwrap_or(1)).collect();
+                let at = |i: usize| n.get(i).copied().unwrap_or(1).max(1);
+                match fin {
+                    'H' | 'f' => (r, c) = (at(0) - 1, at(1) - 1),
+                    'A' => r = r.saturating_sub(at(0)),
+                    'B' => r += at(0),
+                    'C' => c += at(0),
+                    'D' => c = c.saturating_sub(at(0)),
+                    'G' => c = at(0) - 1,
+                    'J' if params == "2" || params == "3" => grid.iter_mut().for_each(|l| l.fill(' ')),
+                    'J' => {
+                        for (i, line) in grid.iter_mut().enumerate().skip(r) {
+                            line[if i == r { c.min(cols) } else { 0 }..].fill(' ');
+                        }
+                    }
+                    'K' => {
+                        if let Some(line) = grid.get_mut(r) {
+                            line[c.min(cols)..].fill(' ');
+                        }
+                    }
+                    // Entering or leaving the alternate screen starts it blank.
+                    'h' | 'l' if params == "?1049" => grid.iter_mut().for_each(|l| l.fill(' ')),
+                    _ => {}
+                }
+            }
+            '\x1b' => {
+                chars.next();
+            }
+            '\r' => c = 0,
+            '\n' => r += 1,
+            ch if ch.is_control() => {}
+            ch => {
+                if let Some(cell) = grid.get_mut(r).and_then(|l| l.get_mut(c)) {
+                    *cell = ch;
+                }
+                c += 1;
+            }
+        }
+    }
+    grid.iter().map(|l| l.iter().collect::<String>().trim_end().to_string()).collect::<Vec<_>>().join("\n")
 }
 
 impl Drop for TuiInPty {
@@ -624,6 +708,16 @@ impl Drop for TuiInPty {
             libc::waitpid(self.pid, std::ptr::null_mut(), 0);
         }
     }
+}
+
+/// The screen is what the TUI's diffs leave, which its bytes may not spell: a row that said s45
+/// and now says s46 is written as one "6" at its place (as ratatui writes it).
+#[test]
+fn a_row_rewritten_in_place_reads_whole_on_the_screen_and_not_in_the_bytes() {
+    let raw = "\x1b[?1049h\x1b[2J\x1b[1;1H? UNKNO s45 127.0.0.1:24132\x1b[2;1Hno data yet\x1b[1;1H\x1b[1m●\x1b[1;3HOK   \x1b[1;11H6\x1b[1;27H5\x1b[22m\x1b[2;1H\x1b[Kback";
+    let screen = screen_of(raw, 3, 40);
+    assert_eq!(screen, "● OK    s46 127.0.0.1:24135\nback\n");
+    assert!(!raw.contains("s46") && raw.contains("no data yet"));
 }
 
 /// s46 is promoted (and back) by one test and expected healthy by another: one at a time.

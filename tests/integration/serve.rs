@@ -80,6 +80,23 @@ fn start_serve(sb: &Sandbox, dir: &Path, config: &Path, port: u16, args: &[&str]
     proc
 }
 
+/// A collector polling `shard` with its actions on (audited to `dir/audit.jsonl`) and the
+/// viewers' tokens `tokens` (`NAME read|act TOKEN` lines): (the collector, its base URL, the audit
+/// log).
+fn acting_collector(sb: &Sandbox, dir: &Path, shard: &str, tokens: &str) -> (Proc, String, PathBuf) {
+    let (audit, file) = (dir.join("audit.jsonl"), dir.join("tokens"));
+    std::fs::write(&file, tokens).expect("tokens");
+    let cfg = sb.config_with(&[shard], true, &format!("{}\n{RELAXED}", sb.actions_section(&audit, "")));
+    let port = free_port();
+    let serve = start_serve(sb, dir, &cfg, port, &["--tokens-file", file.to_str().expect("utf-8")], &[]);
+    (serve, format!("http://127.0.0.1:{port}"), audit)
+}
+
+/// The body of GET `url` with the bearer `token`.
+async fn body_of(client: &reqwest::Client, url: &str, token: &str) -> String {
+    client.get(url).bearer_auth(token).send().await.expect("GET").text().await.expect("body")
+}
+
 /// The status of a plain-HTTP GET (for readiness checks, from sync code).
 fn status_of(url: &str) -> Result<u16, String> {
     use std::io::{Read, Write};
@@ -233,15 +250,7 @@ async fn prometheus_scrapes_serve_and_sees_the_stopped_sql_thread() {
     let password = password.trim();
     let client = reqwest::Client::new();
     for path in ["/metrics", "/api/v1/snapshot"] {
-        let body = client
-            .get(format!("http://127.0.0.1:{port}{path}"))
-            .bearer_auth("scrape-token-4f1e")
-            .send()
-            .await
-            .expect("GET")
-            .text()
-            .await
-            .expect("body");
+        let body = body_of(&client, &format!("http://127.0.0.1:{port}{path}"), "scrape-token-4f1e").await;
         assert!(!body.contains(password), "{path} shows the password");
     }
     assert!(!serve.log().contains(password));
@@ -757,14 +766,8 @@ async fn remote_viewers_act_through_the_collector_under_their_token_name() {
     let sb = sandbox_or_skip!();
     let _s46 = S46.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let audit = dir.path().join("audit.jsonl");
-    let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, "# viewers\nalice act alice-token-0123456789\nlcd read lcd-token-0123456789\n")
-        .expect("tokens");
-    let cfg = sb.config_with(&["s46"], true, &format!("{}\n{RELAXED}", sb.actions_section(&audit, "")));
-    let port = free_port();
-    let serve = start_serve(&sb, dir.path(), &cfg, port, &["--tokens-file", tokens.to_str().expect("utf-8")], &[]);
-    let base = format!("http://127.0.0.1:{port}");
+    let viewers = "# viewers\nalice act alice-token-0123456789\nlcd read lcd-token-0123456789\n";
+    let (serve, base, audit) = acting_collector(&sb, dir.path(), "s46", viewers);
     let client = reqwest::Client::new();
     let (m, r1) = (sb.addr("s46-m"), sb.addr("s46-r1"));
     let master_of = |snap: &serde_json::Value| -> String {
@@ -902,13 +905,8 @@ async fn remote_failover_and_fence_are_refused_or_run_and_audited_on_the_collect
     let sb = sandbox_or_skip!();
     let _s47 = S47.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let audit = dir.path().join("audit.jsonl");
-    let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, "bob act bob-token-0123456789ab\nwall read wall-token-0123456789\n").expect("tokens");
-    let cfg = sb.config_with(&["s47"], true, &format!("{}\n{RELAXED}", sb.actions_section(&audit, "")));
-    let port = free_port();
-    let serve = start_serve(&sb, dir.path(), &cfg, port, &["--tokens-file", tokens.to_str().expect("utf-8")], &[]);
-    let base = format!("http://127.0.0.1:{port}");
+    let viewers = "bob act bob-token-0123456789ab\nwall read wall-token-0123456789\n";
+    let (serve, base, audit) = acting_collector(&sb, dir.path(), "s47", viewers);
     let client = reqwest::Client::new();
     let health = || async {
         let r = client.get(format!("{base}/api/v1/snapshot")).bearer_auth("wall-token-0123456789").send().await;

@@ -615,7 +615,11 @@ impl TuiInPty {
             if ok(&t) {
                 return t;
             }
-            assert!(std::time::Instant::now() < deadline, "not on the screen in time:\n{t}");
+            if std::time::Instant::now() >= deadline {
+                // The screen, not the bytes: they begin with the first screen ("no data yet")
+                // and the rest are the cells each frame changed.
+                panic!("not in the TUI's output in time; its screen:\n{}", self.screen());
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -111,10 +111,32 @@ impl std::fmt::Display for CommandError {
 
 pub type CmdResult = Result<u8, CommandError>;
 
+/// Where the TUI's event log is also written, line by line, when set (a wall display's history,
+/// or what a remote viewer's stream reader said: lost, each reconnection attempt, back, re-laid out).
+pub const LOG_FILE_ENV: &str = "SHARDTOP_LOG_FILE";
+
 fn init_event_log() {
     // A second init (tests, re-entry) is harmless: the first logger stays.
     let _ = tui_logger::init_logger(log::LevelFilter::Info);
     tui_logger::set_default_level(log::LevelFilter::Info);
+    let Some(path) = std::env::var_os(LOG_FILE_ENV).filter(|p| !p.is_empty()) else { return };
+    let path = std::path::PathBuf::from(path);
+    // Opened here first: tui-logger's own open panics on an error.
+    let opened = std::fs::OpenOptions::new().create(true).append(true).open(&path);
+    match (opened, path.to_str()) {
+        (Ok(_), Some(name)) => tui_logger::set_log_file(
+            tui_logger::TuiLoggerFile::new(name)
+                .output_file(false)
+                .output_line(false)
+                .output_timestamp(Some("%Y-%m-%dT%H:%M:%S%z".into())),
+        ),
+        (Ok(_), None) => {
+            log::warn!(target: "shardtop", "${LOG_FILE_ENV}: not UTF-8: the event log is not written to a file")
+        }
+        (Err(e), _) => {
+            log::warn!(target: "shardtop", "${LOG_FILE_ENV} {}: {e}: the event log is not written there", path.display())
+        }
+    }
 }
 
 /// Load the config named by `--config`, or the default one. Errors carry `code`.

@@ -401,6 +401,9 @@ pub async fn run<T: From<MetricsUpdate> + From<Relayout> + Send + 'static>(
                     }
                     state = as_state(shards);
                     events = fresh;
+                    // A frame came: the next loss starts again from the shortest pause (a quiet
+                    // fleet's stream may carry nothing but keep-alives until then).
+                    backoff = Duration::from_secs(1);
                     log::info!(target: "fleet", "{}: stream back", remote.name());
                     break;
                 }

@@ -45,6 +45,18 @@ fn addr(sb: &Sandbox, name: &str) -> Addr {
     sb.addr(name).parse().expect("host:port")
 }
 
+/// The sandbox's `MONITOR` or `ADMIN` account over TCP, as a prober uses it.
+fn account(sb: &Sandbox, which: &str) -> Arc<ProbeOptions> {
+    let password = std::fs::read_to_string(sb.var(&format!("SANDBOX_{which}_PASSWORD_FILE"))).expect("password file");
+    Arc::new(ProbeOptions {
+        user: sb.var(&format!("SANDBOX_{which}_USER")).to_string(),
+        password: Some(Secret::new(password.trim_end())),
+        tls: Tls::Disabled,
+        timeout: Duration::from_secs(1),
+        heartbeat: None,
+    })
+}
+
 /// A real Alertmanager on a free port, notifying `receiver` (AM's own webhook, unsigned) of
 /// every group at once, resolutions included. Killed on drop.
 struct Alertmanager {
@@ -220,14 +232,7 @@ struct Watch {
 
 impl Watch {
     fn new(sb: &Sandbox, shard: &str, cfg: &AlertsConfig) -> Watch {
-        let password = std::fs::read_to_string(sb.var("SANDBOX_MONITOR_PASSWORD_FILE")).expect("password file");
-        let opts = Arc::new(ProbeOptions {
-            user: sb.var("SANDBOX_MONITOR_USER").to_string(),
-            password: Some(Secret::new(password.trim_end())),
-            tls: Tls::Disabled,
-            timeout: Duration::from_secs(1),
-            heartbeat: None,
-        });
+        let opts = account(sb, "MONITOR");
         let replicas: Vec<Addr> = sb.replicas(shard).iter().map(|r| addr(sb, r)).collect();
         let sh = Shard::new(shard, addr(sb, &format!("{shard}-m")), replicas, None);
         let probes: Vec<(Slot, Prober)> = sh
@@ -288,9 +293,42 @@ impl Watch {
     }
 }
 
+/// A shard watched by the real poller and the alerts engine (`for_`), which notify a real
+/// Alertmanager and, with `webhook`, the signed webhook at `url`; healthy before the test breaks
+/// it. The tests that break s50 take turns (`S50`): its watch holds the turn until dropped.
+struct Watched {
+    w: Watch,
+    am: Alertmanager,
+    heard: Arc<Mutex<Heard>>,
+    url: String,
+    dead: tempfile::NamedTempFile,
+    turn: Option<tokio::sync::MutexGuard<'static, ()>>,
+}
+
+async fn watched(sb: &Sandbox, shard: &str, for_: Duration, webhook: bool) -> Watched {
+    let turn = if shard == "s50" { Some(S50.lock().await) } else { None };
+    let heard = Arc::new(Mutex::new(Heard::default()));
+    let url = listen(heard.clone()).await;
+    let am = Alertmanager::start(&format!("{url}/am")).await;
+    let dead = tempfile::NamedTempFile::new().expect("tmp");
+    let cfg = config(for_, Some(&am.url()), webhook.then_some(url.as_str()), dead.path());
+    let mut w = Watch::new(sb, shard, &cfg);
+    w.until_healthy().await;
+    Watched { w, am, heard, url, dead, turn }
+}
+
 fn stat(a: &Alerts, i: usize) -> (u64, u64, u64) {
     let s = &a.stats()[i].1;
     (SinkStats::get(&s.delivered), SinkStats::get(&s.failed_attempts), SinkStats::get(&s.dead))
+}
+
+/// Until the first sink of `alerts` has dead-lettered a notification (10 s at most).
+async fn until_dead_lettered(alerts: &Alerts) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stat(alerts, 0).2 == 0 {
+        assert!(Instant::now() < deadline, "not dead-lettered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn webhook_told(heard: &Mutex<Heard>, rule: &str) -> Vec<(String, bool)> {
@@ -468,14 +506,8 @@ async fn a_stopped_sql_thread_reaches_alertmanager_after_for_and_resolves_once()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flap_shorter_than_for_never_fires() {
     let sb = sandbox_or_skip!();
-    let heard = Arc::new(Mutex::new(Heard::default()));
-    let url = listen(heard.clone()).await;
-    let am = Alertmanager::start(&format!("{url}/am")).await;
-    let dead = tempfile::NamedTempFile::new().expect("tmp");
     let for_ = Duration::from_secs(8);
-    let cfg = config(for_, Some(&am.url()), Some(&url), dead.path());
-    let mut w = Watch::new(&sb, "s49", &cfg);
-    w.until_healthy().await;
+    let Watched { turn: _turn, dead, url, heard, am, mut w } = watched(&sb, "s49", for_, true).await;
     let mut broke = false;
     for _ in 0..3 {
         sb.exec("s49-r1", "STOP SLAVE SQL_THREAD").await;
@@ -541,15 +573,8 @@ async fn a_flap_shorter_than_for_never_fires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_notification_is_lost_across_an_alertmanager_restart() {
     let sb = sandbox_or_skip!();
-    let _s50 = S50.lock().await;
-    let heard = Arc::new(Mutex::new(Heard::default()));
-    let url = listen(heard.clone()).await;
-    let am = Alertmanager::start(&format!("{url}/am")).await;
-    let dead = tempfile::NamedTempFile::new().expect("tmp");
     let for_ = Duration::from_secs(2);
-    let cfg = config(for_, Some(&am.url()), None, dead.path());
-    let mut w = Watch::new(&sb, "s50", &cfg);
-    w.until_healthy().await;
+    let Watched { turn: _turn, dead, am, mut w, .. } = watched(&sb, "s50", for_, false).await;
     let (r1, r2) = (sb.addr("s50-r1"), sb.addr("s50-r2"));
     let on = |who: &str| {
         vec![("shard", "s50"), ("rule", "sql_thread"), ("instance", who)]
@@ -678,11 +703,7 @@ async fn webhooks_are_signed_retried_with_backoff_and_dead_lettered() {
         vec![WebhookConfig { name: "wrong-secret".into(), url, secret: Secret::new("not-the-shared-secret-000") }];
     let alerts = Alerts::start(&cfg);
     alerts.outbox().expect("outbox").send(action_note("s-wrong"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while stat(&alerts, 0).2 == 0 {
-        assert!(Instant::now() < deadline, "not dead-lettered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_dead_lettered(&alerts).await;
     let codes: Vec<u16> = heard.lock().expect("lock").iter().map(|(s, _)| s.as_u16()).collect();
     assert_eq!(codes, [401], "a refusal is not retried");
     let text = std::fs::read_to_string(&dead).expect("dead letters");
@@ -705,11 +726,7 @@ async fn webhooks_are_signed_retried_with_backoff_and_dead_lettered() {
     }];
     let alerts = Alerts::start(&cfg);
     alerts.outbox().expect("outbox").send(action_note("s-gone"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while stat(&alerts, 0).2 == 0 {
-        assert!(Instant::now() < deadline, "not dead-lettered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_dead_lettered(&alerts).await;
     assert_eq!(stat(&alerts, 0), (0, 3, 1), "first attempt and two retries");
 }
 
@@ -813,25 +830,11 @@ static S50: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_action_elsewhere_raises_no_alert_about_what_it_changes() {
     let sb = sandbox_or_skip!();
-    let _s50 = S50.lock().await;
-    let heard = Arc::new(Mutex::new(Heard::default()));
-    let url = listen(heard.clone()).await;
-    let am = Alertmanager::start(&format!("{url}/am")).await;
-    let dead = tempfile::NamedTempFile::new().expect("tmp");
     let for_ = Duration::from_secs(2);
-    let cfg = config(for_, Some(&am.url()), Some(&url), dead.path());
-    let mut w = Watch::new(&sb, "s50", &cfg);
-    w.until_healthy().await;
+    let Watched { turn: _turn, dead: _dead, heard, am, mut w, .. } = watched(&sb, "s50", for_, true).await;
 
     // The beacon an action raises, with the documented admin account over TCP.
-    let password = std::fs::read_to_string(sb.var("SANDBOX_ADMIN_PASSWORD_FILE")).expect("password file");
-    let admin = Arc::new(ProbeOptions {
-        user: sb.var("SANDBOX_ADMIN_USER").to_string(),
-        password: Some(Secret::new(password.trim_end())),
-        tls: Tls::Disabled,
-        timeout: Duration::from_secs(1),
-        heartbeat: None,
-    });
+    let admin = account(&sb, "ADMIN");
     let members: Vec<Addr> = ["s50-m", "s50-r1", "s50-r2"].iter().map(|n| addr(&sb, n)).collect();
     let beacon = Beacon::raise(&members, &admin).await;
     assert_eq!(beacon.lit(), 3, "the admin account takes the lock on every member");

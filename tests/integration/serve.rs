@@ -80,6 +80,23 @@ fn start_serve(sb: &Sandbox, dir: &Path, config: &Path, port: u16, args: &[&str]
     proc
 }
 
+/// A collector polling `shard` with its actions on (audited to `dir/audit.jsonl`) and the
+/// viewers' tokens `tokens` (`NAME read|act TOKEN` lines): (the collector, its base URL, the audit
+/// log).
+fn acting_collector(sb: &Sandbox, dir: &Path, shard: &str, tokens: &str) -> (Proc, String, PathBuf) {
+    let (audit, file) = (dir.join("audit.jsonl"), dir.join("tokens"));
+    std::fs::write(&file, tokens).expect("tokens");
+    let cfg = sb.config_with(&[shard], true, &format!("{}\n{RELAXED}", sb.actions_section(&audit, "")));
+    let port = free_port();
+    let serve = start_serve(sb, dir, &cfg, port, &["--tokens-file", file.to_str().expect("utf-8")], &[]);
+    (serve, format!("http://127.0.0.1:{port}"), audit)
+}
+
+/// The body of GET `url` with the bearer `token`.
+async fn body_of(client: &reqwest::Client, url: &str, token: &str) -> String {
+    client.get(url).bearer_auth(token).send().await.expect("GET").text().await.expect("body")
+}
+
 /// The status of a plain-HTTP GET (for readiness checks, from sync code).
 fn status_of(url: &str) -> Result<u16, String> {
     use std::io::{Read, Write};
@@ -233,15 +250,7 @@ async fn prometheus_scrapes_serve_and_sees_the_stopped_sql_thread() {
     let password = password.trim();
     let client = reqwest::Client::new();
     for path in ["/metrics", "/api/v1/snapshot"] {
-        let body = client
-            .get(format!("http://127.0.0.1:{port}{path}"))
-            .bearer_auth("scrape-token-4f1e")
-            .send()
-            .await
-            .expect("GET")
-            .text()
-            .await
-            .expect("body");
+        let body = body_of(&client, &format!("http://127.0.0.1:{port}{path}"), "scrape-token-4f1e").await;
         assert!(!body.contains(password), "{path} shows the password");
     }
     assert!(!serve.log().contains(password));
@@ -539,7 +548,7 @@ impl TuiInPty {
         use std::os::fd::{FromRawFd, OwnedFd};
         use std::os::unix::process::CommandExt;
         let (mut master, mut slave): (libc::c_int, libc::c_int) = (-1, -1);
-        let size = libc::winsize { ws_row: 30, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+        let size = libc::winsize { ws_row: PTY_ROWS as u16, ws_col: PTY_COLS as u16, ws_xpixel: 0, ws_ypixel: 0 };
         // SAFETY: openpty writes two descriptors into the variables given; no name buffer, no termios.
         let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
         assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
@@ -600,20 +609,108 @@ impl TuiInPty {
     }
 
     fn wait_for(&self, ok: impl Fn(&str) -> bool) -> String {
-        self.wait_for_within(Duration::from_secs(20), ok)
-    }
-
-    fn wait_for_within(&self, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + limit;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             let t = self.text();
             if ok(&t) {
                 return t;
             }
-            assert!(std::time::Instant::now() < deadline, "not on the screen in time:\n{t}");
+            if std::time::Instant::now() >= deadline {
+                // The screen, not the bytes: they begin with the first screen ("no data yet")
+                // and the rest are the cells each frame changed.
+                panic!("not in the TUI's output in time; its screen:\n{}", self.screen());
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+
+    /// The terminal's screen now, one line a row, as a person would read it. `text()` is every
+    /// byte written so far, and a TUI rewrites only the cells that changed: a row that turns
+    /// from "s45" into "s46" is written as "6", so a word on the screen may never be in it.
+    fn screen(&self) -> String {
+        let raw = String::from_utf8_lossy(&self.out.lock().map(|o| o.clone()).unwrap_or_default()).into_owned();
+        screen_of(&raw, PTY_ROWS, PTY_COLS)
+    }
+
+    /// Wait until `ok` holds for the screen (see `screen`); `Err` with the last screen after `limit`.
+    fn wait_for_screen(&self, limit: Duration, ok: impl Fn(&str) -> bool) -> Result<String, String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return Ok(s);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(s);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The pty's size (`TuiInPty`).
+const PTY_ROWS: usize = 30;
+const PTY_COLS: usize = 120;
+
+/// What a `rows`×`cols` terminal shows after `raw`: the part of a terminal a ratatui program
+/// uses (cursor moves, clears, text; colours and modes are skipped). One cell a character: the
+/// program moves the cursor after a wide one.
+fn screen_of(raw: &str, rows: usize, cols: usize) -> String {
+    let mut grid = vec![vec![' '; cols]; rows];
+    let (mut r, mut c) = (0usize, 0usize);
+    let mut chars = raw.chars().peekable();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\x1b' if chars.next_if_eq(&'[').is_some() => {
+                let mut params = String::new();
+                let mut fin = ' ';
+                for p in chars.by_ref() {
+                    if p.is_ascii_alphabetic() || p == '~' || p == '@' {
+                        fin = p;
+                        break;
+                    }
+                    params.push(p);
+                }
+                let n: Vec<usize> = params.split(';').map(|v| v.parse().unwrap_or(1)).collect();
+                let at = |i: usize| n.get(i).copied().unwrap_or(1).max(1);
+                match fin {
+                    'H' | 'f' => (r, c) = (at(0) - 1, at(1) - 1),
+                    'A' => r = r.saturating_sub(at(0)),
+                    'B' => r += at(0),
+                    'C' => c += at(0),
+                    'D' => c = c.saturating_sub(at(0)),
+                    'G' => c = at(0) - 1,
+                    'J' if params == "2" || params == "3" => grid.iter_mut().for_each(|l| l.fill(' ')),
+                    'J' => {
+                        for (i, line) in grid.iter_mut().enumerate().skip(r) {
+                            line[if i == r { c.min(cols) } else { 0 }..].fill(' ');
+                        }
+                    }
+                    'K' => {
+                        if let Some(line) = grid.get_mut(r) {
+                            line[c.min(cols)..].fill(' ');
+                        }
+                    }
+                    // Entering or leaving the alternate screen starts it blank.
+                    'h' | 'l' if params == "?1049" => grid.iter_mut().for_each(|l| l.fill(' ')),
+                    _ => {}
+                }
+            }
+            '\x1b' => {
+                chars.next();
+            }
+            '\r' => c = 0,
+            '\n' => r += 1,
+            ch if ch.is_control() => {}
+            ch => {
+                if let Some(cell) = grid.get_mut(r).and_then(|l| l.get_mut(c)) {
+                    *cell = ch;
+                }
+                c += 1;
+            }
+        }
+    }
+    grid.iter().map(|l| l.iter().collect::<String>().trim_end().to_string()).collect::<Vec<_>>().join("\n")
 }
 
 impl Drop for TuiInPty {
@@ -624,6 +721,16 @@ impl Drop for TuiInPty {
             libc::waitpid(self.pid, std::ptr::null_mut(), 0);
         }
     }
+}
+
+/// The screen is what the TUI's diffs leave, which its bytes may not spell: a row that said s45
+/// and now says s46 is written as one "6" at its place (as ratatui writes it).
+#[test]
+fn a_row_rewritten_in_place_reads_whole_on_the_screen_and_not_in_the_bytes() {
+    let raw = "\x1b[?1049h\x1b[2J\x1b[1;1H? UNKNO s45 127.0.0.1:24132\x1b[2;1Hno data yet\x1b[1;1H\x1b[1m●\x1b[1;3HOK   \x1b[1;11H6\x1b[1;27H5\x1b[22m\x1b[2;1H\x1b[Kback";
+    let screen = screen_of(raw, 3, 40);
+    assert_eq!(screen, "● OK    s46 127.0.0.1:24135\nback\n");
+    assert!(!raw.contains("s46") && raw.contains("no data yet"));
 }
 
 /// s46 is promoted (and back) by one test and expected healthy by another: one at a time.
@@ -663,14 +770,8 @@ async fn remote_viewers_act_through_the_collector_under_their_token_name() {
     let sb = sandbox_or_skip!();
     let _s46 = S46.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let audit = dir.path().join("audit.jsonl");
-    let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, "# viewers\nalice act alice-token-0123456789\nlcd read lcd-token-0123456789\n")
-        .expect("tokens");
-    let cfg = sb.config_with(&["s46"], true, &format!("{}\n{RELAXED}", sb.actions_section(&audit, "")));
-    let port = free_port();
-    let serve = start_serve(&sb, dir.path(), &cfg, port, &["--tokens-file", tokens.to_str().expect("utf-8")], &[]);
-    let base = format!("http://127.0.0.1:{port}");
+    let viewers = "# viewers\nalice act alice-token-0123456789\nlcd read lcd-token-0123456789\n";
+    let (serve, base, audit) = acting_collector(&sb, dir.path(), "s46", viewers);
     let client = reqwest::Client::new();
     let (m, r1) = (sb.addr("s46-m"), sb.addr("s46-r1"));
     let master_of = |snap: &serde_json::Value| -> String {
@@ -808,13 +909,8 @@ async fn remote_failover_and_fence_are_refused_or_run_and_audited_on_the_collect
     let sb = sandbox_or_skip!();
     let _s47 = S47.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let audit = dir.path().join("audit.jsonl");
-    let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, "bob act bob-token-0123456789ab\nwall read wall-token-0123456789\n").expect("tokens");
-    let cfg = sb.config_with(&["s47"], true, &format!("{}\n{RELAXED}", sb.actions_section(&audit, "")));
-    let port = free_port();
-    let serve = start_serve(&sb, dir.path(), &cfg, port, &["--tokens-file", tokens.to_str().expect("utf-8")], &[]);
-    let base = format!("http://127.0.0.1:{port}");
+    let viewers = "bob act bob-token-0123456789ab\nwall read wall-token-0123456789\n";
+    let (serve, base, audit) = acting_collector(&sb, dir.path(), "s47", viewers);
     let client = reqwest::Client::new();
     let health = || async {
         let r = client.get(format!("{base}/api/v1/snapshot")).bearer_auth("wall-token-0123456789").send().await;

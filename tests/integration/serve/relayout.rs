@@ -1,7 +1,7 @@
 //! A remote viewer whose collector is restarted with another config: the viewer-side stream
 //! reader (what `--connect` runs) reconnects, sees the new shard list in the first `full` frame,
 //! and the TUI's model (fed the reader's messages, as the terminal loop does) lays the fleet out
-//! as the collector now has it.
+//! as the collector now has it; so does the remote TUI in a terminal, read off its screen.
 
 use std::time::Duration;
 
@@ -35,9 +35,21 @@ async fn a_collector_restarted_with_more_shards_is_laid_out_anew_in_the_viewer()
     assert_eq!(names(&app), ["s44", "s45"]);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(256);
     let reader = tokio::spawn(viewer::run(remote, first, events, tx));
-    // The remote TUI in a pty is not checked here: in two clean-clone CI runs under the whole
-    // suite's load it stayed at "no data yet" on the first collector's two shards while this
-    // in-process reader re-laid out (it passed run alone). Under investigation (session 7 note).
+    // And as an operator sees it: the remote TUI in a terminal, its event log also in a file.
+    let home = dir.path().to_str().expect("utf-8");
+    let tui_log = dir.path().join("tui-events.log");
+    let base = format!("http://127.0.0.1:{port}");
+    let env = [("HOME", home), ("SHARDTOP_LOG_FILE", tui_log.to_str().expect("utf-8"))];
+    let tui = super::TuiInPty::spawn(&sb.bin(), &["--connect", &base, "--color", "never"], &env);
+    // A shard's row in the overview: its name, then its master's address.
+    let row = |screen: &str, shard: &str| {
+        let master = sb.addr(&format!("{shard}-m"));
+        screen.lines().any(|l| l.split_whitespace().collect::<Vec<_>>().windows(2).any(|w| w == [shard, &master]))
+    };
+    let screen = tui
+        .wait_for_screen(Duration::from_secs(20), |s| row(s, "s44") && row(s, "s45"))
+        .unwrap_or_else(|s| panic!("the first collector's shards not on the screen:\n{s}\n{}", serve.log()));
+    assert!(!row(&screen, "s46") && screen.contains("2 shards"), "{screen}");
 
     // The first update, then the collector goes and comes back with four shards.
     let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("an update").expect("open");
@@ -75,6 +87,23 @@ async fn a_collector_restarted_with_more_shards_is_laid_out_anew_in_the_viewer()
     assert_eq!(covered, [0, 1, 2, 3], "each shard's health, by its place in the new layout");
     let relaid: Vec<&String> = said.iter().filter(|m| m.starts_with("the collector now watches")).collect();
     assert_eq!(relaid, ["the collector now watches 4 shards: +s46 +s47"], "{said:?}");
+    // The terminal's own reader keeps its own pace (up to 8 s between attempts, each up to 10 s
+    // while the new collector finishes its first sweep). Read off the screen: the TUI rewrites
+    // only the cells that change, so "s46" in a row that said "s45" is never written whole.
+    let relaid = "the collector now watches 4 shards: +s46 +s47";
+    let shown = tui.wait_for_screen(Duration::from_secs(60), |s| {
+        ["s44", "s45", "s46", "s47"].iter().all(|n| row(s, n))
+            && s.contains("4 shards")
+            && std::fs::read_to_string(&tui_log).is_ok_and(|l| l.contains(relaid))
+    });
+    if let Err(screen) = shown {
+        panic!(
+            "the remote TUI did not lay out the four shards (the in-process reader did: {said:?})\n\
+             screen:\n{screen}\nits event log:\n{}\nfirst collector:\n{log}\nsecond collector:\n{}",
+            std::fs::read_to_string(&tui_log).unwrap_or_default(),
+            serve.log()
+        );
+    }
     for s in &app.fleet.shards {
         assert!(s.instances.len() >= 3, "{}: its servers as the collector sees them", s.name);
     }

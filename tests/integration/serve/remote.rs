@@ -12,7 +12,7 @@ use shardtop::serve::remote_runner::RemoteRunner;
 use shardtop::serve::viewer::{Remote, ViewerError};
 use shardtop::ui::action::{ActionKind, ActionMsg, ActionRunner};
 
-use super::{RELAXED, S46, S47, free_port, start_serve};
+use super::{S46, S47, acting_collector, body_of};
 use crate::common::{Sandbox, note, sandbox_script};
 
 const TOKENS: &str = "ops act ops-token-0123456789ab\nwall read wall-token-0123456789\n";
@@ -80,12 +80,7 @@ async fn the_viewer_side_runner_acts_on_the_collector_under_the_viewers_token() 
     let sb = sandbox_or_skip!();
     let _s46 = S46.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let (audit_log, tokens) = (dir.path().join("audit.jsonl"), dir.path().join("tokens"));
-    std::fs::write(&tokens, TOKENS).expect("tokens");
-    let cfg = sb.config_with(&["s46"], true, &format!("{}\n{RELAXED}", sb.actions_section(&audit_log, "")));
-    let port = free_port();
-    let serve = start_serve(&sb, dir.path(), &cfg, port, &["--tokens-file", tokens.to_str().expect("utf-8")], &[]);
-    let base = format!("http://127.0.0.1:{port}");
+    let (serve, base, audit_log) = acting_collector(&sb, dir.path(), "s46", TOKENS);
     until(&base, "s46 ok", |s| s["health"] == "ok").await;
 
     // What each token may do: none is refused, a read token may not act (and is told why).
@@ -101,15 +96,7 @@ async fn the_viewer_side_runner_acts_on_the_collector_under_the_viewers_token() 
     let a = ops.access().await.expect("access");
     assert_eq!((a.identity.as_deref(), a.may_act, a.why_not.as_deref()), (Some("ops"), true, None));
     assert_eq!(a.actions, ["promote", "failover", "fence", "rejoin", "checksum"]);
-    let raw = reqwest::Client::new()
-        .get(format!("{base}/api/v1/access"))
-        .bearer_auth("ops-token-0123456789ab")
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let raw = body_of(&reqwest::Client::new(), &format!("{base}/api/v1/access"), "ops-token-0123456789ab").await;
     assert!(!raw.contains("0123456789"), "no token in the answer: {raw}");
 
     // A read token's run is refused before anything runs, and says why.
@@ -187,12 +174,7 @@ async fn a_dead_master_is_failed_over_remotely_and_the_shard_restored() {
     let sb = sandbox_or_skip!();
     let _s47 = S47.lock().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let (audit_log, tokens) = (dir.path().join("audit.jsonl"), dir.path().join("tokens"));
-    std::fs::write(&tokens, TOKENS).expect("tokens");
-    let cfg = sb.config_with(&["s47"], true, &format!("{}\n{RELAXED}", sb.actions_section(&audit_log, "")));
-    let port = free_port();
-    let serve = start_serve(&sb, dir.path(), &cfg, port, &["--tokens-file", tokens.to_str().expect("utf-8")], &[]);
-    let base = format!("http://127.0.0.1:{port}");
+    let (serve, base, audit_log) = acting_collector(&sb, dir.path(), "s47", TOKENS);
     let (m, r1, r2) = (sb.addr("s47-m"), sb.addr("s47-r1"), sb.addr("s47-r2"));
     until(&base, "s47 ok", |s| s["health"] == "ok" && master_of(s) == m).await;
     let ops = Remote::new(&base, Some("ops-token-0123456789ab".into()), None).expect("remote");

@@ -69,9 +69,7 @@ impl Replay {
         }
         let mut second = self.at_ms.div_euclid(1000);
         if t_ms > self.ahead_to && self.ahead.is_empty() && t_ms - self.at_ms > READ_AHEAD_MS {
-            // A seek: each message goes to the model as it is decoded, none is held.
-            let (app, slots) = (&mut self.app, &mut self.slots);
-            rec.each(self.session, self.ahead_to + 1, t_ms, |at, m| feed(app, slots, &mut second, at, m))?;
+            second = self.seek_ahead(rec, t_ms, second)?;
             self.ahead_to = t_ms;
         } else if t_ms > self.ahead_to {
             // Playback reads a chunk ahead.
@@ -86,6 +84,40 @@ impl Replay {
         super::deliver(&mut self.app, &mut self.slots, Message::Tick(from_ms(t_ms)));
         self.at_ms = t_ms;
         Ok(())
+    }
+
+    /// A seek's stretch, up to `t_ms`: the messages are decoded on this thread and fed to the
+    /// model on another as they come, in batches (decoding and the model each take about half of
+    /// a seek, and neither waits for the whole minute). Returns the last second fed.
+    fn seek_ahead(&mut self, rec: &Recording, t_ms: i64, mut second: i64) -> Result<i64, StoreError> {
+        const BATCH: usize = 512;
+        let (app, slots) = (&mut self.app, &mut self.slots);
+        let (session, from) = (self.session, self.ahead_to + 1);
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(i64, Recorded)>>(4);
+            let model = scope.spawn(move || {
+                for batch in rx {
+                    for (at, m) in batch {
+                        feed(app, slots, &mut second, at, m);
+                    }
+                }
+                second
+            });
+            let mut batch = Vec::with_capacity(BATCH);
+            let read = rec.each(session, from, t_ms, |at, m| {
+                batch.push((at, m));
+                if batch.len() == BATCH {
+                    // A model thread gone has panicked: the join below says so.
+                    let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                }
+            });
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            drop(tx);
+            let second = model.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            read.map(|()| second)
+        })
     }
 
     /// When the next recorded message after the current moment is (for stepping one sample).

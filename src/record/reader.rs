@@ -5,7 +5,7 @@ use std::path::Path;
 use super::codec::{self, Item, TAG_FEED, TAG_METRICS, TAG_PROMOTED};
 use super::codec3::{ChainDecoder, Flat};
 use super::store::{EventRow, Session, Store, StoreError};
-use super::typed::Typed;
+use super::typed::{Fields, Part, Samples};
 use super::wire::{self, Promoted};
 use crate::fleet::FeedRound;
 use crate::fleet::external::MetricsUpdate;
@@ -20,6 +20,31 @@ pub enum Recorded {
     Feed(FeedRound),
     Metrics(MetricsUpdate),
     Promoted(Promoted),
+}
+
+/// A recorded message as `Recording::each_decoded` hands it out: ready, or a sample still to be
+/// brought forward from its instance's last one (`finish`).
+#[derive(Debug)]
+pub enum Decoded {
+    Ready(Recorded),
+    Sample { shard: u32, instance: u32, part: Part },
+}
+
+impl Decoded {
+    /// The message, with `samples` keeping each instance's last sample (one `Samples` for all
+    /// the messages of one `each_decoded`, in order).
+    pub fn finish(self, samples: &mut Samples) -> Result<Recorded, String> {
+        match self {
+            Decoded::Ready(m) => Ok(m),
+            Decoded::Sample { shard, instance, part } => {
+                let sample = samples.sample((shard, instance), part)?;
+                Ok(Recorded::Sample(Update {
+                    slot: Slot { shard: shard as usize, instance: instance as usize },
+                    sample,
+                }))
+            }
+        }
+    }
 }
 
 pub struct Recording {
@@ -158,31 +183,48 @@ impl Recording {
         to_ms: i64,
         mut f: impl FnMut(i64, Recorded),
     ) -> Result<(), StoreError> {
+        let mut samples = Samples::default();
+        self.each_decoded(session, from_ms, to_ms, |at, d| {
+            f(at, d.finish(&mut samples)?);
+            Ok(())
+        })
+    }
+
+    /// `each`'s messages with a sample still a `Part` of it: the decoding here, the typed sample
+    /// wherever `Decoded::finish` runs (a seek finishes them on the model's thread).
+    pub fn each_decoded(
+        &self,
+        session: i64,
+        from_ms: i64,
+        to_ms: i64,
+        mut f: impl FnMut(i64, Decoded) -> Result<(), String>,
+    ) -> Result<(), StoreError> {
         if self.store.version() < 3 {
-            return self.records(session, from_ms, to_ms, |item| {
-                if let Some((at, m)) = recorded(item)? {
-                    f(at, m);
-                }
-                Ok(())
+            return self.records(session, from_ms, to_ms, |item| match recorded(item)? {
+                Some((at, m)) => f(at, Decoded::Ready(m)),
+                None => Ok(()),
             });
         }
-        let mut typed = Typed::default();
+        let mut fields = Fields::default();
         self.flat(session, from_ms, to_ms, |item| {
             let m = match item {
                 Flat::Sample(mut v) if v.shard != wire::FEED_SHARD => {
-                    let slot = Slot { shard: v.shard as usize, instance: v.instance as usize };
-                    Some((v.at_ms, Recorded::Sample(Update { slot, sample: typed.sample(&mut v)? })))
+                    let part = fields.part(&mut v)?;
+                    Some((v.at_ms, Decoded::Sample { shard: v.shard, instance: v.instance, part }))
                 }
                 Flat::Sample(mut v) => {
                     let (at_ms, shard, instance) = (v.at_ms, v.shard, v.instance);
                     recorded(Item::Sample { at_ms, shard, instance, value: v.tree().map_err(|e| e.0)? })?
+                        .map(|(at, m)| (at, Decoded::Ready(m)))
                 }
-                Flat::Opaque { tag, at_ms, payload } => recorded(Item::Opaque { tag, at_ms, payload })?,
+                Flat::Opaque { tag, at_ms, payload } => {
+                    recorded(Item::Opaque { tag, at_ms, payload })?.map(|(at, m)| (at, Decoded::Ready(m)))
+                }
             };
-            if let Some((at, m)) = m {
-                f(at, m);
+            match m {
+                Some((at, m)) => f(at, m),
+                None => Ok(()),
             }
-            Ok(())
         })
     }
 

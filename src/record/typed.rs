@@ -130,47 +130,55 @@ fn replication(rest: &str) -> Option<Field> {
     Some(Field::Repl(index, field))
 }
 
-// Each setter takes exactly what serde would take for the field's type from a JSON value, and
-// says `None` otherwise (the tree then decides, and reports what is wrong).
-
-fn u64_of(v: &Value) -> Option<u64> {
-    v.as_u64()
+/// The JSON a field takes, as serde would take it for the field's type.
+#[derive(Clone, Copy)]
+enum Kind {
+    U64,
+    U32,
+    Bool,
+    Str,
+    Io,
+    /// `Option<T>`: null is `None`.
+    Opt(Inner),
 }
 
-fn u32_of(v: &Value) -> Option<u32> {
-    v.as_u64().and_then(|n| u32::try_from(n).ok())
+#[derive(Clone, Copy)]
+enum Inner {
+    U64,
+    Bool,
+    Str,
+    F64,
 }
 
-fn string_of(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_string)
-}
-
-/// `Option<T>`: null is `None`.
-fn opt<T>(v: &Value, f: impl FnOnce(&Value) -> Option<T>) -> Option<Option<T>> {
-    if v.is_null() { Some(None) } else { f(v).map(Some) }
-}
-
-fn set<T>(slot: &mut T, value: Option<T>) -> Option<()> {
-    *slot = value?;
-    Some(())
-}
-
-fn set_status(s: &mut InstanceStatus, f: StatusField, v: &Value) -> Option<()> {
-    use StatusField as S;
-    match f {
-        S::Version => set(&mut s.version, string_of(v)),
-        S::ServerId => set(&mut s.server_id, u32_of(v)),
-        S::ReadOnly => set(&mut s.read_only, v.as_bool()),
-        S::SuperReadOnly => set(&mut s.super_read_only, opt(v, Value::as_bool)),
-        S::BinlogFile => set(&mut s.binlog_file, opt(v, string_of)),
-        S::BinlogPos => set(&mut s.binlog_pos, opt(v, u64_of)),
-        S::Gtid(field) => set(field(&mut s.gtid), opt(v, string_of)),
-        S::Counter(field) => set(field(&mut s.counters), u64_of(v)),
-        S::HeartbeatLag => set(&mut s.heartbeat_lag, opt(v, Value::as_f64)),
-        S::HeartbeatError => set(&mut s.heartbeat_error, opt(v, string_of)),
-        S::GtidBinlogState => set(&mut s.topo.gtid_binlog_state, opt(v, string_of)),
-        S::ActionLock => set(&mut s.topo.action_lock, opt(v, u64_of)),
-    }
+fn kind(field: Field) -> Option<Kind> {
+    use {Inner as I, Kind as K, ReplField as R, StatusField as S};
+    Some(match field {
+        Field::Unresolved | Field::Other => return None,
+        Field::ElapsedCode | Field::Elapsed10us => K::U64,
+        Field::Status(f) => match f {
+            S::Version => K::Str,
+            S::ServerId => K::U32,
+            S::ReadOnly => K::Bool,
+            S::SuperReadOnly => K::Opt(I::Bool),
+            S::BinlogFile | S::Gtid(_) | S::HeartbeatError | S::GtidBinlogState => K::Opt(I::Str),
+            S::BinlogPos | S::ActionLock => K::Opt(I::U64),
+            S::Counter(_) => K::U64,
+            S::HeartbeatLag => K::Opt(I::F64),
+        },
+        Field::Repl(_, f) => match f {
+            R::IoState => K::Io,
+            R::SqlRunning => K::Bool,
+            R::SecondsBehind => K::Opt(I::U64),
+            R::LastIoErrno | R::LastSqlErrno => K::U32,
+            R::LastIoError
+            | R::LastSqlError
+            | R::SourceLogFile
+            | R::RelaySourceLogFile
+            | R::RetrievedGtidSet
+            | R::ExecutedGtidSet => K::Str,
+            R::ReadSourceLogPos | R::ExecSourceLogPos | R::SqlDelay => K::U64,
+        },
+    })
 }
 
 fn io_state_of(v: &Value) -> Option<IoState> {
@@ -182,36 +190,100 @@ fn io_state_of(v: &Value) -> Option<IoState> {
     }
 }
 
-fn set_repl(r: &mut ReplicationStatus, f: ReplField, v: &Value) -> Option<()> {
-    use ReplField as R;
-    match f {
-        R::IoState => set(&mut r.io_state, io_state_of(v)),
-        R::SqlRunning => set(&mut r.sql_running, v.as_bool()),
-        R::SecondsBehind => set(&mut r.seconds_behind, opt(v, u64_of)),
-        R::LastIoErrno => set(&mut r.last_io_errno, u32_of(v)),
-        R::LastIoError => set(&mut r.last_io_error, string_of(v)),
-        R::LastSqlErrno => set(&mut r.last_sql_errno, u32_of(v)),
-        R::LastSqlError => set(&mut r.last_sql_error, string_of(v)),
-        R::SourceLogFile => set(&mut r.source_log_file, string_of(v)),
-        R::ReadSourceLogPos => set(&mut r.read_source_log_pos, u64_of(v)),
-        R::RelaySourceLogFile => set(&mut r.relay_source_log_file, string_of(v)),
-        R::ExecSourceLogPos => set(&mut r.exec_source_log_pos, u64_of(v)),
-        R::RetrievedGtidSet => set(&mut r.retrieved_gtid_set, string_of(v)),
-        R::ExecutedGtidSet => set(&mut r.executed_gtid_set, string_of(v)),
-        R::SqlDelay => set(&mut r.sql_delay, u64_of(v)),
+/// `v` is what serde would take for a field of kind `k`.
+fn fits(k: Kind, v: &Value) -> bool {
+    let inner = |i: Inner| match i {
+        Inner::U64 => v.is_u64(),
+        Inner::Bool => v.is_boolean(),
+        Inner::Str => v.is_string(),
+        Inner::F64 => v.is_number(),
+    };
+    match k {
+        Kind::U64 => inner(Inner::U64),
+        Kind::U32 => v.as_u64().is_some_and(|n| u32::try_from(n).is_ok()),
+        Kind::Bool => inner(Inner::Bool),
+        Kind::Str => inner(Inner::Str),
+        Kind::Io => io_state_of(v).is_some(),
+        Kind::Opt(i) => v.is_null() || inner(i),
     }
 }
 
-/// Set `field` of `s` from `v`; `None` when it cannot be done here.
-fn apply(s: &mut Sample, field: Field, v: &Value) -> Option<()> {
+// The setters take a value that `fits` its field (anything else is `None`, never a guess).
+
+fn u64_of(v: &Value) -> Option<u64> {
+    v.as_u64()
+}
+
+fn u32_of(v: &Value) -> Option<u32> {
+    v.as_u64().and_then(|n| u32::try_from(n).ok())
+}
+
+fn string_of(v: Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// `Option<T>`: null is `None`.
+fn opt<T>(v: Value, f: impl FnOnce(Value) -> Option<T>) -> Option<Option<T>> {
+    if v.is_null() { Some(None) } else { f(v).map(Some) }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) -> Option<()> {
+    *slot = value?;
+    Some(())
+}
+
+fn set_status(s: &mut InstanceStatus, f: StatusField, v: Value) -> Option<()> {
+    use StatusField as S;
+    match f {
+        S::Version => set(&mut s.version, string_of(v)),
+        S::ServerId => set(&mut s.server_id, u32_of(&v)),
+        S::ReadOnly => set(&mut s.read_only, v.as_bool()),
+        S::SuperReadOnly => set(&mut s.super_read_only, opt(v, |v| v.as_bool())),
+        S::BinlogFile => set(&mut s.binlog_file, opt(v, string_of)),
+        S::BinlogPos => set(&mut s.binlog_pos, opt(v, |v| u64_of(&v))),
+        S::Gtid(field) => set(field(&mut s.gtid), opt(v, string_of)),
+        S::Counter(field) => set(field(&mut s.counters), u64_of(&v)),
+        S::HeartbeatLag => set(&mut s.heartbeat_lag, opt(v, |v| v.as_f64())),
+        S::HeartbeatError => set(&mut s.heartbeat_error, opt(v, string_of)),
+        S::GtidBinlogState => set(&mut s.topo.gtid_binlog_state, opt(v, string_of)),
+        S::ActionLock => set(&mut s.topo.action_lock, opt(v, |v| u64_of(&v))),
+    }
+}
+
+fn set_repl(r: &mut ReplicationStatus, f: ReplField, v: Value) -> Option<()> {
+    use ReplField as R;
+    match f {
+        R::IoState => set(&mut r.io_state, io_state_of(&v)),
+        R::SqlRunning => set(&mut r.sql_running, v.as_bool()),
+        R::SecondsBehind => set(&mut r.seconds_behind, opt(v, |v| u64_of(&v))),
+        R::LastIoErrno => set(&mut r.last_io_errno, u32_of(&v)),
+        R::LastIoError => set(&mut r.last_io_error, string_of(v)),
+        R::LastSqlErrno => set(&mut r.last_sql_errno, u32_of(&v)),
+        R::LastSqlError => set(&mut r.last_sql_error, string_of(v)),
+        R::SourceLogFile => set(&mut r.source_log_file, string_of(v)),
+        R::ReadSourceLogPos => set(&mut r.read_source_log_pos, u64_of(&v)),
+        R::RelaySourceLogFile => set(&mut r.relay_source_log_file, string_of(v)),
+        R::ExecSourceLogPos => set(&mut r.exec_source_log_pos, u64_of(&v)),
+        R::RetrievedGtidSet => set(&mut r.retrieved_gtid_set, string_of(v)),
+        R::ExecutedGtidSet => set(&mut r.executed_gtid_set, string_of(v)),
+        R::SqlDelay => set(&mut r.sql_delay, u64_of(&v)),
+    }
+}
+
+/// Set `field` of `s` to `v`; `None` when it cannot be done (not a field here, a value that
+/// does not fit, a status `s` does not have).
+fn apply(s: &mut Sample, field: Field, v: Value) -> Option<()> {
     match field {
         Field::Unresolved | Field::Other => None,
         Field::ElapsedCode => {
-            s.elapsed = wire::elapsed_from_code(u64_of(v)?);
+            s.elapsed = wire::elapsed_from_code(u64_of(&v)?);
             Some(())
         }
         Field::Elapsed10us => {
-            s.elapsed = Duration::from_micros(u64_of(v)?.saturating_mul(wire::ELAPSED_UNIT_US));
+            s.elapsed = Duration::from_micros(u64_of(&v)?.saturating_mul(wire::ELAPSED_UNIT_US));
             Some(())
         }
         Field::Status(f) => set_status(s.result.as_mut().ok()?, f, v),
@@ -219,44 +291,101 @@ fn apply(s: &mut Sample, field: Field, v: &Value) -> Option<()> {
     }
 }
 
-/// Each instance's last sample, brought forward by the keys that changed.
+/// A sample as the decoding side hands it on: whole (its instance's first, or one whose shape
+/// changed, or with a key no field here sets), or the fields that changed since its instance's
+/// last one, each with a value that fits it. `Samples` turns it into the `Sample`.
+#[derive(Debug)]
+pub enum Part {
+    Whole(Sample),
+    Changed { at_ms: i64, fields: Vec<(FieldRef, Value)> },
+}
+
+/// A field a recorded key sets (opaque outside this module).
+#[derive(Clone, Copy, Debug)]
+pub struct FieldRef(Field);
+
+/// The decoding side: what each key of the decoder's chain sets.
 #[derive(Default)]
-pub struct Typed {
+pub struct Fields {
     /// The decoder's chain the key table below is of.
     chain: u64,
     /// What each key id of that chain sets.
     fields: Vec<Field>,
+}
+
+impl Fields {
+    /// The sample `v` stands for, as a `Part`.
+    pub fn part(&mut self, v: &mut SampleView<'_>) -> Result<Part, String> {
+        if v.chain != self.chain {
+            self.chain = v.chain;
+            self.fields.clear();
+        }
+        if let Some(touched) = v.touched() {
+            let mut changed = Vec::with_capacity(touched.len());
+            let all = touched.iter().all(|&id| {
+                if self.fields.len() <= id {
+                    self.fields.resize(id + 1, Field::Unresolved);
+                }
+                if matches!(self.fields[id], Field::Unresolved) {
+                    self.fields[id] = v.key(id).map_or(Field::Other, resolve);
+                }
+                let field = self.fields[id];
+                match (kind(field), v.value(id)) {
+                    (Some(k), Some(value)) if fits(k, value) => {
+                        changed.push((FieldRef(field), value.clone()));
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            if all {
+                return Ok(Part::Changed { at_ms: v.at_ms, fields: changed });
+            }
+        }
+        let at_ms = v.at_ms;
+        Ok(Part::Whole(wire::sample_from(at_ms, v.tree().map_err(|e| e.0)?)?))
+    }
+}
+
+/// The side that keeps each instance's last sample and brings it forward by a `Part`.
+#[derive(Default)]
+pub struct Samples {
     last: HashMap<(u32, u32), Sample>,
+}
+
+impl Samples {
+    /// The sample of instance `key` that `part` stands for.
+    pub fn sample(&mut self, key: (u32, u32), part: Part) -> Result<Sample, String> {
+        match part {
+            Part::Whole(s) => {
+                self.last.insert(key, s.clone());
+                Ok(s)
+            }
+            Part::Changed { at_ms, fields } => {
+                let missing = || format!("shard {} instance {}: a change to a sample it does not have", key.0, key.1);
+                let prev = self.last.get_mut(&key).ok_or_else(missing)?;
+                prev.at = from_ms(at_ms);
+                for (FieldRef(field), value) in fields {
+                    apply(prev, field, value).ok_or_else(missing)?;
+                }
+                Ok(prev.clone())
+            }
+        }
+    }
+}
+
+/// Both sides in one (a reader on one thread).
+#[derive(Default)]
+pub struct Typed {
+    fields: Fields,
+    samples: Samples,
 }
 
 impl Typed {
     /// The sample `v` stands for.
     pub fn sample(&mut self, v: &mut SampleView<'_>) -> Result<Sample, String> {
-        if v.chain != self.chain {
-            self.chain = v.chain;
-            self.fields.clear();
-        }
-        let key = (v.shard, v.instance);
-        if let (Some(touched), Some(prev)) = (v.touched(), self.last.get_mut(&key)) {
-            let fields = &mut self.fields;
-            let mut field = |id: usize| {
-                if fields.len() <= id {
-                    fields.resize(id + 1, Field::Unresolved);
-                }
-                if matches!(fields[id], Field::Unresolved) {
-                    fields[id] = v.key(id).map_or(Field::Other, resolve);
-                }
-                fields[id]
-            };
-            prev.at = from_ms(v.at_ms);
-            if touched.iter().all(|&id| v.value(id).and_then(|value| apply(prev, field(id), value)).is_some()) {
-                return Ok(prev.clone());
-            }
-        }
-        let at_ms = v.at_ms;
-        let sample = wire::sample_from(at_ms, v.tree().map_err(|e| e.0)?)?;
-        self.last.insert(key, sample.clone());
-        Ok(sample)
+        let part = self.fields.part(v)?;
+        self.samples.sample((v.shard, v.instance), part)
     }
 }
 

@@ -216,5 +216,5 @@ fn a_moved_counter_is_one_key_set_on_the_last_sample() {
     assert_eq!(trees, [None, Some(1)], "the first sample is whole; the second changes one key");
     assert_eq!(got[1].result.as_ref().expect("ok").counters.questions, 77);
     assert_eq!(got[1].at, from_ms(2000));
-    assert_eq!(t.last.len(), 1);
+    assert_eq!(t.samples.last.len(), 1);
 }

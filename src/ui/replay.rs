@@ -10,8 +10,9 @@ use chrono::Utc;
 use super::app::{App, Message};
 use super::theme::Theme;
 use crate::poll::SlotMap;
-use crate::record::reader::{Recorded, Recording};
+use crate::record::reader::{Decoded, Recorded, Recording};
 use crate::record::store::StoreError;
+use crate::record::typed::Samples;
 use crate::record::wire::from_ms;
 
 /// A seek rebuilds the model from this long before the moment: rates, master death and the
@@ -86,36 +87,39 @@ impl Replay {
         Ok(())
     }
 
-    /// A seek's stretch, up to `t_ms`: the messages are decoded on this thread and fed to the
-    /// model on another as they come, in batches (decoding and the model each take about half of
-    /// a seek, and neither waits for the whole minute). Returns the last second fed.
+    /// A seek's stretch, up to `t_ms`, on two threads: this one reads and decodes the recording,
+    /// another brings each sample forward from its instance's last one (`typed`) and feeds the
+    /// model, in batches as they come (each side is about half of a seek). Returns the last
+    /// second fed.
     fn seek_ahead(&mut self, rec: &Recording, t_ms: i64, mut second: i64) -> Result<i64, StoreError> {
         const BATCH: usize = 512;
         let (app, slots) = (&mut self.app, &mut self.slots);
         let (session, from) = (self.session, self.ahead_to + 1);
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(i64, Recorded)>>(4);
-            let model = scope.spawn(move || {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(i64, Decoded)>>(4);
+            let model = scope.spawn(move || -> Result<i64, String> {
+                let mut samples = Samples::default();
                 for batch in rx {
-                    for (at, m) in batch {
-                        feed(app, slots, &mut second, at, m);
+                    for (at, d) in batch {
+                        feed(app, slots, &mut second, at, d.finish(&mut samples)?);
                     }
                 }
-                second
+                Ok(second)
             });
             let mut batch = Vec::with_capacity(BATCH);
-            let read = rec.each(session, from, t_ms, |at, m| {
-                batch.push((at, m));
+            let gone = || "the model's thread stopped".to_string();
+            let read = rec.each_decoded(session, from, t_ms, |at, d| {
+                batch.push((at, d));
                 if batch.len() == BATCH {
-                    // A model thread gone has panicked: the join below says so.
-                    let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                    tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).map_err(|_| gone())?;
                 }
+                Ok(())
             });
-            if !batch.is_empty() {
-                let _ = tx.send(batch);
-            }
+            let read = read.and_then(|()| tx.send(batch).map_err(|_| corrupt(rec, gone())));
             drop(tx);
-            let second = model.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            // The model's own error first: the reader's then only says that it stopped.
+            let fed = model.join().unwrap_or_else(|p| std::panic::resume_unwind(p)).map_err(|why| corrupt(rec, why));
+            let second = fed?;
             read.map(|()| second)
         })
     }
@@ -143,6 +147,10 @@ impl Replay {
         *self = fresh;
         Ok(())
     }
+}
+
+fn corrupt(rec: &Recording, why: String) -> StoreError {
+    StoreError::Corrupt { path: rec.store().path().to_string(), block: 0, why }
 }
 
 /// One recorded message to the model, after a tick when the recorded clock passed a second (the

@@ -469,7 +469,7 @@ impl<'a> ChecksumExec<'a> {
                 total_rows: self.total_rows,
             });
             let remaining = t.rows_estimate.saturating_sub(result.rows);
-            chunk_size = next_chunk_size(chunk_size, rows, took.as_secs_f64(), target, remaining);
+            chunk_size = next_chunk_size(chunk_size, rows, took.as_secs_f64(), target, t.rows_estimate, remaining);
             if let (Some(lo), Some(hi)) = (int_of_first(&lower), int_of_first(&upper)) {
                 keys_per_row = walk::observed_keys_per_row(lo, hi, rows, keys_per_row);
             }

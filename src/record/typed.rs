@@ -296,7 +296,7 @@ fn apply(s: &mut Sample, field: Field, v: Value) -> Option<()> {
 /// last one, each with a value that fits it. `Samples` turns it into the `Sample`.
 #[derive(Debug)]
 pub enum Part {
-    Whole(Sample),
+    Whole(Box<Sample>),
     Changed { at_ms: i64, fields: Vec<(FieldRef, Value)> },
 }
 
@@ -343,7 +343,7 @@ impl Fields {
             }
         }
         let at_ms = v.at_ms;
-        Ok(Part::Whole(wire::sample_from(at_ms, v.tree().map_err(|e| e.0)?)?))
+        Ok(Part::Whole(Box::new(wire::sample_from(at_ms, v.tree().map_err(|e| e.0)?)?)))
     }
 }
 
@@ -358,8 +358,8 @@ impl Samples {
     pub fn sample(&mut self, key: (u32, u32), part: Part) -> Result<Sample, String> {
         match part {
             Part::Whole(s) => {
-                self.last.insert(key, s.clone());
-                Ok(s)
+                self.last.insert(key, (*s).clone());
+                Ok(*s)
             }
             Part::Changed { at_ms, fields } => {
                 let missing = || format!("shard {} instance {}: a change to a sample it does not have", key.0, key.1);

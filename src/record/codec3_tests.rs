@@ -2,7 +2,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Number, Value, json};
 
 use super::*;
-use crate::record::codec::TAG_FEED;
+use crate::record::codec::{Record, TAG_FEED};
 
 #[derive(Clone, Debug)]
 enum Op {

@@ -416,9 +416,9 @@ pub(super) fn decode_value(
             if n > 4096 {
                 return Err(corrupt("too many number deltas"));
             }
-            let p = prev.as_ref().and_then(Value::as_str).ok_or_else(|| corrupt("number deltas on no string"))?;
+            let Some(Value::String(mut p)) = prev else { return Err(corrupt("number deltas on no string")) };
             let (mut read, mut failed) = (0, None);
-            let out = apply_deltas_with(p, || {
+            let out = apply_deltas_with(&mut p, || {
                 if read == n {
                     return None;
                 }
@@ -431,7 +431,8 @@ pub(super) fn decode_value(
             if read != n {
                 return Err(corrupt("number deltas do not match the string"));
             }
-            Some(Value::String(out?))
+            out?;
+            Some(Value::String(p))
         }
         T_EMPTY_ARRAY => Some(Value::Array(Vec::new())),
         T_EMPTY_OBJECT => Some(Value::Object(Map::new())),
@@ -474,20 +475,21 @@ fn number_deltas(prev: &str, next: &str) -> Option<Vec<i64>> {
 #[cfg(test)]
 fn apply_deltas(prev: &str, deltas: &[i64]) -> Result<String, CorruptBlock> {
     let mut d = deltas.iter();
-    let out = apply_deltas_with(prev, || d.next().copied())?;
+    let mut out = prev.to_string();
+    apply_deltas_with(&mut out, || d.next().copied())?;
     if d.next().is_some() {
         return Err(corrupt("number deltas do not match the string"));
     }
     Ok(out)
 }
 
-/// `prev` with its numbers moved by the deltas `next` gives as each number comes: one pass, no
-/// list of its pieces or of the deltas (a seek applies this to every GTID set of every sample).
-fn apply_deltas_with(prev: &str, mut next: impl FnMut() -> Option<i64>) -> Result<String, CorruptBlock> {
-    let b = prev.as_bytes();
-    let mut out = String::with_capacity(prev.len() + 4);
-    let (mut i, mut start) = (0, 0);
-    while i < b.len() {
+/// `s` with its numbers moved by the deltas `next` gives as each number comes, in place: one
+/// pass, no list of its pieces or of the deltas, and no new string (a seek applies this to every
+/// GTID set of every sample; a number that keeps its width is overwritten where it is).
+fn apply_deltas_with(s: &mut String, mut next: impl FnMut() -> Option<i64>) -> Result<(), CorruptBlock> {
+    let mut i = 0;
+    while i < s.len() {
+        let b = s.as_bytes();
         if !b[i].is_ascii_digit() {
             i += 1;
             continue;
@@ -505,27 +507,27 @@ fn apply_deltas_with(prev: &str, mut next: impl FnMut() -> Option<i64>) -> Resul
         }
         let d = next().ok_or_else(|| corrupt("number deltas do not match the string"))?;
         let v = n.checked_add(d).filter(|v| *v >= 0).ok_or_else(|| corrupt("number delta out of range"))?;
-        out.push_str(&prev[start..i]);
-        push_number(&mut out, v.unsigned_abs());
-        (i, start) = (j, j);
+        let mut digits = [0u8; 20];
+        let k = put_number(&mut digits, v.unsigned_abs());
+        let new = std::str::from_utf8(&digits[k..]).map_err(|_| corrupt("digits"))?;
+        s.replace_range(i..j, new);
+        i += new.len();
     }
-    out.push_str(&prev[start..]);
-    Ok(out)
+    Ok(())
 }
 
-/// `n` in decimal, without the formatter (a seek writes a few hundred thousand of them).
-fn push_number(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
+/// `n` in decimal at the end of `digits`; returns where it starts (no formatter: a seek writes a
+/// few hundred thousand of them).
+fn put_number(digits: &mut [u8; 20], mut n: u64) -> usize {
     let mut i = digits.len();
     loop {
         i -= 1;
         digits[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return i;
         }
     }
-    out.extend(digits[i..].iter().map(|&c| char::from(c)));
 }
 
 /// Bytes two strings share at their start, cut at a character boundary.

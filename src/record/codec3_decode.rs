@@ -245,14 +245,22 @@ impl ChainDecoder {
                 let had = inst.last[id].is_some();
                 if t == T_SAME {
                     let other = usize::try_from(column.varint()?).map_err(|_| corrupt("key id"))?;
-                    let v = inst
-                        .last
-                        .get(other)
-                        .cloned()
-                        .flatten()
-                        .ok_or_else(|| corrupt("same as a key with no value"))?;
-                    inst.steps[id] = step_to(inst.last[id].as_ref(), &v);
-                    inst.last[id] = Some(v);
+                    let none = || corrupt("same as a key with no value");
+                    if other == id {
+                        let v = inst.last[id].as_ref().ok_or_else(none)?;
+                        inst.steps[id] = step_to(Some(v), v);
+                    } else {
+                        let mut dst = inst.last[id].take();
+                        let src = inst.last.get(other).and_then(Option::as_ref).ok_or_else(none)?;
+                        inst.steps[id] = step_to(dst.as_ref(), src);
+                        // A GTID set is the same in two or three keys a sample: copied into the
+                        // key's own string where it has room (no allocation).
+                        match (&mut dst, src) {
+                            (Some(Value::String(d)), Value::String(s)) => d.clone_from(s),
+                            (d, s) => *d = Some(s.clone()),
+                        }
+                        inst.last[id] = dst;
+                    }
                 } else if !codec::step_in_place(t, &mut inst.last[id], column, &mut inst.steps[id])? {
                     let prev = inst.last[id].take();
                     inst.last[id] = codec::decode_value(t, column, prev, &mut inst.steps[id])?;

@@ -135,14 +135,7 @@ impl ChainDecoder {
         want: impl FnMut(i64) -> bool,
         mut emit: impl FnMut(Item<'_>) -> Result<(), CorruptBlock>,
     ) -> Result<(), CorruptBlock> {
-        self.decode_flat(buf, want, |item| match item {
-            Flat::Opaque { tag, at_ms, payload } => emit(Item::Opaque { tag, at_ms, payload }),
-            Flat::Sample(mut v) => {
-                let (at_ms, shard, instance) = (v.at_ms, v.shard, v.instance);
-                let value = v.tree()?;
-                emit(Item::Sample { at_ms, shard, instance, value })
-            }
-        })
+        self.decode_flat(buf, want, |mut f| emit(f.item()?))
     }
 
     /// Every record of one block (decompressed), in order, to `emit`, a wanted sample as its
@@ -305,6 +298,19 @@ impl ChainDecoder {
 pub enum Flat<'a> {
     Sample(SampleView<'a>),
     Opaque { tag: u8, at_ms: i64, payload: &'a [u8] },
+}
+
+impl Flat<'_> {
+    /// The record as an `Item`: a sample as its JSON tree (`SampleView::tree`).
+    pub fn item(&mut self) -> Result<Item<'_>, CorruptBlock> {
+        Ok(match self {
+            Flat::Opaque { tag, at_ms, payload } => Item::Opaque { tag: *tag, at_ms: *at_ms, payload },
+            Flat::Sample(v) => {
+                let (at_ms, shard, instance) = (v.at_ms, v.shard, v.instance);
+                Item::Sample { at_ms, shard, instance, value: v.tree()? }
+            }
+        })
+    }
 }
 
 /// One instance's sample as the chain holds it: its values by key id, which changed since its

@@ -81,6 +81,14 @@ fn recorded(item: Item<'_>) -> Result<Option<(i64, Recorded)>, String> {
     }))
 }
 
+/// A record `recorded` makes whole, to `f` as ready (skipped when this build does not know it).
+fn ready(item: Item<'_>, f: &mut impl FnMut(i64, Decoded) -> Result<(), String>) -> Result<(), String> {
+    match recorded(item)? {
+        Some((at, m)) => f(at, Decoded::Ready(Box::new(m))),
+        None => Ok(()),
+    }
+}
+
 impl Recording {
     pub fn open(path: &Path) -> Result<Recording, StoreError> {
         Recording::from_store(Store::open_read(path)?)
@@ -120,13 +128,7 @@ impl Recording {
         mut each: impl FnMut(Item<'_>) -> Result<(), String>,
     ) -> Result<(), StoreError> {
         if self.store.version() >= 3 {
-            return self.flat(session, from_ms, to_ms, |f| match f {
-                Flat::Opaque { tag, at_ms, payload } => each(Item::Opaque { tag, at_ms, payload }),
-                Flat::Sample(mut v) => {
-                    let (at_ms, shard, instance) = (v.at_ms, v.shard, v.instance);
-                    each(Item::Sample { at_ms, shard, instance, value: v.tree().map_err(|e| e.0)? })
-                }
-            });
+            return self.flat(session, from_ms, to_ms, |mut f| each(f.item().map_err(|e| e.0)?));
         }
         let path = self.store.path();
         self.store.each_block(session, from_ms, to_ms, |b| {
@@ -205,31 +207,16 @@ impl Recording {
         mut f: impl FnMut(i64, Decoded) -> Result<(), String>,
     ) -> Result<(), StoreError> {
         if self.store.version() < 3 {
-            return self.records(session, from_ms, to_ms, |item| match recorded(item)? {
-                Some((at, m)) => f(at, Decoded::Ready(Box::new(m))),
-                None => Ok(()),
-            });
+            return self.records(session, from_ms, to_ms, |item| ready(item, &mut f));
         }
         let mut fields = Fields::default();
-        self.flat(session, from_ms, to_ms, |item| {
-            let m = match item {
-                Flat::Sample(mut v) if v.shard != wire::FEED_SHARD => {
-                    let part = fields.part(&mut v)?;
-                    Some((v.at_ms, Decoded::Sample { shard: v.shard, instance: v.instance, part }))
-                }
-                Flat::Sample(mut v) => {
-                    let (at_ms, shard, instance) = (v.at_ms, v.shard, v.instance);
-                    recorded(Item::Sample { at_ms, shard, instance, value: v.tree().map_err(|e| e.0)? })?
-                        .map(|(at, m)| (at, Decoded::Ready(Box::new(m))))
-                }
-                Flat::Opaque { tag, at_ms, payload } => {
-                    recorded(Item::Opaque { tag, at_ms, payload })?.map(|(at, m)| (at, Decoded::Ready(Box::new(m))))
-                }
-            };
-            match m {
-                Some((at, m)) => f(at, m),
-                None => Ok(()),
+        self.flat(session, from_ms, to_ms, |mut item| match &mut item {
+            Flat::Sample(v) if v.shard != wire::FEED_SHARD => {
+                let part = fields.part(v)?;
+                f(v.at_ms, Decoded::Sample { shard: v.shard, instance: v.instance, part })
             }
+            // Feed rounds, metrics readings, promotions: whole, from their trees or payloads.
+            _ => ready(item.item().map_err(|e| e.0)?, &mut f),
         })
     }
 

@@ -39,11 +39,8 @@ impl Replay {
     /// The model as it stood at `t_ms`: a fresh one for the session that covers it, fed the
     /// recording from `WARMUP` before.
     pub fn at(rec: &Recording, t_ms: i64, theme: Theme) -> Result<Replay, StoreError> {
-        let session = rec.session_at(t_ms).ok_or_else(|| StoreError::Corrupt {
-            path: rec.store().path().to_string(),
-            block: 0,
-            why: "no recorder session: the recording is empty".into(),
-        })?;
+        let session =
+            rec.session_at(t_ms).ok_or_else(|| corrupt(rec, "no recorder session: the recording is empty".into()))?;
         let layout = &session.layout;
         let mut app = App::new(layout.fleet(), theme, layout.source.clone(), layout.poll_interval());
         if let Some(f) = layout.feed_interval_ms {
@@ -149,6 +146,7 @@ impl Replay {
     }
 }
 
+/// What is wrong with `rec` as a whole (not one block of it).
 fn corrupt(rec: &Recording, why: String) -> StoreError {
     StoreError::Corrupt { path: rec.store().path().to_string(), block: 0, why }
 }

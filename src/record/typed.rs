@@ -374,21 +374,6 @@ impl Samples {
     }
 }
 
-/// Both sides in one (a reader on one thread).
-#[derive(Default)]
-pub struct Typed {
-    fields: Fields,
-    samples: Samples,
-}
-
-impl Typed {
-    /// The sample `v` stands for.
-    pub fn sample(&mut self, v: &mut SampleView<'_>) -> Result<Sample, String> {
-        let part = self.fields.part(v)?;
-        self.samples.sample((v.shard, v.instance), part)
-    }
-}
-
 #[cfg(test)]
 #[path = "typed_tests.rs"]
 mod tests;

@@ -105,44 +105,53 @@ fn apply_change(s: &mut Sample, c: &Change) {
     }
 }
 
+/// Both sides in one, as a reader on one thread uses them.
+#[derive(Default)]
+struct Typed {
+    fields: Fields,
+    samples: Samples,
+}
+
+impl Typed {
+    fn sample(&mut self, v: &mut SampleView<'_>) -> Result<Sample, String> {
+        let part = self.fields.part(v)?;
+        self.samples.sample((v.shard, v.instance), part)
+    }
+}
+
+/// A decoder's `want`: the k-th record is wanted when `want[k]` is.
+fn picker(want: &[bool]) -> impl FnMut(i64) -> bool + '_ {
+    let mut k = 0;
+    move |_| {
+        k += 1;
+        want[k - 1]
+    }
+}
+
 /// Every wanted sample of the chain, once by `Typed` and once from the tree.
 fn both_ways(blocks: &[Vec<u8>], want: &[bool]) -> (Vec<Sample>, Vec<Sample>) {
     let (mut typed, mut tree) = (Vec::new(), Vec::new());
     let mut t = Typed::default();
     let mut d = ChainDecoder::default();
-    let mut k = 0;
+    let mut pick = picker(want);
     for b in blocks {
-        d.decode_flat(
-            b,
-            |_| {
-                k += 1;
-                want[k - 1]
-            },
-            |f| {
-                if let Flat::Sample(mut v) = f {
-                    typed.push(t.sample(&mut v).expect("typed"));
-                }
-                Ok(())
-            },
-        )
+        d.decode_flat(b, &mut pick, |f| {
+            if let Flat::Sample(mut v) = f {
+                typed.push(t.sample(&mut v).expect("typed"));
+            }
+            Ok(())
+        })
         .expect("decodes");
     }
     let mut d = ChainDecoder::default();
-    let mut k = 0;
+    let mut pick = picker(want);
     for b in blocks {
-        d.decode_each(
-            b,
-            |_| {
-                k += 1;
-                want[k - 1]
-            },
-            |item| {
-                if let crate::record::codec::Item::Sample { at_ms, value, .. } = item {
-                    tree.push(wire::sample_from(at_ms, value).expect("from the tree"));
-                }
-                Ok(())
-            },
-        )
+        d.decode_each(b, &mut pick, |item| {
+            if let crate::record::codec::Item::Sample { at_ms, value, .. } = item {
+                tree.push(wire::sample_from(at_ms, value).expect("from the tree"));
+            }
+            Ok(())
+        })
         .expect("decodes");
     }
     (typed, tree)

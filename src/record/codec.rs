@@ -448,13 +448,9 @@ fn numbers(s: &str) -> Option<(Vec<&str>, Vec<i64>)> {
     let (mut i, mut start) = (0, 0);
     while i < b.len() {
         if b[i].is_ascii_digit() {
-            let j = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-            let run = &s[i..j];
-            if run.len() > 18 || (run.len() > 1 && run.starts_with('0')) {
-                return None;
-            }
+            let (j, n) = number_at(b, i);
             text.push(&s[start..i]);
-            nums.push(run.parse().ok()?);
+            nums.push(n?);
             (i, start) = (j, j);
         } else {
             i += 1;
@@ -462,6 +458,14 @@ fn numbers(s: &str) -> Option<(Vec<&str>, Vec<i64>)> {
     }
     text.push(&s[start..]);
     Some((text, nums))
+}
+
+/// The run of digits from `b[i]`: where it ends, and its number when the run reads back the
+/// same as a number (no leading zero, at most 18 digits). Both sides of `T_NUMS` cut strings so.
+fn number_at(b: &[u8], i: usize) -> (usize, Option<i64>) {
+    let j = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let reads_back = j - i <= 18 && (j - i == 1 || b[i] != b'0');
+    (j, reads_back.then(|| b[i..j].iter().fold(0i64, |n, c| n * 10 + i64::from(c - b'0'))))
 }
 
 /// How the numbers of `prev` moved to make `next`, when nothing else changed.
@@ -494,17 +498,8 @@ fn apply_deltas_with(s: &mut String, mut next: impl FnMut() -> Option<i64>) -> R
             i += 1;
             continue;
         }
-        let (mut j, mut n) = (i, 0i64);
-        while j < b.len() && b[j].is_ascii_digit() {
-            if j - i == 18 {
-                return Err(corrupt("number deltas on a string without numbers"));
-            }
-            n = n * 10 + i64::from(b[j] - b'0');
-            j += 1;
-        }
-        if j - i > 1 && b[i] == b'0' {
-            return Err(corrupt("number deltas on a string without numbers"));
-        }
+        let (j, n) = number_at(b, i);
+        let n = n.ok_or_else(|| corrupt("number deltas on a string without numbers"))?;
         let d = next().ok_or_else(|| corrupt("number deltas do not match the string"))?;
         let v = n.checked_add(d).filter(|v| *v >= 0).ok_or_else(|| corrupt("number delta out of range"))?;
         let mut digits = [0u8; 20];

@@ -501,6 +501,11 @@ fn apply_deltas_with(s: &mut String, mut next: impl FnMut() -> Option<i64>) -> R
         let (j, n) = number_at(b, i);
         let n = n.ok_or_else(|| corrupt("number deltas on a string without numbers"))?;
         let d = next().ok_or_else(|| corrupt("number deltas do not match the string"))?;
+        if d == 0 {
+            // Most of a GTID set's numbers (domains, server ids, quiet streams) stay.
+            i = j;
+            continue;
+        }
         let v = n.checked_add(d).filter(|v| *v >= 0).ok_or_else(|| corrupt("number delta out of range"))?;
         let mut digits = [0u8; 20];
         let k = put_number(&mut digits, v.unsigned_abs());

@@ -3,6 +3,7 @@
 //! last one (`SampleView`), with the JSON tree built or patched only when asked for.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -81,7 +82,8 @@ pub struct ChainDecoder {
     columns: bool,
     /// Version 4: each slot's shard and instance, by slot number.
     slots: Vec<(u32, u32)>,
-    keys: Vec<String>,
+    /// Shared: a sample handed on whole carries its keys (`SampleView::pairs`).
+    keys: Vec<Arc<str>>,
     paths: Vec<Option<Path>>,
     /// Each parent path's number, for `Path::parent`.
     parents: HashMap<String, usize>,
@@ -180,7 +182,7 @@ impl ChainDecoder {
                 Some(Path { up, parent, leaf })
             });
             self.paths.push(path);
-            self.keys.push(key.to_string());
+            self.keys.push(Arc::from(key));
         }
         let nrecords = r.varint()?;
         let mut head = Reader::new(r.bytes()?);
@@ -230,11 +232,13 @@ impl ChainDecoder {
                 self.inst.resize_with(slot + 1, Inst::default);
             }
             let inst = &mut self.inst[slot];
-            inst.grow(self.keys.len());
             for _ in 0..n {
                 let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
                 let t = changes.u8()?;
                 let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
+                // Grown to the keys this instance has, not to the chain's: a feed round's keys
+                // (thousands, one set per shard) would otherwise cost every instance their room.
+                inst.grow(id + 1);
                 let had = inst.last[id].is_some();
                 if t == T_SAME {
                     let other = usize::try_from(column.varint()?).map_err(|_| corrupt("key id"))?;
@@ -321,7 +325,7 @@ pub struct SampleView<'a> {
     pub instance: u32,
     /// Which chain of the decoder's this is (key ids are the chain's own).
     pub chain: u64,
-    keys: &'a [String],
+    keys: &'a [Arc<str>],
     paths: &'a [Option<Path>],
     inst: &'a mut Inst,
 }
@@ -336,12 +340,19 @@ impl SampleView<'_> {
 
     /// Key `id`'s path (`ok/counters/questions`).
     pub fn key(&self, id: usize) -> Option<&str> {
-        self.keys.get(id).map(String::as_str)
+        self.keys.get(id).map(|k| &**k)
     }
 
     /// Key `id`'s value in this sample.
     pub fn value(&self, id: usize) -> Option<&Value> {
         self.inst.last.get(id).and_then(Option::as_ref)
+    }
+
+    /// The sample's keys and values (what `tree` is built of), for a reader that builds the tree
+    /// elsewhere: a seek hands an instance's first sample on so, off the decoding thread.
+    pub fn pairs(&self) -> Vec<(Arc<str>, Value)> {
+        let keys = self.keys.iter().zip(&self.inst.last);
+        keys.filter_map(|(k, v)| Some((Arc::clone(k), v.clone()?))).collect()
     }
 
     /// The sample as a JSON tree: the instance's last tree patched where only values changed,
@@ -355,7 +366,7 @@ impl SampleView<'_> {
             };
             if !patched {
                 let keys = self.keys;
-                let pairs = inst.last.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (keys[i].as_str(), v)));
+                let pairs = inst.last.iter().enumerate().filter_map(|(i, v)| v.as_ref().map(|v| (&*keys[i], v)));
                 inst.tree = Some(unflatten(pairs)?);
             }
             inst.fresh = true;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::codec::{self, Item, TAG_FEED, TAG_METRICS, TAG_PROMOTED};
 use super::codec3::{ChainDecoder, Flat};
-use super::store::{EventRow, Session, Store, StoreError};
+use super::store::{BlockRef, EventRow, Session, Store, StoreError};
 use super::typed::{Fields, Part, Samples};
 use super::wire::{self, Promoted};
 use crate::fleet::FeedRound;
@@ -155,21 +155,21 @@ impl Recording {
     ) -> Result<(), StoreError> {
         let mut chain = ChainDecoder::with_version(self.store.version());
         let path = self.store.path();
-        self.store.each_block(session, from_ms, to_ms, |b| {
-            let mut failed = None;
-            chain
-                .decode_flat(
-                    b.data,
-                    |at| at >= from_ms && at <= to_ms,
-                    |f| {
-                        each(f).map_err(|e| {
-                            failed = Some(e.clone());
-                            codec::CorruptBlock(e)
-                        })
-                    },
-                )
-                .map_err(|e| StoreError::Corrupt { path: path.to_string(), block: b.id, why: failed.unwrap_or(e.0) })
-        })
+        self.store.each_block(session, from_ms, to_ms, |b| flat_block(path, &mut chain, b, from_ms..=to_ms, &mut each))
+    }
+
+    /// `flat`, decoding on a thread of its own while this one reads the next blocks.
+    fn flat_ahead(
+        &self,
+        session: i64,
+        from_ms: i64,
+        to_ms: i64,
+        mut each: impl FnMut(Flat<'_>) -> Result<(), String> + Send,
+    ) -> Result<(), StoreError> {
+        let mut chain = ChainDecoder::with_version(self.store.version());
+        let path = self.store.path();
+        self.store
+            .each_block_ahead(session, from_ms, to_ms, |b| flat_block(path, &mut chain, b, from_ms..=to_ms, &mut each))
     }
 
     /// Every message of `session` with `from_ms <= at <= to_ms`, in recorded order.
@@ -188,7 +188,7 @@ impl Recording {
         session: i64,
         from_ms: i64,
         to_ms: i64,
-        mut f: impl FnMut(i64, Recorded),
+        mut f: impl FnMut(i64, Recorded) + Send,
     ) -> Result<(), StoreError> {
         let mut samples = Samples::default();
         self.each_decoded(session, from_ms, to_ms, |at, d| {
@@ -199,18 +199,19 @@ impl Recording {
 
     /// `each`'s messages with a sample still a `Part` of it: the decoding here, the typed sample
     /// wherever `Decoded::finish` runs (a seek finishes them on the model's thread).
+    /// (From version 3 on, `f` runs on a thread of its own, beside the one that reads the blocks.)
     pub fn each_decoded(
         &self,
         session: i64,
         from_ms: i64,
         to_ms: i64,
-        mut f: impl FnMut(i64, Decoded) -> Result<(), String>,
+        mut f: impl FnMut(i64, Decoded) -> Result<(), String> + Send,
     ) -> Result<(), StoreError> {
         if self.store.version() < 3 {
             return self.records(session, from_ms, to_ms, |item| ready(item, &mut f));
         }
         let mut fields = Fields::default();
-        self.flat(session, from_ms, to_ms, |mut item| match &mut item {
+        self.flat_ahead(session, from_ms, to_ms, |mut item| match &mut item {
             Flat::Sample(v) if v.shard != wire::FEED_SHARD => {
                 let part = fields.part(v)?;
                 f(v.at_ms, Decoded::Sample { shard: v.shard, instance: v.instance, part })
@@ -233,4 +234,27 @@ impl Recording {
     pub fn events(&self, from_ms: i64, to_ms: i64) -> Result<Vec<EventRow>, StoreError> {
         self.store.events(from_ms, to_ms)
     }
+}
+
+/// One block of a chained recording through `chain`, its records in `window` to `each`.
+fn flat_block(
+    path: &str,
+    chain: &mut ChainDecoder,
+    b: BlockRef<'_>,
+    window: std::ops::RangeInclusive<i64>,
+    each: &mut impl FnMut(Flat<'_>) -> Result<(), String>,
+) -> Result<(), StoreError> {
+    let mut failed = None;
+    chain
+        .decode_flat(
+            b.data,
+            |at| window.contains(&at),
+            |f| {
+                each(f).map_err(|e| {
+                    failed = Some(e.clone());
+                    codec::CorruptBlock(e)
+                })
+            },
+        )
+        .map_err(|e| StoreError::Corrupt { path: path.to_string(), block: b.id, why: failed.unwrap_or(e.0) })
 }

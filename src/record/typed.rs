@@ -11,10 +11,12 @@
 //! always what the tree would have given (`typed_tests` checks both ways agree).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::codec::unflatten;
 use super::codec3::SampleView;
 use super::wire::{self, from_ms};
 use crate::fleet::status::{Counters, GtidState, InstanceStatus, IoState, ReplicationStatus, Sample};
@@ -293,10 +295,11 @@ fn apply(s: &mut Sample, field: Field, v: Value) -> Option<()> {
 
 /// A sample as the decoding side hands it on: whole (its instance's first, or one whose shape
 /// changed, or with a key no field here sets), or the fields that changed since its instance's
-/// last one, each with a value that fits it. `Samples` turns it into the `Sample`.
+/// last one, each with a value that fits it. `Samples` turns it into the `Sample` (a whole one
+/// from its keys and values: the tree and serde run there, not on the decoding thread).
 #[derive(Debug)]
 pub enum Part {
-    Whole(Box<Sample>),
+    Whole { at_ms: i64, pairs: Vec<(Arc<str>, Value)> },
     Changed { at_ms: i64, fields: Vec<(FieldRef, Value)> },
 }
 
@@ -342,8 +345,7 @@ impl Fields {
                 return Ok(Part::Changed { at_ms: v.at_ms, fields: changed });
             }
         }
-        let at_ms = v.at_ms;
-        Ok(Part::Whole(Box::new(wire::sample_from(at_ms, v.tree().map_err(|e| e.0)?)?)))
+        Ok(Part::Whole { at_ms: v.at_ms, pairs: v.pairs() })
     }
 }
 
@@ -357,9 +359,11 @@ impl Samples {
     /// The sample of instance `key` that `part` stands for.
     pub fn sample(&mut self, key: (u32, u32), part: Part) -> Result<Sample, String> {
         match part {
-            Part::Whole(s) => {
-                self.last.insert(key, (*s).clone());
-                Ok(*s)
+            Part::Whole { at_ms, pairs } => {
+                let tree = unflatten(pairs.iter().map(|(k, v)| (&**k, v))).map_err(|e| e.0)?;
+                let s = wire::sample_from(at_ms, &tree)?;
+                self.last.insert(key, s.clone());
+                Ok(s)
             }
             Part::Changed { at_ms, fields } => {
                 let missing = || format!("shard {} instance {}: a change to a sample it does not have", key.0, key.1);

@@ -45,6 +45,9 @@ pub enum StoreError {
     TooOld { path: String, version: u32 },
     #[error("{path}: block {block}: {why}")]
     Corrupt { path: String, block: i64, why: String },
+    /// The machine refused a thread for reading (`each_block_ahead`, a seek's stages).
+    #[error("{path}: could not start the {what} thread: {source}")]
+    Thread { path: String, what: &'static str, source: std::io::Error },
     #[error(
         "{path}: recorded in format version {version}; this shardtop appends only to version {VERSION} \
          files: record to a new file (this one still replays)"

@@ -56,7 +56,8 @@ impl Store {
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::sync_channel::<Block>(2);
             let (back, spare) = mpsc::channel::<Vec<u8>>();
-            let worker = scope.spawn(move || -> Result<(), StoreError> {
+            let thread = std::thread::Builder::new().name("seek-decode".into());
+            let worker = thread.spawn_scoped(scope, move || -> Result<(), StoreError> {
                 for b in rx {
                     f(BlockRef { id: b.id, session: b.session, t0_ms: b.t0_ms, t1_ms: b.t1_ms, data: &b.data })?;
                     // Gone only when this side is done.
@@ -64,6 +65,8 @@ impl Store {
                 }
                 Ok(())
             });
+            let worker =
+                worker.map_err(|source| StoreError::Thread { path: self.path.clone(), what: "decoding", source })?;
             let stopped =
                 || StoreError::Corrupt { path: self.path.clone(), block: 0, why: "the decoding thread stopped".into() };
             let read = self.each_read(

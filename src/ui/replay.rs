@@ -98,7 +98,9 @@ impl Replay {
         std::thread::scope(|scope| {
             let (to_samples, decoded) = std::sync::mpsc::sync_channel::<Batch<Decoded>>(4);
             let (to_model, finished) = std::sync::mpsc::sync_channel::<Batch<Recorded>>(4);
-            let samples = scope.spawn(move || -> Result<(), String> {
+            let thread = |name: &str| std::thread::Builder::new().name(format!("seek-{name}"));
+            let refused = |what, source| StoreError::Thread { path: rec.store().path().to_string(), what, source };
+            let samples = thread("samples").spawn_scoped(scope, move || -> Result<(), String> {
                 let mut samples = Samples::default();
                 for batch in decoded {
                     let batch = batch.into_iter().map(|(at, d)| Ok((at, d.finish(&mut samples)?)));
@@ -106,7 +108,8 @@ impl Replay {
                 }
                 Ok(())
             });
-            let model = scope.spawn(move || {
+            let samples = samples.map_err(|e| refused("samples'", e))?;
+            let model = thread("model").spawn_scoped(scope, move || {
                 for batch in finished {
                     for (at, m) in batch {
                         feed(app, slots, &mut second, at, m);
@@ -114,6 +117,7 @@ impl Replay {
                 }
                 second
             });
+            let model = model.map_err(|e| refused("model's", e))?;
             let mut batch = Vec::with_capacity(BATCH);
             let read = rec.each_decoded(session, from, t_ms, |at, d| {
                 batch.push((at, d));

@@ -535,101 +535,27 @@ async fn two_partitions_one_prometheus_and_a_metrics_only_view_of_the_union() {
     drop(collectors);
 }
 
-/// `shardtop ARGS` in a 120×30 pseudo-terminal, its output collected; killed when dropped.
+/// `shardtop ARGS` in a 120×30 pseudo-terminal, read as its screen; killed when dropped.
 struct TuiInPty {
-    pid: libc::pid_t,
-    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    _master: std::fs::File,
+    pty: crate::common::pty::Pty,
 }
 
 impl TuiInPty {
     fn spawn(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> TuiInPty {
-        use std::io::Read;
-        use std::os::fd::{FromRawFd, OwnedFd};
-        use std::os::unix::process::CommandExt;
-        let (mut master, mut slave): (libc::c_int, libc::c_int) = (-1, -1);
-        let size = libc::winsize { ws_row: PTY_ROWS as u16, ws_col: PTY_COLS as u16, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: openpty writes two descriptors into the variables given; no name buffer, no termios.
-        let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both were just opened and are owned here alone.
-        let (master, slave) = unsafe { (std::fs::File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-        let stdio = || Stdio::from(slave.try_clone().expect("dup pty"));
-        let mut cmd = Command::new(bin);
-        cmd.args(args).env("TERM", "xterm-256color").stdin(stdio()).stdout(stdio()).stderr(stdio());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        // SAFETY: only async-signal-safe calls between fork and exec: a session with the pty as
-        // its controlling terminal.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("start shardtop in a pty");
-        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (sink, mut reader) = (out.clone(), master.try_clone().expect("dup master"));
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().map(|mut o| o.extend_from_slice(&buf[..n])).ok();
-            }
-        });
-        let pid = libc::pid_t::try_from(child.id()).expect("pid");
-        std::mem::forget(child);
-        TuiInPty { pid, out, _master: master }
+        TuiInPty { pty: crate::common::pty::Pty::spawn(bin, args, env, PTY_ROWS as u16, PTY_COLS as u16) }
     }
 
-    /// The output so far, escape sequences replaced by spaces.
-    fn text(&self) -> String {
-        let raw = String::from_utf8_lossy(&self.out.lock().map(|o| o.clone()).unwrap_or_default()).into_owned();
-        let mut text = String::with_capacity(raw.len());
-        let mut chars = raw.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '\x1b' {
-                // CSI: ESC [ parameters final-letter; others: ESC and one character.
-                if chars.next_if_eq(&'[').is_some() {
-                    while chars.next().is_some_and(|c| !c.is_ascii_alphabetic() && c != '~') {}
-                } else {
-                    chars.next();
-                }
-                text.push(' ');
-            } else {
-                text.push(c);
-            }
-        }
-        text
-    }
-
+    /// Wait until `ok` holds for the screen, within 20 s; panics with the screen otherwise.
     fn wait_for(&self, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let t = self.text();
-            if ok(&t) {
-                return t;
-            }
-            if std::time::Instant::now() >= deadline {
-                // The screen, not the bytes: they begin with the first screen ("no data yet")
-                // and the rest are the cells each frame changed.
-                panic!("not in the TUI's output in time; its screen:\n{}", self.screen());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_for_screen(Duration::from_secs(20), ok)
+            .unwrap_or_else(|screen| panic!("not on the TUI's screen in time; its screen:\n{screen}"))
     }
 
-    /// The terminal's screen now, one line a row, as a person would read it. `text()` is every
-    /// byte written so far, and a TUI rewrites only the cells that changed: a row that turns
-    /// from "s45" into "s46" is written as "6", so a word on the screen may never be in it.
+    /// The terminal's screen now, one line a row, as a person would read it: not the bytes
+    /// written, since a TUI rewrites only the cells that changed (a row that turns from "s45"
+    /// into "s46" is written as "6", so a word on the screen may never be in them).
     fn screen(&self) -> String {
-        let raw = String::from_utf8_lossy(&self.out.lock().map(|o| o.clone()).unwrap_or_default()).into_owned();
-        screen_of(&raw, PTY_ROWS, PTY_COLS)
+        crate::common::pty::screen_of(&self.pty.raw(), PTY_ROWS, PTY_COLS)
     }
 
     /// Wait until `ok` holds for the screen (see `screen`); `Err` with the last screen after `limit`.
@@ -646,91 +572,25 @@ impl TuiInPty {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+
+    /// Keys typed into its terminal, one at a time as a person types.
+    fn type_keys(&self, keys: &str) {
+        use std::io::Write;
+        for k in keys.chars() {
+            (&self.pty.master).write_all(k.to_string().as_bytes()).expect("type into the pty");
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
 }
 
 /// The pty's size (`TuiInPty`).
 const PTY_ROWS: usize = 30;
 const PTY_COLS: usize = 120;
 
-/// What a `rows`×`cols` terminal shows after `raw`: the part of a terminal a ratatui program
-/// uses (cursor moves, clears, text; colours and modes are skipped). One cell a character: the
-/// program moves the cursor after a wide one.
-fn screen_of(raw: &str, rows: usize, cols: usize) -> String {
-    let mut grid = vec![vec![' '; cols]; rows];
-    let (mut r, mut c) = (0usize, 0usize);
-    let mut chars = raw.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '\x1b' if chars.next_if_eq(&'[').is_some() => {
-                let mut params = String::new();
-                let mut fin = ' ';
-                for p in chars.by_ref() {
-                    if p.is_ascii_alphabetic() || p == '~' || p == '@' {
-                        fin = p;
-                        break;
-                    }
-                    params.push(p);
-                }
-                let n: Vec<usize> = params.split(';').map(|v| v.parse().unwrap_or(1)).collect();
-                let at = |i: usize| n.get(i).copied().unwrap_or(1).max(1);
-                match fin {
-                    'H' | 'f' => (r, c) = (at(0) - 1, at(1) - 1),
-                    'A' => r = r.saturating_sub(at(0)),
-                    'B' => r += at(0),
-                    'C' => c += at(0),
-                    'D' => c = c.saturating_sub(at(0)),
-                    'G' => c = at(0) - 1,
-                    'J' if params == "2" || params == "3" => grid.iter_mut().for_each(|l| l.fill(' ')),
-                    'J' => {
-                        for (i, line) in grid.iter_mut().enumerate().skip(r) {
-                            line[if i == r { c.min(cols) } else { 0 }..].fill(' ');
-                        }
-                    }
-                    'K' => {
-                        if let Some(line) = grid.get_mut(r) {
-                            line[c.min(cols)..].fill(' ');
-                        }
-                    }
-                    // Entering or leaving the alternate screen starts it blank.
-                    'h' | 'l' if params == "?1049" => grid.iter_mut().for_each(|l| l.fill(' ')),
-                    _ => {}
-                }
-            }
-            '\x1b' => {
-                chars.next();
-            }
-            '\r' => c = 0,
-            '\n' => r += 1,
-            ch if ch.is_control() => {}
-            ch => {
-                if let Some(cell) = grid.get_mut(r).and_then(|l| l.get_mut(c)) {
-                    *cell = ch;
-                }
-                c += 1;
-            }
-        }
-    }
-    grid.iter().map(|l| l.iter().collect::<String>().trim_end().to_string()).collect::<Vec<_>>().join("\n")
-}
-
 impl Drop for TuiInPty {
     fn drop(&mut self) {
-        // SAFETY: kill and waitpid on our own child.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-        }
+        self.pty.kill();
     }
-}
-
-/// The screen is what the TUI's diffs leave, which its bytes may not spell: a row that said s45
-/// and now says s46 is written as one "6" at its place (as ratatui writes it).
-#[test]
-fn a_row_rewritten_in_place_reads_whole_on_the_screen_and_not_in_the_bytes() {
-    let raw = "\x1b[?1049h\x1b[2J\x1b[1;1H? UNKNO s45 127.0.0.1:24132\x1b[2;1Hno data yet\x1b[1;1H\x1b[1m●\x1b[1;3HOK   \x1b[1;11H6\x1b[1;27H5\x1b[22m\x1b[2;1H\x1b[Kback";
-    let screen = screen_of(raw, 3, 40);
-    assert_eq!(screen, "● OK    s46 127.0.0.1:24135\nback\n");
-    assert!(!raw.contains("s46") && raw.contains("no data yet"));
 }
 
 /// s46 is promoted (and back) by one test and expected healthy by another: one at a time.

@@ -5,11 +5,8 @@
 //! No sandbox: the demo's simulated fleet; and the live TUI on servers that do not answer, made to
 //! panic with a password in its environment (issue 17 §8: none in the panic's output).
 
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const ENTER_ALT: &str = "\x1b[?1049h";
@@ -17,12 +14,9 @@ const LEAVE_ALT: &str = "\x1b[?1049l";
 const HIDE_CURSOR: &str = "\x1b[?25l";
 const SHOW_CURSOR: &str = "\x1b[?25h";
 
-/// `shardtop demo` on a 100×30 pty: its master side, read into `out` by a thread.
+/// `shardtop demo` on a 100×30 pty (`common::pty`).
 struct Pty {
-    master: std::fs::File,
-    slave: OwnedFd,
-    pid: libc::pid_t,
-    out: Arc<Mutex<Vec<u8>>>,
+    pty: crate::common::pty::Pty,
 }
 
 impl Pty {
@@ -32,49 +26,12 @@ impl Pty {
 
     /// `shardtop ARGS` on the pty.
     fn spawn_args(args: &[&str], env: &[(&str, &str)]) -> Pty {
-        let (mut master, mut slave): (libc::c_int, libc::c_int) = (-1, -1);
-        let size = libc::winsize { ws_row: 30, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0 };
-        // SAFETY: openpty writes two descriptors into the variables given; no name buffer, no termios.
-        let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both were just opened and are owned here alone.
-        let (master, slave) = unsafe { (std::fs::File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-        let stdio = || Stdio::from(slave.try_clone().expect("dup pty"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardtop"));
-        cmd.args(args).env("TERM", "xterm-256color").stdin(stdio()).stdout(stdio()).stderr(stdio());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        // SAFETY: only async-signal-safe calls between fork and exec: a new session, with the pty
-        // (its stdin) as its controlling terminal, as a terminal emulator starts a shell.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("start shardtop demo in a pty");
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let (sink, mut reader) = (out.clone(), master.try_clone().expect("dup master"));
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().map(|mut o| o.extend_from_slice(&buf[..n])).ok();
-            }
-        });
-        let pid = libc::pid_t::try_from(child.id()).expect("pid");
-        // The child is reaped with waitpid below (std's Child would not see it stop).
-        std::mem::forget(child);
-        Pty { master, slave, pid, out }
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_shardtop"));
+        Pty { pty: crate::common::pty::Pty::spawn(bin, args, env, 30, 100) }
     }
 
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.out.lock().map(|o| o.clone()).unwrap_or_default()).into_owned()
+        self.pty.raw()
     }
 
     /// Waits until the output from byte `from` on holds `what`.
@@ -92,11 +49,11 @@ impl Pty {
 
     fn signal(&self, sig: libc::c_int) {
         // SAFETY: kill only sends a signal.
-        assert_eq!(unsafe { libc::kill(self.pid, sig) }, 0, "kill {sig}");
+        assert_eq!(unsafe { libc::kill(self.pty.pid, sig) }, 0, "kill {sig}");
     }
 
     fn type_bytes(&mut self, bytes: &[u8]) {
-        self.master.write_all(bytes).expect("write to the pty");
+        (&self.pty.master).write_all(bytes).expect("write to the pty");
     }
 
     /// Waits for the child to stop (`stopped`) or to end; returns the wait status.
@@ -105,8 +62,8 @@ impl Pty {
         loop {
             let mut status = 0;
             // SAFETY: waitpid writes the status of our own child into `status`.
-            let rc = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG | libc::WUNTRACED) };
-            if rc == self.pid && (libc::WIFSTOPPED(status) == stopped) {
+            let rc = unsafe { libc::waitpid(self.pty.pid, &mut status, libc::WNOHANG | libc::WUNTRACED) };
+            if rc == self.pty.pid && (libc::WIFSTOPPED(status) == stopped) {
                 return status;
             }
             assert!(rc >= 0, "waitpid: {}", std::io::Error::last_os_error());
@@ -126,7 +83,7 @@ impl Pty {
         assert!(last(SHOW_CURSOR) >= last(HIDE_CURSOR), "{when}: cursor left hidden:\n{out:?}");
         let stty = Command::new("stty")
             .arg("-a")
-            .stdin(Stdio::from(self.slave.try_clone().expect("dup slave")))
+            .stdin(Stdio::from(self.pty.slave.try_clone().expect("dup slave")))
             .output()
             .expect("run stty -a");
         let settings = String::from_utf8_lossy(&stty.stdout);
@@ -139,12 +96,8 @@ impl Pty {
 
 impl Drop for Pty {
     fn drop(&mut self) {
-        // SAFETY: kill and waitpid on our own child; a test that failed leaves no process behind.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-        }
-        let _ = self.master.as_raw_fd();
+        // A test that failed leaves no process behind.
+        self.pty.kill();
     }
 }
 

@@ -10,6 +10,7 @@
 //! takes an instance or shard name checks it against the table, so a test that
 //! reaches into another module's shard fails at once, naming the owner.
 
+pub mod pty;
 pub mod shards;
 
 use std::collections::HashMap;

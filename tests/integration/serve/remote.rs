@@ -140,11 +140,11 @@ async fn the_viewer_side_runner_acts_on_the_collector_under_the_viewers_token() 
         &[("SHARDTOP_CONNECT_TOKEN", "ops-token-0123456789ab"), ("NO_COLOR", "1")],
     );
     tui.wait_for(|t| t.contains("actions run on the collector, audited as ops") && t.contains("s46"));
-    type_keys(&tui, "\r");
+    tui.type_keys("\r");
     tui.wait_for(|t| t.contains(&sb.addr("s46-r2")) && t.contains("as its collector sees it"));
-    type_keys(&tui, "jjF");
+    tui.type_keys("jjF");
     tui.wait_for(|t| t.contains("Type the shard name (s46)") && t.contains("on the collector"));
-    type_keys(&tui, "s46\r");
+    tui.type_keys("s46\r");
     tui.wait_for(|t| t.contains(&format!("{} is read-only", sb.addr("s46-r2"))));
     let lines = audit(&audit_log);
     assert_eq!(runs(&lines), before + 1, "one more run: {lines:?}");
@@ -227,15 +227,6 @@ async fn a_dead_master_is_failed_over_remotely_and_the_shard_restored() {
     let lines = audit(&audit_log);
     assert!(lines.iter().all(|l| l["by"] == "ops"), "{lines:?}");
     note(&format!("remote failover of s47 (master SIGKILLed) to {new}, audited as ops; rejoined and promoted back"));
-}
-
-/// Keys typed into the remote TUI's terminal.
-fn type_keys(tui: &super::TuiInPty, keys: &str) {
-    use std::io::Write;
-    for k in keys.chars() {
-        (&tui._master).write_all(k.to_string().as_bytes()).expect("type into the pty");
-        std::thread::sleep(Duration::from_millis(150));
-    }
 }
 
 /// What a failover dialog knows of the master: the collector builds its own, so this is unused.

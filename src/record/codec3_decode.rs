@@ -75,10 +75,107 @@ fn patch_all(tree: &mut Value, touched: &[usize], paths: &[Option<Path>], last: 
     true
 }
 
+/// A block's streams after its key definitions.
+struct Streams<'a> {
+    nrecords: u64,
+    head: Reader<'a>,
+    times: Reader<'a>,
+    slots: Reader<'a>,
+    counts: Reader<'a>,
+    changes: Reader<'a>,
+    opaque: Reader<'a>,
+    values: Vec<Reader<'a>>,
+}
+
+impl Streams<'_> {
+    /// Every stream read to its end (the value columns are not checked: versions 3 and 4 never
+    /// did).
+    fn check_done(&self) -> Result<(), CorruptBlock> {
+        let s = self;
+        if !s.head.done()
+            || !s.times.done()
+            || !s.slots.done()
+            || !s.counts.done()
+            || !s.changes.done()
+            || !s.opaque.done()
+        {
+            return Err(corrupt("bytes left over after the block's records"));
+        }
+        Ok(())
+    }
+}
+
+/// A record's header (version 5), read before any sample's changes: the changes come in another
+/// order, the records are handed out in this one.
+#[derive(Clone, Copy)]
+struct Head {
+    at: i64,
+    tag: u8,
+    wanted: bool,
+    slot: usize,
+    /// The sample's change count.
+    n: usize,
+    /// Where its changes start in the changes stream, and its first value's index in `offsets`.
+    changes_at: usize,
+    first: usize,
+}
+
+/// One change applied to an instance's values: its new value from the key's column, and what the
+/// next sample handed out is told changed.
+#[inline(always)]
+fn apply(inst: &mut Inst, id: usize, t: u8, column: &mut Reader<'_>) -> Result<(), CorruptBlock> {
+    let had = inst.last[id].is_some();
+    if t == T_SAME {
+        let other = usize::try_from(column.varint()?).map_err(|_| corrupt("key id"))?;
+        let none = || corrupt("same as a key with no value");
+        if other == id {
+            let v = inst.last[id].as_ref().ok_or_else(none)?;
+            inst.steps[id] = step_to(Some(v), v);
+        } else {
+            let mut dst = inst.last[id].take();
+            let src = inst.last.get(other).and_then(Option::as_ref).ok_or_else(none)?;
+            inst.steps[id] = step_to(dst.as_ref(), src);
+            // A GTID set is the same in two or three keys a sample: copied into the key's own
+            // string where it has room (no allocation).
+            match (&mut dst, src) {
+                (Some(Value::String(d)), Value::String(s)) => d.clone_from(s),
+                (d, s) => *d = Some(s.clone()),
+            }
+            inst.last[id] = dst;
+        }
+    } else if !codec::step_in_place(t, &mut inst.last[id], column, &mut inst.steps[id])? {
+        let prev = inst.last[id].take();
+        inst.last[id] = codec::decode_value(t, column, prev, &mut inst.steps[id])?;
+    }
+    let has = inst.last[id].is_some();
+    if had != has || inst.touched.len() > 4 * inst.last.len() + 64 {
+        inst.reshaped = true;
+        inst.touched.clear();
+    } else if has && !inst.reshaped {
+        inst.touched.push(id);
+    }
+    Ok(())
+}
+
+impl Inst {
+    /// After its sample was handed out: the next one is told what changed since this one; a
+    /// tree not brought up to this one is of no use to it.
+    fn handed_out(&mut self) {
+        if !self.fresh {
+            self.tree = None;
+        }
+        self.fresh = false;
+        self.reshaped = false;
+        self.touched.clear();
+    }
+}
+
 /// Reads the blocks of a chain in order, keeping what the encoder kept.
 pub struct ChainDecoder {
     /// Headers in columns (version 4) rather than interleaved (version 3).
     columns: bool,
+    /// Changes and values round by round in the fleet's order (version 5).
+    sorted: bool,
     /// Version 4: each slot's shard and instance, by slot number.
     slots: Vec<(u32, u32)>,
     keys: Vec<String>,
@@ -92,19 +189,27 @@ pub struct ChainDecoder {
     started: bool,
     /// How many keyframes this decoder has read: key ids mean something else after each.
     chain: u64,
+    /// Version 5's room, kept from block to block: the records' headers, the samples in the
+    /// streams' order (sort key, header index), each slot's samples so far in the block, and
+    /// where each change's value starts in its column.
+    heads: Vec<Head>,
+    order: Vec<((u32, u32, u32), usize)>,
+    gens: Vec<u32>,
+    offsets: Vec<usize>,
 }
 
 impl Default for ChainDecoder {
     fn default() -> Self {
-        ChainDecoder::with_version(4)
+        ChainDecoder::with_version(5)
     }
 }
 
 impl ChainDecoder {
-    /// A decoder of format `version`'s chains (3 or 4).
+    /// A decoder of format `version`'s chains (3, 4 or 5).
     pub fn with_version(version: u32) -> Self {
         ChainDecoder {
             columns: version >= 4,
+            sorted: version >= 5,
             slots: Vec::new(),
             keys: Vec::new(),
             paths: Vec::new(),
@@ -113,6 +218,10 @@ impl ChainDecoder {
             slot_of: HashMap::new(),
             started: false,
             chain: 0,
+            heads: Vec::new(),
+            order: Vec::new(),
+            gens: Vec::new(),
+            offsets: Vec::new(),
         }
     }
 
@@ -145,8 +254,8 @@ impl ChainDecoder {
     pub fn decode_flat(
         &mut self,
         buf: &[u8],
-        mut want: impl FnMut(i64) -> bool,
-        mut emit: impl FnMut(Flat<'_>) -> Result<(), CorruptBlock>,
+        want: impl FnMut(i64) -> bool,
+        emit: impl FnMut(Flat<'_>) -> Result<(), CorruptBlock>,
     ) -> Result<(), CorruptBlock> {
         let mut r = Reader::new(buf);
         let flags = r.u8()?;
@@ -183,14 +292,14 @@ impl ChainDecoder {
             self.keys.push(key.to_string());
         }
         let nrecords = r.varint()?;
-        let mut head = Reader::new(r.bytes()?);
-        let (mut times, mut slots, mut counts) = if self.columns {
+        let head = Reader::new(r.bytes()?);
+        let (times, slots, counts) = if self.columns {
             (Reader::new(r.bytes()?), Reader::new(r.bytes()?), Reader::new(r.bytes()?))
         } else {
             (Reader::new(&[]), Reader::new(&[]), Reader::new(&[]))
         };
-        let mut changes = Reader::new(r.bytes()?);
-        let mut opaque = Reader::new(r.bytes()?);
+        let changes = Reader::new(r.bytes()?);
+        let opaque = Reader::new(r.bytes()?);
         let nvalues = usize::try_from(r.varint()?).map_err(|_| corrupt("column count"))?;
         if nvalues != self.keys.len() {
             return Err(corrupt(format!("{nvalues} value columns for {} keys", self.keys.len())));
@@ -199,6 +308,19 @@ impl ChainDecoder {
         for _ in 0..nvalues {
             values.push(Reader::new(r.bytes()?));
         }
+        let streams = Streams { nrecords, head, times, slots, counts, changes, opaque, values };
+        if self.sorted { self.decode_sorted(streams, want, emit) } else { self.decode_in_order(streams, want, emit) }
+    }
+
+    /// Versions 3 and 4: each sample's changes follow the records' order.
+    fn decode_in_order(
+        &mut self,
+        mut s: Streams<'_>,
+        mut want: impl FnMut(i64) -> bool,
+        mut emit: impl FnMut(Flat<'_>) -> Result<(), CorruptBlock>,
+    ) -> Result<(), CorruptBlock> {
+        let nrecords = s.nrecords;
+        let Streams { head, times, slots, counts, changes, opaque, values, .. } = &mut s;
         let mut at = 0i64;
         for k in 0..nrecords {
             let tag = head.u8()?;
@@ -235,62 +357,128 @@ impl ChainDecoder {
                 let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
                 let t = changes.u8()?;
                 let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
-                let had = inst.last[id].is_some();
-                if t == T_SAME {
-                    let other = usize::try_from(column.varint()?).map_err(|_| corrupt("key id"))?;
-                    let none = || corrupt("same as a key with no value");
-                    if other == id {
-                        let v = inst.last[id].as_ref().ok_or_else(none)?;
-                        inst.steps[id] = step_to(Some(v), v);
-                    } else {
-                        let mut dst = inst.last[id].take();
-                        let src = inst.last.get(other).and_then(Option::as_ref).ok_or_else(none)?;
-                        inst.steps[id] = step_to(dst.as_ref(), src);
-                        // A GTID set is the same in two or three keys a sample: copied into the
-                        // key's own string where it has room (no allocation).
-                        match (&mut dst, src) {
-                            (Some(Value::String(d)), Value::String(s)) => d.clone_from(s),
-                            (d, s) => *d = Some(s.clone()),
-                        }
-                        inst.last[id] = dst;
-                    }
-                } else if !codec::step_in_place(t, &mut inst.last[id], column, &mut inst.steps[id])? {
-                    let prev = inst.last[id].take();
-                    inst.last[id] = codec::decode_value(t, column, prev, &mut inst.steps[id])?;
-                }
-                let has = inst.last[id].is_some();
-                if had != has || inst.touched.len() > 4 * inst.last.len() + 64 {
-                    inst.reshaped = true;
-                    inst.touched.clear();
-                } else if has && !inst.reshaped {
-                    inst.touched.push(id);
-                }
+                apply(inst, id, t, column)?;
             }
             if want(at) {
-                let view = SampleView {
-                    at_ms: at,
-                    shard,
-                    instance,
-                    chain: self.chain,
-                    keys: &self.keys,
-                    paths: &self.paths,
-                    inst,
-                };
-                emit(Flat::Sample(view))?;
-                // The next sample handed out is told what changed since this one; a tree not
-                // brought up to this one is of no use to it.
-                if !inst.fresh {
-                    inst.tree = None;
-                }
-                inst.fresh = false;
-                inst.reshaped = false;
-                inst.touched.clear();
+                let (chain, keys, paths) = (self.chain, &self.keys, &self.paths);
+                emit(Flat::Sample(SampleView { at_ms: at, shard, instance, chain, keys, paths, inst: &mut *inst }))?;
+                inst.handed_out();
             }
         }
-        if !head.done() || !times.done() || !slots.done() || !counts.done() || !changes.done() || !opaque.done() {
-            return Err(corrupt("bytes left over after the block's records"));
+        s.check_done()
+    }
+
+    /// Version 5: the headers give the records' order and each sample's slot and change count;
+    /// the changes and values come round by round in the fleet's order (each sample's number for
+    /// its instance in the block, then shard and instance). A block with nothing wanted is decoded in that
+    /// order straight away (an instance's values depend only on its own samples, whose order it
+    /// keeps): a seek's blocks before its window. Otherwise a first pass over the changes finds
+    /// where each sample's values lie, and a second applies them in the records' order and hands
+    /// the wanted ones out.
+    fn decode_sorted(
+        &mut self,
+        mut s: Streams<'_>,
+        mut want: impl FnMut(i64) -> bool,
+        mut emit: impl FnMut(Flat<'_>) -> Result<(), CorruptBlock>,
+    ) -> Result<(), CorruptBlock> {
+        let mut heads = std::mem::take(&mut self.heads);
+        let mut order = std::mem::take(&mut self.order);
+        let mut offsets = std::mem::take(&mut self.offsets);
+        heads.clear();
+        order.clear();
+        offsets.clear();
+        self.gens.clear();
+        self.gens.resize(self.slots.len(), 0);
+        let (mut at, mut any) = (0i64, false);
+        for k in 0..s.nrecords {
+            let tag = s.head.u8()?;
+            let d = unzigzag(s.times.varint()?);
+            at = if k == 0 { d } else { at.wrapping_add(d) };
+            let wanted = want(at);
+            any |= wanted;
+            let mut h = Head { at, tag, wanted, slot: 0, n: 0, changes_at: 0, first: 0 };
+            if tag == TAG_SAMPLE {
+                let slot = usize::try_from(s.slots.varint()?).map_err(|_| corrupt("slot"))?;
+                if slot == self.slots.len() {
+                    let shard = u32::try_from(s.slots.varint()?).map_err(|_| corrupt("shard"))?;
+                    let instance = u32::try_from(s.slots.varint()?).map_err(|_| corrupt("instance"))?;
+                    self.slots.push((shard, instance));
+                    self.gens.push(0);
+                }
+                let (nth, &(shard, instance)) =
+                    self.gens.get_mut(slot).zip(self.slots.get(slot)).ok_or_else(|| corrupt("undefined slot"))?;
+                order.push(((*nth, shard, instance), heads.len()));
+                *nth += 1;
+                h.slot = slot;
+                h.n = usize::try_from(s.counts.varint()?).map_err(|_| corrupt("change count"))?;
+            }
+            heads.push(h);
         }
-        Ok(())
+        order.sort_unstable();
+        if self.inst.len() < self.slots.len() {
+            self.inst.resize_with(self.slots.len(), Inst::default);
+        }
+        let nkeys = self.keys.len();
+        let Streams { changes, opaque, values, .. } = &mut s;
+        if !any {
+            for &(_, k) in &order {
+                let h = heads[k];
+                let inst = &mut self.inst[h.slot];
+                inst.grow(nkeys);
+                for _ in 0..h.n {
+                    let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
+                    let t = changes.u8()?;
+                    let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
+                    apply(inst, id, t, column)?;
+                }
+            }
+            for _ in heads.iter().filter(|h| h.tag != TAG_SAMPLE) {
+                opaque.bytes()?;
+            }
+        } else {
+            for &(_, k) in &order {
+                let h = &mut heads[k];
+                (h.changes_at, h.first) = (changes.pos(), offsets.len());
+                for _ in 0..h.n {
+                    let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
+                    let t = changes.u8()?;
+                    let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
+                    offsets.push(column.pos());
+                    if t == T_SAME {
+                        column.varint()?;
+                    } else {
+                        codec::skip_value(t, column)?;
+                    }
+                }
+            }
+            for h in &heads {
+                if h.tag != TAG_SAMPLE {
+                    let payload = opaque.bytes()?;
+                    if h.wanted {
+                        emit(Flat::Opaque { tag: h.tag, at_ms: h.at, payload })?;
+                    }
+                    continue;
+                }
+                let inst = &mut self.inst[h.slot];
+                inst.grow(nkeys);
+                let mut ch = changes.at(h.changes_at);
+                for &off in &offsets[h.first..h.first + h.n] {
+                    let id = usize::try_from(ch.varint()?).map_err(|_| corrupt("key id"))?;
+                    let t = ch.u8()?;
+                    let mut column = values.get(id).ok_or_else(|| corrupt("undefined key"))?.at(off);
+                    apply(inst, id, t, &mut column)?;
+                }
+                if h.wanted {
+                    let (shard, instance) = self.slots[h.slot];
+                    let (chain, keys, paths) = (self.chain, &self.keys, &self.paths);
+                    let view = SampleView { at_ms: h.at, shard, instance, chain, keys, paths, inst: &mut *inst };
+                    emit(Flat::Sample(view))?;
+                    inst.handed_out();
+                }
+            }
+        }
+        (self.heads, self.order, self.offsets) = (heads, order, offsets);
+        s.check_done()
     }
 }
 

@@ -83,6 +83,8 @@ pub struct Finished {
 struct Pending {
     /// The sample's number for its instance in the block, its shard and instance.
     order: (u32, u32, u32),
+    /// Its change count.
+    n: u64,
     changes: std::ops::Range<usize>,
     pieces: std::ops::Range<usize>,
 }
@@ -297,15 +299,16 @@ impl ChainEncoder {
                 *slot = None;
             }
         }
-        put_varint(if self.columns { &mut self.counts } else { &mut self.head }, n);
         if self.sorted {
             let (changes, pieces) = (changes_from..self.changes.len(), pieces_from..self.pieces.len());
-            self.pending.push(Pending { order, changes, pieces });
+            self.pending.push(Pending { order, n, changes, pieces });
+        } else {
+            put_varint(if self.columns { &mut self.counts } else { &mut self.head }, n);
         }
         self.scratch = pairs;
     }
 
-    /// Version 5: the block's changes and value columns rewritten round by round in the fleet's
+    /// Version 5: the block's change counts, changes and value columns written round by round in the fleet's
     /// order (each sample's number for its instance in the block, then shard and instance; not
     /// the slot, numbered in the keyframe's arrival order). Each instance's samples keep their
     /// order, so its values still follow from its own earlier ones; what changes is that an
@@ -316,6 +319,7 @@ impl ChainEncoder {
         let mut changes = Vec::with_capacity(self.changes.len());
         let mut values: Vec<Vec<u8>> = self.values.iter().map(|v| Vec::with_capacity(v.len())).collect();
         for p in &self.pending {
+            put_varint(&mut self.counts, p.n);
             changes.extend_from_slice(&self.changes[p.changes.clone()]);
             for (id, range) in &self.pieces[p.pieces.clone()] {
                 values[*id].extend_from_slice(&self.values[*id][range.clone()]);

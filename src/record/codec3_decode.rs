@@ -368,7 +368,7 @@ impl ChainDecoder {
         s.check_done()
     }
 
-    /// Version 5: the headers give the records' order and each sample's slot and change count;
+    /// Version 5: the headers give the records' order and each sample's slot; the change counts,
     /// the changes and values come round by round in the fleet's order (each sample's number for
     /// its instance in the block, then shard and instance). A block with nothing wanted is decoded in that
     /// order straight away (an instance's values depend only on its own samples, whose order it
@@ -410,7 +410,6 @@ impl ChainDecoder {
                 order.push(((*nth, shard, instance), heads.len()));
                 *nth += 1;
                 h.slot = slot;
-                h.n = usize::try_from(s.counts.varint()?).map_err(|_| corrupt("change count"))?;
             }
             heads.push(h);
         }
@@ -419,13 +418,13 @@ impl ChainDecoder {
             self.inst.resize_with(self.slots.len(), Inst::default);
         }
         let nkeys = self.keys.len();
-        let Streams { changes, opaque, values, .. } = &mut s;
+        let Streams { counts, changes, opaque, values, .. } = &mut s;
         if !any {
             for &(_, k) in &order {
-                let h = heads[k];
-                let inst = &mut self.inst[h.slot];
+                let n = counts.varint()?;
+                let inst = &mut self.inst[heads[k].slot];
                 inst.grow(nkeys);
-                for _ in 0..h.n {
+                for _ in 0..n {
                     let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
                     let t = changes.u8()?;
                     let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
@@ -438,6 +437,7 @@ impl ChainDecoder {
         } else {
             for &(_, k) in &order {
                 let h = &mut heads[k];
+                h.n = usize::try_from(counts.varint()?).map_err(|_| corrupt("change count"))?;
                 (h.changes_at, h.first) = (changes.pos(), offsets.len());
                 for _ in 0..h.n {
                     let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;

@@ -153,6 +153,21 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
+    /// Where the next read starts.
+    pub(super) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// A reader of the same bytes from `pos` on.
+    pub(super) fn at(&self, pos: usize) -> Reader<'a> {
+        Reader { buf: self.buf, pos }
+    }
+
+    fn skip(&mut self, n: usize) -> Result<(), CorruptBlock> {
+        self.pos = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| corrupt("truncated"))?;
+        Ok(())
+    }
+
     pub fn u8(&mut self) -> Result<u8, CorruptBlock> {
         let b = *self.buf.get(self.pos).ok_or_else(|| corrupt("truncated"))?;
         self.pos += 1;
@@ -438,6 +453,33 @@ pub(super) fn decode_value(
         T_EMPTY_OBJECT => Some(Value::Object(Map::new())),
         other => return Err(corrupt(format!("unknown value type {other}"))),
     })
+}
+
+/// Past one change's value bytes, as `step_in_place` or `decode_value` would read them, without
+/// decoding it (format version 5 finds where each sample's values lie before applying them).
+pub(super) fn skip_value(t: u8, r: &mut Reader<'_>) -> Result<(), CorruptBlock> {
+    match t {
+        T_REMOVED | T_NULL | T_FALSE | T_TRUE | T_EMPTY_ARRAY | T_EMPTY_OBJECT => {}
+        T_INT_DELTA | T_INT_DD | T_U64 => {
+            r.varint()?;
+        }
+        T_FLOAT => r.skip(8)?,
+        T_STRING => {
+            r.varint()?;
+            r.bytes()?;
+        }
+        T_NUMS => {
+            let n = r.varint()?;
+            if n > 4096 {
+                return Err(corrupt("too many number deltas"));
+            }
+            for _ in 0..n {
+                r.varint()?;
+            }
+        }
+        other => return Err(corrupt(format!("unknown value type {other}"))),
+    }
+    Ok(())
 }
 
 /// A string cut into its text between numbers and its numbers (decimal digit runs that read

@@ -78,10 +78,23 @@ pub struct Finished {
     pub keyframe: bool,
 }
 
+/// A sample of the block being filled (version 5): where its changes and values lie in the
+/// arrival-order streams, written out in `(number in the block, slot)` order when it closes.
+struct Pending {
+    /// The sample's number for its instance in the block, its shard and instance.
+    order: (u32, u32, u32),
+    /// Its change count.
+    n: u64,
+    changes: std::ops::Range<usize>,
+    pieces: std::ops::Range<usize>,
+}
+
 /// Builds the blocks of a chain, one after another.
 pub struct ChainEncoder {
     /// Headers in columns (version 4) rather than interleaved (version 3).
     columns: bool,
+    /// Changes and values round by round in the fleet's order, headers in arrival order (version 5).
+    sorted: bool,
     keys: Vec<String>,
     ids: HashMap<String, u32>,
     inst: HashMap<(u32, u32), Inst>,
@@ -96,6 +109,11 @@ pub struct ChainEncoder {
     counts: Vec<u8>,
     /// Version 4: each instance's slot in the chain.
     slot_ids: HashMap<(u32, u32), u32>,
+    /// Version 5: each slot's samples so far in the block being filled.
+    gens: Vec<u32>,
+    /// Version 5: the block's samples, and each value's bytes as (key, its column's range).
+    pending: Vec<Pending>,
+    pieces: Vec<(usize, std::ops::Range<usize>)>,
     changes: Vec<u8>,
     opaque: Vec<u8>,
     values: Vec<Vec<u8>>,
@@ -108,15 +126,16 @@ pub struct ChainEncoder {
 
 impl Default for ChainEncoder {
     fn default() -> Self {
-        ChainEncoder::with_version(4)
+        ChainEncoder::with_version(5)
     }
 }
 
 impl ChainEncoder {
-    /// An encoder writing format `version`'s blocks (3 or 4; 4 is what a recorder writes).
+    /// An encoder writing format `version`'s blocks (3, 4 or 5; 5 is what a recorder writes).
     pub fn with_version(version: u32) -> Self {
         ChainEncoder {
             columns: version >= 4,
+            sorted: version >= 5,
             keys: Vec::new(),
             ids: HashMap::new(),
             inst: HashMap::new(),
@@ -127,6 +146,9 @@ impl ChainEncoder {
             slots: Vec::new(),
             counts: Vec::new(),
             slot_ids: HashMap::new(),
+            gens: Vec::new(),
+            pending: Vec::new(),
+            pieces: Vec::new(),
             changes: Vec::new(),
             opaque: Vec::new(),
             values: Vec::new(),
@@ -164,7 +186,11 @@ impl ChainEncoder {
         if !self.is_empty() {
             return;
         }
-        let version = if self.columns { 4 } else { 3 };
+        let version = match (self.columns, self.sorted) {
+            (false, _) => 3,
+            (true, false) => 4,
+            (true, true) => 5,
+        };
         *self = ChainEncoder { scratch: std::mem::take(&mut self.scratch), ..ChainEncoder::with_version(version) };
     }
 
@@ -187,6 +213,8 @@ impl ChainEncoder {
     /// One instance's sample, as its changes since the instance's previous sample in the chain.
     pub fn sample(&mut self, at_ms: i64, shard: u32, instance: u32, value: &Value) {
         self.header(TAG_SAMPLE, at_ms);
+        let (changes_from, pieces_from) = (self.changes.len(), self.pieces.len());
+        let mut order = (0, shard, instance);
         if self.columns {
             // A slot seen before in the chain is its number; a new one is the next number, then
             // its shard and instance.
@@ -196,6 +224,14 @@ impl ChainEncoder {
             if slot == next {
                 put_varint(&mut self.slots, u64::from(shard));
                 put_varint(&mut self.slots, u64::from(instance));
+            }
+            if self.sorted {
+                let s = slot as usize;
+                if self.gens.len() <= s {
+                    self.gens.resize(s + 1, 0);
+                }
+                order.0 = self.gens[s];
+                self.gens[s] += 1;
             }
         } else {
             put_varint(&mut self.head, u64::from(shard));
@@ -236,15 +272,20 @@ impl ChainEncoder {
             let same = (tmp.len() > 2 && (v.is_string() || v.is_number()))
                 .then(|| changed.iter().copied().find(|&o| inst.last[o].as_ref() == Some(&v)))
                 .flatten();
+            let column = &mut self.values[id];
+            let from = column.len();
             if let Some(other) = same {
                 inst.steps[id] = step_to(inst.last[id].as_ref(), &v);
                 self.changes.push(T_SAME);
-                put_varint(&mut self.values[id], other as u64);
+                put_varint(column, other as u64);
             } else {
                 // The type byte goes with the key id; the value's bytes to the key's own column.
                 inst.steps[id] = step;
                 self.changes.push(tmp[0]);
-                self.values[id].extend_from_slice(&tmp[1..]);
+                column.extend_from_slice(&tmp[1..]);
+            }
+            if self.sorted && column.len() > from {
+                self.pieces.push((id, from..column.len()));
             }
             inst.last[id] = Some(v);
             changed.push(id);
@@ -258,14 +299,46 @@ impl ChainEncoder {
                 *slot = None;
             }
         }
-        put_varint(if self.columns { &mut self.counts } else { &mut self.head }, n);
+        if self.sorted {
+            let (changes, pieces) = (changes_from..self.changes.len(), pieces_from..self.pieces.len());
+            self.pending.push(Pending { order, n, changes, pieces });
+        } else {
+            put_varint(if self.columns { &mut self.counts } else { &mut self.head }, n);
+        }
         self.scratch = pairs;
+    }
+
+    /// Version 5: the block's change counts, changes and value columns written round by round in the fleet's
+    /// order (each sample's number for its instance in the block, then shard and instance; not
+    /// the slot, numbered in the keyframe's arrival order). Each instance's samples keep their
+    /// order, so its values still follow from its own earlier ones; what changes is that an
+    /// instance's values come after the same neighbour's every round (a shard's master and
+    /// replicas step alike), as zstd finds them best, whatever order the samples arrived in.
+    fn sort_streams(&mut self) {
+        self.pending.sort_unstable_by_key(|p| p.order);
+        let mut changes = Vec::with_capacity(self.changes.len());
+        let mut values: Vec<Vec<u8>> = self.values.iter().map(|v| Vec::with_capacity(v.len())).collect();
+        for p in &self.pending {
+            put_varint(&mut self.counts, p.n);
+            changes.extend_from_slice(&self.changes[p.changes.clone()]);
+            for (id, range) in &self.pieces[p.pieces.clone()] {
+                values[*id].extend_from_slice(&self.values[*id][range.clone()]);
+            }
+        }
+        self.changes = changes;
+        self.values = values;
+        self.pending.clear();
+        self.pieces.clear();
+        self.gens.iter_mut().for_each(|g| *g = 0);
     }
 
     /// The block being filled, closed: its bytes, and the encoder ready for the chain's next
     /// block. `None` when nothing was added.
     pub fn finish(&mut self) -> Option<Finished> {
         let t0_ms = self.first_ms?;
+        if self.sorted {
+            self.sort_streams();
+        }
         let mut out = Vec::with_capacity(self.pending_bytes() + 64);
         out.push(if self.keyframe { KEYFRAME } else { 0 });
         put_varint(&mut out, self.block_keys_from as u64);

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::codec::{self, CorruptBlock, Item, Reader, Record, SEP, TAG_SAMPLE, unflatten, unzigzag};
 use super::{Inst, KEYFRAME, T_SAME, corrupt, step_to};
+use sorted::Head;
 
 /// A path's segment, parsed once per key.
 enum Seg {
@@ -76,10 +77,95 @@ fn patch_all(tree: &mut Value, touched: &[usize], paths: &[Option<Path>], last: 
     true
 }
 
+/// A block's streams after its key definitions.
+struct Streams<'a> {
+    nrecords: u64,
+    head: Reader<'a>,
+    times: Reader<'a>,
+    slots: Reader<'a>,
+    counts: Reader<'a>,
+    changes: Reader<'a>,
+    opaque: Reader<'a>,
+    values: Vec<Reader<'a>>,
+}
+
+impl Streams<'_> {
+    /// Every stream read to its end (the value columns are not checked: versions 3 and 4 never
+    /// did).
+    fn check_done(&self) -> Result<(), CorruptBlock> {
+        let s = self;
+        if !s.head.done()
+            || !s.times.done()
+            || !s.slots.done()
+            || !s.counts.done()
+            || !s.changes.done()
+            || !s.opaque.done()
+        {
+            return Err(corrupt("bytes left over after the block's records"));
+        }
+        Ok(())
+    }
+}
+
+/// One change applied to an instance's values: its new value from the key's column, and what the
+/// next sample handed out is told changed.
+#[inline(always)]
+fn apply(inst: &mut Inst, id: usize, t: u8, column: &mut Reader<'_>) -> Result<(), CorruptBlock> {
+    // Grown to the keys this instance has, not to the chain's: a feed round's keys (thousands,
+    // one set per shard) would otherwise cost every instance their room.
+    inst.grow(id + 1);
+    let had = inst.last[id].is_some();
+    if t == T_SAME {
+        let other = usize::try_from(column.varint()?).map_err(|_| corrupt("key id"))?;
+        let none = || corrupt("same as a key with no value");
+        if other == id {
+            let v = inst.last[id].as_ref().ok_or_else(none)?;
+            inst.steps[id] = step_to(Some(v), v);
+        } else {
+            let mut dst = inst.last[id].take();
+            let src = inst.last.get(other).and_then(Option::as_ref).ok_or_else(none)?;
+            inst.steps[id] = step_to(dst.as_ref(), src);
+            // A GTID set is the same in two or three keys a sample: copied into the key's own
+            // string where it has room (no allocation).
+            match (&mut dst, src) {
+                (Some(Value::String(d)), Value::String(s)) => d.clone_from(s),
+                (d, s) => *d = Some(s.clone()),
+            }
+            inst.last[id] = dst;
+        }
+    } else if !codec::step_in_place(t, &mut inst.last[id], column, &mut inst.steps[id])? {
+        let prev = inst.last[id].take();
+        inst.last[id] = codec::decode_value(t, column, prev, &mut inst.steps[id])?;
+    }
+    let has = inst.last[id].is_some();
+    if had != has || inst.touched.len() > 4 * inst.last.len() + 64 {
+        inst.reshaped = true;
+        inst.touched.clear();
+    } else if has && !inst.reshaped {
+        inst.touched.push(id);
+    }
+    Ok(())
+}
+
+impl Inst {
+    /// After its sample was handed out: the next one is told what changed since this one; a
+    /// tree not brought up to this one is of no use to it.
+    fn handed_out(&mut self) {
+        if !self.fresh {
+            self.tree = None;
+        }
+        self.fresh = false;
+        self.reshaped = false;
+        self.touched.clear();
+    }
+}
+
 /// Reads the blocks of a chain in order, keeping what the encoder kept.
 pub struct ChainDecoder {
     /// Headers in columns (version 4) rather than interleaved (version 3).
     columns: bool,
+    /// Changes and values round by round in the fleet's order (version 5).
+    sorted: bool,
     /// Version 4: each slot's shard and instance, by slot number.
     slots: Vec<(u32, u32)>,
     /// Shared: a sample handed on whole carries its keys (`SampleView::pairs`).
@@ -94,19 +180,31 @@ pub struct ChainDecoder {
     started: bool,
     /// How many keyframes this decoder has read: key ids mean something else after each.
     chain: u64,
+    /// Version 5's room, kept from block to block: the records' headers, the samples in the
+    /// streams' order (header indices) and in slot rank order on the way there, the counting
+    /// sort's buckets, each slot's samples so far in the block, each slot's rank in (shard,
+    /// instance) order, and where each change's value starts in its column.
+    heads: Vec<Head>,
+    order: Vec<usize>,
+    by_rank: Vec<usize>,
+    buckets: Vec<usize>,
+    gens: Vec<usize>,
+    ranks: Vec<usize>,
+    offsets: Vec<usize>,
 }
 
 impl Default for ChainDecoder {
     fn default() -> Self {
-        ChainDecoder::with_version(4)
+        ChainDecoder::with_version(5)
     }
 }
 
 impl ChainDecoder {
-    /// A decoder of format `version`'s chains (3 or 4).
+    /// A decoder of format `version`'s chains (3, 4 or 5).
     pub fn with_version(version: u32) -> Self {
         ChainDecoder {
             columns: version >= 4,
+            sorted: version >= 5,
             slots: Vec::new(),
             keys: Vec::new(),
             paths: Vec::new(),
@@ -115,6 +213,13 @@ impl ChainDecoder {
             slot_of: HashMap::new(),
             started: false,
             chain: 0,
+            heads: Vec::new(),
+            order: Vec::new(),
+            by_rank: Vec::new(),
+            buckets: Vec::new(),
+            gens: Vec::new(),
+            ranks: Vec::new(),
+            offsets: Vec::new(),
         }
     }
 
@@ -147,8 +252,8 @@ impl ChainDecoder {
     pub fn decode_flat(
         &mut self,
         buf: &[u8],
-        mut want: impl FnMut(i64) -> bool,
-        mut emit: impl FnMut(Flat<'_>) -> Result<(), CorruptBlock>,
+        want: impl FnMut(i64) -> bool,
+        emit: impl FnMut(Flat<'_>) -> Result<(), CorruptBlock>,
     ) -> Result<(), CorruptBlock> {
         let mut r = Reader::new(buf);
         let flags = r.u8()?;
@@ -156,6 +261,7 @@ impl ChainDecoder {
             self.chain += 1;
             self.keys.clear();
             self.slots.clear();
+            self.ranks.clear();
             self.paths.clear();
             self.parents.clear();
             self.inst.clear();
@@ -185,14 +291,14 @@ impl ChainDecoder {
             self.keys.push(Arc::from(key));
         }
         let nrecords = r.varint()?;
-        let mut head = Reader::new(r.bytes()?);
-        let (mut times, mut slots, mut counts) = if self.columns {
+        let head = Reader::new(r.bytes()?);
+        let (times, slots, counts) = if self.columns {
             (Reader::new(r.bytes()?), Reader::new(r.bytes()?), Reader::new(r.bytes()?))
         } else {
             (Reader::new(&[]), Reader::new(&[]), Reader::new(&[]))
         };
-        let mut changes = Reader::new(r.bytes()?);
-        let mut opaque = Reader::new(r.bytes()?);
+        let changes = Reader::new(r.bytes()?);
+        let opaque = Reader::new(r.bytes()?);
         let nvalues = usize::try_from(r.varint()?).map_err(|_| corrupt("column count"))?;
         if nvalues != self.keys.len() {
             return Err(corrupt(format!("{nvalues} value columns for {} keys", self.keys.len())));
@@ -201,6 +307,19 @@ impl ChainDecoder {
         for _ in 0..nvalues {
             values.push(Reader::new(r.bytes()?));
         }
+        let streams = Streams { nrecords, head, times, slots, counts, changes, opaque, values };
+        if self.sorted { self.decode_sorted(streams, want, emit) } else { self.decode_in_order(streams, want, emit) }
+    }
+
+    /// Versions 3 and 4: each sample's changes follow the records' order.
+    fn decode_in_order(
+        &mut self,
+        mut s: Streams<'_>,
+        mut want: impl FnMut(i64) -> bool,
+        mut emit: impl FnMut(Flat<'_>) -> Result<(), CorruptBlock>,
+    ) -> Result<(), CorruptBlock> {
+        let nrecords = s.nrecords;
+        let Streams { head, times, slots, counts, changes, opaque, values, .. } = &mut s;
         let mut at = 0i64;
         for k in 0..nrecords {
             let tag = head.u8()?;
@@ -236,65 +355,15 @@ impl ChainDecoder {
                 let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
                 let t = changes.u8()?;
                 let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
-                // Grown to the keys this instance has, not to the chain's: a feed round's keys
-                // (thousands, one set per shard) would otherwise cost every instance their room.
-                inst.grow(id + 1);
-                let had = inst.last[id].is_some();
-                if t == T_SAME {
-                    let other = usize::try_from(column.varint()?).map_err(|_| corrupt("key id"))?;
-                    let none = || corrupt("same as a key with no value");
-                    if other == id {
-                        let v = inst.last[id].as_ref().ok_or_else(none)?;
-                        inst.steps[id] = step_to(Some(v), v);
-                    } else {
-                        let mut dst = inst.last[id].take();
-                        let src = inst.last.get(other).and_then(Option::as_ref).ok_or_else(none)?;
-                        inst.steps[id] = step_to(dst.as_ref(), src);
-                        // A GTID set is the same in two or three keys a sample: copied into the
-                        // key's own string where it has room (no allocation).
-                        match (&mut dst, src) {
-                            (Some(Value::String(d)), Value::String(s)) => d.clone_from(s),
-                            (d, s) => *d = Some(s.clone()),
-                        }
-                        inst.last[id] = dst;
-                    }
-                } else if !codec::step_in_place(t, &mut inst.last[id], column, &mut inst.steps[id])? {
-                    let prev = inst.last[id].take();
-                    inst.last[id] = codec::decode_value(t, column, prev, &mut inst.steps[id])?;
-                }
-                let has = inst.last[id].is_some();
-                if had != has || inst.touched.len() > 4 * inst.last.len() + 64 {
-                    inst.reshaped = true;
-                    inst.touched.clear();
-                } else if has && !inst.reshaped {
-                    inst.touched.push(id);
-                }
+                apply(inst, id, t, column)?;
             }
             if want(at) {
-                let view = SampleView {
-                    at_ms: at,
-                    shard,
-                    instance,
-                    chain: self.chain,
-                    keys: &self.keys,
-                    paths: &self.paths,
-                    inst,
-                };
-                emit(Flat::Sample(view))?;
-                // The next sample handed out is told what changed since this one; a tree not
-                // brought up to this one is of no use to it.
-                if !inst.fresh {
-                    inst.tree = None;
-                }
-                inst.fresh = false;
-                inst.reshaped = false;
-                inst.touched.clear();
+                let (chain, keys, paths) = (self.chain, &self.keys, &self.paths);
+                emit(Flat::Sample(SampleView { at_ms: at, shard, instance, chain, keys, paths, inst: &mut *inst }))?;
+                inst.handed_out();
             }
         }
-        if !head.done() || !times.done() || !slots.done() || !counts.done() || !changes.done() || !opaque.done() {
-            return Err(corrupt("bytes left over after the block's records"));
-        }
-        Ok(())
+        s.check_done()
     }
 }
 
@@ -374,3 +443,6 @@ impl SampleView<'_> {
         inst.tree.as_ref().ok_or_else(|| corrupt("no tree"))
     }
 }
+
+#[path = "codec3_sorted.rs"]
+mod sorted;

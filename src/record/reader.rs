@@ -119,7 +119,7 @@ impl Recording {
     }
 
     /// The records of `session` with `from_ms <= at <= to_ms`, block by block, in recorded order:
-    /// versions 3 and 4 decode each chain from its first block, older versions each block on its own.
+    /// versions 3 to 5 decode each chain from its first block, older versions each block on its own.
     fn records(
         &self,
         session: i64,
@@ -145,7 +145,7 @@ impl Recording {
     }
 
     /// The records of `session` with `from_ms <= at <= to_ms` of a chained recording (versions 3
-    /// and 4), each chain decoded from its first block, a sample as `codec3` holds it.
+    /// to 5), each chain decoded from its first block, a sample as `codec3` holds it.
     fn flat(
         &self,
         session: i64,

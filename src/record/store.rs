@@ -13,7 +13,7 @@ use crate::fleet::Health;
 /// The `format` value in `meta`: tells a recording from any other SQLite file.
 pub const FORMAT: &str = "shardtop-recording";
 /// The format this build writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// The oldest format this build reads. Version 0 never shipped (it names the development
 /// format before `meta` carried a version): such files are refused, not guessed at.
 pub const MIN_VERSION: u32 = 1;
@@ -670,13 +670,13 @@ mod tests {
         assert!(e.ends_with("nope.db: no such recording"), "{e}");
 
         let path = dir.path().join("r.db");
-        Store::create_or_open(&path).unwrap().set_version_for_tests("5").unwrap();
+        Store::create_or_open(&path).unwrap().set_version_for_tests("6").unwrap();
         let e = Store::open_read(&path).err().unwrap().to_string();
-        assert!(e.contains("format version 5 by a newer shardtop; this one reads versions 1–4"), "{e}");
+        assert!(e.contains("format version 6 by a newer shardtop; this one reads versions 1–5"), "{e}");
         assert!(Store::create_or_open(&path).is_err(), "never appends to a newer format");
         Store::create_or_open(&dir.path().join("r0.db")).unwrap().set_version_for_tests("0").unwrap();
         let e = Store::open_read(&dir.path().join("r0.db")).err().unwrap().to_string();
-        assert!(e.contains("format version 0, older than this shardtop reads (1–4)"), "{e}");
+        assert!(e.contains("format version 0, older than this shardtop reads (1–5)"), "{e}");
         // Version 1 and 2 files replay, and are neither appended to nor cut by export.
         for old in ["1", "2"] {
             let path = dir.path().join(format!("r{old}.db"));
@@ -684,22 +684,24 @@ mod tests {
             let read = Store::open_read(&path).unwrap();
             assert_eq!(read.version().to_string(), old);
             let e = Store::create_or_open(&path).err().unwrap().to_string();
-            assert!(e.contains(&format!("version {old}; this shardtop appends only to version 4 files")), "{e}");
+            assert!(e.contains(&format!("version {old}; this shardtop appends only to version 5 files")), "{e}");
             let e = read.export(0, 1, 0, &dir.path().join("cut.db")).err().unwrap().to_string();
             assert!(
-                e.contains(&format!("r{old}.db: recorded in format version {old}; `record export` cuts version 3–4")),
+                e.contains(&format!("r{old}.db: recorded in format version {old}; `record export` cuts version 3–5")),
                 "{e}"
             );
         }
-        // A version 3 file replays and is cut into a version 3 file; it is not appended to.
-        let path = dir.path().join("r3.db");
-        Store::create_or_open(&path).unwrap().set_version_for_tests("3").unwrap();
-        let e = Store::create_or_open(&path).err().unwrap().to_string();
-        assert!(e.contains("version 3; this shardtop appends only to version 4 files"), "{e}");
-        let read = Store::open_read(&path).unwrap();
-        let cut = dir.path().join("cut3.db");
-        read.export(0, 1, 0, &cut).unwrap();
-        assert_eq!(Store::open_read(&cut).unwrap().version(), 3);
+        // A version 3 or 4 file replays and is cut into a file of its version; it is not appended to.
+        for old in [3, 4] {
+            let path = dir.path().join(format!("r{old}.db"));
+            Store::create_or_open(&path).unwrap().set_version_for_tests(&old.to_string()).unwrap();
+            let e = Store::create_or_open(&path).err().unwrap().to_string();
+            assert!(e.contains(&format!("version {old}; this shardtop appends only to version 5 files")), "{e}");
+            let read = Store::open_read(&path).unwrap();
+            let cut = dir.path().join(format!("cut{old}.db"));
+            read.export(0, 1, 0, &cut).unwrap();
+            assert_eq!(Store::open_read(&cut).unwrap().version(), old);
+        }
     }
 
     #[test]

@@ -129,10 +129,10 @@ fn picker(want: &[bool]) -> impl FnMut(i64) -> bool + '_ {
 }
 
 /// Every wanted sample of the chain, once by `Typed` and once from the tree.
-fn both_ways(blocks: &[Vec<u8>], want: &[bool]) -> (Vec<Sample>, Vec<Sample>) {
+fn both_ways(blocks: &[Vec<u8>], want: &[bool], version: u32) -> (Vec<Sample>, Vec<Sample>) {
     let (mut typed, mut tree) = (Vec::new(), Vec::new());
     let mut t = Typed::default();
-    let mut d = ChainDecoder::default();
+    let mut d = ChainDecoder::with_version(version);
     let mut pick = picker(want);
     for b in blocks {
         d.decode_flat(b, &mut pick, |f| {
@@ -143,7 +143,7 @@ fn both_ways(blocks: &[Vec<u8>], want: &[bool]) -> (Vec<Sample>, Vec<Sample>) {
         })
         .expect("decodes");
     }
-    let mut d = ChainDecoder::default();
+    let mut d = ChainDecoder::with_version(version);
     let mut pick = picker(want);
     for b in blocks {
         d.decode_each(b, &mut pick, |item| {
@@ -161,10 +161,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// Whatever happens to three servers, in whatever order, across blocks and keyframes, with
-    /// any samples skipped: the typed samples are the tree's.
+    /// any samples skipped: the typed samples are the tree's, and the samples recorded, in the
+    /// order they were recorded (version 5 stores a block's values in another).
     #[test]
     fn typed_samples_are_the_trees(
-        steps in proptest::collection::vec((0usize..3, proptest::collection::vec(change(), 0..4), any::<bool>(), 0u8..10), 1..120)
+        steps in proptest::collection::vec((0usize..3, proptest::collection::vec(change(), 0..4), any::<bool>(), 0u8..10), 1..120),
+        version in 4u32..=5,
     ) {
         let mut servers: Vec<Sample> = (0..3)
             .map(|k| Sample {
@@ -173,15 +175,20 @@ proptest! {
                 result: Ok(if k == 0 { master_status() } else { replica_status(Some(0)) }),
             })
             .collect();
-        let mut enc = ChainEncoder::default();
-        let (mut blocks, mut want) = (Vec::new(), Vec::new());
+        let mut enc = ChainEncoder::with_version(version);
+        let (mut blocks, mut want, mut expected) = (Vec::new(), Vec::new(), Vec::new());
         for (n, (who, changes, wanted, cut)) in steps.iter().enumerate() {
             let s = &mut servers[*who];
             for c in changes {
                 apply_change(s, c);
             }
-            enc.sample(1_700_000_000_000 + 500 * n as i64, 0, *who as u32, &sample_value(s));
+            let (at, value) = (1_700_000_000_000 + 500 * n as i64, sample_value(s));
+            enc.sample(at, 0, *who as u32, &value);
             want.push(*wanted);
+            if *wanted {
+                // As recorded: the probe's duration to two significant figures.
+                expected.push(wire::sample_from(at, &value).expect("a sample"));
+            }
             // Now and then a block ends; more rarely a chain.
             if *cut < 2 {
                 blocks.extend(enc.finish().map(|f| f.bytes));
@@ -191,8 +198,8 @@ proptest! {
             }
         }
         blocks.extend(enc.finish().map(|f| f.bytes));
-        let (typed, tree) = both_ways(&blocks, &want);
-        prop_assert_eq!(typed.len(), want.iter().filter(|w| **w).count());
+        let (typed, tree) = both_ways(&blocks, &want, version);
+        prop_assert_eq!(&typed, &expected);
         prop_assert_eq!(typed, tree);
     }
 }

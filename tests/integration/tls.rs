@@ -44,34 +44,50 @@ fn cas(sb: &Sandbox) -> (std::path::PathBuf, std::path::PathBuf) {
     (ca.into(), other.into())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_modes_against_a_server_that_requires_tls() {
+/// The tests here share s33 and may run at once, except the one that counts s33-m's connections:
+/// it runs alone (the others' probes and promotion counted as its reconnects: 26–34 in 4 s).
+static S33: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// s33 shared with the other tests of this module (not with the one that counts connections).
+fn shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    S33.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[test]
+fn tls_modes_against_a_server_that_requires_tls() {
     let sb = sandbox_or_skip!();
-    let (ca, other) = cas(&sb);
-    assert_eq!(probe(&sb, "127.0.0.1", Tls::Required).await, None, "tls = required");
+    let _s33 = shared();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(tls_modes(&sb));
+}
+
+async fn tls_modes(sb: &Sandbox) {
+    let (ca, other) = cas(sb);
+    assert_eq!(probe(sb, "127.0.0.1", Tls::Required).await, None, "tls = required");
     assert_eq!(
-        probe(&sb, "127.0.0.1", Tls::VerifyIdentity { ca: Some(ca.clone()) }).await,
+        probe(sb, "127.0.0.1", Tls::VerifyIdentity { ca: Some(ca.clone()) }).await,
         None,
         "verify_identity with the sandbox's CA"
     );
-    let wrong_ca = probe(&sb, "127.0.0.1", Tls::VerifyIdentity { ca: Some(other) }).await.unwrap_or_default();
+    let wrong_ca = probe(sb, "127.0.0.1", Tls::VerifyIdentity { ca: Some(other) }).await.unwrap_or_default();
     assert!(
         wrong_ca.starts_with("connect: TLS: the server's certificate is not signed by a trusted CA: check tls_ca"),
         "wrong CA: {wrong_ca}"
     );
     assert!(!wrong_ca.contains("MySQL protocol"), "{wrong_ca}");
-    let wrong_name = probe(&sb, "localhost", Tls::VerifyIdentity { ca: Some(ca) }).await.unwrap_or_default();
+    let wrong_name = probe(sb, "localhost", Tls::VerifyIdentity { ca: Some(ca) }).await.unwrap_or_default();
     assert!(
         wrong_name.starts_with("connect: TLS: the server's certificate does not hold the host name"),
         "host name not in the certificate: {wrong_name}"
     );
-    let plain = probe(&sb, "127.0.0.1", Tls::Disabled).await.unwrap_or_default();
+    let plain = probe(sb, "127.0.0.1", Tls::Disabled).await.unwrap_or_default();
     assert!(plain.contains("the server requires TLS (require_secure_transport=ON)"), "tls = disabled: {plain}");
 }
 
 #[test]
 fn snapshot_names_the_server_and_the_tls_reason() {
     let sb = sandbox_or_skip!();
+    let _s33 = shared();
     let (_, other) = cas(&sb);
     let extra = format!("\n[defaults]\ntls = \"verify_identity\"\ntls_ca = \"{}\"\n", other.display());
     let cfg = sb.config(&[SHARD], false);
@@ -119,6 +135,7 @@ fn field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
 #[test]
 fn actions_feed_and_heartbeat_use_tls_and_promotion_repoints_over_tls() {
     let sb = sandbox_or_skip!();
+    let _s33 = shared();
     let _ = cas(&sb);
     let dir = tempfile::tempdir().expect("tempdir");
     let (m, r1, r2) = (format!("{SHARD}-m"), format!("{SHARD}-r1"), format!("{SHARD}-r2"));
@@ -244,6 +261,7 @@ fn connections(sb: &Sandbox, name: &str) -> u64 {
 #[test]
 fn a_tls_failure_is_retried_once_per_interval_naming_the_server_and_the_reason() {
     let sb = sandbox_or_skip!();
+    let _alone = S33.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (ca, other) = cas(&sb);
     let master = format!("{SHARD}-m");
     let port = sb.port(&master);

@@ -198,8 +198,8 @@ impl Recording {
     }
 
     /// `each`'s messages with a sample still a `Part` of it: the decoding here, the typed sample
-    /// wherever `Decoded::finish` runs (a seek finishes them on the model's thread).
-    /// (From version 3 on, `f` runs on a thread of its own, beside the one that reads the blocks.)
+    /// wherever `Decoded::finish` runs (a seek finishes them on its samples' thread). From
+    /// version 3 on, `f` runs on a thread of its own, beside the one that reads the blocks.
     pub fn each_decoded(
         &self,
         session: i64,

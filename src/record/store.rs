@@ -123,6 +123,13 @@ pub struct BlockRef<'a> {
     pub data: &'a [u8],
 }
 
+impl Block {
+    /// The block as its borrowing form.
+    pub fn as_ref(&self) -> BlockRef<'_> {
+        BlockRef { id: self.id, session: self.session, t0_ms: self.t0_ms, t1_ms: self.t1_ms, data: &self.data }
+    }
+}
+
 /// A recorder's run: the fleet layout it started from, and when.
 #[derive(Clone, Debug)]
 pub struct Session {

@@ -11,8 +11,9 @@ impl Store {
     /// them needs).
     pub fn blocks(&self, session: i64, from_ms: i64, to_ms: i64) -> Result<Vec<Block>, StoreError> {
         let mut out = Vec::new();
-        self.each_block(session, from_ms, to_ms, |b| {
-            out.push(Block { id: b.id, session: b.session, t0_ms: b.t0_ms, t1_ms: b.t1_ms, data: b.data.to_vec() });
+        // Each into a buffer of its own, kept (not decompressed into one and copied out).
+        self.each_read(session, from_ms, to_ms, Vec::new, |b| {
+            out.push(b);
             Ok(())
         })?;
         Ok(out)
@@ -35,7 +36,7 @@ impl Store {
             to_ms,
             || buf.take(),
             |b| {
-                let r = f(BlockRef { id: b.id, session: b.session, t0_ms: b.t0_ms, t1_ms: b.t1_ms, data: &b.data });
+                let r = f(b.as_ref());
                 buf.set(b.data);
                 r
             },
@@ -59,7 +60,7 @@ impl Store {
             let thread = std::thread::Builder::new().name("seek-decode".into());
             let worker = thread.spawn_scoped(scope, move || -> Result<(), StoreError> {
                 for b in rx {
-                    f(BlockRef { id: b.id, session: b.session, t0_ms: b.t0_ms, t1_ms: b.t1_ms, data: &b.data })?;
+                    f(b.as_ref())?;
                     // Gone only when this side is done.
                     let _ = back.send(b.data);
                 }

@@ -193,10 +193,9 @@ impl<'a> Reader<'a> {
 
     pub fn bytes(&mut self) -> Result<&'a [u8], CorruptBlock> {
         let n = usize::try_from(self.varint()?).map_err(|_| corrupt("length"))?;
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or_else(|| corrupt("truncated"))?;
-        let b = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(b)
+        let start = self.pos;
+        self.skip(n)?;
+        Ok(&self.buf[start..self.pos])
     }
 
     pub(super) fn str(&mut self) -> Result<&'a str, CorruptBlock> {
@@ -428,7 +427,7 @@ pub(super) fn decode_value(
         }
         T_NUMS => {
             let n = usize::try_from(r.varint()?).map_err(|_| corrupt("count"))?;
-            if n > 4096 {
+            if n > MAX_DELTAS {
                 return Err(corrupt("too many number deltas"));
             }
             let Some(Value::String(mut p)) = prev else { return Err(corrupt("number deltas on no string")) };
@@ -455,6 +454,9 @@ pub(super) fn decode_value(
     })
 }
 
+/// The most number deltas one `T_NUMS` change may carry (a bound on corrupt input).
+const MAX_DELTAS: usize = 4096;
+
 /// Past one change's value bytes, as `step_in_place` or `decode_value` would read them, without
 /// decoding it (format version 5 finds where each sample's values lie before applying them).
 pub(super) fn skip_value(t: u8, r: &mut Reader<'_>) -> Result<(), CorruptBlock> {
@@ -469,8 +471,8 @@ pub(super) fn skip_value(t: u8, r: &mut Reader<'_>) -> Result<(), CorruptBlock> 
             r.bytes()?;
         }
         T_NUMS => {
-            let n = r.varint()?;
-            if n > 4096 {
+            let n = usize::try_from(r.varint()?).map_err(|_| corrupt("count"))?;
+            if n > MAX_DELTAS {
                 return Err(corrupt("too many number deltas"));
             }
             for _ in 0..n {

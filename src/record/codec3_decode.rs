@@ -107,6 +107,12 @@ impl Streams<'_> {
     }
 }
 
+/// The next change of the changes stream: its key id and type.
+pub(super) fn change(changes: &mut Reader<'_>) -> Result<(usize, u8), CorruptBlock> {
+    let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
+    Ok((id, changes.u8()?))
+}
+
 /// One change applied to an instance's values: its new value from the key's column, and what the
 /// next sample handed out is told changed.
 #[inline(always)]
@@ -352,8 +358,7 @@ impl ChainDecoder {
             }
             let inst = &mut self.inst[slot];
             for _ in 0..n {
-                let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
-                let t = changes.u8()?;
+                let (id, t) = change(changes)?;
                 let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
                 apply(inst, id, t, column)?;
             }

@@ -3,7 +3,7 @@
 //! the fleet's order — applied in the records' order (split from codec3_decode.rs: the layout
 //! test's 600 lines).
 
-use super::{ChainDecoder, Flat, SampleView, Streams, apply};
+use super::{ChainDecoder, Flat, SampleView, Streams, apply, change};
 use crate::record::codec::{self, CorruptBlock, TAG_SAMPLE, unzigzag};
 use crate::record::codec3::{Inst, T_SAME, corrupt};
 
@@ -78,8 +78,7 @@ impl ChainDecoder {
                 let n = counts.varint()?;
                 let inst = &mut self.inst[heads[k].slot];
                 for _ in 0..n {
-                    let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
-                    let t = changes.u8()?;
+                    let (id, t) = change(changes)?;
                     let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
                     apply(inst, id, t, column)?;
                 }
@@ -93,8 +92,7 @@ impl ChainDecoder {
                 h.n = usize::try_from(counts.varint()?).map_err(|_| corrupt("change count"))?;
                 (h.changes_at, h.first) = (changes.pos(), offsets.len());
                 for _ in 0..h.n {
-                    let id = usize::try_from(changes.varint()?).map_err(|_| corrupt("key id"))?;
-                    let t = changes.u8()?;
+                    let (id, t) = change(changes)?;
                     let column = values.get_mut(id).ok_or_else(|| corrupt("undefined key"))?;
                     offsets.push(column.pos());
                     if t == T_SAME {
@@ -115,8 +113,7 @@ impl ChainDecoder {
                 let inst = &mut self.inst[h.slot];
                 let mut ch = changes.at(h.changes_at);
                 for &off in &offsets[h.first..h.first + h.n] {
-                    let id = usize::try_from(ch.varint()?).map_err(|_| corrupt("key id"))?;
-                    let t = ch.u8()?;
+                    let (id, t) = change(&mut ch)?;
                     let mut column = values.get(id).ok_or_else(|| corrupt("undefined key"))?.at(off);
                     apply(inst, id, t, &mut column)?;
                 }
